@@ -1,0 +1,96 @@
+/**
+ * A small JSON-RPC client over WebSocket for CLI commands that talk to a running gateway.
+ * Errors are ExoErrors with a message a user can act on.
+ */
+import { AuthError, ExoError, UnavailableError } from "../lib/errors.ts";
+import type { ErrorCode } from "../lib/errors.ts";
+import { ERROR_TABLE } from "../protocol/error-codes.ts";
+import type { Config } from "../config/index.ts";
+
+export interface GatewayClient {
+  call(method: string, params?: unknown): Promise<unknown>;
+  close(): void;
+}
+
+/** The WebSocket URL of the configured gateway (a wildcard bind is reached over loopback). */
+export function gatewayUrl(config: Config, flags: { url?: string; port?: number }): string {
+  if (flags.url) return flags.url;
+  let host = config.gateway.bind;
+  if (host === "0.0.0.0") host = "127.0.0.1";
+  if (host === "::" || host === "[::]") host = "::1";
+  if (host.includes(":") && !host.startsWith("[")) host = `[${host}]`;
+  const scheme = config.gateway.tls_cert ? "wss" : "ws";
+  return `${scheme}://${host}:${flags.port ?? config.gateway.port}/ws`;
+}
+
+const codeByRpc = new Map<number, ErrorCode>(
+  Object.entries(ERROR_TABLE).map(([code, v]) => [v.rpc, code as ErrorCode] as const).reverse(),
+);
+
+export async function connectGateway(url: string, token: string, timeoutMs = 5000): Promise<GatewayClient> {
+  let ws: WebSocket;
+  try {
+    ws = new WebSocket(url, token ? { headers: { authorization: `Bearer ${token}` } } : undefined);
+  } catch (e) {
+    throw new UnavailableError(`invalid gateway URL ${url}`, { cause: e });
+  }
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  let nextId = 1;
+  let closedReason = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      ws.close();
+      reject(new UnavailableError(`no gateway answered at ${url} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    ws.onopen = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    ws.onerror = (ev) => {
+      clearTimeout(timer);
+      const msg = (ev as ErrorEvent).message ?? "";
+      if (/401/.test(msg)) reject(new AuthError(`the gateway at ${url} refused the token`));
+      else if (/429/.test(msg)) reject(new ExoError("rate_limited", `the gateway at ${url} is rate limiting this address; retry later`));
+      else if (/403/.test(msg)) reject(new AuthError(`the gateway at ${url} refused this client (origin or host not allowed)`));
+      else reject(new UnavailableError(`no gateway is answering at ${url} (is \`exoclaw gateway\` running?)`));
+    };
+  });
+  ws.onmessage = (ev) => {
+    let msg: { id?: number; result?: unknown; error?: { code: number; message: string; data?: unknown } };
+    try {
+      msg = JSON.parse(String(ev.data));
+    } catch {
+      return;
+    }
+    if (typeof msg.id !== "number") return;
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    if (msg.error) {
+      p.reject(new ExoError(codeByRpc.get(msg.error.code) ?? "internal", `gateway: ${msg.error.message}`, { data: msg.error.data }));
+    } else p.resolve(msg.result);
+  };
+  ws.onclose = (ev) => {
+    closedReason = ev.code === 4001 ? "the gateway closed the connection: unauthorized" : `the gateway closed the connection (${ev.code})`;
+    for (const p of pending.values()) p.reject(new UnavailableError(closedReason));
+    pending.clear();
+  };
+  return {
+    call(method, params) {
+      if (closedReason) return Promise.reject(new UnavailableError(closedReason));
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(new UnavailableError(`the gateway did not answer ${method} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        pending.set(id, {
+          resolve: (v) => (clearTimeout(timer), resolve(v)),
+          reject: (e) => (clearTimeout(timer), reject(e)),
+        });
+        ws.send(JSON.stringify({ jsonrpc: "2.0", id, method, ...(params === undefined ? {} : { params }) }));
+      });
+    },
+    close: () => ws.close(),
+  };
+}

@@ -1,0 +1,12 @@
+/** The root command; subcommands load lazily so `exoclaw --version` stays fast. */
+import { defineCommand } from "citty";
+import { VERSION } from "../lib/version.ts";
+
+export const root = defineCommand({
+  meta: { name: "exoclaw", version: VERSION, description: "Secure, WASM-sandboxed AI agent runtime and messaging gateway" },
+  subCommands: {
+    gateway: () => import("./gateway.ts").then((m) => m.default),
+    status: () => import("./status.ts").then((m) => m.default),
+    config: () => import("./config.ts").then((m) => m.default),
+  },
+});

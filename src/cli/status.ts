@@ -1,0 +1,49 @@
+import { defineCommand } from "citty";
+import { loadConfig } from "../config/index.ts";
+import { clientArgs, parsePort, stringFlag } from "./_args.ts";
+import { connectGateway, gatewayUrl } from "./_client.ts";
+
+interface StatusResult {
+  version: string;
+  pid: number;
+  uptime_s: number;
+  url: string;
+  bind: string;
+  port: number;
+  auth: { token_required: boolean; tls: boolean };
+  connections: number;
+  config_file: string | null;
+  memory: { rss_bytes: number };
+}
+
+/** Human-readable status lines. */
+export function formatStatus(s: StatusResult, url: string): string {
+  const uptime = s.uptime_s < 120 ? `${s.uptime_s} s` : s.uptime_s < 7200 ? `${Math.round(s.uptime_s / 60)} min` : `${(s.uptime_s / 3600).toFixed(1)} h`;
+  return [
+    `exoclaw ${s.version} — running (pid ${s.pid}, up ${uptime})`,
+    `  address      ${url}`,
+    `  bind         ${s.bind}:${s.port}`,
+    `  auth         ${s.auth.token_required ? "token required" : "no token (loopback only)"}${s.auth.tls ? ", TLS" : ""}`,
+    `  connections  ${s.connections}`,
+    `  config       ${s.config_file ?? "defaults (no file)"}`,
+    `  memory       ${(s.memory.rss_bytes / 1048576).toFixed(1)} MiB RSS`,
+  ].join("\n");
+}
+
+export default defineCommand({
+  meta: { name: "status", description: "Ask the running gateway how it is doing" },
+  args: { ...clientArgs, json: { type: "boolean", description: "Print JSON" } },
+  async run({ args }) {
+    const token = stringFlag("token", args.token);
+    const config = loadConfig(process.env, { file: stringFlag("config", args.config), token });
+    const url = gatewayUrl(config, { url: stringFlag("url", args.url), port: parsePort(stringFlag("port", args.port)) });
+    const client = await connectGateway(url, config.gateway.token, 3000);
+    try {
+      const status = (await client.call("status")) as StatusResult;
+      process.stdout.write((args.json ? JSON.stringify(status, null, 2) : formatStatus(status, url)) + "\n");
+    } finally {
+      client.close();
+    }
+    return 0;
+  },
+});

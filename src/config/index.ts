@@ -1,0 +1,2 @@
+export { type Config, type ConfigOverrides, type Env, loadConfig, maskConfig, resolveConfigPath, resolveHome } from "./load.ts";
+export type { AgentConfig, ConfigFile, GatewayConfig } from "./schema.ts";

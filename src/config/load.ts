@@ -1,0 +1,144 @@
+/**
+ * Loads the effective configuration: file (TOML) + environment + command-line overrides.
+ * This module is the only reader of process.env and of config files (callers pass `env`).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+import { parse as parseToml, TomlError } from "smol-toml";
+import * as v from "valibot";
+import { ConfigError } from "../lib/errors.ts";
+import { describeIssue, issuePath } from "../lib/issues.ts";
+import { type AgentConfig, ConfigSchema, type ConfigFile } from "./schema.ts";
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** What the command line may override. */
+export interface ConfigOverrides {
+  port?: number;
+  bind?: string;
+  token?: string;
+  /** Explicit config file (`--config`); wins over EXOCLAW_CONFIG. */
+  file?: string;
+}
+
+/** The frozen, validated configuration every module is built from. */
+export interface Config extends ConfigFile {
+  /** The file the config came from, or null for zero-config defaults. */
+  readonly file: string | null;
+  /** The state directory. */
+  readonly home: string;
+  readonly gateway: ConfigFile["gateway"] & { readonly token: string };
+}
+
+/** The state directory: $EXOCLAW_HOME, else ~/.exoclaw. */
+export function resolveHome(env: Env): string {
+  const home = env.EXOCLAW_HOME;
+  return home ? resolve(home) : join(homedir(), ".exoclaw");
+}
+
+/** The config file path: --config, else $EXOCLAW_CONFIG, else <state>/config.toml. */
+export function resolveConfigPath(env: Env, explicit?: string): { path: string; explicit: boolean } {
+  if (explicit) return { path: resolve(explicit), explicit: true };
+  if (env.EXOCLAW_CONFIG) return { path: resolve(env.EXOCLAW_CONFIG), explicit: true };
+  return { path: join(resolveHome(env), "config.toml"), explicit: false };
+}
+
+const DEFAULT_AGENT: AgentConfig = v.parse(ConfigSchema, { agents: [{ id: "main" }] }).agents[0]!;
+
+/**
+ * Reads, validates and freezes the config. Throws ConfigError naming the file and key path
+ * for unreadable files, bad TOML, unknown keys, wrong types and inconsistent values.
+ * A missing file is fine unless it was named explicitly (flag or EXOCLAW_CONFIG).
+ */
+export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
+  const { path, explicit } = resolveConfigPath(env, overrides.file);
+  let raw: unknown = {};
+  let file: string | null = null;
+  if (existsSync(path)) {
+    raw = parseFile(path);
+    file = path;
+  } else if (explicit) {
+    throw new ConfigError(`${path}: config file not found`);
+  }
+  const label = file ?? "defaults";
+  const result = v.safeParse(ConfigSchema, raw);
+  if (!result.success) throw new ConfigError(`${label}: ${formatIssues(result.issues)}`);
+  const parsed = result.output;
+  checkConsistency(parsed, label);
+
+  const token = overrides.token ?? env.EXOCLAW_TOKEN ?? "";
+  const gateway = { ...parsed.gateway, token };
+  if (overrides.port !== undefined) gateway.port = overrides.port;
+  if (overrides.bind !== undefined) gateway.bind = overrides.bind;
+  const agents = parsed.agents.length > 0 ? parsed.agents : [DEFAULT_AGENT];
+  return deepFreeze({ ...parsed, agents, gateway, file, home: resolveHome(env) });
+}
+
+function parseFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? "error";
+    throw new ConfigError(`${path}: cannot read config file (${code})`, { cause: e });
+  }
+  try {
+    return parseToml(text);
+  } catch (e) {
+    if (e instanceof TomlError) {
+      const first = e.message.split("\n")[0] ?? "invalid TOML";
+      throw new ConfigError(`${path}:${e.line}:${e.column}: invalid TOML: ${first}`, { cause: e });
+    }
+    throw new ConfigError(`${path}: invalid TOML`, { cause: e });
+  }
+}
+
+function formatIssues(issues: readonly v.BaseIssue<unknown>[]): string {
+  return issues
+    .slice(0, 5)
+    .map((i) => `${issuePath(i)}: ${describeIssue(i)}`)
+    .join("; ");
+}
+
+function checkConsistency(c: ConfigFile, label: string): void {
+  const fail = (key: string, msg: string): never => {
+    throw new ConfigError(`${label}: ${key}: ${msg}`);
+  };
+  const ids = new Set<string>();
+  c.agents.forEach((a, i) => {
+    if (ids.has(a.id)) fail(`agents[${i}].id`, `duplicate agent id "${a.id}"`);
+    ids.add(a.id);
+  });
+  if (c.agents.filter((a) => a.default).length > 1) fail("agents", "more than one agent has default = true");
+  const known = ids.size > 0 ? ids : new Set([DEFAULT_AGENT.id]);
+  c.bindings.forEach((b, i) => {
+    if (!known.has(b.agent)) fail(`bindings[${i}].agent`, `no agent with id "${b.agent}"`);
+  });
+  const plugins = new Set<string>();
+  c.plugins.forEach((p, i) => {
+    if (plugins.has(p.name)) fail(`plugins[${i}].name`, `duplicate plugin name "${p.name}"`);
+    plugins.add(p.name);
+  });
+  if ((c.gateway.tls_cert === "") !== (c.gateway.tls_key === "")) {
+    fail(c.gateway.tls_cert ? "gateway.tls_key" : "gateway.tls_cert", "tls_cert and tls_key must be set together");
+  }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object" && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const value of Object.values(o)) deepFreeze(value);
+  }
+  return o;
+}
+
+/** A copy of the config safe to print: the gateway token and any api_key masked. */
+export function maskConfig(c: Config): Record<string, unknown> {
+  const mask = (s: string | undefined) => (s ? "***" : s);
+  return {
+    ...c,
+    gateway: { ...c.gateway, token: mask(c.gateway.token) },
+    agents: c.agents.map((a) => (a.api_key === undefined ? a : { ...a, api_key: mask(a.api_key) })),
+  };
+}

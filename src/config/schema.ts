@@ -1,0 +1,109 @@
+/**
+ * The config file's schema (SPEC §2). Every section is optional; defaults make zero-config work.
+ * Strict objects: an unknown key is an error, so a typo never silently does nothing.
+ */
+import * as v from "valibot";
+
+const NAME = /^[a-z0-9_-]+$/;
+const name = (what: string) => v.pipe(v.string(), v.regex(NAME, `${what} must match [a-z0-9_-]+`));
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
+const strings = v.array(v.string());
+
+const Origin = v.pipe(
+  v.string(),
+  v.check((s) => {
+    try {
+      const u = new URL(s);
+      return (u.protocol === "http:" || u.protocol === "https:") && u.origin === s.replace(/\/$/, "");
+    } catch {
+      return false;
+    }
+  }, "expected an origin such as https://example.com (scheme, host and optional port, no path)"),
+);
+
+export const Provider = v.picklist(["anthropic", "openai", "gemini", "ollama"]);
+
+const Gateway = v.strictObject({
+  bind: v.optional(v.pipe(v.string(), v.minLength(1)), "127.0.0.1"),
+  port: v.optional(int(0, 65535), 7200),
+  allowed_origins: v.optional(v.array(Origin), []),
+  max_payload_bytes: v.optional(int(1024, 1 << 30), 1048576),
+  openai_compat: v.optional(v.boolean(), false),
+  tls_cert: v.optional(v.string(), ""),
+  tls_key: v.optional(v.string(), ""),
+});
+
+const Fallback = v.strictObject({ provider: Provider, model: v.pipe(v.string(), v.minLength(1)) });
+
+const Agent = v.strictObject({
+  id: name("agent id"),
+  default: v.optional(v.boolean(), false),
+  provider: v.optional(Provider, "anthropic"),
+  model: v.optional(v.pipe(v.string(), v.minLength(1)), "claude-sonnet-4-5"),
+  base_url: v.optional(v.string(), ""),
+  api_key: v.optional(v.string()),
+  max_tokens: v.optional(int(1), 4096),
+  system_prompt: v.optional(v.string(), ""),
+  soul: v.optional(v.string(), "SOUL.md"),
+  tools: v.optional(strings, ["*"]),
+  fallbacks: v.optional(v.array(Fallback), []),
+  max_tool_rounds: v.optional(int(0, 1000), 10),
+});
+
+const Binding = v.pipe(
+  v.strictObject({
+    agent: name("agent"),
+    channel: v.optional(v.string()),
+    account: v.optional(v.string()),
+    team: v.optional(v.string()),
+    guild: v.optional(v.string()),
+    peer: v.optional(v.string()),
+  }),
+  v.check(
+    (b) => [b.channel, b.account, b.team, b.guild, b.peer].some((s) => s !== undefined),
+    "a binding needs at least one of channel, account, team, guild, peer",
+  ),
+);
+
+const Plugin = v.strictObject({
+  name: name("plugin name"),
+  path: v.pipe(v.string(), v.minLength(1)),
+  sha256: v.optional(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "expected 64 lowercase hex digits"))),
+  allowed_hosts: v.optional(strings, []),
+  allowed_paths: v.optional(v.record(v.string(), v.string()), {}),
+  secrets: v.optional(v.array(name("secret name")), []),
+  memory_mb: v.optional(int(1, 4096), 32),
+  timeout_ms: v.optional(int(1, 600_000), 5000),
+  config: v.optional(v.record(v.string(), v.string()), {}),
+});
+
+const Channel = v.strictObject({
+  plugin: v.optional(v.string()),
+  secrets: v.optional(v.record(v.string(), name("secret name")), {}),
+});
+
+const Budgets = v.strictObject({
+  session_tokens: v.optional(int(0)),
+  daily_tokens: v.optional(int(0)),
+  monthly_tokens: v.optional(int(0)),
+  session_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
+  daily_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
+  monthly_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
+});
+
+export const ConfigSchema = v.strictObject({
+  gateway: v.optional(Gateway, {}),
+  agents: v.optional(v.array(Agent), []),
+  bindings: v.optional(v.array(Binding), []),
+  plugins: v.optional(v.array(Plugin), []),
+  channels: v.optional(v.record(name("channel name"), Channel), {}),
+  budgets: v.optional(Budgets, {}),
+  memory: v.optional(v.strictObject({ episodic_turns: v.optional(int(0), 20), semantic: v.optional(v.boolean(), true) }), {}),
+  bus: v.optional(v.strictObject({ nats_url: v.optional(v.string(), "") }), {}),
+  store: v.optional(v.strictObject({ kind: v.optional(v.picklist(["sqlite", "memory", "nats"]), "sqlite") }), {}),
+});
+
+export type ConfigFile = v.InferOutput<typeof ConfigSchema>;
+export type AgentConfig = ConfigFile["agents"][number];
+export type GatewayConfig = ConfigFile["gateway"];

@@ -1,0 +1,217 @@
+/**
+ * The gateway: one Bun.serve port carrying HTTP (Hono) and Bun-native WebSockets at /ws.
+ * Exposure rules are enforced here, before any protocol work: loopback unless a token is set,
+ * Host and Origin checks, bearer auth on upgrade, body and frame limits.
+ */
+import type { Server, ServerWebSocket } from "bun";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import {
+  bearerToken,
+  createFailureLimiter,
+  createTokenCheck,
+  type ExposurePolicy,
+  type FailureLimiterOptions,
+  isHostAllowed,
+  isLoopback,
+  isOriginAllowed,
+} from "../auth/index.ts";
+import type { Config } from "../config/index.ts";
+import { ConfigError, UnavailableError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { VERSION } from "../lib/version.ts";
+import type { Method } from "../protocol/methods.ts";
+import { RpcConnection } from "./connection.ts";
+import { coreMethods } from "./core-methods.ts";
+
+export interface GatewayOptions {
+  config: Config;
+  log: Logger;
+  /** Methods contributed by other modules (chat.*, session.* …), merged over the core ones. */
+  methods?: ReadonlyMap<string, Method<never>>;
+  /** Close unauthenticated sockets after this long (SPEC: 10 s). */
+  authTimeoutMs?: number;
+  limiter?: FailureLimiterOptions;
+  /** Requests in flight per socket before -32005. */
+  maxInFlight?: number;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting, closes every socket; resolves when the port is free. */
+  stop(): Promise<void>;
+}
+
+interface SocketData {
+  conn: RpcConnection | null;
+  authenticated: boolean;
+  remoteAddress: string;
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+type Env = { Bindings: { server: Server<SocketData> } };
+
+const json404 = (method: string, path: string) => ({ error: { code: "not_found", message: `no route for ${method} ${path}` } });
+
+/** Throws ConfigError when the exposure posture is unsafe (non-loopback bind without a token). */
+export function assertSafeExposure(config: Config): void {
+  if (!isLoopback(config.gateway.bind) && config.gateway.token === "") {
+    throw new ConfigError(
+      `refusing to bind ${config.gateway.bind}: a non-loopback address needs a token (--token or EXOCLAW_TOKEN)`,
+    );
+  }
+}
+
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { config, log } = opts;
+  const gw = config.gateway;
+  assertSafeExposure(config);
+
+  const tokenRequired = gw.token !== "";
+  const tls = gw.tls_cert !== "" && gw.tls_key !== "";
+  const policy: ExposurePolicy = { bind: gw.bind, tls, tokenRequired, allowedOrigins: gw.allowed_origins };
+  const checkToken = createTokenCheck(gw.token);
+  const limiter = createFailureLimiter(opts.limiter);
+  const authTimeoutMs = opts.authTimeoutMs ?? 10_000;
+  const sockets = new Set<ServerWebSocket<SocketData>>();
+  let nextId = 1;
+  let server: Server<SocketData> | undefined;
+
+  const methods = new Map<string, Method<never>>([
+    ...coreMethods({
+      startedAt: Date.now(),
+      bind: gw.bind,
+      port: () => server?.port ?? gw.port,
+      url: () => server?.url.href ?? "",
+      tokenRequired,
+      tls,
+      connections: () => sockets.size,
+      configFile: config.file,
+    }),
+    ...(opts.methods ?? []),
+  ]);
+  const hello = () => ({
+    server: { name: "exoclaw", version: VERSION },
+    protocol: 1,
+    methods: ["connect", ...methods.keys()],
+    limits: { max_payload_bytes: gw.max_payload_bytes },
+  });
+
+  const app = new Hono<Env>();
+  app.use("*", async (c, next) => {
+    if (c.req.path !== "/health" && !isHostAllowed(policy, c.req.header("host") ?? null)) {
+      return c.json({ error: { code: "forbidden", message: "host not allowed" } }, 403);
+    }
+    await next();
+  });
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: gw.max_payload_bytes,
+      onError: (c) =>
+        c.json({ error: { code: "payload_too_large", message: `body exceeds max_payload_bytes (${gw.max_payload_bytes})` } }, 413),
+    }),
+  );
+  app.get("/health", (c) => c.json({ status: "ok", version: VERSION }));
+  app.get("/ws", (c) => {
+    const req = c.req.raw;
+    const srv = c.env.server;
+    const remoteAddress = srv.requestIP(req)?.address ?? "unknown";
+    if (!isOriginAllowed(policy, req.headers.get("origin"), req.headers.get("host"))) {
+      log.warn("websocket origin refused", { origin: req.headers.get("origin"), remote: remoteAddress });
+      return c.json({ error: { code: "forbidden", message: "origin not allowed" } }, 403);
+    }
+    let authenticated = !tokenRequired;
+    const bearer = bearerToken(req.headers.get("authorization"));
+    if (tokenRequired && bearer !== null) {
+      const wait = limiter.retryAfter(remoteAddress);
+      if (wait > 0) {
+        c.header("retry-after", String(Math.ceil(wait / 1000)));
+        return c.json({ error: { code: "rate_limited", message: "too many failed attempts" } }, 429);
+      }
+      if (!checkToken(bearer)) {
+        limiter.recordFailure(remoteAddress);
+        log.warn("auth failed", { remote: remoteAddress, via: "bearer" });
+        return c.json({ error: { code: "unauthorized", message: "invalid token" } }, 401);
+      }
+      authenticated = true;
+    }
+    const data: SocketData = { conn: null, authenticated, remoteAddress, timer: null };
+    if (srv.upgrade(req, { data })) return new Response(null);
+    return c.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, 426);
+  });
+  app.notFound((c) => c.json(json404(c.req.method, c.req.path), 404));
+  app.onError((e, c) => {
+    log.error("http handler failed", { path: c.req.path, error: e });
+    return c.json({ error: { code: "internal", message: "internal error" } }, 500);
+  });
+
+  try {
+    server = Bun.serve<SocketData>({
+      hostname: gw.bind,
+      port: gw.port,
+      // Bodies are checked by bodyLimit with a JSON 413; this is Bun's own hard stop above it.
+      maxRequestBodySize: gw.max_payload_bytes + 1,
+      ...(tls ? { tls: { cert: Bun.file(gw.tls_cert), key: Bun.file(gw.tls_key) } } : {}),
+      fetch: (req, srv) => app.fetch(req, { server: srv }),
+      websocket: {
+        // Frames up to twice the limit are read and answered with -32007; larger ones are cut off (1009).
+        maxPayloadLength: Math.min(gw.max_payload_bytes * 2, 2 ** 31 - 1),
+        backpressureLimit: 16 * 1024 * 1024,
+        closeOnBackpressureLimit: true,
+        open(ws) {
+          sockets.add(ws);
+          const conn = new RpcConnection(
+            {
+              methods,
+              log,
+              maxPayloadBytes: gw.max_payload_bytes,
+              maxInFlight: opts.maxInFlight ?? 256,
+              tokenRequired,
+              checkToken,
+              retryAfter: (a) => limiter.retryAfter(a),
+              recordFailure: (a) => limiter.recordFailure(a),
+              hello,
+            },
+            { send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) },
+            { id: `c${nextId++}`, remoteAddress: ws.data.remoteAddress, authenticated: ws.data.authenticated },
+          );
+          ws.data.conn = conn;
+          if (!conn.authenticated) ws.data.timer = setTimeout(() => conn.expireAuth(), authTimeoutMs);
+        },
+        message(ws, message) {
+          ws.data.conn?.handleFrame(message);
+        },
+        close(ws) {
+          sockets.delete(ws);
+          if (ws.data.timer) clearTimeout(ws.data.timer);
+          ws.data.conn?.onClosed();
+        },
+      },
+    });
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (code === "EADDRINUSE") throw new UnavailableError(`port ${gw.port} on ${gw.bind} is already in use`, { cause: e });
+    if (code === "EADDRNOTAVAIL") throw new UnavailableError(`cannot bind ${gw.bind}: address not available on this machine`, { cause: e });
+    throw new UnavailableError(`cannot start the gateway on ${gw.bind}:${gw.port}: ${(e as Error).message}`, { cause: e });
+  }
+  const live = server;
+  const url = live.url.href.replace(/\/$/, "");
+  log.info("gateway listening", {
+    url,
+    port: live.port,
+    bind: gw.bind,
+    auth: tokenRequired ? "token" : "none (loopback only)",
+    tls,
+    config: config.file ?? "defaults",
+  });
+  return {
+    url,
+    port: live.port ?? gw.port,
+    async stop() {
+      for (const ws of sockets) ws.close(1001, "gateway shutting down");
+      await live.stop(true);
+    },
+  };
+}
