@@ -14,6 +14,6 @@ export function createTokenCheck(expected: string): (given: string) => boolean {
 /** The token of an `Authorization: Bearer <token>` header, or null when absent or another scheme. */
 export function bearerToken(header: string | null | undefined): string | null {
   if (!header) return null;
-  const m = /^Bearer[ ]+(.*)$/i.exec(header.trim());
+  const m = /^Bearer(?:[ ]+(.*))?$/i.exec(header.trim());
   return m ? (m[1] ?? "") : null;
 }

@@ -1,0 +1,201 @@
+import { describe, expect, test } from "bun:test";
+import { loadConfig } from "../../src/config/index.ts";
+import { startGateway } from "../../src/gateway/server.ts";
+import { silentLogger } from "../../src/lib/log.ts";
+import { startTestGateway } from "../helpers/gateway.ts";
+import { openSocket, tryOpenSocket } from "../helpers/ws.ts";
+
+type Msg = Record<string, any>;
+const TOKEN = "correct-horse-battery-staple";
+const connect = (token: unknown, id = 1) => ({ jsonrpc: "2.0", id, method: "connect", params: { token, client: { name: "t", version: "0" } } });
+
+describe("auth by token", () => {
+  test("a bearer header on the upgrade authenticates the socket", async () => {
+    await using gw = await startTestGateway({ token: TOKEN });
+    await using s = await openSocket(gw.wsUrl, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect((await s.call("ping")).result).toBe("pong");
+  });
+
+  test("a first connect request with the token authenticates the socket", async () => {
+    await using gw = await startTestGateway({ token: TOKEN });
+    await using s = await openSocket(gw.wsUrl);
+    s.sendJson(connect(TOKEN));
+    const hello = (await s.next()).value as Msg;
+    expect(hello.result.server.name).toBe("exoclaw");
+    expect((await s.call("status")).result).toMatchObject({ auth: { token_required: true } });
+  });
+
+  test("connect over MessagePack works too", async () => {
+    await using gw = await startTestGateway({ token: TOKEN });
+    await using s = await openSocket(gw.wsUrl);
+    s.sendMsgpack(connect(TOKEN, 3));
+    const r = await s.next();
+    expect(r.binary).toBe(true);
+    expect((r.value as Msg).result.protocol).toBe(1);
+  });
+
+  const wrong: [string, unknown][] = [
+    ["a wrong token", "wrong-token"],
+    ["an empty token", ""],
+    ["the token one character longer", TOKEN + "x"],
+    ["the token one character shorter", TOKEN.slice(0, -1)],
+    ["a differently cased token", TOKEN.toUpperCase()],
+    ["no token at all", undefined],
+  ];
+  for (const [name, token] of wrong) {
+    test(`connect with ${name} gets -32001 and close 4001`, async () => {
+      await using gw = await startTestGateway({ token: TOKEN });
+      await using s = await openSocket(gw.wsUrl);
+      s.sendJson(connect(token));
+      const r = (await s.next()).value as Msg;
+      expect(r.error.code).toBe(-32001);
+      expect(r.id).toBe(1);
+      expect((await s.closed).code).toBe(4001);
+      expect(gw.logs.join("\n")).not.toContain(TOKEN);
+    });
+  }
+
+  for (const [name, header] of [
+    ["a wrong bearer token", "Bearer nope"],
+    ["a bearer one character longer", `Bearer ${TOKEN}x`],
+    ["a bearer one character shorter", `Bearer ${TOKEN.slice(0, -1)}`],
+    ["an empty bearer", "Bearer "],
+  ] as const) {
+    test(`an upgrade with ${name} is refused with 401`, async () => {
+      await using gw = await startTestGateway({ token: TOKEN });
+      const r = await tryOpenSocket(gw.wsUrl, { headers: { authorization: header } });
+      expect(r.ok).toBe(false);
+      if (!r.ok) expect(r.error).toContain("401");
+    });
+  }
+
+  test("any other method before auth gets -32001 and close 4001", async () => {
+    await using gw = await startTestGateway({ token: TOKEN });
+    await using s = await openSocket(gw.wsUrl);
+    s.sendJson({ jsonrpc: "2.0", id: 5, method: "status" });
+    const r = (await s.next()).value as Msg;
+    expect(r).toMatchObject({ id: 5, error: { code: -32001 } });
+    expect((await s.closed).code).toBe(4001);
+  });
+
+  test("a batch before auth is refused", async () => {
+    await using gw = await startTestGateway({ token: TOKEN });
+    await using s = await openSocket(gw.wsUrl);
+    s.sendJson([connect(TOKEN), { jsonrpc: "2.0", id: 2, method: "ping" }]);
+    expect(((await s.next()).value as Msg).error.code).toBe(-32001);
+    expect((await s.closed).code).toBe(4001);
+  });
+
+  test("a socket that does not authenticate in time is closed with 4001", async () => {
+    await using gw = await startTestGateway({ token: TOKEN, gateway: { authTimeoutMs: 150 } });
+    await using s = await openSocket(gw.wsUrl);
+    const closed = await s.closed;
+    expect(closed.code).toBe(4001);
+    expect(closed.reason).toContain("timeout");
+  });
+
+  test("an authenticated socket is not closed by the auth timer", async () => {
+    await using gw = await startTestGateway({ token: TOKEN, gateway: { authTimeoutMs: 100 } });
+    await using s = await openSocket(gw.wsUrl);
+    s.sendJson(connect(TOKEN));
+    await s.next();
+    await Bun.sleep(250);
+    expect((await s.call("ping")).result).toBe("pong");
+  });
+
+  test("frames before auth are capped at 64 KiB", async () => {
+    await using gw = await startTestGateway({ token: TOKEN });
+    await using s = await openSocket(gw.wsUrl);
+    s.sendJson({ ...connect(TOKEN), pad: "x".repeat(70 * 1024) });
+    const r = (await s.next()).value as Msg;
+    expect(r.error.code).toBe(-32007);
+    expect((await s.closed).code).toBe(4001);
+  });
+
+  test("garbage before auth closes the socket", async () => {
+    await using gw = await startTestGateway({ token: TOKEN });
+    await using s = await openSocket(gw.wsUrl);
+    s.sendText("{{{");
+    expect(((await s.next()).value as Msg).error.code).toBe(-32700);
+    expect((await s.closed).code).toBe(4001);
+  });
+
+  test("repeated failures from one address are rate-limited, loopback included", async () => {
+    await using gw = await startTestGateway({ token: TOKEN, gateway: { limiter: { maxFailures: 3, windowMs: 60_000 } } });
+    for (let i = 0; i < 3; i++) {
+      await using s = await openSocket(gw.wsUrl);
+      s.sendJson(connect("guess-" + i));
+      expect(((await s.next()).value as Msg).error.code).toBe(-32001);
+    }
+    // Now even the right token is refused until the window passes.
+    await using s = await openSocket(gw.wsUrl);
+    s.sendJson(connect(TOKEN));
+    const r = (await s.next()).value as Msg;
+    expect(r.error.code).toBe(-32005);
+    expect(r.error.data.retry_after_s).toBeGreaterThan(0);
+    expect((await s.closed).code).toBe(4001);
+    const viaHeader = await tryOpenSocket(gw.wsUrl, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(viaHeader.ok).toBe(false);
+    if (!viaHeader.ok) expect(viaHeader.error).toContain("429");
+  });
+
+  test("the gateway keeps serving authenticated clients while a guesser is locked out", async () => {
+    await using gw = await startTestGateway({ token: TOKEN, gateway: { limiter: { maxFailures: 1 } } });
+    await using good = await openSocket(gw.wsUrl, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const bad = await tryOpenSocket(gw.wsUrl, { headers: { authorization: "Bearer guess" } });
+    expect(bad.ok).toBe(false);
+    expect((await good.call("ping")).result).toBe("pong");
+  });
+});
+
+describe("origin and host rules", () => {
+  test("a cross-origin upgrade is refused with 403 on loopback, a same-origin one works", async () => {
+    await using gw = await startTestGateway();
+    const evil = await tryOpenSocket(gw.wsUrl, { headers: { origin: "http://evil.example" } });
+    expect(evil.ok).toBe(false);
+    if (!evil.ok) expect(evil.error).toContain("403");
+    const otherPort = await tryOpenSocket(gw.wsUrl, { headers: { origin: `http://127.0.0.1:${gw.port + 1}` } });
+    expect(otherPort.ok).toBe(false);
+    await using same = await openSocket(gw.wsUrl, { headers: { origin: `http://127.0.0.1:${gw.port}` } });
+    expect((await same.call("ping")).result).toBe("pong");
+  });
+
+  test("origins in allowed_origins may connect", async () => {
+    await using gw = await startTestGateway({ toml: '[gateway]\nallowed_origins = ["https://app.example.com"]\n' });
+    await using s = await openSocket(gw.wsUrl, { headers: { origin: "https://app.example.com" } });
+    expect((await s.call("ping")).result).toBe("pong");
+    const other = await tryOpenSocket(gw.wsUrl, { headers: { origin: "https://evil.example.com" } });
+    expect(other.ok).toBe(false);
+  });
+
+  test("a DNS-rebinding Host is refused by a gateway without a token", async () => {
+    await using gw = await startTestGateway();
+    const res = await fetch(`${gw.url}/ws`, { headers: { host: `evil.example:${gw.port}`, origin: `http://evil.example:${gw.port}` } });
+    expect(res.status).toBe(403);
+    const health = await fetch(`${gw.url}/health`, { headers: { host: "evil.example" } });
+    expect(health.status).toBe(200);
+  });
+});
+
+describe("exposure", () => {
+  test("a non-loopback bind without a token refuses to start", async () => {
+    for (const bind of ["0.0.0.0", "::", "192.168.1.10"]) {
+      const config = loadConfig({ EXOCLAW_HOME: "/nonexistent-exoclaw" }, { bind, port: 0 });
+      await expect(startGateway({ config, log: silentLogger })).rejects.toThrow(/non-loopback address needs a token/);
+    }
+  });
+
+  test("a non-loopback bind with a token starts and requires auth", async () => {
+    await using gw = await startTestGateway({ bind: "0.0.0.0", token: TOKEN });
+    const url = `ws://127.0.0.1:${gw.port}/ws`;
+    await using s = await openSocket(url);
+    s.sendJson({ jsonrpc: "2.0", id: 1, method: "ping" });
+    expect(((await s.next()).value as Msg).error.code).toBe(-32001);
+  });
+
+  test("a port in use is a clear error", async () => {
+    await using gw = await startTestGateway();
+    const config = loadConfig({ EXOCLAW_HOME: "/nonexistent-exoclaw" }, { port: gw.port });
+    await expect(startGateway({ config, log: silentLogger })).rejects.toThrow(`port ${gw.port} on 127.0.0.1 is already in use`);
+  });
+});
