@@ -151,8 +151,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     server = Bun.serve<SocketData>({
       hostname: gw.bind,
       port: gw.port,
-      // Bodies are checked by bodyLimit with a JSON 413; this is Bun's own hard stop above it.
-      maxRequestBodySize: gw.max_payload_bytes + 1,
+      // bodyLimit answers with a JSON 413; Bun's own hard stop (a bare 413) sits above it for
+      // streamed bodies that no route reads.
+      maxRequestBodySize: Math.min(gw.max_payload_bytes * 2, 2 ** 31 - 1),
       ...(tls ? { tls: { cert: Bun.file(gw.tls_cert), key: Bun.file(gw.tls_key) } } : {}),
       fetch: (req, srv) => app.fetch(req, { server: srv }),
       websocket: {

@@ -14,6 +14,8 @@ export function issuePath(issue: v.BaseIssue<unknown>): string {
 export function describeIssue(issue: v.BaseIssue<unknown>): string {
   if (issue.type === "strict_object" && issue.expected === "never") return "unknown key";
   if (issue.type === "strict_object" && issue.received === "undefined") return "missing required key";
-  if (issue.kind === "schema" && issue.expected) return `expected ${issue.expected}, got ${issue.received}`;
-  return issue.message.replace(/^Invalid \w+: /, "");
+  // A custom message (regex, check) says more than valibot's generic one.
+  if (!issue.message.startsWith("Invalid ")) return issue.message;
+  const expected = issue.expected ?? issue.type.replace(/_/g, " ");
+  return `expected ${expected}, got ${issue.received}`;
 }

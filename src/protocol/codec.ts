@@ -8,7 +8,7 @@ import { ExoError } from "../lib/errors.ts";
 export type Encoding = "json" | "msgpack";
 
 // Plain MessagePack maps/arrays only: no msgpackr record extension, so any client library can read us.
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, variableMapSize: true });
 
 /** Decodes one frame; throws ExoError("parse_error") on malformed input. */
 export function decodeFrame(data: string | Uint8Array): { value: unknown; encoding: Encoding } {

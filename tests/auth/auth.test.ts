@@ -1,0 +1,95 @@
+import { describe, expect, test } from "bun:test";
+import {
+  bearerToken,
+  createFailureLimiter,
+  createTokenCheck,
+  type ExposurePolicy,
+  hostOf,
+  isHostAllowed,
+  isLoopback,
+  isOriginAllowed,
+} from "../../src/auth/index.ts";
+
+describe("isLoopback", () => {
+  const yes = ["localhost", "LOCALHOST", "app.localhost", "::1", "[::1]", "127.0.0.1", "127.1.2.3", "127.255.255.255", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"];
+  const no = ["0.0.0.0", "::", "128.0.0.1", "10.0.0.1", "192.168.0.1", "127.0.0.256", "localhost.evil.com", "127.0.0.1.nip.io", "example.com", ""];
+  for (const h of yes) test(`${h} is loopback`, () => expect(isLoopback(h)).toBe(true));
+  for (const h of no) test(`${JSON.stringify(h)} is not loopback`, () => expect(isLoopback(h)).toBe(false));
+  test("hostOf strips ports and keeps IPv6 brackets", () => {
+    expect(hostOf("127.0.0.1:7200")).toBe("127.0.0.1");
+    expect(hostOf("[::1]:7200")).toBe("[::1]");
+    expect(hostOf("example.com")).toBe("example.com");
+  });
+});
+
+describe("token check", () => {
+  const check = createTokenCheck("s3cret-token");
+  test("accepts only the exact token", () => {
+    expect(check("s3cret-token")).toBe(true);
+    for (const bad of ["", "s3cret-toke", "s3cret-tokenn", "S3CRET-TOKEN", " s3cret-token", "x".repeat(10_000)]) {
+      expect(check(bad)).toBe(false);
+    }
+  });
+  test("an empty configured token never matches", () => {
+    expect(createTokenCheck("")("")).toBe(false);
+  });
+  test("bearerToken parses the header", () => {
+    expect(bearerToken("Bearer abc")).toBe("abc");
+    expect(bearerToken("bearer  abc")).toBe("abc");
+    expect(bearerToken("Bearer")).toBe("");
+    expect(bearerToken("Basic abc")).toBeNull();
+    expect(bearerToken(null)).toBeNull();
+  });
+});
+
+describe("failure limiter", () => {
+  test("locks an address after maxFailures within the window, then lets it try again", () => {
+    let now = 1_000_000;
+    const l = createFailureLimiter({ maxFailures: 3, windowMs: 10_000, now: () => now });
+    for (let i = 0; i < 3; i++) {
+      expect(l.retryAfter("1.2.3.4")).toBe(0);
+      l.recordFailure("1.2.3.4");
+      now += 1000;
+    }
+    expect(l.retryAfter("1.2.3.4")).toBe(7000);
+    expect(l.retryAfter("5.6.7.8")).toBe(0);
+    now += 7000;
+    expect(l.retryAfter("1.2.3.4")).toBe(0);
+  });
+  test("the table of addresses is bounded", () => {
+    const l = createFailureLimiter({ maxFailures: 1, maxAddresses: 2 });
+    l.recordFailure("a");
+    l.recordFailure("b");
+    l.recordFailure("c");
+    expect(l.retryAfter("a")).toBe(0);
+    expect(l.retryAfter("b")).toBeGreaterThan(0);
+    expect(l.retryAfter("c")).toBeGreaterThan(0);
+  });
+});
+
+describe("origin and host policy", () => {
+  const open: ExposurePolicy = { bind: "127.0.0.1", tls: false, tokenRequired: false, allowedOrigins: ["https://ui.example"] };
+  const guarded: ExposurePolicy = { bind: "0.0.0.0", tls: true, tokenRequired: true, allowedOrigins: [] };
+  const cases: [string, ExposurePolicy, string | null, string, boolean][] = [
+    ["no Origin (non-browser client)", open, null, "127.0.0.1:7200", true],
+    ["own origin", open, "http://127.0.0.1:7200", "127.0.0.1:7200", true],
+    ["own origin via localhost", open, "http://localhost:7200", "localhost:7200", true],
+    ["another local port", open, "http://127.0.0.1:3000", "127.0.0.1:7200", false],
+    ["a public site", open, "https://evil.example", "127.0.0.1:7200", false],
+    ["an allowed origin", open, "https://ui.example", "127.0.0.1:7200", true],
+    ["the string null (sandboxed iframe)", open, "null", "127.0.0.1:7200", false],
+    ["DNS rebinding: same origin but a foreign Host", open, "http://evil.example:7200", "evil.example:7200", false],
+    ["a public host with a token, same origin over TLS", guarded, "https://gw.example.com", "gw.example.com", true],
+    ["http origin to a TLS gateway", guarded, "http://gw.example.com", "gw.example.com", false],
+  ];
+  for (const [name, policy, origin, host, allowed] of cases) {
+    test(`${name} → ${allowed ? "allowed" : "refused"}`, () => expect(isOriginAllowed(policy, origin, host)).toBe(allowed));
+  }
+  test("tokenless gateways answer only loopback Host names", () => {
+    expect(isHostAllowed(open, "127.0.0.1:7200")).toBe(true);
+    expect(isHostAllowed(open, "[::1]:7200")).toBe(true);
+    expect(isHostAllowed(open, "evil.example")).toBe(false);
+    expect(isHostAllowed(open, null)).toBe(false);
+    expect(isHostAllowed(guarded, "anything.example")).toBe(true);
+  });
+});
