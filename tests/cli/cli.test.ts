@@ -1,0 +1,119 @@
+import { describe, expect, test } from "bun:test";
+import pkg from "../../package.json";
+import { runExoclaw, spawnGateway } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+/** A port nothing listens on: bind one, note it, free it. */
+function freePort(): number {
+  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
+  const port = s.port!;
+  s.stop(true);
+  return port;
+}
+
+const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);
+
+describe("exoclaw CLI", () => {
+  test("--version prints the package version", async () => {
+    const r = await runExoclaw(["--version"]);
+    expect(r).toMatchObject({ code: 0, stdout: `${pkg.version}\n` });
+  });
+
+  test("--help works on the root and on every command", async () => {
+    const root = await runExoclaw(["--help"]);
+    expect(root.code).toBe(0);
+    for (const cmd of ["gateway", "status", "config"]) expect(root.stdout).toContain(cmd);
+    for (const args of [["gateway", "--help"], ["status", "--help"], ["config", "check", "--help"]]) {
+      const r = await runExoclaw(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain("USAGE");
+    }
+    expect((await runExoclaw(["gateway", "--help"])).stdout).toContain("--token");
+  });
+
+  test("an unknown command is a usage error: exit 2, one line on stderr", async () => {
+    const r = await runExoclaw(["frobnicate"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("Unknown command frobnicate");
+  });
+
+  test("a bad --port is a usage error", async () => {
+    using home = tempDir();
+    const r = await runExoclaw(["gateway", "--port", "http"], { EXOCLAW_HOME: home.path });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('exoclaw: --port: expected an integer 0-65535, got "http"\n');
+  });
+
+  test("status with no gateway running: exit 1 and a clear message", async () => {
+    using home = tempDir();
+    const port = freePort();
+    const r = await runExoclaw(["status", "--port", String(port)], { EXOCLAW_HOME: home.path });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`exoclaw: no gateway is answering at ws://127.0.0.1:${port}/ws (is \`exoclaw gateway\` running?)\n`);
+    expect(r.stdout).toBe("");
+  });
+
+  test("gateway + status against the live gateway, human and --json", async () => {
+    using home = tempDir();
+    await using gw = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path });
+    const r = await runExoclaw(["status", "--port", String(gw.port)], { EXOCLAW_HOME: home.path });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(`exoclaw ${pkg.version} — running`);
+    expect(r.stdout).toContain("no token (loopback only)");
+    const j = await runExoclaw(["status", "--json", "--url", `ws://127.0.0.1:${gw.port}/ws`], { EXOCLAW_HOME: home.path });
+    expect(j.code).toBe(0);
+    expect(JSON.parse(j.stdout)).toMatchObject({ version: pkg.version, port: gw.port, bind: "127.0.0.1" });
+  });
+
+  test("the gateway's start line says where it listens and whether auth is on; the token never appears", async () => {
+    using home = tempDir();
+    const token = "very-secret-token-value";
+    await using gw = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path, EXOCLAW_TOKEN: token });
+    const start = JSON.parse(gw.lines.find((l) => l.includes("gateway listening"))!);
+    expect(start).toMatchObject({ level: "info", bind: "127.0.0.1", auth: "token", url: `http://127.0.0.1:${gw.port}` });
+    const denied = await runExoclaw(["status", "--port", String(gw.port), "--token", "wrong"], { EXOCLAW_HOME: home.path });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toContain("refused the token");
+    noStack(denied.stderr);
+    const ok = await runExoclaw(["status", "--port", String(gw.port)], { EXOCLAW_HOME: home.path, EXOCLAW_TOKEN: token });
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain("token required");
+    expect(gw.lines.join("\n")).not.toContain(token);
+  });
+
+  test("the gateway refuses a non-loopback bind without a token", async () => {
+    using home = tempDir();
+    const r = await runExoclaw(["gateway", "--bind", "0.0.0.0", "--port", "0"], { EXOCLAW_HOME: home.path });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("exoclaw: refusing to bind 0.0.0.0: a non-loopback address needs a token (--token or EXOCLAW_TOKEN)\n");
+  });
+
+  test("the gateway refuses an invalid config, naming the file and the key", async () => {
+    using home = tempDir();
+    const file = home.file("bad.toml", '[gateway]\nport = "seventy"\n');
+    const r = await runExoclaw(["gateway", "--config", file], { EXOCLAW_HOME: home.path });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`exoclaw: ${file}: gateway.port: expected number, got "seventy"\n`);
+  });
+
+  test("config check prints the effective config with secrets masked", async () => {
+    using home = tempDir();
+    home.file("config.toml", '[gateway]\nport = 7301\n[[agents]]\nid = "a"\napi_key = "sk-should-not-print"\n');
+    const r = await runExoclaw(["config", "check"], { EXOCLAW_HOME: home.path, EXOCLAW_TOKEN: "tok-should-not-print" });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toStartWith(`config ok: ${home.path}/config.toml\n`);
+    expect(r.stdout).not.toContain("should-not-print");
+    const j = await runExoclaw(["config", "check", "--json"], { EXOCLAW_HOME: home.path });
+    expect(JSON.parse(j.stdout)).toMatchObject({ gateway: { port: 7301 }, agents: [{ id: "a", api_key: "***" }] });
+  });
+
+  test("config check on a bad file: exit 1, the error, no stack", async () => {
+    using home = tempDir();
+    home.file("config.toml", "[gatewy]\n");
+    const r = await runExoclaw(["config", "check"], { EXOCLAW_HOME: home.path });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`exoclaw: ${home.path}/config.toml: gatewy: unknown key\n`);
+  });
+});
