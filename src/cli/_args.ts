@@ -23,6 +23,6 @@ export function parsePort(value: string | undefined): number | undefined {
 /** Reads an optional string flag; citty gives `true` for a string flag written without a value. */
 export function stringFlag(name: string, value: unknown): string | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== "string") throw new UsageError(`--${name} needs a value`);
+  if (typeof value !== "string" || value === "") throw new UsageError(`--${name} needs a value`);
   return value;
 }

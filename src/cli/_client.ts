@@ -66,7 +66,9 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
     const p = pending.get(msg.id);
     if (!p) return;
     pending.delete(msg.id);
-    if (msg.error) {
+    if (msg.error?.code === ERROR_TABLE.unauthorized.rpc && !token) {
+      p.reject(new AuthError(`the gateway at ${url} requires a token: pass --token or set EXOCLAW_TOKEN`));
+    } else if (msg.error) {
       p.reject(new ExoError(codeByRpc.get(msg.error.code) ?? "internal", `gateway: ${msg.error.message}`, { data: msg.error.data }));
     } else p.resolve(msg.result);
   };
