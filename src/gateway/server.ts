@@ -5,6 +5,7 @@
  */
 import type { Server, ServerWebSocket } from "bun";
 import { Hono } from "hono";
+import { readFileSync } from "node:fs";
 import { bodyLimit } from "hono/body-limit";
 import {
   bearerToken,
@@ -61,6 +62,17 @@ export function assertSafeExposure(config: Config): void {
       `refusing to bind ${config.gateway.bind}: a non-loopback address needs a token (--token or EXOCLAW_TOKEN)`,
     );
   }
+}
+
+function readTls(certPath: string, keyPath: string): { cert: string; key: string } {
+  const read = (key: string, path: string) => {
+    try {
+      return readFileSync(path, "utf8");
+    } catch (e) {
+      throw new ConfigError(`gateway.${key}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+    }
+  };
+  return { cert: read("tls_cert", certPath), key: read("tls_key", keyPath) };
 }
 
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
@@ -147,6 +159,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     return c.json({ error: { code: "internal", message: "internal error" } }, 500);
   });
 
+  const tlsFiles = tls ? readTls(gw.tls_cert, gw.tls_key) : null;
   try {
     server = Bun.serve<SocketData>({
       hostname: gw.bind,
@@ -154,7 +167,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       // bodyLimit answers with a JSON 413; Bun's own hard stop (a bare 413) sits above it for
       // streamed bodies that no route reads.
       maxRequestBodySize: Math.min(gw.max_payload_bytes * 2, 2 ** 31 - 1),
-      ...(tls ? { tls: { cert: Bun.file(gw.tls_cert), key: Bun.file(gw.tls_key) } } : {}),
+      ...(tlsFiles ? { tls: tlsFiles } : {}),
       fetch: (req, srv) => app.fetch(req, { server: srv }),
       websocket: {
         // Frames up to twice the limit are read and answered with -32007; larger ones are cut off (1009).
