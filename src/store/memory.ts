@@ -1,0 +1,115 @@
+/** In-memory Store for tests and throwaway gateways; same semantics as sqlite, nothing persists. */
+import { decodeCursor, encodeCursor, isAfterCursor } from "./cursor.ts";
+import type {
+  HistoryQuery,
+  InboundRecord,
+  NewMessage,
+  PendingInbound,
+  SessionAddress,
+  SessionInfo,
+  SessionPage,
+  SessionQuery,
+  Store,
+  StoredMessage,
+  UsageQuery,
+  UsageRecord,
+  UsageTotals,
+} from "./types.ts";
+import { sumRecords } from "./usage.ts";
+
+export function createMemoryStore(opts: { now?: () => number } = {}): Store {
+  const now = opts.now ?? Date.now;
+  const sessions = new Map<string, SessionInfo>();
+  const messages = new Map<string, StoredMessage[]>();
+  const usage: UsageRecord[] = [];
+  const kv = new Map<string, string>();
+  const inbound = new Map<string, PendingInbound & { done: boolean }>();
+  const clone = <T>(v: T): T => structuredClone(v);
+
+  return {
+    kind: "memory",
+    location: "memory",
+    async appendMessages(addr: SessionAddress, msgs: NewMessage[]) {
+      const t = now();
+      let s = sessions.get(addr.key);
+      if (!s) {
+        s = { ...addr, created_at: t, updated_at: t, message_count: 0 };
+        sessions.set(addr.key, s);
+        messages.set(addr.key, []);
+      }
+      const list = messages.get(addr.key)!;
+      const base = list.length;
+      const stored: StoredMessage[] = msgs.map((m, i) => ({ ...clone(m), session: addr.key, seq: base + i + 1, created_at: t }));
+      list.push(...stored);
+      s.message_count = list.length;
+      s.updated_at = t;
+      return clone(stored);
+    },
+    async getSession(key) {
+      const s = sessions.get(key);
+      return s ? { ...s } : null;
+    },
+    async listSessions(q: SessionQuery): Promise<SessionPage> {
+      const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
+      const all = [...sessions.values()]
+        .filter((s) => (q.agent === undefined || s.agent === q.agent) && (q.channel === undefined || s.channel === q.channel))
+        .filter((s) => cursor === null || isAfterCursor(s, cursor))
+        .sort((a, b) => b.updated_at - a.updated_at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const page = all.slice(0, q.limit).map((s) => ({ ...s }));
+      const last = page.at(-1);
+      return { sessions: page, next_cursor: all.length > q.limit && last ? encodeCursor(last) : null };
+    },
+    async history(key, q: HistoryQuery) {
+      const list = messages.get(key) ?? [];
+      const upto = q.before === undefined ? list.length : Math.max(0, Math.min(list.length, q.before - 1));
+      return clone(list.slice(Math.max(0, upto - q.limit), upto));
+    },
+    async resetSession(key) {
+      const list = messages.get(key);
+      if (!list) return null;
+      sessions.delete(key);
+      messages.delete(key);
+      return list.length;
+    },
+    async countSessions() {
+      return sessions.size;
+    },
+    async recordUsage(r) {
+      usage.push({ ...r });
+    },
+    async sumUsage(q: UsageQuery): Promise<UsageTotals> {
+      return sumRecords(usage, q);
+    },
+    async kvGet(plugin, key) {
+      return kv.get(`${plugin}\u0000${key}`) ?? null;
+    },
+    async kvSet(plugin, key, value) {
+      if (value === null) kv.delete(`${plugin}\u0000${key}`);
+      else kv.set(`${plugin}\u0000${key}`, value);
+    },
+    async acceptInbound(r: InboundRecord) {
+      if (inbound.has(r.id)) return false;
+      inbound.set(r.id, { ...r, attempts: 0, last_error: null, done: false });
+      return true;
+    },
+    async pendingInbound(limit) {
+      return [...inbound.values()]
+        .filter((r) => !r.done)
+        .sort((a, b) => a.received_at - b.received_at)
+        .slice(0, limit)
+        .map(({ done: _done, ...r }) => r);
+    },
+    async completeInbound(id) {
+      const r = inbound.get(id);
+      if (r) r.done = true;
+    },
+    async failInbound(id, error) {
+      const r = inbound.get(id);
+      if (r && !r.done) {
+        r.attempts++;
+        r.last_error = error;
+      }
+    },
+    async close() {},
+  };
+}

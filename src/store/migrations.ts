@@ -1,0 +1,56 @@
+/**
+ * Schema migrations, numbered by SQLite's `user_version`. Each runs in one transaction with the
+ * version bump, so a crash mid-migration leaves the previous version intact. Append only: never
+ * edit a migration that has shipped.
+ */
+import type { Database } from "bun:sqlite";
+import { StoreError } from "./errors.ts";
+
+export const MIGRATIONS: readonly string[] = [
+  // 1: sessions and their messages
+  `CREATE TABLE sessions (
+     key TEXT PRIMARY KEY, agent TEXT NOT NULL, channel TEXT NOT NULL, account TEXT NOT NULL,
+     peer TEXT, thread TEXT, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+     message_count INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX sessions_by_update ON sessions (updated_at DESC, key);
+   CREATE INDEX sessions_by_agent ON sessions (agent, updated_at DESC);
+   CREATE TABLE messages (
+     session TEXT NOT NULL, seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,
+     created_at INTEGER NOT NULL, PRIMARY KEY (session, seq)
+   ) WITHOUT ROWID;`,
+  // 2: usage records, plugin state, accepted inbound messages
+  `CREATE TABLE usage (
+     id INTEGER PRIMARY KEY, at INTEGER NOT NULL, session TEXT, agent TEXT NOT NULL,
+     provider TEXT NOT NULL, model TEXT NOT NULL, input_tokens INTEGER NOT NULL,
+     output_tokens INTEGER NOT NULL, cost_usd REAL
+   );
+   CREATE INDEX usage_by_time ON usage (at);
+   CREATE INDEX usage_by_session ON usage (session, at);
+   CREATE TABLE plugin_kv (plugin TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (plugin, key)) WITHOUT ROWID;
+   CREATE TABLE inbound (
+     id TEXT PRIMARY KEY, channel TEXT NOT NULL, payload TEXT NOT NULL, received_at INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, done INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX inbound_pending ON inbound (done, received_at);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the database to SCHEMA_VERSION; refuses a database from a newer exoclaw. */
+export function migrate(db: Database, path: string, target = SCHEMA_VERSION): void {
+  db.transaction(() => {
+    // Taking the write lock first proves the file is writable, even when nothing is due.
+    db.exec("CREATE TABLE IF NOT EXISTS _exoclaw_probe (x); DROP TABLE _exoclaw_probe;");
+    const current = (db.query("PRAGMA user_version").get() as { user_version: number }).user_version;
+    if (current > SCHEMA_VERSION) {
+      throw new StoreError(
+        `${path} has schema version ${current}, newer than this exoclaw supports (${SCHEMA_VERSION}): upgrade exoclaw or use another state directory`,
+      );
+    }
+    for (let v = current; v < target; v++) {
+      db.exec(MIGRATIONS[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+    }
+  }).immediate();
+}

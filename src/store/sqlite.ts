@@ -1,0 +1,215 @@
+/**
+ * The default Store: one SQLite file (bun:sqlite) in WAL mode with synchronous=NORMAL, prepared
+ * statements, and a transaction wherever several rows change together. Opening checks the file
+ * before anything is trusted: a corrupt file, a read-only file or a schema from a newer exoclaw is
+ * a StoreError at start, never silent data loss.
+ */
+import { Database, type Statement } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { decodeCursor, encodeCursor } from "./cursor.ts";
+import { StoreError } from "./errors.ts";
+import { migrate } from "./migrations.ts";
+import type {
+  InboundRecord,
+  NewMessage,
+  PendingInbound,
+  SessionAddress,
+  SessionInfo,
+  Store,
+  StoredMessage,
+  UsageTotals,
+} from "./types.ts";
+
+export interface SqliteStoreOptions {
+  now?: () => number;
+  /** Upper bound on the database size in pages (4 KiB each); writes beyond it fail as "full". */
+  maxPageCount?: number;
+}
+
+interface MessageRow {
+  session: string;
+  seq: number;
+  role: string;
+  content: string;
+  created_at: number;
+}
+
+type Bind = string | number | null;
+
+/** Turns a SQLite failure into a StoreError a user can act on. */
+export function explain(path: string, e: unknown, doing: string): StoreError {
+  const code = (e as { code?: string }).code ?? "";
+  const msg = e instanceof Error ? e.message : String(e);
+  if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT" || /not a database|malformed/i.test(msg)) {
+    return new StoreError(`${path} is not a readable exoclaw database (corrupt?): move it aside or restore a backup`, { cause: e });
+  }
+  if (code.startsWith("SQLITE_READONLY") || /readonly|read-only/i.test(msg)) {
+    return new StoreError(`${path} is read-only: exoclaw needs to write its database (check file and directory permissions)`, { cause: e });
+  }
+  if (code === "SQLITE_FULL" || /full/i.test(msg)) {
+    return new StoreError(`cannot ${doing}: the database or disk is full (${path}); nothing was written`, { cause: e });
+  }
+  if (code.startsWith("SQLITE_CANTOPEN")) {
+    return new StoreError(`cannot open ${path}: check that the directory exists and is writable`, { cause: e });
+  }
+  if (code.startsWith("SQLITE_BUSY")) {
+    return new StoreError(`cannot ${doing}: ${path} is locked by another process`, { cause: e });
+  }
+  return e instanceof StoreError ? e : new StoreError(`cannot ${doing} (${path}): ${msg}`, { cause: e });
+}
+
+/** Opens (creating if needed) and migrates the database at `path`. Throws StoreError. */
+export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): Store {
+  const now = opts.now ?? Date.now;
+  let db: Database;
+  try {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    db = new Database(path, { create: true, strict: true });
+  } catch (e) {
+    throw explain(path, e, "open the database");
+  }
+  try {
+    db.exec("PRAGMA busy_timeout = 5000");
+    db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec("PRAGMA foreign_keys = ON");
+    if (opts.maxPageCount !== undefined) db.exec(`PRAGMA max_page_count = ${Math.floor(opts.maxPageCount)}`);
+    // A write transaction proves the file is writable even when no migration is due.
+    migrate(db, path);
+  } catch (e) {
+    db.close();
+    throw explain(path, e, "open the database");
+  }
+
+  const q = <R = unknown>(sql: string): Statement<R, Bind[]> => db.query<R, Bind[]>(sql);
+  const st = {
+    ensureSession: q(
+      `INSERT INTO sessions (key, agent, channel, account, peer, thread, created_at, updated_at, message_count)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT(key) DO NOTHING`,
+    ),
+    bump: q<{ message_count: number }>(
+      "UPDATE sessions SET message_count = message_count + ?, updated_at = ? WHERE key = ? RETURNING message_count",
+    ),
+    insertMessage: q("INSERT INTO messages (session, seq, role, content, created_at) VALUES (?, ?, ?, ?, ?)"),
+    getSession: q<SessionInfo>("SELECT * FROM sessions WHERE key = ?"),
+    history: q<MessageRow>(
+      "SELECT * FROM (SELECT * FROM messages WHERE session = ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC",
+    ),
+    deleteMessages: q("DELETE FROM messages WHERE session = ?"),
+    deleteSession: q<{ message_count: number }>("DELETE FROM sessions WHERE key = ? RETURNING message_count"),
+    countSessions: q<{ n: number }>("SELECT count(*) AS n FROM sessions"),
+    insertUsage: q(
+      `INSERT INTO usage (at, session, agent, provider, model, input_tokens, output_tokens, cost_usd)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    kvGet: q<{ value: string }>("SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?"),
+    kvSet: q("INSERT INTO plugin_kv (plugin, key, value) VALUES (?, ?, ?) ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value"),
+    kvDelete: q("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?"),
+    acceptInbound: q(
+      "INSERT INTO inbound (id, channel, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+    ),
+    pendingInbound: q<PendingInbound>(
+      "SELECT id, channel, payload, received_at, attempts, last_error FROM inbound WHERE done = 0 ORDER BY received_at, rowid LIMIT ?",
+    ),
+    completeInbound: q("UPDATE inbound SET done = 1, payload = '' WHERE id = ?"),
+    failInbound: q("UPDATE inbound SET attempts = attempts + 1, last_error = ? WHERE id = ? AND done = 0"),
+  };
+
+  const append = db.transaction((addr: SessionAddress, msgs: NewMessage[], t: number): StoredMessage[] => {
+    st.ensureSession.run(addr.key, addr.agent, addr.channel, addr.account, addr.peer, addr.thread, t, t);
+    const count = st.bump.get(msgs.length, t, addr.key)!.message_count;
+    const first = count - msgs.length + 1;
+    return msgs.map((m, i) => {
+      const seq = first + i;
+      st.insertMessage.run(addr.key, seq, m.role, JSON.stringify({ parts: m.parts, meta: m.meta }), t);
+      return { ...m, session: addr.key, seq, created_at: t };
+    });
+  });
+  const reset = db.transaction((key: string): number | null => {
+    st.deleteMessages.run(key);
+    const row = st.deleteSession.get(key);
+    return row ? row.message_count : null;
+  });
+
+  /** Runs a synchronous database step, mapping failures to StoreError. */
+  const run = <T>(doing: string, fn: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(fn());
+    } catch (e) {
+      return Promise.reject(explain(path, e, doing));
+    }
+  };
+
+  const toMessage = (r: MessageRow): StoredMessage => {
+    const c = JSON.parse(r.content) as { parts: StoredMessage["parts"]; meta?: Record<string, unknown> };
+    const m: StoredMessage = { session: r.session, seq: r.seq, role: r.role as StoredMessage["role"], parts: c.parts, created_at: r.created_at };
+    if (c.meta !== undefined) m.meta = c.meta;
+    return m;
+  };
+
+  return {
+    kind: "sqlite",
+    location: path,
+    appendMessages: (addr, msgs) => run("append messages", () => append(addr, msgs, now())),
+    getSession: (key) => run("read a session", () => st.getSession.get(key) ?? null),
+    listSessions: (query) =>
+      run("list sessions", () => {
+        const where: string[] = [];
+        const args: Bind[] = [];
+        if (query.agent !== undefined) (where.push("agent = ?"), args.push(query.agent));
+        if (query.channel !== undefined) (where.push("channel = ?"), args.push(query.channel));
+        if (query.cursor !== undefined) {
+          const c = decodeCursor(query.cursor);
+          where.push("(updated_at < ? OR (updated_at = ? AND key > ?))");
+          args.push(c.updated_at, c.updated_at, c.key);
+        }
+        const sql = `SELECT * FROM sessions ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY updated_at DESC, key ASC LIMIT ?`;
+        const rows = q<SessionInfo>(sql).all(...args, query.limit + 1);
+        const page = rows.slice(0, query.limit);
+        const last = page.at(-1);
+        return { sessions: page, next_cursor: rows.length > query.limit && last ? encodeCursor(last) : null };
+      }),
+    history: (key, query) =>
+      run("read history", () => st.history.all(key, query.before ?? Number.MAX_SAFE_INTEGER, query.limit).map(toMessage)),
+    resetSession: (key) => run("reset the session", () => reset(key)),
+    countSessions: () => run("count sessions", () => st.countSessions.get()!.n),
+    recordUsage: (r) =>
+      run("record usage", () => {
+        st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd);
+      }),
+    sumUsage: (query) =>
+      run("sum usage", () => {
+        const where: string[] = [];
+        const args: Bind[] = [];
+        if (query.session !== undefined) (where.push("session = ?"), args.push(query.session));
+        if (query.agent !== undefined) (where.push("agent = ?"), args.push(query.agent));
+        if (query.since !== undefined) (where.push("at >= ?"), args.push(query.since));
+        if (query.until !== undefined) (where.push("at < ?"), args.push(query.until));
+        const sql = `SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+          coalesce(sum(cost_usd), 0) AS cost_usd, count(*) - count(cost_usd) AS unpriced_calls
+          FROM usage ${where.length ? "WHERE " + where.join(" AND ") : ""}`;
+        return q<UsageTotals>(sql).get(...args)!;
+      }),
+    kvGet: (plugin, key) => run("read plugin state", () => st.kvGet.get(plugin, key)?.value ?? null),
+    kvSet: (plugin, key, value) =>
+      run("write plugin state", () => {
+        if (value === null) st.kvDelete.run(plugin, key);
+        else st.kvSet.run(plugin, key, value);
+      }),
+    acceptInbound: (r: InboundRecord) =>
+      run("store an inbound message", () => st.acceptInbound.run(r.id, r.channel, r.payload, r.received_at).changes === 1),
+    pendingInbound: (limit) => run("read pending messages", () => st.pendingInbound.all(limit)),
+    completeInbound: (id) =>
+      run("complete an inbound message", () => {
+        st.completeInbound.run(id);
+      }),
+    failInbound: (id, error) =>
+      run("record an inbound failure", () => {
+        st.failInbound.run(error, id);
+      }),
+    async close() {
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The Store: everything exoclaw persists — sessions and their messages, usage records, plugin
+ * key/value state and accepted-but-unfinished inbound messages. Implementations (memory, sqlite,
+ * and later NATS KV) pass one contract suite (tests/store/contract.ts).
+ *
+ * Every method may reject with StoreError; a failed write changes nothing (all-or-nothing).
+ */
+
+/** Where a session lives; the parts of its key. */
+export interface SessionAddress {
+  key: string;
+  agent: string;
+  channel: string;
+  account: string;
+  peer: string | null;
+  thread: string | null;
+}
+
+export interface SessionInfo extends SessionAddress {
+  created_at: number;
+  updated_at: number;
+  message_count: number;
+}
+
+/** Provider-neutral message content, so a session can switch provider. */
+export type MessagePart =
+  | { type: "text"; text: string }
+  | { type: "tool_use"; id: string; name: string; input: unknown }
+  | { type: "tool_result"; tool_use_id: string; content: string; is_error?: boolean };
+
+export type Role = "user" | "assistant" | "tool";
+
+export interface NewMessage {
+  role: Role;
+  parts: MessagePart[];
+  /** Free-form facts (provider, model, stop_reason …), stored as given. */
+  meta?: Record<string, unknown>;
+}
+
+export interface StoredMessage extends NewMessage {
+  session: string;
+  /** 1-based, gapless, in append order within the session. */
+  seq: number;
+  created_at: number;
+}
+
+export interface SessionQuery {
+  agent?: string;
+  channel?: string;
+  limit: number;
+  /** Opaque cursor from a previous page's `next_cursor`. */
+  cursor?: string;
+}
+
+export interface SessionPage {
+  sessions: SessionInfo[];
+  next_cursor: string | null;
+}
+
+export interface HistoryQuery {
+  limit: number;
+  /** Only messages with seq < before (page backwards from the newest). */
+  before?: number;
+}
+
+export interface UsageRecord {
+  at: number;
+  session: string | null;
+  agent: string;
+  provider: string;
+  model: string;
+  input_tokens: number;
+  output_tokens: number;
+  /** null when the model has no known price. */
+  cost_usd: number | null;
+}
+
+export interface UsageQuery {
+  session?: string;
+  agent?: string;
+  /** Inclusive lower bound (ms since epoch). */
+  since?: number;
+  /** Exclusive upper bound. */
+  until?: number;
+}
+
+export interface UsageTotals {
+  calls: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+  /** Calls whose cost was unknown (not counted in cost_usd). */
+  unpriced_calls: number;
+}
+
+export interface InboundRecord {
+  /** Dedupe key: `<channel>:<platform message id>`. */
+  id: string;
+  channel: string;
+  payload: string;
+  received_at: number;
+}
+
+export interface PendingInbound extends InboundRecord {
+  attempts: number;
+  last_error: string | null;
+}
+
+export interface Store {
+  readonly kind: "memory" | "sqlite" | "nats";
+  /** Human-readable location (file path, "memory"). */
+  readonly location: string;
+
+  /** Appends messages in order, creating the session when new; returns them with their seq. */
+  appendMessages(session: SessionAddress, messages: NewMessage[]): Promise<StoredMessage[]>;
+  getSession(key: string): Promise<SessionInfo | null>;
+  listSessions(query: SessionQuery): Promise<SessionPage>;
+  /** A page of history, oldest first within the page. */
+  history(key: string, query: HistoryQuery): Promise<StoredMessage[]>;
+  /** Forgets a session and its messages; returns how many messages were removed, or null if unknown. */
+  resetSession(key: string): Promise<number | null>;
+  countSessions(): Promise<number>;
+
+  recordUsage(record: UsageRecord): Promise<void>;
+  sumUsage(query: UsageQuery): Promise<UsageTotals>;
+
+  kvGet(plugin: string, key: string): Promise<string | null>;
+  /** null deletes. */
+  kvSet(plugin: string, key: string, value: string | null): Promise<void>;
+
+  /** Stores an accepted inbound message; false when its id was seen before (a platform retry). */
+  acceptInbound(record: InboundRecord): Promise<boolean>;
+  /** Accepted messages not yet completed, oldest first. */
+  pendingInbound(limit: number): Promise<PendingInbound[]>;
+  completeInbound(id: string): Promise<void>;
+  failInbound(id: string, error: string): Promise<void>;
+
+  close(): Promise<void>;
+}

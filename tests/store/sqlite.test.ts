@@ -1,0 +1,143 @@
+import { Database } from "bun:sqlite";
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION, StoreError } from "../../src/store/index.ts";
+import { tempDir } from "../helpers/temp.ts";
+import { addr, storeContract } from "./contract.ts";
+
+const dirs: ReturnType<typeof tempDir>[] = [];
+afterAll(() => dirs.forEach((d) => d[Symbol.dispose]()));
+const fresh = () => {
+  const d = tempDir("exoclaw-sqlite-");
+  dirs.push(d);
+  return d;
+};
+
+storeContract("sqlite", async () => {
+  let t = 1_700_000_000_000;
+  const store = openSqliteStore(join(fresh().path, "exoclaw.db"), { now: () => t });
+  return { store, tick: (ms = 1000) => void (t += ms), [Symbol.asyncDispose]: () => store.close() };
+});
+
+const text = (s: string) => ({ role: "user" as const, parts: [{ type: "text" as const, text: s }] });
+
+describe("sqlite store on disk", () => {
+  test("uses WAL and keeps everything across close and reopen", async () => {
+    const path = join(fresh().path, "state", "exoclaw.db");
+    const a = openSqliteStore(path);
+    await a.appendMessages(addr("7"), [text("remember me")]);
+    await a.kvSet("p", "k", "v");
+    await a.close();
+    const mode = new Database(path).query("PRAGMA journal_mode").get() as { journal_mode: string };
+    expect(mode.journal_mode).toBe("wal");
+    const b = openSqliteStore(path);
+    expect((await b.history(addr("7").key, { limit: 5 }))[0]!.parts).toEqual([{ type: "text", text: "remember me" }]);
+    expect(await b.kvGet("p", "k")).toBe("v");
+    await b.close();
+  });
+
+  test("a corrupt file is a clear error at open and is left untouched", async () => {
+    const path = join(fresh().path, "exoclaw.db");
+    const junk = "this is not sqlite ".repeat(300);
+    writeFileSync(path, junk);
+    expect(() => openSqliteStore(path)).toThrow(new StoreError(`${path} is not a readable exoclaw database (corrupt?): move it aside or restore a backup`));
+    expect(await Bun.file(path).text()).toBe(junk);
+  });
+
+  test("a read-only file is a clear error at open, not a silent read-only store", async () => {
+    const dir = fresh();
+    const path = join(dir.path, "exoclaw.db");
+    const s = openSqliteStore(path);
+    await s.appendMessages(addr("1"), [text("kept")]);
+    await s.close();
+    const root = process.getuid?.() === 0;
+    // root ignores permission bits, so for root the file is made immutable instead.
+    if (root) {
+      const r = Bun.spawnSync(["chattr", "+i", path]);
+      if (r.exitCode !== 0) throw new Error(`chattr +i failed (${r.stderr.toString().trim()}): this test needs ext4-like attributes when run as root`);
+    } else {
+      chmodSync(path, 0o444);
+      chmodSync(dir.path, 0o555);
+    }
+    try {
+      expect(() => openSqliteStore(path)).toThrow(/is read-only: exoclaw needs to write its database/);
+    } finally {
+      if (root) Bun.spawnSync(["chattr", "-i", path]);
+      else chmodSync(dir.path, 0o755), chmodSync(path, 0o644);
+    }
+    const again = openSqliteStore(path);
+    expect((await again.history(addr("1").key, { limit: 5 })).length).toBe(1);
+    await again.close();
+  });
+
+  test("a schema from a newer exoclaw is refused", () => {
+    const path = join(fresh().path, "exoclaw.db");
+    const db = new Database(path);
+    db.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
+    db.close();
+    expect(() => openSqliteStore(path)).toThrow(
+      `${path} has schema version ${SCHEMA_VERSION + 1}, newer than this exoclaw supports (${SCHEMA_VERSION}): upgrade exoclaw or use another state directory`,
+    );
+  });
+
+  test("a database at schema version 1 is migrated and keeps its data", async () => {
+    const path = join(fresh().path, "exoclaw.db");
+    const db = new Database(path);
+    db.exec(MIGRATIONS[0]!);
+    db.exec("PRAGMA user_version = 1");
+    db.query("INSERT INTO sessions VALUES ('main:ws:local:main','main','ws','local',NULL,NULL,1,2,1)").run();
+    db.query(`INSERT INTO messages VALUES ('main:ws:local:main',1,'user','{"parts":[{"type":"text","text":"old"}]}',1)`).run();
+    db.close();
+    const s = openSqliteStore(path);
+    expect((new Database(path).query("PRAGMA user_version").get() as { user_version: number }).user_version).toBe(SCHEMA_VERSION);
+    expect((await s.history("main:ws:local:main", { limit: 5 }))[0]!.parts).toEqual([{ type: "text", text: "old" }]);
+    await s.recordUsage({ at: 1, session: null, agent: "main", provider: "x", model: "y", input_tokens: 1, output_tokens: 1, cost_usd: null });
+    expect((await s.sumUsage({})).calls).toBe(1);
+    const next = await s.appendMessages({ key: "main:ws:local:main", agent: "main", channel: "ws", account: "local", peer: null, thread: null }, [text("new")]);
+    expect(next[0]!.seq).toBe(2);
+    await s.close();
+  });
+
+  test("a full database fails the write with a clear error and loses nothing already stored", async () => {
+    const path = join(fresh().path, "exoclaw.db");
+    const s = openSqliteStore(path, { maxPageCount: 40 });
+    await s.appendMessages(addr("f"), [text("first")]);
+    const big = "x".repeat(200_000);
+    const err = await s.appendMessages(addr("f"), [text("second"), text(big)]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreError);
+    expect((err as Error).message).toMatch(/cannot append messages: the database or disk is full .*; nothing was written/);
+    // All or nothing: "second" was not half-written, and the session count is unchanged.
+    const hist = await s.history(addr("f").key, { limit: 10 });
+    expect(hist.map((m) => (m.parts[0] as { text: string }).text)).toEqual(["first"]);
+    expect((await s.getSession(addr("f").key))!.message_count).toBe(1);
+    await s.appendMessages(addr("f"), [text("third")]);
+    expect((await s.history(addr("f").key, { limit: 10 })).map((m) => m.seq)).toEqual([1, 2]);
+    await s.close();
+  });
+
+  test("a second process writing the same file concurrently loses nothing", async () => {
+    const path = join(fresh().path, "exoclaw.db");
+    const s = openSqliteStore(path);
+    await s.appendMessages(addr("shared"), [text("init")]);
+    const script = `
+      const { openSqliteStore } = await import(${JSON.stringify(join(import.meta.dir, "../../src/store/index.ts"))});
+      const s = openSqliteStore(${JSON.stringify(path)});
+      const a = { key: "main:telegram:bot1:shared", agent: "main", channel: "telegram", account: "bot1", peer: "shared", thread: null };
+      for (let i = 0; i < 200; i++) await s.appendMessages(a, [{ role: "user", parts: [{ type: "text", text: "child" + i }] }]);
+      await s.close();`;
+    const child = Bun.spawn([process.execPath, "-e", script], { stderr: "pipe" });
+    for (let i = 0; i < 200; i++) {
+      await s.appendMessages(addr("shared"), [text(`parent${i}`)]);
+      if (i % 20 === 0) await Bun.sleep(1);
+    }
+    expect(await child.exited).toBe(0);
+    const hist = await s.history(addr("shared").key, { limit: 1000 });
+    expect(hist).toHaveLength(401);
+    expect(hist.map((m) => m.seq)).toEqual(Array.from({ length: 401 }, (_, i) => i + 1));
+    const texts = hist.map((m) => (m.parts[0] as { text: string }).text);
+    expect(texts.filter((t) => t.startsWith("child"))).toEqual(Array.from({ length: 200 }, (_, i) => `child${i}`));
+    expect(texts.filter((t) => t.startsWith("parent"))).toEqual(Array.from({ length: 200 }, (_, i) => `parent${i}`));
+    await s.close();
+  });
+});
