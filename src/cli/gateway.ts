@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { mkdirSync } from "node:fs";
 import { loadConfig } from "../config/index.ts";
 import { createLogger } from "../lib/log.ts";
-import { startGateway } from "../gateway/server.ts";
+import { startApp } from "../app.ts";
 import { configArg, parsePort, stringFlag } from "./_args.ts";
 
 export default defineCommand({
@@ -26,11 +26,11 @@ export default defineCommand({
       write: (line) => process.stdout.write(line + "\n"),
       format: process.stdout.isTTY ? "pretty" : "json",
     });
-    const gateway = await startGateway({ config, log });
+    const app = await startApp({ config, log });
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         log.info("shutting down", { signal });
-        void gateway.stop().then(resolve);
+        void app.stop().then(resolve);
       };
       process.once("SIGINT", () => stop("SIGINT"));
       process.once("SIGTERM", () => stop("SIGTERM"));

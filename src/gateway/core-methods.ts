@@ -12,6 +12,8 @@ export interface GatewayFacts {
   readonly tls: boolean;
   readonly connections: () => number;
   readonly configFile: string | null;
+  /** Facts other modules add to `status` (store, plugins, bus …). */
+  readonly extra?: () => Promise<Record<string, unknown>>;
 }
 
 export function coreMethods(facts: GatewayFacts): Map<string, Method<never>> {
@@ -20,7 +22,7 @@ export function coreMethods(facts: GatewayFacts): Map<string, Method<never>> {
     [
       "status",
       defineMethod({
-        handle: () => ({
+        handle: async () => ({
           name: "exoclaw",
           version: VERSION,
           pid: process.pid,
@@ -32,6 +34,7 @@ export function coreMethods(facts: GatewayFacts): Map<string, Method<never>> {
           connections: facts.connections(),
           config_file: facts.configFile,
           memory: { rss_bytes: process.memoryUsage.rss() },
+          ...(facts.extra ? await facts.extra() : {}),
         }),
       }),
     ],

@@ -35,6 +35,8 @@ export interface GatewayOptions {
   limiter?: FailureLimiterOptions;
   /** Requests in flight per socket before -32005. */
   maxInFlight?: number;
+  /** Facts merged into the `status` result (store, plugins, bus …). */
+  statusExtra?: () => Promise<Record<string, unknown>>;
 }
 
 export interface Gateway {
@@ -100,6 +102,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       tls,
       connections: () => sockets.size,
       configFile: config.file,
+      ...(opts.statusExtra && { extra: opts.statusExtra }),
     }),
     ...(opts.methods ?? []),
   ]);

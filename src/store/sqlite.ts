@@ -7,6 +7,7 @@
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { isExoError } from "../lib/errors.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { StoreError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
@@ -56,7 +57,7 @@ export function explain(path: string, e: unknown, doing: string): StoreError {
   if (code.startsWith("SQLITE_BUSY")) {
     return new StoreError(`cannot ${doing}: ${path} is locked by another process`, { cause: e });
   }
-  return e instanceof StoreError ? e : new StoreError(`cannot ${doing} (${path}): ${msg}`, { cause: e });
+  return new StoreError(`cannot ${doing} (${path}): ${msg}`, { cause: e });
 }
 
 /** Opens (creating if needed) and migrates the database at `path`. Throws StoreError. */
@@ -79,7 +80,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     migrate(db, path);
   } catch (e) {
     db.close();
-    throw explain(path, e, "open the database");
+    throw isExoError(e) ? e : explain(path, e, "open the database");
   }
 
   const q = <R = unknown>(sql: string): Statement<R, Bind[]> => db.query<R, Bind[]>(sql);
@@ -137,7 +138,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     try {
       return Promise.resolve(fn());
     } catch (e) {
-      return Promise.reject(explain(path, e, doing));
+      return Promise.reject(isExoError(e) ? e : explain(path, e, doing));
     }
   };
 

@@ -1,8 +1,9 @@
 /** Starts a real gateway on a free loopback port for one test; `await using` stops it. */
 import { loadConfig, type ConfigOverrides } from "../../src/config/index.ts";
 import { createLogger, type Logger } from "../../src/lib/log.ts";
-import { type GatewayOptions, startGateway } from "../../src/gateway/server.ts";
-import { tempDir } from "./temp.ts";
+import { type AppOptions, startApp } from "../../src/app.ts";
+import type { Store } from "../../src/store/index.ts";
+import { keptDir, tempDir } from "./temp.ts";
 
 export interface TestGateway extends AsyncDisposable {
   url: string;
@@ -11,24 +12,28 @@ export interface TestGateway extends AsyncDisposable {
   home: string;
   /** Every log line the gateway wrote, as raw text. */
   logs: string[];
+  store: Store;
 }
 
 export interface TestGatewayOptions extends ConfigOverrides {
   /** TOML config text written to <home>/config.toml. */
   toml?: string;
   env?: Record<string, string>;
-  gateway?: Omit<GatewayOptions, "config" | "log">;
+  gateway?: AppOptions["gateway"];
+  /** Keep the state directory on dispose (to start another gateway on it). */
+  home?: string;
 }
 
 export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
-  const home = tempDir("exoclaw-gw-");
+  const home = opts.home ? keptDir(opts.home) : tempDir("exoclaw-gw-");
   if (opts.toml !== undefined) home.file("config.toml", opts.toml);
   const env = { EXOCLAW_HOME: home.path, ...opts.env };
   const config = loadConfig(env, { port: 0, ...opts });
   const logs: string[] = [];
   const log: Logger = createLogger({ format: "json", level: "debug", write: (l) => logs.push(l), secrets: [config.gateway.token] });
   try {
-    const gw = await startGateway({ config, log, ...opts.gateway });
+    const app = await startApp({ config, log, ...(opts.gateway && { gateway: opts.gateway }) });
+    const gw = app.gateway;
     const host = new URL(gw.url).host;
     return {
       url: gw.url,
@@ -36,8 +41,9 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
       port: gw.port,
       home: home.path,
       logs,
+      store: app.store,
       async [Symbol.asyncDispose]() {
-        await gw.stop();
+        await app.stop();
         home[Symbol.dispose]();
       },
     };
