@@ -8,5 +8,6 @@ export const root = defineCommand({
     gateway: () => import("./gateway.ts").then((m) => m.default),
     status: () => import("./status.ts").then((m) => m.default),
     config: () => import("./config.ts").then((m) => m.default),
+    sessions: () => import("./sessions.ts").then((m) => m.default),
   },
 });
