@@ -1,0 +1,135 @@
+/**
+ * The plugin-host child (`exoclaw __plugin-host`): runs Extism plugins for the gateway, one call at
+ * a time. A runaway wasm loop cannot be interrupted inside Bun, so the parent kills this whole
+ * process on a deadline; nothing here needs to survive that. Host functions never throw: failures
+ * become null results the guest can see.
+ */
+import createPlugin, { type CallContext, type Plugin } from "@extism/extism";
+import type { ChildMessage, HostFunctionName, ParentMessage, PluginSpec } from "./child-protocol.ts";
+
+interface Loaded {
+  spec: PluginSpec;
+  module: WebAssembly.Module;
+  instance: Plugin | null;
+}
+
+const LEVELS: Record<string, number> = { debug: 0, info: 1, warn: 2, error: 3, trace: 0 };
+
+export async function runChild(): Promise<void> {
+  const send = (m: ChildMessage) => process.send?.(m);
+  const plugins = new Map<string, Loaded>();
+  const pendingHost = new Map<number, (v: string | null) => void>();
+  let nextHid = 1;
+
+  const askParent = (plugin: string, fn: HostFunctionName, args: (string | null)[]) =>
+    new Promise<string | null>((resolve) => {
+      const hid = nextHid++;
+      pendingHost.set(hid, resolve);
+      send({ t: "host_call", hid, plugin, fn, args });
+    });
+
+  const logger = (plugin: () => string) => {
+    const at = (level: string) => (...a: unknown[]) => send({ t: "log", plugin: plugin(), level: LEVELS[level] ?? 1, message: a.map(String).join(" ") });
+    return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), trace: at("trace"), log: at("info") } as unknown as Console;
+  };
+
+  const text = (cp: CallContext, off: bigint): string | null => (off === 0n ? null : (cp.read(off)?.text() ?? null));
+
+  const instantiate = async (l: Loaded): Promise<Plugin> => {
+    const name = l.spec.name;
+    return createPlugin({ wasm: [{ module: l.module }] } as never, {
+      useWasi: false,
+      runInWorker: false,
+      config: l.spec.config,
+      logger: logger(() => name),
+      logLevel: "info",
+      memory: { maxPages: l.spec.maxPages, maxVarBytes: 1 << 20, maxHttpResponseBytes: 1 << 20 },
+      // Extism's own http_request is not offered: exo_http is the one way out.
+      allowedHosts: [],
+      functions: {
+        "extism:host/user": {
+          exo_log(cp: CallContext, level: number, off: bigint) {
+            send({ t: "log", plugin: name, level: Number(level), message: text(cp, off) ?? "" });
+          },
+          exo_now: () => Date.now(),
+          async exo_kv_get(cp: CallContext, key: bigint) {
+            const v = await askParent(name, "kv_get", [text(cp, key)]);
+            return v === null ? 0n : cp.store(v);
+          },
+          async exo_kv_set(cp: CallContext, key: bigint, value: bigint) {
+            await askParent(name, "kv_set", [text(cp, key), text(cp, value)]);
+          },
+          async exo_http(cp: CallContext, req: bigint) {
+            const v = await askParent(name, "http", [text(cp, req)]);
+            return cp.store(v ?? JSON.stringify({ status: 0, error: "host error" }));
+          },
+        },
+        // Imports AssemblyScript's standard library may add.
+        env: {
+          seed: () => Date.now(),
+          "Date.now": () => Date.now(),
+          "console.log": () => {},
+          abort: () => {},
+        },
+      },
+    } as never);
+  };
+
+  const call = async (id: number, pluginName: string, fn: string, input: string) => {
+    const rss = () => process.memoryUsage.rss();
+    const l = plugins.get(pluginName);
+    if (!l) return send({ t: "result", id, ok: false, kind: "missing", error: `plugin ${pluginName} is not loaded`, rss: rss() });
+    try {
+      l.instance ??= await instantiate(l);
+      const out = await l.instance.call(fn, input);
+      const bytes = out?.bytes() ?? new Uint8Array();
+      if (bytes.byteLength > l.spec.maxOutputBytes) {
+        return send({ t: "result", id, ok: false, kind: "output", error: `output of ${bytes.byteLength} bytes exceeds the limit of ${l.spec.maxOutputBytes}`, rss: rss() });
+      }
+      send({ t: "result", id, ok: true, output: new TextDecoder("utf-8", { fatal: true }).decode(bytes), rss: rss() });
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      const trap = !/^Plugin-originated error/.test(message);
+      // After a trap the guest's heap may be inconsistent: drop the instance, keep the compiled module.
+      if (trap && l.instance) {
+        await l.instance.close().catch(() => {});
+        l.instance = null;
+      }
+      send({ t: "result", id, ok: false, kind: trap ? "trap" : "error", error: message.replace(/^Plugin-originated error: /, ""), rss: rss() });
+    }
+  };
+
+  // Calls run strictly one at a time: an Extism instance must never be entered concurrently.
+  let queue = Promise.resolve();
+  process.on("message", (raw: unknown) => {
+    const m = raw as ParentMessage;
+    switch (m.t) {
+      case "load": {
+        const old = plugins.get(m.spec.name);
+        if (old?.instance) void old.instance.close();
+        const wasm = m.spec.wasm instanceof Uint8Array ? m.spec.wasm : new Uint8Array(Object.values(m.spec.wasm as object) as number[]);
+        plugins.set(m.spec.name, { spec: { ...m.spec, wasm }, module: new WebAssembly.Module(wasm), instance: null });
+        break;
+      }
+      case "unload": {
+        const old = plugins.get(m.plugin);
+        if (old?.instance) void old.instance.close();
+        plugins.delete(m.plugin);
+        break;
+      }
+      case "call":
+        queue = queue.then(async () => {
+          await call(m.id, m.plugin, m.fn, m.input);
+        });
+        break;
+      case "host_reply": {
+        const resolve = pendingHost.get(m.hid);
+        pendingHost.delete(m.hid);
+        resolve?.(m.value);
+        break;
+      }
+    }
+  });
+  process.on("disconnect", () => process.exit(0));
+  send({ t: "ready" });
+}

@@ -1,0 +1,265 @@
+/**
+ * The plugin host: loads operator-approved plugins and runs their calls in a pool of child
+ * processes (the exoclaw binary in plugin-host mode). Grants come only from the operator's config;
+ * a plugin's own `wants` are shown, never granted. A trap, timeout or bad output fails that call
+ * with a SandboxError (-32004); the faulty instance or process is replaced and everyone else carries on.
+ */
+import { createHash } from "node:crypto";
+import * as v from "valibot";
+import type { Logger } from "../lib/log.ts";
+import { scrub } from "../lib/log.ts";
+import type { HostFunctionName, PluginSpec } from "./child-protocol.ts";
+import { parseDescription, type PluginDescription } from "./describe.ts";
+import { SandboxError } from "./errors.ts";
+import { proxyHttp } from "./http-proxy.ts";
+import { type CallOutcome, PluginProcess } from "./process.ts";
+import { capMemory } from "./wasm-memory.ts";
+
+/** The operator's grants for one plugin (a `[[plugins]]` entry, path already resolved). */
+export interface PluginGrant {
+  name: string;
+  allowed_hosts: readonly string[];
+  secrets: readonly string[];
+  memory_mb: number;
+  timeout_ms: number;
+  config: Readonly<Record<string, string>>;
+}
+
+export interface PluginKv {
+  get(plugin: string, key: string): Promise<string | null>;
+  set(plugin: string, key: string, value: string | null): Promise<void>;
+}
+
+export interface PluginHostOptions {
+  /** argv that starts a plugin-host child (`exoclaw __plugin-host`). */
+  command: readonly string[];
+  kv: PluginKv;
+  /** Resolves a credential name to its value, or null. */
+  secret: (name: string) => string | null;
+  log: Logger;
+  maxProcesses?: number;
+  maxInputBytes?: number;
+  maxOutputBytes?: number;
+  maxHttpResponseBytes?: number;
+  fetch?: typeof fetch;
+}
+
+export interface LoadedPlugin {
+  readonly name: string;
+  readonly sha256: string;
+  readonly description: PluginDescription;
+  readonly grant: PluginGrant;
+}
+
+interface Entry extends LoadedPlugin {
+  spec: PluginSpec;
+  secretValues: Record<string, string>;
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+const ToolOutput = v.object({ content: v.string(), is_error: v.optional(v.boolean(), false) });
+export type ToolResult = v.InferOutput<typeof ToolOutput>;
+
+const MiB = 1024 * 1024;
+
+export class PluginHost {
+  private readonly plugins = new Map<string, Entry>();
+  private readonly processes = new Set<PluginProcess>();
+  private readonly idle: PluginProcess[] = [];
+  private readonly waiters: ((p: PluginProcess) => void)[] = [];
+  private starting = 0;
+  private stopped = false;
+  private readonly maxProcesses: number;
+  private readonly maxInputBytes: number;
+  private readonly maxOutputBytes: number;
+
+  constructor(private readonly opts: PluginHostOptions) {
+    this.maxProcesses = opts.maxProcesses ?? 2;
+    this.maxInputBytes = opts.maxInputBytes ?? MiB;
+    this.maxOutputBytes = opts.maxOutputBytes ?? MiB;
+  }
+
+  /**
+   * Validates a module, caps its memory, asks it to describe itself, and registers it under the
+   * grant. Throws SandboxError: not wasm, missing exports, bad describe, wrong ABI, too much memory.
+   */
+  async load(grant: PluginGrant, bytes: Uint8Array): Promise<LoadedPlugin> {
+    const sha256 = sha256Hex(bytes);
+    if (!WebAssembly.validate(bytes)) throw new SandboxError(`plugin ${grant.name}: not a wasm module`);
+    const capped = capMemory(bytes, grant.memory_mb * 16).bytes;
+    const exports = WebAssembly.Module.exports(new WebAssembly.Module(capped)).map((e) => e.name);
+    if (!exports.includes("describe")) throw new SandboxError(`plugin ${grant.name}: missing the describe export (ABI ${1})`);
+    const spec: PluginSpec = {
+      name: grant.name,
+      wasm: capped,
+      config: { ...grant.config },
+      maxPages: grant.memory_mb * 16,
+      maxOutputBytes: this.maxOutputBytes,
+    };
+    const secretValues: Record<string, string> = {};
+    for (const name of grant.secrets) {
+      const value = this.opts.secret(name);
+      if (value !== null) secretValues[name] = value;
+    }
+    const entry: Entry = { name: grant.name, sha256, grant, spec, secretValues, description: undefined as never };
+    const previous = this.plugins.get(grant.name);
+    this.plugins.set(grant.name, entry);
+    try {
+      const text = await this.run(entry, "describe", "");
+      (entry as { description: PluginDescription }).description = parseDescription(text, exports);
+    } catch (e) {
+      if (previous) this.plugins.set(grant.name, previous);
+      else this.plugins.delete(grant.name);
+      throw e instanceof SandboxError ? new SandboxError(`plugin ${grant.name}: ${e.message.replace(`plugin ${grant.name} `, "")}`) : e;
+    }
+    this.opts.log.info("plugin loaded", { plugin: grant.name, sha256, kind: entry.description.kind, hosts: grant.allowed_hosts, secrets: grant.secrets });
+    return this.view(entry);
+  }
+
+  unload(name: string): boolean {
+    if (!this.plugins.delete(name)) return false;
+    for (const p of this.processes) p.unload(name);
+    return true;
+  }
+
+  list(): LoadedPlugin[] {
+    return [...this.plugins.values()].map((e) => this.view(e));
+  }
+
+  get(name: string): LoadedPlugin | undefined {
+    const e = this.plugins.get(name);
+    return e && this.view(e);
+  }
+
+  /** Calls a tool; `input` is the tool's JSON input. Throws SandboxError. */
+  async callTool(plugin: string, tool: string, input: unknown): Promise<ToolResult> {
+    const entry = this.plugins.get(plugin);
+    if (!entry) throw new SandboxError(`no plugin named ${plugin}`);
+    if (entry.description.kind !== "tool") throw new SandboxError(`plugin ${plugin} is not a tool plugin`);
+    if (!entry.description.tools.some((t) => t.name === tool)) throw new SandboxError(`plugin ${plugin} has no tool ${tool}`);
+    const text = await this.run(entry, "call", JSON.stringify({ tool, input }));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new SandboxError(`plugin ${plugin} returned invalid JSON`);
+    }
+    const r = v.safeParse(ToolOutput, parsed);
+    if (!r.success) throw new SandboxError(`plugin ${plugin} returned invalid output: expected {content: string, is_error?: boolean}`);
+    return r.output;
+  }
+
+  /** Calls any export with raw text; the result is the raw text output. Throws SandboxError. */
+  async callRaw(plugin: string, fn: string, input: string): Promise<string> {
+    const entry = this.plugins.get(plugin);
+    if (!entry) throw new SandboxError(`no plugin named ${plugin}`);
+    return this.run(entry, fn, input);
+  }
+
+  private view(e: Entry): LoadedPlugin {
+    return { name: e.name, sha256: e.sha256, description: e.description, grant: e.grant };
+  }
+
+  private async run(entry: Entry, fn: string, input: string): Promise<string> {
+    if (this.stopped) throw new SandboxError("the plugin host is stopped");
+    const size = Buffer.byteLength(input);
+    if (size > this.maxInputBytes) throw new SandboxError(`input of ${size} bytes exceeds the limit of ${this.maxInputBytes}`);
+    const proc = await this.acquire();
+    let outcome: CallOutcome;
+    try {
+      if (!proc.isLoaded(entry.spec)) proc.load(entry.spec);
+      outcome = await proc.call(entry.name, fn, input, {
+        timeoutMs: entry.grant.timeout_ms,
+        maxRssBytes: 256 * MiB + 2 * entry.grant.memory_mb * MiB,
+      });
+    } finally {
+      this.release(proc);
+    }
+    if (outcome.ok) return outcome.output;
+    const secrets = Object.values(entry.secretValues);
+    this.opts.log.warn("plugin call failed", { plugin: entry.name, fn, error: scrub(outcome.error.message, secrets), fatal: outcome.fatal });
+    throw new SandboxError(scrub(outcome.error.message, secrets));
+  }
+
+  private async acquire(): Promise<PluginProcess> {
+    const idle = this.idle.pop();
+    if (idle) return idle;
+    if (this.processes.size + this.starting < this.maxProcesses) return this.spawn();
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private release(p: PluginProcess): void {
+    if (!p.alive) {
+      this.processes.delete(p);
+      // Replace a killed process at once, so the next caller does not pay for the spawn.
+      if (!this.stopped && (this.waiters.length > 0 || this.processes.size + this.starting === 0)) {
+        void this.spawn()
+          .then((fresh) => this.release(fresh))
+          .catch((e: unknown) => this.opts.log.error("plugin host process failed to start", { error: e }));
+      }
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter) waiter(p);
+    else this.idle.push(p);
+  }
+
+  private async spawn(): Promise<PluginProcess> {
+    this.starting++;
+    const p = new PluginProcess(this.opts.command, {
+      hostCall: (plugin, fn, args) => this.hostCall(plugin, fn, args),
+      log: (plugin, level, message) => {
+        const secrets = Object.values(this.plugins.get(plugin)?.secretValues ?? {});
+        const text = scrub(message, secrets).slice(0, 4096);
+        const at = level >= 3 ? "error" : level === 2 ? "warn" : level === 0 ? "debug" : "info";
+        this.opts.log[at]("plugin log", { plugin, message: text });
+      },
+    });
+    try {
+      await p.start();
+      this.processes.add(p);
+      return p;
+    } finally {
+      this.starting--;
+    }
+  }
+
+  /** Host functions; never throw (a failure is a null the guest sees). */
+  private async hostCall(plugin: string, fn: HostFunctionName, args: (string | null)[]): Promise<string | null> {
+    const entry = this.plugins.get(plugin);
+    if (!entry) return null;
+    try {
+      switch (fn) {
+        case "kv_get":
+          return args[0] == null ? null : await this.opts.kv.get(plugin, args[0]);
+        case "kv_set":
+          if (args[0] != null) await this.opts.kv.set(plugin, args[0], args[1] ?? null);
+          return null;
+        case "http":
+          return await proxyHttp(args[0] ?? null, { allowedHosts: entry.grant.allowed_hosts, secrets: entry.secretValues }, {
+            maxResponseBytes: this.opts.maxHttpResponseBytes ?? MiB,
+            timeoutMs: entry.grant.timeout_ms,
+            ...(this.opts.fetch && { fetch: this.opts.fetch }),
+          });
+        default: {
+          const never: never = fn;
+          return never;
+        }
+      }
+    } catch (e) {
+      this.opts.log.warn("host function failed", { plugin, fn, error: scrub(String(e), Object.values(entry.secretValues)) });
+      return null;
+    }
+  }
+
+  /** Kills every child; pending calls fail. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([...this.processes].map((p) => p.stop()));
+    this.processes.clear();
+    this.idle.length = 0;
+  }
+}

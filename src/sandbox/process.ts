@@ -1,0 +1,151 @@
+/**
+ * One plugin-host child process, seen from the gateway: spawn, load plugins, run one call at a
+ * time under a deadline and a memory watchdog. On a deadline or over the memory limit the process
+ * is killed (SIGKILL: a wasm loop cannot be interrupted any other way under Bun) and reported
+ * dead; the pool replaces it.
+ */
+import type { Subprocess } from "bun";
+import { readFileSync } from "node:fs";
+import type { ChildMessage, HostFunctionName, ParentMessage, PluginSpec } from "./child-protocol.ts";
+import { SandboxError } from "./errors.ts";
+
+export interface ProcessHandlers {
+  hostCall(plugin: string, fn: HostFunctionName, args: (string | null)[]): Promise<string | null>;
+  log(plugin: string, level: number, message: string): void;
+}
+
+export interface CallLimits {
+  timeoutMs: number;
+  /** Resident memory of the whole child above which it is killed. */
+  maxRssBytes: number;
+}
+
+export type CallOutcome =
+  | { ok: true; output: string }
+  | { ok: false; error: SandboxError; /** the process is gone (timeout, memory, crash) */ fatal: boolean };
+
+function rssOf(pid: number): number {
+  try {
+    const pages = Number(readFileSync(`/proc/${pid}/statm`, "utf8").split(" ")[1]);
+    return pages * 4096;
+  } catch {
+    return 0;
+  }
+}
+
+export class PluginProcess {
+  private proc: Subprocess | null = null;
+  private readonly loaded = new Map<string, PluginSpec>();
+  private pending: { id: number; resolve: (m: ChildMessage & { t: "result" }) => void } | null = null;
+  private nextId = 1;
+  private exited: Promise<void> = Promise.resolve();
+  private deathReason = "";
+  lastRss = 0;
+
+  constructor(
+    private readonly command: readonly string[],
+    private readonly handlers: ProcessHandlers,
+  ) {}
+
+  get alive(): boolean {
+    return this.proc !== null && this.deathReason === "";
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  /** Spawns the child and waits until it says it is ready. */
+  async start(timeoutMs = 10_000): Promise<void> {
+    let ready!: () => void;
+    const isReady = new Promise<void>((r) => (ready = r));
+    const proc = Bun.spawn([...this.command], {
+      stdio: ["ignore", "inherit", "inherit"],
+      env: { PATH: process.env.PATH ?? "" },
+      ipc: (raw) => {
+        const m = raw as ChildMessage;
+        if (m.t === "ready") ready();
+        else if (m.t === "result") {
+          if (this.pending?.id === m.id) {
+            const p = this.pending;
+            this.pending = null;
+            p.resolve(m);
+          }
+        } else if (m.t === "log") this.handlers.log(m.plugin, m.level, m.message);
+        else if (m.t === "host_call") {
+          void this.handlers
+            .hostCall(m.plugin, m.fn, m.args)
+            .catch(() => null)
+            .then((value) => this.send({ t: "host_reply", hid: m.hid, value }));
+        }
+      },
+    });
+    this.proc = proc;
+    this.exited = proc.exited.then((code) => {
+      this.deathReason ||= `plugin host process exited (${proc.signalCode ?? `code ${code}`})`;
+    });
+    const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+    await Promise.race([isReady, this.exited]);
+    clearTimeout(timer);
+    if (!this.alive) throw new SandboxError(`plugin host process did not start: ${this.deathReason}`);
+  }
+
+  private send(m: ParentMessage): void {
+    if (this.alive) this.proc?.send(m);
+  }
+
+  isLoaded(spec: PluginSpec): boolean {
+    return this.loaded.get(spec.name) === spec;
+  }
+
+  load(spec: PluginSpec): void {
+    this.loaded.set(spec.name, spec);
+    this.send({ t: "load", spec });
+  }
+
+  unload(name: string): void {
+    if (this.loaded.delete(name)) this.send({ t: "unload", plugin: name });
+  }
+
+  /** Runs one call; the caller guarantees no other call is in flight on this process. */
+  async call(plugin: string, fn: string, input: string, limits: CallLimits): Promise<CallOutcome> {
+    if (!this.alive) return { ok: false, fatal: true, error: new SandboxError(this.deathReason || "plugin host process is not running") };
+    const id = this.nextId++;
+    const result = new Promise<ChildMessage & { t: "result" }>((resolve) => (this.pending = { id, resolve }));
+    this.send({ t: "call", id, plugin, fn, input });
+
+    let killedFor = "";
+    const kill = (why: string) => {
+      if (killedFor) return;
+      killedFor = why;
+      this.deathReason = why;
+      this.proc?.kill("SIGKILL");
+    };
+    const deadline = setTimeout(() => kill(`plugin ${plugin} timed out after ${limits.timeoutMs} ms and was stopped`), limits.timeoutMs);
+    const watchdog = setInterval(() => {
+      const rss = rssOf(this.proc?.pid ?? 0);
+      if (rss > limits.maxRssBytes) kill(`plugin ${plugin} exceeded its memory limit and was stopped`);
+    }, 50);
+    try {
+      const m = await Promise.race([result, this.exited.then(() => null)]);
+      if (m === null) {
+        this.pending = null;
+        return { ok: false, fatal: true, error: new SandboxError(killedFor || this.deathReason) };
+      }
+      this.lastRss = m.rss;
+      if (m.ok) return { ok: true, output: m.output };
+      const prefix = m.kind === "trap" ? `plugin ${plugin} trapped: ` : m.kind === "output" ? `plugin ${plugin}: ` : `plugin ${plugin} failed: `;
+      return { ok: false, fatal: false, error: new SandboxError(prefix + m.error) };
+    } finally {
+      clearTimeout(deadline);
+      clearInterval(watchdog);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.proc) return;
+    this.deathReason ||= "stopped";
+    this.proc.kill("SIGKILL");
+    await this.exited;
+  }
+}
