@@ -8,3 +8,4 @@ if (process.argv[2] === "__plugin-host") {
   const { runCli } = await import("./cli/_run.ts");
   process.exitCode = await runCli(root, process.argv.slice(2));
 }
+export {};
