@@ -26,6 +26,10 @@ declare function exo_kv_get(key: u64): u64;
 declare function exo_kv_set(key: u64, value: u64): void;
 @external("extism:host/user", "exo_http")
 declare function exo_http(request: u64): u64;
+@external("extism:host/user", "exo_fs_read")
+declare function exo_fs_read(path: u64): u64;
+@external("extism:host/user", "exo_fs_write")
+declare function exo_fs_write(path: u64, content: u64): u64;
 
 export const LOG_DEBUG: i32 = 0;
 export const LOG_INFO: i32 = 1;
@@ -117,6 +121,34 @@ export function http(method: string, url: string, headers: JsonObject | null = n
   res.body = v.getString("body");
   res.error = v.getString("error");
   return res;
+}
+
+export class FsResult {
+  content: string = "";
+  /** Set when the host refused (path not granted) or could not read. */
+  error: string = "";
+}
+
+function fsAnswer(raw: string): FsResult {
+  const r = new FsResult();
+  const v = new JsonParser(raw).parse();
+  if (v === null) {
+    r.error = "bad response from host";
+    return r;
+  }
+  r.content = v.getString("content");
+  r.error = v.getString("error");
+  return r;
+}
+
+/** Reads a file under one of the operator's granted paths (guest-side path, e.g. /data/notes.txt). */
+export function fsRead(path: string): FsResult {
+  return fsAnswer(readString(exo_fs_read(Memory.allocateString(path).offset)));
+}
+
+/** Writes a file under a granted path; returns "" or the error. */
+export function fsWrite(path: string, content: string): string {
+  return fsAnswer(readString(exo_fs_write(Memory.allocateString(path).offset, Memory.allocateString(content).offset))).error;
 }
 
 /** The abort handler (see the header); reports through the host, then traps. */

@@ -21,7 +21,7 @@ export type ParentMessage =
   | { t: "call"; id: number; plugin: string; fn: string; input: string }
   | { t: "host_reply"; hid: number; value: string | null };
 
-export type HostFunctionName = "kv_get" | "kv_set" | "http";
+export type HostFunctionName = "kv_get" | "kv_set" | "http" | "fs_read" | "fs_write";
 
 export type ChildMessage =
   | { t: "ready" }

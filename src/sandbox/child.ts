@@ -59,6 +59,12 @@ export async function runChild(): Promise<void> {
           async exo_kv_set(cp: CallContext, key: bigint, value: bigint) {
             await askParent(name, "kv_set", [text(cp, key), text(cp, value)]);
           },
+          async exo_fs_read(cp: CallContext, path: bigint) {
+            return cp.store((await askParent(name, "fs_read", [text(cp, path)])) ?? '{"error":"host error"}');
+          },
+          async exo_fs_write(cp: CallContext, path: bigint, content: bigint) {
+            return cp.store((await askParent(name, "fs_write", [text(cp, path), text(cp, content)])) ?? '{"error":"host error"}');
+          },
           async exo_http(cp: CallContext, req: bigint) {
             const v = await askParent(name, "http", [text(cp, req)]);
             return cp.store(v ?? JSON.stringify({ status: 0, error: "host error" }));

@@ -11,6 +11,7 @@ import { scrub } from "../lib/log.ts";
 import type { HostFunctionName, PluginSpec } from "./child-protocol.ts";
 import { parseDescription, type PluginDescription } from "./describe.ts";
 import { SandboxError } from "./errors.ts";
+import { fsRead, fsWrite } from "./fs-grant.ts";
 import { proxyHttp } from "./http-proxy.ts";
 import { type CallOutcome, PluginProcess } from "./process.ts";
 import { capMemory } from "./wasm-memory.ts";
@@ -19,6 +20,8 @@ import { capMemory } from "./wasm-memory.ts";
 export interface PluginGrant {
   name: string;
   allowed_hosts: readonly string[];
+  /** Host path → guest path. */
+  allowed_paths: Readonly<Record<string, string>>;
   secrets: readonly string[];
   memory_mb: number;
   timeout_ms: number;
@@ -64,6 +67,8 @@ const ToolOutput = v.object({ content: v.string(), is_error: v.optional(v.boolea
 export type ToolResult = v.InferOutput<typeof ToolOutput>;
 
 const MiB = 1024 * 1024;
+/** Import modules a plugin may use: Extism's runtime, exoclaw's host functions, AssemblyScript's shims. */
+const ALLOWED_IMPORTS = new Set(["extism:host/env", "extism:host/user", "env"]);
 
 export class PluginHost {
   private readonly plugins = new Map<string, Entry>();
@@ -90,7 +95,14 @@ export class PluginHost {
     const sha256 = sha256Hex(bytes);
     if (!WebAssembly.validate(bytes)) throw new SandboxError(`plugin ${grant.name}: not a wasm module`);
     const capped = capMemory(bytes, grant.memory_mb * 16).bytes;
-    const exports = WebAssembly.Module.exports(new WebAssembly.Module(capped)).map((e) => e.name);
+    const mod = new WebAssembly.Module(capped);
+    const foreign = WebAssembly.Module.imports(mod).find((i) => !ALLOWED_IMPORTS.has(i.module));
+    if (foreign) {
+      throw new SandboxError(
+        `plugin ${grant.name}: imports ${foreign.module}.${foreign.name}, which exoclaw does not provide (no WASI: files go through exo_fs_read, network through exo_http)`,
+      );
+    }
+    const exports = WebAssembly.Module.exports(mod).map((e) => e.name);
     if (!exports.includes("describe")) throw new SandboxError(`plugin ${grant.name}: missing the describe export (ABI ${1})`);
     const spec: PluginSpec = {
       name: grant.name,
@@ -244,6 +256,10 @@ export class PluginHost {
             timeoutMs: entry.grant.timeout_ms,
             ...(this.opts.fetch && { fetch: this.opts.fetch }),
           });
+        case "fs_read":
+          return fsRead(entry.grant.allowed_paths, args[0] ?? null);
+        case "fs_write":
+          return fsWrite(entry.grant.allowed_paths, args[0] ?? null, args[1] ?? null);
         default: {
           const never: never = fn;
           return never;
