@@ -3,23 +3,28 @@
  * that knows all modules; everything else receives what it needs as arguments.
  */
 import { join } from "node:path";
-import type { Config } from "./config/index.ts";
+import { type Config, readCredential } from "./config/index.ts";
 import { ConfigError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
+import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { sessionMethods } from "./gateway/session-methods.ts";
+import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
 import { createMemoryStore, openSqliteStore, type Store } from "./store/index.ts";
 
 export interface App {
   readonly gateway: Gateway;
   readonly store: Store;
-  /** Stops the gateway, then closes the store. */
+  readonly plugins: PluginRegistry;
+  /** Stops the gateway, then the plugin processes, then closes the store. */
   stop(): Promise<void>;
 }
 
 export interface AppOptions {
   config: Config;
   log: Logger;
+  /** Reads the config again from its sources (file, env, flags); defaults to the startup config. */
+  reloadConfig?: () => Config;
   /** Test seams passed through to the gateway (auth timeout, limiter). */
   gateway?: Omit<GatewayOptions, "config" | "log" | "methods" | "statusExtra">;
 }
@@ -40,27 +45,46 @@ export function openStore(config: Config): Store {
   }
 }
 
+/** A plugin host whose state lives in `store` and whose secrets come from `<state>/credentials`. */
+export function createPluginHost(config: Config, store: Store, log: Logger): PluginHost {
+  return new PluginHost({
+    command: pluginHostCommand(),
+    kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v) },
+    secret: (name) => readCredential(config.home, name),
+    log: log.child({ module: "sandbox" }),
+  });
+}
+
 export async function startApp(opts: AppOptions): Promise<App> {
   const { config, log } = opts;
   const store = openStore(config);
+  const host = createPluginHost(config, store, log);
+  const plugins = new PluginRegistry(host, opts.reloadConfig ?? (() => config), log);
   let gateway: Gateway;
   try {
+    await plugins.loadAll();
     gateway = await startGateway({
       ...opts.gateway,
       config,
       log,
-      methods: sessionMethods(store),
-      statusExtra: async () => ({ store: { kind: store.kind, location: store.location, sessions: await store.countSessions() } }),
+      methods: new Map([...sessionMethods(store), ...pluginMethods(plugins)]),
+      statusExtra: async () => ({
+        store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
+        plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
+      }),
     });
   } catch (e) {
+    await host.stop();
     await store.close();
     throw e;
   }
   return {
     gateway,
     store,
+    plugins,
     async stop() {
       await gateway.stop();
+      await host.stop();
       await store.close();
     },
   };

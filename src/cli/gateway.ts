@@ -14,19 +14,20 @@ export default defineCommand({
     token: { type: "string", description: "Require this token (default: $EXOCLAW_TOKEN)" },
   },
   async run({ args }) {
-    const config = loadConfig(process.env, {
+    const overrides = {
       file: stringFlag("config", args.config),
       port: parsePort(stringFlag("port", args.port)),
       bind: stringFlag("bind", args.bind),
       token: stringFlag("token", args.token),
-    });
+    };
+    const config = loadConfig(process.env, overrides);
     mkdirSync(config.home, { recursive: true, mode: 0o700 });
     const log = createLogger({
       secrets: [config.gateway.token],
       write: (line) => process.stdout.write(line + "\n"),
       format: process.stdout.isTTY ? "pretty" : "json",
     });
-    const app = await startApp({ config, log });
+    const app = await startApp({ config, log, reloadConfig: () => loadConfig(process.env, overrides) });
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         log.info("shutting down", { signal });

@@ -2,6 +2,7 @@
 import { loadConfig, type ConfigOverrides } from "../../src/config/index.ts";
 import { createLogger, type Logger } from "../../src/lib/log.ts";
 import { type AppOptions, startApp } from "../../src/app.ts";
+import type { PluginRegistry } from "../../src/sandbox/index.ts";
 import type { Store } from "../../src/store/index.ts";
 import { keptDir, tempDir } from "./temp.ts";
 
@@ -13,6 +14,7 @@ export interface TestGateway extends AsyncDisposable {
   /** Every log line the gateway wrote, as raw text. */
   logs: string[];
   store: Store;
+  plugins: PluginRegistry;
 }
 
 export interface TestGatewayOptions extends ConfigOverrides {
@@ -32,7 +34,8 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
   const logs: string[] = [];
   const log: Logger = createLogger({ format: "json", level: "debug", write: (l) => logs.push(l), secrets: [config.gateway.token] });
   try {
-    const app = await startApp({ config, log, ...(opts.gateway && { gateway: opts.gateway }) });
+    const reloadConfig = () => loadConfig(env, { port: 0, ...opts });
+    const app = await startApp({ config, log, reloadConfig, ...(opts.gateway && { gateway: opts.gateway }) });
     const gw = app.gateway;
     const host = new URL(gw.url).host;
     return {
@@ -42,6 +45,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
       home: home.path,
       logs,
       store: app.store,
+      plugins: app.plugins,
       async [Symbol.asyncDispose]() {
         await app.stop();
         home[Symbol.dispose]();

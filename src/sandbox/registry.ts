@@ -1,0 +1,79 @@
+/**
+ * The gateway's view of its plugins: what the config asks for, what loaded, and why the rest did
+ * not. A plugin that fails to load (changed on disk, hostile, missing) is reported, never fatal:
+ * the gateway and the other plugins keep serving.
+ */
+import type { Config } from "../config/index.ts";
+import { ExoError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import { loadConfiguredPlugin } from "./configured.ts";
+import type { PluginHost } from "./host.ts";
+
+export interface PluginStatus {
+  name: string;
+  state: "loaded" | "error";
+  kind?: "tool" | "channel";
+  version?: string;
+  sha256?: string;
+  tools?: string[];
+  allowed_hosts?: readonly string[];
+  error?: string;
+}
+
+export class PluginRegistry {
+  private readonly failed = new Map<string, string>();
+
+  constructor(
+    readonly host: PluginHost,
+    private config: () => Config,
+    private readonly log: Logger,
+  ) {}
+
+  /** Loads every configured plugin; failures are recorded and logged. */
+  async loadAll(): Promise<void> {
+    const c = this.config();
+    await Promise.all(c.plugins.map((p) => this.loadFromConfig(p.name).catch(() => {})));
+  }
+
+  /** (Re)loads the entry `name` from the current config. Throws ExoError. */
+  async loadFromConfig(name: string): Promise<PluginStatus> {
+    const c = this.config();
+    const entry = c.plugins.find((p) => p.name === name);
+    if (!entry) throw new ExoError("not_found", `no [[plugins]] entry named ${name} in ${c.file ?? "the config"}`);
+    try {
+      await loadConfiguredPlugin(this.host, entry, c.home);
+      this.failed.delete(name);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      this.failed.set(name, message);
+      this.log.error("plugin refused", { plugin: name, error: message });
+      throw e;
+    }
+    return this.list().find((p) => p.name === name)!;
+  }
+
+  unload(name: string): boolean {
+    const had = this.failed.delete(name);
+    return this.host.unload(name) || had;
+  }
+
+  list(): PluginStatus[] {
+    const loaded: PluginStatus[] = this.host.list().map((p) => {
+      const error = this.failed.get(p.name);
+      return {
+        name: p.name,
+        state: "loaded",
+        kind: p.description.kind,
+        version: p.description.version,
+        sha256: p.sha256,
+        tools: p.description.tools.map((t) => t.name),
+        allowed_hosts: p.grant.allowed_hosts,
+        // A reload that failed leaves the previously approved module running.
+        ...(error !== undefined && { error }),
+      };
+    });
+    const names = new Set(loaded.map((p) => p.name));
+    const failed: PluginStatus[] = [...this.failed].filter(([name]) => !names.has(name)).map(([name, error]) => ({ name, state: "error", error }));
+    return [...loaded, ...failed].sort((a, b) => a.name.localeCompare(b.name));
+  }
+}
