@@ -1,3 +1,4 @@
 export { type Config, type ConfigOverrides, type Env, loadConfig, maskConfig, resolveConfigPath, resolveHome } from "./load.ts";
 export type { AgentConfig, ConfigFile, GatewayConfig } from "./schema.ts";
 export { readCredential, writeCredential } from "./credentials.ts";
+export { type PluginConfigEntry, removePluginEntry, renderPluginEntry, upsertPluginEntry } from "./edit.ts";
