@@ -9,5 +9,6 @@ export const root = defineCommand({
     status: () => import("./status.ts").then((m) => m.default),
     config: () => import("./config.ts").then((m) => m.default),
     sessions: () => import("./sessions.ts").then((m) => m.default),
+    plugin: () => import("./plugin.ts").then((m) => m.default),
   },
 });

@@ -74,7 +74,7 @@ export class PluginHost {
   private readonly plugins = new Map<string, Entry>();
   private readonly processes = new Set<PluginProcess>();
   private readonly idle: PluginProcess[] = [];
-  private readonly waiters: ((p: PluginProcess) => void)[] = [];
+  private readonly waiters: { resolve: (p: PluginProcess) => void; reject: (e: Error) => void }[] = [];
   private starting = 0;
   private stopped = false;
   private readonly maxProcesses: number;
@@ -200,7 +200,7 @@ export class PluginHost {
     const idle = this.idle.pop();
     if (idle) return idle;
     if (this.processes.size + this.starting < this.maxProcesses) return this.spawn();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
   private release(p: PluginProcess): void {
@@ -215,7 +215,7 @@ export class PluginHost {
       return;
     }
     const waiter = this.waiters.shift();
-    if (waiter) waiter(p);
+    if (waiter) waiter.resolve(p);
     else this.idle.push(p);
   }
 
@@ -232,11 +232,16 @@ export class PluginHost {
     });
     try {
       await p.start();
-      this.processes.add(p);
-      return p;
     } finally {
       this.starting--;
     }
+    // stop() may have run while this process was starting: it must not outlive the host.
+    if (this.stopped) {
+      await p.stop();
+      throw new SandboxError("the plugin host is stopped");
+    }
+    this.processes.add(p);
+    return p;
   }
 
   /** Host functions; never throw (a failure is a null the guest sees). */
@@ -274,6 +279,7 @@ export class PluginHost {
   /** Kills every child; pending calls fail. */
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const w of this.waiters.splice(0)) w.reject(new SandboxError("the plugin host is stopped"));
     await Promise.all([...this.processes].map((p) => p.stop()));
     this.processes.clear();
     this.idle.length = 0;

