@@ -10,5 +10,6 @@ export const root = defineCommand({
     config: () => import("./config.ts").then((m) => m.default),
     sessions: () => import("./sessions.ts").then((m) => m.default),
     plugin: () => import("./plugin.ts").then((m) => m.default),
+    secret: () => import("./secret.ts").then((m) => m.default),
   },
 });

@@ -96,3 +96,22 @@ describe("exoclaw plugin", () => {
     expect(() => repeated(["--secret"], "--secret")).toThrow("--secret needs a value");
   });
 });
+
+describe("exoclaw secret set", () => {
+  test("stores stdin as a mode-600 credential that plugins can be granted", async () => {
+    using home = tempDir();
+    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "../../src/main.ts"), "secret", "set", "my_key"], {
+      env: { EXOCLAW_HOME: home.path, PATH: process.env.PATH ?? "" },
+      stdin: new TextEncoder().encode("s3cr3t-value\n"),
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    expect(await proc.exited).toBe(0);
+    expect(await new Response(proc.stdout).text()).toBe(`stored my_key in ${home.path}/credentials/my_key.key (mode 600)\n`);
+    const file = join(home.path, "credentials/my_key.key");
+    expect(await Bun.file(file).text()).toBe("s3cr3t-value\n");
+    expect((await import("node:fs")).statSync(file).mode & 0o777).toBe(0o600);
+    const bad = await runExoclaw(["secret", "set", "../etc"], { EXOCLAW_HOME: home.path });
+    expect(bad).toMatchObject({ code: 2, stderr: 'exoclaw: secret name "../etc" must match [a-z0-9_-]+\n' });
+  });
+});

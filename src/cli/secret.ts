@@ -1,0 +1,24 @@
+/** `exoclaw secret set NAME`: stores a credential (read from stdin) as <state>/credentials/NAME.key, mode 600. */
+import { defineCommand } from "citty";
+import { loadConfig, writeCredential } from "../config/index.ts";
+import { UsageError } from "../lib/errors.ts";
+import { configArg, stringFlag } from "./_args.ts";
+
+const set = defineCommand({
+  meta: { name: "set", description: "Store a credential read from stdin (e.g. `exoclaw secret set telegram_bot_token < token.txt`)" },
+  args: { ...configArg, name: { type: "positional", description: "Credential name, [a-z0-9_-]+", required: true } },
+  async run({ args }) {
+    const config = loadConfig(process.env, { file: stringFlag("config", args.config) });
+    const name = String(args.name);
+    if (!/^[a-z0-9_-]+$/.test(name)) throw new UsageError(`secret name "${name}" must match [a-z0-9_-]+`);
+    const value = (await new Response(Bun.stdin.stream()).text()).replace(/\r?\n$/, "");
+    if (value === "") throw new UsageError("no value on stdin");
+    const path = writeCredential(config.home, name, value);
+    process.stdout.write(`stored ${name} in ${path} (mode 600)\n`);
+  },
+});
+
+export default defineCommand({
+  meta: { name: "secret", description: "Manage credentials the host injects for plugins and providers" },
+  subCommands: { set },
+});
