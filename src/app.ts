@@ -10,12 +10,21 @@ import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { sessionMethods } from "./gateway/session-methods.ts";
 import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
+import { createRouter, type InboundAddress, type Route, type Router } from "./router/index.ts";
 import { createMemoryStore, openSqliteStore, type Store } from "./store/index.ts";
+import { configMethods } from "./gateway/config-methods.ts";
 
 export interface App {
   readonly gateway: Gateway;
   readonly store: Store;
   readonly plugins: PluginRegistry;
+  /** Which agent and session an inbound message belongs to, under the current bindings. */
+  route(addr: InboundAddress): Route;
+  /**
+   * Reads the config again and swaps in the new bindings and agents (SIGHUP, `config.reload`).
+   * Throws ConfigError and keeps the old ones when the new config is invalid.
+   */
+  reload(): { file: string | null; bindings: number; agents: string[] };
   /** Stops the gateway, then the plugin processes, then closes the store. */
   stop(): Promise<void>;
 }
@@ -55,11 +64,25 @@ export function createPluginHost(config: Config, store: Store, log: Logger): Plu
   });
 }
 
+/** The default agent: the one marked `default = true`, else the first. */
+export function defaultAgentId(config: Config): string {
+  return (config.agents.find((a) => a.default) ?? config.agents[0])?.id ?? "main";
+}
+
 export async function startApp(opts: AppOptions): Promise<App> {
   const { config, log } = opts;
+  const reloadConfig = opts.reloadConfig ?? (() => config);
+  let current = { config, router: createRouter(config.bindings, defaultAgentId(config)) as Router };
+  const reload = () => {
+    const next = reloadConfig();
+    const router = createRouter(next.bindings, defaultAgentId(next));
+    current = { config: next, router };
+    log.info("config reloaded", { file: next.file ?? "defaults", bindings: router.size, agents: next.agents.length });
+    return { file: next.file, bindings: router.size, agents: next.agents.map((a) => a.id) };
+  };
   const store = openStore(config);
   const host = createPluginHost(config, store, log);
-  const plugins = new PluginRegistry(host, opts.reloadConfig ?? (() => config), log);
+  const plugins = new PluginRegistry(host, reloadConfig, log);
   let gateway: Gateway;
   try {
     await plugins.loadAll();
@@ -67,8 +90,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
       ...opts.gateway,
       config,
       log,
-      methods: new Map([...sessionMethods(store), ...pluginMethods(plugins)]),
+      methods: new Map([...sessionMethods(store), ...pluginMethods(plugins), ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) })]),
       statusExtra: async () => ({
+        router: { bindings: current.router.size },
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
       }),
@@ -82,6 +106,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     gateway,
     store,
     plugins,
+    route: (addr) => current.router.resolve(addr),
+    reload,
     async stop() {
       await gateway.stop();
       await host.stop();

@@ -33,6 +33,13 @@ export default defineCommand({
         log.info("shutting down", { signal });
         void app.stop().then(resolve);
       };
+      process.on("SIGHUP", () => {
+        try {
+          app.reload();
+        } catch (e) {
+          log.error("config reload failed; keeping the previous bindings", { error: e instanceof Error ? e.message : String(e) });
+        }
+      });
       process.once("SIGINT", () => stop("SIGINT"));
       process.once("SIGTERM", () => stop("SIGTERM"));
     });

@@ -21,7 +21,7 @@ export async function runExoclaw(args: string[], env: Record<string, string> = {
 }
 
 /** Starts `exoclaw gateway` as a child process and waits for its "gateway listening" line. */
-export async function spawnGateway(args: string[], env: Record<string, string>): Promise<{ port: number; url: string; lines: string[] } & AsyncDisposable> {
+export async function spawnGateway(args: string[], env: Record<string, string>): Promise<{ port: number; url: string; pid: number; lines: string[] } & AsyncDisposable> {
   const proc = Bun.spawn([process.execPath, MAIN, "gateway", ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdout: "pipe", stderr: "pipe" });
   const lines: string[] = [];
   const reader = proc.stdout.getReader();
@@ -44,6 +44,7 @@ export async function spawnGateway(args: string[], env: Record<string, string>):
         return {
           port: obj.port,
           url: obj.url,
+          pid: proc.pid,
           lines,
           async [Symbol.asyncDispose]() {
             proc.kill("SIGTERM");

@@ -1,7 +1,7 @@
 /** Starts a real gateway on a free loopback port for one test; `await using` stops it. */
 import { loadConfig, type ConfigOverrides } from "../../src/config/index.ts";
 import { createLogger, type Logger } from "../../src/lib/log.ts";
-import { type AppOptions, startApp } from "../../src/app.ts";
+import { type App, type AppOptions, startApp } from "../../src/app.ts";
 import type { PluginRegistry } from "../../src/sandbox/index.ts";
 import type { Store } from "../../src/store/index.ts";
 import { keptDir, tempDir } from "./temp.ts";
@@ -15,6 +15,7 @@ export interface TestGateway extends AsyncDisposable {
   logs: string[];
   store: Store;
   plugins: PluginRegistry;
+  app: App;
 }
 
 export interface TestGatewayOptions extends ConfigOverrides {
@@ -46,6 +47,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
       logs,
       store: app.store,
       plugins: app.plugins,
+      app,
       async [Symbol.asyncDispose]() {
         await app.stop();
         home[Symbol.dispose]();
