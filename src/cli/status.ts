@@ -14,6 +14,9 @@ interface StatusResult {
   connections: number;
   config_file: string | null;
   memory: { rss_bytes: number };
+  store?: { kind: string; location: string; sessions: number };
+  router?: { bindings: number };
+  plugins?: { name: string; state: string; error?: string }[];
 }
 
 /** Human-readable status lines. */
@@ -27,6 +30,14 @@ export function formatStatus(s: StatusResult, url: string): string {
     `  connections  ${s.connections}`,
     `  config       ${s.config_file ?? "defaults (no file)"}`,
     `  memory       ${(s.memory.rss_bytes / 1048576).toFixed(1)} MiB RSS`,
+    ...(s.store ? [`  store        ${s.store.kind} (${s.store.location}), ${s.store.sessions} session(s)`] : []),
+    ...(s.router ? [`  bindings     ${s.router.bindings}`] : []),
+    ...(s.plugins
+      ? [
+          `  plugins      ${s.plugins.length === 0 ? "none" : s.plugins.map((p) => `${p.name} (${p.state})`).join(", ")}`,
+          ...s.plugins.filter((p) => p.error).map((p) => `               ${p.name}: ${p.error}`),
+        ]
+      : []),
   ].join("\n");
 }
 

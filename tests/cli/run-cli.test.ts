@@ -88,5 +88,12 @@ describe("formatStatus", () => {
     expect(text).toContain("token required, TLS");
     expect(text).toContain("30.0 MiB RSS");
     expect(formatStatus({ ...base, uptime_s: 600 }, "u")).toContain("up 10 min");
+    const full = formatStatus(
+      { ...base, uptime_s: 1, store: { kind: "sqlite", location: "/s/exoclaw.db", sessions: 3 }, router: { bindings: 2 }, plugins: [{ name: "echo", state: "loaded" }, { name: "w", state: "error", error: "changed" }] },
+      "u",
+    );
+    expect(full).toContain("store        sqlite (/s/exoclaw.db), 3 session(s)");
+    expect(full).toContain("bindings     2");
+    expect(full).toContain("plugins      echo (loaded), w (error)\n               w: changed");
   });
 });
