@@ -1,0 +1,55 @@
+/**
+ * The provider seam (STYLE: pi-mono, vercel/ai): a provider is one function from a request to a
+ * stream of normalized events. It never throws once the stream is returned: a failure is the
+ * stream's last event (`error`), and an aborted signal yields an error whose reason is "aborted".
+ */
+import type { MessagePart, Role } from "../store/index.ts";
+import type { ProviderError } from "./provider-error.ts";
+
+export type ProviderId = "anthropic" | "openai" | "gemini" | "ollama";
+
+export interface ToolSpec {
+  name: string;
+  description: string;
+  /** JSON Schema of the tool's input object. */
+  input_schema: Record<string, unknown>;
+}
+
+/** Provider-neutral history entry (the store keeps the same shape). */
+export interface ChatMessage {
+  role: Role;
+  parts: MessagePart[];
+}
+
+export interface ChatRequest {
+  model: string;
+  /** System prompt; each provider puts it where its API wants it. Empty = none. */
+  system: string;
+  messages: ChatMessage[];
+  tools: ToolSpec[];
+  maxTokens: number;
+}
+
+export type StopReason = "end_turn" | "tool_use" | "max_tokens" | "other";
+
+export type StreamEvent =
+  | { type: "text"; text: string }
+  /** A complete tool call (arguments fully received and parsed). */
+  | { type: "tool_call"; id: string; name: string; input: unknown }
+  /** Totals for this call, from the provider's own counts. */
+  | { type: "usage"; input_tokens: number; output_tokens: number }
+  | { type: "done"; stop_reason: StopReason }
+  | { type: "error"; error: ProviderError };
+
+export interface Provider {
+  readonly id: ProviderId;
+  stream(req: ChatRequest, opts: { signal?: AbortSignal }): AsyncIterable<StreamEvent>;
+}
+
+/** How to reach one provider: base URL (tests point it at a loopback fake), key, fetch. */
+export interface ProviderOptions {
+  baseUrl?: string;
+  /** null for providers that need none (Ollama). */
+  apiKey: string | null;
+  fetch?: typeof fetch;
+}
