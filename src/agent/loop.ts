@@ -1,0 +1,132 @@
+/**
+ * One agent turn: stream → collect tool calls → run them in the sandbox → feed the results back →
+ * repeat, up to `maxToolRounds`. The stream function is a parameter (STYLE: pi-mono), so the loop is
+ * tested with a scripted stream and no HTTP. Never throws: a provider failure ends the turn with
+ * stop_reason "error" (or "cancelled" when the signal fired) and the events say why.
+ */
+import type { NewMessage } from "../store/index.ts";
+import type { ProviderError } from "./provider-error.ts";
+import type { ChatMessage, ChatRequest, StreamEvent, ToolSpec } from "./types.ts";
+
+export type TurnStopReason = "end_turn" | "max_tool_rounds" | "cancelled" | "budget" | "error";
+
+/** Events a caller sees while the turn runs (SPEC §5 chat.event, minus id/session/seq). */
+export type TurnEvent =
+  | { event: "text"; data: string }
+  | { event: "tool_use"; data: { id: string; name: string; input: unknown } }
+  | { event: "tool_result"; data: { tool_use_id: string; content: string; is_error: boolean } }
+  | { event: "usage"; data: { input_tokens: number; output_tokens: number } }
+  | { event: "error"; data: { code: number; message: string; provider?: string } }
+  | { event: "done"; data: { stop_reason: TurnStopReason } };
+
+/** The tools an agent may call, already filtered by its `tools` setting. */
+export interface ToolBox {
+  specs(): ToolSpec[];
+  /** Runs a tool; an unknown tool or a sandbox failure is an error result the model sees. */
+  run(name: string, input: unknown, signal: AbortSignal): Promise<{ content: string; is_error: boolean }>;
+}
+
+export interface TurnInput {
+  model: string;
+  system: string;
+  maxTokens: number;
+  maxToolRounds: number;
+  /** Earlier messages of the session, oldest first. */
+  history: ChatMessage[];
+  /** The new user message. */
+  user: ChatMessage;
+}
+
+export interface TurnResult {
+  text: string;
+  usage: { input_tokens: number; output_tokens: number };
+  stop_reason: TurnStopReason;
+  /** What this turn adds to the session, in order (the user message first). */
+  messages: NewMessage[];
+  error?: ProviderError;
+}
+
+export type StreamFn = (req: ChatRequest, signal: AbortSignal) => AsyncIterable<StreamEvent>;
+
+export async function runTurn(
+  input: TurnInput,
+  deps: { stream: StreamFn; tools: ToolBox; signal: AbortSignal; emit: (e: TurnEvent) => void },
+): Promise<TurnResult> {
+  const { stream, tools, signal, emit } = deps;
+  const added: NewMessage[] = [{ role: input.user.role, parts: input.user.parts }];
+  const usage = { input_tokens: 0, output_tokens: 0 };
+  let text = "";
+  const specs = tools.specs();
+  const finish = (stop_reason: TurnStopReason, error?: ProviderError): TurnResult => {
+    emit({ event: "done", data: { stop_reason } });
+    return { text, usage, stop_reason, messages: added, ...(error && { error }) };
+  };
+
+  for (let round = 0; ; round++) {
+    if (signal.aborted) return finish("cancelled");
+    const req: ChatRequest = {
+      model: input.model,
+      system: input.system,
+      messages: [...input.history, ...added],
+      tools: specs,
+      maxTokens: input.maxTokens,
+    };
+    let roundText = "";
+    const calls: { id: string; name: string; input: unknown }[] = [];
+    let failure: ProviderError | undefined;
+    for await (const ev of stream(req, signal)) {
+      switch (ev.type) {
+        case "text":
+          roundText += ev.text;
+          emit({ event: "text", data: ev.text });
+          break;
+        case "tool_call":
+          calls.push({ id: ev.id, name: ev.name, input: ev.input });
+          emit({ event: "tool_use", data: { id: ev.id, name: ev.name, input: ev.input } });
+          break;
+        case "usage":
+          usage.input_tokens += ev.input_tokens;
+          usage.output_tokens += ev.output_tokens;
+          emit({ event: "usage", data: { input_tokens: ev.input_tokens, output_tokens: ev.output_tokens } });
+          break;
+        case "error":
+          failure = ev.error;
+          break;
+        case "done":
+          break;
+        default: {
+          const never: never = ev;
+          void never;
+        }
+      }
+    }
+    text += roundText;
+    const assistantParts: NewMessage["parts"] = [
+      ...(roundText ? [{ type: "text" as const, text: roundText }] : []),
+      ...calls.map((c) => ({ type: "tool_use" as const, ...c })),
+    ];
+    // Keep what the model said even when the stream failed, so history shows the partial answer;
+    // tool calls of a failed round are dropped (they will not be run, so they would dangle).
+    const kept = failure ? assistantParts.filter((p) => p.type === "text") : assistantParts;
+    if (kept.length > 0) added.push({ role: "assistant", parts: kept });
+    if (failure) {
+      if (failure.reason === "aborted" || signal.aborted) return finish("cancelled", failure);
+      emit({ event: "error", data: { code: -32003, message: failure.message, provider: failure.provider } });
+      return finish("error", failure);
+    }
+    if (calls.length === 0) return finish("end_turn");
+    if (round >= input.maxToolRounds) {
+      // The model asked for tools but the budget of rounds is spent: answer the calls as refused so
+      // the stored history stays well-formed for the next turn.
+      added.push({ role: "tool", parts: calls.map((c) => ({ type: "tool_result" as const, tool_use_id: c.id, content: "not run: max_tool_rounds reached", is_error: true })) });
+      return finish("max_tool_rounds");
+    }
+    const results: NewMessage["parts"] = [];
+    for (const c of calls) {
+      const r = signal.aborted ? { content: "cancelled", is_error: true } : await tools.run(c.name, c.input, signal);
+      emit({ event: "tool_result", data: { tool_use_id: c.id, content: r.content, is_error: r.is_error } });
+      results.push({ type: "tool_result", tool_use_id: c.id, content: r.content, is_error: r.is_error });
+    }
+    added.push({ role: "tool", parts: results });
+  }
+}
