@@ -13,6 +13,12 @@ import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.t
 import { createRouter, type InboundAddress, type Route, type Router } from "./router/index.ts";
 import { createMemoryStore, openSqliteStore, type Store } from "./store/index.ts";
 import { configMethods } from "./gateway/config-methods.ts";
+import { chatMethods } from "./gateway/chat-methods.ts";
+import type { StreamFn } from "./agent/loop.ts";
+import { AgentRunner } from "./agent/runner.ts";
+import { createToolBox } from "./agent/toolbox.ts";
+import { providerStream } from "./agent/provider-factory.ts";
+import type { AgentConfig } from "./config/index.ts";
 
 export interface App {
   readonly gateway: Gateway;
@@ -36,6 +42,10 @@ export interface AppOptions {
   reloadConfig?: () => Config;
   /** Test seams passed through to the gateway (auth timeout, limiter). */
   gateway?: Omit<GatewayOptions, "config" | "log" | "methods" | "statusExtra">;
+  /** How an agent's model is called; by default its configured provider (and fallbacks) over HTTP. */
+  streamFor?: (agent: AgentConfig) => StreamFn;
+  /** Environment for API key resolution; defaults to none (keys from credential files only). */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Opens the configured store. Throws StoreError (corrupt, read-only, newer schema) or ConfigError. */
@@ -83,6 +93,15 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const store = openStore(config);
   const host = createPluginHost(config, store, log);
   const plugins = new PluginRegistry(host, reloadConfig, log);
+  const runner = new AgentRunner({
+    store,
+    agent: (id) => current.config.agents.find((a) => a.id === id),
+    streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: current.config.home, env: opts.env ?? {}, log })),
+    toolsFor: (agent) => createToolBox(host, agent.tools),
+    // A turn is a user message and its answer (plus tool rounds): about 4 messages per turn.
+    historyLimit: () => Math.max(8, current.config.memory.episodic_turns * 4),
+    log,
+  });
   let gateway: Gateway;
   try {
     await plugins.loadAll();
@@ -90,7 +109,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
       ...opts.gateway,
       config,
       log,
-      methods: new Map([...sessionMethods(store), ...pluginMethods(plugins), ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) })]),
+      methods: new Map([
+        ...sessionMethods(store),
+        ...pluginMethods(plugins),
+        ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
+        ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),
+      ]),
       statusExtra: async () => ({
         router: { bindings: current.router.size },
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },

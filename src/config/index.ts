@@ -2,3 +2,4 @@ export { type Config, type ConfigOverrides, type Env, loadConfig, maskConfig, re
 export type { AgentConfig, ConfigFile, GatewayConfig } from "./schema.ts";
 export { readCredential, writeCredential } from "./credentials.ts";
 export { type PluginConfigEntry, removePluginEntry, renderPluginEntry, upsertPluginEntry } from "./edit.ts";
+export { API_KEY_ENV, resolveApiKey, type ResolvedKey } from "./api-keys.ts";

@@ -202,6 +202,7 @@ export class RpcConnection {
     const params = method.params ? parseParams(method.params, req.params) : undefined;
     const ctx: MethodContext = {
       connectionId: this.id,
+      requestId: req.id ?? null,
       remoteAddress: this.remoteAddress,
       signal: this.abort.signal,
       notify: (m, p) => this.send({ jsonrpc: "2.0", method: m, params: p }, encoding),

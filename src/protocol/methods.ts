@@ -9,6 +9,8 @@ import { describeIssue, issuePath } from "../lib/issues.ts";
 /** What a handler may use of the connection that called it. */
 export interface MethodContext {
   readonly connectionId: string;
+  /** The id of the request being handled (null for a notification). */
+  readonly requestId: string | number | null;
   readonly remoteAddress: string;
   /** Aborted when the client disconnects. */
   readonly signal: AbortSignal;

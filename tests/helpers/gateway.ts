@@ -23,6 +23,8 @@ export interface TestGatewayOptions extends ConfigOverrides {
   toml?: string;
   env?: Record<string, string>;
   gateway?: AppOptions["gateway"];
+  /** The agents' model calls (a scripted stream, or real providers against a fake upstream). */
+  streamFor?: AppOptions["streamFor"];
   /** Keep the state directory on dispose (to start another gateway on it). */
   home?: string;
 }
@@ -36,7 +38,14 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
   const log: Logger = createLogger({ format: "json", level: "debug", write: (l) => logs.push(l), secrets: [config.gateway.token] });
   try {
     const reloadConfig = () => loadConfig(env, { port: 0, ...opts });
-    const app = await startApp({ config, log, reloadConfig, ...(opts.gateway && { gateway: opts.gateway }) });
+    const app = await startApp({
+      config,
+      log,
+      reloadConfig,
+      env,
+      ...(opts.gateway && { gateway: opts.gateway }),
+      ...(opts.streamFor && { streamFor: opts.streamFor }),
+    });
     const gw = app.gateway;
     const host = new URL(gw.url).host;
     return {

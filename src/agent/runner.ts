@@ -1,0 +1,85 @@
+/**
+ * Runs chat turns for sessions: loads bounded history from the store, runs the loop with the
+ * agent's provider and tools, and stores what the turn added in one transaction. Turns of one
+ * session run one at a time, in arrival order; different sessions run concurrently.
+ */
+import type { AgentConfig } from "../config/index.ts";
+import { ExoError } from "../lib/errors.ts";
+import type { Logger } from "../lib/log.ts";
+import type { SessionAddress, Store, StoredMessage } from "../store/index.ts";
+import { runTurn, type StreamFn, type ToolBox, type TurnEvent, type TurnResult } from "./loop.ts";
+import type { ChatMessage } from "./types.ts";
+
+export interface RunnerDeps {
+  store: Store;
+  /** The agent's current config (reloads apply to the next turn). */
+  agent: (id: string) => AgentConfig | undefined;
+  streamFor: (agent: AgentConfig) => StreamFn;
+  toolsFor: (agent: AgentConfig) => ToolBox;
+  /** How many stored messages a turn may load as context. */
+  historyLimit: () => number;
+  log: Logger;
+}
+
+export interface TurnRequest {
+  agent: string;
+  address: SessionAddress;
+  content: string;
+}
+
+export interface TurnOutcome extends TurnResult {
+  session: string;
+  agent: string;
+}
+
+/** Drops leading messages that cannot start a conversation (tool results cut off from their call). */
+export function trimToUserStart(messages: StoredMessage[]): ChatMessage[] {
+  const start = messages.findIndex((m) => m.role === "user" && m.parts.some((p) => p.type === "text"));
+  return (start === -1 ? [] : messages.slice(start)).map((m) => ({ role: m.role, parts: m.parts }));
+}
+
+export class AgentRunner {
+  private readonly queues = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly deps: RunnerDeps) {}
+
+  /** Runs one turn after the session's earlier turns. Throws ExoError("not_found") for an unknown agent. */
+  run(req: TurnRequest, opts: { signal: AbortSignal; emit: (e: TurnEvent) => void }): Promise<TurnOutcome> {
+    const agent = this.deps.agent(req.agent);
+    if (!agent) return Promise.reject(new ExoError("not_found", `no agent ${req.agent}`, { data: { agent: req.agent } }));
+    const key = req.address.key;
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(() => this.turn(agent, req, opts));
+    this.queues.set(key, next);
+    void next.finally(() => {
+      if (this.queues.get(key) === next) this.queues.delete(key);
+    });
+    return next;
+  }
+
+  private async turn(agent: AgentConfig, req: TurnRequest, opts: { signal: AbortSignal; emit: (e: TurnEvent) => void }): Promise<TurnOutcome> {
+    const { store } = this.deps;
+    const stored = await store.history(req.address.key, { limit: this.deps.historyLimit() });
+    const result = await runTurn(
+      {
+        model: agent.model,
+        system: agent.system_prompt,
+        maxTokens: agent.max_tokens,
+        maxToolRounds: agent.max_tool_rounds,
+        history: trimToUserStart(stored),
+        user: { role: "user", parts: [{ type: "text", text: req.content }] },
+      },
+      { stream: this.deps.streamFor(agent), tools: this.deps.toolsFor(agent), signal: opts.signal, emit: opts.emit },
+    );
+    const meta = { provider: agent.provider, model: agent.model, stop_reason: result.stop_reason };
+    const last = result.messages.length - 1;
+    await store.appendMessages(
+      req.address,
+      result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta } : m)),
+    );
+    if (result.error && result.stop_reason === "error") {
+      this.deps.log.warn("turn failed", { session: req.address.key, agent: agent.id, error: result.error.message });
+    }
+    return { ...result, session: req.address.key, agent: agent.id };
+  }
+}
