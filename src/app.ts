@@ -14,6 +14,7 @@ import { createRouter, type InboundAddress, type Route, type Router } from "./ro
 import { createMemoryStore, openSqliteStore, type Store } from "./store/index.ts";
 import { configMethods } from "./gateway/config-methods.ts";
 import { chatMethods } from "./gateway/chat-methods.ts";
+import { mountOpenAICompat } from "./gateway/openai-compat.ts";
 import type { StreamFn } from "./agent/loop.ts";
 import { AgentRunner } from "./agent/runner.ts";
 import { createToolBox } from "./agent/toolbox.ts";
@@ -115,6 +116,15 @@ export async function startApp(opts: AppOptions): Promise<App> {
         ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
         ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),
       ]),
+      ...(config.gateway.openai_compat && {
+        routes: (app, auth) =>
+          mountOpenAICompat(app, {
+            runner,
+            agents: () => current.config.agents,
+            checkBearer: auth.checkBearer,
+            remoteOf: auth.remoteOf,
+          }),
+      }),
       statusExtra: async () => ({
         router: { bindings: current.router.size },
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },

@@ -25,6 +25,13 @@ export interface TurnRequest {
   agent: string;
   address: SessionAddress;
   content: string;
+  /**
+   * Stateless turn (the OpenAI-compatible endpoint without a session header): this history is used
+   * instead of the stored one, and nothing is stored.
+   */
+  history?: ChatMessage[];
+  /** Prepended to the agent's system prompt (a client's own system message). */
+  system?: string;
 }
 
 export interface TurnOutcome extends TurnResult {
@@ -59,24 +66,27 @@ export class AgentRunner {
 
   private async turn(agent: AgentConfig, req: TurnRequest, opts: { signal: AbortSignal; emit: (e: TurnEvent) => void }): Promise<TurnOutcome> {
     const { store } = this.deps;
-    const stored = await store.history(req.address.key, { limit: this.deps.historyLimit() });
+    const history = req.history ?? trimToUserStart(await store.history(req.address.key, { limit: this.deps.historyLimit() }));
+    const system = [agent.system_prompt, req.system ?? ""].filter((s) => s !== "").join("\n\n");
     const result = await runTurn(
       {
         model: agent.model,
-        system: agent.system_prompt,
+        system,
         maxTokens: agent.max_tokens,
         maxToolRounds: agent.max_tool_rounds,
-        history: trimToUserStart(stored),
+        history,
         user: { role: "user", parts: [{ type: "text", text: req.content }] },
       },
       { stream: this.deps.streamFor(agent), tools: this.deps.toolsFor(agent), signal: opts.signal, emit: opts.emit },
     );
     const meta = { provider: agent.provider, model: agent.model, stop_reason: result.stop_reason };
     const last = result.messages.length - 1;
-    await store.appendMessages(
-      req.address,
-      result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta } : m)),
-    );
+    if (!req.history) {
+      await store.appendMessages(
+        req.address,
+        result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta } : m)),
+      );
+    }
     if (result.error && result.stop_reason === "error") {
       this.deps.log.warn("turn failed", { session: req.address.key, agent: agent.id, error: result.error.message });
     }

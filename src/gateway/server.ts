@@ -37,6 +37,14 @@ export interface GatewayOptions {
   maxInFlight?: number;
   /** Facts merged into the `status` result (store, plugins, bus …). */
   statusExtra?: () => Promise<Record<string, unknown>>;
+  /** More HTTP routes (the OpenAI-compatible endpoint, webhooks), mounted after the core ones. */
+  routes?: (app: Hono, auth: RouteAuth) => void;
+}
+
+/** What extra routes get from the gateway to authenticate HTTP requests the same way as sockets. */
+export interface RouteAuth {
+  checkBearer(header: string | null | undefined, remote: string): "ok" | "missing" | "wrong" | "limited";
+  remoteOf(req: Request): string;
 }
 
 export interface Gateway {
@@ -155,6 +163,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const data: SocketData = { conn: null, authenticated, remoteAddress, timer: null };
     if (srv.upgrade(req, { data })) return new Response(null);
     return c.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, 426);
+  });
+  opts.routes?.(app as unknown as Hono, {
+    checkBearer(header, remote) {
+      if (!tokenRequired) return "ok";
+      const given = bearerToken(header);
+      if (given === null) return "missing";
+      if (limiter.retryAfter(remote) > 0) return "limited";
+      if (checkToken(given)) return "ok";
+      limiter.recordFailure(remote);
+      return "wrong";
+    },
+    remoteOf: (req) => server?.requestIP(req)?.address ?? "unknown",
   });
   app.notFound((c) => c.json(json404(c.req.method, c.req.path), 404));
   app.onError((e, c) => {

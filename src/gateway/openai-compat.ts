@@ -1,0 +1,128 @@
+/**
+ * The OpenAI-compatible endpoint (SPEC §4): `POST /v1/chat/completions` (plain and `stream: true`
+ * as SSE in OpenAI's chunk format) and `GET /v1/models`, when `openai_compat = true`. The model is
+ * `exoclaw:<agent>`; tools run server-side in the sandbox. With an `x-exoclaw-session` header the
+ * turn continues that stored session; without one it is stateless (the request's messages are the
+ * history, nothing is stored). A Bearer token is required whenever the gateway has one.
+ */
+import type { Hono } from "hono";
+import { streamSSE } from "hono/streaming";
+import * as v from "valibot";
+import type { AgentRunner, TurnOutcome } from "../agent/runner.ts";
+import type { ChatMessage } from "../agent/types.ts";
+import { sessionKey } from "../router/index.ts";
+
+const Content = v.union([v.string(), v.array(v.looseObject({ type: v.string(), text: v.optional(v.string()) })), v.null()]);
+const Body = v.looseObject({
+  model: v.string(),
+  messages: v.pipe(v.array(v.looseObject({ role: v.string(), content: v.optional(Content) })), v.minLength(1)),
+  stream: v.optional(v.boolean(), false),
+  stream_options: v.optional(v.looseObject({ include_usage: v.optional(v.boolean()) })),
+});
+
+export interface OpenAICompatDeps {
+  runner: AgentRunner;
+  agents: () => { id: string }[];
+  checkBearer: (header: string | null | undefined, remote: string) => "ok" | "missing" | "wrong" | "limited";
+  remoteOf: (req: Request) => string;
+}
+
+const oaiError = (message: string, type: string, code: string | null = null) => ({ error: { message, type, param: null, code } });
+
+function text(content: v.InferOutput<typeof Content> | undefined): string {
+  if (content == null) return "";
+  if (typeof content === "string") return content;
+  return content.map((p) => (p.type === "text" ? (p.text ?? "") : "")).join("");
+}
+
+const FINISH: Record<TurnOutcome["stop_reason"], string> = {
+  end_turn: "stop",
+  max_tool_rounds: "length",
+  cancelled: "stop",
+  budget: "length",
+  error: "stop",
+};
+
+export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
+  app.use("/v1/*", async (c, next) => {
+    const verdict = deps.checkBearer(c.req.header("authorization"), deps.remoteOf(c.req.raw));
+    if (verdict === "limited") return c.json(oaiError("too many failed attempts", "rate_limit_error", "rate_limited"), 429);
+    if (verdict !== "ok") return c.json(oaiError(verdict === "missing" ? "missing bearer token" : "invalid token", "invalid_request_error", "invalid_api_key"), 401);
+    await next();
+  });
+
+  app.get("/v1/models", (c) =>
+    c.json({ object: "list", data: deps.agents().map((a) => ({ id: `exoclaw:${a.id}`, object: "model", created: 0, owned_by: "exoclaw" })) }),
+  );
+
+  app.post("/v1/chat/completions", async (c) => {
+    let raw: unknown;
+    try {
+      raw = await c.req.json();
+    } catch {
+      return c.json(oaiError("the body is not valid JSON", "invalid_request_error"), 400);
+    }
+    const parsed = v.safeParse(Body, raw);
+    if (!parsed.success) return c.json(oaiError(`invalid request: ${parsed.issues[0]?.message ?? "bad body"}`, "invalid_request_error"), 400);
+    const body = parsed.output;
+    const agent = body.model.startsWith("exoclaw:") ? body.model.slice("exoclaw:".length) : "";
+    if (!deps.agents().some((a) => a.id === agent)) {
+      return c.json(oaiError(`model ${body.model} does not exist; use exoclaw:<agent> (see /v1/models)`, "invalid_request_error", "model_not_found"), 404);
+    }
+    const system = body.messages.filter((m) => m.role === "system" || m.role === "developer").map((m) => text(m.content)).join("\n\n");
+    const convo = body.messages.filter((m) => m.role === "user" || m.role === "assistant");
+    const last = convo.at(-1);
+    if (!last || last.role !== "user") return c.json(oaiError("the last message must be from the user", "invalid_request_error"), 400);
+    const session = c.req.header("x-exoclaw-session");
+    const history: ChatMessage[] = convo.slice(0, -1).map((m) => ({ role: m.role as "user" | "assistant", parts: [{ type: "text", text: text(m.content) }] }));
+    const peer = session ?? "stateless";
+    const key = sessionKey(agent, { channel: "openai", account: "local", peer });
+    const turn = {
+      agent,
+      content: text(last.content),
+      address: { key, agent, channel: "openai", account: "local", peer, thread: null },
+      ...(session === undefined && { history }),
+      ...(system && { system }),
+    };
+    const id = `chatcmpl-${crypto.randomUUID().replace(/-/g, "")}`;
+    const created = Math.floor(Date.now() / 1000);
+    const signal = c.req.raw.signal;
+
+    if (!body.stream) {
+      const out = await deps.runner.run(turn, { signal, emit: () => {} });
+      if (out.stop_reason === "error") return c.json(oaiError(out.error?.message ?? "the model call failed", "api_error", "provider_error"), 502);
+      return c.json({
+        id,
+        object: "chat.completion",
+        created,
+        model: body.model,
+        choices: [{ index: 0, message: { role: "assistant", content: out.text, refusal: null }, logprobs: null, finish_reason: FINISH[out.stop_reason] }],
+        usage: { prompt_tokens: out.usage.input_tokens, completion_tokens: out.usage.output_tokens, total_tokens: out.usage.input_tokens + out.usage.output_tokens },
+      });
+    }
+
+    return streamSSE(c, async (sse) => {
+      const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
+        sse.writeSSE({ data: JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra }) });
+      await chunk({ role: "assistant", content: "" }, null);
+      const writes: Promise<void>[] = [];
+      const out = await deps.runner.run(turn, {
+        signal,
+        emit: (e) => {
+          if (e.event === "text") writes.push(chunk({ content: e.data }, null));
+        },
+      });
+      await Promise.all(writes);
+      if (out.stop_reason === "error") {
+        await sse.writeSSE({ data: JSON.stringify(oaiError(out.error?.message ?? "the model call failed", "api_error", "provider_error")) });
+      } else {
+        await chunk({}, FINISH[out.stop_reason]);
+        if (body.stream_options?.include_usage) {
+          const usage = { prompt_tokens: out.usage.input_tokens, completion_tokens: out.usage.output_tokens, total_tokens: out.usage.input_tokens + out.usage.output_tokens };
+          await sse.writeSSE({ data: JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], usage }) });
+        }
+      }
+      await sse.writeSSE({ data: "[DONE]" });
+    });
+  });
+}
