@@ -8,7 +8,10 @@ import { ERROR_TABLE } from "../protocol/error-codes.ts";
 import type { Config } from "../config/index.ts";
 
 export interface GatewayClient {
-  call(method: string, params?: unknown): Promise<unknown>;
+  /** `timeoutMs` overrides the connection's default (a chat turn may take minutes). */
+  call(method: string, params?: unknown, timeoutMs?: number): Promise<unknown>;
+  /** Receives every notification (`chat.event` …). */
+  onNotification(handler: (method: string, params: unknown) => void): void;
   close(): void;
 }
 
@@ -37,6 +40,7 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
   let nextId = 1;
   let closedReason = "";
+  let notify: (method: string, params: unknown) => void = () => {};
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.close();
@@ -56,12 +60,13 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
     };
   });
   ws.onmessage = (ev) => {
-    let msg: { id?: number; result?: unknown; error?: { code: number; message: string; data?: unknown } };
+    let msg: { id?: number; method?: string; params?: unknown; result?: unknown; error?: { code: number; message: string; data?: unknown } };
     try {
       msg = JSON.parse(String(ev.data));
     } catch {
       return;
     }
+    if (msg.id === undefined && typeof msg.method === "string") return notify(msg.method, msg.params);
     if (typeof msg.id !== "number") return;
     const p = pending.get(msg.id);
     if (!p) return;
@@ -78,20 +83,23 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
     pending.clear();
   };
   return {
-    call(method, params) {
+    call(method, params, callTimeoutMs = timeoutMs) {
       if (closedReason) return Promise.reject(new UnavailableError(closedReason));
       const id = nextId++;
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           pending.delete(id);
-          reject(new UnavailableError(`the gateway did not answer ${method} within ${timeoutMs} ms`));
-        }, timeoutMs);
+          reject(new UnavailableError(`the gateway did not answer ${method} within ${callTimeoutMs} ms`));
+        }, callTimeoutMs);
         pending.set(id, {
           resolve: (v) => (clearTimeout(timer), resolve(v)),
           reject: (e) => (clearTimeout(timer), reject(e)),
         });
         ws.send(JSON.stringify({ jsonrpc: "2.0", id, method, ...(params === undefined ? {} : { params }) }));
       });
+    },
+    onNotification: (handler) => {
+      notify = handler;
     },
     close: () => ws.close(),
   };

@@ -9,6 +9,7 @@ export const root = defineCommand({
     status: () => import("./status.ts").then((m) => m.default),
     config: () => import("./config.ts").then((m) => m.default),
     sessions: () => import("./sessions.ts").then((m) => m.default),
+    chat: () => import("./chat.ts").then((m) => m.default),
     plugin: () => import("./plugin.ts").then((m) => m.default),
     secret: () => import("./secret.ts").then((m) => m.default),
   },
