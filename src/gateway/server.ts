@@ -123,8 +123,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const app = new Hono<Env>();
   app.use("*", async (c, next) => {
-    if (c.req.path !== "/health" && !isHostAllowed(policy, c.req.header("host") ?? null)) {
-      return c.json({ error: { code: "forbidden", message: "host not allowed" } }, 403);
+    if (c.req.path !== "/health") {
+      const host = c.req.header("host") ?? null;
+      if (!isHostAllowed(policy, host)) return c.json({ error: { code: "forbidden", message: "host not allowed" } }, 403);
+      // A page on another origin can still *send* a simple POST to loopback (CORS only hides the
+      // answer), so every request that carries a foreign Origin is refused before it does anything.
+      if (!isOriginAllowed(policy, c.req.header("origin") ?? null, host)) {
+        log.warn("cross-origin request refused", { origin: c.req.header("origin"), path: c.req.path });
+        return c.json({ error: { code: "forbidden", message: "origin not allowed" } }, 403);
+      }
     }
     await next();
   });

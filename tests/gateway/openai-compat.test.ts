@@ -91,3 +91,17 @@ describe("OpenAI-compatible endpoint", () => {
     expect((await fetch(`${gw.url}/v1/models`)).status).toBe(404);
   });
 });
+
+test("a page on another origin cannot make a loopback gateway run a turn", async () => {
+  await using gw = await start("[gateway]\nopenai_compat = true\n", "");
+  const before = requests.length;
+  const res = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "text/plain", origin: "https://evil.example" },
+    body: JSON.stringify({ model: "exoclaw:main", messages: [{ role: "user", content: "spend tokens" }] }),
+  });
+  expect(res.status).toBe(403);
+  expect(requests.length).toBe(before);
+  const same = await fetch(`${gw.url}/v1/models`, { headers: { origin: gw.url } });
+  expect(same.status).toBe(200);
+});
