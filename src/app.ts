@@ -127,6 +127,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       }),
       statusExtra: async () => ({
         router: { bindings: current.router.size },
+        usage_today: await store.sumUsage({ since: new Date().setHours(0, 0, 0, 0) }),
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
       }),

@@ -77,7 +77,20 @@ export class AgentRunner {
         history,
         user: { role: "user", parts: [{ type: "text", text: req.content }] },
       },
-      { stream: this.deps.streamFor(agent), tools: this.deps.toolsFor(agent), signal: opts.signal, emit: opts.emit },
+      {
+        stream: this.deps.streamFor(agent),
+        tools: this.deps.toolsFor(agent),
+        signal: opts.signal,
+        emit: (e) => {
+          // Usage is recorded per model call, from the provider's own counts; prices come with metering.
+          if (e.event === "usage") {
+            void store
+              .recordUsage({ at: Date.now(), session: req.history ? null : req.address.key, agent: agent.id, provider: agent.provider, model: agent.model, ...e.data, cost_usd: null })
+              .catch((err: unknown) => this.deps.log.warn("usage not recorded", { error: err instanceof Error ? err.message : String(err) }));
+          }
+          opts.emit(e);
+        },
+      },
     );
     const meta = { provider: agent.provider, model: agent.model, stop_reason: result.stop_reason };
     const last = result.messages.length - 1;

@@ -66,6 +66,9 @@ describe("chat.send", () => {
     const hist = (await ws.call("chat.history", { session: "main:ws:local:main" })) as Msg;
     expect(hist.result.messages.map((x: Msg) => [x.role, x.parts[0].text])).toEqual([["user", "héllo 🦀"], ["assistant", "you said: héllo 🦀"]]);
     expect(hist.result.messages[1].meta).toMatchObject({ provider: "anthropic", stop_reason: "end_turn" });
+    // Usage is recorded from the provider's counts and shows in status.
+    expect(await gw.store.sumUsage({ session: "main:ws:local:main" })).toMatchObject({ calls: 1, input_tokens: 7, output_tokens: 3 });
+    expect(((await ws.call("status")) as Msg).result.usage_today).toMatchObject({ calls: 1, input_tokens: 7, output_tokens: 3 });
   });
 
   test("history is sent back to the model on the next turn", async () => {
