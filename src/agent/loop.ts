@@ -72,7 +72,7 @@ export async function runTurn(
       maxTokens: input.maxTokens,
     };
     let roundText = "";
-    const calls: { id: string; name: string; input: unknown }[] = [];
+    const calls: { id: string; name: string; input: unknown; signature?: string }[] = [];
     let failure: ProviderError | undefined;
     for await (const ev of stream(req, signal)) {
       switch (ev.type) {
@@ -81,7 +81,7 @@ export async function runTurn(
           emit({ event: "text", data: ev.text });
           break;
         case "tool_call":
-          calls.push({ id: ev.id, name: ev.name, input: ev.input });
+          calls.push({ id: ev.id, name: ev.name, input: ev.input, ...(ev.signature !== undefined && { signature: ev.signature }) });
           emit({ event: "tool_use", data: { id: ev.id, name: ev.name, input: ev.input } });
           break;
         case "usage":

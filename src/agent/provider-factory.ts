@@ -6,6 +6,7 @@
 import { type AgentConfig, resolveApiKey } from "../config/index.ts";
 import type { Logger } from "../lib/log.ts";
 import type { StreamFn } from "./loop.ts";
+import { type RetryOptions, withRetries } from "./retry.ts";
 import { ProviderError } from "./provider-error.ts";
 import type { Provider, ProviderId, ProviderOptions, StreamEvent } from "./types.ts";
 
@@ -14,14 +15,27 @@ export interface ProviderContext {
   env: Readonly<Record<string, string | undefined>>;
   log: Logger;
   fetch?: typeof fetch;
+  retry?: RetryOptions;
 }
 
 type Factory = (opts: ProviderOptions) => Provider;
 
-/** Wire-API constructors, loaded on first use so the gateway starts without them. */
+/** Wire-API constructors, loaded on first use so the gateway's cold start does not pay for them. */
 async function factoryFor(id: ProviderId): Promise<Factory> {
-  void id;
-  throw new ProviderError(id, `${id}: provider not available`);
+  switch (id) {
+    case "anthropic":
+      return (await import("./providers/anthropic.ts")).createAnthropicProvider;
+    case "openai":
+      return (await import("./providers/openai-chat.ts")).createOpenAIChatProvider;
+    case "gemini":
+      return (await import("./providers/gemini.ts")).createGeminiProvider;
+    case "ollama":
+      return (await import("./providers/ollama.ts")).createOllamaProvider;
+    default: {
+      const never: never = id;
+      throw new ProviderError(never, `unknown provider ${String(never)}`);
+    }
+  }
 }
 
 export function providerStream(agent: AgentConfig, ctx: ProviderContext): StreamFn {
@@ -33,7 +47,8 @@ export function providerStream(agent: AgentConfig, ctx: ProviderContext): Stream
       if (source === "config") ctx.log.warn("api_key read from the config file; prefer `exoclaw secret set` or an environment variable", { provider: step.provider });
       let provider: Provider;
       try {
-        provider = (await factoryFor(step.provider))({ apiKey: key, ...(step.base_url && { baseUrl: step.base_url }), ...(ctx.fetch && { fetch: ctx.fetch }) });
+        const make = await factoryFor(step.provider);
+        provider = withRetries(make({ apiKey: key, ...(step.base_url && { baseUrl: step.base_url }), ...(ctx.fetch && { fetch: ctx.fetch }) }), ctx.retry);
       } catch (e) {
         last = e instanceof ProviderError ? e : new ProviderError(step.provider, `${step.provider}: ${String(e)}`);
         continue;

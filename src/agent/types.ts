@@ -35,7 +35,7 @@ export type StopReason = "end_turn" | "tool_use" | "max_tokens" | "other";
 export type StreamEvent =
   | { type: "text"; text: string }
   /** A complete tool call (arguments fully received and parsed). */
-  | { type: "tool_call"; id: string; name: string; input: unknown }
+  | { type: "tool_call"; id: string; name: string; input: unknown; signature?: string }
   /** Totals for this call, from the provider's own counts. */
   | { type: "usage"; input_tokens: number; output_tokens: number }
   | { type: "done"; stop_reason: StopReason }

@@ -25,7 +25,8 @@ export interface SessionInfo extends SessionAddress {
 /** Provider-neutral message content, so a session can switch provider. */
 export type MessagePart =
   | { type: "text"; text: string }
-  | { type: "tool_use"; id: string; name: string; input: unknown }
+  /** `signature`: an opaque token some providers require echoed back (Gemini's thoughtSignature). */
+  | { type: "tool_use"; id: string; name: string; input: unknown; signature?: string }
   | { type: "tool_result"; tool_use_id: string; content: string; is_error?: boolean };
 
 export type Role = "user" | "assistant" | "tool";

@@ -1,0 +1,148 @@
+/**
+ * Anthropic Messages, streaming (wire-formats A1). The system prompt goes in the top-level
+ * `system` field (never a system role); tool results go back as `tool_result` blocks in a user
+ * message; usage counts are cumulative (replace, don't add); `ping` and unknown events are ignored.
+ */
+import { ProviderError } from "../provider-error.ts";
+import { sseEvents } from "../sse.ts";
+import type { ChatMessage, ChatRequest, Provider, ProviderOptions, StopReason, StreamEvent } from "../types.ts";
+import { endedEarly, parseJsonArgs, postAndStream } from "./_http.ts";
+
+const ID = "anthropic" as const;
+export const ANTHROPIC_VERSION = "2023-06-01";
+
+type Block =
+  | { type: "text"; text: string }
+  | { type: "tool_use"; id: string; name: string; input: unknown }
+  | { type: "tool_result"; tool_use_id: string; content: string; is_error?: boolean };
+type AMessage = { role: "user" | "assistant"; content: string | Block[] };
+
+/** Provider-neutral history → Anthropic messages: roles alternate, tool results first in their user turn. */
+export function toAnthropicMessages(messages: ChatMessage[]): AMessage[] {
+  const out: { role: "user" | "assistant"; content: Block[] }[] = [];
+  for (const m of messages) {
+    const role = m.role === "assistant" ? "assistant" : "user";
+    const blocks: Block[] = m.parts.map((p) =>
+      p.type === "text"
+        ? { type: "text", text: p.text }
+        : p.type === "tool_use"
+          ? { type: "tool_use", id: p.id, name: p.name, input: p.input ?? {} }
+          : { type: "tool_result", tool_use_id: p.tool_use_id, content: p.content, ...(p.is_error && { is_error: true }) },
+    );
+    const prev = out.at(-1);
+    if (prev && prev.role === role) prev.content.push(...blocks);
+    else out.push({ role, content: blocks });
+  }
+  for (const m of out) m.content.sort((a, b) => Number(b.type === "tool_result") - Number(a.type === "tool_result"));
+  // A lone text block is sent as a plain string, the common form.
+  return out.map((m) => (m.content.length === 1 && m.content[0]!.type === "text" ? { role: m.role, content: m.content[0]!.text } : m));
+}
+
+export function anthropicRequestBody(req: ChatRequest): Record<string, unknown> {
+  return {
+    model: req.model,
+    max_tokens: req.maxTokens,
+    stream: true,
+    ...(req.system && { system: req.system }),
+    ...(req.tools.length > 0 && { tools: req.tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.input_schema })) }),
+    messages: toAnthropicMessages(req.messages),
+  };
+}
+
+const STOP: Record<string, StopReason> = { end_turn: "end_turn", stop_sequence: "end_turn", tool_use: "tool_use", max_tokens: "max_tokens" };
+
+interface Event {
+  type: string;
+  index?: number;
+  message?: { usage?: Usage };
+  content_block?: { type: string; id?: string; name?: string };
+  delta?: { type?: string; text?: string; partial_json?: string; stop_reason?: string | null };
+  usage?: Usage;
+  error?: { type?: string; message?: string };
+}
+interface Usage {
+  input_tokens?: number;
+  output_tokens?: number;
+}
+
+async function* read(res: Response): AsyncIterable<StreamEvent> {
+  const blocks = new Map<number, { id: string; name: string; json: string }>();
+  const usage = { input_tokens: 0, output_tokens: 0 };
+  const take = (u?: Usage) => {
+    if (u?.input_tokens !== undefined) usage.input_tokens = u.input_tokens;
+    if (u?.output_tokens !== undefined) usage.output_tokens = u.output_tokens;
+  };
+  let stop: StopReason = "other";
+  for await (const ev of sseEvents(res.body!)) {
+    let e: Event;
+    try {
+      e = JSON.parse(ev.data) as Event;
+    } catch {
+      return yield { type: "error", error: new ProviderError(ID, `${ID}: malformed stream event`) };
+    }
+    switch (e.type) {
+      case "message_start":
+        take(e.message?.usage);
+        break;
+      case "content_block_start":
+        if (e.content_block?.type === "tool_use") blocks.set(e.index ?? 0, { id: e.content_block.id ?? "", name: e.content_block.name ?? "", json: "" });
+        break;
+      case "content_block_delta":
+        if (e.delta?.type === "text_delta" && e.delta.text) yield { type: "text", text: e.delta.text };
+        else if (e.delta?.type === "input_json_delta") {
+          const b = blocks.get(e.index ?? 0);
+          if (b) b.json += e.delta.partial_json ?? "";
+        }
+        break;
+      case "content_block_stop": {
+        const b = blocks.get(e.index ?? 0);
+        if (b) {
+          blocks.delete(e.index ?? 0);
+          const args = parseJsonArgs(ID, b.json, b.name);
+          if (!args.ok) return yield { type: "error", error: args.error };
+          yield { type: "tool_call", id: b.id, name: b.name, input: args.value };
+        }
+        break;
+      }
+      case "message_delta":
+        if (e.delta?.stop_reason) stop = STOP[e.delta.stop_reason] ?? "other";
+        take(e.usage);
+        break;
+      case "message_stop":
+        yield { type: "usage", ...usage };
+        return yield { type: "done", stop_reason: stop };
+      case "error": {
+        const kind = e.error?.type ?? "error";
+        return yield {
+          type: "error",
+          error: new ProviderError(ID, `${ID}: ${kind === "overloaded_error" ? "overloaded" : kind} mid-stream: ${e.error?.message ?? ""}`, {
+            retryable: kind === "overloaded_error" || kind === "api_error" || kind === "rate_limit_error",
+          }),
+        };
+      }
+      default:
+        break; // ping, and event types added later
+    }
+  }
+  yield { type: "error", error: endedEarly(ID) };
+}
+
+export function createAnthropicProvider(opts: ProviderOptions): Provider {
+  const base = (opts.baseUrl || "https://api.anthropic.com").replace(/\/$/, "");
+  return {
+    id: ID,
+    stream: (req, { signal }) =>
+      postAndStream(
+        ID,
+        `${base}/v1/messages`,
+        {
+          headers: { ...(opts.apiKey && { "x-api-key": opts.apiKey }), "anthropic-version": ANTHROPIC_VERSION },
+          body: anthropicRequestBody(req),
+          apiKey: opts.apiKey,
+          ...(opts.fetch && { fetch: opts.fetch }),
+          ...(signal && { signal }),
+        },
+        read,
+      ),
+  };
+}
