@@ -33,10 +33,12 @@ export function httpError(id: ProviderId, status: number, headers: Headers, body
     return new ProviderError(id, `${id}: authentication failed (${status}) — check the API key`, { status });
   }
   const detail = scrubbed(upstreamMessage(body)).slice(0, 300);
-  const quota = /insufficient_quota|exceeded your current quota/i.test(body);
+  const after = retryAfterMs ?? parseRetryAfter(headers.get("retry-after"));
+  // OpenAI's insufficient_quota is billing, not a rate: waiting will not help. A quota 429 that says
+  // when to come back (Gemini's RetryInfo) is a rate limit.
+  const quota = /insufficient_quota/.test(body) && after === undefined;
   const retryable = !quota && (status === 408 || status === 409 || status === 429 || status >= 500);
   const what = status === 429 ? (quota ? "quota exhausted" : "rate limited") : status === 529 || /overloaded/i.test(body) ? "overloaded" : `HTTP ${status}`;
-  const after = retryAfterMs ?? parseRetryAfter(headers.get("retry-after"));
   return new ProviderError(id, `${id}: ${what} (${status})${detail ? `: ${detail}` : ""}`, { status, retryable, ...(after !== undefined && { retryAfterMs: after }) });
 }
 
