@@ -9,7 +9,7 @@
  * upstream and the clients. Overhead = a turn through the gateway minus the same streamed call made
  * directly to the fake upstream, in the same run.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -54,11 +54,17 @@ const port = (() => {
   s.stop(true);
   return p;
 })();
-const gateway = Bun.spawn([process.execPath, join(import.meta.dir, "../src/main.ts"), "gateway", "--port", String(port)], {
+const gateway = Bun.spawn([process.execPath, ...(process.env.BENCH_PROF ? ["--cpu-prof-md", "--cpu-prof-dir=/tmp/prof"] : []), join(import.meta.dir, "../src/main.ts"), "gateway", "--port", String(port)], {
   env: { EXOCLAW_HOME: home, OPENAI_API_KEY: "sk-bench", PATH: process.env.PATH ?? "" },
   stdout: "ignore",
   stderr: "inherit",
 });
+
+/** User + system CPU time of a process, from /proc (clock ticks of 10 ms on Linux). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
 
 async function waitHealthy() {
   for (let i = 0; i < 500; i++) {
@@ -138,6 +144,7 @@ try {
   ws.close();
 
   const sockets = await Promise.all(Array.from({ length: 50 }, () => open()));
+  const cpu0 = cpuMs(gateway.pid);
   let done = 0;
   const end = performance.now() + SECONDS * 1000;
   const t0 = performance.now();
@@ -152,6 +159,7 @@ try {
     ),
   );
   const rate = done / ((performance.now() - t0) / 1000);
+  const cpuPerTurn = (cpuMs(gateway.pid) - cpu0) / done;
   for (const s of sockets) s.ws.close();
 
   const f = (ms: number) => `${ms.toFixed(2)} ms`;
@@ -161,6 +169,7 @@ try {
   console.log(`| same streamed call made directly to the upstream, p50 / p99 | ${f(pct(baseline, 0.5))} / ${f(pct(baseline, 0.99))} |`);
   console.log(`| gateway overhead per turn, p50 / p99 | ${f(pct(viaGateway, 0.5) - pct(baseline, 0.5))} / ${f(pct(viaGateway, 0.99) - pct(baseline, 0.99))} |`);
   console.log(`| turns/s, 50 sockets × 4 in flight, ${SECONDS} s | ${Math.round(rate).toLocaleString("en")} |`);
+  console.log(`| gateway CPU per turn under that load | ${(cpuPerTurn * 1000).toFixed(0)} µs → ${Math.round(1000 / cpuPerTurn).toLocaleString("en")} turns/s per core |`);
   console.log(`| one turn with a 3-round tool loop (echo in the sandbox), p50 / p99 | ${f(pct(toolTurns, 0.5))} / ${f(pct(toolTurns, 0.99))} |`);
 } finally {
   gateway.kill("SIGTERM");

@@ -20,8 +20,16 @@ export interface ProviderContext {
 
 type Factory = (opts: ProviderOptions) => Provider;
 
+const factories = new Map<ProviderId, Promise<Factory>>();
+
 /** Wire-API constructors, loaded on first use so the gateway's cold start does not pay for them. */
-async function factoryFor(id: ProviderId): Promise<Factory> {
+function factoryFor(id: ProviderId): Promise<Factory> {
+  let f = factories.get(id);
+  if (!f) factories.set(id, (f = loadFactory(id)));
+  return f;
+}
+
+async function loadFactory(id: ProviderId): Promise<Factory> {
   switch (id) {
     case "anthropic":
       return (await import("./providers/anthropic.ts")).createAnthropicProvider;

@@ -27,7 +27,7 @@ export default defineCommand({
       write: (line) => process.stdout.write(line + "\n"),
       format: process.stdout.isTTY ? "pretty" : "json",
     });
-    const app = await startApp({ config, log, reloadConfig: () => loadConfig(process.env, overrides) });
+    const app = await startApp({ config, log, env: process.env, reloadConfig: () => loadConfig(process.env, overrides) });
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
         log.info("shutting down", { signal });

@@ -72,3 +72,16 @@ describe("chat through a real provider against a fake Anthropic upstream", () =>
     expect(up.requests[0]!.headers["x-api-key"]).toBeUndefined();
   });
 });
+
+test("the gateway process takes the API key from its environment (ANTHROPIC_API_KEY)", async () => {
+  const { spawnGateway } = await import("../helpers/cli.ts");
+  const { tempDir } = await import("../helpers/temp.ts");
+  await using up = startFakeUpstream([{ body: textStream(["ok"]) }]);
+  using home = tempDir();
+  home.file("config.toml", config(up.url));
+  await using gw = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path, ANTHROPIC_API_KEY: KEY });
+  await using ws = await openSocket(`ws://127.0.0.1:${gw.port}/ws`);
+  expect(((await ws.call("chat.send", { content: "hi" })) as Msg).result.text).toBe("ok");
+  expect(up.requests[0]!.headers["x-api-key"]).toBe(KEY);
+  expect(gw.lines.join("")).not.toContain(KEY);
+});
