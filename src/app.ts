@@ -111,7 +111,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       config,
       log,
       methods: new Map([
-        ...sessionMethods(store),
+        ...sessionMethods(store, (key) => runner.forget(key)),
         ...pluginMethods(plugins),
         ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
         ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),

@@ -45,8 +45,17 @@ export function trimToUserStart(messages: StoredMessage[]): ChatMessage[] {
   return (start === -1 ? [] : messages.slice(start)).map((m) => ({ role: m.role, parts: m.parts }));
 }
 
+/** Sessions whose recent history stays in memory between turns (least recently used evicted). */
+const CACHED_SESSIONS = 1000;
+
 export class AgentRunner {
   private readonly queues = new Map<string, Promise<unknown>>();
+  /**
+   * Recent history of active sessions, so a turn does not re-read and re-parse it from the store.
+   * The runner is the only writer of a session's messages while the gateway runs (turns of a session
+   * are serialized here); `forget` drops an entry when something else changes the session.
+   */
+  private readonly recent = new Map<string, ChatMessage[]>();
 
   constructor(private readonly deps: RunnerDeps) {}
 
@@ -66,7 +75,10 @@ export class AgentRunner {
 
   private async turn(agent: AgentConfig, req: TurnRequest, opts: { signal: AbortSignal; emit: (e: TurnEvent) => void }): Promise<TurnOutcome> {
     const { store } = this.deps;
-    const history = req.history ?? trimToUserStart(await store.history(req.address.key, { limit: this.deps.historyLimit() }));
+    const limit = this.deps.historyLimit();
+    const key = req.address.key;
+    let history = req.history ?? this.recent.get(key);
+    if (!history) history = trimToUserStart(await store.history(key, { limit }));
     const system = [agent.system_prompt, req.system ?? ""].filter((s) => s !== "").join("\n\n");
     const result = await runTurn(
       {
@@ -98,11 +110,29 @@ export class AgentRunner {
       await store.appendMessages(
         req.address,
         result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta } : m)),
-      );
+      ).catch((e: unknown) => {
+        this.recent.delete(key);
+        throw e;
+      });
+      this.remember(key, [...history, ...result.messages.map((m) => ({ role: m.role, parts: m.parts }))], limit);
     }
     if (result.error && result.stop_reason === "error") {
       this.deps.log.warn("turn failed", { session: req.address.key, agent: agent.id, error: result.error.message });
     }
     return { ...result, session: req.address.key, agent: agent.id };
+  }
+
+  /** Drops a session's cached history (after a reset, or a write the runner did not make). */
+  forget(key: string): void {
+    this.recent.delete(key);
+  }
+
+  private remember(key: string, messages: ChatMessage[], limit: number): void {
+    // Same window as a store read: the last `limit` messages, starting at a user message.
+    const window = messages.length > limit ? messages.slice(messages.length - limit) : messages;
+    const start = window.findIndex((m) => m.role === "user" && m.parts.some((p) => p.type === "text"));
+    this.recent.delete(key);
+    this.recent.set(key, start <= 0 ? window : window.slice(start));
+    if (this.recent.size > CACHED_SESSIONS) this.recent.delete(this.recent.keys().next().value!);
   }
 }

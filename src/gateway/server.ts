@@ -55,6 +55,8 @@ export interface Gateway {
 }
 
 interface SocketData {
+  /** Frames waiting for the end of this event-loop turn, sent together in one corked write. */
+  outbox: (string | Uint8Array)[];
   conn: RpcConnection | null;
   authenticated: boolean;
   remoteAddress: string;
@@ -64,6 +66,23 @@ interface SocketData {
 type Env = { Bindings: { server: Server<SocketData> } };
 
 const json404 = (method: string, path: string) => ({ error: { code: "not_found", message: `no route for ${method} ${path}` } });
+
+function flushFrames(ws: ServerWebSocket<SocketData>): void {
+  const frames = ws.data.outbox;
+  if (frames.length === 0) return;
+  ws.data.outbox = [];
+  ws.cork(() => {
+    for (const f of frames) ws.send(f);
+  });
+}
+
+/**
+ * Replies and chat events produced in one event-loop turn leave in one corked write rather than a
+ * syscall each (a streamed turn emits many small frames); order is kept.
+ */
+function queueFrame(ws: ServerWebSocket<SocketData>, frame: string | Uint8Array): void {
+  if (ws.data.outbox.push(frame) === 1) setImmediate(() => flushFrames(ws));
+}
 
 /** Throws ConfigError when the exposure posture is unsafe (non-loopback bind without a token). */
 export function assertSafeExposure(config: Config): void {
@@ -167,7 +186,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       }
       authenticated = true;
     }
-    const data: SocketData = { conn: null, authenticated, remoteAddress, timer: null };
+    const data: SocketData = { outbox: [], conn: null, authenticated, remoteAddress, timer: null };
     if (srv.upgrade(req, { data })) return new Response(null);
     return c.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, 426);
   });
@@ -218,7 +237,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
               recordFailure: (a) => limiter.recordFailure(a),
               hello,
             },
-            { send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) },
+            { send: (f) => queueFrame(ws, f), close: (code, reason) => (flushFrames(ws), ws.close(code, reason)) },
             { id: `c${nextId++}`, remoteAddress: ws.data.remoteAddress, authenticated: ws.data.authenticated },
           );
           ws.data.conn = conn;

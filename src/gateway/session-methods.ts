@@ -22,7 +22,8 @@ export const ChatHistoryParams = v.strictObject({
 
 const notFound = (session: string) => new ExoError("not_found", `no session ${session}`, { data: { session } });
 
-export function sessionMethods(store: Store): Map<string, Method<never>> {
+/** `onReset` lets whoever caches a session's history drop it. */
+export function sessionMethods(store: Store, onReset: (session: string) => void = () => {}): Map<string, Method<never>> {
   return new Map([
     [
       "session.list",
@@ -43,6 +44,7 @@ export function sessionMethods(store: Store): Map<string, Method<never>> {
         params: SessionResetParams,
         handle: async (p) => {
           const removed = await store.resetSession(p.session);
+          onReset(p.session);
           if (removed === null) throw notFound(p.session);
           return { session: p.session, removed_messages: removed };
         },

@@ -133,6 +133,28 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     return row ? row.message_count : null;
   });
 
+  // Usage records are written in batches: one transaction per tick instead of a commit per model
+  // call. Each caller's promise settles when its batch commits (or fails), so nothing is silently lost.
+  type Pending = { record: Parameters<Store["recordUsage"]>[0]; resolve: () => void; reject: (e: unknown) => void };
+  let usageQueue: Pending[] = [];
+  let flushScheduled = false;
+  const insertUsageBatch = db.transaction((batch: Pending[]) => {
+    for (const { record: r } of batch) st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd);
+  });
+  const flushUsage = () => {
+    flushScheduled = false;
+    if (usageQueue.length === 0) return;
+    const batch = usageQueue;
+    usageQueue = [];
+    try {
+      insertUsageBatch(batch);
+      for (const p of batch) p.resolve();
+    } catch (e) {
+      const err = explain(path, e, "record usage");
+      for (const p of batch) p.reject(err);
+    }
+  };
+
   /** Runs a synchronous database step, mapping failures to StoreError. */
   const run = <T>(doing: string, fn: () => T): Promise<T> => {
     try {
@@ -175,12 +197,18 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       run("read history", () => st.history.all(key, query.before ?? Number.MAX_SAFE_INTEGER, query.limit).map(toMessage)),
     resetSession: (key) => run("reset the session", () => reset(key)),
     countSessions: () => run("count sessions", () => st.countSessions.get()!.n),
-    recordUsage: (r) =>
-      run("record usage", () => {
-        st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd);
+    recordUsage: (record) =>
+      new Promise<void>((resolve, reject) => {
+        usageQueue.push({ record, resolve, reject });
+        if (usageQueue.length >= 1000) flushUsage();
+        else if (!flushScheduled) {
+          flushScheduled = true;
+          setImmediate(flushUsage);
+        }
       }),
     sumUsage: (query) =>
       run("sum usage", () => {
+        flushUsage();
         const where: string[] = [];
         const args: Bind[] = [];
         if (query.session !== undefined) (where.push("session = ?"), args.push(query.session));
@@ -210,6 +238,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
         st.failInbound.run(error, id);
       }),
     async close() {
+      flushUsage();
       db.close();
     },
   };

@@ -84,6 +84,28 @@ describe("chat.send", () => {
     ]);
   });
 
+  test("after session.reset the next turn starts with no history", async () => {
+    const m = echoModel();
+    await using gw = await startTestGateway({ streamFor: () => m.stream });
+    await using ws = await openSocket(gw.wsUrl);
+    await ws.call("chat.send", { content: "remember this", peer: "r" });
+    expect(((await ws.call("session.reset", { session: "main:ws:local:r" })) as Msg).result.removed_messages).toBe(2);
+    await ws.call("chat.send", { content: "fresh start", peer: "r" });
+    expect(m.requests[1]!.messages.map((x) => (x.parts[0] as { text: string }).text)).toEqual(["fresh start"]);
+  });
+
+  test("the history window is bounded by memory.episodic_turns", async () => {
+    const m = echoModel();
+    await using gw = await startTestGateway({ toml: "[memory]\nepisodic_turns = 2\n", streamFor: () => m.stream });
+    await using ws = await openSocket(gw.wsUrl);
+    for (let i = 0; i < 8; i++) await ws.call("chat.send", { content: `turn ${i}`, peer: "long" });
+    // 2 turns × 4 messages = 8-message window (at least 8 kept, as a floor); never the whole 16.
+    const sent = m.requests.at(-1)!.messages;
+    expect(sent.length).toBeLessThanOrEqual(9);
+    expect(sent[0]!.role).toBe("user");
+    expect((sent.at(-1)!.parts[0] as { text: string }).text).toBe("turn 7");
+  });
+
   test("bindings route to agents; an explicit agent wins; an unknown agent is -32006; bad params -32602", async () => {
     using home = tempDir();
     home.file("config.toml", '[[agents]]\nid = "main"\n[[agents]]\nid = "helper"\nsystem_prompt = "You help."\n[[bindings]]\nagent = "helper"\npeer = "vip"\n');
