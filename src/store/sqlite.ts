@@ -133,6 +133,33 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     return row ? row.message_count : null;
   });
 
+  // Group commit: appends that arrive in the same tick share one transaction (a commit per turn was
+  // most of a turn's CPU). Call order is kept, so seq order is arrival order. If the batch fails, each
+  // append is retried alone, so one bad append (say, a full disk for a big message) fails only itself.
+  type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
+  let appendQueue: PendingAppend[] = [];
+  let appendScheduled = false;
+  const appendBatch = db.transaction((batch: PendingAppend[], t: number) => batch.map((p) => append(p.addr, p.msgs, t)));
+  const flushAppends = () => {
+    appendScheduled = false;
+    if (appendQueue.length === 0) return;
+    const batch = appendQueue;
+    appendQueue = [];
+    const t = now();
+    try {
+      const results = appendBatch(batch, t);
+      batch.forEach((p, i) => p.resolve(results[i]!));
+    } catch {
+      for (const p of batch) {
+        try {
+          p.resolve(append(p.addr, p.msgs, t));
+        } catch (e) {
+          p.reject(isExoError(e) ? e : explain(path, e, "append messages"));
+        }
+      }
+    }
+  };
+
   // Usage records are written in batches: one transaction per tick instead of a commit per model
   // call. Each caller's promise settles when its batch commits (or fails), so nothing is silently lost.
   type Pending = { record: Parameters<Store["recordUsage"]>[0]; resolve: () => void; reject: (e: unknown) => void };
@@ -174,7 +201,15 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   return {
     kind: "sqlite",
     location: path,
-    appendMessages: (addr, msgs) => run("append messages", () => append(addr, msgs, now())),
+    appendMessages: (addr, msgs) =>
+      new Promise<StoredMessage[]>((resolve, reject) => {
+        appendQueue.push({ addr, msgs, resolve, reject });
+        if (appendQueue.length >= 256) flushAppends();
+        else if (!appendScheduled) {
+          appendScheduled = true;
+          setImmediate(flushAppends);
+        }
+      }),
     getSession: (key) => run("read a session", () => st.getSession.get(key) ?? null),
     listSessions: (query) =>
       run("list sessions", () => {
@@ -238,6 +273,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
         st.failInbound.run(error, id);
       }),
     async close() {
+      flushAppends();
       flushUsage();
       db.close();
     },
