@@ -117,7 +117,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     failInbound: q("UPDATE inbound SET attempts = attempts + 1, last_error = ? WHERE id = ? AND done = 0"),
   };
 
-  const append = db.transaction((addr: SessionAddress, msgs: NewMessage[], t: number): StoredMessage[] => {
+  const appendRows = (addr: SessionAddress, msgs: NewMessage[], t: number): StoredMessage[] => {
     st.ensureSession.run(addr.key, addr.agent, addr.channel, addr.account, addr.peer, addr.thread, t, t);
     const count = st.bump.get(msgs.length, t, addr.key)!.message_count;
     const first = count - msgs.length + 1;
@@ -126,7 +126,8 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       st.insertMessage.run(addr.key, seq, m.role, JSON.stringify({ parts: m.parts, meta: m.meta }), t);
       return { ...m, session: addr.key, seq, created_at: t };
     });
-  });
+  };
+  const append = db.transaction(appendRows);
   const reset = db.transaction((key: string): number | null => {
     st.deleteMessages.run(key);
     const row = st.deleteSession.get(key);
@@ -139,7 +140,8 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
   let appendQueue: PendingAppend[] = [];
   let appendScheduled = false;
-  const appendBatch = db.transaction((batch: PendingAppend[], t: number) => batch.map((p) => append(p.addr, p.msgs, t)));
+  // Rows of the whole batch in one transaction (no savepoint per append).
+  const appendBatch = db.transaction((batch: PendingAppend[], t: number) => batch.map((p) => appendRows(p.addr, p.msgs, t)));
   const flushAppends = () => {
     appendScheduled = false;
     if (appendQueue.length === 0) return;
