@@ -47,45 +47,76 @@ export function awkwardChunks(text: string): Uint8Array[] {
   return out;
 }
 
+/**
+ * Raw TCP underneath (one request per connection, `connection: close`), so that "drop the
+ * connection mid-stream" is a real reset the client sees, and an aborted client is a socket that
+ * closes before the response was finished.
+ */
 export function startFakeUpstream(replies: Reply[] | ((req: RecordedRequest, n: number) => Reply)): FakeUpstream {
   const requests: RecordedRequest[] = [];
   const state = { aborted: 0 };
-  const server = Bun.serve({
+  type Conn = { buf: Buffer; handled: boolean; finished: boolean; closed: boolean };
+  const respond = async (socket: Bun.Socket<Conn>, head: string, body: Buffer) => {
+    const [requestLine = "", ...headerLines] = head.split("\r\n");
+    const [method = "", target = "/"] = requestLine.split(" ");
+    const headers: Record<string, string> = {};
+    for (const l of headerLines) {
+      const i = l.indexOf(":");
+      if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+    }
+    const u = new URL(target, "http://fake");
+    const text = body.toString("utf8");
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // keep raw
+    }
+    const rec: RecordedRequest = { method, path: u.pathname, search: u.search, headers, body: parsed };
+    requests.push(rec);
+    const reply = typeof replies === "function" ? replies(rec, requests.length) : (replies[requests.length - 1] ?? replies.at(-1)!);
+    const chunks = typeof reply.body === "string" ? awkwardChunks(reply.body) : reply.body;
+    const resHeaders = { "content-type": "text/event-stream", ...reply.headers, "transfer-encoding": "chunked", connection: "close" };
+    socket.write(`HTTP/1.1 ${reply.status ?? 200} X\r\n${Object.entries(resHeaders).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n`);
+    for (let i = 0; i < chunks.length; i++) {
+      if (socket.data.closed) return;
+      if (reply.dropAfter !== undefined && i >= reply.dropAfter) {
+        socket.data.finished = true;
+        socket.terminate();
+        return;
+      }
+      const c = chunks[i]!;
+      socket.write(Buffer.concat([Buffer.from(`${c.byteLength.toString(16)}\r\n`), c, Buffer.from("\r\n")]));
+      if (reply.delayMs) await Bun.sleep(reply.delayMs);
+    }
+    socket.data.finished = true;
+    socket.write("0\r\n\r\n");
+    socket.end();
+  };
+  const server = Bun.listen<Conn>({
     hostname: "127.0.0.1",
     port: 0,
-    async fetch(req) {
-      const u = new URL(req.url);
-      const text = await req.text();
-      let body: unknown = text;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // keep raw
-      }
-      const rec: RecordedRequest = { method: req.method, path: u.pathname, search: u.search, headers: Object.fromEntries(req.headers), body };
-      requests.push(rec);
-      const reply = typeof replies === "function" ? replies(rec, requests.length) : (replies[requests.length - 1] ?? replies.at(-1)!);
-      const chunks = typeof reply.body === "string" ? awkwardChunks(reply.body) : reply.body;
-      let finished = false;
-      req.signal.addEventListener("abort", () => {
-        if (!finished) state.aborted++;
-      });
-      const stream = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          for (let i = 0; i < chunks.length; i++) {
-            if (req.signal.aborted) return;
-            if (reply.dropAfter !== undefined && i >= reply.dropAfter) {
-              controller.error(new Error("connection dropped by the fake upstream"));
-              return;
-            }
-            controller.enqueue(chunks[i]!);
-            if (reply.delayMs) await Bun.sleep(reply.delayMs);
-          }
-          finished = true;
-          controller.close();
-        },
-      });
-      return new Response(stream, { status: reply.status ?? 200, headers: { "content-type": "text/event-stream", ...reply.headers } });
+    socket: {
+      open(socket) {
+        socket.data = { buf: Buffer.alloc(0), handled: false, finished: false, closed: false };
+      },
+      data(socket, data) {
+        const d = socket.data;
+        if (d.handled) return;
+        d.buf = Buffer.concat([d.buf, data]);
+        const end = d.buf.indexOf("\r\n\r\n");
+        if (end === -1) return;
+        const head = d.buf.subarray(0, end).toString("latin1");
+        const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+        if (d.buf.length < end + 4 + length) return;
+        d.handled = true;
+        void respond(socket, head, d.buf.subarray(end + 4, end + 4 + length));
+      },
+      close(socket) {
+        const d = socket.data;
+        d.closed = true;
+        if (d.handled && !d.finished) state.aborted++;
+      },
     },
   });
   return {
@@ -95,7 +126,7 @@ export function startFakeUpstream(replies: Reply[] | ((req: RecordedRequest, n: 
       return state.aborted;
     },
     async [Symbol.asyncDispose]() {
-      await server.stop(true);
+      server.stop(true);
     },
   };
 }

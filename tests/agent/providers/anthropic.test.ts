@@ -68,6 +68,8 @@ wireSuite({
     expect(req.body).toMatchObject({ model: "test-model", max_tokens: 256, stream: true, system: "You are terse." });
     expect(req.body.tools[0]).toEqual({ name: "get_weather", description: "Weather for a city", input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } });
   },
+  nativeToolResult: (req) => req.body.messages.at(-1),
+  expectedToolResult: (call, content) => ({ role: "user", content: [{ type: "tool_result", tool_use_id: call.id, content }] }),
   checkToolResultRequest: (req) => {
     expect(req.body.system).toBe("You are terse.");
     expect(req.body.messages.some((m: { role: string }) => m.role === "system")).toBe(false);

@@ -47,6 +47,8 @@ wireSuite({
     expect(req.body.generationConfig).toEqual({ maxOutputTokens: 256 });
     expect(req.body.tools).toEqual([{ functionDeclarations: [{ name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } }] }]);
   },
+  nativeToolResult: (req) => req.body.contents.slice(-2),
+  expectedToolResult: (call, content) => [{ role: "model", parts: [{ text: "Let me check the weather." }, { functionCall: { name: call.name, args: { location: "San Francisco" } }, thoughtSignature: "c3luLXNpZw==" }] }, { role: "user", parts: [{ functionResponse: { name: call.name, response: { result: content } } }] }],
   checkToolResultRequest: (req) => {
     expect(req.body.systemInstruction).toEqual({ parts: [{ text: "You are terse." }] });
     expect(req.body.contents).toEqual([

@@ -37,6 +37,8 @@ wireSuite({
     expect(req.body.messages[0]).toEqual({ role: "system", content: "You are terse." });
     expect(req.body.tools[0]).toEqual({ type: "function", function: { name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } });
   },
+  nativeToolResult: (req) => req.body.messages.slice(-2),
+  expectedToolResult: (call, content) => [{ role: "assistant", content: "Let me check the weather.", tool_calls: [{ type: "function", function: { index: 0, name: call.name, arguments: { format: "celsius", location: "Toronto" } } }] }, { role: "tool", tool_name: call.name, content }],
   checkToolResultRequest: (req) => {
     expect(req.body.messages).toEqual([
       { role: "system", content: "You are terse." },

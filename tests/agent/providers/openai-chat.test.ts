@@ -53,6 +53,8 @@ wireSuite({
     expect(req.body.messages[0]).toEqual({ role: "system", content: "You are terse." });
     expect(req.body.tools[0]).toEqual({ type: "function", function: { name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } });
   },
+  nativeToolResult: (req) => req.body.messages.slice(-2),
+  expectedToolResult: (call, content) => [expect.objectContaining({ role: "assistant", tool_calls: [{ id: call.id, type: "function", function: { name: call.name, arguments: JSON.stringify({ personName: "Alice" }) } }] }), { role: "tool", tool_call_id: call.id, content }],
   checkToolResultRequest: (req) => {
     expect(req.body.messages).toEqual([
       { role: "system", content: "You are terse." },

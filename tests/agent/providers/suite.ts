@@ -5,6 +5,7 @@
  * cancellation observed by the upstream).
  */
 import { describe, expect, test } from "bun:test";
+import { runTurn } from "../../../src/agent/loop.ts";
 import { withRetries } from "../../../src/agent/retry.ts";
 import type { ChatRequest, Provider, StreamEvent, ToolSpec } from "../../../src/agent/types.ts";
 import { type RecordedRequest, type Reply, startFakeUpstream } from "../../helpers/fake-upstream.ts";
@@ -34,6 +35,12 @@ export interface WireCase {
   checkAuth(req: RecordedRequest): void;
   /** Asserts the request that carried the tool result back: its exact native shape, and the system prompt placement. */
   checkToolResultRequest(req: RecordedRequest): void;
+  /**
+   * In a real two-round loop (first response = textThenTool), the part of the second request that
+   * carries the result of `call` back, in the provider's native shape.
+   */
+  nativeToolResult(req: RecordedRequest, call: { id: string; name: string }, content: string): unknown;
+  expectedToolResult(call: { id: string; name: string }, content: string): unknown;
   /** True when the format has a terminal marker whose absence means the stream broke. */
 }
 
@@ -98,6 +105,26 @@ export function wireSuite(c: WireCase): void {
       const events = await collect(c.make(up.url, KEY).stream(baseRequest({ messages: toolRoundHistory }), {}));
       expect(events.at(-1)).toEqual({ type: "done", stop_reason: "end_turn" });
       c.checkToolResultRequest(up.requests[0]!);
+    });
+
+    test("a two-round tool loop through runTurn: the second request carries the result in native shape", async () => {
+      await using up = startFakeUpstream([reply(c, c.textThenTool.body), reply(c, c.text("Done."))]);
+      const provider = c.make(up.url, KEY);
+      const ran: string[] = [];
+      const result = await runTurn(
+        { model: "test-model", system: "You are terse.", maxTokens: 256, maxToolRounds: 3, history: [], user: { role: "user", parts: [{ type: "text", text: "Go" }] } },
+        {
+          stream: (req, signal) => provider.stream(req, { signal }),
+          tools: { specs: () => baseRequest().tools, run: async (name) => (ran.push(name), { content: "72°F, sunny ☀", is_error: false }) },
+          signal: new AbortController().signal,
+          emit: () => {},
+        },
+      );
+      expect(result.stop_reason).toBe("end_turn");
+      expect(ran).toEqual([c.textThenTool.call.name]);
+      expect(up.requests).toHaveLength(2);
+      const call = result.messages[1]!.parts.find((p) => p.type === "tool_use") as { id: string; name: string };
+      expect(c.nativeToolResult(up.requests[1]!, call, "72°F, sunny ☀")).toEqual(c.expectedToolResult(call, "72°F, sunny ☀"));
     });
 
     test("401/invalid key: a clear error naming the provider, never the key", async () => {
