@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { type Config, readCredential } from "./config/index.ts";
 import { ConfigError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
+import { createMetrics } from "./lib/metrics.ts";
 import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { sessionMethods } from "./gateway/session-methods.ts";
@@ -94,7 +95,13 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const store = openStore(config);
   const host = createPluginHost(config, store, log);
   const plugins = new PluginRegistry(host, reloadConfig, log);
+  const metrics = createMetrics();
+  metrics.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
+  metrics.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
+  metrics.gauge("exoclaw_plugins_loaded", "Plugins loaded and serving.", () => plugins.list().filter((p) => p.state === "loaded").length);
+  metrics.gauge("exoclaw_plugins_failed", "Configured plugins that were refused.", () => plugins.list().filter((p) => p.state === "error").length);
   const runner = new AgentRunner({
+    metrics,
     store,
     agent: (id) => current.config.agents.find((a) => a.id === id),
     streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: current.config.home, env: opts.env ?? {}, log })),
@@ -125,6 +132,20 @@ export async function startApp(opts: AppOptions): Promise<App> {
             remoteOf: auth.remoteOf,
           }),
       }),
+      metrics,
+      readiness: async () => {
+        const sessions = await store.countSessions().then(
+          () => ({ ok: true }),
+          (e: unknown) => ({ ok: false, error: e instanceof Error ? e.message : String(e) }),
+        );
+        const list = plugins.list();
+        return {
+          ready: sessions.ok,
+          store: { kind: store.kind, ...sessions },
+          bus: { mode: "local" },
+          plugins: { loaded: list.filter((p) => p.state === "loaded").length, failed: list.filter((p) => p.state === "error").map((p) => p.name) },
+        };
+      },
       statusExtra: async () => ({
         router: { bindings: current.router.size },
         usage_today: await store.sumUsage({ since: new Date().setHours(0, 0, 0, 0) }),

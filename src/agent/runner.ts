@@ -6,6 +6,7 @@
 import type { AgentConfig } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import type { Metrics } from "../lib/metrics.ts";
 import type { SessionAddress, Store, StoredMessage } from "../store/index.ts";
 import { runTurn, type StreamFn, type ToolBox, type TurnEvent, type TurnResult } from "./loop.ts";
 import type { ChatMessage } from "./types.ts";
@@ -19,6 +20,7 @@ export interface RunnerDeps {
   /** How many stored messages a turn may load as context. */
   historyLimit: () => number;
   log: Logger;
+  metrics?: Metrics;
 }
 
 export interface TurnRequest {
@@ -96,6 +98,8 @@ export class AgentRunner {
         emit: (e) => {
           // Usage is recorded per model call, from the provider's own counts; prices come with metering.
           if (e.event === "usage") {
+            this.deps.metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "input" }, e.data.input_tokens);
+            this.deps.metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "output" }, e.data.output_tokens);
             void store
               .recordUsage({ at: Date.now(), session: req.history ? null : req.address.key, agent: agent.id, provider: agent.provider, model: agent.model, ...e.data, cost_usd: null })
               .catch((err: unknown) => this.deps.log.warn("usage not recorded", { error: err instanceof Error ? err.message : String(err) }));
@@ -104,6 +108,7 @@ export class AgentRunner {
         },
       },
     );
+    this.deps.metrics?.inc("exoclaw_chat_turns_total", { agent: agent.id, stop_reason: result.stop_reason });
     const meta = { provider: agent.provider, model: agent.model, stop_reason: result.stop_reason };
     const last = result.messages.length - 1;
     if (!req.history) {

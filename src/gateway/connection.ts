@@ -43,6 +43,8 @@ export interface ConnectionDeps {
   readonly recordFailure: (addr: string) => void;
   /** The `connect` result (server info, protocol, methods, limits). */
   readonly hello: () => unknown;
+  /** Told of every request's method and outcome (metrics). */
+  readonly observe?: (method: string, outcome: "ok" | "error") => void;
 }
 
 export interface SocketLike {
@@ -177,10 +179,14 @@ export class RpcConnection {
       return silent ? null : errorResponse(id, RPC.RATE_LIMITED, `too many requests in flight on this connection (max ${this.deps.maxInFlight})`);
     }
     this.inFlight++;
+    // Unknown method names are not echoed into metrics labels (their number is unbounded).
+    const label = req.method === "connect" || this.deps.methods.has(req.method) ? req.method : "(unknown)";
     try {
       const result = await this.dispatch(req, encoding);
+      this.deps.observe?.(label, "ok");
       return silent ? null : resultResponse(id, result);
     } catch (e) {
+      this.deps.observe?.(label, "error");
       if (!isExoError(e)) this.deps.log.error("method failed", { method: req.method, conn: this.id, error: e });
       return silent ? null : toErrorResponse(id, e);
     } finally {

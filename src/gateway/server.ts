@@ -20,6 +20,7 @@ import {
 import type { Config } from "../config/index.ts";
 import { ConfigError, UnavailableError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import { createMetrics, type Metrics } from "../lib/metrics.ts";
 import { VERSION } from "../lib/version.ts";
 import type { Method } from "../protocol/methods.ts";
 import { RpcConnection } from "./connection.ts";
@@ -37,6 +38,10 @@ export interface GatewayOptions {
   maxInFlight?: number;
   /** Facts merged into the `status` result (store, plugins, bus …). */
   statusExtra?: () => Promise<Record<string, unknown>>;
+  /** Where counters go; /metrics renders it. */
+  metrics?: Metrics;
+  /** `/ready`: whether the gateway can do its work (store reachable …), with details. */
+  readiness?: () => Promise<{ ready: boolean; [k: string]: unknown }>;
   /** More HTTP routes (the OpenAI-compatible endpoint, webhooks), mounted after the core ones. */
   routes?: (app: Hono, auth: RouteAuth) => void;
 }
@@ -116,6 +121,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const limiter = createFailureLimiter(opts.limiter);
   const authTimeoutMs = opts.authTimeoutMs ?? 10_000;
   const sockets = new Set<ServerWebSocket<SocketData>>();
+  const metrics = opts.metrics ?? createMetrics();
+  const startedAt = Date.now();
+  metrics.gauge("exoclaw_ws_connections", "Open WebSocket connections.", () => sockets.size);
+  metrics.gauge("exoclaw_uptime_seconds", "Seconds since the gateway started.", () => Math.round((Date.now() - startedAt) / 1000));
+  metrics.gauge("exoclaw_process_resident_memory_bytes", "Resident memory of the gateway process.", () => process.memoryUsage.rss());
+  metrics.help("exoclaw_rpc_requests_total", "JSON-RPC requests by method and outcome.", "counter");
   let nextId = 1;
   let server: Server<SocketData> | undefined;
 
@@ -163,6 +174,32 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }),
   );
   app.get("/health", (c) => c.json({ status: "ok", version: VERSION }));
+  const verifyBearer = (header: string | null | undefined, remote: string): "ok" | "missing" | "wrong" | "limited" => {
+    if (!tokenRequired) return "ok";
+    const given = bearerToken(header);
+    if (given === null) return "missing";
+    if (limiter.retryAfter(remote) > 0) return "limited";
+    if (checkToken(given)) return "ok";
+    limiter.recordFailure(remote);
+    return "wrong";
+  };
+  const remoteOf = (req: Request) => server?.requestIP(req)?.address ?? "unknown";
+  const httpAuth = (req: Request) => verifyBearer(req.headers.get("authorization"), remoteOf(req));
+  const denied = (verdict: "missing" | "wrong" | "limited") =>
+    verdict === "limited"
+      ? Response.json({ error: { code: "rate_limited", message: "too many failed attempts" } }, { status: 429 })
+      : Response.json({ error: { code: "unauthorized", message: verdict === "missing" ? "Authorization: Bearer <token> required" : "invalid token" } }, { status: 401 });
+  app.get("/ready", async (c) => {
+    const verdict = httpAuth(c.req.raw);
+    if (verdict !== "ok") return denied(verdict);
+    const r = opts.readiness ? await opts.readiness().catch((e: unknown) => ({ ready: false, error: e instanceof Error ? e.message : String(e) })) : { ready: true };
+    return c.json({ status: r.ready ? "ready" : "not ready", ...r }, r.ready ? 200 : 503);
+  });
+  app.get("/metrics", (c) => {
+    const verdict = httpAuth(c.req.raw);
+    if (verdict !== "ok") return denied(verdict);
+    return c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  });
   app.get("/ws", (c) => {
     const req = c.req.raw;
     const srv = c.env.server;
@@ -190,18 +227,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (srv.upgrade(req, { data })) return new Response(null);
     return c.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, 426);
   });
-  opts.routes?.(app as unknown as Hono, {
-    checkBearer(header, remote) {
-      if (!tokenRequired) return "ok";
-      const given = bearerToken(header);
-      if (given === null) return "missing";
-      if (limiter.retryAfter(remote) > 0) return "limited";
-      if (checkToken(given)) return "ok";
-      limiter.recordFailure(remote);
-      return "wrong";
-    },
-    remoteOf: (req) => server?.requestIP(req)?.address ?? "unknown",
-  });
+  opts.routes?.(app as unknown as Hono, { checkBearer: verifyBearer, remoteOf });
   app.notFound((c) => c.json(json404(c.req.method, c.req.path), 404));
   app.onError((e, c) => {
     log.error("http handler failed", { path: c.req.path, error: e });
@@ -236,6 +262,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
               retryAfter: (a) => limiter.retryAfter(a),
               recordFailure: (a) => limiter.recordFailure(a),
               hello,
+              observe: (method, outcome) => metrics.inc("exoclaw_rpc_requests_total", { method, outcome }),
             },
             { send: (f) => queueFrame(ws, f), close: (code, reason) => (flushFrames(ws), ws.close(code, reason)) },
             { id: `c${nextId++}`, remoteAddress: ws.data.remoteAddress, authenticated: ws.data.authenticated },
