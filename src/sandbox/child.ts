@@ -14,11 +14,19 @@ interface Loaded {
 }
 
 const LEVELS: Record<string, number> = { debug: 0, info: 1, warn: 2, error: 3, trace: 0 };
+/** Log lines a plugin may send per call; the rest are dropped (a plugin must not flood the host's log). */
+export const MAX_LOG_LINES_PER_CALL = 100;
 
 export async function runChild(): Promise<void> {
   const send = (m: ChildMessage) => process.send?.(m);
   const plugins = new Map<string, Loaded>();
   const pendingHost = new Map<number, (v: string | null) => void>();
+  let logBudget = MAX_LOG_LINES_PER_CALL;
+  const sendLog = (plugin: string, level: number, message: string) => {
+    if (logBudget > 0) send({ t: "log", plugin, level, message: message.slice(0, 4096) });
+    else if (logBudget === 0) send({ t: "log", plugin, level: 2, message: `more than ${MAX_LOG_LINES_PER_CALL} log lines in one call; the rest of this call's lines are dropped` });
+    logBudget--;
+  };
   let nextHid = 1;
 
   const askParent = (plugin: string, fn: HostFunctionName, args: (string | null)[]) =>
@@ -29,7 +37,7 @@ export async function runChild(): Promise<void> {
     });
 
   const logger = (plugin: () => string) => {
-    const at = (level: string) => (...a: unknown[]) => send({ t: "log", plugin: plugin(), level: LEVELS[level] ?? 1, message: a.map(String).join(" ") });
+    const at = (level: string) => (...a: unknown[]) => sendLog(plugin(), LEVELS[level] ?? 1, a.map(String).join(" "));
     return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), trace: at("trace"), log: at("info") } as unknown as Console;
   };
 
@@ -49,7 +57,7 @@ export async function runChild(): Promise<void> {
       functions: {
         "extism:host/user": {
           exo_log(cp: CallContext, level: number, off: bigint) {
-            send({ t: "log", plugin: name, level: Number(level), message: text(cp, off) ?? "" });
+            sendLog(name, Number(level), text(cp, off) ?? "");
           },
           exo_now: () => Date.now(),
           async exo_kv_get(cp: CallContext, key: bigint) {
@@ -84,6 +92,7 @@ export async function runChild(): Promise<void> {
   const call = async (id: number, pluginName: string, fn: string, input: string) => {
     const rss = () => process.memoryUsage.rss();
     const l = plugins.get(pluginName);
+    logBudget = MAX_LOG_LINES_PER_CALL;
     if (!l) return send({ t: "result", id, ok: false, kind: "missing", error: `plugin ${pluginName} is not loaded`, rss: rss() });
     try {
       l.instance ??= await instantiate(l);

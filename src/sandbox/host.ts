@@ -67,6 +67,8 @@ const ToolOutput = v.object({ content: v.string(), is_error: v.optional(v.boolea
 export type ToolResult = v.InferOutput<typeof ToolOutput>;
 
 const MiB = 1024 * 1024;
+/** Largest value a plugin may keep under one key of its state. */
+export const MAX_KV_VALUE_BYTES = MiB;
 /** Import modules a plugin may use: Extism's runtime, exoclaw's host functions, AssemblyScript's shims. */
 const ALLOWED_IMPORTS = new Set(["extism:host/env", "extism:host/user", "env"]);
 
@@ -210,7 +212,11 @@ export class PluginHost {
       if (!this.stopped && (this.waiters.length > 0 || this.processes.size + this.starting === 0)) {
         void this.spawn()
           .then((fresh) => this.release(fresh))
-          .catch((e: unknown) => this.opts.log.error("plugin host process failed to start", { error: e }));
+          .catch((e: unknown) => {
+            this.opts.log.error("plugin host process failed to start", { error: e });
+            // Whoever waits for a process would wait forever: fail the oldest waiter instead.
+            this.waiters.shift()?.reject(e instanceof Error ? e : new SandboxError(String(e)));
+          });
       }
       return;
     }
@@ -253,7 +259,12 @@ export class PluginHost {
         case "kv_get":
           return args[0] == null ? null : await this.opts.kv.get(plugin, args[0]);
         case "kv_set":
-          if (args[0] != null) await this.opts.kv.set(plugin, args[0], args[1] ?? null);
+          if (args[0] == null || args[0].length > 1024) return null;
+          if (args[1] != null && Buffer.byteLength(args[1]) > MAX_KV_VALUE_BYTES) {
+            this.opts.log.warn("plugin state value refused: too large", { plugin, key: args[0].slice(0, 100), limit: MAX_KV_VALUE_BYTES });
+            return null;
+          }
+          await this.opts.kv.set(plugin, args[0], args[1] ?? null);
           return null;
         case "http":
           return await proxyHttp(args[0] ?? null, { allowedHosts: entry.grant.allowed_hosts, secrets: entry.secretValues }, {

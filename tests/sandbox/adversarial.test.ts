@@ -211,3 +211,21 @@ describe("state", () => {
     }
   });
 });
+
+describe("floods", () => {
+  test("a plugin cannot flood the host's log: at most 100 lines per call", async () => {
+    await using t = await withHostile();
+    const before = t.logs.length;
+    expect(await hostile({ n: 5000 }, "log_flood", t.host)).toEqual({ content: "flooded", is_error: false });
+    const lines = t.logs.slice(before).filter((l) => l.includes('"plugin log"'));
+    expect(lines.length).toBe(101);
+    expect(lines.at(-1)).toContain("more than 100 log lines in one call");
+    await echoStillWorks(t.host);
+  });
+
+  test("plugin state values over 1 MiB are refused", async () => {
+    await using t = await withHostile({ memory_mb: 64 });
+    expect(await hostile({ n: 1000 }, "kv_big", t.host)).toEqual({ content: "stored 1000", is_error: false });
+    expect(await hostile({ n: 2 * 1024 * 1024 }, "kv_big", t.host)).toEqual({ content: "stored 1000", is_error: false });
+  });
+});
