@@ -11,7 +11,7 @@ const secrets = (map: Record<string, string>) => (role: string) => map[role] ?? 
 describe("telegram-secret", () => {
   const s = secrets({ webhook_secret: "S3cr3t_token-1" });
   test("the right header passes; wrong, longer, shorter or missing fail", () => {
-    const req = (token?: string) => ({ headers: token === undefined ? {} : { "x-telegram-bot-api-secret-token": token }, rawBody: bytes("{}") });
+    const req = (token?: string) => ({ headers: (token === undefined ? {} : { "x-telegram-bot-api-secret-token": token }) as Record<string, string>, rawBody: bytes("{}") });
     expect(verifyWebhook("telegram-secret", req("S3cr3t_token-1"), s)).toEqual({ ok: true });
     for (const bad of ["S3cr3t_token-2", "S3cr3t_token-1x", "S3cr3t_token-", ""]) expect(verifyWebhook("telegram-secret", req(bad), s).ok).toBe(false);
     expect(verifyWebhook("telegram-secret", req(), s)).toEqual({ ok: false, reason: "missing X-Telegram-Bot-Api-Secret-Token" });
