@@ -10,7 +10,8 @@ import { createMetrics } from "./lib/metrics.ts";
 import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { sessionMethods } from "./gateway/session-methods.ts";
-import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
+import { loadConfiguredPlugin, PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
+import { ChannelPipeline, channelSpecs, type InboundMessage } from "./channels/index.ts";
 import { createRouter, type InboundAddress, type Route, type Router } from "./router/index.ts";
 import { createMemoryStore, openSqliteStore, type Store } from "./store/index.ts";
 import { configMethods } from "./gateway/config-methods.ts";
@@ -110,9 +111,16 @@ export async function startApp(opts: AppOptions): Promise<App> {
     historyLimit: () => Math.max(8, current.config.memory.episodic_turns * 4),
     log,
   });
+  const channels = channelSpecs(config, (name) => readCredential(config.home, name));
+  let pipeline: ChannelPipeline | undefined;
   let gateway: Gateway;
   try {
     await plugins.loadAll();
+    for (const entry of channels.builtins) {
+      await loadConfiguredPlugin(host, entry, config.home).catch((e: unknown) =>
+        log.error("channel plugin refused", { plugin: entry.name, error: e instanceof Error ? e.message : String(e) }),
+      );
+    }
     gateway = await startGateway({
       ...opts.gateway,
       config,
@@ -123,15 +131,26 @@ export async function startApp(opts: AppOptions): Promise<App> {
         ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
         ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),
       ]),
-      ...(config.gateway.openai_compat && {
-        routes: (app, auth) =>
-          mountOpenAICompat(app, {
-            runner,
-            agents: () => current.config.agents,
-            checkBearer: auth.checkBearer,
-            remoteOf: auth.remoteOf,
-          }),
-      }),
+      routes: (app, auth) => {
+        if (config.gateway.openai_compat) {
+          mountOpenAICompat(app, { runner, agents: () => current.config.agents, checkBearer: auth.checkBearer, remoteOf: auth.remoteOf });
+        }
+        pipeline = new ChannelPipeline({
+          host,
+          store,
+          runner,
+          route: (addr) => current.router.resolve(addr),
+          log: log.child({ module: "channels" }),
+          gatewayAuth: (req) => auth.checkBearer(req.headers.get("authorization"), auth.remoteOf(req)) === "ok",
+        });
+        const p = pipeline;
+        app.post("/webhook/:channel", async (c) => {
+          const spec = channels.specs.get(c.req.param("channel"));
+          if (!spec) return c.json({ error: { code: "not_found", message: `no channel ${c.req.param("channel")}` } }, 404);
+          const r = await p.handle(spec, c.req.raw);
+          return new Response(r.body, { status: r.status, headers: r.headers });
+        });
+      },
       metrics,
       readiness: async () => {
         const sessions = await store.countSessions().then(
@@ -157,6 +176,15 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await host.stop();
     await store.close();
     throw e;
+  }
+  // Messages accepted before a crash or a failed delivery are retried now (at most 5 attempts each).
+  void retryPending();
+  async function retryPending() {
+    for (const rec of await store.pendingInbound(100).catch(() => [])) {
+      const spec = channels.specs.get(rec.channel);
+      if (!spec || rec.attempts >= 5 || !pipeline) continue;
+      await pipeline.deliver(spec, JSON.parse(rec.payload) as InboundMessage);
+    }
   }
   return {
     gateway,

@@ -173,6 +173,22 @@ export class PluginHost {
     return this.run(entry, fn, input);
   }
 
+  /**
+   * Sends one outbound request on a plugin's behalf (a channel's format_outgoing output) through the
+   * same allowlist and secret filling as `exo_http`. `secrets` adds values by placeholder name (a
+   * channel's roles). Returns the JSON answer `{status, headers, body}` or `{status: 0, error}`.
+   */
+  async send(plugin: string, request: unknown, secrets: Readonly<Record<string, string>> = {}): Promise<{ status: number; body?: string; error?: string }> {
+    const entry = this.plugins.get(plugin);
+    if (!entry) return { status: 0, error: `no plugin named ${plugin}` };
+    const answer = await proxyHttp(JSON.stringify(request), { allowedHosts: entry.grant.allowed_hosts, secrets: { ...entry.secretValues, ...secrets } }, {
+      maxResponseBytes: this.opts.maxHttpResponseBytes ?? MiB,
+      timeoutMs: entry.grant.timeout_ms,
+      ...(this.opts.fetch && { fetch: this.opts.fetch }),
+    });
+    return JSON.parse(answer) as { status: number; body?: string; error?: string };
+  }
+
   private view(e: Entry): LoadedPlugin {
     return { name: e.name, sha256: e.sha256, description: e.description, grant: e.grant };
   }

@@ -1,0 +1,169 @@
+/**
+ * The webhook pipeline (SPEC §7): size limit (the gateway's body limit) → signature check by the
+ * host with host-held secrets (a failure is 401 and no plugin sees the body) → `parse_incoming` in
+ * the sandbox → dedupe by message id → store, then acknowledge fast → route → agent turn →
+ * `format_outgoing` → each request sent through the plugin's allowlist with secrets filled in.
+ * An accepted message stays pending in the store until its reply went out, and is retried if the
+ * turn or the send fails. The `http` channel answers in the webhook's own response instead.
+ */
+import * as v from "valibot";
+import type { AgentRunner } from "../agent/index.ts";
+import type { Logger } from "../lib/log.ts";
+import type { InboundAddress, Route } from "../router/index.ts";
+import type { PluginHost } from "../sandbox/index.ts";
+import type { Store } from "../store/index.ts";
+import { verifyWebhook, type VerifyScheme } from "./verify.ts";
+
+const Message = v.object({
+  id: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
+  account: v.pipe(v.string(), v.minLength(1)),
+  peer: v.pipe(v.string(), v.minLength(1)),
+  guild: v.optional(v.string()),
+  team: v.optional(v.string()),
+  thread: v.optional(v.string()),
+  sender: v.optional(v.string()),
+  text: v.string(),
+});
+export type InboundMessage = v.InferOutput<typeof Message>;
+
+const Parsed = v.object({
+  messages: v.array(Message),
+  reply: v.optional(v.object({ status: v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(599)), headers: v.optional(v.record(v.string(), v.string()), {}), body: v.optional(v.string(), "") })),
+});
+
+const Outgoing = v.object({
+  requests: v.array(v.object({ method: v.string(), url: v.string(), headers: v.optional(v.record(v.string(), v.string()), {}), body: v.optional(v.string(), "") })),
+});
+
+export interface ChannelSpec {
+  name: string;
+  plugin: string;
+  /** Role → value, resolved from the channel's `secrets` (role → credential name). */
+  secrets: () => Record<string, string>;
+}
+
+export interface PipelineDeps {
+  host: PluginHost;
+  store: Store;
+  runner: AgentRunner;
+  route: (addr: InboundAddress) => Route;
+  log: Logger;
+  /** Verifies the gateway token for channels whose plugin asks for no signature ("none"). */
+  gatewayAuth: (req: Request) => boolean;
+  nowS?: () => number;
+}
+
+export interface WebhookResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+const json = (status: number, body: unknown): WebhookResponse => ({ status, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+export class ChannelPipeline {
+  constructor(private readonly deps: PipelineDeps) {}
+
+  /** Handles one webhook request for `channel`. Never throws. */
+  async handle(channel: ChannelSpec, req: Request): Promise<WebhookResponse> {
+    const { host, log } = this.deps;
+    const plugin = host.get(channel.plugin);
+    if (!plugin || plugin.description.kind !== "channel" || !plugin.description.channel) {
+      log.error("channel plugin not available", { channel: channel.name, plugin: channel.plugin });
+      return json(502, { error: `channel ${channel.name}: its plugin ${channel.plugin} is not loaded` });
+    }
+    const scheme = plugin.description.channel.verify as VerifyScheme;
+    const raw = new Uint8Array(await req.arrayBuffer());
+    const headers: Record<string, string> = {};
+    req.headers.forEach((value, key) => (headers[key.toLowerCase()] = value));
+    if (scheme === "none") {
+      if (!this.deps.gatewayAuth(req)) return json(401, { error: "unauthorized" });
+    } else {
+      const verdict = verifyWebhook(scheme, { headers, rawBody: raw }, (role) => channel.secrets()[role] ?? null, this.deps.nowS?.());
+      if (!verdict.ok) {
+        log.warn("webhook refused", { channel: channel.name, reason: verdict.reason });
+        return json(401, { error: "invalid signature" });
+      }
+    }
+    const query = Object.fromEntries(new URL(req.url).searchParams);
+    let parsed: v.InferOutput<typeof Parsed>;
+    try {
+      const out = await host.callRaw(channel.plugin, "parse_incoming", JSON.stringify({ headers, body: new TextDecoder().decode(raw), query }));
+      const r = v.safeParse(Parsed, JSON.parse(out));
+      if (!r.success) throw new Error("parse_incoming returned an invalid shape");
+      parsed = r.output;
+    } catch (e) {
+      log.error("parse_incoming failed", { channel: channel.name, error: e instanceof Error ? e.message : String(e) });
+      return json(502, { error: `channel ${channel.name}: the plugin could not read this request` });
+    }
+    const accepted: InboundMessage[] = [];
+    for (const m of parsed.messages) {
+      // Stored before it is acknowledged: a crash after the 200 still finds it pending.
+      const fresh = await this.deps.store.acceptInbound({ id: `${channel.name}:${m.id}`, channel: channel.name, payload: JSON.stringify(m), received_at: Date.now() });
+      if (fresh) accepted.push(m);
+    }
+    // A handshake or a refusal (Discord PING, a malformed body): the plugin's own answer, nothing to run.
+    if (parsed.messages.length === 0 && parsed.reply) return { status: parsed.reply.status, headers: parsed.reply.headers, body: parsed.reply.body };
+    if (plugin.description.channel.id === "http") return this.answerInline(channel, accepted, parsed.messages.length - accepted.length);
+    for (const m of accepted) void this.deliver(channel, m);
+    if (parsed.reply) return { status: parsed.reply.status, headers: parsed.reply.headers, body: parsed.reply.body };
+    return json(200, { ok: true, accepted: accepted.length });
+  }
+
+  /** The `http` channel: run the turn now and put the reply in the response. */
+  private async answerInline(channel: ChannelSpec, accepted: InboundMessage[], duplicates: number): Promise<WebhookResponse> {
+    const replies = [];
+    for (const m of accepted) {
+      const out = await this.turn(channel, m);
+      await this.deps.store.completeInbound(`${channel.name}:${m.id}`);
+      replies.push({ id: m.id, peer: m.peer, session: out.session, text: out.text, stop_reason: out.stop_reason });
+    }
+    return json(200, { replies, duplicates });
+  }
+
+  private turn(channel: ChannelSpec, m: InboundMessage) {
+    const addr: InboundAddress = {
+      channel: channel.name,
+      account: m.account,
+      peer: m.peer,
+      ...(m.guild !== undefined && { guild: m.guild }),
+      ...(m.team !== undefined && { team: m.team }),
+      ...(m.thread !== undefined && { thread: m.thread }),
+    };
+    const route = this.deps.route(addr);
+    return this.deps.runner.run(
+      {
+        agent: route.agent,
+        content: m.text,
+        address: { key: route.session, agent: route.agent, channel: channel.name, account: m.account, peer: m.peer, thread: m.thread ?? null },
+      },
+      { signal: new AbortController().signal, emit: () => {} },
+    );
+  }
+
+  /** Turn → format_outgoing → send; the message stays pending (and is retried) until this succeeds. */
+  async deliver(channel: ChannelSpec, m: InboundMessage): Promise<boolean> {
+    const { host, store, log } = this.deps;
+    const id = `${channel.name}:${m.id}`;
+    try {
+      const out = await this.turn(channel, m);
+      if (out.stop_reason === "error") throw new Error(out.error?.message ?? "the turn failed");
+      const formatted = v.safeParse(
+        Outgoing,
+        JSON.parse(await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to: { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) }, text: out.text, in_reply_to: m.id }))),
+      );
+      if (!formatted.success) throw new Error("format_outgoing returned an invalid shape");
+      for (const r of formatted.output.requests) {
+        const res = await host.send(channel.plugin, r, channel.secrets());
+        if (res.status < 200 || res.status >= 300) throw new Error(`send failed: ${res.error ?? `HTTP ${res.status}`}`);
+      }
+      await store.completeInbound(id);
+      return true;
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      log.warn("channel delivery failed; it stays pending and will be retried", { channel: channel.name, message: m.id, error });
+      await store.failInbound(id, error).catch(() => {});
+      return false;
+    }
+  }
+}
