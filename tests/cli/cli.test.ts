@@ -3,14 +3,6 @@ import pkg from "../../package.json";
 import { runExoclaw, spawnGateway } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
 
-/** A port nothing listens on: bind one, note it, free it. */
-function freePort(): number {
-  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const port = s.port!;
-  s.stop(true);
-  return port;
-}
-
 const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);
 
 describe("exoclaw CLI", () => {
@@ -47,7 +39,8 @@ describe("exoclaw CLI", () => {
 
   test("status with no gateway running: exit 1 and a clear message", async () => {
     using home = tempDir();
-    const port = freePort();
+    // Port 1 (tcpmux) is never served here; a freshly freed port could be taken by another test's server.
+    const port = 1;
     const r = await runExoclaw(["status", "--port", String(port)], { EXOCLAW_HOME: home.path });
     expect(r.code).toBe(1);
     expect(r.stderr).toBe(`exoclaw: no gateway is answering at ws://127.0.0.1:${port}/ws (is \`exoclaw gateway\` running?)\n`);
