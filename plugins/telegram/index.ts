@@ -1,0 +1,81 @@
+// telegram: the Telegram Bot API channel (wire-formats B1). Inbound: an Update with a text message;
+// the host has already checked X-Telegram-Bot-Api-Secret-Token. Outbound: sendMessage to
+// https://api.telegram.org/bot{{secret:bot_token}}/… — the host fills the token in; this plugin
+// never sees it. Texts over Telegram's 4096-character limit are sent as several messages.
+import { Config } from "@extism/as-pdk";
+import { fail, input, JsonKind, JsonObject, JsonParser, output, quote } from "../sdk";
+export { abort } from "../sdk";
+
+const LIMIT = 4096;
+
+export function describe(): i32 {
+  output(
+    '{"abi":1,"name":"telegram","version":"1.0.0","kind":"channel","description":"Telegram Bot API: webhook Updates in, sendMessage out.",' +
+      '"channel":{"id":"telegram","verify":"telegram-secret"},"wants":{"hosts":["api.telegram.org"],"paths":[],"secrets":["bot_token"]}}',
+  );
+  return 0;
+}
+
+function intString(v: f64): string {
+  return (<i64>v).toString();
+}
+
+export function parse_incoming(): i32 {
+  const req = new JsonParser(input()).parse();
+  if (req === null) return fail("input must be {headers, body, query}");
+  const update = new JsonParser(req.getString("body")).parse();
+  if (update === null || update.kind != JsonKind.Object) return fail("the body is not a Telegram Update");
+  let msg = update.get("message");
+  if (msg === null) msg = update.get("edited_message");
+  if (msg === null || msg.kind != JsonKind.Object || msg.get("text") === null) {
+    // Other updates (joins, reactions, stickers…) are acknowledged and ignored.
+    output('{"messages":[]}');
+    return 0;
+  }
+  const chat = msg.get("chat");
+  const from = msg.get("from");
+  if (chat === null) return fail("message without chat");
+  const m = new JsonObject()
+    .str("id", intString(update.getNumber("update_id")))
+    .str("account", "bot")
+    .str("peer", intString(chat.getNumber("id")))
+    .str("text", msg.getString("text"));
+  if (from !== null) m.str("sender", intString(from.getNumber("id")));
+  const thread = msg.get("message_thread_id");
+  if (thread !== null && thread.kind == JsonKind.Number) m.str("thread", intString(thread.num));
+  output('{"messages":[' + m.toString() + "]}");
+  return 0;
+}
+
+export function format_outgoing(): i32 {
+  const req = new JsonParser(input()).parse();
+  if (req === null) return fail("bad input");
+  const to = req.get("to");
+  if (to === null) return fail("no recipient");
+  const peer = to.getString("peer");
+  const thread = to.getString("thread");
+  const base = Config.get("api_base");
+  const url = (base === null ? "https://api.telegram.org" : base) + "/bot{{secret:bot_token}}/sendMessage";
+  const text = req.getString("text");
+  const parts = new Array<string>();
+  for (let i = 0; i < text.length; i += LIMIT) parts.push(text.substring(i, i + LIMIT));
+  if (parts.length == 0) parts.push("(no reply)");
+  const requests = new Array<string>();
+  for (let i = 0; i < parts.length; i++) {
+    // chat_id as a number when it is one (negative for groups), as Telegram documents it.
+    const body = new JsonObject().raw("chat_id", isInteger(peer) ? peer : quote(peer)).str("text", parts[i]);
+    if (thread.length > 0 && isInteger(thread)) body.raw("message_thread_id", thread);
+    requests.push(new JsonObject().str("method", "POST").str("url", url).raw("headers", '{"content-type":"application/json"}').str("body", body.toString()).toString());
+  }
+  output('{"requests":[' + requests.join(",") + "]}");
+  return 0;
+}
+
+function isInteger(s: string): bool {
+  if (s.length == 0 || s.length > 20) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!(c >= 0x30 && c <= 0x39) && !(i == 0 && c == 0x2d)) return false;
+  }
+  return true;
+}
