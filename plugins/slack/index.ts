@@ -1,0 +1,68 @@
+// slack: the Slack Events API channel (wire-formats B4). The host has already checked the v0
+// signature and its 5-minute window. url_verification is answered with the challenge;
+// event_callback messages become messages (the bot's own messages and edits are dropped, or it would
+// answer itself); replies go out with chat.postMessage, the bot token filled in by the host.
+import { Config } from "@extism/as-pdk";
+import { fail, input, JsonKind, JsonObject, JsonParser, output, quote } from "../sdk";
+export { abort } from "../sdk";
+
+export function describe(): i32 {
+  output(
+    '{"abi":1,"name":"slack","version":"1.0.0","kind":"channel","description":"Slack Events API in, chat.postMessage out.",' +
+      '"channel":{"id":"slack","verify":"slack-v0"},"wants":{"hosts":["slack.com"],"paths":[],"secrets":["bot_token"]}}',
+  );
+  return 0;
+}
+
+export function parse_incoming(): i32 {
+  const req = new JsonParser(input()).parse();
+  if (req === null) return fail("input must be {headers, body, query}");
+  const body = new JsonParser(req.getString("body")).parse();
+  if (body === null || body.kind != JsonKind.Object) return fail("the body is not a Slack event");
+  const type = body.getString("type");
+  if (type == "url_verification") {
+    const reply = new JsonObject().str("challenge", body.getString("challenge")).toString();
+    output('{"messages":[],"reply":{"status":200,"headers":{"content-type":"application/json"},"body":' + quote(reply) + "}}");
+    return 0;
+  }
+  const event = body.get("event");
+  if (type != "event_callback" || event === null || event.kind != JsonKind.Object) {
+    output('{"messages":[]}');
+    return 0;
+  }
+  const etype = event.getString("type");
+  const subtype = event.getString("subtype");
+  if ((etype != "message" && etype != "app_mention") || subtype.length > 0 || event.getString("bot_id").length > 0) {
+    output('{"messages":[]}');
+    return 0;
+  }
+  const m = new JsonObject()
+    .str("id", body.getString("event_id"))
+    .str("account", body.getString("api_app_id", "slack"))
+    .str("team", body.getString("team_id"))
+    .str("peer", event.getString("channel"))
+    .str("sender", event.getString("user"))
+    .str("text", event.getString("text"));
+  const thread = event.getString("thread_ts");
+  if (thread.length > 0) m.str("thread", thread);
+  output('{"messages":[' + m.toString() + "]}");
+  return 0;
+}
+
+export function format_outgoing(): i32 {
+  const req = new JsonParser(input()).parse();
+  if (req === null) return fail("bad input");
+  const to = req.get("to");
+  if (to === null) return fail("no recipient");
+  const base = Config.get("api_base");
+  const body = new JsonObject().str("channel", to.getString("peer")).str("text", req.getString("text"));
+  const thread = to.getString("thread");
+  if (thread.length > 0) body.str("thread_ts", thread);
+  const r = new JsonObject()
+    .str("method", "POST")
+    .str("url", (base === null ? "https://slack.com" : base) + "/api/chat.postMessage")
+    .raw("headers", '{"content-type":"application/json; charset=utf-8","authorization":"Bearer {{secret:bot_token}}"}')
+    .str("body", body.toString());
+  output('{"requests":[' + r.toString() + "]}");
+  return 0;
+}
