@@ -144,6 +144,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
           gatewayAuth: (req) => auth.checkBearer(req.headers.get("authorization"), auth.remoteOf(req)) === "ok",
         });
         const p = pipeline;
+        app.get("/webhook/:channel", (c) => {
+          const spec = channels.specs.get(c.req.param("channel"));
+          if (!spec) return c.json({ error: { code: "not_found", message: `no channel ${c.req.param("channel")}` } }, 404);
+          const r = p.handshake(spec, c.req.raw);
+          return new Response(r.body, { status: r.status, headers: r.headers });
+        });
         app.post("/webhook/:channel", async (c) => {
           const spec = channels.specs.get(c.req.param("channel"));
           if (!spec) return c.json({ error: { code: "not_found", message: `no channel ${c.req.param("channel")}` } }, 404);

@@ -12,7 +12,10 @@ import type { Logger } from "../lib/log.ts";
 import type { InboundAddress, Route } from "../router/index.ts";
 import type { PluginHost } from "../sandbox/index.ts";
 import type { Store } from "../store/index.ts";
+import { createHash, timingSafeEqual } from "node:crypto";
 import { verifyWebhook, type VerifyScheme } from "./verify.ts";
+
+const equalStrings = (a: string, b: string) => timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
 
 const Message = v.object({
   id: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
@@ -108,6 +111,22 @@ export class ChannelPipeline {
     for (const m of accepted) void this.deliver(channel, m);
     if (parsed.reply) return { status: parsed.reply.status, headers: parsed.reply.headers, body: parsed.reply.body };
     return json(200, { ok: true, accepted: accepted.length });
+  }
+
+  /**
+   * `GET /webhook/:channel`: Meta's verification handshake (WhatsApp, Messenger): `hub.mode=subscribe`
+   * with `hub.verify_token` equal to the channel's `verify_token` role → the challenge, as text.
+   * Answered by the host, so the verify token never enters a plugin.
+   */
+  handshake(channel: ChannelSpec, req: Request): WebhookResponse {
+    const q = new URL(req.url).searchParams;
+    const want = channel.secrets().verify_token;
+    const given = q.get("hub.verify_token");
+    const challenge = q.get("hub.challenge");
+    if (q.get("hub.mode") !== "subscribe" || !want || given === null || challenge === null || !equalStrings(given, want)) {
+      return { status: 403, headers: { "content-type": "text/plain" }, body: "forbidden" };
+    }
+    return { status: 200, headers: { "content-type": "text/plain" }, body: challenge };
   }
 
   /** The `http` channel: run the turn now and put the reply in the response. */
