@@ -47,6 +47,8 @@ export interface AppOptions {
   gateway?: Omit<GatewayOptions, "config" | "log" | "methods" | "statusExtra">;
   /** How an agent's model is called; by default its configured provider (and fallbacks) over HTTP. */
   streamFor?: (agent: AgentConfig) => StreamFn;
+  /** How often pending channel deliveries are retried (default 60 s; each message at most 5 times). */
+  retryIntervalMs?: number;
   /** Environment for API key resolution; defaults to none (keys from credential files only). */
   env?: Readonly<Record<string, string | undefined>>;
 }
@@ -183,8 +185,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await store.close();
     throw e;
   }
-  // Messages accepted before a crash or a failed delivery are retried now (at most 5 attempts each).
+  // Messages accepted before a crash, or whose delivery failed, are retried now and then periodically
+  // (at most 5 attempts each).
   void retryPending();
+  const retryTimer = setInterval(() => void retryPending(), opts.retryIntervalMs ?? 60_000);
+  retryTimer.unref();
   async function retryPending() {
     for (const rec of await store.pendingInbound(100).catch(() => [])) {
       const spec = channels.specs.get(rec.channel);
@@ -199,6 +204,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     route: (addr) => current.router.resolve(addr),
     reload,
     async stop() {
+      clearInterval(retryTimer);
       await gateway.stop();
       await host.stop();
       await store.close();

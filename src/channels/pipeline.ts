@@ -65,6 +65,9 @@ export interface WebhookResponse {
 const json = (status: number, body: unknown): WebhookResponse => ({ status, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
 export class ChannelPipeline {
+  /** Deliveries running now: a retry pass must not deliver the same message twice. */
+  private readonly delivering = new Set<string>();
+
   constructor(private readonly deps: PipelineDeps) {}
 
   /** Handles one webhook request for `channel`. Never throws. */
@@ -164,6 +167,8 @@ export class ChannelPipeline {
   async deliver(channel: ChannelSpec, m: InboundMessage): Promise<boolean> {
     const { host, store, log } = this.deps;
     const id = `${channel.name}:${m.id}`;
+    if (this.delivering.has(id)) return false;
+    this.delivering.add(id);
     try {
       const out = await this.turn(channel, m);
       if (out.stop_reason === "error") throw new Error(out.error?.message ?? "the turn failed");
@@ -183,6 +188,8 @@ export class ChannelPipeline {
       log.warn("channel delivery failed; it stays pending and will be retried", { channel: channel.name, message: m.id, error });
       await store.failInbound(id, error).catch(() => {});
       return false;
+    } finally {
+      this.delivering.delete(id);
     }
   }
 }

@@ -88,6 +88,30 @@ describe("a signed channel with outbound sends (relay fixture, Telegram-shaped)"
     }
   });
 
+  test("a failed turn is retried while the gateway runs, and delivered once the model answers", async () => {
+    const { home, sent, platform } = await setup();
+    try {
+      let fail = true;
+      const flaky: StreamFn = async function* (req) {
+        if (fail) {
+          fail = false;
+          yield { type: "error", error: new (await import("../../src/agent/provider-error.ts")).ProviderError("anthropic", "anthropic: overloaded (529)", { status: 529, retryable: true }) };
+          return;
+        }
+        yield* stream(req, new AbortController().signal);
+      };
+      await using gw = await startTestGateway({ home: home.path, streamFor: () => flaky, retryIntervalMs: 100 });
+      await fetch(`${gw.url}/webhook/relay`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body: update(11, "retry me") });
+      for (let i = 0; i < 150 && sent.length === 0; i++) await Bun.sleep(20);
+      expect(sent.map((s) => s.body.text)).toEqual(["echo: retry me"]);
+      await Bun.sleep(300);
+      expect(sent).toHaveLength(1);
+    } finally {
+      await platform.stop(true);
+      home[Symbol.dispose]();
+    }
+  });
+
   test("a failed send leaves the message pending, and the next start delivers it", async () => {
     const { home, sent, platform } = await setup();
     try {

@@ -25,6 +25,7 @@ export interface TestGatewayOptions extends ConfigOverrides {
   gateway?: AppOptions["gateway"];
   /** The agents' model calls (a scripted stream, or real providers against a fake upstream). */
   streamFor?: AppOptions["streamFor"];
+  retryIntervalMs?: number;
   /** Keep the state directory on dispose (to start another gateway on it). */
   home?: string;
 }
@@ -45,6 +46,7 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
       env,
       ...(opts.gateway && { gateway: opts.gateway }),
       ...(opts.streamFor && { streamFor: opts.streamFor }),
+      ...(opts.retryIntervalMs !== undefined && { retryIntervalMs: opts.retryIntervalMs }),
     });
     const gw = app.gateway;
     const host = new URL(gw.url).host;
