@@ -7,6 +7,8 @@ import { type Config, readCredential } from "./config/index.ts";
 import { ConfigError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
 import { createMetrics } from "./lib/metrics.ts";
+import { BudgetGuard, periodStarts } from "./metering/index.ts";
+import { usageMethods } from "./gateway/usage-methods.ts";
 import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { sessionMethods } from "./gateway/session-methods.ts";
@@ -105,6 +107,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   metrics.gauge("exoclaw_plugins_failed", "Configured plugins that were refused.", () => plugins.list().filter((p) => p.state === "error").length);
   const runner = new AgentRunner({
     metrics,
+    budget: new BudgetGuard(store, () => current.config.budgets),
     store,
     agent: (id) => current.config.agents.find((a) => a.id === id),
     streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: current.config.home, env: opts.env ?? {}, log })),
@@ -129,6 +132,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       log,
       methods: new Map([
         ...sessionMethods(store, (key) => runner.forget(key)),
+        ...usageMethods(store, () => current.config.budgets),
         ...pluginMethods(plugins),
         ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
         ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),
@@ -175,7 +179,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       },
       statusExtra: async () => ({
         router: { bindings: current.router.size },
-        usage_today: await store.sumUsage({ since: new Date().setHours(0, 0, 0, 0) }),
+        usage_today: await store.sumUsage({ since: periodStarts(Date.now()).day }),
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
       }),

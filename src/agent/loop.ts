@@ -16,7 +16,7 @@ export type TurnEvent =
   | { event: "tool_use"; data: { id: string; name: string; input: unknown } }
   | { event: "tool_result"; data: { tool_use_id: string; content: string; is_error: boolean } }
   | { event: "usage"; data: { input_tokens: number; output_tokens: number } }
-  | { event: "error"; data: { code: number; message: string; provider?: string } }
+  | { event: "error"; data: { code: number; message: string; provider?: string; data?: unknown } }
   | { event: "done"; data: { stop_reason: TurnStopReason } };
 
 /** The tools an agent may call, already filtered by its `tools` setting. */
@@ -74,7 +74,8 @@ export async function runTurn(
     let roundText = "";
     const calls: { id: string; name: string; input: unknown; signature?: string }[] = [];
     let failure: ProviderError | undefined;
-    for await (const ev of stream(req, signal)) {
+    try {
+      for await (const ev of stream(req, signal)) {
       switch (ev.type) {
         case "text":
           roundText += ev.text;
@@ -92,13 +93,23 @@ export async function runTurn(
         case "error":
           failure = ev.error;
           break;
-        case "done":
-          break;
-        default: {
-          const never: never = ev;
-          void never;
+          case "done":
+            break;
+          default: {
+            const never: never = ev;
+            void never;
+          }
         }
       }
+    } catch (e) {
+      // A stream function throws only before a call is made: a budget refusal (fail closed).
+      const exo = e as { code?: string; message?: string; data?: unknown };
+      if (exo.code === "budget_exceeded") {
+        emit({ event: "error", data: { code: -32002, message: exo.message ?? "budget exceeded", ...(exo.data !== undefined && { data: exo.data }) } });
+        return finish("budget");
+      }
+      emit({ event: "error", data: { code: -32603, message: "internal error" } });
+      return finish("error");
     }
     text += roundText;
     const assistantParts: NewMessage["parts"] = [

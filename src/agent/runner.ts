@@ -7,6 +7,7 @@ import type { AgentConfig } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Metrics } from "../lib/metrics.ts";
+import { type BudgetGuard, costOf } from "../metering/index.ts";
 import type { SessionAddress, Store, StoredMessage } from "../store/index.ts";
 import { runTurn, type StreamFn, type ToolBox, type TurnEvent, type TurnResult } from "./loop.ts";
 import type { ChatMessage } from "./types.ts";
@@ -21,6 +22,8 @@ export interface RunnerDeps {
   historyLimit: () => number;
   log: Logger;
   metrics?: Metrics;
+  /** Budgets checked before every model call (fail closed); absent = unlimited. */
+  budget?: BudgetGuard;
 }
 
 export interface TurnRequest {
@@ -92,20 +95,10 @@ export class AgentRunner {
         user: { role: "user", parts: [{ type: "text", text: req.content }] },
       },
       {
-        stream: this.deps.streamFor(agent),
+        stream: this.metered(agent, req.history ? null : key, this.deps.streamFor(agent)),
         tools: this.deps.toolsFor(agent),
         signal: opts.signal,
-        emit: (e) => {
-          // Usage is recorded per model call, from the provider's own counts; prices come with metering.
-          if (e.event === "usage") {
-            this.deps.metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "input" }, e.data.input_tokens);
-            this.deps.metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "output" }, e.data.output_tokens);
-            void store
-              .recordUsage({ at: Date.now(), session: req.history ? null : req.address.key, agent: agent.id, provider: agent.provider, model: agent.model, ...e.data, cost_usd: null })
-              .catch((err: unknown) => this.deps.log.warn("usage not recorded", { error: err instanceof Error ? err.message : String(err) }));
-          }
-          opts.emit(e);
-        },
+        emit: opts.emit,
       },
     );
     this.deps.metrics?.inc("exoclaw_chat_turns_total", { agent: agent.id, stop_reason: result.stop_reason });
@@ -125,6 +118,40 @@ export class AgentRunner {
       this.deps.log.warn("turn failed", { session: req.address.key, agent: agent.id, error: result.error.message });
     }
     return { ...result, session: req.address.key, agent: agent.id };
+  }
+
+  /**
+   * Wraps a model call: reserves a budget estimate first (throws BudgetError, no call made), records
+   * the call's usage with its cost from the provider's own counts, then releases the reservation —
+   * only after the usage is stored, so concurrent turns never both slip under a limit.
+   */
+  private metered(agent: AgentConfig, session: string | null, inner: StreamFn): StreamFn {
+    const { store, budget, metrics, log } = this.deps;
+    return async function* (req, signal) {
+      // Estimate: about 4 characters a token for the prompt, and the whole max_tokens for the answer.
+      const promptChars = req.system.length + req.messages.reduce((n, m) => n + JSON.stringify(m.parts).length, 0);
+      const reservation = budget
+        ? await budget.reserve({ session, provider: agent.provider, model: agent.model, inputTokens: Math.ceil(promptChars / 4), outputTokens: req.maxTokens })
+        : null;
+      const writes: Promise<void>[] = [];
+      try {
+        for await (const ev of inner(req, signal)) {
+          if (ev.type === "usage") {
+            metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "input" }, ev.input_tokens);
+            metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "output" }, ev.output_tokens);
+            writes.push(
+              store
+                .recordUsage({ at: Date.now(), session, agent: agent.id, provider: agent.provider, model: agent.model, input_tokens: ev.input_tokens, output_tokens: ev.output_tokens, cost_usd: costOf(agent.provider, agent.model, ev.input_tokens, ev.output_tokens) })
+                .catch((err: unknown) => log.warn("usage not recorded", { error: err instanceof Error ? err.message : String(err) })),
+            );
+          }
+          yield ev;
+        }
+      } finally {
+        await Promise.all(writes);
+        reservation?.release();
+      }
+    };
   }
 
   /** Drops a session's cached history (after a reset, or a write the runner did not make). */

@@ -10,6 +10,7 @@ export const root = defineCommand({
     config: () => import("./config.ts").then((m) => m.default),
     sessions: () => import("./sessions.ts").then((m) => m.default),
     chat: () => import("./chat.ts").then((m) => m.default),
+    usage: () => import("./usage.ts").then((m) => m.default),
     plugin: () => import("./plugin.ts").then((m) => m.default),
     secret: () => import("./secret.ts").then((m) => m.default),
   },

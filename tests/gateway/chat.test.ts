@@ -209,3 +209,30 @@ describe("chat.send", () => {
     expect(ev[1].data).toEqual({ tool_use_id: "tu1", content: "from wasm ✓", is_error: false });
   });
 });
+
+describe("budgets and usage", () => {
+  test("over budget, the turn stops with stop_reason budget, an error event -32002, and no model call", async () => {
+    const m = model(() => [{ type: "text", text: "ok" }, { type: "usage", input_tokens: 120, output_tokens: 3 }, { type: "done", stop_reason: "end_turn" }]);
+    await using gw = await startTestGateway({ toml: '[[agents]]\nid = "main"\nmax_tokens = 100\n[budgets]\nsession_tokens = 150\n', streamFor: () => m.stream });
+    await using ws = await openSocket(gw.wsUrl);
+    // The estimate (prompt + max_tokens = ~103) fits; the call then really uses 123 tokens.
+    expect(((await ws.call("chat.send", { content: "hi", peer: "b" })) as Msg).result.stop_reason).toBe("end_turn");
+    const r = (await ws.call("chat.send", { content: "again", peer: "b" }, "over")) as Msg;
+    expect(r.result.stop_reason).toBe("budget");
+    const err = eventsFor(ws, "over").find((e) => e.event === "error");
+    expect(err.data).toMatchObject({ code: -32002, data: { scope: "session_tokens", used: 123, limit: 150 } });
+    expect(m.requests).toHaveLength(1);
+  });
+
+  test("usage.get reports tokens and cost per period, from the providers' counts", async () => {
+    const m = echoModel();
+    await using gw = await startTestGateway({ streamFor: () => m.stream });
+    await using ws = await openSocket(gw.wsUrl);
+    await ws.call("chat.send", { content: "hi", peer: "u" });
+    const r = ((await ws.call("usage.get", { session: "main:ws:local:u" })) as Msg).result;
+    expect(r.today).toMatchObject({ calls: 1, input_tokens: 7, output_tokens: 3, unpriced_calls: 0 });
+    // claude-sonnet-4-5: $3 / $15 per million tokens.
+    expect(r.today.cost_usd).toBeCloseTo((7 * 3 + 3 * 15) / 1e6, 12);
+    expect(r.all.calls).toBe(1);
+  });
+});

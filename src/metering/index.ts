@@ -1,0 +1,2 @@
+export { BudgetError, BudgetGuard, type CallEstimate, periodStarts, type Reservation } from "./budget.ts";
+export { costOf, type Price, priceOf } from "./prices.ts";

@@ -1,0 +1,64 @@
+import { describe, expect, test } from "bun:test";
+import { BudgetError, BudgetGuard, costOf, periodStarts, priceOf } from "../../src/metering/index.ts";
+import { createMemoryStore } from "../../src/store/index.ts";
+
+describe("prices", () => {
+  test("longest prefix wins; unknown models are unpriced; Ollama is free", () => {
+    expect(priceOf("openai", "gpt-4o-mini-2024-07-18")).toEqual({ input: 0.15, output: 0.6 });
+    expect(priceOf("openai", "gpt-4o")).toEqual({ input: 2.5, output: 10 });
+    expect(priceOf("anthropic", "claude-sonnet-4-5")).toEqual({ input: 3, output: 15 });
+    expect(priceOf("openai", "my-local-finetune")).toBeNull();
+    expect(priceOf("ollama", "llama3")).toEqual({ input: 0, output: 0 });
+    expect(costOf("anthropic", "claude-sonnet-4-5", 1_000_000, 100_000)).toBeCloseTo(4.5);
+    expect(costOf("openai", "unknown", 10, 10)).toBeNull();
+  });
+  test("periods are UTC day and month", () => {
+    expect(periodStarts(Date.UTC(2026, 10, 28, 23, 59))).toEqual({ day: Date.UTC(2026, 10, 28), month: Date.UTC(2026, 10, 1) });
+  });
+});
+
+describe("BudgetGuard", () => {
+  const est = (over = {}) => ({ session: "s1", provider: "anthropic", model: "claude-sonnet-4-5", inputTokens: 100, outputTokens: 100, ...over });
+  const usage = (tokens: number, cost: number | null, session = "s1", at = Date.now()) => ({ at, session, agent: "main", provider: "anthropic", model: "claude-sonnet-4-5", input_tokens: tokens, output_tokens: 0, cost_usd: cost });
+
+  test("no budgets: everything passes", async () => {
+    const g = new BudgetGuard(createMemoryStore(), () => ({}));
+    (await g.reserve(est({ inputTokens: 10 ** 9 }))).release();
+  });
+
+  test("a session token budget counts stored usage and refuses the call that would cross it", async () => {
+    const store = createMemoryStore();
+    await store.recordUsage(usage(900, 0.01));
+    const g = new BudgetGuard(store, () => ({ session_tokens: 1000 }));
+    const err = await g.reserve(est()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BudgetError);
+    expect((err as BudgetError).data).toEqual({ scope: "session_tokens", used: 900, limit: 1000 });
+    (await g.reserve(est({ session: "s2" }))).release();
+  });
+
+  test("reservations in flight count, so concurrent calls cannot overspend together", async () => {
+    const g = new BudgetGuard(createMemoryStore(), () => ({ daily_tokens: 500 }));
+    const first = await g.reserve(est());
+    const second = await g.reserve(est());
+    await expect(g.reserve(est())).rejects.toBeInstanceOf(BudgetError);
+    first.release();
+    (await g.reserve(est())).release();
+    second.release();
+  });
+
+  test("USD budgets use the price table; an unpriced model is refused, not free", async () => {
+    const store = createMemoryStore();
+    await store.recordUsage(usage(0, 0.999));
+    const g = new BudgetGuard(store, () => ({ daily_usd: 1 }));
+    await expect(g.reserve(est({ inputTokens: 100_000 }))).rejects.toThrow(/daily_usd/);
+    (await g.reserve(est({ inputTokens: 10, outputTokens: 10 }))).release();
+    await expect(g.reserve(est({ provider: "openai", model: "mystery-model" }))).rejects.toThrow(/has no known price, and a USD budget is set/);
+  });
+
+  test("yesterday's usage does not count against today's budget", async () => {
+    const store = createMemoryStore();
+    await store.recordUsage(usage(10_000, 1, "s1", Date.now() - 2 * 86_400_000));
+    const g = new BudgetGuard(store, () => ({ daily_tokens: 1000 }));
+    (await g.reserve(est())).release();
+  });
+});
