@@ -6,6 +6,7 @@ export const root = defineCommand({
   meta: { name: "exoclaw", version: VERSION, description: "Secure, WASM-sandboxed AI agent runtime and messaging gateway" },
   subCommands: {
     gateway: () => import("./gateway.ts").then((m) => m.default),
+    onboard: () => import("./onboard.ts").then((m) => m.default),
     status: () => import("./status.ts").then((m) => m.default),
     config: () => import("./config.ts").then((m) => m.default),
     sessions: () => import("./sessions.ts").then((m) => m.default),
