@@ -14,5 +14,6 @@ export const root = defineCommand({
     usage: () => import("./usage.ts").then((m) => m.default),
     plugin: () => import("./plugin.ts").then((m) => m.default),
     secret: () => import("./secret.ts").then((m) => m.default),
+    service: () => import("./service.ts").then((m) => m.default),
   },
 });
