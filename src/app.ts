@@ -8,6 +8,7 @@ import { ConfigError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
 import { createMetrics } from "./lib/metrics.ts";
 import { BudgetGuard, periodStarts } from "./metering/index.ts";
+import { createSoulReader, soulPath } from "./memory/index.ts";
 import { usageMethods } from "./gateway/usage-methods.ts";
 import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
@@ -105,8 +106,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
   metrics.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
   metrics.gauge("exoclaw_plugins_loaded", "Plugins loaded and serving.", () => plugins.list().filter((p) => p.state === "loaded").length);
   metrics.gauge("exoclaw_plugins_failed", "Configured plugins that were refused.", () => plugins.list().filter((p) => p.state === "error").length);
+  const readSoul = createSoulReader();
   const runner = new AgentRunner({
     metrics,
+    soul: (agent) => readSoul(soulPath(current.config.home, agent.id, agent.soul)),
     budget: new BudgetGuard(store, () => current.config.budgets),
     store,
     agent: (id) => current.config.agents.find((a) => a.id === id),

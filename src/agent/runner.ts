@@ -24,6 +24,8 @@ export interface RunnerDeps {
   metrics?: Metrics;
   /** Budgets checked before every model call (fail closed); absent = unlimited. */
   budget?: BudgetGuard;
+  /** The agent's persona (SOUL.md), put first in its system prompt; "" for none. */
+  soul?: (agent: AgentConfig) => string;
 }
 
 export interface TurnRequest {
@@ -84,7 +86,7 @@ export class AgentRunner {
     const key = req.address.key;
     let history = req.history ?? this.recent.get(key);
     if (!history) history = trimToUserStart(await store.history(key, { limit }));
-    const system = [agent.system_prompt, req.system ?? ""].filter((s) => s !== "").join("\n\n");
+    const system = [this.deps.soul?.(agent) ?? "", agent.system_prompt, req.system ?? ""].filter((s) => s !== "").join("\n\n");
     const result = await runTurn(
       {
         model: agent.model,

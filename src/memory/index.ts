@@ -1,0 +1,1 @@
+export { createSoulReader, MAX_SOUL_BYTES, soulPath } from "./soul.ts";
