@@ -8,8 +8,9 @@ import { ConfigError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
 import { createMetrics } from "./lib/metrics.ts";
 import { BudgetGuard, periodStarts } from "./metering/index.ts";
-import { createSoulReader, soulPath } from "./memory/index.ts";
+import { createSoulReader, memoryTools, personOf, recall, soulPath } from "./memory/index.ts";
 import { usageMethods } from "./gateway/usage-methods.ts";
+import { memoryMethods } from "./gateway/memory-methods.ts";
 import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { sessionMethods } from "./gateway/session-methods.ts";
@@ -114,7 +115,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
     store,
     agent: (id) => current.config.agents.find((a) => a.id === id),
     streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: current.config.home, env: opts.env ?? {}, log })),
-    toolsFor: (agent) => createToolBox(host, agent.tools),
+    toolsFor: (agent, session) =>
+      createToolBox(host, agent.tools, current.config.memory.semantic && session ? memoryTools(store, agent.id, personOf(session)) : []),
+    recall: async (agent, session, message) => (current.config.memory.semantic ? recall(store, agent.id, personOf(session), message) : ""),
     // A turn is a user message and its answer (plus tool rounds): about 4 messages per turn.
     historyLimit: () => Math.max(8, current.config.memory.episodic_turns * 4),
     log,
@@ -136,6 +139,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       methods: new Map([
         ...sessionMethods(store, (key) => runner.forget(key)),
         ...usageMethods(store, () => current.config.budgets),
+        ...memoryMethods(store, () => defaultAgentId(current.config)),
         ...pluginMethods(plugins),
         ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
         ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),

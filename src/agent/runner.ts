@@ -17,7 +17,8 @@ export interface RunnerDeps {
   /** The agent's current config (reloads apply to the next turn). */
   agent: (id: string) => AgentConfig | undefined;
   streamFor: (agent: AgentConfig) => StreamFn;
-  toolsFor: (agent: AgentConfig) => ToolBox;
+  /** The tools of a turn; `session` is null for a stateless turn. */
+  toolsFor: (agent: AgentConfig, session: SessionAddress | null) => ToolBox;
   /** How many stored messages a turn may load as context. */
   historyLimit: () => number;
   log: Logger;
@@ -26,6 +27,8 @@ export interface RunnerDeps {
   budget?: BudgetGuard;
   /** The agent's persona (SOUL.md), put first in its system prompt; "" for none. */
   soul?: (agent: AgentConfig) => string;
+  /** What the agent remembers that bears on this message, for the system prompt; "" for nothing. */
+  recall?: (agent: AgentConfig, session: SessionAddress, message: string) => Promise<string>;
 }
 
 export interface TurnRequest {
@@ -86,7 +89,8 @@ export class AgentRunner {
     const key = req.address.key;
     let history = req.history ?? this.recent.get(key);
     if (!history) history = trimToUserStart(await store.history(key, { limit }));
-    const system = [this.deps.soul?.(agent) ?? "", agent.system_prompt, req.system ?? ""].filter((s) => s !== "").join("\n\n");
+    const remembered = !req.history && this.deps.recall ? await this.deps.recall(agent, req.address, req.content).catch(() => "") : "";
+    const system = [this.deps.soul?.(agent) ?? "", agent.system_prompt, req.system ?? "", remembered].filter((s) => s !== "").join("\n\n");
     const result = await runTurn(
       {
         model: agent.model,
@@ -98,7 +102,7 @@ export class AgentRunner {
       },
       {
         stream: this.metered(agent, req.history ? null : key, this.deps.streamFor(agent)),
-        tools: this.deps.toolsFor(agent),
+        tools: this.deps.toolsFor(agent, req.history ? null : req.address),
         signal: opts.signal,
         emit: opts.emit,
       },

@@ -5,13 +5,14 @@
  */
 import type { LoadedPlugin, PluginHost } from "../sandbox/index.ts";
 import type { ToolBox } from "./loop.ts";
+import type { HostTool } from "../memory/index.ts";
 import type { ToolSpec } from "./types.ts";
 
 export function isToolAllowed(patterns: readonly string[], plugin: string, tool: string): boolean {
   return patterns.some((p) => p === "*" || p === plugin || p === `${plugin}:${tool}`);
 }
 
-export function createToolBox(host: Pick<PluginHost, "list" | "callTool">, patterns: readonly string[]): ToolBox {
+export function createToolBox(host: Pick<PluginHost, "list" | "callTool">, patterns: readonly string[], hostTools: readonly HostTool[] = []): ToolBox {
   const table = () => {
     const byName = new Map<string, { plugin: LoadedPlugin; tool: string; spec: ToolSpec }>();
     for (const plugin of host.list()) {
@@ -24,9 +25,18 @@ export function createToolBox(host: Pick<PluginHost, "list" | "callTool">, patte
     }
     return byName;
   };
+  const own = new Map(hostTools.map((t) => [t.spec.name, t]));
   return {
-    specs: () => [...table().values()].map((t) => t.spec),
+    specs: () => [...hostTools.map((t) => t.spec), ...[...table().values()].filter((t) => !own.has(t.spec.name)).map((t) => t.spec)],
     async run(name, input) {
+      const mine = own.get(name);
+      if (mine) {
+        try {
+          return await mine.run(input);
+        } catch (e) {
+          return { content: e instanceof Error ? e.message : String(e), is_error: true };
+        }
+      }
       const entry = table().get(name);
       if (!entry) return { content: `unknown tool: ${name}`, is_error: true };
       try {

@@ -1,6 +1,8 @@
 /** In-memory Store for tests and throwaway gateways; same semantics as sqlite, nothing persists. */
 import { decodeCursor, encodeCursor, isAfterCursor } from "./cursor.ts";
 import type {
+  Fact,
+  FactQuery,
   HistoryQuery,
   InboundRecord,
   NewMessage,
@@ -16,6 +18,7 @@ import type {
   UsageTotals,
 } from "./types.ts";
 import { sumRecords } from "./usage.ts";
+import { searchWords } from "./words.ts";
 
 export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   const now = opts.now ?? Date.now;
@@ -24,6 +27,7 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   const usage: UsageRecord[] = [];
   const kv = new Map<string, string>();
   const inbound = new Map<string, PendingInbound & { done: boolean }>();
+  const facts: Fact[] = [];
   const clone = <T>(v: T): T => structuredClone(v);
 
   return {
@@ -109,6 +113,25 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
         r.attempts++;
         r.last_error = error;
       }
+    },
+    async addFact(agent, person, text) {
+      const existing = facts.find((f) => f.agent === agent && f.person === person && f.text === text);
+      if (existing) return { ...existing };
+      const fact = { id: facts.length + 1, agent, person, text, created_at: now() };
+      facts.push(fact);
+      return { ...fact };
+    },
+    async searchFacts(q: FactQuery) {
+      const words = searchWords(q.query);
+      return facts
+        .filter((f) => f.agent === q.agent && (q.person === undefined || f.person === q.person))
+        .map((f) => {
+          const have = new Set(searchWords(f.text, 1000));
+          return { ...f, score: words.filter((w) => have.has(w)).length };
+        })
+        .filter((f) => f.score > 0)
+        .sort((a, b) => b.score - a.score || b.id - a.id)
+        .slice(0, q.limit);
     },
     async close() {},
   };

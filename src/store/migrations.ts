@@ -33,6 +33,14 @@ export const MIGRATIONS: readonly string[] = [
      attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, done INTEGER NOT NULL DEFAULT 0
    );
    CREATE INDEX inbound_pending ON inbound (done, received_at);`,
+  // 3: semantic memory — facts per agent and person, full-text indexed (FTS5, BM25 ranking)
+  `CREATE TABLE facts (
+     id INTEGER PRIMARY KEY, agent TEXT NOT NULL, person TEXT NOT NULL, text TEXT NOT NULL,
+     created_at INTEGER NOT NULL, UNIQUE (agent, person, text)
+   );
+   CREATE VIRTUAL TABLE facts_fts USING fts5(text, content='facts', content_rowid='id');
+   CREATE TRIGGER facts_ai AFTER INSERT ON facts BEGIN INSERT INTO facts_fts(rowid, text) VALUES (new.id, new.text); END;
+   CREATE TRIGGER facts_ad AFTER DELETE ON facts BEGIN INSERT INTO facts_fts(facts_fts, rowid, text) VALUES ('delete', old.id, old.text); END;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -11,7 +11,9 @@ import { isExoError } from "../lib/errors.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { StoreError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
+import { searchWords } from "./words.ts";
 import type {
+  Fact,
   InboundRecord,
   NewMessage,
   PendingInbound,
@@ -115,6 +117,8 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     ),
     completeInbound: q("UPDATE inbound SET done = 1, payload = '' WHERE id = ?"),
     failInbound: q("UPDATE inbound SET attempts = attempts + 1, last_error = ? WHERE id = ? AND done = 0"),
+    addFact: q("INSERT INTO facts (agent, person, text, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(agent, person, text) DO NOTHING"),
+    getFact: q<Fact>("SELECT id, agent, person, text, created_at FROM facts WHERE agent = ? AND person = ? AND text = ?"),
   };
 
   const appendRows = (addr: SessionAddress, msgs: NewMessage[], t: number): StoredMessage[] => {
@@ -273,6 +277,24 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     failInbound: (id, error) =>
       run("record an inbound failure", () => {
         st.failInbound.run(error, id);
+      }),
+    addFact: (agent, person, text) =>
+      run("store a fact", () => {
+        st.addFact.run(agent, person, text, now());
+        return st.getFact.get(agent, person, text)!;
+      }),
+    searchFacts: (fq) =>
+      run("search facts", () => {
+        const words = searchWords(fq.query);
+        if (words.length === 0) return [];
+        // Each word quoted: user text never becomes FTS5 syntax.
+        const match = words.map((w) => `"${w}"`).join(" OR ");
+        const sql = `SELECT f.id, f.agent, f.person, f.text, f.created_at, -bm25(facts_fts) AS score
+          FROM facts_fts JOIN facts f ON f.id = facts_fts.rowid
+          WHERE facts_fts MATCH ? AND f.agent = ? ${fq.person !== undefined ? "AND f.person = ?" : ""}
+          ORDER BY bm25(facts_fts) LIMIT ?`;
+        const args: Bind[] = [match, fq.agent, ...(fq.person !== undefined ? [fq.person] : []), fq.limit];
+        return q<Fact & { score: number }>(sql).all(...args);
       }),
     async close() {
       flushAppends();

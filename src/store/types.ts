@@ -107,6 +107,24 @@ export interface PendingInbound extends InboundRecord {
   last_error: string | null;
 }
 
+/** A fact the agent learned about a person (semantic memory); never shared across people. */
+export interface Fact {
+  id: number;
+  agent: string;
+  person: string;
+  text: string;
+  created_at: number;
+}
+
+export interface FactQuery {
+  agent: string;
+  /** Only this person's facts; absent = every person's (operator tools only). */
+  person?: string;
+  /** Free text; facts sharing its words rank first (BM25 in SQLite). */
+  query: string;
+  limit: number;
+}
+
 export interface Store {
   readonly kind: "memory" | "sqlite" | "nats";
   /** Human-readable location (file path, "memory"). */
@@ -135,6 +153,11 @@ export interface Store {
   pendingInbound(limit: number): Promise<PendingInbound[]>;
   completeInbound(id: string): Promise<void>;
   failInbound(id: string, error: string): Promise<void>;
+
+  /** Stores a fact; the same text for the same agent and person is stored once. */
+  addFact(agent: string, person: string, text: string): Promise<Fact>;
+  /** Facts relevant to the query, most relevant first; none when no word matches. */
+  searchFacts(query: FactQuery): Promise<(Fact & { score: number })[]>;
 
   close(): Promise<void>;
 }

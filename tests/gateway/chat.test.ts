@@ -203,7 +203,7 @@ describe("chat.send", () => {
     await using ws = await openSocket(gw.wsUrl);
     const r = (await ws.call("chat.send", { content: "echo something" }, "t")) as Msg;
     expect(r.result.text).toBe("tool said: from wasm ✓");
-    expect(m.requests[0]!.tools.map((t) => t.name)).toEqual(["echo"]);
+    expect(m.requests[0]!.tools.map((t) => t.name)).toEqual(["memory_save", "memory_search", "echo"]);
     const ev = eventsFor(ws, "t");
     expect(ev.map((e) => e.event)).toEqual(["tool_use", "tool_result", "text", "done"]);
     expect(ev[1].data).toEqual({ tool_use_id: "tu1", content: "from wasm ✓", is_error: false });
