@@ -24,6 +24,7 @@ import { createMetrics, type Metrics } from "../lib/metrics.ts";
 import { VERSION } from "../lib/version.ts";
 import type { Method } from "../protocol/methods.ts";
 import { RpcConnection } from "./connection.ts";
+import { PAGE_CSP, PAGE_HTML, PAGE_JS } from "./web/page.ts";
 import { coreMethods } from "./core-methods.ts";
 
 export interface GatewayOptions {
@@ -174,6 +175,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }),
   );
   app.get("/health", (c) => c.json({ status: "ok", version: VERSION }));
+  const pageHeaders = { "content-security-policy": PAGE_CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
+  app.get("/", (c) => c.html(PAGE_HTML, 200, pageHeaders));
+  app.get("/app.js", (c) => c.body(PAGE_JS, 200, { ...pageHeaders, "content-type": "text/javascript; charset=utf-8" }));
   const verifyBearer = (header: string | null | undefined, remote: string): "ok" | "missing" | "wrong" | "limited" => {
     if (!tokenRequired) return "ok";
     const given = bearerToken(header);
