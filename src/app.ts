@@ -16,6 +16,7 @@ import { type Gateway, type GatewayOptions, startGateway } from "./gateway/serve
 import { sessionMethods } from "./gateway/session-methods.ts";
 import { loadConfiguredPlugin, PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
 import { ChannelPipeline, channelSpecs, type InboundMessage } from "./channels/index.ts";
+import { type Bus, createLocalBus, createNatsBus } from "./bus/index.ts";
 import { createRouter, type InboundAddress, type Route, type Router } from "./router/index.ts";
 import { createMemoryStore, openSqliteStore, type Store } from "./store/index.ts";
 import { configMethods } from "./gateway/config-methods.ts";
@@ -29,6 +30,7 @@ import type { AgentConfig } from "./config/index.ts";
 
 export interface App {
   readonly gateway: Gateway;
+  readonly bus: Bus;
   readonly store: Store;
   readonly plugins: PluginRegistry;
   /** Which agent and session an inbound message belongs to, under the current bindings. */
@@ -100,6 +102,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     return { file: next.file, bindings: router.size, agents: next.agents.map((a) => a.id) };
   };
   const store = openStore(config);
+  const bus = config.bus.nats_url ? createNatsBus({ url: config.bus.nats_url, log: log.child({ module: "bus" }) }) : createLocalBus();
   const host = createPluginHost(config, store, log);
   const plugins = new PluginRegistry(host, reloadConfig, log);
   const metrics = createMetrics();
@@ -154,6 +157,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
           runner,
           route: (addr) => current.router.resolve(addr),
           log: log.child({ module: "channels" }),
+          bus,
           gatewayAuth: (req) => auth.checkBearer(req.headers.get("authorization"), auth.remoteOf(req)) === "ok",
         });
         const p = pipeline;
@@ -180,12 +184,13 @@ export async function startApp(opts: AppOptions): Promise<App> {
         return {
           ready: sessions.ok,
           store: { kind: store.kind, ...sessions },
-          bus: { mode: "local" },
+          bus: { mode: bus.mode },
           plugins: { loaded: list.filter((p) => p.state === "loaded").length, failed: list.filter((p) => p.state === "error").map((p) => p.name) },
         };
       },
       statusExtra: async () => ({
         router: { bindings: current.router.size },
+        bus: { mode: bus.mode, ...(config.bus.nats_url && { url: config.bus.nats_url }) },
         usage_today: await store.sumUsage({ since: periodStarts(Date.now()).day }),
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
@@ -193,6 +198,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     });
   } catch (e) {
     await host.stop();
+    await bus.close();
     await store.close();
     throw e;
   }
@@ -210,6 +216,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   }
   return {
     gateway,
+    bus,
     store,
     plugins,
     route: (addr) => current.router.resolve(addr),
@@ -218,6 +225,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       clearInterval(retryTimer);
       await gateway.stop();
       await host.stop();
+      await bus.close();
       await store.close();
     },
   };

@@ -12,6 +12,8 @@ import type { Logger } from "../lib/log.ts";
 import type { InboundAddress, Route } from "../router/index.ts";
 import type { PluginHost } from "../sandbox/index.ts";
 import type { Store } from "../store/index.ts";
+import { type Bus, inboundSubject } from "../bus/index.ts";
+import { packMsgpack } from "../protocol/codec.ts";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { verifyWebhook, type VerifyScheme } from "./verify.ts";
 
@@ -53,6 +55,8 @@ export interface PipelineDeps {
   log: Logger;
   /** Verifies the gateway token for channels whose plugin asks for no signature ("none"). */
   gatewayAuth: (req: Request) => boolean;
+  /** Where accepted messages are announced (SPEC §12); best effort, never blocks a webhook. */
+  bus?: Bus;
   nowS?: () => number;
 }
 
@@ -106,7 +110,10 @@ export class ChannelPipeline {
     for (const m of parsed.messages) {
       // Stored before it is acknowledged: a crash after the 200 still finds it pending.
       const fresh = await this.deps.store.acceptInbound({ id: `${channel.name}:${m.id}`, channel: channel.name, payload: JSON.stringify(m), received_at: Date.now() });
-      if (fresh) accepted.push(m);
+      if (fresh) {
+        accepted.push(m);
+        this.deps.bus?.publish(inboundSubject(channel.name, m.account, m.peer), packMsgpack({ channel: channel.name, ...m })).catch(() => {});
+      }
     }
     // A handshake or a refusal (Discord PING, a malformed body): the plugin's own answer, nothing to run.
     if (parsed.messages.length === 0 && parsed.reply) return { status: parsed.reply.status, headers: parsed.reply.headers, body: parsed.reply.body };

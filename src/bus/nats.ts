@@ -1,0 +1,90 @@
+/**
+ * The bus over NATS core pub/sub (SPEC §12), falling back to in-process delivery while NATS is
+ * unreachable: the gateway keeps serving, and the bus reconnects when NATS returns (the client
+ * restores its subscriptions). While disconnected a publish reaches this process's subscribers
+ * only — NATS drops messages published during an outage anyway (reference/stack-findings §4).
+ */
+import type { NatsConnection, Subscription as NatsSubscription } from "@nats-io/transport-node";
+import type { Logger } from "../lib/log.ts";
+import { createLocalBus, createSubscription } from "./local.ts";
+import type { Bus } from "./types.ts";
+
+export interface NatsBusOptions {
+  url: string;
+  log: Logger;
+  /** Between reconnect attempts (the client retries for ever). */
+  reconnectWaitMs?: number;
+}
+
+export function createNatsBus(opts: NatsBusOptions): Bus {
+  const local = createLocalBus();
+  let nc: NatsConnection | null = null;
+  let connected = false;
+  let closed = false;
+  type Entry = { subject: string; push: (m: { subject: string; data: Uint8Array }) => void; sub?: NatsSubscription };
+  const natsSubs = new Set<Entry>();
+
+  const attach = (entry: Entry) => {
+    if (!nc || entry.sub) return;
+    entry.sub = nc.subscribe(entry.subject, {
+      callback: (err, msg) => {
+        if (!err) entry.push({ subject: msg.subject, data: msg.data });
+      },
+    });
+  };
+
+  // Connect in the background: the gateway must not wait for (or fail on) NATS.
+  void (async () => {
+    const { connect } = await import("@nats-io/transport-node");
+    try {
+      nc = await connect({ servers: opts.url, waitOnFirstConnect: true, maxReconnectAttempts: -1, reconnectTimeWait: opts.reconnectWaitMs ?? 1000, name: "exoclaw" });
+    } catch (e) {
+      opts.log.warn("nats unavailable; using the in-process bus", { url: opts.url, error: e instanceof Error ? e.message : String(e) });
+      return;
+    }
+    if (closed) return void nc.close();
+    connected = true;
+    opts.log.info("bus connected to nats", { url: opts.url });
+    for (const entry of natsSubs) attach(entry);
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") {
+        connected = false;
+        opts.log.warn("nats disconnected; publishing in-process until it returns", { url: opts.url });
+      } else if (s.type === "reconnect") {
+        connected = true;
+        opts.log.info("nats reconnected", { url: opts.url });
+      }
+    }
+  })();
+
+  return {
+    get mode() {
+      return connected ? "nats" : "local";
+    },
+    async publish(subject, data) {
+      if (connected && nc) nc.publish(subject, data);
+      else local.deliver({ subject, data });
+    },
+    subscribe(subject) {
+      const sub = createSubscription(() => {
+        localSub.close();
+        entry.sub?.unsubscribe();
+        natsSubs.delete(entry);
+      });
+      // Local deliveries (while NATS is down) and NATS deliveries both land in this subscription.
+      const localSub = local.subscribe(subject);
+      void (async () => {
+        for await (const m of localSub) sub.push(m);
+      })();
+      const entry: Entry = { subject, push: (m) => sub.push(m) };
+      natsSubs.add(entry);
+      attach(entry);
+      return sub;
+    },
+    async close() {
+      closed = true;
+      await local.close();
+      if (nc) await nc.drain().catch(() => nc?.close());
+    },
+  };
+}
