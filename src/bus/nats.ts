@@ -33,29 +33,38 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
     });
   };
 
-  // Connect in the background: the gateway must not wait for (or fail on) NATS.
-  void (async () => {
+  // Connect in the background: the gateway must not wait for (or fail on) NATS. Until the first
+  // connection, retry on an unref'd timer, so a gateway shutting down is never held up by it.
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  let warned = false;
+  const tryConnect = async () => {
     const { connect } = await import("@nats-io/transport-node");
     try {
-      nc = await connect({ servers: opts.url, waitOnFirstConnect: true, maxReconnectAttempts: -1, reconnectTimeWait: opts.reconnectWaitMs ?? 1000, name: "exoclaw" });
+      nc = await connect({ servers: opts.url, maxReconnectAttempts: -1, reconnectTimeWait: opts.reconnectWaitMs ?? 1000, name: "exoclaw" });
     } catch (e) {
-      opts.log.warn("nats unavailable; using the in-process bus", { url: opts.url, error: e instanceof Error ? e.message : String(e) });
+      if (!warned) opts.log.warn("nats unavailable; using the in-process bus until it answers", { url: opts.url, error: e instanceof Error ? e.message : String(e) });
+      warned = true;
+      if (!closed) {
+        retry = setTimeout(() => void tryConnect(), opts.reconnectWaitMs ?? 1000);
+        retry.unref();
+      }
       return;
     }
     if (closed) return void nc.close();
     connected = true;
     opts.log.info("bus connected to nats", { url: opts.url });
     for (const entry of natsSubs) attach(entry);
-    for await (const s of nc.status()) {
-      if (s.type === "disconnect") {
+    for await (const st of nc.status()) {
+      if (st.type === "disconnect") {
         connected = false;
         opts.log.warn("nats disconnected; publishing in-process until it returns", { url: opts.url });
-      } else if (s.type === "reconnect") {
+      } else if (st.type === "reconnect") {
         connected = true;
         opts.log.info("nats reconnected", { url: opts.url });
       }
     }
-  })();
+  };
+  void tryConnect();
 
   return {
     get mode() {
@@ -83,6 +92,7 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
     },
     async close() {
       closed = true;
+      clearTimeout(retry);
       await local.close();
       if (nc) await nc.drain().catch(() => nc?.close());
     },
