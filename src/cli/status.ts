@@ -16,6 +16,7 @@ interface StatusResult {
   memory: { rss_bytes: number };
   store?: { kind: string; location: string; sessions: number };
   router?: { bindings: number };
+  bus?: { mode: string; url?: string };
   usage_today?: { calls: number; input_tokens: number; output_tokens: number };
   plugins?: { name: string; state: string; error?: string }[];
 }
@@ -33,6 +34,7 @@ export function formatStatus(s: StatusResult, url: string): string {
     `  memory       ${(s.memory.rss_bytes / 1048576).toFixed(1)} MiB RSS`,
     ...(s.store ? [`  store        ${s.store.kind} (${s.store.location}), ${s.store.sessions} session(s)`] : []),
     ...(s.router ? [`  bindings     ${s.router.bindings}`] : []),
+    ...(s.bus ? [`  bus          ${s.bus.mode}${s.bus.url ? ` (${s.bus.url}${s.bus.mode === "local" ? " unreachable" : ""})` : ""}`] : []),
     ...(s.usage_today ? [`  usage today  ${s.usage_today.calls} model call(s), ${s.usage_today.input_tokens} in / ${s.usage_today.output_tokens} out tokens`] : []),
     ...(s.plugins
       ? [

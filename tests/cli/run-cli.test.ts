@@ -89,11 +89,12 @@ describe("formatStatus", () => {
     expect(text).toContain("30.0 MiB RSS");
     expect(formatStatus({ ...base, uptime_s: 600 }, "u")).toContain("up 10 min");
     const full = formatStatus(
-      { ...base, uptime_s: 1, store: { kind: "sqlite", location: "/s/exoclaw.db", sessions: 3 }, router: { bindings: 2 }, plugins: [{ name: "echo", state: "loaded" }, { name: "w", state: "error", error: "changed" }] },
+      { ...base, uptime_s: 1, store: { kind: "sqlite", location: "/s/exoclaw.db", sessions: 3 }, router: { bindings: 2 }, bus: { mode: "local", url: "nats://n:4222" }, plugins: [{ name: "echo", state: "loaded" }, { name: "w", state: "error", error: "changed" }] },
       "u",
     );
     expect(full).toContain("store        sqlite (/s/exoclaw.db), 3 session(s)");
     expect(full).toContain("bindings     2");
+    expect(full).toContain("bus          local (nats://n:4222 unreachable)");
     expect(full).toContain("plugins      echo (loaded), w (error)\n               w: changed");
   });
 });
