@@ -1,99 +1,157 @@
 /**
- * What every wire API shares: the request, and turning HTTP failures, broken streams and aborts
- * into ProviderErrors (STYLE: one error per failure kind, retryable when trying again may work).
- * Messages name the provider and never include the API key.
+ * What every wire API shares: the POST, and turning HTTP failures, broken streams and aborts into
+ * ProviderErrors (one error per failure kind, retryable when trying again may work). Messages name
+ * the provider and never include the API key.
  */
 import { ProviderError } from "../provider-error.ts";
-import type { ProviderId, StreamEvent } from "../types.ts";
+import type { ChatMessage, ProviderId, StreamEvent } from "../types.ts";
 
-/** Seconds or an HTTP date, as in Retry-After. */
-export function parseRetryAfter(value: string | null): number | undefined {
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(value);
+/** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined): number | undefined {
+  const v = value?.trim();
+  if (!v) return undefined;
+  if (/^\d+(\.\d+)?$/.test(v)) return Math.round(Number(v) * 1000);
+  // An HTTP date names its month; Date.parse alone would read "-3" as a year.
+  if (!/[a-z]{3}/i.test(v)) return undefined;
+  const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
+/** The human part of an error body in any of the four envelopes (Ollama's is a bare string). */
 function upstreamMessage(body: string): string {
   try {
-    const j = JSON.parse(body) as { error?: { message?: unknown } | unknown[]; message?: unknown };
-    const e = Array.isArray(j) ? (j[0] as { error?: { message?: unknown } })?.error : j.error;
-    const m = typeof e === "object" && e !== null && "message" in e ? e.message : typeof j.error === "string" ? j.error : j.message;
+    const j = JSON.parse(body) as { error?: unknown; message?: unknown };
+    const e = Array.isArray(j) ? (j[0] as { error?: unknown } | undefined)?.error : j.error;
+    const m = typeof e === "string" ? e : typeof e === "object" && e !== null && "message" in e ? e.message : j.message;
     return typeof m === "string" ? m : "";
   } catch {
     return body.slice(0, 200);
   }
 }
 
+/** Removes the key from text an upstream echoed back (OpenAI's 401 body quotes it). */
+export function scrub(text: string, apiKey: string | null): string {
+  return apiKey && apiKey.length >= 4 ? text.split(apiKey).join("***") : text;
+}
+
+export interface HttpFailure {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+/** How one wire API reads its own error bodies. */
+export interface ErrorDialect {
+  /** Gemini answers a bad key with 400 API_KEY_INVALID, not 401. */
+  isAuthFailure?(f: HttpFailure): boolean;
+  /** Gemini puts the delay in the body (RetryInfo) rather than in Retry-After. */
+  retryAfterMs?(f: HttpFailure): number | undefined;
+}
+
 /** An HTTP error response as a ProviderError. */
-export function httpError(id: ProviderId, status: number, headers: Headers, body: string, apiKey: string | null, retryAfterMs?: number): ProviderError {
-  const scrubbed = (s: string) => (apiKey && apiKey.length >= 4 ? s.split(apiKey).join("***") : s);
-  if (status === 401 || status === 403) {
+export function httpError(id: ProviderId, f: HttpFailure, apiKey: string | null, dialect: ErrorDialect = {}): ProviderError {
+  const { status, body } = f;
+  if (status === 401 || status === 403 || dialect.isAuthFailure?.(f)) {
+    // The body is left out on purpose: some upstreams quote the key they were sent.
     return new ProviderError(id, `${id}: authentication failed (${status}) — check the API key`, { status });
   }
-  const detail = scrubbed(upstreamMessage(body)).slice(0, 300);
-  const after = retryAfterMs ?? parseRetryAfter(headers.get("retry-after"));
+  const detail = scrub(upstreamMessage(body), apiKey).slice(0, 300);
+  const after = dialect.retryAfterMs?.(f) ?? parseRetryAfter(f.headers.get("retry-after"));
   // OpenAI's insufficient_quota is billing, not a rate: waiting will not help. A quota 429 that says
   // when to come back (Gemini's RetryInfo) is a rate limit.
   const quota = /insufficient_quota/.test(body) && after === undefined;
-  const retryable = !quota && (status === 408 || status === 409 || status === 429 || status >= 500);
-  const what = status === 429 ? (quota ? "quota exhausted" : "rate limited") : status === 529 || /overloaded/i.test(body) ? "overloaded" : `HTTP ${status}`;
+  // 529 is Anthropic's "overloaded"; the others say so with a 503 or in the body.
+  const overloaded = status === 529 || status === 503 || /overloaded/i.test(body);
+  const retryable = !quota && (status === 408 || status === 409 || status === 429 || status >= 500 || overloaded);
+  const what = status === 429 ? (quota ? "quota exhausted" : "rate limited") : overloaded ? "overloaded" : `HTTP ${status}`;
   return new ProviderError(id, `${id}: ${what} (${status})${detail ? `: ${detail}` : ""}`, { status, retryable, ...(after !== undefined && { retryAfterMs: after }) });
 }
 
-export function abortedError(id: ProviderId): ProviderError {
-  return new ProviderError(id, `${id}: request aborted`, { reason: "aborted" });
-}
+export const abortedError = (id: ProviderId): ProviderError => new ProviderError(id, `${id}: request aborted`, { reason: "aborted" });
 
-/** A failure while reading the body: an abort, or a dropped connection (retryable). */
+/** A failure while reading the body: the caller's abort, or a dropped connection (retryable). */
 export function streamError(id: ProviderId, e: unknown, signal?: AbortSignal): ProviderError {
-  if (signal?.aborted || (e as Error)?.name === "AbortError") return abortedError(id);
+  if (signal?.aborted) return abortedError(id);
   if (e instanceof ProviderError) return e;
-  return new ProviderError(id, `${id}: connection lost mid-stream (${(e as Error)?.message ?? String(e)})`, { retryable: true, cause: e });
+  const why = e instanceof Error ? e.message : String(e);
+  return new ProviderError(id, `${id}: stream ended early: connection lost (${why})`, { retryable: true, cause: e });
 }
 
-export const endedEarly = (id: ProviderId) => new ProviderError(id, `${id}: stream ended early (no end-of-stream marker)`, { retryable: true });
+/** The body ended cleanly but without the format's end marker: a proxy or server cut it short. */
+export const endedEarly = (id: ProviderId, marker: string): ProviderError =>
+  new ProviderError(id, `${id}: stream ended early (no ${marker})`, { retryable: true });
+
+/** An error the upstream reported inside a 200 stream. */
+export const midStreamError = (id: ProviderId, message: string, retryable: boolean): ProviderError =>
+  new ProviderError(id, `${id}: error mid-stream: ${message}`, { retryable });
+
+export interface PostOptions {
+  url: string;
+  headers: Record<string, string>;
+  /** Built inside the stream, so a request that cannot be serialized fails as an event, not a throw. */
+  body: () => unknown;
+  apiKey: string | null;
+  fetch?: typeof fetch | undefined;
+  signal?: AbortSignal | undefined;
+  dialect?: ErrorDialect;
+}
 
 /**
- * POSTs a JSON body and, on a 2xx, hands the response to `read`; every failure becomes the stream's
- * last event. Never throws.
+ * POSTs a JSON body and, on a 2xx, hands the response to `read`. Every failure becomes the stream's
+ * last event; never throws. The signal goes to fetch, so an abort closes the HTTP connection.
  */
-export async function* postAndStream(
-  id: ProviderId,
-  url: string,
-  init: { headers: Record<string, string>; body: unknown; apiKey: string | null; fetch?: typeof fetch; signal?: AbortSignal },
-  read: (res: Response) => AsyncIterable<StreamEvent>,
-  retryAfterOf?: (body: string) => number | undefined,
-): AsyncIterable<StreamEvent> {
+export async function* postAndStream(id: ProviderId, opts: PostOptions, read: (res: Response) => AsyncIterable<StreamEvent>): AsyncGenerator<StreamEvent> {
+  if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
+  let body: string;
+  try {
+    body = JSON.stringify(opts.body());
+  } catch (e) {
+    // A tool input holding a BigInt or a cycle: the same request would fail again.
+    return yield { type: "error", error: new ProviderError(id, `${id}: the request cannot be encoded as JSON (${e instanceof Error ? e.message : String(e)})`, { cause: e }) };
+  }
   let res: Response;
   try {
-    res = await (init.fetch ?? fetch)(url, {
+    res = await (opts.fetch ?? fetch)(opts.url, {
       method: "POST",
-      headers: { "content-type": "application/json", ...init.headers },
-      body: JSON.stringify(init.body),
-      ...(init.signal && { signal: init.signal }),
+      headers: { "content-type": "application/json", ...opts.headers },
+      body,
+      ...(opts.signal && { signal: opts.signal }),
     });
   } catch (e) {
-    if (init.signal?.aborted) return yield { type: "error", error: abortedError(id) };
-    return yield { type: "error", error: new ProviderError(id, `${id}: cannot reach ${new URL(url).host} (${(e as Error).message})`, { retryable: true, cause: e }) };
+    if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
+    const why = scrub(e instanceof Error ? e.message : String(e), opts.apiKey);
+    return yield { type: "error", error: new ProviderError(id, `${id}: cannot reach ${hostOf(opts.url)} (${why})`, { retryable: true, cause: e }) };
   }
   if (!res.ok) {
-    let body = "";
+    let text = "";
     try {
-      body = await res.text();
+      text = await res.text();
     } catch {
-      // the status is enough
+      // the status alone is enough to classify the failure
     }
-    return yield { type: "error", error: httpError(id, res.status, res.headers, body, init.apiKey, retryAfterOf?.(body)) };
+    if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
+    return yield { type: "error", error: httpError(id, { status: res.status, headers: res.headers, body: text }, opts.apiKey, opts.dialect) };
   }
   try {
-    yield* read(res);
+    for await (const ev of read(res)) {
+      // Events already decoded from a buffered chunk must not reach a caller who has cancelled.
+      if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
+      yield ev;
+    }
   } catch (e) {
-    yield { type: "error", error: streamError(id, e, init.signal) };
+    yield { type: "error", error: streamError(id, e, opts.signal) };
   }
 }
 
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host;
+  } catch {
+    return "the upstream";
+  }
+}
+
+/** Tool-call arguments accumulated as a JSON string; empty means no arguments. */
 export function parseJsonArgs(id: ProviderId, raw: string, name: string): { ok: true; value: unknown } | { ok: false; error: ProviderError } {
   if (raw.trim() === "") return { ok: true, value: {} };
   try {
@@ -101,4 +159,21 @@ export function parseJsonArgs(id: ProviderId, raw: string, name: string): { ok: 
   } catch {
     return { ok: false, error: new ProviderError(id, `${id}: tool call ${name} has invalid JSON arguments`) };
   }
+}
+
+/** Parses one stream payload; a malformed one is an error event, not a throw. */
+export function parsePayload<T>(id: ProviderId, raw: string): { ok: true; value: T } | { ok: false; error: ProviderError } {
+  try {
+    return { ok: true, value: JSON.parse(raw) as T };
+  } catch {
+    return { ok: false, error: new ProviderError(id, `${id}: malformed stream payload: ${raw.slice(0, 80)}`) };
+  }
+}
+
+/**
+ * How many tool calls the history already holds. Wire APIs that send calls without ids (Gemini,
+ * Ollama) get made-up ids `call_<n>` counting on from here, so ids stay unique within a session.
+ */
+export function toolCallsIn(messages: ChatMessage[]): number {
+  return messages.reduce((n, m) => n + m.parts.filter((p) => p.type === "tool_use").length, 0);
 }

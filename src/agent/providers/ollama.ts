@@ -1,29 +1,30 @@
 /**
- * Ollama `/api/chat`, NDJSON (wire-formats A5). No key. Tool calls arrive whole with `arguments`
- * as an object; results go back as `role: "tool"` messages matched by `tool_name` and order.
- * An error after the stream began is a line `{"error": "…"}`.
+ * Ollama `/api/chat`, NDJSON (wire-formats A5). No key. The system prompt is a `system` message;
+ * tool calls arrive whole with `arguments` as an object (usually without an id); results go back as
+ * `role: "tool"` messages matched by `tool_name` and order. The stream ends with a `"done": true`
+ * line; an error after the stream began is a line `{"error": "…"}`.
  */
-import { ProviderError } from "../provider-error.ts";
-import { ndjsonLines } from "../sse.ts";
 import type { ChatMessage, ChatRequest, Provider, ProviderOptions, StopReason, StreamEvent } from "../types.ts";
-import { postAndStream } from "./_http.ts";
+import { ndjsonLines } from "../sse.ts";
+import { endedEarly, midStreamError, parseJsonArgs, parsePayload, postAndStream, toolCallsIn } from "./_http.ts";
 
 const ID = "ollama" as const;
 
-type OMessage =
+type OllamaMessage =
   | { role: "system" | "user"; content: string }
   | { role: "assistant"; content: string; tool_calls?: { type: "function"; function: { index: number; name: string; arguments: unknown } }[] }
   | { role: "tool"; tool_name: string; content: string };
 
-export function toOllamaMessages(system: string, messages: ChatMessage[]): OMessage[] {
+/** Provider-neutral history → Ollama messages (system first; a result names its call's function). */
+export function toOllamaMessages(system: string, messages: ChatMessage[]): OllamaMessage[] {
   const names = new Map<string, string>();
-  const out: OMessage[] = system ? [{ role: "system", content: system }] : [];
+  const out: OllamaMessage[] = system ? [{ role: "system", content: system }] : [];
   for (const m of messages) {
     const text = m.parts.flatMap((p) => (p.type === "text" ? [p.text] : [])).join("");
     if (m.role === "user") out.push({ role: "user", content: text });
     else if (m.role === "assistant") {
       const calls = m.parts.flatMap((p) => (p.type === "tool_use" ? [p] : []));
-      calls.forEach((c) => names.set(c.id, c.name));
+      for (const c of calls) names.set(c.id, c.name);
       out.push({
         role: "assistant",
         content: text,
@@ -36,6 +37,7 @@ export function toOllamaMessages(system: string, messages: ChatMessage[]): OMess
   return out;
 }
 
+/** The native request body (A5.1). */
 export function ollamaRequestBody(req: ChatRequest): Record<string, unknown> {
   return {
     model: req.model,
@@ -52,47 +54,53 @@ interface Line {
   done_reason?: string;
   prompt_eval_count?: number;
   eval_count?: number;
-  error?: string;
+  error?: unknown;
 }
 
-async function* read(res: Response): AsyncIterable<StreamEvent> {
-  let calls = 0;
-  for await (const raw of ndjsonLines(res.body!)) {
-    let line: Line;
-    try {
-      line = JSON.parse(raw) as Line;
-    } catch {
-      return yield { type: "error", error: new ProviderError(ID, `${ID}: malformed stream line`) };
+const STOP: Record<string, StopReason> = { stop: "end_turn", length: "max_tokens" };
+
+/** `priorCalls`: tool calls already in the history, so made-up ids stay unique in the session. */
+function reader(priorCalls: number) {
+  return async function* read(res: Response): AsyncGenerator<StreamEvent> {
+    let calls = 0;
+    for await (const raw of ndjsonLines(res)) {
+      const parsed = parsePayload<Line>(ID, raw);
+      if (!parsed.ok) return yield { type: "error", error: parsed.error };
+      const line = parsed.value;
+      if (line.error !== undefined) {
+        const message = typeof line.error === "string" ? line.error : JSON.stringify(line.error);
+        return yield { type: "error", error: midStreamError(ID, message, /overload|busy|timeout|try again/i.test(message)) };
+      }
+      if (line.message?.content) yield { type: "text", text: line.message.content };
+      for (const tc of line.message?.tool_calls ?? []) {
+        const name = tc.function?.name ?? "";
+        // Documented as an object; some compatible servers send a JSON string.
+        const raw = tc.function?.arguments;
+        const args = typeof raw === "string" ? parseJsonArgs(ID, raw, name) : { ok: true as const, value: raw ?? {} };
+        if (!args.ok) return yield { type: "error", error: args.error };
+        yield { type: "tool_call", id: tc.id || `call_${priorCalls + calls}`, name, input: args.value };
+        calls++;
+      }
+      if (line.done) {
+        yield { type: "usage", input_tokens: line.prompt_eval_count ?? 0, output_tokens: line.eval_count ?? 0 };
+        return yield { type: "done", stop_reason: calls > 0 ? "tool_use" : line.done_reason ? (STOP[line.done_reason] ?? "other") : "end_turn" };
+      }
     }
-    if (line.error !== undefined) return yield { type: "error", error: new ProviderError(ID, `${ID}: error mid-stream: ${line.error}`, { retryable: /overload|busy|timeout/i.test(line.error) }) };
-    if (line.message?.content) yield { type: "text", text: line.message.content };
-    for (const tc of line.message?.tool_calls ?? []) {
-      const args = typeof tc.function?.arguments === "string" ? safeJson(tc.function.arguments) : (tc.function?.arguments ?? {});
-      yield { type: "tool_call", id: tc.id ?? `ollama_${crypto.randomUUID().slice(0, 12)}`, name: tc.function?.name ?? "", input: args };
-      calls++;
-    }
-    if (line.done) {
-      yield { type: "usage", input_tokens: line.prompt_eval_count ?? 0, output_tokens: line.eval_count ?? 0 };
-      const stop: StopReason = calls > 0 ? "tool_use" : line.done_reason === "length" ? "max_tokens" : line.done_reason === "stop" || !line.done_reason ? "end_turn" : "other";
-      return yield { type: "done", stop_reason: stop };
-    }
-  }
-  yield { type: "error", error: new ProviderError(ID, `${ID}: stream ended early (no "done": true line)`, { retryable: true }) };
+    yield { type: "error", error: endedEarly(ID, '"done": true line') };
+  };
 }
 
-function safeJson(s: string): unknown {
-  try {
-    return JSON.parse(s);
-  } catch {
-    return {};
-  }
-}
-
+/** Ollama provider (no auth, POST <base>/api/chat, NDJSON). `apiKey` is never sent. */
 export function createOllamaProvider(opts: ProviderOptions): Provider {
-  const base = (opts.baseUrl || "http://localhost:11434").replace(/\/$/, "");
+  const base = (opts.baseUrl || "http://localhost:11434").replace(/\/+$/, "");
   return {
     id: ID,
     stream: (req, { signal }) =>
-      postAndStream(ID, `${base}/api/chat`, { headers: {}, body: ollamaRequestBody(req), apiKey: null, ...(opts.fetch && { fetch: opts.fetch }), ...(signal && { signal }) }, read),
+      postAndStream(
+        ID,
+        // No key is sent; one configured anyway is still kept out of error messages.
+        { url: `${base}/api/chat`, headers: {}, body: () => ollamaRequestBody(req), apiKey: opts.apiKey, fetch: opts.fetch, signal },
+        reader(toolCallsIn(req.messages)),
+      ),
   };
 }

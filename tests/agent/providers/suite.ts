@@ -1,56 +1,73 @@
 /**
- * The conformance suite every wire API runs against a fake upstream that speaks its format
- * byte for byte, written in awkward chunks: text, tool calls, the tool-result round trip, and
- * each failure (401, 429 + Retry-After, overloaded/5xx, error mid-stream, dropped connection,
- * cancellation observed by the upstream).
+ * The conformance suite every wire API runs against a fake upstream that speaks its format byte for
+ * byte, cut into awkward chunks: text, tool calls, the tool-result round trip, and each failure
+ * (bad key, 429 + delay, overloaded/5xx, error inside a 200 stream, dropped connection, a body that
+ * ends without its marker, cancellation observed by the upstream).
  */
 import { describe, expect, test } from "bun:test";
-import { runTurn } from "../../../src/agent/loop.ts";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { ProviderError } from "../../../src/agent/provider-error.ts";
 import { withRetries } from "../../../src/agent/retry.ts";
-import type { ChatRequest, Provider, StreamEvent, ToolSpec } from "../../../src/agent/types.ts";
-import { type RecordedRequest, type Reply, startFakeUpstream } from "../../helpers/fake-upstream.ts";
+import type { ChatMessage, ChatRequest, Provider, ProviderId, StreamEvent, ToolSpec } from "../../../src/agent/types.ts";
+import { cutsInsideCharacter, type RecordedRequest, type Reply, recordingFetch, startFakeUpstream } from "../../helpers/fake-upstream.ts";
 
 export const KEY = "sk-test-9f8e7d6c5b4a";
 
+/** A fixture of `tests/fixtures/providers/`, as exact text. */
+export const fixture = (path: string): string => readFileSync(join(import.meta.dir, "../../fixtures/providers", path), "utf8");
+
+type Call = { name: string; input: unknown };
+
 export interface WireCase {
-  name: string;
-  make(baseUrl: string, apiKey: string): Provider;
-  /** Content type of a streaming response. */
+  name: ProviderId;
+  make(opts: { baseUrl: string; apiKey: string; fetch?: typeof fetch }): Provider;
   contentType: string;
-  /** A complete response streaming `text` (in 2+ pieces) with usage 10 in / 5 out. */
+  /** A complete stream of `text` (any text, in 2+ pieces), for cases that need their own words. */
   text(text: string): string;
-  /** Fixture: text then one tool call; the expected events (besides usage/done). */
-  textThenTool: { body: string; text: string; call: { name: string; input: unknown } };
-  /** Two tool calls in one response. */
-  twoTools: { body: string; calls: { name: string; input: unknown }[] };
-  /** A 200 stream that breaks with the provider's own mid-stream error. */
-  midStreamError: string;
-  /** Error response bodies. */
-  errorBody(status: number): string;
-  /** Extra headers on a 429 (Retry-After, or none for Gemini, which puts RetryInfo in the body). */
-  rateLimitHeaders: Record<string, string>;
-  /** The delay the provider should report for the 429 above. */
-  rateLimitDelayMs: number;
-  /** Asserts where the key went. */
+  /** That stream cut cleanly just before the format's end marker. */
+  withoutEndMarker(body: string): string;
+  /** The non-ASCII text fixture and its usage totals. */
+  unicode: { body: string; text: string; usage: { input_tokens: number; output_tokens: number } };
+  textThenTool: { body: string; text: string; call: Call };
+  twoTools: { body: string; calls: Call[] };
+  midStreamError: { body: string; retryable: boolean };
+  /** The provider's "bad key" answer (Gemini: 400 API_KEY_INVALID). */
+  authFailure: Reply;
+  /** A 429 and the delay it asks for (Retry-After header, or Gemini's RetryInfo in the body). */
+  rateLimit: { reply: Reply; waitMs: number };
+  /** 529 / 503 overloaded. */
+  overloaded: Reply;
+  /** An error body, in this API's envelope, whose message is `message`. */
+  errorBody(message: string): string;
+  /** The key in the right header, the right path, nothing else leaking it. */
   checkAuth(req: RecordedRequest): void;
-  /** Asserts the request that carried the tool result back: its exact native shape, and the system prompt placement. */
-  checkToolResultRequest(req: RecordedRequest): void;
-  /**
-   * In a real two-round loop (first response = textThenTool), the part of the second request that
-   * carries the result of `call` back, in the provider's native shape.
-   */
-  nativeToolResult(req: RecordedRequest, call: { id: string; name: string }, content: string): unknown;
-  expectedToolResult(call: { id: string; name: string }, content: string): unknown;
-  /** True when the format has a terminal marker whose absence means the stream broke. */
+  /** Asserts the first request: tools in native shape, max tokens, system prompt placement. */
+  checkRequest(req: RecordedRequest): void;
+  /** The history part of a request body (messages / contents, system message included if any). */
+  history(req: RecordedRequest): unknown;
+  /** `toolHistory` below in native shape, system prompt included where it goes in the list. */
+  expectedToolHistory: unknown;
+  /** The history of the second round after `textThenTool`, result `content` for `call`. */
+  expectedSecondRound(call: { id: string; name: string; input: unknown; signature?: string }, content: string): unknown;
 }
 
-export const collect = async (it: AsyncIterable<StreamEvent>) => {
+export const collect = async (it: AsyncIterable<StreamEvent>): Promise<StreamEvent[]> => {
   const out: StreamEvent[] = [];
   for await (const e of it) out.push(e);
   return out;
 };
+export const textOf = (events: StreamEvent[]): string => events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+export const callsOf = (events: StreamEvent[]) => events.flatMap((e) => (e.type === "tool_call" ? [e] : []));
+export const errorOf = (e: StreamEvent | undefined): ProviderError => {
+  if (e?.type !== "error") throw new Error(`expected an error event, got ${JSON.stringify(e)}`);
+  return e.error;
+};
 
-const tools: ToolSpec[] = [{ name: "get_weather", description: "Weather for a city", input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } }];
+export const tools: ToolSpec[] = [
+  { name: "get_weather", description: "Weather for a city", input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
+  { name: "get_time", description: "Time in a zone", input_schema: { type: "object", properties: { tz: { type: "string" } } } },
+];
 export const baseRequest = (over: Partial<ChatRequest> = {}): ChatRequest => ({
   model: "test-model",
   system: "You are terse.",
@@ -60,141 +77,210 @@ export const baseRequest = (over: Partial<ChatRequest> = {}): ChatRequest => ({
   ...over,
 });
 
-/** The two-round history: the model called get_weather (id call_1), the tool answered. */
-export const toolRoundHistory: ChatRequest["messages"] = [
-  { role: "user", parts: [{ type: "text", text: "Weather in Oslo?" }] },
-  { role: "assistant", parts: [{ type: "text", text: "Checking." }, { type: "tool_use", id: "call_1", name: "get_weather", input: { city: "Oslo" } }] },
-  { role: "tool", parts: [{ type: "tool_result", tool_use_id: "call_1", content: "-3°C, snow", is_error: false }] },
+/**
+ * A finished tool round: two calls in one assistant turn, their results in two consecutive tool
+ * messages (Anthropic must merge them into one user message), the second a failure.
+ */
+export const toolHistory: ChatMessage[] = [
+  { role: "user", parts: [{ type: "text", text: "Weather and time in Oslo?" }] },
+  {
+    role: "assistant",
+    parts: [
+      { type: "text", text: "Checking." },
+      { type: "tool_use", id: "toolu_A1", name: "get_weather", input: { city: "Oslo" } },
+      { type: "tool_use", id: "toolu_B2", name: "get_time", input: { tz: "Europe/Oslo" } },
+    ],
+  },
+  { role: "tool", parts: [{ type: "tool_result", tool_use_id: "toolu_A1", content: "-3°C, snow" }] },
+  { role: "tool", parts: [{ type: "tool_result", tool_use_id: "toolu_B2", content: "clock plugin crashed", is_error: true }] },
 ];
 
-const reply = (c: WireCase, body: string, more: Partial<Reply> = {}): Reply => ({ body, headers: { "content-type": c.contentType }, ...more });
+const bytes = (s: string) => new TextEncoder().encode(s).length;
 
 export function wireSuite(c: WireCase): void {
+  const reply = (body: Reply["body"], more: Partial<Reply> = {}): Reply => ({ body, headers: { "content-type": c.contentType }, ...more });
+  const provider = (url: string, more: { fetch?: typeof fetch } = {}) => c.make({ baseUrl: url, apiKey: KEY, ...more });
+
   describe(`${c.name} wire format`, () => {
-    test("text only, split at awkward byte boundaries (inside JSON and inside UTF-8 characters)", async () => {
-      await using up = startFakeUpstream([reply(c, c.text("Grüße aus Oslo ❄️ — 🦀"))]);
-      const events = await collect(c.make(up.url, KEY).stream(baseRequest(), {}));
-      expect(events.filter((e) => e.type === "text").map((e) => (e as { text: string }).text).join("")).toBe("Grüße aus Oslo ❄️ — 🦀");
+    test("text only: non-ASCII text cut inside characters and JSON arrives whole, with the provider's usage", async () => {
+      await using up = startFakeUpstream([reply(c.unicode.body)]);
+      const rec = recordingFetch();
+      const events = await collect(provider(up.url, { fetch: rec.fetch }).stream(baseRequest(), {}));
+      // The client really read a chunk that ended inside a multi-byte character.
+      expect(cutsInsideCharacter(rec.reads[0]!)).toBe(true);
+      expect(textOf(events)).toBe(c.unicode.text);
       expect(events.filter((e) => e.type === "text").length).toBeGreaterThan(1);
-      expect(events.at(-2)).toEqual({ type: "usage", input_tokens: 10, output_tokens: 5 });
+      expect(events.filter((e) => e.type === "usage")).toEqual([{ type: "usage", ...c.unicode.usage }]);
       expect(events.at(-1)).toEqual({ type: "done", stop_reason: "end_turn" });
       c.checkAuth(up.requests[0]!);
+      c.checkRequest(up.requests[0]!);
     });
 
     test("text then a tool call", async () => {
-      await using up = startFakeUpstream([reply(c, c.textThenTool.body)]);
-      const events = await collect(c.make(up.url, KEY).stream(baseRequest(), {}));
-      expect(events.filter((e) => e.type === "text").map((e) => (e as { text: string }).text).join("")).toBe(c.textThenTool.text);
-      const calls = events.filter((e) => e.type === "tool_call");
-      expect(calls).toHaveLength(1);
-      expect(calls[0]).toMatchObject({ name: c.textThenTool.call.name, input: c.textThenTool.call.input });
-      expect((calls[0] as { id: string }).id).toBeString();
+      await using up = startFakeUpstream([reply(c.textThenTool.body)]);
+      const events = await collect(provider(up.url).stream(baseRequest(), {}));
+      expect(textOf(events)).toBe(c.textThenTool.text);
+      const calls = callsOf(events);
+      expect(calls.map(({ name, input }) => ({ name, input }))).toEqual([c.textThenTool.call]);
+      expect(calls[0]!.id).toBeTruthy();
+      expect(events.indexOf(calls[0]!)).toBeGreaterThan(events.findIndex((e) => e.type === "text"));
       expect(events.at(-1)).toEqual({ type: "done", stop_reason: "tool_use" });
     });
 
-    test("two tool calls in one response", async () => {
-      await using up = startFakeUpstream([reply(c, c.twoTools.body)]);
-      const events = await collect(c.make(up.url, KEY).stream(baseRequest(), {}));
-      const calls = events.filter((e) => e.type === "tool_call") as { id: string; name: string; input: unknown }[];
+    test("two tool calls in one response, each emitted once and whole", async () => {
+      await using up = startFakeUpstream([reply(c.twoTools.body)]);
+      const events = await collect(provider(up.url).stream(baseRequest(), {}));
+      const calls = callsOf(events);
       expect(calls.map(({ name, input }) => ({ name, input }))).toEqual(c.twoTools.calls);
       expect(new Set(calls.map((x) => x.id)).size).toBe(2);
+      expect(events.at(-1)).toEqual({ type: "done", stop_reason: "tool_use" });
     });
 
-    test("the tool result goes back in the provider's own shape, system prompt where the API wants it", async () => {
-      await using up = startFakeUpstream([reply(c, c.text("It is snowing."))]);
-      const events = await collect(c.make(up.url, KEY).stream(baseRequest({ messages: toolRoundHistory }), {}));
+    test("history with tool calls and results goes out in the provider's own shape", async () => {
+      await using up = startFakeUpstream([reply(c.text("Snowing, and the clock is broken."))]);
+      const events = await collect(provider(up.url).stream(baseRequest({ messages: toolHistory }), {}));
       expect(events.at(-1)).toEqual({ type: "done", stop_reason: "end_turn" });
-      c.checkToolResultRequest(up.requests[0]!);
+      expect(c.history(up.requests[0]!)).toEqual(c.expectedToolHistory);
     });
 
-    test("a two-round tool loop through runTurn: the second request carries the result in native shape", async () => {
-      await using up = startFakeUpstream([reply(c, c.textThenTool.body), reply(c, c.text("Done."))]);
-      const provider = c.make(up.url, KEY);
-      const ran: string[] = [];
-      const result = await runTurn(
-        { model: "test-model", system: "You are terse.", maxTokens: 256, maxToolRounds: 3, history: [], user: { role: "user", parts: [{ type: "text", text: "Go" }] } },
-        {
-          stream: (req, signal) => provider.stream(req, { signal }),
-          tools: { specs: () => baseRequest().tools, run: async (name) => (ran.push(name), { content: "72°F, sunny ☀", is_error: false }) },
-          signal: new AbortController().signal,
-          emit: () => {},
-        },
-      );
-      expect(result.stop_reason).toBe("end_turn");
-      expect(ran).toEqual([c.textThenTool.call.name]);
+    test("two rounds: the second request carries the tool result natively, the system prompt and the key", async () => {
+      await using up = startFakeUpstream([reply(c.textThenTool.body), reply(c.unicode.body)]);
+      const p = provider(up.url);
+      const first = await collect(p.stream(baseRequest(), {}));
+      const call = callsOf(first)[0]!;
+      const { type: _, ...toolUse } = call;
+      const content = "72°F, sunny ☀";
+      const messages: ChatMessage[] = [
+        ...baseRequest().messages,
+        { role: "assistant", parts: [{ type: "text", text: textOf(first) }, { type: "tool_use", ...toolUse }] },
+        { role: "tool", parts: [{ type: "tool_result", tool_use_id: call.id, content }] },
+      ];
+      const second = await collect(p.stream(baseRequest({ messages }), {}));
+      expect(second.at(-1)).toEqual({ type: "done", stop_reason: "end_turn" });
       expect(up.requests).toHaveLength(2);
-      const call = result.messages[1]!.parts.find((p) => p.type === "tool_use") as { id: string; name: string };
-      expect(c.nativeToolResult(up.requests[1]!, call, "72°F, sunny ☀")).toEqual(c.expectedToolResult(call, "72°F, sunny ☀"));
+      c.checkAuth(up.requests[1]!);
+      c.checkRequest(up.requests[1]!);
+      expect(c.history(up.requests[1]!)).toEqual(c.expectedSecondRound(toolUse, content));
     });
 
-    test("401/invalid key: a clear error naming the provider, never the key", async () => {
-      await using up = startFakeUpstream([{ status: c.name === "gemini" ? 400 : 401, body: [new TextEncoder().encode(c.errorBody(401))] }]);
-      const events = await collect(c.make(up.url, KEY).stream(baseRequest(), {}));
+    test("a bad key: one error naming the provider, never the key, not retryable", async () => {
+      await using up = startFakeUpstream([c.authFailure]);
+      const events = await collect(withRetries(provider(up.url), { sleep: async () => {} }).stream(baseRequest(), {}));
       expect(events).toHaveLength(1);
-      const e = (events[0] as { error: { message: string; retryable: boolean } }).error;
-      expect(e.message).toStartWith(`${c.name}: authentication failed`);
+      const e = errorOf(events[0]);
+      expect(e.message).toStartWith(`${c.name}: authentication failed (${c.authFailure.status})`);
+      expect(e.message).toContain("check the API key");
       expect(e.message).not.toContain(KEY);
       expect(e.retryable).toBe(false);
+      expect(up.requests).toHaveLength(1);
     });
 
-    test("429 honours the upstream's delay and the retry succeeds", async () => {
-      await using up = startFakeUpstream([
-        { status: 429, headers: c.rateLimitHeaders, body: [new TextEncoder().encode(c.errorBody(429))] },
-        reply(c, c.text("after the wait")),
-      ]);
+    test("an error body that echoes the key is scrubbed", async () => {
+      await using up = startFakeUpstream([{ status: 500, headers: { "content-type": "application/json" }, body: c.errorBody(`internal error for key ${KEY}`) }]);
+      const e = errorOf((await collect(provider(up.url).stream(baseRequest(), {}))).at(-1));
+      expect(e.message).toStartWith(`${c.name}: HTTP 500 (500): internal error for key`);
+      expect(e.message).not.toContain(KEY);
+      expect(e.retryable).toBe(true);
+    });
+
+    test("429: withRetries waits as long as the upstream asked, then the retry succeeds", async () => {
+      await using up = startFakeUpstream([c.rateLimit.reply, reply(c.unicode.body)]);
       const slept: number[] = [];
-      const p = withRetries(c.make(up.url, KEY), { sleep: async (ms) => void slept.push(ms), maxDelayMs: 60_000 });
+      const p = withRetries(provider(up.url), { sleep: async (ms) => void slept.push(ms), maxDelayMs: 60_000 });
       const events = await collect(p.stream(baseRequest(), {}));
-      expect(slept).toEqual([c.rateLimitDelayMs]);
+      expect(slept).toEqual([c.rateLimit.waitMs]);
       expect(up.requests).toHaveLength(2);
-      expect(events.filter((e) => e.type === "text").map((e) => (e as { text: string }).text).join("")).toBe("after the wait");
+      expect(textOf(events)).toBe(c.unicode.text);
+      expect(events.some((e) => e.type === "error")).toBe(false);
     });
 
-    test("overloaded / 5xx is retryable, and retries give up after maxAttempts", async () => {
-      const status = c.name === "anthropic" ? 529 : 503;
-      await using up = startFakeUpstream([{ status, body: [new TextEncoder().encode(c.errorBody(status))] }]);
-      const p = withRetries(c.make(up.url, KEY), { sleep: async () => {}, maxAttempts: 3 });
+    test("overloaded is retryable; withRetries gives up after maxAttempts", async () => {
+      await using up = startFakeUpstream([c.overloaded]);
+      const p = withRetries(provider(up.url), { sleep: async () => {}, maxAttempts: 3 });
       const events = await collect(p.stream(baseRequest(), {}));
       expect(up.requests).toHaveLength(3);
-      const e = (events.at(-1) as { error: { message: string; retryable: boolean; status?: number } }).error;
-      expect(e.retryable).toBe(true);
-      expect(e.status).toBe(status);
-      expect(e.message).toStartWith(`${c.name}: `);
+      expect(events).toHaveLength(1);
+      const e = errorOf(events[0]);
+      expect(e).toMatchObject({ retryable: true, status: c.overloaded.status, reason: "error" });
+      expect(e.message).toStartWith(`${c.name}: overloaded (${c.overloaded.status})`);
     });
 
     test("an error inside a 200 stream ends the stream with an error event", async () => {
-      await using up = startFakeUpstream([reply(c, c.midStreamError)]);
-      const events = await collect(c.make(up.url, KEY).stream(baseRequest(), {}));
-      expect(events.some((e) => e.type === "text")).toBe(true);
-      const last = events.at(-1)!;
-      expect(last.type).toBe("error");
-      expect((last as { error: { message: string } }).error.message).toMatch(new RegExp(`^${c.name}: .*mid-stream`));
+      await using up = startFakeUpstream([reply(c.midStreamError.body)]);
+      const events = await collect(provider(up.url).stream(baseRequest(), {}));
+      expect(textOf(events)).toBe("Hel");
+      const e = errorOf(events.at(-1));
+      expect(e.message).toStartWith(`${c.name}: error mid-stream: `);
+      expect(e.retryable).toBe(c.midStreamError.retryable);
+      expect(events.some((x) => x.type === "done")).toBe(false);
     });
 
-    test("a connection dropped mid-stream is a retryable error, and no retry happens after text was sent", async () => {
-      await using up = startFakeUpstream([reply(c, c.text("this will be cut off somewhere in the middle"), { dropAfter: 6 })]);
-      const p = withRetries(c.make(up.url, KEY), { sleep: async () => {} });
-      const events = await collect(p.stream(baseRequest(), {}));
-      const last = events.at(-1) as { type: string; error: { retryable: boolean; reason: string } };
-      expect(last.type).toBe("error");
-      expect(last.error.retryable).toBe(true);
-      expect(last.error.reason).toBe("error");
-      expect(up.requests).toHaveLength(events.some((e) => e.type === "text") ? 1 : 3);
+    test("a connection dropped before any output is retried", async () => {
+      const body = c.unicode.body;
+      await using up = startFakeUpstream([reply(body, { dropAfterBytes: 12 }), reply(body)]);
+      const events = await collect(withRetries(provider(up.url), { sleep: async () => {} }).stream(baseRequest(), {}));
+      expect(up.requests).toHaveLength(2);
+      expect(textOf(events)).toBe(c.unicode.text);
+      expect(events.at(-1)).toEqual({ type: "done", stop_reason: "end_turn" });
+    });
+
+    test("a connection dropped after output: retryable 'stream ended early', but not retried", async () => {
+      const body = c.unicode.body;
+      await using up = startFakeUpstream([reply(body, { dropAfterBytes: bytes(body) - 3 }), reply(body)]);
+      const events = await collect(withRetries(provider(up.url), { sleep: async () => {} }).stream(baseRequest(), {}));
+      expect(textOf(events).length).toBeGreaterThan(0);
+      const e = errorOf(events.at(-1));
+      expect(e).toMatchObject({ retryable: true, reason: "error" });
+      expect(e.message).toStartWith(`${c.name}: stream ended early`);
+      expect(up.requests).toHaveLength(1);
+    });
+
+    test("a body that ends cleanly without the end marker is 'stream ended early'", async () => {
+      await using up = startFakeUpstream([reply(c.withoutEndMarker(c.text("cut short")))]);
+      const events = await collect(provider(up.url).stream(baseRequest(), {}));
+      const e = errorOf(events.at(-1));
+      expect(e).toMatchObject({ retryable: true, reason: "error" });
+      expect(e.message).toStartWith(`${c.name}: stream ended early`);
+      expect(events.some((x) => x.type === "done" || x.type === "usage")).toBe(false);
     });
 
     test("cancellation mid-stream aborts the HTTP request (the upstream sees it) and ends as aborted", async () => {
-      await using up = startFakeUpstream([reply(c, c.text("slow ".repeat(60)), { delayMs: 10 })]);
+      // All text in ONE chunk, then a stall: events already decoded must not leak out after the abort.
+      const body = c.unicode.body;
+      await using up = startFakeUpstream([reply([new TextEncoder().encode(body)], { hangAfterBytes: bytes(body) - 3 })]);
       const ac = new AbortController();
       const events: StreamEvent[] = [];
-      for await (const e of c.make(up.url, KEY).stream(baseRequest(), { signal: ac.signal })) {
+      for await (const e of provider(up.url).stream(baseRequest(), { signal: ac.signal })) {
         events.push(e);
-        if (e.type === "text") ac.abort();
+        if (e.type === "text" && !ac.signal.aborted) ac.abort();
       }
-      const last = events.at(-1) as { type: string; error: { reason: string } };
-      expect(last.type).toBe("error");
-      expect(last.error.reason).toBe("aborted");
-      for (let i = 0; i < 50 && up.aborted === 0; i++) await Bun.sleep(10);
-      expect(up.aborted).toBe(1);
+      expect(events.filter((e) => e.type === "text")).toHaveLength(1);
+      const e = errorOf(events.at(-1));
+      expect(e.reason).toBe("aborted");
+      expect(e.retryable).toBe(false);
+      expect(await up.waitForAbort()).toBe(true);
+      expect(up.requests[0]!.aborted).toBe(true);
+    });
+
+    test("cancellation while the upstream has stalled ends the stream at once (the signal reaches fetch)", async () => {
+      const body = c.unicode.body;
+      // Everything but the end marker, then silence with the connection open.
+      await using up = startFakeUpstream([reply(body, { hangAfterBytes: bytes(body) - 3 })]);
+      const ac = new AbortController();
+      const events: StreamEvent[] = [];
+      let abortedAt = 0;
+      let scheduled = false;
+      for await (const e of provider(up.url).stream(baseRequest(), { signal: ac.signal })) {
+        events.push(e);
+        if (e.type === "text" && !scheduled) {
+          scheduled = true;
+          setTimeout(() => ((abortedAt = performance.now()), ac.abort()), 150);
+        }
+      }
+      expect(performance.now() - abortedAt).toBeLessThan(500);
+      expect(textOf(events).length).toBeGreaterThan(0);
+      expect(errorOf(events.at(-1)).reason).toBe("aborted");
+      expect(await up.waitForAbort()).toBe(true);
     });
   });
 }
