@@ -135,9 +135,9 @@ export class AgentRunner {
     const { store, budget, metrics, log } = this.deps;
     return async function* (req, signal) {
       // Estimate: about 4 characters a token for the prompt, and the whole max_tokens for the answer.
-      const promptChars = req.system.length + req.messages.reduce((n, m) => n + JSON.stringify(m.parts).length, 0);
-      const reservation = budget
-        ? await budget.reserve({ session, provider: agent.provider, model: agent.model, inputTokens: Math.ceil(promptChars / 4), outputTokens: req.maxTokens })
+      const promptChars = () => req.system.length + req.messages.reduce((n, m) => n + JSON.stringify(m.parts).length, 0);
+      const reservation = budget?.active()
+        ? await budget.reserve({ session, provider: agent.provider, model: agent.model, inputTokens: Math.ceil(promptChars() / 4), outputTokens: req.maxTokens })
         : null;
       const writes: Promise<void>[] = [];
       try {

@@ -46,6 +46,11 @@ export class BudgetGuard {
     private readonly now: () => number = Date.now,
   ) {}
 
+  /** True when any budget is set (otherwise there is nothing to reserve against). */
+  active(): boolean {
+    return Object.values(this.budgets()).some((v) => v !== undefined);
+  }
+
   /** Reserves an estimate for one call; throws BudgetError when any budget would be exceeded. */
   async reserve(e: CallEstimate): Promise<Reservation> {
     const b = this.budgets();

@@ -119,6 +119,8 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     failInbound: q("UPDATE inbound SET attempts = attempts + 1, last_error = ? WHERE id = ? AND done = 0"),
     addFact: q("INSERT INTO facts (agent, person, text, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(agent, person, text) DO NOTHING"),
     getFact: q<Fact>("SELECT id, agent, person, text, created_at FROM facts WHERE agent = ? AND person = ? AND text = ?"),
+    // Most people have no facts: this index probe spares them the full-text query.
+    anyFact: q<{ x: number }>("SELECT 1 AS x FROM facts WHERE agent = ? AND person = ? LIMIT 1"),
   };
 
   const appendRows = (addr: SessionAddress, msgs: NewMessage[], t: number): StoredMessage[] => {
@@ -287,6 +289,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       run("search facts", () => {
         const words = searchWords(fq.query);
         if (words.length === 0) return [];
+        if (fq.person !== undefined && !st.anyFact.get(fq.agent, fq.person)) return [];
         // Each word quoted: user text never becomes FTS5 syntax.
         const match = words.map((w) => `"${w}"`).join(" OR ");
         const sql = `SELECT f.id, f.agent, f.person, f.text, f.created_at, -bm25(facts_fts) AS score

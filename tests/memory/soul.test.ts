@@ -3,6 +3,7 @@ import { mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import type { ChatRequest } from "../../src/agent/types.ts";
+import { SOUL_CHECK_MS } from "../../src/memory/soul.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { openSocket } from "../helpers/ws.ts";
@@ -26,9 +27,11 @@ test("SOUL.md leads the system prompt and is re-read when it changes, without a 
   expect(seen[0]!.system).toBe("You are Ada, a patient tutor.\n\nAnswer briefly.");
   writeFileSync(soul, "You are Grace, a terse engineer.");
   utimesSync(soul, new Date(), new Date(Date.now() + 5000));
+  await Bun.sleep(SOUL_CHECK_MS + 100); // the file is looked at again at most once a second
   await ws.call("chat.send", { content: "again" });
   expect(seen[1]!.system).toBe("You are Grace, a terse engineer.\n\nAnswer briefly.");
   (await import("node:fs")).rmSync(soul);
+  await Bun.sleep(SOUL_CHECK_MS + 100);
   await ws.call("chat.send", { content: "and now?" });
   expect(seen[2]!.system).toBe("Answer briefly.");
 });
