@@ -18,15 +18,20 @@ const labelText = (labels: Record<string, string>) => {
 };
 
 export function createMetrics(): Metrics {
-  const series = new Map<string, Map<string, number>>();
+  // Per name: a cheap key of the label values → the rendered label text and the value. The text is
+  // built once per label set, not on every increment (increments are on the hot path).
+  const series = new Map<string, Map<string, { labels: string; value: number }>>();
   const meta = new Map<string, { help: string; type: "counter" | "gauge" }>();
   const gauges = new Map<string, () => number>();
   return {
     inc(name, labels = {}, by = 1) {
       let s = series.get(name);
       if (!s) series.set(name, (s = new Map()));
-      const key = labelText(labels);
-      s.set(key, (s.get(key) ?? 0) + by);
+      let key = "";
+      for (const k in labels) key += k + "\u0000" + labels[k] + "\u0001";
+      const entry = s.get(key);
+      if (entry) entry.value += by;
+      else s.set(key, { labels: labelText(labels), value: by });
     },
     gauge(name, help, read) {
       meta.set(name, { help, type: "gauge" });
@@ -43,7 +48,7 @@ export function createMetrics(): Metrics {
         if (m) lines.push(`# HELP ${name} ${m.help}`, `# TYPE ${name} ${m.type}`);
         const read = gauges.get(name);
         if (read) lines.push(`${name} ${read()}`);
-        for (const [labels, value] of series.get(name) ?? []) lines.push(`${name}${labels} ${value}`);
+        for (const { labels, value } of (series.get(name) ?? new Map()).values()) lines.push(`${name}${labels} ${value}`);
       }
       return lines.join("\n") + "\n";
     },

@@ -140,53 +140,61 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     return row ? row.message_count : null;
   });
 
-  // Group commit: appends that arrive in the same tick share one transaction (a commit per turn was
-  // most of a turn's CPU). Call order is kept, so seq order is arrival order. If the batch fails, each
-  // append is retried alone, so one bad append (say, a full disk for a big message) fails only itself.
+  // Group commit: appends and usage records that arrive in the same tick share one transaction (a
+  // commit per turn was most of a turn's CPU). Call order is kept, so seq order is arrival order.
+  // Each caller's promise settles only when its rows are committed. If the shared transaction fails,
+  // the usage batch and then each append are retried alone, so one bad write (say, a full disk for a
+  // big message) fails only itself.
   type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
+  type PendingUsage = { record: Parameters<Store["recordUsage"]>[0]; resolve: () => void; reject: (e: unknown) => void };
   let appendQueue: PendingAppend[] = [];
-  let appendScheduled = false;
+  let usageQueue: PendingUsage[] = [];
+  let flushScheduled = false;
+  const insertUsage = (batch: PendingUsage[]) => {
+    for (const { record: r } of batch) st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd);
+  };
+  const insertUsageBatch = db.transaction(insertUsage);
   // Rows of the whole batch in one transaction (no savepoint per append).
-  const appendBatch = db.transaction((batch: PendingAppend[], t: number) => batch.map((p) => appendRows(p.addr, p.msgs, t)));
-  const flushAppends = () => {
-    appendScheduled = false;
-    if (appendQueue.length === 0) return;
-    const batch = appendQueue;
+  const writeAll = db.transaction((appends: PendingAppend[], usage: PendingUsage[], t: number) => {
+    insertUsage(usage);
+    return appends.map((p) => appendRows(p.addr, p.msgs, t));
+  });
+  const flush = () => {
+    flushScheduled = false;
+    if (appendQueue.length === 0 && usageQueue.length === 0) return;
+    const appends = appendQueue;
+    const usage = usageQueue;
     appendQueue = [];
+    usageQueue = [];
     const t = now();
     try {
-      const results = appendBatch(batch, t);
-      batch.forEach((p, i) => p.resolve(results[i]!));
+      const results = writeAll(appends, usage, t);
+      for (const p of usage) p.resolve();
+      appends.forEach((p, i) => p.resolve(results[i]!));
+      return;
     } catch {
-      for (const p of batch) {
-        try {
-          p.resolve(append(p.addr, p.msgs, t));
-        } catch (e) {
-          p.reject(isExoError(e) ? e : explain(path, e, "append messages"));
-        }
+      // fall through: isolate the failure
+    }
+    try {
+      if (usage.length > 0) insertUsageBatch(usage);
+      for (const p of usage) p.resolve();
+    } catch (e) {
+      const err = explain(path, e, "record usage");
+      for (const p of usage) p.reject(err);
+    }
+    for (const p of appends) {
+      try {
+        p.resolve(append(p.addr, p.msgs, t));
+      } catch (e) {
+        p.reject(isExoError(e) ? e : explain(path, e, "append messages"));
       }
     }
   };
-
-  // Usage records are written in batches: one transaction per tick instead of a commit per model
-  // call. Each caller's promise settles when its batch commits (or fails), so nothing is silently lost.
-  type Pending = { record: Parameters<Store["recordUsage"]>[0]; resolve: () => void; reject: (e: unknown) => void };
-  let usageQueue: Pending[] = [];
-  let flushScheduled = false;
-  const insertUsageBatch = db.transaction((batch: Pending[]) => {
-    for (const { record: r } of batch) st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd);
-  });
-  const flushUsage = () => {
-    flushScheduled = false;
-    if (usageQueue.length === 0) return;
-    const batch = usageQueue;
-    usageQueue = [];
-    try {
-      insertUsageBatch(batch);
-      for (const p of batch) p.resolve();
-    } catch (e) {
-      const err = explain(path, e, "record usage");
-      for (const p of batch) p.reject(err);
+  const schedule = (size: number) => {
+    if (size >= 256) flush();
+    else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
     }
   };
 
@@ -212,11 +220,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     appendMessages: (addr, msgs) =>
       new Promise<StoredMessage[]>((resolve, reject) => {
         appendQueue.push({ addr, msgs, resolve, reject });
-        if (appendQueue.length >= 256) flushAppends();
-        else if (!appendScheduled) {
-          appendScheduled = true;
-          setImmediate(flushAppends);
-        }
+        schedule(appendQueue.length);
       }),
     getSession: (key) => run("read a session", () => st.getSession.get(key) ?? null),
     listSessions: (query) =>
@@ -243,15 +247,11 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     recordUsage: (record) =>
       new Promise<void>((resolve, reject) => {
         usageQueue.push({ record, resolve, reject });
-        if (usageQueue.length >= 1000) flushUsage();
-        else if (!flushScheduled) {
-          flushScheduled = true;
-          setImmediate(flushUsage);
-        }
+        schedule(usageQueue.length);
       }),
     sumUsage: (query) =>
       run("sum usage", () => {
-        flushUsage();
+        flush();
         const where: string[] = [];
         const args: Bind[] = [];
         if (query.session !== undefined) (where.push("session = ?"), args.push(query.session));
@@ -300,8 +300,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
         return q<Fact & { score: number }>(sql).all(...args);
       }),
     async close() {
-      flushAppends();
-      flushUsage();
+      flush();
       db.close();
     },
   };
