@@ -87,12 +87,12 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
 
   const q = <R = unknown>(sql: string): Statement<R, Bind[]> => db.query<R, Bind[]>(sql);
   const st = {
-    ensureSession: q(
+    // Creates the session or counts the new messages in, in one statement.
+    upsertSession: q<{ message_count: number }>(
       `INSERT INTO sessions (key, agent, channel, account, peer, thread, created_at, updated_at, message_count)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT(key) DO NOTHING`,
-    ),
-    bump: q<{ message_count: number }>(
-      "UPDATE sessions SET message_count = message_count + ?, updated_at = ? WHERE key = ? RETURNING message_count",
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(key) DO UPDATE SET message_count = message_count + excluded.message_count, updated_at = excluded.updated_at
+       RETURNING message_count`,
     ),
     insertMessage: q("INSERT INTO messages (session, seq, role, content, created_at) VALUES (?, ?, ?, ?, ?)"),
     getSession: q<SessionInfo>("SELECT * FROM sessions WHERE key = ?"),
@@ -124,8 +124,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   };
 
   const appendRows = (addr: SessionAddress, msgs: NewMessage[], t: number): StoredMessage[] => {
-    st.ensureSession.run(addr.key, addr.agent, addr.channel, addr.account, addr.peer, addr.thread, t, t);
-    const count = st.bump.get(msgs.length, t, addr.key)!.message_count;
+    const count = st.upsertSession.get(addr.key, addr.agent, addr.channel, addr.account, addr.peer, addr.thread, t, t, msgs.length)!.message_count;
     const first = count - msgs.length + 1;
     return msgs.map((m, i) => {
       const seq = first + i;

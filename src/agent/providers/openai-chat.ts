@@ -20,13 +20,18 @@ type OpenAIMessage =
 /** Provider-neutral history → OpenAI messages (system first; one `tool` message per result). */
 export function toOpenAIMessages(system: string, messages: ChatMessage[]): OpenAIMessage[] {
   const out: OpenAIMessage[] = system ? [{ role: "system", content: system }] : [];
+  // Plain loops: this runs over the whole history window on every request.
   for (const m of messages) {
-    const text = m.parts.flatMap((p) => (p.type === "text" ? [p.text] : [])).join("");
+    let text = "";
+    let calls: ToolCall[] | undefined;
+    for (const p of m.parts) {
+      if (p.type === "text") text += p.text;
+      // `arguments` is a JSON string on this API, not an object.
+      else if (p.type === "tool_use") (calls ??= []).push({ id: p.id, type: "function", function: { name: p.name, arguments: JSON.stringify(p.input ?? {}) } });
+    }
     if (m.role === "user") out.push({ role: "user", content: text });
     else if (m.role === "assistant") {
-      // `arguments` is a JSON string on this API, not an object.
-      const calls = m.parts.flatMap((p): ToolCall[] => (p.type === "tool_use" ? [{ id: p.id, type: "function", function: { name: p.name, arguments: JSON.stringify(p.input ?? {}) } }] : []));
-      out.push({ role: "assistant", content: text || null, ...(calls.length > 0 && { tool_calls: calls }) });
+      out.push(calls ? { role: "assistant", content: text || null, tool_calls: calls } : { role: "assistant", content: text || null });
     } else {
       for (const p of m.parts) if (p.type === "tool_result") out.push({ role: "tool", tool_call_id: p.tool_use_id, content: p.content });
     }
