@@ -14,10 +14,8 @@ import type { PluginHost } from "../sandbox/index.ts";
 import type { Store } from "../store/index.ts";
 import { type Bus, inboundSubject } from "../bus/index.ts";
 import { packMsgpack } from "../protocol/codec.ts";
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createTokenCheck } from "../auth/index.ts";
 import { verifyWebhook, type VerifyScheme } from "./verify.ts";
-
-const equalStrings = (a: string, b: string) => timingSafeEqual(createHash("sha256").update(a).digest(), createHash("sha256").update(b).digest());
 
 const Message = v.object({
   id: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
@@ -133,7 +131,7 @@ export class ChannelPipeline {
     const want = channel.secrets().verify_token;
     const given = q.get("hub.verify_token");
     const challenge = q.get("hub.challenge");
-    if (q.get("hub.mode") !== "subscribe" || !want || given === null || challenge === null || !equalStrings(given, want)) {
+    if (q.get("hub.mode") !== "subscribe" || !want || given === null || challenge === null || !createTokenCheck(want)(given)) {
       return { status: 403, headers: { "content-type": "text/plain" }, body: "forbidden" };
     }
     return { status: 200, headers: { "content-type": "text/plain" }, body: challenge };
