@@ -1,29 +1,106 @@
 import { describe, expect, test } from "bun:test";
-import { closingLine, coverageTotal, executableLines, parseJunit, parseLcov } from "../scripts/_summary.ts";
+import { closingLine, coverageTotal, executableLines, parseBunSummary, parseJunit, parseLcov } from "../scripts/_summary.ts";
+
+// As bun 1.4.5 writes it (--reporter=junit), with nested describe suites.
+const junit = (root: string, cases: string) => `<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="bun test" ${root}>
+  <testsuite name="tests/t.test.ts" file="tests/t.test.ts" tests="5">
+    <testsuite name="grp" file="tests/t.test.ts" line="2" tests="5">
+${cases}
+    </testsuite>
+  </testsuite>
+</testsuites>`;
 
 describe("test command summary", () => {
-  test("counts failed and skipped test cases one by one", () => {
-    const xml = `<testsuites tests="4" failures="0">
-      <testcase name="a" file="t.ts" />
-      <testcase name="b &amp; c" file="t.ts"><failure message="x" /></testcase>
-      <testcase name="d" file="u.ts"><skipped /></testcase>
-      <testcase name="e" file="u.ts"><error message="boom" /></testcase>
-    </testsuites>`;
-    expect(parseJunit(xml)).toEqual({ tests: 4, failed: 2, skipped: 1, failures: ["t.ts > b & c", "u.ts > e"] });
+  test("counts failed, errored and skipped test cases one by one", () => {
+    const xml = junit(
+      `tests="5" failures="2" skipped="2"`,
+      `<testcase name="a" classname="grp" file="tests/t.test.ts" line="3" assertions="1" />
+      <testcase name="b &amp; &quot;c&quot; &gt; /&gt;" classname="grp" file="tests/t.test.ts" line="4"><failure type="AssertionError" message="x">AssertionError: x&#10;</failure></testcase>
+      <testcase name="d" classname="grp" file="tests/t.test.ts" line="5"><skipped /></testcase>
+      <testcase name="e" classname="grp" file="tests/t.test.ts" line="6"><skipped message="TODO" /></testcase>
+      <testcase name="f" classname="grp" file="tests/t.test.ts" line="7"><error message="boom" /></testcase>`,
+    );
+    expect(parseJunit(xml)).toEqual({
+      tests: 5,
+      failed: 2,
+      skipped: 2,
+      failures: ['tests/t.test.ts > b & "c" > />', "tests/t.test.ts > f"],
+      notes: [],
+    });
+  });
+
+  test("the per-case data wins over a root that claims no failure, and vice versa", () => {
+    const failing = `<testcase name="a" file="t.ts"><failure message="x" /></testcase>`;
+    expect(parseJunit(junit(`tests="1" failures="0"`, failing)).failed).toBe(1);
+    const passing = `<testcase name="a" file="t.ts" />`;
+    const c = parseJunit(junit(`tests="2" failures="1"`, passing));
+    expect(c.failed).toBe(1);
+    expect(c.notes.length).toBe(2);
+  });
+
+  test("a truncated or foreign report is refused, not read as zero failures", () => {
+    const whole = junit(`tests="1" failures="1"`, `<testcase name="a" file="t.ts"><failure /></testcase>`);
+    expect(() => parseJunit(whole.slice(0, whole.indexOf("</testsuites>")))).toThrow("not a complete JUnit report");
+    expect(() => parseJunit("")).toThrow();
+  });
+
+  test("bun's own counts, coloured or not, for failures the report leaves out", () => {
+    const plain = "\n 3 pass\n 1 skip\n 2 fail\n 1 error\n 9 expect() calls\nRan 6 tests across 2 files. [15.00ms]\n";
+    expect(parseBunSummary(plain)).toEqual({ pass: 3, fail: 2, error: 1 });
+    const coloured = "\x1b[0m\x1b[32m 4 pass\x1b[0m\n\x1b[0m\x1b[31m 0 fail\x1b[0m\nRan 4 tests across 1 file.\n";
+    expect(parseBunSummary(coloured)).toEqual({ pass: 4, fail: 0, error: 0 });
+    expect(parseBunSummary("No tests found!")).toBeNull();
   });
 
   test("lcov hits per file, and an unimported file lowers the total", () => {
-    const lcov = parseLcov("SF:src/a.ts\nDA:1,1\nDA:2,0\nDA:3,4\nend_of_record\nSF:src/b.ts\nDA:1,1\nend_of_record\n");
+    const lcov = parseLcov("TN:\r\nSF:src/a.ts\r\nDA:1,1\r\nDA:2,0\r\nDA:3,4\r\nLF:3\r\nLH:2\r\nend_of_record\r\nSF:src/b.ts\nLF:1\nLH:1\nend_of_record\n");
     expect(lcov.get("src/a.ts")).toEqual({ found: 3, hit: 2 });
+    expect(lcov.get("src/b.ts")).toEqual({ found: 1, hit: 1 });
     const rows = [...lcov].map(([file, h]) => ({ file, ...h, imported: true }));
     expect(coverageTotal(rows)).toBe(75);
-    const unimported = executableLines("import x from 'y';\n// c\n/** doc\n * more */\nexport interface A {\n  a: string;\n}\nexport function f() {\n  return 1;\n}\n");
-    expect(unimported).toBe(2);
-    expect(coverageTotal([...rows, { file: "src/c.ts", found: unimported, hit: 0, imported: false }])).toBe(50);
+    expect(coverageTotal([...rows, { file: "src/c.ts", found: 4, hit: 0, imported: false }])).toBe(37.5);
+    expect(coverageTotal([])).toBe(100);
+  });
+
+  test("executable lines: code counts; comments, types, imports of types and block ends do not", () => {
+    const source = [
+      "/** doc", // not counted: comment
+      " * more */",
+      'import type { A } from "./a.ts";',
+      'import { b } from "./b.ts";', // 1
+      "import {",
+      "  c,",
+      "  d,",
+      '} from "./c.ts";', // import list: 1 (its first line)
+      "// line comment",
+      "export interface I {",
+      "  x: string;",
+      "}",
+      "export type Mode =",
+      '  | { kind: "a" }',
+      '  | { kind: "b" };',
+      "export const SQL = `SELECT", // 1
+      "  * FROM t`;",
+      "",
+      "export function f(", // 1
+      "  x: number,", // 1
+      "): number {",
+      "  if (x > 0) {", // 1
+      "    return b(x);", // 1
+      "  }",
+      "  return c + d;", // 1
+      "}",
+      "type Tail = string", // no `;`: ends at the next line flush left
+      "export const y = 1;", // 1
+    ].join("\n");
+    expect(executableLines(source)).toBe(9);
+    expect(executableLines("")).toBe(0);
   });
 
   test("the closing line is exactly what CI reads", () => {
     expect(closingLine(10, 0, 0)).toBe("10 passed, 0 failed");
     expect(closingLine(8, 2, 1)).toBe("8 passed, 2 failed, 1 skipped");
+    expect(closingLine(0, 1, 0)).toMatch(/^\d+ passed, \d+ failed$/);
   });
 });
