@@ -98,6 +98,14 @@ export async function startApp(opts: AppOptions): Promise<App> {
     const next = reloadConfig();
     const router = createRouter(next.bindings, defaultAgentId(next));
     current = { config: next, router };
+    // Channels follow the file too; a newly named built-in channel plugin is loaded in the background.
+    channels = channelSpecs(next, (name) => readCredential(next.home, name));
+    for (const entry of channels.builtins) {
+      if (host.get(entry.name)) continue;
+      void loadConfiguredPlugin(host, entry, next.home).catch((e: unknown) =>
+        log.error("channel plugin refused", { plugin: entry.name, error: e instanceof Error ? e.message : String(e) }),
+      );
+    }
     log.info("config reloaded", { file: next.file ?? "defaults", bindings: router.size, agents: next.agents.length });
     return { file: next.file, bindings: router.size, agents: next.agents.map((a) => a.id) };
   };
@@ -125,7 +133,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     historyLimit: () => Math.max(8, current.config.memory.episodic_turns * 4),
     log,
   });
-  const channels = channelSpecs(config, (name) => readCredential(config.home, name));
+  let channels = channelSpecs(config, (name) => readCredential(config.home, name));
   let pipeline: ChannelPipeline | undefined;
   let gateway: Gateway;
   try {

@@ -50,3 +50,18 @@ describe("reloading bindings without a restart", () => {
     expect(gw.lines.join("\n")).toContain('"msg":"config reloaded"');
   });
 });
+
+test("config.reload picks up a newly configured channel, loading its built-in plugin", async () => {
+  using home = tempDir();
+  home.file("config.toml", AGENTS);
+  await using gw = await startTestGateway({ home: home.path, streamFor: () => (async function* () { yield { type: "text" as const, text: "hi back" }; yield { type: "done" as const, stop_reason: "end_turn" as const }; }) });
+  const post = () => fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify({ peer: "p", text: "hi" }) });
+  expect((await post()).status).toBe(404);
+  home.file("config.toml", AGENTS + "[channels.http]\n");
+  await using ws = await openSocket(gw.wsUrl);
+  await ws.call("config.reload");
+  let r = await post();
+  for (let i = 0; i < 100 && r.status !== 200; i++) r = (await Bun.sleep(20), await post());
+  expect(r.status).toBe(200);
+  expect(((await r.json()) as { replies: { text: string }[] }).replies[0]?.text).toBe("hi back");
+});
