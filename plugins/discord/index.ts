@@ -4,7 +4,7 @@
 // interaction webhook — the interaction token is the credential, kept in this plugin's state
 // between parse_incoming and format_outgoing.
 import { Config } from "@extism/as-pdk";
-import { fail, input, JsonKind, JsonObject, JsonParser, JsonValue, kvGet, kvSet, output } from "../sdk";
+import { fail, input, JsonKind, JsonObject, JsonParser, JsonValue, kvGet, kvSet, outboundRequest, output, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 const LIMIT = 2000;
@@ -74,11 +74,6 @@ export function format_outgoing(): i32 {
   const base = Config.get("api_base");
   let text = req.getString("text");
   if (text.length > LIMIT) text = text.substring(0, LIMIT - 1) + "…";
-  const r = new JsonObject()
-    .str("method", "PATCH")
-    .str("url", (base === null ? "https://discord.com" : base) + "/api/v10/webhooks/" + saved + "/messages/@original")
-    .raw("headers", '{"content-type":"application/json"}')
-    .str("body", new JsonObject().str("content", text).toString());
-  output('{"requests":[' + r.toString() + "]}");
-  return 0;
+  const url = (base === null ? "https://discord.com" : base) + "/api/v10/webhooks/" + saved + "/messages/@original";
+  return sendRequests([outboundRequest("PATCH", url, '{"content-type":"application/json"}', new JsonObject().str("content", text).toString())]);
 }

@@ -151,6 +151,19 @@ export function fsWrite(path: string, content: string): string {
   return fsAnswer(readString(exo_fs_write(Memory.allocateString(path).offset, Memory.allocateString(content).offset))).error;
 }
 
+/** One outbound request of a channel's format_outgoing (the host sends it through the allowlist). */
+export function outboundRequest(method: string, url: string, headersJson: string, body: string): JsonObject {
+  return new JsonObject().str("method", method).str("url", url).raw("headers", headersJson).str("body", body);
+}
+
+/** Sets format_outgoing's output `{requests: [...]}`; returns 0 for the export to return. */
+export function sendRequests(requests: Array<JsonObject>): i32 {
+  const parts = new Array<string>();
+  for (let i = 0; i < requests.length; i++) parts.push(requests[i].toString());
+  output('{"requests":[' + parts.join(",") + "]}");
+  return 0;
+}
+
 /** The abort handler (see the header); reports through the host, then traps. */
 export function abort(message: string | null, fileName: string | null, line: u32, column: u32): void {
   const where = (fileName === null ? "?" : fileName) + ":" + line.toString() + ":" + column.toString();

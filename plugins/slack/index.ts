@@ -3,7 +3,7 @@
 // event_callback messages become messages (the bot's own messages and edits are dropped, or it would
 // answer itself); replies go out with chat.postMessage, the bot token filled in by the host.
 import { Config } from "@extism/as-pdk";
-import { fail, input, JsonKind, JsonObject, JsonParser, output, quote } from "../sdk";
+import { fail, input, JsonKind, JsonObject, JsonParser, outboundRequest, output, quote, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 export function describe(): i32 {
@@ -58,11 +58,7 @@ export function format_outgoing(): i32 {
   const body = new JsonObject().str("channel", to.getString("peer")).str("text", req.getString("text"));
   const thread = to.getString("thread");
   if (thread.length > 0) body.str("thread_ts", thread);
-  const r = new JsonObject()
-    .str("method", "POST")
-    .str("url", (base === null ? "https://slack.com" : base) + "/api/chat.postMessage")
-    .raw("headers", '{"content-type":"application/json; charset=utf-8","authorization":"Bearer {{secret:bot_token}}"}')
-    .str("body", body.toString());
-  output('{"requests":[' + r.toString() + "]}");
-  return 0;
+  const url = (base === null ? "https://slack.com" : base) + "/api/chat.postMessage";
+  const headers = '{"content-type":"application/json; charset=utf-8","authorization":"Bearer {{secret:bot_token}}"}';
+  return sendRequests([outboundRequest("POST", url, headers, body.toString())]);
 }

@@ -3,7 +3,7 @@
 // https://api.telegram.org/bot{{secret:bot_token}}/… — the host fills the token in; this plugin
 // never sees it. Texts over Telegram's 4096-character limit are sent as several messages.
 import { Config } from "@extism/as-pdk";
-import { fail, input, JsonKind, JsonObject, JsonParser, output, quote } from "../sdk";
+import { fail, input, JsonKind, JsonObject, JsonParser, outboundRequest, output, quote, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 const LIMIT = 4096;
@@ -60,15 +60,14 @@ export function format_outgoing(): i32 {
   const parts = new Array<string>();
   for (let i = 0; i < text.length; i += LIMIT) parts.push(text.substring(i, i + LIMIT));
   if (parts.length == 0) parts.push("(no reply)");
-  const requests = new Array<string>();
+  const requests = new Array<JsonObject>();
   for (let i = 0; i < parts.length; i++) {
     // chat_id as a number when it is one (negative for groups), as Telegram documents it.
     const body = new JsonObject().raw("chat_id", isInteger(peer) ? peer : quote(peer)).str("text", parts[i]);
     if (thread.length > 0 && isInteger(thread)) body.raw("message_thread_id", thread);
-    requests.push(new JsonObject().str("method", "POST").str("url", url).raw("headers", '{"content-type":"application/json"}').str("body", body.toString()).toString());
+    requests.push(outboundRequest("POST", url, '{"content-type":"application/json"}', body.toString()));
   }
-  output('{"requests":[' + requests.join(",") + "]}");
-  return 0;
+  return sendRequests(requests);
 }
 
 function isInteger(s: string): bool {

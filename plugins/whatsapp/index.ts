@@ -3,7 +3,7 @@
 // verify token). Inbound payloads are batched: entry[] → changes[] → value.messages[]; delivery
 // statuses are ignored. Replies go to the Graph API with the access token filled in by the host.
 import { Config } from "@extism/as-pdk";
-import { fail, input, JsonKind, JsonObject, JsonParser, output } from "../sdk";
+import { fail, input, JsonKind, JsonObject, JsonParser, outboundRequest, output, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 const LIMIT = 4096;
@@ -63,7 +63,7 @@ export function format_outgoing(): i32 {
   const base = Config.get("api_base");
   const url = (base === null ? "https://graph.facebook.com" : base) + "/v23.0/" + to.getString("account") + "/messages";
   const text = req.getString("text");
-  const requests = new Array<string>();
+  const requests = new Array<JsonObject>();
   for (let i = 0; i < text.length || i == 0; i += LIMIT) {
     const body = new JsonObject()
       .str("messaging_product", "whatsapp")
@@ -71,15 +71,7 @@ export function format_outgoing(): i32 {
       .str("to", to.getString("peer"))
       .str("type", "text")
       .raw("text", new JsonObject().bool("preview_url", false).str("body", text.substring(i, i + LIMIT)).toString());
-    requests.push(
-      new JsonObject()
-        .str("method", "POST")
-        .str("url", url)
-        .raw("headers", '{"content-type":"application/json","authorization":"Bearer {{secret:access_token}}"}')
-        .str("body", body.toString())
-        .toString(),
-    );
+    requests.push(outboundRequest("POST", url, '{"content-type":"application/json","authorization":"Bearer {{secret:access_token}}"}', body.toString()));
   }
-  output('{"requests":[' + requests.join(",") + "]}");
-  return 0;
+  return sendRequests(requests);
 }
