@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { loadConfig } from "../config/index.ts";
 import { createLogger } from "../lib/log.ts";
 import { startApp } from "../app.ts";
@@ -21,12 +22,15 @@ export default defineCommand({
       token: stringFlag("token", args.token),
     };
     const config = loadConfig(process.env, overrides);
+    // Everything the gateway creates (database, WAL, plugin state, credentials) is the owner's alone.
+    process.umask(0o077);
     mkdirSync(config.home, { recursive: true, mode: 0o700 });
     const log = createLogger({
       secrets: [config.gateway.token],
       write: (line) => process.stdout.write(line + "\n"),
       format: process.stdout.isTTY ? "pretty" : "json",
     });
+    tightenStateDir(config.home, (msg, fields) => log.warn(msg, fields));
     const app = await startApp({ config, log, env: process.env, reloadConfig: () => loadConfig(process.env, overrides) });
     await new Promise<void>((resolve) => {
       const stop = (signal: string) => {
@@ -46,3 +50,23 @@ export default defineCommand({
     return 0;
   },
 });
+
+/**
+ * The state directory holds the database, credentials and plugins: only its owner may read it. A
+ * directory made by hand or by an older version may be looser (umask 022 gives 755, and the
+ * database 644): tighten it to 700 and the database files to 600 instead of serving from it as is.
+ */
+export function tightenStateDir(home: string, warn: (msg: string, fields: Record<string, unknown>) => void): void {
+  const targets: [path: string, mode: number][] = [[home, 0o700], ...["exoclaw.db", "exoclaw.db-wal", "exoclaw.db-shm"].map((f): [string, number] => [join(home, f), 0o600])];
+  for (const [path, mode] of targets) {
+    let current: number;
+    try {
+      current = statSync(path).mode & 0o777;
+    } catch {
+      continue; // not there (yet): created with the right mode
+    }
+    if ((current & 0o077) === 0) continue;
+    chmodSync(path, mode);
+    warn("state file was readable by others; permissions tightened", { path, was: current.toString(8), now: mode.toString(8) });
+  }
+}

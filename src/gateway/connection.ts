@@ -41,6 +41,7 @@ export interface ConnectionDeps {
   /** Milliseconds until this address may try a token again (0: now). */
   readonly retryAfter: (addr: string) => number;
   readonly recordFailure: (addr: string) => void;
+  readonly recordSuccess: (addr: string) => void;
   /** The `connect` result (server info, protocol, methods, limits). */
   readonly hello: () => unknown;
   /** Told of every request's method and outcome (metrics). */
@@ -166,6 +167,7 @@ export class RpcConnection {
       this.close(CLOSE_UNAUTHORIZED, "unauthorized");
       return;
     }
+    this.deps.recordSuccess(this.remoteAddress);
     this.authed = true;
     this.clientInfo = params.client;
     this.reply(resultResponse(id, this.deps.hello()), encoding);

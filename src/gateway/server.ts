@@ -183,7 +183,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const given = bearerToken(header);
     if (given === null) return "missing";
     if (limiter.retryAfter(remote) > 0) return "limited";
-    if (checkToken(given)) return "ok";
+    if (checkToken(given)) {
+      limiter.recordSuccess(remote);
+      return "ok";
+    }
     limiter.recordFailure(remote);
     return "wrong";
   };
@@ -225,6 +228,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         log.warn("auth failed", { remote: remoteAddress, via: "bearer" });
         return c.json({ error: { code: "unauthorized", message: "invalid token" } }, 401);
       }
+      limiter.recordSuccess(remoteAddress);
       authenticated = true;
     }
     const data: SocketData = { outbox: [], conn: null, authenticated, remoteAddress, timer: null };
@@ -265,6 +269,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
               checkToken,
               retryAfter: (a) => limiter.retryAfter(a),
               recordFailure: (a) => limiter.recordFailure(a),
+              recordSuccess: (a) => limiter.recordSuccess(a),
               hello,
               observe: (method, outcome) => metrics.inc("exoclaw_rpc_requests_total", { method, outcome }),
             },

@@ -94,11 +94,20 @@ export function parseEntry(value: unknown): ParsedEntry {
   return { kind: "request", request };
 }
 
+/** Most entries one batch may hold: each gets a reply, so an unbounded batch is an amplifier. */
+export const MAX_BATCH_ENTRIES = 100;
+
 /** Splits a decoded frame into entries (a batch or a single message). */
 export function parseMessage(value: unknown): ParsedFrame | { batch: false; error: RpcResponse } {
   if (Array.isArray(value)) {
     if (value.length === 0) {
       return { batch: false, error: errorResponse(null, RPC.INVALID_REQUEST, "invalid request: empty batch") };
+    }
+    if (value.length > MAX_BATCH_ENTRIES) {
+      return {
+        batch: false,
+        error: errorResponse(null, RPC.INVALID_REQUEST, `invalid request: a batch of ${value.length} entries exceeds the limit of ${MAX_BATCH_ENTRIES}`, { limit: MAX_BATCH_ENTRIES }),
+      };
     }
     return { batch: true, entries: value.map(parseEntry) };
   }

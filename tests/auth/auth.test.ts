@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import {
   bearerToken,
   createFailureLimiter,
+  limiterKey,
   createTokenCheck,
   type ExposurePolicy,
   hostOf,
@@ -64,6 +65,35 @@ describe("failure limiter", () => {
     expect(l.retryAfter("a")).toBe(0);
     expect(l.retryAfter("b")).toBeGreaterThan(0);
     expect(l.retryAfter("c")).toBeGreaterThan(0);
+  });
+  test("guesses spread over 40 addresses hit the global limit; an address that authenticated before is exempt", () => {
+    let now = 1_000_000;
+    const l = createFailureLimiter({ maxFailures: 5, maxGlobalFailures: 50, windowMs: 60_000, now: () => now });
+    l.recordSuccess("127.0.0.1");
+    let refused = 0;
+    for (let i = 0; i < 200; i++) {
+      const addr = `127.0.0.${2 + (i % 40)}`;
+      if (l.retryAfter(addr) > 0) refused++;
+      else l.recordFailure(addr);
+      now += 1;
+    }
+    expect(refused).toBe(150);
+    expect(l.retryAfter("127.0.0.99")).toBeGreaterThan(0); // a fresh address is held by the global limit
+    expect(l.retryAfter("127.0.0.1")).toBe(0); // the operator's own address still gets in
+    now += 60_000;
+    expect(l.retryAfter("127.0.0.99")).toBe(0);
+  });
+  test("IPv6 addresses count per /64; IPv4-mapped addresses count as their IPv4", () => {
+    expect(limiterKey("2001:db8:1:2:aaaa::1")).toBe("2001:db8:1:2::/64");
+    expect(limiterKey("[2001:0db8:0001:0002:ffff:1:2:3]")).toBe("2001:db8:1:2::/64");
+    expect(limiterKey("::1")).toBe("0:0:0:0::/64");
+    expect(limiterKey("::ffff:10.0.0.7")).toBe("10.0.0.7");
+    const l = createFailureLimiter({ maxFailures: 3, maxGlobalFailures: 1000 });
+    for (let i = 1; i <= 3; i++) l.recordFailure(`2001:db8:1:2::${i.toString(16)}`);
+    expect(l.retryAfter("2001:db8:1:2:ffff::9")).toBeGreaterThan(0);
+    expect(l.retryAfter("2001:db8:1:3::1")).toBe(0);
+    for (let i = 0; i < 3; i++) l.recordFailure("::ffff:192.0.2.1");
+    expect(l.retryAfter("192.0.2.1")).toBeGreaterThan(0);
   });
 });
 

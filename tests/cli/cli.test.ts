@@ -1,4 +1,6 @@
 import { describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, statSync } from "node:fs";
+import { join } from "node:path";
 import pkg from "../../package.json";
 import { runExoclaw, spawnGateway } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -74,6 +76,23 @@ describe("exoclaw CLI", () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain("token required");
     expect(gw.lines.join("\n")).not.toContain(token);
+  });
+
+  test("a state directory left world-readable (and its database) is tightened at start; new files are the owner's only", async () => {
+    using home = tempDir();
+    {
+      await using first = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path });
+      expect(first.port).toBeGreaterThan(0);
+    }
+    // As an older version under umask 022, or a directory made by hand, would have left them.
+    chmodSync(home.path, 0o755);
+    chmodSync(join(home.path, "exoclaw.db"), 0o644);
+    await using gw = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path });
+    expect(statSync(home.path).mode & 0o777).toBe(0o700);
+    expect(statSync(join(home.path, "exoclaw.db")).mode & 0o777).toBe(0o600);
+    const wal = join(home.path, "exoclaw.db-wal");
+    if (existsSync(wal)) expect(statSync(wal).mode & 0o077).toBe(0);
+    expect(gw.lines.some((l) => l.includes("permissions tightened"))).toBe(true);
   });
 
   test("the gateway refuses a non-loopback bind without a token", async () => {

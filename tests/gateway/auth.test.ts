@@ -4,6 +4,20 @@ import { startGateway } from "../../src/gateway/server.ts";
 import { silentLogger } from "../../src/lib/log.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { openSocket, tryOpenSocket } from "../helpers/ws.ts";
+import { connect as tcpConnect } from "node:net";
+
+/** GET `path` from a chosen loopback source address (127.0.0.0/8 is all ours on Linux); resolves to the status code. */
+function getFrom(localAddress: string, port: number, path: string, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const sock = tcpConnect({ host: "127.0.0.1", port, localAddress }, () => {
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+    });
+    let head = "";
+    sock.on("data", (d) => (head += d.toString("latin1")));
+    sock.on("end", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)));
+    sock.on("error", reject);
+  });
+}
 
 type Msg = Record<string, any>;
 const TOKEN = "correct-horse-battery-staple";
@@ -145,6 +159,21 @@ describe("auth by token", () => {
     const bad = await tryOpenSocket(gw.wsUrl, { headers: { authorization: "Bearer guess" } });
     expect(bad.ok).toBe(false);
     expect((await good.call("ping")).result).toBe("pong");
+  });
+});
+
+describe("token guessing from many addresses", () => {
+  test("200 guesses from 40 loopback addresses run into the global limit; the operator's address keeps working", async () => {
+    await using gw = await startTestGateway({ token: TOKEN });
+    expect(await getFrom("127.0.0.1", gw.port, "/ready", TOKEN)).toBe(200);
+    const statuses: number[] = [];
+    for (let i = 0; i < 200; i++) statuses.push(await getFrom(`127.0.0.${2 + (i % 40)}`, gw.port, "/ready", `guess-${i}`));
+    const wrong = statuses.filter((s) => s === 401).length;
+    // Per address 5 guesses would allow all 200; the global limit stops them after 50.
+    expect(wrong).toBe(50);
+    expect(statuses.filter((s) => s === 429).length).toBe(150);
+    expect(await getFrom("127.0.0.77", gw.port, "/ready", TOKEN)).toBe(429);
+    expect(await getFrom("127.0.0.1", gw.port, "/ready", TOKEN)).toBe(200);
   });
 });
 

@@ -61,6 +61,21 @@ describe("JSON-RPC over WebSocket", () => {
     expect(byId.get(4)?.result.version).toBeString();
   });
 
+  test("a 1 MiB batch of invalid entries gets one short error, not a reply per entry; the socket keeps serving", async () => {
+    await using gw = await startTestGateway();
+    await using s = await openSocket(gw.wsUrl);
+    const entries = Array.from({ length: 100_000 }, () => 1); // ~200 KiB of JSON, 100k invalid entries
+    s.sendText(JSON.stringify(entries).padEnd(1_000_000, " "));
+    const raw = (await s.next()).value as Msg;
+    expect(raw.error.code).toBe(-32600);
+    expect(raw.error.message).toBe("invalid request: a batch of 100000 entries exceeds the limit of 100");
+    expect(JSON.stringify(raw).length).toBeLessThan(300);
+    expect((await s.call("ping")).result).toBe("pong");
+    // At the limit, a batch is still answered entry by entry.
+    s.sendJson(Array.from({ length: 100 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "ping" })));
+    expect(((await s.next()).value as Msg[]).length).toBe(100);
+  });
+
   test("a batch over MessagePack is answered in MessagePack", async () => {
     await using gw = await startTestGateway();
     await using s = await openSocket(gw.wsUrl);
