@@ -58,7 +58,7 @@ export function parse_incoming(): i32 {
     .str("peer", ix.getString("channel_id"))
     .str("text", commandText(data));
   const guild = ix.getString("guild_id");
-  if (guild.length > 0) m.str("guild", guild);
+  if (guild.length > 0) m.str("guild", guild).bool("group", true);
   if (user !== null) m.str("sender", user.getString("id"));
   output('{"messages":[' + m.toString() + '],"reply":{"status":200,"headers":{"content-type":"application/json"},"body":"{\\"type\\":5}"}}');
   return 0;
