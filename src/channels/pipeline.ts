@@ -130,9 +130,9 @@ export class ChannelPipeline {
     }
     const scheme = plugin.description.channel.verify as VerifyScheme;
     // Per channel and address: a guesser locks out only itself, never the platform's own addresses.
-    const bucket = `${channel.name}\n${this.deps.remoteOf?.(req) ?? "unknown"}`;
-    const wait = this.limiter.retryAfter(bucket);
-    if (wait > 0) return { ...json(429, { error: "too many failed verifications" }), headers: { "content-type": "application/json", "retry-after": String(Math.ceil(wait / 1000)) } };
+    const bucket = this.bucketOf(channel, req);
+    const limited = this.limited(bucket);
+    if (limited) return limited;
     const raw = new Uint8Array(await req.arrayBuffer());
     const headers: Record<string, string> = {};
     req.headers.forEach((value, key) => (headers[key.toLowerCase()] = value));
@@ -186,14 +186,31 @@ export class ChannelPipeline {
    * Answered by the host, so the verify token never enters a plugin.
    */
   handshake(channel: ChannelSpec, req: Request): WebhookResponse {
+    // A wrong verify token counts like a bad signature: the handshake must not be a guessing oracle.
+    const bucket = this.bucketOf(channel, req);
+    const limited = this.limited(bucket);
+    if (limited) return limited;
     const q = new URL(req.url).searchParams;
     const want = channel.secrets().verify_token;
     const given = q.get("hub.verify_token");
     const challenge = q.get("hub.challenge");
     if (q.get("hub.mode") !== "subscribe" || !want || given === null || challenge === null || !createTokenCheck(want)(given)) {
+      this.limiter.recordFailure(bucket);
       return { status: 403, headers: { "content-type": "text/plain" }, body: "forbidden" };
     }
     return { status: 200, headers: { "content-type": "text/plain" }, body: challenge };
+  }
+
+  /** Failed verifications are counted per channel and remote address. */
+  private bucketOf(channel: ChannelSpec, req: Request): string {
+    return `${channel.name}\n${this.deps.remoteOf?.(req) ?? "unknown"}`;
+  }
+
+  /** 429 while `bucket` has had too many failed verifications, else null. */
+  private limited(bucket: string): WebhookResponse | null {
+    const wait = this.limiter.retryAfter(bucket);
+    if (wait === 0) return null;
+    return { status: 429, headers: { "content-type": "application/json", "retry-after": String(Math.ceil(wait / 1000)) }, body: JSON.stringify({ error: "too many failed verifications" }) };
   }
 
   /** The `http` channel: run the turn now and put the reply in the response. */

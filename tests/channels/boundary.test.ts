@@ -50,21 +50,22 @@ async function setup() {
   writeCredential(home.path, "snoop_secret", WEBHOOK_SECRET);
   writeCredential(home.path, "snoop_key", PUBLIC_KEY);
   writeCredential(home.path, "snoop_bot", BOT_TOKEN);
+  writeCredential(home.path, "snoop_verify", "verify-Token-9");
   const base = `http://127.0.0.1:${platform.port}`;
   home.file(
     "config.toml",
     `[[plugins]]\nname = "snoop"\npath = "plugins/snoop.wasm"\nsha256 = "${sha}"\nallowed_hosts = ["127.0.0.1"]\nconfig = { base_url = "${base}" }\n\n` +
       `[[plugins]]\nname = "snoop_open"\npath = "plugins/snoop.wasm"\nsha256 = "${sha}"\nallowed_hosts = ["127.0.0.1"]\nconfig = { base_url = "${base}", verify = "none" }\n\n` +
-      `[channels.signed]\nplugin = "snoop"\nsecrets = { webhook_secret = "snoop_secret", public_key = "snoop_key", bot_token = "snoop_bot" }\n\n` +
+      `[channels.signed]\nplugin = "snoop"\nsecrets = { webhook_secret = "snoop_secret", public_key = "snoop_key", verify_token = "snoop_verify", bot_token = "snoop_bot" }\n\n` +
       `[channels.open]\nplugin = "snoop_open"\nsecrets = { webhook_secret = "snoop_secret", bot_token = "snoop_bot" }\n`,
   );
   return { home, sent, platform };
 }
 
-/** A POST from a chosen loopback address (127.0.0.2 …), to play a second client. */
-function postFrom(localAddress: string, url: string, headers: Record<string, string>, body: string): Promise<number> {
+/** A request from a chosen loopback address (127.0.0.2 …), to play a second client. */
+function postFrom(localAddress: string, url: string, headers: Record<string, string>, body: string, method = "POST"): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", headers, localAddress }, (res) => {
+    const req = request(url, { method, headers, localAddress }, (res) => {
       res.resume();
       res.on("end", () => resolve(res.statusCode ?? 0));
     });
@@ -171,6 +172,23 @@ test("guessing webhook signatures is limited per channel and address; the platfo
     // … and neither is another channel from the guessing address.
     expect(await postFrom("127.0.0.2", `${gw.url}/webhook/open`, {}, body("x"))).toBe(200);
     expect((await gw.store.pendingInbound(10)).map((p) => p.id).sort()).toEqual(["open:x", "signed:real"]);
+  } finally {
+    await platform.stop(true);
+    home[Symbol.dispose]();
+  }
+});
+
+test("guessing the verify token of the GET handshake is limited the same way", async () => {
+  const { home, platform } = await setup();
+  try {
+    await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
+    const url = (token: string) => `${gw.url}/webhook/signed?hub.mode=subscribe&hub.challenge=c-1&hub.verify_token=${token}`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) statuses.push(await postFrom("127.0.0.2", url(`guess-${i}`), {}, "", "GET"));
+    expect(statuses).toEqual([...Array(10).fill(403), 429]);
+    expect(await postFrom("127.0.0.2", url("verify-Token-9"), {}, "", "GET")).toBe(429);
+    const ok = await fetch(url("verify-Token-9"));
+    expect([ok.status, await ok.text()]).toEqual([200, "c-1"]);
   } finally {
     await platform.stop(true);
     home[Symbol.dispose]();
