@@ -60,3 +60,46 @@ test("discord: PING gets PONG, a slash command is deferred then answered by edit
     await api.stop(true);
   }
 });
+
+test("discord: a failed edit of the deferred response is retried from the stored reply — the interaction is still answerable, the model is not asked again", async () => {
+  const sent: { path: string; body: any }[] = [];
+  let failFirst = true;
+  const api = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      sent.push({ path: new URL(req.url).pathname, body: await req.json() });
+      if (failFirst) {
+        failFirst = false;
+        return Response.json({ message: "503: Service Unavailable" }, { status: 503 });
+      }
+      return Response.json({ id: "1" });
+    },
+  });
+  using home = tempDir();
+  writeCredential(home.path, "discord_public_key", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  home.file(
+    "config.toml",
+    `[[plugins]]\nname = "discord"\npath = "builtin:discord"\nallowed_hosts = ["127.0.0.1"]\nconfig = { api_base = "http://127.0.0.1:${api.port}", application_id = "11869" }\n\n` +
+      `[channels.discord]\nsecrets = { public_key = "discord_public_key" }\n`,
+  );
+  let calls = 0;
+  const stream: StreamFn = async function* () {
+    calls++;
+    yield { type: "text", text: "The Gitrog Monster: 2BG, 6/6" };
+    yield { type: "done", stop_reason: "end_turn" };
+  };
+  try {
+    await using gw = await startTestGateway({ home: home.path, streamFor: () => stream, retryIntervalMs: 30 });
+    const now = String(Math.floor(Date.now() / 1000));
+    const r = await fetch(`${gw.url}/webhook/discord`, { method: "POST", headers: { "x-signature-ed25519": signed(CMD, now), "x-signature-timestamp": now }, body: CMD });
+    expect(await r.json()).toEqual({ type: 5 });
+    for (let i = 0; i < 250 && (sent.length < 2 || (await gw.store.pendingInbound(10)).length > 0); i++) await Bun.sleep(20);
+    const edit = { path: "/api/v10/webhooks/11869/A_UNIQUE_TOKEN/messages/@original", body: { content: "The Gitrog Monster: 2BG, 6/6" } };
+    expect(sent).toEqual([edit, edit]);
+    expect(await gw.store.pendingInbound(10)).toEqual([]);
+    expect(calls).toBe(1);
+  } finally {
+    await api.stop(true);
+  }
+});
