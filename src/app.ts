@@ -126,9 +126,15 @@ export async function startApp(opts: AppOptions): Promise<App> {
     store,
     agent: (id) => current.config.agents.find((a) => a.id === id),
     streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: current.config.home, env: opts.env ?? {}, log })),
-    toolsFor: (agent, session) =>
-      createToolBox(host, agent.tools, current.config.memory.semantic && session ? memoryTools(store, agent.id, personOf(session)) : []),
-    recall: async (agent, session, message) => (current.config.memory.semantic ? recall(store, agent.id, personOf(session), message) : ""),
+    // A channel turn names its sender (null: a group message without one, no personal memory).
+    toolsFor: (agent, session, person) => {
+      const who = person === undefined && session ? personOf(session) : person;
+      return createToolBox(host, agent.tools, current.config.memory.semantic && session && who ? memoryTools(store, agent.id, who) : []);
+    },
+    recall: async (agent, session, message, person) => {
+      const who = person === undefined ? personOf(session) : person;
+      return current.config.memory.semantic && who ? recall(store, agent.id, who, message) : "";
+    },
     // A turn is a user message and its answer (plus tool rounds): about 4 messages per turn.
     historyLimit: () => Math.max(8, current.config.memory.episodic_turns * 4),
     log,
@@ -167,6 +173,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
           log: log.child({ module: "channels" }),
           bus,
           gatewayAuth: (req) => auth.checkBearer(req.headers.get("authorization"), auth.remoteOf(req)) === "ok",
+          remoteOf: auth.remoteOf,
+          hostSecrets: () => (config.gateway.token ? [config.gateway.token] : []),
         });
         const p = pipeline;
         app.get("/webhook/:channel", (c) => {
@@ -219,7 +227,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     for (const rec of await store.pendingInbound(100).catch(() => [])) {
       const spec = channels.specs.get(rec.channel);
       if (!spec || rec.attempts >= 5 || !pipeline) continue;
-      await pipeline.deliver(spec, JSON.parse(rec.payload) as InboundMessage);
+      // A stored reply is only sent again: the turn (model calls, tools) already ran.
+      await pipeline.deliver(spec, JSON.parse(rec.payload) as InboundMessage, rec.reply);
     }
   }
   return {

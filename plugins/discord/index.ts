@@ -2,12 +2,26 @@
 // signature. PING is answered with PONG; an application command is acknowledged at once with a
 // deferred response (Discord allows 3 s) and answered later by editing that response through the
 // interaction webhook — the interaction token is the credential, kept in this plugin's state
-// between parse_incoming and format_outgoing.
+// between parse_incoming and format_outgoing. It is kept until RING newer interactions replaced it
+// (not deleted when the reply is formatted), so a send that failed can be formatted and sent again.
 import { Config } from "@extism/as-pdk";
 import { fail, input, JsonKind, JsonObject, JsonParser, JsonValue, kvGet, kvSet, outboundRequest, output, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 const LIMIT = 2000;
+/** How many interactions stay answerable; the oldest is forgotten when a new one arrives. */
+const RING = 256;
+
+/** Remembers how to answer interaction `id`, forgetting the one RING interactions older. */
+function remember(id: string, value: string): void {
+  const next = kvGet("ring:next");
+  const slot = next === null ? 0 : (<i32>parseInt(next)) % RING;
+  const old = kvGet("ring:" + slot.toString());
+  if (old !== null) kvSet("ix:" + old, null);
+  kvSet("ring:" + slot.toString(), id);
+  kvSet("ring:next", ((slot + 1) % RING).toString());
+  kvSet("ix:" + id, value);
+}
 
 export function describe(): i32 {
   output(
@@ -48,7 +62,7 @@ export function parse_incoming(): i32 {
   }
   const id = ix.getString("id");
   // Remember how to answer this interaction (valid for 15 minutes).
-  kvSet("ix:" + id, ix.getString("application_id", Config.get("application_id") || "") + "/" + ix.getString("token"));
+  remember(id, ix.getString("application_id", Config.get("application_id") || "") + "/" + ix.getString("token"));
   const member = ix.get("member");
   let user = ix.get("user");
   if (user === null && member !== null) user = member.get("user");
@@ -58,7 +72,7 @@ export function parse_incoming(): i32 {
     .str("peer", ix.getString("channel_id"))
     .str("text", commandText(data));
   const guild = ix.getString("guild_id");
-  if (guild.length > 0) m.str("guild", guild);
+  if (guild.length > 0) m.str("guild", guild).bool("group", true);
   if (user !== null) m.str("sender", user.getString("id"));
   output('{"messages":[' + m.toString() + '],"reply":{"status":200,"headers":{"content-type":"application/json"},"body":"{\\"type\\":5}"}}');
   return 0;
@@ -70,7 +84,6 @@ export function format_outgoing(): i32 {
   const key = "ix:" + req.getString("in_reply_to");
   const saved = kvGet(key);
   if (saved === null) return fail("no pending interaction for this reply");
-  kvSet(key, null);
   const base = Config.get("api_base");
   let text = req.getString("text");
   if (text.length > LIMIT) text = text.substring(0, LIMIT - 1) + "…";

@@ -43,6 +43,8 @@ export function parse_incoming(): i32 {
     .str("peer", event.getString("channel"))
     .str("sender", event.getString("user"))
     .str("text", event.getString("text"));
+  // Only a direct message ("im") is one person; channels and group DMs are many.
+  if (event.getString("channel_type") != "im") m.bool("group", true);
   const thread = event.getString("thread_ts");
   if (thread.length > 0) m.str("thread", thread);
   output('{"messages":[' + m.toString() + "]}");

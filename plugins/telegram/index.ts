@@ -40,7 +40,9 @@ export function parse_incoming(): i32 {
     .str("account", "bot")
     .str("peer", intString(chat.getNumber("id")))
     .str("text", msg.getString("text"));
+  // Memory belongs to the sender: in a group the chat is many people (a channel post has no sender).
   if (from !== null) m.str("sender", intString(from.getNumber("id")));
+  if (chat.getString("type") != "private") m.bool("group", true);
   const thread = msg.get("message_thread_id");
   if (thread !== null && thread.kind == JsonKind.Number) m.str("thread", intString(thread.num));
   output('{"messages":[' + m.toString() + "]}");

@@ -17,8 +17,11 @@ export interface RunnerDeps {
   /** The agent's current config (reloads apply to the next turn). */
   agent: (id: string) => AgentConfig | undefined;
   streamFor: (agent: AgentConfig) => StreamFn;
-  /** The tools of a turn; `session` is null for a stateless turn. */
-  toolsFor: (agent: AgentConfig, session: SessionAddress | null) => ToolBox;
+  /**
+   * The tools of a turn; `session` is null for a stateless turn. `person` is TurnRequest.person
+   * (undefined: the session's own person; null: nobody, no personal memory).
+   */
+  toolsFor: (agent: AgentConfig, session: SessionAddress | null, person?: string | null) => ToolBox;
   /** How many stored messages a turn may load as context. */
   historyLimit: () => number;
   log: Logger;
@@ -28,7 +31,7 @@ export interface RunnerDeps {
   /** The agent's persona (SOUL.md), put first in its system prompt; "" for none. */
   soul?: (agent: AgentConfig) => string;
   /** What the agent remembers that bears on this message, for the system prompt; "" for nothing. */
-  recall?: (agent: AgentConfig, session: SessionAddress, message: string) => Promise<string>;
+  recall?: (agent: AgentConfig, session: SessionAddress, message: string, person?: string | null) => Promise<string>;
 }
 
 export interface TurnRequest {
@@ -42,6 +45,11 @@ export interface TurnRequest {
   history?: ChatMessage[];
   /** Prepended to the agent's system prompt (a client's own system message). */
   system?: string;
+  /**
+   * Whose semantic memory the turn reads and writes: the message's sender (a channel sets it).
+   * Absent: the person of the session's address; null: nobody (a group message without a sender).
+   */
+  person?: string | null;
 }
 
 export interface TurnOutcome extends TurnResult {
@@ -89,7 +97,7 @@ export class AgentRunner {
     const key = req.address.key;
     let history = req.history ?? this.recent.get(key);
     if (!history) history = trimToUserStart(await store.history(key, { limit }));
-    const remembered = !req.history && this.deps.recall ? await this.deps.recall(agent, req.address, req.content).catch(() => "") : "";
+    const remembered = !req.history && this.deps.recall ? await this.deps.recall(agent, req.address, req.content, req.person).catch(() => "") : "";
     const system = [this.deps.soul?.(agent) ?? "", agent.system_prompt, req.system ?? "", remembered].filter((s) => s !== "").join("\n\n");
     const result = await runTurn(
       {
@@ -102,7 +110,7 @@ export class AgentRunner {
       },
       {
         stream: this.metered(agent, req.history ? null : key, this.deps.streamFor(agent)),
-        tools: this.deps.toolsFor(agent, req.history ? null : req.address),
+        tools: this.deps.toolsFor(agent, req.history ? null : req.address, req.person),
         signal: opts.signal,
         emit: opts.emit,
       },

@@ -4,7 +4,13 @@
  * the sandbox → dedupe by message id → store, then acknowledge fast → route → agent turn →
  * `format_outgoing` → each request sent through the plugin's allowlist with secrets filled in.
  * An accepted message stays pending in the store until its reply went out, and is retried if the
- * turn or the send fails. The `http` channel answers in the webhook's own response instead.
+ * turn or the send fails; once the turn has answered, its reply is stored first, so a retry only
+ * sends again and never re-runs the turn (its model calls and tools). The `http` channel answers in
+ * the webhook's own response instead.
+ *
+ * The plugin sees the request without its authentication and signature headers and fills only the
+ * channel's send secrets into its requests (./boundary.ts). Failed verifications are limited per
+ * channel and remote address.
  */
 import * as v from "valibot";
 import type { AgentRunner } from "../agent/index.ts";
@@ -15,6 +21,8 @@ import type { Store } from "../store/index.ts";
 import { type Bus, inboundSubject } from "../bus/index.ts";
 import { packMsgpack } from "../protocol/codec.ts";
 import { createTokenCheck } from "../auth/index.ts";
+import { createFailureLimiter, type FailureLimiter } from "../auth/rate-limit.ts";
+import { forPlugin, replyHeaders, sendSecrets } from "./boundary.ts";
 import { verifyWebhook, type VerifyScheme } from "./verify.ts";
 
 const Message = v.object({
@@ -25,6 +33,8 @@ const Message = v.object({
   team: v.optional(v.string()),
   thread: v.optional(v.string()),
   sender: v.optional(v.string()),
+  /** A group conversation (several people share the peer); set by the plugin from the platform's chat type. */
+  group: v.optional(v.boolean()),
   text: v.string(),
 });
 export type InboundMessage = v.InferOutput<typeof Message>;
@@ -56,6 +66,41 @@ export interface PipelineDeps {
   /** Where accepted messages are announced (SPEC §12); best effort, never blocks a webhook. */
   bus?: Bus;
   nowS?: () => number;
+  /** The caller's address, for limiting failed verifications (default: one shared bucket). */
+  remoteOf?: (req: Request) => string;
+  /** Values a plugin must never see in a header or query (the gateway token). */
+  hostSecrets?: () => readonly string[];
+  /** Failed verifications per channel and address (default: 10 a minute). */
+  verifyLimiter?: FailureLimiter;
+}
+
+/**
+ * Whose semantic memory a message belongs to: its sender's. A message without a sender is its
+ * peer's when that is one person (a direct chat); a group message without a sender has none (null),
+ * or one member's facts would reach everyone in the group.
+ */
+export function personFor(channel: string, m: InboundMessage): string | null {
+  if (m.sender) return `${channel}:${m.account}:${m.sender}`;
+  if (m.group || m.guild !== undefined || m.team !== undefined) return null;
+  return `${channel}:${m.account}:${m.peer}`;
+}
+
+/**
+ * A send the platform refused: a non-2xx status, or a 2xx whose JSON body says `"ok": false` (Slack
+ * answers errors with 200 and `{"ok":false,"error":…}`; Telegram's errors say `ok: false` too).
+ */
+function sendError(res: { status: number; body?: string; error?: string }): string | null {
+  if (res.status < 200 || res.status >= 300) return res.error ?? `HTTP ${res.status}`;
+  try {
+    const body = JSON.parse(res.body ?? "") as unknown;
+    if (body && typeof body === "object" && (body as { ok?: unknown }).ok === false) {
+      const why = (body as { error?: unknown; description?: unknown }).error ?? (body as { description?: unknown }).description;
+      return `the platform answered ok: false${typeof why === "string" ? ` (${why.slice(0, 200)})` : ""}`;
+    }
+  } catch {
+    // Not JSON: the status decides.
+  }
+  return null;
 }
 
 export interface WebhookResponse {
@@ -69,8 +114,11 @@ const json = (status: number, body: unknown): WebhookResponse => ({ status, head
 export class ChannelPipeline {
   /** Deliveries running now: a retry pass must not deliver the same message twice. */
   private readonly delivering = new Set<string>();
+  private readonly limiter: FailureLimiter;
 
-  constructor(private readonly deps: PipelineDeps) {}
+  constructor(private readonly deps: PipelineDeps) {
+    this.limiter = deps.verifyLimiter ?? createFailureLimiter({ maxFailures: 10, windowMs: 60_000 });
+  }
 
   /** Handles one webhook request for `channel`. Never throws. */
   async handle(channel: ChannelSpec, req: Request): Promise<WebhookResponse> {
@@ -81,22 +129,33 @@ export class ChannelPipeline {
       return json(502, { error: `channel ${channel.name}: its plugin ${channel.plugin} is not loaded` });
     }
     const scheme = plugin.description.channel.verify as VerifyScheme;
+    // Per channel and address: a guesser locks out only itself, never the platform's own addresses.
+    const bucket = this.bucketOf(channel, req);
+    const limited = this.limited(bucket);
+    if (limited) return limited;
     const raw = new Uint8Array(await req.arrayBuffer());
     const headers: Record<string, string> = {};
     req.headers.forEach((value, key) => (headers[key.toLowerCase()] = value));
+    const secrets = channel.secrets();
     if (scheme === "none") {
-      if (!this.deps.gatewayAuth(req)) return json(401, { error: "unauthorized" });
+      if (!this.deps.gatewayAuth(req)) {
+        this.limiter.recordFailure(bucket);
+        return json(401, { error: "unauthorized" });
+      }
     } else {
-      const verdict = verifyWebhook(scheme, { headers, rawBody: raw }, (role) => channel.secrets()[role] ?? null, this.deps.nowS?.());
+      const verdict = verifyWebhook(scheme, { headers, rawBody: raw }, (role) => secrets[role] ?? null, this.deps.nowS?.());
       if (!verdict.ok) {
+        this.limiter.recordFailure(bucket);
         log.warn("webhook refused", { channel: channel.name, reason: verdict.reason });
         return json(401, { error: "invalid signature" });
       }
     }
-    const query = Object.fromEntries(new URL(req.url).searchParams);
+    const hidden = [...Object.values(secrets), ...(this.deps.hostSecrets?.() ?? [])];
+    const query = forPlugin(Object.fromEntries(new URL(req.url).searchParams), hidden, false);
     let parsed: v.InferOutput<typeof Parsed>;
     try {
-      const out = await host.callRaw(channel.plugin, "parse_incoming", JSON.stringify({ headers, body: new TextDecoder().decode(raw), query }));
+      const input = { headers: forPlugin(headers, hidden, true), body: new TextDecoder().decode(raw), query };
+      const out = await host.callRaw(channel.plugin, "parse_incoming", JSON.stringify(input));
       const r = v.safeParse(Parsed, JSON.parse(out));
       if (!r.success) throw new Error("parse_incoming returned an invalid shape");
       parsed = r.output;
@@ -114,10 +173,10 @@ export class ChannelPipeline {
       }
     }
     // A handshake or a refusal (Discord PING, a malformed body): the plugin's own answer, nothing to run.
-    if (parsed.messages.length === 0 && parsed.reply) return { status: parsed.reply.status, headers: parsed.reply.headers, body: parsed.reply.body };
+    if (parsed.messages.length === 0 && parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     if (plugin.description.channel.id === "http") return this.answerInline(channel, accepted, parsed.messages.length - accepted.length);
     for (const m of accepted) void this.deliver(channel, m);
-    if (parsed.reply) return { status: parsed.reply.status, headers: parsed.reply.headers, body: parsed.reply.body };
+    if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     return json(200, { ok: true, accepted: accepted.length });
   }
 
@@ -127,14 +186,31 @@ export class ChannelPipeline {
    * Answered by the host, so the verify token never enters a plugin.
    */
   handshake(channel: ChannelSpec, req: Request): WebhookResponse {
+    // A wrong verify token counts like a bad signature: the handshake must not be a guessing oracle.
+    const bucket = this.bucketOf(channel, req);
+    const limited = this.limited(bucket);
+    if (limited) return limited;
     const q = new URL(req.url).searchParams;
     const want = channel.secrets().verify_token;
     const given = q.get("hub.verify_token");
     const challenge = q.get("hub.challenge");
     if (q.get("hub.mode") !== "subscribe" || !want || given === null || challenge === null || !createTokenCheck(want)(given)) {
+      this.limiter.recordFailure(bucket);
       return { status: 403, headers: { "content-type": "text/plain" }, body: "forbidden" };
     }
     return { status: 200, headers: { "content-type": "text/plain" }, body: challenge };
+  }
+
+  /** Failed verifications are counted per channel and remote address. */
+  private bucketOf(channel: ChannelSpec, req: Request): string {
+    return `${channel.name}\n${this.deps.remoteOf?.(req) ?? "unknown"}`;
+  }
+
+  /** 429 while `bucket` has had too many failed verifications, else null. */
+  private limited(bucket: string): WebhookResponse | null {
+    const wait = this.limiter.retryAfter(bucket);
+    if (wait === 0) return null;
+    return { status: 429, headers: { "content-type": "application/json", "retry-after": String(Math.ceil(wait / 1000)) }, body: JSON.stringify({ error: "too many failed verifications" }) };
   }
 
   /** The `http` channel: run the turn now and put the reply in the response. */
@@ -162,29 +238,41 @@ export class ChannelPipeline {
       {
         agent: route.agent,
         content: m.text,
+        person: personFor(channel.name, m),
         address: { key: route.session, agent: route.agent, channel: channel.name, account: m.account, peer: m.peer, thread: m.thread ?? null },
       },
       { signal: new AbortController().signal, emit: () => {} },
     );
   }
 
-  /** Turn → format_outgoing → send; the message stays pending (and is retried) until this succeeds. */
-  async deliver(channel: ChannelSpec, m: InboundMessage): Promise<boolean> {
+  /**
+   * Turn → store the reply → format_outgoing → send; the message stays pending (and is retried)
+   * until this succeeds. `reply` is the stored reply of an earlier attempt: then only the send is
+   * retried, and the turn (model calls, tools, history) is not run again.
+   */
+  async deliver(channel: ChannelSpec, m: InboundMessage, reply?: string | null): Promise<boolean> {
     const { host, store, log } = this.deps;
     const id = `${channel.name}:${m.id}`;
     if (this.delivering.has(id)) return false;
     this.delivering.add(id);
     try {
-      const out = await this.turn(channel, m);
-      if (out.stop_reason === "error") throw new Error(out.error?.message ?? "the turn failed");
+      let text = reply ?? null;
+      if (text === null) {
+        const out = await this.turn(channel, m);
+        if (out.stop_reason === "error") throw new Error(out.error?.message ?? "the turn failed");
+        text = out.text;
+        // Before the send: from here on a failure re-sends this text, it does not ask the model again.
+        await store.saveInboundReply(id, text);
+      }
       const formatted = v.safeParse(
         Outgoing,
-        JSON.parse(await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to: { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) }, text: out.text, in_reply_to: m.id }))),
+        JSON.parse(await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to: { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) }, text, in_reply_to: m.id }))),
       );
       if (!formatted.success) throw new Error("format_outgoing returned an invalid shape");
+      const fillable = sendSecrets(channel.secrets());
       for (const r of formatted.output.requests) {
-        const res = await host.send(channel.plugin, r, channel.secrets());
-        if (res.status < 200 || res.status >= 300) throw new Error(`send failed: ${res.error ?? `HTTP ${res.status}`}`);
+        const error = sendError(await host.send(channel.plugin, r, fillable));
+        if (error !== null) throw new Error(`send failed: ${error}`);
       }
       await store.completeInbound(id);
       return true;

@@ -6,7 +6,9 @@
  *
  * Secret roles per scheme (the channel config maps each role to a credential name):
  * telegram-secret → `webhook_secret`; discord-ed25519 → `public_key` (hex);
- * meta-hmac-sha256 → `app_secret`; slack-v0 → `signing_secret`.
+ * meta-hmac-sha256 → `app_secret`; slack-v0 → `signing_secret`; the WhatsApp GET handshake →
+ * `verify_token`. These verification roles stay in the host: they are never filled into a plugin's
+ * outgoing requests (see VERIFICATION_ROLES).
  */
 import { createHmac, createPublicKey, timingSafeEqual, verify as verifySignature } from "node:crypto";
 
@@ -22,6 +24,11 @@ export type Verdict = { ok: true } | { ok: false; reason: string };
 
 /** Slack's replay window: requests older or newer than this are refused. */
 export const SLACK_MAX_SKEW_S = 300;
+/** The same window for Discord's signed timestamp: a captured interaction cannot be replayed later. */
+export const DISCORD_MAX_SKEW_S = 300;
+
+/** Secret roles that only verify inbound requests: never sent anywhere, never fillable by a plugin. */
+export const VERIFICATION_ROLES: ReadonlySet<string> = new Set(["webhook_secret", "public_key", "app_secret", "signing_secret", "verify_token"]);
 
 const fail = (reason: string): Verdict => ({ ok: false, reason });
 
@@ -67,7 +74,8 @@ export function verifyWebhook(scheme: VerifyScheme, req: WebhookRequest, secret:
       if (!key) return fail("no valid public_key configured for this channel");
       const sig = fromHex(h["x-signature-ed25519"] ?? "");
       const ts = h["x-signature-timestamp"];
-      if (!sig || sig.length !== 64 || ts === undefined) return fail("missing or malformed X-Signature-Ed25519 / X-Signature-Timestamp");
+      if (!sig || sig.length !== 64 || ts === undefined || !/^\d+$/.test(ts)) return fail("missing or malformed X-Signature-Ed25519 / X-Signature-Timestamp");
+      if (Math.abs(nowS - Number(ts)) > DISCORD_MAX_SKEW_S) return fail("timestamp outside the 5-minute replay window");
       const ok = verifySignature(null, Buffer.concat([Buffer.from(ts, "utf8"), req.rawBody]), key, sig);
       return ok ? { ok: true } : fail("invalid request signature");
     }

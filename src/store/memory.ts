@@ -93,7 +93,7 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     },
     async acceptInbound(r: InboundRecord) {
       if (inbound.has(r.id)) return false;
-      inbound.set(r.id, { ...r, attempts: 0, last_error: null, done: false });
+      inbound.set(r.id, { ...r, attempts: 0, last_error: null, reply: null, done: false });
       return true;
     },
     async pendingInbound(limit) {
@@ -103,9 +103,13 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
         .slice(0, limit)
         .map(({ done: _done, ...r }) => r);
     },
+    async saveInboundReply(id, reply) {
+      const r = inbound.get(id);
+      if (r && !r.done) r.reply = reply;
+    },
     async completeInbound(id) {
       const r = inbound.get(id);
-      if (r) r.done = true;
+      if (r) Object.assign(r, { done: true, payload: "", reply: null });
     },
     async failInbound(id, error) {
       const r = inbound.get(id);

@@ -41,6 +41,11 @@ export const MIGRATIONS: readonly string[] = [
    CREATE VIRTUAL TABLE facts_fts USING fts5(text, content='facts', content_rowid='id');
    CREATE TRIGGER facts_ai AFTER INSERT ON facts BEGIN INSERT INTO facts_fts(rowid, text) VALUES (new.id, new.text); END;
    CREATE TRIGGER facts_ad AFTER DELETE ON facts BEGIN INSERT INTO facts_fts(facts_fts, rowid, text) VALUES ('delete', old.id, old.text); END;`,
+  // 4: reserved for the usage change of the metering work (merged separately); nothing here.
+  `SELECT 1;`,
+  // 5: the outbox — a turn's reply is stored before it is sent, so a failed send is retried
+  // without running the turn again
+  `ALTER TABLE inbound ADD COLUMN reply TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

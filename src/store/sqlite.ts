@@ -113,9 +113,10 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       "INSERT INTO inbound (id, channel, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
     ),
     pendingInbound: q<PendingInbound>(
-      "SELECT id, channel, payload, received_at, attempts, last_error FROM inbound WHERE done = 0 ORDER BY received_at, rowid LIMIT ?",
+      "SELECT id, channel, payload, received_at, attempts, last_error, reply FROM inbound WHERE done = 0 ORDER BY received_at, rowid LIMIT ?",
     ),
-    completeInbound: q("UPDATE inbound SET done = 1, payload = '' WHERE id = ?"),
+    saveInboundReply: q("UPDATE inbound SET reply = ? WHERE id = ? AND done = 0"),
+    completeInbound: q("UPDATE inbound SET done = 1, payload = '', reply = NULL WHERE id = ?"),
     failInbound: q("UPDATE inbound SET attempts = attempts + 1, last_error = ? WHERE id = ? AND done = 0"),
     addFact: q("INSERT INTO facts (agent, person, text, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(agent, person, text) DO NOTHING"),
     getFact: q<Fact>("SELECT id, agent, person, text, created_at FROM facts WHERE agent = ? AND person = ? AND text = ?"),
@@ -271,6 +272,10 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     acceptInbound: (r: InboundRecord) =>
       run("store an inbound message", () => st.acceptInbound.run(r.id, r.channel, r.payload, r.received_at).changes === 1),
     pendingInbound: (limit) => run("read pending messages", () => st.pendingInbound.all(limit)),
+    saveInboundReply: (id, reply) =>
+      run("save an inbound reply", () => {
+        st.saveInboundReply.run(reply, id);
+      }),
     completeInbound: (id) =>
       run("complete an inbound message", () => {
         st.completeInbound.run(id);

@@ -105,6 +105,8 @@ export interface InboundRecord {
 export interface PendingInbound extends InboundRecord {
   attempts: number;
   last_error: string | null;
+  /** The reply the turn produced, once saved: a retry sends it instead of running the turn again. */
+  reply: string | null;
 }
 
 /** A fact the agent learned about a person (semantic memory); never shared across people. */
@@ -151,6 +153,9 @@ export interface Store {
   acceptInbound(record: InboundRecord): Promise<boolean>;
   /** Accepted messages not yet completed, oldest first. */
   pendingInbound(limit: number): Promise<PendingInbound[]>;
+  /** Saves the finished turn's reply of a pending message (before it is sent). */
+  saveInboundReply(id: string, reply: string): Promise<void>;
+  /** Marks a message done and drops its payload and reply. */
   completeInbound(id: string): Promise<void>;
   failInbound(id: string, error: string): Promise<void>;
 

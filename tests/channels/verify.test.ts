@@ -23,15 +23,23 @@ describe("discord-ed25519 (RFC 8032 TEST 1 key)", () => {
   const s = secrets({ public_key: "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a" });
   const ping = { "x-signature-ed25519": "1695961a47c91a1ec033b819b7e87e3dbc583dd0cee6d1fd0216f58ac87b6228ae531ddbf91fb7bc28d7edf7f08604da16f54624f38a6bc0614e4dc13cd47f0f", "x-signature-timestamp": "1700000000" };
   test("PING and the slash command vector verify", () => {
-    expect(verifyWebhook("discord-ed25519", { headers: ping, rawBody: bytes('{"type":1}') }, s)).toEqual({ ok: true });
+    expect(verifyWebhook("discord-ed25519", { headers: ping, rawBody: bytes('{"type":1}') }, s, 1700000000)).toEqual({ ok: true });
     const cmd = { "x-signature-ed25519": "8a16b4c7b3b595186d9c3cfb55911bf62296f2f2d68c9ddca0312394fa7d613f78d869f6a44be7e29b3b487dcd8c922b205ac93eecbbab9ae88ddef929d97b01", "x-signature-timestamp": "1700000123" };
-    expect(verifyWebhook("discord-ed25519", { headers: cmd, rawBody: vector("discord_cmd_body.json") }, s)).toEqual({ ok: true });
+    expect(verifyWebhook("discord-ed25519", { headers: cmd, rawBody: vector("discord_cmd_body.json") }, s, 1700000123 + 300)).toEqual({ ok: true });
+  });
+  test("a correctly signed request replayed outside the 5-minute window is refused", () => {
+    const old = { rawBody: bytes('{"type":1}'), headers: ping };
+    expect(verifyWebhook("discord-ed25519", old, s, 1700000000 + 301)).toEqual({ ok: false, reason: "timestamp outside the 5-minute replay window" });
+    expect(verifyWebhook("discord-ed25519", old, s, 1700000000 - 301)).toEqual({ ok: false, reason: "timestamp outside the 5-minute replay window" });
+    expect(verifyWebhook("discord-ed25519", old, s).ok).toBe(false); // today's clock
+    expect(verifyWebhook("discord-ed25519", { ...old, headers: { ...ping, "x-signature-timestamp": "1700000000.0" } }, s, 1700000000).ok).toBe(false);
   });
   test("another body, another timestamp, a re-serialized body, garbage: all fail", () => {
-    expect(verifyWebhook("discord-ed25519", { headers: ping, rawBody: bytes('{"type":2}') }, s).ok).toBe(false);
-    expect(verifyWebhook("discord-ed25519", { headers: { ...ping, "x-signature-timestamp": "1700000001" }, rawBody: bytes('{"type":1}') }, s).ok).toBe(false);
-    expect(verifyWebhook("discord-ed25519", { headers: ping, rawBody: bytes('{ "type": 1 }') }, s).ok).toBe(false);
-    expect(verifyWebhook("discord-ed25519", { headers: { ...ping, "x-signature-ed25519": "zz" }, rawBody: bytes('{"type":1}') }, s).ok).toBe(false);
+    const t = 1700000000;
+    expect(verifyWebhook("discord-ed25519", { headers: ping, rawBody: bytes('{"type":2}') }, s, t)).toEqual({ ok: false, reason: "invalid request signature" });
+    expect(verifyWebhook("discord-ed25519", { headers: { ...ping, "x-signature-timestamp": "1700000001" }, rawBody: bytes('{"type":1}') }, s, t)).toEqual({ ok: false, reason: "invalid request signature" });
+    expect(verifyWebhook("discord-ed25519", { headers: ping, rawBody: bytes('{ "type": 1 }') }, s, t)).toEqual({ ok: false, reason: "invalid request signature" });
+    expect(verifyWebhook("discord-ed25519", { headers: { ...ping, "x-signature-ed25519": "zz" }, rawBody: bytes('{"type":1}') }, s, t).ok).toBe(false);
     expect(verifyWebhook("discord-ed25519", { headers: ping, rawBody: bytes('{"type":1}') }, secrets({ public_key: "abcd" }))).toEqual({ ok: false, reason: "no valid public_key configured for this channel" });
   });
 });

@@ -189,7 +189,13 @@ export function storeContract(name: string, make: MakeStore): void {
       const pending = await h.store.pendingInbound(10);
       expect(pending.map((p) => [p.id, p.attempts, p.last_error])).toEqual([["telegram:1", 1, "provider down"], ["telegram:2", 0, null]]);
       expect(pending[0]!.payload).toBe(JSON.stringify({ text: "telegram:1" }));
+      expect(pending.map((p) => p.reply)).toEqual([null, null]);
+      // The outbox: a finished turn's reply is kept with the pending message until it is sent.
+      await h.store.saveInboundReply("telegram:1", "the answer ✓");
+      await h.store.failInbound("telegram:1", "HTTP 403");
+      expect((await h.store.pendingInbound(10)).map((p) => [p.id, p.attempts, p.reply])).toEqual([["telegram:1", 2, "the answer ✓"], ["telegram:2", 0, null]]);
       await h.store.completeInbound("telegram:1");
+      await h.store.saveInboundReply("telegram:1", "too late");
       expect((await h.store.pendingInbound(10)).map((p) => p.id)).toEqual(["telegram:2"]);
       // A retry of a completed message is still a duplicate.
       expect(await h.store.acceptInbound(rec("telegram:1", 30))).toBe(false);

@@ -81,6 +81,20 @@ describe("sqlite store on disk", () => {
     );
   });
 
+  test("a database at schema version 3 with a pending inbound message gets the outbox column and keeps the message", async () => {
+    const path = join(fresh().path, "exoclaw.db");
+    const db = new Database(path);
+    for (const m of MIGRATIONS.slice(0, 3)) db.exec(m);
+    db.exec("PRAGMA user_version = 3");
+    db.query("INSERT INTO inbound (id, channel, payload, received_at) VALUES ('telegram:1', 'telegram', '{}', 5)").run();
+    db.close();
+    const s = openSqliteStore(path);
+    expect((await s.pendingInbound(5)).map((p) => [p.id, p.reply])).toEqual([["telegram:1", null]]);
+    await s.saveInboundReply("telegram:1", "stored");
+    expect((await s.pendingInbound(5))[0]!.reply).toBe("stored");
+    await s.close();
+  });
+
   test("a database at schema version 1 is migrated and keeps its data", async () => {
     const path = join(fresh().path, "exoclaw.db");
     const db = new Database(path);
