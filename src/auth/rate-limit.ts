@@ -18,6 +18,8 @@ export interface FailureLimiterOptions {
   /** How long a successful authentication exempts its address from the global limit. */
   trustMs?: number;
   maxAddresses?: number;
+  /** The bucket an address counts in (default `limiterKey`). */
+  key?: (addr: string) => string;
   now?: () => number;
 }
 
@@ -49,6 +51,7 @@ export function createFailureLimiter(opts: FailureLimiterOptions = {}): FailureL
   const trustMs = opts.trustMs ?? 60 * 60_000;
   const maxAddresses = opts.maxAddresses ?? 10_000;
   const now = opts.now ?? Date.now;
+  const keyOf = opts.key ?? limiterKey;
   const failures = new Map<string, number[]>();
   const trusted = new Map<string, number>();
   let global: number[] = [];
@@ -80,7 +83,7 @@ export function createFailureLimiter(opts: FailureLimiterOptions = {}): FailureL
 
   return {
     retryAfter(addr) {
-      const key = limiterKey(addr);
+      const key = keyOf(addr);
       const list = recent(key);
       const own = list.length < max ? 0 : Math.max(1, list[list.length - max]! + windowMs - now());
       if (own > 0 || isTrusted(key)) return own;
@@ -88,7 +91,7 @@ export function createFailureLimiter(opts: FailureLimiterOptions = {}): FailureL
       return all.length < maxGlobal ? 0 : Math.max(1, all[all.length - maxGlobal]! + windowMs - now());
     },
     recordFailure(addr) {
-      const key = limiterKey(addr);
+      const key = keyOf(addr);
       const list = recent(key);
       list.push(now());
       bounded(failures, key, list.slice(-max));
@@ -97,7 +100,7 @@ export function createFailureLimiter(opts: FailureLimiterOptions = {}): FailureL
       if (all.length > maxGlobal) global = all.slice(-maxGlobal);
     },
     recordSuccess(addr) {
-      bounded(trusted, limiterKey(addr), now());
+      bounded(trusted, keyOf(addr), now());
     },
   };
 }

@@ -21,7 +21,7 @@ import type { Store } from "../store/index.ts";
 import { type Bus, inboundSubject } from "../bus/index.ts";
 import { packMsgpack } from "../protocol/codec.ts";
 import { createTokenCheck } from "../auth/index.ts";
-import { createFailureLimiter, type FailureLimiter } from "../auth/rate-limit.ts";
+import { createFailureLimiter, type FailureLimiter, limiterKey } from "../auth/rate-limit.ts";
 import { forPlugin, replyHeaders, sendSecrets } from "./boundary.ts";
 import { verifyWebhook, type VerifyScheme } from "./verify.ts";
 
@@ -117,7 +117,14 @@ export class ChannelPipeline {
   private readonly limiter: FailureLimiter;
 
   constructor(private readonly deps: PipelineDeps) {
-    this.limiter = deps.verifyLimiter ?? createFailureLimiter({ maxFailures: 10, windowMs: 60_000 });
+    this.limiter = deps.verifyLimiter ?? createFailureLimiter({
+      maxFailures: 10,
+      windowMs: 60_000,
+      // Never a global lock: the platform's own addresses never authenticate as "trusted", and strangers
+      // must not be able to shut a channel's door by failing often enough.
+      maxGlobalFailures: Number.POSITIVE_INFINITY,
+      key: (bucket) => bucket,
+    });
   }
 
   /** Handles one webhook request for `channel`. Never throws. */
@@ -203,7 +210,7 @@ export class ChannelPipeline {
 
   /** Failed verifications are counted per channel and remote address. */
   private bucketOf(channel: ChannelSpec, req: Request): string {
-    return `${channel.name}\n${this.deps.remoteOf?.(req) ?? "unknown"}`;
+    return `${channel.name}\n${limiterKey(this.deps.remoteOf?.(req) ?? "unknown")}`;
   }
 
   /** 429 while `bucket` has had too many failed verifications, else null. */
