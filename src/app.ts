@@ -79,7 +79,7 @@ export function openStore(config: Config): Store {
 export function createPluginHost(config: Config, store: Store, log: Logger): PluginHost {
   return new PluginHost({
     command: pluginHostCommand(),
-    kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v) },
+    kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v), stats: (p) => store.kvStats(p) },
     secret: (name) => readCredential(config.home, name),
     log: log.child({ module: "sandbox" }),
   });

@@ -71,7 +71,7 @@ async function tellGateway(config: Config, args: Record<string, unknown>, fn: (c
 
 /** Runs `describe` on a module in a throwaway sandbox with no grants. */
 async function describeModule(bytes: Uint8Array, name: string): Promise<PluginDescription> {
-  const host = new PluginHost({ command: pluginHostCommand(), kv: { get: async () => null, set: async () => {} }, secret: () => null, log: silentLogger, maxProcesses: 1 });
+  const host = new PluginHost({ command: pluginHostCommand(), kv: { get: async () => null, set: async () => {}, stats: async () => ({ entries: 0, bytes: 0 }) }, secret: () => null, log: silentLogger, maxProcesses: 1 });
   try {
     const loaded = await host.load({ name, allowed_hosts: [], allowed_paths: {}, secrets: [], memory_mb: 64, timeout_ms: 5000, config: {} }, bytes);
     return loaded.description;
