@@ -127,7 +127,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
     agent: (id) => current.config.agents.find((a) => a.id === id),
     streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: current.config.home, env: opts.env ?? {}, log })),
     toolsFor: (agent, session) =>
-      createToolBox(host, agent.tools, current.config.memory.semantic && session ? memoryTools(store, agent.id, personOf(session)) : []),
+      createToolBox(
+        host,
+        agent.tools,
+        current.config.memory.semantic && session ? memoryTools(store, agent.id, personOf(session)) : [],
+        session ? personOf(session) : "",
+      ),
     recall: async (agent, session, message) => (current.config.memory.semantic ? recall(store, agent.id, personOf(session), message) : ""),
     // A turn is a user message and its answer (plus tool rounds): about 4 messages per turn.
     historyLimit: () => Math.max(8, current.config.memory.episodic_turns * 4),

@@ -6,13 +6,14 @@
  */
 import { defineCommand } from "citty";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { createPluginHost, openStore } from "../app.ts";
 import { type Config, loadConfig, removePluginEntry, resolveConfigPath, upsertPluginEntry } from "../config/index.ts";
 import { ExoError, UnavailableError, UsageError } from "../lib/errors.ts";
 import { silentLogger } from "../lib/log.ts";
 import {
   loadConfiguredPlugin,
+  MAX_TIMEOUT_MS,
   type PluginDescription,
   PluginHost,
   pluginHostCommand,
@@ -44,6 +45,23 @@ function positiveInt(name: string, value: unknown, fallback: number): number {
   if (s === undefined) return fallback;
   if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`--${name}: expected a positive integer, got "${s}"`);
   return Number(s);
+}
+
+/** `./weather-v2.wasm` → `weather-v2`: a name derived from the file, never from what the module says. */
+export function nameFromFile(file: string): string {
+  return (
+    basename(file)
+      .replace(/\.wasm$/i, "")
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, "-")
+      .replace(/^-+|-+$/g, "") || "plugin"
+  );
+}
+
+function timeoutMs(value: unknown): number {
+  const ms = positiveInt("timeout-ms", value, 5000);
+  if (ms > MAX_TIMEOUT_MS) throw new UsageError(`--timeout-ms: at most ${MAX_TIMEOUT_MS} (a minute), got ${ms}`);
+  return ms;
 }
 
 function configFor(args: Record<string, unknown>): Config {
@@ -121,7 +139,8 @@ const load = defineCommand({
   args: {
     ...clientArgs,
     file: { type: "positional", description: "The .wasm file", required: true },
-    name: { type: "string", description: "Name to load it under (default: the name it declares)" },
+    name: { type: "string", description: "Name to load it under (default: the file's name without .wasm; never the name the module declares)" },
+    replace: { type: "boolean", description: "Replace an existing entry of that name that pins a different module" },
     "allow-host": { type: "string", description: "Grant a host (repeatable), e.g. api.example.com or *.example.com" },
     "allow-path": { type: "string", description: "Grant a directory as HOST_DIR:GUEST_DIR (repeatable)" },
     secret: { type: "string", description: "Grant a credential name (repeatable)" },
@@ -133,8 +152,17 @@ const load = defineCommand({
     const file = resolve(String(args.file));
     const bytes = readModule(file);
     const d = await describeModule(bytes, "candidate");
-    const name = stringFlag("name", args.name) ?? d.name;
+    // The name is the operator's: a module declaring "notes" must not take over the notes entry and its state.
+    const name = stringFlag("name", args.name) ?? nameFromFile(file);
     if (!/^[a-z0-9_-]+$/.test(name)) throw new UsageError(`--name: "${name}" must match [a-z0-9_-]+`);
+    const sha256 = sha256Hex(bytes);
+    const existing = config.plugins.find((p) => p.name === name);
+    if (existing && existing.sha256 !== sha256 && !args.replace) {
+      throw new UsageError(
+        `a plugin named ${name} is already configured (${existing.path}${existing.sha256 ? `, sha256 ${existing.sha256.slice(0, 12)}…` : ""}) and this module differs (sha256 ${sha256.slice(0, 12)}…); ` +
+          `choose another --name, or pass --replace to replace it (it keeps ${name}'s state)`,
+      );
+    }
     const allowedPaths: Record<string, string> = {};
     for (const spec of repeated(rawArgs, "--allow-path")) {
       const [host, guest] = spec.split(":");
@@ -150,12 +178,12 @@ const load = defineCommand({
     const entry = {
       name,
       path: `plugins/${name}.wasm`,
-      sha256: sha256Hex(bytes),
+      sha256,
       allowed_hosts: repeated(rawArgs, "--allow-host"),
       allowed_paths: allowedPaths,
       secrets,
       memory_mb: positiveInt("memory-mb", args["memory-mb"], 32),
-      timeout_ms: positiveInt("timeout-ms", args["timeout-ms"], 5000),
+      timeout_ms: timeoutMs(args["timeout-ms"]),
       config: {},
     };
     const configFile = config.file ?? resolveConfigPath(process.env, stringFlag("config", args.config)).path;
