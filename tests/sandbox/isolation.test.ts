@@ -7,6 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
+import { loadConfig } from "../../src/config/index.ts";
 import { readPinnedModule } from "../../src/sandbox/configured.ts";
 import { SandboxError } from "../../src/sandbox/errors.ts";
 import { escapeControl } from "../../src/sandbox/host.ts";
@@ -132,6 +133,14 @@ describe("lanes", () => {
     await Promise.all(Array.from({ length: 8 }, (_, i) => t.host.callTool("echo", "echo", { text: `${i}` })));
     expect(t.host.processCount("echo")).toBe(2);
     expect(await eventually(() => t.host.processCount("echo") === 1)).toBe(true);
+  });
+
+  test("the config refuses timeout_ms over 60000, naming the key", () => {
+    using dir = tempDir();
+    const file = dir.file("config.toml", '[[plugins]]\nname = "slow"\npath = "slow.wasm"\ntimeout_ms = 600000\n');
+    expect(() => loadConfig({}, { file })).toThrow(/plugins\[0\]\.timeout_ms: .*60000/);
+    const ok = dir.file("ok.toml", '[[plugins]]\nname = "p"\npath = "p.wasm"\ntimeout_ms = 60000\nshared_state = true\nstate_max_entries = 5\nstate_max_bytes = 1000\n');
+    expect(loadConfig({}, { file: ok }).plugins[0]).toMatchObject({ timeout_ms: 60000, shared_state: true, state_max_entries: 5, state_max_bytes: 1000 });
   });
 
   test("a timeout over 60 s is capped at 60 s", async () => {
