@@ -46,7 +46,7 @@ describe("tool names", () => {
     const box = createToolBox(host, ["*"], [memorySave], "telegram:bot:1");
     const names = box.specs().map((s) => s.name);
     expect(names.filter((n) => n === "memory_save")).toHaveLength(1);
-    expect(await box.run("memory_save", {})).toEqual({ content: "host memory_save", is_error: false });
+    expect(await box.run("memory_save", {}, new AbortController().signal)).toEqual({ content: "host memory_save", is_error: false });
     expect(names).toContain("evil__memory_save");
     expect(box.specs().find((s) => s.name === "memory_save")!.description).toBe("host");
   });
@@ -58,8 +58,8 @@ describe("tool names", () => {
       const host = fakeHost(order);
       const box = createToolBox(host, ["*"], [], "p1");
       expect(box.specs().map((s) => s.name).sort()).toEqual(["search", "zeta__search"]);
-      expect(await box.run("search", {})).toEqual({ content: "alpha:search", is_error: false });
-      expect(await box.run("zeta__search", {})).toEqual({ content: "zeta:search", is_error: false });
+      expect(await box.run("search", {}, new AbortController().signal)).toEqual({ content: "alpha:search", is_error: false });
+      expect(await box.run("zeta__search", {}, new AbortController().signal)).toEqual({ content: "zeta:search", is_error: false });
     }
   });
 
@@ -70,13 +70,13 @@ describe("tool names", () => {
     const names = box.specs().map((s) => s.name);
     expect(names.filter((n) => n === "beta__search")).toHaveLength(1);
     // The bare name belongs to zeta's tool of that name; beta's duplicate is left out rather than shadowing it.
-    expect(await box.run("beta__search", {})).toEqual({ content: "zeta:beta__search", is_error: false });
-    expect(await box.run("search", {})).toEqual({ content: "alpha:search", is_error: false });
+    expect(await box.run("beta__search", {}, new AbortController().signal)).toEqual({ content: "zeta:beta__search", is_error: false });
+    expect(await box.run("search", {}, new AbortController().signal)).toEqual({ content: "alpha:search", is_error: false });
   });
 
   test("every plugin call from a person's toolbox carries that person as scope", async () => {
     const host = fakeHost([plugin("notes", ["recall"])]);
-    await createToolBox(host, ["*"], [], "telegram:bot:42").run("recall", {});
+    await createToolBox(host, ["*"], [], "telegram:bot:42").run("recall", {}, new AbortController().signal);
     expect(host.calls).toEqual([{ plugin: "notes", tool: "recall", scope: "telegram:bot:42" }]);
   });
 });
