@@ -273,9 +273,10 @@ export class PluginHost {
     );
     if (outcome.ok) return outcome.output;
     const secrets = Object.values(entry.secretValues);
+    // The message is the guest's text: escaped, it can reach a log or a terminal (`plugin call`) safely.
     const error = escapeControl(scrub(outcome.error.message, secrets));
     this.opts.log.warn("plugin call failed", { plugin: entry.name, fn, error, fatal: outcome.fatal });
-    throw new SandboxError(scrub(outcome.error.message, secrets));
+    throw new SandboxError(error);
   }
 
   private newLane(entry: Entry): Lane {

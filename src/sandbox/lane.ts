@@ -59,6 +59,11 @@ export class Lane {
 
   private async acquire(scope: string): Promise<PluginProcess> {
     if (this.closed) throw new SandboxError(`plugin ${this.spec.name} was unloaded`);
+    // A process that died while idle (crashed, OOM-killed) is forgotten, not handed out.
+    for (const p of this.idle.filter((x) => !x.alive)) {
+      this.idle.splice(this.idle.indexOf(p), 1);
+      this.processes.delete(p);
+    }
     const warm = this.idle.findLastIndex((p) => this.lastScope.get(p) === scope);
     const idle = warm >= 0 ? this.idle.splice(warm, 1)[0] : this.idle.pop();
     if (idle) return idle;
