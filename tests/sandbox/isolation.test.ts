@@ -127,6 +127,19 @@ describe("lanes", () => {
     expect(t.host.processCount("hostile")).toBe(1);
   });
 
+  test("reloading a plugin mid-call lets that call finish in the old lane; new calls go to the new module", async () => {
+    await using t = startTestHost();
+    const bytes = await readWasm(fixturePath("hostile"));
+    await t.host.load(grant("hostile"), bytes);
+    const inFlight = t.host.callTool("hostile", "kv_fill", { n: 1000, arg: "v" });
+    await t.host.load(grant("hostile", { state_max_entries: 3 }), bytes);
+    expect(await inFlight).toEqual({ content: "stored 1000", is_error: false });
+    // The new grant (a quota of 3 entries) applies to the new lane's calls.
+    expect((await t.host.callTool("hostile", "kv_fill", { n: 2, arg: "w" }, { scope: CAROL })).content).toBe("stored 0");
+    expect(t.host.unload("hostile")).toBe(true);
+    await expect(t.host.callTool("hostile", "count", {})).rejects.toThrow("no plugin named hostile");
+  });
+
   test("an idle lane beyond its first process is reaped", async () => {
     await using t = startTestHost({ idleMs: 50 });
     await t.host.load(grant("echo"), await readWasm(pluginPath("echo")));
