@@ -76,8 +76,6 @@ interface Entry extends LoadedPlugin {
   spec: PluginSpec;
   secretValues: Record<string, string>;
   lane: Lane;
-  /** State writes of this plugin, one at a time, so the quota check and the write cannot race. */
-  kvChain: Promise<unknown>;
   /** The over-quota warning was logged (once per load). */
   quotaWarned: boolean;
 }
@@ -119,6 +117,13 @@ export class PluginHost {
   private readonly plugins = new Map<string, Entry>();
   /** Lanes of replaced or unloaded plugins still finishing a call. */
   private readonly retired = new Set<Lane>();
+  /** State writes per plugin name, one at a time, so the quota check and the write cannot race. */
+  private readonly kvChains = new Map<string, Promise<unknown>>();
+  /**
+   * What each plugin's state holds, read from the store once per load and then kept by delta:
+   * summing every value on each write would read up to the whole quota per kv_set.
+   */
+  private readonly stateUsage = new Map<string, { entries: number; bytes: number }>();
   private stopped = false;
   private readonly maxProcesses: number;
   private readonly maxInputBytes: number;
@@ -168,7 +173,6 @@ export class PluginHost {
       secretValues,
       description: undefined as never,
       lane: undefined as never,
-      kvChain: Promise.resolve(),
       quotaWarned: false,
     };
     entry.lane = this.newLane(entry);
@@ -185,6 +189,8 @@ export class PluginHost {
     }
     const previous = this.plugins.get(grant.name);
     this.plugins.set(grant.name, entry);
+    // Re-read from the store at the next write (another process, e.g. `plugin call`, may have written).
+    this.stateUsage.delete(grant.name);
     if (previous) this.retire(previous.lane);
     this.opts.log.info("plugin loaded", { plugin: grant.name, sha256, kind: entry.description.kind, hosts: grant.allowed_hosts, secrets: grant.secrets });
     return this.view(entry);
@@ -321,15 +327,19 @@ export class PluginHost {
   /** Writes one state entry within the plugin's quota; false (and one warning per load) when over. */
   private async kvSetWithinQuota(entry: Entry, key: string, value: string | null): Promise<boolean> {
     const plugin = entry.name;
+    const usage = this.stateUsage.get(plugin) ?? (await this.opts.kv.stats(plugin));
+    this.stateUsage.set(plugin, usage);
+    const old = await this.opts.kv.get(plugin, key);
+    const oldSize = old === null ? 0 : utf8(key) + utf8(old);
     if (value === null) {
       await this.opts.kv.set(plugin, key, null);
+      if (old !== null) this.stateUsage.set(plugin, { entries: usage.entries - 1, bytes: usage.bytes - oldSize });
       return true;
     }
     const maxEntries = entry.grant.state_max_entries ?? DEFAULT_STATE_MAX_ENTRIES;
     const maxBytes = entry.grant.state_max_bytes ?? DEFAULT_STATE_MAX_BYTES;
-    const [stats, old] = await Promise.all([this.opts.kv.stats(plugin), this.opts.kv.get(plugin, key)]);
-    const entries = stats.entries + (old === null ? 1 : 0);
-    const bytes = stats.bytes - (old === null ? 0 : utf8(key) + utf8(old)) + utf8(key) + utf8(value);
+    const entries = usage.entries + (old === null ? 1 : 0);
+    const bytes = usage.bytes - oldSize + utf8(key) + utf8(value);
     if (entries > maxEntries || bytes > maxBytes) {
       if (!entry.quotaWarned) {
         entry.quotaWarned = true;
@@ -338,6 +348,7 @@ export class PluginHost {
       return false;
     }
     await this.opts.kv.set(plugin, key, value);
+    this.stateUsage.set(plugin, { entries, bytes });
     return true;
   }
 
@@ -362,8 +373,11 @@ export class PluginHost {
           }
           const key = this.stateKey(entry, call, args[0]);
           const value = args[1] ?? null;
-          const write = entry.kvChain.then(() => this.kvSetWithinQuota(entry, key, value));
-          entry.kvChain = write.catch(() => {});
+          const write = (this.kvChains.get(plugin) ?? Promise.resolve()).then(() => this.kvSetWithinQuota(entry, key, value));
+          const settled = write.catch(() => {});
+          this.kvChains.set(plugin, settled);
+          // Forget a finished chain, so the map does not keep one promise per plugin name ever seen.
+          void settled.then(() => this.kvChains.get(plugin) === settled && this.kvChains.delete(plugin));
           await write;
           return null;
         }

@@ -84,6 +84,19 @@ describe("state quota", () => {
     expect((await t.host.callTool("echo", "echo", { text: "still here" })).content).toBe("still here");
   });
 
+  test("deleting state frees quota (the host keeps the usage by delta, not by re-reading every value)", async () => {
+    await using t = startTestHost();
+    await t.host.load(grant("notes", { state_max_entries: 3 }), await readWasm(pluginPath("notes")));
+    const notes = (tool: string, input: Record<string, string>) => t.host.callTool("notes", tool, input, { scope: CAROL });
+    await notes("remember", { topic: "a", text: "1" }); // topic:a, topics
+    await notes("remember", { topic: "b", text: "2" }); // topic:b
+    await notes("remember", { topic: "c", text: "3" }); // topic:c refused: a 4th entry
+    expect((await notes("recall", { topic: "c" })).content).toBe("no notes about c");
+    await notes("forget", { topic: "b" });
+    await notes("remember", { topic: "c", text: "3" });
+    expect((await notes("recall", { topic: "c" })).content).toBe("- 3");
+  });
+
   test("over the byte quota a write is refused; the sum counts every person's state", async () => {
     await using t = startTestHost();
     await t.host.load(grant("hostile", { state_max_bytes: 150_000 }), await readWasm(fixturePath("hostile")));
