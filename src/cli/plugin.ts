@@ -12,6 +12,7 @@ import { type Config, loadConfig, removePluginEntry, resolveConfigPath, upsertPl
 import { ExoError, UnavailableError, UsageError } from "../lib/errors.ts";
 import { silentLogger } from "../lib/log.ts";
 import {
+  escapeControl,
   loadConfiguredPlugin,
   MAX_TIMEOUT_MS,
   type PluginDescription,
@@ -23,7 +24,14 @@ import {
 import { clientArgs, parsePort, stringFlag } from "./_args.ts";
 import { connectGateway, gatewayUrl, type GatewayClient } from "./_client.ts";
 
-const print = (text: string) => process.stdout.write(text + "\n");
+/**
+ * Everything printed here may carry a plugin's text (its description, tool output, errors): no
+ * escape sequence of a plugin's reaches the operator's terminal (titles, clipboard, forged lines).
+ */
+const print = (text: string) => process.stdout.write(escapeControl(text, "\n\t") + "\n");
+/** JSON output: JSON.stringify leaves DEL and C1 raw inside strings; write them as \u escapes. */
+const printJson = (value: unknown, indent = 2) =>
+  process.stdout.write(JSON.stringify(value, null, indent).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) + "\n");
 
 /** Every value of a repeatable flag (`--allow-host a --allow-host=b`); citty keeps only the last. */
 export function repeated(rawArgs: readonly string[], flag: string): string[] {
@@ -130,7 +138,8 @@ const inspect = defineCommand({
     const bytes = readModule(file);
     const sha256 = sha256Hex(bytes);
     const d = await describeModule(bytes, "inspect");
-    print(args.json ? JSON.stringify({ ...d, sha256, size: bytes.byteLength }, null, 2) : formatDescription(d, sha256, bytes.byteLength));
+    if (args.json) printJson({ ...d, sha256, size: bytes.byteLength });
+    else print(formatDescription(d, sha256, bytes.byteLength));
   },
 });
 
@@ -221,7 +230,7 @@ const list = defineCommand({
         }
       });
     }
-    if (args.json) return print(JSON.stringify({ plugins }, null, 2));
+    if (args.json) return printJson({ plugins });
     if (plugins.length === 0) return print("no plugins");
     for (const p of plugins) print(`${p.name}  ${p.state}${p.kind ? `  ${p.kind}` : ""}${p.tools ? `  tools: ${p.tools.join(", ")}` : ""}${p.error ? `\n  ${p.error}` : ""}`);
   },
@@ -253,7 +262,8 @@ const call = defineCommand({
     try {
       await loadConfiguredPlugin(host, entry, config.home);
       const r = await host.callTool(entry.name, String(args.tool), input);
-      print(args.json ? JSON.stringify(r) : r.content);
+      if (args.json) printJson(r, 0);
+      else print(r.content);
       return r.is_error ? 1 : 0;
     } finally {
       await host.stop();

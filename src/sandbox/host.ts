@@ -100,10 +100,12 @@ const ALLOWED_IMPORTS = new Set(["extism:host/env", "extism:host/user", "env"]);
 /**
  * Makes text from a plugin safe for a terminal or a log line: C0 controls (newlines and tabs
  * included), DEL and C1 become visible escapes (`\n`, `\x1b`, `\x9b`), so a plugin cannot forge
- * log lines, retitle a terminal or write to its clipboard.
+ * log lines, retitle a terminal or write to its clipboard. `keep` lists controls to leave as they
+ * are (a tool's multi-line output printed to a terminal keeps "\n").
  */
-export function escapeControl(text: string): string {
+export function escapeControl(text: string, keep = ""): string {
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => {
+    if (keep.includes(c)) return c;
     if (c === "\n") return "\\n";
     if (c === "\r") return "\\r";
     if (c === "\t") return "\\t";
@@ -181,7 +183,8 @@ export class PluginHost {
       (entry as { description: PluginDescription }).description = parseDescription(text, exports);
     } catch (e) {
       void entry.lane.kill();
-      throw e instanceof SandboxError ? new SandboxError(`plugin ${grant.name}: ${e.message.replace(`plugin ${grant.name} `, "")}`) : e;
+      // A describe error may quote the module's own text: escaped, like everything a plugin says.
+      throw e instanceof SandboxError ? new SandboxError(escapeControl(`plugin ${grant.name}: ${e.message.replace(`plugin ${grant.name} `, "")}`)) : e;
     }
     if (this.stopped) {
       void entry.lane.kill();

@@ -120,6 +120,20 @@ describe("exoclaw plugin", () => {
     expect(loadConfig(env).plugins.find((p) => p.name === "notes")!.sha256).not.toBe(notesSha);
   });
 
+  test("a plugin's escape sequences never reach the operator's terminal through plugin call", async () => {
+    using home = tempDir();
+    const env = { EXOCLAW_HOME: home.path };
+    const data = join(home.path, "data");
+    (await import("node:fs")).mkdirSync(data);
+    home.file("data/x.txt", "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07line1\nline2\x9b2J");
+    expect((await runExoclaw(["plugin", "load", fixturePath("hostile"), "--name", "h", "--allow-path", `${data}:/data`, ...NO_GW], env)).code).toBe(0);
+    const r = await runExoclaw(["plugin", "call", "h", "read_file", '{"arg":"/data/x.txt"}'], env);
+    expect(r.stdout).toBe("\\x1b]0;pwned\\x07\\x1b]52;c;ZXZpbA==\\x07line1\nline2\\x9b2J\n");
+    const j = await runExoclaw(["plugin", "call", "h", "read_file", '{"arg":"/data/x.txt"}', "--json"], env);
+    expect(j.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    expect(JSON.parse(j.stdout)).toEqual({ content: "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07line1\nline2\x9b2J", is_error: false });
+  });
+
   test("--timeout-ms over a minute is refused", async () => {
     using home = tempDir();
     const r = await runExoclaw(["plugin", "load", pluginPath("echo"), "--timeout-ms", "600000", ...NO_GW], { EXOCLAW_HOME: home.path });
