@@ -80,7 +80,10 @@ export class Lane {
           .then((fresh) => this.release(fresh))
           .catch((e: unknown) => {
             this.opts.onSpawnError(e);
-            this.waiters.shift()?.reject(e instanceof Error ? e : new SandboxError(String(e)));
+            const error = e instanceof Error ? e : new SandboxError(String(e));
+            // With no process left nobody would ever serve the waiters: fail them all, else the oldest.
+            const failed = this.processes.size + this.starting === 0 ? this.waiters.splice(0) : this.waiters.splice(0, 1);
+            for (const w of failed) w.reject(error);
           });
       }
       return;
