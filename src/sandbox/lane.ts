@@ -60,8 +60,10 @@ export class Lane {
   private async acquire(scope: string): Promise<PluginProcess> {
     if (this.closed) throw new SandboxError(`plugin ${this.spec.name} was unloaded`);
     // A process that died while idle (crashed, OOM-killed) is forgotten, not handed out.
-    for (const p of this.idle.filter((x) => !x.alive)) {
-      this.idle.splice(this.idle.indexOf(p), 1);
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const p = this.idle[i]!;
+      if (p.alive) continue;
+      this.idle.splice(i, 1);
       this.processes.delete(p);
     }
     const warm = this.idle.findLastIndex((p) => this.lastScope.get(p) === scope);
