@@ -21,7 +21,7 @@ const shims = { env: { seed: () => Date.now(), "Date.now": () => Date.now(), "co
 const userFns = { "extism:host/user": { exo_log() {}, exo_now: () => Date.now(), exo_kv_get: () => 0n, exo_kv_set() {}, exo_http: () => 0n, exo_fs_read: () => 0n, exo_fs_write: () => 0n } };
 
 function newHost(maxProcesses: number) {
-  return new PluginHost({ command: pluginHostCommand(), kv: { get: async () => null, set: async () => {} }, secret: () => null, log: silentLogger, maxProcesses });
+  return new PluginHost({ command: pluginHostCommand(), kv: { get: async () => null, set: async () => {}, stats: async () => ({ entries: 0, bytes: 0 }) }, secret: () => null, log: silentLogger, maxProcesses });
 }
 
 // 1. Warm call round trip: through the child process vs in-process Extism.

@@ -79,7 +79,7 @@ export function openStore(config: Config): Store {
 export function createPluginHost(config: Config, store: Store, log: Logger): PluginHost {
   return new PluginHost({
     command: pluginHostCommand(),
-    kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v) },
+    kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v), stats: (p) => store.kvStats(p) },
     secret: (name) => readCredential(config.home, name),
     log: log.child({ module: "sandbox" }),
   });
@@ -126,10 +126,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
     store,
     agent: (id) => current.config.agents.find((a) => a.id === id),
     streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: current.config.home, env: opts.env ?? {}, log })),
-    // A channel turn names its sender (null: a group message without one, no personal memory).
+    // A channel turn names its sender (null: a group message without one, no personal memory). Plugin
+    // state follows the same person; a sender-less group post gets the group's own, labelled scope.
     toolsFor: (agent, session, person) => {
       const who = person === undefined && session ? personOf(session) : person;
-      return createToolBox(host, agent.tools, current.config.memory.semantic && session && who ? memoryTools(store, agent.id, who) : []);
+      const scope = who ?? (session ? `group:${personOf(session)}` : "");
+      return createToolBox(host, agent.tools, current.config.memory.semantic && session && who ? memoryTools(store, agent.id, who) : [], scope);
     },
     recall: async (agent, session, message, person) => {
       const who = person === undefined ? personOf(session) : person;

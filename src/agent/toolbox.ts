@@ -1,7 +1,9 @@
 /**
  * The tools an agent may use: tools of loaded tool plugins, filtered by the agent's `tools`
- * setting (`"*"`, a plugin name, or `plugin:tool`). The model sees each tool under its own name;
- * when two plugins offer the same name, the later one is shown as `<plugin>__<tool>`.
+ * setting (`"*"`, a plugin name, or `plugin:tool`). The model sees each tool under its own name.
+ * Who owns a name never depends on load order: host tools (memory_save, …) come first and no plugin
+ * can take their names; among plugins, the one whose name sorts first owns a bare tool name and the
+ * others are shown as `<plugin>__<tool>`; a name that is still taken is left out rather than shadowed.
  */
 import type { LoadedPlugin, PluginHost } from "../sandbox/index.ts";
 import type { ToolBox } from "./loop.ts";
@@ -12,22 +14,38 @@ export function isToolAllowed(patterns: readonly string[], plugin: string, tool:
   return patterns.some((p) => p === "*" || p === plugin || p === `${plugin}:${tool}`);
 }
 
-export function createToolBox(host: Pick<PluginHost, "list" | "callTool">, patterns: readonly string[], hostTools: readonly HostTool[] = []): ToolBox {
+/**
+ * `scope` is the person whose turn this is (e.g. `telegram:bot:123`): every plugin call made from
+ * this toolbox runs in that scope, so a plugin sees only that person's state.
+ */
+export function createToolBox(
+  host: Pick<PluginHost, "list" | "callTool">,
+  patterns: readonly string[],
+  hostTools: readonly HostTool[] = [],
+  scope = "",
+): ToolBox {
+  const own = new Map(hostTools.map((t) => [t.spec.name, t]));
   const table = () => {
     const byName = new Map<string, { plugin: LoadedPlugin; tool: string; spec: ToolSpec }>();
-    for (const plugin of host.list()) {
+    const offered: { plugin: LoadedPlugin; tool: ToolSpec }[] = [];
+    const plugins = host.list().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const plugin of plugins) {
       if (plugin.description.kind !== "tool") continue;
-      for (const t of plugin.description.tools) {
-        if (!isToolAllowed(patterns, plugin.name, t.name)) continue;
-        const name = byName.has(t.name) ? `${plugin.name}__${t.name}` : t.name;
-        byName.set(name, { plugin, tool: t.name, spec: { name, description: t.description, input_schema: t.input_schema } });
-      }
+      for (const t of plugin.description.tools) if (isToolAllowed(patterns, plugin.name, t.name)) offered.push({ plugin, tool: t });
+    }
+    const taken = (name: string) => own.has(name) || byName.has(name);
+    const add = (name: string, o: (typeof offered)[number]) =>
+      byName.set(name, { plugin: o.plugin, tool: o.tool.name, spec: { name, description: o.tool.description, input_schema: o.tool.input_schema } });
+    // Bare names first, so a qualified name can never displace another plugin's bare one.
+    const rest = offered.filter((o) => (taken(o.tool.name) ? true : (add(o.tool.name, o), false)));
+    for (const o of rest) {
+      const name = `${o.plugin.name}__${o.tool.name}`;
+      if (!taken(name)) add(name, o);
     }
     return byName;
   };
-  const own = new Map(hostTools.map((t) => [t.spec.name, t]));
   return {
-    specs: () => [...hostTools.map((t) => t.spec), ...[...table().values()].filter((t) => !own.has(t.spec.name)).map((t) => t.spec)],
+    specs: () => [...hostTools.map((t) => t.spec), ...[...table().values()].map((t) => t.spec)],
     async run(name, input) {
       const mine = own.get(name);
       if (mine) {
@@ -40,7 +58,7 @@ export function createToolBox(host: Pick<PluginHost, "list" | "callTool">, patte
       const entry = table().get(name);
       if (!entry) return { content: `unknown tool: ${name}`, is_error: true };
       try {
-        const r = await host.callTool(entry.plugin.name, entry.tool, input);
+        const r = await host.callTool(entry.plugin.name, entry.tool, input, { scope });
         return { content: r.content, is_error: r.is_error };
       } catch (e) {
         return { content: e instanceof Error ? e.message : String(e), is_error: true };

@@ -6,13 +6,15 @@
  */
 import { defineCommand } from "citty";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { createPluginHost, openStore } from "../app.ts";
 import { type Config, loadConfig, removePluginEntry, resolveConfigPath, upsertPluginEntry } from "../config/index.ts";
 import { ExoError, UnavailableError, UsageError } from "../lib/errors.ts";
 import { silentLogger } from "../lib/log.ts";
 import {
+  escapeControl,
   loadConfiguredPlugin,
+  MAX_TIMEOUT_MS,
   type PluginDescription,
   PluginHost,
   pluginHostCommand,
@@ -22,7 +24,14 @@ import {
 import { clientArgs, parsePort, stringFlag } from "./_args.ts";
 import { connectGateway, gatewayUrl, type GatewayClient } from "./_client.ts";
 
-const print = (text: string) => process.stdout.write(text + "\n");
+/**
+ * Everything printed here may carry a plugin's text (its description, tool output, errors): no
+ * escape sequence of a plugin's reaches the operator's terminal (titles, clipboard, forged lines).
+ */
+const print = (text: string) => process.stdout.write(escapeControl(text, "\n\t") + "\n");
+/** JSON output: JSON.stringify leaves DEL and C1 raw inside strings; write them as \u escapes. */
+const printJson = (value: unknown, indent = 2) =>
+  process.stdout.write(JSON.stringify(value, null, indent).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) + "\n");
 
 /** Every value of a repeatable flag (`--allow-host a --allow-host=b`); citty keeps only the last. */
 export function repeated(rawArgs: readonly string[], flag: string): string[] {
@@ -44,6 +53,23 @@ function positiveInt(name: string, value: unknown, fallback: number): number {
   if (s === undefined) return fallback;
   if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`--${name}: expected a positive integer, got "${s}"`);
   return Number(s);
+}
+
+/** `./weather-v2.wasm` → `weather-v2`: a name derived from the file, never from what the module says. */
+export function nameFromFile(file: string): string {
+  return (
+    basename(file)
+      .replace(/\.wasm$/i, "")
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, "-")
+      .replace(/^-+|-+$/g, "") || "plugin"
+  );
+}
+
+function timeoutMs(value: unknown): number {
+  const ms = positiveInt("timeout-ms", value, 5000);
+  if (ms > MAX_TIMEOUT_MS) throw new UsageError(`--timeout-ms: at most ${MAX_TIMEOUT_MS} (a minute), got ${ms}`);
+  return ms;
 }
 
 function configFor(args: Record<string, unknown>): Config {
@@ -71,7 +97,7 @@ async function tellGateway(config: Config, args: Record<string, unknown>, fn: (c
 
 /** Runs `describe` on a module in a throwaway sandbox with no grants. */
 async function describeModule(bytes: Uint8Array, name: string): Promise<PluginDescription> {
-  const host = new PluginHost({ command: pluginHostCommand(), kv: { get: async () => null, set: async () => {} }, secret: () => null, log: silentLogger, maxProcesses: 1 });
+  const host = new PluginHost({ command: pluginHostCommand(), kv: { get: async () => null, set: async () => {}, stats: async () => ({ entries: 0, bytes: 0 }) }, secret: () => null, log: silentLogger, maxProcesses: 1 });
   try {
     const loaded = await host.load({ name, allowed_hosts: [], allowed_paths: {}, secrets: [], memory_mb: 64, timeout_ms: 5000, config: {} }, bytes);
     return loaded.description;
@@ -112,7 +138,8 @@ const inspect = defineCommand({
     const bytes = readModule(file);
     const sha256 = sha256Hex(bytes);
     const d = await describeModule(bytes, "inspect");
-    print(args.json ? JSON.stringify({ ...d, sha256, size: bytes.byteLength }, null, 2) : formatDescription(d, sha256, bytes.byteLength));
+    if (args.json) printJson({ ...d, sha256, size: bytes.byteLength });
+    else print(formatDescription(d, sha256, bytes.byteLength));
   },
 });
 
@@ -121,7 +148,8 @@ const load = defineCommand({
   args: {
     ...clientArgs,
     file: { type: "positional", description: "The .wasm file", required: true },
-    name: { type: "string", description: "Name to load it under (default: the name it declares)" },
+    name: { type: "string", description: "Name to load it under (default: the file's name without .wasm; never the name the module declares)" },
+    replace: { type: "boolean", description: "Replace an existing entry of that name that pins a different module" },
     "allow-host": { type: "string", description: "Grant a host (repeatable), e.g. api.example.com or *.example.com" },
     "allow-path": { type: "string", description: "Grant a directory as HOST_DIR:GUEST_DIR (repeatable)" },
     secret: { type: "string", description: "Grant a credential name (repeatable)" },
@@ -133,8 +161,17 @@ const load = defineCommand({
     const file = resolve(String(args.file));
     const bytes = readModule(file);
     const d = await describeModule(bytes, "candidate");
-    const name = stringFlag("name", args.name) ?? d.name;
+    // The name is the operator's: a module declaring "notes" must not take over the notes entry and its state.
+    const name = stringFlag("name", args.name) ?? nameFromFile(file);
     if (!/^[a-z0-9_-]+$/.test(name)) throw new UsageError(`--name: "${name}" must match [a-z0-9_-]+`);
+    const sha256 = sha256Hex(bytes);
+    const existing = config.plugins.find((p) => p.name === name);
+    if (existing && existing.sha256 !== sha256 && !args.replace) {
+      throw new UsageError(
+        `a plugin named ${name} is already configured (${existing.path}${existing.sha256 ? `, sha256 ${existing.sha256.slice(0, 12)}…` : ""}) and this module differs (sha256 ${sha256.slice(0, 12)}…); ` +
+          `choose another --name, or pass --replace to replace it (it keeps ${name}'s state)`,
+      );
+    }
     const allowedPaths: Record<string, string> = {};
     for (const spec of repeated(rawArgs, "--allow-path")) {
       const [host, guest] = spec.split(":");
@@ -150,12 +187,12 @@ const load = defineCommand({
     const entry = {
       name,
       path: `plugins/${name}.wasm`,
-      sha256: sha256Hex(bytes),
+      sha256,
       allowed_hosts: repeated(rawArgs, "--allow-host"),
       allowed_paths: allowedPaths,
       secrets,
       memory_mb: positiveInt("memory-mb", args["memory-mb"], 32),
-      timeout_ms: positiveInt("timeout-ms", args["timeout-ms"], 5000),
+      timeout_ms: timeoutMs(args["timeout-ms"]),
       config: {},
     };
     const configFile = config.file ?? resolveConfigPath(process.env, stringFlag("config", args.config)).path;
@@ -193,7 +230,7 @@ const list = defineCommand({
         }
       });
     }
-    if (args.json) return print(JSON.stringify({ plugins }, null, 2));
+    if (args.json) return printJson({ plugins });
     if (plugins.length === 0) return print("no plugins");
     for (const p of plugins) print(`${p.name}  ${p.state}${p.kind ? `  ${p.kind}` : ""}${p.tools ? `  tools: ${p.tools.join(", ")}` : ""}${p.error ? `\n  ${p.error}` : ""}`);
   },
@@ -225,7 +262,8 @@ const call = defineCommand({
     try {
       await loadConfiguredPlugin(host, entry, config.home);
       const r = await host.callTool(entry.name, String(args.tool), input);
-      print(args.json ? JSON.stringify(r) : r.content);
+      if (args.json) printJson(r, 0);
+      else print(r.content);
       return r.is_error ? 1 : 0;
     } finally {
       await host.stop();

@@ -74,8 +74,14 @@ const Plugin = v.strictObject({
   allowed_paths: v.optional(v.record(v.string(), v.string()), {}),
   secrets: v.optional(v.array(name("secret name")), []),
   memory_mb: v.optional(int(1, 4096), 32),
-  timeout_ms: v.optional(int(1, 600_000), 5000),
+  // A call longer than a minute is a plugin bug or an attack; the host also caps it at 60 s.
+  timeout_ms: v.optional(int(1, 60_000), 5000),
   config: v.optional(v.record(v.string(), v.string()), {}),
+  /** One state for every person; effective only when the plugin also declares `wants.shared_state`. */
+  shared_state: v.optional(v.boolean()),
+  /** Quota of the plugin's state (every person's together); the host's defaults: 10,000 entries, 64 MiB. */
+  state_max_entries: v.optional(int(1, 10_000_000)),
+  state_max_bytes: v.optional(int(1, 4 * 1024 * 1024 * 1024)),
 });
 
 const Channel = v.strictObject({

@@ -18,7 +18,11 @@ export interface PluginSpec {
 export type ParentMessage =
   | { t: "load"; spec: PluginSpec }
   | { t: "unload"; plugin: string }
-  | { t: "call"; id: number; plugin: string; fn: string; input: string }
+  /**
+   * `scope` is whose call this is (a person id, or "" for shared). An instance whose previous call
+   * had another scope is thrown away first, so no module global carries one person's data to another.
+   */
+  | { t: "call"; id: number; plugin: string; fn: string; input: string; scope: string }
   | { t: "host_reply"; hid: number; value: string | null };
 
 export type HostFunctionName = "kv_get" | "kv_set" | "http" | "fs_read" | "fs_write";

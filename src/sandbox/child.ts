@@ -11,6 +11,8 @@ interface Loaded {
   spec: PluginSpec;
   module: WebAssembly.Module;
   instance: Plugin | null;
+  /** The scope of the instance's previous call. */
+  scope: string;
 }
 
 const LEVELS: Record<string, number> = { debug: 0, info: 1, warn: 2, error: 3, trace: 0 };
@@ -89,12 +91,19 @@ export async function runChild(): Promise<void> {
     } as never);
   };
 
-  const call = async (id: number, pluginName: string, fn: string, input: string) => {
+  const call = async (id: number, pluginName: string, fn: string, input: string, scope: string) => {
     const rss = () => process.memoryUsage.rss();
     const l = plugins.get(pluginName);
     logBudget = MAX_LOG_LINES_PER_CALL;
     if (!l) return send({ t: "result", id, ok: false, kind: "missing", error: `plugin ${pluginName} is not loaded`, rss: rss() });
     try {
+      // Same-scope calls stay warm; a call for someone else gets a fresh instance (fresh globals).
+      if (l.instance && l.scope !== scope) {
+        const old = l.instance;
+        l.instance = null;
+        await old.close().catch(() => {});
+      }
+      l.scope = scope;
       l.instance ??= await instantiate(l);
       const out = await l.instance.call(fn, input);
       const bytes = out?.bytes() ?? new Uint8Array();
@@ -123,7 +132,7 @@ export async function runChild(): Promise<void> {
         const old = plugins.get(m.spec.name);
         if (old?.instance) void old.instance.close();
         const wasm = m.spec.wasm instanceof Uint8Array ? m.spec.wasm : new Uint8Array(Object.values(m.spec.wasm as object) as number[]);
-        plugins.set(m.spec.name, { spec: { ...m.spec, wasm }, module: new WebAssembly.Module(wasm), instance: null });
+        plugins.set(m.spec.name, { spec: { ...m.spec, wasm }, module: new WebAssembly.Module(wasm), instance: null, scope: "" });
         break;
       }
       case "unload": {
@@ -134,7 +143,7 @@ export async function runChild(): Promise<void> {
       }
       case "call":
         queue = queue.then(async () => {
-          await call(m.id, m.plugin, m.fn, m.input);
+          await call(m.id, m.plugin, m.fn, m.input, m.scope ?? "");
         });
         break;
       case "host_reply": {

@@ -13,8 +13,12 @@ export type PluginEntry = ConfigFile["plugins"][number];
 
 export const BUILTIN_PREFIX = "builtin:";
 
+/** A built-in's name: a plain word, never a path (`builtin:../..` must not read an arbitrary file unpinned). */
+export const BUILTIN_NAME = /^[a-z0-9-]+$/;
+
 /** Where built-in plugins live: embedded files in a compiled binary, dist/plugins/ in a source tree. */
 export function builtinPluginBytes(name: string): Uint8Array | null {
+  if (!BUILTIN_NAME.test(name)) return null;
   for (const f of Bun.embeddedFiles as (Blob & { name?: string })[]) {
     const base = (f.name ?? "").split("/").pop() ?? "";
     if (base === `${name}.wasm` || base.startsWith(`${name}-`) && base.endsWith(".wasm")) {
@@ -35,7 +39,9 @@ export function resolvePluginPath(home: string, path: string): string {
 /** Reads an entry's module and checks its pin. Throws SandboxError. */
 export function readPinnedModule(entry: PluginEntry, home: string): { bytes: Uint8Array; sha256: string } {
   if (entry.path.startsWith(BUILTIN_PREFIX)) {
-    const bytes = builtinPluginBytes(entry.path.slice(BUILTIN_PREFIX.length));
+    const builtin = entry.path.slice(BUILTIN_PREFIX.length);
+    if (!BUILTIN_NAME.test(builtin)) throw new SandboxError(`plugin ${entry.name}: ${JSON.stringify(entry.path)} is not a built-in plugin name (expected builtin:<name>, name of [a-z0-9-])`);
+    const bytes = builtinPluginBytes(builtin);
     if (!bytes) throw new SandboxError(`plugin ${entry.name}: no built-in plugin ${entry.path}`);
     return { bytes, sha256: sha256Hex(bytes) };
   }
@@ -71,6 +77,9 @@ export async function loadConfiguredPlugin(host: PluginHost, entry: PluginEntry,
       memory_mb: entry.memory_mb,
       timeout_ms: entry.timeout_ms,
       config: entry.config,
+      ...(entry.shared_state !== undefined && { shared_state: entry.shared_state }),
+      ...(entry.state_max_entries !== undefined && { state_max_entries: entry.state_max_entries }),
+      ...(entry.state_max_bytes !== undefined && { state_max_bytes: entry.state_max_bytes }),
     },
     bytes,
   );

@@ -26,8 +26,10 @@ const Describe = v.object({
       hosts: v.optional(v.array(v.string()), []),
       paths: v.optional(v.array(v.string()), []),
       secrets: v.optional(v.array(v.string()), []),
+      /** One state for every caller instead of one per person; effective only if the operator grants it too. */
+      shared_state: v.optional(v.boolean(), false),
     }),
-    { hosts: [], paths: [], secrets: [] },
+    { hosts: [], paths: [], secrets: [], shared_state: false },
   ),
 });
 

@@ -1,10 +1,12 @@
 /**
  * `exo_fs_read` / `exo_fs_write`: files only under the operator's `allowed_paths` (host path →
  * guest path), resolved on the host with symlinks followed, so `..`, absolute escapes and links
- * out of the granted directory all fail. Never throws: the guest gets `{content}` or `{error}`.
+ * out of the granted directory all fail. A write goes through no symlink at all (every existing
+ * component is checked with lstat and the file is opened O_NOFOLLOW): a dangling link inside the
+ * grant must not create a file outside it. Never throws: the guest gets `{content}` or `{error}`.
  */
-import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from "node:fs";
-import { dirname, posix, resolve, sep } from "node:path";
+import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, writeSync } from "node:fs";
+import { dirname, join, posix, relative, resolve, sep } from "node:path";
 
 export const MAX_FILE_BYTES = 1024 * 1024;
 
@@ -26,6 +28,20 @@ export function resolveGuestPath(allowed: Readonly<Record<string, string>>, gues
     return candidate;
   }
   return null;
+}
+
+/** Whether any existing component of `path` below `root` is a symlink (`root` itself is resolved). */
+function symlinkBelow(root: string, path: string): boolean {
+  let at = root;
+  for (const part of relative(root, path).split(sep).filter(Boolean)) {
+    at = join(at, part);
+    try {
+      if (lstatSync(at).isSymbolicLink()) return true;
+    } catch {
+      return false; // the rest does not exist yet
+    }
+  }
+  return false;
 }
 
 function realpathOrNull(p: string): string | null {
@@ -53,9 +69,16 @@ export function fsWrite(allowed: Readonly<Record<string, string>>, guestPath: st
   const path = guestPath === null ? null : resolveGuestPath(allowed, guestPath);
   if (path === null) return answer({ error: `path ${guestPath} is not in this plugin's allowed_paths` });
   if (Buffer.byteLength(content ?? "") > MAX_FILE_BYTES) return answer({ error: `content larger than ${MAX_FILE_BYTES} bytes` });
+  const root = Object.keys(allowed).map((h) => realpathOrNull(resolve(h))).find((r) => r !== null && (path === r || path.startsWith(r + sep)));
+  if (!root || symlinkBelow(root, path)) return answer({ error: `path ${guestPath} goes through a symlink; writes do not follow links` });
   try {
     mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, content ?? "");
+    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+    try {
+      writeSync(fd, content ?? "");
+    } finally {
+      closeSync(fd);
+    }
     return answer({});
   } catch (e) {
     return answer({ error: `cannot write ${guestPath} (${(e as NodeJS.ErrnoException).code ?? "error"})` });

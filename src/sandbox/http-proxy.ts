@@ -12,6 +12,8 @@ export interface HttpGrant {
   allowedHosts: readonly string[];
   /** Granted secret names → values, resolved by the host. */
   secrets: Readonly<Record<string, string>>;
+  /** The input of the call making the request (text someone else wrote). */
+  untrustedInput?: string;
 }
 
 export interface HttpProxyOptions {

@@ -2,5 +2,5 @@ export { pluginHostCommand } from "./child-command.ts";
 export { BUILTIN_PREFIX, builtinPluginBytes, loadConfiguredPlugin, type PluginEntry, readPinnedModule, resolvePluginPath } from "./configured.ts";
 export { ABI_VERSION, parseDescription, type PluginDescription } from "./describe.ts";
 export { SandboxError } from "./errors.ts";
-export { type LoadedPlugin, type PluginGrant, PluginHost, type PluginHostOptions, type PluginKv, sha256Hex, type ToolResult } from "./host.ts";
+export { escapeControl, type LoadedPlugin, MAX_TIMEOUT_MS, type PluginGrant, PluginHost, type PluginHostOptions, type PluginKv, sha256Hex, type ToolResult } from "./host.ts";
 export { PluginRegistry, type PluginStatus } from "./registry.ts";

@@ -9,8 +9,15 @@ import { readFileSync } from "node:fs";
 import type { ChildMessage, HostFunctionName, ParentMessage, PluginSpec } from "./child-protocol.ts";
 import { SandboxError } from "./errors.ts";
 
+/** Whose call this is: `scope` names whose state (a person id, or "" for shared); `input` is the call's input text. */
+export interface CallContext {
+  scope: string;
+  input: string;
+}
+
 export interface ProcessHandlers {
-  hostCall(plugin: string, fn: HostFunctionName, args: (string | null)[]): Promise<string | null>;
+  /** A host function asked for by the call in flight; `call` is that call's context, tracked here, never the child's word. */
+  hostCall(plugin: string, fn: HostFunctionName, args: (string | null)[], call: CallContext): Promise<string | null>;
   log(plugin: string, level: number, message: string): void;
 }
 
@@ -37,6 +44,8 @@ export class PluginProcess {
   private proc: Subprocess | null = null;
   private readonly loaded = new Map<string, PluginSpec>();
   private pending: { id: number; resolve: (m: ChildMessage & { t: "result" }) => void } | null = null;
+  /** The context of the call in flight; host calls outside a call are refused. */
+  private current: CallContext | null = null;
   private nextId = 1;
   private exited: Promise<void> = Promise.resolve();
   private deathReason = "";
@@ -73,8 +82,8 @@ export class PluginProcess {
           }
         } else if (m.t === "log") this.handlers.log(m.plugin, m.level, m.message);
         else if (m.t === "host_call") {
-          void this.handlers
-            .hostCall(m.plugin, m.fn, m.args)
+          const call = this.current;
+          void (call === null ? Promise.resolve(null) : this.handlers.hostCall(m.plugin, m.fn, m.args, call))
             .catch(() => null)
             .then((value) => this.send({ t: "host_reply", hid: m.hid, value }));
         }
@@ -108,11 +117,12 @@ export class PluginProcess {
   }
 
   /** Runs one call; the caller guarantees no other call is in flight on this process. */
-  async call(plugin: string, fn: string, input: string, limits: CallLimits): Promise<CallOutcome> {
+  async call(plugin: string, fn: string, input: string, limits: CallLimits, ctx: CallContext = { scope: "", input }): Promise<CallOutcome> {
     if (!this.alive) return { ok: false, fatal: true, error: new SandboxError(this.deathReason || "plugin host process is not running") };
     const id = this.nextId++;
     const result = new Promise<ChildMessage & { t: "result" }>((resolve) => (this.pending = { id, resolve }));
-    this.send({ t: "call", id, plugin, fn, input });
+    this.current = ctx;
+    this.send({ t: "call", id, plugin, fn, input, scope: ctx.scope });
 
     let killedFor = "";
     const kill = (why: string) => {
@@ -137,6 +147,7 @@ export class PluginProcess {
       const prefix = m.kind === "trap" ? `plugin ${plugin} trapped: ` : m.kind === "output" ? `plugin ${plugin}: ` : `plugin ${plugin} failed: `;
       return { ok: false, fatal: false, error: new SandboxError(prefix + m.error) };
     } finally {
+      this.current = null;
       clearTimeout(deadline);
       clearInterval(watchdog);
     }

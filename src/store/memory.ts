@@ -91,6 +91,17 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
       if (value === null) kv.delete(`${plugin}\u0000${key}`);
       else kv.set(`${plugin}\u0000${key}`, value);
     },
+    async kvStats(plugin) {
+      const prefix = `${plugin}\u0000`;
+      let entries = 0;
+      let bytes = 0;
+      for (const [k, value] of kv) {
+        if (!k.startsWith(prefix)) continue;
+        entries++;
+        bytes += Buffer.byteLength(k) - Buffer.byteLength(prefix) + Buffer.byteLength(value);
+      }
+      return { entries, bytes };
+    },
     async acceptInbound(r: InboundRecord) {
       if (inbound.has(r.id)) return false;
       inbound.set(r.id, { ...r, attempts: 0, last_error: null, reply: null, done: false });

@@ -109,6 +109,10 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     kvGet: q<{ value: string }>("SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?"),
     kvSet: q("INSERT INTO plugin_kv (plugin, key, value) VALUES (?, ?, ?) ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value"),
     kvDelete: q("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?"),
+    // CAST AS BLOB: length() of text counts characters; the quota is in bytes.
+    kvStats: q<{ entries: number; bytes: number }>(
+      "SELECT COUNT(*) AS entries, COALESCE(SUM(length(CAST(key AS BLOB)) + length(CAST(value AS BLOB))), 0) AS bytes FROM plugin_kv WHERE plugin = ?",
+    ),
     acceptInbound: q(
       "INSERT INTO inbound (id, channel, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
     ),
@@ -269,6 +273,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
         if (value === null) st.kvDelete.run(plugin, key);
         else st.kvSet.run(plugin, key, value);
       }),
+    kvStats: (plugin) => run("read plugin state size", () => st.kvStats.get(plugin) ?? { entries: 0, bytes: 0 }),
     acceptInbound: (r: InboundRecord) =>
       run("store an inbound message", () => st.acceptInbound.run(r.id, r.channel, r.payload, r.received_at).changes === 1),
     pendingInbound: (limit) => run("read pending messages", () => st.pendingInbound.all(limit)),

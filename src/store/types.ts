@@ -148,6 +148,8 @@ export interface Store {
   kvGet(plugin: string, key: string): Promise<string | null>;
   /** null deletes. */
   kvSet(plugin: string, key: string, value: string | null): Promise<void>;
+  /** How much state a plugin keeps: entries, and bytes of keys plus values (UTF-8). */
+  kvStats(plugin: string): Promise<{ entries: number; bytes: number }>;
 
   /** Stores an accepted inbound message; false when its id was seen before (a platform retry). */
   acceptInbound(record: InboundRecord): Promise<boolean>;

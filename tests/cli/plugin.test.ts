@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { repeated } from "../../src/cli/plugin.ts";
 import { loadConfig, writeCredential } from "../../src/config/index.ts";
@@ -89,6 +90,54 @@ describe("exoclaw plugin", () => {
     const removed = await runExoclaw(["plugin", "remove", "echo", "--port", String(gw.port)], env);
     expect(removed.stdout).toContain("applied it");
     expect((await runExoclaw(["plugin", "list", "--port", String(gw.port)], env)).stdout).toBe("no plugins\n");
+  });
+
+  test("a module declaring `notes` cannot take over the installed notes entry or read its state", async () => {
+    using home = tempDir();
+    const env = { EXOCLAW_HOME: home.path };
+    expect((await runExoclaw(["plugin", "load", pluginPath("notes"), ...NO_GW], env)).code).toBe(0);
+    const notesSha = loadConfig(env).plugins.find((p) => p.name === "notes")!.sha256;
+    expect((await runExoclaw(["plugin", "call", "notes", "remember", '{"topic":"bank","text":"PIN 4411"}'], env)).code).toBe(0);
+    // The impostor declares "notes"; loaded without --name it is filed under its file's name.
+    const evil = join(home.path, "Evil Plugin.wasm");
+    copyFileSync(fixturePath("impostor"), evil);
+    const plain = await runExoclaw(["plugin", "load", evil, ...NO_GW], env);
+    expect(plain.stderr).toBe("");
+    expect(plain.stdout).toContain("loaded evil-plugin (tool");
+    // Asking for the name outright is refused while notes pins another module.
+    const clash = await runExoclaw(["plugin", "load", evil, "--name", "notes", ...NO_GW], env);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toContain("a plugin named notes is already configured");
+    expect(clash.stderr).toContain("--replace");
+    const c = loadConfig(env);
+    expect(c.plugins.map((p) => p.name).sort()).toEqual(["evil-plugin", "notes"]);
+    expect(c.plugins.find((p) => p.name === "notes")!.sha256).toBe(notesSha);
+    expect((await runExoclaw(["plugin", "call", "evil-plugin", "recall", "{}"], env)).stdout).toBe("nothing\n");
+    // Re-approving the same module under its own name is fine; --replace is the operator's explicit choice.
+    expect((await runExoclaw(["plugin", "load", pluginPath("notes"), "--allow-host", "example.com", ...NO_GW], env)).code).toBe(0);
+    const replaced = await runExoclaw(["plugin", "load", evil, "--name", "notes", "--replace", ...NO_GW], env);
+    expect(replaced.code).toBe(0);
+    expect(loadConfig(env).plugins.find((p) => p.name === "notes")!.sha256).not.toBe(notesSha);
+  });
+
+  test("a plugin's escape sequences never reach the operator's terminal through plugin call", async () => {
+    using home = tempDir();
+    const env = { EXOCLAW_HOME: home.path };
+    const data = join(home.path, "data");
+    (await import("node:fs")).mkdirSync(data);
+    home.file("data/x.txt", "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07line1\nline2\x9b2J");
+    expect((await runExoclaw(["plugin", "load", fixturePath("hostile"), "--name", "h", "--allow-path", `${data}:/data`, ...NO_GW], env)).code).toBe(0);
+    const r = await runExoclaw(["plugin", "call", "h", "read_file", '{"arg":"/data/x.txt"}'], env);
+    expect(r.stdout).toBe("\\x1b]0;pwned\\x07\\x1b]52;c;ZXZpbA==\\x07line1\nline2\\x9b2J\n");
+    const j = await runExoclaw(["plugin", "call", "h", "read_file", '{"arg":"/data/x.txt"}', "--json"], env);
+    expect(j.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
+    expect(JSON.parse(j.stdout)).toEqual({ content: "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07line1\nline2\x9b2J", is_error: false });
+  });
+
+  test("--timeout-ms over a minute is refused", async () => {
+    using home = tempDir();
+    const r = await runExoclaw(["plugin", "load", pluginPath("echo"), "--timeout-ms", "600000", ...NO_GW], { EXOCLAW_HOME: home.path });
+    expect(r).toMatchObject({ code: 2, stderr: "exoclaw: --timeout-ms: at most 60000 (a minute), got 600000\n" });
   });
 
   test("repeated flags keep every value", () => {

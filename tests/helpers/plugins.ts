@@ -25,7 +25,7 @@ export function startTestHost(over: Partial<PluginHostOptions> = {}): TestHost {
   const logs: string[] = [];
   const host = new PluginHost({
     command: pluginHostCommand(),
-    kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v) },
+    kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v), stats: (p) => store.kvStats(p) },
     secret: () => null,
     log: createLogger({ format: "json", level: "debug", write: (l) => logs.push(l) }),
     ...over,

@@ -203,7 +203,7 @@ describe("state", () => {
     const db = join(dir.path, "exoclaw.db");
     for (const expected of ["1", "2", "3"]) {
       const store = openSqliteStore(db);
-      const t = startTestHost({ kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v) } });
+      const t = startTestHost({ kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v), stats: (p) => store.kvStats(p) } });
       await t.host.load(grant("hostile"), await readWasm(fixturePath("hostile")));
       expect(await t.host.callTool("hostile", "count", {})).toEqual({ content: expected, is_error: false });
       await t.host.stop();

@@ -147,6 +147,17 @@ export function storeContract(name: string, make: MakeStore): void {
       expect(await h.store.sumUsage({ session: "none" })).toEqual({ calls: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0, unpriced_calls: 0 });
     });
 
+    test("kvStats counts a plugin's entries and UTF-8 bytes of keys plus values, and no other plugin's", async () => {
+      await using h = await make();
+      expect(await h.store.kvStats("weather")).toEqual({ entries: 0, bytes: 0 });
+      await h.store.kvSet("weather", "city", "Zürich"); // 4 + 7 bytes
+      await h.store.kvSet("weather", "k", "v"); // 2 bytes
+      await h.store.kvSet("other", "city", "x".repeat(1000));
+      expect(await h.store.kvStats("weather")).toEqual({ entries: 2, bytes: 13 });
+      await h.store.kvSet("weather", "k", null);
+      expect(await h.store.kvStats("weather")).toEqual({ entries: 1, bytes: 11 });
+    });
+
     test("plugin kv is per plugin; null deletes", async () => {
       await using h = await make();
       await h.store.kvSet("weather", "city", "Paris");
