@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Subprocess } from "bun";
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
+import { startFakeUpstream, sse } from "./helpers/fake-upstream.ts";
 import { build, detectBinaryFormat, nativeTarget, selectTargets, TARGETS } from "../build.ts";
 import pkg from "../package.json";
 import { tempDir } from "./helpers/temp.ts";
@@ -134,6 +135,49 @@ describe("bun run build", () => {
       const timer = setTimeout(() => gw.kill("SIGKILL"), 5_000);
       await gw.exited;
       clearTimeout(timer);
+    }
+  });
+
+  test.if(native !== undefined)("the native binary answers a message on the built-in http channel (builtin:http, not http-get)", async () => {
+    const reply = (text: string) =>
+      sse(
+        [
+          { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 1 } } },
+          { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+          { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } },
+          { type: "content_block_stop", index: 0 },
+          { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 3 } },
+          { type: "message_stop" },
+        ],
+        { named: true },
+      );
+    await using up = startFakeUpstream([{ body: reply("hello from the binary") }]);
+    using chHome = tempDir();
+    chHome.file(
+      "config.toml",
+      `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\napi_key = "sk-ant-binary-test"\n\n[channels.http]\n`,
+    );
+    const token = "binary-channel-token";
+    const gw = Bun.spawn([bin, "gateway", "--port", "0"], {
+      cwd: chHome.path,
+      env: { ...env, EXOCLAW_HOME: chHome.path, HOME: chHome.path, EXOCLAW_TOKEN: token },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      const listening = await logLine(gw, (l) => l.msg === "gateway listening", 15_000);
+      const res = await fetch(`http://127.0.0.1:${listening.port}/webhook/http`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ peer: "alice", text: "hi" }),
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ replies: [{ peer: "alice", text: "hello from the binary", stop_reason: "end_turn" }] });
+      expect(up.requests).toHaveLength(1);
+    } finally {
+      gw.kill("SIGKILL");
+      await gw.exited;
     }
   });
 

@@ -19,11 +19,12 @@ export const BUILTIN_NAME = /^[a-z0-9-]+$/;
 /** Where built-in plugins live: embedded files in a compiled binary, dist/plugins/ in a source tree. */
 export function builtinPluginBytes(name: string): Uint8Array | null {
   if (!BUILTIN_NAME.test(name)) return null;
-  for (const f of Bun.embeddedFiles as (Blob & { name?: string })[]) {
-    const base = (f.name ?? "").split("/").pop() ?? "";
-    if (base === `${name}.wasm` || base.startsWith(`${name}-`) && base.endsWith(".wasm")) {
-      return new Uint8Array(readFileSync(`/$bunfs/root/${f.name}`));
-    }
+  // A compiled binary keeps `--asset` files at their own paths; `Bun.embeddedFiles` lists them under
+  // content-hashed names (`http-get-<hash>.wasm`), which a prefix match confuses with `http`.
+  try {
+    return new Uint8Array(readFileSync(`/$bunfs/root/plugins/${name}.wasm`));
+  } catch {
+    // not a compiled binary, or no such built-in: the source tree's build output below
   }
   try {
     return new Uint8Array(readFileSync(new URL(`../../dist/plugins/${name}.wasm`, import.meta.url).pathname));
