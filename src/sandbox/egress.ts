@@ -54,7 +54,7 @@ export function parseAllowEntry(raw: string): AllowEntry | null {
     return null;
   }
   if (isIP(normal)) return { scheme, host: canonicalIp(normal), wildcard: false, ip: true, port };
-  return { scheme, host: normal, wildcard: false, ip: false, port };
+  return { scheme, host: normal.replace(/\.$/, ""), wildcard: false, ip: false, port };
 }
 
 /** Default port of a URL's scheme. */
@@ -64,7 +64,8 @@ export function urlPort(url: URL): number {
 
 /** The URL's host without IPv6 brackets, lowercase (WHATWG URL has already normalised IP spellings). */
 export function urlHost(url: URL): string {
-  const h = url.hostname.toLowerCase().replace(/^\[|\]$/g, "");
+  // `name.` is the same name as `name` (fully qualified): match it the same way.
+  const h = url.hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
   return isIP(h) ? canonicalIp(h) : h;
 }
 
