@@ -183,7 +183,8 @@ export class ChannelPipeline {
       );
       if (!formatted.success) throw new Error("format_outgoing returned an invalid shape");
       for (const r of formatted.output.requests) {
-        const res = await host.send(channel.plugin, r, channel.secrets());
+        // The reply and the inbound text are model/user words: a placeholder they name is never filled.
+        const res = await host.send(channel.plugin, r, channel.secrets(), JSON.stringify([out.text, m.text]));
         if (res.status < 200 || res.status >= 300) throw new Error(`send failed: ${res.error ?? `HTTP ${res.status}`}`);
       }
       await store.completeInbound(id);
