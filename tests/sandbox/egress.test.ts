@@ -5,11 +5,14 @@
  * and to read a secret back in some encoding. Each attempt must fail and leave the target untouched.
  */
 import { describe, expect, test } from "bun:test";
+import { copyFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { writeCredential } from "../../src/config/credentials.ts";
 import { scrub } from "../../src/lib/log.ts";
 import { classifyAddress, parseAllowEntry } from "../../src/sandbox/egress.ts";
-import type { PluginHost } from "../../src/sandbox/host.ts";
+import { type PluginHost, sha256Hex } from "../../src/sandbox/host.ts";
 import { type HttpGrant, type HttpProxyOptions, placeholdersIn, proxyHttp } from "../../src/sandbox/http-proxy.ts";
+import { startTestGateway } from "../helpers/gateway.ts";
 import { fixturePath, grant, pluginPath, readWasm, startTestHost } from "../helpers/plugins.ts";
 
 const SECRET = 'sk-"live\\4f9a/8b+7c6d5e x';
@@ -277,6 +280,28 @@ describe("egress", () => {
       }
     }
     expect(gw.seen).toHaveLength(0);
+  });
+
+  test("in a real gateway, a [[plugins]] entry granted the gateway's own address cannot reach it; secret_hosts from the config binds", async () => {
+    await using gw = await startTestGateway();
+    await using other = startReflector();
+    mkdirSync(join(gw.home, "plugins"), { recursive: true });
+    copyFileSync(fixturePath("hostile"), join(gw.home, "plugins", "hostile.wasm"));
+    writeCredential(gw.home, "api_key", SECRET);
+    const sha = sha256Hex(await readWasm(fixturePath("hostile")));
+    await Bun.write(
+      join(gw.home, "config.toml"),
+      `[[plugins]]\nname = "hostile"\npath = "plugins/hostile.wasm"\nsha256 = "${sha}"\n` +
+        `allowed_hosts = ["127.0.0.1:${gw.port}", "127.0.0.1:${other.port}"]\nsecrets = ["api_key"]\nsecret_hosts = { api_key = ["127.0.0.1:1"] }\n`,
+    );
+    await gw.plugins.loadFromConfig("hostile");
+    const host = gw.plugins.host;
+    const r = await raw(host, { url: `${gw.url}/health` });
+    expect(r).toEqual({ status: 0, error: `127.0.0.1:${gw.port} is the gateway itself, which plugins may never reach` });
+    const s = await raw(host, { url: `http://127.0.0.1:${other.port}/`, headers: { authorization: "{{secret:api_key}}" } });
+    expect(s.error).toBe(`secret api_key may only be sent to 127.0.0.1:1, not 127.0.0.1:${other.port}`);
+    expect(other.seen).toHaveLength(0);
+    expect((await raw(host, { url: `http://127.0.0.1:${other.port}/plain` })).status).toBe(200);
   });
 
   test("https goes to the checked address with the certificate verified against the requested name", async () => {
