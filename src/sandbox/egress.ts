@@ -153,10 +153,7 @@ export function classifyAddress(ip: string): AddressClass {
   if (g.every((x) => x === 0)) return "unspecified";
   if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return "loopback";
   const inner = embeddedV4(bare);
-  if (inner) {
-    const c = classifyV4(inner);
-    return c;
-  }
+  if (inner) return classifyV4(inner);
   if ((g[0]! & 0xfe00) === 0xfc00) return "private";
   if ((g[0]! & 0xffc0) === 0xfe80) return "link-local";
   if ((g[0]! & 0xffc0) === 0xfec0) return "private"; // deprecated site-local
@@ -166,10 +163,16 @@ export function classifyAddress(ip: string): AddressClass {
   return "public";
 }
 
-/** Resolves a host to every address it has (an IP literal resolves to itself). Throws on failure. */
-export async function resolveAll(host: string, resolve?: (host: string) => Promise<string[]>): Promise<string[]> {
+/**
+ * Resolves a host to every address it has (an IP literal resolves to itself), within `timeoutMs`.
+ * Throws on failure.
+ */
+export async function resolveAll(host: string, resolve?: (host: string) => Promise<string[]>, timeoutMs = 10_000): Promise<string[]> {
   if (isIP(host)) return [canonicalIp(host)];
-  const addrs = resolve ? await resolve(host) : (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+  const pending = resolve ? resolve(host) : lookup(host, { all: true, verbatim: true }).then((list) => list.map((a) => a.address));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)));
+  const addrs = await Promise.race([pending, late]).finally(() => clearTimeout(timer));
   if (addrs.length === 0) throw new Error(`${host} has no address`);
   return addrs.map(canonicalIp);
 }

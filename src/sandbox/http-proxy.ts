@@ -201,7 +201,7 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
   const port = urlPort(url);
   let addresses: string[];
   try {
-    addresses = await resolveAll(host, opts.resolve);
+    addresses = await resolveAll(host, opts.resolve, opts.timeoutMs);
   } catch (e) {
     return refuse(`cannot resolve ${host}: ${(e as Error).message}`);
   }

@@ -201,6 +201,15 @@ describe("egress", () => {
     expect((await s.call({ allowedHosts: ["*.example.com"] }, { url: "http://rebind.example.com/" })).error).toContain("resolves to a private address");
     expect(s.fetched).toHaveLength(0);
     expect(srv.seen).toHaveLength(0);
+    // A resolver that never answers fails the request at the timeout, not never.
+    const hang = JSON.parse(
+      await proxyHttp(JSON.stringify({ url: "http://slow.example.com/" }), { allowedHosts: ["slow.example.com"], secrets }, {
+        maxResponseBytes: 1024,
+        timeoutMs: 200,
+        resolve: () => new Promise<string[]>(() => {}),
+      }),
+    );
+    expect(hang).toEqual({ status: 0, error: "cannot resolve slow.example.com: no answer within 200 ms" });
   });
 
   test("the checked address is the one connected to (no second lookup); the host sets Host and TLS is verified against the name", async () => {
@@ -217,6 +226,7 @@ describe("egress", () => {
     for (const url of ["http://api.example.com:8080/", "https://api.example.com:8443/", "http://api.example.com:443/", "https://plain.example.com/"]) {
       expect((await s.call(g, { url })).error).toMatch(/is not in this plugin's allowed_hosts$/);
     }
+    expect((await s.call(g, { url: "http://user:pw@api.example.com/" })).error).toBe("credentials in the URL are not allowed; use {{secret:NAME}} in a header");
     expect(s.fetched).toHaveLength(0);
     expect((await s.call(g, { url: "http://api.example.com/" })).status).toBe(200);
     expect((await s.call(g, { url: "https://api.example.com/" })).status).toBe(200);
