@@ -75,13 +75,17 @@ export function openStore(config: Config): Store {
   }
 }
 
-/** A plugin host whose state lives in `store` and whose secrets come from `<state>/credentials`. */
-export function createPluginHost(config: Config, store: Store, log: Logger): PluginHost {
+/**
+ * A plugin host whose state lives in `store` and whose secrets come from `<state>/credentials`.
+ * `selfAddresses` are the gateway's listeners, which no plugin request may reach.
+ */
+export function createPluginHost(config: Config, store: Store, log: Logger, selfAddresses?: () => readonly { address: string; port: number }[]): PluginHost {
   return new PluginHost({
     command: pluginHostCommand(),
     kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v), stats: (p) => store.kvStats(p) },
     secret: (name) => readCredential(config.home, name),
     log: log.child({ module: "sandbox" }),
+    selfAddresses: selfAddresses ?? (() => [{ address: config.gateway.bind, port: config.gateway.port }]),
   });
 }
 
@@ -111,7 +115,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
   };
   const store = openStore(config);
   const bus = config.bus.nats_url ? createNatsBus({ url: config.bus.nats_url, log: log.child({ module: "bus" }) }) : createLocalBus();
-  const host = createPluginHost(config, store, log);
+  // The gateway's own listener (its real port once bound): never a plugin's destination.
+  let listening = [{ address: config.gateway.bind, port: config.gateway.port }];
+  const host = createPluginHost(config, store, log, () => listening);
   const plugins = new PluginRegistry(host, reloadConfig, log);
   const metrics = createMetrics();
   metrics.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
@@ -214,6 +220,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
       }),
     });
+    listening = [{ address: config.gateway.bind, port: gateway.port }];
   } catch (e) {
     await host.stop();
     await bus.close();

@@ -278,7 +278,8 @@ export class ChannelPipeline {
       if (!formatted.success) throw new Error("format_outgoing returned an invalid shape");
       const fillable = sendSecrets(channel.secrets());
       for (const r of formatted.output.requests) {
-        const error = sendError(await host.send(channel.plugin, r, fillable));
+        // The reply and the inbound text are model/user words: a placeholder they name is never filled.
+        const error = sendError(await host.send(channel.plugin, r, fillable, JSON.stringify([text, m.text])));
         if (error !== null) throw new Error(`send failed: ${error}`);
       }
       await store.completeInbound(id);

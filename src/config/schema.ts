@@ -73,6 +73,8 @@ const Plugin = v.strictObject({
   allowed_hosts: v.optional(strings, []),
   allowed_paths: v.optional(v.record(v.string(), v.string()), {}),
   secrets: v.optional(v.array(name("secret name")), []),
+  /** Secret name → allowlist entries it may be sent to; a secret without an entry goes to any allowed host. */
+  secret_hosts: v.optional(v.record(name("secret name"), strings)),
   memory_mb: v.optional(int(1, 4096), 32),
   // A call longer than a minute is a plugin bug or an attack; the host also caps it at 60 s.
   timeout_ms: v.optional(int(1, 60_000), 5000),

@@ -29,6 +29,8 @@ export interface PluginGrant {
   /** Host path → guest path. */
   allowed_paths: Readonly<Record<string, string>>;
   secrets: readonly string[];
+  /** Secret name → the allowlist entries it may be sent to (none: any allowed host). */
+  secret_hosts?: Readonly<Record<string, readonly string[]>>;
   memory_mb: number;
   timeout_ms: number;
   config: Readonly<Record<string, string>>;
@@ -63,6 +65,8 @@ export interface PluginHostOptions {
   maxOutputBytes?: number;
   maxHttpResponseBytes?: number;
   fetch?: typeof fetch;
+  /** The gateway's own listeners, never reachable by a plugin's request even when granted. */
+  selfAddresses?: () => readonly { address: string; port: number }[];
 }
 
 export interface LoadedPlugin {
@@ -253,15 +257,23 @@ export class PluginHost {
   /**
    * Sends one outbound request on a plugin's behalf (a channel's format_outgoing output) through the
    * same allowlist and secret filling as `exo_http`. `secrets` adds values by placeholder name (a
-   * channel's roles). Returns the JSON answer `{status, headers, body}` or `{status: 0, error}`.
+   * channel's roles). `untrustedInput` is the text the request was made from (the model's reply): a
+   * placeholder named in it is never filled. Returns `{status, headers, body}` or `{status: 0, error}`.
    */
-  async send(plugin: string, request: unknown, secrets: Readonly<Record<string, string>> = {}): Promise<{ status: number; body?: string; error?: string }> {
+  async send(
+    plugin: string,
+    request: unknown,
+    secrets: Readonly<Record<string, string>> = {},
+    untrustedInput?: string,
+  ): Promise<{ status: number; body?: string; error?: string }> {
     const entry = this.plugins.get(plugin);
     if (!entry) return { status: 0, error: `no plugin named ${plugin}` };
-    const answer = await proxyHttp(JSON.stringify(request), { allowedHosts: entry.grant.allowed_hosts, secrets: { ...entry.secretValues, ...secrets } }, {
+    const grant = { allowedHosts: entry.grant.allowed_hosts, secrets: { ...entry.secretValues, ...secrets }, secretHosts: entry.grant.secret_hosts ?? {} };
+    const answer = await proxyHttp(JSON.stringify(request), { ...grant, ...(untrustedInput !== undefined && { untrustedInput }) }, {
       maxResponseBytes: this.opts.maxHttpResponseBytes ?? MiB,
       timeoutMs: entry.grant.timeout_ms,
       ...(this.opts.fetch && { fetch: this.opts.fetch }),
+      ...(this.opts.selfAddresses && { selfAddresses: this.opts.selfAddresses }),
     });
     return JSON.parse(answer) as { status: number; body?: string; error?: string };
   }
@@ -385,10 +397,11 @@ export class PluginHost {
           return null;
         }
         case "http":
-          return await proxyHttp(args[0] ?? null, { allowedHosts: entry.grant.allowed_hosts, secrets: entry.secretValues, untrustedInput: call.input }, {
+          return await proxyHttp(args[0] ?? null, { allowedHosts: entry.grant.allowed_hosts, secrets: entry.secretValues, secretHosts: entry.grant.secret_hosts ?? {}, untrustedInput: call.input }, {
             maxResponseBytes: this.opts.maxHttpResponseBytes ?? MiB,
             timeoutMs: entry.grant.timeout_ms,
             ...(this.opts.fetch && { fetch: this.opts.fetch }),
+            ...(this.opts.selfAddresses && { selfAddresses: this.opts.selfAddresses }),
           });
         case "fs_read":
           return fsRead(entry.grant.allowed_paths, args[0] ?? null);

@@ -1,18 +1,28 @@
 /**
  * `exo_http`, the one way out of a plugin: the host checks every request against the operator's
- * allowlist, fills `{{secret:NAME}}` placeholders only for granted names and only for allowed
- * hosts, caps the response, and scrubs secret values from whatever goes back to the guest.
+ * allowlist, resolves the name itself and checks every address it resolves to (no loopback, private,
+ * link-local, metadata… unless that address is granted as an IP literal; never the gateway itself),
+ * connects to the checked address (TLS still verified against the name), sets `Host` itself, fills
+ * `{{secret:NAME}}` placeholders only for granted names, bound hosts, and placeholders the plugin did
+ * not get from its untrusted input, caps the response, and scrubs secret values (in every encoding)
+ * from whatever goes back to the guest.
  * Never throws: every failure is a `{status: 0, error}` answer the guest can read.
  */
 import * as v from "valibot";
 import { scrub } from "../lib/log.ts";
+import { type AllowEntry, classifyAddress, entryGrantsAddress, entryMatches, isSelfAddress, parseAllowEntry, resolveAll, urlHost, urlPort } from "./egress.ts";
 
 export interface HttpGrant {
-  /** Hostnames (`api.example.com`), wildcards (`*.example.com`), optionally with `:port`. */
+  /** Allowlist entries: `host`, `host:port`, `*.host`, `[v6]:port`, IP literals, optional `http://` / `https://` prefix. */
   allowedHosts: readonly string[];
   /** Granted secret names → values, resolved by the host. */
   secrets: Readonly<Record<string, string>>;
-  /** The input of the call making the request (text someone else wrote). */
+  /** Secret name → the allowlist entries it may be sent to; a name without an entry may go to any allowed host. */
+  secretHosts?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * The text of the plugin call's input (tool input JSON, webhook body, model reply). A placeholder
+   * named in it came from a model, user or webhook and is never filled in this call.
+   */
   untrustedInput?: string;
 }
 
@@ -20,6 +30,12 @@ export interface HttpProxyOptions {
   maxResponseBytes: number;
   timeoutMs: number;
   fetch?: typeof fetch;
+  /** Name resolution (tests); dns.lookup with every address by default. */
+  resolve?: (host: string) => Promise<string[]>;
+  /** The gateway's own listeners: never reachable from a plugin, granted or not. */
+  selfAddresses?: () => readonly { address: string; port: number }[];
+  /** Extra CA certificates (PEM) trusted for https (tests). */
+  ca?: string;
 }
 
 const Request = v.object({
@@ -30,31 +46,74 @@ const Request = v.object({
 });
 
 const PLACEHOLDER = /\{\{secret:([a-z0-9_-]+)\}\}/g;
+const ANY_CASE_PLACEHOLDER = /\{\{\s*secret\s*:\s*([a-z0-9_-]+)\s*\}\}/gi;
+/** Headers only the host may set: it decides where the request goes and how it is framed. */
+const HOST_ONLY_HEADER = /^(host|connection|keep-alive|transfer-encoding|content-length|te|trailer|upgrade|proxy-.*)$/i;
+const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
 
-/** True when `url`'s host (and port, if the entry names one) is on the allowlist. */
+/** True when `url`'s scheme, host name and port match an allowlist entry (the name only; addresses are checked on resolution). */
 export function isHostAllowed(allowed: readonly string[], url: URL): boolean {
-  const host = url.hostname.toLowerCase().replace(/^\[|\]$/g, "");
-  const port = url.port || (url.protocol === "https:" ? "443" : "80");
-  return allowed.some((entry) => {
-    const e = entry.toLowerCase();
-    const m = /^(.*?)(?::(\d+))?$/.exec(e.startsWith("[") ? e.replace(/^\[|\](?=:|$)/g, "") : e)!;
-    const pattern = m[1]!;
-    if (m[2] !== undefined && m[2] !== port) return false;
-    if (pattern === "*") return true;
-    if (pattern.startsWith("*.")) return host.endsWith(pattern.slice(1)) && host.length > pattern.length - 1;
-    return host === pattern;
+  return allowed.some((e) => {
+    const entry = parseAllowEntry(e);
+    return entry !== null && entryMatches(entry, url);
   });
 }
 
-function fill(text: string, secrets: Readonly<Record<string, string>>, missing: Set<string>): string {
-  return text.replace(PLACEHOLDER, (_, name: string) => {
-    const value = secrets[name];
-    if (value === undefined) {
-      missing.add(name);
-      return "";
-    }
-    return value;
-  });
+/**
+ * Every secret name a `{{secret:NAME}}` placeholder in `text` names (lowercase): as written, in any
+ * letter case, inside any JSON string (so `\u007b` escapes count), and percent-decoded.
+ */
+export function placeholdersIn(text: string): Set<string> {
+  const names = new Set<string>();
+  const seen = new Set<string>();
+  const scan = (s: string, depth: number) => {
+    if (seen.has(s) || depth > 3) return;
+    seen.add(s);
+    for (const m of s.matchAll(ANY_CASE_PLACEHOLDER)) names.add(m[1]!.toLowerCase());
+    for (const decoded of [percentDecode(s), percentDecode(s.replace(/\+/g, " "))]) if (decoded !== s) scan(decoded, depth + 1);
+  };
+  scan(text, 0);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return names;
+  }
+  const walk = (x: unknown, depth: number): void => {
+    if (depth > 64) return;
+    if (typeof x === "string") {
+      scan(x, 0);
+      // A string that is itself JSON (a tool input carried inside a webhook body) is walked too.
+      if (/^\s*[[{"]/.test(x)) {
+        try {
+          walk(JSON.parse(x), depth + 1);
+        } catch {
+          // not JSON
+        }
+      }
+    } else if (Array.isArray(x)) x.forEach((y) => walk(y, depth + 1));
+    else if (x && typeof x === "object") for (const [k, y] of Object.entries(x)) (scan(k, 0), walk(y, depth + 1));
+  };
+  walk(parsed, 0);
+  return names;
+}
+
+function percentDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s.replace(/%([0-9a-f]{2})/gi, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+  }
+}
+
+function usedPlaceholders(texts: readonly string[]): Set<string> {
+  const out = new Set<string>();
+  for (const t of texts) for (const m of t.matchAll(PLACEHOLDER)) out.add(m[1]!);
+  return out;
+}
+
+function fill(text: string, secrets: Readonly<Record<string, string>>): string {
+  return text.replace(PLACEHOLDER, (_, name: string) => secrets[name] ?? "");
 }
 
 async function readCapped(res: Response, max: number): Promise<{ text: string; truncated: boolean }> {
@@ -78,7 +137,8 @@ async function readCapped(res: Response, max: number): Promise<{ text: string; t
 /** Performs one guest request; returns the JSON text handed back to the guest. */
 export async function proxyHttp(requestJson: string | null, grant: HttpGrant, opts: HttpProxyOptions): Promise<string> {
   const secretValues = Object.values(grant.secrets);
-  const answer = (o: Record<string, unknown>) => scrub(JSON.stringify(o), secretValues);
+  const clean = (t: string) => scrub(t, secretValues);
+  const answer = (o: Record<string, unknown>) => clean(JSON.stringify(o));
   const refuse = (error: string) => answer({ status: 0, error });
 
   let parsed: unknown;
@@ -100,36 +160,92 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return refuse(`scheme ${url.protocol} is not allowed`);
   if (url.username || url.password) return refuse("credentials in the URL are not allowed; use {{secret:NAME}} in a header");
-  if (!isHostAllowed(grant.allowedHosts, url)) return refuse(`host ${url.host} is not in this plugin's allowed_hosts`);
+  const entries = grant.allowedHosts.map(parseAllowEntry).filter((e): e is AllowEntry => e !== null);
+  const matched = entries.filter((e) => entryMatches(e, url));
+  if (matched.length === 0) return refuse(`host ${url.host} is not in this plugin's allowed_hosts`);
 
-  const missing = new Set<string>();
-  const finalUrl = fill(req.url, grant.secrets, missing);
-  const headers: Record<string, string> = {};
-  for (const [k, value] of Object.entries(req.headers)) headers[k] = fill(value, grant.secrets, missing);
-  if (missing.size > 0) return refuse(`secret ${[...missing].join(", ")} is not granted to this plugin`);
+  for (const [k, value] of Object.entries(req.headers)) {
+    if (!TOKEN.test(k)) return refuse(`invalid header name ${JSON.stringify(k.slice(0, 40))}`);
+    if (/[\r\n\0]/.test(value)) return refuse(`header ${k}: CR, LF and NUL are not allowed in a header value`);
+  }
+
+  // Secrets: granted, not named by the call's untrusted input, and bound to this host.
+  const used = usedPlaceholders([req.url, ...Object.values(req.headers)]);
+  const fromInput = grant.untrustedInput ? placeholdersIn(grant.untrustedInput) : new Set<string>();
+  for (const name of used) {
+    if (grant.secrets[name] === undefined) return refuse(`secret ${name} is not granted to this plugin`);
+    if (fromInput.has(name.toLowerCase())) {
+      return refuse(`secret ${name}: its placeholder came from the call's input (model, user or webhook text) and is never filled`);
+    }
+    const bound = grant.secretHosts?.[name];
+    const where = bound ? bound.map(parseAllowEntry).filter((e): e is AllowEntry => e !== null).filter((e) => entryMatches(e, url)) : matched;
+    if (where.length === 0) return refuse(`secret ${name} may only be sent to ${bound!.join(", ") || "no host"}, not ${url.host}`);
+    if (url.protocol !== "https:" && !where.some((e) => e.scheme === "http:" || e.ip)) {
+      return refuse(`secret ${name} is sent only over https (grant http://${url.host} explicitly to allow plain http)`);
+    }
+  }
+
+  const finalUrl = fill(req.url, grant.secrets);
+  let target: URL;
   try {
-    if (new URL(finalUrl).host !== url.host) return refuse("a secret may not change the request's host");
+    target = new URL(finalUrl);
   } catch {
     return refuse("invalid URL after filling secrets");
   }
+  if (target.host !== url.host || target.protocol !== url.protocol || target.username || target.password) {
+    return refuse("a secret may not change the request's host");
+  }
+
+  // Resolve once; every address must pass; the connection goes to the address that was checked.
+  const host = urlHost(url);
+  const port = urlPort(url);
+  let addresses: string[];
+  try {
+    addresses = await resolveAll(host, opts.resolve, opts.timeoutMs);
+  } catch (e) {
+    return refuse(`cannot resolve ${host}: ${(e as Error).message}`);
+  }
+  const self = opts.selfAddresses?.() ?? [];
+  for (const a of addresses) {
+    if (isSelfAddress(a, port, self)) return refuse(`${url.host} is the gateway itself, which plugins may never reach`);
+    const kind = classifyAddress(a);
+    if (kind === "public") continue;
+    if (entries.some((e) => entryGrantsAddress(e, a, url))) continue;
+    return refuse(
+      a === host
+        ? `address ${url.host} is ${kind}; only an explicit IP literal entry (e.g. ${a.includes(":") ? `[${a}]` : a}:${port}) grants it`
+        : `host ${host} resolves to a private address (${a}, ${kind}); grant the address itself to allow it`,
+    );
+  }
+  const address = addresses[0]!;
+  const connect = new URL(target.href);
+  connect.hostname = address.includes(":") ? `[${address}]` : address;
+  connect.port = String(port);
+
+  const headers: Record<string, string> = {};
+  for (const [k, value] of Object.entries(req.headers)) if (!HOST_ONLY_HEADER.test(k)) headers[k] = fill(value, grant.secrets);
+  headers.host = url.host;
 
   const doFetch = opts.fetch ?? fetch;
   try {
-    const res = await doFetch(finalUrl, {
+    const res = await doFetch(connect.href, {
       method: req.method,
       headers,
       ...(req.body !== "" && req.method !== "GET" && req.method !== "HEAD" && { body: req.body }),
       // A redirect could lead anywhere; the plugin sees it and may ask again (through the allowlist).
       redirect: "manual",
       signal: AbortSignal.timeout(opts.timeoutMs),
-    });
+      // TLS is verified against the name the plugin asked for, not the address we connect to.
+      ...(url.protocol === "https:" && { tls: { ...(host !== address && { serverName: host }), ...(opts.ca && { ca: opts.ca }) } }),
+    } as RequestInit);
     const { text, truncated } = await readCapped(res, opts.maxResponseBytes);
     if (truncated) return refuse(`response larger than ${opts.maxResponseBytes} bytes`);
     const outHeaders: Record<string, string> = {};
-    res.headers.forEach((value, key) => (outHeaders[key] = value));
-    return answer({ status: res.status, headers: outHeaders, body: text });
+    res.headers.forEach((value, key) => (outHeaders[clean(key)] = clean(value)));
+    return answer({ status: res.status, headers: outHeaders, body: clean(text) });
   } catch (e) {
     const name = (e as Error).name;
-    return refuse(name === "TimeoutError" || name === "AbortError" ? `request timed out after ${opts.timeoutMs} ms` : `request failed: ${(e as Error).message}`);
+    const why = name === "TimeoutError" || name === "AbortError" ? `request timed out after ${opts.timeoutMs} ms` : `request failed: ${(e as Error).message}`;
+    return refuse(why.split(connect.host).join(url.host));
   }
 }

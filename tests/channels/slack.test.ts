@@ -31,7 +31,7 @@ test("slack: url_verification, a DM answered with chat.postMessage, bot echoes a
   writeCredential(home.path, "slack_bot_token", "xoxb-test-token-1");
   home.file(
     "config.toml",
-    `[[plugins]]\nname = "slack"\npath = "builtin:slack"\nallowed_hosts = ["127.0.0.1"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
+    `[[plugins]]\nname = "slack"\npath = "builtin:slack"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
       `[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\n`,
   );
   const stream: StreamFn = async function* (req) {

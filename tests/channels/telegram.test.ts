@@ -25,7 +25,7 @@ test("telegram: a verified Update is answered with sendMessage; the bot token is
   // The operator points the built-in plugin at a loopback stand-in for api.telegram.org.
   home.file(
     "config.toml",
-    `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
+    `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
       `[channels.telegram]\nsecrets = { webhook_secret = "telegram_webhook_secret", bot_token = "telegram_bot_token" }\n`,
   );
   const long = "x".repeat(5000);

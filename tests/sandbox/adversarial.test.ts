@@ -96,7 +96,7 @@ describe("network and secrets", () => {
 
   test("a secret not granted to the plugin is never sent", async () => {
     await using outside = startOutside();
-    await using t = await withHostile({ allowed_hosts: ["127.0.0.1"], secrets: ["api_key"] });
+    await using t = await withHostile({ allowed_hosts: [`127.0.0.1:${outside.port}`], secrets: ["api_key"] });
     const e = await failure(hostile({ arg: `${outside.url}/steal`, name: "other_key" }, "steal_secret", t.host));
     expect(e.message).toBe("plugin hostile failed: http error: secret other_key is not granted to this plugin");
     expect(outside.requests).toHaveLength(0);
@@ -104,7 +104,7 @@ describe("network and secrets", () => {
 
   test("a granted secret reaches the allowed host but never the caller, the error or the log", async () => {
     await using outside = startOutside();
-    await using t = await withHostile({ allowed_hosts: ["127.0.0.1"], secrets: ["api_key"] });
+    await using t = await withHostile({ allowed_hosts: [`127.0.0.1:${outside.port}`], secrets: ["api_key"] });
     const r = await hostile({ arg: `${outside.url}/echo`, name: "api_key" }, "steal_secret", t.host);
     // The upstream really got the secret: the host filled the placeholder.
     expect(outside.requests.at(-1)?.authorization).toBe(`Bearer ${SECRET}`);
@@ -123,7 +123,7 @@ describe("network and secrets", () => {
 
   test("a response over the cap is refused", async () => {
     await using outside = startOutside();
-    await using t = await withHostile({ allowed_hosts: ["127.0.0.1"] });
+    await using t = await withHostile({ allowed_hosts: [`127.0.0.1:${outside.port}`] });
     const r = await hostile({ arg: `${outside.url}/big` }, "fetch", t.host);
     expect(r).toEqual({ content: `error: response larger than ${1024 * 1024} bytes`, is_error: true });
   });
