@@ -80,7 +80,7 @@ test("discord: a failed edit of the deferred response is retried from the stored
   writeCredential(home.path, "discord_public_key", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
   home.file(
     "config.toml",
-    `[[plugins]]\nname = "discord"\npath = "builtin:discord"\nallowed_hosts = ["127.0.0.1"]\nconfig = { api_base = "http://127.0.0.1:${api.port}", application_id = "11869" }\n\n` +
+    `[[plugins]]\nname = "discord"\npath = "builtin:discord"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}", application_id = "11869" }\n\n` +
       `[channels.discord]\nsecrets = { public_key = "discord_public_key" }\n`,
   );
   let calls = 0;

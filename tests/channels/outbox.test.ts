@@ -61,8 +61,8 @@ test("telegram answers 403 (bot blocked): 5 send attempts of the stored reply, o
   writeCredential(home.path, "tg_bot", "987654321:AAE-secret-token");
   home.file(
     "config.toml",
-    `[[plugins]]\nname = "http-get"\npath = "builtin:http-get"\nallowed_hosts = ["127.0.0.1"]\n\n` +
-      `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1"]\nconfig = { api_base = "http://127.0.0.1:${server.port}" }\n\n` +
+    `[[plugins]]\nname = "http-get"\npath = "builtin:http-get"\nallowed_hosts = ["127.0.0.1:${server.port}"]\n\n` +
+      `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${server.port}"]\nconfig = { api_base = "http://127.0.0.1:${server.port}" }\n\n` +
       `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n`,
   );
   try {
@@ -93,8 +93,8 @@ test("slack answers 200 {ok:false}: the message stays pending with the platform'
   writeCredential(home.path, "slack_bot", "xoxb-test-token-1");
   home.file(
     "config.toml",
-    `[[plugins]]\nname = "http-get"\npath = "builtin:http-get"\nallowed_hosts = ["127.0.0.1"]\n\n` +
-      `[[plugins]]\nname = "slack"\npath = "builtin:slack"\nallowed_hosts = ["127.0.0.1"]\nconfig = { api_base = "http://127.0.0.1:${server.port}" }\n\n` +
+    `[[plugins]]\nname = "http-get"\npath = "builtin:http-get"\nallowed_hosts = ["127.0.0.1:${server.port}"]\n\n` +
+      `[[plugins]]\nname = "slack"\npath = "builtin:slack"\nallowed_hosts = ["127.0.0.1:${server.port}"]\nconfig = { api_base = "http://127.0.0.1:${server.port}" }\n\n` +
       `[channels.slack]\nsecrets = { signing_secret = "slack_signing", bot_token = "slack_bot" }\n`,
   );
   try {

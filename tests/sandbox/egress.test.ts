@@ -308,7 +308,7 @@ describe("egress", () => {
     const host = gw.plugins.host;
     const r = await raw(host, { url: `${gw.url}/health` });
     expect(r).toEqual({ status: 0, error: `127.0.0.1:${gw.port} is the gateway itself, which plugins may never reach` });
-    const s = await raw(host, { url: `http://127.0.0.1:${other.port}/`, headers: { authorization: "{{secret:api_key}}" } });
+    const s = await raw(host, { url: `http://127.0.0.1:${other.port}/`, headers: { authorization: "<<secret:api_key>>" } });
     expect(s.error).toBe(`secret api_key may only be sent to 127.0.0.1:1, not 127.0.0.1:${other.port}`);
     expect(other.seen).toHaveLength(0);
     expect((await raw(host, { url: `http://127.0.0.1:${other.port}/plain` })).status).toBe(200);
@@ -376,10 +376,10 @@ describe("secrets", () => {
       secrets: ["api_key"],
       secret_hosts: { api_key: [`127.0.0.1:${a.port}`] },
     });
-    const toB = await raw(t.host, { url: `http://127.0.0.1:${b.port}/`, headers: { authorization: "Bearer {{secret:api_key}}" } });
+    const toB = await raw(t.host, { url: `http://127.0.0.1:${b.port}/`, headers: { authorization: "Bearer <<secret:api_key>>" } });
     expect(toB.error).toBe(`secret api_key may only be sent to 127.0.0.1:${a.port}, not 127.0.0.1:${b.port}`);
     expect(b.seen).toHaveLength(0);
-    const toA = await raw(t.host, { url: `http://127.0.0.1:${a.port}/`, headers: { authorization: "Bearer {{secret:api_key}}" } });
+    const toA = await raw(t.host, { url: `http://127.0.0.1:${a.port}/`, headers: { authorization: "Bearer <<secret:api_key>>" } });
     expect(toA.status).toBe(200);
     expect(a.seen[0]?.authorization).toBe(`Bearer ${SECRET}`);
     const s = seams({ "api.example.com": ["93.184.216.34"] });
@@ -395,7 +395,7 @@ describe("secrets", () => {
   test("a server reflecting the secret in every encoding, in body and headers (Location too), reflects nothing to the plugin", async () => {
     await using srv = startReflector();
     await using t = await withHostile({ allowed_hosts: [`127.0.0.1:${srv.port}`], secrets: ["api_key"] });
-    const r = await t.host.callTool("hostile", "raw_http", { request: { url: `http://127.0.0.1:${srv.port}/reflect`, headers: { authorization: "Bearer {{secret:api_key}}" } } });
+    const r = await t.host.callTool("hostile", "raw_http", { request: { url: `http://127.0.0.1:${srv.port}/reflect`, headers: { authorization: "Bearer <<secret:api_key>>" } } });
     // The server really got (and reflected) the secret…
     expect(srv.seen[0]?.authorization).toBe(`Bearer ${SECRET}`);
     const answer = JSON.parse(r.content) as { status: number; headers: Record<string, string>; body: string };
