@@ -153,6 +153,8 @@ const load = defineCommand({
     "allow-host": { type: "string", description: "Grant a host (repeatable), e.g. api.example.com or *.example.com" },
     "allow-path": { type: "string", description: "Grant a directory as HOST_DIR:GUEST_DIR (repeatable)" },
     secret: { type: "string", description: "Grant a credential name (repeatable)" },
+    "secret-host": { type: "string", description: "Bind a granted secret to a host it may go to, as NAME=HOST (repeatable)" },
+    "shared-state": { type: "boolean", description: "One state for every person (only if the plugin also asks for it)" },
     "memory-mb": { type: "string", description: "Memory cap (default 32)" },
     "timeout-ms": { type: "string", description: "Per-call timeout (default 5000)" },
   },
@@ -180,6 +182,12 @@ const load = defineCommand({
     }
     const secrets = repeated(rawArgs, "--secret");
     for (const s of secrets) if (!/^[a-z0-9_-]+$/.test(s)) throw new UsageError(`--secret: "${s}" must match [a-z0-9_-]+`);
+    const secretHosts: Record<string, string[]> = {};
+    for (const spec of repeated(rawArgs, "--secret-host")) {
+      const [secret, host] = spec.split("=");
+      if (!secret || !host || !secrets.includes(secret)) throw new UsageError(`--secret-host: expected NAME=HOST for a NAME granted with --secret, got "${spec}"`);
+      (secretHosts[secret] ??= []).push(host);
+    }
     const dir = join(config.home, "plugins");
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const dest = join(dir, `${name}.wasm`);
@@ -191,6 +199,8 @@ const load = defineCommand({
       allowed_hosts: repeated(rawArgs, "--allow-host"),
       allowed_paths: allowedPaths,
       secrets,
+      ...(Object.keys(secretHosts).length > 0 && { secret_hosts: secretHosts }),
+      ...(args["shared-state"] && { shared_state: true }),
       memory_mb: positiveInt("memory-mb", args["memory-mb"], 32),
       timeout_ms: timeoutMs(args["timeout-ms"]),
       config: {},

@@ -28,6 +28,12 @@ export function renderPluginEntry(p: PluginConfigEntry): string {
     `allowed_hosts = [${p.allowed_hosts.map(str).join(", ")}]`,
     `allowed_paths = ${table(p.allowed_paths)}`,
     `secrets = [${p.secrets.map(str).join(", ")}]`,
+    ...(p.secret_hosts && Object.keys(p.secret_hosts).length > 0
+      ? [`secret_hosts = { ${Object.entries(p.secret_hosts).map(([k, hosts]) => `${k} = [${hosts.map(str).join(", ")}]`).join(", ")} }`]
+      : []),
+    ...(p.shared_state ? ["shared_state = true"] : []),
+    ...(p.state_max_entries !== undefined ? [`state_max_entries = ${p.state_max_entries}`] : []),
+    ...(p.state_max_bytes !== undefined ? [`state_max_bytes = ${p.state_max_bytes}`] : []),
     `memory_mb = ${p.memory_mb}`,
     `timeout_ms = ${p.timeout_ms}`,
     `config = ${table(p.config)}`,

@@ -40,7 +40,7 @@ describe("exoclaw plugin", () => {
     await using outside = startOutside();
     const env = { EXOCLAW_HOME: home.path };
     writeCredential(home.path, "api_key", "sk-cli-secret-999");
-    const load = await runExoclaw(["plugin", "load", fixturePath("hostile"), "--name", "h", "--allow-host", `127.0.0.1:${outside.port}`, "--allow-host=example.com", "--secret", "api_key", "--timeout-ms", "1000", ...NO_GW], env);
+    const load = await runExoclaw(["plugin", "load", fixturePath("hostile"), "--name", "h", "--allow-host", `127.0.0.1:${outside.port}`, "--allow-host=example.com", "--secret", "api_key", "--secret-host", `api_key=127.0.0.1:${outside.port}`, "--timeout-ms", "1000", ...NO_GW], env);
     expect(load.stderr).toBe("");
     expect(load.stdout).toContain(`loaded h (tool, sha256`);
     expect(load.stdout).toContain(`granted hosts: 127.0.0.1:${outside.port}, example.com; secrets: api_key`);
@@ -48,7 +48,7 @@ describe("exoclaw plugin", () => {
     expect(load.stdout).toContain("no gateway running");
     const c = loadConfig(env);
     expect(c.plugins).toEqual([
-      expect.objectContaining({ name: "h", path: "plugins/h.wasm", allowed_hosts: [`127.0.0.1:${outside.port}`, "example.com"], secrets: ["api_key"], timeout_ms: 1000 }),
+      expect.objectContaining({ name: "h", path: "plugins/h.wasm", allowed_hosts: [`127.0.0.1:${outside.port}`, "example.com"], secrets: ["api_key"], secret_hosts: { api_key: [`127.0.0.1:${outside.port}`] }, timeout_ms: 1000 }),
     ]);
     const fetched = await runExoclaw(["plugin", "call", "h", "steal_secret", JSON.stringify({ arg: `${outside.url}/x`, name: "api_key" })], env);
     expect(fetched.code).toBe(0);

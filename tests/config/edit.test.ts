@@ -40,6 +40,14 @@ describe("editing [[plugins]] entries", () => {
     expect(loadConfig({}, { file }).plugins.map((p) => p.name)).toEqual(["notes"]);
   });
 
+  test("secret bindings, shared state and state quotas survive a write", () => {
+    using dir = tempDir();
+    const file = dir.file("config.toml", "");
+    const grants = { secrets: ["api_key", "other"], secret_hosts: { api_key: ["api.example.com", "https://eu.example.com"] }, shared_state: true, state_max_entries: 50, state_max_bytes: 4096 };
+    upsertPluginEntry(file, entry("bound", grants));
+    expect(loadConfig({}, { file }).plugins[0]).toMatchObject(grants);
+  });
+
   test("creates the file when there is none", () => {
     using dir = tempDir();
     const file = `${dir.path}/new/config.toml`;
