@@ -2,8 +2,15 @@
  * API key resolution for a provider (SPEC §1), highest first: the environment variable, the
  * credential file `<state>/credentials/<provider>.key`, then `api_key` in the config file
  * (accepted, with a warning: keys in config files get shared and committed).
+ *
+ * A key goes only to the endpoint it belongs to: an agent with its own `base_url` (a proxy, an
+ * OpenAI-compatible server) never gets the provider's key from the environment or the provider's
+ * credential — only its own: `api_key` in its config, else the credential `agent-<id>`
+ * (`<state>/credentials/agent-<id>.key`; the prefix keeps an agent named "openai" from reading the
+ * provider's key).
  */
 import { readCredential } from "./credentials.ts";
+import type { AgentConfig } from "./schema.ts";
 import type { Env } from "./load.ts";
 
 export const API_KEY_ENV: Record<string, string | undefined> = {
@@ -25,4 +32,20 @@ export function resolveApiKey(env: Env, home: string, provider: string, configKe
   if (fromFile) return { key: fromFile, source: "credentials" };
   if (configKey) return { key: configKey, source: "config" };
   return { key: null, source: "none" };
+}
+
+
+/** The credential name holding the key of an agent with its own base_url. */
+export const agentCredentialName = (agentId: string): string => `agent-${agentId}`;
+
+/**
+ * The key for an agent's own provider call (its primary step). Default endpoint: resolveApiKey.
+ * Custom `base_url`: the agent's `api_key`, else its `agent-<id>` credential, else none — never a
+ * provider-wide key, which belongs to the provider's own endpoint.
+ */
+export function resolveAgentKey(env: Env, home: string, agent: Pick<AgentConfig, "id" | "provider" | "base_url" | "api_key">): ResolvedKey {
+  if (agent.base_url === "") return resolveApiKey(env, home, agent.provider, agent.api_key);
+  if (agent.api_key) return { key: agent.api_key, source: "config" };
+  const fromFile = readCredential(home, agentCredentialName(agent.id));
+  return fromFile ? { key: fromFile, source: "credentials" } : { key: null, source: "none" };
 }

@@ -90,6 +90,8 @@ const Budgets = v.strictObject({
   session_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
   daily_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
   monthly_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
+  /** Per person on channels, per UTC day (SPEC §2). */
+  person_daily_tokens: v.optional(int(0)),
 });
 
 export const ConfigSchema = v.strictObject({
