@@ -143,7 +143,7 @@ export class AgentRunner {
     const guard = this.deps.budget ?? (this.ledger ??= new BudgetGuard(this.deps.store, () => ({})));
     return async function* (req, signal) {
       // Estimate: about 4 characters a token for the prompt, and the whole max_tokens for the answer.
-      const promptChars = req.system.length + JSON.stringify(req.tools).length + req.messages.reduce((n, m) => n + JSON.stringify(m.parts).length, 0);
+      const promptChars = req.system.length + req.messages.reduce((n, m) => n + JSON.stringify(m.parts).length, 0);
       const inputTokens = Math.ceil(promptChars / 4);
       const reserve = (provider: string, model: string) => guard.reserve({ session, person, agent: agent.id, provider, model, inputTokens, outputTokens: req.maxTokens });
       type Step = { provider: string; model: string; reservation: Reservation; used: boolean; usage: { input_tokens: number; output_tokens: number } | null; outChars: number };
