@@ -240,3 +240,59 @@ describe("provider keys go only to their own endpoint (finding 13)", () => {
     expect(seenKeys(up)).toEqual(["Bearer sk-own"]);
   });
 });
+
+describe("write-ahead usage survives a killed gateway (finding 10)", () => {
+  test("SIGKILL mid-call: the call's pending row (prompt estimate + max_tokens) is on disk and counts", async () => {
+    const body = fixture("openai/text-unicode.txt");
+    await using up = startFakeUpstream([{ headers: { "content-type": "text/event-stream" }, body, hangAfterBytes: cutAfterSecondDelta(body) }]);
+    using home = tempDir();
+    home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "k"\nbase_url = "${up.url}"\nmax_tokens = 700\n`);
+    const src = (p: string) => JSON.stringify(join(import.meta.dir, "../../src", p));
+    const script = `
+      const { AgentRunner } = await import(${src("agent/runner.ts")});
+      const { providerStream } = await import(${src("agent/provider-factory.ts")});
+      const { loadConfig } = await import(${src("config/index.ts")});
+      const { silentLogger } = await import(${src("lib/log.ts")});
+      const { openSqliteStore } = await import(${src("store/index.ts")});
+      const home = ${JSON.stringify(home.path)};
+      const config = loadConfig({ EXOCLAW_HOME: home });
+      const store = openSqliteStore(home + "/exoclaw.db");
+      const runner = new AgentRunner({ store, agent: () => config.agents[0], streamFor: (a) => providerStream(a, { home, env: {}, log: silentLogger }),
+        toolsFor: () => ({ specs: () => [], run: async () => ({ content: "", is_error: true }) }), historyLimit: () => 50, log: silentLogger });
+      await runner.run({ agent: "main", address: { key: "main:ws:local:k", agent: "main", channel: "ws", account: "local", peer: "k", thread: null }, content: "hello" },
+        { signal: new AbortController().signal, emit: () => {} });`;
+    const child = Bun.spawn([process.execPath, "-e", script], { stderr: "pipe", stdout: "ignore" });
+    // The upstream has the request and is streaming (then stalls): the call is in flight.
+    for (let i = 0; i < 500 && up.requests.length === 0 && child.exitCode === null; i++) await Bun.sleep(10);
+    expect(up.requests).toHaveLength(1);
+    child.kill("SIGKILL");
+    expect(await child.exited).not.toBe(0);
+    const store = openSqliteStore(join(home.path, "exoclaw.db"));
+    try {
+      const u = await store.sumUsage({});
+      expect(u.calls).toBe(1);
+      expect(u.output_tokens).toBe(700);
+      expect(u.input_tokens).toBeGreaterThan(0);
+      expect(u.cost_usd).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe("the fallback chain announces each step's model before its request (finding 6)", () => {
+  test("pulling the `model` event sends nothing; a consumer that stops there makes no request", async () => {
+    await using up = startFakeUpstream(() => openaiText("hi", { prompt_tokens: 1, completion_tokens: 1 }));
+    using home = tempDir();
+    home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "k"\nbase_url = "${up.url}"\n`);
+    const agent = loadConfig({ EXOCLAW_HOME: home.path }).agents[0]!;
+    const it = providerStream(agent, { home: home.path, env: {}, log: silentLogger })(
+      { model: "gpt-4o", system: "", messages: [{ role: "user", parts: [{ type: "text", text: "hi" }] }], tools: [], maxTokens: 10 },
+      new AbortController().signal,
+    )[Symbol.asyncIterator]();
+    expect((await it.next()).value).toEqual({ type: "model", provider: "openai", model: "gpt-4o" });
+    expect(up.requests).toHaveLength(0);
+    await it.return?.();
+    expect(up.requests).toHaveLength(0);
+  });
+});
