@@ -88,8 +88,17 @@ export class BudgetGuard {
     // The lock is released once the row is enqueued, not when it is committed (a tick later).
     const { write } = this.active() ? await this.locked(() => this.checkAndHold(call, e)) : { write: this.hold(call, e) };
     await write;
-    const settleAt = (input_tokens: number, output_tokens: number, status: "final" | "estimated") =>
-      this.locked(async () => this.store.updateUsage(call, { provider: e.provider, model: e.model, input_tokens, output_tokens, cost_usd: costOf(e.provider, e.model, input_tokens, output_tokens), status })).catch(() => {});
+    const settleAt = async (input_tokens: number, output_tokens: number, status: "final" | "estimated") => {
+      const update = { provider: e.provider, model: e.model, input_tokens, output_tokens, cost_usd: costOf(e.provider, e.model, input_tokens, output_tokens), status };
+      // Enqueued under the lock (so no reservation reads half-updated sums), committed outside it:
+      // holding the lock across a commit would serialize every call's end on one tick each.
+      const { write } = await this.locked(async () => {
+        const w = this.store.updateUsage(call, update);
+        w.catch(() => {}); // a settle that fails leaves the estimate, which still counts
+        return { write: w };
+      });
+      await write.catch(() => {});
+    };
     return {
       settle: (c, status) => settleAt(c.input_tokens, c.output_tokens, status),
       release: () => settleAt(0, 0, "final"),
