@@ -44,7 +44,7 @@ const Agent = v.strictObject({
   base_url: v.optional(v.string(), ""),
   api_key: v.optional(v.string()),
   /** An environment variable holding this agent's key (the only env key sent to a custom base_url). */
-  api_key_env: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "api_key_env must be an environment variable name"))),
+  api_key_env: v.optional(v.pipe(v.string(), v.regex(/^([A-Za-z_][A-Za-z0-9_]*)?$/, "api_key_env must be an environment variable name"))),
   max_tokens: v.optional(int(1), 4096),
   system_prompt: v.optional(v.string(), ""),
   soul: v.optional(v.string(), "SOUL.md"),
