@@ -94,6 +94,7 @@ export async function runTurn(
           failure = ev.error;
           break;
           case "done":
+          case "model":
             break;
           default: {
             const never: never = ev;

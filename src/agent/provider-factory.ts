@@ -1,9 +1,16 @@
 /**
  * Builds the stream function of an agent from its config: its provider over HTTP with retries,
  * then its `fallbacks` in order. API keys are resolved per SPEC §1 at call time, so a key added
- * with `exoclaw secret set` works without a restart.
+ * with `exoclaw secret set` works without a restart — and only for their own endpoint: an agent
+ * with a custom `base_url` sends only its own key there (resolveAgentKey). Fallback steps use their
+ * provider's default endpoint and key.
+ *
+ * Before each step's request the stream yields `{type:"model"}` naming the step's provider and
+ * model; the request is made only when the consumer pulls the next event, so the metering wrapper
+ * can reserve at that model's price first (and stop the step by not pulling).
  */
 import { type AgentConfig, resolveApiKey } from "../config/index.ts";
+import { resolveAgentKey } from "../config/api-keys.ts";
 import type { Logger } from "../lib/log.ts";
 import type { StreamFn } from "./loop.ts";
 import { type RetryOptions, withRetries } from "./retry.ts";
@@ -50,8 +57,11 @@ export function providerStream(agent: AgentConfig, ctx: ProviderContext): Stream
   return async function* (req, signal): AsyncIterable<StreamEvent> {
     const chain = [{ provider: agent.provider, model: agent.model, base_url: agent.base_url }, ...agent.fallbacks.map((f) => ({ ...f, base_url: "" }))];
     let last: ProviderError | undefined;
-    for (const step of chain) {
-      const { key, source } = resolveApiKey(ctx.env, ctx.home, step.provider, step.provider === agent.provider ? agent.api_key : undefined);
+    for (const [i, step] of chain.entries()) {
+      // The agent's own step: its own endpoint's key. A fallback goes to its provider's default
+      // endpoint: that provider's key (the agent's api_key too, unless it was meant for a custom base_url).
+      const { key, source } =
+        i === 0 ? resolveAgentKey(ctx.env, ctx.home, agent) : resolveApiKey(ctx.env, ctx.home, step.provider, step.provider === agent.provider && agent.base_url === "" ? agent.api_key : undefined);
       if (source === "config") ctx.log.warn("api_key read from the config file; prefer `exoclaw secret set` or an environment variable", { provider: step.provider });
       let provider: Provider;
       try {
@@ -61,6 +71,7 @@ export function providerStream(agent: AgentConfig, ctx: ProviderContext): Stream
         last = e instanceof ProviderError ? e : new ProviderError(step.provider, `${step.provider}: ${String(e)}`);
         continue;
       }
+      yield { type: "model", provider: step.provider, model: step.model };
       let produced = false;
       let failure: ProviderError | undefined;
       for await (const ev of provider.stream({ ...req, model: step.model }, { signal })) {

@@ -7,7 +7,7 @@ import type { AgentConfig } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Metrics } from "../lib/metrics.ts";
-import { type BudgetGuard, costOf } from "../metering/index.ts";
+import { BudgetGuard, type Reservation } from "../metering/index.ts";
 import type { SessionAddress, Store, StoredMessage } from "../store/index.ts";
 import { runTurn, type StreamFn, type ToolBox, type TurnEvent, type TurnResult } from "./loop.ts";
 import type { ChatMessage } from "./types.ts";
@@ -26,7 +26,7 @@ export interface RunnerDeps {
   historyLimit: () => number;
   log: Logger;
   metrics?: Metrics;
-  /** Budgets checked before every model call (fail closed); absent = unlimited. */
+  /** Budgets checked before every model call (fail closed); absent = unlimited (usage is still written ahead). */
   budget?: BudgetGuard;
   /** The agent's persona (SOUL.md), put first in its system prompt; "" for none. */
   soul?: (agent: AgentConfig) => string;
@@ -46,8 +46,9 @@ export interface TurnRequest {
   /** Prepended to the agent's system prompt (a client's own system message). */
   system?: string;
   /**
-   * Whose semantic memory the turn reads and writes: the message's sender (a channel sets it).
-   * Absent: the person of the session's address; null: nobody (a group message without a sender).
+   * Who the turn is for: the message's sender (a channel sets it). Their semantic memory, plugin state
+   * and `person_daily_tokens` follow it. Absent: the person of the session's address (memory only);
+   * null: nobody (a group message without a sender: no personal memory).
    */
   person?: string | null;
 }
@@ -74,6 +75,8 @@ export class AgentRunner {
    * are serialized here); `forget` drops an entry when something else changes the session.
    */
   private readonly recent = new Map<string, ChatMessage[]>();
+  /** Writes the usage ledger when no budgets guard was given (write-ahead applies regardless). */
+  private ledger: BudgetGuard | undefined;
 
   constructor(private readonly deps: RunnerDeps) {}
 
@@ -109,7 +112,7 @@ export class AgentRunner {
         user: { role: "user", parts: [{ type: "text", text: req.content }] },
       },
       {
-        stream: this.metered(agent, req.history ? null : key, this.deps.streamFor(agent)),
+        stream: this.metered(agent, req.history ? null : key, req.person ?? null, this.deps.streamFor(agent)),
         tools: this.deps.toolsFor(agent, req.history ? null : req.address, req.person),
         signal: opts.signal,
         emit: opts.emit,
@@ -135,35 +138,53 @@ export class AgentRunner {
   }
 
   /**
-   * Wraps a model call: reserves a budget estimate first (throws BudgetError, no call made), records
-   * the call's usage with its cost from the provider's own counts, then releases the reservation —
-   * only after the usage is stored, so concurrent turns never both slip under a limit.
+   * Wraps a model call (SPEC §10). Before the request: reserves an estimate against every budget
+   * and writes it ahead as a pending usage row (BudgetError or StoreError: thrown, no request made).
+   * Each fallback step announces its model first (`model` event): the step before is settled and a
+   * new reservation is made at the answering model's price before its request is sent. When the
+   * stream ends, however it ends, the step's row is settled to the provider's counts, or — when they
+   * never came (cancelled, dropped) — to the prompt estimate plus the output counted locally.
    */
-  private metered(agent: AgentConfig, session: string | null, inner: StreamFn): StreamFn {
-    const { store, budget, metrics, log } = this.deps;
+  private metered(agent: AgentConfig, session: string | null, person: string | null, inner: StreamFn): StreamFn {
+    const { metrics } = this.deps;
+    const guard = this.deps.budget ?? (this.ledger ??= new BudgetGuard(this.deps.store, () => ({})));
     return async function* (req, signal) {
       // Estimate: about 4 characters a token for the prompt, and the whole max_tokens for the answer.
-      const promptChars = () => req.system.length + req.messages.reduce((n, m) => n + JSON.stringify(m.parts).length, 0);
-      const reservation = budget?.active()
-        ? await budget.reserve({ session, provider: agent.provider, model: agent.model, inputTokens: Math.ceil(promptChars() / 4), outputTokens: req.maxTokens })
-        : null;
-      const writes: Promise<void>[] = [];
+      const promptChars = req.system.length + req.messages.reduce((n, m) => n + JSON.stringify(m.parts).length, 0);
+      const inputTokens = Math.ceil(promptChars / 4);
+      const reserve = (provider: string, model: string) => guard.reserve({ session, person, agent: agent.id, provider, model, inputTokens, outputTokens: req.maxTokens });
+      type Step = { provider: string; model: string; reservation: Reservation; used: boolean; usage: { input_tokens: number; output_tokens: number } | null; outChars: number };
+      let step: Step | null = { provider: agent.provider, model: agent.model, reservation: await reserve(agent.provider, agent.model), used: false, usage: null, outChars: 0 };
+      const settle = async (s: Step) => {
+        if (s.usage) await s.reservation.settle(s.usage, "final");
+        else if (s.used) await s.reservation.settle({ input_tokens: inputTokens, output_tokens: Math.ceil(s.outChars / 4) }, "estimated");
+        else await s.reservation.release();
+      };
       try {
         for await (const ev of inner(req, signal)) {
-          if (ev.type === "usage") {
+          if (ev.type === "model") {
+            if (!step.used && ev.provider === step.provider && ev.model === step.model) {
+              step.used = true;
+              continue;
+            }
+            const done: Step = step;
+            step = null;
+            await settle(done);
+            step = { provider: ev.provider, model: ev.model, reservation: await reserve(ev.provider, ev.model), used: true, usage: null, outChars: 0 };
+            continue;
+          }
+          step.used = true;
+          if (ev.type === "text") step.outChars += ev.text.length;
+          else if (ev.type === "tool_call") step.outChars += ev.name.length + JSON.stringify(ev.input ?? null).length;
+          else if (ev.type === "usage") {
+            step.usage = { input_tokens: (step.usage?.input_tokens ?? 0) + ev.input_tokens, output_tokens: (step.usage?.output_tokens ?? 0) + ev.output_tokens };
             metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "input" }, ev.input_tokens);
             metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "output" }, ev.output_tokens);
-            writes.push(
-              store
-                .recordUsage({ at: Date.now(), session, agent: agent.id, provider: agent.provider, model: agent.model, input_tokens: ev.input_tokens, output_tokens: ev.output_tokens, cost_usd: costOf(agent.provider, agent.model, ev.input_tokens, ev.output_tokens) })
-                .catch((err: unknown) => log.warn("usage not recorded", { error: err instanceof Error ? err.message : String(err) })),
-            );
           }
           yield ev;
         }
       } finally {
-        await Promise.all(writes);
-        reservation?.release();
+        if (step) await settle(step);
       }
     };
   }

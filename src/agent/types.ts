@@ -39,6 +39,12 @@ export type StreamEvent =
   /** Totals for this call, from the provider's own counts. */
   | { type: "usage"; input_tokens: number; output_tokens: number }
   | { type: "done"; stop_reason: StopReason }
+  /**
+   * Emitted by the fallback chain (providerStream) before each step's request, pulled before the
+   * request is sent: the metering wrapper reserves at this provider/model first and stops the call
+   * when it is over budget. The metering wrapper consumes it; the loop never needs it.
+   */
+  | { type: "model"; provider: ProviderId; model: string }
   | { type: "error"; error: ProviderError };
 
 export interface Provider {

@@ -43,6 +43,8 @@ const Agent = v.strictObject({
   model: v.optional(v.pipe(v.string(), v.minLength(1)), "claude-sonnet-4-5"),
   base_url: v.optional(v.string(), ""),
   api_key: v.optional(v.string()),
+  /** An environment variable holding this agent's key (the only env key sent to a custom base_url). */
+  api_key_env: v.optional(v.pipe(v.string(), v.regex(/^([A-Za-z_][A-Za-z0-9_]*)?$/, "api_key_env must be an environment variable name"))),
   max_tokens: v.optional(int(1), 4096),
   system_prompt: v.optional(v.string(), ""),
   soul: v.optional(v.string(), "SOUL.md"),
@@ -98,6 +100,8 @@ const Budgets = v.strictObject({
   session_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
   daily_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
   monthly_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
+  /** Per person on channels, per UTC day (SPEC §2). */
+  person_daily_tokens: v.optional(int(0)),
 });
 
 export const ConfigSchema = v.strictObject({

@@ -1,13 +1,21 @@
 /**
- * Budgets (SPEC §10): before each model call the runner reserves an estimate against every budget
- * that applies — session, daily, monthly; tokens and USD — and fails closed: over budget is a
- * BudgetError (-32002, data {scope, used, limit}) and no call is made. Reservations count until the
- * call's real usage is recorded, so concurrent turns cannot overspend together.
+ * Budgets and the usage ledger (SPEC §10). Before each model call the runner reserves an estimate:
+ * every budget that applies — session, daily, monthly, per person per day; tokens and USD — is
+ * checked, and the estimate is written ahead as a "pending" usage row. Over budget is a BudgetError
+ * (-32002, data {scope, used, limit}); a row that cannot be written is a StoreError; either way no
+ * call is made. After the call the row is settled to the provider's counts (or a local estimate
+ * when they never came), so a cancelled, dropped or killed call still counts.
+ *
+ * Atomicity: reading the sums of all scopes, checking them and writing the pending row happen under
+ * one lock, and settling goes through the same lock; the store counts a row from the moment
+ * recordUsage/updateUsage is called (Store contract). So no two reservations can both slip under a
+ * limit, and an estimate is never counted in neither the ledger nor a hold.
  */
+import { randomUUID } from "node:crypto";
 import type { ConfigFile } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
 import type { Store, UsageQuery } from "../store/index.ts";
-import { priceOf } from "./prices.ts";
+import { costOf, priceOf } from "./prices.ts";
 
 export class BudgetError extends ExoError {
   constructor(scope: string, used: number, limit: number, message?: string) {
@@ -19,14 +27,25 @@ const round = (n: number) => Math.round(n * 1e6) / 1e6;
 
 export interface CallEstimate {
   session: string | null;
+  /** The person on a channel (per-person budgets); null/absent for none. */
+  person?: string | null;
+  /** The agent making the call (recorded on the usage row). */
+  agent?: string;
   provider: string;
   model: string;
   inputTokens: number;
+  /** The call's max_tokens: an upper bound of what it can produce. */
   outputTokens: number;
 }
 
 export interface Reservation {
-  release(): void;
+  /**
+   * Settles the call's pending row: `final` with the provider's counts, `estimated` with counts made
+   * locally. Never rejects (a settle that cannot be written leaves the estimate, which still counts).
+   */
+  settle(counts: { input_tokens: number; output_tokens: number }, status: "final" | "estimated"): Promise<void>;
+  /** The call was never made: its hold is dropped (settled at zero). */
+  release(): Promise<void>;
 }
 
 type Budgets = ConfigFile["budgets"];
@@ -38,7 +57,8 @@ export function periodStarts(now: number): { day: number; month: number } {
 }
 
 export class BudgetGuard {
-  private readonly held = new Set<{ e: CallEstimate; usd: number }>();
+  /** Tail of the lock: reserve (read + check + hold) and settle run one at a time. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly store: Store,
@@ -46,13 +66,65 @@ export class BudgetGuard {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** True when any budget is set (otherwise there is nothing to reserve against). */
+  /** True when any budget is set (otherwise there is nothing to check, only the ledger to write). */
   active(): boolean {
     return Object.values(this.budgets()).some((v) => v !== undefined);
   }
 
-  /** Reserves an estimate for one call; throws BudgetError when any budget would be exceeded. */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(fn);
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Checks every applicable budget and writes the estimate ahead as a pending usage row, atomically
+   * with respect to other reservations. Throws BudgetError (over budget) or StoreError (the row could
+   * not be written); in both cases the caller must not make the call.
+   */
   async reserve(e: CallEstimate): Promise<Reservation> {
+    const call = randomUUID();
+    // Without budgets nothing is read, so there is nothing to make atomic: only the row is written.
+    // The lock is released once the row is enqueued, not when it is committed (a tick later).
+    const { write } = this.active() ? await this.locked(() => this.checkAndHold(call, e)) : { write: this.hold(call, e) };
+    await write;
+    const settleAt = async (input_tokens: number, output_tokens: number, status: "final" | "estimated") => {
+      const update = { provider: e.provider, model: e.model, input_tokens, output_tokens, cost_usd: costOf(e.provider, e.model, input_tokens, output_tokens), status };
+      // Enqueued under the lock (so no reservation reads half-updated sums), committed outside it:
+      // holding the lock across a commit would serialize every call's end on one tick each.
+      const { write } = await this.locked(async () => {
+        const w = this.store.updateUsage(call, update);
+        w.catch(() => {}); // a settle that fails leaves the estimate, which still counts
+        return { write: w };
+      });
+      await write.catch(() => {});
+    };
+    return {
+      settle: (c, status) => settleAt(c.input_tokens, c.output_tokens, status),
+      release: () => settleAt(0, 0, "final"),
+    };
+  }
+
+  /** Enqueues the pending row; the store counts it from now on (the promise says if it was written). */
+  private hold(call: string, e: CallEstimate): Promise<void> {
+    return this.store.recordUsage({
+      at: this.now(),
+      call,
+      status: "pending",
+      session: e.session,
+      person: e.person ?? null,
+      agent: e.agent ?? "",
+      provider: e.provider,
+      model: e.model,
+      input_tokens: e.inputTokens,
+      output_tokens: e.outputTokens,
+      cost_usd: costOf(e.provider, e.model, e.inputTokens, e.outputTokens),
+    });
+  }
+
+  /** Runs under the lock: reads every scope's sum (pending rows included), checks, holds. */
+  private async checkAndHold(call: string, e: CallEstimate): Promise<{ write: Promise<void> }> {
+    // (The write is returned in an object: an async function's promise would adopt it and wait.)
     const b = this.budgets();
     const price = priceOf(e.provider, e.model);
     const usdBudget = b.session_usd !== undefined || b.daily_usd !== undefined || b.monthly_usd !== undefined;
@@ -62,26 +134,25 @@ export class BudgetGuard {
     const usd = price ? (e.inputTokens * price.input + e.outputTokens * price.output) / 1_000_000 : 0;
     const tokens = e.inputTokens + e.outputTokens;
     const { day, month } = periodStarts(this.now());
-    const checks: [scope: string, tokenLimit: number | undefined, usdLimit: number | undefined, q: UsageQuery | null, held: (h: CallEstimate) => boolean][] = [
-      ["session", b.session_tokens, b.session_usd, e.session ? { session: e.session } : null, (h) => h.session === e.session],
-      ["daily", b.daily_tokens, b.daily_usd, { since: day }, () => true],
-      ["monthly", b.monthly_tokens, b.monthly_usd, { since: month }, () => true],
+    const checks: [scope: string, tokenLimit: number | undefined, usdLimit: number | undefined, q: UsageQuery | null][] = [
+      ["session", b.session_tokens, b.session_usd, e.session ? { session: e.session } : null],
+      ["daily", b.daily_tokens, b.daily_usd, { since: day }],
+      ["monthly", b.monthly_tokens, b.monthly_usd, { since: month }],
+      ["person_daily", b.person_daily_tokens, undefined, e.person ? { person: e.person, since: day } : null],
     ];
-    for (const [scope, tokenLimit, usdLimit, q, sameScope] of checks) {
+    for (const [scope, tokenLimit, usdLimit, q] of checks) {
       if ((tokenLimit === undefined && usdLimit === undefined) || q === null) continue;
       const used = await this.store.sumUsage(q);
-      const pending = [...this.held].filter((h) => sameScope(h.e));
-      const pendingTokens = pending.reduce((a, h) => a + h.e.inputTokens + h.e.outputTokens, 0);
-      const pendingUsd = pending.reduce((a, h) => a + h.usd, 0);
-      if (tokenLimit !== undefined && used.input_tokens + used.output_tokens + pendingTokens + tokens > tokenLimit) {
-        throw new BudgetError(`${scope}_tokens`, used.input_tokens + used.output_tokens + pendingTokens, tokenLimit);
+      if (tokenLimit !== undefined && used.input_tokens + used.output_tokens + tokens > tokenLimit) {
+        throw new BudgetError(`${scope}_tokens`, used.input_tokens + used.output_tokens, tokenLimit);
       }
-      if (usdLimit !== undefined && used.cost_usd + pendingUsd + usd > usdLimit) {
-        throw new BudgetError(`${scope}_usd`, used.cost_usd + pendingUsd, usdLimit);
+      if (usdLimit !== undefined && used.cost_usd + usd > usdLimit) {
+        throw new BudgetError(`${scope}_usd`, used.cost_usd, usdLimit);
       }
     }
-    const entry = { e, usd };
-    this.held.add(entry);
-    return { release: () => void this.held.delete(entry) };
+    // Enqueued before the lock is released, so the next reservation's sums include it.
+    const write = this.hold(call, e);
+    write.catch(() => {});
+    return { write };
   }
 }

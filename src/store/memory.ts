@@ -81,6 +81,10 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     async recordUsage(r) {
       usage.push({ ...r });
     },
+    async updateUsage(call, u) {
+      const r = usage.find((x) => x.call === call);
+      if (r) Object.assign(r, u);
+    },
     async sumUsage(q: UsageQuery): Promise<UsageTotals> {
       return sumRecords(usage, q);
     },

@@ -21,7 +21,9 @@ import type {
   SessionInfo,
   Store,
   StoredMessage,
+  UsageRecord,
   UsageTotals,
+  UsageUpdate,
 } from "./types.ts";
 
 export interface SqliteStoreOptions {
@@ -103,9 +105,10 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     deleteSession: q<{ message_count: number }>("DELETE FROM sessions WHERE key = ? RETURNING message_count"),
     countSessions: q<{ n: number }>("SELECT count(*) AS n FROM sessions"),
     insertUsage: q(
-      `INSERT INTO usage (at, session, agent, provider, model, input_tokens, output_tokens, cost_usd)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO usage (at, session, agent, provider, model, input_tokens, output_tokens, cost_usd, call, person, status)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
+    updateUsage: q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE call = ?"),
     kvGet: q<{ value: string }>("SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?"),
     kvSet: q("INSERT INTO plugin_kv (plugin, key, value) VALUES (?, ?, ?) ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value"),
     kvDelete: q("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?"),
@@ -150,12 +153,22 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   // the usage batch and then each append are retried alone, so one bad write (say, a full disk for a
   // big message) fails only itself.
   type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
-  type PendingUsage = { record: Parameters<Store["recordUsage"]>[0]; resolve: () => void; reject: (e: unknown) => void };
+  // A usage write is an insert or an update of a call's row; both ride the same queue, in order.
+  type UsageOp = { record: UsageRecord } | { call: string; update: UsageUpdate };
+  type PendingUsage = { op: UsageOp; resolve: () => void; reject: (e: unknown) => void };
   let appendQueue: PendingAppend[] = [];
   let usageQueue: PendingUsage[] = [];
   let flushScheduled = false;
   const insertUsage = (batch: PendingUsage[]) => {
-    for (const { record: r } of batch) st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd);
+    for (const { op } of batch) {
+      if ("record" in op) {
+        const r = op.record;
+        st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd, r.call ?? null, r.person ?? null, r.status ?? "final");
+      } else {
+        const u = op.update;
+        st.updateUsage.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, op.call);
+      }
+    }
   };
   const insertUsageBatch = db.transaction(insertUsage);
   // Rows of the whole batch in one transaction (no savepoint per append).
@@ -250,7 +263,12 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     countSessions: () => run("count sessions", () => st.countSessions.get()!.n),
     recordUsage: (record) =>
       new Promise<void>((resolve, reject) => {
-        usageQueue.push({ record, resolve, reject });
+        usageQueue.push({ op: { record }, resolve, reject });
+        schedule(usageQueue.length);
+      }),
+    updateUsage: (call, update) =>
+      new Promise<void>((resolve, reject) => {
+        usageQueue.push({ op: { call, update }, resolve, reject });
         schedule(usageQueue.length);
       }),
     sumUsage: (query) =>
@@ -260,6 +278,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
         const args: Bind[] = [];
         if (query.session !== undefined) (where.push("session = ?"), args.push(query.session));
         if (query.agent !== undefined) (where.push("agent = ?"), args.push(query.agent));
+        if (query.person !== undefined) (where.push("person = ?"), args.push(query.person));
         if (query.since !== undefined) (where.push("at >= ?"), args.push(query.since));
         if (query.until !== undefined) (where.push("at < ?"), args.push(query.until));
         const sql = `SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,

@@ -6,6 +6,7 @@ export function sumRecords(records: readonly UsageRecord[], q: UsageQuery): Usag
   for (const r of records) {
     if (q.session !== undefined && r.session !== q.session) continue;
     if (q.agent !== undefined && r.agent !== q.agent) continue;
+    if (q.person !== undefined && r.person !== q.person) continue;
     if (q.since !== undefined && r.at < q.since) continue;
     if (q.until !== undefined && r.at >= q.until) continue;
     totals.calls++;

@@ -23,7 +23,7 @@ const textStream = (pieces: string[]) =>
     ],
     { named: true },
   );
-const config = (url: string) => `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${url}"\nsystem_prompt = "Be kind."\n`;
+const config = (url: string) => `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${url}"\n# A custom base_url gets no provider-wide key unless the agent names it (finding 13).\napi_key_env = "ANTHROPIC_API_KEY"\nsystem_prompt = "Be kind."\n`;
 
 describe("chat through a real provider against a fake Anthropic upstream", () => {
   test("a turn streams, is stored, and the upstream got the right request", async () => {

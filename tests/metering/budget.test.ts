@@ -41,9 +41,9 @@ describe("BudgetGuard", () => {
     const first = await g.reserve(est());
     const second = await g.reserve(est());
     await expect(g.reserve(est())).rejects.toBeInstanceOf(BudgetError);
-    first.release();
-    (await g.reserve(est())).release();
-    second.release();
+    await first.release();
+    await (await g.reserve(est())).release();
+    await second.release();
   });
 
   test("USD budgets use the price table; an unpriced model is refused, not free", async () => {
@@ -60,5 +60,35 @@ describe("BudgetGuard", () => {
     await store.recordUsage(usage(10_000, 1, "s1", Date.now() - 2 * 86_400_000));
     const g = new BudgetGuard(store, () => ({ daily_tokens: 1000 }));
     (await g.reserve(est())).release();
+  });
+
+  test("concurrent reservations under several scopes at once never pass together (finding 4)", async () => {
+    const store = createMemoryStore();
+    const g = new BudgetGuard(store, () => ({ daily_tokens: 2000, monthly_tokens: 10_000, session_tokens: 100_000 }));
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => g.reserve(est({ inputTokens: 10, outputTokens: 500 }))));
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(3);
+    expect(results.filter((r) => r.status === "rejected").every((r) => (r as PromiseRejectedResult).reason instanceof BudgetError)).toBe(true);
+    expect(await store.sumUsage({})).toMatchObject({ calls: 3, input_tokens: 30, output_tokens: 1500 });
+  });
+
+  test("the estimate is written ahead and settled to the real counts; a settled call frees what it did not use", async () => {
+    const store = createMemoryStore();
+    const g = new BudgetGuard(store, () => ({ daily_tokens: 1000 }));
+    const r = await g.reserve(est({ inputTokens: 100, outputTokens: 800 }));
+    expect(await store.sumUsage({})).toMatchObject({ calls: 1, input_tokens: 100, output_tokens: 800 });
+    await expect(g.reserve(est({ inputTokens: 100, outputTokens: 100 }))).rejects.toBeInstanceOf(BudgetError);
+    await r.settle({ input_tokens: 90, output_tokens: 10 }, "final");
+    expect(await store.sumUsage({})).toMatchObject({ calls: 1, input_tokens: 90, output_tokens: 10, cost_usd: (90 * 3 + 10 * 15) / 1e6 });
+    await (await g.reserve(est({ inputTokens: 100, outputTokens: 100 }))).settle({ input_tokens: 1, output_tokens: 1 }, "estimated");
+    expect((await store.sumUsage({})).calls).toBe(2);
+  });
+
+  test("without budgets the row is still written ahead, and a failed write refuses the call", async () => {
+    const store = createMemoryStore();
+    await (await new BudgetGuard(store, () => ({})).reserve(est())).settle({ input_tokens: 1, output_tokens: 2 }, "final");
+    expect(await store.sumUsage({})).toMatchObject({ calls: 1, input_tokens: 1, output_tokens: 2 });
+    const broken = { ...store, recordUsage: () => Promise.reject(new Error("disk full")) };
+    await expect(new BudgetGuard(broken, () => ({})).reserve(est())).rejects.toThrow(/disk full/);
+    await expect(new BudgetGuard(broken, () => ({ daily_tokens: 10_000 })).reserve(est())).rejects.toThrow(/disk full/);
   });
 });

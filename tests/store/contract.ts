@@ -158,6 +158,23 @@ export function storeContract(name: string, make: MakeStore): void {
       expect(await h.store.kvStats("weather")).toEqual({ entries: 1, bytes: 11 });
     });
 
+    test("usage rows count from the moment they are recorded or updated, by call id; person filters", async () => {
+      await using h = await make();
+      const row = { at: 1000, session: "s1", agent: "main", provider: "openai", model: "gpt-4o", input_tokens: 10, output_tokens: 100, cost_usd: 0.5 };
+      // Not awaited: budgets read the sum right after enqueuing a pending row, before it commits.
+      const pending = h.store.recordUsage({ ...row, call: "c1", status: "pending", person: "telegram:1" });
+      expect(await h.store.sumUsage({})).toMatchObject({ calls: 1, input_tokens: 10, output_tokens: 100 });
+      await pending;
+      const settled = h.store.updateUsage("c1", { provider: "anthropic", model: "claude-sonnet-4-5", input_tokens: 7, output_tokens: 3, cost_usd: 0.01, status: "final" });
+      expect(await h.store.sumUsage({})).toMatchObject({ calls: 1, input_tokens: 7, output_tokens: 3, cost_usd: 0.01 });
+      await settled;
+      await h.store.updateUsage("no-such-call", { provider: "x", model: "y", input_tokens: 1, output_tokens: 1, cost_usd: null, status: "final" });
+      await h.store.recordUsage({ ...row, person: "telegram:2" });
+      expect(await h.store.sumUsage({ person: "telegram:1" })).toMatchObject({ calls: 1, input_tokens: 7 });
+      expect(await h.store.sumUsage({ person: "telegram:2" })).toMatchObject({ calls: 1, input_tokens: 10 });
+      expect(await h.store.sumUsage({})).toMatchObject({ calls: 2, input_tokens: 17, unpriced_calls: 0 });
+    });
+
     test("plugin kv is per plugin; null deletes", async () => {
       await using h = await make();
       await h.store.kvSet("weather", "city", "Paris");
