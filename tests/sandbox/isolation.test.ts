@@ -140,6 +140,22 @@ describe("lanes", () => {
     expect(t.host.processCount("hostile")).toBe(1);
   });
 
+  test("Extism's host-side allocations count against memory_mb: 2 GiB of alloc() from a 16 MiB plugin is stopped", async () => {
+    await using t = startTestHost();
+    await t.host.load(grant("echo"), await readWasm(pluginPath("echo")));
+    await t.host.load(grant("hostile", { memory_mb: 16 }), await readWasm(fixturePath("hostile")));
+    const r = await t.host.callTool("hostile", "host_alloc", { n: 2048 }).then(
+      (ok) => ok.content,
+      (e: Error) => e.message,
+    );
+    // Extism refuses an allocation past the module's page cap; the guest traps on the refusal.
+    expect(r).toBe("plugin hostile trapped: Out of bounds access");
+    // Within its cap the same tool works: the cap, not the tool, stopped it.
+    await t.host.load(grant("roomy", { memory_mb: 64 }), await readWasm(fixturePath("hostile")));
+    expect(await t.host.callTool("roomy", "host_alloc", { n: 8 })).toEqual({ content: "allocated 8 MiB on the host", is_error: false });
+    expect(await t.host.callTool("echo", "echo", { text: "fine" })).toEqual({ content: "fine", is_error: false });
+  });
+
   test("reloading a plugin mid-call lets that call finish in the old lane; new calls go to the new module", async () => {
     await using t = startTestHost();
     const bytes = await readWasm(fixturePath("hostile"));
