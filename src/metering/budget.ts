@@ -92,12 +92,12 @@ export class BudgetGuard {
       const update = { provider: e.provider, model: e.model, input_tokens, output_tokens, cost_usd: costOf(e.provider, e.model, input_tokens, output_tokens), status };
       // Enqueued under the lock (so no reservation reads half-updated sums), committed outside it:
       // holding the lock across a commit would serialize every call's end on one tick each.
-      const { write } = await this.locked(async () => {
-        const w = this.store.updateUsage(call, update);
-        w.catch(() => {}); // a settle that fails leaves the estimate, which still counts
-        return { write: w };
+      // Not waited for past the enqueue: the row already counts in every later sum, and the commit
+      // then shares its tick with the turn's own writes instead of delaying the turn's end by one.
+      await this.locked(async () => {
+        this.store.updateUsage(call, update).catch(() => {}); // a settle that fails leaves the estimate, which still counts
+        return {};
       });
-      await write.catch(() => {});
     };
     return {
       settle: (c, status) => settleAt(c.input_tokens, c.output_tokens, status),
