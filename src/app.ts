@@ -59,6 +59,9 @@ export interface AppOptions {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
+/** How long shutdown waits for requests and turns in flight. */
+const DRAIN_MS = 10_000;
+
 /** Opens the configured store. Throws StoreError (corrupt, read-only, newer schema) or ConfigError. */
 export function openStore(config: Config): Store {
   switch (config.store.kind) {
@@ -229,12 +232,16 @@ export async function startApp(opts: AppOptions): Promise<App> {
   }
   // Messages accepted before a crash, or whose delivery failed, are retried now and then periodically
   // (at most 5 attempts each).
-  void retryPending();
-  const retryTimer = setInterval(() => void retryPending(), opts.retryIntervalMs ?? 60_000);
+  let stopping = false;
+  let retrying: Promise<void> = Promise.resolve();
+  const retry = () => void (retrying = retrying.then(retryPending));
+  retry();
+  const retryTimer = setInterval(retry, opts.retryIntervalMs ?? 60_000);
   retryTimer.unref();
   async function retryPending() {
     for (const rec of await store.pendingInbound(100).catch(() => [])) {
       const spec = channels.specs.get(rec.channel);
+      if (stopping) return;
       if (!spec || rec.attempts >= 5 || !pipeline) continue;
       // A stored reply is only sent again: the turn (model calls, tools) already ran.
       await pipeline.deliver(spec, JSON.parse(rec.payload) as InboundMessage, rec.reply);
@@ -248,8 +255,24 @@ export async function startApp(opts: AppOptions): Promise<App> {
     route: (addr) => current.router.resolve(addr),
     reload,
     async stop() {
+      stopping = true;
       clearInterval(retryTimer);
-      await gateway.stop();
+      // Drain: no new requests; what was accepted finishes (a message still pending stays in the store
+      // and is retried at the next start) before the plugins, the bus and the store go away.
+      await gateway.stop(DRAIN_MS);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const drained = await Promise.race([
+        Promise.all([retrying, pipeline?.idle(), runner.idle()]).then(() => true),
+        new Promise<false>((r) => (timer = setTimeout(() => r(false), DRAIN_MS))),
+      ]);
+      clearTimeout(timer);
+      if (!drained) {
+        // Cancelled turns end quickly and are stored as cancelled; give them a moment to do so.
+        runner.cancelAll();
+        await Promise.race([runner.idle(), new Promise<void>((r) => (timer = setTimeout(r, 2_000)))]);
+        clearTimeout(timer);
+      }
+      if (!drained) log.warn("shutdown: turns still running after the drain time; their messages stay pending and are retried at the next start", { drain_ms: DRAIN_MS });
       await host.stop();
       await bus.close();
       await store.close();

@@ -139,19 +139,7 @@ describe("bun run build", () => {
   });
 
   test.if(native !== undefined)("the native binary answers a message on the built-in http channel (builtin:http, not http-get)", async () => {
-    const reply = (text: string) =>
-      sse(
-        [
-          { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 1 } } },
-          { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
-          { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } },
-          { type: "content_block_stop", index: 0 },
-          { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 3 } },
-          { type: "message_stop" },
-        ],
-        { named: true },
-      );
-    await using up = startFakeUpstream([{ body: reply("hello from the binary") }]);
+    await using up = startFakeUpstream([{ body: anthropicReply("hello from the binary") }]);
     using chHome = tempDir();
     chHome.file(
       "config.toml",
@@ -181,6 +169,45 @@ describe("bun run build", () => {
     }
   });
 
+  test.if(native !== undefined)("SIGTERM during a webhook turn: the turn finishes and is answered, the binary exits 0", async () => {
+    // The model streams slowly: SIGTERM (what systemd sends) lands while the turn runs.
+    await using up = startFakeUpstream([{ body: anthropicReply("answered before shutdown"), delayMs: 25 }]);
+    using chHome = tempDir();
+    chHome.file(
+      "config.toml",
+      `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\napi_key = "sk-ant-binary-test"\n\n[channels.http]\n`,
+    );
+    const token = "binary-channel-token";
+    const gw = Bun.spawn([bin, "gateway", "--port", "0"], {
+      cwd: chHome.path,
+      env: { ...env, EXOCLAW_HOME: chHome.path, HOME: chHome.path, EXOCLAW_TOKEN: token },
+      stdin: "ignore",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    try {
+      const listening = await logLine(gw, (l) => l.msg === "gateway listening", 15_000);
+      const answer = fetch(`http://127.0.0.1:${listening.port}/webhook/http`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ peer: "bob", text: "hi" }),
+      });
+      for (let i = 0; i < 500 && up.requests.length === 0; i++) await Bun.sleep(10);
+      expect(up.requests).toHaveLength(1);
+      gw.kill("SIGTERM");
+      const res = await answer;
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ replies: [{ peer: "bob", text: "answered before shutdown", stop_reason: "end_turn" }] });
+      expect(await gw.exited).toBe(0);
+      const stderr = await new Response(gw.stderr).text();
+      expect(stderr).not.toContain("Database has closed");
+      expect(stderr).toBe("");
+    } finally {
+      if (gw.exitCode === null) gw.kill("SIGKILL");
+      await gw.exited;
+    }
+  });
+
   test.if(native !== undefined)("the native binary runs a built-in plugin embedded in it", () => {
     home.file("config.toml", '[[plugins]]\nname = "echo"\npath = "builtin:echo"\n');
     const call = Bun.spawnSync([bin, "plugin", "call", "echo", "echo", '{"text":"from the binary ✓"}'], { cwd: home.path, env });
@@ -188,6 +215,20 @@ describe("bun run build", () => {
     expect(call.stdout.toString()).toBe("from the binary ✓\n");
   });
 });
+
+/** One streamed Anthropic answer, as the Messages API sends it. */
+const anthropicReply = (text: string) =>
+  sse(
+    [
+      { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 1 } } },
+      { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
+      { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } },
+      { type: "content_block_stop", index: 0 },
+      { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 3 } },
+      { type: "message_stop" },
+    ],
+    { named: true },
+  );
 
 type LogLine = Record<string, unknown> & { port?: unknown; url?: unknown };
 

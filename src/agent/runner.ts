@@ -69,6 +69,7 @@ const CACHED_SESSIONS = 1000;
 
 export class AgentRunner {
   private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly shutdown = new AbortController();
   /**
    * Recent history of active sessions, so a turn does not re-read and re-parse it from the store.
    * The runner is the only writer of a session's messages while the gateway runs (turns of a session
@@ -114,7 +115,7 @@ export class AgentRunner {
       {
         stream: this.metered(agent, req.history ? null : key, req.person ?? null, this.deps.streamFor(agent)),
         tools: this.deps.toolsFor(agent, req.history ? null : req.address, req.person),
-        signal: opts.signal,
+        signal: AbortSignal.any([opts.signal, this.shutdown.signal]),
         emit: opts.emit,
       },
     );
@@ -187,6 +188,16 @@ export class AgentRunner {
         if (step) await settle(step);
       }
     };
+  }
+
+  /** Cancels every turn running or queued (shutdown after the drain time). */
+  cancelAll(): void {
+    this.shutdown.abort();
+  }
+
+  /** Resolves once every turn queued or running now has finished (whatever its outcome). */
+  async idle(): Promise<void> {
+    while (this.queues.size > 0) await Promise.allSettled([...this.queues.values()]);
   }
 
   /** Drops a session's cached history (after a reset, or a write the runner did not make). */

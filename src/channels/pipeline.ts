@@ -114,6 +114,8 @@ const json = (status: number, body: unknown): WebhookResponse => ({ status, head
 export class ChannelPipeline {
   /** Deliveries running now: a retry pass must not deliver the same message twice. */
   private readonly delivering = new Set<string>();
+  /** Their promises, so shutdown can wait for them. */
+  private readonly running = new Set<Promise<boolean>>();
   private readonly limiter: FailureLimiter;
 
   constructor(private readonly deps: PipelineDeps) {
@@ -182,7 +184,7 @@ export class ChannelPipeline {
     // A handshake or a refusal (Discord PING, a malformed body): the plugin's own answer, nothing to run.
     if (parsed.messages.length === 0 && parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     if (plugin.description.channel.id === "http") return this.answerInline(channel, accepted, parsed.messages.length - accepted.length);
-    for (const m of accepted) void this.deliver(channel, m);
+    for (const m of accepted) this.track(this.deliver(channel, m));
     if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     return json(200, { ok: true, accepted: accepted.length });
   }
@@ -206,6 +208,16 @@ export class ChannelPipeline {
       return { status: 403, headers: { "content-type": "text/plain" }, body: "forbidden" };
     }
     return { status: 200, headers: { "content-type": "text/plain" }, body: challenge };
+  }
+
+  private track(p: Promise<boolean>): void {
+    this.running.add(p);
+    void p.finally(() => this.running.delete(p));
+  }
+
+  /** Resolves once every delivery started so far has finished (sent, or left pending for a retry). */
+  async idle(): Promise<void> {
+    while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
   /** Failed verifications are counted per channel and remote address. */
@@ -266,7 +278,8 @@ export class ChannelPipeline {
       let text = reply ?? null;
       if (text === null) {
         const out = await this.turn(channel, m);
-        if (out.stop_reason === "error") throw new Error(out.error?.message ?? "the turn failed");
+        // A cancelled turn (shutdown) has no answer to send: the message stays pending for the next start.
+        if (out.stop_reason === "error" || out.stop_reason === "cancelled") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
         text = out.text;
         // Before the send: from here on a failure re-sends this text, it does not ask the model again.
         await store.saveInboundReply(id, text);

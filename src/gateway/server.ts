@@ -57,7 +57,8 @@ export interface Gateway {
   readonly url: string;
   readonly port: number;
   /** Stops accepting, closes every socket; resolves when the port is free. */
-  stop(): Promise<void>;
+  /** Stops accepting, waits up to `drainMs` (default 10 s) for requests in flight, then closes everything. */
+  stop(drainMs?: number): Promise<void>;
 }
 
 interface SocketData {
@@ -308,8 +309,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   return {
     url,
     port: live.port ?? gw.port,
-    async stop() {
+    async stop(drainMs = 10_000) {
       for (const ws of sockets) ws.close(1001, "gateway shutting down");
+      // Stop accepting, let requests in flight (a webhook turn answered inline) finish, then cut what is left.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([live.stop(false), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
+      clearTimeout(timer);
       await live.stop(true);
     },
   };

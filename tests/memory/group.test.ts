@@ -27,7 +27,7 @@ test("telegram group: Alice's fact is recalled for Alice, never put into Bob's p
   writeCredential(home.path, "tg_bot", "987654321:AAE-secret-token");
   home.file(
     "config.toml",
-    `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
+    `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
       `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n`,
   );
   const seen: ChatRequest[] = [];
@@ -68,6 +68,8 @@ test("telegram group: Alice's fact is recalled for Alice, never put into Bob's p
     const anon = await post(update(null, "salary of everyone?"));
     expect(anon[0]!.system).not.toContain("93000");
     expect(anon[0]!.tools.map((t) => t.name)).toEqual([]);
+    // Every reply went out (nothing left pending behind the memory checks).
+    expect(await gw.store.pendingInbound(10)).toEqual([]);
   } finally {
     await api.stop(true);
   }
