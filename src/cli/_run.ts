@@ -4,7 +4,7 @@
  * (set EXOCLAW_DEBUG=1 to see one for an unexpected failure).
  */
 import { type CommandDef, renderUsage, runCommand } from "citty";
-import { isExoError } from "../lib/errors.ts";
+import { ExoError, isExoError } from "../lib/errors.ts";
 import { VERSION } from "../lib/version.ts";
 
 export interface CliIO {
@@ -21,18 +21,47 @@ const defaultIO: CliIO = {
 
 type AnyCommand = CommandDef<any>;
 
-async function resolveCommand(root: AnyCommand, argv: string[]): Promise<[AnyCommand, AnyCommand | undefined]> {
+/** The deepest command `argv` names, its parent, the arguments left for it, and the names on the way. */
+async function resolveCommand(root: AnyCommand, argv: string[]): Promise<[AnyCommand, AnyCommand | undefined, string[], string[]]> {
   let cmd = root;
   let parent: AnyCommand | undefined;
-  for (const arg of argv) {
+  let rest = argv;
+  const names = ["exoclaw"];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
     if (arg.startsWith("-")) continue;
     const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
     const entry = subs?.[arg];
     if (!entry) break;
     parent = cmd;
     cmd = (typeof entry === "function" ? await entry() : await entry) as AnyCommand;
+    rest = [...argv.slice(0, i).filter((a) => a.startsWith("-")), ...argv.slice(i + 1)];
+    names.push(arg);
   }
-  return [cmd, parent];
+  return [cmd, parent, rest, names];
+}
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/**
+ * Refuses options the command does not define: citty would ignore them, and `gateway --tokn s3cret`
+ * would start a gateway with no token. Throws ExoError("usage").
+ */
+async function checkOptions(cmd: AnyCommand, args: string[], path: string): Promise<void> {
+  const defs = (typeof cmd.args === "function" ? await cmd.args() : await cmd.args) ?? {};
+  const known = new Set<string>(["help", "h", "version", "v"]);
+  for (const [name, def] of Object.entries(defs as Record<string, { type?: string; alias?: string | string[] }>)) {
+    if (def.type === "positional") continue;
+    known.add(name).add(kebab(name));
+    if (def.type === "boolean") known.add(`no-${name}`).add(`no-${kebab(name)}`);
+    for (const a of [def.alias ?? []].flat()) known.add(a);
+  }
+  for (const arg of args) {
+    if (arg === "--") break;
+    if (!arg.startsWith("-") || arg === "-") continue;
+    const name = arg.replace(/^--?/, "").split("=")[0]!;
+    if (!known.has(name)) throw new ExoError("usage", `unknown option ${arg.split("=")[0]} for \`${path}\``);
+  }
 }
 
 /** Returns the process exit code. */
@@ -51,7 +80,12 @@ export async function runCli(root: AnyCommand, argv: string[], io: CliIO = defau
       io.out(await renderUsage(root));
       return 0;
     }
-    const { result } = await runCommand(root, { rawArgs: argv });
+    // The leaf runs directly: citty drops a subcommand's return value, and with it the exit code.
+    const [cmd, , rest, names] = await resolveCommand(root, argv);
+    const path = names.join(" ");
+    const subs = typeof cmd.subCommands === "function" ? await cmd.subCommands() : await cmd.subCommands;
+    if (!subs || cmd.run) await checkOptions(cmd, rest, path);
+    const { result } = await runCommand(cmd, { rawArgs: rest });
     return typeof result === "number" ? result : 0;
   } catch (e) {
     if (e instanceof Error && e.name === "CLIError") {

@@ -95,6 +95,29 @@ describe("exoclaw CLI", () => {
     expect(gw.lines.some((l) => l.includes("permissions tightened"))).toBe(true);
   });
 
+  test("unknown options are usage errors (exit 2), never silently ignored", async () => {
+    using home = tempDir();
+    const typo = await runExoclaw(["gateway", "--tokn", "s3cret", "--port", "0"], { EXOCLAW_HOME: home.path });
+    expect(typo).toMatchObject({ code: 2, stdout: "" });
+    expect(typo.stderr).toBe("exoclaw: unknown option --tokn for `exoclaw gateway`\n");
+    const onboard = await runExoclaw(["onboard", "--base-url=http://127.0.0.1:1", "--yes"], { EXOCLAW_HOME: home.path });
+    expect(onboard.code).toBe(2);
+    expect(onboard.stderr).toContain("unknown option --base-url for `exoclaw onboard`");
+    // Defined options, kebab-case and =value forms still work.
+    const plugin = await runExoclaw(["plugin", "list", "--port=1"], { EXOCLAW_HOME: home.path });
+    expect(plugin.code).toBe(0);
+  });
+
+  test("a command that fails exits non-zero: a tool call whose result is an error exits 1", async () => {
+    using home = tempDir();
+    home.file("config.toml", '[[plugins]]\nname = "notes"\npath = "builtin:notes"\n');
+    const failed = await runExoclaw(["plugin", "call", "notes", "remember", '{"topic":"x"}'], { EXOCLAW_HOME: home.path });
+    expect(failed.code).toBe(1);
+    expect(failed.stdout + failed.stderr).toContain("topic and text are required");
+    const ok = await runExoclaw(["plugin", "call", "notes", "remember", '{"topic":"x","text":"y"}'], { EXOCLAW_HOME: home.path });
+    expect(ok.code).toBe(0);
+  });
+
   test("the gateway refuses a non-loopback bind without a token", async () => {
     using home = tempDir();
     const r = await runExoclaw(["gateway", "--bind", "0.0.0.0", "--port", "0"], { EXOCLAW_HOME: home.path });
