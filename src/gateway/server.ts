@@ -154,10 +154,22 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
 
   const app = new Hono<Env>();
+  let lastHostWarning = 0;
   app.use("*", async (c, next) => {
     if (c.req.path !== "/health") {
       const host = c.req.header("host") ?? null;
-      if (!isHostAllowed(policy, host)) return c.json({ error: { code: "forbidden", message: "host not allowed" } }, 403);
+      if (!isHostAllowed(policy, host)) {
+        // Behind a reverse proxy this is the first thing an operator meets: say why, and what to do.
+        // At most one line a minute: a stranger spraying Host names must not flood the log.
+        if (Date.now() - lastHostWarning > 60_000) {
+          lastHostWarning = Date.now();
+          log.warn("request for a foreign Host refused (DNS-rebinding guard of a gateway without a token)", { host, path: c.req.path });
+        }
+        const message =
+          `host ${host ?? "(none)"} not allowed: a gateway without a token answers only loopback host names (a guard against DNS rebinding). ` +
+          "Behind a reverse proxy, start it with a token (--token or EXOCLAW_TOKEN), or have the proxy send Host: 127.0.0.1";
+        return c.json({ error: { code: "forbidden", message } }, 403);
+      }
       // A page on another origin can still *send* a simple POST to loopback (CORS only hides the
       // answer), so every request that carries a foreign Origin is refused before it does anything.
       if (!isOriginAllowed(policy, c.req.header("origin") ?? null, host)) {

@@ -201,6 +201,13 @@ describe("origin and host rules", () => {
     await using gw = await startTestGateway();
     const res = await fetch(`${gw.url}/ws`, { headers: { host: `evil.example:${gw.port}`, origin: `http://evil.example:${gw.port}` } });
     expect(res.status).toBe(403);
+    // What an operator behind a reverse proxy sees: the reason and the way out.
+    const proxied = await fetch(`${gw.url}/ready`, { headers: { host: "bot.example.com" } });
+    expect(proxied.status).toBe(403);
+    const { error } = (await proxied.json()) as { error: { message: string } };
+    expect(error.message).toContain("host bot.example.com not allowed");
+    expect(error.message).toContain("--token or EXOCLAW_TOKEN");
+    expect(gw.logs.some((l) => l.includes("DNS-rebinding guard") && l.includes("bot.example.com"))).toBe(true);
     const health = await fetch(`${gw.url}/health`, { headers: { host: "evil.example" } });
     expect(health.status).toBe(200);
   });
