@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { type Config, readCredential } from "./config/index.ts";
+import { resolveAgentKey } from "./config/api-keys.ts";
 import { ConfigError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
 import { createMetrics } from "./lib/metrics.ts";
@@ -116,6 +117,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     log.info("config reloaded", { file: next.file ?? "defaults", bindings: router.size, agents: next.agents.length });
     return { file: next.file, bindings: router.size, agents: next.agents.map((a) => a.id) };
   };
+  if (!opts.streamFor) warnMissingKeys(config, opts.env ?? {}, log);
   const store = openStore(config);
   const bus = config.bus.nats_url ? createNatsBus({ url: config.bus.nats_url, log: log.child({ module: "bus" }) }) : createLocalBus();
   // The gateway's own listener (its real port once bound): never a plugin's destination.
@@ -278,4 +280,20 @@ export async function startApp(opts: AppOptions): Promise<App> {
       await store.close();
     },
   };
+}
+
+/**
+ * A gateway whose agents have no key starts fine and then fails every message with the provider's
+ * 401: say so at start, with the command that fixes it. (A custom `base_url` may need no key: a
+ * local OpenAI-compatible server; Ollama never does.)
+ */
+function warnMissingKeys(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger): void {
+  for (const agent of config.agents) {
+    if (agent.provider === "ollama" || agent.base_url !== "") continue;
+    if (resolveAgentKey(env, config.home, agent).key !== null) continue;
+    log.warn(`agent ${agent.id} has no API key for ${agent.provider}: every message to it will fail until you run \`exoclaw onboard\` or \`exoclaw secret set ${agent.provider}\``, {
+      agent: agent.id,
+      provider: agent.provider,
+    });
+  }
 }

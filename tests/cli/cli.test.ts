@@ -95,6 +95,17 @@ describe("exoclaw CLI", () => {
     expect(gw.lines.some((l) => l.includes("permissions tightened"))).toBe(true);
   });
 
+  test("a gateway whose agent has no API key says so at start, with the command that fixes it", async () => {
+    using home = tempDir();
+    {
+      await using gw = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path });
+      const warning = gw.lines.map((l) => JSON.parse(l) as { level: string; msg: string }).find((l) => l.msg.includes("has no API key"));
+      expect(warning).toMatchObject({ level: "warn", msg: "agent main has no API key for anthropic: every message to it will fail until you run `exoclaw onboard` or `exoclaw secret set anthropic`" });
+    }
+    await using keyed = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path, ANTHROPIC_API_KEY: "sk-ant-present" });
+    expect(keyed.lines.some((l) => l.includes("has no API key"))).toBe(false);
+  });
+
   test("unknown options are usage errors (exit 2), never silently ignored", async () => {
     using home = tempDir();
     const typo = await runExoclaw(["gateway", "--tokn", "s3cret", "--port", "0"], { EXOCLAW_HOME: home.path });
