@@ -55,6 +55,8 @@ interface Matcher {
 }
 
 const MATCHERS = new Map<string, Matcher | null>();
+const MAX_WINDOW = 32;
+const MAX_WINDOWS = 4096;
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
 
 function base64Cores(bytes: Buffer): string[] {
@@ -94,14 +96,23 @@ function matcherFor(secrets: readonly string[]): Matcher | null {
     ];
     for (const x of variants) folded.add(x);
     // Partial reflections: any window this long is masked (and extended as far as it follows the secret).
-    const w = Math.max(8, Math.ceil(s.length / 2));
-    if (w < s.length) for (let i = 0; i + w <= s.length; i++) folded.add(s.slice(i, i + w));
+    // Capped at 32 characters (a longer secret — a service-account JSON, a PEM key — would otherwise
+    // need a regular expression too large to build), and at most ~4,096 windows per secret.
+    const w = Math.min(MAX_WINDOW, Math.max(8, Math.ceil(s.length / 2)));
+    const step = Math.max(1, Math.ceil((s.length - w) / MAX_WINDOWS));
+    if (w < s.length) for (let i = 0; i + w <= s.length; i += step) folded.add(s.slice(i, i + w));
     for (const b of base64Cores(bytes)) exact.add(b);
   }
   let m: Matcher | null = null;
   if (lower.length > 0) {
     const alt = (set: Set<string>) => [...set].sort((a, b) => b.length - a.length).map(escapeRe).join("|");
-    m = { folded: new RegExp(alt(folded), "gi"), exact: exact.size > 0 ? new RegExp(alt(exact), "g") : null, lower };
+    try {
+      m = { folded: new RegExp(alt(folded), "gi"), exact: exact.size > 0 ? new RegExp(alt(exact), "g") : null, lower };
+    } catch {
+      // Still too large: the whole forms only (never throw: scrubbing sits on every error path).
+      const whole = new Set(secrets.filter((x) => x.length >= 4).flatMap((x) => [x, JSON.stringify(x).slice(1, -1), encodeURIComponent(x)]));
+      m = { folded: new RegExp(alt(whole), "gi"), exact: null, lower };
+    }
   }
   if (MATCHERS.size > 256) MATCHERS.clear();
   MATCHERS.set(key, m);

@@ -200,6 +200,8 @@ function localAddresses(): Set<string> {
  */
 export function isSelfAddress(address: string, port: number, self: readonly { address: string; port: number }[]): boolean {
   const a = unmapped(address);
+  // Connecting to the unspecified address reaches whatever listens on this machine at that port.
+  if (classifyAddress(a) === "unspecified" && self.some((s) => s.port === port)) return true;
   for (const s of self) {
     if (s.port !== port) continue;
     const bare = s.address.replace(/^\[|\]$/g, "");

@@ -138,7 +138,11 @@ async function readCapped(res: Response, max: number): Promise<{ text: string; t
 export async function proxyHttp(requestJson: string | null, grant: HttpGrant, opts: HttpProxyOptions): Promise<string> {
   const secretValues = Object.values(grant.secrets);
   const clean = (t: string) => scrub(t, secretValues);
-  const answer = (o: Record<string, unknown>) => clean(JSON.stringify(o));
+  // Every string is scrubbed before serialisation: a mask laid over JSON text could land after a
+  // backslash and leave invalid JSON behind.
+  const cleanDeep = (v: unknown): unknown =>
+    typeof v === "string" ? clean(v) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [clean(k), cleanDeep(x)])) : v;
+  const answer = (o: Record<string, unknown>) => JSON.stringify(cleanDeep(o));
   const refuse = (error: string) => answer({ status: 0, error });
 
   let parsed: unknown;
@@ -210,6 +214,8 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
     if (isSelfAddress(a, port, self)) return refuse(`${url.host} is the gateway itself, which plugins may never reach`);
     const kind = classifyAddress(a);
     if (kind === "public") continue;
+    // 0.0.0.0 / :: as a destination means "this machine": never a grantable address.
+    if (kind === "unspecified") return refuse(`address ${a} (${kind}) is never reachable from a plugin`);
     if (entries.some((e) => entryGrantsAddress(e, a, url))) continue;
     return refuse(
       a === host
@@ -241,8 +247,8 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
     const { text, truncated } = await readCapped(res, opts.maxResponseBytes);
     if (truncated) return refuse(`response larger than ${opts.maxResponseBytes} bytes`);
     const outHeaders: Record<string, string> = {};
-    res.headers.forEach((value, key) => (outHeaders[clean(key)] = clean(value)));
-    return answer({ status: res.status, headers: outHeaders, body: clean(text) });
+    res.headers.forEach((value, key) => (outHeaders[key] = value));
+    return answer({ status: res.status, headers: outHeaders, body: text });
   } catch (e) {
     const name = (e as Error).name;
     const why = name === "TimeoutError" || name === "AbortError" ? `request timed out after ${opts.timeoutMs} ms` : `request failed: ${(e as Error).message}`;
