@@ -150,9 +150,11 @@ export class AgentRunner {
     const { metrics } = this.deps;
     const guard = this.deps.budget ?? (this.ledger ??= new BudgetGuard(this.deps.store, () => ({})));
     return async function* (req, signal) {
-      // Estimate: about 4 characters a token for the prompt, and the whole max_tokens for the answer.
-      const promptChars = req.system.length + req.messages.reduce((n, m) => n + JSON.stringify(m.parts).length, 0);
-      const inputTokens = Math.ceil(promptChars / 4);
+      // Estimate: the prompt as below, and the whole max_tokens for the answer.
+      // Everything the request carries counts — the tool schemas too — at 3 UTF-8 bytes a token: about
+      // right for CJK text (3 bytes, ~1 token a character) and generous for English (~4 characters).
+      const promptBytes = Buffer.byteLength(req.system) + req.messages.reduce((n, m) => n + Buffer.byteLength(JSON.stringify(m.parts)), 0) + (req.tools.length > 0 ? Buffer.byteLength(JSON.stringify(req.tools)) : 0);
+      const inputTokens = Math.ceil(promptBytes / 3);
       const reserve = (provider: string, model: string) => guard.reserve({ session, person, agent: agent.id, provider, model, inputTokens, outputTokens: req.maxTokens });
       type Step = { provider: string; model: string; reservation: Reservation; used: boolean; usage: { input_tokens: number; output_tokens: number } | null; outChars: number };
       let step: Step | null = { provider: agent.provider, model: agent.model, reservation: await reserve(agent.provider, agent.model), used: false, usage: null, outChars: 0 };

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { providerStream } from "../../src/agent/provider-factory.ts";
 import { AgentRunner, type TurnRequest } from "../../src/agent/runner.ts";
+import type { ToolSpec } from "../../src/agent/types.ts";
 import { type ConfigFile, loadConfig } from "../../src/config/index.ts";
 import { silentLogger } from "../../src/lib/log.ts";
 import { BudgetGuard } from "../../src/metering/index.ts";
@@ -37,7 +38,7 @@ interface Rig {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-function rig(toml: string, opts: { env?: Record<string, string>; fetch?: typeof fetch; store?: (s: Store) => Store; maxPageCount?: number } = {}): Rig {
+function rig(toml: string, opts: { env?: Record<string, string>; fetch?: typeof fetch; store?: (s: Store) => Store; maxPageCount?: number; tools?: ToolSpec[] } = {}): Rig {
   const home = tempDir();
   home.file("config.toml", toml);
   const config = loadConfig({ EXOCLAW_HOME: home.path });
@@ -47,7 +48,7 @@ function rig(toml: string, opts: { env?: Record<string, string>; fetch?: typeof 
     store,
     agent: (id) => config.agents.find((a) => a.id === id),
     streamFor: (agent) => providerStream(agent, { home: home.path, env: opts.env ?? {}, log: silentLogger, retry: { sleep: async () => {} }, ...(opts.fetch && { fetch: opts.fetch }) }),
-    toolsFor: () => ({ specs: () => [], run: async () => ({ content: "no tools", is_error: true }) }),
+    toolsFor: () => ({ specs: () => opts.tools ?? [], run: async () => ({ content: "no tools", is_error: true }) }),
     historyLimit: () => 50,
     log: silentLogger,
     budget: new BudgetGuard(store, () => config.budgets),
@@ -92,6 +93,25 @@ describe("budgets hold under concurrency (finding 4)", () => {
     const recorded = await tokens(r.store);
     expect(recorded).toBe(served * 105);
     expect(recorded).toBeLessThanOrEqual(1000);
+  });
+
+  test("large tool schemas count in the reservation: 20 concurrent turns with 12 KB of tools never pass the daily limit", async () => {
+    // The upstream reports what a tokenizer would: about 4 characters of the request body a token.
+    await using up = startFakeUpstream((req) => openaiText("ok", { prompt_tokens: Math.ceil(JSON.stringify(req.body).length / 4), completion_tokens: 100 }));
+    const tools: ToolSpec[] = Array.from({ length: 20 }, (_, i) => ({
+      name: `tool_${i}`,
+      description: `Tool ${i}: ${"does something useful with the input it is given. ".repeat(10)}`,
+      input_schema: { type: "object", properties: { q: { type: "string", description: "x".repeat(40) } } },
+    }));
+    await using r = rig(
+      `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "sk-own"\nbase_url = "${up.url}"\nmax_tokens = 100\n[budgets]\ndaily_tokens = 5000\n`,
+      { tools },
+    );
+    const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => r.turn(`t${i}`)));
+    const served = outcomes.filter((o) => o.stop_reason === "end_turn").length;
+    expect(served).toBeGreaterThan(0);
+    expect(up.requests).toHaveLength(served);
+    expect(await tokens(r.store)).toBeLessThanOrEqual(5000);
   });
 
   test("person_daily_tokens: one person's turns are refused at the limit, another person's still run", async () => {

@@ -212,15 +212,15 @@ describe("chat.send", () => {
 
 describe("budgets and usage", () => {
   test("over budget, the turn stops with stop_reason budget, an error event -32002, and no model call", async () => {
-    const m = model(() => [{ type: "text", text: "ok" }, { type: "usage", input_tokens: 120, output_tokens: 3 }, { type: "done", stop_reason: "end_turn" }]);
-    await using gw = await startTestGateway({ toml: '[[agents]]\nid = "main"\nmax_tokens = 100\n[budgets]\nsession_tokens = 150\n', streamFor: () => m.stream });
+    const m = model(() => [{ type: "text", text: "ok" }, { type: "usage", input_tokens: 320, output_tokens: 3 }, { type: "done", stop_reason: "end_turn" }]);
+    await using gw = await startTestGateway({ toml: '[[agents]]\nid = "main"\nmax_tokens = 100\n[budgets]\nsession_tokens = 400\n', streamFor: () => m.stream });
     await using ws = await openSocket(gw.wsUrl);
-    // The estimate (prompt + max_tokens = ~103) fits; the call then really uses 123 tokens.
+    // The estimate (prompt with the tool schemas + max_tokens, under 400) fits; the call then really uses 323 tokens.
     expect(((await ws.call("chat.send", { content: "hi", peer: "b" })) as Msg).result.stop_reason).toBe("end_turn");
     const r = (await ws.call("chat.send", { content: "again", peer: "b" }, "over")) as Msg;
     expect(r.result.stop_reason).toBe("budget");
     const err = eventsFor(ws, "over").find((e) => e.event === "error");
-    expect(err.data).toMatchObject({ code: -32002, data: { scope: "session_tokens", used: 123, limit: 150 } });
+    expect(err.data).toMatchObject({ code: -32002, data: { scope: "session_tokens", used: 323, limit: 400 } });
     expect(m.requests).toHaveLength(1);
   });
 
