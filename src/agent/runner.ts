@@ -122,7 +122,10 @@ export class AgentRunner {
     this.deps.metrics?.inc("exoclaw_chat_turns_total", { agent: agent.id, stop_reason: result.stop_reason });
     const meta = { provider: agent.provider, model: agent.model, stop_reason: result.stop_reason };
     const last = result.messages.length - 1;
-    if (!req.history) {
+    // A turn that failed before the model said anything stores nothing: the history would otherwise
+    // hold a dangling user message, and a retry (a channel's pending message) a second copy of it.
+    const answered = result.messages.some((m) => m.role !== "user");
+    if (!req.history && (answered || (result.stop_reason !== "error" && result.stop_reason !== "budget"))) {
       await store.appendMessages(
         req.address,
         result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta } : m)),

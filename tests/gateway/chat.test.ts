@@ -188,6 +188,18 @@ describe("chat.send", () => {
     expect((await ws.call("ping")).result).toBe("pong");
   });
 
+  test("a turn that failed before the model answered leaves no dangling user message; the retry's history is clean", async () => {
+    const m = model((_, n) => (n === 1 ? [{ type: "error", error: new ProviderError("openai", "openai: overloaded (529)", { status: 529 }) }] : [{ type: "text", text: "here now" }, { type: "done", stop_reason: "end_turn" }]));
+    await using gw = await startTestGateway({ streamFor: () => m.stream });
+    await using ws = await openSocket(gw.wsUrl);
+    expect(((await ws.call("chat.send", { content: "hello?", peer: "d" })) as Msg).result.stop_reason).toBe("error");
+    expect(((await ws.call("chat.send", { content: "hello?", peer: "d" })) as Msg).result.text).toBe("here now");
+    // The second call saw one user message, not two in a row.
+    expect(m.requests[1]!.messages.map((x) => x.role)).toEqual(["user"]);
+    const history = ((await ws.call("chat.history", { session: "main:ws:local:d" })) as Msg).result;
+    expect(history.messages.map((x: Msg) => x.role)).toEqual(["user", "assistant"]);
+  });
+
   test("tools run in the sandbox: the model calls the echo plugin and gets its real output", async () => {
     using home = tempDir();
     mkdirSync(join(home.path, "plugins"));
