@@ -12,6 +12,8 @@ import { type Config, loadConfig, removePluginEntry, resolveConfigPath, upsertPl
 import { ExoError, UnavailableError, UsageError } from "../lib/errors.ts";
 import { silentLogger } from "../lib/log.ts";
 import {
+  BUILTIN_PREFIX,
+  builtinPluginBytes,
   escapeControl,
   loadConfiguredPlugin,
   MAX_TIMEOUT_MS,
@@ -160,15 +162,19 @@ const load = defineCommand({
   },
   async run({ args, rawArgs }) {
     const config = configFor(args);
-    const file = resolve(String(args.file));
-    const bytes = readModule(file);
+    // `builtin:echo` enables a plugin shipped inside the binary: nothing to copy, nothing to pin.
+    const builtin = String(args.file).startsWith(BUILTIN_PREFIX) ? String(args.file).slice(BUILTIN_PREFIX.length) : null;
+    const file = builtin === null ? resolve(String(args.file)) : String(args.file);
+    const bytes = builtin === null ? readModule(file) : builtinPluginBytes(builtin);
+    if (bytes === null) throw new ExoError("not_found", `no built-in plugin ${file} (built-ins: echo, http-get, notes, and the channel plugins)`);
     const d = await describeModule(bytes, "candidate");
     // The name is the operator's: a module declaring "notes" must not take over the notes entry and its state.
-    const name = stringFlag("name", args.name) ?? nameFromFile(file);
+    const name = stringFlag("name", args.name) ?? (builtin ?? nameFromFile(file));
     if (!/^[a-z0-9_-]+$/.test(name)) throw new UsageError(`--name: "${name}" must match [a-z0-9_-]+`);
     const sha256 = sha256Hex(bytes);
     const existing = config.plugins.find((p) => p.name === name);
-    if (existing && existing.sha256 !== sha256 && !args.replace) {
+    const same = existing !== undefined && (builtin !== null ? existing.path === file : existing.sha256 === sha256);
+    if (existing && !same && !args.replace) {
       throw new UsageError(
         `a plugin named ${name} is already configured (${existing.path}${existing.sha256 ? `, sha256 ${existing.sha256.slice(0, 12)}…` : ""}) and this module differs (sha256 ${sha256.slice(0, 12)}…); ` +
           `choose another --name, or pass --replace to replace it (it keeps ${name}'s state)`,
@@ -188,14 +194,17 @@ const load = defineCommand({
       if (!secret || !host || !secrets.includes(secret)) throw new UsageError(`--secret-host: expected NAME=HOST for a NAME granted with --secret, got "${spec}"`);
       (secretHosts[secret] ??= []).push(host);
     }
-    const dir = join(config.home, "plugins");
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const dest = join(dir, `${name}.wasm`);
-    if (resolve(dest) !== file) copyFileSync(file, dest);
+    if (builtin === null) {
+      const dir = join(config.home, "plugins");
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const dest = join(dir, `${name}.wasm`);
+      if (resolve(dest) !== file) copyFileSync(file, dest);
+    }
     const entry = {
       name,
-      path: `plugins/${name}.wasm`,
-      sha256,
+      path: builtin === null ? `plugins/${name}.wasm` : file,
+      // A built-in ships with the binary and changes with it: it is not pinned.
+      ...(builtin === null && { sha256 }),
       allowed_hosts: repeated(rawArgs, "--allow-host"),
       allowed_paths: allowedPaths,
       secrets,
@@ -208,7 +217,7 @@ const load = defineCommand({
     const configFile = config.file ?? resolveConfigPath(process.env, stringFlag("config", args.config)).path;
     const how = upsertPluginEntry(configFile, entry);
     const notGranted = d.wants.hosts.filter((h) => !entry.allowed_hosts.includes(h));
-    print(`${how === "added" ? "loaded" : "re-approved"} ${name} (${d.kind}, sha256 ${entry.sha256.slice(0, 12)}…) into ${configFile}`);
+    print(`${how === "added" ? "loaded" : "re-approved"} ${name} (${d.kind}, ${builtin === null ? `sha256 ${sha256.slice(0, 12)}…` : "built in"}) into ${configFile}`);
     print(`  granted hosts: ${entry.allowed_hosts.join(", ") || "none"}; secrets: ${secrets.join(", ") || "none"}`);
     if (notGranted.length) print(`  wanted but not granted: ${notGranted.join(", ")} (add --allow-host to grant)`);
     print(`  ${await tellGateway(loadConfig(process.env, { file: configFile }), args, (c) => c.call("plugin.load", { name }))}`);

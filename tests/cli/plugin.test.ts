@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { copyFileSync } from "node:fs";
+import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { repeated } from "../../src/cli/plugin.ts";
 import { loadConfig, writeCredential } from "../../src/config/index.ts";
@@ -77,6 +77,23 @@ describe("exoclaw plugin", () => {
     expect(call.code).toBe(1);
     expect(call.stderr).toMatch(/^exoclaw: plugin echo: .*changed since it was approved/);
     expect((await runExoclaw(["plugin", "list", ...NO_GW], env)).stdout).toMatch(/^echo {2}error\n {2}plugin echo: .*changed since it was approved/);
+  });
+
+  test("load builtin:echo enables a plugin shipped with exoclaw: no copy, no pin, and it runs", async () => {
+    using home = tempDir();
+    const env = { EXOCLAW_HOME: home.path };
+    const load = await runExoclaw(["plugin", "load", "builtin:echo", ...NO_GW], env);
+    expect(load.stderr).toBe("");
+    expect(load.stdout).toContain("loaded echo (tool, built in)");
+    expect(loadConfig(env).plugins).toEqual([expect.objectContaining({ name: "echo", path: "builtin:echo" })]);
+    expect(loadConfig(env).plugins[0]!.sha256).toBeUndefined();
+    expect(existsSync(join(home.path, "plugins"))).toBe(false);
+    expect((await runExoclaw(["plugin", "call", "echo", "echo", '{"text":"built in ✓"}'], env)).stdout).toBe("built in ✓\n");
+    // Loading it again re-approves the same entry; an unknown built-in is a clear error.
+    expect((await runExoclaw(["plugin", "load", "builtin:echo", ...NO_GW], env)).stdout).toContain("re-approved echo");
+    const unknown = await runExoclaw(["plugin", "load", "builtin:nope", ...NO_GW], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain("no built-in plugin builtin:nope");
   });
 
   test("load tells a running gateway, which then lists the plugin", async () => {
