@@ -26,6 +26,7 @@ export default defineCommand({
     process.umask(0o077);
     mkdirSync(config.home, { recursive: true, mode: 0o700 });
     const log = createLogger({
+      level: config.gateway.log_level,
       secrets: [config.gateway.token],
       write: (line) => process.stdout.write(line + "\n"),
       format: process.stdout.isTTY ? "pretty" : "json",

@@ -69,6 +69,11 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
 
   const token = overrides.token ?? env.EXOCLAW_TOKEN ?? "";
   const gateway = { ...parsed.gateway, token };
+  const level = env.EXOCLAW_LOG?.trim().toLowerCase();
+  if (level) {
+    if (level !== "debug" && level !== "info" && level !== "warn" && level !== "error") throw new ConfigError(`EXOCLAW_LOG: expected debug, info, warn or error, got "${env.EXOCLAW_LOG}"`);
+    gateway.log_level = level;
+  }
   if (overrides.port !== undefined) gateway.port = overrides.port;
   if (overrides.bind !== undefined) gateway.bind = overrides.bind;
   const agents = parsed.agents.length > 0 ? parsed.agents : [DEFAULT_AGENT];

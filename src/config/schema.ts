@@ -32,6 +32,8 @@ const Gateway = v.strictObject({
   openai_compat: v.optional(v.boolean(), false),
   tls_cert: v.optional(v.string(), ""),
   tls_key: v.optional(v.string(), ""),
+  /** debug | info | warn | error; `EXOCLAW_LOG` overrides it. */
+  log_level: v.optional(v.picklist(["debug", "info", "warn", "error"]), "info"),
 });
 
 const Fallback = v.strictObject({ provider: Provider, model: v.pipe(v.string(), v.minLength(1)) });

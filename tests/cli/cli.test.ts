@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { chmodSync, existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../package.json";
-import { runExoclaw, spawnGateway } from "../helpers/cli.ts";
+import { MAIN, runExoclaw, spawnGateway } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 const noStack = (text: string) => expect(text).not.toMatch(/^\s+at /m);
@@ -104,6 +104,29 @@ describe("exoclaw CLI", () => {
     }
     await using keyed = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path, ANTHROPIC_API_KEY: "sk-ant-present" });
     expect(keyed.lines.some((l) => l.includes("has no API key"))).toBe(false);
+  });
+
+  test("EXOCLAW_LOG=warn keeps info lines (the start line) out of the log; the gateway serves all the same", async () => {
+    using home = tempDir();
+    const probe = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+    const port = probe.port!;
+    await probe.stop(true);
+    const gw = Bun.spawn([process.execPath, MAIN, "gateway", "--port", String(port)], {
+      env: { PATH: process.env.PATH ?? "", EXOCLAW_HOME: home.path, EXOCLAW_LOG: "warn", ANTHROPIC_API_KEY: "sk-ant-x" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    let ok = false;
+    for (let i = 0; i < 300 && !ok; i++) {
+      ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+      if (!ok) await Bun.sleep(20);
+    }
+    gw.kill("SIGTERM");
+    const [stdout, code] = await Promise.all([new Response(gw.stdout).text(), gw.exited]);
+    expect(ok).toBe(true);
+    expect(code).toBe(0);
+    expect(stdout).not.toContain("gateway listening");
+    expect(stdout.split("\n").filter((l) => l.includes('"level":"info"'))).toEqual([]);
   });
 
   test("unknown options are usage errors (exit 2), never silently ignored", async () => {

@@ -33,6 +33,14 @@ describe("loadConfig", () => {
     expect(Object.isFrozen(c.gateway)).toBe(true);
   });
 
+  test("log level: [gateway] log_level, overridden by EXOCLAW_LOG; a bad value names its source", () => {
+    expect(loadToml("").gateway.log_level).toBe("info");
+    expect(loadToml('[gateway]\nlog_level = "warn"\n').gateway.log_level).toBe("warn");
+    expect(loadToml('[gateway]\nlog_level = "warn"\n', { EXOCLAW_LOG: "DEBUG" }).gateway.log_level).toBe("debug");
+    expect(() => loadToml("", { EXOCLAW_LOG: "loud" })).toThrow('EXOCLAW_LOG: expected debug, info, warn or error, got "loud"');
+    expect(() => loadToml('[gateway]\nlog_level = "loud"\n')).toThrow(/gateway\.log_level/);
+  });
+
   test("EXOCLAW_HOME and EXOCLAW_CONFIG choose the state dir and the file", () => {
     using dir = tempDir();
     const file = dir.file("elsewhere.toml", "[gateway]\nport = 9001\n");
