@@ -4,6 +4,13 @@ if (process.argv[2] === "__plugin-host") {
   const { runChild } = await import("./sandbox/child.ts");
   await runChild();
 } else {
+  // `exoclaw sessions list | head -1`: the reader left, which is no failure of ours.
+  const quietOnClosedPipe = (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw e;
+  };
+  process.stdout.on("error", quietOnClosedPipe);
+  process.stderr.on("error", quietOnClosedPipe);
   const { root } = await import("./cli/index.ts");
   const { runCli } = await import("./cli/_run.ts");
   process.exitCode = await runCli(root, process.argv.slice(2));

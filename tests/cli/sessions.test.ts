@@ -4,7 +4,7 @@ import { runCli } from "../../src/cli/_run.ts";
 import { root } from "../../src/cli/index.ts";
 import { formatPart } from "../../src/cli/sessions.ts";
 import { openSqliteStore } from "../../src/store/index.ts";
-import { runExoclaw } from "../helpers/cli.ts";
+import { MAIN, runExoclaw } from "../helpers/cli.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { addr } from "../store/contract.ts";
@@ -96,4 +96,20 @@ describe("exoclaw sessions with a gateway running (goes through it)", () => {
 
 test("formatPart renders tool results", () => {
   expect(formatPart({ type: "tool_result", tool_use_id: "t", content: "boom", is_error: true })).toBe("[tool_result (error) boom]");
+});
+
+test("`sessions list | head -1` ends quietly: a reader that leaves early is no error", async () => {
+  using home = tempDir();
+  const store = openSqliteStore(join(home.path, "exoclaw.db"));
+  for (let i = 0; i < 3000; i++) await store.appendMessages(addr(`p${i}`), [say("hello ".repeat(20))]);
+  await store.close();
+  const p = Bun.spawn(["bash", "-c", `"${process.execPath}" "${MAIN}" sessions list --port 1 | head -1; exit "\${PIPESTATUS[0]}"`], {
+    env: { PATH: process.env.PATH ?? "", HOME: home.path, EXOCLAW_HOME: home.path },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  expect(stdout.split("\n")[0]).toStartWith("SESSION");
+  expect(stderr).toBe("");
+  expect(code).toBe(0);
 });
