@@ -108,7 +108,10 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       `INSERT INTO usage (at, session, agent, provider, model, input_tokens, output_tokens, cost_usd, call, person, status)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    updateUsage: q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE call = ?"),
+    // By rowid (the primary key) when this store inserted the row; `call = ?` still guards it.
+    updateUsageById: q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE id = ? AND call = ?"),
+    // A call this process did not insert (or already settled): a scan, since `call` has no index.
+    updateUsageByCall: q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE call = ?"),
     kvGet: q<{ value: string }>("SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?"),
     kvSet: q("INSERT INTO plugin_kv (plugin, key, value) VALUES (?, ?, ?) ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value"),
     kvDelete: q("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?"),
@@ -159,22 +162,41 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   let appendQueue: PendingAppend[] = [];
   let usageQueue: PendingUsage[] = [];
   let flushScheduled = false;
-  const insertUsage = (batch: PendingUsage[]) => {
+  // The rowid of each committed row that has a call id and is not settled yet, so its settle updates
+  // by primary key: no index on `call` to maintain on every insert (a page more per commit). Entries
+  // are added only once their transaction committed (a rolled-back rowid is reused by the next insert)
+  // and dropped when the call is settled, so the map holds about the calls in flight.
+  const callRows = new Map<string, number>();
+  type CallIds = { added: [call: string, id: number][]; settled: string[] };
+  const insertUsage = (batch: PendingUsage[]): CallIds => {
+    const ids: CallIds = { added: [], settled: [] };
     for (const { op } of batch) {
       if ("record" in op) {
         const r = op.record;
-        st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd, r.call ?? null, r.person ?? null, r.status ?? "final");
+        const res = st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd, r.call ?? null, r.person ?? null, r.status ?? "final");
+        if (r.call !== undefined) ids.added.push([r.call, Number(res.lastInsertRowid)]);
       } else {
         const u = op.update;
-        st.updateUsage.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, op.call);
+        // Inserted earlier in this batch (rare: settled within the tick) or in a committed one.
+        let id = callRows.get(op.call);
+        for (let i = ids.added.length - 1; id === undefined && i >= 0; i--) if (ids.added[i]![0] === op.call) id = ids.added[i]![1];
+        if (id !== undefined) st.updateUsageById.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, id, op.call);
+        else st.updateUsageByCall.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, op.call);
+        if (u.status !== "pending") ids.settled.push(op.call);
       }
     }
+    return ids;
+  };
+  /** After the commit: the batch's rowids become known, its settled calls are forgotten. */
+  const committed = (ids: CallIds) => {
+    for (const [call, id] of ids.added) callRows.set(call, id);
+    for (const call of ids.settled) callRows.delete(call);
   };
   const insertUsageBatch = db.transaction(insertUsage);
   // Rows of the whole batch in one transaction (no savepoint per append).
   const writeAll = db.transaction((appends: PendingAppend[], usage: PendingUsage[], t: number) => {
-    insertUsage(usage);
-    return appends.map((p) => appendRows(p.addr, p.msgs, t));
+    const ids = insertUsage(usage);
+    return { ids, results: appends.map((p) => appendRows(p.addr, p.msgs, t)) };
   });
   const flush = () => {
     flushScheduled = false;
@@ -185,7 +207,8 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     usageQueue = [];
     const t = now();
     try {
-      const results = writeAll(appends, usage, t);
+      const { ids, results } = writeAll(appends, usage, t);
+      committed(ids);
       for (const p of usage) p.resolve();
       appends.forEach((p, i) => p.resolve(results[i]!));
       return;
@@ -193,7 +216,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       // fall through: isolate the failure
     }
     try {
-      if (usage.length > 0) insertUsageBatch(usage);
+      if (usage.length > 0) committed(insertUsageBatch(usage));
       for (const p of usage) p.resolve();
     } catch (e) {
       const err = explain(path, e, "record usage");
