@@ -11,6 +11,7 @@ import { isExoError } from "../lib/errors.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { StoreError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
+import { UsageSums } from "./usage.ts";
 import { searchWords } from "./words.ts";
 import type {
   Fact,
@@ -112,6 +113,8 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     updateUsageById: q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE id = ? AND call = ?"),
     // A call this process did not insert (or already settled): a scan, since `call` has no index.
     updateUsageByCall: q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE call = ?"),
+    // Changes when another connection commits (never for this one's own commits).
+    dataVersion: q<{ data_version: number }>("PRAGMA data_version"),
     kvGet: q<{ value: string }>("SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?"),
     kvSet: q("INSERT INTO plugin_kv (plugin, key, value) VALUES (?, ?, ?) ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value"),
     kvDelete: q("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?"),
@@ -162,6 +165,9 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   let appendQueue: PendingAppend[] = [];
   let usageQueue: PendingUsage[] = [];
   let flushScheduled = false;
+  // Budget-shaped sums kept current in memory (see UsageSums); dropped when another connection commits.
+  const sums = new UsageSums();
+  let dataVersion = st.dataVersion.get()!.data_version;
   // The rowid of each committed row that has a call id and is not settled yet, so its settle updates
   // by primary key: no index on `call` to maintain on every insert (a page more per commit). Entries
   // are added only once their transaction committed (a rolled-back rowid is reused by the next insert)
@@ -219,6 +225,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       if (usage.length > 0) committed(insertUsageBatch(usage));
       for (const p of usage) p.resolve();
     } catch (e) {
+      sums.invalidate(); // the kept sums counted rows that are not in the database
       const err = explain(path, e, "record usage");
       for (const p of usage) p.reject(err);
     }
@@ -287,15 +294,26 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     recordUsage: (record) =>
       new Promise<void>((resolve, reject) => {
         usageQueue.push({ op: { record }, resolve, reject });
+        sums.recorded(record);
         schedule(usageQueue.length);
       }),
     updateUsage: (call, update) =>
       new Promise<void>((resolve, reject) => {
         usageQueue.push({ op: { call, update }, resolve, reject });
+        sums.updated(call, update);
         schedule(usageQueue.length);
       }),
     sumUsage: (query) =>
       run("sum usage", () => {
+        // A kept sum already counts every queued write: no flush, no scan of the period's rows.
+        const kept = sums.get(query);
+        if (kept !== null) {
+          const v = st.dataVersion.get()!.data_version;
+          if (v !== dataVersion) {
+            sums.invalidate();
+            dataVersion = v;
+          } else if (kept !== undefined) return { ...kept };
+        }
         flush();
         const where: string[] = [];
         const args: Bind[] = [];
@@ -307,7 +325,9 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
         const sql = `SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
           coalesce(sum(cost_usd), 0) AS cost_usd, count(*) - count(cost_usd) AS unpriced_calls
           FROM usage ${where.length ? "WHERE " + where.join(" AND ") : ""}`;
-        return q<UsageTotals>(sql).get(...args)!;
+        const totals = q<UsageTotals>(sql).get(...args)!;
+        if (kept !== null) sums.load(query, totals); // nothing is queued right after the flush
+        return totals;
       }),
     kvGet: (plugin, key) => run("read plugin state", () => st.kvGet.get(plugin, key)?.value ?? null),
     kvSet: (plugin, key, value) =>
