@@ -11,7 +11,7 @@ import { isExoError } from "../lib/errors.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { StoreError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
-import { UsageSums } from "./usage.ts";
+import { type RowCounts, UsageSums } from "./usage.ts";
 import { searchWords } from "./words.ts";
 import type {
   Fact,
@@ -23,6 +23,7 @@ import type {
   Store,
   StoredMessage,
   UsageRecord,
+  UsageQuery,
   UsageTotals,
   UsageUpdate,
 } from "./types.ts";
@@ -160,7 +161,8 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   // big message) fails only itself.
   type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
   // A usage write is an insert or an update of a call's row; both ride the same queue, in order.
-  type UsageOp = { record: UsageRecord } | { call: string; update: UsageUpdate };
+  // `row`: the updated row's session and person, when the store knows them (see UsageSums.updated).
+  type UsageOp = { record: UsageRecord } | { call: string; update: UsageUpdate; row: RowCounts | undefined };
   type PendingUsage = { op: UsageOp; resolve: () => void; reject: (e: unknown) => void };
   let appendQueue: PendingAppend[] = [];
   let usageQueue: PendingUsage[] = [];
@@ -245,6 +247,13 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     }
   };
 
+  /** Whether a queued usage write may change the sum of `q`'s session or person (unknown row: yes). */
+  const touches = (op: UsageOp, q: UsageQuery): boolean => {
+    const r = "record" in op ? { session: op.record.session, person: op.record.person ?? null } : op.row;
+    if (r === undefined) return true;
+    return q.session !== undefined ? r.session === q.session : r.person === q.person;
+  };
+
   /** Runs a synchronous database step, mapping failures to StoreError. */
   const run = <T>(doing: string, fn: () => T): Promise<T> => {
     try {
@@ -299,8 +308,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       }),
     updateUsage: (call, update) =>
       new Promise<void>((resolve, reject) => {
-        usageQueue.push({ op: { call, update }, resolve, reject });
-        sums.updated(call, update);
+        usageQueue.push({ op: { call, update, row: sums.updated(call, update) }, resolve, reject });
         schedule(usageQueue.length);
       }),
     sumUsage: (query) =>
@@ -314,7 +322,9 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
             dataVersion = v;
           } else if (kept !== undefined) return { ...kept };
         }
-        flush();
+        // A sum of one session or person that no queued write touches reads the same committed or
+        // not: it is read without forcing the queue's commit (a new session's first reservation).
+        if (!(kept === undefined && (query.session !== undefined || query.person !== undefined) && !usageQueue.some((p) => touches(p.op, query)))) flush();
         const where: string[] = [];
         const args: Bind[] = [];
         if (query.session !== undefined) (where.push("session = ?"), args.push(query.session));
@@ -326,7 +336,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
           coalesce(sum(cost_usd), 0) AS cost_usd, count(*) - count(cost_usd) AS unpriced_calls
           FROM usage ${where.length ? "WHERE " + where.join(" AND ") : ""}`;
         const totals = q<UsageTotals>(sql).get(...args)!;
-        if (kept !== null) sums.load(query, totals); // nothing is queued right after the flush
+        if (kept !== null) sums.load(query, totals); // counts every queued write that bears on it
         return totals;
       }),
     kvGet: (plugin, key) => run("read plugin state", () => st.kvGet.get(plugin, key)?.value ?? null),

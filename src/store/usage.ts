@@ -19,7 +19,7 @@ export function sumRecords(records: readonly UsageRecord[], q: UsageQuery): Usag
 }
 
 /** What a usage row adds to a sum: the fields queries filter on and the counts. */
-interface RowCounts {
+export interface RowCounts {
   at: number;
   session: string | null;
   person: string | null;
@@ -68,7 +68,7 @@ export class UsageSums {
     return this.bySince.get(q.since);
   }
 
-  /** Keeps `totals` (just read from the database, with no write queued) as the sum for `q`. */
+  /** Keeps `totals` (just read from the database, with no queued write bearing on `q`) as the sum for `q`. */
   load(q: UsageQuery, totals: UsageTotals): void {
     if (this.get(q) !== undefined) return; // null: not kept; a value: already kept
     if (this.size >= MAX_SUMS) this.invalidate();
@@ -92,13 +92,16 @@ export class UsageSums {
     if (this.size > 0) this.apply(row, 1);
   }
 
-  /** The row of `call` was updated (before it is committed). */
-  updated(call: string, u: UsageUpdate): void {
+  /**
+   * The row of `call` was updated (before it is committed). Returns the row's session and person
+   * when known (recorded through this store and not settled yet), undefined otherwise.
+   */
+  updated(call: string, u: UsageUpdate): RowCounts | undefined {
     const old = this.live.get(call);
     if (old === undefined) {
       // Recorded by another process or an earlier run, or settled already: its old counts are unknown.
       if (this.size > 0) this.invalidate();
-      return;
+      return undefined;
     }
     const row: RowCounts = { ...old, input_tokens: u.input_tokens, output_tokens: u.output_tokens, cost_usd: u.cost_usd };
     if (this.size > 0) {
@@ -107,6 +110,7 @@ export class UsageSums {
     }
     if (u.status === "pending") this.live.set(call, row);
     else this.live.delete(call);
+    return old;
   }
 
   /** Drops every kept sum and tracked call: the next ask reads the database. */

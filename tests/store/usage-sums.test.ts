@@ -84,6 +84,31 @@ describe("sqlite usage sums kept for budgets", () => {
     await store.close();
   });
 
+  test("a session's or person's first sum counts its queued records and settles, though other writes stay queued", async () => {
+    const path = dbPath();
+    const s = openSqliteStore(path);
+    await s.recordUsage(row({ session: "s2", person: "p2", call: "old", status: "pending" }));
+    // Queued, not awaited: a settle of s2's committed row, a new s2 row, and rows of other sessions.
+    const writes = [
+      s.updateUsage("old", final(1, 2, 0)),
+      s.recordUsage(row({ session: "s2", person: "p2", input_tokens: 30 })),
+      s.recordUsage(row({ session: "s1", person: "p1", input_tokens: 500 })),
+    ];
+    expect(await s.sumUsage({ session: "s2" })).toMatchObject({ calls: 2, input_tokens: 31, output_tokens: 102 });
+    expect(await s.sumUsage({ person: "p2", since: DAY })).toMatchObject({ calls: 2, input_tokens: 31, output_tokens: 102 });
+    expect(await s.sumUsage({ session: "s3" })).toMatchObject({ calls: 0, input_tokens: 0 });
+    // Only a settle of s4 queued (its row committed): the first s4 sum must see the settled counts.
+    await s.recordUsage(row({ session: "s4", person: "p4", call: "s4call", status: "pending" }));
+    writes.push(s.updateUsage("s4call", final(4, 4, 0)), s.recordUsage(row({ session: "s1", person: "p1", input_tokens: 0 })));
+    expect(await s.sumUsage({ session: "s4" })).toMatchObject({ calls: 1, input_tokens: 4, output_tokens: 4 });
+    writes.push(s.updateUsage("s4call", final(5, 5, 0)));
+    expect(await s.sumUsage({ person: "p4", since: DAY })).toMatchObject({ calls: 1, input_tokens: 5, output_tokens: 5 });
+    expect(await s.sumUsage({ session: "s1" })).toMatchObject({ calls: 2, input_tokens: 500 });
+    await Promise.all(writes);
+    expect(sqlSum(path, "session = ?", "s2")).toEqual({ calls: 2, input_tokens: 31, output_tokens: 102 });
+    await s.close();
+  });
+
   test("another connection's commit counts in the next sum, though this store had the sum kept", async () => {
     const path = dbPath();
     const a = openSqliteStore(path);
