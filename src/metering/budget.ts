@@ -56,9 +56,15 @@ export function periodStarts(now: number): { day: number; month: number } {
   return { day: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()), month: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) };
 }
 
+/** Call ids: one random prefix per process and a counter (unique like a UUID each, far cheaper). */
+const CALL_PREFIX = randomUUID();
+let calls = 0;
+
 export class BudgetGuard {
   /** Tail of the lock: reserve (read + check + hold) and settle run one at a time. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Tasks queued on or holding the lock; 0: a synchronous step may run at once, nothing can interleave. */
+  private waiting = 0;
 
   constructor(
     private readonly store: Store,
@@ -68,11 +74,14 @@ export class BudgetGuard {
 
   /** True when any budget is set (otherwise there is nothing to check, only the ledger to write). */
   active(): boolean {
-    return Object.values(this.budgets()).some((v) => v !== undefined);
+    const b = this.budgets();
+    for (const k in b) if (b[k as keyof Budgets] !== undefined) return true;
+    return false;
   }
 
   private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.tail.then(fn);
+    this.waiting++;
+    const run = this.tail.then(fn).finally(() => this.waiting--);
     this.tail = run.catch(() => {});
     return run;
   }
@@ -83,7 +92,7 @@ export class BudgetGuard {
    * not be written); in both cases the caller must not make the call.
    */
   async reserve(e: CallEstimate): Promise<Reservation> {
-    const call = randomUUID();
+    const call = `${CALL_PREFIX}-${++calls}`;
     // Without budgets nothing is read, so there is nothing to make atomic: only the row is written.
     // The lock is released once the row is enqueued, not when it is committed (a tick later).
     const { write } = this.active() ? await this.locked(() => this.checkAndHold(call, e)) : { write: this.hold(call, e) };
@@ -94,10 +103,10 @@ export class BudgetGuard {
       // holding the lock across a commit would serialize every call's end on one tick each.
       // Not waited for past the enqueue: the row already counts in every later sum, and the commit
       // then shares its tick with the turn's own writes instead of delaying the turn's end by one.
-      await this.locked(async () => {
-        this.store.updateUsage(call, update).catch(() => {}); // a settle that fails leaves the estimate, which still counts
-        return {};
-      });
+      const enqueue = () => void this.store.updateUsage(call, update).catch(() => {}); // a settle that fails leaves the estimate, which still counts
+      // With the lock free, nothing can be between two reads: the enqueue (synchronous) runs at once.
+      if (this.waiting === 0) enqueue();
+      else await this.locked(async () => enqueue());
     };
     return {
       settle: (c, status) => settleAt(c.input_tokens, c.output_tokens, status),

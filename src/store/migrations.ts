@@ -41,11 +41,11 @@ export const MIGRATIONS: readonly string[] = [
    CREATE VIRTUAL TABLE facts_fts USING fts5(text, content='facts', content_rowid='id');
    CREATE TRIGGER facts_ai AFTER INSERT ON facts BEGIN INSERT INTO facts_fts(rowid, text) VALUES (new.id, new.text); END;
    CREATE TRIGGER facts_ad AFTER DELETE ON facts BEGIN INSERT INTO facts_fts(facts_fts, rowid, text) VALUES ('delete', old.id, old.text); END;`,
-  // 4: write-ahead usage (a row per call before the call, settled after) and per-person budgets
+  // 4: write-ahead usage (a row per call before the call, settled after) and per-person budgets.
+  // No index on `call`: the store settles a row by its rowid (an index cost a page per commit).
   `ALTER TABLE usage ADD COLUMN call TEXT;
    ALTER TABLE usage ADD COLUMN person TEXT;
    ALTER TABLE usage ADD COLUMN status TEXT NOT NULL DEFAULT 'final';
-   CREATE UNIQUE INDEX usage_by_call ON usage (call) WHERE call IS NOT NULL;
    CREATE INDEX usage_by_person ON usage (person, at) WHERE person IS NOT NULL;`,
   // 5: the outbox — a turn's reply is stored before it is sent, so a failed send is retried
   // without running the turn again

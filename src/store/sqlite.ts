@@ -11,6 +11,7 @@ import { isExoError } from "../lib/errors.ts";
 import { decodeCursor, encodeCursor } from "./cursor.ts";
 import { StoreError } from "./errors.ts";
 import { migrate } from "./migrations.ts";
+import { type RowCounts, UsageSums } from "./usage.ts";
 import { searchWords } from "./words.ts";
 import type {
   Fact,
@@ -22,6 +23,7 @@ import type {
   Store,
   StoredMessage,
   UsageRecord,
+  UsageQuery,
   UsageTotals,
   UsageUpdate,
 } from "./types.ts";
@@ -108,7 +110,12 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       `INSERT INTO usage (at, session, agent, provider, model, input_tokens, output_tokens, cost_usd, call, person, status)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    updateUsage: q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE call = ?"),
+    // By rowid (the primary key) when this store inserted the row; `call = ?` still guards it.
+    updateUsageById: q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE id = ? AND call = ?"),
+    // A call this process did not insert (or already settled): a scan, since `call` has no index.
+    updateUsageByCall: q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE call = ?"),
+    // Changes when another connection commits (never for this one's own commits).
+    dataVersion: q<{ data_version: number }>("PRAGMA data_version"),
     kvGet: q<{ value: string }>("SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?"),
     kvSet: q("INSERT INTO plugin_kv (plugin, key, value) VALUES (?, ?, ?) ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value"),
     kvDelete: q("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?"),
@@ -154,27 +161,50 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   // big message) fails only itself.
   type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
   // A usage write is an insert or an update of a call's row; both ride the same queue, in order.
-  type UsageOp = { record: UsageRecord } | { call: string; update: UsageUpdate };
+  // `row`: the updated row's session and person, when the store knows them (see UsageSums.updated).
+  type UsageOp = { record: UsageRecord } | { call: string; update: UsageUpdate; row: RowCounts | undefined };
   type PendingUsage = { op: UsageOp; resolve: () => void; reject: (e: unknown) => void };
   let appendQueue: PendingAppend[] = [];
   let usageQueue: PendingUsage[] = [];
   let flushScheduled = false;
-  const insertUsage = (batch: PendingUsage[]) => {
+  // Budget-shaped sums kept current in memory (see UsageSums); dropped when another connection commits.
+  const sums = new UsageSums();
+  let dataVersion = st.dataVersion.get()!.data_version;
+  // The rowid of each committed row that has a call id and is not settled yet, so its settle updates
+  // by primary key: no index on `call` to maintain on every insert (a page more per commit). Entries
+  // are added only once their transaction committed (a rolled-back rowid is reused by the next insert)
+  // and dropped when the call is settled, so the map holds about the calls in flight.
+  const callRows = new Map<string, number>();
+  type CallIds = { added: [call: string, id: number][]; settled: string[] };
+  const insertUsage = (batch: PendingUsage[]): CallIds => {
+    const ids: CallIds = { added: [], settled: [] };
     for (const { op } of batch) {
       if ("record" in op) {
         const r = op.record;
-        st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd, r.call ?? null, r.person ?? null, r.status ?? "final");
+        const res = st.insertUsage.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd, r.call ?? null, r.person ?? null, r.status ?? "final");
+        if (r.call !== undefined) ids.added.push([r.call, Number(res.lastInsertRowid)]);
       } else {
         const u = op.update;
-        st.updateUsage.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, op.call);
+        // Inserted earlier in this batch (rare: settled within the tick) or in a committed one.
+        let id = callRows.get(op.call);
+        for (let i = ids.added.length - 1; id === undefined && i >= 0; i--) if (ids.added[i]![0] === op.call) id = ids.added[i]![1];
+        if (id !== undefined) st.updateUsageById.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, id, op.call);
+        else st.updateUsageByCall.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, op.call);
+        if (u.status !== "pending") ids.settled.push(op.call);
       }
     }
+    return ids;
+  };
+  /** After the commit: the batch's rowids become known, its settled calls are forgotten. */
+  const committed = (ids: CallIds) => {
+    for (const [call, id] of ids.added) callRows.set(call, id);
+    for (const call of ids.settled) callRows.delete(call);
   };
   const insertUsageBatch = db.transaction(insertUsage);
   // Rows of the whole batch in one transaction (no savepoint per append).
   const writeAll = db.transaction((appends: PendingAppend[], usage: PendingUsage[], t: number) => {
-    insertUsage(usage);
-    return appends.map((p) => appendRows(p.addr, p.msgs, t));
+    const ids = insertUsage(usage);
+    return { ids, results: appends.map((p) => appendRows(p.addr, p.msgs, t)) };
   });
   const flush = () => {
     flushScheduled = false;
@@ -185,7 +215,8 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     usageQueue = [];
     const t = now();
     try {
-      const results = writeAll(appends, usage, t);
+      const { ids, results } = writeAll(appends, usage, t);
+      committed(ids);
       for (const p of usage) p.resolve();
       appends.forEach((p, i) => p.resolve(results[i]!));
       return;
@@ -193,9 +224,10 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       // fall through: isolate the failure
     }
     try {
-      if (usage.length > 0) insertUsageBatch(usage);
+      if (usage.length > 0) committed(insertUsageBatch(usage));
       for (const p of usage) p.resolve();
     } catch (e) {
+      sums.invalidate(); // the kept sums counted rows that are not in the database
       const err = explain(path, e, "record usage");
       for (const p of usage) p.reject(err);
     }
@@ -213,6 +245,13 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       flushScheduled = true;
       setImmediate(flush);
     }
+  };
+
+  /** Whether a queued usage write may change the sum of `q`'s session or person (unknown row: yes). */
+  const touches = (op: UsageOp, q: UsageQuery): boolean => {
+    const r = "record" in op ? { session: op.record.session, person: op.record.person ?? null } : op.row;
+    if (r === undefined) return true;
+    return q.session !== undefined ? r.session === q.session : r.person === q.person;
   };
 
   /** Runs a synchronous database step, mapping failures to StoreError. */
@@ -264,16 +303,28 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     recordUsage: (record) =>
       new Promise<void>((resolve, reject) => {
         usageQueue.push({ op: { record }, resolve, reject });
+        sums.recorded(record);
         schedule(usageQueue.length);
       }),
     updateUsage: (call, update) =>
       new Promise<void>((resolve, reject) => {
-        usageQueue.push({ op: { call, update }, resolve, reject });
+        usageQueue.push({ op: { call, update, row: sums.updated(call, update) }, resolve, reject });
         schedule(usageQueue.length);
       }),
     sumUsage: (query) =>
       run("sum usage", () => {
-        flush();
+        // A kept sum already counts every queued write: no flush, no scan of the period's rows.
+        const kept = sums.get(query);
+        if (kept !== null) {
+          const v = st.dataVersion.get()!.data_version;
+          if (v !== dataVersion) {
+            sums.invalidate();
+            dataVersion = v;
+          } else if (kept !== undefined) return { ...kept };
+        }
+        // A sum of one session or person that no queued write touches reads the same committed or
+        // not: it is read without forcing the queue's commit (a new session's first reservation).
+        if (!(kept === undefined && (query.session !== undefined || query.person !== undefined) && !usageQueue.some((p) => touches(p.op, query)))) flush();
         const where: string[] = [];
         const args: Bind[] = [];
         if (query.session !== undefined) (where.push("session = ?"), args.push(query.session));
@@ -284,7 +335,9 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
         const sql = `SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
           coalesce(sum(cost_usd), 0) AS cost_usd, count(*) - count(cost_usd) AS unpriced_calls
           FROM usage ${where.length ? "WHERE " + where.join(" AND ") : ""}`;
-        return q<UsageTotals>(sql).get(...args)!;
+        const totals = q<UsageTotals>(sql).get(...args)!;
+        if (kept !== null) sums.load(query, totals); // counts every queued write that bears on it
+        return totals;
       }),
     kvGet: (plugin, key) => run("read plugin state", () => st.kvGet.get(plugin, key)?.value ?? null),
     kvSet: (plugin, key, value) =>
