@@ -4,7 +4,8 @@
  * credential file — never into the config. For scripts: `--provider P --model M --api-key-stdin --yes`.
  */
 import { defineCommand } from "citty";
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
 import { loadConfig, resolveConfigPath, writeCredential } from "../config/index.ts";
 import { UsageError } from "../lib/errors.ts";
 import { stringFlag } from "./_args.ts";
@@ -19,8 +20,26 @@ export const DEFAULT_MODELS: Record<ProviderName, string> = {
   ollama: "llama3.2",
 };
 
+/**
+ * Onboarding an existing config changes only the `main` agent (added first when missing): the
+ * channels, plugins, bindings and everything else stay. The file is re-written from its parsed form,
+ * so comments go; the caller keeps a backup of the original.
+ */
+export function mergeOnboard(existing: string, provider: ProviderName, model: string, baseUrl: string): string {
+  const doc = parseToml(existing) as Record<string, unknown>;
+  const agents = Array.isArray(doc.agents) ? (doc.agents as Record<string, unknown>[]) : [];
+  const main = agents.find((a) => a.id === "main");
+  const fields = { provider, model, ...(baseUrl ? { base_url: baseUrl } : {}) };
+  if (main) {
+    Object.assign(main, fields);
+    if (!baseUrl) delete main.base_url;
+  } else agents.unshift({ id: "main", ...fields });
+  doc.agents = agents;
+  return `# Written by \`exoclaw onboard\` (merged into the earlier file). Reference: docs/configuration.md\n\n${stringifyToml(doc)}\n`;
+}
+
 /** The config file onboard writes: one default agent. */
-export function onboardConfig(provider: ProviderName, model: string): string {
+export function onboardConfig(provider: ProviderName, model: string, baseUrl = ""): string {
   return [
     "# Written by `exoclaw onboard`. Reference: docs/configuration.md",
     "",
@@ -32,6 +51,7 @@ export function onboardConfig(provider: ProviderName, model: string): string {
     'id = "main"',
     `provider = "${provider}"`,
     `model = ${JSON.stringify(model)}`,
+    ...(baseUrl ? [`base_url = ${JSON.stringify(baseUrl)}`] : []),
     "",
   ].join("\n");
 }
@@ -44,7 +64,8 @@ export default defineCommand({
     provider: { type: "string", description: `One of ${PROVIDERS.join(", ")}` },
     model: { type: "string", description: "Model name (default depends on the provider)" },
     "api-key-stdin": { type: "boolean", description: "Read the API key from stdin (for scripts)" },
-    yes: { type: "boolean", description: "Do not ask; overwrite an existing config" },
+    "base-url": { type: "string", description: "The provider's endpoint, for OpenAI-compatible servers and Ollama (e.g. http://127.0.0.1:11434)" },
+    yes: { type: "boolean", description: "Do not ask (an existing config is merged, with a backup)" },
     config: { type: "string", description: "Config file to write (default: <state>/config.toml)" },
   },
   async run({ args }) {
@@ -58,6 +79,8 @@ export default defineCommand({
     let provider = stringFlag("provider", args.provider);
     let model = stringFlag("model", args.model);
     let apiKey: string | undefined;
+    let baseUrl = stringFlag("base-url", args["base-url"]);
+    if (baseUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(baseUrl)) throw new UsageError(`--base-url: expected an http(s) URL, got "${baseUrl}"`);
     if (args["api-key-stdin"]) apiKey = (await new Response(Bun.stdin.stream()).text()).trim();
 
     if (interactive) {
@@ -69,7 +92,7 @@ export default defineCommand({
       };
       p.intro("exoclaw onboard");
       if (existsSync(file)) {
-        const ok = await p.confirm({ message: `${file} exists. Replace it?`, initialValue: false });
+        const ok = await p.confirm({ message: `${file} exists. Update its "main" agent (channels, plugins and bindings stay; a backup is kept)?`, initialValue: true });
         if (p.isCancel(ok) || !ok) stop(ok);
       }
       if (!provider) {
@@ -84,19 +107,37 @@ export default defineCommand({
         const v = await p.text({ message: "Model", initialValue: DEFAULT_MODELS[provider] });
         model = p.isCancel(v) ? stop(v) : v;
       }
+      if (baseUrl === undefined && (provider === "openai" || provider === "ollama")) {
+        const v = await p.text({ message: `Endpoint (blank for ${provider === "ollama" ? "http://127.0.0.1:11434" : "api.openai.com"}; an OpenAI-compatible server's URL ends in /v1)`, defaultValue: "" });
+        baseUrl = p.isCancel(v) ? stop(v) : v.trim();
+      }
     } else if (!provider) {
       throw new UsageError("--provider is required with --yes");
     }
     if (!provider || !isProvider(provider)) throw new UsageError(`--provider: expected one of ${PROVIDERS.join(", ")}, got "${provider ?? ""}"`);
-    if (!interactive && existsSync(file) && !args.yes) throw new UsageError(`${file} exists; pass --yes to replace it`);
     model ||= DEFAULT_MODELS[provider];
 
     mkdirSync(home, { recursive: true, mode: 0o700 });
     chmodSync(home, 0o700);
-    writeFileSync(file, onboardConfig(provider, model), { mode: 0o600 });
-    const keyPath = apiKey ? writeCredential(home, provider, apiKey) : null;
+    let backup: string | null = null;
+    if (existsSync(file)) {
+      const before = readFileSync(file, "utf8");
+      const merged = mergeOnboard(before, provider, model, baseUrl ?? "");
+      backup = `${file}.bak-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+      writeFileSync(backup, before, { mode: 0o600 });
+      writeFileSync(file, merged, { mode: 0o600 });
+      try {
+        loadConfig({ ...env, EXOCLAW_CONFIG: file }, {});
+      } catch (e) {
+        writeFileSync(file, before, { mode: 0o600 });
+        throw e;
+      }
+    } else writeFileSync(file, onboardConfig(provider, model, baseUrl ?? ""), { mode: 0o600 });
+    // A key for a custom endpoint is that agent's own: provider-wide keys never go to a custom base_url.
+    const keyPath = apiKey ? writeCredential(home, baseUrl ? "agent-main" : provider, apiKey) : null;
     const lines = [
-      `wrote ${file} (agent "main": ${provider} ${model})`,
+      `wrote ${file} (agent "main": ${provider} ${model}${baseUrl ? ` at ${baseUrl}` : ""})`,
+      ...(backup ? [`kept the other settings; the previous file is saved as ${backup}`] : []),
       keyPath ? `stored the API key in ${keyPath} (mode 600)` : provider === "ollama" ? "ollama needs no API key" : `no API key stored: set ${provider.toUpperCase()}_API_KEY or run \`exoclaw secret set ${provider}\``,
       "next: exoclaw gateway   (then: exoclaw chat)",
     ];

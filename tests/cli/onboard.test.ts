@@ -43,3 +43,33 @@ test("onboard refuses what it cannot do, with one clear line", async () => {
 test("the written config is exactly the documented template", () => {
   expect(onboardConfig("openai", "gpt-4o")).toContain('[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\n');
 });
+
+test("onboard on an existing config updates the main agent only, keeps channels, plugins and bindings, and saves a backup", async () => {
+  using home = tempDir();
+  const env = { EXOCLAW_HOME: home.path };
+  const original =
+    '# my setup\n[gateway]\nport = 7300\n\n[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nsystem_prompt = "Be brief."\n\n' +
+    '[[agents]]\nid = "helper"\nprovider = "gemini"\nmodel = "gemini-2.5-flash"\n\n[[bindings]]\nagent = "helper"\nchannel = "slack"\n\n' +
+    '[[plugins]]\nname = "echo"\npath = "builtin:echo"\n\n[channels.http]\n';
+  home.file("config.toml", original);
+  const r = await onboard(["--provider", "openai", "--model", "local-model", "--base-url", "http://127.0.0.1:8080/v1", "--api-key-stdin", "--yes"], env, "sk-local-1\n");
+  expect(r.stderr).toBe("");
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain('agent "main": openai local-model at http://127.0.0.1:8080/v1');
+  const backup = /saved as (\S+)/.exec(r.stdout)![1]!;
+  expect(await Bun.file(backup).text()).toBe(original);
+  const c = loadConfig(env);
+  expect(c.gateway.port).toBe(7300);
+  expect(c.agents.map((a) => [a.id, a.provider, a.model, a.base_url])).toEqual([
+    ["main", "openai", "local-model", "http://127.0.0.1:8080/v1"],
+    ["helper", "gemini", "gemini-2.5-flash", ""],
+  ]);
+  expect(c.agents[0]!.system_prompt).toBe("Be brief.");
+  expect(c.bindings).toHaveLength(1);
+  expect(c.plugins.map((p) => p.name)).toEqual(["echo"]);
+  expect(Object.keys(c.channels)).toEqual(["http"]);
+  // The key for a custom endpoint is the agent's own, never the provider-wide openai.key.
+  expect(await Bun.file(join(home.path, "credentials/agent-main.key")).text()).toBe("sk-local-1\n");
+  expect(await Bun.file(join(home.path, "credentials/openai.key")).exists()).toBe(false);
+  expect((await onboard(["--provider", "openai", "--base-url", "not a url", "--yes"], env)).stderr).toBe('exoclaw: --base-url: expected an http(s) URL, got "not a url"\n');
+});
