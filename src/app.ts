@@ -60,6 +60,9 @@ export interface AppOptions {
   env?: Readonly<Record<string, string | undefined>>;
 }
 
+/** A channel message whose delivery failed this often is given up (until the dead-letter inbox exists). */
+const MAX_DELIVERY_ATTEMPTS = 5;
+
 /** How long shutdown waits for requests and turns in flight. */
 const DRAIN_MS = 10_000;
 
@@ -221,6 +224,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
         router: { bindings: current.router.size },
         bus: { mode: bus.mode, ...(config.bus.nats_url && { url: config.bus.nats_url }) },
         usage_today: await store.sumUsage({ since: periodStarts(Date.now()).day }),
+        inbound: await store.pendingInbound(10_000).then((all) => {
+          const dead = all.filter((r) => r.attempts >= MAX_DELIVERY_ATTEMPTS).length;
+          return { pending: all.length - dead, dead };
+        }),
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
       }),
@@ -244,7 +251,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     for (const rec of await store.pendingInbound(100).catch(() => [])) {
       const spec = channels.specs.get(rec.channel);
       if (stopping) return;
-      if (!spec || rec.attempts >= 5 || !pipeline) continue;
+      if (!spec || rec.attempts >= MAX_DELIVERY_ATTEMPTS || !pipeline) continue;
       // A stored reply is only sent again: the turn (model calls, tools) already ran.
       await pipeline.deliver(spec, JSON.parse(rec.payload) as InboundMessage, rec.reply);
     }

@@ -18,6 +18,8 @@ interface StatusResult {
   router?: { bindings: number };
   bus?: { mode: string; url?: string };
   usage_today?: { calls: number; input_tokens: number; output_tokens: number };
+  /** Channel messages not answered yet: still being retried, and given up after the last attempt. */
+  inbound?: { pending: number; dead: number };
   plugins?: { name: string; state: string; error?: string }[];
 }
 
@@ -35,6 +37,7 @@ export function formatStatus(s: StatusResult, url: string): string {
     ...(s.store ? [`  store        ${s.store.kind} (${s.store.location}), ${s.store.sessions} session(s)`] : []),
     ...(s.router ? [`  bindings     ${s.router.bindings}`] : []),
     ...(s.bus ? [`  bus          ${s.bus.mode}${s.bus.url ? ` (${s.bus.url}${s.bus.mode === "local" ? " unreachable" : ""})` : ""}`] : []),
+    ...(s.inbound ? [`  channels     ${s.inbound.pending} message(s) pending, ${s.inbound.dead} given up after the last retry`] : []),
     ...(s.usage_today ? [`  usage today  ${s.usage_today.calls} model call(s), ${s.usage_today.input_tokens} in / ${s.usage_today.output_tokens} out tokens`] : []),
     ...(s.plugins
       ? [

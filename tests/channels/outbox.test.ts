@@ -7,6 +7,7 @@ import { createHmac } from "node:crypto";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
+import { openSocket } from "../helpers/ws.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 async function until(cond: () => Promise<boolean>, what: string): Promise<void> {
@@ -79,6 +80,9 @@ test("telegram answers 403 (bot blocked): 5 send attempts of the stored reply, o
     expect(orders()).toBe(1);
     const history = await gw.store.history("main:telegram:bot:42", { limit: 50 });
     expect(history.map((m) => m.role)).toEqual(["user", "assistant", "tool", "assistant"]);
+    // The operator sees it: `exoclaw status` counts the message as given up.
+    await using ws = await openSocket(gw.wsUrl);
+    expect(((await ws.call("status")) as { result: { inbound: unknown } }).result.inbound).toEqual({ pending: 0, dead: 1 });
   } finally {
     await server.stop(true);
   }
