@@ -134,9 +134,9 @@ describe("exoclaw CLI", () => {
     const typo = await runExoclaw(["gateway", "--tokn", "s3cret", "--port", "0"], { EXOCLAW_HOME: home.path });
     expect(typo).toMatchObject({ code: 2, stdout: "" });
     expect(typo.stderr).toBe("exoclaw: unknown option --tokn for `exoclaw gateway`\n");
-    const onboard = await runExoclaw(["onboard", "--base-url=http://127.0.0.1:1", "--yes"], { EXOCLAW_HOME: home.path });
+    const onboard = await runExoclaw(["onboard", "--base-uri=http://127.0.0.1:1", "--yes"], { EXOCLAW_HOME: home.path });
     expect(onboard.code).toBe(2);
-    expect(onboard.stderr).toContain("unknown option --base-url for `exoclaw onboard`");
+    expect(onboard.stderr).toContain("unknown option --base-uri for `exoclaw onboard`");
     // Defined options, kebab-case and =value forms still work.
     const plugin = await runExoclaw(["plugin", "list", "--port=1"], { EXOCLAW_HOME: home.path });
     expect(plugin.code).toBe(0);
