@@ -1,13 +1,15 @@
 /**
  * `exoclaw service install [--user] [--print]`: a systemd unit that runs `exoclaw gateway`,
- * restarted on failure, with the usual hardening and a file-descriptor limit high enough for many
- * sockets. The token, if any, goes in `<state>/gateway.env` (EXOCLAW_TOKEN=…, mode 600), not in the unit.
+ * restarted on failure, with a file-descriptor limit high enough for many sockets. A system unit runs
+ * the installed binary as a dynamic unprivileged user, sandboxed; a user unit runs this program as
+ * the user. The token, if any, goes in an environment file (EXOCLAW_TOKEN=…, mode 600), not in the unit.
  */
 import { defineCommand } from "citty";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { loadConfig } from "../config/index.ts";
+import { ExoError, UsageError } from "../lib/errors.ts";
 import { configArg, stringFlag } from "./_args.ts";
 
 /** How this very program is started again: the compiled binary, or bun with main.ts. */
@@ -16,9 +18,54 @@ export function selfCommand(): string[] {
   return [process.execPath, Bun.main];
 }
 
+/** Where a system service's binary and state live (fixed, so the unit never points at a download folder). */
+export const SYSTEM_BINARY = "/usr/local/bin/exoclaw";
+export const SYSTEM_HOME = "/var/lib/exoclaw";
+const SYSTEM_ENV = "/etc/exoclaw/gateway.env";
+
+/**
+ * A user unit runs this program as the user, with their state directory. A system unit runs the
+ * installed binary as a dynamic, unprivileged user with its own state directory and the usual
+ * sandboxing (`systemd-analyze security` exposure about 1.3). JIT and WebAssembly need writable
+ * executable memory, so MemoryDenyWriteExecute stays off.
+ */
 export function renderUnit(opts: { exec: string[]; home: string; configFile: string | null; user: boolean }): string {
   const q = (s: string) => (/[\s"\\]/.test(s) ? JSON.stringify(s) : s);
-  const exec = [...opts.exec, "gateway", ...(opts.configFile ? ["--config", opts.configFile] : [])].map(q).join(" ");
+  const exec = [...(opts.user ? opts.exec : [SYSTEM_BINARY]), "gateway", ...(opts.configFile ? ["--config", opts.configFile] : [])].map(q).join(" ");
+  const common = ["ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "RestartSec=2", "LimitNOFILE=65536", "UMask=0077", "NoNewPrivileges=yes", "PrivateTmp=yes", "LockPersonality=yes", "RestrictRealtime=yes", "RestrictSUIDSGID=yes"];
+  const service = opts.user
+    ? [`Environment=EXOCLAW_HOME=${q(opts.home)}`, `EnvironmentFile=-${q(join(opts.home, "gateway.env"))}`, `ExecStart=${exec}`, ...common]
+    : [
+        "DynamicUser=yes",
+        "StateDirectory=exoclaw",
+        "StateDirectoryMode=0700",
+        `Environment=EXOCLAW_HOME=${SYSTEM_HOME}`,
+        `EnvironmentFile=-${SYSTEM_ENV}`,
+        `ExecStart=${exec}`,
+        ...common,
+        "PrivateDevices=yes",
+        "PrivateUsers=yes",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "ProtectKernelTunables=yes",
+        "ProtectKernelModules=yes",
+        "ProtectKernelLogs=yes",
+        "ProtectControlGroups=yes",
+        "ProtectClock=yes",
+        "ProtectHostname=yes",
+        "ProtectProc=invisible",
+        "ProcSubset=pid",
+        "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+        "RestrictNamespaces=yes",
+        "RemoveIPC=yes",
+        "KeyringMode=private",
+        "DevicePolicy=closed",
+        "CapabilityBoundingSet=",
+        "AmbientCapabilities=",
+        "SystemCallArchitectures=native",
+        "SystemCallFilter=@system-service",
+        "MemoryDenyWriteExecute=no",
+      ];
   return [
     "[Unit]",
     "Description=exoclaw gateway (WASM-sandboxed AI agent runtime)",
@@ -27,16 +74,7 @@ export function renderUnit(opts: { exec: string[]; home: string; configFile: str
     "",
     "[Service]",
     "Type=simple",
-    `Environment=EXOCLAW_HOME=${q(opts.home)}`,
-    `EnvironmentFile=-${q(join(opts.home, "gateway.env"))}`,
-    `ExecStart=${exec}`,
-    "ExecReload=/bin/kill -HUP $MAINPID",
-    "Restart=on-failure",
-    "RestartSec=2",
-    "LimitNOFILE=65536",
-    "NoNewPrivileges=yes",
-    "PrivateTmp=yes",
-    ...(opts.user ? [] : ["ProtectSystem=strict", `ReadWritePaths=${q(opts.home)}`]),
+    ...service,
     "",
     "[Install]",
     `WantedBy=${opts.user ? "default.target" : "multi-user.target"}`,
@@ -53,13 +91,37 @@ const install = defineCommand({
   },
   run({ args }) {
     const config = loadConfig(process.env, { file: stringFlag("config", args.config) });
-    const unit = renderUnit({ exec: selfCommand(), home: config.home, configFile: config.file, user: Boolean(args.user) });
+    const user = Boolean(args.user);
+    const unit = renderUnit({ exec: selfCommand(), home: config.home, configFile: stringFlag("config", args.config) ?? (user ? config.file : null), user });
     if (args.print) return void process.stdout.write(unit);
-    const path = args.user ? join(process.env.XDG_CONFIG_HOME || join(homedir(), ".config"), "systemd/user/exoclaw.service") : "/etc/systemd/system/exoclaw.service";
-    mkdirSync(dirname(path), { recursive: true });
+    if (user) {
+      const path = join(process.env.XDG_CONFIG_HOME || join(homedir(), ".config"), "systemd/user/exoclaw.service");
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, unit);
+      process.stdout.write(
+        `wrote ${path}\nnext: systemctl --user daemon-reload && systemctl --user enable --now exoclaw\n` +
+          `a user service stops when you log out, unless lingering is on: loginctl enable-linger ${process.env.USER ?? "$USER"}\n` +
+          `(a token, if you use one: EXOCLAW_TOKEN=… in ${join(config.home, "gateway.env")}, mode 600)\n`,
+      );
+      return;
+    }
+    if (process.getuid?.() !== 0) throw new ExoError("unauthorized", "a system service is written to /etc/systemd/system and installs /usr/local/bin/exoclaw: run it with sudo, or use --user");
+    const exec = selfCommand();
+    if (exec.length !== 1) {
+      throw new UsageError(`a system service runs the compiled binary from ${SYSTEM_BINARY}: build it (npm run build -- --native) and run \`sudo ./dist/exoclaw-linux-x64 service install\`, or use --user`);
+    }
+    if (exec[0] !== SYSTEM_BINARY) {
+      mkdirSync(dirname(SYSTEM_BINARY), { recursive: true });
+      copyFileSync(exec[0]!, SYSTEM_BINARY);
+      chmodSync(SYSTEM_BINARY, 0o755);
+    }
+    const path = "/etc/systemd/system/exoclaw.service";
     writeFileSync(path, unit);
-    const ctl = args.user ? "systemctl --user" : "systemctl";
-    process.stdout.write(`wrote ${path}\nnext: ${ctl} daemon-reload && ${ctl} enable --now exoclaw\n(a token, if you use one: EXOCLAW_TOKEN=… in ${join(config.home, "gateway.env")}, mode 600)\n`);
+    process.stdout.write(
+      `installed ${SYSTEM_BINARY} and wrote ${path}\nnext: systemctl daemon-reload && systemctl enable --now exoclaw\n` +
+        `it runs as an unprivileged dynamic user with its state in ${SYSTEM_HOME} (config.toml, credentials/ go there);\n` +
+        `a token, if you use one: EXOCLAW_TOKEN=… in ${SYSTEM_ENV}, mode 600\n`,
+    );
   },
 });
 
