@@ -74,7 +74,7 @@ export function openStore(config: Config): Store {
     case "memory":
       return createMemoryStore();
     case "nats":
-      throw new ConfigError(`store.kind = "nats" needs the NATS bus, which this version does not have yet: use "sqlite"`);
+      throw new ConfigError(`store.kind = "nats" (sessions in JetStream KV, for several gateways) is not built yet: use "sqlite" (the default); [bus] nats_url works on its own`);
     default: {
       const never: never = config.store.kind;
       throw new ConfigError(`store.kind: unknown kind ${String(never)}`);
