@@ -56,6 +56,11 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
       if (/401/.test(msg)) reject(new AuthError(`the gateway at ${url} refused the token`));
       else if (/429/.test(msg)) reject(new ExoError("rate_limited", `the gateway at ${url} is rate limiting this address; retry later`));
       else if (/403/.test(msg)) reject(new AuthError(`the gateway at ${url} refused this client (origin or host not allowed)`));
+      else if (/TLS|certificate|SSL/i.test(msg)) {
+        // A gateway answered, but its certificate is not trusted here (self-signed, or for another name).
+        const why = /TLS handshake failed: (.*)$/.exec(msg)?.[1] ?? msg;
+        reject(new UnavailableError(`the gateway at ${url} answered, but its TLS certificate is not trusted (${why}): use a certificate this machine trusts, or add it with NODE_EXTRA_CA_CERTS=<file>`));
+      }
       else reject(new UnavailableError(`no gateway is answering at ${url} (is \`exoclaw gateway\` running?)`));
     };
   });

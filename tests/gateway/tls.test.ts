@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import { runExoclaw } from "../helpers/cli.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 
 const FIXTURES = join(import.meta.dir, "../fixtures/tls");
@@ -21,6 +22,17 @@ describe("TLS", () => {
     });
     ws.close();
     expect(JSON.parse(reply).result.auth).toEqual({ token_required: false, tls: true });
+  });
+
+  test("exoclaw status against a self-signed gateway says the certificate is not trusted (not 'no gateway'); with NODE_EXTRA_CA_CERTS it works", async () => {
+    await using gw = await startTestGateway({ toml: `[gateway]\ntls_cert = "${cert}"\ntls_key = "${key}"\n` });
+    const url = `wss://127.0.0.1:${gw.port}/ws`;
+    const untrusted = await runExoclaw(["status", "--url", url], { EXOCLAW_HOME: gw.home });
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toContain(`the gateway at ${url} answered, but its TLS certificate is not trusted (self signed certificate)`);
+    const trusted = await runExoclaw(["status", "--url", url], { EXOCLAW_HOME: gw.home, NODE_EXTRA_CA_CERTS: cert });
+    expect(trusted.stderr).toBe("");
+    expect(trusted.code).toBe(0);
   });
 
   test("a plain-HTTP client gets no answer from a TLS gateway", async () => {
