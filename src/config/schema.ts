@@ -32,6 +32,8 @@ const Gateway = v.strictObject({
   openai_compat: v.optional(v.boolean(), false),
   tls_cert: v.optional(v.string(), ""),
   tls_key: v.optional(v.string(), ""),
+  /** Reverse proxies (exact addresses) whose X-Forwarded-For names the client, for rate limits. */
+  trusted_proxies: v.optional(v.array(v.pipe(v.string(), v.minLength(1))), []),
   /** debug | info | warn | error; `EXOCLAW_LOG` overrides it. */
   log_level: v.optional(v.picklist(["debug", "info", "warn", "error"]), "info"),
 });

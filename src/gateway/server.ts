@@ -203,7 +203,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     limiter.recordFailure(remote);
     return "wrong";
   };
-  const remoteOf = (req: Request) => server?.requestIP(req)?.address ?? "unknown";
+  const remoteOf = (req: Request) => clientAddress(server?.requestIP(req)?.address ?? "unknown", req.headers.get("x-forwarded-for"), gw.trusted_proxies);
   const httpAuth = (req: Request) => verifyBearer(req.headers.get("authorization"), remoteOf(req));
   const denied = (verdict: "missing" | "wrong" | "limited") =>
     verdict === "limited"
@@ -223,7 +223,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   app.get("/ws", (c) => {
     const req = c.req.raw;
     const srv = c.env.server;
-    const remoteAddress = srv.requestIP(req)?.address ?? "unknown";
+    const remoteAddress = remoteOf(req);
     if (!isOriginAllowed(policy, req.headers.get("origin"), req.headers.get("host"))) {
       log.warn("websocket origin refused", { origin: req.headers.get("origin"), remote: remoteAddress });
       return c.json({ error: { code: "forbidden", message: "origin not allowed" } }, 403);
@@ -330,4 +330,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await live.stop(true);
     },
   };
+}
+
+/**
+ * The client's address: the peer's, unless the peer is one of the operator's `trusted_proxies`;
+ * then the right-most `X-Forwarded-For` entry that is not a trusted proxy (entries further left
+ * were written by the client and prove nothing). Without trusted proxies the header is ignored.
+ */
+export function clientAddress(peer: string, forwardedFor: string | null, trusted: readonly string[]): string {
+  const norm = (a: string) => a.trim().toLowerCase().replace(/^\[|\]$/g, "").replace(/^::ffff:(?=\d+\.)/, "");
+  const isTrusted = (a: string) => trusted.some((t) => norm(t) === norm(a));
+  if (!forwardedFor || !isTrusted(peer)) return peer;
+  const hops = forwardedFor.split(",").map(norm).filter((h) => h !== "");
+  for (let i = hops.length - 1; i >= 0; i--) if (!isTrusted(hops[i]!)) return hops[i]!;
+  return peer;
 }

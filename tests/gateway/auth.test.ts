@@ -1,16 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import { loadConfig } from "../../src/config/index.ts";
-import { startGateway } from "../../src/gateway/server.ts";
+import { clientAddress, startGateway } from "../../src/gateway/server.ts";
 import { silentLogger } from "../../src/lib/log.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { openSocket, tryOpenSocket } from "../helpers/ws.ts";
 import { connect as tcpConnect } from "node:net";
 
 /** GET `path` from a chosen loopback source address (127.0.0.0/8 is all ours on Linux); resolves to the status code. */
-function getFrom(localAddress: string, port: number, path: string, token: string): Promise<number> {
+function getFrom(localAddress: string, port: number, path: string, token: string, forwardedFor?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const sock = tcpConnect({ host: "127.0.0.1", port, localAddress }, () => {
-      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`);
+      const xff = forwardedFor ? `X-Forwarded-For: ${forwardedFor}\r\n` : "";
+      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n${xff}Connection: close\r\n\r\n`);
     });
     let head = "";
     sock.on("data", (d) => (head += d.toString("latin1")));
@@ -174,6 +175,29 @@ describe("token guessing from many addresses", () => {
     expect(statuses.filter((s) => s === 429).length).toBe(150);
     expect(await getFrom("127.0.0.77", gw.port, "/ready", TOKEN)).toBe(429);
     expect(await getFrom("127.0.0.1", gw.port, "/ready", TOKEN)).toBe(200);
+  });
+});
+
+describe("behind a reverse proxy", () => {
+  test("with trusted_proxies, a guesser behind the proxy locks out only itself; X-Forwarded-For from anyone else is ignored", async () => {
+    await using gw = await startTestGateway({ token: TOKEN, toml: '[gateway]\ntrusted_proxies = ["127.0.0.5"]\n' });
+    // Through the proxy (127.0.0.5): 5 wrong tokens from 203.0.113.9 lock 203.0.113.9 …
+    for (let i = 0; i < 5; i++) expect(await getFrom("127.0.0.5", gw.port, "/ready", `guess-${i}`, "203.0.113.9")).toBe(401);
+    expect(await getFrom("127.0.0.5", gw.port, "/ready", TOKEN, "203.0.113.9")).toBe(429);
+    // … not the operator behind the same proxy, and a spoofed left-most entry changes nothing.
+    expect(await getFrom("127.0.0.5", gw.port, "/ready", TOKEN, "198.51.100.7")).toBe(200);
+    expect(await getFrom("127.0.0.5", gw.port, "/ready", TOKEN, "198.51.100.7, 203.0.113.9")).toBe(429);
+    // A client that is not the proxy cannot pick its address with the header.
+    for (let i = 0; i < 5; i++) await getFrom("127.0.0.6", gw.port, "/ready", `g-${i}`, `192.0.2.${i}`);
+    expect(await getFrom("127.0.0.6", gw.port, "/ready", TOKEN, "192.0.2.200")).toBe(429);
+  });
+
+  test("clientAddress trusts X-Forwarded-For only from a trusted proxy, right to left", () => {
+    expect(clientAddress("10.0.0.1", "1.2.3.4", [])).toBe("10.0.0.1");
+    expect(clientAddress("10.0.0.1", "1.2.3.4", ["10.0.0.1"])).toBe("1.2.3.4");
+    expect(clientAddress("::ffff:10.0.0.1", "9.9.9.9, 1.2.3.4, 10.0.0.2", ["10.0.0.1", "10.0.0.2"])).toBe("1.2.3.4");
+    expect(clientAddress("10.0.0.1", "10.0.0.1", ["10.0.0.1"])).toBe("10.0.0.1");
+    expect(clientAddress("10.0.0.1", null, ["10.0.0.1"])).toBe("10.0.0.1");
   });
 });
 
