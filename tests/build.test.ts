@@ -138,26 +138,31 @@ describe("bun run build", () => {
     }
   });
 
-  test.if(native !== undefined)("the native binary answers a message on the built-in http channel (builtin:http, not http-get)", async () => {
-    await using up = startFakeUpstream([{ body: anthropicReply("hello from the binary") }]);
-    using chHome = tempDir();
-    chHome.file(
+  const CHANNEL_TOKEN = "binary-channel-token";
+  /** The binary's gateway with one agent on the fake upstream at `upstream` and the http channel. */
+  const channelGateway = (dir: ReturnType<typeof tempDir>, upstream: string) => {
+    dir.file(
       "config.toml",
-      `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\napi_key = "sk-ant-binary-test"\n\n[channels.http]\n`,
+      `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${upstream}"\napi_key = "sk-ant-binary-test"\n\n[channels.http]\n`,
     );
-    const token = "binary-channel-token";
-    const gw = Bun.spawn([bin, "gateway", "--port", "0"], {
-      cwd: chHome.path,
-      env: { ...env, EXOCLAW_HOME: chHome.path, HOME: chHome.path, EXOCLAW_TOKEN: token },
+    return Bun.spawn([bin, "gateway", "--port", "0"], {
+      cwd: dir.path,
+      env: { ...env, EXOCLAW_HOME: dir.path, HOME: dir.path, EXOCLAW_TOKEN: CHANNEL_TOKEN },
       stdin: "ignore",
       stdout: "pipe",
       stderr: "pipe",
     });
+  };
+
+  test.if(native !== undefined)("the native binary answers a message on the built-in http channel (builtin:http, not http-get)", async () => {
+    await using up = startFakeUpstream([{ body: anthropicReply("hello from the binary") }]);
+    using chHome = tempDir();
+    const gw = channelGateway(chHome, up.url);
     try {
       const listening = await logLine(gw, (l) => l.msg === "gateway listening", 15_000);
       const res = await fetch(`http://127.0.0.1:${listening.port}/webhook/http`, {
         method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        headers: { authorization: `Bearer ${CHANNEL_TOKEN}`, "content-type": "application/json" },
         body: JSON.stringify({ peer: "alice", text: "hi" }),
       });
       expect(res.status).toBe(200);
@@ -173,23 +178,12 @@ describe("bun run build", () => {
     // The model streams slowly: SIGTERM (what systemd sends) lands while the turn runs.
     await using up = startFakeUpstream([{ body: anthropicReply("answered before shutdown"), delayMs: 25 }]);
     using chHome = tempDir();
-    chHome.file(
-      "config.toml",
-      `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\napi_key = "sk-ant-binary-test"\n\n[channels.http]\n`,
-    );
-    const token = "binary-channel-token";
-    const gw = Bun.spawn([bin, "gateway", "--port", "0"], {
-      cwd: chHome.path,
-      env: { ...env, EXOCLAW_HOME: chHome.path, HOME: chHome.path, EXOCLAW_TOKEN: token },
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const gw = channelGateway(chHome, up.url);
     try {
       const listening = await logLine(gw, (l) => l.msg === "gateway listening", 15_000);
       const answer = fetch(`http://127.0.0.1:${listening.port}/webhook/http`, {
         method: "POST",
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        headers: { authorization: `Bearer ${CHANNEL_TOKEN}`, "content-type": "application/json" },
         body: JSON.stringify({ peer: "bob", text: "hi" }),
       });
       for (let i = 0; i < 500 && up.requests.length === 0; i++) await Bun.sleep(10);
