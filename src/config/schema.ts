@@ -34,6 +34,12 @@ const Gateway = v.strictObject({
   tls_key: v.optional(v.string(), ""),
   /** Reverse proxies (exact addresses) whose X-Forwarded-For names the client, for rate limits. */
   trusted_proxies: v.optional(v.array(v.pipe(v.string(), v.minLength(1))), []),
+  /**
+   * The address the internet reaches this gateway at through a reverse proxy (https://bot.example.com):
+   * its host name is answered besides loopback, its origin may open /ws, and `channel setup` builds
+   * webhook URLs from it. "" = none.
+   */
+  public_url: v.optional(v.union([v.literal(""), Origin]), ""),
   /** debug | info | warn | error; `EXOCLAW_LOG` overrides it. */
   log_level: v.optional(v.picklist(["debug", "info", "warn", "error"]), "info"),
 });
