@@ -188,7 +188,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
           route: (addr) => current.router.resolve(addr),
           log: log.child({ module: "channels" }),
           bus,
-          gatewayAuth: (req) => auth.checkBearer(req.headers.get("authorization"), auth.remoteOf(req)) === "ok",
+          gatewayAuth: (req) => auth.checkRequest(req) === "ok",
           remoteOf: auth.remoteOf,
           hostSecrets: () => (config.gateway.token ? [config.gateway.token] : []),
         });

@@ -13,7 +13,7 @@ import {
   createTokenCheck,
   type ExposurePolicy,
   type FailureLimiterOptions,
-  isHostAllowed,
+  hostAccess,
   isLoopback,
   isOriginAllowed,
 } from "../auth/index.ts";
@@ -50,6 +50,11 @@ export interface GatewayOptions {
 /** What extra routes get from the gateway to authenticate HTTP requests the same way as sockets. */
 export interface RouteAuth {
   checkBearer(header: string | null | undefined, remote: string): "ok" | "missing" | "wrong" | "limited";
+  /**
+   * The whole request as a caller of the gateway's own authority: its bearer token, and — on a
+   * gateway without a token — a loopback Host (the public host of `public_url` carries no authority).
+   */
+  checkRequest(req: Request): "ok" | "missing" | "wrong" | "limited";
   remoteOf(req: Request): string;
 }
 
@@ -118,7 +123,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const tokenRequired = gw.token !== "";
   const tls = gw.tls_cert !== "" && gw.tls_key !== "";
-  const policy: ExposurePolicy = { bind: gw.bind, tls, tokenRequired, allowedOrigins: gw.allowed_origins };
+  const policy: ExposurePolicy = { bind: gw.bind, tls, tokenRequired, allowedOrigins: gw.allowed_origins, publicUrl: gw.public_url };
   const checkToken = createTokenCheck(gw.token);
   const limiter = createFailureLimiter(opts.limiter);
   const authTimeoutMs = opts.authTimeoutMs ?? 10_000;
@@ -158,7 +163,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   app.use("*", async (c, next) => {
     if (c.req.path !== "/health") {
       const host = c.req.header("host") ?? null;
-      if (!isHostAllowed(policy, host)) {
+      const access = hostAccess(policy, host);
+      if (access === "webhooks" && !c.req.path.startsWith("/webhook/")) {
+        const message =
+          `on its public host ${host} a gateway without a token answers only /webhook/ (platforms sign those): ` +
+          "start it with a token (--token or EXOCLAW_TOKEN) to reach the page, /ws or /v1 through the proxy";
+        return c.json({ error: { code: "forbidden", message } }, 403);
+      }
+      if (access === "none") {
         // Behind a reverse proxy this is the first thing an operator meets: say why, and what to do.
         // At most one line a minute: a stranger spraying Host names must not flood the log.
         if (Date.now() - lastHostWarning > 60_000) {
@@ -167,7 +179,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         }
         const message =
           `host ${host ?? "(none)"} not allowed: a gateway without a token answers only loopback host names (a guard against DNS rebinding). ` +
-          "Behind a reverse proxy, start it with a token (--token or EXOCLAW_TOKEN), or have the proxy send Host: 127.0.0.1";
+          "Behind a reverse proxy, set [gateway] public_url to the address the proxy serves (webhooks only, without a token), " +
+          "or start it with a token (--token or EXOCLAW_TOKEN)";
         return c.json({ error: { code: "forbidden", message } }, 403);
       }
       // A page on another origin can still *send* a simple POST to loopback (CORS only hides the
@@ -248,7 +261,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     if (srv.upgrade(req, { data })) return new Response(null);
     return c.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, 426);
   });
-  opts.routes?.(app as unknown as Hono, { checkBearer: verifyBearer, remoteOf });
+  const checkRequest = (req: Request) =>
+    !tokenRequired && hostAccess(policy, req.headers.get("host")) !== "all" ? ("missing" as const) : verifyBearer(req.headers.get("authorization"), remoteOf(req));
+  opts.routes?.(app as unknown as Hono, { checkBearer: verifyBearer, checkRequest, remoteOf });
   app.notFound((c) => c.json(json404(c.req.method, c.req.path), 404));
   app.onError((e, c) => {
     log.error("http handler failed", { path: c.req.path, error: e });

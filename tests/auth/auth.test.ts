@@ -6,6 +6,7 @@ import {
   createTokenCheck,
   type ExposurePolicy,
   hostOf,
+  hostAccess,
   isHostAllowed,
   isLoopback,
   isOriginAllowed,
@@ -121,5 +122,17 @@ describe("origin and host policy", () => {
     expect(isHostAllowed(open, "evil.example")).toBe(false);
     expect(isHostAllowed(open, null)).toBe(false);
     expect(isHostAllowed(guarded, "anything.example")).toBe(true);
+  });
+  test("public_url: its host (and port) reaches webhooks only on a tokenless gateway, everything with a token; its origin may connect", () => {
+    const proxied: ExposurePolicy = { ...open, allowedOrigins: [], publicUrl: "https://bot.example.com" };
+    expect(hostAccess(proxied, "bot.example.com")).toBe("webhooks");
+    expect(hostAccess(proxied, "BOT.example.com")).toBe("webhooks");
+    expect(hostAccess(proxied, "bot.example.com:8443")).toBe("none");
+    expect(hostAccess(proxied, "evil.example")).toBe("none");
+    expect(hostAccess(proxied, "127.0.0.1:7200")).toBe("all");
+    expect(hostAccess({ ...proxied, publicUrl: "https://bot.example.com:8443" }, "bot.example.com:8443")).toBe("webhooks");
+    expect(hostAccess({ ...guarded, publicUrl: "https://bot.example.com" }, "bot.example.com")).toBe("all");
+    expect(isOriginAllowed({ ...guarded, tls: false, publicUrl: "https://bot.example.com" }, "https://bot.example.com", "bot.example.com")).toBe(true);
+    expect(isOriginAllowed({ ...guarded, tls: false }, "https://bot.example.com", "bot.example.com")).toBe(false);
   });
 });

@@ -1,8 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { loadConfig } from "../../src/config/index.ts";
+import type { StreamFn } from "../../src/agent/loop.ts";
+import { loadConfig, writeCredential } from "../../src/config/index.ts";
 import { clientAddress, startGateway } from "../../src/gateway/server.ts";
 import { silentLogger } from "../../src/lib/log.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { openSocket, tryOpenSocket } from "../helpers/ws.ts";
 import { connect as tcpConnect } from "node:net";
 
@@ -237,6 +239,63 @@ describe("origin and host rules", () => {
     expect(warned[0]).toContain("evil.example");
     const health = await fetch(`${gw.url}/health`, { headers: { host: "evil.example" } });
     expect(health.status).toBe(200);
+  });
+
+  test("public_url without a token: the proxy's host name reaches signed webhooks only; the page, /ws, /v1 and the token-less http channel stay loopback-only", async () => {
+    const sent: string[] = [];
+    const api = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        sent.push(((await req.json()) as { text: string }).text);
+        return Response.json({ ok: true, result: { message_id: 1 } });
+      },
+    });
+    using home = tempDir();
+    writeCredential(home.path, "tg_secret", "proxy-secret-1");
+    writeCredential(home.path, "tg_bot", "123:bot-token");
+    home.file(
+      "config.toml",
+      `[gateway]\npublic_url = "https://bot.example.com"\nopenai_compat = true\n\n` +
+        `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
+        `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n\n[channels.http]\n`,
+    );
+    const stream: StreamFn = async function* () {
+      yield { type: "text", text: "hi through the proxy" };
+      yield { type: "done", stop_reason: "end_turn" };
+    };
+    try {
+      await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
+      const viaProxy = (path: string, init: RequestInit = {}) =>
+        fetch(`${gw.url}${path}`, { ...init, headers: { host: "bot.example.com", ...(init.headers as Record<string, string>) } });
+      const update = '{"update_id":1,"message":{"message_id":1,"from":{"id":7,"is_bot":false,"first_name":"A"},"chat":{"id":7,"type":"private"},"date":1,"text":"hello"}}';
+      const tg = await viaProxy("/webhook/telegram", { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "proxy-secret-1" }, body: update });
+      expect(tg.status).toBe(200);
+      for (let i = 0; i < 200 && sent.length === 0; i++) await Bun.sleep(20);
+      expect(sent).toEqual(["hi through the proxy"]);
+      // The http channel has no signature: on the public host it is the gateway's own authority, refused.
+      const http = await viaProxy("/webhook/http", { method: "POST", headers: { "content-type": "application/json" }, body: '{"peer":"x","text":"y"}' });
+      expect(http.status).toBe(401);
+      for (const path of ["/", "/ready", "/ws", "/v1/models"]) {
+        const r = await viaProxy(path);
+        expect({ path, status: r.status }).toEqual({ path, status: 403 });
+        expect(((await r.json()) as { error: { message: string } }).error.message).toContain("answers only /webhook/");
+      }
+      // Any other name is still the DNS-rebinding guard's.
+      expect((await fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { host: "evil.example" }, body: update })).status).toBe(403);
+      // Loopback keeps everything.
+      expect((await fetch(`${gw.url}/ready`)).status).toBe(200);
+    } finally {
+      await api.stop(true);
+    }
+  });
+
+  test("public_url with a token: the page behind an HTTPS proxy may open /ws from the public origin with no allowed_origins entry", async () => {
+    await using gw = await startTestGateway({ token: TOKEN, toml: '[gateway]\npublic_url = "https://bot.example.com"\n' });
+    await using s = await openSocket(gw.wsUrl, { headers: { host: "bot.example.com", origin: "https://bot.example.com", authorization: `Bearer ${TOKEN}` } });
+    expect((await s.call("ping")).result).toBe("pong");
+    const other = await tryOpenSocket(gw.wsUrl, { headers: { host: "bot.example.com", origin: "https://evil.example", authorization: `Bearer ${TOKEN}` } });
+    expect(other.ok).toBe(false);
   });
 });
 
