@@ -44,6 +44,8 @@ export interface TurnResult {
   /** What this turn adds to the session, in order (the user message first). */
   messages: NewMessage[];
   error?: ProviderError;
+  /** The model that answered last (a fallback step's, when the chain moved on); absent if none announced. */
+  answeredBy?: { provider: string; model: string };
 }
 
 export type StreamFn = (req: ChatRequest, signal: AbortSignal) => AsyncIterable<StreamEvent>;
@@ -56,10 +58,11 @@ export async function runTurn(
   const added: NewMessage[] = [{ role: input.user.role, parts: input.user.parts }];
   const usage = { input_tokens: 0, output_tokens: 0 };
   let text = "";
+  let answeredBy: { provider: string; model: string } | undefined;
   const specs = tools.specs();
   const finish = (stop_reason: TurnStopReason, error?: ProviderError): TurnResult => {
     emit({ event: "done", data: { stop_reason } });
-    return { text, usage, stop_reason, messages: added, ...(error && { error }) };
+    return { text, usage, stop_reason, messages: added, ...(error && { error }), ...(answeredBy && { answeredBy }) };
   };
 
   for (let round = 0; ; round++) {
@@ -76,25 +79,27 @@ export async function runTurn(
     let failure: ProviderError | undefined;
     try {
       for await (const ev of stream(req, signal)) {
-      switch (ev.type) {
-        case "text":
-          roundText += ev.text;
-          emit({ event: "text", data: ev.text });
-          break;
-        case "tool_call":
-          calls.push({ id: ev.id, name: ev.name, input: ev.input, ...(ev.signature !== undefined && { signature: ev.signature }) });
-          emit({ event: "tool_use", data: { id: ev.id, name: ev.name, input: ev.input } });
-          break;
-        case "usage":
-          usage.input_tokens += ev.input_tokens;
-          usage.output_tokens += ev.output_tokens;
-          emit({ event: "usage", data: { input_tokens: ev.input_tokens, output_tokens: ev.output_tokens } });
-          break;
-        case "error":
-          failure = ev.error;
-          break;
-          case "done":
+        switch (ev.type) {
+          case "text":
+            roundText += ev.text;
+            emit({ event: "text", data: ev.text });
+            break;
+          case "tool_call":
+            calls.push({ id: ev.id, name: ev.name, input: ev.input, ...(ev.signature !== undefined && { signature: ev.signature }) });
+            emit({ event: "tool_use", data: { id: ev.id, name: ev.name, input: ev.input } });
+            break;
+          case "usage":
+            usage.input_tokens += ev.input_tokens;
+            usage.output_tokens += ev.output_tokens;
+            emit({ event: "usage", data: { input_tokens: ev.input_tokens, output_tokens: ev.output_tokens } });
+            break;
+          case "error":
+            failure = ev.error;
+            break;
           case "model":
+            answeredBy = { provider: ev.provider, model: ev.model };
+            break;
+          case "done":
             break;
           default: {
             const never: never = ev;

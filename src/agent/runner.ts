@@ -136,7 +136,8 @@ export class AgentRunner {
       },
     );
     this.deps.metrics?.inc("exoclaw_chat_turns_total", { agent: agent.id, stop_reason: result.stop_reason });
-    const meta = { provider: agent.provider, model: agent.model, stop_reason: result.stop_reason };
+    // The model that answered — a fallback's, when the chain moved past the agent's own.
+    const meta = { provider: result.answeredBy?.provider ?? agent.provider, model: result.answeredBy?.model ?? agent.model, stop_reason: result.stop_reason };
     const last = result.messages.length - 1;
     // A turn that failed before the model said anything stores nothing: the history would otherwise
     // hold a dangling user message, and a retry (a channel's pending message) a second copy of it.
@@ -188,12 +189,14 @@ export class AgentRunner {
           if (ev.type === "model") {
             if (!step.used && ev.provider === step.provider && ev.model === step.model) {
               step.used = true;
+              yield ev;
               continue;
             }
             const done: Step = step;
             step = null;
             await settle(done);
             step = { provider: ev.provider, model: ev.model, reservation: await reserve(ev.provider, ev.model), used: true, usage: null, outChars: 0 };
+            yield ev;
             continue;
           }
           step.used = true;

@@ -196,6 +196,22 @@ describe("fallbacks are reserved and recorded at the model that answers (finding
     // 1000 in + 2000 out at GPT-4o's $2.5 / $10 per million, not Ollama's $0.
     expect((await r.store.sumUsage({})).cost_usd).toBeCloseTo(0.0225, 6);
   });
+
+  test("the stored answer names the model that gave it: GPT-4o after Ollama failed, not the agent's own llama3", async () => {
+    await using down = startFakeUpstream(() => ({ status: 503, body: [new TextEncoder().encode('{"error":"overloaded"}')] }));
+    await using gpt = startFakeUpstream(() => openaiText("from gpt-4o", { prompt_tokens: 10, completion_tokens: 2 }));
+    const routed = ((url: string | URL | Request, init?: RequestInit) => fetch(String(url).replace("https://api.openai.com/v1", gpt.url), init)) as typeof fetch;
+    await using r = rig(
+      `[[agents]]\nid = "main"\nprovider = "ollama"\nmodel = "llama3"\nbase_url = "${down.url}"\nfallbacks = [{ provider = "openai", model = "gpt-4o" }]\n`,
+      { env: { OPENAI_API_KEY: "sk-env" }, fetch: routed },
+    );
+    expect((await r.turn(1)).text).toBe("from gpt-4o");
+    const stored = await r.store.history("main:ws:local:p1", { limit: 10 });
+    expect(stored.map((m) => [m.role, m.meta])).toEqual([
+      ["user", undefined],
+      ["assistant", { provider: "openai", model: "gpt-4o", stop_reason: "end_turn" }],
+    ]);
+  });
 });
 
 describe("no model call without a usage record (finding 10)", () => {
