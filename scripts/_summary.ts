@@ -142,3 +142,18 @@ export function coverageTotal(rows: CoverageRow[]): number {
 export function closingLine(passed: number, failed: number, skipped: number): string {
   return `${passed} passed, ${failed} failed${skipped > 0 ? `, ${skipped} skipped` : ""}`;
 }
+
+/**
+ * The test file bun is running: the last file header (`tests/x.test.ts:`) it printed on stderr,
+ * colours stripped. bun prints the header when a file starts, so a file stuck in its top-level
+ * await is the last one named.
+ */
+export function runningFile(stderr: string): string | null {
+  let last: string | null = null;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes
+  for (const line of stderr.replace(/\x1b\[[0-9;]*m/g, "").split("\n")) {
+    const m = /^(\S+\.(?:test|spec)\.[cm]?[jt]sx?):$/.exec(line.trim());
+    if (m) last = m[1]!;
+  }
+  return last;
+}

@@ -12,7 +12,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
-import { closingLine, type CoverageRow, coverageTotal, executableLines, type JunitCounts, parseBunSummary, parseJunit, parseLcov } from "./_summary.ts";
+import { closingLine, type CoverageRow, coverageTotal, executableLines, type JunitCounts, parseBunSummary, parseJunit, parseLcov, runningFile } from "./_summary.ts";
 
 /** Minimum line coverage of src/, in percent, counting files no test imports as uncovered. */
 const COVERAGE_MIN = 80;
@@ -35,18 +35,57 @@ const junitPath = join(ROOT, ".cache/junit.xml");
 mkdirSync(join(ROOT, ".cache"), { recursive: true }); // bun does not create the report's folder
 rmSync(junitPath, { force: true });
 rmSync(join(ROOT, "coverage"), { recursive: true, force: true });
+// CI=true makes bun refuse a stray test.only (without it, .only silently skips its neighbours).
+// Its own process group, so a hang can be stopped with every server and child it started.
 const bunTest = Bun.spawn(
   [process.execPath, "test", "--timeout=30000", "--coverage", "--coverage-reporter=text", "--coverage-reporter=lcov", "--reporter=junit", `--reporter-outfile=${junitPath}`, ...args],
-  { cwd: ROOT, stdin: "ignore", stdout: "inherit", stderr: "pipe", env: { ...process.env, ...(process.stderr.isTTY && { FORCE_COLOR: "1" }) } },
+  { cwd: ROOT, stdin: "ignore", stdout: "inherit", stderr: "pipe", detached: true, env: { ...process.env, CI: "true", ...(process.stderr.isTTY && { FORCE_COLOR: "1" }) } },
 );
+const stopGroup = () => {
+  try {
+    process.kill(-bunTest.pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+};
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    stopGroup();
+    process.exit(130);
+  });
+}
 // bun test reports on stderr: pass it through live, and keep it to read bun's own counts.
 let stderr = "";
 const decoder = new TextDecoder();
-for await (const chunk of bunTest.stderr) {
-  process.stderr.write(chunk);
-  stderr += decoder.decode(chunk, { stream: true });
-}
+// A test file whose top-level await never resolves would hang the run forever (bun's per-test
+// timeout never starts): no output for IDLE, or the whole run past LIMIT, is a failure that names
+// the file still running.
+const IDLE_MS = Number(process.env.EXOCLAW_TEST_IDLE_S ?? 600) * 1000;
+const LIMIT_MS = Number(process.env.EXOCLAW_TEST_LIMIT_S ?? 3600) * 1000;
+const startedAt = Date.now();
+let lastOutputAt = startedAt;
+let hung: string | null = null;
+const watchdog = setInterval(() => {
+  const now = Date.now();
+  const why = now - startedAt > LIMIT_MS ? `the run passed its ${LIMIT_MS / 1000} s limit` : now - lastOutputAt > IDLE_MS ? `no output for ${IDLE_MS / 1000} s` : null;
+  if (why === null || hung !== null) return;
+  const file = runningFile(stderr);
+  hung = `${why}; still running: ${file ?? "(no test file started)"}`;
+  console.log(`test run: stopping bun test — ${hung}`);
+  stopGroup();
+}, Math.min(5_000, IDLE_MS / 2));
+const reading = (async () => {
+  for await (const chunk of bunTest.stderr) {
+    process.stderr.write(chunk);
+    stderr += decoder.decode(chunk, { stream: true });
+    lastOutputAt = Date.now();
+  }
+})();
 const testExit = await bunTest.exited;
+// A process that left bun's group could keep the pipe open: read what is left, then go on.
+await Promise.race([reading, Bun.sleep(5_000)]);
+clearInterval(watchdog);
+if (hung !== null) problems.push(`bun test hung: ${hung}`);
 
 let junit: JunitCounts = { tests: 0, failed: 0, skipped: 0, failures: [], notes: [] };
 if (!existsSync(junitPath)) problems.push("bun test wrote no JUnit report (a test file that did not load, or no test found: see above)");
@@ -109,5 +148,6 @@ if (failed > 0) {
   const parts = [...failedChecks, ...(junit.failed > 0 ? [`${junit.failed} test${junit.failed > 1 ? "s" : ""}`] : []), ...(problems.length > 0 ? ["the test run itself"] : [])];
   console.log(`FAILED: ${parts.join(", ")}`);
 }
+if (partial) console.log("note: a partial run (bun test arguments given) skips the coverage gate");
 console.log(closingLine(passed, failed, junit.skipped));
 process.exit(failed > 0 ? 1 : 0);

@@ -1,5 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { closingLine, coverageTotal, executableLines, parseBunSummary, parseJunit, parseLcov } from "../scripts/_summary.ts";
+import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { closingLine, coverageTotal, executableLines, parseBunSummary, parseJunit, parseLcov, runningFile } from "../scripts/_summary.ts";
+import { tempDir } from "./helpers/temp.ts";
 
 // As bun 1.4.5 writes it (--reporter=junit), with nested describe suites.
 const junit = (root: string, cases: string) => `<?xml version="1.0" encoding="UTF-8"?>
@@ -103,4 +106,55 @@ describe("test command summary", () => {
     expect(closingLine(8, 2, 1)).toBe("8 passed, 2 failed, 1 skipped");
     expect(closingLine(0, 1, 0)).toMatch(/^\d+ passed, \d+ failed$/);
   });
+});
+
+describe("the test command cannot hang or hide a failure", () => {
+  test("runningFile names the last file bun started, coloured or not", () => {
+    expect(runningFile("bun test v1.4.5\n\ntests/a.test.ts:\n(pass) x\n\n\x1b[1mtests/b/c.test.ts:\x1b[0m\n")).toBe("tests/b/c.test.ts");
+    expect(runningFile("bun test v1.4.5\n")).toBeNull();
+  });
+
+  /** scripts/test.ts run on a tiny project of its own: `files` under tests/. */
+  const run = async (files: Record<string, string>, env: Record<string, string> = {}) => {
+    const dir = tempDir();
+    mkdirSync(join(dir.path, "scripts"));
+    mkdirSync(join(dir.path, "tests"));
+    for (const f of ["test.ts", "_summary.ts"]) copyFileSync(join(import.meta.dir, "../scripts", f), join(dir.path, "scripts", f));
+    symlinkSync(join(import.meta.dir, "../node_modules"), join(dir.path, "node_modules"));
+    const options = { module: "Preserve", moduleResolution: "bundler", types: ["bun"], strict: true, noEmit: true, skipLibCheck: true, allowImportingTsExtensions: true };
+    writeFileSync(join(dir.path, "tsconfig.json"), JSON.stringify({ compilerOptions: options, include: ["tests"] }));
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir.path, "tests", name), text);
+    const env0: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: dir.path, ...env };
+    const p = Bun.spawn([process.execPath, join(dir.path, "scripts/test.ts"), ...Object.keys(files).map((f) => `tests/${f}`)], { cwd: dir.path, env: env0, stdout: "pipe", stderr: "pipe" });
+    const [out] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
+    const code = await p.exited;
+    dir[Symbol.dispose]();
+    return { code, out, last: out.trim().split("\n").at(-1) };
+  };
+
+  test("a file stuck in its top-level await fails the run and is named; what it started is stopped", async () => {
+    const marker = `exoclaw-hang-${process.pid}-${Date.now()}`;
+    const r = await run(
+      { "stuck.test.ts": `import { test } from "bun:test";\nBun.spawn(["sh", "-c", "exec -a ${marker} sleep 300"]);\nawait new Promise(() => {});\ntest("never", () => {});\n` },
+      { EXOCLAW_TEST_IDLE_S: "3" },
+    );
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("bun test hung: no output for 3 s; still running: tests/stuck.test.ts");
+    expect(r.last).toMatch(/^\d+ passed, [1-9]\d* failed$/);
+    expect(Bun.spawnSync(["pgrep", "-f", marker]).exitCode).toBe(1); // no process left behind
+  }, 60_000);
+
+  test("a stray test.only cannot hide its failing neighbour", async () => {
+    const r = await run({ "only.test.ts": 'import { expect, test } from "bun:test";\ntest.only("one", () => {});\ntest("hidden", () => expect(1).toBe(2));\n' }, { CI: "" });
+    expect(r.code).toBe(1);
+    expect(r.last).toMatch(/^\d+ passed, [1-9]\d* failed$/);
+  }, 60_000);
+
+  test("a partial run says in its closing lines that it skipped the coverage gate", async () => {
+    const r = await run({ "ok.test.ts": 'import { expect, test } from "bun:test";\ntest("fine", () => expect(1).toBe(1));\n' });
+    expect(r.code).toBe(0);
+    const lines = r.out.trim().split("\n");
+    expect(lines.at(-2)).toBe("note: a partial run (bun test arguments given) skips the coverage gate");
+    expect(r.last).toBe("2 passed, 0 failed");
+  }, 60_000);
 });
