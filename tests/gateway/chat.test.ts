@@ -99,9 +99,12 @@ describe("chat.send", () => {
     await using gw = await startTestGateway({ toml: "[memory]\nepisodic_turns = 2\n", streamFor: () => m.stream });
     await using ws = await openSocket(gw.wsUrl);
     for (let i = 0; i < 8; i++) await ws.call("chat.send", { content: `turn ${i}`, peer: "long" });
-    // 2 turns × 4 messages = 8-message window (at least 8 kept, as a floor); never the whole 16.
+    // 2 turns × 4 messages = an 8-message window (a floor of 8 kept): the newest 8 of the 14 stored,
+    // then the new message — never the whole history, and nothing recent dropped.
     const sent = m.requests.at(-1)!.messages;
-    expect(sent.length).toBeLessThanOrEqual(9);
+    expect(sent.map((x) => (x.parts[0] as { text: string }).text)).toEqual([
+      "turn 3", "you said: turn 3", "turn 4", "you said: turn 4", "turn 5", "you said: turn 5", "turn 6", "you said: turn 6", "turn 7",
+    ]);
     expect(sent[0]!.role).toBe("user");
     expect((sent.at(-1)!.parts[0] as { text: string }).text).toBe("turn 7");
   });

@@ -22,8 +22,13 @@ describe("BudgetGuard", () => {
   const usage = (tokens: number, cost: number | null, session = "s1", at = Date.now()) => ({ at, session, agent: "main", provider: "anthropic", model: "claude-sonnet-4-5", input_tokens: tokens, output_tokens: 0, cost_usd: cost });
 
   test("no budgets: everything passes", async () => {
-    const g = new BudgetGuard(createMemoryStore(), () => ({}));
-    (await g.reserve(est({ inputTokens: 10 ** 9 }))).release();
+    const store = createMemoryStore();
+    const g = new BudgetGuard(store, () => ({}));
+    const r = await g.reserve(est({ inputTokens: 10 ** 9 }));
+    // Reserved (written ahead) even with no limit to hold it against, and released to nothing.
+    expect((await store.sumUsage({})).input_tokens).toBe(10 ** 9);
+    await r.release();
+    expect((await store.sumUsage({})).input_tokens).toBe(0);
   });
 
   test("a session token budget counts stored usage and refuses the call that would cross it", async () => {
@@ -59,7 +64,10 @@ describe("BudgetGuard", () => {
     const store = createMemoryStore();
     await store.recordUsage(usage(10_000, 1, "s1", Date.now() - 2 * 86_400_000));
     const g = new BudgetGuard(store, () => ({ daily_tokens: 1000 }));
-    (await g.reserve(est())).release();
+    await (await g.reserve(est())).release();
+    // The same usage today is refused: the day, not the amount, let the first call through.
+    await store.recordUsage(usage(10_000, 1, "s1"));
+    await expect(g.reserve(est())).rejects.toBeInstanceOf(BudgetError);
   });
 
   test("concurrent reservations under several scopes at once never pass together (finding 4)", async () => {
