@@ -27,7 +27,14 @@ const DEFAULT_BASE: Record<Provider, string> = {
  * The cheapest authenticated request of each wire API: list the models. The base URL means what it
  * means to the provider (./../agent/providers): OpenAI's and Gemini's include the version path.
  */
-export function modelsRequest(provider: Provider, baseUrl: string, key: string | null): { url: string; headers: Record<string, string> } {
+export interface ModelsRequest {
+  url: string;
+  headers: Record<string, string>;
+  /** Gemini answers a bad key with 400 API_KEY_INVALID, not 401. */
+  refused?: (status: number, body: string) => boolean;
+}
+
+export function modelsRequest(provider: Provider, baseUrl: string, key: string | null): ModelsRequest {
   const base = (baseUrl || DEFAULT_BASE[provider]).replace(/\/+$/, "");
   switch (provider) {
     case "anthropic":
@@ -36,7 +43,7 @@ export function modelsRequest(provider: Provider, baseUrl: string, key: string |
       return { url: `${base}/models`, headers: key ? { authorization: `Bearer ${key}` } : {} };
     case "gemini":
       // The header rather than ?key=: the same API, and the key stays out of every URL we print.
-      return { url: `${base}/models`, headers: key ? { "x-goog-api-key": key } : {} };
+      return { url: `${base}/models`, headers: key ? { "x-goog-api-key": key } : {}, refused: (status, body) => status === 400 && body.includes("API_KEY_INVALID") };
     case "ollama":
       return { url: `${base}/api/tags`, headers: {} };
     default: {
@@ -47,7 +54,10 @@ export function modelsRequest(provider: Provider, baseUrl: string, key: string |
 }
 
 /** GET `url`; never throws. 401/403 is "refused"; a network failure or timeout is "unreachable". */
-export async function probe(url: string, opts: { headers?: Record<string, string>; timeoutMs: number; secret?: string | null; insecure?: boolean }): Promise<ProbeResult> {
+export async function probe(
+  url: string,
+  opts: { headers?: Record<string, string>; timeoutMs: number; secret?: string | null; insecure?: boolean; refused?: ModelsRequest["refused"] },
+): Promise<ProbeResult> {
   const scrub = (s: string) => (opts.secret ? s.split(opts.secret).join("***") : s);
   try {
     const res = await fetch(url, {
@@ -58,7 +68,7 @@ export async function probe(url: string, opts: { headers?: Record<string, string
       ...(opts.insecure && { tls: { rejectUnauthorized: false } }),
     });
     const text = await res.text().catch(() => "");
-    if (res.status === 401 || res.status === 403) return { kind: "refused", url, status: res.status };
+    if (res.status === 401 || res.status === 403 || opts.refused?.(res.status, text)) return { kind: "refused", url, status: res.status };
     if (res.status < 200 || res.status > 299) return { kind: "status", url, status: res.status };
     let body: unknown = text;
     try {

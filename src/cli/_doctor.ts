@@ -143,7 +143,7 @@ async function checkKeys(config: Config, env: Env, onlineTimeoutMs: number, add:
       else lines.push(["keys", "fail", `${step.label}: no API key (${used})`, `${fix}, or exoclaw onboard`]);
       if (onlineTimeoutMs > 0 && (needsNone || step.resolved.key || step.baseUrl !== "")) {
         const req = modelsRequest(step.provider, step.baseUrl, step.resolved.key);
-        lines.push(keyProbeLine(step.label, await probe(req.url, { headers: req.headers, timeoutMs: onlineTimeoutMs, secret: step.resolved.key }), fix));
+        lines.push(keyProbeLine(step.label, await probe(req.url, { headers: req.headers, timeoutMs: onlineTimeoutMs, secret: step.resolved.key, refused: req.refused }), fix));
       }
       return lines;
     }),
