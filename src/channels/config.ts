@@ -16,6 +16,19 @@ export const BUILTIN_CHANNEL_HOSTS: Readonly<Record<string, readonly string[]>> 
   slack: ["slack.com"],
 };
 
+/**
+ * The secret roles each built-in channel plugin needs: its verification role(s) (./verify.ts) and the
+ * send role its outgoing requests fill in (`{{secret:ROLE}}` in the plugin). Discord answers through
+ * the interaction's own webhook, so it needs no bot token.
+ */
+export const BUILTIN_CHANNEL_ROLES: Readonly<Record<string, readonly string[]>> = {
+  http: [],
+  telegram: ["webhook_secret", "bot_token"],
+  discord: ["public_key"],
+  whatsapp: ["app_secret", "verify_token", "access_token"],
+  slack: ["signing_secret", "bot_token"],
+};
+
 /** The channel specs of a config, and the plugin entries their built-ins need. */
 export function channelSpecs(config: Config, credential: (name: string) => string | null): { specs: Map<string, ChannelSpec>; builtins: PluginEntry[] } {
   const specs = new Map<string, ChannelSpec>();

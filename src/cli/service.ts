@@ -21,7 +21,10 @@ export function selfCommand(): string[] {
 /** Where a system service's binary and state live (fixed, so the unit never points at a download folder). */
 export const SYSTEM_BINARY = "/usr/local/bin/exoclaw";
 export const SYSTEM_HOME = "/var/lib/exoclaw";
-const SYSTEM_ENV = "/etc/exoclaw/gateway.env";
+export const SYSTEM_ENV = "/etc/exoclaw/gateway.env";
+/** Where `service install` writes the system unit, and the user unit (under $XDG_CONFIG_HOME or ~/.config). */
+export const SYSTEM_UNIT = "/etc/systemd/system/exoclaw.service";
+export const userUnitPath = (env: Readonly<Record<string, string | undefined>>): string => join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "systemd/user/exoclaw.service");
 
 /**
  * A user unit runs this program as the user, with their state directory. A system unit runs the
@@ -95,7 +98,7 @@ const install = defineCommand({
     const unit = renderUnit({ exec: selfCommand(), home: config.home, configFile: stringFlag("config", args.config) ?? (user ? config.file : null), user });
     if (args.print) return void process.stdout.write(unit);
     if (user) {
-      const path = join(process.env.XDG_CONFIG_HOME || join(homedir(), ".config"), "systemd/user/exoclaw.service");
+      const path = userUnitPath(process.env);
       mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, unit);
       process.stdout.write(
@@ -115,7 +118,7 @@ const install = defineCommand({
       copyFileSync(exec[0]!, SYSTEM_BINARY);
       chmodSync(SYSTEM_BINARY, 0o755);
     }
-    const path = "/etc/systemd/system/exoclaw.service";
+    const path = SYSTEM_UNIT;
     writeFileSync(path, unit);
     process.stdout.write(
       `installed ${SYSTEM_BINARY} and wrote ${path}\nnext: systemctl daemon-reload && systemctl enable --now exoclaw\n` +

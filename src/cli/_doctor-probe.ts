@@ -1,0 +1,92 @@
+/**
+ * The network half of `exoclaw doctor`: one cheap, read-only request per provider endpoint (does it
+ * take the key?), the public URL's `/health`, and whether a gateway answers on the configured port.
+ * A key travels only in a request header, never in a URL or a message, and every message is
+ * scrubbed of the key before it is returned.
+ */
+import type { AgentConfig } from "../config/schema.ts";
+import { ExoError } from "../lib/errors.ts";
+
+/** What one request taught us; `url` is the address tried (no secret in it). */
+export type ProbeResult =
+  | { kind: "ok"; url: string; status: number; body: unknown }
+  | { kind: "refused"; url: string; status: number }
+  | { kind: "status"; url: string; status: number }
+  | { kind: "unreachable"; url: string; reason: string };
+
+type Provider = AgentConfig["provider"];
+
+const DEFAULT_BASE: Record<Provider, string> = {
+  anthropic: "https://api.anthropic.com",
+  openai: "https://api.openai.com/v1",
+  gemini: "https://generativelanguage.googleapis.com/v1beta",
+  ollama: "http://localhost:11434",
+};
+
+/**
+ * The cheapest authenticated request of each wire API: list the models. The base URL means what it
+ * means to the provider (./../agent/providers): OpenAI's and Gemini's include the version path.
+ */
+export interface ModelsRequest {
+  url: string;
+  headers: Record<string, string>;
+  /** Gemini answers a bad key with 400 API_KEY_INVALID, not 401. */
+  refused?: (status: number, body: string) => boolean;
+}
+
+export function modelsRequest(provider: Provider, baseUrl: string, key: string | null): ModelsRequest {
+  const base = (baseUrl || DEFAULT_BASE[provider]).replace(/\/+$/, "");
+  switch (provider) {
+    case "anthropic":
+      return { url: `${base}/v1/models`, headers: { "anthropic-version": "2023-06-01", ...(key && { "x-api-key": key }) } };
+    case "openai":
+      return { url: `${base}/models`, headers: key ? { authorization: `Bearer ${key}` } : {} };
+    case "gemini":
+      // The header rather than ?key=: the same API, and the key stays out of every URL we print.
+      return { url: `${base}/models`, headers: key ? { "x-goog-api-key": key } : {}, refused: (status, body) => status === 400 && body.includes("API_KEY_INVALID") };
+    case "ollama":
+      return { url: `${base}/api/tags`, headers: {} };
+    default: {
+      const never: never = provider;
+      throw new ExoError("internal", `unknown provider ${String(never)}`);
+    }
+  }
+}
+
+/** GET `url`; never throws. 401/403 is "refused"; a network failure or timeout is "unreachable". */
+export async function probe(
+  url: string,
+  opts: { headers?: Record<string, string>; timeoutMs: number; secret?: string | null; insecure?: boolean; refused?: ModelsRequest["refused"] },
+): Promise<ProbeResult> {
+  const scrub = (s: string) => (opts.secret ? s.split(opts.secret).join("***") : s);
+  try {
+    const res = await fetch(url, {
+      headers: opts.headers ?? {},
+      signal: AbortSignal.timeout(opts.timeoutMs),
+      redirect: "manual",
+      // Only for our own gateway's /health on this machine: it carries no secret either way.
+      ...(opts.insecure && { tls: { rejectUnauthorized: false } }),
+    });
+    const text = await res.text().catch(() => "");
+    if (res.status === 401 || res.status === 403 || opts.refused?.(res.status, text)) return { kind: "refused", url, status: res.status };
+    if (res.status < 200 || res.status > 299) return { kind: "status", url, status: res.status };
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: the caller decides whether that matters
+    }
+    return { kind: "ok", url, status: res.status, body };
+  } catch (e) {
+    const name = e instanceof Error ? e.name : "";
+    const reason = name === "TimeoutError" || name === "AbortError" ? `no answer within ${opts.timeoutMs} ms` : e instanceof Error ? e.message : String(e);
+    return { kind: "unreachable", url, reason: scrub(reason) };
+  }
+}
+
+/** True when `body` is exoclaw's `/health` answer; returns its version (or "" when it names none). */
+export function exoclawHealth(body: unknown): string | null {
+  if (!body || typeof body !== "object" || (body as { status?: unknown }).status !== "ok") return null;
+  const version = (body as { version?: unknown }).version;
+  return typeof version === "string" ? version : "";
+}
