@@ -154,7 +154,12 @@ export interface BinaryGateway extends AsyncDisposable {
   stderr(): string;
   /** Resolves with the first log line (seen or to come) that matches; rejects when the process exits or `ms` pass. */
   waitForLog(match: (l: LogLine) => boolean, ms?: number): Promise<LogLine>;
-  /** Sends SIGTERM and resolves with the exit code (SIGKILL after `ms`). */
+  /** Sends `signal` to the gateway process (SIGTERM: what systemd sends to stop it). */
+  kill(signal: "SIGHUP" | "SIGTERM" | "SIGINT"): void;
+  /**
+   * Sends SIGTERM unless one was already sent with `kill` (a second one would cut the drain short),
+   * and resolves with the exit code; SIGKILL after `ms`.
+   */
   stop(ms?: number): Promise<number>;
 }
 
@@ -218,8 +223,13 @@ export async function startBinaryGateway(home: BinaryHome, opts: { args?: string
       check();
     });
 
+  let stopping = false;
+  const kill = (signal: "SIGHUP" | "SIGTERM" | "SIGINT") => {
+    if (signal !== "SIGHUP") stopping = true;
+    proc.kill(signal);
+  };
   const stop = async (ms = 15_000) => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
+    if (!stopping && proc.exitCode === null && proc.signalCode === null) kill("SIGTERM");
     const timer = setTimeout(() => proc.kill("SIGKILL"), ms);
     const code = await proc.exited;
     clearTimeout(timer);
@@ -237,6 +247,7 @@ export async function startBinaryGateway(home: BinaryHome, opts: { args?: string
       logs,
       stderr: () => err,
       waitForLog,
+      kill,
       stop,
       async [Symbol.asyncDispose]() {
         await stop();
