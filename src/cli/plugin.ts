@@ -5,7 +5,7 @@
  * gateway. Grants are the operator's: what the plugin `wants` is shown, never granted.
  */
 import { defineCommand } from "citty";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { createPluginHost, openStore } from "../app.ts";
 import { type Config, loadConfig, removePluginEntry, resolveConfigPath, upsertPluginEntry } from "../config/index.ts";
@@ -199,6 +199,7 @@ const load = defineCommand({
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const dest = join(dir, `${name}.wasm`);
       if (resolve(dest) !== file) copyFileSync(file, dest);
+      chmodSync(dest, 0o600); // as private as the rest of the state directory
     }
     const entry = {
       name,

@@ -4,7 +4,7 @@
  * cleanly (exit 1, one line, the sandbox child stopped), and loaded into a running gateway.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fixturePath } from "../../helpers/plugins.ts";
 import { binaryHome, NATIVE, nativeBinary, runBinary, startBinaryGateway } from "../../helpers/binary.ts";
@@ -40,6 +40,7 @@ describe.if(NATIVE !== undefined)("plugins through the binary", () => {
     expect(load.stdout).toContain("granted hosts: none; secrets: none");
     expect(load.stdout).toContain("wanted but not granted: *");
     expect(existsSync(join(home.path, "plugins/hostile.wasm"))).toBe(true);
+    expect(statSync(join(home.path, "plugins/hostile.wasm")).mode & 0o777).toBe(0o600);
     expect(await Bun.file(join(home.path, "config.toml")).text()).toMatch(/path = "plugins\/hostile.wasm"\nsha256 = "[0-9a-f]{64}"/);
 
     expect(await runBinary(home, ["plugin", "call", "hostile", "count", "{}"])).toEqual({ code: 0, stdout: "1\n", stderr: "" });
