@@ -32,7 +32,7 @@ test("slack: url_verification, a DM answered with chat.postMessage, bot echoes a
   home.file(
     "config.toml",
     `[[plugins]]\nname = "slack"\npath = "builtin:slack"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
-      `[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\n`,
+      `[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\ndm_policy = "open"\n`,
   );
   const stream: StreamFn = async function* (req) {
     yield { type: "text", text: `heard: ${(req.messages.at(-1)!.parts[0] as { text: string }).text}` };
