@@ -254,13 +254,16 @@ export class ChannelPipeline {
     const id = `${channel.name}:${m.id}`;
     this.deps.metrics?.inc("exoclaw_channel_refused_total", { channel: channel.name, reason: verdict.reason });
     log.debug("channel message refused", { channel: channel.name, message: m.id, reason: verdict.reason, person: personFor(channel.name, m) ?? `${channel.name}:${m.account}:${m.peer}` });
-    await store.completeInbound(id).catch(() => {});
-    if (verdict.notice === undefined) return;
-    try {
-      await this.send(channel, m, verdict.notice);
-    } catch (e) {
-      log.warn("channel notice not sent", { channel: channel.name, message: m.id, reason: verdict.reason, error: e instanceof Error ? e.message : String(e) });
+    // The notice first: once the message is done, it is fully handled (a crash in between leaves it
+    // pending, and the retry refuses it again without a notice).
+    if (verdict.notice !== undefined) {
+      try {
+        await this.send(channel, m, verdict.notice);
+      } catch (e) {
+        log.warn("channel notice not sent", { channel: channel.name, message: m.id, reason: verdict.reason, error: e instanceof Error ? e.message : String(e) });
+      }
     }
+    await store.completeInbound(id).catch(() => {});
   }
 
   private track(p: Promise<boolean>): void {
