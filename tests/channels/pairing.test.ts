@@ -3,8 +3,10 @@
  * stand-in for api.telegram.org answering in the Bot API's shape (wire-formats B1), and the real CLI.
  */
 import { expect, test } from "bun:test";
+import { join } from "node:path";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
+import { openSqliteStore } from "../../src/store/index.ts";
 import { runExoclaw } from "../helpers/cli.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -239,4 +241,18 @@ test('dm_policy = "open" answers strangers and `status` flags it as an exposure;
   const json = JSON.parse((await cli(gw, "status", "--json")).stdout) as { exposures: string[]; channels: Record<string, { dm_policy: string }> };
   expect(json.exposures).toEqual([]);
   expect(json.channels.telegram!.dm_policy).toBe("pairing");
+});
+
+test("a stranger's message left pending by a crash before it was judged is refused at the next start: no turn, no code", async () => {
+  await using h = harness();
+  // What a crash between the store and the access check leaves behind: an accepted, pending message.
+  const store = openSqliteStore(join(h.home.path, "exoclaw.db"));
+  const m = { id: "679892000", account: "bot", peer: String(ADA), sender: String(ADA), text: "sneak in" };
+  await store.acceptInbound({ id: `telegram:${m.id}`, channel: "telegram", payload: JSON.stringify(m), received_at: Date.now() });
+  await store.close();
+  await using gw = await h.start();
+  await until(async () => (await gw.store.pendingInbound(10)).length === 0, "the retry pass");
+  expect(h.asked).toEqual([]);
+  expect(h.sent).toEqual([]);
+  expect(await metric(gw, "stranger")).toBe(1);
 });
