@@ -307,7 +307,8 @@ function channelAccessStatus(config: Config, host: PluginHost): { channels: Reco
   const exposures: string[] = [];
   for (const [name, ch] of Object.entries(config.channels)) {
     const plugin = ch.plugin ?? name;
-    if ((host.get(plugin)?.description.channel?.id ?? plugin) === "http") {
+    const declared = host.get(plugin)?.description.channel;
+    if (declared ? declared.id === "http" && declared.verify === "none" : plugin === "http") {
       out[name] = { dm_policy: "operator (gateway token)" };
       continue;
     }

@@ -240,8 +240,9 @@ export class ChannelPipeline {
 
   /** Whether `m`'s sender may talk now; `retry` re-checks the policy of a message admitted before. */
   private async judge(channel: ChannelSpec, m: InboundMessage, retry: boolean): Promise<Admission> {
-    // The operator's own channel: whoever holds the gateway token.
-    if (this.deps.host.get(channel.plugin)?.description.channel?.id === "http") return { admit: true };
+    // The operator's own channel: only whoever holds the gateway token reaches it (verify "none").
+    const declared = this.deps.host.get(channel.plugin)?.description.channel;
+    if (declared?.id === "http" && declared.verify === "none") return { admit: true };
     return this.access.admit(channel.name, this.deps.policy?.(channel.name), m, personFor(channel.name, m), retry);
   }
 
