@@ -16,7 +16,8 @@ import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { sessionMethods } from "./gateway/session-methods.ts";
 import { loadConfiguredPlugin, PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
-import { ChannelPipeline, channelSpecs, type InboundMessage } from "./channels/index.ts";
+import { ChannelPipeline, channelSpecs, DEFAULT_POLICY, type InboundMessage, Pairings } from "./channels/index.ts";
+import { pairingMethods } from "./gateway/pairing-methods.ts";
 import { type Bus, createLocalBus, createNatsBus } from "./bus/index.ts";
 import { createRouter, type InboundAddress, type Route, type Router } from "./router/index.ts";
 import { createMemoryStore, openSqliteStore, type Store } from "./store/index.ts";
@@ -131,6 +132,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   metrics.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
   metrics.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
   metrics.gauge("exoclaw_plugins_loaded", "Plugins loaded and serving.", () => plugins.list().filter((p) => p.state === "loaded").length);
+  metrics.help("exoclaw_channel_refused_total", "Channel messages that reached no model, by channel and reason (stranger, not_allowed, group_not_listed, not_mentioned, rate_limited).", "counter");
   metrics.gauge("exoclaw_plugins_failed", "Configured plugins that were refused.", () => plugins.list().filter((p) => p.state === "error").length);
   const readSoul = createSoulReader();
   const runner = new AgentRunner({
@@ -156,6 +158,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     log,
   });
   let channels = channelSpecs(config, (name) => readCredential(config.home, name));
+  const pairings = new Pairings(store);
   let pipeline: ChannelPipeline | undefined;
   let gateway: Gateway;
   try {
@@ -174,6 +177,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         ...usageMethods(store, () => current.config.budgets),
         ...memoryMethods(store, () => defaultAgentId(current.config)),
         ...pluginMethods(plugins),
+        ...pairingMethods(pairings),
         ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
         ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),
       ]),
@@ -191,6 +195,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
           gatewayAuth: (req) => auth.checkRequest(req) === "ok",
           remoteOf: auth.remoteOf,
           hostSecrets: () => (config.gateway.token ? [config.gateway.token] : []),
+          policy: (name) => current.config.channels[name],
+          pairings,
+          metrics,
         });
         const p = pipeline;
         app.get("/webhook/:channel", (c) => {
@@ -230,6 +237,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         }),
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
+        ...channelAccessStatus(current.config, host),
       }),
     });
     listening = [{ address: config.gateway.bind, port: gateway.port }];
@@ -253,7 +261,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       if (stopping) return;
       if (!spec || rec.attempts >= MAX_DELIVERY_ATTEMPTS || !pipeline) continue;
       // A stored reply is only sent again: the turn (model calls, tools) already ran.
-      await pipeline.deliver(spec, JSON.parse(rec.payload) as InboundMessage, rec.reply);
+      await pipeline.deliver(spec, JSON.parse(rec.payload) as InboundMessage, rec.reply, "retry");
     }
   }
   return {
@@ -287,6 +295,29 @@ export async function startApp(opts: AppOptions): Promise<App> {
       await store.close();
     },
   };
+}
+
+/**
+ * Who may talk on each channel, for `status`, and the exposures among them: a channel with
+ * `dm_policy = "open"` answers anyone who finds it, at the operator's cost. The `http` channel is the
+ * operator's own (gateway token) and is never judged.
+ */
+function channelAccessStatus(config: Config, host: PluginHost): { channels: Record<string, unknown>; exposures: string[] } {
+  const out: Record<string, unknown> = {};
+  const exposures: string[] = [];
+  for (const [name, ch] of Object.entries(config.channels)) {
+    const plugin = ch.plugin ?? name;
+    const declared = host.get(plugin)?.description.channel;
+    if (declared ? declared.id === "http" && declared.verify === "none" : plugin === "http") {
+      out[name] = { dm_policy: "operator (gateway token)" };
+      continue;
+    }
+    const p = { ...DEFAULT_POLICY, ...ch };
+    out[name] = { dm_policy: p.dm_policy, allow_from: p.allow_from.length, groups: p.groups, require_mention: p.require_mention, rate_per_minute: p.rate_per_minute };
+    if (p.dm_policy === "open") exposures.push(`channel ${name}: dm_policy = "open" — anyone who finds it is answered and spends your budget; use "pairing" or "allowlist"`);
+    if (p.groups.includes("*") && !p.require_mention) exposures.push(`channel ${name}: every group is answered, mentioned or not (groups = ["*"], require_mention = false)`);
+  }
+  return { channels: out, exposures };
 }
 
 /**

@@ -71,8 +71,10 @@ export function parse_incoming(): i32 {
     .str("account", ix.getString("application_id", "discord"))
     .str("peer", ix.getString("channel_id"))
     .str("text", commandText(data));
+  // A command is always addressed to the app. A guild channel or a group DM (context 2) is many people.
   const guild = ix.getString("guild_id");
-  if (guild.length > 0) m.str("guild", guild).bool("group", true);
+  if (guild.length > 0) m.str("guild", guild).bool("group", true).bool("mentioned", true);
+  else if (<i32>ix.getNumber("context", 1) == 2) m.bool("group", true).bool("mentioned", true);
   if (user !== null) m.str("sender", user.getString("id"));
   output('{"messages":[' + m.toString() + '],"reply":{"status":200,"headers":{"content-type":"application/json"},"body":"{\\"type\\":5}"}}');
   return 0;

@@ -3,7 +3,7 @@
 // event_callback messages become messages (the bot's own messages and edits are dropped, or it would
 // answer itself); replies go out with chat.postMessage, the bot token filled in by the host.
 import { Config } from "@extism/as-pdk";
-import { fail, input, JsonKind, JsonObject, JsonParser, outboundRequest, output, quote, sendRequests } from "../sdk";
+import { fail, input, JsonKind, JsonObject, JsonParser, JsonValue, outboundRequest, output, quote, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 export function describe(): i32 {
@@ -43,12 +43,30 @@ export function parse_incoming(): i32 {
     .str("peer", event.getString("channel"))
     .str("sender", event.getString("user"))
     .str("text", event.getString("text"));
-  // Only a direct message ("im") is one person; channels and group DMs are many.
-  if (event.getString("channel_type") != "im") m.bool("group", true);
+  // Only a direct message ("im") is one person; channels and group DMs are many (an app_mention has
+  // no channel_type: it is always in a channel). Addressed to the bot: an app_mention, or a reply in
+  // a thread the bot started.
+  if (event.getString("channel_type") != "im") {
+    m.bool("group", true);
+    if (etype == "app_mention" || isBotUser(body, event.getString("parent_user_id"))) m.bool("mentioned", true);
+  }
   const thread = event.getString("thread_ts");
   if (thread.length > 0) m.str("thread", thread);
   output('{"messages":[' + m.toString() + "]}");
   return 0;
+}
+
+/** Whether `user` is the bot user the event was delivered for (an `authorizations[]` entry with is_bot). */
+function isBotUser(body: JsonValue, user: string): bool {
+  if (user.length == 0) return false;
+  const auths = body.get("authorizations");
+  if (auths === null || auths.kind != JsonKind.Array) return false;
+  for (let i = 0; i < auths.items.length; i++) {
+    const a = auths.items[i];
+    const isBot = a.get("is_bot");
+    if (isBot !== null && isBot.kind == JsonKind.Bool && isBot.bool && a.getString("user_id") == user) return true;
+  }
+  return false;
 }
 
 export function format_outgoing(): i32 {

@@ -3,7 +3,7 @@
 // https://api.telegram.org/bot{{secret:bot_token}}/… — the host fills the token in; this plugin
 // never sees it. Texts over Telegram's 4096-character limit are sent as several messages.
 import { Config } from "@extism/as-pdk";
-import { fail, input, JsonKind, JsonObject, JsonParser, outboundRequest, output, quote, sendRequests } from "../sdk";
+import { fail, input, JsonKind, JsonObject, JsonParser, JsonValue, outboundRequest, output, quote, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 const LIMIT = 4096;
@@ -42,11 +42,60 @@ export function parse_incoming(): i32 {
     .str("text", msg.getString("text"));
   // Memory belongs to the sender: in a group the chat is many people (a channel post has no sender).
   if (from !== null) m.str("sender", intString(from.getNumber("id")));
-  if (chat.getString("type") != "private") m.bool("group", true);
+  if (chat.getString("type") != "private") {
+    m.bool("group", true);
+    if (addressedToBot(msg, msg.getString("text"))) m.bool("mentioned", true);
+  }
   const thread = msg.get("message_thread_id");
   if (thread !== null && thread.kind == JsonKind.Number) m.str("thread", intString(thread.num));
   output('{"messages":[' + m.toString() + "]}");
   return 0;
+}
+
+/** This bot's username (config `bot_username`, with or without "@"), lower case, or "" when not configured. */
+function ownName(): string {
+  const name = Config.get("bot_username");
+  if (name === null) return "";
+  return (name.startsWith("@") ? name.substring(1) : name).toLowerCase();
+}
+
+/** A username is this bot's: exactly `bot_username` when configured, else any bot's (Telegram bot usernames end in "bot"). */
+function isOwnName(name: string): bool {
+  const own = ownName();
+  const lower = name.toLowerCase();
+  return own.length > 0 ? lower == own : lower.endsWith("bot");
+}
+
+function isOwnUser(user: JsonValue | null): bool {
+  if (user === null) return false;
+  const isBot = user.get("is_bot");
+  if (isBot === null || isBot.kind != JsonKind.Bool || !isBot.bool) return false;
+  return ownName().length == 0 || isOwnName(user.getString("username"));
+}
+
+/**
+ * A group message is addressed to the bot when it replies to the bot's message, mentions it
+ * (`@name`, or a text mention of the bot user), or is a command for it (`/ask`, `/ask@name`).
+ * Entity offsets count UTF-16 code units, as AssemblyScript strings do.
+ */
+function addressedToBot(msg: JsonValue, text: string): bool {
+  const reply = msg.get("reply_to_message");
+  if (reply !== null && isOwnUser(reply.get("from"))) return true;
+  const entities = msg.get("entities");
+  if (entities === null || entities.kind != JsonKind.Array) return false;
+  for (let i = 0; i < entities.items.length; i++) {
+    const e = entities.items[i];
+    const type = e.getString("type");
+    const start = <i32>e.getNumber("offset");
+    const piece = text.substring(start, start + <i32>e.getNumber("length"));
+    if (type == "mention" && piece.startsWith("@") && isOwnName(piece.substring(1))) return true;
+    if (type == "text_mention" && isOwnUser(e.get("user"))) return true;
+    if (type == "bot_command") {
+      const at = piece.indexOf("@");
+      if (at < 0 || isOwnName(piece.substring(at + 1))) return true;
+    }
+  }
+  return false;
 }
 
 export function format_outgoing(): i32 {

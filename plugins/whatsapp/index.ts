@@ -38,15 +38,23 @@ export function parse_incoming(): i32 {
           const m = messages.items[i];
           if (m.getString("type") != "text") continue;
           const text = m.get("text");
-          out.push(
-            new JsonObject()
-              .str("id", m.getString("id"))
-              .str("account", phoneId)
-              .str("peer", m.getString("from"))
-              .str("sender", m.getString("from"))
-              .str("text", text === null ? "" : text.getString("body"))
-              .toString(),
-          );
+          const body = text === null ? "" : text.getString("body");
+          const group = m.getString("group_id");
+          // A group message is answered in the group (its id is the peer), from its sender's memory.
+          const msg = new JsonObject()
+            .str("id", m.getString("id"))
+            .str("account", phoneId)
+            .str("peer", group.length > 0 ? group : m.getString("from"))
+            .str("sender", m.getString("from"))
+            .str("text", body);
+          if (group.length > 0) {
+            msg.bool("group", true);
+            // Addressed to the business: a reply to one of its messages, or "@<its number>" in the text.
+            const context = m.get("context");
+            const own = meta === null ? "" : meta.getString("display_phone_number");
+            if ((context !== null && own.length > 0 && context.getString("from") == own) || (own.length > 0 && body.includes("@" + own))) msg.bool("mentioned", true);
+          }
+          out.push(msg.toString());
         }
       }
     }
@@ -67,11 +75,21 @@ export function format_outgoing(): i32 {
   for (let i = 0; i < text.length || i == 0; i += LIMIT) {
     const body = new JsonObject()
       .str("messaging_product", "whatsapp")
-      .str("recipient_type", "individual")
+      .str("recipient_type", isPhoneNumber(to.getString("peer")) ? "individual" : "group")
       .str("to", to.getString("peer"))
       .str("type", "text")
       .raw("text", new JsonObject().bool("preview_url", false).str("body", text.substring(i, i + LIMIT)).toString());
     requests.push(outboundRequest("POST", url, '{"content-type":"application/json","authorization":"Bearer {{secret:access_token}}"}', body.toString()));
   }
   return sendRequests(requests);
+}
+
+/** A phone number (digits only) is one person; anything else is a group id. */
+function isPhoneNumber(s: string): bool {
+  if (s.length == 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }

@@ -3,6 +3,10 @@
  * host with host-held secrets (a failure is 401 and no plugin sees the body) → `parse_incoming` in
  * the sandbox → dedupe by message id → store, then acknowledge fast → route → agent turn →
  * `format_outgoing` → each request sent through the plugin's allowlist with secrets filled in.
+ * Before a turn, ./access.ts decides whether the sender may talk at all (pairing, allowlist, groups,
+ * rate); a refused message is marked done at once — no turn, no history, no usage — and at most one
+ * short notice goes back (a pairing code, a "slow down"). The `http` channel is the operator's own
+ * (authenticated by the gateway token) and is not judged.
  * An accepted message stays pending in the store until its reply went out, and is retried if the
  * turn or the send fails; once the turn has answered, its reply is stored first, so a retry only
  * sends again and never re-runs the turn (its model calls and tools). The `http` channel answers in
@@ -14,6 +18,8 @@
  */
 import * as v from "valibot";
 import type { AgentRunner } from "../agent/index.ts";
+import type { ChannelConfig } from "../config/index.ts";
+import type { Metrics } from "../lib/metrics.ts";
 import type { Logger } from "../lib/log.ts";
 import type { InboundAddress, Route } from "../router/index.ts";
 import type { PluginHost } from "../sandbox/index.ts";
@@ -22,7 +28,9 @@ import { type Bus, inboundSubject } from "../bus/index.ts";
 import { packMsgpack } from "../protocol/codec.ts";
 import { createTokenCheck } from "../auth/index.ts";
 import { createFailureLimiter, type FailureLimiter, limiterKey } from "../auth/rate-limit.ts";
+import { type Admission, ChannelAccess } from "./access.ts";
 import { forPlugin, replyHeaders, sendSecrets } from "./boundary.ts";
+import { Pairings } from "./pairing.ts";
 import { verifyWebhook, type VerifyScheme } from "./verify.ts";
 
 const Message = v.object({
@@ -35,6 +43,8 @@ const Message = v.object({
   sender: v.optional(v.string()),
   /** A group conversation (several people share the peer); set by the plugin from the platform's chat type. */
   group: v.optional(v.boolean()),
+  /** The message is addressed to the bot: it mentions the bot, replies to one of its messages, or is a command for it. */
+  mentioned: v.optional(v.boolean()),
   text: v.string(),
 });
 export type InboundMessage = v.InferOutput<typeof Message>;
@@ -72,6 +82,14 @@ export interface PipelineDeps {
   hostSecrets?: () => readonly string[];
   /** Failed verifications per channel and address (default: 10 a minute). */
   verifyLimiter?: FailureLimiter;
+  /** Who may talk on a channel: its `[channels.<name>]` section as it is now (reloadable); absent = the defaults. */
+  policy?: (channel: string) => Partial<ChannelConfig> | undefined;
+  /** Counts refused messages (`exoclaw_channel_refused_total`). */
+  metrics?: Metrics;
+  /** Pairing codes and approvals (shared with the `pairing.*` methods); default: over `store`. */
+  pairings?: Pairings;
+  /** The clock of pairing codes and rate windows (tests). */
+  now?: () => number;
 }
 
 /**
@@ -117,8 +135,13 @@ export class ChannelPipeline {
   /** Their promises, so shutdown can wait for them. */
   private readonly running = new Set<Promise<boolean>>();
   private readonly limiter: FailureLimiter;
+  /** Pairing codes and approvals, kept in the store. */
+  readonly pairings: Pairings;
+  private readonly access: ChannelAccess;
 
   constructor(private readonly deps: PipelineDeps) {
+    this.pairings = deps.pairings ?? new Pairings(deps.store, deps.now);
+    this.access = new ChannelAccess(this.pairings, deps.now);
     this.limiter = deps.verifyLimiter ?? createFailureLimiter({
       maxFailures: 10,
       windowMs: 60_000,
@@ -176,15 +199,15 @@ export class ChannelPipeline {
     for (const m of parsed.messages) {
       // Stored before it is acknowledged: a crash after the 200 still finds it pending.
       const fresh = await this.deps.store.acceptInbound({ id: `${channel.name}:${m.id}`, channel: channel.name, payload: JSON.stringify(m), received_at: Date.now() });
-      if (fresh) {
-        accepted.push(m);
-        this.deps.bus?.publish(inboundSubject(channel.name, m.account, m.peer), packMsgpack({ channel: channel.name, ...m })).catch(() => {});
-      }
+      if (fresh) accepted.push(m);
     }
     // A handshake or a refusal (Discord PING, a malformed body): the plugin's own answer, nothing to run.
     if (parsed.messages.length === 0 && parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
-    if (plugin.description.channel.id === "http") return this.answerInline(channel, accepted, parsed.messages.length - accepted.length);
-    for (const m of accepted) this.track(this.deliver(channel, m));
+    if (plugin.description.channel.id === "http") {
+      for (const m of accepted) this.announce(channel, m);
+      return this.answerInline(channel, accepted, parsed.messages.length - accepted.length);
+    }
+    for (const m of accepted) this.track(this.deliver(channel, m, null, "new"));
     if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     return json(200, { ok: true, accepted: accepted.length });
   }
@@ -208,6 +231,40 @@ export class ChannelPipeline {
       return { status: 403, headers: { "content-type": "text/plain" }, body: "forbidden" };
     }
     return { status: 200, headers: { "content-type": "text/plain" }, body: challenge };
+  }
+
+  /** Announces an admitted message on the bus (SPEC §12); best effort. A refused one is never announced. */
+  private announce(channel: ChannelSpec, m: InboundMessage): void {
+    this.deps.bus?.publish(inboundSubject(channel.name, m.account, m.peer), packMsgpack({ channel: channel.name, ...m })).catch(() => {});
+  }
+
+  /** Whether `m`'s sender may talk now; `retry` re-checks the policy of a message admitted before. */
+  private async judge(channel: ChannelSpec, m: InboundMessage, retry: boolean): Promise<Admission> {
+    // The operator's own channel: only whoever holds the gateway token reaches it (verify "none").
+    const declared = this.deps.host.get(channel.plugin)?.description.channel;
+    if (declared?.id === "http" && declared.verify === "none") return { admit: true };
+    return this.access.admit(channel.name, this.deps.policy?.(channel.name), m, personFor(channel.name, m), retry);
+  }
+
+  /**
+   * A refused message is done: no turn, no history, no usage, no retry. Its notice (if any) is sent
+   * once through the channel's own send path; a failed notice is logged and dropped.
+   */
+  private async refuse(channel: ChannelSpec, m: InboundMessage, verdict: Admission & { admit: false }): Promise<void> {
+    const { log, store } = this.deps;
+    const id = `${channel.name}:${m.id}`;
+    this.deps.metrics?.inc("exoclaw_channel_refused_total", { channel: channel.name, reason: verdict.reason });
+    log.debug("channel message refused", { channel: channel.name, message: m.id, reason: verdict.reason, person: personFor(channel.name, m) ?? `${channel.name}:${m.account}:${m.peer}` });
+    // The notice first: once the message is done, it is fully handled (a crash in between leaves it
+    // pending, and the retry refuses it again without a notice).
+    if (verdict.notice !== undefined) {
+      try {
+        await this.send(channel, m, verdict.notice);
+      } catch (e) {
+        log.warn("channel notice not sent", { channel: channel.name, message: m.id, reason: verdict.reason, error: e instanceof Error ? e.message : String(e) });
+      }
+    }
+    await store.completeInbound(id).catch(() => {});
   }
 
   private track(p: Promise<boolean>): void {
@@ -264,19 +321,49 @@ export class ChannelPipeline {
     );
   }
 
+  /** format_outgoing → each request through the plugin's allowlist. Throws when any send fails. */
+  private async send(channel: ChannelSpec, m: InboundMessage, text: string): Promise<void> {
+    const { host } = this.deps;
+    const formatted = v.safeParse(
+      Outgoing,
+      JSON.parse(await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to: { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) }, text, in_reply_to: m.id }))),
+    );
+    if (!formatted.success) throw new Error("format_outgoing returned an invalid shape");
+    const fillable = sendSecrets(channel.secrets());
+    for (const r of formatted.output.requests) {
+      // The reply and the inbound text are model/user words: a placeholder they name is never filled.
+      const error = sendError(await host.send(channel.plugin, r, fillable, JSON.stringify([text, m.text])));
+      if (error !== null) throw new Error(`send failed: ${error}`);
+    }
+  }
+
   /**
-   * Turn → store the reply → format_outgoing → send; the message stays pending (and is retried)
-   * until this succeeds. `reply` is the stored reply of an earlier attempt: then only the send is
-   * retried, and the turn (model calls, tools, history) is not run again.
+   * Judge → turn → store the reply → format_outgoing → send; the message stays pending (and is
+   * retried) until this succeeds. `reply` is the stored reply of an earlier attempt: then only the
+   * send is retried — the sender was admitted and the turn (model calls, tools, history) ran. Without
+   * one the sender's standing is judged first; a retry ("retry": after a failure or a restart) is
+   * judged again without counting against the rate or sending a notice, so a revoked person, or a
+   * message accepted just before a crash, gets no turn.
    */
-  async deliver(channel: ChannelSpec, m: InboundMessage, reply?: string | null): Promise<boolean> {
-    const { host, store, log } = this.deps;
+  async deliver(channel: ChannelSpec, m: InboundMessage, reply: string | null, attempt: "new" | "retry"): Promise<boolean> {
+    const { store, log } = this.deps;
     const id = `${channel.name}:${m.id}`;
     if (this.delivering.has(id)) return false;
     this.delivering.add(id);
     try {
-      let text = reply ?? null;
+      let text = reply;
       if (text === null) {
+        let verdict: Admission;
+        try {
+          verdict = await this.judge(channel, m, attempt === "retry");
+        } catch (e) {
+          throw new Error(`the access check failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
+        if (!verdict.admit) {
+          await this.refuse(channel, m, verdict);
+          return false;
+        }
+        if (attempt === "new") this.announce(channel, m);
         const out = await this.turn(channel, m);
         // A cancelled turn (shutdown) has no answer to send: the message stays pending for the next start.
         if (out.stop_reason === "error" || out.stop_reason === "cancelled") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
@@ -284,17 +371,7 @@ export class ChannelPipeline {
         // Before the send: from here on a failure re-sends this text, it does not ask the model again.
         await store.saveInboundReply(id, text);
       }
-      const formatted = v.safeParse(
-        Outgoing,
-        JSON.parse(await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to: { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) }, text, in_reply_to: m.id }))),
-      );
-      if (!formatted.success) throw new Error("format_outgoing returned an invalid shape");
-      const fillable = sendSecrets(channel.secrets());
-      for (const r of formatted.output.requests) {
-        // The reply and the inbound text are model/user words: a placeholder they name is never filled.
-        const error = sendError(await host.send(channel.plugin, r, fillable, JSON.stringify([text, m.text])));
-        if (error !== null) throw new Error(`send failed: ${error}`);
-      }
+      await this.send(channel, m, text);
       await store.completeInbound(id);
       return true;
     } catch (e) {

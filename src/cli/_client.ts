@@ -53,9 +53,9 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
     ws.onerror = (ev) => {
       clearTimeout(timer);
       const msg = (ev as ErrorEvent).message ?? "";
-      if (/401/.test(msg)) reject(new AuthError(`the gateway at ${url} refused the token`));
-      else if (/429/.test(msg)) reject(new ExoError("rate_limited", `the gateway at ${url} is rate limiting this address; retry later`));
-      else if (/403/.test(msg)) reject(new AuthError(`the gateway at ${url} refused this client (origin or host not allowed)`));
+      if (/\b401\b/.test(msg)) reject(new AuthError(`the gateway at ${url} refused the token`));
+      else if (/\b429\b/.test(msg)) reject(new ExoError("rate_limited", `the gateway at ${url} is rate limiting this address; retry later`));
+      else if (/\b403\b/.test(msg)) reject(new AuthError(`the gateway at ${url} refused this client (origin or host not allowed)`));
       else if (/TLS|certificate|SSL/i.test(msg)) {
         // A gateway answered, but its certificate is not trusted here (self-signed, or for another name).
         const why = /TLS handshake failed: (.*)$/.exec(msg)?.[1] ?? msg;

@@ -14,6 +14,7 @@ export const root = defineCommand({
     usage: () => import("./usage.ts").then((m) => m.default),
     plugin: () => import("./plugin.ts").then((m) => m.default),
     secret: () => import("./secret.ts").then((m) => m.default),
+    pairing: () => import("./pairing.ts").then((m) => m.default),
     service: () => import("./service.ts").then((m) => m.default),
     doctor: () => import("./doctor.ts").then((m) => m.default),
   },

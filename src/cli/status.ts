@@ -21,6 +21,10 @@ interface StatusResult {
   /** Channel messages not answered yet: still being retried, and given up after the last attempt. */
   inbound?: { pending: number; dead: number };
   plugins?: { name: string; state: string; error?: string }[];
+  /** Who may talk on each channel. */
+  channels?: Record<string, { dm_policy: string; groups?: string[]; rate_per_minute?: number }>;
+  /** Settings that let strangers in (a channel with dm_policy = "open" …). */
+  exposures?: string[];
 }
 
 /** Human-readable status lines. */
@@ -38,6 +42,10 @@ export function formatStatus(s: StatusResult, url: string): string {
     ...(s.router ? [`  bindings     ${s.router.bindings}`] : []),
     ...(s.bus ? [`  bus          ${s.bus.mode}${s.bus.url ? ` (${s.bus.url}${s.bus.mode === "local" ? " unreachable" : ""})` : ""}`] : []),
     ...(s.inbound ? [`  channels     ${s.inbound.pending} message(s) pending, ${s.inbound.dead} given up after the last retry`] : []),
+    ...(s.channels && Object.keys(s.channels).length > 0
+      ? [`  who talks    ${Object.entries(s.channels).map(([name, c]) => `${name}: ${c.dm_policy}${c.groups && c.groups.length > 0 ? `, ${c.groups.length} group(s)` : ""}`).join("; ")}`]
+      : []),
+    ...(s.exposures ?? []).map((e) => `  EXPOSED      ${e}`),
     ...(s.usage_today ? [`  usage today  ${s.usage_today.calls} model call(s), ${s.usage_today.input_tokens} in / ${s.usage_today.output_tokens} out tokens`] : []),
     ...(s.plugins
       ? [

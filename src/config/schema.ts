@@ -101,6 +101,20 @@ const Plugin = v.strictObject({
 const Channel = v.strictObject({
   plugin: v.optional(v.string()),
   secrets: v.optional(v.record(v.string(), name("secret name")), {}),
+  /**
+   * Who may send direct messages (SPEC §13): "pairing" — a stranger gets a pairing code, nothing
+   * reaches a model until the operator approves it; "allowlist" — only `allow_from` and people
+   * approved earlier; "open" — anyone (flagged by `status`). The `http` channel is exempt.
+   */
+  dm_policy: v.optional(v.picklist(["pairing", "allowlist", "open"]), "pairing"),
+  /** Peer ids (the platform's user or chat id) always allowed, under every policy. */
+  allow_from: v.optional(v.array(v.pipe(v.string(), v.minLength(1))), []),
+  /** Group, guild or channel ids answered ("*" = every group); empty = groups are not answered. */
+  groups: v.optional(v.array(v.pipe(v.string(), v.minLength(1))), []),
+  /** In groups, answer only messages that mention the bot or reply to it. */
+  require_mention: v.optional(v.boolean(), true),
+  /** Messages a minute one person may send before the rest are refused; 0 = unlimited. */
+  rate_per_minute: v.optional(int(0, 100_000), 20),
 });
 
 const Budgets = v.strictObject({
@@ -129,3 +143,4 @@ export const ConfigSchema = v.strictObject({
 export type ConfigFile = v.InferOutput<typeof ConfigSchema>;
 export type AgentConfig = ConfigFile["agents"][number];
 export type GatewayConfig = ConfigFile["gateway"];
+export type ChannelConfig = ConfigFile["channels"][string];

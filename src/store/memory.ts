@@ -6,6 +6,7 @@ import type {
   HistoryQuery,
   InboundRecord,
   NewMessage,
+  Pairing,
   PendingInbound,
   SessionAddress,
   SessionInfo,
@@ -28,6 +29,7 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   const kv = new Map<string, string>();
   const inbound = new Map<string, PendingInbound & { done: boolean }>();
   const facts: Fact[] = [];
+  const pairings = new Map<string, Pairing>();
   const clone = <T>(v: T): T => structuredClone(v);
 
   return {
@@ -132,6 +134,26 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
         r.attempts++;
         r.last_error = error;
       }
+    },
+    async getPairing(person) {
+      const p = pairings.get(person);
+      return p ? { ...p } : null;
+    },
+    async pairingByCode(code) {
+      for (const p of pairings.values()) if (p.code === code) return { ...p };
+      return null;
+    },
+    async savePairing(p) {
+      pairings.set(p.person, { ...p });
+    },
+    async listPairings(q) {
+      return [...pairings.values()]
+        .filter((p) => (q.channel === undefined || p.channel === q.channel) && (q.status === undefined || p.status === q.status))
+        .sort((a, b) => a.created_at - b.created_at)
+        .map((p) => ({ ...p }));
+    },
+    async deletePairing(person) {
+      return pairings.delete(person);
     },
     async addFact(agent, person, text) {
       const existing = facts.find((f) => f.agent === agent && f.person === person && f.text === text);

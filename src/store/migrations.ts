@@ -50,6 +50,13 @@ export const MIGRATIONS: readonly string[] = [
   // 5: the outbox — a turn's reply is stored before it is sent, so a failed send is retried
   // without running the turn again
   `ALTER TABLE inbound ADD COLUMN reply TEXT;`,
+  // 6: who may talk — pairing codes asked for and people the operator approved, per channel
+  `CREATE TABLE pairings (
+     person TEXT PRIMARY KEY, channel TEXT NOT NULL, status TEXT NOT NULL, code TEXT,
+     created_at INTEGER NOT NULL, expires_at INTEGER, notified_at INTEGER, approved_at INTEGER
+   );
+   CREATE UNIQUE INDEX pairings_by_code ON pairings (code) WHERE code IS NOT NULL;
+   CREATE INDEX pairings_by_channel ON pairings (channel, created_at);`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

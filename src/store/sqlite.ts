@@ -17,6 +17,7 @@ import type {
   Fact,
   InboundRecord,
   NewMessage,
+  Pairing,
   PendingInbound,
   SessionAddress,
   SessionInfo,
@@ -132,6 +133,14 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     saveInboundReply: q("UPDATE inbound SET reply = ? WHERE id = ? AND done = 0"),
     completeInbound: q("UPDATE inbound SET done = 1, payload = '', reply = NULL WHERE id = ?"),
     failInbound: q("UPDATE inbound SET attempts = attempts + 1, last_error = ? WHERE id = ? AND done = 0"),
+    getPairing: q<Pairing>("SELECT * FROM pairings WHERE person = ?"),
+    pairingByCode: q<Pairing>("SELECT * FROM pairings WHERE code = ?"),
+    savePairing: q(
+      `INSERT INTO pairings (person, channel, status, code, created_at, expires_at, notified_at, approved_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT(person) DO UPDATE SET channel = excluded.channel, status = excluded.status, code = excluded.code, created_at = excluded.created_at,
+         expires_at = excluded.expires_at, notified_at = excluded.notified_at, approved_at = excluded.approved_at`,
+    ),
+    deletePairing: q("DELETE FROM pairings WHERE person = ?"),
     addFact: q("INSERT INTO facts (agent, person, text, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(agent, person, text) DO NOTHING"),
     getFact: q<Fact>("SELECT id, agent, person, text, created_at FROM facts WHERE agent = ? AND person = ? AND text = ?"),
     // Most people have no facts: this index probe spares them the full-text query.
@@ -361,6 +370,21 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       run("record an inbound failure", () => {
         st.failInbound.run(error, id);
       }),
+    getPairing: (person) => run("read a pairing", () => st.getPairing.get(person) ?? null),
+    pairingByCode: (code) => run("read a pairing", () => st.pairingByCode.get(code) ?? null),
+    savePairing: (p) =>
+      run("save a pairing", () => {
+        st.savePairing.run(p.person, p.channel, p.status, p.code, p.created_at, p.expires_at, p.notified_at, p.approved_at);
+      }),
+    listPairings: (pq) =>
+      run("list pairings", () => {
+        const where: string[] = [];
+        const args: Bind[] = [];
+        if (pq.channel !== undefined) (where.push("channel = ?"), args.push(pq.channel));
+        if (pq.status !== undefined) (where.push("status = ?"), args.push(pq.status));
+        return q<Pairing>(`SELECT * FROM pairings ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at, rowid`).all(...args);
+      }),
+    deletePairing: (person) => run("delete a pairing", () => st.deletePairing.run(person).changes === 1),
     addFact: (agent, person, text) =>
       run("store a fact", () => {
         st.addFact.run(agent, person, text, now());

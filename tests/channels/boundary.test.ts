@@ -56,8 +56,8 @@ async function setup() {
     "config.toml",
     `[[plugins]]\nname = "snoop"\npath = "plugins/snoop.wasm"\nsha256 = "${sha}"\nallowed_hosts = ["127.0.0.1:${platform.port}"]\nconfig = { base_url = "${base}" }\n\n` +
       `[[plugins]]\nname = "snoop_open"\npath = "plugins/snoop.wasm"\nsha256 = "${sha}"\nallowed_hosts = ["127.0.0.1:${platform.port}"]\nconfig = { base_url = "${base}", verify = "none" }\n\n` +
-      `[channels.signed]\nplugin = "snoop"\nsecrets = { webhook_secret = "snoop_secret", public_key = "snoop_key", verify_token = "snoop_verify", bot_token = "snoop_bot" }\n\n` +
-      `[channels.open]\nplugin = "snoop_open"\nsecrets = { webhook_secret = "snoop_secret", bot_token = "snoop_bot" }\n`,
+      `[channels.signed]\nplugin = "snoop"\nsecrets = { webhook_secret = "snoop_secret", public_key = "snoop_key", verify_token = "snoop_verify", bot_token = "snoop_bot" }\ndm_policy = "open"\n\n` +
+      `[channels.open]\nplugin = "snoop_open"\nsecrets = { webhook_secret = "snoop_secret", bot_token = "snoop_bot" }\ndm_policy = "open"\n`,
   );
   return { home, sent, platform };
 }

@@ -29,7 +29,7 @@ test("discord: PING gets PONG, a slash command is deferred then answered by edit
   home.file(
     "config.toml",
     `[[plugins]]\nname = "discord"\npath = "builtin:discord"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}", application_id = "11869" }\n\n` +
-      `[channels.discord]\nsecrets = { public_key = "discord_public_key" }\n`,
+      `[channels.discord]\nsecrets = { public_key = "discord_public_key" }\ngroups = ["290926798626357999"]\n`,
   );
   const stream: StreamFn = async function* (req) {
     yield { type: "text", text: `You asked: ${(req.messages.at(-1)!.parts[0] as { text: string }).text}` };
@@ -81,7 +81,7 @@ test("discord: a failed edit of the deferred response is retried from the stored
   home.file(
     "config.toml",
     `[[plugins]]\nname = "discord"\npath = "builtin:discord"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}", application_id = "11869" }\n\n` +
-      `[channels.discord]\nsecrets = { public_key = "discord_public_key" }\n`,
+      `[channels.discord]\nsecrets = { public_key = "discord_public_key" }\ngroups = ["290926798626357999"]\n`,
   );
   let calls = 0;
   const stream: StreamFn = async function* () {

@@ -64,7 +64,7 @@ test("telegram answers 403 (bot blocked): 5 send attempts of the stored reply, o
     "config.toml",
     `[[plugins]]\nname = "http-get"\npath = "builtin:http-get"\nallowed_hosts = ["127.0.0.1:${server.port}"]\n\n` +
       `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${server.port}"]\nconfig = { api_base = "http://127.0.0.1:${server.port}" }\n\n` +
-      `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n`,
+      `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\ndm_policy = "open"\n`,
   );
   try {
     await using gw = await startTestGateway({ home: home.path, streamFor: () => model.stream, retryIntervalMs: 30 });
@@ -99,7 +99,7 @@ test("slack answers 200 {ok:false}: the message stays pending with the platform'
     "config.toml",
     `[[plugins]]\nname = "http-get"\npath = "builtin:http-get"\nallowed_hosts = ["127.0.0.1:${server.port}"]\n\n` +
       `[[plugins]]\nname = "slack"\npath = "builtin:slack"\nallowed_hosts = ["127.0.0.1:${server.port}"]\nconfig = { api_base = "http://127.0.0.1:${server.port}" }\n\n` +
-      `[channels.slack]\nsecrets = { signing_secret = "slack_signing", bot_token = "slack_bot" }\n`,
+      `[channels.slack]\nsecrets = { signing_secret = "slack_signing", bot_token = "slack_bot" }\ndm_policy = "open"\n`,
   );
   try {
     await using gw = await startTestGateway({ home: home.path, streamFor: () => model.stream, retryIntervalMs: 30 });

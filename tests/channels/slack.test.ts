@@ -32,7 +32,7 @@ test("slack: url_verification, a DM answered with chat.postMessage, bot echoes a
   home.file(
     "config.toml",
     `[[plugins]]\nname = "slack"\npath = "builtin:slack"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
-      `[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\n`,
+      `[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\nallow_from = ["U2147483697"]\n`,
   );
   const stream: StreamFn = async function* (req) {
     yield { type: "text", text: `heard: ${(req.messages.at(-1)!.parts[0] as { text: string }).text}` };
@@ -57,6 +57,55 @@ test("slack: url_verification, a DM answered with chat.postMessage, bot echoes a
     await Bun.sleep(100);
     expect(sent).toHaveLength(1);
     expect(await gw.store.getSession("main:slack:A0PNCHHK2:D024BE91L")).not.toBeNull();
+  } finally {
+    await api.stop(true);
+  }
+});
+
+test("slack: a stranger's DM gets a pairing code by chat.postMessage; in channels only app_mention in a listed channel is answered", async () => {
+  const sent: { channel: string; text: string }[] = [];
+  const api = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const body = (await req.json()) as { channel: string; text: string };
+      sent.push(body);
+      return Response.json({ ok: true, channel: body.channel, ts: "1503435956.000247" });
+    },
+  });
+  using home = tempDir();
+  writeCredential(home.path, "slack_signing_secret", SIGNING);
+  writeCredential(home.path, "slack_bot_token", "xoxb-test-token-1");
+  home.file(
+    "config.toml",
+    `[[plugins]]\nname = "slack"\npath = "builtin:slack"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
+      `[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\ngroups = ["C0LISTED"]\n`,
+  );
+  const asked: string[] = [];
+  const stream: StreamFn = async function* (req) {
+    asked.push((req.messages.at(-1)!.parts[0] as { text: string }).text);
+    yield { type: "text", text: "on it" };
+    yield { type: "done", stop_reason: "end_turn" };
+  };
+  try {
+    await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
+    const base = JSON.parse(EVENT) as Record<string, any>;
+    const event = (id: string, e: Record<string, unknown>) => JSON.stringify({ ...base, event_id: id, event: { ...base.event, ...e } });
+    const post = async (body: string) => {
+      expect((await fetch(`${gw.url}/webhook/slack`, { method: "POST", headers: sign(body), body })).status).toBe(200);
+      for (let i = 0; i < 500 && (await gw.store.pendingInbound(1)).length > 0; i++) await Bun.sleep(10);
+    };
+    await post(EVENT);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.channel).toBe("D024BE91L");
+    expect(sent[0]!.text).toMatch(/pairing code: [A-Z2-9]{8}/);
+    await post(event("Ev3", { channel: "C0OTHER", channel_type: "channel", text: "hi" }));
+    await post(event("Ev4", { type: "app_mention", channel: "C0OTHER", channel_type: undefined, text: "<@UBOT> hi" }));
+    await post(event("Ev5", { channel: "C0LISTED", channel_type: "channel", text: "<@UBOT> hi" }));
+    expect(sent).toHaveLength(1);
+    await post(event("Ev6", { type: "app_mention", channel: "C0LISTED", channel_type: undefined, text: "<@UBOT> summarise" }));
+    expect(sent.at(-1)).toEqual({ channel: "C0LISTED", text: "on it" });
+    expect(asked).toEqual(["<@UBOT> summarise"]);
   } finally {
     await api.stop(true);
   }

@@ -26,7 +26,7 @@ test("telegram: a verified Update is answered with sendMessage; the bot token is
   home.file(
     "config.toml",
     `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
-      `[channels.telegram]\nsecrets = { webhook_secret = "telegram_webhook_secret", bot_token = "telegram_bot_token" }\n`,
+      `[channels.telegram]\nsecrets = { webhook_secret = "telegram_webhook_secret", bot_token = "telegram_bot_token" }\nallow_from = ["1561073042"]\n`,
   );
   const long = "x".repeat(5000);
   const stream: StreamFn = async function* (req) {

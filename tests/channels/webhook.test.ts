@@ -57,7 +57,7 @@ describe("a signed channel with outbound sends (relay fixture, Telegram-shaped)"
     home.file(
       "config.toml",
       `[[plugins]]\nname = "relay"\npath = "plugins/relay.wasm"\nsha256 = "${sha256Hex(await readWasm(fixturePath("relay")))}"\nallowed_hosts = ["127.0.0.1:${platform.port}"]\nconfig = { base_url = "http://127.0.0.1:${platform.port}" }\n\n` +
-        `[channels.relay]\nplugin = "relay"\nsecrets = { webhook_secret = "relay_secret", bot_token = "relay_token" }\n`,
+        `[channels.relay]\nplugin = "relay"\nsecrets = { webhook_secret = "relay_secret", bot_token = "relay_token" }\ndm_policy = "open"\n`,
     );
     return { home, sent, platform };
   }

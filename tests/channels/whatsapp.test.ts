@@ -27,7 +27,7 @@ test("whatsapp: GET verification by the host, a signed message answered through 
   home.file(
     "config.toml",
     `[[plugins]]\nname = "whatsapp"\npath = "builtin:whatsapp"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
-      `[channels.whatsapp]\nsecrets = { app_secret = "wa_app_secret", verify_token = "wa_verify", access_token = "wa_token" }\n`,
+      `[channels.whatsapp]\nsecrets = { app_secret = "wa_app_secret", verify_token = "wa_verify", access_token = "wa_token" }\ndm_policy = "open"\n`,
   );
   const stream: StreamFn = async function* () {
     yield { type: "text", text: "Blue and green, yes!" };

@@ -258,7 +258,7 @@ describe("origin and host rules", () => {
       "config.toml",
       `[gateway]\npublic_url = "https://bot.example.com"\nopenai_compat = true\n\n` +
         `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
-        `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n\n[channels.http]\n`,
+        `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\ndm_policy = "open"\n\n[channels.http]\n`,
     );
     const stream: StreamFn = async function* () {
       yield { type: "text", text: "hi through the proxy" };

@@ -28,7 +28,7 @@ test("telegram group: Alice's fact is recalled for Alice, never put into Bob's p
   home.file(
     "config.toml",
     `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
-      `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n`,
+      `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\ndm_policy = "open"\ngroups = ["${GROUP}"]\nrequire_mention = false\n`,
   );
   const seen: ChatRequest[] = [];
   const stream: StreamFn = async function* (req) {
