@@ -93,9 +93,10 @@ describe.if(NATIVE !== undefined)("the binary's built-in channels by webhook", (
         plugin("whatsapp") +
         plugin("slack") +
         `[channels.telegram]\nsecrets = { webhook_secret = "telegram_webhook_secret", bot_token = "telegram_bot_token" }\n\n` +
-        `[channels.discord]\nsecrets = { public_key = "discord_public_key" }\n\n` +
-        `[channels.whatsapp]\nsecrets = { app_secret = "wa_app_secret", verify_token = "wa_verify", access_token = "wa_token" }\n\n` +
-        `[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\n\n` +
+        // Telegram keeps the default (pairing); the others are open, so each test is about its wire.
+        `[channels.discord]\nsecrets = { public_key = "discord_public_key" }\ndm_policy = "open"\ngroups = ["*"]\n\n` +
+        `[channels.whatsapp]\nsecrets = { app_secret = "wa_app_secret", verify_token = "wa_verify", access_token = "wa_token" }\ndm_policy = "open"\n\n` +
+        `[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\ndm_policy = "open"\n\n` +
         `[channels.http]\n`,
     );
     gw = await startBinaryGateway(home, { env: { EXOCLAW_TOKEN: GATEWAY_TOKEN } });
@@ -110,16 +111,25 @@ describe.if(NATIVE !== undefined)("the binary's built-in channels by webhook", (
 
   const webhook = (channel: string, init: RequestInit & { query?: string } = {}) => fetch(`${gw.url}/webhook/${channel}${init.query ?? ""}`, { method: "POST", ...init });
 
-  test("telegram: a wrong secret token gets 401; a verified Update is answered with sendMessage, the bot token in the path", async () => {
+  test("telegram: a wrong secret token gets 401; a stranger gets a pairing code and no model; after `pairing approve` the same person is answered", async () => {
     const before = { model: model.requests.length, platform: received.length };
-    const post = (secret: string) => webhook("telegram", { headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }, body: TG_UPDATE });
+    const post = (secret: string, update = TG_UPDATE) => webhook("telegram", { headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }, body: update });
     expect((await post("not-the-secret")).status).toBe(401);
     expect((await post(SECRETS.telegram_webhook_secret)).status).toBe(200);
-    const got = await receivedCount(before.platform + 1);
-    // Only the verified one reached the model and the platform (the forged one came first).
-    expect(got.slice(before.platform)).toEqual([
-      { method: "POST", path: `/bot${SECRETS.telegram_bot_token}/sendMessage`, auth: null, body: { chat_id: 1561073042, text: "echo: Hi bot!" } },
-    ]);
+    const coded = await receivedCount(before.platform + 1);
+    const notice = coded[before.platform]!;
+    expect({ method: notice.method, path: notice.path }).toEqual({ method: "POST", path: `/bot${SECRETS.telegram_bot_token}/sendMessage` });
+    const code = /pairing code: ([A-Z0-9]{8})/.exec((notice.body as { text: string }).text)?.[1];
+    expect(code).toBeDefined();
+    expect(model.requests.length - before.model).toBe(0); // the stranger reached no model
+    // The operator, with the binary, against the running gateway.
+    const approved = await runBinary(home, ["pairing", "approve", code!, "--port", String(gw.port), "--token", GATEWAY_TOKEN]);
+    expect({ code: approved.code, stderr: approved.stderr }).toEqual({ code: 0, stderr: "" });
+    expect(approved.stdout).toContain("approved telegram:bot:1561073042");
+    expect((await post(SECRETS.telegram_webhook_secret, TG_UPDATE.replace("679892927", "679892928"))).status).toBe(200);
+    const got = await receivedCount(before.platform + 2);
+    // Only the verified ones reached the platform (the forged one came first), the second as an answer.
+    expect(got[before.platform + 1]).toEqual({ method: "POST", path: `/bot${SECRETS.telegram_bot_token}/sendMessage`, auth: null, body: { chat_id: 1561073042, text: "echo: Hi bot!" } });
     expect(model.requests.length - before.model).toBe(1);
   });
 
