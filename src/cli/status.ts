@@ -21,6 +21,7 @@ interface StatusResult {
   /** Channel messages not answered yet: still being retried, and given up after the last attempt. */
   inbound?: { pending: number; dead: number };
   plugins?: { name: string; state: string; error?: string }[];
+  agents?: { id: string; provider: string; model: string; default: boolean; key: "present" | "missing" | "not_required" }[];
 }
 
 /** Human-readable status lines. */
@@ -35,6 +36,10 @@ export function formatStatus(s: StatusResult, url: string): string {
     `  config       ${s.config_file ?? "defaults (no file)"}`,
     `  memory       ${(s.memory.rss_bytes / 1048576).toFixed(1)} MiB RSS`,
     ...(s.store ? [`  store        ${s.store.kind} (${s.store.location}), ${s.store.sessions} session(s)`] : []),
+    ...(s.agents ?? []).map(
+      (a, i) =>
+        `  ${i === 0 ? "agents      " : "            "} ${a.id}${a.default ? " (default)" : ""}: ${a.provider} ${a.model}${a.key === "missing" ? ` — no API key: run \`exoclaw onboard\` or \`exoclaw secret set ${a.provider}\`` : ""}`,
+    ),
     ...(s.router ? [`  bindings     ${s.router.bindings}`] : []),
     ...(s.bus ? [`  bus          ${s.bus.mode}${s.bus.url ? ` (${s.bus.url}${s.bus.mode === "local" ? " unreachable" : ""})` : ""}`] : []),
     ...(s.inbound ? [`  channels     ${s.inbound.pending} message(s) pending, ${s.inbound.dead} given up after the last retry`] : []),
