@@ -92,8 +92,7 @@ describe("exoclaw chat (interactive) across a gateway restart (issue 9)", () => 
       if (text === "slow") {
         entered();
         await new Promise((r) => signal.addEventListener("abort", r, { once: true }));
-        yield { type: "done", stop_reason: "cancelled" };
-        return;
+        return; // aborted: the loop records the turn as cancelled
       }
       yield { type: "text", text: `You said: ${text}` };
       yield { type: "done", stop_reason: "end_turn" };
