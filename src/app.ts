@@ -238,6 +238,13 @@ export async function startApp(opts: AppOptions): Promise<App> {
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
         ...channelAccessStatus(current.config, host),
+        agents: current.config.agents.map((a) => ({
+          id: a.id,
+          provider: a.provider,
+          model: a.model,
+          default: a.id === defaultAgentId(current.config),
+          key: agentKeyState(current.config, opts.env ?? {}, a),
+        })),
       }),
     });
     listening = [{ address: config.gateway.bind, port: gateway.port }];
@@ -321,14 +328,22 @@ function channelAccessStatus(config: Config, host: PluginHost): { channels: Reco
 }
 
 /**
+ * Whether an agent can authenticate to its model: `present` (a key resolves), `missing` (none does:
+ * every message fails with the provider's 401), `not_required` (Ollama, or a custom `base_url`, where a
+ * local server may need none). Read at call time, so a key added by `exoclaw onboard` shows at once.
+ */
+export function agentKeyState(config: Config, env: Readonly<Record<string, string | undefined>>, agent: AgentConfig): "present" | "missing" | "not_required" {
+  if (resolveAgentKey(env, config.home, agent).key !== null) return "present";
+  return agent.provider === "ollama" || agent.base_url !== "" ? "not_required" : "missing";
+}
+
+/**
  * A gateway whose agents have no key starts fine and then fails every message with the provider's
- * 401: say so at start, with the command that fixes it. (A custom `base_url` may need no key: a
- * local OpenAI-compatible server; Ollama never does.)
+ * 401: say so at start, with the command that fixes it. (`status` reports the same as `agents[].key`.)
  */
 function warnMissingKeys(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger): void {
   for (const agent of config.agents) {
-    if (agent.provider === "ollama" || agent.base_url !== "") continue;
-    if (resolveAgentKey(env, config.home, agent).key !== null) continue;
+    if (agentKeyState(config, env, agent) !== "missing") continue;
     log.warn(`agent ${agent.id} has no API key for ${agent.provider}: every message to it will fail until you run \`exoclaw onboard\` or \`exoclaw secret set ${agent.provider}\``, {
       agent: agent.id,
       provider: agent.provider,

@@ -12,6 +12,8 @@ export interface GatewayClient {
   call(method: string, params?: unknown, timeoutMs?: number): Promise<unknown>;
   /** Receives every notification (`chat.event` …). */
   onNotification(handler: (method: string, params: unknown) => void): void;
+  /** Called once when the socket closes, whoever closed it (4001: the gateway refused the token). */
+  onClose(handler: (code: number) => void): void;
   close(): void;
 }
 
@@ -41,6 +43,7 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
   let nextId = 1;
   let closedReason = "";
   let notify: (method: string, params: unknown) => void = () => {};
+  let closed: (code: number) => void = () => {};
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.close();
@@ -86,6 +89,7 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
     closedReason = ev.code === 4001 ? "the gateway closed the connection: unauthorized" : `the gateway closed the connection (${ev.code})`;
     for (const p of pending.values()) p.reject(new UnavailableError(closedReason));
     pending.clear();
+    closed(ev.code);
   };
   return {
     call(method, params, callTimeoutMs = timeoutMs) {
@@ -105,6 +109,9 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
     },
     onNotification: (handler) => {
       notify = handler;
+    },
+    onClose: (handler) => {
+      closed = handler;
     },
     close: () => ws.close(),
   };

@@ -2,13 +2,17 @@
  * `exoclaw onboard`: first-run setup. Asks (with @clack/prompts) for a provider, its API key
  * (hidden input) and a model, then writes `<state>/config.toml` and the key as a mode-600
  * credential file — never into the config. For scripts: `--provider P --model M --api-key-stdin --yes`.
+ * Before anything is written the key is tried with one cheap call (the provider's model list; see
+ * _key-check.ts): a refused key is asked again (interactive) or fails the command (--yes); no answer
+ * is only a warning. `--skip-check` skips the call.
  */
 import { defineCommand } from "citty";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
 import { loadConfig, resolveConfigPath, writeCredential } from "../config/index.ts";
-import { UsageError } from "../lib/errors.ts";
+import { AuthError, UsageError } from "../lib/errors.ts";
 import { stringFlag } from "./_args.ts";
+import { checkKey, type KeyCheck } from "./_key-check.ts";
 
 export const PROVIDERS = ["anthropic", "openai", "gemini", "ollama"] as const;
 type ProviderName = (typeof PROVIDERS)[number];
@@ -66,6 +70,7 @@ export default defineCommand({
     "api-key-stdin": { type: "boolean", description: "Read the API key from stdin (for scripts)" },
     "base-url": { type: "string", description: "The provider's endpoint, for OpenAI-compatible servers and Ollama (e.g. http://127.0.0.1:11434)" },
     yes: { type: "boolean", description: "Do not ask (an existing config is merged, with a backup)" },
+    "skip-check": { type: "boolean", description: "Do not try the key against the provider before storing it" },
     config: { type: "string", description: "Config file to write (default: <state>/config.toml)" },
   },
   async run({ args }) {
@@ -111,11 +116,38 @@ export default defineCommand({
         const v = await p.text({ message: `Endpoint (blank for ${provider === "ollama" ? "http://127.0.0.1:11434" : "api.openai.com"}; an OpenAI-compatible server's URL ends in /v1)`, defaultValue: "" });
         baseUrl = p.isCancel(v) ? stop(v) : v.trim();
       }
+      while (!args["skip-check"] && isProvider(provider) && (apiKey || provider === "ollama")) {
+        const s = p.spinner();
+        s.start(provider === "ollama" ? "Checking that ollama answers" : `Checking the key with ${provider}`);
+        const r = await checkKey(provider, apiKey ?? "", baseUrl ?? "");
+        s.stop(describeCheck(provider, r));
+        if (r.kind !== "refused") break;
+        const next = await p.select({
+          message: `${provider} refused this key. What now?`,
+          options: [
+            { value: "again", label: "Enter the key again" },
+            { value: "keep", label: "Keep it anyway" },
+          ],
+        });
+        if (p.isCancel(next)) stop(next);
+        if (next === "keep") break;
+        const v = await p.password({ message: `${provider} API key` });
+        apiKey = p.isCancel(v) ? stop(v) : v;
+      }
     } else if (!provider) {
       throw new UsageError("--provider is required with --yes");
     }
     if (!provider || !isProvider(provider)) throw new UsageError(`--provider: expected one of ${PROVIDERS.join(", ")}, got "${provider ?? ""}"`);
     model ||= DEFAULT_MODELS[provider];
+    const checked: string[] = [];
+    if (!interactive && !args["skip-check"] && (apiKey || provider === "ollama")) {
+      const r = await checkKey(provider, apiKey ?? "", baseUrl ?? "");
+      if (r.kind === "refused") {
+        throw new AuthError(`${provider} refused the key (${r.status} from ${r.url}): nothing was written; check the key, or pass --skip-check to store it anyway`);
+      }
+      if (r.kind === "accepted") checked.push(describeCheck(provider, r));
+      else process.stderr.write(`warning: ${describeCheck(provider, r)}\n`);
+    }
 
     mkdirSync(home, { recursive: true, mode: 0o700 });
     chmodSync(home, 0o700);
@@ -138,6 +170,7 @@ export default defineCommand({
     const lines = [
       `wrote ${file} (agent "main": ${provider} ${model}${baseUrl ? ` at ${baseUrl}` : ""})`,
       ...(backup ? [`kept the other settings; the previous file is saved as ${backup}`] : []),
+      ...checked,
       keyPath ? `stored the API key in ${keyPath} (mode 600)` : provider === "ollama" ? "ollama needs no API key" : `no API key stored: set ${provider.toUpperCase()}_API_KEY or run \`exoclaw secret set ${provider}\``,
       "next: exoclaw gateway   (then: exoclaw chat)",
     ];
@@ -145,3 +178,22 @@ export default defineCommand({
     else process.stdout.write(lines.join("\n") + "\n");
   },
 });
+
+/** One line on how the key check went (never the key). */
+export function describeCheck(provider: ProviderName, r: KeyCheck): string {
+  const what = provider === "ollama" ? "ollama" : "the key";
+  switch (r.kind) {
+    case "accepted":
+      return provider === "ollama" ? `ollama answered at ${r.url}` : `checked the key: ${provider} accepted it`;
+    case "refused":
+      return `${provider} refused the key (${r.status} from ${r.url})`;
+    case "unreachable":
+      return `could not check ${what} (offline?): ${r.detail} (${r.url}); continuing`;
+    case "inconclusive":
+      return `could not check ${what}: ${r.url} answered ${r.status}; continuing`;
+    default: {
+      const never: never = r;
+      return String(never);
+    }
+  }
+}

@@ -25,6 +25,7 @@ interface StatusResult {
   channels?: Record<string, { dm_policy: string; groups?: string[]; rate_per_minute?: number }>;
   /** Settings that let strangers in (a channel with dm_policy = "open" …). */
   exposures?: string[];
+  agents?: { id: string; provider: string; model: string; default: boolean; key: "present" | "missing" | "not_required" }[];
 }
 
 /** Human-readable status lines. */
@@ -39,6 +40,10 @@ export function formatStatus(s: StatusResult, url: string): string {
     `  config       ${s.config_file ?? "defaults (no file)"}`,
     `  memory       ${(s.memory.rss_bytes / 1048576).toFixed(1)} MiB RSS`,
     ...(s.store ? [`  store        ${s.store.kind} (${s.store.location}), ${s.store.sessions} session(s)`] : []),
+    ...(s.agents ?? []).map(
+      (a, i) =>
+        `  ${i === 0 ? "agents      " : "            "} ${a.id}${a.default ? " (default)" : ""}: ${a.provider} ${a.model}${a.key === "missing" ? ` — no API key: run \`exoclaw onboard\` or \`exoclaw secret set ${a.provider}\`` : ""}`,
+    ),
     ...(s.router ? [`  bindings     ${s.router.bindings}`] : []),
     ...(s.bus ? [`  bus          ${s.bus.mode}${s.bus.url ? ` (${s.bus.url}${s.bus.mode === "local" ? " unreachable" : ""})` : ""}`] : []),
     ...(s.inbound ? [`  channels     ${s.inbound.pending} message(s) pending, ${s.inbound.dead} given up after the last retry`] : []),

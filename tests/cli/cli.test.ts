@@ -57,6 +57,7 @@ describe("exoclaw CLI", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`exoclaw ${pkg.version} — running`);
     expect(r.stdout).toContain("no token (loopback only)");
+    expect(r.stdout).toContain("  agents       main (default): anthropic claude-sonnet-4-5 — no API key: run `exoclaw onboard` or `exoclaw secret set anthropic`\n");
     const j = await runExoclaw(["status", "--json", "--url", `ws://127.0.0.1:${gw.port}/ws`], { EXOCLAW_HOME: home.path });
     expect(j.code).toBe(0);
     expect(JSON.parse(j.stdout)).toMatchObject({ version: pkg.version, port: gw.port, bind: "127.0.0.1" });

@@ -1,9 +1,10 @@
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULT_MODELS, onboardConfig } from "../../src/cli/onboard.ts";
 import { loadConfig } from "../../src/config/index.ts";
 import { MAIN, runExoclaw } from "../helpers/cli.ts";
+import { startFakeUpstream } from "../helpers/fake-upstream.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 async function onboard(args: string[], env: Record<string, string>, stdin = "") {
@@ -15,7 +16,8 @@ async function onboard(args: string[], env: Record<string, string>, stdin = "") 
 test("onboard for scripts writes a valid config and a mode-600 key file, never the key in the config", async () => {
   using home = tempDir();
   const env = { EXOCLAW_HOME: join(home.path, "state") };
-  const r = await onboard(["--provider", "anthropic", "--api-key-stdin", "--yes"], env, "sk-ant-onboard-123\n");
+  // The default endpoint is the real provider's: tests reach nothing beyond loopback, so no check here.
+  const r = await onboard(["--provider", "anthropic", "--api-key-stdin", "--yes", "--skip-check"], env, "sk-ant-onboard-123\n");
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   expect(r.stdout).toContain(`(agent "main": anthropic ${DEFAULT_MODELS.anthropic})`);
@@ -35,7 +37,7 @@ test("onboard refuses what it cannot do, with one clear line", async () => {
   expect(await onboard([], env)).toMatchObject({ code: 2, stderr: "exoclaw: onboard needs a terminal; for scripts use --provider P [--model M] [--api-key-stdin] --yes\n" });
   expect((await onboard(["--yes"], env)).stderr).toBe("exoclaw: --provider is required with --yes\n");
   expect((await onboard(["--provider", "acme", "--yes"], env)).stderr).toBe('exoclaw: --provider: expected one of anthropic, openai, gemini, ollama, got "acme"\n');
-  const ollama = await onboard(["--provider", "ollama", "--model", "qwen3", "--yes"], env);
+  const ollama = await onboard(["--provider", "ollama", "--model", "qwen3", "--yes", "--skip-check"], env);
   expect(ollama.stdout).toContain("ollama needs no API key");
   expect(loadConfig(env).agents[0]).toMatchObject({ provider: "ollama", model: "qwen3" });
 });
@@ -52,16 +54,18 @@ test("onboard on an existing config updates the main agent only, keeps channels,
     '[[agents]]\nid = "helper"\nprovider = "gemini"\nmodel = "gemini-2.5-flash"\n\n[[bindings]]\nagent = "helper"\nchannel = "slack"\n\n' +
     '[[plugins]]\nname = "echo"\npath = "builtin:echo"\n\n[channels.http]\n';
   home.file("config.toml", original);
-  const r = await onboard(["--provider", "openai", "--model", "local-model", "--base-url", "http://127.0.0.1:8080/v1", "--api-key-stdin", "--yes"], env, "sk-local-1\n");
+  await using server = startFakeUpstream(() => ({ body: '{"object":"list","data":[{"id":"local-model","object":"model"}]}' }));
+  const base = `${server.url}/v1`;
+  const r = await onboard(["--provider", "openai", "--model", "local-model", "--base-url", base, "--api-key-stdin", "--yes"], env, "sk-local-1\n");
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
-  expect(r.stdout).toContain('agent "main": openai local-model at http://127.0.0.1:8080/v1');
+  expect(r.stdout).toContain(`agent "main": openai local-model at ${base}`);
   const backup = /saved as (\S+)/.exec(r.stdout)![1]!;
   expect(await Bun.file(backup).text()).toBe(original);
   const c = loadConfig(env);
   expect(c.gateway.port).toBe(7300);
   expect(c.agents.map((a) => [a.id, a.provider, a.model, a.base_url])).toEqual([
-    ["main", "openai", "local-model", "http://127.0.0.1:8080/v1"],
+    ["main", "openai", "local-model", base],
     ["helper", "gemini", "gemini-2.5-flash", ""],
   ]);
   expect(c.agents[0]!.system_prompt).toBe("Be brief.");
@@ -72,4 +76,73 @@ test("onboard on an existing config updates the main agent only, keeps channels,
   expect(await Bun.file(join(home.path, "credentials/agent-main.key")).text()).toBe("sk-local-1\n");
   expect(await Bun.file(join(home.path, "credentials/openai.key")).exists()).toBe(false);
   expect((await onboard(["--provider", "openai", "--base-url", "not a url", "--yes"], env)).stderr).toBe('exoclaw: --base-url: expected an http(s) URL, got "not a url"\n');
+});
+
+describe("onboard tries the key with one cheap call before writing anything (issue 9)", () => {
+  const MODELS: Record<string, string> = {
+    openai: '{"object":"list","data":[{"id":"gpt-4o","object":"model"}]}',
+    anthropic: '{"data":[{"type":"model","id":"claude-sonnet-4-5"}],"has_more":false}',
+    gemini: '{"models":[{"name":"models/gemini-2.5-flash"}]}',
+    ollama: '{"models":[{"name":"llama3.2:latest"}]}',
+  };
+  // Each provider's models endpoint, under the base URL as that provider's agent config writes it.
+  const cases = [
+    { provider: "openai", base: "/v1", path: "/v1/models", auth: { authorization: "Bearer sk-check-1" } },
+    { provider: "anthropic", base: "", path: "/v1/models", auth: { "x-api-key": "sk-check-1", "anthropic-version": "2023-06-01" } },
+    { provider: "gemini", base: "/v1beta", path: "/v1beta/models", auth: { "x-goog-api-key": "sk-check-1" } },
+    { provider: "ollama", base: "", path: "/api/tags", auth: {} },
+  ] as const;
+
+  for (const c of cases) {
+    test(`${c.provider}: GET ${c.path}${c.provider === "ollama" ? " (no key)" : " with the key"}; accepted → written`, async () => {
+      using home = tempDir();
+      await using server = startFakeUpstream(() => ({ body: MODELS[c.provider]! }));
+      const args = ["--provider", c.provider, "--base-url", server.url + c.base, "--yes", ...(c.provider === "ollama" ? [] : ["--api-key-stdin"])];
+      const r = await onboard(args, { EXOCLAW_HOME: home.path }, "sk-check-1\n");
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(c.provider === "ollama" ? `ollama answered at ${server.url}/api/tags` : `checked the key: ${c.provider} accepted it`);
+      expect(server.requests).toHaveLength(1);
+      expect(server.requests[0]).toMatchObject({ method: "GET", path: c.path, search: "", headers: c.auth });
+      if (c.provider === "ollama") expect(Object.keys(server.requests[0]!.headers)).not.toContain("authorization");
+      expect(loadConfig({ EXOCLAW_HOME: home.path }).agents[0]).toMatchObject({ provider: c.provider, base_url: server.url + c.base });
+    });
+  }
+
+  test("a refused key (401) fails a scripted onboard with one line and writes nothing; --skip-check stores it without a call", async () => {
+    using home = tempDir();
+    const env = { EXOCLAW_HOME: home.path };
+    await using server = startFakeUpstream(() => ({ status: 401, headers: { "content-type": "application/json" }, body: '{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}' }));
+    const r = await onboard(["--provider", "openai", "--base-url", `${server.url}/v1`, "--api-key-stdin", "--yes"], env, "sk-wrong-key\n");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`exoclaw: openai refused the key (401 from ${server.url}/v1/models): nothing was written; check the key, or pass --skip-check to store it anyway\n`);
+    expect(r.stderr + r.stdout).not.toContain("sk-wrong-key");
+    expect(await Bun.file(join(home.path, "config.toml")).exists()).toBe(false);
+    expect(await Bun.file(join(home.path, "credentials/agent-main.key")).exists()).toBe(false);
+
+    const skipped = await onboard(["--provider", "openai", "--base-url", `${server.url}/v1`, "--api-key-stdin", "--yes", "--skip-check"], env, "sk-wrong-key\n");
+    expect(skipped).toMatchObject({ code: 0, stderr: "" });
+    expect(server.requests).toHaveLength(1);
+    expect(await Bun.file(join(home.path, "credentials/agent-main.key")).text()).toBe("sk-wrong-key\n");
+  });
+
+  test("403 counts as refused too; no answer at all is only a warning, and the key is stored", async () => {
+    using home = tempDir();
+    const env = { EXOCLAW_HOME: home.path };
+    await using server = startFakeUpstream(() => ({ status: 403, body: '{"type":"error","error":{"type":"permission_error","message":"forbidden"}}' }));
+    const refused = await onboard(["--provider", "anthropic", "--base-url", server.url, "--api-key-stdin", "--yes"], env, "sk-ant-x\n");
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("anthropic refused the key (403 from");
+
+    // A port nothing listens on: the connection is refused, as when offline.
+    const gone = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response("") });
+    const deadPort = gone.port;
+    await gone.stop(true);
+    const offline = await onboard(["--provider", "openai", "--base-url", `http://127.0.0.1:${deadPort}/v1`, "--api-key-stdin", "--yes"], env, "sk-offline-1\n");
+    expect(offline.code).toBe(0);
+    expect(offline.stderr).toStartWith(`warning: could not check the key (offline?): `);
+    expect(offline.stderr).toEndWith(`(http://127.0.0.1:${deadPort}/v1/models); continuing\n`);
+    expect(offline.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(await Bun.file(join(home.path, "credentials/agent-main.key")).text()).toBe("sk-offline-1\n");
+  });
 });

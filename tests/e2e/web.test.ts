@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 import type { StreamFn } from "../../src/agent/loop.ts";
+import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
+import { tempDir } from "../helpers/temp.ts";
+import { openSocket } from "../helpers/ws.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 let browser: Browser;
@@ -33,9 +36,11 @@ const stream: StreamFn = async function* (req) {
   yield { type: "done", stop_reason: "end_turn" };
 };
 
+const KEYED = { env: { ANTHROPIC_API_KEY: "sk-ant-web-test" } };
+
 describe("the web control page", () => {
   test("chat with a streamed reply; sessions and usage update; a strict CSP", async () => {
-    await using gw = await startTestGateway({ streamFor: () => stream });
+    await using gw = await startTestGateway({ ...KEYED, streamFor: () => stream });
     const res = await fetch(`${gw.url}/`);
     expect(res.headers.get("content-security-policy")).toContain("script-src 'self'");
     const page = await browser.newPage();
@@ -75,6 +80,106 @@ describe("the web control page", () => {
       await page.waitForSelector(".msg.assistant >> text=You said: hi ✓");
     } finally {
       await page.close();
+    }
+  }, 60_000);
+
+  test("the chat box sends to the session on screen; a platform's session is read-only with a way back; the answering agent is shown (issue 9)", async () => {
+    await using gw = await startTestGateway({ ...KEYED, streamFor: () => stream });
+    {
+      await using s = await openSocket(gw.wsUrl);
+      await s.call("chat.send", { content: "from the cli", peer: "other" });
+      await s.call("chat.send", { content: "from telegram", channel: "telegram", account: "bot", peer: "42" });
+    }
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    try {
+      await page.goto(`${gw.url}/`);
+      await page.waitForSelector("text=connected to exoclaw");
+      await page.waitForSelector("#agent >> text=answered by main — anthropic claude-sonnet-4-5");
+      expect(await page.isVisible("#warning")).toBe(false);
+      await page.fill("#message", "mine");
+      await page.click("#send");
+      await page.waitForSelector(".msg.assistant >> text=You said: mine ✓");
+      await page.waitForSelector("#viewing >> text=your chat (main:web:browser:web)");
+
+      await page.click('#sessions li[data-key="main:ws:local:other"]');
+      await page.waitForSelector("text=history of main:ws:local:other");
+      expect(await page.textContent("#viewing")).toBe("session main:ws:local:other");
+      await page.fill("#message", "follow-up");
+      await page.click("#send");
+      await page.waitForSelector(".msg.assistant >> text=You said: follow-up ✓");
+      // The answer went to the session on screen, not to the page's own.
+      await page.waitForSelector("#sessions >> text=main:ws:local:other (4)");
+      expect((await gw.store.history("main:ws:local:other", { limit: 10 })).map((m) => m.parts[0]).filter((p) => p?.type === "text").map((p) => (p as { text: string }).text)).toEqual([
+        "from the cli",
+        "You said: from the cli ✓",
+        "follow-up",
+        "You said: follow-up ✓",
+      ]);
+      expect((await gw.store.getSession("main:web:browser:web"))?.message_count).toBe(2);
+
+      await page.click('#sessions li[data-key="main:telegram:bot:42"]');
+      await page.waitForSelector("text=history of main:telegram:bot:42");
+      expect(await page.isDisabled("#message")).toBe(true);
+      expect(await page.getAttribute("#message", "placeholder")).toContain("read-only: a telegram conversation");
+      await page.click("text=back to chat");
+      await page.waitForSelector("text=history of main:web:browser:web");
+      expect(await page.isDisabled("#message")).toBe(false);
+      expect(await page.isVisible("#back")).toBe(false);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  test("no API key for the default agent: a warning with the fix, gone once a key is stored (issue 9)", async () => {
+    await using gw = await startTestGateway({ streamFor: () => stream });
+    const page = await browser.newPage();
+    try {
+      await page.goto(`${gw.url}/`);
+      await page.waitForSelector("#warning >> text=No API key is configured for agent main (anthropic)");
+      expect(await page.textContent("#warning")).toContain("Fix: run exoclaw onboard");
+      writeCredential(gw.home, "anthropic", "sk-ant-now-set");
+      await page.fill("#message", "hi");
+      await page.click("#send");
+      await page.waitForSelector(".msg.assistant >> text=You said: hi ✓");
+      await page.waitForSelector("#warning", { state: "hidden" });
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
+  test("a gateway restart: the page says it is reconnecting, keeps what was typed meanwhile, and sends it once the gateway is back (issue 9)", async () => {
+    using home = tempDir("exoclaw-web-restart-");
+    const first = await startTestGateway({ ...KEYED, home: home.path, streamFor: () => stream });
+    let firstStopped = false;
+    const port = first.port;
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    try {
+      await page.goto(`${first.url}/`);
+      await page.waitForSelector("text=connected to exoclaw");
+      await page.fill("#message", "before");
+      await page.click("#send");
+      await page.waitForSelector(".msg.assistant >> text=You said: before ✓");
+      await first[Symbol.asyncDispose]();
+      firstStopped = true;
+      await page.waitForSelector("#status >> text=disconnected, reconnecting…");
+      await page.fill("#message", "while away");
+      await page.click("#send");
+      await page.waitForSelector(".msg.user.pending >> text=waiting for the gateway");
+      await using second = await startTestGateway({ ...KEYED, home: home.path, port, streamFor: () => stream });
+      await page.waitForSelector(".msg.assistant >> text=You said: while away ✓");
+      await page.waitForSelector("#status >> text=connected to exoclaw");
+      expect(await page.locator(".msg.pending").count()).toBe(0);
+      const texts = (await second.store.history("main:web:browser:web", { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text);
+      expect(texts).toEqual(["before", "You said: before ✓", "while away", "You said: while away ✓"]);
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      if (!firstStopped) await first[Symbol.asyncDispose]();
     }
   }, 60_000);
 });

@@ -17,6 +17,23 @@ describe("JSON-RPC over WebSocket", () => {
     expect(status.result.connections).toBe(1);
   });
 
+  test("status names each agent's provider and model, and whether it has an API key (issue 9)", async () => {
+    const toml = '[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-x"\n\n[[agents]]\nid = "local"\nprovider = "ollama"\nmodel = "qwen3"\n\n[[agents]]\nid = "gpt"\nprovider = "openai"\nmodel = "gpt-4o"\ndefault = true\n';
+    await using gw = await startTestGateway({ toml, env: { OPENAI_API_KEY: "sk-test-present" } });
+    await using s = await openSocket(gw.wsUrl);
+    const status = (await s.call("status")) as Msg;
+    expect(status.result.agents).toEqual([
+      { id: "main", provider: "anthropic", model: "claude-x", default: false, key: "missing" },
+      { id: "local", provider: "ollama", model: "qwen3", default: false, key: "not_required" },
+      { id: "gpt", provider: "openai", model: "gpt-4o", default: true, key: "present" },
+    ]);
+    // A key stored while the gateway runs (exoclaw onboard, secret set) shows at the next status.
+    const { writeCredential } = await import("../../src/config/index.ts");
+    writeCredential(gw.home, "anthropic", "sk-ant-later");
+    expect(((await s.call("status")) as Msg).result.agents[0].key).toBe("present");
+    expect(JSON.stringify(status)).not.toContain("sk-test-present");
+  });
+
   test("ping and status over MessagePack binary frames, answered in MessagePack", async () => {
     await using gw = await startTestGateway();
     await using s = await openSocket(gw.wsUrl);
