@@ -31,7 +31,13 @@ beforeEach(() => {
     spyOn(process.stderr, "write").mockImplementation(((c: string) => (err.push(String(c)), true)) as never),
   ];
 });
-afterEach(() => spies.forEach((s) => s.mockRestore()));
+const savedHome = process.env.EXOCLAW_HOME;
+afterEach(() => {
+  spies.forEach((s) => s.mockRestore());
+  // In-process CLI runs read EXOCLAW_HOME: leave it as later test files expect it.
+  if (savedHome === undefined) delete process.env.EXOCLAW_HOME;
+  else process.env.EXOCLAW_HOME = savedHome;
+});
 
 describe("exoclaw chat MESSAGE", () => {
   test("streams the reply and tool events to the terminal", async () => {
