@@ -1,6 +1,7 @@
 /**
- * Turns that do not end normally, in the compiled binary: an answer cancelled mid-stream is stored
- * as cancelled (not as if complete) and its model call is still counted; an interactive `exoclaw
+ * Turns that do not end at once or normally, in the compiled binary: at a terminal `exoclaw chat`
+ * shows a spinner while the model thinks; an answer cancelled mid-stream is stored as cancelled (not
+ * as if complete) and its model call is still counted; an interactive `exoclaw
  * chat` outlives a gateway restart (SIGTERM, then a new gateway on the same port, as systemd does
  * it), sending a line typed meanwhile once the gateway is back. Two gateway processes, one after the
  * other, on one state directory.
@@ -13,26 +14,62 @@ import { anthropicReply, lastUserText } from "./_replies.ts";
 
 const PARTIAL = "Once upon a time";
 
-describe.if(NATIVE !== undefined)("the binary's interrupted turns", () => {
+describe.if(NATIVE !== undefined)("the binary's slow, cancelled and interrupted turns", () => {
   const home = binaryHome();
   // "a long story" streams its first words, then hangs until the gateway hangs up.
   const story = anthropicReply(PARTIAL);
   const up = startFakeUpstream((req) =>
     lastUserText(req) === "a long story" ? { body: story, hangAfterBytes: Buffer.byteLength(story.slice(0, story.indexOf("event: content_block_stop"))) } : { body: anthropicReply(`You said: ${lastUserText(req)}`) },
   );
+  // The "thinker" agent's model answers only once the test has seen the spinner.
+  let release = () => {};
+  const released = new Promise<void>((r) => (release = r));
+  const thinker = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch() {
+      await released;
+      return new Response(anthropicReply("The answer is 42."), { headers: { "content-type": "text/event-stream" } });
+    },
+  });
   let gw: BinaryGateway;
   const port = () => String(gw.port);
 
   beforeAll(async () => {
     await nativeBinary();
-    home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\n`);
+    home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\n\n` + `[[agents]]\nid = "thinker"\nprovider = "anthropic"\nmodel = "claude-opus-4-1"\nbase_url = "http://127.0.0.1:${thinker.port}"\n`);
     gw = await startBinaryGateway(home, { env: { ANTHROPIC_API_KEY: "sk-ant-binary-turns" } });
   }, 120_000);
 
   afterAll(async () => {
+    release();
     await gw?.stop();
+    await thinker.stop(true);
     await up[Symbol.asyncDispose]();
     home[Symbol.dispose]();
+  });
+
+  test("at a terminal (tmux), chat shows a spinner until the first text arrives, then erases it", async () => {
+    const bin = await nativeBinary();
+    const tmux = (...args: string[]) => Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
+    const session = `exoclaw-bin-chat-${process.pid}`;
+    const screen = () => tmux("capture-pane", "-t", session, "-p").stdout.toString();
+    const env = Object.entries(home.env()).map(([k, v]) => `${k}='${v}'`).join(" ");
+    const cmd = `cd '${home.cwd}' && env -i ${env} '${bin}' chat --agent thinker --port ${port()} 'what is it'; echo "exit=$?"; sleep 30`;
+    expect(tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "20", cmd).exitCode).toBe(0);
+    try {
+      await until("the spinner", () => (/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] thinking…/.test(screen()) ? true : undefined));
+      release();
+      await until("the command to finish", () => (screen().includes("exit=") ? true : undefined));
+      const final = screen();
+      expect(final).toContain("exit=0");
+      expect(final.split("\n")[0]).toBe("The answer is 42.");
+      expect(final).not.toContain("thinking…");
+      expect(final).not.toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/);
+    } finally {
+      release();
+      tmux("kill-session", "-t", session);
+    }
   });
 
   test("chat.cancel mid-answer: stop_reason cancelled, the partial answer stored as cancelled, the model call counted", async () => {
