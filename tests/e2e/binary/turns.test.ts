@@ -1,10 +1,10 @@
 /**
  * Turns that do not end at once or normally, in the compiled binary: at a terminal `exoclaw chat`
  * shows a spinner while the model thinks; an answer cancelled mid-stream is stored as cancelled (not
- * as if complete) and its model call is still counted; an interactive `exoclaw
- * chat` outlives a gateway restart (SIGTERM, then a new gateway on the same port, as systemd does
- * it), sending a line typed meanwhile once the gateway is back. Two gateway processes, one after the
- * other, on one state directory.
+ * as if complete) and its model call is still counted; an interactive `exoclaw chat` outlives a
+ * gateway restart (SIGTERM, then a new gateway on the same port, as systemd does it), sending a line
+ * typed meanwhile once the gateway is back. Two gateway processes, one after the other, on one state
+ * directory.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startFakeUpstream } from "../../helpers/fake-upstream.ts";
