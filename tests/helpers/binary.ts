@@ -163,13 +163,35 @@ export interface BinaryGateway extends AsyncDisposable {
   stop(ms?: number): Promise<number>;
 }
 
+/** A port nothing listens on right now (the OS's pick, released again). */
+export async function freePort(): Promise<number> {
+  const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => new Response() });
+  const port = s.port;
+  await s.stop(true);
+  return port!;
+}
+
+export interface BinaryGatewayOptions {
+  args?: string[];
+  env?: Record<string, string>;
+  /** `--port` (0, the default, lets the OS pick; the port is then read from the listening line). */
+  port?: number;
+  /**
+   * The log level hides the "gateway listening" line (EXOCLAW_LOG=warn): wait instead until GET
+   * /health answers on `port`, which must then be given.
+   */
+  quiet?: boolean;
+}
+
 /**
  * Starts `exoclaw gateway --port 0 [args]` (the binary) and resolves once its "gateway listening"
- * line is out. Its stdout is read all along, so a test can wait for later lines too.
+ * line is out (or, `quiet`, once /health answers). Its stdout is read all along, so a test can wait
+ * for later lines too.
  */
-export async function startBinaryGateway(home: BinaryHome, opts: { args?: string[]; env?: Record<string, string> } = {}): Promise<BinaryGateway> {
+export async function startBinaryGateway(home: BinaryHome, opts: BinaryGatewayOptions = {}): Promise<BinaryGateway> {
   const bin = await nativeBinary();
-  const proc = Bun.spawn([bin, "gateway", "--port", "0", ...(opts.args ?? [])], { cwd: home.cwd, env: home.env(opts.env), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  if (opts.quiet && !opts.port) throw new Error("a quiet gateway needs an explicit port: freePort()");
+  const proc = Bun.spawn([bin, "gateway", "--port", String(opts.port ?? 0), ...(opts.args ?? [])], { cwd: home.cwd, env: home.env(opts.env), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();
   let err = "";
@@ -238,8 +260,14 @@ export async function startBinaryGateway(home: BinaryHome, opts: { args?: string
   };
 
   try {
-    const listening = await waitForLog((l) => l.msg === "gateway listening");
-    const port = Number(listening.port);
+    const port = opts.quiet ? opts.port! : Number((await waitForLog((l) => l.msg === "gateway listening")).port);
+    if (opts.quiet) {
+      await until("the quiet gateway's /health", async () => {
+        if (proc.exitCode !== null) throw new Error(`the gateway exited (${proc.exitCode}); stderr: ${err.trim()}`);
+        const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
+        return res?.ok ? true : undefined;
+      }, 15_000);
+    }
     return {
       proc,
       port,
