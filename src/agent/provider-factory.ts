@@ -10,7 +10,7 @@
  * can reserve at that model's price first (and stop the step by not pulling).
  */
 import { type AgentConfig, resolveApiKey } from "../config/index.ts";
-import { resolveAgentKey } from "../config/api-keys.ts";
+import { API_KEY_ENV, resolveAgentKey } from "../config/api-keys.ts";
 import type { Logger } from "../lib/log.ts";
 import type { StreamFn } from "./loop.ts";
 import { type RetryOptions, withRetries } from "./retry.ts";
@@ -63,6 +63,13 @@ export function providerStream(agent: AgentConfig, ctx: ProviderContext): Stream
       const { key, source } =
         i === 0 ? resolveAgentKey(ctx.env, ctx.home, agent) : resolveApiKey(ctx.env, ctx.home, step.provider, step.provider === agent.provider && agent.base_url === "" ? agent.api_key : undefined);
       if (source === "config") ctx.log.warn("api_key read from the config file; prefer `exoclaw secret set` or an environment variable", { provider: step.provider });
+      // The provider's own endpoint refuses a call without a key: say what to do instead of making
+      // it (and, with no network, instead of a DNS error). A custom base_url may need none.
+      if (key === null && step.provider !== "ollama" && step.base_url === "") {
+        const env = API_KEY_ENV[step.provider];
+        last = new ProviderError(step.provider, `${step.provider}: no API key — run \`exoclaw onboard\` or \`exoclaw secret set ${step.provider}\`${env ? ` (or set ${env})` : ""}`, { status: 401 });
+        continue;
+      }
       let provider: Provider;
       try {
         const make = await factoryFor(step.provider);

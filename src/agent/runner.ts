@@ -177,8 +177,10 @@ export class AgentRunner {
       if (req.tools.length > 0) promptBytes += Buffer.byteLength(JSON.stringify(req.tools));
       const inputTokens = Math.ceil(promptBytes / 3);
       const reserve = (provider: string, model: string) => guard.reserve({ session, person, agent: agent.id, provider, model, inputTokens, outputTokens: req.maxTokens });
-      type Step = { provider: string; model: string; reservation: Reservation; used: boolean; usage: { input_tokens: number; output_tokens: number } | null; outChars: number };
-      let step: Step | null = { provider: agent.provider, model: agent.model, reservation: await reserve(agent.provider, agent.model), used: false, usage: null, outChars: 0 };
+      // `announced`: the step's model event came (its request is next); `used`: the request may have
+      // been billed — it answered something, or was cut off after it was sent.
+      type Step = { provider: string; model: string; reservation: Reservation; announced: boolean; used: boolean; usage: { input_tokens: number; output_tokens: number } | null; outChars: number };
+      let step: Step | null = { provider: agent.provider, model: agent.model, reservation: await reserve(agent.provider, agent.model), announced: false, used: false, usage: null, outChars: 0 };
       const settle = async (s: Step) => {
         if (s.usage) await s.reservation.settle(s.usage, "final");
         else if (s.used) await s.reservation.settle({ input_tokens: inputTokens, output_tokens: Math.ceil(s.outChars / 4) }, "estimated");
@@ -187,19 +189,21 @@ export class AgentRunner {
       try {
         for await (const ev of inner(req, signal)) {
           if (ev.type === "model") {
-            if (!step.used && ev.provider === step.provider && ev.model === step.model) {
-              step.used = true;
+            if (!step.announced && ev.provider === step.provider && ev.model === step.model) {
+              step.announced = true;
               yield ev;
               continue;
             }
             const done: Step = step;
             step = null;
             await settle(done);
-            step = { provider: ev.provider, model: ev.model, reservation: await reserve(ev.provider, ev.model), used: true, usage: null, outChars: 0 };
+            step = { provider: ev.provider, model: ev.model, reservation: await reserve(ev.provider, ev.model), announced: true, used: false, usage: null, outChars: 0 };
             yield ev;
             continue;
           }
-          step.used = true;
+          // An HTTP error answer (or a request never made) is not billed; a call cut off or dropped
+          // after it was sent may have been, so it counts at the estimate.
+          if (ev.type !== "error" || ev.error.status === undefined) step.used = true;
           if (ev.type === "text") step.outChars += ev.text.length;
           else if (ev.type === "tool_call") step.outChars += ev.name.length + JSON.stringify(ev.input ?? null).length;
           else if (ev.type === "usage") {

@@ -197,6 +197,35 @@ describe("fallbacks are reserved and recorded at the model that answers (finding
     expect((await r.store.sumUsage({})).cost_usd).toBeCloseTo(0.0225, 6);
   });
 
+  test("no key for the agent's own endpoint: no request is made and the error says to run exoclaw onboard; a keyed fallback answers", async () => {
+    const calls: string[] = [];
+    await using gpt = startFakeUpstream(() => openaiText("from the fallback", { prompt_tokens: 1, completion_tokens: 1 }));
+    const spy = ((url: string | URL | Request, init?: RequestInit) => {
+      calls.push(String(url));
+      return fetch(String(url).replace("https://api.openai.com/v1", gpt.url), init);
+    }) as typeof fetch;
+    await using alone = rig(`[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n`, { fetch: spy });
+    const r = await alone.turn(1);
+    expect(r.stop_reason).toBe("error");
+    expect(r.error?.message).toBe("anthropic: no API key — run `exoclaw onboard` or `exoclaw secret set anthropic` (or set ANTHROPIC_API_KEY)");
+    expect(calls).toEqual([]);
+    expect((await alone.store.sumUsage({})).input_tokens).toBe(0); // nothing reserved stays counted
+    await using chained = rig(`[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nfallbacks = [{ provider = "openai", model = "gpt-4o" }]\n`, {
+      env: { OPENAI_API_KEY: "sk-env" },
+      fetch: spy,
+    });
+    expect((await chained.turn(1)).text).toBe("from the fallback");
+    expect(calls).toEqual(["https://api.openai.com/v1/chat/completions"]);
+  });
+
+  test("a call the provider refused with an HTTP error (400) is not counted (one cut off after it was sent is: above)", async () => {
+    await using bad = startFakeUpstream(() => ({ status: 400, body: [new TextEncoder().encode('{"error":{"message":"bad request","type":"invalid_request_error"}}')] }));
+    await using r = rig(`[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\nbase_url = "${bad.url}"\napi_key_env = "K"\n`, { env: { K: "sk-1" } });
+    expect((await r.turn(1)).stop_reason).toBe("error");
+    expect(bad.requests).toHaveLength(1);
+    expect(await tokens(r.store)).toBe(0);
+  });
+
   test("the stored answer names the model that gave it: GPT-4o after Ollama failed, not the agent's own llama3", async () => {
     await using down = startFakeUpstream(() => ({ status: 503, body: [new TextEncoder().encode('{"error":"overloaded"}')] }));
     await using gpt = startFakeUpstream(() => openaiText("from gpt-4o", { prompt_tokens: 10, completion_tokens: 2 }));

@@ -60,11 +60,12 @@ export function httpError(id: ProviderId, f: HttpFailure, apiKey: string | null,
   // OpenAI's insufficient_quota is billing, not a rate: waiting will not help. A quota 429 that says
   // when to come back (Gemini's RetryInfo) is a rate limit.
   const quota = /insufficient_quota/.test(body) && after === undefined;
-  // 529 is Anthropic's "overloaded"; the others say so with a 503 or in the body.
-  const overloaded = status === 529 || status === 503 || /overloaded/i.test(body);
-  const retryable = !quota && (status === 408 || status === 409 || status === 429 || status >= 500 || overloaded);
-  const what = status === 429 ? (quota ? "quota exhausted" : "rate limited") : overloaded ? "overloaded" : `HTTP ${status}`;
-  return new ProviderError(id, `${id}: ${what} (${status})${detail ? `: ${detail}` : ""}`, { status, retryable, ...(after !== undefined && { retryAfterMs: after }) });
+  // 529 is Anthropic's "overloaded"; the others say so with a 503 or in a 5xx body. A 4xx is the
+  // request's own fault whatever its text says (a prompt that mentions "overloaded" is not a reason to retry).
+  const overloaded = status === 529 || status === 503 || (status >= 500 && /overloaded/i.test(body));
+  const retryable = !quota && (status === 408 || status === 409 || status === 429 || status >= 500);
+  const what = status === 429 ? `${quota ? "quota exhausted" : "rate limited"} (429)` : overloaded ? `overloaded (${status})` : `HTTP ${status}`;
+  return new ProviderError(id, `${id}: ${what}${detail ? `: ${detail}` : ""}`, { status, retryable, ...(after !== undefined && { retryAfterMs: after }) });
 }
 
 export const abortedError = (id: ProviderId): ProviderError => new ProviderError(id, `${id}: request aborted`, { reason: "aborted" });

@@ -53,18 +53,21 @@ describe("postAndStream failures", () => {
       { status: 400, headers: { "content-type": "application/json" }, body: '{"type":"error","error":{"type":"invalid_request_error","message":"messages: at least one message is required"}}' },
       { status: 408, body: "" },
       { status: 409, body: "" },
+      { status: 400, headers: { "content-type": "application/json" }, body: '{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: overloaded context"}}' },
     ]);
     const p = anthropic(up.url);
     const statuses: [string, boolean][] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 5; i++) {
       const e = errorOf((await collect(p.stream(baseRequest(), {})))[0]);
       statuses.push([e.message, e.retryable]);
     }
     expect(statuses).toEqual([
-      ["anthropic: HTTP 413 (413): <html><body>413 Request Entity Too Large</body></html>", false],
-      ["anthropic: HTTP 400 (400): messages: at least one message is required", false],
-      ["anthropic: HTTP 408 (408)", true],
-      ["anthropic: HTTP 409 (409)", true],
+      ["anthropic: HTTP 413: <html><body>413 Request Entity Too Large</body></html>", false],
+      ["anthropic: HTTP 400: messages: at least one message is required", false],
+      ["anthropic: HTTP 408", true],
+      ["anthropic: HTTP 409", true],
+      // A 400 whose text says "overloaded" is still the request's fault: not retried.
+      ["anthropic: HTTP 400: prompt is too long: overloaded context", false],
     ]);
   });
 

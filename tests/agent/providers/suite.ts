@@ -178,7 +178,7 @@ export function wireSuite(c: WireCase): void {
     test("an error body that echoes the key is scrubbed", async () => {
       await using up = startFakeUpstream([{ status: 500, headers: { "content-type": "application/json" }, body: c.errorBody(`internal error for key ${KEY}`) }]);
       const e = errorOf((await collect(provider(up.url).stream(baseRequest(), {}))).at(-1));
-      expect(e.message).toStartWith(`${c.name}: HTTP 500 (500): internal error for key`);
+      expect(e.message).toStartWith(`${c.name}: HTTP 500: internal error for key`);
       expect(e.message).not.toContain(KEY);
       expect(e.retryable).toBe(true);
     });
