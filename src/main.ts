@@ -11,6 +11,8 @@ if (process.argv[2] === "__plugin-host") {
   };
   process.stdout.on("error", quietOnClosedPipe);
   process.stderr.on("error", quietOnClosedPipe);
+  // citty colours its help unless NO_COLOR is set, pipe or not: `exoclaw --help | less` gets plain text.
+  if (!process.stdout.isTTY && process.env.NO_COLOR === undefined) process.env.NO_COLOR = "1";
   const { root } = await import("./cli/index.ts");
   const { runCli } = await import("./cli/_run.ts");
   process.exitCode = await runCli(root, process.argv.slice(2));

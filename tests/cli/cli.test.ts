@@ -17,6 +17,7 @@ describe("exoclaw CLI", () => {
     const root = await runExoclaw(["--help"]);
     expect(root.code).toBe(0);
     for (const cmd of ["gateway", "status", "config"]) expect(root.stdout).toContain(cmd);
+    expect(root.stdout).not.toContain("\x1b["); // a pipe gets plain text, no colour codes
     for (const args of [["gateway", "--help"], ["status", "--help"], ["config", "check", "--help"]]) {
       const r = await runExoclaw(args);
       expect(r.code).toBe(0);

@@ -39,6 +39,13 @@ describe.if(NATIVE !== undefined)("the binary: onboard, config check, gateway, c
     expect(await runBinary(home, ["--version"])).toEqual({ code: 0, stdout: `${pkg.version}\n`, stderr: "" });
   });
 
+  test("--help into a pipe is plain text: the commands, no colour codes", async () => {
+    const r = await runBinary(home, ["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("doctor");
+    expect(r.stdout).not.toContain("\x1b[");
+  });
+
   test("an unknown option is a usage error: exit 2, one line on stderr, no stack trace", async () => {
     const r = await runBinary(home, ["gateway", "--tokn", "s3cret"]);
     expect(r.code).toBe(2);
