@@ -29,6 +29,7 @@ import { packMsgpack } from "../protocol/codec.ts";
 import { createTokenCheck } from "../auth/index.ts";
 import { createFailureLimiter, type FailureLimiter, limiterKey } from "../auth/rate-limit.ts";
 import { type Admission, ChannelAccess } from "./access.ts";
+import { ChannelIntake } from "./intake.ts";
 import { forPlugin, replyHeaders, sendSecrets } from "./boundary.ts";
 import { Pairings } from "./pairing.ts";
 import { verifyWebhook, type VerifyScheme } from "./verify.ts";
@@ -90,6 +91,10 @@ export interface PipelineDeps {
   pairings?: Pairings;
   /** The clock of pairing codes and rate windows (tests). */
   now?: () => number;
+  /** A configured channel by name, for messages waiting in the store (./intake.ts); absent: none are drained. */
+  channelSpec?: (name: string) => ChannelSpec | undefined;
+  /** Channel deliveries held in memory at most (./intake.ts); the rest wait in the store. Default 64. */
+  maxHeld?: () => number;
 }
 
 /**
@@ -121,6 +126,17 @@ function sendError(res: { status: number; body?: string; error?: string }): stri
   return null;
 }
 
+function addressOf(channel: string, m: InboundMessage): InboundAddress {
+  return {
+    channel,
+    account: m.account,
+    peer: m.peer,
+    ...(m.guild !== undefined && { guild: m.guild }),
+    ...(m.team !== undefined && { team: m.team }),
+    ...(m.thread !== undefined && { thread: m.thread }),
+  };
+}
+
 export interface WebhookResponse {
   status: number;
   headers: Record<string, string>;
@@ -138,10 +154,32 @@ export class ChannelPipeline {
   /** Pairing codes and approvals, kept in the store. */
   readonly pairings: Pairings;
   private readonly access: ChannelAccess;
+  /** Bounded work under load: which accepted messages start now and which wait in the store. */
+  private readonly intake: ChannelIntake<ChannelSpec, InboundMessage>;
 
   constructor(private readonly deps: PipelineDeps) {
     this.pairings = deps.pairings ?? new Pairings(deps.store, deps.now);
     this.access = new ChannelAccess(this.pairings, deps.now);
+    this.intake = new ChannelIntake({
+      capacity: deps.maxHeld ?? (() => 64),
+      sessionOf: (channel, m) => deps.route(addressOf(channel, m)).session,
+      channel: (name) => deps.channelSpec?.(name),
+      parse: (payload) => {
+        try {
+          const r = v.safeParse(Message, JSON.parse(payload));
+          return r.success ? r.output : null;
+        } catch {
+          return null;
+        }
+      },
+      deliver: (channel, m, attempt) => {
+        const p = this.deliver(channel, m, null, attempt);
+        this.track(p);
+        return p;
+      },
+      isDelivering: (id) => this.delivering.has(id),
+      pending: (limit) => deps.store.pendingInbound(limit),
+    });
     this.limiter = deps.verifyLimiter ?? createFailureLimiter({
       maxFailures: 10,
       windowMs: 60_000,
@@ -195,6 +233,15 @@ export class ChannelPipeline {
       log.error("parse_incoming failed", { channel: channel.name, error: e instanceof Error ? e.message : String(e) });
       return json(502, { error: `channel ${channel.name}: the plugin could not read this request` });
     }
+    // The http channel answers in this response, so its caller waits for the turn: when the turn queue
+    // is full it is told so (429) before anything is stored, like the WebSocket and the OpenAI endpoint.
+    if (plugin.description.channel.id === "http") {
+      const busy = parsed.messages.map((m) => this.deps.runner.busy(this.deps.route(addressOf(channel.name, m)).session)).find((b) => b !== null);
+      if (busy) {
+        const headers = { "content-type": "application/json", "retry-after": String(Math.max(1, Math.ceil(busy.retryAfterMs / 1000))) };
+        return { status: 429, headers, body: JSON.stringify({ error: busy.message, retry_after_ms: busy.retryAfterMs }) };
+      }
+    }
     const accepted: InboundMessage[] = [];
     for (const m of parsed.messages) {
       // Stored before it is acknowledged: a crash after the 200 still finds it pending.
@@ -207,7 +254,7 @@ export class ChannelPipeline {
       for (const m of accepted) this.announce(channel, m);
       return this.answerInline(channel, accepted, parsed.messages.length - accepted.length);
     }
-    for (const m of accepted) this.track(this.deliver(channel, m, null, "new"));
+    for (const m of accepted) this.intake.offer(channel, `${channel.name}:${m.id}`, m);
     if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     return json(200, { ok: true, accepted: accepted.length });
   }
@@ -300,16 +347,18 @@ export class ChannelPipeline {
     return json(200, { replies, duplicates });
   }
 
+  /** Starts waiting channel messages in free places (the retry loop's kick; see ./intake.ts). */
+  drain(): void {
+    this.intake.drain();
+  }
+
+  /** Shutdown: no new delivery starts; waiting messages stay in the store for the next start. */
+  close(): void {
+    this.intake.close();
+  }
+
   private turn(channel: ChannelSpec, m: InboundMessage) {
-    const addr: InboundAddress = {
-      channel: channel.name,
-      account: m.account,
-      peer: m.peer,
-      ...(m.guild !== undefined && { guild: m.guild }),
-      ...(m.team !== undefined && { team: m.team }),
-      ...(m.thread !== undefined && { thread: m.thread }),
-    };
-    const route = this.deps.route(addr);
+    const route = this.deps.route(addressOf(channel.name, m));
     return this.deps.runner.run(
       {
         agent: route.agent,
@@ -317,7 +366,8 @@ export class ChannelPipeline {
         person: personFor(channel.name, m),
         address: { key: route.session, agent: route.agent, channel: channel.name, account: m.account, peer: m.peer, thread: m.thread ?? null },
       },
-      { signal: new AbortController().signal, emit: () => {} },
+      // Bounded by the intake (and the http channel's check before it stores), so never refused here.
+      { signal: new AbortController().signal, emit: () => {}, busy: "wait" },
     );
   }
 
