@@ -127,9 +127,14 @@ export class AgentRunner {
     return { running: this.slots.running, queued: this.slots.queued };
   }
 
-  /** The BusyError run() would give a `refuse` caller for a turn of `session` now, or null. */
-  busy(session: string): BusyError | null {
-    return this.slots.refusal(session);
+  /**
+   * For a caller that must answer "busy" before it starts (an HTTP response): the BusyError run()
+   * would give a `refuse` caller for a turn of `session` now — counted as a refusal — or null.
+   */
+  refusal(session: string): BusyError | null {
+    const e = this.slots.refusal(session);
+    if (e) this.deps.metrics?.inc("exoclaw_turns_busy_total");
+    return e;
   }
 
   /**

@@ -236,7 +236,7 @@ export class ChannelPipeline {
     // The http channel answers in this response, so its caller waits for the turn: when the turn queue
     // is full it is told so (429) before anything is stored, like the WebSocket and the OpenAI endpoint.
     if (plugin.description.channel.id === "http") {
-      const busy = parsed.messages.map((m) => this.deps.runner.busy(this.deps.route(addressOf(channel.name, m)).session)).find((b) => b !== null);
+      const busy = parsed.messages.map((m) => this.deps.runner.refusal(this.deps.route(addressOf(channel.name, m)).session)).find((b) => b !== null);
       if (busy) {
         const headers = { "content-type": "application/json", "retry-after": String(Math.max(1, Math.ceil(busy.retryAfterMs / 1000))) };
         return { status: 429, headers, body: JSON.stringify({ error: busy.message, retry_after_ms: busy.retryAfterMs }) };
@@ -415,8 +415,10 @@ export class ChannelPipeline {
         }
         if (attempt === "new") this.announce(channel, m);
         const out = await this.turn(channel, m);
-        // A cancelled turn (shutdown) has no answer to send: the message stays pending for the next start.
-        if (out.stop_reason === "error" || out.stop_reason === "cancelled") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
+        // A cancelled turn (shutdown) has no answer to send: the message stays pending for the next start,
+        // not counted as a failed attempt, so the drain runs it there before its session's later messages.
+        if (out.stop_reason === "cancelled") return false;
+        if (out.stop_reason === "error") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
         text = out.text;
         // Before the send: from here on a failure re-sends this text, it does not ask the model again.
         await store.saveInboundReply(id, text);

@@ -100,7 +100,7 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
     const signal = c.req.raw.signal;
 
     // Refused before any byte of the answer, so a stream too can still answer 429.
-    const busy = deps.runner.busy(key);
+    const busy = deps.runner.refusal(key);
     if (busy) return busyResponse(c, busy);
 
     if (!body.stream) {

@@ -92,14 +92,14 @@ test("beyond maxQueued a refusing caller gets BusyError with retry_after_ms; a w
   expect((refused as BusyError).code).toBe("rate_limited");
   expect((refused as BusyError).data).toEqual({ retry_after_ms: expect.any(Number) });
   expect((refused as BusyError).retryAfterMs).toBeGreaterThan(0);
-  expect(r.runner.busy("main:ws:local:p4")).toBeInstanceOf(BusyError);
+  expect(r.runner.refusal("main:ws:local:p4")).toBeInstanceOf(BusyError);
   const channel = r.turn("p5", "from a channel", { busy: "wait" });
   expect(r.runner.load).toEqual({ running: 1, queued: 3 });
   r.model.open();
   expect((await Promise.all([running, ...queued, channel])).map((o) => o.stop_reason)).toEqual(["end_turn", "end_turn", "end_turn", "end_turn"]);
   expect(r.model.seen).not.toContain("fourth");
   const text = r.metrics.render();
-  expect(text).toContain("exoclaw_turns_busy_total 1\n");
+  expect(text).toContain("exoclaw_turns_busy_total 2\n");
   expect(text).toContain("exoclaw_turn_wait_seconds_count 4\n");
   expect(text).toContain("exoclaw_turns_queued 0\n");
 });

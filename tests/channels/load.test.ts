@@ -74,7 +74,7 @@ function telegramHome(apiPort: number, maxConcurrent: number) {
 
 test("2,000 webhooks at once against a slow model: all acknowledged while it is blocked, at most max_concurrent_turns at once, all answered in order per chat", async () => {
   const api = fakeTelegram();
-  using home = telegramHome(api.server.port, 8);
+  using home = telegramHome(api.server.port!, 8);
   const model = gatedModel();
   try {
     await using gw = await startTestGateway({ home: home.path, streamFor: () => model.stream });
@@ -125,7 +125,7 @@ test("2,000 webhooks at once against a slow model: all acknowledged while it is 
 
 test("fairness: one chat with 100 waiting messages does not hold back 10 chats with one each", async () => {
   const api = fakeTelegram();
-  using home = telegramHome(api.server.port, 1);
+  using home = telegramHome(api.server.port!, 1);
   const model = gatedModel();
   try {
     await using gw = await startTestGateway({ home: home.path, streamFor: () => model.stream });
@@ -146,6 +146,55 @@ test("fairness: one chat with 100 waiting messages does not hold back 10 chats w
     expect(order.filter((t) => t.startsWith("chatty"))).toEqual(chattyAccepted);
     await waitFor(() => api.total === 110, "all 110 replies");
     expect(model.peak).toBe(1);
+  } finally {
+    await api.server.stop(true);
+  }
+}, 60_000);
+
+test("the http channel, which answers in its own response, is told busy (429, Retry-After) before anything is stored", async () => {
+  const model = gatedModel();
+  await using gw = await startTestGateway({ toml: "[gateway]\nmax_concurrent_turns = 1\nmax_queued_turns = 1\n\n[channels.http]\n", streamFor: () => model.stream });
+  const post = (peer: string, id: string) => fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify({ peer, text: `from ${peer}`, id }) });
+  const first = post("alice", "m1");
+  await waitFor(() => model.waiting.length === 1, "alice's turn to run");
+  const second = post("bob", "m2");
+  await waitFor(async () => /^exoclaw_turns_queued 1$/m.test(await (await fetch(`${gw.url}/metrics`)).text()), "bob's turn queued");
+  const refused = await post("carol", "m3");
+  expect(refused.status).toBe(429);
+  expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+  expect(await refused.json()).toMatchObject({ error: expect.stringContaining("busy") });
+  model.open();
+  expect(((await (await first).json()) as { replies: { text: string }[] }).replies[0]!.text).toBe("reply:from alice");
+  expect(((await (await second).json()) as { replies: { text: string }[] }).replies[0]!.text).toBe("reply:from bob");
+  // Refused before it was stored: the same id sent again is answered, not taken for a duplicate.
+  expect(((await (await post("carol", "m3")).json()) as { replies: { text: string }[] }).replies[0]!.text).toBe("reply:from carol");
+});
+
+test("messages accepted but not run before a restart are drained at the next start, within the bound and in order per chat", async () => {
+  const api = fakeTelegram();
+  using home = telegramHome(api.server.port!, 2);
+  try {
+    const blocked = gatedModel();
+    const first = await startTestGateway({ home: home.path, streamFor: () => blocked.stream });
+    const posts = [];
+    for (let i = 0; i < 5; i++) for (let c = 0; c < 4; c++) posts.push(fetch(`${first.url}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": SECRET }, body: update(300 + i * 4 + c, 9000 + c, i + 1, `c${c} m${i}`) }));
+    for (const r of await Promise.all(posts)) expect(r.status).toBe(200);
+    await waitFor(() => blocked.waiting.length === 2, "two turns running");
+    // Stopped under load: what is in memory finishes during the drain, the rest stays in the store.
+    const stopped = first[Symbol.asyncDispose]();
+    blocked.open();
+    await stopped;
+    const before = api.total;
+    expect(before).toBeLessThan(20);
+    const model = gatedModel();
+    model.open();
+    await using gw = await startTestGateway({ home: home.path, streamFor: () => model.stream, retryIntervalMs: 200 });
+    await waitFor(() => api.total === 20, `all 20 replies after the restart (got ${api.total})`);
+    expect(model.peak).toBeLessThanOrEqual(2);
+    for (let c = 0; c < 4; c++) {
+      const accepted = acceptedOrder(gw.home).filter((id) => (id - 300) % 4 === c).map((id) => `reply:c${c} m${Math.floor((id - 300) / 4)}`);
+      expect(api.byChat.get(9000 + c)).toEqual(accepted);
+    }
   } finally {
     await api.server.stop(true);
   }
