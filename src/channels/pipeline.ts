@@ -11,6 +11,8 @@
  * turn or the send fails; once the turn has answered, its reply is stored first, so a retry only
  * sends again and never re-runs the turn (its model calls and tools). The `http` channel answers in
  * the webhook's own response instead.
+ * Under load an accepted message does not start its delivery at once: ./intake.ts holds a bounded
+ * number in memory and leaves the rest waiting in the store, drained in order per session.
  *
  * The plugin sees the request without its authentication and signature headers and fills only the
  * channel's send secrets into its requests (./boundary.ts). Failed verifications are limited per
