@@ -16,7 +16,7 @@ import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { sessionMethods } from "./gateway/session-methods.ts";
 import { loadConfiguredPlugin, PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
-import { ChannelPipeline, channelSpecs, DEFAULT_POLICY, type InboundMessage, Pairings } from "./channels/index.ts";
+import { awaitsFirstDelivery, ChannelPipeline, channelSpecs, DEFAULT_POLICY, type InboundMessage, Pairings } from "./channels/index.ts";
 import { pairingMethods } from "./gateway/pairing-methods.ts";
 import { type Bus, createLocalBus, createNatsBus } from "./bus/index.ts";
 import { createRouter, type InboundAddress, type Route, type Router } from "./router/index.ts";
@@ -156,6 +156,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     // A turn is a user message and its answer (plus tool rounds): about 4 messages per turn.
     historyLimit: () => Math.max(8, current.config.memory.episodic_turns * 4),
     log,
+    // Bounded work (issue 10): read at every scheduling step, so a reload applies at once.
+    limits: () => ({ maxRunning: current.config.gateway.max_concurrent_turns, maxQueued: current.config.gateway.max_queued_turns }),
   });
   let channels = channelSpecs(config, (name) => readCredential(config.home, name));
   const pairings = new Pairings(store);
@@ -198,6 +200,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
           policy: (name) => current.config.channels[name],
           pairings,
           metrics,
+          // Bounded work (issue 10): channel messages held in memory (two per turn slot); the rest wait in the store.
+          channelSpec: (name) => channels.specs.get(name),
+          maxHeld: () => 2 * current.config.gateway.max_concurrent_turns,
         });
         const p = pipeline;
         app.get("/webhook/:channel", (c) => {
@@ -263,9 +268,13 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const retryTimer = setInterval(retry, opts.retryIntervalMs ?? 60_000);
   retryTimer.unref();
   async function retryPending() {
+    // Messages never tried yet (waiting under load, or accepted before a restart) are the pipeline's
+    // drain's: it starts them in order per session within the turn bound (issue 10).
+    pipeline?.drain();
     for (const rec of await store.pendingInbound(100).catch(() => [])) {
       const spec = channels.specs.get(rec.channel);
       if (stopping) return;
+      if (awaitsFirstDelivery(rec)) continue;
       if (!spec || rec.attempts >= MAX_DELIVERY_ATTEMPTS || !pipeline) continue;
       // A stored reply is only sent again: the turn (model calls, tools) already ran.
       await pipeline.deliver(spec, JSON.parse(rec.payload) as InboundMessage, rec.reply, "retry");
@@ -280,6 +289,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     reload,
     async stop() {
       stopping = true;
+      pipeline?.close();
       clearInterval(retryTimer);
       // Drain: no new requests; what was accepted finishes (a message still pending stays in the store
       // and is retried at the next start) before the plugins, the bus and the store go away.

@@ -1,14 +1,17 @@
 /**
  * Runs chat turns for sessions: loads bounded history from the store, runs the loop with the
  * agent's provider and tools, and stores what the turn added in one transaction. Turns of one
- * session run one at a time, in arrival order; different sessions run concurrently.
+ * session run one at a time, in arrival order; different sessions run concurrently, at most
+ * `limits().maxRunning` at once, the rest waiting in a bounded queue that is fair across sessions
+ * (./turn-queue.ts).
  */
 import type { AgentConfig } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import type { Metrics } from "../lib/metrics.ts";
+import { DEFAULT_BUCKETS, type Metrics } from "../lib/metrics.ts";
 import { BudgetGuard, type Reservation } from "../metering/index.ts";
 import type { SessionAddress, Store, StoredMessage } from "../store/index.ts";
+import { type BusyError, type TurnLimits, TurnQueue, type WhenBusy } from "./turn-queue.ts";
 import { runTurn, type StreamFn, type ToolBox, type TurnEvent, type TurnResult } from "./loop.ts";
 import type { ChatMessage } from "./types.ts";
 
@@ -32,6 +35,17 @@ export interface RunnerDeps {
   soul?: (agent: AgentConfig) => string;
   /** What the agent remembers that bears on this message, for the system prompt; "" for nothing. */
   recall?: (agent: AgentConfig, session: SessionAddress, message: string, person?: string | null) => Promise<string>;
+  /** Turn slots and queue size, read live (config reloads apply to the next scheduling step); default: unbounded. */
+  limits?: () => TurnLimits;
+}
+
+/** How a turn is run: its cancellation, where its events go, and what happens when the gateway is full. */
+export interface RunOptions {
+  /** Aborting it cancels the turn, or takes it out of the queue if it has not started (nothing runs, nothing is stored). */
+  signal: AbortSignal;
+  emit: (e: TurnEvent) => void;
+  /** Default `refuse`: BusyError when the queue is full (./turn-queue.ts). */
+  busy?: WhenBusy;
 }
 
 export interface TurnRequest {
@@ -83,8 +97,12 @@ function partsBytes(parts: object): number {
 /** Sessions whose recent history stays in memory between turns (least recently used evicted). */
 const CACHED_SESSIONS = 1000;
 
+const UNBOUNDED: TurnLimits = { maxRunning: Number.MAX_SAFE_INTEGER, maxQueued: Number.MAX_SAFE_INTEGER };
+
 export class AgentRunner {
-  private readonly queues = new Map<string, Promise<unknown>>();
+  /** Turns queued or running, so idle() can wait for them. */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly slots: TurnQueue;
   private readonly shutdown = new AbortController();
   /**
    * Recent history of active sessions, so a turn does not re-read and re-parse it from the store.
@@ -95,20 +113,63 @@ export class AgentRunner {
   /** Writes the usage ledger when no budgets guard was given (write-ahead applies regardless). */
   private ledger: BudgetGuard | undefined;
 
-  constructor(private readonly deps: RunnerDeps) {}
+  constructor(private readonly deps: RunnerDeps) {
+    const { metrics } = deps;
+    this.slots = new TurnQueue(deps.limits ?? (() => UNBOUNDED), (ms) => metrics?.observe("exoclaw_turn_wait_seconds", ms / 1000));
+    metrics?.gauge("exoclaw_turns_running", "Chat turns running now (at most [gateway] max_concurrent_turns).", () => this.slots.running);
+    metrics?.gauge("exoclaw_turns_queued", "Chat turns waiting for a turn slot (in memory; channel messages beyond it wait in the store).", () => this.slots.queued);
+    metrics?.histogram("exoclaw_turn_wait_seconds", "Time a turn waited for a turn slot before it started.", DEFAULT_BUCKETS);
+    metrics?.help("exoclaw_turns_busy_total", "Turns refused because the queue was full (-32005 / HTTP 429).", "counter");
+  }
 
-  /** Runs one turn after the session's earlier turns. Throws ExoError("not_found") for an unknown agent. */
-  run(req: TurnRequest, opts: { signal: AbortSignal; emit: (e: TurnEvent) => void }): Promise<TurnOutcome> {
+  /** Turns running now and waiting for a slot (for status and the channel pipeline's bound). */
+  get load(): { running: number; queued: number } {
+    return { running: this.slots.running, queued: this.slots.queued };
+  }
+
+  /**
+   * For a caller that must answer "busy" before it starts (an HTTP response): the BusyError run()
+   * would give a `refuse` caller for a turn of `session` now — counted as a refusal — or null.
+   */
+  refusal(session: string): BusyError | null {
+    const e = this.slots.refusal(session);
+    if (e) this.deps.metrics?.inc("exoclaw_turns_busy_total");
+    return e;
+  }
+
+  /**
+   * Runs one turn after the session's earlier turns, once a turn slot is free. Throws ExoError
+   * ("not_found") for an unknown agent and BusyError (nothing queued) when the queue is full and
+   * `busy` is `refuse`. A turn cancelled while it waits resolves `cancelled` without running.
+   */
+  run(req: TurnRequest, opts: RunOptions): Promise<TurnOutcome> {
     const agent = this.deps.agent(req.agent);
     if (!agent) return Promise.reject(new ExoError("not_found", `no agent ${req.agent}`, { data: { agent: req.agent } }));
-    const key = req.address.key;
-    const previous = this.queues.get(key) ?? Promise.resolve();
-    const next = previous.catch(() => {}).then(() => this.turn(agent, req, opts));
-    this.queues.set(key, next);
-    void next.finally(() => {
-      if (this.queues.get(key) === next) this.queues.delete(key);
+    const signal = AbortSignal.any([opts.signal, this.shutdown.signal]);
+    let waiting: Promise<(() => void) | null>;
+    try {
+      waiting = this.slots.acquire(req.address.key, signal, opts.busy ?? "refuse");
+    } catch (e) {
+      this.deps.metrics?.inc("exoclaw_turns_busy_total");
+      return Promise.reject(e);
+    }
+    const turn = waiting.then(async (release) => {
+      if (!release) return this.unstarted(agent, req, opts);
+      try {
+        return await this.turn(agent, req, { signal, emit: opts.emit });
+      } finally {
+        release();
+      }
     });
-    return next;
+    this.inFlight.add(turn);
+    void turn.finally(() => this.inFlight.delete(turn)).catch(() => {});
+    return turn;
+  }
+
+  /** The outcome of a turn cancelled before it got a slot: no model call, nothing stored. */
+  private unstarted(agent: AgentConfig, req: TurnRequest, opts: RunOptions): TurnOutcome {
+    opts.emit({ event: "done", data: { stop_reason: "cancelled" } });
+    return { text: "", usage: { input_tokens: 0, output_tokens: 0 }, stop_reason: "cancelled", messages: [], session: req.address.key, agent: agent.id };
   }
 
   private async turn(agent: AgentConfig, req: TurnRequest, opts: { signal: AbortSignal; emit: (e: TurnEvent) => void }): Promise<TurnOutcome> {
@@ -131,7 +192,7 @@ export class AgentRunner {
       {
         stream: this.metered(agent, req.history ? null : key, req.person ?? null, this.deps.streamFor(agent)),
         tools: this.deps.toolsFor(agent, req.history ? null : req.address, req.person),
-        signal: AbortSignal.any([opts.signal, this.shutdown.signal]),
+        signal: opts.signal,
         emit: opts.emit,
       },
     );
@@ -219,14 +280,14 @@ export class AgentRunner {
     };
   }
 
-  /** Cancels every turn running or queued (shutdown after the drain time). */
+  /** Cancels every turn running or queued (shutdown after the drain time): queued ones leave without running. */
   cancelAll(): void {
     this.shutdown.abort();
   }
 
   /** Resolves once every turn queued or running now has finished (whatever its outcome). */
   async idle(): Promise<void> {
-    while (this.queues.size > 0) await Promise.allSettled([...this.queues.values()]);
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
   /** Drops a session's cached history (after a reset, or a write the runner did not make). */

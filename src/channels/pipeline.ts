@@ -11,6 +11,8 @@
  * turn or the send fails; once the turn has answered, its reply is stored first, so a retry only
  * sends again and never re-runs the turn (its model calls and tools). The `http` channel answers in
  * the webhook's own response instead.
+ * Under load an accepted message does not start its delivery at once: ./intake.ts holds a bounded
+ * number in memory and leaves the rest waiting in the store, drained in order per session.
  *
  * The plugin sees the request without its authentication and signature headers and fills only the
  * channel's send secrets into its requests (./boundary.ts). Failed verifications are limited per
@@ -29,6 +31,7 @@ import { packMsgpack } from "../protocol/codec.ts";
 import { createTokenCheck } from "../auth/index.ts";
 import { createFailureLimiter, type FailureLimiter, limiterKey } from "../auth/rate-limit.ts";
 import { type Admission, ChannelAccess } from "./access.ts";
+import { ChannelIntake } from "./intake.ts";
 import { forPlugin, replyHeaders, sendSecrets } from "./boundary.ts";
 import { Pairings } from "./pairing.ts";
 import { verifyWebhook, type VerifyScheme } from "./verify.ts";
@@ -90,6 +93,10 @@ export interface PipelineDeps {
   pairings?: Pairings;
   /** The clock of pairing codes and rate windows (tests). */
   now?: () => number;
+  /** A configured channel by name, for messages waiting in the store (./intake.ts); absent: none are drained. */
+  channelSpec?: (name: string) => ChannelSpec | undefined;
+  /** Channel deliveries held in memory at most (./intake.ts); the rest wait in the store. Default 64. */
+  maxHeld?: () => number;
 }
 
 /**
@@ -121,6 +128,17 @@ function sendError(res: { status: number; body?: string; error?: string }): stri
   return null;
 }
 
+function addressOf(channel: string, m: InboundMessage): InboundAddress {
+  return {
+    channel,
+    account: m.account,
+    peer: m.peer,
+    ...(m.guild !== undefined && { guild: m.guild }),
+    ...(m.team !== undefined && { team: m.team }),
+    ...(m.thread !== undefined && { thread: m.thread }),
+  };
+}
+
 export interface WebhookResponse {
   status: number;
   headers: Record<string, string>;
@@ -138,10 +156,32 @@ export class ChannelPipeline {
   /** Pairing codes and approvals, kept in the store. */
   readonly pairings: Pairings;
   private readonly access: ChannelAccess;
+  /** Bounded work under load: which accepted messages start now and which wait in the store. */
+  private readonly intake: ChannelIntake<ChannelSpec, InboundMessage>;
 
   constructor(private readonly deps: PipelineDeps) {
     this.pairings = deps.pairings ?? new Pairings(deps.store, deps.now);
     this.access = new ChannelAccess(this.pairings, deps.now);
+    this.intake = new ChannelIntake({
+      capacity: deps.maxHeld ?? (() => 64),
+      sessionOf: (channel, m) => deps.route(addressOf(channel, m)).session,
+      channel: (name) => deps.channelSpec?.(name),
+      parse: (payload) => {
+        try {
+          const r = v.safeParse(Message, JSON.parse(payload));
+          return r.success ? r.output : null;
+        } catch {
+          return null;
+        }
+      },
+      deliver: (channel, m, attempt) => {
+        const p = this.deliver(channel, m, null, attempt);
+        this.track(p);
+        return p;
+      },
+      isDelivering: (id) => this.delivering.has(id),
+      pending: (limit) => deps.store.pendingInbound(limit),
+    });
     this.limiter = deps.verifyLimiter ?? createFailureLimiter({
       maxFailures: 10,
       windowMs: 60_000,
@@ -195,6 +235,15 @@ export class ChannelPipeline {
       log.error("parse_incoming failed", { channel: channel.name, error: e instanceof Error ? e.message : String(e) });
       return json(502, { error: `channel ${channel.name}: the plugin could not read this request` });
     }
+    // The http channel answers in this response, so its caller waits for the turn: when the turn queue
+    // is full it is told so (429) before anything is stored, like the WebSocket and the OpenAI endpoint.
+    if (plugin.description.channel.id === "http") {
+      const busy = parsed.messages.map((m) => this.deps.runner.refusal(this.deps.route(addressOf(channel.name, m)).session)).find((b) => b !== null);
+      if (busy) {
+        const headers = { "content-type": "application/json", "retry-after": String(Math.max(1, Math.ceil(busy.retryAfterMs / 1000))) };
+        return { status: 429, headers, body: JSON.stringify({ error: busy.message, retry_after_ms: busy.retryAfterMs }) };
+      }
+    }
     const accepted: InboundMessage[] = [];
     for (const m of parsed.messages) {
       // Stored before it is acknowledged: a crash after the 200 still finds it pending.
@@ -207,7 +256,7 @@ export class ChannelPipeline {
       for (const m of accepted) this.announce(channel, m);
       return this.answerInline(channel, accepted, parsed.messages.length - accepted.length);
     }
-    for (const m of accepted) this.track(this.deliver(channel, m, null, "new"));
+    for (const m of accepted) this.intake.offer(channel, `${channel.name}:${m.id}`, m);
     if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     return json(200, { ok: true, accepted: accepted.length });
   }
@@ -300,16 +349,18 @@ export class ChannelPipeline {
     return json(200, { replies, duplicates });
   }
 
+  /** Starts waiting channel messages in free places (the retry loop's kick; see ./intake.ts). */
+  drain(): void {
+    this.intake.drain();
+  }
+
+  /** Shutdown: no new delivery starts; waiting messages stay in the store for the next start. */
+  close(): void {
+    this.intake.close();
+  }
+
   private turn(channel: ChannelSpec, m: InboundMessage) {
-    const addr: InboundAddress = {
-      channel: channel.name,
-      account: m.account,
-      peer: m.peer,
-      ...(m.guild !== undefined && { guild: m.guild }),
-      ...(m.team !== undefined && { team: m.team }),
-      ...(m.thread !== undefined && { thread: m.thread }),
-    };
-    const route = this.deps.route(addr);
+    const route = this.deps.route(addressOf(channel.name, m));
     return this.deps.runner.run(
       {
         agent: route.agent,
@@ -317,7 +368,8 @@ export class ChannelPipeline {
         person: personFor(channel.name, m),
         address: { key: route.session, agent: route.agent, channel: channel.name, account: m.account, peer: m.peer, thread: m.thread ?? null },
       },
-      { signal: new AbortController().signal, emit: () => {} },
+      // Bounded by the intake (and the http channel's check before it stores), so never refused here.
+      { signal: new AbortController().signal, emit: () => {}, busy: "wait" },
     );
   }
 
@@ -365,8 +417,10 @@ export class ChannelPipeline {
         }
         if (attempt === "new") this.announce(channel, m);
         const out = await this.turn(channel, m);
-        // A cancelled turn (shutdown) has no answer to send: the message stays pending for the next start.
-        if (out.stop_reason === "error" || out.stop_reason === "cancelled") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
+        // A cancelled turn (shutdown) has no answer to send: the message stays pending for the next start,
+        // not counted as a failed attempt, so the drain runs it there before its session's later messages.
+        if (out.stop_reason === "cancelled") return false;
+        if (out.stop_reason === "error") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
         text = out.text;
         // Before the send: from here on a failure re-sends this text, it does not ask the model again.
         await store.saveInboundReply(id, text);

@@ -40,6 +40,17 @@ const Gateway = v.strictObject({
    * webhook URLs from it. "" = none.
    */
   public_url: v.optional(v.union([v.literal(""), Origin]), ""),
+  /**
+   * Turns (a message and the model calls and tools that answer it) running at once in this process;
+   * beyond it turns wait in a fair queue (round-robin across sessions). Reloadable.
+   */
+  max_concurrent_turns: v.optional(int(1, 10_000), 32),
+  /**
+   * Turns that may wait for a slot before WebSocket and OpenAI-compatible callers are told the
+   * gateway is busy (-32005 / HTTP 429). Channel messages are never refused: beyond their share they
+   * wait in the store. Reloadable.
+   */
+  max_queued_turns: v.optional(int(0, 1_000_000), 128),
   /** debug | info | warn | error; `EXOCLAW_LOG` overrides it. */
   log_level: v.optional(v.picklist(["debug", "info", "warn", "error"]), "info"),
 });

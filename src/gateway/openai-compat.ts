@@ -5,9 +5,10 @@
  * turn continues that stored session; without one it is stateless (the request's messages are the
  * history, nothing is stored). A Bearer token is required whenever the gateway has one.
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import * as v from "valibot";
+import { BusyError } from "../agent/turn-queue.ts";
 import type { AgentRunner, TurnOutcome } from "../agent/runner.ts";
 import type { ChatMessage } from "../agent/types.ts";
 import { sessionKey } from "../router/index.ts";
@@ -28,6 +29,16 @@ export interface OpenAICompatDeps {
 }
 
 const oaiError = (message: string, type: string, code: string | null = null) => ({ error: { message, type, param: null, code } });
+
+/**
+ * The gateway's turn queue is full: 429 in OpenAI's own shape, with `Retry-After` (seconds) and
+ * `retry-after-ms` (which the official SDKs honour) — a client retries after the hint.
+ */
+function busyResponse(c: Context, e: BusyError): Response {
+  c.header("retry-after", String(Math.max(1, Math.ceil(e.retryAfterMs / 1000))));
+  c.header("retry-after-ms", String(e.retryAfterMs));
+  return c.json(oaiError(e.message, "rate_limit_error", "rate_limited"), 429);
+}
 
 function text(content: v.InferOutput<typeof Content> | undefined): string {
   if (content == null) return "";
@@ -88,8 +99,18 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
     const created = Math.floor(Date.now() / 1000);
     const signal = c.req.raw.signal;
 
+    // Refused before any byte of the answer, so a stream too can still answer 429.
+    const busy = deps.runner.refusal(key);
+    if (busy) return busyResponse(c, busy);
+
     if (!body.stream) {
-      const out = await deps.runner.run(turn, { signal, emit: () => {} });
+      let out: TurnOutcome;
+      try {
+        out = await deps.runner.run(turn, { signal, emit: () => {} });
+      } catch (e) {
+        if (e instanceof BusyError) return busyResponse(c, e);
+        throw e;
+      }
       if (out.stop_reason === "error") return c.json(oaiError(out.error?.message ?? "the model call failed", "api_error", "provider_error"), 502);
       return c.json({
         id,
@@ -101,17 +122,19 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
       });
     }
 
+    // Queued now, in this step (the check above still holds); text that comes before the stream is
+    // open is written once it is.
+    const early: string[] = [];
+    let onText = (t: string) => void early.push(t);
+    const running = deps.runner.run(turn, { signal, emit: (e) => e.event === "text" && onText(e.data) });
+    running.catch(() => {}); // awaited inside the stream; this only keeps an early failure from counting as unhandled
     return streamSSE(c, async (sse) => {
       const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
         sse.writeSSE({ data: JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra }) });
       await chunk({ role: "assistant", content: "" }, null);
-      const writes: Promise<void>[] = [];
-      const out = await deps.runner.run(turn, {
-        signal,
-        emit: (e) => {
-          if (e.event === "text") writes.push(chunk({ content: e.data }, null));
-        },
-      });
+      const writes: Promise<void>[] = early.map((t) => chunk({ content: t }, null));
+      onText = (t) => void writes.push(chunk({ content: t }, null));
+      const out = await running;
       await Promise.all(writes);
       if (out.stop_reason === "error") {
         await sse.writeSSE({ data: JSON.stringify(oaiError(out.error?.message ?? "the model call failed", "api_error", "provider_error")) });
