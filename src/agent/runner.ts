@@ -202,8 +202,11 @@ export class AgentRunner {
     const last = result.messages.length - 1;
     // A turn that failed before the model said anything stores nothing: the history would otherwise
     // hold a dangling user message, and a retry (a channel's pending message) a second copy of it.
+    // A turn cut off by shutdown stores nothing either: a channel message stays pending and runs
+    // again at the next start, which would otherwise store its user message twice.
     const answered = result.messages.some((m) => m.role !== "user");
-    if (!req.history && (answered || (result.stop_reason !== "error" && result.stop_reason !== "budget"))) {
+    const cutByShutdown = result.stop_reason === "cancelled" && this.shutdown.signal.aborted;
+    if (!req.history && !cutByShutdown && (answered || (result.stop_reason !== "error" && result.stop_reason !== "budget"))) {
       await store.appendMessages(
         req.address,
         result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta } : m)),

@@ -130,6 +130,9 @@ test("a waiting turn that is cancelled leaves the queue without running and stor
   await r.runner.idle();
   expect((await Promise.all(waiting)).map((o) => o.stop_reason)).toEqual(["cancelled", "cancelled", "cancelled"]);
   expect((await busy).stop_reason).toBe("cancelled");
+  // Cut off by shutdown: nothing stored (a channel message runs again at the next start; its user
+  // message must not be stored twice).
+  expect(await r.store.history("main:ws:local:p3", { limit: 10 })).toEqual([]);
   expect(r.model.seen).not.toContain("queued 1");
   expect(r.runner.load).toEqual({ running: 0, queued: 0 });
 });
