@@ -104,6 +104,7 @@ export class AgentRunner {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly slots: TurnQueue;
   private readonly shutdown = new AbortController();
+  private statelessSeq = 0;
   /**
    * Recent history of active sessions, so a turn does not re-read and re-parse it from the store.
    * The runner is the only writer of a session's messages while the gateway runs (turns of a session
@@ -148,7 +149,9 @@ export class AgentRunner {
     const signal = AbortSignal.any([opts.signal, this.shutdown.signal]);
     let waiting: Promise<(() => void) | null>;
     try {
-      waiting = this.slots.acquire(req.address.key, signal, opts.busy ?? "refuse");
+      // A turn that brings its own history (stateless OpenAI requests) stores nothing and needs no
+      // order: it queues on its own, not behind every other stateless request of the process.
+      waiting = this.slots.acquire(req.history ? `${req.address.key}#${++this.statelessSeq}` : req.address.key, signal, opts.busy ?? "refuse");
     } catch (e) {
       this.deps.metrics?.inc("exoclaw_turns_busy_total");
       return Promise.reject(e);

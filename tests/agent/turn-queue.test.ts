@@ -151,3 +151,13 @@ test("the limit is read live: raising it starts waiting turns at the next step",
   await Promise.all([...turns, e]);
   expect(r.model.peak).toBe(3);
 });
+
+test("turns that bring their own history (stateless OpenAI requests) do not queue behind each other", async () => {
+  await using r = rig({ maxRunning: 4, maxQueued: 10 });
+  const address = { key: "main:openai:local:stateless", agent: "main", channel: "openai", account: "local", peer: "stateless", thread: null };
+  const turns = ["one", "two", "three"].map((content) => r.runner.run({ agent: "main", address, content, history: [] }, { signal: new AbortController().signal, emit: () => {} }));
+  await waitFor(() => r.model.waiting.length === 3, "three stateless calls at the model at once");
+  r.model.open();
+  expect((await Promise.all(turns)).map((t) => t.text).sort()).toEqual(["reply:one", "reply:three", "reply:two"]);
+  expect(await r.store.history(address.key, { limit: 10 })).toEqual([]);
+});
