@@ -71,8 +71,10 @@ export function channelSecretProblems(config: Config, credential: (name: string)
   return problems;
 }
 
-/** Throws ConfigError listing every missing or blank channel secret (see channelSecretProblems). */
+/** Throws ConfigError listing every missing or blank channel secret, one per line (see channelSecretProblems). */
 export function checkChannelSecrets(config: Config, credential: (name: string) => string | null): void {
   const problems = channelSecretProblems(config, credential);
-  if (problems.length > 0) throw new ConfigError(`${config.file ?? "defaults"}: ${problems.join("; ")}`);
+  const file = config.file ?? "defaults";
+  if (problems.length === 1) throw new ConfigError(`${file}: ${problems[0]}`);
+  if (problems.length > 1) throw new ConfigError(`${file}: ${problems.length} channel secrets are missing or blank:\n  ${problems.join("\n  ")}`);
 }

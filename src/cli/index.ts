@@ -15,5 +15,6 @@ export const root = defineCommand({
     plugin: () => import("./plugin.ts").then((m) => m.default),
     secret: () => import("./secret.ts").then((m) => m.default),
     service: () => import("./service.ts").then((m) => m.default),
+    channel: () => import("./channel.ts").then((m) => m.default),
   },
 });

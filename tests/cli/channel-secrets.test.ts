@@ -37,7 +37,7 @@ test("a blank (whitespace-only) credential is refused too, and every broken one 
   expect(r.stderr).toContain("is blank: run `exoclaw secret set telegram_bot_token`");
   expect(r.stderr).toContain("channel slack: its bot_token secret, credential slack_bot_token");
   expect(r.stderr).not.toContain("webhook_secret");
-  expect(r.stderr.trimEnd().split("\n")).toHaveLength(1);
+  expect(r.stderr.trimEnd().split("\n")).toEqual([`exoclaw: ${home.path}/config.toml: 2 channel secrets are missing or blank:`, expect.stringContaining("  channel telegram: "), expect.stringContaining("  channel slack: ")]);
 });
 
 test("config check reports a missing channel credential the way the gateway does; with every credential set it passes", async () => {
