@@ -16,7 +16,7 @@ import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { sessionMethods } from "./gateway/session-methods.ts";
 import { loadConfiguredPlugin, PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
-import { awaitsFirstDelivery, ChannelPipeline, channelSpecs, DEFAULT_POLICY, type InboundMessage, Pairings } from "./channels/index.ts";
+import { awaitsFirstDelivery, ChannelPipeline, channelSpecs, checkChannelSecrets, DEFAULT_POLICY, type InboundMessage, Pairings } from "./channels/index.ts";
 import { pairingMethods } from "./gateway/pairing-methods.ts";
 import { type Bus, createLocalBus, createNatsBus } from "./bus/index.ts";
 import { createRouter, type InboundAddress, type Route, type Router } from "./router/index.ts";
@@ -39,7 +39,8 @@ export interface App {
   route(addr: InboundAddress): Route;
   /**
    * Reads the config again and swaps in the new bindings and agents (SIGHUP, `config.reload`).
-   * Throws ConfigError and keeps the old ones when the new config is invalid.
+   * Throws ConfigError and keeps the old ones when the new config is invalid or a channel's secret
+   * is missing or blank.
    */
   reload(): { file: string | null; bindings: number; agents: string[] };
   /** Stops the gateway, then the plugin processes, then closes the store. */
@@ -102,12 +103,17 @@ export function defaultAgentId(config: Config): string {
   return (config.agents.find((a) => a.default) ?? config.agents[0])?.id ?? "main";
 }
 
+/**
+ * Builds and starts everything. Throws ConfigError before anything starts when a configured channel's
+ * secret is missing or blank; StoreError when the store cannot be opened.
+ */
 export async function startApp(opts: AppOptions): Promise<App> {
   const { config, log } = opts;
   const reloadConfig = opts.reloadConfig ?? (() => config);
   let current = { config, router: createRouter(config.bindings, defaultAgentId(config)) as Router };
   const reload = () => {
     const next = reloadConfig();
+    checkChannelSecrets(next, (name) => readCredential(next.home, name));
     const router = createRouter(next.bindings, defaultAgentId(next));
     current = { config: next, router };
     // Channels follow the file too; a newly named built-in channel plugin is loaded in the background.
@@ -121,6 +127,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     log.info("config reloaded", { file: next.file ?? "defaults", bindings: router.size, agents: next.agents.length });
     return { file: next.file, bindings: router.size, agents: next.agents.map((a) => a.id) };
   };
+  checkChannelSecrets(config, (name) => readCredential(config.home, name));
   if (!opts.streamFor) warnMissingKeys(config, opts.env ?? {}, log);
   const store = openStore(config);
   const bus = config.bus.nats_url ? createNatsBus({ url: config.bus.nats_url, log: log.child({ module: "bus" }) }) : createLocalBus();

@@ -3,7 +3,9 @@
  * `[[plugins]]` entry) and maps the secret roles its verification and sends need to credential
  * names. Configuring a built-in channel grants its plugin the platform's API host, and nothing else.
  */
+import { join } from "node:path";
 import type { Config } from "../config/index.ts";
+import { ConfigError } from "../lib/errors.ts";
 import type { PluginEntry } from "../sandbox/index.ts";
 import type { ChannelSpec } from "./pipeline.ts";
 
@@ -62,4 +64,30 @@ export function channelSpecs(config: Config, credential: (name: string) => strin
     }
   }
   return { specs, builtins };
+}
+
+/**
+ * Every credential a configured channel names, missing or blank (SPEC §13: a start-up error, so a
+ * channel never runs half-configured and answers every webhook with 401). One line per problem,
+ * each naming the channel, the role, the credential and the command that fixes it; [] when all are set.
+ */
+export function channelSecretProblems(config: Config, credential: (name: string) => string | null): string[] {
+  const problems: string[] = [];
+  for (const [name, ch] of Object.entries(config.channels)) {
+    for (const [role, cred] of Object.entries(ch.secrets)) {
+      const value = credential(cred);
+      if (value !== null && value.trim() !== "") continue;
+      const where = join(config.home, "credentials", `${cred}.key`);
+      problems.push(`channel ${name}: its ${role} secret, credential ${cred} (${where}), is ${value === null ? "missing" : "blank"}: run \`exoclaw secret set ${cred}\``);
+    }
+  }
+  return problems;
+}
+
+/** Throws ConfigError listing every missing or blank channel secret, one per line (see channelSecretProblems). */
+export function checkChannelSecrets(config: Config, credential: (name: string) => string | null): void {
+  const problems = channelSecretProblems(config, credential);
+  const file = config.file ?? "defaults";
+  if (problems.length === 1) throw new ConfigError(`${file}: ${problems[0]}`);
+  if (problems.length > 1) throw new ConfigError(`${file}: ${problems.length} channel secrets are missing or blank:\n  ${problems.join("\n  ")}`);
 }

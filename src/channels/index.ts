@@ -1,4 +1,4 @@
-export { BUILTIN_CHANNEL_HOSTS, BUILTIN_CHANNEL_ROLES, channelSpecs } from "./config.ts";
+export { BUILTIN_CHANNEL_HOSTS, BUILTIN_CHANNEL_ROLES, channelSecretProblems, channelSpecs, checkChannelSecrets } from "./config.ts";
 export { awaitsFirstDelivery } from "./intake.ts";
 export { ChannelPipeline, type ChannelSpec, type InboundMessage, type PipelineDeps, type WebhookResponse } from "./pipeline.ts";
 export { verifyWebhook, type Verdict, type VerifyScheme } from "./verify.ts";

@@ -1,14 +1,15 @@
 /**
- * `exoclaw service install [--user] [--print]`: a systemd unit that runs `exoclaw gateway`,
- * restarted on failure, with a file-descriptor limit high enough for many sockets. A system unit runs
- * the installed binary as a dynamic unprivileged user, sandboxed; a user unit runs this program as
- * the user. The token, if any, goes in an environment file (EXOCLAW_TOKEN=…, mode 600), not in the unit.
+ * `exoclaw service install [--user] [--print] | uninstall [--user] | status [--user]`: a systemd unit
+ * that runs `exoclaw gateway`, restarted on failure, with a file-descriptor limit high enough for many
+ * sockets. A system unit runs the installed binary as a dynamic unprivileged user, sandboxed; a user
+ * unit runs this program as the user. The token, if any, goes in an environment file
+ * (EXOCLAW_TOKEN=…, mode 600), not in the unit.
  */
 import { defineCommand } from "citty";
-import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { loadConfig } from "../config/index.ts";
+import { loadConfig, resolveHome } from "../config/index.ts";
 import { ExoError, UsageError } from "../lib/errors.ts";
 import { configArg, stringFlag } from "./_args.ts";
 
@@ -128,7 +129,110 @@ const install = defineCommand({
   },
 });
 
+/** What uninstall and status touch outside themselves; tests pass their own. */
+export interface ServiceSystem {
+  /** Runs a command (systemctl); never throws: a missing program is exit code 127. */
+  run(argv: string[]): { code: number; stdout: string; stderr: string };
+  isRoot: boolean;
+  /** The unit file's path. */
+  unitPath(user: boolean): string;
+  /** The state directory, which uninstall keeps. */
+  home(user: boolean): string;
+}
+
+function runCommand(argv: string[]): { code: number; stdout: string; stderr: string } {
+  try {
+    const p = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe", stdin: "ignore" });
+    return { code: p.exitCode ?? 1, stdout: p.stdout.toString(), stderr: p.stderr.toString() };
+  } catch {
+    return { code: 127, stdout: "", stderr: `${argv[0]} not found` };
+  }
+}
+
+function realSystem(configHome: string): ServiceSystem {
+  return { run: runCommand, isRoot: process.getuid?.() === 0, unitPath: (user) => (user ? userUnitPath(process.env) : SYSTEM_UNIT), home: (user) => (user ? configHome : SYSTEM_HOME) };
+}
+
+const shellQuote = (p: string) => (/^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, "'\\''")}'`);
+
+/** The EXOCLAW_HOME a unit runs with (as renderUnit writes it), or null. */
+function stateDirOf(unit: string): string | null {
+  const v = /^Environment=EXOCLAW_HOME=(.+)$/m.exec(unit)?.[1];
+  if (v === undefined) return null;
+  try {
+    return v.startsWith('"') ? (JSON.parse(v) as string) : v;
+  } catch {
+    return null;
+  }
+}
+
+const systemctl = (user: boolean, ...args: string[]) => ["systemctl", ...(user ? ["--user"] : []), ...args];
+const firstLine = (s: string) => s.trim().split("\n")[0] ?? "";
+
+/**
+ * Stops and disables the unit, removes its file and reloads systemd; the state directory (and for a
+ * system unit the binary and the token file) stay. Returns what to print. Throws ExoError when the
+ * unit is not installed, or when a system unit is removed without root.
+ */
+export function uninstallService(sys: ServiceSystem, user: boolean): string {
+  const path = sys.unitPath(user);
+  if (!user && !sys.isRoot) throw new ExoError("unauthorized", `the system service's unit is ${path}: run it with sudo, or use --user for a user service`);
+  if (!existsSync(path)) throw new ExoError("not_found", `no exoclaw service is installed (no ${path})${user ? "" : "; for a user service: exoclaw service uninstall --user"}`);
+  const home = stateDirOf(readFileSync(path, "utf8")) ?? sys.home(user);
+  const lines: string[] = [];
+  const stop = sys.run(systemctl(user, "disable", "--now", "exoclaw"));
+  if (stop.code === 0) lines.push("stopped and disabled exoclaw");
+  else lines.push(`warning: could not stop and disable exoclaw (${firstLine(stop.stderr) || `systemctl exit ${stop.code}`}); removing the unit anyway`);
+  rmSync(path, { force: true });
+  lines.push(`removed ${path}`);
+  const reload = sys.run(systemctl(user, "daemon-reload"));
+  if (reload.code !== 0) lines.push(`warning: systemctl${user ? " --user" : ""} daemon-reload failed (${firstLine(reload.stderr) || `exit ${reload.code}`}): run it yourself`);
+  lines.push(`kept the state directory ${home} (config, credentials, database); to delete it too: ${user ? "" : "sudo "}rm -r ${shellQuote(home)}`);
+  if (!user) lines.push(`kept ${SYSTEM_BINARY} and ${SYSTEM_ENV} (if any); remove them with sudo rm ${SYSTEM_BINARY} ${SYSTEM_ENV}`);
+  return lines.join("\n") + "\n";
+}
+
+/**
+ * Whether the unit is installed, and what systemd says of it (`is-active`, `is-enabled`). Returns what
+ * to print; throws ExoError when no unit file is installed. Needs no root: both questions are read-only.
+ */
+export function serviceStatus(sys: ServiceSystem, user: boolean): string {
+  const path = sys.unitPath(user);
+  if (!existsSync(path)) {
+    throw new ExoError("not_found", `no exoclaw service is installed (no ${path}): exoclaw service install${user ? " --user" : ""}${user ? "" : " (or --user for a user service)"}`);
+  }
+  const ask = (what: string) => {
+    const r = sys.run(systemctl(user, what, "exoclaw"));
+    return firstLine(r.stdout) || firstLine(r.stderr) || `unknown (systemctl exit ${r.code})`;
+  };
+  return [
+    `unit: ${path}`,
+    `active: ${ask("is-active")}`,
+    `enabled: ${ask("is-enabled")}`,
+    `logs: journalctl ${user ? "--user " : ""}-u exoclaw -n 20`,
+    "",
+  ].join("\n");
+}
+
+const userArg = { user: { type: "boolean", description: "The user unit (~/.config/systemd/user) instead of the system one" } } as const;
+
+const uninstall = defineCommand({
+  meta: { name: "uninstall", description: "Stop, disable and remove the systemd unit (the state directory is kept)" },
+  args: userArg,
+  run({ args }) {
+    process.stdout.write(uninstallService(realSystem(resolveHome(process.env)), Boolean(args.user)));
+  },
+});
+
+const status = defineCommand({
+  meta: { name: "status", description: "Whether the systemd unit is installed, active and enabled" },
+  args: userArg,
+  run({ args }) {
+    process.stdout.write(serviceStatus(realSystem(resolveHome(process.env)), Boolean(args.user)));
+  },
+});
+
 export default defineCommand({
   meta: { name: "service", description: "Run the gateway as a systemd service" },
-  subCommands: { install },
+  subCommands: { install, uninstall, status },
 });

@@ -138,12 +138,16 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** A copy of the config safe to print: the gateway token and any api_key masked. */
+/**
+ * A copy of the config safe to print: any api_key masked, and no gateway token (it is never a file
+ * key: it comes from `--token` or EXOCLAW_TOKEN, and callers say which).
+ */
 export function maskConfig(c: Config): Record<string, unknown> {
   const mask = (s: string | undefined) => (s ? "***" : s);
+  const { token: _token, ...gateway } = c.gateway;
   return {
     ...c,
-    gateway: { ...c.gateway, token: mask(c.gateway.token) },
+    gateway,
     agents: c.agents.map((a) => (a.api_key === undefined ? a : { ...a, api_key: mask(a.api_key) })),
   };
 }

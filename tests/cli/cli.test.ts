@@ -176,8 +176,13 @@ describe("exoclaw CLI", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toStartWith(`config ok: ${home.path}/config.toml\n`);
     expect(r.stdout).not.toContain("should-not-print");
+    // The token is never a file key: the check says where the gateway's comes from instead.
+    expect(r.stdout).toContain("\ntoken: from EXOCLAW_TOKEN\n");
     const j = await runExoclaw(["config", "check", "--json"], { EXOCLAW_HOME: home.path });
-    expect(JSON.parse(j.stdout)).toMatchObject({ gateway: { port: 7301 }, agents: [{ id: "a", api_key: "***" }] });
+    const effective = JSON.parse(j.stdout);
+    expect(effective).toMatchObject({ gateway: { port: 7301 }, agents: [{ id: "a", api_key: "***" }], auth: { token: "none" } });
+    expect(effective.gateway).not.toHaveProperty("token");
+    expect((await runExoclaw(["config", "check"], { EXOCLAW_HOME: home.path })).stdout).toContain("\ntoken: none in EXOCLAW_TOKEN (exoclaw gateway --token T sets one;");
   });
 
   test("config check on a bad file: exit 1, the error, no stack", async () => {

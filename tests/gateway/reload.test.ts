@@ -65,3 +65,35 @@ test("config.reload picks up a newly configured channel, loading its built-in pl
   expect(r.status).toBe(200);
   expect(((await r.json()) as { replies: { text: string }[] }).replies[0]?.text).toBe("hi back");
 });
+
+describe("a reload whose channel has no secret keeps the running config (SPEC §13)", () => {
+  const BROKEN = AGENTS + '[[bindings]]\nagent = "family"\npeer = "7"\n\n[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n';
+
+  test("config.reload is refused with the credential and the fix; bindings and channels stay as they were", async () => {
+    using home = tempDir();
+    home.file("config.toml", AGENTS);
+    await using gw = await startTestGateway({ home: home.path });
+    home.file("config.toml", BROKEN);
+    await using ws = await openSocket(gw.wsUrl);
+    const r = (await ws.call("config.reload")) as Msg;
+    expect(r.error.message).toContain("channel telegram: its webhook_secret secret, credential tg_secret");
+    expect(r.error.message).toContain("run `exoclaw secret set tg_secret`");
+    expect(gw.app.route({ channel: "ws", account: "local", peer: "7" }).agent).toBe("main");
+    expect((await fetch(`${gw.url}/webhook/telegram`, { method: "POST", body: "{}" })).status).toBe(404);
+  });
+
+  test("SIGHUP with a broken channel logs the error and the gateway serves on with its old config", async () => {
+    using home = tempDir();
+    home.file("config.toml", AGENTS);
+    const env = { EXOCLAW_HOME: home.path };
+    await using gw = await spawnGateway(["--port", "0"], env);
+    home.file("config.toml", BROKEN);
+    process.kill(gw.pid, "SIGHUP");
+    const failed = () => gw.lines.find((l) => l.includes("config reload failed"));
+    for (let i = 0; i < 200 && !failed(); i++) await Bun.sleep(25);
+    expect(failed()).toContain("credential tg_secret");
+    const status = await runExoclaw(["status", "--json", "--port", String(gw.port)], env);
+    expect(status.code).toBe(0);
+    expect(JSON.parse(status.stdout).router.bindings).toBe(0);
+  });
+});
