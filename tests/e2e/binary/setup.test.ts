@@ -65,6 +65,8 @@ describe.if(NATIVE !== undefined)("setup through the binary: onboard, doctor, se
       `[[bindings]]\nagent = "helper"\nchannel = "telegram"\n\n[[plugins]]\nname = "echo"\npath = "builtin:echo"\n\n` +
       `[channels.telegram]\nsecrets = { webhook_secret = "telegram_webhook_secret", bot_token = "telegram_bot_token" }\n`;
     home.file("config.toml", original);
+    // The channel's credentials exist (config check refuses a channel whose secrets are missing).
+    for (const name of ["telegram_webhook_secret", "telegram_bot_token"]) expect((await runBinary(home, ["secret", "set", name], { stdin: `${name}-value\n` })).code).toBe(0);
     const r = await runBinary(home, ["onboard", "--provider", "openai", "--model", "local-model", "--base-url", base, "--api-key-stdin", "--yes"], { stdin: `${KEY}\n` });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
@@ -74,9 +76,9 @@ describe.if(NATIVE !== undefined)("setup through the binary: onboard, doctor, se
     expect(backup).toBeDefined();
     expect(readFileSync(backup!, "utf8")).toBe(original);
 
-    const check = await runBinary(home, ["config", "check"]);
+    const check = await runBinary(home, ["config", "check", "--json"]);
     expect(check.code).toBe(0);
-    const config = JSON.parse(check.stdout.slice(check.stdout.indexOf("\n") + 1)) as {
+    const config = JSON.parse(check.stdout) as {
       gateway: { port: number };
       agents: { id: string; provider: string; model: string; base_url: string; system_prompt: string }[];
       bindings: unknown[];
