@@ -121,6 +121,12 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
         .slice(0, limit)
         .map(({ done: _done, ...r }) => r);
     },
+    async getInbound(id) {
+      const r = inbound.get(id);
+      if (!r || r.done) return null;
+      const { done: _done, ...rest } = r;
+      return { ...rest };
+    },
     async dueInbound(now, limit) {
       return [...inbound.values()]
         .filter((r) => !r.done && r.dead_at === null && r.next_at <= now)

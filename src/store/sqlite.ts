@@ -130,6 +130,9 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     pendingInbound: q<PendingInbound>(
       "SELECT id, channel, payload, received_at, attempts, last_error, reply, next_at, dead_at FROM inbound WHERE done = 0 ORDER BY received_at, rowid LIMIT ?",
     ),
+    getInbound: q<PendingInbound>(
+      "SELECT id, channel, payload, received_at, attempts, last_error, reply, next_at, dead_at FROM inbound WHERE id = ? AND done = 0",
+    ),
     dueInbound: q<PendingInbound>(
       `SELECT id, channel, payload, received_at, attempts, last_error, reply, next_at, dead_at FROM inbound
        WHERE done = 0 AND dead_at IS NULL AND next_at <= ? ORDER BY next_at, received_at, rowid LIMIT ?`,
@@ -371,6 +374,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     acceptInbound: (r: InboundRecord) =>
       run("store an inbound message", () => st.acceptInbound.run(r.id, r.channel, r.payload, r.received_at).changes === 1),
     pendingInbound: (limit) => run("read pending messages", () => st.pendingInbound.all(limit)),
+    getInbound: (id) => run("read a pending message", () => st.getInbound.get(id) ?? null),
     dueInbound: (now, limit) => run("read due messages", () => st.dueInbound.all(now, limit)),
     nextInboundAt: (after) => run("read the next delivery time", () => st.nextInboundAt.get(after)?.at ?? null),
     countInbound: () => run("count pending messages", () => st.countInbound.get() ?? { pending: 0, dead: 0 }),

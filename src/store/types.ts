@@ -228,6 +228,8 @@ export interface Store {
   acceptInbound(record: InboundRecord): Promise<boolean>;
   /** Accepted messages not yet completed (pending and dead-lettered), oldest first. */
   pendingInbound(limit: number): Promise<PendingInbound[]>;
+  /** One message not completed (pending or dead-lettered), or null. */
+  getInbound(id: string): Promise<PendingInbound | null>;
   /** Pending (not dead-lettered) messages whose next attempt is due at `now`, earliest due first. */
   dueInbound(now: number, limit: number): Promise<PendingInbound[]>;
   /** The earliest `next_at` after `after` among pending (not dead-lettered) messages; null when none. */

@@ -251,7 +251,7 @@ export function storeContract(name: string, make: MakeStore): void {
       expect(await h.store.nextInboundAt(2_000)).toBe(5_000);
       expect(await h.store.nextInboundAt(5_000)).toBeNull();
       expect(await h.store.countInbound()).toEqual({ pending: 3, dead: 1 });
-      const dead = (await h.store.pendingInbound(10)).find((p) => p.id === "c")!;
+      const dead = (await h.store.getInbound("c"))!;
       expect([dead.attempts, dead.last_error, dead.dead_at]).toEqual([1, "HTTP 403", 100]);
       // The operator re-queues it: pending again, due at once, a fresh series of attempts.
       expect(await h.store.requeueInbound("c", 7_000)).toBe(true);
@@ -259,6 +259,8 @@ export function storeContract(name: string, make: MakeStore): void {
       expect(await h.store.countInbound()).toEqual({ pending: 4, dead: 0 });
       // Dropping one is completing it; a done message cannot be re-queued.
       expect(await h.store.completeInbound("c")).toBe(true);
+      expect(await h.store.getInbound("c")).toBeNull();
+      expect(await h.store.getInbound("nope")).toBeNull();
       expect(await h.store.requeueInbound("c", 8_000)).toBe(false);
       expect(await h.store.requeueInbound("nope", 8_000)).toBe(false);
       expect(await h.store.countInbound()).toEqual({ pending: 3, dead: 0 });
