@@ -176,7 +176,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   };
   // Messages accepted before a crash, or whose delivery failed, are tried again when due (./channels/outbox.ts).
   const retryLoop = new RetryLoop({ store, log: log.child({ module: "channels" }), isBusy: (id) => pipeline?.isDelivering(id) ?? false, deliver: deliverStored });
-  const inbox = new Inbox(store, deliverStored);
+  const inbox = new Inbox(store, { deliverNow: deliverStored, onChange: () => outboxCounts.refresh() });
   metrics.help("exoclaw_channel_deliveries_total", "Channel delivery attempts by channel and result (sent, failed = retried later, dead_lettered).", "counter");
   metrics.gauge("exoclaw_channel_outbox_pending", "Channel messages waiting for a retry.", () => outboxCounts.pending);
   metrics.gauge("exoclaw_channel_outbox_dead", "Channel messages dead-lettered (exoclaw inbox list).", () => outboxCounts.dead);

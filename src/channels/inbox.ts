@@ -57,15 +57,21 @@ function entry(r: PendingInbound): InboxEntry {
   };
 }
 
-export class Inbox {
+export interface InboxOptions {
   /**
-   * `deliverNow` tries a re-queued message at once (the gateway's pipeline); without it (the CLI with
-   * no gateway running) a re-queued message waits for the next start.
+   * Tries a re-queued message at once (the gateway's pipeline); without it (the CLI with no gateway
+   * running) a re-queued message waits for the next start.
    */
+  deliverNow?: (rec: PendingInbound) => Promise<DeliveryOutcome>;
+  /** Told after a retry or a drop changed what is waiting (the gateway's counts). */
+  onChange?: () => void;
+  now?: () => number;
+}
+
+export class Inbox {
   constructor(
     private readonly store: Store,
-    private readonly deliverNow?: (rec: PendingInbound) => Promise<DeliveryOutcome>,
-    private readonly now: () => number = Date.now,
+    private readonly opts: InboxOptions = {},
   ) {}
 
   /** Messages not answered yet, oldest first; optionally of one channel or in one state. */
@@ -77,16 +83,18 @@ export class Inbox {
 
   /** Re-queues a pending or dead-lettered message with fresh attempts and delivers it now. Throws not_found. */
   async retry(id: string): Promise<RetryResult> {
-    if (!(await this.store.requeueInbound(id, this.now()))) throw notFound(id);
+    if (!(await this.store.requeueInbound(id, (this.opts.now ?? Date.now)()))) throw notFound(id);
     const rec = await this.store.getInbound(id);
-    if (!this.deliverNow || !rec) return { id, state: "queued" };
-    return { id, ...(await this.deliverNow(rec)) };
+    this.opts.onChange?.();
+    if (!this.opts.deliverNow || !rec) return { id, state: "queued" };
+    return { id, ...(await this.opts.deliverNow(rec)) };
   }
 
   /** Gives a message up: it is marked done and never sent. Throws not_found. */
   async drop(id: string): Promise<InboxEntry> {
     const rec = await this.store.getInbound(id);
     if (!rec || !(await this.store.completeInbound(id))) throw notFound(id);
+    this.opts.onChange?.();
     return entry(rec);
   }
 }
