@@ -16,11 +16,12 @@ import { pluginMethods } from "./gateway/plugin-methods.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { sessionMethods } from "./gateway/session-methods.ts";
 import { loadConfiguredPlugin, PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
-import { awaitsFirstDelivery, ChannelPipeline, channelSpecs, checkChannelSecrets, DEFAULT_POLICY, type InboundMessage, Pairings } from "./channels/index.ts";
+import { ChannelPipeline, channelSpecs, checkChannelSecrets, DEFAULT_POLICY, DEFAULT_RETRY_POLICY, type DeliveryOutcome, Inbox, Pairings, RetryLoop } from "./channels/index.ts";
 import { pairingMethods } from "./gateway/pairing-methods.ts";
+import { inboxMethods } from "./gateway/inbox-methods.ts";
 import { type Bus, createLocalBus, createNatsBus } from "./bus/index.ts";
 import { createRouter, type InboundAddress, type Route, type Router } from "./router/index.ts";
-import { createMemoryStore, openSqliteStore, type Store } from "./store/index.ts";
+import { createMemoryStore, openSqliteStore, type PendingInbound, type Store } from "./store/index.ts";
 import { configMethods } from "./gateway/config-methods.ts";
 import { chatMethods } from "./gateway/chat-methods.ts";
 import { mountOpenAICompat } from "./gateway/openai-compat.ts";
@@ -56,14 +57,14 @@ export interface AppOptions {
   gateway?: Omit<GatewayOptions, "config" | "log" | "methods" | "statusExtra">;
   /** How an agent's model is called; by default its configured provider (and fallbacks) over HTTP. */
   streamFor?: (agent: AgentConfig) => StreamFn;
-  /** How often pending channel deliveries are retried (default 60 s; each message at most 5 times). */
+  /**
+   * The first retry delay of a failed channel delivery (default 5 s); later ones keep their ratio to
+   * it (30 s, 2 min, 10 min, 1 h), 8 attempts in all. Tests shrink it.
+   */
   retryIntervalMs?: number;
   /** Environment for API key resolution; defaults to none (keys from credential files only). */
   env?: Readonly<Record<string, string | undefined>>;
 }
-
-/** A channel message whose delivery failed this often is given up (until the dead-letter inbox exists). */
-const MAX_DELIVERY_ATTEMPTS = 5;
 
 /** How long shutdown waits for requests and turns in flight. */
 const DRAIN_MS = 10_000;
@@ -169,6 +170,25 @@ export async function startApp(opts: AppOptions): Promise<App> {
   let channels = channelSpecs(config, (name) => readCredential(config.home, name));
   const pairings = new Pairings(store);
   let pipeline: ChannelPipeline | undefined;
+  const retryPolicy = { ...DEFAULT_RETRY_POLICY, ...(opts.retryIntervalMs !== undefined && { firstDelayMs: opts.retryIntervalMs }) };
+  // The /metrics gauges read counts kept here, refreshed after deliveries (a gauge is read synchronously).
+  const outboxCounts = cachedCounts(store);
+  /** Tries a stored message once more through its channel (the retry loop, `inbox retry`). */
+  const deliverStored = async (rec: PendingInbound): Promise<DeliveryOutcome> => {
+    const spec = channels.specs.get(rec.channel);
+    if (spec && pipeline) return pipeline.deliver(spec, rec);
+    // Its channel left the config: kept for the operator (`inbox retry` once it is back, or `drop`).
+    const error = `channel ${rec.channel} is not configured`;
+    await store.failInbound(rec.id, { error, retry_at: null, at: Date.now() });
+    outboxCounts.refresh();
+    return { state: "dead", error };
+  };
+  // Messages accepted before a crash, or whose delivery failed, are tried again when due (./channels/outbox.ts).
+  const retryLoop = new RetryLoop({ store, log: log.child({ module: "channels" }), isBusy: (id) => pipeline?.isDelivering(id) ?? false, deliver: deliverStored });
+  const inbox = new Inbox(store, { deliverNow: deliverStored, onChange: () => outboxCounts.refresh() });
+  metrics.help("exoclaw_channel_deliveries_total", "Channel delivery attempts by channel and result (sent, failed = retried later, dead_lettered).", "counter");
+  metrics.gauge("exoclaw_channel_outbox_pending", "Channel messages waiting for a retry.", () => outboxCounts.pending);
+  metrics.gauge("exoclaw_channel_outbox_dead", "Channel messages dead-lettered (exoclaw inbox list).", () => outboxCounts.dead);
   let gateway: Gateway;
   try {
     await plugins.loadAll();
@@ -187,6 +207,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         ...memoryMethods(store, () => defaultAgentId(current.config)),
         ...pluginMethods(plugins),
         ...pairingMethods(pairings),
+        ...inboxMethods(inbox),
         ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
         ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),
       ]),
@@ -210,6 +231,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
           // Bounded work (issue 10): channel messages held in memory (two per turn slot); the rest wait in the store.
           channelSpec: (name) => channels.specs.get(name),
           maxHeld: () => 2 * current.config.gateway.max_concurrent_turns,
+          retry: retryPolicy,
+          onDelivery: (outcome) => {
+            if (outcome.state === "pending") retryLoop.schedule(outcome.next_at);
+            if (outcome.state !== "busy") outboxCounts.refresh();
+          },
         });
         const p = pipeline;
         app.get("/webhook/:channel", (c) => {
@@ -243,10 +269,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         router: { bindings: current.router.size },
         bus: { mode: bus.mode, ...(config.bus.nats_url && { url: config.bus.nats_url }) },
         usage_today: await store.sumUsage({ since: periodStarts(Date.now()).day }),
-        inbound: await store.pendingInbound(10_000).then((all) => {
-          const dead = all.filter((r) => r.attempts >= MAX_DELIVERY_ATTEMPTS).length;
-          return { pending: all.length - dead, dead };
-        }),
+        inbound: await store.countInbound(),
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
         ...channelAccessStatus(current.config, host),
@@ -266,27 +289,16 @@ export async function startApp(opts: AppOptions): Promise<App> {
     await store.close();
     throw e;
   }
-  // Messages accepted before a crash, or whose delivery failed, are retried now and then periodically
-  // (at most 5 attempts each).
-  let stopping = false;
-  let retrying: Promise<void> = Promise.resolve();
-  const retry = () => void (retrying = retrying.then(retryPending));
-  retry();
-  const retryTimer = setInterval(retry, opts.retryIntervalMs ?? 60_000);
-  retryTimer.unref();
-  async function retryPending() {
-    // Messages never tried yet (waiting under load, or accepted before a restart) are the pipeline's
-    // drain's: it starts them in order per session within the turn bound (issue 10).
-    pipeline?.drain();
-    for (const rec of await store.pendingInbound(100).catch(() => [])) {
-      const spec = channels.specs.get(rec.channel);
-      if (stopping) return;
-      if (awaitsFirstDelivery(rec)) continue;
-      if (!spec || rec.attempts >= MAX_DELIVERY_ATTEMPTS || !pipeline) continue;
-      // A stored reply is only sent again: the turn (model calls, tools) already ran.
-      await pipeline.deliver(spec, JSON.parse(rec.payload) as InboundMessage, rec.reply, "retry");
-    }
-  }
+  // Messages accepted before a crash, or whose delivery failed, are tried again when due
+  // (./channels/outbox.ts); messages never tried yet (waiting under load, or accepted before a
+  // restart) are the pipeline's intake's, drained in order per session within the turn bound.
+  retryLoop.start();
+  outboxCounts.refresh();
+  pipeline?.drain();
+  // A safety net: the intake drains itself when a delivery ends; this also catches a store that was
+  // unreadable at that moment.
+  const drainTimer = setInterval(() => pipeline?.drain(), 60_000);
+  drainTimer.unref();
   return {
     gateway,
     bus,
@@ -295,15 +307,14 @@ export async function startApp(opts: AppOptions): Promise<App> {
     route: (addr) => current.router.resolve(addr),
     reload,
     async stop() {
-      stopping = true;
       pipeline?.close();
-      clearInterval(retryTimer);
+      clearInterval(drainTimer);
       // Drain: no new requests; what was accepted finishes (a message still pending stays in the store
       // and is retried at the next start) before the plugins, the bus and the store go away.
       await gateway.stop(DRAIN_MS);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const drained = await Promise.race([
-        Promise.all([retrying, pipeline?.idle(), runner.idle()]).then(() => true),
+        Promise.all([retryLoop.stop(), pipeline?.idle(), runner.idle()]).then(() => true),
         new Promise<false>((r) => (timer = setTimeout(() => r(false), DRAIN_MS))),
       ]);
       clearTimeout(timer);
@@ -319,6 +330,28 @@ export async function startApp(opts: AppOptions): Promise<App> {
       await store.close();
     },
   };
+}
+
+/** Pending and dead-lettered counts for the /metrics gauges; `refresh` coalesces while one read runs. */
+function cachedCounts(store: Store): { pending: number; dead: number; refresh(): void } {
+  let reading = false;
+  let again = false;
+  const counts = {
+    pending: 0,
+    dead: 0,
+    refresh() {
+      if (reading) return void (again = true);
+      reading = true;
+      void store
+        .countInbound()
+        .then((c) => Object.assign(counts, c), () => {})
+        .finally(() => {
+          reading = false;
+          if (again) (again = false), counts.refresh();
+        });
+    },
+  };
+  return counts;
 }
 
 /**

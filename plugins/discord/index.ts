@@ -26,7 +26,7 @@ function remember(id: string, value: string): void {
 export function describe(): i32 {
   output(
     '{"abi":1,"name":"discord","version":"1.0.0","kind":"channel","description":"Discord interactions (slash commands) in, edited deferred responses out.",' +
-      '"channel":{"id":"discord","verify":"discord-ed25519"},"wants":{"hosts":["discord.com"],"paths":[],"secrets":[]}}',
+      '"channel":{"id":"discord","verify":"discord-ed25519","send_result":"http"},"wants":{"hosts":["discord.com"],"paths":[],"secrets":[]}}',
   );
   return 0;
 }

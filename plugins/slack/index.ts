@@ -9,7 +9,7 @@ export { abort } from "../sdk";
 export function describe(): i32 {
   output(
     '{"abi":1,"name":"slack","version":"1.0.0","kind":"channel","description":"Slack Events API in, chat.postMessage out.",' +
-      '"channel":{"id":"slack","verify":"slack-v0"},"wants":{"hosts":["slack.com"],"paths":[],"secrets":["bot_token"]}}',
+      '"channel":{"id":"slack","verify":"slack-v0","send_result":"json_ok"},"wants":{"hosts":["slack.com"],"paths":[],"secrets":["bot_token"]}}',
   );
   return 0;
 }

@@ -11,7 +11,7 @@ const LIMIT = 4096;
 export function describe(): i32 {
   output(
     '{"abi":1,"name":"telegram","version":"1.0.0","kind":"channel","description":"Telegram Bot API: webhook Updates in, sendMessage out.",' +
-      '"channel":{"id":"telegram","verify":"telegram-secret"},"wants":{"hosts":["api.telegram.org"],"paths":[],"secrets":["bot_token"]}}',
+      '"channel":{"id":"telegram","verify":"telegram-secret","send_result":"json_ok"},"wants":{"hosts":["api.telegram.org"],"paths":[],"secrets":["bot_token"]}}',
   );
   return 0;
 }

@@ -11,7 +11,7 @@ const LIMIT = 4096;
 export function describe(): i32 {
   output(
     '{"abi":1,"name":"whatsapp","version":"1.0.0","kind":"channel","description":"WhatsApp Business Cloud API webhooks in, Graph API messages out.",' +
-      '"channel":{"id":"whatsapp","verify":"meta-hmac-sha256"},"wants":{"hosts":["graph.facebook.com"],"paths":[],"secrets":["access_token"]}}',
+      '"channel":{"id":"whatsapp","verify":"meta-hmac-sha256","send_result":"http"},"wants":{"hosts":["graph.facebook.com"],"paths":[],"secrets":["access_token"]}}',
   );
   return 0;
 }

@@ -9,8 +9,10 @@
  * (authenticated by the gateway token) and is not judged.
  * An accepted message stays pending in the store until its reply went out, and is retried if the
  * turn or the send fails; once the turn has answered, its reply is stored first, so a retry only
- * sends again and never re-runs the turn (its model calls and tools). The `http` channel answers in
- * the webhook's own response instead.
+ * sends again and never re-runs the turn (its model calls and tools). How the platform's answer is
+ * read is the plugin's declaration (./send-result.ts); when to try again is ./outbox.ts: backoff, the
+ * platform's hint, and the dead-letter inbox after a permanent refusal or the last attempt. The
+ * `http` channel answers in the webhook's own response instead.
  * Under load an accepted message does not start its delivery at once: ./intake.ts holds a bounded
  * number in memory and leaves the rest waiting in the store, drained in order per session.
  *
@@ -25,7 +27,7 @@ import type { Metrics } from "../lib/metrics.ts";
 import type { Logger } from "../lib/log.ts";
 import type { InboundAddress, Route } from "../router/index.ts";
 import type { PluginHost } from "../sandbox/index.ts";
-import type { Store } from "../store/index.ts";
+import type { PendingInbound, Store } from "../store/index.ts";
 import { type Bus, inboundSubject } from "../bus/index.ts";
 import { packMsgpack } from "../protocol/codec.ts";
 import { createTokenCheck } from "../auth/index.ts";
@@ -33,7 +35,9 @@ import { createFailureLimiter, type FailureLimiter, limiterKey } from "../auth/r
 import { type Admission, ChannelAccess } from "./access.ts";
 import { ChannelIntake } from "./intake.ts";
 import { forPlugin, replyHeaders, sendSecrets } from "./boundary.ts";
+import { DEFAULT_RETRY_POLICY, nextAttemptAt, type RetryPolicy } from "./outbox.ts";
 import { Pairings } from "./pairing.ts";
+import { readSendResult, type SendRefusal, type SendVerdict } from "./send-result.ts";
 import { verifyWebhook, type VerifyScheme } from "./verify.ts";
 
 const Message = v.object({
@@ -91,13 +95,29 @@ export interface PipelineDeps {
   metrics?: Metrics;
   /** Pairing codes and approvals (shared with the `pairing.*` methods); default: over `store`. */
   pairings?: Pairings;
-  /** The clock of pairing codes and rate windows (tests). */
+  /** The clock of pairing codes, rate windows and retry times (tests). */
   now?: () => number;
   /** A configured channel by name, for messages waiting in the store (./intake.ts); absent: none are drained. */
   channelSpec?: (name: string) => ChannelSpec | undefined;
   /** Channel deliveries held in memory at most (./intake.ts); the rest wait in the store. Default 64. */
   maxHeld?: () => number;
+  /** When failed deliveries are tried again (default: 5 s growing to 1 h, 8 attempts). */
+  retry?: RetryPolicy;
+  /** Told when a delivery attempt ended (the retry loop re-arms for a pending one, counts change). */
+  onDelivery?: (outcome: DeliveryOutcome) => void;
 }
+
+/**
+ * How one delivery attempt ended: `sent`; `refused` (the sender may not talk: done, nothing sent);
+ * `busy` (being delivered already, nothing done); `pending` (failed, tried again at `next_at`);
+ * `dead` (failed for good: dead-lettered for the operator).
+ */
+export type DeliveryOutcome =
+  | { state: "sent" }
+  | { state: "refused" }
+  | { state: "busy" }
+  | { state: "pending"; error: string; next_at: number }
+  | { state: "dead"; error: string };
 
 /**
  * Whose semantic memory a message belongs to: its sender's. A message without a sender is its
@@ -108,24 +128,6 @@ export function personFor(channel: string, m: InboundMessage): string | null {
   if (m.sender) return `${channel}:${m.account}:${m.sender}`;
   if (m.group || m.guild !== undefined || m.team !== undefined) return null;
   return `${channel}:${m.account}:${m.peer}`;
-}
-
-/**
- * A send the platform refused: a non-2xx status, or a 2xx whose JSON body says `"ok": false` (Slack
- * answers errors with 200 and `{"ok":false,"error":…}`; Telegram's errors say `ok: false` too).
- */
-function sendError(res: { status: number; body?: string; error?: string }): string | null {
-  if (res.status < 200 || res.status >= 300) return res.error ?? `HTTP ${res.status}`;
-  try {
-    const body = JSON.parse(res.body ?? "") as unknown;
-    if (body && typeof body === "object" && (body as { ok?: unknown }).ok === false) {
-      const why = (body as { error?: unknown; description?: unknown }).error ?? (body as { description?: unknown }).description;
-      return `the platform answered ok: false${typeof why === "string" ? ` (${why.slice(0, 200)})` : ""}`;
-    }
-  } catch {
-    // Not JSON: the status decides.
-  }
-  return null;
 }
 
 function addressOf(channel: string, m: InboundMessage): InboundAddress {
@@ -151,7 +153,7 @@ export class ChannelPipeline {
   /** Deliveries running now: a retry pass must not deliver the same message twice. */
   private readonly delivering = new Set<string>();
   /** Their promises, so shutdown can wait for them. */
-  private readonly running = new Set<Promise<boolean>>();
+  private readonly running = new Set<Promise<unknown>>();
   private readonly limiter: FailureLimiter;
   /** Pairing codes and approvals, kept in the store. */
   readonly pairings: Pairings;
@@ -175,7 +177,9 @@ export class ChannelPipeline {
         }
       },
       deliver: (channel, m, attempt) => {
-        const p = this.deliver(channel, m, null, attempt);
+        // Its first attempt (never tried: it waited in memory or in the store).
+        if (!this.claim(`${channel.name}:${m.id}`)) return Promise.resolve({ state: "busy" });
+        const p = this.attempt(channel, m, { reply: null, attempts: 0, fresh: attempt === "new" });
         this.track(p);
         return p;
       },
@@ -246,9 +250,16 @@ export class ChannelPipeline {
     }
     const accepted: InboundMessage[] = [];
     for (const m of parsed.messages) {
+      // Claimed first, so a retry pass between the store and the delivery below leaves it to this webhook.
+      const id = `${channel.name}:${m.id}`;
+      if (!this.claim(id)) continue;
       // Stored before it is acknowledged: a crash after the 200 still finds it pending.
-      const fresh = await this.deps.store.acceptInbound({ id: `${channel.name}:${m.id}`, channel: channel.name, payload: JSON.stringify(m), received_at: Date.now() });
+      const fresh = await this.deps.store.acceptInbound({ id, channel: channel.name, payload: JSON.stringify(m), received_at: Date.now() }).catch((e: unknown) => {
+        this.delivering.delete(id);
+        throw e;
+      });
       if (fresh) accepted.push(m);
+      else this.delivering.delete(id);
     }
     // A handshake or a refusal (Discord PING, a malformed body): the plugin's own answer, nothing to run.
     if (parsed.messages.length === 0 && parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
@@ -256,7 +267,12 @@ export class ChannelPipeline {
       for (const m of accepted) this.announce(channel, m);
       return this.answerInline(channel, accepted, parsed.messages.length - accepted.length);
     }
-    for (const m of accepted) this.intake.offer(channel, `${channel.name}:${m.id}`, m);
+    // Under load a message waits in the store (./intake.ts): its claim is the intake's to take again.
+    for (const m of accepted) {
+      const id = `${channel.name}:${m.id}`;
+      this.delivering.delete(id);
+      this.intake.offer(channel, id, m);
+    }
     if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     return json(200, { ok: true, accepted: accepted.length });
   }
@@ -307,16 +323,13 @@ export class ChannelPipeline {
     // The notice first: once the message is done, it is fully handled (a crash in between leaves it
     // pending, and the retry refuses it again without a notice).
     if (verdict.notice !== undefined) {
-      try {
-        await this.send(channel, m, verdict.notice);
-      } catch (e) {
-        log.warn("channel notice not sent", { channel: channel.name, message: m.id, reason: verdict.reason, error: e instanceof Error ? e.message : String(e) });
-      }
+      const sent = await this.send(channel, m, verdict.notice).catch((e: unknown): SendVerdict => ({ ok: false, error: e instanceof Error ? e.message : String(e), permanent: false }));
+      if (!sent.ok) log.warn("channel notice not sent", { channel: channel.name, message: m.id, reason: verdict.reason, error: sent.error });
     }
     await store.completeInbound(id).catch(() => {});
   }
 
-  private track(p: Promise<boolean>): void {
+  private track(p: Promise<unknown>): void {
     this.running.add(p);
     void p.finally(() => this.running.delete(p));
   }
@@ -341,10 +354,14 @@ export class ChannelPipeline {
   /** The `http` channel: run the turn now and put the reply in the response. */
   private async answerInline(channel: ChannelSpec, accepted: InboundMessage[], duplicates: number): Promise<WebhookResponse> {
     const replies = [];
-    for (const m of accepted) {
-      const out = await this.turn(channel, m);
-      await this.deps.store.completeInbound(`${channel.name}:${m.id}`);
-      replies.push({ id: m.id, peer: m.peer, session: out.session, text: out.text, stop_reason: out.stop_reason });
+    try {
+      for (const m of accepted) {
+        const out = await this.turn(channel, m);
+        await this.deps.store.completeInbound(`${channel.name}:${m.id}`);
+        replies.push({ id: m.id, peer: m.peer, session: out.session, text: out.text, stop_reason: out.stop_reason });
+      }
+    } finally {
+      for (const m of accepted) this.delivering.delete(`${channel.name}:${m.id}`);
     }
     return json(200, { replies, duplicates });
   }
@@ -373,68 +390,136 @@ export class ChannelPipeline {
     );
   }
 
-  /** format_outgoing → each request through the plugin's allowlist. Throws when any send fails. */
-  private async send(channel: ChannelSpec, m: InboundMessage, text: string): Promise<void> {
+  /**
+   * format_outgoing → each request through the plugin's allowlist, read as the plugin declared
+   * (`channel.send_result`). Stops at the first refusal and returns it; throws when the plugin fails.
+   */
+  private async send(channel: ChannelSpec, m: InboundMessage, text: string): Promise<SendVerdict> {
     const { host } = this.deps;
     const formatted = v.safeParse(
       Outgoing,
       JSON.parse(await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to: { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) }, text, in_reply_to: m.id }))),
     );
     if (!formatted.success) throw new Error("format_outgoing returned an invalid shape");
+    const style = host.get(channel.plugin)?.description.channel?.send_result ?? "http";
     const fillable = sendSecrets(channel.secrets());
     for (const r of formatted.output.requests) {
       // The reply and the inbound text are model/user words: a placeholder they name is never filled.
-      const error = sendError(await host.send(channel.plugin, r, fillable, JSON.stringify([text, m.text])));
-      if (error !== null) throw new Error(`send failed: ${error}`);
+      const verdict = readSendResult(style, await host.send(channel.plugin, r, fillable, JSON.stringify([text, m.text])), this.now());
+      if (!verdict.ok) return verdict;
     }
+    return { ok: true };
+  }
+
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  /** Takes `id` for one delivery; false when it is being delivered already. */
+  private claim(id: string): boolean {
+    if (this.delivering.has(id)) return false;
+    this.delivering.add(id);
+    return true;
+  }
+
+  /** Whether a message is being delivered now (the retry loop leaves it alone). */
+  isDelivering(id: string): boolean {
+    return this.delivering.has(id);
   }
 
   /**
-   * Judge → turn → store the reply → format_outgoing → send; the message stays pending (and is
-   * retried) until this succeeds. `reply` is the stored reply of an earlier attempt: then only the
-   * send is retried — the sender was admitted and the turn (model calls, tools, history) ran. Without
-   * one the sender's standing is judged first; a retry ("retry": after a failure or a restart) is
-   * judged again without counting against the rate or sending a notice, so a revoked person, or a
-   * message accepted just before a crash, gets no turn.
+   * Tries a stored message again (the retry loop, `inbox retry`): with its stored reply only the
+   * send is repeated — the sender was admitted and the turn (model calls, tools, history) ran.
+   * Without one the sender's standing is judged again, without counting against the rate or sending
+   * a notice (a revoked person, or a message accepted just before a crash, gets no turn), and the
+   * turn runs. Never throws; the outcome is recorded in the store.
    */
-  async deliver(channel: ChannelSpec, m: InboundMessage, reply: string | null, attempt: "new" | "retry"): Promise<boolean> {
-    const { store, log } = this.deps;
-    const id = `${channel.name}:${m.id}`;
-    if (this.delivering.has(id)) return false;
-    this.delivering.add(id);
+  async deliver(channel: ChannelSpec, rec: PendingInbound): Promise<DeliveryOutcome> {
+    if (!this.claim(rec.id)) return { state: "busy" };
+    let m: InboundMessage;
     try {
-      let text = reply;
-      if (text === null) {
-        let verdict: Admission;
-        try {
-          verdict = await this.judge(channel, m, attempt === "retry");
-        } catch (e) {
-          throw new Error(`the access check failed: ${e instanceof Error ? e.message : String(e)}`);
+      m = v.parse(Message, JSON.parse(rec.payload));
+    } catch {
+      return this.settle(channel.name, rec.id, async () => this.failed(channel.name, rec.id, rec.attempts, { ok: false, error: "the stored message is unreadable", permanent: true }));
+    }
+    return this.attempt(channel, m, { reply: rec.reply, attempts: rec.attempts, fresh: false });
+  }
+
+  /**
+   * One delivery of a claimed message: judge → turn → store the reply → format_outgoing → send (or
+   * only the send, with a stored reply). `fresh`: it arrived just now (a notice may be sent, it is
+   * announced); `attempts`: its failed attempts so far.
+   */
+  private attempt(channel: ChannelSpec, m: InboundMessage, prior: { reply: string | null; attempts: number; fresh: boolean }): Promise<DeliveryOutcome> {
+    const { store } = this.deps;
+    const id = `${channel.name}:${m.id}`;
+    return this.settle(channel.name, id, async () => {
+      try {
+        let text = prior.reply;
+        if (text === null) {
+          let verdict: Admission;
+          try {
+            verdict = await this.judge(channel, m, !prior.fresh);
+          } catch (e) {
+            throw new Error(`the access check failed: ${e instanceof Error ? e.message : String(e)}`);
+          }
+          if (!verdict.admit) {
+            await this.refuse(channel, m, verdict);
+            return { state: "refused" };
+          }
+          if (prior.fresh) this.announce(channel, m);
+          const out = await this.turn(channel, m);
+          // A cancelled turn (shutdown) has no answer to send: the message stays as it was — not a failed
+          // attempt — so the next start runs it before its session's later messages.
+          if (out.stop_reason === "cancelled") return { state: "busy" };
+          // A failed turn stored no answer: it runs again.
+          if (out.stop_reason === "error") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
+          text = out.text;
+          // Before the send: from here on a failure re-sends this text, it does not ask the model again.
+          await store.saveInboundReply(id, text);
         }
-        if (!verdict.admit) {
-          await this.refuse(channel, m, verdict);
-          return false;
-        }
-        if (attempt === "new") this.announce(channel, m);
-        const out = await this.turn(channel, m);
-        // A cancelled turn (shutdown) has no answer to send: the message stays pending for the next start,
-        // not counted as a failed attempt, so the drain runs it there before its session's later messages.
-        if (out.stop_reason === "cancelled") return false;
-        if (out.stop_reason === "error") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
-        text = out.text;
-        // Before the send: from here on a failure re-sends this text, it does not ask the model again.
-        await store.saveInboundReply(id, text);
+        const sent = await this.send(channel, m, text);
+        if (!sent.ok) return this.failed(channel.name, id, prior.attempts, sent);
+        await store.completeInbound(id);
+        this.deps.metrics?.inc("exoclaw_channel_deliveries_total", { channel: channel.name, result: "sent" });
+        return { state: "sent" };
+      } catch (e) {
+        return this.failed(channel.name, id, prior.attempts, { ok: false, error: e instanceof Error ? e.message : String(e), permanent: false });
       }
-      await this.send(channel, m, text);
-      await store.completeInbound(id);
-      return true;
-    } catch (e) {
-      const error = e instanceof Error ? e.message : String(e);
-      log.warn("channel delivery failed; it stays pending and will be retried", { channel: channel.name, message: m.id, error });
-      await store.failInbound(id, error).catch(() => {});
-      return false;
+    });
+  }
+
+  /** Runs a claimed delivery, then releases the claim and reports the outcome. */
+  private async settle(channel: string, id: string, run: () => Promise<DeliveryOutcome>): Promise<DeliveryOutcome> {
+    let outcome: DeliveryOutcome = { state: "busy" };
+    try {
+      outcome = await run();
+      return outcome;
     } finally {
       this.delivering.delete(id);
+      try {
+        this.deps.onDelivery?.(outcome);
+      } catch (e) {
+        this.deps.log.error("delivery listener failed", { channel, error: e instanceof Error ? e.message : String(e) });
+      }
     }
+  }
+
+  /** Records a failed attempt: the next one is scheduled, or the message is dead-lettered. */
+  private async failed(channel: string, id: string, attempts: number, refusal: SendRefusal): Promise<DeliveryOutcome> {
+    const { store, log } = this.deps;
+    const at = this.now();
+    const retryAt = nextAttemptAt(attempts + 1, refusal, at, this.deps.retry ?? DEFAULT_RETRY_POLICY);
+    await store.failInbound(id, { error: refusal.error, retry_at: retryAt, at }).catch((e: unknown) =>
+      log.error("could not record a failed delivery", { channel, message: id, error: e instanceof Error ? e.message : String(e) }),
+    );
+    if (retryAt === null) {
+      this.deps.metrics?.inc("exoclaw_channel_deliveries_total", { channel, result: "dead_lettered" });
+      log.warn("channel delivery failed; dead-lettered: see `exoclaw inbox list`, then `inbox retry` or `inbox drop`", { channel, message: id, error: refusal.error, permanent: refusal.permanent, attempts: attempts + 1 });
+      return { state: "dead", error: refusal.error };
+    }
+    this.deps.metrics?.inc("exoclaw_channel_deliveries_total", { channel, result: "failed" });
+    log.warn("channel delivery failed; it stays pending and will be retried", { channel, message: id, error: refusal.error, attempts: attempts + 1, retry_in_ms: retryAt - at });
+    return { state: "pending", error: refusal.error, next_at: retryAt };
   }
 }

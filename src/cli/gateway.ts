@@ -32,21 +32,32 @@ export default defineCommand({
       format: process.stdout.isTTY ? "pretty" : "json",
     });
     tightenStateDir(config.home, (msg, fields) => log.warn(msg, fields));
-    const app = await startApp({ config, log, env: process.env, reloadConfig: () => loadConfig(process.env, overrides) });
+    // Signals are taken from the start: "gateway listening" is logged before startApp returns, and a
+    // SIGHUP in between must not kill the process (its default) — it is applied once the app runs.
+    let app: Awaited<ReturnType<typeof startApp>> | undefined;
+    let reloadWanted = false;
+    let stopWanted: string | null = null;
+    let stopNow: ((signal: string) => void) | undefined;
+    const reload = () => {
+      try {
+        app!.reload();
+      } catch (e) {
+        log.error("config reload failed; keeping the previous bindings", { error: e instanceof Error ? e.message : String(e) });
+      }
+    };
+    process.on("SIGHUP", () => (app ? reload() : (reloadWanted = true)));
+    const onStop = (signal: string) => (stopNow ? stopNow(signal) : (stopWanted ??= signal));
+    process.once("SIGINT", () => onStop("SIGINT"));
+    process.once("SIGTERM", () => onStop("SIGTERM"));
+    app = await startApp({ config, log, env: process.env, reloadConfig: () => loadConfig(process.env, overrides) });
+    const running = app;
     await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
+      stopNow = (signal: string) => {
         log.info("shutting down", { signal });
-        void app.stop().then(resolve);
+        void running.stop().then(resolve);
       };
-      process.on("SIGHUP", () => {
-        try {
-          app.reload();
-        } catch (e) {
-          log.error("config reload failed; keeping the previous bindings", { error: e instanceof Error ? e.message : String(e) });
-        }
-      });
-      process.once("SIGINT", () => stop("SIGINT"));
-      process.once("SIGTERM", () => stop("SIGTERM"));
+      if (stopWanted !== null) stopNow(stopWanted);
+      else if (reloadWanted) reload();
     });
     return 0;
   },

@@ -122,7 +122,7 @@ export function formatDescription(d: PluginDescription, sha256: string, size: nu
     `${d.name} ${d.version} — ${d.kind} plugin (ABI ${d.abi})`,
     ...(d.description ? [`  ${d.description}`] : []),
     ...(d.kind === "tool" ? [`  tools:   ${d.tools.map((t) => t.name).join(", ")}`] : []),
-    ...(d.channel ? [`  channel: ${d.channel.id} (verify: ${d.channel.verify})`] : []),
+    ...(d.channel ? [`  channel: ${d.channel.id} (verify: ${d.channel.verify}, send result: ${d.channel.send_result})`] : []),
     `  wants hosts:   ${wants(d.wants.hosts)}`,
     `  wants paths:   ${wants(d.wants.paths)}`,
     `  wants secrets: ${wants(d.wants.secrets)}`,

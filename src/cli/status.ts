@@ -18,7 +18,7 @@ interface StatusResult {
   router?: { bindings: number };
   bus?: { mode: string; url?: string };
   usage_today?: { calls: number; input_tokens: number; output_tokens: number };
-  /** Channel messages not answered yet: still being retried, and given up after the last attempt. */
+  /** Channel messages not answered yet: still being retried, and dead-lettered (`exoclaw inbox`). */
   inbound?: { pending: number; dead: number };
   plugins?: { name: string; state: string; error?: string }[];
   /** Who may talk on each channel. */
@@ -46,7 +46,9 @@ export function formatStatus(s: StatusResult, url: string): string {
     ),
     ...(s.router ? [`  bindings     ${s.router.bindings}`] : []),
     ...(s.bus ? [`  bus          ${s.bus.mode}${s.bus.url ? ` (${s.bus.url}${s.bus.mode === "local" ? " unreachable" : ""})` : ""}`] : []),
-    ...(s.inbound ? [`  channels     ${s.inbound.pending} message(s) pending, ${s.inbound.dead} given up after the last retry`] : []),
+    ...(s.inbound
+      ? [`  channels     ${s.inbound.pending} message(s) pending, ${s.inbound.dead} dead-lettered${s.inbound.dead > 0 ? " — see `exoclaw inbox list`" : ""}`]
+      : []),
     ...(s.channels && Object.keys(s.channels).length > 0
       ? [`  who talks    ${Object.entries(s.channels).map(([name, c]) => `${name}: ${c.dm_policy}${c.groups && c.groups.length > 0 ? `, ${c.groups.length} group(s)` : ""}`).join("; ")}`]
       : []),

@@ -19,7 +19,15 @@ const Describe = v.object({
   description: v.optional(v.string(), ""),
   tools: v.optional(v.array(Tool), []),
   channel: v.optional(
-    v.object({ id: v.string(), verify: v.picklist(["none", "telegram-secret", "discord-ed25519", "meta-hmac-sha256", "slack-v0"]) }),
+    v.object({
+      id: v.string(),
+      verify: v.picklist(["none", "telegram-secret", "discord-ed25519", "meta-hmac-sha256", "slack-v0"]),
+      /**
+       * How the platform answers a send (docs/plugins.md): "http" (the default) — the status decides;
+       * "json_ok" — also a 2xx whose JSON body says `"ok": false` is a refusal (Slack, Telegram).
+       */
+      send_result: v.optional(v.picklist(["http", "json_ok"]), "http"),
+    }),
   ),
   wants: v.optional(
     v.object({

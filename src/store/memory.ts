@@ -110,15 +110,40 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     },
     async acceptInbound(r: InboundRecord) {
       if (inbound.has(r.id)) return false;
-      inbound.set(r.id, { ...r, attempts: 0, last_error: null, reply: null, done: false });
+      inbound.set(r.id, { ...r, attempts: 0, last_error: null, reply: null, next_at: 0, dead_at: null, done: false });
       return true;
     },
     async pendingInbound(limit) {
+      // Map order is insertion order: the tie-break of equal receive times, as rowid is in SQLite.
       return [...inbound.values()]
         .filter((r) => !r.done)
         .sort((a, b) => a.received_at - b.received_at)
         .slice(0, limit)
         .map(({ done: _done, ...r }) => r);
+    },
+    async getInbound(id) {
+      const r = inbound.get(id);
+      if (!r || r.done) return null;
+      const { done: _done, ...rest } = r;
+      return { ...rest };
+    },
+    async dueInbound(now, limit) {
+      return [...inbound.values()]
+        .filter((r) => !r.done && r.dead_at === null && (r.attempts > 0 || r.reply !== null) && r.next_at <= now)
+        .sort((a, b) => a.next_at - b.next_at || a.received_at - b.received_at)
+        .slice(0, limit)
+        .map(({ done: _done, ...r }) => r);
+    },
+    async nextInboundAt(after) {
+      let next: number | null = null;
+      for (const r of inbound.values()) if (!r.done && r.dead_at === null && (r.attempts > 0 || r.reply !== null) && r.next_at > after && (next === null || r.next_at < next)) next = r.next_at;
+      return next;
+    },
+    async countInbound() {
+      let pending = 0;
+      let dead = 0;
+      for (const r of inbound.values()) if (!r.done) r.dead_at === null ? pending++ : dead++;
+      return { pending, dead };
     },
     async saveInboundReply(id, reply) {
       const r = inbound.get(id);
@@ -126,14 +151,24 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     },
     async completeInbound(id) {
       const r = inbound.get(id);
-      if (r) Object.assign(r, { done: true, payload: "", reply: null });
+      if (!r || r.done) return false;
+      Object.assign(r, { done: true, payload: "", reply: null });
+      return true;
     },
-    async failInbound(id, error) {
+    async failInbound(id, f) {
       const r = inbound.get(id);
       if (r && !r.done) {
         r.attempts++;
-        r.last_error = error;
+        r.last_error = f.error;
+        if (f.retry_at === null) r.dead_at = f.at;
+        else Object.assign(r, { next_at: f.retry_at, dead_at: null });
       }
+    },
+    async requeueInbound(id, at) {
+      const r = inbound.get(id);
+      if (!r || r.done) return false;
+      Object.assign(r, { attempts: 0, next_at: at, dead_at: null });
+      return true;
     },
     async getPairing(person) {
       const p = pairings.get(person);

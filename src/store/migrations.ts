@@ -57,6 +57,13 @@ export const MIGRATIONS: readonly string[] = [
    );
    CREATE UNIQUE INDEX pairings_by_code ON pairings (code) WHERE code IS NOT NULL;
    CREATE INDEX pairings_by_channel ON pairings (channel, created_at);`,
+  // 7: delivery backoff and the dead-letter inbox — each pending message has its own next attempt
+  // time; a dead-lettered one waits for the operator. Messages the old flat retry had given up on
+  // (5 attempts) are dead-lettered.
+  `ALTER TABLE inbound ADD COLUMN next_at INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE inbound ADD COLUMN dead_at INTEGER;
+   UPDATE inbound SET dead_at = received_at WHERE done = 0 AND attempts >= 5;
+   CREATE INDEX inbound_due ON inbound (next_at) WHERE done = 0 AND dead_at IS NULL;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -128,11 +128,27 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
       "INSERT INTO inbound (id, channel, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
     ),
     pendingInbound: q<PendingInbound>(
-      "SELECT id, channel, payload, received_at, attempts, last_error, reply FROM inbound WHERE done = 0 ORDER BY received_at, rowid LIMIT ?",
+      "SELECT id, channel, payload, received_at, attempts, last_error, reply, next_at, dead_at FROM inbound WHERE done = 0 ORDER BY received_at, rowid LIMIT ?",
+    ),
+    getInbound: q<PendingInbound>(
+      "SELECT id, channel, payload, received_at, attempts, last_error, reply, next_at, dead_at FROM inbound WHERE id = ? AND done = 0",
+    ),
+    dueInbound: q<PendingInbound>(
+      `SELECT id, channel, payload, received_at, attempts, last_error, reply, next_at, dead_at FROM inbound
+       WHERE done = 0 AND dead_at IS NULL AND (attempts > 0 OR reply IS NOT NULL) AND next_at <= ? ORDER BY next_at, received_at, rowid LIMIT ?`,
+    ),
+    nextInboundAt: q<{ at: number | null }>("SELECT min(next_at) AS at FROM inbound WHERE done = 0 AND dead_at IS NULL AND (attempts > 0 OR reply IS NOT NULL) AND next_at > ?"),
+    countInbound: q<{ pending: number; dead: number }>(
+      "SELECT count(*) - count(dead_at) AS pending, count(dead_at) AS dead FROM inbound WHERE done = 0",
     ),
     saveInboundReply: q("UPDATE inbound SET reply = ? WHERE id = ? AND done = 0"),
-    completeInbound: q("UPDATE inbound SET done = 1, payload = '', reply = NULL WHERE id = ?"),
-    failInbound: q("UPDATE inbound SET attempts = attempts + 1, last_error = ? WHERE id = ? AND done = 0"),
+    completeInbound: q("UPDATE inbound SET done = 1, payload = '', reply = NULL WHERE id = ? AND done = 0"),
+    failInbound: q(
+      `UPDATE inbound SET attempts = attempts + 1, last_error = ?1,
+         next_at = coalesce(?2, next_at), dead_at = CASE WHEN ?2 IS NULL THEN ?3 ELSE NULL END
+       WHERE id = ?4 AND done = 0`,
+    ),
+    requeueInbound: q("UPDATE inbound SET attempts = 0, next_at = ?, dead_at = NULL WHERE id = ? AND done = 0"),
     getPairing: q<Pairing>("SELECT * FROM pairings WHERE person = ?"),
     pairingByCode: q<Pairing>("SELECT * FROM pairings WHERE code = ?"),
     savePairing: q(
@@ -358,18 +374,20 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     acceptInbound: (r: InboundRecord) =>
       run("store an inbound message", () => st.acceptInbound.run(r.id, r.channel, r.payload, r.received_at).changes === 1),
     pendingInbound: (limit) => run("read pending messages", () => st.pendingInbound.all(limit)),
+    getInbound: (id) => run("read a pending message", () => st.getInbound.get(id) ?? null),
+    dueInbound: (now, limit) => run("read due messages", () => st.dueInbound.all(now, limit)),
+    nextInboundAt: (after) => run("read the next delivery time", () => st.nextInboundAt.get(after)?.at ?? null),
+    countInbound: () => run("count pending messages", () => st.countInbound.get() ?? { pending: 0, dead: 0 }),
     saveInboundReply: (id, reply) =>
       run("save an inbound reply", () => {
         st.saveInboundReply.run(reply, id);
       }),
-    completeInbound: (id) =>
-      run("complete an inbound message", () => {
-        st.completeInbound.run(id);
-      }),
-    failInbound: (id, error) =>
+    completeInbound: (id) => run("complete an inbound message", () => st.completeInbound.run(id).changes === 1),
+    failInbound: (id, f) =>
       run("record an inbound failure", () => {
-        st.failInbound.run(error, id);
+        st.failInbound.run(f.error, f.retry_at, f.at, id);
       }),
+    requeueInbound: (id, at) => run("re-queue an inbound message", () => st.requeueInbound.run(at, id).changes === 1),
     getPairing: (person) => run("read a pairing", () => st.getPairing.get(person) ?? null),
     pairingByCode: (code) => run("read a pairing", () => st.pairingByCode.get(code) ?? null),
     savePairing: (p) =>

@@ -25,6 +25,7 @@ export interface TestGatewayOptions extends ConfigOverrides {
   gateway?: AppOptions["gateway"];
   /** The agents' model calls (a scripted stream, or real providers against a fake upstream). */
   streamFor?: AppOptions["streamFor"];
+  /** The first retry delay of a failed channel delivery (AppOptions.retryIntervalMs). */
   retryIntervalMs?: number;
   /** Keep the state directory on dispose (to start another gateway on it). */
   home?: string;

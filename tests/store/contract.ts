@@ -213,21 +213,59 @@ export function storeContract(name: string, make: MakeStore): void {
       expect(await h.store.acceptInbound(rec("telegram:1", 10))).toBe(true);
       expect(await h.store.acceptInbound(rec("telegram:1", 11))).toBe(false);
       expect(await h.store.acceptInbound(rec("telegram:2", 20))).toBe(true);
-      await h.store.failInbound("telegram:1", "provider down");
+      await h.store.failInbound("telegram:1", { error: "provider down", retry_at: 100, at: 50 });
       const pending = await h.store.pendingInbound(10);
-      expect(pending.map((p) => [p.id, p.attempts, p.last_error])).toEqual([["telegram:1", 1, "provider down"], ["telegram:2", 0, null]]);
+      expect(pending.map((p) => [p.id, p.attempts, p.last_error, p.next_at, p.dead_at])).toEqual([["telegram:1", 1, "provider down", 100, null], ["telegram:2", 0, null, 0, null]]);
       expect(pending[0]!.payload).toBe(JSON.stringify({ text: "telegram:1" }));
       expect(pending.map((p) => p.reply)).toEqual([null, null]);
       // The outbox: a finished turn's reply is kept with the pending message until it is sent.
       await h.store.saveInboundReply("telegram:1", "the answer ✓");
-      await h.store.failInbound("telegram:1", "HTTP 403");
+      await h.store.failInbound("telegram:1", { error: "HTTP 500", retry_at: 200, at: 150 });
       expect((await h.store.pendingInbound(10)).map((p) => [p.id, p.attempts, p.reply])).toEqual([["telegram:1", 2, "the answer ✓"], ["telegram:2", 0, null]]);
-      await h.store.completeInbound("telegram:1");
+      expect(await h.store.completeInbound("telegram:1")).toBe(true);
+      expect(await h.store.completeInbound("telegram:1")).toBe(false);
+      expect(await h.store.completeInbound("telegram:unknown")).toBe(false);
       await h.store.saveInboundReply("telegram:1", "too late");
+      await h.store.failInbound("telegram:1", { error: "too late", retry_at: null, at: 300 });
       expect((await h.store.pendingInbound(10)).map((p) => p.id)).toEqual(["telegram:2"]);
       // A retry of a completed message is still a duplicate.
       expect(await h.store.acceptInbound(rec("telegram:1", 30))).toBe(false);
       expect((await h.store.pendingInbound(1)).length).toBe(1);
+    });
+
+    test("inbound backoff: each message is due at its own time; a dead-lettered one waits for a re-queue", async () => {
+      await using h = await make();
+      const rec = (id: string, at: number) => ({ id, channel: "slack", payload: "{}", received_at: at });
+      for (const [id, at] of [["a", 10], ["b", 20], ["c", 30], ["d", 40]] as const) await h.store.acceptInbound(rec(id, at));
+      // New messages await their first delivery (the intake's): not due for a retry.
+      expect((await h.store.dueInbound(0, 10)).map((p) => p.id)).toEqual([]);
+      await h.store.saveInboundReply("d", "answered, not sent yet");
+      await h.store.failInbound("a", { error: "HTTP 500", retry_at: 5_000, at: 100 });
+      await h.store.failInbound("b", { error: "ratelimited", retry_at: 2_000, at: 100 });
+      await h.store.failInbound("c", { error: "HTTP 403", retry_at: null, at: 100 });
+      expect((await h.store.dueInbound(1_000, 10)).map((p) => p.id)).toEqual(["d"]);
+      expect((await h.store.dueInbound(2_000, 10)).map((p) => p.id)).toEqual(["d", "b"]);
+      expect((await h.store.dueInbound(9_000, 1)).map((p) => p.id)).toEqual(["d"]);
+      expect((await h.store.dueInbound(9_000, 10)).map((p) => p.id)).toEqual(["d", "b", "a"]);
+      // The timer's next wake: the earliest due time after now (a due message is handled, not waited for).
+      expect(await h.store.nextInboundAt(100)).toBe(2_000);
+      expect(await h.store.nextInboundAt(2_000)).toBe(5_000);
+      expect(await h.store.nextInboundAt(5_000)).toBeNull();
+      expect(await h.store.countInbound()).toEqual({ pending: 3, dead: 1 });
+      const dead = (await h.store.getInbound("c"))!;
+      expect([dead.attempts, dead.last_error, dead.dead_at]).toEqual([1, "HTTP 403", 100]);
+      // The operator re-queues it: pending again, due at once, a fresh series of attempts.
+      expect(await h.store.requeueInbound("c", 7_000)).toBe(true);
+      // (Re-queued with no stored reply, c is a first delivery again: the intake's.)
+      expect((await h.store.dueInbound(7_000, 10)).map((p) => [p.id, p.attempts, p.dead_at])).toEqual([["d", 0, null], ["b", 1, null], ["a", 1, null]]);
+      expect(await h.store.countInbound()).toEqual({ pending: 4, dead: 0 });
+      // Dropping one is completing it; a done message cannot be re-queued.
+      expect(await h.store.completeInbound("c")).toBe(true);
+      expect(await h.store.getInbound("c")).toBeNull();
+      expect(await h.store.getInbound("nope")).toBeNull();
+      expect(await h.store.requeueInbound("c", 8_000)).toBe(false);
+      expect(await h.store.requeueInbound("nope", 8_000)).toBe(false);
+      expect(await h.store.countInbound()).toEqual({ pending: 3, dead: 0 });
     });
 
     test("pairings: a pending code is found by its code, approved and revoked per person, and listed by channel and status", async () => {

@@ -95,6 +95,21 @@ describe("sqlite store on disk", () => {
     await s.close();
   });
 
+  test("a database at schema version 6: messages the old flat retry gave up on are dead-lettered, the others due at once", async () => {
+    const path = join(fresh().path, "exoclaw.db");
+    const db = new Database(path);
+    for (const m of MIGRATIONS.slice(0, 6)) db.exec(m);
+    db.exec("PRAGMA user_version = 6");
+    db.query("INSERT INTO inbound (id, channel, payload, received_at, attempts, last_error, reply) VALUES ('telegram:1', 'telegram', '{}', 5, 5, 'HTTP 403', 'hi')").run();
+    db.query("INSERT INTO inbound (id, channel, payload, received_at, attempts) VALUES ('telegram:2', 'telegram', '{}', 6, 2)").run();
+    db.close();
+    const s = openSqliteStore(path);
+    expect((await s.pendingInbound(5)).map((p) => [p.id, p.attempts, p.dead_at, p.next_at, p.reply])).toEqual([["telegram:1", 5, 5, 0, "hi"], ["telegram:2", 2, null, 0, null]]);
+    expect((await s.dueInbound(10, 5)).map((p) => p.id)).toEqual(["telegram:2"]);
+    expect(await s.countInbound()).toEqual({ pending: 1, dead: 1 });
+    await s.close();
+  });
+
   test("a database at schema version 1 is migrated and keeps its data", async () => {
     const path = join(fresh().path, "exoclaw.db");
     const db = new Database(path);

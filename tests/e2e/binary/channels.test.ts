@@ -214,19 +214,19 @@ describe.if(NATIVE !== undefined)("the binary's built-in channels by webhook", (
   });
 
   // Last: this message stays pending (it is retried later), which the status below counts.
-  test("slack: a 200 {ok:false} from chat.postMessage is a failed send — the message stays pending, not counted as sent", async () => {
+  test("slack: a 200 {ok:false, error: is_archived} from chat.postMessage is a permanent refusal — the message is dead-lettered, not counted as sent", async () => {
     const before = received.length;
     const event = JSON.stringify({ ...JSON.parse(SLACK_EVENT), event_id: "EvArchived1", event: { ...JSON.parse(SLACK_EVENT).event, channel: "C-ARCHIVED", text: "anyone?" } });
     expect((await webhook("slack", { headers: slackHeaders(event), body: event })).status).toBe(200);
     expect((await receivedCount(before + 1)).at(-1)).toMatchObject({ path: "/api/chat.postMessage", body: { channel: "C-ARCHIVED", text: "echo: anyone?" } });
-    const failed = await gw.waitForLog((l) => l.msg === "channel delivery failed; it stays pending and will be retried" && l.channel === "slack");
+    const failed = await gw.waitForLog((l) => String(l.msg).startsWith("channel delivery failed; dead-lettered") && l.channel === "slack");
     expect(String(failed.error)).toContain("is_archived");
-    // Every other message was delivered; this one is the one pending.
-    const status = await until("one pending message", async () => {
+    // Every other message was delivered; this one waits in the inbox.
+    const status = await until("one dead-lettered message", async () => {
       const r = await runBinary(home, ["status", "--json", "--port", String(gw.port), "--token", GATEWAY_TOKEN]);
       const s = JSON.parse(r.stdout) as { inbound: { pending: number; dead: number } };
-      return s.inbound.pending === 1 ? s : undefined;
+      return s.inbound.dead === 1 ? s : undefined;
     });
-    expect(status.inbound).toEqual({ pending: 1, dead: 0 });
+    expect(status.inbound).toEqual({ pending: 0, dead: 1 });
   });
 });

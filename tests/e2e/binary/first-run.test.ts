@@ -40,7 +40,7 @@ describe.if(NATIVE !== undefined)("the binary's first start: no config, no key, 
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("agents       main (default): anthropic claude-sonnet-4-5 — no API key: run `exoclaw onboard` or `exoclaw secret set anthropic`\n");
     // The inbound queue of the channels, in the human view too.
-    expect(r.stdout).toContain("channels     0 message(s) pending, 0 given up after the last retry\n");
+    expect(r.stdout).toContain("channels     0 message(s) pending, 0 dead-lettered\n");
     const json = JSON.parse((await runBinary(home, ["status", "--json", "--port", String(gw.port)])).stdout) as { agents: unknown[]; inbound: unknown };
     expect(json.agents).toEqual([{ id: "main", provider: "anthropic", model: "claude-sonnet-4-5", default: true, key: "missing" }]);
     expect(json.inbound).toEqual({ pending: 0, dead: 0 });
