@@ -4,7 +4,7 @@
  * names. Configuring a built-in channel grants its plugin the platform's API host, and nothing else.
  */
 import { join } from "node:path";
-import type { Config } from "../config/index.ts";
+import { type Config, unreadableCredential } from "../config/index.ts";
 import { ConfigError } from "../lib/errors.ts";
 import type { PluginEntry } from "../sandbox/index.ts";
 import type { ChannelSpec } from "./pipeline.ts";
@@ -78,6 +78,11 @@ export function channelSecretProblems(config: Config, credential: (name: string)
       const value = credential(cred);
       if (value !== null && value.trim() !== "") continue;
       const where = join(config.home, "credentials", `${cred}.key`);
+      const unreadable = value === null ? unreadableCredential(config.home, cred) : null;
+      if (unreadable !== null) {
+        problems.push(`channel ${name}: its ${role} secret, credential ${cred}: ${unreadable}: give it to the gateway's user (chown it like the state directory ${config.home})`);
+        continue;
+      }
       problems.push(`channel ${name}: its ${role} secret, credential ${cred} (${where}), is ${value === null ? "missing" : "blank"}: run \`exoclaw secret set ${cred}\``);
     }
   }

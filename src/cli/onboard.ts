@@ -9,7 +9,7 @@
 import { defineCommand } from "citty";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
-import { loadConfig, resolveConfigPath, writeCredential } from "../config/index.ts";
+import { giveToStateOwner, loadConfig, resolveConfigPath, writeCredential } from "../config/index.ts";
 import { AuthError, UsageError } from "../lib/errors.ts";
 import { stringFlag } from "./_args.ts";
 import { checkKey, type KeyCheck } from "./_key-check.ts";
@@ -165,6 +165,7 @@ export default defineCommand({
         throw e;
       }
     } else writeFileSync(file, onboardConfig(provider, model, baseUrl ?? ""), { mode: 0o600 });
+    giveToStateOwner(home, [file, ...(backup ? [backup] : [])]);
     // A key for a custom endpoint is that agent's own: provider-wide keys never go to a custom base_url.
     const keyPath = apiKey ? writeCredential(home, baseUrl ? "agent-main" : provider, apiKey) : null;
     const lines = [

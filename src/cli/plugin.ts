@@ -8,7 +8,7 @@ import { defineCommand } from "citty";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { createPluginHost, openStore } from "../app.ts";
-import { type Config, loadConfig, removePluginEntry, resolveConfigPath, upsertPluginEntry } from "../config/index.ts";
+import { type Config, giveToStateOwner, loadConfig, removePluginEntry, resolveConfigPath, upsertPluginEntry } from "../config/index.ts";
 import { ExoError, UnavailableError, UsageError } from "../lib/errors.ts";
 import { silentLogger } from "../lib/log.ts";
 import {
@@ -200,6 +200,7 @@ const load = defineCommand({
       const dest = join(dir, `${name}.wasm`);
       if (resolve(dest) !== file) copyFileSync(file, dest);
       chmodSync(dest, 0o600); // as private as the rest of the state directory
+      giveToStateOwner(config.home, [dir, dest]);
     }
     const entry = {
       name,

@@ -3,6 +3,7 @@
  * elsewhere survive. The result is parsed and validated before it is written.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { giveToStateOwner } from "./credentials.ts";
 import { dirname } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import * as v from "valibot";
@@ -71,6 +72,7 @@ function writeAtomically(file: string, text: string): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, text, { mode: 0o600 });
+  giveToStateOwner(dirname(file), [tmp]);
   renameSync(tmp, file);
 }
 

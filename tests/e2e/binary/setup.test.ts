@@ -7,7 +7,7 @@
  * one without root. No gateway runs in this file.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { binaryHome, freePort, NATIVE, nativeBinary, runBinary } from "../../helpers/binary.ts";
@@ -219,5 +219,43 @@ describe.if(NATIVE !== undefined)("setup through the binary: onboard, doctor, se
     }
     expect(existsSync("/etc/systemd/system/exoclaw.service")).toBe(unitBefore);
     expect(existsSync("/usr/local/bin/exoclaw")).toBe(binBefore);
+  });
+
+  // The service's state directory belongs to its (dynamic) user; the operator runs the CLI with sudo.
+  test.skipIf(!root || !setpriv)(`sudo secret set into the service's state dir: the gateway's user can read what root wrote; a file it cannot read is named as such${!root || !setpriv ? " (skipped: needs root and setpriv)" : ""}`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "exoclaw-bin-owner-"));
+    try {
+      chmodSync(dir, 0o755);
+      const bin = join(dir, "exoclaw");
+      copyFileSync(await nativeBinary(), bin);
+      chmodSync(bin, 0o755);
+      const state = join(dir, "state");
+      Bun.spawnSync(["mkdir", "-m", "700", state]);
+      chownSync(state, 65534, 65534);
+      writeFileSync(join(state, "config.toml"), '[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n', { mode: 0o600 });
+      chownSync(join(state, "config.toml"), 65534, 65534);
+      const env = { HOME: state, EXOCLAW_HOME: state, PATH: process.env.PATH ?? "/usr/bin:/bin" };
+      const run = async (argv: string[], stdin?: string) => {
+        const p = Bun.spawn(argv, { cwd: dir, env, stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin), stdout: "pipe", stderr: "pipe" });
+        const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+        return { code, stdout, stderr };
+      };
+      const asService = (...args: string[]) => run([setpriv!, "--reuid=65534", "--regid=65534", "--clear-groups", bin, ...args]);
+      // Root (sudo) stores both secrets: they are handed to the directory's owner.
+      expect((await run([bin, "secret", "set", "tg_secret"], "s3cret\n")).code).toBe(0);
+      expect((await run([bin, "secret", "set", "tg_bot"], "123:abc\n")).code).toBe(0);
+      for (const f of ["credentials", "credentials/tg_secret.key", "credentials/tg_bot.key"]) expect(statSync(join(state, f)).uid).toBe(65534);
+      expect(statSync(join(state, "credentials/tg_bot.key")).mode & 0o777).toBe(0o600);
+      expect(await asService("config", "check")).toMatchObject({ code: 0 });
+      // A file root left as its own (written by hand): not "missing", but unreadable, with who owns it.
+      writeFileSync(join(state, "credentials/tg_bot.key"), "123:abc\n", { mode: 0o600 });
+      chownSync(join(state, "credentials/tg_bot.key"), 0, 0);
+      const check = await asService("config", "check");
+      expect(check.code).toBe(1);
+      expect(check.stderr).toContain("credential tg_bot: ");
+      expect(check.stderr).toContain("tg_bot.key exists but cannot be read: EACCES (owned by uid 0; this process is uid 65534)");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
