@@ -341,6 +341,11 @@ function checkExposure(config: Config, add: Add): void {
   if (!loopback && !g.tls_cert && !g.public_url) flag("warn", `bind ${g.bind} without TLS: the token and the messages cross the network in clear`, 'tls_cert and tls_key under [gateway], or bind = "127.0.0.1" behind a TLS reverse proxy (docs/deployment.md)');
   if (g.public_url && !token) flag("warn", `public_url ${g.public_url} without a token: set one, so only you can use /ws, the web page and the http channel from there`, tokenFix);
   if (token && token.length < 16) flag("warn", `the token (from ${source}) is only ${token.length} characters`, "a longer one: openssl rand -hex 32");
+  for (const [name, ch] of Object.entries(config.channels)) {
+    if ((ch.plugin ?? name) === "http") continue; // the operator's own (gateway token)
+    if (ch.dm_policy === "open") flag("warn", `channel ${name}: dm_policy = "open" — anyone who finds it is answered and spends your budget`, `dm_policy = "pairing" (the default: strangers get a code, \`exoclaw pairing approve CODE\` lets them in) or "allowlist" with allow_from, under [channels.${name}]`);
+    if (ch.groups?.includes("*") && ch.require_mention === false) flag("warn", `channel ${name}: every group is answered, mentioned or not (groups = ["*"], require_mention = false)`, `list the groups (groups = ["<id>"]) or require_mention = true under [channels.${name}]`);
+  }
   const home = resolve(config.home);
   for (const p of config.plugins) {
     const hosts = p.allowed_hosts.filter(isWideHost);

@@ -192,6 +192,27 @@ shared_state = true
     expect(out).toContain("warn  exposure   plugin grabby: shared_state = true, one state for every person (what one stores, the others can read)");
   });
 
+  test("a channel open to anyone, and one answering every group unmentioned, are named in warnings; pairing is not", async () => {
+    using home = stateDir(`[[agents]]\nid = "main"\nprovider = "ollama"\n
+[channels.http]
+
+[channels.slack]
+dm_policy = "open"
+
+[channels.discord]
+groups = ["*"]
+require_mention = false
+
+[channels.telegram]
+`);
+    const r = await runExoclaw(["doctor", "--json"], home.env);
+    const exposure = (JSON.parse(r.stdout) as { checks: { id: string; status: string; message: string }[] }).checks.filter((c) => c.id === "exposure");
+    expect(exposure.map((c) => [c.status, c.message])).toEqual([
+      ["warn", 'channel slack: dm_policy = "open" — anyone who finds it is answered and spends your budget'],
+      ["warn", 'channel discord: every group is answered, mentioned or not (groups = ["*"], require_mention = false)'],
+    ]);
+  });
+
   test("--json: {checks:[{id,status,message,fix?}], ok}, and ok follows the exit code", async () => {
     using home = stateDir(null);
     const r = await runExoclaw(["doctor", "--json"], home.env);
