@@ -13,6 +13,7 @@
  * most `rate_per_minute` times per person, and people idle for a minute are dropped.
  */
 import type { ChannelConfig } from "../config/index.ts";
+import { personKey } from "../router/index.ts";
 import type { Pairings } from "./pairing.ts";
 
 /** What a channel message needs to be judged: the parts the plugin reported. */
@@ -74,7 +75,7 @@ export class ChannelAccess {
    */
   async admit(channel: string, policy: Partial<ChannelConfig> | undefined, m: Addressed, person: string | null, retry = false): Promise<Admission> {
     const p = { ...DEFAULT_POLICY, ...policy };
-    const who = person ?? `${channel}:${m.account}:${m.peer}`;
+    const who = person ?? personKey(channel, m.account, m.peer);
     if (isGroupMessage(m)) {
       const listed = p.groups.some((g) => g === "*" || g === m.peer || (m.guild !== undefined && g === m.guild));
       if (!listed) return { admit: false, reason: "group_not_listed" };

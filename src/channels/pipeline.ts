@@ -25,7 +25,7 @@ import type { AgentRunner } from "../agent/index.ts";
 import type { ChannelConfig } from "../config/index.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Logger } from "../lib/log.ts";
-import type { InboundAddress, Route } from "../router/index.ts";
+import { type InboundAddress, personKey, type Route } from "../router/index.ts";
 import type { PluginHost } from "../sandbox/index.ts";
 import type { PendingInbound, Store } from "../store/index.ts";
 import { type Bus, inboundSubject } from "../bus/index.ts";
@@ -125,9 +125,9 @@ export type DeliveryOutcome =
  * or one member's facts would reach everyone in the group.
  */
 export function personFor(channel: string, m: InboundMessage): string | null {
-  if (m.sender) return `${channel}:${m.account}:${m.sender}`;
+  if (m.sender) return personKey(channel, m.account, m.sender);
   if (m.group || m.guild !== undefined || m.team !== undefined) return null;
-  return `${channel}:${m.account}:${m.peer}`;
+  return personKey(channel, m.account, m.peer);
 }
 
 function addressOf(channel: string, m: InboundMessage): InboundAddress {
@@ -319,7 +319,7 @@ export class ChannelPipeline {
     const { log, store } = this.deps;
     const id = `${channel.name}:${m.id}`;
     this.deps.metrics?.inc("exoclaw_channel_refused_total", { channel: channel.name, reason: verdict.reason });
-    log.debug("channel message refused", { channel: channel.name, message: m.id, reason: verdict.reason, person: personFor(channel.name, m) ?? `${channel.name}:${m.account}:${m.peer}` });
+    log.debug("channel message refused", { channel: channel.name, message: m.id, reason: verdict.reason, person: personFor(channel.name, m) ?? personKey(channel.name, m.account, m.peer) });
     // The notice first: once the message is done, it is fully handled (a crash in between leaves it
     // pending, and the retry refuses it again without a notice).
     if (verdict.notice !== undefined) {

@@ -4,13 +4,14 @@
  * turns and through the `memory_search` tool. Facts belong to one agent and one person — the
  * channel, account and peer a message comes from — and are never shared across people.
  */
+import { personKey } from "../router/index.ts";
 import type { SessionAddress, Store } from "../store/index.ts";
 
 export const MAX_FACT_CHARS = 500;
 
 /** Who a session's messages come from: the same person across threads and agents. */
 export function personOf(addr: Pick<SessionAddress, "channel" | "account" | "peer">): string {
-  return `${addr.channel}:${addr.account}:${addr.peer ?? "main"}`;
+  return personKey(addr.channel, addr.account, addr.peer);
 }
 
 /** A tool the host itself runs (the memory tools), offered next to the plugin tools. */

@@ -3,5 +3,5 @@
  * `src/lib/` and types from `src/config/`.
  */
 export { createRouter } from "./router.ts";
-export { parseSessionKey, type SessionKeyParts, sessionKey } from "./session-key.ts";
+export { parseSessionKey, personKey, type SessionKeyParts, sessionKey } from "./session-key.ts";
 export type { Binding, InboundAddress, MatchedBy, Route, Router, Selector } from "./types.ts";

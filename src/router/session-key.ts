@@ -48,6 +48,16 @@ export function sessionKey(agent: string, addr: InboundAddress): string {
   return build(agent, addr.channel, addr.account, addr.peer, addr.thread);
 }
 
+/**
+ * Whose words these are: `<channel>:<account>:<peer|main>`, escaped exactly like a session key's
+ * components, so two distinct people never share a key (account "a:b" + peer "c" is not account "a"
+ * + peer "b:c"; a peer named `main` is not a chat without a peer). Memory's facts, pairing approvals,
+ * per-person budgets and rate limits are all keyed by it.
+ */
+export function personKey(channel: string, account: string, peer: string | null | undefined): string {
+  return `${escape(channel)}:${escape(account)}:${escapePeer(peer)}`;
+}
+
 const ESCAPE = /%([0-9A-F]{2})/g;
 
 /** Decodes `%XX`; null when a `%` does not start a well-formed upper-case escape. */

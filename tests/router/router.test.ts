@@ -6,6 +6,7 @@ import {
   type InboundAddress,
   type MatchedBy,
   parseSessionKey,
+  personKey,
   type Selector,
   sessionKey,
   type SessionKeyParts,
@@ -294,5 +295,23 @@ describe("10,000 bindings", () => {
     for (const m of ["binding.peer", "binding.guild", "binding.team", "binding.account", "binding.channel", "default"] as const) {
       expect(tally.get(m) ?? 0).toBeGreaterThan(20);
     }
+  });
+});
+
+describe("personKey", () => {
+  test("distinct people never share a key: a ':' in an account or peer, and a peer named main", () => {
+    const people: [string, string, string | null][] = [
+      ["http", "a:b", "c"],
+      ["http", "a", "b:c"],
+      ["http", "a", "main"],
+      ["http", "a", null],
+      ["http", "a%3Ab", "c"],
+      ["http:a", "b", "c"],
+    ];
+    const keys = people.map(([c, a, p]) => personKey(c, a, p));
+    expect(new Set(keys).size).toBe(people.length);
+    // Ordinary ids read as before: what stored facts and approvals were keyed by stays the same.
+    expect(personKey("telegram", "bot", "1561073042")).toBe("telegram:bot:1561073042");
+    expect(personKey("telegram", "bot", null)).toBe("telegram:bot:main");
   });
 });
