@@ -24,6 +24,9 @@ import { createMemoryStore, openSqliteStore, type Store } from "./store/index.ts
 import { configMethods } from "./gateway/config-methods.ts";
 import { chatMethods } from "./gateway/chat-methods.ts";
 import { mountOpenAICompat } from "./gateway/openai-compat.ts";
+import { mcpMethods } from "./gateway/mcp-methods.ts";
+import { mountMcpServer } from "./gateway/mcp-server.ts";
+import { McpClients } from "./mcp/index.ts";
 import type { StreamFn } from "./agent/loop.ts";
 import { AgentRunner } from "./agent/runner.ts";
 import { createToolBox } from "./agent/toolbox.ts";
@@ -118,6 +121,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         log.error("channel plugin refused", { plugin: entry.name, error: e instanceof Error ? e.message : String(e) }),
       );
     }
+    mcp.reload(next.mcp);
     log.info("config reloaded", { file: next.file ?? "defaults", bindings: router.size, agents: next.agents.length });
     return { file: next.file, bindings: router.size, agents: next.agents.map((a) => a.id) };
   };
@@ -127,6 +131,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
   // The gateway's own listener (its real port once bound): never a plugin's destination.
   let listening = [{ address: config.gateway.bind, port: config.gateway.port }];
   const host = createPluginHost(config, store, log, () => listening);
+  // MCP servers: reached only through the egress checks, never the gateway's own listener.
+  const mcp = new McpClients(config.mcp, { secret: (name) => readCredential(current.config.home, name), log: log.child({ module: "mcp" }), selfAddresses: () => listening });
   const plugins = new PluginRegistry(host, reloadConfig, log);
   const metrics = createMetrics();
   metrics.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
@@ -147,7 +153,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     toolsFor: (agent, session, person) => {
       const who = person === undefined && session ? personOf(session) : person;
       const scope = who ?? (session ? `group:${personOf(session)}` : "");
-      return createToolBox(host, agent.tools, current.config.memory.semantic && session && who ? memoryTools(store, agent.id, who) : [], scope);
+      return createToolBox(host, agent.tools, current.config.memory.semantic && session && who ? memoryTools(store, agent.id, who) : [], scope, [mcp]);
     },
     recall: async (agent, session, message, person) => {
       const who = person === undefined ? personOf(session) : person;
@@ -178,12 +184,23 @@ export async function startApp(opts: AppOptions): Promise<App> {
         ...memoryMethods(store, () => defaultAgentId(current.config)),
         ...pluginMethods(plugins),
         ...pairingMethods(pairings),
+        ...mcpMethods(() => mcp),
         ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
         ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),
       ]),
       routes: (app, auth) => {
         if (config.gateway.openai_compat) {
           mountOpenAICompat(app, { runner, agents: () => current.config.agents, checkBearer: auth.checkBearer, remoteOf: auth.remoteOf });
+        }
+        if (config.gateway.mcp) {
+          mountMcpServer(app, {
+            runner,
+            agents: () => current.config.agents,
+            tools: () => createToolBox(host, current.config.gateway.mcp_tools, [], "mcp:local"),
+            checkBearer: auth.checkBearer,
+            remoteOf: auth.remoteOf,
+            log: log.child({ module: "mcp-server" }),
+          });
         }
         pipeline = new ChannelPipeline({
           host,
@@ -237,6 +254,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         }),
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
+        mcp: mcp.list().map((m) => ({ name: m.name, state: m.state, tools: m.offered, ...(m.error && { error: m.error }) })),
         ...channelAccessStatus(current.config, host),
         agents: current.config.agents.map((a) => ({
           id: a.id,
@@ -248,6 +266,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       }),
     });
     listening = [{ address: config.gateway.bind, port: gateway.port }];
+    mcp.start();
   } catch (e) {
     await host.stop();
     await bus.close();
@@ -297,6 +316,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         clearTimeout(timer);
       }
       if (!drained) log.warn("shutdown: turns still running after the drain time; their messages stay pending and are retried at the next start", { drain_ms: DRAIN_MS });
+      await mcp.stop();
       await host.stop();
       await bus.close();
       await store.close();

@@ -17,5 +17,6 @@ export const root = defineCommand({
     pairing: () => import("./pairing.ts").then((m) => m.default),
     service: () => import("./service.ts").then((m) => m.default),
     doctor: () => import("./doctor.ts").then((m) => m.default),
+    mcp: () => import("./mcp.ts").then((m) => m.default),
   },
 });
