@@ -7,7 +7,7 @@
  * secret values.
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type CallToolResult, ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { McpConfig } from "../config/index.ts";
 import type { Logger } from "../lib/log.ts";
@@ -273,7 +273,10 @@ export class McpConnection {
     else if (e instanceof McpError) why = `the server answered error ${e.code}: ${e.message.replace(/^MCP error -?\d+: /, "")}`;
     else if (e instanceof McpTransportError) why = e.message;
     else if (e instanceof Error && (e.name === "ZodError" || "issues" in e)) why = "the server's answer is not valid MCP (wrong shape)";
-    else if (e instanceof Error && /Streamable HTTP error/.test(e.message)) why = e.message.replace(/^Streamable HTTP error: /, "").slice(0, 300);
+    else if (e instanceof StreamableHTTPError) {
+      const detail = e.message.replace(/^Streamable HTTP error: (Error POSTing to endpoint: )?/, "").trim().slice(0, 300);
+      why = `the server answered HTTP ${e.code ?? "error"}${detail ? `: ${detail}` : ""}`;
+    }
     else why = e instanceof Error ? e.message.slice(0, 300) : String(e).slice(0, 300);
     return this.clean(why);
   }

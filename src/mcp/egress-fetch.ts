@@ -104,7 +104,8 @@ function failure(e: unknown, timeoutMs: number, connectHost: string, host: strin
   const name = (e as Error)?.name;
   if (name === "TimeoutError") return new McpTransportError(`no answer within ${timeoutMs} ms`);
   if (name === "AbortError") return new McpTransportError("request cancelled");
-  const why = e instanceof Error ? e.message : String(e);
+  // Bun appends advice about its own fetch options; the reason is the first sentence.
+  const why = (e instanceof Error ? e.message : String(e)).replace(/\s*For more information, pass `verbose: true`.*$/s, "");
   const text = midAnswer ? `the connection broke mid-answer: ${why}` : `cannot reach ${host}: ${why}`;
   return new McpTransportError(text.split(connectHost).join(host), { cause: e });
 }
