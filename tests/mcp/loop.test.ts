@@ -265,3 +265,25 @@ describe("a misbehaving MCP server fails that call, never the turn or the gatewa
     void again;
   });
 });
+
+describe("reload", () => {
+  test("SIGHUP's reload connects a server added to the config, drops a removed one, and status shows them", async () => {
+    await using a = await startMcpServer({ tools: [lookup] });
+    await using b = await startMcpServer({ tools: [{ name: "other", run: () => ({ content: [{ type: "text", text: "b" }] }) }] });
+    using home = homeWithSecret();
+    home.file("config.toml", mcpToml(a.url));
+    const m = callingModel("extra__other", {});
+    await using gw = await startTestGateway({ home: home.path, streamFor: () => m.stream });
+    await using ws = await openSocket(gw.wsUrl);
+    await waitConnected(ws);
+    home.file("config.toml", `[[mcp]]\nname = "extra"\nurl = "${b.url}"\napproval = "never"\n`);
+    gw.app.reload();
+    expect((await waitConnected(ws, "extra")).state).toBe("connected");
+    const names = ((await ws.call("mcp.list")) as Msg).result.servers.map((s: Msg) => s.name);
+    expect(names).toEqual(["extra"]);
+    expect(((await ws.call("status")) as Msg).result.mcp).toEqual([{ name: "extra", state: "connected", tools: 1 }]);
+    const { toolResult } = await chat(gw, ws, "r");
+    expect(toolResult).toMatchObject({ content: "b", is_error: false });
+    expect(m.requests[0]!.tools.some((t) => t.name.startsWith("search__"))).toBe(false);
+  });
+});
