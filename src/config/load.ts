@@ -199,5 +199,7 @@ export function maskConfig(c: Config): Record<string, unknown> {
     ...c,
     gateway: { ...c.gateway, token: mask(c.gateway.token) },
     agents: c.agents.map((a) => (a.api_key === undefined ? a : { ...a, api_key: mask(a.api_key) })),
+    // A header written with a literal credential instead of {{secret:NAME}} is not printed.
+    mcp: c.mcp.map((m) => ({ ...m, headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, v.includes("{{secret:") ? v : mask(v)])) })),
   };
 }

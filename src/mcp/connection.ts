@@ -70,6 +70,7 @@ export interface ConnectionDeps {
   ca?: string;
 }
 
+const SECRET_HEADER = /auth|token|key|secret|password|credential|cookie/i;
 const BOOL_HINTS = ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"] as const;
 
 export class McpConnection {
@@ -144,7 +145,7 @@ export class McpConnection {
 
   private async connect(): Promise<Client> {
     clearTimeout(this.retryTimer);
-    this.state = "connecting";
+    if (this.state !== "stopped") this.state = "connecting";
     const e = this.entry;
     const headers: Record<string, string> = {};
     const values: string[] = [];
@@ -156,9 +157,11 @@ export class McpConnection {
       }
       values.push(value);
     }
-    this.secretValues = values;
     const byName = new Map(e.secrets.map((n, i) => [n, values[i]!]));
     for (const [k, v] of Object.entries(e.headers)) headers[k] = v.replace(/\{\{secret:([a-z0-9_-]+)\}\}/g, (_, n: string) => byName.get(n) ?? "");
+    // A credential written into a header literally (not as a placeholder) is scrubbed like a secret too.
+    const literal = Object.entries(headers).filter(([k, v]) => SECRET_HEADER.test(k) && v.length >= 8).map(([, v]) => v.replace(/^(Bearer|Basic|Token)\s+/i, ""));
+    this.secretValues = [...values, ...literal];
     const url = new URL(e.url!);
     const transport = new StreamableHTTPClientTransport(url, {
       fetch: createMcpFetch({
@@ -189,6 +192,11 @@ export class McpConnection {
       await client.close().catch(() => {});
       this.fail(this.describe(err));
       throw err;
+    }
+    if (this.state === "stopped" || this.retiring) {
+      // Removed (reload, shutdown) while connecting: this session is nobody's.
+      await client.close().catch(() => {});
+      throw new McpTransportError("this server was removed from the config");
     }
     const info = client.getServerVersion();
     this.serverInfo = info ? { name: this.clean(String(info.name).slice(0, 200)), version: this.clean(String(info.version).slice(0, 100)) } : undefined;

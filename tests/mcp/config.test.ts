@@ -57,6 +57,15 @@ describe("[[mcp]] config", () => {
     expect(refusal(`${entry(ok)}[[plugins]]\nname = "s"\npath = "x.wasm"\n`)).toContain("also a [[plugins]] name");
   });
 
+  test("`config check` never prints a header's literal credential; placeholders are shown", async () => {
+    using dir = tempDir();
+    dir.file("config.toml", entry(`${ok}\nheaders = { Authorization = "Bearer {{secret:key}}", "X-Api-Key" = "literal-key-value" }\nsecrets = ["key"]`));
+    const r = await runExoclaw(["config", "check", "--json"], { EXOCLAW_HOME: dir.path });
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain("literal-key-value");
+    expect(r.stdout).toContain("Bearer {{secret:key}}");
+  });
+
   test("`exoclaw config check` prints the stdio refusal and exits 1, no stack trace", async () => {
     using dir = tempDir();
     dir.file("config.toml", entry('command = "uvx"\nargs = ["mcp-server-fetch"]'));

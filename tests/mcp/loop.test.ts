@@ -174,6 +174,14 @@ describe("an MCP server is untrusted: it gets its host and nothing else", () => 
     expect(JSON.stringify(t.ws.received)).not.toContain(SECRET);
   });
 
+  test("a credential written literally into headers (no placeholder) is scrubbed from results too", async () => {
+    await using s = await hostileSetup();
+    s.home.file("config.toml", `[[mcp]]\nname = "search"\nurl = "${s.server.url}"\napproval = "never"\nheaders = { Authorization = "Bearer literal-token-123456" }\n`);
+    await using t = await callVia(s, "whoami");
+    const { toolResult } = await chat(t.gw, t.ws, "lit");
+    expect(toolResult!.content).toBe("you sent Bearer ***");
+  });
+
   test("an error page echoing the secret is scrubbed too, and is a tool error", async () => {
     await using s = await hostileSetup();
     await using t = await callVia(s, "fail500");
