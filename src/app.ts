@@ -25,6 +25,9 @@ import { createMemoryStore, openSqliteStore, type PendingInbound, type Store } f
 import { configMethods } from "./gateway/config-methods.ts";
 import { chatMethods } from "./gateway/chat-methods.ts";
 import { mountOpenAICompat } from "./gateway/openai-compat.ts";
+import { mcpMethods } from "./gateway/mcp-methods.ts";
+import { mountMcpServer } from "./gateway/mcp-server.ts";
+import { McpClients } from "./mcp/index.ts";
 import type { StreamFn } from "./agent/loop.ts";
 import { AgentRunner } from "./agent/runner.ts";
 import { createToolBox } from "./agent/toolbox.ts";
@@ -125,6 +128,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         log.error("channel plugin refused", { plugin: entry.name, error: e instanceof Error ? e.message : String(e) }),
       );
     }
+    mcp.reload(next.mcp);
     log.info("config reloaded", { file: next.file ?? "defaults", bindings: router.size, agents: next.agents.length });
     return { file: next.file, bindings: router.size, agents: next.agents.map((a) => a.id) };
   };
@@ -135,6 +139,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
   // The gateway's own listener (its real port once bound): never a plugin's destination.
   let listening = [{ address: config.gateway.bind, port: config.gateway.port }];
   const host = createPluginHost(config, store, log, () => listening);
+  // MCP servers: reached only through the egress checks, never the gateway's own listener.
+  const mcp = new McpClients(config.mcp, { secret: (name) => readCredential(current.config.home, name), log: log.child({ module: "mcp" }), selfAddresses: () => listening });
   const plugins = new PluginRegistry(host, reloadConfig, log);
   const metrics = createMetrics();
   metrics.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
@@ -155,7 +161,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     toolsFor: (agent, session, person) => {
       const who = person === undefined && session ? personOf(session) : person;
       const scope = who ?? (session ? `group:${personOf(session)}` : "");
-      return createToolBox(host, agent.tools, current.config.memory.semantic && session && who ? memoryTools(store, agent.id, who) : [], scope);
+      return createToolBox(host, agent.tools, current.config.memory.semantic && session && who ? memoryTools(store, agent.id, who) : [], scope, [mcp]);
     },
     recall: async (agent, session, message, person) => {
       const who = person === undefined ? personOf(session) : person;
@@ -208,12 +214,23 @@ export async function startApp(opts: AppOptions): Promise<App> {
         ...pluginMethods(plugins),
         ...pairingMethods(pairings),
         ...inboxMethods(inbox),
+        ...mcpMethods(() => mcp),
         ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
         ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),
       ]),
       routes: (app, auth) => {
         if (config.gateway.openai_compat) {
           mountOpenAICompat(app, { runner, agents: () => current.config.agents, checkBearer: auth.checkBearer, remoteOf: auth.remoteOf });
+        }
+        if (config.gateway.mcp) {
+          mountMcpServer(app, {
+            runner,
+            agents: () => current.config.agents,
+            tools: () => createToolBox(host, current.config.gateway.mcp_tools, [], "mcp:local"),
+            checkBearer: auth.checkBearer,
+            remoteOf: auth.remoteOf,
+            log: log.child({ module: "mcp-server" }),
+          });
         }
         pipeline = new ChannelPipeline({
           host,
@@ -272,6 +289,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         inbound: await store.countInbound(),
         store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
         plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
+        mcp: mcp.list().map((m) => ({ name: m.name, state: m.state, tools: m.offered, ...(m.error && { error: m.error }) })),
         ...channelAccessStatus(current.config, host),
         agents: current.config.agents.map((a) => ({
           id: a.id,
@@ -283,6 +301,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       }),
     });
     listening = [{ address: config.gateway.bind, port: gateway.port }];
+    mcp.start();
   } catch (e) {
     await host.stop();
     await bus.close();
@@ -325,6 +344,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         clearTimeout(timer);
       }
       if (!drained) log.warn("shutdown: turns still running after the drain time; their messages stay pending and are retried at the next start", { drain_ms: DRAIN_MS });
+      await mcp.stop();
       await host.stop();
       await bus.close();
       await store.close();

@@ -21,6 +21,7 @@ const RANK: Record<string, number> = {
   router: 3,
   metering: 3,
   memory: 3,
+  mcp: 3,
   gateway: 4,
   "app.ts": 5,
   cli: 5,

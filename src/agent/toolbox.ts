@@ -1,14 +1,30 @@
 /**
- * The tools an agent may use: tools of loaded tool plugins, filtered by the agent's `tools`
- * setting (`"*"`, a plugin name, or `plugin:tool`). The model sees each tool under its own name.
+ * The tools an agent may use: tools of loaded tool plugins and of other tool sources (MCP servers),
+ * filtered by the agent's `tools` setting (`"*"`, a plugin or source name, or `name:tool`). The model
+ * sees each plugin tool under its own name, and a source's tool under the name the source gives it.
  * Who owns a name never depends on load order: host tools (memory_save, …) come first and no plugin
  * can take their names; among plugins, the one whose name sorts first owns a bare tool name and the
- * others are shown as `<plugin>__<tool>`; a name that is still taken is left out rather than shadowed.
+ * others are shown as `<plugin>__<tool>`; then the sources' tools; a name that is still taken is left
+ * out rather than shadowed.
  */
 import type { LoadedPlugin, PluginHost } from "../sandbox/index.ts";
 import type { ToolBox } from "./loop.ts";
 import type { HostTool } from "../memory/index.ts";
 import type { ToolSpec } from "./types.ts";
+
+/** A tool another source offers (an MCP server's): `owner`/`tool` are what the allowlist matches. */
+export interface SourceTool {
+  owner: string;
+  tool: string;
+  spec: ToolSpec;
+  /** Never throws: a failure is an `is_error` result. */
+  run(input: unknown, signal?: AbortSignal): Promise<{ content: string; is_error: boolean }>;
+}
+
+/** Tools from somewhere other than the plugin host, read at each turn (they may come and go). */
+export interface ToolSource {
+  tools(): readonly SourceTool[];
+}
 
 export function isToolAllowed(patterns: readonly string[], plugin: string, tool: string): boolean {
   return patterns.some((p) => p === "*" || p === plugin || p === `${plugin}:${tool}`);
@@ -23,10 +39,11 @@ export function createToolBox(
   patterns: readonly string[],
   hostTools: readonly HostTool[] = [],
   scope = "",
+  sources: readonly ToolSource[] = [],
 ): ToolBox {
   const own = new Map(hostTools.map((t) => [t.spec.name, t]));
   const table = () => {
-    const byName = new Map<string, { plugin: LoadedPlugin; tool: string; spec: ToolSpec }>();
+    const byName = new Map<string, { plugin: LoadedPlugin; tool: string; spec: ToolSpec } | { source: SourceTool; spec: ToolSpec }>();
     const offered: { plugin: LoadedPlugin; tool: ToolSpec }[] = [];
     const plugins = host.list().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const plugin of plugins) {
@@ -42,11 +59,14 @@ export function createToolBox(
       const name = `${o.plugin.name}__${o.tool.name}`;
       if (!taken(name)) add(name, o);
     }
+    for (const src of sources) {
+      for (const t of src.tools()) if (isToolAllowed(patterns, t.owner, t.tool) && !taken(t.spec.name)) byName.set(t.spec.name, { source: t, spec: t.spec });
+    }
     return byName;
   };
   return {
     specs: () => [...hostTools.map((t) => t.spec), ...[...table().values()].map((t) => t.spec)],
-    async run(name, input) {
+    async run(name, input, signal) {
       const mine = own.get(name);
       if (mine) {
         try {
@@ -58,6 +78,7 @@ export function createToolBox(
       const entry = table().get(name);
       if (!entry) return { content: `unknown tool: ${name}`, is_error: true };
       try {
+        if ("source" in entry) return await entry.source.run(input, signal);
         const r = await host.callTool(entry.plugin.name, entry.tool, input, { scope });
         return { content: r.content, is_error: r.is_error };
       } catch (e) {

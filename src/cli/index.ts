@@ -19,5 +19,6 @@ export const root = defineCommand({
     service: () => import("./service.ts").then((m) => m.default),
     doctor: () => import("./doctor.ts").then((m) => m.default),
     channel: () => import("./channel.ts").then((m) => m.default),
+    mcp: () => import("./mcp.ts").then((m) => m.default),
   },
 });

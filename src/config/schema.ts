@@ -30,6 +30,10 @@ const Gateway = v.strictObject({
   allowed_origins: v.optional(v.array(Origin), []),
   max_payload_bytes: v.optional(int(1024, 1 << 30), 1048576),
   openai_compat: v.optional(v.boolean(), false),
+  /** POST /mcp: exoclaw as an MCP server (streamable HTTP); needs a gateway token. */
+  mcp: v.optional(v.boolean(), false),
+  /** Plugin tools /mcp offers besides the agents: "*", a plugin name, or "plugin:tool"; none by default. */
+  mcp_tools: v.optional(strings, []),
   tls_cert: v.optional(v.string(), ""),
   tls_key: v.optional(v.string(), ""),
   /** Reverse proxies (exact addresses) whose X-Forwarded-For names the client, for rate limits. */
@@ -109,6 +113,27 @@ const Plugin = v.strictObject({
   state_max_bytes: v.optional(int(1, 4 * 1024 * 1024 * 1024)),
 });
 
+/**
+ * An MCP server reached over streamable HTTP through the host's egress checks (SPEC §2). `command`
+ * and `args` (a stdio server) are accepted by the schema only so that load can refuse them with why.
+ */
+const Mcp = v.strictObject({
+  name: name("mcp server name"),
+  /** Required; optional in the schema only so that a stdio entry (`command`, no url) gets the stdio message. */
+  url: v.optional(v.string()),
+  /** Sent with every request to `url`'s host only; `{{secret:NAME}}` filled in by the host. */
+  headers: v.optional(v.record(v.string(), v.string()), {}),
+  secrets: v.optional(v.array(name("secret name")), []),
+  /** Which of the server's tools are offered at all: "*" or tool names. */
+  tools: v.optional(strings, ["*"]),
+  timeout_ms: v.optional(int(1, 600_000), 30_000),
+  /** never | always | untrusted; only "never" can be honoured until approvals exist (load refuses the rest). */
+  approval: v.optional(v.picklist(["never", "always", "untrusted"]), "untrusted"),
+  command: v.optional(v.unknown()),
+  args: v.optional(v.unknown()),
+  env: v.optional(v.unknown()),
+});
+
 const Channel = v.strictObject({
   plugin: v.optional(v.string()),
   secrets: v.optional(v.record(v.string(), name("secret name")), {}),
@@ -145,6 +170,7 @@ export const ConfigSchema = v.strictObject({
   bindings: v.optional(v.array(Binding), []),
   plugins: v.optional(v.array(Plugin), []),
   channels: v.optional(v.record(name("channel name"), Channel), {}),
+  mcp: v.optional(v.array(Mcp), []),
   budgets: v.optional(Budgets, {}),
   memory: v.optional(v.strictObject({ episodic_turns: v.optional(int(0), 20), semantic: v.optional(v.boolean(), true) }), {}),
   bus: v.optional(v.strictObject({ nats_url: v.optional(v.string(), "") }), {}),
@@ -155,3 +181,4 @@ export type ConfigFile = v.InferOutput<typeof ConfigSchema>;
 export type AgentConfig = ConfigFile["agents"][number];
 export type GatewayConfig = ConfigFile["gateway"];
 export type ChannelConfig = ConfigFile["channels"][string];
+export type McpConfig = ConfigFile["mcp"][number];

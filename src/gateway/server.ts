@@ -103,6 +103,11 @@ export function assertSafeExposure(config: Config): void {
       `refusing to bind ${config.gateway.bind}: a non-loopback address needs a token (--token or EXOCLAW_TOKEN)`,
     );
   }
+  if (config.gateway.mcp && config.gateway.token === "") {
+    throw new ConfigError(
+      "gateway.mcp = true needs a token (--token or EXOCLAW_TOKEN): /mcp runs agent turns at your cost, and an MCP client must present the token as a Bearer",
+    );
+  }
 }
 
 function readTls(certPath: string, keyPath: string): { cert: string; key: string } {

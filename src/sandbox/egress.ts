@@ -213,3 +213,45 @@ export function isSelfAddress(address: string, port: number, self: readonly { ad
   }
   return false;
 }
+
+/**
+ * Resolves `url`'s host once and checks every address it has: public addresses pass; a non-public
+ * one only when an IP literal entry of `entries` grants it; the unspecified address and the gateway's
+ * own listeners never. Returns the address to connect to (the one that was checked), or why not.
+ */
+export async function checkDestination(
+  url: URL,
+  entries: readonly AllowEntry[],
+  opts: {
+    timeoutMs: number;
+    resolve?: (host: string) => Promise<string[]>;
+    selfAddresses?: () => readonly { address: string; port: number }[];
+    /** Who is asking, for the messages: `{one: "a plugin", all: "plugins"}`. */
+    who: { one: string; all: string };
+  },
+): Promise<{ address: string } | { error: string }> {
+  const host = urlHost(url);
+  const port = urlPort(url);
+  let addresses: string[];
+  try {
+    addresses = await resolveAll(host, opts.resolve, opts.timeoutMs);
+  } catch (e) {
+    return { error: `cannot resolve ${host}: ${(e as Error).message}` };
+  }
+  const self = opts.selfAddresses?.() ?? [];
+  for (const a of addresses) {
+    if (isSelfAddress(a, port, self)) return { error: `${url.host} is the gateway itself, which ${opts.who.all} may never reach` };
+    const kind = classifyAddress(a);
+    if (kind === "public") continue;
+    // 0.0.0.0 / :: as a destination means "this machine": never a grantable address.
+    if (kind === "unspecified") return { error: `address ${a} (${kind}) is never reachable from ${opts.who.one}` };
+    if (entries.some((e) => entryGrantsAddress(e, a, url))) continue;
+    return {
+      error:
+        a === host
+          ? `address ${url.host} is ${kind}; only an explicit IP literal entry (e.g. ${a.includes(":") ? `[${a}]` : a}:${port}) grants it`
+          : `host ${host} resolves to a private address (${a}, ${kind}); grant the address itself to allow it`,
+    };
+  }
+  return { address: addresses[0]! };
+}

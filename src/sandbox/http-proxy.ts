@@ -10,7 +10,7 @@
  */
 import * as v from "valibot";
 import { scrub } from "../lib/log.ts";
-import { type AllowEntry, classifyAddress, entryGrantsAddress, entryMatches, isSelfAddress, parseAllowEntry, resolveAll, urlHost, urlPort } from "./egress.ts";
+import { type AllowEntry, checkDestination, entryMatches, parseAllowEntry, urlHost, urlPort } from "./egress.ts";
 
 export interface HttpGrant {
   /** Allowlist entries: `host`, `host:port`, `*.host`, `[v6]:port`, IP literals, optional `http://` / `https://` prefix. */
@@ -203,27 +203,9 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
   // Resolve once; every address must pass; the connection goes to the address that was checked.
   const host = urlHost(url);
   const port = urlPort(url);
-  let addresses: string[];
-  try {
-    addresses = await resolveAll(host, opts.resolve, opts.timeoutMs);
-  } catch (e) {
-    return refuse(`cannot resolve ${host}: ${(e as Error).message}`);
-  }
-  const self = opts.selfAddresses?.() ?? [];
-  for (const a of addresses) {
-    if (isSelfAddress(a, port, self)) return refuse(`${url.host} is the gateway itself, which plugins may never reach`);
-    const kind = classifyAddress(a);
-    if (kind === "public") continue;
-    // 0.0.0.0 / :: as a destination means "this machine": never a grantable address.
-    if (kind === "unspecified") return refuse(`address ${a} (${kind}) is never reachable from a plugin`);
-    if (entries.some((e) => entryGrantsAddress(e, a, url))) continue;
-    return refuse(
-      a === host
-        ? `address ${url.host} is ${kind}; only an explicit IP literal entry (e.g. ${a.includes(":") ? `[${a}]` : a}:${port}) grants it`
-        : `host ${host} resolves to a private address (${a}, ${kind}); grant the address itself to allow it`,
-    );
-  }
-  const address = addresses[0]!;
+  const checked = await checkDestination(url, entries, { ...opts, who: { one: "a plugin", all: "plugins" } });
+  if ("error" in checked) return refuse(checked.error);
+  const address = checked.address;
   const connect = new URL(target.href);
   connect.hostname = address.includes(":") ? `[${address}]` : address;
   connect.port = String(port);
