@@ -1,7 +1,7 @@
 /**
  * Shared knobs of the property tests under tests/fuzz (issue 15).
  *
- *   FC_SEED=<n>     replay a run (every file prints the seed it used; a failure prints seed and path)
+ *   FC_SEED=<n>     replay a run (the run prints the seed it used, once; a failure prints seed and path)
  *   FUZZ_RUNS=<n>   cases per property instead of the bounded default of `npm test` (e.g. 10000)
  */
 import fc from "fast-check";
@@ -18,7 +18,8 @@ let printed = false;
 export function params<T>(base: number): fc.Parameters<T> {
   if (!printed) {
     printed = true;
-    console.log(`fuzz: FC_SEED=${SEED}${LONG ? ` FUZZ_RUNS=${runsEnv}` : ""} (${Bun.main.split("/").at(-1) ?? ""})`);
+    // One seed per process: bun test shares this module across files, so it prints once per run.
+    console.log(`fuzz: FC_SEED=${SEED}${LONG ? ` FUZZ_RUNS=${runsEnv}` : ""}`);
   }
   return { seed: SEED, numRuns: LONG ? runsEnv : base, endOnFailure: false };
 }
