@@ -13,6 +13,7 @@ import { type AgentConfig, resolveApiKey } from "../config/index.ts";
 import { API_KEY_ENV, resolveAgentKey } from "../config/api-keys.ts";
 import type { Logger } from "../lib/log.ts";
 import type { StreamFn } from "./loop.ts";
+import { withIdleTimeout } from "./idle-timeout.ts";
 import { type RetryOptions, withRetries } from "./retry.ts";
 import { ProviderError } from "./provider-error.ts";
 import type { Provider, ProviderId, ProviderOptions, StreamEvent } from "./types.ts";
@@ -73,7 +74,8 @@ export function providerStream(agent: AgentConfig, ctx: ProviderContext): Stream
       let provider: Provider;
       try {
         const make = await factoryFor(step.provider);
-        provider = withRetries(make({ apiKey: key, ...(step.base_url && { baseUrl: step.base_url }), ...(ctx.fetch && { fetch: ctx.fetch }) }), ctx.retry);
+        const quietLimited = withIdleTimeout(ctx.fetch ?? fetch, agent.idle_timeout_ms);
+        provider = withRetries(make({ apiKey: key, ...(step.base_url && { baseUrl: step.base_url }), fetch: quietLimited }), ctx.retry);
       } catch (e) {
         last = e instanceof ProviderError ? e : new ProviderError(step.provider, `${step.provider}: ${String(e)}`);
         continue;

@@ -76,6 +76,8 @@ const Agent = v.strictObject({
   tools: v.optional(strings, ["*"]),
   fallbacks: v.optional(v.array(Fallback), []),
   max_tool_rounds: v.optional(int(0, 1000), 10),
+  /** No byte from the model for this long fails the call (retried, then the fallbacks). */
+  idle_timeout_ms: v.optional(int(1), 120_000),
 });
 
 const Binding = v.pipe(

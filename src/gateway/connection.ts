@@ -102,6 +102,7 @@ export class RpcConnection {
     }
     if (size > this.deps.maxPayloadBytes) {
       this.reply(errorResponse(null, RPC.PAYLOAD_TOO_LARGE, `frame of ${size} bytes exceeds max_payload_bytes (${this.deps.maxPayloadBytes})`, { limit: this.deps.maxPayloadBytes }), encoding);
+      if (!this.authed) this.close(CLOSE_UNAUTHORIZED, "frame too large before authentication");
       return;
     }
     let value: unknown;
@@ -115,6 +116,8 @@ export class RpcConnection {
     const parsed = parseMessage(value);
     if ("error" in parsed) {
       this.reply(parsed.error, encoding);
+      // An empty or oversized batch is no connect either: before auth it ends the socket like any other frame.
+      if (!this.authed) this.close(CLOSE_UNAUTHORIZED, "unauthorized");
       return;
     }
     if (!this.authed) {

@@ -140,7 +140,8 @@ export class PluginProcess {
       const m = await Promise.race([result, this.exited.then(() => null)]);
       if (m === null) {
         this.pending = null;
-        return { ok: false, fatal: true, error: new SandboxError(killedFor || this.deathReason) };
+        // Killed from outside (OOM killer, kill -9): say whose call it was, not only that a process died.
+        return { ok: false, fatal: true, error: new SandboxError(killedFor || `plugin ${plugin}: ${this.deathReason} during the call`) };
       }
       this.lastRss = m.rss;
       if (m.ok) return { ok: true, output: m.output };

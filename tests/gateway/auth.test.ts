@@ -129,6 +129,21 @@ describe("auth by token", () => {
     expect((await s.closed).code).toBe(4001);
   });
 
+  // Found by tests/fuzz/rpc.test.ts (issue 15): these three got their error but left the socket open.
+  for (const [name, frame, code] of [
+    ["a frame over max_payload_bytes (under 64 KiB)", JSON.stringify({ ...connect(TOKEN), pad: "x".repeat(20_000) }), -32007],
+    ["an empty batch", "[]", -32600],
+    ["a batch over the cap", JSON.stringify(Array.from({ length: 101 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "ping" }))), -32600],
+  ] as const) {
+    test(`${name} before auth gets ${code} and closes the socket`, async () => {
+      await using gw = await startTestGateway({ token: TOKEN, toml: "[gateway]\nmax_payload_bytes = 16384\n" });
+      await using s = await openSocket(gw.wsUrl);
+      s.sendText(frame);
+      expect(((await s.next()).value as Msg).error.code).toBe(code);
+      expect((await s.closed).code).toBe(4001);
+    });
+  }
+
   test("garbage before auth closes the socket", async () => {
     await using gw = await startTestGateway({ token: TOKEN });
     await using s = await openSocket(gw.wsUrl);

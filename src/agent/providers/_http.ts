@@ -137,10 +137,35 @@ export async function* postAndStream(id: ProviderId, opts: PostOptions, read: (r
     for await (const ev of read(res)) {
       // Events already decoded from a buffered chunk must not reach a caller who has cancelled.
       if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
+      const bad = malformedEvent(ev);
+      if (bad) return yield { type: "error", error: new ProviderError(id, `${id}: malformed stream payload: ${bad}`) };
       yield ev;
     }
   } catch (e) {
     yield { type: "error", error: streamError(id, e, opts.signal) };
+  }
+}
+
+const isCount = (n: unknown) => typeof n === "number" && Number.isFinite(n) && n >= 0;
+
+/**
+ * Why a decoded event breaks the StreamEvent contract, or null. The readers cast upstream JSON to
+ * their wire types; a field of another type (found by tests/fuzz/providers.test.ts: an object as a
+ * tool-call id, a missing function name, a string token count) must end the stream as an error,
+ * not reach the loop, the store or the budget arithmetic.
+ */
+export function malformedEvent(ev: StreamEvent): string | null {
+  switch (ev.type) {
+    case "text":
+      return typeof ev.text === "string" ? null : "text that is not a string";
+    case "tool_call":
+      return typeof ev.id === "string" && ev.id !== "" && typeof ev.name === "string" && ev.name !== "" && (ev.signature === undefined || typeof ev.signature === "string")
+        ? null
+        : "a tool call without a string id and name";
+    case "usage":
+      return isCount(ev.input_tokens) && isCount(ev.output_tokens) ? null : "token counts that are not numbers";
+    default:
+      return null;
   }
 }
 

@@ -1,0 +1,38 @@
+/**
+ * Shared knobs of the property tests under tests/fuzz (issue 15).
+ *
+ *   FC_SEED=<n>     replay a run (the run prints the seed it used, once; a failure prints seed and path)
+ *   FUZZ_RUNS=<n>   cases per property instead of the bounded default of `npm test` (e.g. 10000)
+ */
+import fc from "fast-check";
+
+const seedEnv = process.env.FC_SEED;
+/** The seed of this run: FC_SEED, else a fresh one, printed so a failure can be replayed. */
+export const SEED = seedEnv !== undefined && seedEnv !== "" ? Number(seedEnv) : Math.floor(Math.random() * 2 ** 31);
+const runsEnv = Number(process.env.FUZZ_RUNS ?? "");
+/** True for the long opt-in run. */
+export const LONG = Number.isInteger(runsEnv) && runsEnv > 0;
+
+let printed = false;
+/** fast-check parameters for one property: the run's seed, `base` cases (FUZZ_RUNS in a long run). */
+export function params<T>(base: number): fc.Parameters<T> {
+  if (!printed) {
+    printed = true;
+    // One seed per process: bun test shares this module across files, so it prints once per run.
+    console.log(`fuzz: FC_SEED=${SEED}${LONG ? ` FUZZ_RUNS=${runsEnv}` : ""}`);
+  }
+  return { seed: SEED, numRuns: LONG ? runsEnv : base, endOnFailure: false };
+}
+
+/** Per-test timeout: bun's default for the bounded run, unbounded-ish for the long one. */
+export const TIMEOUT = LONG ? 24 * 3600_000 : 30_000;
+
+/** Polls `check` until it holds or `ms` passes; returns whether it held (no sleeps in place of signals). */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > deadline) return false;
+    await Bun.sleep(10);
+  }
+}
