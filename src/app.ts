@@ -67,6 +67,8 @@ export interface AppOptions {
   retryIntervalMs?: number;
   /** Environment for API key resolution; defaults to none (keys from credential files only). */
   env?: Readonly<Record<string, string | undefined>>;
+  /** Test seam: wraps the opened store (fault injection, such as a crash at a chosen write). */
+  wrapStore?: (store: Store) => Store;
 }
 
 /** How long shutdown waits for requests and turns in flight. */
@@ -134,7 +136,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   };
   checkChannelSecrets(config, (name) => readCredential(config.home, name));
   if (!opts.streamFor) warnMissingKeys(config, opts.env ?? {}, log);
-  const store = openStore(config);
+  const store = opts.wrapStore ? opts.wrapStore(openStore(config)) : openStore(config);
   const bus = config.bus.nats_url ? createNatsBus({ url: config.bus.nats_url, log: log.child({ module: "bus" }) }) : createLocalBus();
   // The gateway's own listener (its real port once bound): never a plugin's destination.
   let listening = [{ address: config.gateway.bind, port: config.gateway.port }];

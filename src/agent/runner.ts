@@ -65,6 +65,13 @@ export interface TurnRequest {
    * null: nobody (a group message without a sender: no personal memory).
    */
   person?: string | null;
+  /**
+   * The accepted channel message this turn answers (its inbound id). A turn that ends with an answer
+   * to send (any stop reason but `error` and `cancelled`) saves its reply on that message in the same
+   * transaction as its history (Store.appendMessages), so a retry after a crash sends the stored reply
+   * and never runs the turn again.
+   */
+  inboundId?: string;
 }
 
 export interface TurnOutcome extends TurnResult {
@@ -209,15 +216,20 @@ export class AgentRunner {
     // again at the next start, which would otherwise store its user message twice.
     const answered = result.messages.some((m) => m.role !== "user");
     const cutByShutdown = result.stop_reason === "cancelled" && this.shutdown.signal.aborted;
+    const reply = req.inboundId !== undefined && !req.history && result.stop_reason !== "error" && result.stop_reason !== "cancelled" ? { inbound: req.inboundId, text: result.text } : undefined;
     if (!req.history && !cutByShutdown && (answered || (result.stop_reason !== "error" && result.stop_reason !== "budget"))) {
       await store.appendMessages(
         req.address,
         result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta } : m)),
+        reply,
       ).catch((e: unknown) => {
         this.recent.delete(key);
         throw e;
       });
       this.remember(key, [...history, ...result.messages.map((m) => ({ role: m.role, parts: m.parts }))], limit);
+    } else if (reply) {
+      // Nothing for the history (a budget refusal before any answer): the reply alone is saved.
+      await store.saveInboundReply(reply.inbound, reply.text);
     }
     if (result.error && result.stop_reason === "error") {
       this.deps.log.warn("turn failed", { session: req.address.key, agent: agent.id, error: result.error.message });

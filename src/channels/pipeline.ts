@@ -383,6 +383,7 @@ export class ChannelPipeline {
         agent: route.agent,
         content: m.text,
         person: personFor(channel.name, m),
+        inboundId: `${channel.name}:${m.id}`,
         address: { key: route.session, agent: route.agent, channel: channel.name, account: m.account, peer: m.peer, thread: m.thread ?? null },
       },
       // Bounded by the intake (and the http channel's check before it stores), so never refused here.
@@ -474,9 +475,9 @@ export class ChannelPipeline {
           if (out.stop_reason === "cancelled") return { state: "busy" };
           // A failed turn stored no answer: it runs again.
           if (out.stop_reason === "error") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
+          // Saved by the runner with the turn's history, in one transaction, before the send: from here
+          // on a failure (or a crash) re-sends this text, it does not ask the model again.
           text = out.text;
-          // Before the send: from here on a failure re-sends this text, it does not ask the model again.
-          await store.saveInboundReply(id, text);
         }
         const sent = await this.send(channel, m, text);
         if (!sent.ok) return this.failed(channel.name, id, prior.attempts, sent);

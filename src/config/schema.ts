@@ -164,6 +164,8 @@ const Budgets = v.strictObject({
   monthly_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
   /** Per person on channels, per UTC day (SPEC §2). */
   person_daily_tokens: v.optional(int(0)),
+  /** Per person on channels, per UTC day, in USD (unpriced models are refused for them). */
+  person_daily_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
 });
 
 export const ConfigSchema = v.strictObject({

@@ -136,9 +136,11 @@ export class BudgetGuard {
     // (The write is returned in an object: an async function's promise would adopt it and wait.)
     const b = this.budgets();
     const price = priceOf(e.provider, e.model);
-    const usdBudget = b.session_usd !== undefined || b.daily_usd !== undefined || b.monthly_usd !== undefined;
+    // A person's USD budget applies only to a call made for a person (a channel message).
+    const personUsd = e.person ? b.person_daily_usd : undefined;
+    const usdBudget = b.session_usd !== undefined || b.daily_usd !== undefined || b.monthly_usd !== undefined || personUsd !== undefined;
     if (usdBudget && price === null) {
-      throw new BudgetError("usd", 0, b.daily_usd ?? b.monthly_usd ?? b.session_usd ?? 0, `budget: ${e.provider} model ${e.model} has no known price, and a USD budget is set; it is refused rather than treated as free`);
+      throw new BudgetError("usd", 0, b.daily_usd ?? b.monthly_usd ?? b.session_usd ?? personUsd ?? 0, `budget: ${e.provider} model ${e.model} has no known price, and a USD budget is set; it is refused rather than treated as free`);
     }
     const usd = price ? (e.inputTokens * price.input + e.outputTokens * price.output) / 1_000_000 : 0;
     const tokens = e.inputTokens + e.outputTokens;
@@ -147,7 +149,7 @@ export class BudgetGuard {
       ["session", b.session_tokens, b.session_usd, e.session ? { session: e.session } : null],
       ["daily", b.daily_tokens, b.daily_usd, { since: day }],
       ["monthly", b.monthly_tokens, b.monthly_usd, { since: month }],
-      ["person_daily", b.person_daily_tokens, undefined, e.person ? { person: e.person, since: day } : null],
+      ["person_daily", b.person_daily_tokens, b.person_daily_usd, e.person ? { person: e.person, since: day } : null],
     ];
     for (const [scope, tokenLimit, usdLimit, q] of checks) {
       if ((tokenLimit === undefined && usdLimit === undefined) || q === null) continue;

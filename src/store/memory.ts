@@ -5,6 +5,7 @@ import type {
   FactQuery,
   HistoryQuery,
   InboundRecord,
+  InboundReply,
   NewMessage,
   Pairing,
   PendingInbound,
@@ -35,7 +36,7 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   return {
     kind: "memory",
     location: "memory",
-    async appendMessages(addr: SessionAddress, msgs: NewMessage[]) {
+    async appendMessages(addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply) {
       const t = now();
       let s = sessions.get(addr.key);
       if (!s) {
@@ -49,6 +50,10 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
       list.push(...stored);
       s.message_count = list.length;
       s.updated_at = t;
+      if (reply) {
+        const r = inbound.get(reply.inbound);
+        if (r && !r.done) r.reply = reply.text;
+      }
       return clone(stored);
     },
     async getSession(key) {

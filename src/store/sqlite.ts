@@ -16,6 +16,7 @@ import { searchWords } from "./words.ts";
 import type {
   Fact,
   InboundRecord,
+  InboundReply,
   NewMessage,
   Pairing,
   PendingInbound,
@@ -163,7 +164,9 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     anyFact: q<{ x: number }>("SELECT 1 AS x FROM facts WHERE agent = ? AND person = ? LIMIT 1"),
   };
 
-  const appendRows = (addr: SessionAddress, msgs: NewMessage[], t: number): StoredMessage[] => {
+  const appendRows = (addr: SessionAddress, msgs: NewMessage[], t: number, reply?: InboundReply): StoredMessage[] => {
+    // In the same transaction as the messages: the history and the outbox never disagree.
+    if (reply) st.saveInboundReply.run(reply.text, reply.inbound);
     const count = st.upsertSession.get(addr.key, addr.agent, addr.channel, addr.account, addr.peer, addr.thread, t, t, msgs.length)!.message_count;
     const first = count - msgs.length + 1;
     return msgs.map((m, i) => {
@@ -184,7 +187,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   // Each caller's promise settles only when its rows are committed. If the shared transaction fails,
   // the usage batch and then each append are retried alone, so one bad write (say, a full disk for a
   // big message) fails only itself.
-  type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
+  type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; reply: InboundReply | undefined; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
   // A usage write is an insert or an update of a call's row; both ride the same queue, in order.
   // `row`: the updated row's session and person, when the store knows them (see UsageSums.updated).
   type UsageOp = { record: UsageRecord } | { call: string; update: UsageUpdate; row: RowCounts | undefined };
@@ -229,7 +232,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   // Rows of the whole batch in one transaction (no savepoint per append).
   const writeAll = db.transaction((appends: PendingAppend[], usage: PendingUsage[], t: number) => {
     const ids = insertUsage(usage);
-    return { ids, results: appends.map((p) => appendRows(p.addr, p.msgs, t)) };
+    return { ids, results: appends.map((p) => appendRows(p.addr, p.msgs, t, p.reply)) };
   });
   const flush = () => {
     flushScheduled = false;
@@ -258,7 +261,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     }
     for (const p of appends) {
       try {
-        p.resolve(append(p.addr, p.msgs, t));
+        p.resolve(append(p.addr, p.msgs, t, p.reply));
       } catch (e) {
         p.reject(isExoError(e) ? e : explain(path, e, "append messages"));
       }
@@ -298,9 +301,9 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   return {
     kind: "sqlite",
     location: path,
-    appendMessages: (addr, msgs) =>
+    appendMessages: (addr, msgs, reply) =>
       new Promise<StoredMessage[]>((resolve, reject) => {
-        appendQueue.push({ addr, msgs, resolve, reject });
+        appendQueue.push({ addr, msgs, reply, resolve, reject });
         schedule(appendQueue.length);
       }),
     getSession: (key) => run("read a session", () => st.getSession.get(key) ?? null),

@@ -143,6 +143,13 @@ export interface PendingInbound extends InboundRecord {
   dead_at: number | null;
 }
 
+/** A finished turn's reply to an accepted inbound message, saved with the turn's history. */
+export interface InboundReply {
+  /** The inbound record's id (`<channel>:<platform message id>`). */
+  inbound: string;
+  text: string;
+}
+
 /** The outcome of a failed delivery attempt: retry at `retry_at`, or (null) dead-letter it. */
 export interface InboundFailure {
   error: string;
@@ -198,8 +205,14 @@ export interface Store {
   /** Human-readable location (file path, "memory"). */
   readonly location: string;
 
-  /** Appends messages in order, creating the session when new; returns them with their seq. */
-  appendMessages(session: SessionAddress, messages: NewMessage[]): Promise<StoredMessage[]>;
+  /**
+   * Appends messages in order, creating the session when new; returns them with their seq. With
+   * `reply`, the turn's reply is saved on its pending inbound message in the same transaction (the
+   * outbox, SPEC §13): the history holds the turn exactly when the message holds its reply, so a crash
+   * cannot leave a turn in the history that a retry would run again. An unknown or done inbound
+   * message is left alone (the messages are still appended).
+   */
+  appendMessages(session: SessionAddress, messages: NewMessage[], reply?: InboundReply): Promise<StoredMessage[]>;
   getSession(key: string): Promise<SessionInfo | null>;
   listSessions(query: SessionQuery): Promise<SessionPage>;
   /** A page of history, oldest first within the page. */

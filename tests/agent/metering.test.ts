@@ -125,6 +125,41 @@ describe("budgets hold under concurrency (finding 4)", () => {
     expect(await tokens(r.store, { person: "telegram:ada" })).toBe(210);
     expect((await r.turn("grace", { person: "telegram:grace" })).stop_reason).toBe("end_turn");
   });
+
+  test("person_daily_usd: one person's turns are refused at the limit, another person's and turns for nobody still run", async () => {
+    // Each call: 5 in + 100 out at GPT-4o's $2.5 / $10 per million = $0.0010125; the reservation holds ~$0.00101.
+    await using up = startFakeUpstream(() => openaiText("ok", { prompt_tokens: 5, completion_tokens: 100 }));
+    await using r = rig(
+      `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "sk-own"\nbase_url = "${up.url}"\nmax_tokens = 100\n[budgets]\nperson_daily_usd = 0.003\n`,
+    );
+    const ada = await Promise.all(Array.from({ length: 6 }, (_, i) => r.turn(`ada${i}`, { person: "telegram:ada" })));
+    expect(ada.filter((o) => o.stop_reason === "end_turn").length).toBe(2);
+    expect(ada.filter((o) => o.stop_reason === "budget").length).toBe(4);
+    expect(up.requests).toHaveLength(2);
+    expect((await r.store.sumUsage({ person: "telegram:ada" })).cost_usd).toBeCloseTo(0.002025, 9);
+    expect((await r.turn("ada-later", { person: "telegram:ada" })).stop_reason).toBe("budget");
+    expect((await r.turn("grace", { person: "telegram:grace" })).stop_reason).toBe("end_turn");
+    // A person's budget does not apply to a turn for nobody (the operator's own WebSocket).
+    expect((await r.turn("ws")).stop_reason).toBe("end_turn");
+    expect(up.requests).toHaveLength(4);
+  });
+
+  test("person_daily_usd with an unpriced model: a person's turn is refused, not treated as free; a turn for nobody runs", async () => {
+    await using up = startFakeUpstream(() => openaiText("ok", { prompt_tokens: 5, completion_tokens: 10 }));
+    await using r = rig(
+      `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "house-model-7b"\napi_key = "sk-own"\nbase_url = "${up.url}"\nmax_tokens = 100\n[budgets]\nperson_daily_usd = 5\n`,
+    );
+    const errors: unknown[] = [];
+    const refused = await r.runner.run(
+      { agent: "main", address: { key: "main:telegram:bot:ada", agent: "main", channel: "telegram", account: "bot", peer: "ada", thread: null }, content: "hi", person: "telegram:bot:ada" },
+      { signal: new AbortController().signal, emit: (e) => e.event === "error" && errors.push(e.data) },
+    );
+    expect(refused.stop_reason).toBe("budget");
+    expect(errors).toEqual([expect.objectContaining({ code: -32002, message: expect.stringContaining("house-model-7b has no known price") })]);
+    expect(up.requests).toHaveLength(0);
+    expect((await r.turn("ws")).stop_reason).toBe("end_turn");
+    expect(up.requests).toHaveLength(1);
+  });
 });
 
 /** Each wire API's unicode fixture, cut right after its second text delta (usage comes at the end).

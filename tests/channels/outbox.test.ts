@@ -7,9 +7,12 @@
  */
 import { expect, test } from "bun:test";
 import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { runExoclaw } from "../helpers/cli.ts";
+import { sse, startFakeUpstream } from "../helpers/fake-upstream.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { tempDir } from "../helpers/temp.ts";
 
@@ -269,4 +272,48 @@ test("without a gateway, `inbox` works on the store: list, and a retry re-queued
   await until(() => settled(gw), "the start to deliver the re-queued message");
   expect(h.accepted()).toEqual(["Order placed."]);
   expect(h.model.calls()).toBe(2);
+});
+
+test("a crash right after the turn's history is written: the next start sends the stored reply; the model is asked once, the history holds the turn once", async () => {
+  // The crash point the outbox must survive: the history and the reply land in one transaction, so
+  // no restart can find the turn in the history without its reply (and run it a second time).
+  // OpenAI's Chat Completions stream (wire-formats A2).
+  await using up = startFakeUpstream(() => ({
+    headers: { "content-type": "text/event-stream" },
+    body: sse([
+      { choices: [{ index: 0, delta: { role: "assistant", content: "Order placed." }, finish_reason: null }] },
+      { choices: [{ index: 0, delta: {}, finish_reason: "stop" }] },
+      { choices: [], usage: { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 } },
+      "[DONE]",
+    ]),
+  }));
+  await using h = harness("telegram", () => null);
+  h.home.file(
+    "config.toml",
+    readFileSync(join(h.home.path, "config.toml"), "utf8") + `\n[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\nbase_url = "${up.url}"\n`,
+  );
+  writeCredential(h.home.path, "openai", "sk-test-key");
+  const child = Bun.spawn([process.execPath, join(import.meta.dir, "../helpers/crash-gateway.ts")], { env: { ...process.env, EXOCLAW_HOME: h.home.path }, stdout: "pipe", stderr: "pipe" });
+  let out = "";
+  const reader = child.stdout.getReader();
+  while (!/listening (\d+)/.test(out)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the crashing gateway did not start: ${await new Response(child.stderr).text()}`);
+    out += new TextDecoder().decode(value);
+  }
+  const port = Number(/listening (\d+)/.exec(out)![1]);
+  await post({ url: `http://127.0.0.1:${port}` } as TestGateway, "telegram", 9100);
+  expect(await child.exited).not.toBe(0);
+  expect(child.signalCode).toBe("SIGKILL");
+  expect(up.requests).toHaveLength(1);
+  expect(h.sends).toHaveLength(0); // it died before sending
+
+  await using gw = await h.start(60_000);
+  await until(() => settled(gw), "the next start to deliver the stored reply");
+  expect(h.accepted()).toEqual(["Order placed."]);
+  expect(up.requests).toHaveLength(1);
+  expect((await gw.store.history("main:telegram:bot:42", { limit: 50 })).map((m) => [m.role, (m.parts[0] as { text: string }).text])).toEqual([
+    ["user", "order one pizza"],
+    ["assistant", "Order placed."],
+  ]);
 });

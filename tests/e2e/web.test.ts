@@ -1,6 +1,7 @@
 /**
  * The web control page in a real browser (Debian's Chromium through playwright-core): chat with a
- * streamed reply, sessions, plugins and usage; and the token prompt of a token-protected gateway.
+ * streamed reply, sessions, people (pairing), plugins and usage; and the token prompt of a
+ * token-protected gateway.
  * .ci/run installs chromium; without it this test fails and says so.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -8,7 +9,7 @@ import { existsSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
-import { startTestGateway } from "../helpers/gateway.ts";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { openSocket } from "../helpers/ws.ts";
 
@@ -180,6 +181,80 @@ describe("the web control page", () => {
     } finally {
       await page.close();
       if (!firstStopped) await first[Symbol.asyncDispose]();
+    }
+  }, 60_000);
+
+  test("People: a stranger's Telegram message shows up with its pairing code; Approve lets them in, Revoke shuts them out again (issue 10)", async () => {
+    // A loopback stand-in for api.telegram.org answering sendMessage in the Bot API's shape (wire-formats B1.3).
+    const sent: { chat_id: number; text: string }[] = [];
+    const api = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        const body = (await req.json()) as { chat_id: number; text: string };
+        sent.push(body);
+        return Response.json({ ok: true, result: { message_id: 100 + sent.length, from: { id: 987654321, is_bot: true, first_name: "Exo" }, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text } });
+      },
+    });
+    using home = tempDir("exoclaw-web-people-");
+    writeCredential(home.path, "tg_secret", "S3cr3t_token-1");
+    writeCredential(home.path, "tg_bot", "987654321:AAE-secret-token");
+    home.file(
+      "config.toml",
+      `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
+        `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n`,
+    );
+    await using gw = await startTestGateway({ ...KEYED, home: home.path, streamFor: () => stream });
+    let updateId = 5000;
+    // A Telegram Update from Ada's private chat (wire-formats B1.2); resolves once the gateway handled it.
+    const write = async (g: TestGateway, text: string) => {
+      const id = ++updateId;
+      const body = JSON.stringify({ update_id: id, message: { message_id: id, from: { id: 1561073042, is_bot: false, first_name: "Ada" }, chat: { id: 1561073042, type: "private", first_name: "Ada" }, date: 1636628439, text } });
+      const r = await fetch(`${g.url}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body });
+      expect(r.status).toBe(200);
+      const deadline = Date.now() + 15_000;
+      while ((await g.store.pendingInbound(10)).length > 0) {
+        if (Date.now() > deadline) throw new Error("timed out waiting for the gateway to handle the message");
+        await Bun.sleep(10);
+      }
+    };
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    try {
+      await page.goto(`${gw.url}/`);
+      await page.waitForSelector("text=connected to exoclaw");
+      await page.waitForSelector("#people >> text=nobody yet");
+
+      // The page is open when the stranger writes: they appear without a reload.
+      await write(gw, "hello?");
+      const code = /pairing code: ([A-Z2-9]{8})/.exec(sent.at(-1)?.text ?? "")?.[1];
+      expect(code).toBeDefined();
+      const ada = page.locator('#people li[data-person="telegram:bot:1561073042"]');
+      await ada.locator(`text=${code}`).waitFor();
+      expect(await page.textContent("#people h3")).toBe("telegram");
+      expect(await ada.textContent()).toContain("waiting, code");
+      await ada.locator("button", { hasText: "Approve" }).click();
+      await ada.locator("button", { hasText: "Revoke" }).waitFor();
+      expect(await ada.textContent()).toContain("approved just now");
+      expect((await gw.store.getPairing("telegram:bot:1561073042"))?.status).toBe("approved");
+
+      // Their next message is answered.
+      await write(gw, "now?");
+      expect(sent.at(-1)).toEqual({ chat_id: 1561073042, text: "You said: now? ✓" });
+
+      await ada.locator("button", { hasText: "Revoke" }).click();
+      await page.waitForSelector("#people >> text=nobody yet");
+      await write(gw, "and now?");
+      expect(sent.at(-1)!.text).toMatch(/pairing code: [A-Z2-9]{8}/);
+      expect(sent.filter((m) => m.text.startsWith("You said"))).toHaveLength(1);
+      // And the new stranger's code appears on its own.
+      await ada.locator("button", { hasText: "Approve" }).waitFor();
+      expect(await page.textContent("#people-error")).toBe("");
+      expect(errors).toEqual([]);
+    } finally {
+      await page.close();
+      await api.stop(true);
     }
   }, 60_000);
 });

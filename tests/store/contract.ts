@@ -233,6 +233,28 @@ export function storeContract(name: string, make: MakeStore): void {
       expect((await h.store.pendingInbound(1)).length).toBe(1);
     });
 
+    test("a turn's history and its inbound reply land together; a done or unknown message is left alone", async () => {
+      await using h = await make();
+      const rec = (id: string) => ({ id, channel: "telegram", payload: "{}", received_at: 10 });
+      await h.store.acceptInbound(rec("telegram:1"));
+      await h.store.acceptInbound(rec("telegram:2"));
+      await h.store.completeInbound("telegram:2");
+      const answer: NewMessage = { role: "assistant", parts: [{ type: "text", text: "the answer ✓" }] };
+      // Several in one tick (one group commit in sqlite): each reply goes to its own message.
+      const [a, b, c] = await Promise.all([
+        h.store.appendMessages(addr("42"), [user("question"), answer], { inbound: "telegram:1", text: "the answer ✓" }),
+        h.store.appendMessages(addr("43"), [user("late")], { inbound: "telegram:2", text: "too late" }),
+        h.store.appendMessages(addr("44"), [user("nobody's")], { inbound: "telegram:unknown", text: "x" }),
+      ]);
+      expect([a!.map((m) => m.seq), b!.map((m) => m.seq), c!.map((m) => m.seq)]).toEqual([[1, 2], [1], [1]]);
+      expect((await h.store.history(addr("42").key, { limit: 10 })).map((m) => m.role)).toEqual(["user", "assistant"]);
+      expect(await h.store.getInbound("telegram:1")).toMatchObject({ reply: "the answer ✓", attempts: 0, dead_at: null });
+      // Saved, not sent: the retry loop finds it due with its reply.
+      expect((await h.store.dueInbound(Number.MAX_SAFE_INTEGER, 10)).map((p) => [p.id, p.reply])).toEqual([["telegram:1", "the answer ✓"]]);
+      expect(await h.store.getInbound("telegram:2")).toBeNull();
+      expect(await h.store.getInbound("telegram:unknown")).toBeNull();
+    });
+
     test("inbound backoff: each message is due at its own time; a dead-lettered one waits for a re-queue", async () => {
       await using h = await make();
       const rec = (id: string, at: number) => ({ id, channel: "slack", payload: "{}", received_at: at });

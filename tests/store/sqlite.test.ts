@@ -142,6 +142,12 @@ describe("sqlite store on disk", () => {
     expect((await s.getSession(addr("f").key))!.message_count).toBe(1);
     await s.appendMessages(addr("f"), [text("third")]);
     expect((await s.history(addr("f").key, { limit: 10 })).map((m) => m.seq)).toEqual([1, 2]);
+    // A turn's reply rides the same transaction: when its history cannot be written, neither is the reply.
+    await s.acceptInbound({ id: "telegram:9", channel: "telegram", payload: "{}", received_at: 1 });
+    const failed = await s.appendMessages(addr("f"), [text(big)], { inbound: "telegram:9", text: "the reply" }).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(StoreError);
+    expect((await s.getInbound("telegram:9"))!.reply).toBeNull();
+    expect((await s.history(addr("f").key, { limit: 10 })).map((m) => m.seq)).toEqual([1, 2]);
     await s.close();
   });
 

@@ -8,6 +8,10 @@
  *   words would enter their history and memory as theirs.
  * - The agent and model that answer are shown (from `status`), with a warning and the fix when the
  *   agent has no API key.
+ * - "People" lists, per channel, the strangers waiting with a pairing code and the people let in
+ *   (pairing.list), with Approve and Revoke (pairing.approve / pairing.revoke). It is read again
+ *   every few seconds while the page is shown, so a stranger who just wrote appears without a reload;
+ *   it is redrawn only when something changed.
  * - When the socket closes the page says "disconnected, reconnecting…" and retries with backoff.
  *   A message sent while disconnected is queued (shown greyed, marked as waiting) and sent, in order,
  *   once the gateway is back; one whose answer was cut off by the disconnect is reported as such and
@@ -72,6 +76,62 @@ export const PAGE_JS = `"use strict";
     const t = usage.today;
     item($("usage"), t.calls + " calls, " + t.input_tokens + " in / " + t.output_tokens + " out, $" + t.cost_usd.toFixed(4));
     renderView();
+    await refreshPeople(false).catch((err) => peopleError(err.message));
+  }
+
+  let peopleShown = null, peopleTimer = null;
+  const ago = (ms) => { const m = Math.round(ms / 60000); return m < 1 ? "just now" : m < 60 ? m + " min ago" : Math.round(m / 60) + " h ago"; };
+  const peopleError = (text) => { $("people-error").textContent = text; };
+
+  function renderPeople(list) {
+    const box = $("people");
+    box.replaceChildren();
+    if (!list.length) { const p = document.createElement("p"); p.className = "note"; p.textContent = "nobody yet — a stranger who writes to a channel appears here with their pairing code"; box.appendChild(p); return; }
+    const byChannel = new Map();
+    for (const p of list) { if (!byChannel.has(p.channel)) byChannel.set(p.channel, []); byChannel.get(p.channel).push(p); }
+    for (const [channel, people] of byChannel) {
+      const h = document.createElement("h3"); h.textContent = channel; box.appendChild(h);
+      const ul = document.createElement("ul"); box.appendChild(ul);
+      // Waiting strangers first: they are what the operator comes here for.
+      people.sort((a, b) => (a.status === b.status ? 0 : a.status === "pending" ? -1 : 1));
+      for (const p of people) {
+        const li = document.createElement("li"); li.dataset.person = p.person; li.dataset.status = p.status;
+        const who = document.createElement("span"); who.textContent = p.person; li.appendChild(who);
+        const act = document.createElement("button"); act.type = "button";
+        if (p.status === "pending") {
+          const code = document.createElement("code"); code.textContent = p.code || ""; li.append(" waiting, code ", code);
+          const mins = Math.max(0, Math.round(((p.expires_at || 0) - Date.now()) / 60000));
+          const note = document.createElement("span"); note.className = "note"; note.textContent = "expires in " + mins + " min"; li.appendChild(note);
+          act.textContent = "Approve"; act.onclick = () => decide("pairing.approve", { code: p.code }, act);
+        } else {
+          const note = document.createElement("span"); note.className = "note"; note.textContent = "approved " + ago(Date.now() - (p.approved_at || p.created_at)); li.appendChild(note);
+          act.textContent = "Revoke"; act.onclick = () => decide("pairing.revoke", { person: p.person }, act);
+        }
+        li.appendChild(act);
+        ul.appendChild(li);
+      }
+    }
+  }
+
+  async function decide(method, params, button) {
+    button.disabled = true;
+    try { await call(method, params); peopleError(""); }
+    catch (err) { peopleError(err.message); }
+    await refreshPeople(true).catch(() => {});
+  }
+
+  async function refreshPeople(force) {
+    const r = await call("pairing.list", {});
+    // Redrawn only when it changed: a button under the pointer does not vanish every few seconds.
+    const shown = JSON.stringify(r.pairings);
+    if (!force && shown === peopleShown) return;
+    peopleShown = shown;
+    renderPeople(r.pairings);
+  }
+
+  function watchPeople() {
+    clearInterval(peopleTimer);
+    peopleTimer = setInterval(() => { if (ready && document.visibilityState === "visible") refreshPeople(false).catch(() => {}); }, 2000);
   }
 
   async function showHistory(key) {
@@ -173,6 +233,7 @@ export const PAGE_JS = `"use strict";
         ready = true; retryMs = 500;
         setStatus("connected to " + hello.server.name + " " + hello.server.version, false);
         await refresh();
+        watchPeople();
         await flushQueue();
       } catch (err) { if (ws === sock && sock.readyState === 1) setStatus(err.message, true); }
     };
