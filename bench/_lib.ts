@@ -146,14 +146,14 @@ export async function runBench(name: string, main: () => Promise<void>): Promise
 // ---- header ------------------------------------------------------------------------------------
 
 /** Commit, date and machine, printed before any figure. */
-export function printHeader(name: string, args: { smoke: boolean; reps: number }, params: string): void {
+export function printHeader(name: string, args: { smoke: boolean; reps?: number }, params: string): void {
   const git = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: ROOT, stdout: "pipe", stderr: "ignore" });
   const commit = git.exitCode === 0 ? git.stdout.toString().trim() : "unknown";
   const dirty = Bun.spawnSync(["git", "status", "--porcelain", "--untracked-files=no"], { cwd: ROOT, stdout: "pipe", stderr: "ignore" }).stdout.toString().trim() ? " (uncommitted changes)" : "";
   const cpu = cpus()[0]?.model.trim() ?? "unknown cpu";
   console.log(`# bench ${name}${args.smoke ? " --smoke (tiny sizes: proves it runs, measures nothing)" : ""}`);
   console.log(`commit ${commit}${dirty} · ${new Date().toISOString()} · ${cpus().length} cores (${cpu}) · load ${uptimeLoad()} · Bun ${Bun.version}`);
-  console.log(`${params}; ${args.reps} rep${args.reps === 1 ? "" : "s"}, A/B interleaved`);
+  console.log(args.reps === undefined ? params : `${params}; ${args.reps} rep${args.reps === 1 ? "" : "s"}, sides interleaved`);
   console.log("");
 }
 
@@ -212,6 +212,8 @@ export async function interleave<K extends string, T>(reps: number, sides: Recor
     for (let j = 0; j < names.length; j++) {
       const name = names[(i + j) % names.length]!;
       out[name][i] = await sides[name](i);
+      // A macrotask between samples, so the hang guard's timer can fire even in a synchronous bench.
+      await new Promise((r) => setImmediate(r));
     }
   }
   return out;
@@ -245,6 +247,18 @@ export function table(head: readonly string[], rows: readonly (readonly string[]
 export function rssKiB(pid: number): number {
   try {
     return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Proportional set size in KiB (shared pages divided among the processes sharing them, from
+ * /proc/<pid>/smaps_rollup): what a process really adds when several map the same binary.
+ */
+export function pssKiB(pid: number): number {
+  try {
+    return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1] ?? NaN);
   } catch {
     return NaN;
   }
