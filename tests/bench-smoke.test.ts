@@ -12,6 +12,10 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { nativeTarget } from "../build.ts";
 import { goal, interleave, pairDiffs, pct, summarize } from "../bench/_lib.ts";
+import { openClient, webhookTurn } from "../bench/_gateway.ts";
+import type { StreamFn } from "../src/agent/loop.ts";
+import { ProviderError } from "../src/agent/provider-error.ts";
+import { startTestGateway } from "./helpers/gateway.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const target = nativeTarget();
@@ -78,6 +82,25 @@ describe("the shared bench harness", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim()).toBe("bench router: --reps must be a whole number ≥ 1, got 0");
   });
+});
+
+test("a bench counts only end_turn: a turn or a webhook that ends in error fails, naming the stop_reason", async () => {
+  let fail = false;
+  const stream: StreamFn = async function* () {
+    if (fail) yield { type: "error", error: new ProviderError("openai", "openai: overloaded (529)", { status: 529 }) };
+    else (yield { type: "text", text: "fine" }, yield { type: "done", stop_reason: "end_turn" });
+  };
+  await using gw = await startTestGateway({ toml: "[channels.http]\n", streamFor: () => stream });
+  const client = await openClient(gw.port);
+  try {
+    expect(await client.turn({ content: "hi" })).toMatchObject({ stop_reason: "end_turn", text: "fine" });
+    await webhookTurn(gw.port, { peer: "ada", text: "hi", id: "ok-1" });
+    fail = true;
+    await expect(client.turn({ content: "hi" })).rejects.toThrow('a turn ended with stop_reason "error", not end_turn');
+    await expect(webhookTurn(gw.port, { peer: "ada", text: "hi", id: "bad-1" })).rejects.toThrow('a webhook turn ended with stop_reason "error", not end_turn');
+  } finally {
+    client.close();
+  }
 });
 
 describe("every bench runs with --smoke", () => {
