@@ -1,5 +1,9 @@
-/** Baseline for the ping bench: a bare Bun WebSocket server answering pings, no protocol layer. */
-const port = Number(process.argv[2]);
+/**
+ * The floor for the gateway bench: a bare Bun.serve answering /health and WebSocket pings, no
+ * protocol layer. Compiled the way the release binary is (bun build --compile, bytecode, minify)
+ * for cold start and RSS; the port is its last argument (`… gateway --port N` works as well).
+ */
+const port = Number(process.argv.at(-1));
 Bun.serve({
   hostname: "127.0.0.1",
   port,

@@ -1,97 +1,154 @@
 /**
- * Plugin host benchmarks: a warm tool call through the process boundary (p50, p99) against an
- * in-process Extism call of the same plugin, instantiation from a cached compiled module, calls
- * per second across 2 cores, and how fast a killed runaway is replaced.
+ * Plugin host benchmarks, each against a baseline in the same run, interleaved:
+ * - a warm tool call through the child process vs the same call in-process (Extism, no isolation),
+ *   paired call by call;
+ * - instantiation from a cached compiled module vs compiling and instantiating from the bytes;
+ * - calls/s over 2 plugin processes vs in-process calls, in alternating windows;
+ * - a runaway killed at its deadline: from the call's start + timeout_ms to the next answered call
+ *   of the same plugin (kill, respawn, load, call), against a warm call of that plugin.
  *
- *   bun scripts/build-plugins.ts && bun bench/plugins.ts
+ *   bun scripts/build-plugins.ts && bun bench/plugins.ts [--calls 5000] [--seconds 2] [--reps 5] [--smoke]
  */
 import createPlugin from "@extism/extism";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { silentLogger } from "../src/lib/log.ts";
 import { PluginHost, pluginHostCommand } from "../src/sandbox/index.ts";
+import { benchArgs, goal, int, interleave, ms, num, onCleanup, pairDiffs, printHeader, ratio, ROOT, runBench, spread, step, summarize, table, us } from "./_lib.ts";
 
-const ROOT = join(import.meta.dir, "..");
-const wasm = new Uint8Array(await Bun.file(join(ROOT, "dist/plugins/echo.wasm")).arrayBuffer());
-const hostile = new Uint8Array(await Bun.file(join(ROOT, "dist/fixtures/hostile.wasm")).arrayBuffer());
+const args = benchArgs("plugins", { calls: { type: "string" }, seconds: { type: "string" } }, 600);
+const { smoke, reps } = args;
+const CALLS = num(args.values.calls, 5000, smoke, 50);
+const SECONDS = num(args.values.seconds, 2, smoke, 0.2);
+const RUNAWAY_TIMEOUT_MS = 200;
+
 const grant = (name: string, timeout_ms = 5000) => ({ name, allowed_hosts: [], allowed_paths: {}, secrets: [], memory_mb: 16, timeout_ms, config: {} });
 const input = { text: "hello" };
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
-const us = (ms: number) => `${(ms * 1000).toFixed(0)} µs`;
 const shims = { env: { seed: () => Date.now(), "Date.now": () => Date.now(), "console.log": () => {}, abort: () => {} } };
 const userFns = { "extism:host/user": { exo_log() {}, exo_now: () => Date.now(), exo_kv_get: () => 0n, exo_kv_set() {}, exo_http: () => 0n, exo_fs_read: () => 0n, exo_fs_write: () => 0n } };
 
 function newHost(maxProcesses: number) {
-  return new PluginHost({ command: pluginHostCommand(), kv: { get: async () => null, set: async () => {}, stats: async () => ({ entries: 0, bytes: 0 }) }, secret: () => null, log: silentLogger, maxProcesses });
+  const host = new PluginHost({ command: pluginHostCommand(), kv: { get: async () => null, set: async () => {}, stats: async () => ({ entries: 0, bytes: 0 }) }, secret: () => null, log: silentLogger, maxProcesses });
+  onCleanup(() => host.stop());
+  return host;
 }
 
-// 1. Warm call round trip: through the child process vs in-process Extism.
-const host = newHost(1);
-await host.load(grant("echo"), wasm);
-for (let i = 0; i < 500; i++) await host.callTool("echo", "echo", input);
-const through: number[] = [];
-for (let i = 0; i < 5000; i++) {
-  const t0 = performance.now();
-  await host.callTool("echo", "echo", input);
-  through.push(performance.now() - t0);
-}
-await host.stop();
+await runBench("plugins", async () => {
+  printHeader("plugins", args, `${CALLS} paired warm calls, ${SECONDS} s throughput windows, runaway timeout_ms ${RUNAWAY_TIMEOUT_MS}`);
+  const wasmPath = join(ROOT, "dist/plugins/echo.wasm");
+  const hostilePath = join(ROOT, "dist/fixtures/hostile.wasm");
+  if (!existsSync(wasmPath) || !existsSync(hostilePath)) throw new Error("no dist/plugins/echo.wasm or dist/fixtures/hostile.wasm: run `bun scripts/build-plugins.ts` first");
+  const wasm = new Uint8Array(await Bun.file(wasmPath).arrayBuffer());
+  const hostile = new Uint8Array(await Bun.file(hostilePath).arrayBuffer());
+  const payload = JSON.stringify({ tool: "echo", input });
+  const module = await WebAssembly.compile(wasm);
+  const instantiate = () => createPlugin({ wasm: [{ module }] } as never, { useWasi: false, functions: { ...userFns, ...shims } } as never);
 
-const module = await WebAssembly.compile(wasm);
-const inproc = await createPlugin({ wasm: [{ module }] } as never, { useWasi: false, functions: { ...userFns, ...shims } } as never);
-const payload = JSON.stringify({ tool: "echo", input });
-for (let i = 0; i < 500; i++) await inproc.call("call", payload);
-const direct: number[] = [];
-for (let i = 0; i < 5000; i++) {
-  const t0 = performance.now();
-  await inproc.call("call", payload);
-  direct.push(performance.now() - t0);
-}
+  // 1. Warm call: through the child process vs in-process, paired call by call.
+  const host = newHost(1);
+  const inproc = await instantiate();
+  const warm = await step("paired warm calls", 120_000, async () => {
+    await host.load(grant("echo"), wasm);
+    for (let i = 0; i < (smoke ? 10 : 500); i++) (await host.callTool("echo", "echo", input), await inproc.call("call", payload));
+    return interleave(CALLS, {
+      child: async () => {
+        const t0 = performance.now();
+        await host.callTool("echo", "echo", input);
+        return performance.now() - t0;
+      },
+      inProcess: async () => {
+        const t0 = performance.now();
+        await inproc.call("call", payload);
+        return performance.now() - t0;
+      },
+    });
+  });
+  await host.stop();
+  const boundary = summarize(pairDiffs(warm.child, warm.inProcess));
 
-// 2. Instantiation from a cached compiled module (what a replaced instance costs).
-const inst: number[] = [];
-for (let i = 0; i < 200; i++) {
-  const t0 = performance.now();
-  const p = await createPlugin({ wasm: [{ module }] } as never, { useWasi: false, functions: { ...userFns, ...shims } } as never);
-  inst.push(performance.now() - t0);
-  await p.close();
-}
+  // 2. Instantiation from the cached compiled module vs from the bytes.
+  const inst = await step("instantiation", 60_000, () =>
+    interleave(smoke ? 3 : 200, {
+      cached: async () => {
+        const t0 = performance.now();
+        const p = await instantiate();
+        const t = performance.now() - t0;
+        await p.close();
+        return t;
+      },
+      fromBytes: async () => {
+        const t0 = performance.now();
+        const p = await createPlugin({ wasm: [{ data: wasm }] } as never, { useWasi: false, functions: { ...userFns, ...shims } } as never);
+        const t = performance.now() - t0;
+        await p.close();
+        return t;
+      },
+    }),
+  );
 
-// 3. Throughput over 2 processes, 8 callers.
-const pool = newHost(2);
-await pool.load(grant("echo"), wasm);
-await Promise.all([pool.callTool("echo", "echo", input), pool.callTool("echo", "echo", input)]);
-let calls = 0;
-const end = performance.now() + 3000;
-const t0 = performance.now();
-await Promise.all(
-  Array.from({ length: 8 }, async () => {
-    while (performance.now() < end) {
-      await pool.callTool("echo", "echo", input);
-      calls++;
+  // 3. Throughput: 8 callers over 2 plugin processes vs 8 callers on one in-process instance.
+  const pool = newHost(2);
+  await pool.load(grant("echo"), wasm);
+  await Promise.all([pool.callTool("echo", "echo", input), pool.callTool("echo", "echo", input)]);
+  const windowOf = (call: () => Promise<unknown>) => async () => {
+    let calls = 0;
+    const end = performance.now() + SECONDS * 1000;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (performance.now() < end) {
+          await call();
+          calls++;
+        }
+      }),
+    );
+    return calls / ((performance.now() - t0) / 1000);
+  };
+  const rates = await step("throughput windows", 60_000 + reps * SECONDS * 2 * 3000, () =>
+    interleave(reps, { pool: windowOf(() => pool.callTool("echo", "echo", input)), inProcess: windowOf(() => inproc.call("call", payload)) }),
+  );
+  await pool.stop();
+  await inproc.close();
+
+  // 4. A runaway: the clock starts at the call's start + timeout_ms (the deadline), and stops when the
+  //    same plugin answers its next call (the child killed, a new one spawned and loaded).
+  const one = newHost(1);
+  await one.load(grant("hostile", RUNAWAY_TIMEOUT_MS), hostile);
+  await one.callTool("hostile", "count", {});
+  const runaway = { afterDeadline: [] as number[], rejectionLag: [] as number[], warm: [] as number[] };
+  await step("runaway kills", 60_000 + reps * 10_000, async () => {
+    for (let i = 0; i < Math.max(reps, smoke ? 1 : 5); i++) {
+      const t0 = performance.now();
+      const deadline = t0 + RUNAWAY_TIMEOUT_MS;
+      const outcome = await one.callTool("hostile", "spin", {}).then(
+        () => "answered",
+        (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      );
+      if (outcome === "answered") throw new Error("the runaway call was answered instead of killed");
+      runaway.rejectionLag.push(performance.now() - deadline);
+      await one.callTool("hostile", "count", {});
+      runaway.afterDeadline.push(performance.now() - deadline);
+      const w0 = performance.now();
+      await one.callTool("hostile", "count", {});
+      runaway.warm.push(performance.now() - w0);
     }
-  }),
-);
-const rate = calls / ((performance.now() - t0) / 1000);
-await pool.stop();
+  });
+  await one.stop();
 
-// 4. A runaway killed at its deadline: time from the timeout error to the next answered call.
-const one = newHost(1);
-await one.load(grant("echo"), wasm);
-await one.load(grant("hostile", 200), hostile);
-const recover: number[] = [];
-for (let i = 0; i < 5; i++) {
-  await one.callTool("hostile", "spin", {}).catch(() => {});
-  const t1 = performance.now();
-  await one.callTool("echo", "echo", input);
-  recover.push(performance.now() - t1);
-}
-await one.stop();
-
-console.log("| measure | figure |");
-console.log("|---|---|");
-console.log(`| warm tool call through the child process, p50 / p99 | ${us(pct(through, 0.5))} / ${us(pct(through, 0.99))} |`);
-console.log(`| same call in-process (Extism, no isolation), p50 / p99 | ${us(pct(direct, 0.5))} / ${us(pct(direct, 0.99))} |`);
-console.log(`| process boundary overhead (p50 ratio) | ${(pct(through, 0.5) / pct(direct, 0.5)).toFixed(1)}x |`);
-console.log(`| instantiation from a cached compiled module, median | ${us(pct(inst, 0.5))} |`);
-console.log(`| calls/s, 2 plugin processes, 8 callers | ${Math.round(rate).toLocaleString("en")} |`);
-console.log(`| runaway killed → next call answered, median of 5 | ${pct(recover, 0.5).toFixed(0)} ms |`);
+  const child = summarize(warm.child);
+  const inp = summarize(warm.inProcess);
+  const cached = summarize(inst.cached);
+  const kill = summarize(runaway.afterDeadline);
+  table(
+    ["measure", "exoclaw", "baseline in the same run", "goal"],
+    [
+      ["warm tool call through the child process (echo), p50 / p99", `${us(child.median)} / ${us(child.p99)}`, `in-process Extism, no isolation: ${us(inp.median)} / ${us(inp.p99)}`, `p50 ${goal(child.median, "≤", 0.25, us)}`],
+      [`process boundary: per-pair difference (child − in-process) over ${CALLS} pairs, median / p90`, `${us(boundary.median)} / ${us(boundary.p90)}`, "", ""],
+      ["instantiation from a cached compiled module, median (p25–p75)", spread(cached, us), `compile + instantiate from bytes: ${spread(summarize(inst.fromBytes), us)}`, goal(cached.median, "≤", 5, ms)],
+      [`calls/s, 2 plugin processes, 8 callers, median (min–max) of ${reps}`, spread(summarize(rates.pool), int), `in-process, 8 callers: ${spread(summarize(rates.inProcess), int)}`, ""],
+      [`runaway (timeout_ms ${RUNAWAY_TIMEOUT_MS}): deadline → next call of the same plugin answered, median (min–max) of ${kill.n}`, spread(kill, ms), `warm call of that plugin: ${spread(summarize(runaway.warm), ms)}`, goal(kill.median, "≤", 200, ms)],
+      ["of which: deadline → the runaway call rejected, median (min–max)", spread(summarize(runaway.rejectionLag), ms), "", ""],
+      ["through-child / in-process, p50 ratio", ratio(child.median / inp.median), "", ""],
+    ],
+  );
+});

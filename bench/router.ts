@@ -1,18 +1,24 @@
 /**
- * Router benchmark: resolves per second with 100 / 1,000 / 10,000 bindings, beside a naive resolver
- * that scans every binding once per tier. Compare the ratio, not absolute times.
+ * Router benchmark: resolves per second with 100 / 1,000 / 10,000 bindings, beside a linear scan that
+ * walks the bindings once (a single pass keeping the best tier so far), windows interleaved. Compare the ratio, not absolute times.
  *
- *   bun bench/router.ts
+ *   bun bench/router.ts [--seconds 1] [--reps 5] [--smoke]
  *
  * Bindings are a realistic mix: ~85% channel+peer on three channels, then guild, team, account and
  * bare-channel bindings. Addresses mostly come from bound peers, the rest fall through to lower
  * tiers or the default. Both resolvers build the session key, so the ratio is routing alone.
  */
+import { benchArgs, int, interleave, num, pairRatios, printHeader, ratio, runBench, spread, step, summarize, table } from "./_lib.ts";
 import { type Binding, createRouter, type InboundAddress, type MatchedBy, type Route, sessionKey } from "../src/router/index.ts";
 
 const SELECTORS = ["peer", "guild", "team", "account", "channel"] as const;
 const CHANNELS = ["telegram", "discord", "slack"];
-const SECONDS_PER_RUN = 1;
+
+const args = benchArgs("router", { seconds: { type: "string" } }, 600);
+const { smoke, reps } = args;
+const SECONDS = num(args.values.seconds, 1, smoke, 0.05);
+const SIZES = [100, 1_000, 10_000];
+const ADDRESSES = smoke ? 512 : 4096;
 
 // mulberry32: seeded, so every run routes the same workload.
 function rng(seed: number) {
@@ -54,25 +60,31 @@ function makeAddresses(bindings: readonly Binding[], count: number, rand: (n: nu
   return out;
 }
 
-/** What a first implementation would do: for each tier, walk every binding in config order. */
-function createNaiveResolver(bindings: readonly Binding[], defaultAgent: string): (addr: InboundAddress) => Route {
-  const tiered = bindings.map((b) => ({ b, tier: SELECTORS.find((s) => b[s] !== undefined)! }));
+/**
+ * The linear baseline: one pass over the bindings in config order, keeping the best tier matched so
+ * far (peer > guild > team > account > channel; the first match within a tier wins), stopping early
+ * at a peer match — what a careful implementation without an index does.
+ */
+function createLinearResolver(bindings: readonly Binding[], defaultAgent: string): (addr: InboundAddress) => Route {
+  const tiered = bindings.map((b) => ({ b, rank: SELECTORS.findIndex((s) => b[s] !== undefined) }));
   return (addr) => {
-    for (const tier of SELECTORS) {
-      for (const { b, tier: t } of tiered) {
-        if (t !== tier) continue;
-        if (
-          (b.channel === undefined || b.channel === addr.channel) &&
-          (b.account === undefined || b.account === addr.account) &&
-          (b.team === undefined || b.team === addr.team) &&
-          (b.guild === undefined || b.guild === addr.guild) &&
-          (b.peer === undefined || b.peer === addr.peer)
-        ) {
-          return { agent: b.agent, session: sessionKey(b.agent, addr), matched_by: `binding.${tier}` as MatchedBy };
-        }
+    let best: { b: Binding; rank: number } | undefined;
+    for (const t of tiered) {
+      if (best !== undefined && t.rank >= best.rank) continue;
+      const b = t.b;
+      if (
+        (b.channel === undefined || b.channel === addr.channel) &&
+        (b.account === undefined || b.account === addr.account) &&
+        (b.team === undefined || b.team === addr.team) &&
+        (b.guild === undefined || b.guild === addr.guild) &&
+        (b.peer === undefined || b.peer === addr.peer)
+      ) {
+        best = t;
+        if (t.rank === 0) break;
       }
     }
-    return { agent: defaultAgent, session: sessionKey(defaultAgent, addr), matched_by: "default" };
+    if (best === undefined) return { agent: defaultAgent, session: sessionKey(defaultAgent, addr), matched_by: "default" };
+    return { agent: best.b.agent, session: sessionKey(best.b.agent, addr), matched_by: `binding.${SELECTORS[best.rank]!}` as MatchedBy };
   };
 }
 
@@ -96,29 +108,32 @@ function measure(resolve: (addr: InboundAddress) => Route, addrs: readonly Inbou
   return ops / (elapsed / 1000);
 }
 
-const fmt = (n: number) => Math.round(n).toLocaleString("en");
-const rows: string[] = [];
-for (const n of [100, 1_000, 10_000]) {
-  const rand = rng(n);
-  const bindings = makeBindings(n, rand);
-  const addrs = makeAddresses(bindings, 4096, rand);
-  const router = createRouter(bindings, "main");
-  const naive = createNaiveResolver(bindings, "main");
-  const tally = new Map<MatchedBy, number>();
-  for (const a of addrs) {
-    const got = router.resolve(a);
-    const want = naive(a);
-    if (got.agent !== want.agent || got.session !== want.session || got.matched_by !== want.matched_by) {
-      throw new Error(`router and naive resolver disagree on ${JSON.stringify(a)}: ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+await runBench("router", async () => {
+  printHeader("router", args, `${SIZES.join(" / ")} bindings, ${ADDRESSES} addresses, ${SECONDS} s per window`);
+  const rows: string[][] = [];
+  for (const n of SIZES) {
+    const rand = rng(n);
+    const bindings = makeBindings(n, rand);
+    const addrs = makeAddresses(bindings, ADDRESSES, rand);
+    const router = createRouter(bindings, "main");
+    const linear = createLinearResolver(bindings, "main");
+    const tally = new Map<MatchedBy, number>();
+    for (const a of addrs) {
+      const got = router.resolve(a);
+      const want = linear(a);
+      if (got.agent !== want.agent || got.session !== want.session || got.matched_by !== want.matched_by) {
+        throw new Error(`router and linear scan disagree on ${JSON.stringify(a)}: ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+      }
+      tally.set(got.matched_by, (tally.get(got.matched_by) ?? 0) + 1);
     }
-    tally.set(got.matched_by, (tally.get(got.matched_by) ?? 0) + 1);
+    const r = await step(`${n} bindings`, 60_000 + reps * SECONDS * 2 * 3000, () =>
+      interleave(reps, { indexed: async () => measure(router.resolve, addrs, SECONDS), linear: async () => measure(linear, addrs, SECONDS) }),
+    );
+    const order: MatchedBy[] = ["binding.peer", "binding.guild", "binding.team", "binding.account", "binding.channel", "default"];
+    const mix = order.map((k) => `${k.replace("binding.", "")} ${Math.round((100 * (tally.get(k) ?? 0)) / addrs.length)}%`).join(", ");
+    const ix = summarize(r.indexed);
+    const ln = summarize(r.linear);
+    rows.push([int(n), spread(ix, int), (1e9 / ix.median).toFixed(0), spread(ln, int), (1e9 / ln.median).toFixed(0), spread(summarize(pairRatios(r.indexed, r.linear)), ratio), mix]);
   }
-  const indexed = measure(router.resolve, addrs, SECONDS_PER_RUN);
-  const linear = measure(naive, addrs, SECONDS_PER_RUN);
-  const order: MatchedBy[] = ["binding.peer", "binding.guild", "binding.team", "binding.account", "binding.channel", "default"];
-  const mix = order.map((k) => `${k.replace("binding.", "")} ${Math.round((100 * (tally.get(k) ?? 0)) / addrs.length)}%`).join(", ");
-  rows.push(`| ${fmt(n)} | ${fmt(indexed)} | ${(1e9 / indexed).toFixed(0)} | ${fmt(linear)} | ${(1e9 / linear).toFixed(0)} | ${(indexed / linear).toFixed(1)}× | ${mix} |`);
-}
-console.log("| bindings | indexed resolves/s | ns/resolve | linear-scan resolves/s | ns/resolve | speed-up | matched by |");
-console.log("|---|---|---|---|---|---|---|");
-for (const r of rows) console.log(r);
+  table([`bindings`, `indexed resolves/s, median (min–max) of ${reps}`, "ns/resolve", "linear scan (one pass) resolves/s", "ns/resolve", "per-pair speed-up", "matched by"], rows);
+});
