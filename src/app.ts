@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { type Config, readCredential } from "./config/index.ts";
 import { resolveAgentKey } from "./config/api-keys.ts";
-import { ConfigError } from "./lib/errors.ts";
+import { ConfigError, ExoError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
 import { createMetrics } from "./lib/metrics.ts";
 import { BudgetGuard, periodStarts } from "./metering/index.ts";
@@ -259,13 +259,13 @@ export async function startApp(opts: AppOptions): Promise<App> {
         const p = pipeline;
         app.get("/webhook/:channel", (c) => {
           const spec = channels.specs.get(c.req.param("channel"));
-          if (!spec) return c.json({ error: { code: "not_found", message: `no channel ${c.req.param("channel")}` } }, 404);
+          if (!spec) throw new ExoError("not_found", `no channel ${c.req.param("channel")}`);
           const r = p.handshake(spec, c.req.raw);
           return new Response(r.body, { status: r.status, headers: r.headers });
         });
         app.post("/webhook/:channel", async (c) => {
           const spec = channels.specs.get(c.req.param("channel"));
-          if (!spec) return c.json({ error: { code: "not_found", message: `no channel ${c.req.param("channel")}` } }, 404);
+          if (!spec) throw new ExoError("not_found", `no channel ${c.req.param("channel")}`);
           const r = await p.handle(spec, c.req.raw);
           return new Response(r.body, { status: r.status, headers: r.headers });
         });

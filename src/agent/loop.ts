@@ -4,6 +4,7 @@
  * tested with a scripted stream and no HTTP. Never throws: a provider failure ends the turn with
  * stop_reason "error" (or "cancelled" when the signal fired) and the events say why.
  */
+import { RPC } from "../protocol/error-codes.ts";
 import type { NewMessage } from "../store/index.ts";
 import type { ProviderError } from "./provider-error.ts";
 import type { ChatMessage, ChatRequest, StreamEvent, ToolSpec } from "./types.ts";
@@ -111,10 +112,10 @@ export async function runTurn(
       // A stream function throws only before a call is made: a budget refusal (fail closed).
       const exo = e as { code?: string; message?: string; data?: unknown };
       if (exo.code === "budget_exceeded") {
-        emit({ event: "error", data: { code: -32002, message: exo.message ?? "budget exceeded", ...(exo.data !== undefined && { data: exo.data }) } });
+        emit({ event: "error", data: { code: RPC.BUDGET_EXCEEDED, message: exo.message ?? "budget exceeded", ...(exo.data !== undefined && { data: exo.data }) } });
         return finish("budget");
       }
-      emit({ event: "error", data: { code: -32603, message: "internal error" } });
+      emit({ event: "error", data: { code: RPC.INTERNAL, message: "internal error" } });
       return finish("error");
     }
     text += roundText;
@@ -128,7 +129,7 @@ export async function runTurn(
     if (kept.length > 0) added.push({ role: "assistant", parts: kept });
     if (failure) {
       if (failure.reason === "aborted" || signal.aborted) return finish("cancelled", failure);
-      emit({ event: "error", data: { code: -32003, message: failure.message, provider: failure.provider } });
+      emit({ event: "error", data: { code: RPC.PROVIDER_ERROR, message: failure.message, provider: failure.provider } });
       return finish("error", failure);
     }
     if (calls.length === 0) return finish("end_turn");
