@@ -20,7 +20,7 @@ import {
   isOriginAllowed,
 } from "../auth/index.ts";
 import type { Config } from "../config/index.ts";
-import { ConfigError, describeError, ExoError, isExoError, UnavailableError } from "../lib/errors.ts";
+import { ConfigError, describeError, ExoError, UnavailableError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { createMetrics, type Metrics } from "../lib/metrics.ts";
 import { VERSION } from "../lib/version.ts";
@@ -255,8 +255,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   app.notFound((c) => httpErrorResponse(new ExoError("not_found", `no route for ${c.req.method} ${c.req.path}`)));
   // The one HTTP error path: whatever a route or middleware throws is answered from the error table.
   app.onError((e, c) => {
-    if (!isExoError(e) || e.code === "internal") log.error("http handler failed", { path: c.req.path, error: e });
-    return httpErrorResponse(e);
+    const answer = httpErrorResponse(e);
+    if (answer.status >= 500) log.error("http handler failed", { path: c.req.path, error: e });
+    return answer;
   });
 
   const tlsFiles = tls ? readTls(gw.tls_cert, gw.tls_key) : null;
