@@ -5,7 +5,7 @@
  * scrubbed of the key before it is returned.
  */
 import type { AgentConfig } from "../config/schema.ts";
-import { ExoError } from "../lib/errors.ts";
+import { describeError, ExoError } from "../lib/errors.ts";
 
 /** What one request taught us; `url` is the address tried (no secret in it). */
 export type ProbeResult =
@@ -79,7 +79,7 @@ export async function probe(
     return { kind: "ok", url, status: res.status, body };
   } catch (e) {
     const name = e instanceof Error ? e.name : "";
-    const reason = name === "TimeoutError" || name === "AbortError" ? `no answer within ${opts.timeoutMs} ms` : e instanceof Error ? e.message : String(e);
+    const reason = name === "TimeoutError" || name === "AbortError" ? `no answer within ${opts.timeoutMs} ms` : describeError(e);
     return { kind: "unreachable", url, reason: scrub(reason) };
   }
 }
