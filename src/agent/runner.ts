@@ -79,9 +79,12 @@ export interface TurnOutcome extends TurnResult {
   agent: string;
 }
 
+/** Where a history window may start: the first user message with text (tool results cut off from their call cannot), or -1. */
+const conversationStart = (messages: readonly ChatMessage[]): number => messages.findIndex((m) => m.role === "user" && m.parts.some((p) => p.type === "text"));
+
 /** Drops leading messages that cannot start a conversation (tool results cut off from their call). */
 export function trimToUserStart(messages: StoredMessage[]): ChatMessage[] {
-  const start = messages.findIndex((m) => m.role === "user" && m.parts.some((p) => p.type === "text"));
+  const start = conversationStart(messages);
   return (start === -1 ? [] : messages.slice(start)).map((m) => ({ role: m.role, parts: m.parts }));
 }
 
@@ -316,7 +319,7 @@ export class AgentRunner {
   private remember(key: string, messages: ChatMessage[], limit: number): void {
     // Same window as a store read: the last `limit` messages, starting at a user message.
     const window = messages.length > limit ? messages.slice(messages.length - limit) : messages;
-    const start = window.findIndex((m) => m.role === "user" && m.parts.some((p) => p.type === "text"));
+    const start = conversationStart(window);
     this.recent.delete(key);
     this.recent.set(key, start <= 0 ? window : window.slice(start));
     if (this.recent.size > CACHED_SESSIONS) this.recent.delete(this.recent.keys().next().value!);

@@ -3,10 +3,12 @@
  * stream of normalized events. It never throws once the stream is returned: a failure is the
  * stream's last event (`error`), and an aborted signal yields an error whose reason is "aborted".
  */
+import type { ProviderId } from "../config/index.ts";
 import type { MessagePart, Role } from "../store/index.ts";
 import type { ProviderError } from "./provider-error.ts";
 
-export type ProviderId = "anthropic" | "openai" | "gemini" | "ollama";
+/** A provider's id: a key of the provider registry (src/config/providers.ts). */
+export type { ProviderId };
 
 export interface ToolSpec {
   name: string;
