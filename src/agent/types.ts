@@ -4,6 +4,7 @@
  * stream's last event (`error`), and an aborted signal yields an error whose reason is "aborted".
  */
 import type { ProviderId } from "../config/index.ts";
+import type { ExoError } from "../lib/errors.ts";
 import type { MessagePart, Role } from "../store/index.ts";
 import type { ProviderError } from "./provider-error.ts";
 
@@ -47,7 +48,13 @@ export type StreamEvent =
    * when it is over budget. The metering wrapper consumes it; the loop never needs it.
    */
   | { type: "model"; provider: ProviderId; model: string }
-  | { type: "error"; error: ProviderError };
+  | { type: "error"; error: ProviderError }
+  /**
+   * The call was not made and the stream ends here: a budget refused it (BudgetError, code
+   * `budget_exceeded`) or its usage row could not be written. Emitted by the metering decorator
+   * (src/metering/metered.ts), never by a provider.
+   */
+  | { type: "refused"; error: ExoError };
 
 export interface Provider {
   readonly id: ProviderId;
