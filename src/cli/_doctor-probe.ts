@@ -5,6 +5,7 @@
  * scrubbed of the key before it is returned.
  */
 import { PROVIDERS } from "../config/index.ts";
+import { scrub } from "../lib/log.ts";
 import type { AgentConfig } from "../config/schema.ts";
 
 /** What one request taught us; `url` is the address tried (no secret in it). */
@@ -38,7 +39,7 @@ export async function probe(
   url: string,
   opts: { headers?: Record<string, string>; timeoutMs: number; secret?: string | null; insecure?: boolean; refused?: ModelsRequest["refused"] },
 ): Promise<ProbeResult> {
-  const scrub = (s: string) => (opts.secret ? s.split(opts.secret).join("***") : s);
+  const clean = (s: string) => (opts.secret ? scrub(s, [opts.secret]) : s);
   try {
     const res = await fetch(url, {
       headers: opts.headers ?? {},
@@ -60,7 +61,7 @@ export async function probe(
   } catch (e) {
     const name = e instanceof Error ? e.name : "";
     const reason = name === "TimeoutError" || name === "AbortError" ? `no answer within ${opts.timeoutMs} ms` : e instanceof Error ? e.message : String(e);
-    return { kind: "unreachable", url, reason: scrub(reason) };
+    return { kind: "unreachable", url, reason: clean(reason) };
   }
 }
 

@@ -4,6 +4,7 @@
  * the provider and never include the API key.
  */
 import { PROVIDERS } from "../../config/index.ts";
+import { scrub } from "../../lib/log.ts";
 import { ProviderError } from "../provider-error.ts";
 import type { ChatMessage, ChatRequest, Provider, ProviderId, ProviderOptions, StreamEvent } from "../types.ts";
 
@@ -30,10 +31,8 @@ function upstreamMessage(body: string): string {
   }
 }
 
-/** Removes the key from text an upstream echoed back (OpenAI's 401 body quotes it). */
-export function scrub(text: string, apiKey: string | null): string {
-  return apiKey && apiKey.length >= 4 ? text.split(apiKey).join("***") : text;
-}
+/** Masks the key, in any spelling, in text an upstream or the network stack echoed back (OpenAI's 401 body quotes it). */
+const withoutKey = (text: string, apiKey: string | null): string => (apiKey ? scrub(text, [apiKey]) : text);
 
 export interface HttpFailure {
   status: number;
@@ -56,7 +55,7 @@ export function httpError(id: ProviderId, f: HttpFailure, apiKey: string | null,
     // The body is left out on purpose: some upstreams quote the key they were sent.
     return new ProviderError(id, `${id}: authentication failed (${status}) — check the API key`, { status });
   }
-  const detail = scrub(upstreamMessage(body), apiKey).slice(0, 300);
+  const detail = withoutKey(upstreamMessage(body), apiKey).slice(0, 300);
   const after = dialect.retryAfterMs?.(f) ?? parseRetryAfter(f.headers.get("retry-after"));
   // OpenAI's insufficient_quota is billing, not a rate: waiting will not help. A quota 429 that says
   // when to come back (Gemini's RetryInfo) is a rate limit.
@@ -121,7 +120,7 @@ export async function* postAndStream(id: ProviderId, opts: PostOptions, read: (r
     });
   } catch (e) {
     if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
-    const why = scrub(e instanceof Error ? e.message : String(e), opts.apiKey);
+    const why = withoutKey(e instanceof Error ? e.message : String(e), opts.apiKey);
     return yield { type: "error", error: new ProviderError(id, `${id}: cannot reach ${hostOf(opts.url)} (${why})`, { retryable: true, cause: e }) };
   }
   if (!res.ok) {
