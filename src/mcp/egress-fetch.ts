@@ -12,7 +12,7 @@
  */
 import { createParser } from "eventsource-parser";
 import { ExoError } from "../lib/errors.ts";
-import { type AllowEntry, checkDestination, fetchPinned, HOST_ONLY_HEADER, parseAllowEntry, pinnedUrl } from "../sandbox/index.ts";
+import { type AllowEntry, checkDestination, fetchPinned, HOST_ONLY_HEADER, parseAllowEntry, pinnedUrl, readCapped } from "../sandbox/index.ts";
 
 export interface McpFetchOptions {
   /** The server's endpoint; its scheme, host and port are the only destination. */
@@ -73,13 +73,13 @@ export function createMcpFetch(opts: McpFetchOptions): FetchLike {
       await res.body?.cancel().catch(() => {});
       return new Response(null, { status: res.status, statusText: res.statusText, headers: outHeaders });
     }
-    let body: Uint8Array;
+    let body: Uint8Array | null;
     try {
       body = await readCapped(res, opts.maxBodyBytes);
     } catch (e) {
-      if (e instanceof McpTransportError) throw e;
       throw failure(e, opts.timeoutMs, connectHost, url.host, true);
     }
+    if (!body) throw new McpTransportError(`the server's answer is larger than ${opts.maxBodyBytes} bytes; refused`);
     if (method === "POST" && res.ok) checkAnswer(typeof init.body === "string" ? init.body : "", res.headers.get("content-type"), body);
     return new Response(body.byteLength > 0 ? body : null, { status: res.status, statusText: res.statusText, headers: outHeaders });
   };
@@ -93,24 +93,6 @@ function failure(e: unknown, timeoutMs: number, connectHost: string, host: strin
   const why = (e instanceof Error ? e.message : String(e)).replace(/\s*For more information, pass `verbose: true`.*$/s, "");
   const text = midAnswer ? `the connection broke mid-answer: ${why}` : `cannot reach ${host}: ${why}`;
   return new McpTransportError(text.split(connectHost).join(host), { cause: e });
-}
-
-async function readCapped(res: Response, max: number): Promise<Uint8Array> {
-  const reader = res.body?.getReader();
-  if (!reader) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      throw new McpTransportError(`the server's answer is larger than ${max} bytes; refused`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);

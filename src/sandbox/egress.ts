@@ -1,6 +1,7 @@
 /**
- * Where a plugin's request may go: the allowlist grammar, address classification, and name
- * resolution done once on the host (the address that was checked is the one connected to).
+ * Where a plugin's (or the MCP transport's) request may go: the allowlist grammar, address
+ * classification, name resolution done once on the host, and the fetch pinned to the address that
+ * was checked (fetchPinned: that address is the one connected to), with a capped body read.
  *
  * Allowlist entries: `host`, `host:port`, `*.host`, `[v6]:port`, `1.2.3.4:port`, each optionally with a
  * scheme prefix (`http://host:port`, `https://host`). No port means the scheme's default port only.
@@ -294,4 +295,23 @@ export function fetchPinned(url: URL, address: string, req: PinnedRequest): Prom
     signal: req.signal,
     ...(url.protocol === "https:" && { tls: { ...(host !== address && { serverName: host }), ...(req.ca && { ca: req.ca }) } }),
   } as RequestInit);
+}
+
+/** The whole body of `res`, or null (the rest cancelled) as soon as it is larger than `max` bytes. Rejects when the connection breaks mid-body. */
+export async function readCapped(res: Response, max: number): Promise<Uint8Array | null> {
+  const reader = res.body?.getReader();
+  if (!reader) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
 }

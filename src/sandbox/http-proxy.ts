@@ -10,7 +10,7 @@
  */
 import * as v from "valibot";
 import { scrub } from "../lib/log.ts";
-import { type AllowEntry, checkDestination, entryMatches, fetchPinned, HOST_ONLY_HEADER, parseAllowEntry, pinnedUrl } from "./egress.ts";
+import { type AllowEntry, checkDestination, entryMatches, fetchPinned, HOST_ONLY_HEADER, parseAllowEntry, pinnedUrl, readCapped } from "./egress.ts";
 
 export interface HttpGrant {
   /** Allowlist entries: `host`, `host:port`, `*.host`, `[v6]:port`, IP literals, optional `http://` / `https://` prefix. */
@@ -106,23 +106,6 @@ function fill(text: string, secrets: Readonly<Record<string, string>>): string {
   return text.replace(PLACEHOLDER, (_, name: string) => secrets[name] ?? "");
 }
 
-async function readCapped(res: Response, max: number): Promise<{ text: string; truncated: boolean }> {
-  const reader = res.body?.getReader();
-  if (!reader) return { text: "", truncated: false };
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      return { text: "", truncated: true };
-    }
-    chunks.push(value);
-  }
-  return { text: new TextDecoder().decode(Buffer.concat(chunks)), truncated: false };
-}
 
 /** Performs one guest request; returns the JSON text handed back to the guest. */
 export async function proxyHttp(requestJson: string | null, grant: HttpGrant, opts: HttpProxyOptions): Promise<string> {
@@ -207,8 +190,9 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
       ca: opts.ca,
       fetch: opts.fetch,
     });
-    const { text, truncated } = await readCapped(res, opts.maxResponseBytes);
-    if (truncated) return refuse(`response larger than ${opts.maxResponseBytes} bytes`);
+    const body = await readCapped(res, opts.maxResponseBytes);
+    if (!body) return refuse(`response larger than ${opts.maxResponseBytes} bytes`);
+    const text = new TextDecoder().decode(body);
     const outHeaders: Record<string, string> = {};
     res.headers.forEach((value, key) => (outHeaders[key] = value));
     return answer({ status: res.status, headers: outHeaders, body: text });
