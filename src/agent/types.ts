@@ -43,7 +43,7 @@ export type StreamEvent =
   | { type: "usage"; input_tokens: number; output_tokens: number }
   | { type: "done"; stop_reason: StopReason }
   /**
-   * Emitted by the fallback chain (providerStream) before each step's request, pulled before the
+   * Emitted by each step of an agent's chain (provider-factory.ts) before its request, pulled before the
    * request is sent: the metering wrapper reserves at this provider/model first and stops the call
    * when it is over budget. The metering wrapper consumes it; the loop never needs it.
    */
