@@ -3,7 +3,7 @@
  * that knows all modules; everything else receives what it needs as arguments.
  */
 import { join } from "node:path";
-import { type Config, readCredential } from "./config/index.ts";
+import { type Config, readCredential, takesNoKey } from "./config/index.ts";
 import { resolveAgentKey } from "./config/api-keys.ts";
 import { ConfigError, ExoError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
@@ -406,7 +406,7 @@ function channelAccessStatus(config: Config, host: PluginHost): { channels: Reco
  */
 export function agentKeyState(config: Config, env: Readonly<Record<string, string | undefined>>, agent: AgentConfig): "present" | "missing" | "not_required" {
   if (resolveAgentKey(env, config.home, agent).key !== null) return "present";
-  return agent.provider === "ollama" || agent.base_url !== "" ? "not_required" : "missing";
+  return takesNoKey(agent.provider) || agent.base_url !== "" ? "not_required" : "missing";
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { RPC } from "../protocol/error-codes.ts";
 import type { NewMessage } from "../store/index.ts";
+import type { ExoError } from "../lib/errors.ts";
 import type { ProviderError } from "./provider-error.ts";
 import type { ChatMessage, ChatRequest, StreamEvent, ToolSpec } from "./types.ts";
 
@@ -78,8 +79,9 @@ export async function runTurn(
     let roundText = "";
     const calls: { id: string; name: string; input: unknown; signature?: string }[] = [];
     let failure: ProviderError | undefined;
+    let refused: ExoError | undefined;
     try {
-      for await (const ev of stream(req, signal)) {
+      events: for await (const ev of stream(req, signal)) {
         switch (ev.type) {
           case "text":
             roundText += ev.text;
@@ -102,19 +104,26 @@ export async function runTurn(
             break;
           case "done":
             break;
+          case "refused":
+            refused = ev.error;
+            break events;
           default: {
             const never: never = ev;
             void never;
           }
         }
       }
-    } catch (e) {
-      // A stream function throws only before a call is made: a budget refusal (fail closed).
-      const exo = e as { code?: string; message?: string; data?: unknown };
-      if (exo.code === "budget_exceeded") {
-        emit({ event: "error", data: { code: RPC.BUDGET_EXCEEDED, message: exo.message ?? "budget exceeded", ...(exo.data !== undefined && { data: exo.data }) } });
-        return finish("budget");
-      }
+    } catch {
+      // A stream function never throws (types.ts); one that breaks that promise is a bug.
+      emit({ event: "error", data: { code: RPC.INTERNAL, message: "internal error" } });
+      return finish("error");
+    }
+    // The metering decorator refused the call before its request (fail closed).
+    if (refused?.code === "budget_exceeded") {
+      emit({ event: "error", data: { code: RPC.BUDGET_EXCEEDED, message: refused.message, ...(refused.data !== undefined && { data: refused.data }) } });
+      return finish("budget");
+    }
+    if (refused) {
       emit({ event: "error", data: { code: RPC.INTERNAL, message: "internal error" } });
       return finish("error");
     }
