@@ -18,15 +18,28 @@ const LIMIT = 2000;
 /** How many interactions stay answerable; the oldest is forgotten when a new one arrives. */
 const RING = 256;
 
+/**
+ * The state key of interaction `id`. Discord's ids are snowflakes; an id of odd length (longer than
+ * 64 characters) is keyed by its FNV-1a hash and length instead, so no key grows with the payload.
+ */
+function keyOf(id: string): string {
+  if (id.length <= 64) return "ix:" + id;
+  let h: u64 = 0xcbf29ce484222325;
+  for (let i = 0; i < id.length; i++) h = (h ^ <u64>id.charCodeAt(i)) * 0x100000001b3;
+  return "ix:#" + h.toString(16) + ":" + id.length.toString();
+}
+
 /** Remembers how to answer interaction `id`, forgetting the one RING interactions older. */
 function remember(id: string, value: string): void {
   const next = kvGet("ring:next");
   const slot = next === null ? 0 : (<i32>parseInt(next)) % RING;
   const old = kvGet("ring:" + slot.toString());
-  if (old !== null) kvSet("ix:" + old, null);
-  kvSet("ring:" + slot.toString(), id);
+  // (State written before keys were kept in the ring holds the bare id.)
+  if (old !== null) kvSet(old.startsWith("ix:") ? old : "ix:" + old, null);
+  const key = keyOf(id);
+  kvSet("ring:" + slot.toString(), key);
   kvSet("ring:next", ((slot + 1) % RING).toString());
-  kvSet("ix:" + id, value);
+  kvSet(key, value);
 }
 
 export function describe(): i32 {
@@ -84,7 +97,7 @@ export function parse_incoming(): i32 {
 export function format_outgoing(): i32 {
   const req = readOutgoing();
   if (req === null) return noRecipient();
-  const saved = kvGet("ix:" + req.inReplyTo);
+  const saved = kvGet(keyOf(req.inReplyTo));
   if (saved === null) return fail("no pending interaction for this reply");
   let text = req.text;
   if (text.length > LIMIT) text = text.substring(0, LIMIT - 1) + "…";
