@@ -164,7 +164,9 @@ describe.each(NAMES)("channel plugin contract: %s", (name) => {
     expect(out.reply === undefined ? null : JSON.parse(out.reply.body)).toEqual(c.ack);
   });
 
-  test.if(c.handshake !== null)("a handshake gets the platform's answer, as JSON, and no message", async () => {
+  // Only where the platform has a handshake of its own (a case that does not apply is no test, not a skip).
+  if (c.handshake !== null)
+    test("a handshake gets the platform's answer, as JSON, and no message", async () => {
     const out = await parse(name, c.handshake!.body);
     expect(out.messages).toEqual([]);
     expect(out.reply!.status).toBe(c.handshake!.reply.status);
@@ -172,7 +174,8 @@ describe.each(NAMES)("channel plugin contract: %s", (name) => {
     expect(JSON.parse(out.reply!.body)).toEqual(c.handshake!.reply.body);
   });
 
-  test.if(c.notAMessage !== null)("an update that is not a text message is acknowledged with nothing to answer", async () => {
+  if (c.notAMessage !== null)
+    test("an update that is not a text message is acknowledged with nothing to answer", async () => {
     const out = await parse(name, c.notAMessage);
     expect(out.messages).toEqual([]);
     if (out.reply) expect(out.reply.status).toBe(200);
@@ -253,7 +256,8 @@ describe.each(NAMES)("channel plugin contract: %s", (name) => {
   });
 
   // The http channel answers in the webhook's response and sends nothing, whatever it is given.
-  test.if(name !== "http")("format_outgoing without a recipient fails, naming what it needs", async () => {
+  if (name !== "http")
+    test("format_outgoing without a recipient fails, naming what it needs", async () => {
     await expect(t.host.callRaw(name, "format_outgoing", JSON.stringify({ text: "x" }))).rejects.toThrow(/format_outgoing needs \{to, text\}/);
   });
 });
