@@ -183,6 +183,7 @@ export class ChannelPipeline {
   constructor(private readonly deps: PipelineDeps) {
     this.pairings = deps.pairings ?? new Pairings(deps.store, deps.now);
     this.access = new ChannelAccess(this.pairings, deps.now);
+    deps.metrics?.help("exoclaw_channel_ignored_total", "Channel messages a plugin reported without what a reply needs (an id, an account, a peer): acknowledged and ignored.", "counter");
     this.intake = new ChannelIntake({
       capacity: deps.maxHeld ?? (() => 64),
       sessionOf: (channel, m) => deps.route(addressOf(channel, m)).session,

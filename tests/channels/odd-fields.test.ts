@@ -103,6 +103,9 @@ test("a message the plugin reports without a peer (a Slack event with no channel
   expect(await r.json()).toEqual({ ok: true, accepted: 0 });
   expect(asked).toHaveLength(asks);
   expect(gw.logs.some((l) => l.includes("channel message ignored") && l.includes('"field":"peer"'))).toBe(true);
+  const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+  expect(metrics).toContain("# TYPE exoclaw_channel_ignored_total counter");
+  expect(metrics).toMatch(/^exoclaw_channel_ignored_total\{channel="slack"\} 1$/m);
 });
 
 test("a Telegram update whose message has no chat, and one with extra fields and huge numbers, are acknowledged 200", async () => {
