@@ -5,8 +5,10 @@
  * `format_outgoing` → each request sent through the plugin's allowlist with secrets filled in.
  * Before a turn, ./access.ts decides whether the sender may talk at all (pairing, allowlist, groups,
  * rate); a refused message is marked done at once — no turn, no history, no usage — and at most one
- * short notice goes back (a pairing code, a "slow down"). The `http` channel is the operator's own
- * (authenticated by the gateway token) and is not judged.
+ * short notice goes back (a pairing code, a "slow down"; always one where the plugin declares
+ * `must_answer`, as Discord's deferred commands need). The `http` channel is the operator's own
+ * (authenticated by the gateway token) and is not judged. A plugin's message without what a reply
+ * needs is ignored and the webhook still acknowledged; only a body the plugin cannot read is 502.
  * An accepted message stays pending in the store until its reply went out, and is retried if the
  * turn or the send fails; once the turn has answered, its reply is stored first, so a retry only
  * sends again and never re-runs the turn (its model calls and tools). How the platform's answer is
