@@ -207,7 +207,10 @@ export class AgentRunner {
     // hold a dangling user message, and a retry (a channel's pending message) a second copy of it.
     // A turn cut off by shutdown stores nothing either: a channel message stays pending and runs
     // again at the next start, which would otherwise store its user message twice.
-    const answered = result.messages.some((m) => m.role !== "user");
+    // A channel message's turn that failed stores nothing, even what the model said first: nobody saw
+    // it (the reply is sent only when the turn ends), and the message stays pending, so its retry
+    // runs the turn again and stores it — once.
+    const answered = result.messages.some((m) => m.role !== "user") && !(req.inboundId !== undefined && result.stop_reason === "error");
     const cutByShutdown = result.stop_reason === "cancelled" && this.shutdown.signal.aborted;
     const reply = req.inboundId !== undefined && !req.history && result.stop_reason !== "error" && result.stop_reason !== "cancelled" ? { inbound: req.inboundId, text: result.text } : undefined;
     if (!req.history && !cutByShutdown && (answered || (result.stop_reason !== "error" && result.stop_reason !== "budget"))) {

@@ -155,6 +155,8 @@ const Channel = v.strictObject({
   require_mention: v.optional(v.boolean(), true),
   /** Messages a minute one person may send before the rest are refused; 0 = unlimited. */
   rate_per_minute: v.optional(int(0, 100_000), 20),
+  /** The bot's own username (Telegram, with or without "@"), so only its mentions count in groups. */
+  bot_username: v.optional(v.pipe(v.string(), v.regex(/^@?[A-Za-z0-9_]{1,64}$/, "a username: letters, digits and _"))),
 });
 
 const Budgets = v.strictObject({

@@ -27,6 +27,11 @@ const Describe = v.object({
        * "json_ok" — also a 2xx whose JSON body says `"ok": false` is a refusal (Slack, Telegram).
        */
       send_result: v.optional(v.picklist(["http", "json_ok"]), "http"),
+      /**
+       * Every message the platform delivered must be answered, or it stays shown as waiting (Discord's
+       * deferred interaction, "thinking…"): a refused message then always gets a short notice.
+       */
+      must_answer: v.optional(v.boolean(), false),
     }),
   ),
   wants: v.optional(
