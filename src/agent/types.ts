@@ -3,7 +3,7 @@
  * stream of normalized events. It never throws once the stream is returned: a failure is the
  * stream's last event (`error`), and an aborted signal yields an error whose reason is "aborted".
  */
-import type { MessagePart, Role } from "../store/index.ts";
+import type { MessagePart, Role } from "../core/index.ts";
 import type { ProviderError } from "./provider-error.ts";
 
 export type ProviderId = "anthropic" | "openai" | "gemini" | "ollama";

@@ -4,7 +4,7 @@
  * turns and through the `memory_search` tool. Facts belong to one agent and one person — the
  * channel, account and peer a message comes from — and are never shared across people.
  */
-import { personKey } from "../router/index.ts";
+import { personKey } from "../core/index.ts";
 import type { SessionAddress, Store } from "../store/index.ts";
 
 export const MAX_FACT_CHARS = 500;

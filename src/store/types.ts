@@ -5,44 +5,15 @@
  *
  * Every method may reject with StoreError; a failed write changes nothing (all-or-nothing).
  */
+import type { NewMessage, SessionAddress, StoredMessage } from "../core/index.ts";
 
-/** Where a session lives; the parts of its key. */
-export interface SessionAddress {
-  key: string;
-  agent: string;
-  channel: string;
-  account: string;
-  peer: string | null;
-  thread: string | null;
-}
+/** The message model and the address live in src/core; re-exported for the store's callers. */
+export type { MessagePart, NewMessage, Role, SessionAddress, StoredMessage } from "../core/index.ts";
 
 export interface SessionInfo extends SessionAddress {
   created_at: number;
   updated_at: number;
   message_count: number;
-}
-
-/** Provider-neutral message content, so a session can switch provider. */
-export type MessagePart =
-  | { type: "text"; text: string }
-  /** `signature`: an opaque token some providers require echoed back (Gemini's thoughtSignature). */
-  | { type: "tool_use"; id: string; name: string; input: unknown; signature?: string }
-  | { type: "tool_result"; tool_use_id: string; content: string; is_error?: boolean };
-
-export type Role = "user" | "assistant" | "tool";
-
-export interface NewMessage {
-  role: Role;
-  parts: MessagePart[];
-  /** Free-form facts (provider, model, stop_reason …), stored as given. */
-  meta?: Record<string, unknown>;
-}
-
-export interface StoredMessage extends NewMessage {
-  session: string;
-  /** 1-based, gapless, in append order within the session. */
-  seq: number;
-  created_at: number;
 }
 
 export interface SessionQuery {
