@@ -168,7 +168,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       routing,
       chatModule({ live, runner, store, host, route, log }),
       channelsModule(channels),
-      listenerModule(),
+      listenerModule(live),
     ],
     log,
   );

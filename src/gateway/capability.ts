@@ -141,7 +141,7 @@ export class Capabilities {
   }
 }
 
-/** Restart notes for the keys of `keys` whose value differs between `prev` and `next` (by JSON). */
-export function frozenKeys(prev: Record<string, unknown>, next: Record<string, unknown>, keys: readonly string[], prefix: string, reason: string): RestartNote[] {
-  return keys.filter((k) => JSON.stringify(prev[k]) !== JSON.stringify(next[k])).map((k) => ({ key: `${prefix}${k}`, reason }));
+/** Restart notes for the keys of `keys` whose value in `next` differs from the `running` one (by JSON). */
+export function frozenKeys(running: Record<string, unknown>, next: Record<string, unknown>, keys: readonly string[], prefix: string, reason: string): RestartNote[] {
+  return keys.filter((k) => JSON.stringify(running[k]) !== JSON.stringify(next[k])).map((k) => ({ key: `${prefix}${k}`, reason }));
 }

@@ -4,7 +4,7 @@
  * - routing: bindings and agents, at once (`check` refuses a config whose bindings do not resolve);
  * - store: nothing to apply; `store.kind` needs a restart;
  * - bus: `[bus] nats_url` switches the bus (in-process ↔ NATS) at once;
- * - plugins: `[[plugins]]` entries need a restart or `exoclaw plugin load NAME`;
+ * - plugins: a new or changed `[[plugins]]` entry needs a restart or `exoclaw plugin load NAME`;
  * - mcp: `[[mcp]]` servers reconnect;
  * - channels: channels, their secrets and policies at once (src/channels/module.ts);
  * - chat: `openai_compat`, `mcp`, `mcp_tools`, turn limits at the next request;
@@ -93,6 +93,8 @@ export class RoutingModule implements Capability {
 
 /** The store: readiness (reachable), its status and usage today, the usage and memory methods. */
 export function storeModule(store: Store, live: LiveConfig): Capability {
+  // What runs: the store opened at start.
+  const running = live.current.store;
   return {
     name: "store",
     methods: () => [...usageMethods(store, () => live.current.budgets), ...memoryMethods(store, () => defaultAgentId(live.current))],
@@ -107,7 +109,7 @@ export function storeModule(store: Store, live: LiveConfig): Capability {
       usage_today: await store.sumUsage({ since: periodStarts(Date.now()).day }),
       store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
     }),
-    reload: (next, prev) => frozenKeys(prev.store, next.store, Object.keys({ ...prev.store, ...next.store }), "store.", "the store is opened once, at start"),
+    reload: (next) => frozenKeys(running, next.store, Object.keys({ ...running, ...next.store }), "store.", "the store is opened once, at start"),
     stop: () => store.close(),
   };
 }
@@ -137,8 +139,14 @@ export function pluginsModule(plugins: PluginRegistry, host: PluginHost, metrics
       return { ok: true, facts: { plugins: { loaded: list.filter((p) => p.state === "loaded").length, failed: list.filter((p) => p.state === "error").map((p) => p.name) } } };
     },
     status: () => ({ plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })) }),
-    reload: (next, prev): RestartNote[] =>
-      JSON.stringify(prev.plugins) === JSON.stringify(next.plugins) ? [] : [{ key: "plugins", reason: "[[plugins]] entries are loaded at start; run `exoclaw plugin load NAME` to apply one now" }],
+    // Compared with what runs (a `plugin load` since start counts), not with the previous file.
+    reload: (next): RestartNote[] => {
+      const { changed, removed } = plugins.differences(next.plugins);
+      return [
+        ...changed.map((name) => ({ key: `plugins.${name}`, reason: `[[plugins]] entries are loaded at start; run \`exoclaw plugin load ${name}\` to apply it now` })),
+        ...removed.map((name) => ({ key: `plugins.${name}`, reason: `removed from the config but still loaded; run \`exoclaw plugin unload ${name}\`` })),
+      ];
+    },
     stop: () => host.stop(),
   };
 }
@@ -225,9 +233,11 @@ export function chatModule(deps: ChatModuleDeps): Capability {
 const LISTENER_KEYS = ["bind", "port", "tls_cert", "tls_key", "allowed_origins", "trusted_proxies", "public_url", "max_payload_bytes", "log_level"] as const;
 
 /** The listener: what a reload cannot change without a restart, said rather than silently kept. */
-export function listenerModule(): Capability {
+export function listenerModule(live: LiveConfig): Capability {
+  // What runs: the listener's settings at start.
+  const running = live.current.gateway;
   return {
     name: "listener",
-    reload: (next, prev) => frozenKeys(prev.gateway, next.gateway, LISTENER_KEYS, "gateway.", "the listener reads it at start"),
+    reload: (next) => frozenKeys(running, next.gateway, LISTENER_KEYS, "gateway.", "the listener reads it at start"),
   };
 }

@@ -24,6 +24,8 @@ export class PluginRegistry {
   private readonly failed = new Map<string, string>();
   /** Entries the config implies without a `[[plugins]]` entry (see `require`). */
   private implied: readonly PluginEntry[] = [];
+  /** The `[[plugins]]` entry each plugin was last loaded (or refused) from: what is running. */
+  private readonly tried = new Map<string, PluginEntry>();
 
   constructor(
     readonly host: PluginHost,
@@ -56,7 +58,19 @@ export class PluginRegistry {
     return this.list().find((p) => p.name === name)!;
   }
 
+  /**
+   * The names of `entries` that differ from what runs: new, or changed since they were last loaded
+   * (grants, pin, path); and the names of configured plugins still running that `entries` no longer has.
+   */
+  differences(entries: readonly PluginEntry[]): { changed: string[]; removed: string[] } {
+    const changed = entries.filter((e) => JSON.stringify(this.tried.get(e.name)) !== JSON.stringify(e)).map((e) => e.name);
+    const implied = new Set(this.implied.map((e) => e.name));
+    const removed = [...this.tried.keys()].filter((n) => !implied.has(n) && !entries.some((e) => e.name === n) && (this.host.get(n) || this.failed.has(n)));
+    return { changed, removed };
+  }
+
   private async load(entry: PluginEntry, home: string, refused: string): Promise<void> {
+    this.tried.set(entry.name, entry);
     try {
       await loadConfiguredPlugin(this.host, entry, home);
       this.failed.delete(entry.name);
@@ -69,6 +83,7 @@ export class PluginRegistry {
   }
 
   unload(name: string): boolean {
+    this.tried.delete(name);
     const had = this.failed.delete(name);
     return this.host.unload(name) || had;
   }
