@@ -5,7 +5,6 @@
  * live config (src/config/live.ts), and a reload is every module's `check`, then its `reload`.
  */
 import { join } from "node:path";
-import { resolveAgentKey } from "./config/api-keys.ts";
 import { type AgentConfig, type Config, LiveConfig, readCredential } from "./config/index.ts";
 import { ConfigError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
@@ -13,7 +12,7 @@ import { createMetrics } from "./lib/metrics.ts";
 import { BudgetGuard } from "./metering/index.ts";
 import { MemoryModule } from "./memory/index.ts";
 import { Capabilities } from "./gateway/capability.ts";
-import { busModule, channelsModule, chatModule, defaultAgentId, listenerModule, mcpModule, pluginsModule, RoutingModule, storeModule } from "./gateway/modules.ts";
+import { agentKeyState, busModule, channelsModule, chatModule, listenerModule, mcpModule, pluginsModule, RoutingModule, storeModule, warnMissingKeys } from "./gateway/modules.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
 import { ChannelsModule, checkChannelSecrets } from "./channels/index.ts";
@@ -26,7 +25,7 @@ import { AgentRunner } from "./agent/runner.ts";
 import { createToolBox } from "./agent/toolbox.ts";
 import { providerStream } from "./agent/provider-factory.ts";
 
-export { defaultAgentId } from "./gateway/modules.ts";
+export { agentKeyState, defaultAgentId } from "./gateway/modules.ts";
 
 export interface App {
   readonly gateway: Gateway;
@@ -215,28 +214,4 @@ export async function startApp(opts: AppOptions): Promise<App> {
       if (!drained) log.warn("shutdown: turns still running after the drain time; their messages stay pending and are retried at the next start", { drain_ms: DRAIN_MS });
     },
   };
-}
-
-/**
- * Whether an agent can authenticate to its model: `present` (a key resolves), `missing` (none does:
- * every message fails with the provider's 401), `not_required` (Ollama, or a custom `base_url`, where a
- * local server may need none). Read at call time, so a key added by `exoclaw onboard` shows at once.
- */
-export function agentKeyState(config: Config, env: Readonly<Record<string, string | undefined>>, agent: AgentConfig): "present" | "missing" | "not_required" {
-  if (resolveAgentKey(env, config.home, agent).key !== null) return "present";
-  return agent.provider === "ollama" || agent.base_url !== "" ? "not_required" : "missing";
-}
-
-/**
- * A gateway whose agents have no key starts fine and then fails every message with the provider's
- * 401: say so at start, with the command that fixes it. (`status` reports the same as `agents[].key`.)
- */
-function warnMissingKeys(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger): void {
-  for (const agent of config.agents) {
-    if (agentKeyState(config, env, agent) !== "missing") continue;
-    log.warn(`agent ${agent.id} has no API key for ${agent.provider}: every message to it will fail until you run \`exoclaw onboard\` or \`exoclaw secret set ${agent.provider}\``, {
-      agent: agent.id,
-      provider: agent.provider,
-    });
-  }
 }

@@ -13,6 +13,7 @@
 import { type AgentRunner, createToolBox } from "../agent/index.ts";
 import type { ReloadableBus } from "../bus/index.ts";
 import type { ChannelsModule } from "../channels/index.ts";
+import { resolveAgentKey } from "../config/api-keys.ts";
 import { type AgentConfig, type Config, type LiveConfig } from "../config/index.ts";
 import { ConfigError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
@@ -240,4 +241,28 @@ export function listenerModule(live: LiveConfig): Capability {
     name: "listener",
     reload: (next) => frozenKeys(running, next.gateway, LISTENER_KEYS, "gateway.", "the listener reads it at start"),
   };
+}
+
+/**
+ * Whether an agent can authenticate to its model: `present` (a key resolves), `missing` (none does:
+ * every message fails with the provider's 401), `not_required` (Ollama, or a custom `base_url`, where a
+ * local server may need none). Read at call time, so a key added by `exoclaw onboard` shows at once.
+ */
+export function agentKeyState(config: Config, env: Readonly<Record<string, string | undefined>>, agent: AgentConfig): "present" | "missing" | "not_required" {
+  if (resolveAgentKey(env, config.home, agent).key !== null) return "present";
+  return agent.provider === "ollama" || agent.base_url !== "" ? "not_required" : "missing";
+}
+
+/**
+ * A gateway whose agents have no key starts fine and then fails every message with the provider's
+ * 401: say so at start, with the command that fixes it. (`status` reports the same as `agents[].key`.)
+ */
+export function warnMissingKeys(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger): void {
+  for (const agent of config.agents) {
+    if (agentKeyState(config, env, agent) !== "missing") continue;
+    log.warn(`agent ${agent.id} has no API key for ${agent.provider}: every message to it will fail until you run \`exoclaw onboard\` or \`exoclaw secret set ${agent.provider}\``, {
+      agent: agent.id,
+      provider: agent.provider,
+    });
+  }
 }
