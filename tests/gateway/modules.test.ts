@@ -4,6 +4,7 @@
  * that now answers or not, the bus's mode, or the keys the gateway says need a restart.
  */
 import { describe, expect, test } from "bun:test";
+import type { StreamFn } from "../../src/agent/loop.ts";
 import { createNatsBus } from "../../src/bus/index.ts";
 import { silentLogger } from "../../src/lib/log.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
@@ -144,5 +145,29 @@ describe("channels module: built-in channel plugins load through the plugin regi
     expect(ready.plugins).toEqual({ loaded: 1, failed: ["ghost"] });
     expect(((await ws.call("status")) as Msg).result.plugins).toContainEqual({ name: "ghost", state: "error", error: "plugin ghost: no built-in plugin builtin:ghost" });
     expect(gw.logs.some((l) => l.includes('"msg":"channel plugin refused"') && l.includes("ghost"))).toBe(true);
+  });
+});
+
+describe("memory module: [memory] follows a reload", () => {
+  test("semantic memory turned off by a reload: the next turn has no memory tools and no recall", async () => {
+    using home = tempDir();
+    home.file("config.toml", "[memory]\nsemantic = true\n");
+    const seen: { tools: string[]; system: string }[] = [];
+    const stream: StreamFn = async function* (req) {
+      seen.push({ tools: req.tools.map((t) => t.name), system: req.system ?? "" });
+      yield { type: "text", text: "ok" };
+      yield { type: "done", stop_reason: "end_turn" };
+    };
+    await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
+    await using ws = await openSocket(gw.wsUrl);
+    await gw.store.addFact("main", "ws:local:ada", "Ada likes green tea");
+    await ws.call("chat.send", { content: "which tea?", peer: "ada" });
+    expect(seen[0]!.tools).toEqual(["memory_save", "memory_search"]);
+    expect(seen[0]!.system).toContain("Ada likes green tea");
+    home.file("config.toml", "[memory]\nsemantic = false\n");
+    expect(((await ws.call("config.reload")) as Msg).result.restart_required).toBeUndefined();
+    await ws.call("chat.send", { content: "which tea?", peer: "ada" });
+    expect(seen[1]!.tools).toEqual([]);
+    expect(seen[1]!.system).not.toContain("green tea");
   });
 });
