@@ -5,6 +5,7 @@
  * only — NATS drops messages published during an outage anyway (reference/stack-findings §4).
  */
 import type { NatsConnection, Subscription as NatsSubscription } from "@nats-io/transport-node";
+import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { createLocalBus, createSubscription } from "./local.ts";
 import type { Bus } from "./types.ts";
@@ -42,7 +43,7 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
     try {
       nc = await connect({ servers: opts.url, maxReconnectAttempts: -1, reconnectTimeWait: opts.reconnectWaitMs ?? 1000, name: "exoclaw" });
     } catch (e) {
-      if (!warned) opts.log.warn("nats unavailable; using the in-process bus until it answers", { url: opts.url, error: e instanceof Error ? e.message : String(e) });
+      if (!warned) opts.log.warn("nats unavailable; using the in-process bus until it answers", { url: opts.url, error: describeError(e) });
       warned = true;
       if (!closed) {
         retry = setTimeout(() => void tryConnect(), opts.reconnectWaitMs ?? 1000);

@@ -12,6 +12,7 @@ import type { Hono } from "hono";
 import type { AgentRunner } from "../agent/index.ts";
 import type { Bus } from "../bus/index.ts";
 import { type Config, type LiveConfig, readCredential } from "../config/index.ts";
+import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { InboundAddress, Route } from "../router/index.ts";
@@ -109,16 +110,15 @@ export class ChannelsModule {
       },
     });
     this.pipeline = p;
-    const notFound = (name: string) => ({ error: { code: "not_found", message: `no channel ${name}` } });
     app.get("/webhook/:channel", (c) => {
       const spec = this.specs.get(c.req.param("channel"));
-      if (!spec) return c.json(notFound(c.req.param("channel")), 404);
+      if (!spec) throw new ExoError("not_found", `no channel ${c.req.param("channel")}`);
       const r = p.handshake(spec, c.req.raw);
       return new Response(r.body, { status: r.status, headers: r.headers });
     });
     app.post("/webhook/:channel", async (c) => {
       const spec = this.specs.get(c.req.param("channel"));
-      if (!spec) return c.json(notFound(c.req.param("channel")), 404);
+      if (!spec) throw new ExoError("not_found", `no channel ${c.req.param("channel")}`);
       const r = await p.handle(spec, c.req.raw);
       return new Response(r.body, { status: r.status, headers: r.headers });
     });

@@ -23,6 +23,7 @@
 import * as v from "valibot";
 import type { AgentRunner } from "../agent/index.ts";
 import type { ChannelConfig } from "../config/index.ts";
+import { AuthError, ExoError } from "../lib/errors.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Logger } from "../lib/log.ts";
 import { type InboundAddress, personKey, type Route } from "../router/index.ts";
@@ -30,6 +31,7 @@ import type { PluginHost } from "../sandbox/index.ts";
 import type { PendingInbound, Store } from "../store/index.ts";
 import { type Bus, inboundSubject } from "../bus/index.ts";
 import { packMsgpack } from "../protocol/codec.ts";
+import { toHttpError } from "../protocol/error-codes.ts";
 import { createTokenCheck } from "../auth/index.ts";
 import { createFailureLimiter, type FailureLimiter, limiterKey } from "../auth/rate-limit.ts";
 import { type Admission, ChannelAccess } from "./access.ts";
@@ -148,6 +150,11 @@ export interface WebhookResponse {
 }
 
 const json = (status: number, body: unknown): WebhookResponse => ({ status, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+/** An error answer: status, body and `Retry-After` from the error table, like every HTTP error of the gateway. */
+const fail = (e: ExoError): WebhookResponse => {
+  const r = toHttpError(e);
+  return { status: r.status, headers: r.headers, body: JSON.stringify(r.body) };
+};
 
 export class ChannelPipeline {
   /** Deliveries running now: a retry pass must not deliver the same message twice. */
@@ -202,7 +209,7 @@ export class ChannelPipeline {
     const plugin = host.get(channel.plugin);
     if (!plugin || plugin.description.kind !== "channel" || !plugin.description.channel) {
       log.error("channel plugin not available", { channel: channel.name, plugin: channel.plugin });
-      return json(502, { error: `channel ${channel.name}: its plugin ${channel.plugin} is not loaded` });
+      return fail(new ExoError("plugin_error", `channel ${channel.name}: its plugin ${channel.plugin} is not loaded`));
     }
     const scheme = plugin.description.channel.verify as VerifyScheme;
     // Per channel and address: a guesser locks out only itself, never the platform's own addresses.
@@ -216,14 +223,14 @@ export class ChannelPipeline {
     if (scheme === "none") {
       if (!this.deps.gatewayAuth(req)) {
         this.limiter.recordFailure(bucket);
-        return json(401, { error: "unauthorized" });
+        return fail(new AuthError("unauthorized"));
       }
     } else {
       const verdict = verifyWebhook(scheme, { headers, rawBody: raw }, (role) => secrets[role] ?? null, this.deps.nowS?.());
       if (!verdict.ok) {
         this.limiter.recordFailure(bucket);
         log.warn("webhook refused", { channel: channel.name, reason: verdict.reason });
-        return json(401, { error: "invalid signature" });
+        return fail(new AuthError("invalid signature"));
       }
     }
     const hidden = [...Object.values(secrets), ...(this.deps.hostSecrets?.() ?? [])];
@@ -237,16 +244,13 @@ export class ChannelPipeline {
       parsed = r.output;
     } catch (e) {
       log.error("parse_incoming failed", { channel: channel.name, error: e instanceof Error ? e.message : String(e) });
-      return json(502, { error: `channel ${channel.name}: the plugin could not read this request` });
+      return fail(new ExoError("plugin_error", `channel ${channel.name}: the plugin could not read this request`));
     }
     // The http channel answers in this response, so its caller waits for the turn: when the turn queue
     // is full it is told so (429) before anything is stored, like the WebSocket and the OpenAI endpoint.
     if (plugin.description.channel.id === "http") {
       const busy = parsed.messages.map((m) => this.deps.runner.refusal(this.deps.route(addressOf(channel.name, m)).session)).find((b) => b !== null);
-      if (busy) {
-        const headers = { "content-type": "application/json", "retry-after": String(Math.max(1, Math.ceil(busy.retryAfterMs / 1000))) };
-        return { status: 429, headers, body: JSON.stringify({ error: busy.message, retry_after_ms: busy.retryAfterMs }) };
-      }
+      if (busy) return fail(busy);
     }
     const accepted: InboundMessage[] = [];
     for (const m of parsed.messages) {
@@ -293,7 +297,7 @@ export class ChannelPipeline {
     const challenge = q.get("hub.challenge");
     if (q.get("hub.mode") !== "subscribe" || !want || given === null || challenge === null || !createTokenCheck(want)(given)) {
       this.limiter.recordFailure(bucket);
-      return { status: 403, headers: { "content-type": "text/plain" }, body: "forbidden" };
+      return fail(new ExoError("forbidden", "forbidden: hub.mode, hub.verify_token or hub.challenge is wrong"));
     }
     return { status: 200, headers: { "content-type": "text/plain" }, body: challenge };
   }
@@ -348,7 +352,7 @@ export class ChannelPipeline {
   private limited(bucket: string): WebhookResponse | null {
     const wait = this.limiter.retryAfter(bucket);
     if (wait === 0) return null;
-    return { status: 429, headers: { "content-type": "application/json", "retry-after": String(Math.ceil(wait / 1000)) }, body: JSON.stringify({ error: "too many failed verifications" }) };
+    return fail(new ExoError("rate_limited", "too many failed verifications", { data: { retry_after_ms: wait } }));
   }
 
   /** The `http` channel: run the turn now and put the reply in the response. */

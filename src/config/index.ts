@@ -4,3 +4,4 @@ export type { AgentConfig, ChannelConfig, ConfigFile, GatewayConfig, McpConfig }
 export { giveToStateOwner, readCredential, unreadableCredential, writeCredential } from "./credentials.ts";
 export { type PluginConfigEntry, removePluginEntry, renderPluginEntry, upsertPluginEntry } from "./edit.ts";
 export { API_KEY_ENV, resolveApiKey, type ResolvedKey } from "./api-keys.ts";
+export { isProviderId, type Price, PROVIDER_IDS, type ProviderEntry, type ProviderId, PROVIDERS, takesNoKey } from "./providers.ts";

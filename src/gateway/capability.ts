@@ -12,7 +12,7 @@
  */
 import type { Hono } from "hono";
 import type { Config } from "../config/index.ts";
-import { ConfigError } from "../lib/errors.ts";
+import { ConfigError, describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Method } from "../protocol/methods.ts";
 import type { RouteAuth } from "./server.ts";
@@ -135,7 +135,7 @@ export class Capabilities {
       try {
         await m.stop?.();
       } catch (e) {
-        this.log.error("module did not stop cleanly", { module: m.name, error: e instanceof Error ? e.message : String(e) });
+        this.log.error("module did not stop cleanly", { module: m.name, error: describeError(e) });
       }
     }
   }

@@ -14,8 +14,8 @@ import { type AgentRunner, createToolBox } from "../agent/index.ts";
 import type { ReloadableBus } from "../bus/index.ts";
 import type { ChannelsModule } from "../channels/index.ts";
 import { resolveAgentKey } from "../config/api-keys.ts";
-import { type AgentConfig, type Config, type LiveConfig } from "../config/index.ts";
-import { ConfigError } from "../lib/errors.ts";
+import { type AgentConfig, type Config, type LiveConfig, takesNoKey } from "../config/index.ts";
+import { ConfigError, describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { McpClients } from "../mcp/index.ts";
 import { periodStarts } from "../metering/index.ts";
@@ -35,8 +35,6 @@ import { pairingMethods } from "./pairing-methods.ts";
 import { pluginMethods } from "./plugin-methods.ts";
 import { sessionMethods } from "./session-methods.ts";
 import { usageMethods } from "./usage-methods.ts";
-
-const describe = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** The default agent: the one marked `default = true`, else the first. */
 export function defaultAgentId(config: Config): string {
@@ -102,7 +100,7 @@ export function storeModule(store: Store, live: LiveConfig): Capability {
     readiness: async () => {
       const sessions = await store.countSessions().then(
         () => ({ ok: true }),
-        (e: unknown) => ({ ok: false, error: describe(e) }),
+        (e: unknown) => ({ ok: false, error: describeError(e) }),
       );
       return { ok: sessions.ok, facts: { store: { kind: store.kind, ...sessions } } };
     },
@@ -122,7 +120,7 @@ export function busModule(bus: ReloadableBus, log: Logger): Capability {
     readiness: async () => ({ ok: true, facts: { bus: { mode: bus.mode } } }),
     status: () => ({ bus: { mode: bus.mode, ...(bus.url && { url: bus.url }) } }),
     reload: (next) => {
-      void bus.reload(next.bus.nats_url).catch((e: unknown) => log.error("bus switch failed", { error: describe(e) }));
+      void bus.reload(next.bus.nats_url).catch((e: unknown) => log.error("bus switch failed", { error: describeError(e) }));
     },
     stop: () => bus.close(),
   };
@@ -250,7 +248,7 @@ export function listenerModule(live: LiveConfig): Capability {
  */
 export function agentKeyState(config: Config, env: Readonly<Record<string, string | undefined>>, agent: AgentConfig): "present" | "missing" | "not_required" {
   if (resolveAgentKey(env, config.home, agent).key !== null) return "present";
-  return agent.provider === "ollama" || agent.base_url !== "" ? "not_required" : "missing";
+  return takesNoKey(agent.provider) || agent.base_url !== "" ? "not_required" : "missing";
 }
 
 /**

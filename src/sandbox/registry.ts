@@ -4,7 +4,7 @@
  * the gateway and the other plugins keep serving.
  */
 import type { Config } from "../config/index.ts";
-import { ExoError } from "../lib/errors.ts";
+import { describeError, ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { loadConfiguredPlugin, type PluginEntry } from "./configured.ts";
 import type { PluginHost } from "./host.ts";
@@ -75,7 +75,7 @@ export class PluginRegistry {
       await loadConfiguredPlugin(this.host, entry, home);
       this.failed.delete(entry.name);
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
+      const message = describeError(e);
       this.failed.set(entry.name, message);
       this.log.error(refused, { plugin: entry.name, error: message });
       throw e;

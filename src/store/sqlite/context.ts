@@ -3,7 +3,7 @@
  * statement builder, and `run`, which maps a failure of a synchronous step to a StoreError.
  */
 import type { Database, Statement } from "bun:sqlite";
-import { isExoError } from "../../lib/errors.ts";
+import { describeError, isExoError } from "../../lib/errors.ts";
 import { StoreError } from "../errors.ts";
 
 export type Bind = string | number | null;
@@ -37,7 +37,7 @@ export function sqliteContext(db: Database, path: string, now: () => number): Sq
 /** Turns a SQLite failure into a StoreError a user can act on. */
 export function explain(path: string, e: unknown, doing: string): StoreError {
   const code = (e as { code?: string }).code ?? "";
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = describeError(e);
   if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT" || /not a database|malformed/i.test(msg)) {
     return new StoreError(`${path} is not a readable exoclaw database (corrupt?): move it aside or restore a backup`, { cause: e });
   }
