@@ -17,6 +17,29 @@ const optional = fc.option(id, { nil: undefined });
 const address = fc.record({ channel: id, account: id, peer: optional, thread: optional }) as fc.Arbitrary<InboundAddress>;
 const agent = id;
 
+/**
+ * Pairs of addresses that a careless key format would merge: the same characters with a separator
+ * moved between neighbouring components (account "u:v" + peer "w" against account "u" + peer
+ * "v:w", and so on down the key), a peer named `main` against no peer, or just two random ones.
+ */
+const shifted = fc.tuple(id, id, id, id, id).map(([c, u, v, w, t]) => [
+  { channel: `${c}:${u}`, account: v, peer: w, thread: t },
+  { channel: c, account: `${u}:${v}`, peer: w, thread: t },
+] as InboundAddress[]);
+const shiftedPeer = fc.tuple(id, id, id, id, optional).map(([c, a, v, w, t]) => [
+  { channel: c, account: `${a}:${v}`, peer: w, ...(t !== undefined && { thread: t }) },
+  { channel: c, account: a, peer: `${v}:${w}`, ...(t !== undefined && { thread: t }) },
+] as InboundAddress[]);
+const peerThread = fc.tuple(id, id, id, id).map(([c, a, p, t]) => [
+  { channel: c, account: a, peer: `${p}:${t}` },
+  { channel: c, account: a, peer: p, thread: t },
+] as InboundAddress[]);
+const mainPeer = fc.tuple(id, id, optional).map(([c, a, t]) => [
+  { channel: c, account: a, peer: "main", ...(t !== undefined && { thread: t }) },
+  { channel: c, account: a, ...(t !== undefined && { thread: t }) },
+] as InboundAddress[]);
+const pair = fc.oneof(shifted, shiftedPeer, peerThread, mainPeer, fc.tuple(address, address));
+
 const sameAddress = (a: InboundAddress, b: InboundAddress) => a.channel === b.channel && a.account === b.account && a.peer === b.peer && a.thread === b.thread;
 const samePerson = (a: InboundAddress, b: InboundAddress) => a.channel === b.channel && a.account === b.account && a.peer === b.peer;
 
@@ -25,9 +48,9 @@ describe("session and person keys", () => {
     "two distinct (agent, address) pairs never share a session key",
     () => {
       fc.assert(
-        fc.property(agent, address, agent, address, (ag1, a1, ag2, a2) => {
-          if (ag1 === ag2 && sameAddress(a1, a2)) return sessionKey(ag1, a1) === sessionKey(ag2, a2);
-          return sessionKey(ag1, a1) !== sessionKey(ag2, a2);
+        fc.property(agent, pair, (ag, [a1, a2]) => {
+          if (sameAddress(a1!, a2!)) return sessionKey(ag, a1!) === sessionKey(ag, a2!);
+          return sessionKey(ag, a1!) !== sessionKey(ag, a2!);
         }),
         params(2000),
       );
@@ -39,10 +62,10 @@ describe("session and person keys", () => {
     "two distinct people never share a person key",
     () => {
       fc.assert(
-        fc.property(address, address, (a1, a2) => {
-          const k1 = personKey(a1.channel, a1.account, a1.peer);
-          const k2 = personKey(a2.channel, a2.account, a2.peer);
-          return samePerson(a1, a2) ? k1 === k2 : k1 !== k2;
+        fc.property(pair, ([a1, a2]) => {
+          const k1 = personKey(a1!.channel, a1!.account, a1!.peer);
+          const k2 = personKey(a2!.channel, a2!.account, a2!.peer);
+          return samePerson(a1!, a2!) ? k1 === k2 : k1 !== k2;
         }),
         params(2000),
       );
@@ -57,6 +80,20 @@ describe("session and person keys", () => {
         fc.property(agent, address, (ag, a) => {
           const parts = parseSessionKey(sessionKey(ag, a));
           expect(parts).toEqual({ agent: ag, channel: a.channel, account: a.account, peer: a.peer ?? null, thread: a.thread ?? null });
+        }),
+        params(1000),
+      );
+    },
+    TIMEOUT,
+  );
+
+  test(
+    "a person key is the session key's channel, account and peer, escaped the same way (so it is as unambiguous)",
+    () => {
+      fc.assert(
+        fc.property(agent, address, (ag, a) => {
+          const { thread: _thread, ...person } = a;
+          expect(sessionKey(ag, person)).toBe(`${escapeComponent(ag)}:${personKey(a.channel, a.account, a.peer)}`);
         }),
         params(1000),
       );
