@@ -5,7 +5,7 @@
  */
 import type { ProviderId } from "../config/index.ts";
 import type { ExoError } from "../lib/errors.ts";
-import type { MessagePart, Role } from "../store/index.ts";
+import type { MessagePart, Role } from "../core/index.ts";
 import type { ProviderError } from "./provider-error.ts";
 
 /** A provider's id: a key of the provider registry (src/config/providers.ts). */

@@ -22,7 +22,7 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
   let nc: NatsConnection | null = null;
   let connected = false;
   let closed = false;
-  type Entry = { subject: string; push: (m: { subject: string; data: Uint8Array }) => void; sub?: NatsSubscription };
+  type Entry = { subject: string; push: (m: { subject: string; data: Uint8Array }) => void; close: () => void; sub?: NatsSubscription };
   const natsSubs = new Set<Entry>();
 
   const attach = (entry: Entry) => {
@@ -86,7 +86,7 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
       void (async () => {
         for await (const m of localSub) sub.push(m);
       })();
-      const entry: Entry = { subject, push: (m) => sub.push(m) };
+      const entry: Entry = { subject, push: (m) => sub.push(m), close: () => sub.close() };
       natsSubs.add(entry);
       attach(entry);
       return sub;
@@ -94,6 +94,8 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
     async close() {
       closed = true;
       clearTimeout(retry);
+      // Every subscription ends, as the in-process bus's do.
+      for (const entry of [...natsSubs]) entry.close();
       await local.close();
       if (nc) await nc.drain().catch(() => nc?.close());
     },

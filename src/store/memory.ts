@@ -1,4 +1,8 @@
-/** In-memory Store for tests and throwaway gateways; same semantics as sqlite, nothing persists. */
+/**
+ * In-memory Store for tests and throwaway gateways; same semantics as sqlite, nothing persists. One
+ * function per port, composed by createMemoryStore; the conversations port reaches the inbox's map
+ * only to save a turn's reply with its history.
+ */
 import { decodeCursor, encodeCursor, isAfterCursor } from "./cursor.ts";
 import type {
   Fact,
@@ -15,6 +19,12 @@ import type {
   SessionQuery,
   Store,
   StoredMessage,
+  ConversationStore,
+  FactStore,
+  InboxStore,
+  PairingStore,
+  PluginStateStore,
+  UsageLedger,
   UsageQuery,
   UsageRecord,
   UsageTotals,
@@ -22,20 +32,30 @@ import type {
 import { sumRecords } from "./usage.ts";
 import { searchWords } from "./words.ts";
 
+type InboundRow = PendingInbound & { done: boolean };
+const clone = <T>(v: T): T => structuredClone(v);
+
 export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   const now = opts.now ?? Date.now;
-  const sessions = new Map<string, SessionInfo>();
-  const messages = new Map<string, StoredMessage[]>();
-  const usage: UsageRecord[] = [];
-  const kv = new Map<string, string>();
-  const inbound = new Map<string, PendingInbound & { done: boolean }>();
-  const facts: Fact[] = [];
-  const pairings = new Map<string, Pairing>();
-  const clone = <T>(v: T): T => structuredClone(v);
-
+  const inbound = new Map<string, InboundRow>();
   return {
     kind: "memory",
     location: "memory",
+    ...memoryConversations(now, inbound),
+    ...memoryUsageLedger(),
+    ...memoryPluginState(),
+    ...memoryInbox(inbound),
+    ...memoryPairings(),
+    ...memoryFacts(now),
+    async close() {},
+  };
+}
+
+/** Sessions and messages; `inbound` is the inbox's, for the reply saved with a turn. */
+export function memoryConversations(now: () => number, inbound: Map<string, InboundRow>): ConversationStore {
+  const sessions = new Map<string, SessionInfo>();
+  const messages = new Map<string, StoredMessage[]>();
+  return {
     async appendMessages(addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply) {
       const t = now();
       let s = sessions.get(addr.key);
@@ -85,6 +105,12 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     async countSessions() {
       return sessions.size;
     },
+  };
+}
+
+export function memoryUsageLedger(): UsageLedger {
+  const usage: UsageRecord[] = [];
+  return {
     async recordUsage(r) {
       usage.push({ ...r });
     },
@@ -95,6 +121,12 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     async sumUsage(q: UsageQuery): Promise<UsageTotals> {
       return sumRecords(usage, q);
     },
+  };
+}
+
+export function memoryPluginState(): PluginStateStore {
+  const kv = new Map<string, string>();
+  return {
     async kvGet(plugin, key) {
       return kv.get(`${plugin}\u0000${key}`) ?? null;
     },
@@ -113,6 +145,11 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
       }
       return { entries, bytes };
     },
+  };
+}
+
+export function memoryInbox(inbound: Map<string, InboundRow> = new Map()): InboxStore {
+  return {
     async acceptInbound(r: InboundRecord) {
       if (inbound.has(r.id)) return false;
       inbound.set(r.id, { ...r, attempts: 0, last_error: null, reply: null, next_at: 0, dead_at: null, done: false });
@@ -175,6 +212,12 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
       Object.assign(r, { attempts: 0, next_at: at, dead_at: null });
       return true;
     },
+  };
+}
+
+export function memoryPairings(): PairingStore {
+  const pairings = new Map<string, Pairing>();
+  return {
     async getPairing(person) {
       const p = pairings.get(person);
       return p ? { ...p } : null;
@@ -195,6 +238,12 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     async deletePairing(person) {
       return pairings.delete(person);
     },
+  };
+}
+
+export function memoryFacts(now: () => number): FactStore {
+  const facts: Fact[] = [];
+  return {
     async addFact(agent, person, text) {
       const existing = facts.find((f) => f.agent === agent && f.person === person && f.text === text);
       if (existing) return { ...existing };
@@ -214,6 +263,5 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
         .sort((a, b) => b.score - a.score || b.id - a.id)
         .slice(0, q.limit);
     },
-    async close() {},
   };
 }
