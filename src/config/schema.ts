@@ -59,6 +59,12 @@ const Gateway = v.strictObject({
   max_queued_turns: v.optional(int(0, 1_000_000), 128),
   /** debug | info | warn | error; `EXOCLAW_LOG` overrides it. */
   log_level: v.optional(v.picklist(["debug", "info", "warn", "error"]), "info"),
+  /** WebSockets open but not yet authenticated, in all; beyond it a new one is closed with 1013. */
+  max_unauthenticated_sockets: v.optional(int(1, 1_000_000), 1024),
+  /** The same, from one client address (after trusted_proxies); beyond it 1013. */
+  max_unauthenticated_per_address: v.optional(int(1, 1_000_000), 64),
+  /** A request body (a webhook's) must arrive within this long, or the request is cut with 408. */
+  body_timeout_ms: v.optional(int(100, 3_600_000), 10_000),
 });
 
 const Fallback = v.strictObject({ provider: Provider, model: v.pipe(v.string(), v.minLength(1)) });
