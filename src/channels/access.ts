@@ -14,7 +14,7 @@
  */
 import type { ChannelConfig } from "../config/index.ts";
 import { personKey } from "../router/index.ts";
-import type { Pairings } from "./pairing.ts";
+import { MAX_PENDING_PER_CHANNEL, type Pairings } from "./pairing.ts";
 
 /** What a channel message needs to be judged: the parts the plugin reported. */
 export interface Addressed {
@@ -27,7 +27,7 @@ export interface Addressed {
 }
 
 /** Why a message was refused; a label of `exoclaw_channel_refused_total`. */
-export type RefusalReason = "stranger" | "not_allowed" | "group_not_listed" | "not_mentioned" | "rate_limited";
+export type RefusalReason = "stranger" | "pairing_full" | "not_allowed" | "group_not_listed" | "not_mentioned" | "rate_limited";
 
 export type Admission =
   | { admit: true }
@@ -35,12 +35,13 @@ export type Admission =
   | { admit: false; reason: RefusalReason; notice?: string };
 
 /** The policy a channel without those keys gets (and what the schema defaults to). */
-export const DEFAULT_POLICY: Pick<ChannelConfig, "dm_policy" | "allow_from" | "groups" | "require_mention" | "rate_per_minute"> = {
+export const DEFAULT_POLICY: Pick<ChannelConfig, "dm_policy" | "allow_from" | "groups" | "require_mention" | "rate_per_minute" | "max_pending_pairings"> = {
   dm_policy: "pairing",
   allow_from: [],
   groups: [],
   require_mention: true,
   rate_per_minute: 20,
+  max_pending_pairings: MAX_PENDING_PER_CHANNEL,
 };
 
 const MINUTE = 60_000;
@@ -67,6 +68,7 @@ export function refusalNotice(reason: RefusalReason, perMinute: number): string 
     case "rate_limited":
       return slowDownNotice(perMinute);
     case "stranger":
+    case "pairing_full":
     case "not_allowed":
       return "This assistant answers only people its owner has approved.";
   }
@@ -102,7 +104,10 @@ export class ChannelAccess {
       if (p.require_mention && m.mentioned !== true) return { admit: false, reason: "not_mentioned" };
     } else if (!this.allowedByConfig(p, m, who) && p.dm_policy !== "open" && !(await this.pairings.isApproved(who))) {
       if (p.dm_policy === "allowlist" || retry) return { admit: false, reason: p.dm_policy === "allowlist" ? "not_allowed" : "stranger" };
-      const pending = await this.pairings.request(channel, who);
+      const pending = await this.pairings.request(channel, who, p.max_pending_pairings);
+      // Beyond the channel's cap of pending codes a stranger gets no code and no reply (a flood of
+      // made-up peer ids must not grow the table or the bot's sends), only a count.
+      if (!pending && !(await this.pairings.isApproved(who))) return { admit: false, reason: "pairing_full" };
       return { admit: false, reason: "stranger", ...(pending?.send && { notice: pairingNotice(pending.code) }) };
     }
     if (retry || p.rate_per_minute === 0) return { admit: true };

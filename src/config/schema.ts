@@ -161,6 +161,8 @@ const Channel = v.strictObject({
   require_mention: v.optional(v.boolean(), true),
   /** Messages a minute one person may send before the rest are refused; 0 = unlimited. */
   rate_per_minute: v.optional(int(0, 100_000), 20),
+  /** Pairing codes pending at once on this channel; beyond it new strangers get no reply, only a count in `status`. */
+  max_pending_pairings: v.optional(int(1, 100_000), 50),
   /** The bot's own username (Telegram, with or without "@"), so only its mentions count in groups. */
   bot_username: v.optional(v.pipe(v.string(), v.regex(/^@?[A-Za-z0-9_]{1,64}$/, "a username: letters, digits and _"))),
 });

@@ -39,7 +39,7 @@ test("an expired code cannot be approved; at most 50 codes pending per channel, 
   await expect(pairings.approve(code)).rejects.toThrow("no pending pairing code");
   for (let i = 0; i < MAX_PENDING_PER_CHANNEL; i++) await access.admit("telegram", undefined, dm(`p${i}`), person(`p${i}`));
   // The 51st stranger gets nothing; another channel is not affected.
-  expect(await access.admit("telegram", undefined, dm("late"), person("late"))).toEqual({ admit: false, reason: "stranger" });
+  expect(await access.admit("telegram", undefined, dm("late"), person("late"))).toEqual({ admit: false, reason: "pairing_full" });
   expect(await access.admit("slack", undefined, dm("U1"), "slack:bot:U1")).toMatchObject({ notice: expect.any(String) });
   tick(PAIRING_CODE_TTL_MS);
   expect(await access.admit("telegram", undefined, dm("late"), person("late"))).toMatchObject({ notice: expect.any(String) });
