@@ -2,13 +2,15 @@
  * A flood of distinct `peer` ids on a channel (issue 15): a real gateway, the built-in telegram
  * plugin and a loopback stand-in for the Bot API. Strangers under "pairing" each want a pairing code;
  * the pending codes of a channel are capped (`max_pending_pairings`), beyond it strangers get no
- * reply, no row and no session — only a count in /metrics and `status`.
+ * reply, no row and no session — only a count in /metrics and `status`. And the inbound table, which
+ * keeps every message's id for deduplication, forgets completed ones after a week.
  */
 import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { formatStatus, type StatusResult } from "../../src/cli/status.ts";
 import { writeCredential } from "../../src/config/index.ts";
+import { openSqliteStore } from "../../src/store/index.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { openSocket } from "../helpers/ws.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -82,4 +84,41 @@ test("a flood of distinct strangers: pending codes stop at max_pending_pairings,
   const status = (await s.call("status", undefined, 1)).result as Record<string, any>;
   expect(status.pairing).toEqual({ telegram: { pending: 20, refused_full: 180 } });
   expect(formatStatus(status as StatusResult, gw.wsUrl)).toContain("pairing      telegram: 20 code(s) pending, 180 stranger(s) refused at max_pending_pairings");
+});
+
+test("completed channel messages are forgotten after the dedupe window: the inbound table does not grow without bound", async () => {
+  using home = tempDir();
+  const store = openSqliteStore(join(home.path, "exoclaw.db"));
+  try {
+    const day = 24 * 3600_000;
+    const old = Date.now() - 10 * day;
+    // 300 messages ten days ago, all answered; one still pending (never pruned: it is not done).
+    for (let i = 0; i < 300; i++) {
+      expect(await store.acceptInbound({ id: `telegram:old${i}`, channel: "telegram", payload: "{}", received_at: old + i })).toBe(true);
+      await store.completeInbound(`telegram:old${i}`);
+    }
+    expect(await store.acceptInbound({ id: "telegram:stuck", channel: "telegram", payload: "{}", received_at: old })).toBe(true);
+    // 300 messages now, answered.
+    for (let i = 0; i < 300; i++) {
+      expect(await store.acceptInbound({ id: `telegram:new${i}`, channel: "telegram", payload: "{}", received_at: Date.now() })).toBe(true);
+      await store.completeInbound(`telegram:new${i}`);
+    }
+  } finally {
+    await store.close();
+  }
+  const db = new Database(join(home.path, "exoclaw.db"), { readonly: true });
+  try {
+    expect(db.query("SELECT count(*) AS n FROM inbound WHERE id LIKE 'telegram:old%'").get()).toEqual({ n: 0 });
+    expect(db.query("SELECT count(*) AS n FROM inbound WHERE id = 'telegram:stuck'").get()).toEqual({ n: 1 });
+    expect(db.query("SELECT count(*) AS n FROM inbound WHERE id LIKE 'telegram:new%'").get()).toEqual({ n: 300 });
+  } finally {
+    db.close();
+  }
+  // Within the window a re-delivery is still recognised.
+  const again = openSqliteStore(join(home.path, "exoclaw.db"));
+  try {
+    expect(await again.acceptInbound({ id: "telegram:new5", channel: "telegram", payload: "{}", received_at: Date.now() })).toBe(false);
+  } finally {
+    await again.close();
+  }
 });
