@@ -96,10 +96,11 @@ async function rawClient(port: number) {
 }
 
 test("slowloris body: a webhook body trickled byte by byte is cut with 408 at body_timeout_ms, and the gateway keeps serving", async () => {
-  await using gw = await startTestGateway({ toml: `[gateway]\nbody_timeout_ms = 400\n` });
+  // A configured channel, whose route reads the body (an unknown one is answered 404 unread).
+  await using gw = await startTestGateway({ toml: `[gateway]\nbody_timeout_ms = 400\n\n[channels.http]\n` });
   const c = await rawClient(gw.port);
-  const body = JSON.stringify({ update_id: 1, message: { text: "x".repeat(200) } });
-  c.sock.write(`POST /webhook/telegram HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+  const body = JSON.stringify({ peer: "slow", text: "x".repeat(200) });
+  c.sock.write(`POST /webhook/http HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
   let sent = 0;
   // One byte every 20 ms: the whole body would take seconds; the deadline cuts it first.
   while (sent < body.length && c.got() === "") {
