@@ -472,6 +472,11 @@ export class ChannelPipeline {
     return true;
   }
 
+  /** The "open" channels' hourly people counts (`status`). */
+  openStatus(): Record<string, { people_this_hour: number; refused_full: number }> {
+    return this.access.openStatus();
+  }
+
   /** Whether a message is being delivered now (the retry loop leaves it alone). */
   isDelivering(id: string): boolean {
     return this.delivering.has(id);

@@ -22,6 +22,8 @@ export interface StatusResult {
   inbound?: { pending: number; dead: number };
   /** Per channel: pairing codes pending, and strangers refused because `max_pending_pairings` was reached. */
   pairing?: Record<string, { pending: number; refused_full: number }>;
+  /** Per "open" channel: people answered this hour, and senders refused because `max_open_people_per_hour` was reached. */
+  open_people?: Record<string, { people_this_hour: number; refused_full: number }>;
   plugins?: { name: string; state: string; error?: string }[];
   /** Who may talk on each channel. */
   channels?: Record<string, { dm_policy: string; groups?: string[]; rate_per_minute?: number }>;
@@ -58,6 +60,13 @@ export function formatStatus(s: StatusResult, url: string): string {
       ? [
           `  pairing      ${Object.entries(s.pairing)
             .map(([name, p]) => `${name}: ${p.pending} code(s) pending${p.refused_full > 0 ? `, ${p.refused_full} stranger(s) refused at max_pending_pairings` : ""}`)
+            .join("; ")}`,
+        ]
+      : []),
+    ...(s.open_people && Object.keys(s.open_people).length > 0
+      ? [
+          `  open         ${Object.entries(s.open_people)
+            .map(([name, o]) => `${name}: ${o.people_this_hour} people this hour${o.refused_full > 0 ? `, ${o.refused_full} sender(s) refused at max_open_people_per_hour` : ""}`)
             .join("; ")}`,
         ]
       : []),

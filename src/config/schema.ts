@@ -163,6 +163,8 @@ const Channel = v.strictObject({
   rate_per_minute: v.optional(int(0, 100_000), 20),
   /** Pairing codes pending at once on this channel; beyond it new strangers get no reply, only a count in `status`. */
   max_pending_pairings: v.optional(int(1, 100_000), 50),
+  /** Under dm_policy "open": distinct people answered per hour; beyond it new senders get no reply, only a count in `status`. */
+  max_open_people_per_hour: v.optional(int(1, 10_000_000), 1000),
   /** The bot's own username (Telegram, with or without "@"), so only its mentions count in groups. */
   bot_username: v.optional(v.pipe(v.string(), v.regex(/^@?[A-Za-z0-9_]{1,64}$/, "a username: letters, digits and _"))),
 });

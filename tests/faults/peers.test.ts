@@ -122,3 +122,54 @@ test("completed channel messages are forgotten after the dedupe window: the inbo
     await again.close();
   }
 });
+
+test('under dm_policy "open", at most max_open_people_per_hour new people are answered; beyond it no reply, no session, counted', async () => {
+  const sent: { chat_id: number; text: string }[] = [];
+  await using api = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const body = (await req.json()) as { chat_id: number; text: string };
+      sent.push(body);
+      return Response.json({ ok: true, result: { message_id: 100 + sent.length, from: BOT, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text } });
+    },
+  });
+  using home = tempDir();
+  writeCredential(home.path, "tg_secret", "S3cr3t_token-1");
+  writeCredential(home.path, "tg_bot", "987654321:AAE-secret-token");
+  home.file(
+    "config.toml",
+    `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
+      `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\ndm_policy = "open"\nmax_open_people_per_hour = 10\n`,
+  );
+  let asked = 0;
+  await using gw = await startTestGateway({
+    home: home.path,
+    streamFor: () =>
+      async function* () {
+        asked++;
+        yield { type: "text", text: "hello stranger" };
+        yield { type: "done", stop_reason: "end_turn" };
+      },
+  });
+  const post = (from: number) => fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body: update(from) });
+  // One after another, so which ten come first is known.
+  for (let i = 0; i < 30; i++) expect((await post(7_000_000 + i)).status).toBe(200);
+  expect(await eventually(async () => (await gw.store.pendingInbound(100)).length === 0 && sent.length === 10, 20_000)).toBe(true);
+  // The first ten answered; a returning one of them still is, this hour.
+  expect((await post(7_000_000)).status).toBe(200);
+  expect(await eventually(() => sent.length === 11, 10_000)).toBe(true);
+  expect(new Set(sent.map((s) => s.chat_id)).size).toBe(10);
+  expect(asked).toBe(11);
+  const db = new Database(join(home.path, "exoclaw.db"), { readonly: true });
+  try {
+    expect(db.query("SELECT count(*) AS n FROM sessions").get()).toEqual({ n: 10 });
+  } finally {
+    db.close();
+  }
+  await using s = await openSocket(gw.wsUrl);
+  const status = (await s.call("status", undefined, 1)).result as Record<string, any>;
+  expect(status.open_people).toEqual({ telegram: { people_this_hour: 10, refused_full: 20 } });
+  expect(formatStatus(status as StatusResult, gw.wsUrl)).toContain("open         telegram: 10 people this hour, 20 sender(s) refused at max_open_people_per_hour");
+  expect(await (await fetch(`${gw.url}/metrics`)).text()).toContain('exoclaw_channel_refused_total{channel="telegram",reason="open_full"} 20');
+});
