@@ -31,6 +31,8 @@ import { McpClients } from "./mcp/index.ts";
 import type { StreamFn } from "./agent/loop.ts";
 import { AgentRunner } from "./agent/runner.ts";
 import { createToolBox } from "./agent/toolbox.ts";
+import { ApprovalBroker, configuredSecrets, gateTurn } from "./approvals/index.ts";
+import { approvalMethods } from "./gateway/approval-methods.ts";
 import { providerStream } from "./agent/provider-factory.ts";
 import type { AgentConfig } from "./config/index.ts";
 
@@ -144,6 +146,9 @@ export async function startApp(opts: AppOptions): Promise<App> {
   // MCP servers: reached only through the egress checks, never the gateway's own listener.
   const mcp = new McpClients(config.mcp, { secret: (name) => readCredential(current.config.home, name), log: log.child({ module: "mcp" }), selfAddresses: () => listening });
   const plugins = new PluginRegistry(host, reloadConfig, log);
+  // Approvals (issue 16): risky tool calls wait for the operator; see src/approvals/.
+  const approvals = new ApprovalBroker({ store: store.approvals, timeoutMs: () => current.config.approvals.timeout_ms, secrets: () => [...configuredSecrets(current.config, (n) => readCredential(current.config.home, n)), ...(config.gateway.token ? [config.gateway.token] : [])], log: log.child({ module: "approvals" }) });
+  await approvals.start();
   const metrics = createMetrics();
   metrics.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
   metrics.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
@@ -163,7 +168,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     toolsFor: (agent, session, person) => {
       const who = person === undefined && session ? personOf(session) : person;
       const scope = who ?? (session ? `group:${personOf(session)}` : "");
-      return createToolBox(host, agent.tools, current.config.memory.semantic && session && who ? memoryTools(store, agent.id, who) : [], scope, [mcp]);
+      const tools = createToolBox(host, agent.tools, current.config.memory.semantic && session && who ? memoryTools(store, agent.id, who) : [], scope, [mcp]);
+      return gateTurn(tools, { broker: approvals, config: () => current.config }, agent.id, session, person);
     },
     recall: async (agent, session, message, person) => {
       const who = person === undefined ? personOf(session) : person;
@@ -217,6 +223,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
         ...pairingMethods(pairings),
         ...inboxMethods(inbox),
         ...mcpMethods(() => mcp),
+        ...approvalMethods(approvals, store.approvals),
         ...chatMethods({ runner, route: (addr) => current.router.resolve(addr) }),
         ...configMethods({ reload, agents: () => current.config.agents, defaultAgent: () => defaultAgentId(current.config) }),
       ]),

@@ -9,6 +9,12 @@ const Tool = v.object({
   name: v.pipe(v.string(), v.regex(/^[a-zA-Z0-9_-]{1,64}$/, "tool names are 1-64 of [a-zA-Z0-9_-]")),
   description: v.string(),
   input_schema: v.record(v.string(), v.unknown()),
+  /**
+   * What a call can do beyond computing an answer (docs/plugins.md, approvals): "egress" — sends data
+   * out (a request, a message); "mutates" — changes something (files, state others see). `[]` = pure.
+   * Absent: "egress" for a plugin the operator granted hosts to, else pure.
+   */
+  effects: v.optional(v.array(v.picklist(["egress", "mutates"]))),
 });
 
 const Describe = v.object({

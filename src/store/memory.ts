@@ -1,4 +1,5 @@
 /** In-memory Store for tests and throwaway gateways; same semantics as sqlite, nothing persists. */
+import { createMemoryApprovals } from "./memory-approvals.ts";
 import { decodeCursor, encodeCursor, isAfterCursor } from "./cursor.ts";
 import type {
   Fact,
@@ -36,6 +37,7 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   return {
     kind: "memory",
     location: "memory",
+    approvals: createMemoryApprovals(),
     async appendMessages(addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply) {
       const t = now();
       let s = sessions.get(addr.key);

@@ -4,6 +4,7 @@
  * before anything is trusted: a corrupt file, a read-only file or a schema from a newer exoclaw is
  * a StoreError at start, never silent data loss.
  */
+import { createSqliteApprovals } from "./sqlite-approvals.ts";
 import { Database, type Statement } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
@@ -299,6 +300,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
   };
 
   return {
+    approvals: createSqliteApprovals(db, run),
     kind: "sqlite",
     location: path,
     appendMessages: (addr, msgs, reply) =>

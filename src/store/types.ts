@@ -6,6 +6,8 @@
  * Every method may reject with StoreError; a failed write changes nothing (all-or-nothing).
  */
 
+import type { ApprovalStore } from "./approvals.ts";
+
 /** Where a session lives; the parts of its key. */
 export interface SessionAddress {
   key: string;
@@ -202,6 +204,8 @@ export interface PairingQuery {
 
 export interface Store {
   readonly kind: "memory" | "sqlite" | "nats";
+  /** Tool calls that waited for the operator, and remembered decisions (./approvals.ts). */
+  readonly approvals: ApprovalStore;
   /** Human-readable location (file path, "memory"). */
   readonly location: string;
 
