@@ -31,7 +31,7 @@ import { McpClients } from "./mcp/index.ts";
 import type { StreamFn } from "./agent/loop.ts";
 import { AgentRunner } from "./agent/runner.ts";
 import { createToolBox } from "./agent/toolbox.ts";
-import { ApprovalBroker, configuredSecrets, gateTurn } from "./approvals/index.ts";
+import { ApprovalBroker, configuredSecrets, gateTurn, OwnerApprovals } from "./approvals/index.ts";
 import { approvalMethods } from "./gateway/approval-methods.ts";
 import { providerStream } from "./agent/provider-factory.ts";
 import type { AgentConfig } from "./config/index.ts";
@@ -182,6 +182,12 @@ export async function startApp(opts: AppOptions): Promise<App> {
     limits: () => ({ maxRunning: current.config.gateway.max_concurrent_turns, maxQueued: current.config.gateway.max_queued_turns }),
   });
   let channels = channelSpecs(config, (name) => readCredential(config.home, name));
+  // A channel's owner gets approval requests with buttons, and only the owner's press decides (src/approvals/owners.ts).
+  const owners = new OwnerApprovals({ broker: approvals, channels: () => current.config.channels, log: log.child({ module: "approvals" }), send: async (name, to, text, buttons) => {
+    const spec = channels.specs.get(name);
+    return spec && pipeline ? pipeline.notify(spec, to, text, buttons) : { ok: false, error: `channel ${name} is not running` };
+  } });
+  approvals.onRequest((p) => owners.announce(p));
   const pairings = new Pairings(store);
   let pipeline: ChannelPipeline | undefined;
   const retryPolicy = { ...DEFAULT_RETRY_POLICY, ...(opts.retryIntervalMs !== undefined && { firstDelayMs: opts.retryIntervalMs }) };
@@ -258,6 +264,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
           channelSpec: (name) => channels.specs.get(name),
           maxHeld: () => 2 * current.config.gateway.max_concurrent_turns,
           retry: retryPolicy,
+          onAction: (name, m) => owners.press(name, m),
           onDelivery: (outcome) => {
             if (outcome.state === "pending") retryLoop.schedule(outcome.next_at);
             if (outcome.state !== "busy") outboxCounts.refresh();

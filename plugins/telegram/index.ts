@@ -2,6 +2,9 @@
 // the host has already checked X-Telegram-Bot-Api-Secret-Token. Outbound: sendMessage to
 // https://api.telegram.org/bot{{secret:bot_token}}/… — the host fills the token in; this plugin
 // never sees it. Texts over Telegram's 4096-character limit are sent as several messages.
+// Buttons (approvals, issue 16): an outgoing message's `buttons` become an inline keyboard; a press
+// comes back as a `callback_query` Update (verified like any other), read as a message with an
+// `action` whose `data` is the button's, and `sender` the presser.
 import { Config } from "@extism/as-pdk";
 import { fail, input, JsonKind, JsonObject, JsonParser, JsonValue, outboundRequest, output, quote, sendRequests } from "../sdk";
 export { abort } from "../sdk";
@@ -11,7 +14,7 @@ const LIMIT = 4096;
 export function describe(): i32 {
   output(
     '{"abi":1,"name":"telegram","version":"1.0.0","kind":"channel","description":"Telegram Bot API: webhook Updates in, sendMessage out.",' +
-      '"channel":{"id":"telegram","verify":"telegram-secret","send_result":"json_ok"},"wants":{"hosts":["api.telegram.org"],"paths":[],"secrets":["bot_token"]}}',
+      '"channel":{"id":"telegram","verify":"telegram-secret","send_result":"json_ok","buttons":true},"wants":{"hosts":["api.telegram.org"],"paths":[],"secrets":["bot_token"]}}',
   );
   return 0;
 }
@@ -25,6 +28,8 @@ export function parse_incoming(): i32 {
   if (req === null) return fail("input must be {headers, body, query}");
   const update = new JsonParser(req.getString("body")).parse();
   if (update === null || update.kind != JsonKind.Object) return fail("the body is not a Telegram Update");
+  const press = update.get("callback_query");
+  if (press !== null && press.kind == JsonKind.Object) return parseButtonPress(update, press);
   let msg = update.get("message");
   if (msg === null) msg = update.get("edited_message");
   if (msg === null || msg.kind != JsonKind.Object || msg.get("text") === null) {
@@ -48,6 +53,28 @@ export function parse_incoming(): i32 {
   }
   const thread = msg.get("message_thread_id");
   if (thread !== null && thread.kind == JsonKind.Number) m.str("thread", intString(thread.num));
+  output('{"messages":[' + m.toString() + "]}");
+  return 0;
+}
+
+/** A press of an inline-keyboard button: who pressed it, in which chat, and the button's data. */
+function parseButtonPress(update: JsonValue, press: JsonValue): i32 {
+  const from = press.get("from");
+  if (from === null) return fail("callback_query without from");
+  const sender = intString(from.getNumber("id"));
+  let peer = sender;
+  const message = press.get("message");
+  if (message !== null) {
+    const chat = message.get("chat");
+    if (chat !== null) peer = intString(chat.getNumber("id"));
+  }
+  const m = new JsonObject()
+    .str("id", intString(update.getNumber("update_id")))
+    .str("account", "bot")
+    .str("peer", peer)
+    .str("sender", sender)
+    .str("text", "")
+    .raw("action", new JsonObject().str("data", press.getString("data")).toString());
   output('{"messages":[' + m.toString() + "]}");
   return 0;
 }
@@ -116,9 +143,24 @@ export function format_outgoing(): i32 {
     // chat_id as a number when it is one (negative for groups), as Telegram documents it.
     const body = new JsonObject().raw("chat_id", isInteger(peer) ? peer : quote(peer)).str("text", parts[i]);
     if (thread.length > 0 && isInteger(thread)) body.raw("message_thread_id", thread);
+    if (i == parts.length - 1) {
+      const keyboard = inlineKeyboard(req.get("buttons"));
+      if (keyboard.length > 0) body.raw("reply_markup", keyboard);
+    }
     requests.push(outboundRequest("POST", url, '{"content-type":"application/json"}', body.toString()));
   }
   return sendRequests(requests);
+}
+
+/** `buttons: [{text, data}]` as Telegram's reply_markup (one row), or "" for none. */
+function inlineKeyboard(buttons: JsonValue | null): string {
+  if (buttons === null || buttons.kind != JsonKind.Array || buttons.items.length == 0) return "";
+  const row = new Array<string>();
+  for (let i = 0; i < buttons.items.length; i++) {
+    const b = buttons.items[i];
+    row.push(new JsonObject().str("text", b.getString("text")).str("callback_data", b.getString("data")).toString());
+  }
+  return '{"inline_keyboard":[[' + row.join(",") + "]]}";
 }
 
 function isInteger(s: string): bool {

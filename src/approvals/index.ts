@@ -6,3 +6,4 @@ export { ApprovalBroker, type AskRequest, type BrokerDeps, type PendingApproval,
 export { CANCELLED, DENIED, gateToolBox, type GateContext, TIMED_OUT } from "./gate.ts";
 export { approvalReason, type Effect, effectsOf, isTaintSource, settingOf } from "./policy.ts";
 export { configuredSecrets, gateTurn, initialTaint, type TurnGateDeps } from "./turn.ts";
+export { type ButtonPress, OwnerApprovals, type OwnerDeps } from "./owners.ts";

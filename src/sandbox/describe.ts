@@ -33,6 +33,11 @@ const Describe = v.object({
        * "json_ok" — also a 2xx whose JSON body says `"ok": false` is a refusal (Slack, Telegram).
        */
       send_result: v.optional(v.picklist(["http", "json_ok"]), "http"),
+      /**
+       * The plugin turns format_outgoing's `buttons: [{text, data}]` into the platform's buttons and
+       * reads a press back as a message with `action: {data}` (docs/plugins.md; approvals).
+       */
+      buttons: v.optional(v.boolean(), false),
     }),
   ),
   wants: v.optional(
