@@ -22,7 +22,7 @@ let web: ReturnType<typeof Bun.serve>;
 const sent: Msg[] = [];
 const hits: string[] = [];
 beforeAll(() => {
-  api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async (req) => (sent.push(await req.json()), Response.json({ ok: true, result: { message_id: sent.length } })) });
+  api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async (req) => (sent.push((await req.json()) as Msg), Response.json({ ok: true, result: { message_id: sent.length } })) });
   web = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => (hits.push(new URL(req.url).pathname), new Response("page text")) });
 });
 afterAll(() => {
