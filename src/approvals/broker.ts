@@ -159,11 +159,6 @@ export class ApprovalBroker {
     w.settle(out);
     return out;
   }
-
-  /** Denies everything still waiting (shutdown). */
-  async denyAll(by: string): Promise<void> {
-    await Promise.all([...this.waiting.keys()].map((id) => this.finish(id, "denied", by, false).catch(() => null)));
-  }
 }
 
 /** A call's input as the operator sees it: JSON, scrubbed, at most MAX_INPUT characters. */

@@ -9,7 +9,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import type { StreamEvent } from "../../src/agent/types.ts";
+import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { tempDir } from "../helpers/temp.ts";
 import { startMcpServer, type TestTool } from "../helpers/mcp-server.ts";
 import { openSocket, type TestSocket } from "../helpers/ws.ts";
 
@@ -181,6 +183,25 @@ describe("approval = \"always\"", () => {
     expect(hits).not.toContain("/cancelled");
     expect(((await ws.call("approval.list")) as Msg).result.approvals).toHaveLength(0);
   });
+});
+
+test("the input the operator is shown is scrubbed of configured secrets", async () => {
+  const secret = "pw-approvals-7f3a9c2e1d";
+  using home = tempDir();
+  writeCredential(home.path, "echo_pass", secret);
+  home.file("config.toml", `[[plugins]]\nname = "echo"\npath = "builtin:echo"\napproval = "always"\nsecrets = ["echo_pass"]\n`);
+  await using gw = await startTestGateway({ home: home.path, streamFor: () => scriptedModel([{ name: "echo", input: { text: `the password is ${secret}` } }]) });
+  await waitLoaded(gw, 1);
+  await using ws = await openSocket(gw.wsUrl);
+  const turn = ws.call("chat.send", { content: "leak it", peer: "s" }, "t1");
+  const ev = ((await approvalEvent(ws, "t1")).value as Msg).params.data;
+  expect(ev.input).not.toContain(secret);
+  expect(ev.input).toContain("the password is ***");
+  const listed = ((await ws.call("approval.list")) as Msg).result.approvals[0];
+  expect(listed.input).not.toContain(secret);
+  expect(JSON.stringify(await gw.store.approvals.getApproval(ev.id))).not.toContain(secret);
+  await ws.call("approval.resolve", { id: ev.id, allow: false });
+  await turn;
 });
 
 describe("approval = \"untrusted\": taint", () => {
