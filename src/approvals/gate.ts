@@ -40,17 +40,22 @@ export function gateToolBox(inner: ToolBox, ctx: GateContext): ToolBox {
       const why = approvalReason(origin, setting, taintedBy);
       let approval: ToolRunResult["approval"];
       if (why !== null) {
-        approval = await ctx.broker.ask({
-          agent: ctx.agent,
-          session: ctx.session,
-          tool: name,
-          tool_use_id: call?.id ?? "",
-          input,
-          why,
-          signal,
-          origin: ctx.origin,
-          ...(call && { emit: call.emit }),
-        });
+        try {
+          approval = await ctx.broker.ask({
+            agent: ctx.agent,
+            session: ctx.session,
+            tool: name,
+            tool_use_id: call?.id ?? "",
+            input,
+            why,
+            signal,
+            origin: ctx.origin,
+            ...(call && { emit: call.emit }),
+          });
+        } catch (e) {
+          // The request could not be stored (a store failure): fail closed, the call is not run.
+          return { content: `not run: the approval request could not be recorded (${e instanceof Error ? e.message : String(e)})`, is_error: true };
+        }
         if (approval.state !== "allowed") {
           const content = approval.state === "timeout" ? TIMED_OUT : approval.by === "cancelled" ? CANCELLED : DENIED;
           return { content, is_error: true, approval };

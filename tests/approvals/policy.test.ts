@@ -72,3 +72,23 @@ describe("settings and reasons", () => {
     expect(initialTaint({ channels: {} } as never, session, "telegram:bot:42")).toBe("a message from telegram:bot:42");
   });
 });
+
+describe("the gate fails closed", () => {
+  test("when the approval request cannot be stored, the call is not run and the model is told why", async () => {
+    const { ApprovalBroker, gateToolBox } = await import("../../src/approvals/index.ts");
+    const { createMemoryStore, StoreError } = await import("../../src/store/index.ts");
+    const { createLogger } = await import("../../src/lib/log.ts");
+    const approvals = { ...createMemoryStore().approvals, addApproval: () => Promise.reject(new StoreError("disk full")) };
+    const broker = new ApprovalBroker({ store: approvals, timeoutMs: () => 1000, secrets: () => [], log: createLogger({ format: "json", level: "error", write: () => {} }) });
+    let ran = 0;
+    const inner = {
+      specs: () => [],
+      run: async () => (ran++, { content: "ran", is_error: false }),
+      origin: (): ToolOrigin => plugin({ network: true }),
+    };
+    const gated = gateToolBox(inner, { broker, agent: "main", session: "s", taintedBy: null, origin: null, config: () => ({ plugins: [], mcp: [] }), setting: () => "always" });
+    const r = await gated.run("get", {}, new AbortController().signal);
+    expect(r).toEqual({ content: "not run: the approval request could not be recorded (disk full)", is_error: true });
+    expect(ran).toBe(0);
+  });
+});
