@@ -150,6 +150,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const approvals = new ApprovalBroker({ store: store.approvals, timeoutMs: () => current.config.approvals.timeout_ms, secrets: () => [...configuredSecrets(current.config, (n) => readCredential(current.config.home, n)), ...(config.gateway.token ? [config.gateway.token] : [])], log: log.child({ module: "approvals" }) });
   await approvals.start();
   const metrics = createMetrics();
+  metrics.gauge("exoclaw_approvals_pending", "Tool calls waiting for the operator's approval.", () => approvals.pending().length);
   metrics.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
   metrics.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
   metrics.gauge("exoclaw_plugins_loaded", "Plugins loaded and serving.", () => plugins.list().filter((p) => p.state === "loaded").length);

@@ -163,6 +163,7 @@ describe("approval = \"always\"", () => {
     const otherTurn = other.call("chat.send", { content: "hello", peer: "f" }, "o1");
     const otherId = ((await approvalEvent(other, "o1")).value as Msg).params.data.id;
     expect(((await other.call("status")) as Msg).result).toBeDefined();
+    expect(await (await fetch(`${gw.url}/metrics`)).text()).toContain("exoclaw_approvals_pending 2");
     expect(((await other.call("approval.list")) as Msg).result.approvals.map((a: Msg) => a.id).sort()).toEqual([id, otherId].sort());
     await other.call("approval.resolve", { id: otherId, allow: false });
     expect(((await otherTurn) as Msg).result.stop_reason).toBe("end_turn");
