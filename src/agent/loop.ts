@@ -31,6 +31,8 @@ export interface ApprovalRequestEvent {
   input: string;
   /** "always", or "untrusted after <source>". */
   why: string;
+  /** The same as `why`, under SPEC §5's name. */
+  reason: string;
   expires_at: number;
 }
 

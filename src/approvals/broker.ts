@@ -104,7 +104,7 @@ export class ApprovalBroker {
     const { origin: _o, ...stored } = record;
     await store.addApproval(stored);
     const decided = new Promise<ApprovalRecord>((settle) => this.waiting.set(record.id, { record, settle }));
-    const event: ApprovalRequestEvent = { id: record.id, tool: record.tool, tool_use_id: req.tool_use_id, input, why: record.why, expires_at: record.expires_at };
+    const event: ApprovalRequestEvent = { id: record.id, tool: record.tool, tool_use_id: req.tool_use_id, input, why: record.why, reason: record.why, expires_at: record.expires_at };
     req.emit?.({ event: "approval", data: event });
     this.deps.log.info("tool call waits for approval", { approval: record.id, session: record.session, agent: record.agent, tool: record.tool, why: record.why });
     for (const fn of this.listeners) {

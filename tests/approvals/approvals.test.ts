@@ -70,7 +70,7 @@ describe("approval = \"always\"", () => {
     await using operator = await openSocket(gw.wsUrl);
     const turn = user.call("chat.send", { content: "fetch it", peer: "a" }, "t1");
     const ev = (await approvalEvent(user, "t1")).value as Msg;
-    expect(ev.params.data).toMatchObject({ tool: "http_get", tool_use_id: "tu0", why: "always" });
+    expect(ev.params.data).toMatchObject({ tool: "http_get", tool_use_id: "tu0", why: "always", reason: "always" });
     expect(JSON.parse(ev.params.data.input)).toEqual({ url });
     // Nothing has reached the web site while the operator has not answered.
     expect(hits.filter((h) => h === "/always-allow")).toHaveLength(0);
