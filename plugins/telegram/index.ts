@@ -4,7 +4,8 @@
 // never sees it. Texts over Telegram's 4096-character limit are sent as several messages.
 // Buttons (approvals, issue 16): an outgoing message's `buttons` become an inline keyboard; a press
 // comes back as a `callback_query` Update (verified like any other), read as a message with an
-// `action` whose `data` is the button's, and `sender` the presser.
+// `action` whose `data` is the button's, and `sender` the presser; the webhook is answered with
+// answerCallbackQuery (a Bot API call in the webhook response) so the button stops spinning.
 import { Config } from "@extism/as-pdk";
 import { fail, input, JsonKind, JsonObject, JsonParser, JsonValue, outboundRequest, output, quote, sendRequests } from "../sdk";
 export { abort } from "../sdk";
@@ -75,7 +76,9 @@ function parseButtonPress(update: JsonValue, press: JsonValue): i32 {
     .str("sender", sender)
     .str("text", "")
     .raw("action", new JsonObject().str("data", press.getString("data")).toString());
-  output('{"messages":[' + m.toString() + "]}");
+  // The webhook's answer is a Bot API call (Telegram runs it): answerCallbackQuery stops the button's spinner.
+  const answer = new JsonObject().str("method", "answerCallbackQuery").str("callback_query_id", press.getString("id")).toString();
+  output('{"messages":[' + m.toString() + '],"reply":{"status":200,"headers":{"content-type":"application/json"},"body":' + quote(answer) + "}}");
   return 0;
 }
 

@@ -102,8 +102,11 @@ describe("Telegram owner approvals", () => {
     expect((await t.gw.store.approvals.getApproval(id))?.state).toBe("pending");
     expect(hits).not.toContain("/from-stranger");
 
-    // The owner's press lets it run; the stranger gets the answer, the owner a confirmation.
-    expect((await t.post(pressUpdate(1005, OWNER, allow.callback_data))).status).toBe(200);
+    // The owner's press lets it run; the stranger gets the answer, the owner a confirmation. The
+    // webhook is answered with answerCallbackQuery, which Telegram runs (the button stops spinning).
+    const pressed = await t.post(pressUpdate(1005, OWNER, allow.callback_data));
+    expect(pressed.status).toBe(200);
+    expect(await pressed.json()).toEqual({ method: "answerCallbackQuery", callback_query_id: "cb1005" });
     expect(await t.gw.store.approvals.getApproval(id)).toMatchObject({ state: "allowed", decided_by: `owner:telegram:bot:${OWNER}` });
     await until("the stranger's answer", () => sent.find((m) => m.chat_id === STRANGER && String(m.text).startsWith("fetched: HTTP 200")));
     expect(hits).toContain("/from-stranger");
