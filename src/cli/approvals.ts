@@ -1,8 +1,9 @@
 /**
- * `exoclaw approvals list | allow ID | deny ID [--remember]`: the tool calls waiting for the
+ * `exoclaw approvals list | allow ID | deny ID [--remember] | rules | forget AGENT TOOL`: the tool calls waiting for the
  * operator (issue 16), through the running gateway (`approval.list`, `approval.resolve`): a call
  * waits inside the gateway's turn, so only a running gateway can let it go on. `list --state S`
- * shows stored decisions instead (allowed, denied, timeout).
+ * shows stored decisions instead (allowed, denied, timeout); `rules` the remembered ones, `forget`
+ * drops one (that tool is asked again).
  */
 import { defineCommand } from "citty";
 import { loadConfig } from "../config/index.ts";
@@ -83,9 +84,31 @@ const decide = (allow: boolean) =>
       }),
   });
 
+const rules = defineCommand({
+  meta: { name: "rules", description: "Decisions remembered with --remember, per agent and tool" },
+  args: common,
+  run: ({ args }) =>
+    withGateway(args, async (call) => {
+      const { rules: all } = (await call("approval.rules", {})) as { rules: { agent: string; tool: string; allow: boolean; created_at: number }[] };
+      if (args.json) return print(JSON.stringify({ rules: all }, null, 2));
+      if (all.length === 0) return print("no remembered decisions");
+      for (const r of all) print(`  ${r.agent}  ${r.tool}  ${r.allow ? "allowed" : "denied"} since ${iso(r.created_at)}`);
+    }),
+});
+
+const forget = defineCommand({
+  meta: { name: "forget", description: "Forget a remembered decision: the tool is asked again" },
+  args: { ...common, agent: { type: "positional", description: "The agent id", required: true }, tool: { type: "positional", description: "The tool's name as the model calls it", required: true } },
+  run: ({ args }) =>
+    withGateway(args, async (call) => {
+      await call("approval.forget", { agent: String(args.agent), tool: String(args.tool) });
+      print(args.json ? JSON.stringify({ agent: args.agent, tool: args.tool, forgotten: true }) : `forgot the decision for ${String(args.tool)} of agent ${String(args.agent)}: it is asked again`);
+    }),
+});
+
 export default defineCommand({
   meta: { name: "approvals", description: "Tool calls waiting for your yes: list, allow and deny them" },
   args: listArgs,
-  subCommands: { list, allow: decide(true), deny: decide(false) },
+  subCommands: { list, allow: decide(true), deny: decide(false), rules, forget },
   default: "list",
 });

@@ -1,10 +1,11 @@
 /**
  * Approvals over RPC (issue 16, docs/protocol.md): `approval.list` — the tool calls waiting for the
  * operator (or, with `state`/`session`, the stored decisions) — and `approval.resolve {id, allow,
- * remember?}`. Operator methods: whoever holds the gateway token decides.
+ * remember?}`, and the remembered decisions: `approval.rules`, `approval.forget {agent, tool}`. Operator methods: whoever holds the gateway token decides.
  */
 import * as v from "valibot";
 import type { ApprovalBroker } from "../approvals/index.ts";
+import { ExoError } from "../lib/errors.ts";
 import { defineMethod, type Method } from "../protocol/methods.ts";
 import type { ApprovalStore } from "../store/index.ts";
 
@@ -20,6 +21,8 @@ export const ApprovalResolveParams = v.strictObject({
   /** Store the decision for this agent and tool: it is not asked again. */
   remember: v.optional(v.boolean(), false),
 });
+
+export const ApprovalForgetParams = v.strictObject({ agent: v.pipe(v.string(), v.minLength(1)), tool: v.pipe(v.string(), v.minLength(1)) });
 
 export function approvalMethods(broker: ApprovalBroker, store: ApprovalStore): Map<string, Method<never>> {
   return new Map([
@@ -42,6 +45,18 @@ export function approvalMethods(broker: ApprovalBroker, store: ApprovalStore): M
         handle: async (p) => {
           const r = await broker.resolve(p.id, p.allow, { remember: p.remember, by: "operator" });
           return { id: r.id, tool: r.tool, state: r.state, remember: r.remember };
+        },
+      }),
+    ],
+    ["approval.rules", defineMethod({ operator: true, handle: async () => ({ rules: await store.listApprovalRules() }) })],
+    [
+      "approval.forget",
+      defineMethod({
+        params: ApprovalForgetParams,
+        operator: true,
+        handle: async (p) => {
+          if (!(await store.deleteApprovalRule(p.agent, p.tool))) throw new ExoError("not_found", `no remembered decision for ${p.tool} of agent ${p.agent}`, { data: p });
+          return { agent: p.agent, tool: p.tool, forgotten: true };
         },
       }),
     ],

@@ -48,6 +48,10 @@ export interface ApprovalStore {
   listApprovals(q: { state?: ApprovalState; session?: string; limit: number }): Promise<ApprovalRecord[]>;
   getApprovalRule(agent: string, tool: string): Promise<ApprovalRule | null>;
   setApprovalRule(rule: ApprovalRule): Promise<void>;
+  /** Every remembered decision, by agent then tool. */
+  listApprovalRules(): Promise<ApprovalRule[]>;
+  /** Forgets a remembered decision (the tool is asked again); false when there was none. */
+  deleteApprovalRule(agent: string, tool: string): Promise<boolean>;
   /** Every pending record becomes `timeout` decided by `by` (a restart: nobody waits for them any more); returns how many. */
   expirePendingApprovals(at: number, by: string): Promise<number>;
 }

@@ -34,6 +34,12 @@ export function createMemoryApprovals(): ApprovalStore {
     async setApprovalRule(rule) {
       rules.set(ruleKey(rule.agent, rule.tool), { ...rule });
     },
+    async listApprovalRules() {
+      return [...rules.values()].sort((a, b) => (a.agent === b.agent ? (a.tool < b.tool ? -1 : 1) : a.agent < b.agent ? -1 : 1)).map((r) => ({ ...r }));
+    },
+    async deleteApprovalRule(agent, tool) {
+      return rules.delete(ruleKey(agent, tool));
+    },
     async expirePendingApprovals(at, by) {
       let n = 0;
       for (const r of records.values()) {

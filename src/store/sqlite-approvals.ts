@@ -72,6 +72,14 @@ export function createSqliteApprovals(db: Database, run: <T>(doing: string, fn: 
       run("store an approval rule", () => {
         upsertRule.run(rule.agent, rule.tool, rule.allow ? 1 : 0, rule.created_at);
       }),
+    listApprovalRules: () =>
+      run("list approval rules", () =>
+        db
+          .query<{ agent: string; tool: string; allow: number; created_at: number }, []>("SELECT * FROM approval_rules ORDER BY agent, tool")
+          .all()
+          .map((r) => ({ agent: r.agent, tool: r.tool, allow: r.allow === 1, created_at: r.created_at })),
+      ),
+    deleteApprovalRule: (agent, tool) => run("forget an approval rule", () => db.query("DELETE FROM approval_rules WHERE agent = ? AND tool = ?").run(agent, tool).changes > 0),
     expirePendingApprovals: (at, by) => run("expire pending approvals", () => expire.run(at, by).changes),
   };
 }

@@ -77,6 +77,16 @@ describe("exoclaw approvals", () => {
     const next = (await s.ws.call("chat.send", { content: "say it again", peer: "b" }, "t2")) as Msg;
     expect(next.result.text).toContain("denied by the operator");
     expect((await s.run(["approvals", "list", "--state", "sometimes"])).stderr).toContain("--state must be one of pending, allowed, denied, timeout");
+    // The remembered decision is listed, and once forgotten the tool is asked again.
+    expect((await s.run(["approvals", "rules"])).stdout).toMatch(/^ {2}main {2}echo {2}denied since \d{4}-/m);
+    expect((await s.run(["approvals", "forget", "main", "echo"])).stdout.trim()).toBe("forgot the decision for echo of agent main: it is asked again");
+    const missing = await s.run(["approvals", "forget", "main", "echo"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("no remembered decision for echo of agent main");
+    const third = s.ws.call("chat.send", { content: "and again", peer: "b" }, "t3");
+    const asked = ((await s.ws.next((r) => (r.value as Msg).params?.event === "approval" && (r.value as Msg).params.id === "t3", 10_000)).value as Msg).params.data;
+    await s.run(["approvals", "allow", asked.id]);
+    expect(((await third) as Msg).result.text).toBe("echo said: secret-free words");
   });
 
   test("without a gateway: a clear error, exit 1", async () => {

@@ -61,6 +61,11 @@ for (const [kind, open] of [
       expect(await s.approvals.getApprovalRule("main", "echo")).toBeNull();
       await s.approvals.setApprovalRule({ agent: "main", tool: "http_get", allow: true, created_at: 5000 });
       expect((await s.approvals.getApprovalRule("main", "http_get"))?.allow).toBe(true);
+      await s.approvals.setApprovalRule({ agent: "alpha", tool: "zeta", allow: false, created_at: 6000 });
+      expect((await s.approvals.listApprovalRules()).map((r) => `${r.agent}/${r.tool}/${r.allow}`)).toEqual(["alpha/zeta/false", "main/http_get/true"]);
+      expect(await s.approvals.deleteApprovalRule("main", "http_get")).toBe(true);
+      expect(await s.approvals.deleteApprovalRule("main", "http_get")).toBe(false);
+      expect(await s.approvals.getApprovalRule("main", "http_get")).toBeNull();
       await s.close();
     });
 
