@@ -4,6 +4,7 @@
  *   bun build.ts                                  all five targets
  *   bun build.ts --native                         only this machine's target
  *   bun build.ts --target linux-arm64[,…] [--target …]
+ *   bun build.ts --fetch-runtimes [--target …]   only fetch the runtimes into the cache (.ci/run, before npm test)
  *
  * Offline and reproducible: each target's Bun runtime is the npm package `@oven/bun-<os>-<arch>` at
  * exactly the pinned Bun version (node_modules/bun), fetched once with `npm pack` into
@@ -96,14 +97,18 @@ async function sh(cmd: string[], cwd: string): Promise<string> {
   return out;
 }
 
-/** The Bun runtime for `t`: the npm-installed one when it is the host's, else an `npm pack`ed copy in the cache. */
-async function runtimeFor(t: Target, version: string): Promise<string> {
+/**
+ * The Bun runtime for `t`: the npm-installed one when it is the host's, else an `npm pack`ed copy in
+ * the cache. `offline`: never fetch — a runtime missing from the cache is an error naming the fix.
+ */
+export async function runtimeFor(t: Target, version: string, opts: { offline?: boolean } = {}): Promise<string> {
   const exe = t.format === "pe" ? "bun.exe" : "bun";
   const installed = [join(ROOT, "node_modules", t.pkg, "bin", exe), join(ROOT, "node_modules/bun/bin/bun.exe")];
   for (const p of installed) if (isRuntimeFor(p, t)) return p;
   const dir = join(CACHE, `${t.pkg.replace("/", "-")}-${version}`);
   const bin = join(dir, "package/bin", exe);
   if (isRuntimeFor(bin, t)) return bin;
+  if (opts.offline) throw new Error(`the ${t.name} runtime (${t.pkg}@${version}) is not in .cache/bun-runtimes: run \`node_modules/.bin/bun build.ts --fetch-runtimes\` (as .ci/run does)`);
   mkdirSync(CACHE, { recursive: true });
   // Unpack beside the cache and move into place, so an interrupted run never leaves a half runtime.
   const tmp = mkdtempSync(join(CACHE, ".pack-"));
@@ -120,15 +125,23 @@ async function runtimeFor(t: Target, version: string): Promise<string> {
   return bin;
 }
 
-/** Builds `targets` into dist/; prints one line per binary; returns their paths. */
-export async function build(targets: readonly Target[]): Promise<string[]> {
+/** Fetches the runtimes of `targets` into the cache (those not there yet); returns their paths. */
+export async function fetchRuntimes(targets: readonly Target[]): Promise<string[]> {
+  const version = pinnedBunVersion();
+  const paths: string[] = [];
+  for (const t of targets) paths.push(await runtimeFor(t, version));
+  return paths;
+}
+
+/** Builds `targets` into dist/; prints one line per binary; returns their paths. `offline`: see runtimeFor. */
+export async function build(targets: readonly Target[], opts: { offline?: boolean } = {}): Promise<string[]> {
   const version = pinnedBunVersion();
   await buildPlugins({ quiet: true });
   mkdirSync(join(ROOT, "dist"), { recursive: true });
   const outputs: string[] = [];
   for (const t of targets) {
     const t0 = performance.now();
-    const runtime = await runtimeFor(t, version);
+    const runtime = await runtimeFor(t, version, opts);
     const outfile = join(ROOT, "dist", t.out);
     const result = await Bun.build({
       entrypoints: [join(ROOT, "src/main.ts")],
@@ -165,7 +178,7 @@ export async function build(targets: readonly Target[]): Promise<string[]> {
 
 /** The targets the command line asks for. Throws on an unknown name or flag. */
 export function selectTargets(args: string[]): readonly Target[] {
-  const { values } = parseArgs({ args, options: { native: { type: "boolean" }, target: { type: "string", multiple: true } } });
+  const { values } = parseArgs({ args, options: { native: { type: "boolean" }, target: { type: "string", multiple: true }, "fetch-runtimes": { type: "boolean" } } });
   if (values.native) {
     const t = nativeTarget();
     if (!t) throw new Error(`no build target for this machine (${process.platform}-${process.arch})`);
@@ -181,7 +194,13 @@ export function selectTargets(args: string[]): readonly Target[] {
 if (import.meta.main) {
   const t0 = performance.now();
   try {
-    const outputs = await build(selectTargets(process.argv.slice(2)));
+    const args = process.argv.slice(2);
+    if (args.includes("--fetch-runtimes")) {
+      const paths = await fetchRuntimes(selectTargets(args));
+      console.log(`${paths.length} runtime(s) ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      process.exit(0);
+    }
+    const outputs = await build(selectTargets(args));
     console.log(`${outputs.length} binar${outputs.length === 1 ? "y" : "ies"} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   } catch (e) {
     console.error(`build failed: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`);

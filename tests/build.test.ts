@@ -6,7 +6,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { closeSync, existsSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
-import { build, detectBinaryFormat, nativeTarget, selectTargets, TARGETS } from "../build.ts";
+import { build, detectBinaryFormat, nativeTarget, runtimeFor, selectTargets, TARGETS } from "../build.ts";
 import { NATIVE, nativeBinary } from "./helpers/binary.ts";
 
 const DIST = join(import.meta.dir, "../dist");
@@ -82,12 +82,23 @@ describe("target selection", () => {
   });
 });
 
+test("offline, a runtime missing from the cache is an error naming the command that fetches it", async () => {
+  const other = TARGETS.find((t) => t !== NATIVE)!;
+  await expect(runtimeFor(other, "0.0.0-not-cached", { offline: true })).rejects.toThrow(/is not in \.cache\/bun-runtimes: run `node_modules\/\.bin\/bun build\.ts --fetch-runtimes`/);
+});
+
 describe("bun run build", () => {
   beforeAll(async () => {
     // The native one through the shared helper, so the binary suite does not build it again.
     await nativeBinary();
-    await build(TARGETS.filter((t) => t !== NATIVE));
-  }, 240_000); // the first run npm-packs four ~40–55 MB runtimes; later runs take seconds
+    // The cross targets' runtimes come from the cache: .ci/run fetches them before npm test (and sets
+    // EXOCLAW_BUILD_OFFLINE=1), so a slow registry fails the install, never this test. Without it (a
+    // developer's first run) they are fetched here once.
+    await build(
+      TARGETS.filter((t) => t !== NATIVE),
+      { offline: process.env.EXOCLAW_BUILD_OFFLINE === "1" },
+    );
+  }, 240_000); // a first run without the cache npm-packs four ~40–55 MB runtimes; later runs take seconds
 
   for (const t of TARGETS) {
     test(`dist/${t.out} is a ${t.format} ${t.arch} executable`, () => {

@@ -1,5 +1,5 @@
 /**
- * Dependencies point one way (STYLE.md): lib, protocol, config → store, bus, auth → sandbox, agent,
+ * Dependencies point one way (STYLE.md): core (the message model and the address), lib, protocol, config → store, bus, auth → sandbox, agent,
  * channels, router, metering, memory → gateway → app.ts, cli, main.ts. This scans every import in
  * src/ and fails on an upward arrow, so a layering slip is caught at review time.
  */
@@ -9,6 +9,7 @@ import { dirname, join, relative, resolve } from "node:path";
 
 const SRC = join(import.meta.dir, "../src");
 const RANK: Record<string, number> = {
+  core: 0,
   lib: 0,
   protocol: 1,
   config: 1,

@@ -5,49 +5,32 @@
 // Buttons (approvals, issue 16): an outgoing message's `buttons` become Block Kit buttons; a press
 // comes back as an interactivity request (form-encoded `payload`, signed like an event) of type
 // block_actions, read as a message with an `action` whose `data` is the button's value.
-import { Config } from "@extism/as-pdk";
-import { fail, input, JsonKind, JsonObject, JsonParser, JsonValue, outboundRequest, output, quote, sendRequests } from "../sdk";
+import { apiBase, buttonPress, describeChannel, inboundMessage, messages, messagesWithReply, noMessages, noRecipient, readIncoming, readOutgoing, unreadable } from "../sdk/channel";
+import { JsonKind, JsonObject, JsonParser, JsonValue, outboundRequest, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 export function describe(): i32 {
-  output(
-    '{"abi":1,"name":"slack","version":"1.0.0","kind":"channel","description":"Slack Events API in, chat.postMessage out.",' +
-      '"channel":{"id":"slack","verify":"slack-v0","send_result":"json_ok","buttons":true},"wants":{"hosts":["slack.com"],"paths":[],"secrets":["bot_token"]}}',
-  );
-  return 0;
+  return describeChannel("slack", "Slack Events API in, chat.postMessage out.", "slack-v0", "json_ok", ["slack.com"], ["bot_token"], false, true);
 }
 
 export function parse_incoming(): i32 {
-  const req = new JsonParser(input()).parse();
-  if (req === null) return fail("input must be {headers, body, query}");
-  const raw = req.getString("body");
+  const req = readIncoming();
+  if (req === null) return unreadable("a webhook request");
+  const raw = req.raw();
   if (raw.startsWith("payload=")) return parseInteraction(formValue(raw, "payload"));
-  const body = new JsonParser(raw).parse();
-  if (body === null || body.kind != JsonKind.Object) return fail("the body is not a Slack event");
+  const body = req.object();
+  if (body === null) return unreadable("a Slack event");
   const type = body.getString("type");
-  if (type == "url_verification") {
-    const reply = new JsonObject().str("challenge", body.getString("challenge")).toString();
-    output('{"messages":[],"reply":{"status":200,"headers":{"content-type":"application/json"},"body":' + quote(reply) + "}}");
-    return 0;
-  }
+  if (type == "url_verification") return messagesWithReply([], 200, "application/json", new JsonObject().str("challenge", body.getString("challenge")).toString());
   const event = body.get("event");
-  if (type != "event_callback" || event === null || event.kind != JsonKind.Object) {
-    output('{"messages":[]}');
-    return 0;
-  }
+  if (type != "event_callback" || event === null || event.kind != JsonKind.Object) return noMessages();
   const etype = event.getString("type");
   const subtype = event.getString("subtype");
-  if ((etype != "message" && etype != "app_mention") || subtype.length > 0 || event.getString("bot_id").length > 0) {
-    output('{"messages":[]}');
-    return 0;
-  }
-  const m = new JsonObject()
-    .str("id", body.getString("event_id"))
-    .str("account", body.getString("api_app_id", "slack"))
+  if ((etype != "message" && etype != "app_mention") || subtype.length > 0 || event.getString("bot_id").length > 0) return noMessages();
+  const app = body.getString("api_app_id");
+  const m = inboundMessage(body.getString("event_id"), app.length > 0 ? app : "slack", event.getString("channel"), event.getString("text"))
     .str("team", body.getString("team_id"))
-    .str("peer", event.getString("channel"))
-    .str("sender", event.getString("user"))
-    .str("text", event.getString("text"));
+    .str("sender", event.getString("user"));
   // Only a direct message ("im") is one person; channels and group DMs are many (an app_mention has
   // no channel_type: it is always in a channel). Addressed to the bot: an app_mention, or a reply in
   // a thread the bot started.
@@ -57,32 +40,23 @@ export function parse_incoming(): i32 {
   }
   const thread = event.getString("thread_ts");
   if (thread.length > 0) m.str("thread", thread);
-  output('{"messages":[' + m.toString() + "]}");
-  return 0;
+  return messages([m.toString()]);
 }
 
 /** A button press (block_actions): who pressed it, where, and the button's value. Other interactions are ignored. */
 function parseInteraction(json: string): i32 {
   const p = new JsonParser(json).parse();
-  if (p === null || p.kind != JsonKind.Object) return fail("the payload is not a Slack interaction");
+  if (p === null || p.kind != JsonKind.Object) return unreadable("a Slack interaction");
   const actions = p.get("actions");
   const user = p.get("user");
   const channel = p.get("channel");
-  if (p.getString("type") != "block_actions" || actions === null || actions.kind != JsonKind.Array || actions.items.length == 0 || user === null) {
-    output('{"messages":[]}');
-    return 0;
-  }
+  if (p.getString("type") != "block_actions" || actions === null || actions.kind != JsonKind.Array || actions.items.length == 0 || user === null || user.kind != JsonKind.Object) return noMessages();
   const team = p.get("team");
-  const m = new JsonObject()
-    .str("id", "action:" + p.getString("trigger_id", actions.items[0].getString("action_ts")))
-    .str("account", p.getString("api_app_id", "slack"))
-    .str("peer", channel === null ? user.getString("id") : channel.getString("id"))
-    .str("sender", user.getString("id"))
-    .str("text", "")
-    .raw("action", new JsonObject().str("data", actions.items[0].getString("value")).toString());
-  if (team !== null) m.str("team", team.getString("id"));
-  output('{"messages":[' + m.toString() + "]}");
-  return 0;
+  const app = p.getString("api_app_id");
+  const peer = channel !== null && channel.kind == JsonKind.Object ? channel.getString("id") : user.getString("id");
+  const m = buttonPress("action:" + p.getString("trigger_id", actions.items[0].getString("action_ts")), app.length > 0 ? app : "slack", peer, user.getString("id"), actions.items[0].getString("value"));
+  if (team !== null && team.kind == JsonKind.Object) m.str("team", team.getString("id"));
+  return messages([m.toString()]);
 }
 
 /** The value of `key` in an application/x-www-form-urlencoded body, decoded ("" when absent). */
@@ -139,17 +113,13 @@ function isBotUser(body: JsonValue, user: string): bool {
 }
 
 export function format_outgoing(): i32 {
-  const req = new JsonParser(input()).parse();
-  if (req === null) return fail("bad input");
-  const to = req.get("to");
-  if (to === null) return fail("no recipient");
-  const base = Config.get("api_base");
-  const body = new JsonObject().str("channel", to.getString("peer")).str("text", req.getString("text"));
-  const thread = to.getString("thread");
+  const req = readOutgoing();
+  if (req === null) return noRecipient();
+  const body = new JsonObject().str("channel", req.peer()).str("text", req.text);
+  const thread = req.thread();
   if (thread.length > 0) body.str("thread_ts", thread);
-  const buttons = req.get("buttons");
-  if (buttons !== null && buttons.kind == JsonKind.Array && buttons.items.length > 0) body.raw("blocks", blocks(req.getString("text"), buttons));
-  const url = (base === null ? "https://slack.com" : base) + "/api/chat.postMessage";
+  if (req.hasButtons()) body.raw("blocks", blocks(req.text, req.buttons!));
+  const url = apiBase("https://slack.com") + "/api/chat.postMessage";
   const headers = '{"content-type":"application/json; charset=utf-8","authorization":"Bearer {{secret:bot_token}}"}';
   return sendRequests([outboundRequest("POST", url, headers, body.toString())]);
 }

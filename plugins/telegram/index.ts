@@ -6,18 +6,14 @@
 // comes back as a `callback_query` Update (verified like any other), read as a message with an
 // `action` whose `data` is the button's, and `sender` the presser; the webhook is answered with
 // answerCallbackQuery (a Bot API call in the webhook response) so the button stops spinning.
-import { Config } from "@extism/as-pdk";
-import { fail, input, JsonKind, JsonObject, JsonParser, JsonValue, outboundRequest, output, quote, sendRequests } from "../sdk";
+import { apiBase, buttonPress, describeChannel, inboundMessage, isInteger, messages, messagesWithReply, noMessages, noRecipient, pieces, readIncoming, readOutgoing, unreadable } from "../sdk/channel";
+import { JsonKind, JsonObject, JsonValue, outboundRequest, quote, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 const LIMIT = 4096;
 
 export function describe(): i32 {
-  output(
-    '{"abi":1,"name":"telegram","version":"1.0.0","kind":"channel","description":"Telegram Bot API: webhook Updates in, sendMessage out.",' +
-      '"channel":{"id":"telegram","verify":"telegram-secret","send_result":"json_ok","buttons":true},"wants":{"hosts":["api.telegram.org"],"paths":[],"secrets":["bot_token"]}}',
-  );
-  return 0;
+  return describeChannel("telegram", "Telegram Bot API: webhook Updates in, sendMessage out.", "telegram-secret", "json_ok", ["api.telegram.org"], ["bot_token"], false, true);
 }
 
 function intString(v: f64): string {
@@ -25,82 +21,67 @@ function intString(v: f64): string {
 }
 
 export function parse_incoming(): i32 {
-  const req = new JsonParser(input()).parse();
-  if (req === null) return fail("input must be {headers, body, query}");
-  const update = new JsonParser(req.getString("body")).parse();
-  if (update === null || update.kind != JsonKind.Object) return fail("the body is not a Telegram Update");
+  const req = readIncoming();
+  if (req === null) return unreadable("a webhook request");
+  const update = req.object();
+  if (update === null) return unreadable("a Telegram Update");
   const press = update.get("callback_query");
   if (press !== null && press.kind == JsonKind.Object) return parseButtonPress(update, press);
   let msg = update.get("message");
   if (msg === null) msg = update.get("edited_message");
-  if (msg === null || msg.kind != JsonKind.Object || msg.get("text") === null) {
-    // Other updates (joins, reactions, stickers…) are acknowledged and ignored.
-    output('{"messages":[]}');
-    return 0;
-  }
+  // Other updates (joins, reactions, stickers…), and anything without a chat to answer in, are
+  // acknowledged and ignored.
+  if (msg === null || msg.kind != JsonKind.Object || msg.get("text") === null) return noMessages();
   const chat = msg.get("chat");
+  if (chat === null || chat.kind != JsonKind.Object) return noMessages();
   const from = msg.get("from");
-  if (chat === null) return fail("message without chat");
-  const m = new JsonObject()
-    .str("id", intString(update.getNumber("update_id")))
-    .str("account", "bot")
-    .str("peer", intString(chat.getNumber("id")))
-    .str("text", msg.getString("text"));
+  const m = inboundMessage(idString(update.get("update_id")), "bot", idString(chat.get("id")), msg.getString("text"));
   // Memory belongs to the sender: in a group the chat is many people (a channel post has no sender).
-  if (from !== null) m.str("sender", intString(from.getNumber("id")));
+  if (from !== null && from.kind == JsonKind.Object) m.str("sender", idString(from.get("id")));
   if (chat.getString("type") != "private") {
     m.bool("group", true);
-    if (addressedToBot(msg, msg.getString("text"))) m.bool("mentioned", true);
+    if (addressedToBot(msg, msg.getString("text"), req.botUsername())) m.bool("mentioned", true);
   }
   const thread = msg.get("message_thread_id");
   if (thread !== null && thread.kind == JsonKind.Number) m.str("thread", intString(thread.num));
-  output('{"messages":[' + m.toString() + "]}");
-  return 0;
+  return messages([m.toString()]);
 }
 
 /** A press of an inline-keyboard button: who pressed it, in which chat, and the button's data. */
 function parseButtonPress(update: JsonValue, press: JsonValue): i32 {
   const from = press.get("from");
-  if (from === null) return fail("callback_query without from");
-  const sender = intString(from.getNumber("id"));
+  if (from === null || from.kind != JsonKind.Object) return unreadable("a callback_query with a sender");
+  const sender = idString(from.get("id"));
   let peer = sender;
   const message = press.get("message");
-  if (message !== null) {
+  if (message !== null && message.kind == JsonKind.Object) {
     const chat = message.get("chat");
-    if (chat !== null) peer = intString(chat.getNumber("id"));
+    if (chat !== null && chat.kind == JsonKind.Object) peer = idString(chat.get("id"));
   }
-  const m = new JsonObject()
-    .str("id", intString(update.getNumber("update_id")))
-    .str("account", "bot")
-    .str("peer", peer)
-    .str("sender", sender)
-    .str("text", "")
-    .raw("action", new JsonObject().str("data", press.getString("data")).toString());
+  const m = buttonPress(idString(update.get("update_id")), "bot", peer, sender, press.getString("data"));
   // The webhook's answer is a Bot API call (Telegram runs it): answerCallbackQuery stops the button's spinner.
   const answer = new JsonObject().str("method", "answerCallbackQuery").str("callback_query_id", press.getString("id")).toString();
-  output('{"messages":[' + m.toString() + '],"reply":{"status":200,"headers":{"content-type":"application/json"},"body":' + quote(answer) + "}}");
-  return 0;
+  return messagesWithReply([m.toString()], 200, "application/json", answer);
 }
 
-/** This bot's username (config `bot_username`, with or without "@"), lower case, or "" when not configured. */
-function ownName(): string {
-  const name = Config.get("bot_username");
-  if (name === null) return "";
-  return (name.startsWith("@") ? name.substring(1) : name).toLowerCase();
+/** A Bot API id (a number; a string is taken as it is), as text; "" when absent. */
+function idString(v: JsonValue | null): string {
+  if (v === null) return "";
+  if (v.kind == JsonKind.Number) return intString(v.num);
+  return v.kind == JsonKind.String ? v.str : "";
 }
 
 /** A username is this bot's: exactly `bot_username` when configured, else any bot's (Telegram bot usernames end in "bot"). */
-function isOwnName(name: string): bool {
-  const own = ownName();
+function isOwnName(name: string, own: string): bool {
   const lower = name.toLowerCase();
   return own.length > 0 ? lower == own : lower.endsWith("bot");
 }
 
-function isOwnUser(user: JsonValue | null): bool {
+function isOwnUser(user: JsonValue | null, own: string): bool {
   if (user === null) return false;
   const isBot = user.get("is_bot");
   if (isBot === null || isBot.kind != JsonKind.Bool || !isBot.bool) return false;
-  return ownName().length == 0 || isOwnName(user.getString("username"));
+  return own.length == 0 || isOwnName(user.getString("username"), own);
 }
 
 /**
@@ -108,9 +89,9 @@ function isOwnUser(user: JsonValue | null): bool {
  * (`@name`, or a text mention of the bot user), or is a command for it (`/ask`, `/ask@name`).
  * Entity offsets count UTF-16 code units, as AssemblyScript strings do.
  */
-function addressedToBot(msg: JsonValue, text: string): bool {
+function addressedToBot(msg: JsonValue, text: string, own: string): bool {
   const reply = msg.get("reply_to_message");
-  if (reply !== null && isOwnUser(reply.get("from"))) return true;
+  if (reply !== null && isOwnUser(reply.get("from"), own)) return true;
   const entities = msg.get("entities");
   if (entities === null || entities.kind != JsonKind.Array) return false;
   for (let i = 0; i < entities.items.length; i++) {
@@ -118,59 +99,43 @@ function addressedToBot(msg: JsonValue, text: string): bool {
     const type = e.getString("type");
     const start = <i32>e.getNumber("offset");
     const piece = text.substring(start, start + <i32>e.getNumber("length"));
-    if (type == "mention" && piece.startsWith("@") && isOwnName(piece.substring(1))) return true;
-    if (type == "text_mention" && isOwnUser(e.get("user"))) return true;
+    if (type == "mention" && piece.startsWith("@") && isOwnName(piece.substring(1), own)) return true;
+    if (type == "text_mention" && isOwnUser(e.get("user"), own)) return true;
     if (type == "bot_command") {
       const at = piece.indexOf("@");
-      if (at < 0 || isOwnName(piece.substring(at + 1))) return true;
+      if (at < 0 || isOwnName(piece.substring(at + 1), own)) return true;
     }
   }
   return false;
 }
 
 export function format_outgoing(): i32 {
-  const req = new JsonParser(input()).parse();
-  if (req === null) return fail("bad input");
-  const to = req.get("to");
-  if (to === null) return fail("no recipient");
-  const peer = to.getString("peer");
-  const thread = to.getString("thread");
-  const base = Config.get("api_base");
-  const url = (base === null ? "https://api.telegram.org" : base) + "/bot{{secret:bot_token}}/sendMessage";
-  const text = req.getString("text");
-  const parts = new Array<string>();
-  for (let i = 0; i < text.length; i += LIMIT) parts.push(text.substring(i, i + LIMIT));
-  if (parts.length == 0) parts.push("(no reply)");
+  const req = readOutgoing();
+  if (req === null) return noRecipient();
+  const peer = req.peer();
+  const thread = req.thread();
+  const url = apiBase("https://api.telegram.org") + "/bot{{secret:bot_token}}/sendMessage";
+  // An empty text is not sent (Telegram refuses it: "message text is empty").
+  if (req.text.length == 0) return sendRequests([]);
+  const parts = pieces(req.text, LIMIT);
   const requests = new Array<JsonObject>();
   for (let i = 0; i < parts.length; i++) {
     // chat_id as a number when it is one (negative for groups), as Telegram documents it.
     const body = new JsonObject().raw("chat_id", isInteger(peer) ? peer : quote(peer)).str("text", parts[i]);
     if (thread.length > 0 && isInteger(thread)) body.raw("message_thread_id", thread);
-    if (i == parts.length - 1) {
-      const keyboard = inlineKeyboard(req.get("buttons"));
-      if (keyboard.length > 0) body.raw("reply_markup", keyboard);
-    }
+    // The buttons go under the last piece.
+    if (i == parts.length - 1 && req.hasButtons()) body.raw("reply_markup", inlineKeyboard(req.buttons!));
     requests.push(outboundRequest("POST", url, '{"content-type":"application/json"}', body.toString()));
   }
   return sendRequests(requests);
 }
 
-/** `buttons: [{text, data}]` as Telegram's reply_markup (one row), or "" for none. */
-function inlineKeyboard(buttons: JsonValue | null): string {
-  if (buttons === null || buttons.kind != JsonKind.Array || buttons.items.length == 0) return "";
+/** `buttons: [{text, data}]` as Telegram's reply_markup (one row). */
+function inlineKeyboard(buttons: JsonValue): string {
   const row = new Array<string>();
   for (let i = 0; i < buttons.items.length; i++) {
     const b = buttons.items[i];
     row.push(new JsonObject().str("text", b.getString("text")).str("callback_data", b.getString("data")).toString());
   }
   return '{"inline_keyboard":[[' + row.join(",") + "]]}";
-}
-
-function isInteger(s: string): bool {
-  if (s.length == 0 || s.length > 20) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (!(c >= 0x30 && c <= 0x39) && !(i == 0 && c == 0x2d)) return false;
-  }
-  return true;
 }

@@ -2,25 +2,21 @@
 // X-Hub-Signature-256 (and answers the GET verification handshake itself, with the host-held
 // verify token). Inbound payloads are batched: entry[] → changes[] → value.messages[]; delivery
 // statuses are ignored. Replies go to the Graph API with the access token filled in by the host.
-import { Config } from "@extism/as-pdk";
-import { fail, input, JsonKind, JsonObject, JsonParser, outboundRequest, output, sendRequests } from "../sdk";
+import { apiBase, describeChannel, inboundMessage, messages, noRecipient, pieces, readIncoming, readOutgoing, unreadable } from "../sdk/channel";
+import { JsonKind, JsonObject, outboundRequest, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 const LIMIT = 4096;
 
 export function describe(): i32 {
-  output(
-    '{"abi":1,"name":"whatsapp","version":"1.0.0","kind":"channel","description":"WhatsApp Business Cloud API webhooks in, Graph API messages out.",' +
-      '"channel":{"id":"whatsapp","verify":"meta-hmac-sha256","send_result":"http"},"wants":{"hosts":["graph.facebook.com"],"paths":[],"secrets":["access_token"]}}',
-  );
-  return 0;
+  return describeChannel("whatsapp", "WhatsApp Business Cloud API webhooks in, Graph API messages out.", "meta-hmac-sha256", "http", ["graph.facebook.com"], ["access_token"]);
 }
 
 export function parse_incoming(): i32 {
-  const req = new JsonParser(input()).parse();
-  if (req === null) return fail("input must be {headers, body, query}");
-  const body = new JsonParser(req.getString("body")).parse();
-  if (body === null || body.kind != JsonKind.Object) return fail("the body is not a WhatsApp webhook");
+  const req = readIncoming();
+  if (req === null) return unreadable("a webhook request");
+  const body = req.object();
+  if (body === null) return unreadable("a WhatsApp webhook");
   const out = new Array<string>();
   const entries = body.get("entry");
   if (entries !== null && entries.kind == JsonKind.Array) {
@@ -41,12 +37,7 @@ export function parse_incoming(): i32 {
           const body = text === null ? "" : text.getString("body");
           const group = m.getString("group_id");
           // A group message is answered in the group (its id is the peer), from its sender's memory.
-          const msg = new JsonObject()
-            .str("id", m.getString("id"))
-            .str("account", phoneId)
-            .str("peer", group.length > 0 ? group : m.getString("from"))
-            .str("sender", m.getString("from"))
-            .str("text", body);
+          const msg = inboundMessage(m.getString("id"), phoneId, group.length > 0 ? group : m.getString("from"), body).str("sender", m.getString("from"));
           if (group.length > 0) {
             msg.bool("group", true);
             // Addressed to the business: a reply to one of its messages, or "@<its number>" in the text.
@@ -59,26 +50,23 @@ export function parse_incoming(): i32 {
       }
     }
   }
-  output('{"messages":[' + out.join(",") + "]}");
-  return 0;
+  return messages(out);
 }
 
 export function format_outgoing(): i32 {
-  const req = new JsonParser(input()).parse();
-  if (req === null) return fail("bad input");
-  const to = req.get("to");
-  if (to === null) return fail("no recipient");
-  const base = Config.get("api_base");
-  const url = (base === null ? "https://graph.facebook.com" : base) + "/v23.0/" + to.getString("account") + "/messages";
-  const text = req.getString("text");
+  const req = readOutgoing();
+  if (req === null) return noRecipient();
+  const url = apiBase("https://graph.facebook.com") + "/v23.0/" + req.account() + "/messages";
+  const peer = req.peer();
+  const parts = pieces(req.text, LIMIT);
   const requests = new Array<JsonObject>();
-  for (let i = 0; i < text.length || i == 0; i += LIMIT) {
+  for (let i = 0; i < parts.length; i++) {
     const body = new JsonObject()
       .str("messaging_product", "whatsapp")
-      .str("recipient_type", isPhoneNumber(to.getString("peer")) ? "individual" : "group")
-      .str("to", to.getString("peer"))
+      .str("recipient_type", isPhoneNumber(peer) ? "individual" : "group")
+      .str("to", peer)
       .str("type", "text")
-      .raw("text", new JsonObject().bool("preview_url", false).str("body", text.substring(i, i + LIMIT)).toString());
+      .raw("text", new JsonObject().bool("preview_url", false).str("body", parts[i]).toString());
     requests.push(outboundRequest("POST", url, '{"content-type":"application/json","authorization":"Bearer {{secret:access_token}}"}', body.toString()));
   }
   return sendRequests(requests);

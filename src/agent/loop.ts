@@ -4,7 +4,9 @@
  * tested with a scripted stream and no HTTP. Never throws: a provider failure ends the turn with
  * stop_reason "error" (or "cancelled" when the signal fired) and the events say why.
  */
+import { RPC } from "../protocol/error-codes.ts";
 import type { NewMessage } from "../store/index.ts";
+import type { ExoError } from "../lib/errors.ts";
 import type { ProviderError } from "./provider-error.ts";
 import type { ChatMessage, ChatRequest, StreamEvent, ToolSpec } from "./types.ts";
 
@@ -134,8 +136,9 @@ export async function runTurn(
     let roundText = "";
     const calls: { id: string; name: string; input: unknown; signature?: string }[] = [];
     let failure: ProviderError | undefined;
+    let refused: ExoError | undefined;
     try {
-      for await (const ev of stream(req, signal)) {
+      events: for await (const ev of stream(req, signal)) {
         switch (ev.type) {
           case "text":
             roundText += ev.text;
@@ -158,20 +161,27 @@ export async function runTurn(
             break;
           case "done":
             break;
+          case "refused":
+            refused = ev.error;
+            break events;
           default: {
             const never: never = ev;
             void never;
           }
         }
       }
-    } catch (e) {
-      // A stream function throws only before a call is made: a budget refusal (fail closed).
-      const exo = e as { code?: string; message?: string; data?: unknown };
-      if (exo.code === "budget_exceeded") {
-        emit({ event: "error", data: { code: -32002, message: exo.message ?? "budget exceeded", ...(exo.data !== undefined && { data: exo.data }) } });
-        return finish("budget");
-      }
-      emit({ event: "error", data: { code: -32603, message: "internal error" } });
+    } catch {
+      // A stream function never throws (types.ts); one that breaks that promise is a bug.
+      emit({ event: "error", data: { code: RPC.INTERNAL, message: "internal error" } });
+      return finish("error");
+    }
+    // The metering decorator refused the call before its request (fail closed).
+    if (refused?.code === "budget_exceeded") {
+      emit({ event: "error", data: { code: RPC.BUDGET_EXCEEDED, message: refused.message, ...(refused.data !== undefined && { data: refused.data }) } });
+      return finish("budget");
+    }
+    if (refused) {
+      emit({ event: "error", data: { code: RPC.INTERNAL, message: "internal error" } });
       return finish("error");
     }
     text += roundText;
@@ -185,7 +195,7 @@ export async function runTurn(
     if (kept.length > 0) added.push({ role: "assistant", parts: kept });
     if (failure) {
       if (failure.reason === "aborted" || signal.aborted) return finish("cancelled", failure);
-      emit({ event: "error", data: { code: -32003, message: failure.message, provider: failure.provider } });
+      emit({ event: "error", data: { code: RPC.PROVIDER_ERROR, message: failure.message, provider: failure.provider } });
       return finish("error", failure);
     }
     if (calls.length === 0) return finish("end_turn");

@@ -94,7 +94,9 @@ export interface Fallback {
  * `primary`, then each fallback in order (with `req.model` replaced by the fallback's model) when
  * the one before ended in an error — any error but an abort — before yielding output. Output
  * already sent is never repeated by another provider. When every step fails, the last failure is
- * the stream's last event.
+ * the stream's last event. Every event but a step's final error passes through (so each step's
+ * `model` announcement reaches the metering decorator). This is the chain every agent runs
+ * (provider-factory.ts).
  */
 export function withFallbacks(primary: Provider, fallbacks: Fallback[]): Provider {
   return {

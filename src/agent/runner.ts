@@ -9,7 +9,7 @@ import type { AgentConfig } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_BUCKETS, type Metrics } from "../lib/metrics.ts";
-import { BudgetGuard, type Reservation } from "../metering/index.ts";
+import { BudgetGuard, meteredStream } from "../metering/index.ts";
 import type { SessionAddress, Store, StoredMessage } from "../store/index.ts";
 import { type BusyError, type TurnLimits, TurnQueue, type WhenBusy } from "./turn-queue.ts";
 import { runTurn, type StreamFn, type ToolBox, type TurnEvent, type TurnResult } from "./loop.ts";
@@ -79,26 +79,13 @@ export interface TurnOutcome extends TurnResult {
   agent: string;
 }
 
+/** Where a history window may start: the first user message with text (tool results cut off from their call cannot), or -1. */
+const conversationStart = (messages: readonly ChatMessage[]): number => messages.findIndex((m) => m.role === "user" && m.parts.some((p) => p.type === "text"));
+
 /** Drops leading messages that cannot start a conversation (tool results cut off from their call). */
 export function trimToUserStart(messages: StoredMessage[]): ChatMessage[] {
-  const start = messages.findIndex((m) => m.role === "user" && m.parts.some((p) => p.type === "text"));
+  const start = conversationStart(messages);
   return (start === -1 ? [] : messages.slice(start)).map((m) => ({ role: m.role, parts: m.parts }));
-}
-
-/**
- * Serialized size in UTF-8 bytes of a message's parts, for the prompt estimate. A turn's history is the same
- * parts arrays turn after turn (the runner's cache and the loop pass them through), so each is
- * serialized once instead of once per model call: that was ~10% of a turn's CPU with long histories.
- * Stored parts are never mutated, so a cached size stays the size JSON.stringify would give.
- */
-const partsLength = new WeakMap<object, number>();
-function partsBytes(parts: object): number {
-  let n = partsLength.get(parts);
-  if (n === undefined) {
-    n = Buffer.byteLength(JSON.stringify(parts));
-    partsLength.set(parts, n);
-  }
-  return n;
 }
 
 /** Sessions whose recent history stays in memory between turns (least recently used evicted). */
@@ -200,7 +187,13 @@ export class AgentRunner {
         user: { role: "user", parts: [{ type: "text", text: req.content }] },
       },
       {
-        stream: this.metered(agent, req.history ? null : key, req.person ?? null, this.deps.streamFor(agent)),
+        stream: meteredStream(this.deps.streamFor(agent), {
+          guard: this.deps.budget ?? (this.ledger ??= new BudgetGuard(store, () => ({}))),
+          session: req.history ? null : key,
+          person: req.person ?? null,
+          agent,
+          metrics: this.deps.metrics,
+        }),
         tools: this.deps.toolsFor(agent, req.history ? null : req.address, req.person),
         signal: opts.signal,
         emit: opts.emit,
@@ -214,7 +207,10 @@ export class AgentRunner {
     // hold a dangling user message, and a retry (a channel's pending message) a second copy of it.
     // A turn cut off by shutdown stores nothing either: a channel message stays pending and runs
     // again at the next start, which would otherwise store its user message twice.
-    const answered = result.messages.some((m) => m.role !== "user");
+    // A channel message's turn that failed stores nothing, even what the model said first: nobody saw
+    // it (the reply is sent only when the turn ends), and the message stays pending, so its retry
+    // runs the turn again and stores it — once.
+    const answered = result.messages.some((m) => m.role !== "user") && !(req.inboundId !== undefined && result.stop_reason === "error");
     const cutByShutdown = result.stop_reason === "cancelled" && this.shutdown.signal.aborted;
     const reply = req.inboundId !== undefined && !req.history && result.stop_reason !== "error" && result.stop_reason !== "cancelled" ? { inbound: req.inboundId, text: result.text } : undefined;
     if (!req.history && !cutByShutdown && (answered || (result.stop_reason !== "error" && result.stop_reason !== "budget"))) {
@@ -237,67 +233,6 @@ export class AgentRunner {
     return { ...result, session: req.address.key, agent: agent.id };
   }
 
-  /**
-   * Wraps a model call (SPEC §10). Before the request: reserves an estimate against every budget
-   * and writes it ahead as a pending usage row (BudgetError or StoreError: thrown, no request made).
-   * Each fallback step announces its model first (`model` event): the step before is settled and a
-   * new reservation is made at the answering model's price before its request is sent. When the
-   * stream ends, however it ends, the step's row is settled to the provider's counts, or — when they
-   * never came (cancelled, dropped) — to the prompt estimate plus the output counted locally.
-   */
-  private metered(agent: AgentConfig, session: string | null, person: string | null, inner: StreamFn): StreamFn {
-    const { metrics } = this.deps;
-    const guard = this.deps.budget ?? (this.ledger ??= new BudgetGuard(this.deps.store, () => ({})));
-    return async function* (req, signal) {
-      // Estimate: everything the request carries — the tool schemas too — at 3 UTF-8 bytes a token
-      // (about right for CJK text, ~1 token a character; generous for English), plus all of max_tokens.
-      let promptBytes = Buffer.byteLength(req.system);
-      for (const m of req.messages) promptBytes += partsBytes(m.parts);
-      if (req.tools.length > 0) promptBytes += Buffer.byteLength(JSON.stringify(req.tools));
-      const inputTokens = Math.ceil(promptBytes / 3);
-      const reserve = (provider: string, model: string) => guard.reserve({ session, person, agent: agent.id, provider, model, inputTokens, outputTokens: req.maxTokens });
-      // `announced`: the step's model event came (its request is next); `used`: the request may have
-      // been billed — it answered something, or was cut off after it was sent.
-      type Step = { provider: string; model: string; reservation: Reservation; announced: boolean; used: boolean; usage: { input_tokens: number; output_tokens: number } | null; outChars: number };
-      let step: Step | null = { provider: agent.provider, model: agent.model, reservation: await reserve(agent.provider, agent.model), announced: false, used: false, usage: null, outChars: 0 };
-      const settle = async (s: Step) => {
-        if (s.usage) await s.reservation.settle(s.usage, "final");
-        else if (s.used) await s.reservation.settle({ input_tokens: inputTokens, output_tokens: Math.ceil(s.outChars / 4) }, "estimated");
-        else await s.reservation.release();
-      };
-      try {
-        for await (const ev of inner(req, signal)) {
-          if (ev.type === "model") {
-            if (!step.announced && ev.provider === step.provider && ev.model === step.model) {
-              step.announced = true;
-              yield ev;
-              continue;
-            }
-            const done: Step = step;
-            step = null;
-            await settle(done);
-            step = { provider: ev.provider, model: ev.model, reservation: await reserve(ev.provider, ev.model), announced: true, used: false, usage: null, outChars: 0 };
-            yield ev;
-            continue;
-          }
-          // An HTTP error answer (or a request never made) is not billed; a call cut off or dropped
-          // after it was sent may have been, so it counts at the estimate.
-          if (ev.type !== "error" || ev.error.status === undefined) step.used = true;
-          if (ev.type === "text") step.outChars += ev.text.length;
-          else if (ev.type === "tool_call") step.outChars += ev.name.length + JSON.stringify(ev.input ?? null).length;
-          else if (ev.type === "usage") {
-            step.usage = { input_tokens: (step.usage?.input_tokens ?? 0) + ev.input_tokens, output_tokens: (step.usage?.output_tokens ?? 0) + ev.output_tokens };
-            metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "input" }, ev.input_tokens);
-            metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "output" }, ev.output_tokens);
-          }
-          yield ev;
-        }
-      } finally {
-        if (step) await settle(step);
-      }
-    };
-  }
-
   /** Cancels every turn running or queued (shutdown after the drain time): queued ones leave without running. */
   cancelAll(): void {
     this.shutdown.abort();
@@ -316,7 +251,7 @@ export class AgentRunner {
   private remember(key: string, messages: ChatMessage[], limit: number): void {
     // Same window as a store read: the last `limit` messages, starting at a user message.
     const window = messages.length > limit ? messages.slice(messages.length - limit) : messages;
-    const start = window.findIndex((m) => m.role === "user" && m.parts.some((p) => p.type === "text"));
+    const start = conversationStart(window);
     this.recent.delete(key);
     this.recent.set(key, start <= 0 ? window : window.slice(start));
     if (this.recent.size > CACHED_SESSIONS) this.recent.delete(this.recent.keys().next().value!);

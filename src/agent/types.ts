@@ -3,10 +3,13 @@
  * stream of normalized events. It never throws once the stream is returned: a failure is the
  * stream's last event (`error`), and an aborted signal yields an error whose reason is "aborted".
  */
-import type { MessagePart, Role } from "../store/index.ts";
+import type { ProviderId } from "../config/index.ts";
+import type { ExoError } from "../lib/errors.ts";
+import type { MessagePart, Role } from "../core/index.ts";
 import type { ProviderError } from "./provider-error.ts";
 
-export type ProviderId = "anthropic" | "openai" | "gemini" | "ollama";
+/** A provider's id: a key of the provider registry (src/config/providers.ts). */
+export type { ProviderId };
 
 export interface ToolSpec {
   name: string;
@@ -40,12 +43,18 @@ export type StreamEvent =
   | { type: "usage"; input_tokens: number; output_tokens: number }
   | { type: "done"; stop_reason: StopReason }
   /**
-   * Emitted by the fallback chain (providerStream) before each step's request, pulled before the
+   * Emitted by each step of an agent's chain (provider-factory.ts) before its request, pulled before the
    * request is sent: the metering wrapper reserves at this provider/model first and stops the call
    * when it is over budget. The metering wrapper consumes it; the loop never needs it.
    */
   | { type: "model"; provider: ProviderId; model: string }
-  | { type: "error"; error: ProviderError };
+  | { type: "error"; error: ProviderError }
+  /**
+   * The call was not made and the stream ends here: a budget refused it (BudgetError, code
+   * `budget_exceeded`) or its usage row could not be written. Emitted by the metering decorator
+   * (src/metering/metered.ts), never by a provider.
+   */
+  | { type: "refused"; error: ExoError };
 
 export interface Provider {
   readonly id: ProviderId;

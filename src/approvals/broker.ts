@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { ApprovalNote, ApprovalRequestEvent, TurnEvent } from "../agent/index.ts";
-import { ExoError } from "../lib/errors.ts";
+import { describeError, ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { scrub } from "../lib/log.ts";
 import type { ApprovalRecord, ApprovalStore } from "../store/index.ts";
@@ -111,7 +111,7 @@ export class ApprovalBroker {
       try {
         fn({ ...record });
       } catch (e) {
-        this.deps.log.warn("approval listener failed", { error: e instanceof Error ? e.message : String(e) });
+        this.deps.log.warn("approval listener failed", { error: describeError(e) });
       }
     }
     const timer = setTimeout(() => void this.finish(record.id, "timeout", "timeout", false).catch(() => {}), Math.max(0, record.expires_at - this.now()));
@@ -139,6 +139,11 @@ export class ApprovalBroker {
     const known = await this.deps.store.getApproval(id);
     if (!known) throw new ExoError("not_found", `no approval request ${id}`, { data: { id } });
     throw new ExoError("not_found", `approval request ${id} is not waiting any more: it was ${known.state === "timeout" ? "timed out" : known.state}${known.decided_by ? ` (${known.decided_by})` : ""}`, { data: { id, state: known.state } });
+  }
+
+  /** Denies every request still waiting, decided by `by` (shutdown: nobody can answer any more). */
+  async close(by: string): Promise<void> {
+    await Promise.all([...this.waiting.keys()].map((id) => this.finish(id, "denied", by, false).catch(() => {})));
   }
 
   /** Settles a waiting request once; the store decides who was first (null: not pending). */

@@ -6,6 +6,7 @@
  */
 import type { ToolBox, ToolRunResult } from "../agent/index.ts";
 import type { ApprovalSetting, Config } from "../config/index.ts";
+import { describeError } from "../lib/errors.ts";
 import type { ApprovalBroker } from "./broker.ts";
 import { approvalReason, isTaintSource, settingOf } from "./policy.ts";
 
@@ -54,7 +55,7 @@ export function gateToolBox(inner: ToolBox, ctx: GateContext): ToolBox {
           });
         } catch (e) {
           // The request could not be stored (a store failure): fail closed, the call is not run.
-          return { content: `not run: the approval request could not be recorded (${e instanceof Error ? e.message : String(e)})`, is_error: true };
+          return { content: `not run: the approval request could not be recorded (${describeError(e)})`, is_error: true };
         }
         if (approval.state !== "allowed") {
           const content = approval.state === "timeout" ? TIMED_OUT : approval.by === "cancelled" ? CANCELLED : DENIED;

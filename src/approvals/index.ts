@@ -7,3 +7,4 @@ export { CANCELLED, DENIED, gateToolBox, type GateContext, TIMED_OUT } from "./g
 export { approvalReason, type Effect, effectsOf, isTaintSource, settingOf } from "./policy.ts";
 export { configuredSecrets, gateTurn, initialTaint, type TurnGateDeps } from "./turn.ts";
 export { type ButtonPress, OwnerApprovals, type OwnerDeps } from "./owners.ts";
+export { ApprovalsModule, type ApprovalsModuleDeps } from "./module.ts";

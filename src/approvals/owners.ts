@@ -7,6 +7,7 @@
  * and logged. The owner is told what was decided.
  */
 import type { ChannelConfig } from "../config/index.ts";
+import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { personKey } from "../router/index.ts";
 import type { ApprovalBroker, PendingApproval } from "./broker.ts";
@@ -50,7 +51,7 @@ export class OwnerApprovals {
         .then((r) => {
           if (!r.ok) this.deps.log.warn("approval request not delivered to the owner", { channel, approval: p.id, error: r.error });
         })
-        .catch((e: unknown) => this.deps.log.warn("approval request not delivered to the owner", { channel, approval: p.id, error: e instanceof Error ? e.message : String(e) }));
+        .catch((e: unknown) => this.deps.log.warn("approval request not delivered to the owner", { channel, approval: p.id, error: describeError(e) }));
     }
   }
 
@@ -70,7 +71,7 @@ export class OwnerApprovals {
       const r = await this.deps.broker.resolve(match[2]!, allow, { by: `owner:${personKey(channel, m.account, presser)}` });
       await this.deps.send(channel, to, `${r.state === "allowed" ? "Allowed" : "Denied"}: ${r.tool} (${r.id}).`, []);
     } catch (e) {
-      await this.deps.send(channel, to, e instanceof Error ? e.message : String(e), []).catch(() => {});
+      await this.deps.send(channel, to, describeError(e), []).catch(() => {});
     }
   }
 }

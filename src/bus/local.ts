@@ -37,6 +37,8 @@ export function createSubscription(onClose: () => void): Subscription {
     close() {
       if (closed) return;
       closed = true;
+      // Closed means done: what was buffered and not read is dropped with it.
+      queue.length = 0;
       waiting?.({ value: undefined, done: true });
       waiting = null;
       onClose();

@@ -5,6 +5,7 @@
  * only — NATS drops messages published during an outage anyway (reference/stack-findings §4).
  */
 import type { NatsConnection, Subscription as NatsSubscription } from "@nats-io/transport-node";
+import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { createLocalBus, createSubscription } from "./local.ts";
 import type { Bus } from "./types.ts";
@@ -21,7 +22,7 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
   let nc: NatsConnection | null = null;
   let connected = false;
   let closed = false;
-  type Entry = { subject: string; push: (m: { subject: string; data: Uint8Array }) => void; sub?: NatsSubscription };
+  type Entry = { subject: string; push: (m: { subject: string; data: Uint8Array }) => void; close: () => void; sub?: NatsSubscription };
   const natsSubs = new Set<Entry>();
 
   const attach = (entry: Entry) => {
@@ -42,7 +43,7 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
     try {
       nc = await connect({ servers: opts.url, maxReconnectAttempts: -1, reconnectTimeWait: opts.reconnectWaitMs ?? 1000, name: "exoclaw" });
     } catch (e) {
-      if (!warned) opts.log.warn("nats unavailable; using the in-process bus until it answers", { url: opts.url, error: e instanceof Error ? e.message : String(e) });
+      if (!warned) opts.log.warn("nats unavailable; using the in-process bus until it answers", { url: opts.url, error: describeError(e) });
       warned = true;
       if (!closed) {
         retry = setTimeout(() => void tryConnect(), opts.reconnectWaitMs ?? 1000);
@@ -85,7 +86,7 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
       void (async () => {
         for await (const m of localSub) sub.push(m);
       })();
-      const entry: Entry = { subject, push: (m) => sub.push(m) };
+      const entry: Entry = { subject, push: (m) => sub.push(m), close: () => sub.close() };
       natsSubs.add(entry);
       attach(entry);
       return sub;
@@ -93,6 +94,8 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
     async close() {
       closed = true;
       clearTimeout(retry);
+      // Every subscription ends, as the in-process bus's do.
+      for (const entry of [...natsSubs]) entry.close();
       await local.close();
       if (nc) await nc.drain().catch(() => nc?.close());
     },

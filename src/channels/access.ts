@@ -55,6 +55,26 @@ export function slowDownNotice(perMinute: number): string {
   return `You are sending messages faster than this assistant answers (${perMinute} a minute). Please wait a minute.`;
 }
 
+/**
+ * The short reply to a refused message on a platform that must answer every message (a Discord
+ * interaction stays "thinking…" otherwise), when the refusal itself carries none.
+ */
+export function refusalNotice(reason: RefusalReason, perMinute: number): string {
+  switch (reason) {
+    case "group_not_listed":
+    case "not_mentioned":
+      return "This assistant does not answer here.";
+    case "rate_limited":
+      return slowDownNotice(perMinute);
+    case "stranger":
+    case "not_allowed":
+      return "This assistant answers only people its owner has approved.";
+  }
+}
+
+/** What a person over a budget is told instead of an answer (nothing reached a model). */
+export const BUDGET_NOTICE = "Sorry, this assistant has reached its usage limit for now and cannot answer. Please try again later.";
+
 export class ChannelAccess {
   /** Per channel and person: the times of their messages in the last minute, oldest first. */
   private readonly windows = new Map<string, number[]>();

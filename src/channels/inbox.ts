@@ -5,7 +5,7 @@
  * the CLI can work on it without a gateway; with one, a retry is delivered at once.
  */
 import { ExoError } from "../lib/errors.ts";
-import type { PendingInbound, Store } from "../store/index.ts";
+import type { InboxStore, PendingInbound } from "../store/index.ts";
 import type { DeliveryOutcome } from "./pipeline.ts";
 
 /** A message as the operator sees it. */
@@ -70,7 +70,7 @@ export interface InboxOptions {
 
 export class Inbox {
   constructor(
-    private readonly store: Store,
+    private readonly store: InboxStore,
     private readonly opts: InboxOptions = {},
   ) {}
 

@@ -7,3 +7,4 @@ export { readSendResult, type SendResultStyle, type SendVerdict } from "./send-r
 export { verifyWebhook, type Verdict, type VerifyScheme } from "./verify.ts";
 export { type Admission, ChannelAccess, DEFAULT_POLICY, isGroupMessage, type RefusalReason } from "./access.ts";
 export { normalizeCode, PAIRING_CODE_TTL_MS, PAIRING_RESEND_MS, Pairings, type PairingView } from "./pairing.ts";
+export { ChannelsModule, type ChannelsModuleDeps } from "./module.ts";

@@ -5,7 +5,7 @@
  * cached here, so an edit made by another process counts at the next message.
  */
 import { ExoError } from "../lib/errors.ts";
-import type { Pairing, Store } from "../store/index.ts";
+import type { Pairing, PairingStore } from "../store/index.ts";
 
 /** A code is accepted this long after it was first handed out. */
 export const PAIRING_CODE_TTL_MS = 60 * 60_000;
@@ -58,7 +58,7 @@ export class Pairings {
   private readonly inFlight = new Map<string, Promise<unknown>>();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: PairingStore,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -5,8 +5,10 @@
  * `format_outgoing` → each request sent through the plugin's allowlist with secrets filled in.
  * Before a turn, ./access.ts decides whether the sender may talk at all (pairing, allowlist, groups,
  * rate); a refused message is marked done at once — no turn, no history, no usage — and at most one
- * short notice goes back (a pairing code, a "slow down"). The `http` channel is the operator's own
- * (authenticated by the gateway token) and is not judged.
+ * short notice goes back (a pairing code, a "slow down"; always one where the plugin declares
+ * `must_answer`, as Discord's deferred commands need). The `http` channel is the operator's own
+ * (authenticated by the gateway token) and is not judged. A plugin's message without what a reply
+ * needs is ignored and the webhook still acknowledged; only a body the plugin cannot read is 502.
  * An accepted message stays pending in the store until its reply went out, and is retried if the
  * turn or the send fails; once the turn has answered, its reply is stored first, so a retry only
  * sends again and never re-runs the turn (its model calls and tools). How the platform's answer is
@@ -20,9 +22,11 @@
  * channel's send secrets into its requests (./boundary.ts). Failed verifications are limited per
  * channel and remote address.
  */
+import { createHash } from "node:crypto";
 import * as v from "valibot";
 import type { AgentRunner } from "../agent/index.ts";
 import type { ChannelConfig } from "../config/index.ts";
+import { AuthError, describeError, ExoError } from "../lib/errors.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Logger } from "../lib/log.ts";
 import { type InboundAddress, personKey, type Route } from "../router/index.ts";
@@ -30,9 +34,10 @@ import type { PluginHost } from "../sandbox/index.ts";
 import type { PendingInbound, Store } from "../store/index.ts";
 import { type Bus, inboundSubject } from "../bus/index.ts";
 import { packMsgpack } from "../protocol/codec.ts";
+import { toHttpError } from "../protocol/error-codes.ts";
 import { createTokenCheck } from "../auth/index.ts";
 import { createFailureLimiter, type FailureLimiter, limiterKey } from "../auth/rate-limit.ts";
-import { type Admission, ChannelAccess } from "./access.ts";
+import { type Admission, BUDGET_NOTICE, ChannelAccess, DEFAULT_POLICY, refusalNotice } from "./access.ts";
 import { ChannelIntake } from "./intake.ts";
 import { forPlugin, replyHeaders, sendSecrets } from "./boundary.ts";
 import { DEFAULT_RETRY_POLICY, nextAttemptAt, type RetryPolicy } from "./outbox.ts";
@@ -41,7 +46,8 @@ import { readSendResult, type SendRefusal, type SendVerdict } from "./send-resul
 import { verifyWebhook, type VerifyScheme } from "./verify.ts";
 
 const Message = v.object({
-  id: v.pipe(v.string(), v.minLength(1), v.maxLength(256)),
+  /** The platform's message id, any length (a long one is hashed for the store's record id: recordId). */
+  id: v.pipe(v.string(), v.minLength(1)),
   account: v.pipe(v.string(), v.minLength(1)),
   peer: v.pipe(v.string(), v.minLength(1)),
   guild: v.optional(v.string()),
@@ -58,8 +64,22 @@ const Message = v.object({
 });
 export type InboundMessage = v.InferOutput<typeof Message>;
 
+/** Longest platform id kept as it is in a record id; a longer one is replaced by its SHA-256. */
+const MAX_ID_CHARS = 256;
+
+/**
+ * The store's id of a channel message, `<channel>:<message id>` (dedupe, the inbox). A platform id
+ * longer than 256 characters is unusual but valid: it is hashed (the same id gives the same record,
+ * so a platform's retry is still recognised); the message keeps its own id for the plugin.
+ */
+export function recordId(channel: string, m: Pick<InboundMessage, "id">): string {
+  if (m.id.length <= MAX_ID_CHARS) return `${channel}:${m.id}`;
+  return `${channel}:sha256:${createHash("sha256").update(m.id).digest("hex")}`;
+}
+
 const Parsed = v.object({
-  messages: v.array(Message),
+  /** Each checked on its own (Message): one the host cannot answer is ignored, not the whole webhook. */
+  messages: v.array(v.unknown()),
   reply: v.optional(v.object({ status: v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(599)), headers: v.optional(v.record(v.string(), v.string()), {}), body: v.optional(v.string(), "") })),
 });
 
@@ -151,7 +171,15 @@ export interface WebhookResponse {
   body: string;
 }
 
+/** What a platform that must answer every message is sent when the turn ended without a word. */
+const EMPTY_REPLY_NOTICE = "(The assistant finished without an answer.)";
+
 const json = (status: number, body: unknown): WebhookResponse => ({ status, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+/** An error answer: status, body and `Retry-After` from the error table, like every HTTP error of the gateway. */
+const fail = (e: ExoError): WebhookResponse => {
+  const r = toHttpError(e);
+  return { status: r.status, headers: r.headers, body: JSON.stringify(r.body) };
+};
 
 export class ChannelPipeline {
   /** Deliveries running now: a retry pass must not deliver the same message twice. */
@@ -168,6 +196,7 @@ export class ChannelPipeline {
   constructor(private readonly deps: PipelineDeps) {
     this.pairings = deps.pairings ?? new Pairings(deps.store, deps.now);
     this.access = new ChannelAccess(this.pairings, deps.now);
+    deps.metrics?.help("exoclaw_channel_ignored_total", "Channel messages a plugin reported without what a reply needs (an id, an account, a peer): acknowledged and ignored.", "counter");
     this.intake = new ChannelIntake({
       capacity: deps.maxHeld ?? (() => 64),
       sessionOf: (channel, m) => deps.route(addressOf(channel, m)).session,
@@ -182,7 +211,7 @@ export class ChannelPipeline {
       },
       deliver: (channel, m, attempt) => {
         // Its first attempt (never tried: it waited in memory or in the store).
-        if (!this.claim(`${channel.name}:${m.id}`)) return Promise.resolve({ state: "busy" });
+        if (!this.claim(recordId(channel.name, m))) return Promise.resolve({ state: "busy" });
         const p = this.attempt(channel, m, { reply: null, attempts: 0, fresh: attempt === "new" });
         this.track(p);
         return p;
@@ -206,7 +235,7 @@ export class ChannelPipeline {
     const plugin = host.get(channel.plugin);
     if (!plugin || plugin.description.kind !== "channel" || !plugin.description.channel) {
       log.error("channel plugin not available", { channel: channel.name, plugin: channel.plugin });
-      return json(502, { error: `channel ${channel.name}: its plugin ${channel.plugin} is not loaded` });
+      return fail(new ExoError("plugin_error", `channel ${channel.name}: its plugin ${channel.plugin} is not loaded`));
     }
     const scheme = plugin.description.channel.verify as VerifyScheme;
     // Per channel and address: a guesser locks out only itself, never the platform's own addresses.
@@ -220,50 +249,48 @@ export class ChannelPipeline {
     if (scheme === "none") {
       if (!this.deps.gatewayAuth(req)) {
         this.limiter.recordFailure(bucket);
-        return json(401, { error: "unauthorized" });
+        return fail(new AuthError("unauthorized"));
       }
     } else {
       const verdict = verifyWebhook(scheme, { headers, rawBody: raw }, (role) => secrets[role] ?? null, this.deps.nowS?.());
       if (!verdict.ok) {
         this.limiter.recordFailure(bucket);
         log.warn("webhook refused", { channel: channel.name, reason: verdict.reason });
-        return json(401, { error: "invalid signature" });
+        return fail(new AuthError("invalid signature"));
       }
     }
     const hidden = [...Object.values(secrets), ...(this.deps.hostSecrets?.() ?? [])];
     const query = forPlugin(Object.fromEntries(new URL(req.url).searchParams), hidden, false);
-    let parsed: v.InferOutput<typeof Parsed>;
+    let parsed: { messages: InboundMessage[]; reply?: v.InferOutput<typeof Parsed>["reply"] };
     try {
-      const input = { headers: forPlugin(headers, hidden, true), body: new TextDecoder().decode(raw), query };
+      const botUsername = this.deps.policy?.(channel.name)?.bot_username;
+      const input = { headers: forPlugin(headers, hidden, true), body: new TextDecoder().decode(raw), query, ...(botUsername && { bot_username: botUsername }) };
       const out = await host.callRaw(channel.plugin, "parse_incoming", JSON.stringify(input));
       const r = v.safeParse(Parsed, JSON.parse(out));
       if (!r.success) throw new Error("parse_incoming returned an invalid shape");
-      parsed = r.output;
+      parsed = { messages: this.answerable(channel, r.output.messages), ...(r.output.reply && { reply: r.output.reply }) };
     } catch (e) {
       log.error("parse_incoming failed", { channel: channel.name, error: e instanceof Error ? e.message : String(e) });
-      return json(502, { error: `channel ${channel.name}: the plugin could not read this request` });
+      return fail(new ExoError("plugin_error", `channel ${channel.name}: the plugin could not read this request`));
     }
     // Button presses are answers, not messages: handed over (after the signature check above), never stored.
     const presses = parsed.messages.filter((m) => m.action !== undefined);
     if (presses.length > 0) {
       parsed = { ...parsed, messages: parsed.messages.filter((m) => m.action === undefined) };
       for (const m of presses) {
-        await this.deps.onAction?.(channel.name, m).catch((e: unknown) => log.warn("button press failed", { channel: channel.name, error: e instanceof Error ? e.message : String(e) }));
+        await this.deps.onAction?.(channel.name, m).catch((e: unknown) => log.warn("button press failed", { channel: channel.name, error: describeError(e) }));
       }
     }
     // The http channel answers in this response, so its caller waits for the turn: when the turn queue
     // is full it is told so (429) before anything is stored, like the WebSocket and the OpenAI endpoint.
     if (plugin.description.channel.id === "http") {
       const busy = parsed.messages.map((m) => this.deps.runner.refusal(this.deps.route(addressOf(channel.name, m)).session)).find((b) => b !== null);
-      if (busy) {
-        const headers = { "content-type": "application/json", "retry-after": String(Math.max(1, Math.ceil(busy.retryAfterMs / 1000))) };
-        return { status: 429, headers, body: JSON.stringify({ error: busy.message, retry_after_ms: busy.retryAfterMs }) };
-      }
+      if (busy) return fail(busy);
     }
     const accepted: InboundMessage[] = [];
     for (const m of parsed.messages) {
       // Claimed first, so a retry pass between the store and the delivery below leaves it to this webhook.
-      const id = `${channel.name}:${m.id}`;
+      const id = recordId(channel.name, m);
       if (!this.claim(id)) continue;
       // Stored before it is acknowledged: a crash after the 200 still finds it pending.
       const fresh = await this.deps.store.acceptInbound({ id, channel: channel.name, payload: JSON.stringify(m), received_at: Date.now() }).catch((e: unknown) => {
@@ -281,12 +308,34 @@ export class ChannelPipeline {
     }
     // Under load a message waits in the store (./intake.ts): its claim is the intake's to take again.
     for (const m of accepted) {
-      const id = `${channel.name}:${m.id}`;
+      const id = recordId(channel.name, m);
       this.delivering.delete(id);
       this.intake.offer(channel, id, m);
     }
     if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     return json(200, { ok: true, accepted: accepted.length });
+  }
+
+  /**
+   * The messages a plugin reported that the host can answer. One without what a reply needs (an id,
+   * an account, a peer — a platform payload with odd or missing fields) is logged and ignored, and
+   * the webhook is still acknowledged: the platform would otherwise retry it, and Telegram holds
+   * back every later update behind it.
+   */
+  private answerable(channel: ChannelSpec, reported: unknown[]): InboundMessage[] {
+    const out: InboundMessage[] = [];
+    for (const raw of reported) {
+      const r = v.safeParse(Message, raw);
+      if (r.success) {
+        out.push(r.output);
+        continue;
+      }
+      const issue = r.issues[0];
+      const field = issue.path?.map((p) => String(p.key)).join(".") ?? "";
+      this.deps.log.warn("channel message ignored: the plugin reported it without what a reply needs", { channel: channel.name, field, problem: issue.message });
+      this.deps.metrics?.inc("exoclaw_channel_ignored_total", { channel: channel.name });
+    }
+    return out;
   }
 
   /**
@@ -305,7 +354,7 @@ export class ChannelPipeline {
     const challenge = q.get("hub.challenge");
     if (q.get("hub.mode") !== "subscribe" || !want || given === null || challenge === null || !createTokenCheck(want)(given)) {
       this.limiter.recordFailure(bucket);
-      return { status: 403, headers: { "content-type": "text/plain" }, body: "forbidden" };
+      return fail(new ExoError("forbidden", "forbidden: hub.mode, hub.verify_token or hub.challenge is wrong"));
     }
     return { status: 200, headers: { "content-type": "text/plain" }, body: challenge };
   }
@@ -329,13 +378,17 @@ export class ChannelPipeline {
    */
   private async refuse(channel: ChannelSpec, m: InboundMessage, verdict: Admission & { admit: false }): Promise<void> {
     const { log, store } = this.deps;
-    const id = `${channel.name}:${m.id}`;
+    const id = recordId(channel.name, m);
     this.deps.metrics?.inc("exoclaw_channel_refused_total", { channel: channel.name, reason: verdict.reason });
     log.debug("channel message refused", { channel: channel.name, message: m.id, reason: verdict.reason, person: personFor(channel.name, m) ?? personKey(channel.name, m.account, m.peer) });
     // The notice first: once the message is done, it is fully handled (a crash in between leaves it
     // pending, and the retry refuses it again without a notice).
-    if (verdict.notice !== undefined) {
-      const sent = await this.send(channel, m, verdict.notice).catch((e: unknown): SendVerdict => ({ ok: false, error: e instanceof Error ? e.message : String(e), permanent: false }));
+    // A platform that shows an unanswered message as waiting (Discord's "thinking…") always gets one.
+    const mustAnswer = this.deps.host.get(channel.plugin)?.description.channel?.must_answer === true;
+    const perMinute = this.deps.policy?.(channel.name)?.rate_per_minute ?? DEFAULT_POLICY.rate_per_minute;
+    const notice = verdict.notice ?? (mustAnswer ? refusalNotice(verdict.reason, perMinute) : undefined);
+    if (notice !== undefined) {
+      const sent = await this.send(channel, m, notice).catch((e: unknown): SendVerdict => ({ ok: false, error: e instanceof Error ? e.message : String(e), permanent: false }));
       if (!sent.ok) log.warn("channel notice not sent", { channel: channel.name, message: m.id, reason: verdict.reason, error: sent.error });
     }
     await store.completeInbound(id).catch(() => {});
@@ -360,7 +413,7 @@ export class ChannelPipeline {
   private limited(bucket: string): WebhookResponse | null {
     const wait = this.limiter.retryAfter(bucket);
     if (wait === 0) return null;
-    return { status: 429, headers: { "content-type": "application/json", "retry-after": String(Math.ceil(wait / 1000)) }, body: JSON.stringify({ error: "too many failed verifications" }) };
+    return fail(new ExoError("rate_limited", "too many failed verifications", { data: { retry_after_ms: wait } }));
   }
 
   /** The `http` channel: run the turn now and put the reply in the response. */
@@ -369,11 +422,11 @@ export class ChannelPipeline {
     try {
       for (const m of accepted) {
         const out = await this.turn(channel, m);
-        await this.deps.store.completeInbound(`${channel.name}:${m.id}`);
+        await this.deps.store.completeInbound(recordId(channel.name, m));
         replies.push({ id: m.id, peer: m.peer, session: out.session, text: out.text, stop_reason: out.stop_reason });
       }
     } finally {
-      for (const m of accepted) this.delivering.delete(`${channel.name}:${m.id}`);
+      for (const m of accepted) this.delivering.delete(recordId(channel.name, m));
     }
     return json(200, { replies, duplicates });
   }
@@ -395,7 +448,7 @@ export class ChannelPipeline {
         agent: route.agent,
         content: m.text,
         person: personFor(channel.name, m),
-        inboundId: `${channel.name}:${m.id}`,
+        inboundId: recordId(channel.name, m),
         address: { key: route.session, agent: route.agent, channel: channel.name, account: m.account, peer: m.peer, thread: m.thread ?? null },
       },
       // Bounded by the intake (and the http channel's check before it stores), so never refused here.
@@ -475,7 +528,7 @@ export class ChannelPipeline {
    */
   private attempt(channel: ChannelSpec, m: InboundMessage, prior: { reply: string | null; attempts: number; fresh: boolean }): Promise<DeliveryOutcome> {
     const { store } = this.deps;
-    const id = `${channel.name}:${m.id}`;
+    const id = recordId(channel.name, m);
     return this.settle(channel.name, id, async () => {
       try {
         let text = prior.reply;
@@ -500,6 +553,20 @@ export class ChannelPipeline {
           // Saved by the runner with the turn's history, in one transaction, before the send: from here
           // on a failure (or a crash) re-sends this text, it does not ask the model again.
           text = out.text;
+          // A budget refusal before any answer: the person is told so (saved, so a retry says the same).
+          if (out.stop_reason === "budget" && text.trim() === "") {
+            text = BUDGET_NOTICE;
+            await store.saveInboundReply(id, text);
+          }
+        }
+        if (text.trim() === "") {
+          // Nothing to say: no empty message is sent (the platforms refuse one), unless the platform
+          // shows the message as waiting until it is answered.
+          if (this.deps.host.get(channel.plugin)?.description.channel?.must_answer !== true) {
+            await store.completeInbound(id);
+            return { state: "sent" };
+          }
+          text = EMPTY_REPLY_NOTICE;
         }
         const sent = await this.send(channel, m, text);
         if (!sent.ok) return this.failed(channel.name, id, prior.attempts, sent);

@@ -3,7 +3,7 @@
  * Errors are ExoErrors with a message a user can act on.
  */
 import { AuthError, ExoError, UnavailableError } from "../lib/errors.ts";
-import type { ErrorCode } from "../lib/errors.ts";
+import { createRpcClient, RpcError } from "../protocol/client.ts";
 import { ERROR_TABLE } from "../protocol/error-codes.ts";
 import type { Config } from "../config/index.ts";
 
@@ -28,10 +28,6 @@ export function gatewayUrl(config: Config, flags: { url?: string; port?: number 
   return `${scheme}://${host}:${flags.port ?? config.gateway.port}/ws`;
 }
 
-const codeByRpc = new Map<number, ErrorCode>(
-  Object.entries(ERROR_TABLE).map(([code, v]) => [v.rpc, code as ErrorCode] as const).reverse(),
-);
-
 export async function connectGateway(url: string, token: string, timeoutMs = 5000): Promise<GatewayClient> {
   let ws: WebSocket;
   try {
@@ -39,11 +35,16 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
   } catch (e) {
     throw new UnavailableError(`invalid gateway URL ${url}`, { cause: e });
   }
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
-  let nextId = 1;
-  let closedReason = "";
-  let notify: (method: string, params: unknown) => void = () => {};
   let closed: (code: number) => void = () => {};
+  const rpc = createRpcClient({
+    send: (request) => ws.send(JSON.stringify(request)),
+    timeoutMs,
+    // The server's error as sent (kind, number and data kept), said to come from the gateway.
+    errorOf: (error) =>
+      error.code === ERROR_TABLE.unauthorized.rpc && !token
+        ? new AuthError(`the gateway at ${url} requires a token: pass --token or set EXOCLAW_TOKEN`)
+        : new RpcError(error, "gateway: "),
+  });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.close();
@@ -68,48 +69,21 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
     };
   });
   ws.onmessage = (ev) => {
-    let msg: { id?: number; method?: string; params?: unknown; result?: unknown; error?: { code: number; message: string; data?: unknown } };
+    let message: unknown;
     try {
-      msg = JSON.parse(String(ev.data));
+      message = JSON.parse(String(ev.data));
     } catch {
-      return;
+      return; // not JSON: nothing of ours
     }
-    if (msg.id === undefined && typeof msg.method === "string") return notify(msg.method, msg.params);
-    if (typeof msg.id !== "number") return;
-    const p = pending.get(msg.id);
-    if (!p) return;
-    pending.delete(msg.id);
-    if (msg.error?.code === ERROR_TABLE.unauthorized.rpc && !token) {
-      p.reject(new AuthError(`the gateway at ${url} requires a token: pass --token or set EXOCLAW_TOKEN`));
-    } else if (msg.error) {
-      p.reject(new ExoError(codeByRpc.get(msg.error.code) ?? "internal", `gateway: ${msg.error.message}`, { data: msg.error.data }));
-    } else p.resolve(msg.result);
+    rpc.receive(message);
   };
   ws.onclose = (ev) => {
-    closedReason = ev.code === 4001 ? "the gateway closed the connection: unauthorized" : `the gateway closed the connection (${ev.code})`;
-    for (const p of pending.values()) p.reject(new UnavailableError(closedReason));
-    pending.clear();
+    rpc.close(new UnavailableError(ev.code === 4001 ? "the gateway closed the connection: unauthorized" : `the gateway closed the connection (${ev.code})`));
     closed(ev.code);
   };
   return {
-    call(method, params, callTimeoutMs = timeoutMs) {
-      if (closedReason) return Promise.reject(new UnavailableError(closedReason));
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          pending.delete(id);
-          reject(new UnavailableError(`the gateway did not answer ${method} within ${callTimeoutMs} ms`));
-        }, callTimeoutMs);
-        pending.set(id, {
-          resolve: (v) => (clearTimeout(timer), resolve(v)),
-          reject: (e) => (clearTimeout(timer), reject(e)),
-        });
-        ws.send(JSON.stringify({ jsonrpc: "2.0", id, method, ...(params === undefined ? {} : { params }) }));
-      });
-    },
-    onNotification: (handler) => {
-      notify = handler;
-    },
+    call: (method, params, callTimeoutMs) => rpc.call(method, params, callTimeoutMs),
+    onNotification: (handler) => rpc.onNotification(handler),
     onClose: (handler) => {
       closed = handler;
     },

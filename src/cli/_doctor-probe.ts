@@ -4,8 +4,10 @@
  * A key travels only in a request header, never in a URL or a message, and every message is
  * scrubbed of the key before it is returned.
  */
+import { PROVIDERS } from "../config/index.ts";
+import { scrub } from "../lib/log.ts";
 import type { AgentConfig } from "../config/schema.ts";
-import { ExoError } from "../lib/errors.ts";
+import { describeError } from "../lib/errors.ts";
 
 /** What one request taught us; `url` is the address tried (no secret in it). */
 export type ProbeResult =
@@ -15,13 +17,6 @@ export type ProbeResult =
   | { kind: "unreachable"; url: string; reason: string };
 
 type Provider = AgentConfig["provider"];
-
-const DEFAULT_BASE: Record<Provider, string> = {
-  anthropic: "https://api.anthropic.com",
-  openai: "https://api.openai.com/v1",
-  gemini: "https://generativelanguage.googleapis.com/v1beta",
-  ollama: "http://localhost:11434",
-};
 
 /**
  * The cheapest authenticated request of each wire API: list the models. The base URL means what it
@@ -35,22 +30,9 @@ export interface ModelsRequest {
 }
 
 export function modelsRequest(provider: Provider, baseUrl: string, key: string | null): ModelsRequest {
-  const base = (baseUrl || DEFAULT_BASE[provider]).replace(/\/+$/, "");
-  switch (provider) {
-    case "anthropic":
-      return { url: `${base}/v1/models`, headers: { "anthropic-version": "2023-06-01", ...(key && { "x-api-key": key }) } };
-    case "openai":
-      return { url: `${base}/models`, headers: key ? { authorization: `Bearer ${key}` } : {} };
-    case "gemini":
-      // The header rather than ?key=: the same API, and the key stays out of every URL we print.
-      return { url: `${base}/models`, headers: key ? { "x-goog-api-key": key } : {}, refused: (status, body) => status === 400 && body.includes("API_KEY_INVALID") };
-    case "ollama":
-      return { url: `${base}/api/tags`, headers: {} };
-    default: {
-      const never: never = provider;
-      throw new ExoError("internal", `unknown provider ${String(never)}`);
-    }
-  }
+  const entry = PROVIDERS[provider];
+  const url = `${(baseUrl || entry.baseUrl).replace(/\/+$/, "")}${entry.modelsPath}`;
+  return { url, headers: entry.authHeaders(key), ...(provider === "gemini" && { refused: (status: number, body: string) => status === 400 && body.includes("API_KEY_INVALID") }) };
 }
 
 /** GET `url`; never throws. 401/403 is "refused"; a network failure or timeout is "unreachable". */
@@ -58,7 +40,7 @@ export async function probe(
   url: string,
   opts: { headers?: Record<string, string>; timeoutMs: number; secret?: string | null; insecure?: boolean; refused?: ModelsRequest["refused"] },
 ): Promise<ProbeResult> {
-  const scrub = (s: string) => (opts.secret ? s.split(opts.secret).join("***") : s);
+  const clean = (s: string) => (opts.secret ? scrub(s, [opts.secret]) : s);
   try {
     const res = await fetch(url, {
       headers: opts.headers ?? {},
@@ -79,8 +61,8 @@ export async function probe(
     return { kind: "ok", url, status: res.status, body };
   } catch (e) {
     const name = e instanceof Error ? e.name : "";
-    const reason = name === "TimeoutError" || name === "AbortError" ? `no answer within ${opts.timeoutMs} ms` : e instanceof Error ? e.message : String(e);
-    return { kind: "unreachable", url, reason: scrub(reason) };
+    const reason = name === "TimeoutError" || name === "AbortError" ? `no answer within ${opts.timeoutMs} ms` : describeError(e);
+    return { kind: "unreachable", url, reason: clean(reason) };
   }
 }
 

@@ -8,7 +8,7 @@ import { homedir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { isLoopback } from "../auth/loopback.ts";
 import { BUILTIN_CHANNEL_ROLES } from "../channels/config.ts";
-import { type Config, type Env, loadConfig, resolveConfigPath, resolveHome } from "../config/index.ts";
+import { type Config, type Env, loadConfig, resolveConfigPath, resolveHome, takesNoKey } from "../config/index.ts";
 import { agentCredentialName, API_KEY_ENV, resolveAgentKey, resolveApiKey, type ResolvedKey } from "../config/api-keys.ts";
 import type { AgentConfig } from "../config/schema.ts";
 import { isExoError } from "../lib/errors.ts";
@@ -134,7 +134,7 @@ async function checkKeys(config: Config, env: Env, onlineTimeoutMs: number, add:
   const results = await Promise.all(
     keySteps(config, env).map(async (step) => {
       const used = `used by ${step.agents.join(", ")}`;
-      const needsNone = step.provider === "ollama";
+      const needsNone = takesNoKey(step.provider);
       const fix = `exoclaw secret set ${step.credential}${step.envVar ? ` (or set ${step.envVar})` : ""}`;
       const lines: Parameters<Add>[] = [];
       if (needsNone) lines.push(["keys", "ok", `${step.label}: needs no key (${used})`]);

@@ -3,6 +3,8 @@
  * same endpoint (and with the same headers) the agent will use. Never throws; the key never appears
  * in what it returns.
  */
+import { isProviderId, PROVIDERS } from "../config/index.ts";
+
 export type KeyCheck =
   | { kind: "accepted"; url: string }
   /** 401/403: the provider does not take this key. */
@@ -17,24 +19,15 @@ export const KEY_CHECK_TIMEOUT_MS = 5000;
 const trim = (u: string) => u.replace(/\/+$/, "");
 
 /**
- * The models endpoint of a provider, written as each provider module writes its base URL: OpenAI's
- * and Gemini's include the API version (`…/v1`, `…/v1beta`), Anthropic's and Ollama's do not. Gemini's
+ * The models endpoint of a provider (the registry's `modelsPath` after its base URL, which for OpenAI
+ * and Gemini includes the API version: `…/v1`, `…/v1beta`), with the registry's key headers. Gemini's
  * key goes in the `x-goog-api-key` header, as the agent sends it, rather than in the URL (`?key=`),
  * so it cannot end up in a proxy's access log.
  */
 export function modelsRequest(provider: string, key: string, baseUrl: string): { url: string; headers: Record<string, string> } {
-  switch (provider) {
-    case "openai":
-      return { url: `${trim(baseUrl || "https://api.openai.com/v1")}/models`, headers: { authorization: `Bearer ${key}` } };
-    case "anthropic":
-      return { url: `${trim(baseUrl || "https://api.anthropic.com")}/v1/models`, headers: { "x-api-key": key, "anthropic-version": "2023-06-01" } };
-    case "gemini":
-      return { url: `${trim(baseUrl || "https://generativelanguage.googleapis.com/v1beta")}/models`, headers: { "x-goog-api-key": key } };
-    case "ollama":
-      return { url: `${trim(baseUrl || "http://localhost:11434")}/api/tags`, headers: {} };
-    default:
-      throw new Error(`no models endpoint for provider ${provider}`);
-  }
+  if (!isProviderId(provider)) throw new Error(`no models endpoint for provider ${provider}`);
+  const entry = PROVIDERS[provider];
+  return { url: `${trim(baseUrl || entry.baseUrl)}${entry.modelsPath}`, headers: entry.authHeaders(key) };
 }
 
 export async function checkKey(provider: string, key: string, baseUrl: string, timeoutMs = KEY_CHECK_TIMEOUT_MS): Promise<KeyCheck> {

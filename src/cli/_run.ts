@@ -4,7 +4,7 @@
  * (set EXOCLAW_DEBUG=1 to see one for an unexpected failure).
  */
 import { type CommandDef, renderUsage, runCommand } from "citty";
-import { ExoError, isExoError } from "../lib/errors.ts";
+import { describeError, ExoError, isExoError } from "../lib/errors.ts";
 import { VERSION } from "../lib/version.ts";
 
 export interface CliIO {
@@ -96,7 +96,7 @@ export async function runCli(root: AnyCommand, argv: string[], io: CliIO = defau
       io.err(`exoclaw: ${e.message}`);
       return e.code === "usage" ? 2 : 1;
     }
-    io.err(`exoclaw: unexpected error: ${e instanceof Error ? e.message : String(e)}`);
+    io.err(`exoclaw: unexpected error: ${describeError(e)}`);
     if (io.debug && e instanceof Error && e.stack) io.err(e.stack);
     return 1;
   }

@@ -2,6 +2,7 @@ import { defineCommand } from "citty";
 import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../config/index.ts";
+import { describeError } from "../lib/errors.ts";
 import { createLogger } from "../lib/log.ts";
 import { startApp } from "../app.ts";
 import { configArg, parsePort, stringFlag } from "./_args.ts";
@@ -42,7 +43,7 @@ export default defineCommand({
       try {
         app!.reload();
       } catch (e) {
-        log.error("config reload failed; keeping the previous bindings", { error: e instanceof Error ? e.message : String(e) });
+        log.error("config reload failed; keeping the previous bindings", { error: describeError(e) });
       }
     };
     process.on("SIGHUP", () => (app ? reload() : (reloadWanted = true)));

@@ -6,64 +6,36 @@
  * when the gateway next starts.
  */
 import { defineCommand } from "citty";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { openStore } from "../app.ts";
 import { Inbox, type InboxEntry, type RetryResult } from "../channels/index.ts";
-import { type Config, loadConfig } from "../config/index.ts";
-import { ExoError, UnavailableError } from "../lib/errors.ts";
-import { clientArgs, parsePort, stringFlag } from "./_args.ts";
-import { connectGateway, gatewayUrl } from "./_client.ts";
+import { ExoError } from "../lib/errors.ts";
+import { clientArgs, stringFlag } from "./_args.ts";
+import { type BackendSpec, iso, print, printSections, withBackend } from "./_backend.ts";
 
 interface InboxBackend {
   list(filter: { channel?: string; state?: InboxEntry["state"] }): Promise<InboxEntry[]>;
   retry(id: string): Promise<RetryResult>;
   drop(id: string): Promise<InboxEntry>;
-  close(): Promise<void>;
 }
 
 /** A retry waits for the delivery it starts: a stored reply is one send, a turn may take minutes. */
 const RETRY_TIMEOUT_MS = 10 * 60_000;
 
-async function openBackend(config: Config, args: Record<string, unknown>): Promise<InboxBackend> {
-  const url = gatewayUrl(config, { url: stringFlag("url", args.url), port: parsePort(stringFlag("port", args.port)) });
-  try {
-    const client = await connectGateway(url, config.gateway.token, 2000);
-    return {
-      list: async (filter) => ((await client.call("inbox.list", filter)) as { messages: InboxEntry[] }).messages,
-      retry: (id) => client.call("inbox.retry", { id }, RETRY_TIMEOUT_MS) as Promise<RetryResult>,
-      drop: async (id) => ((await client.call("inbox.drop", { id })) as { dropped: InboxEntry }).dropped,
-      close: async () => client.close(),
-    };
-  } catch (e) {
-    // Only "nobody is listening" means go to the store; a gateway that refuses us is an error.
-    if (!(e instanceof UnavailableError)) throw e;
-  }
-  if (config.store.kind === "memory") {
-    throw new UnavailableError(`no gateway is answering at ${url}, and with store.kind = "memory" messages live only in a running gateway: start \`exoclaw gateway\` first`);
-  }
-  if (config.store.kind === "sqlite" && !existsSync(join(config.home, "exoclaw.db"))) {
-    const none = () => Promise.reject(new ExoError("not_found", `no messages: no gateway has run with this state directory yet (${config.home})`));
-    return { list: async () => [], retry: none, drop: none, close: async () => {} };
-  }
-  const store = openStore(config);
-  const inbox = new Inbox(store);
-  return { list: (f) => inbox.list(f), retry: (id) => inbox.retry(id), drop: (id) => inbox.drop(id), close: () => store.close() };
-}
-
-async function withBackend<T>(args: Record<string, unknown>, fn: (b: InboxBackend) => Promise<T>): Promise<T> {
-  const token = stringFlag("token", args.token);
-  const config = loadConfig(process.env, { file: stringFlag("config", args.config), ...(token !== undefined && { token }) });
-  const backend = await openBackend(config, args);
-  try {
-    return await fn(backend);
-  } finally {
-    await backend.close();
-  }
-}
-
-const print = (text: string) => process.stdout.write(text + "\n");
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d+Z$/, "Z");
+const inbox: BackendSpec<InboxBackend> = {
+  memoryRefusal: "messages",
+  gateway: (client) => ({
+    list: async (filter) => ((await client.call("inbox.list", filter)) as { messages: InboxEntry[] }).messages,
+    retry: (id) => client.call("inbox.retry", { id }, RETRY_TIMEOUT_MS) as Promise<RetryResult>,
+    drop: async (id) => ((await client.call("inbox.drop", { id })) as { dropped: InboxEntry }).dropped,
+  }),
+  empty: (home) => {
+    const none = () => Promise.reject(new ExoError("not_found", `no messages: no gateway has run with this state directory yet (${home})`));
+    return { list: async () => [], retry: none, drop: none };
+  },
+  store: (store) => {
+    const box = new Inbox(store);
+    return { list: (f) => box.list(f), retry: (id) => box.retry(id), drop: (id) => box.drop(id) };
+  },
+};
 
 /** When the next attempt is, as a person reads it. */
 function due(at: number, now: number): string {
@@ -115,22 +87,17 @@ const list = defineCommand({
   meta: { name: "list", description: "Channel messages not answered yet: pending retries and dead-lettered ones" },
   args: listArgs,
   run: ({ args }) =>
-    withBackend(args, async (b) => {
+    withBackend(args, inbox, async (b) => {
       const channel = stringFlag("channel", args.channel);
       const all = await b.list({ ...(channel !== undefined && { channel }), ...(args.dead && { state: "dead" as const }) });
       if (args.json) return print(JSON.stringify({ messages: all }, null, 2));
       if (all.length === 0) return print("the inbox is empty: every channel message was answered");
       const now = Date.now();
-      const dead = all.filter((e) => e.state === "dead");
-      const pending = all.filter((e) => e.state === "pending");
-      if (dead.length > 0) {
-        print("DEAD-LETTERED (deliver with `exoclaw inbox retry ID`, give up with `exoclaw inbox drop ID`)");
-        for (const e of dead) print(formatEntry(e, now));
-      }
-      if (pending.length > 0) {
-        print("PENDING (retried by the gateway)");
-        for (const e of pending) print(formatEntry(e, now));
-      }
+      const of = (state: InboxEntry["state"]) => all.filter((e) => e.state === state).map((e) => formatEntry(e, now));
+      printSections([
+        ["DEAD-LETTERED (deliver with `exoclaw inbox retry ID`, give up with `exoclaw inbox drop ID`)", of("dead")],
+        ["PENDING (retried by the gateway)", of("pending")],
+      ]);
     }),
 });
 
@@ -140,7 +107,7 @@ const retry = defineCommand({
   meta: { name: "retry", description: "Deliver a message again now (its stored reply, or a new turn if it has none), with fresh attempts" },
   args: { ...common, ...idArg },
   run: ({ args }) =>
-    withBackend(args, async (b) => {
+    withBackend(args, inbox, async (b) => {
       const r = await b.retry(String(args.id));
       print(args.json ? JSON.stringify(r) : describeRetry(r));
       // A retry that did not deliver is a failure a script should notice.
@@ -152,7 +119,7 @@ const drop = defineCommand({
   meta: { name: "drop", description: "Give a message up: it is never sent" },
   args: { ...common, ...idArg },
   run: ({ args }) =>
-    withBackend(args, async (b) => {
+    withBackend(args, inbox, async (b) => {
       const e = await b.drop(String(args.id));
       print(args.json ? JSON.stringify(e) : `dropped ${e.id} (${e.channel} peer ${e.peer}): it will not be sent`);
     }),

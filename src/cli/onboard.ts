@@ -9,20 +9,15 @@
 import { defineCommand } from "citty";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
-import { giveToStateOwner, loadConfig, resolveConfigPath, writeCredential } from "../config/index.ts";
+import { giveToStateOwner, isProviderId, loadConfig, PROVIDER_IDS, type ProviderId, PROVIDERS, resolveConfigPath, takesNoKey, writeCredential } from "../config/index.ts";
 import { AuthError, UsageError } from "../lib/errors.ts";
 import { stringFlag } from "./_args.ts";
 import { checkKey, type KeyCheck } from "./_key-check.ts";
 
-export const PROVIDERS = ["anthropic", "openai", "gemini", "ollama"] as const;
-type ProviderName = (typeof PROVIDERS)[number];
+type ProviderName = ProviderId;
 
-export const DEFAULT_MODELS: Record<ProviderName, string> = {
-  anthropic: "claude-sonnet-4-5",
-  openai: "gpt-4o",
-  gemini: "gemini-2.5-flash",
-  ollama: "llama3.2",
-};
+/** The model onboarding proposes per provider (the registry's, src/config/providers.ts). */
+export const DEFAULT_MODELS = Object.fromEntries(PROVIDER_IDS.map((id) => [id, PROVIDERS[id].defaultModel])) as Record<ProviderName, string>;
 
 /**
  * Onboarding an existing config changes only the `main` agent (added first when missing): the
@@ -60,12 +55,12 @@ export function onboardConfig(provider: ProviderName, model: string, baseUrl = "
   ].join("\n");
 }
 
-const isProvider = (s: string): s is ProviderName => (PROVIDERS as readonly string[]).includes(s);
+const isProvider = isProviderId;
 
 export default defineCommand({
   meta: { name: "onboard", description: "First-run setup: provider, API key, model → config and credential file" },
   args: {
-    provider: { type: "string", description: `One of ${PROVIDERS.join(", ")}` },
+    provider: { type: "string", description: `One of ${PROVIDER_IDS.join(", ")}` },
     model: { type: "string", description: "Model name (default depends on the provider)" },
     "api-key-stdin": { type: "boolean", description: "Read the API key from stdin (for scripts)" },
     "base-url": { type: "string", description: "The provider's endpoint, for OpenAI-compatible servers and Ollama (e.g. http://127.0.0.1:11434)" },
@@ -101,10 +96,10 @@ export default defineCommand({
         if (p.isCancel(ok) || !ok) stop(ok);
       }
       if (!provider) {
-        const v = await p.select({ message: "Which model provider?", options: PROVIDERS.map((x) => ({ value: x, label: x })) });
+        const v = await p.select({ message: "Which model provider?", options: PROVIDER_IDS.map((x) => ({ value: x, label: PROVIDERS[x].label })) });
         provider = p.isCancel(v) ? stop(v) : String(v);
       }
-      if (provider !== "ollama" && apiKey === undefined) {
+      if (!(isProvider(provider) && takesNoKey(provider)) && apiKey === undefined) {
         const v = await p.password({ message: `${provider} API key (stored in ${home}/credentials/${provider}.key, mode 600)` });
         apiKey = p.isCancel(v) ? stop(v) : v;
       }
@@ -112,13 +107,14 @@ export default defineCommand({
         const v = await p.text({ message: "Model", initialValue: DEFAULT_MODELS[provider] });
         model = p.isCancel(v) ? stop(v) : v;
       }
-      if (baseUrl === undefined && (provider === "openai" || provider === "ollama")) {
-        const v = await p.text({ message: `Endpoint (blank for ${provider === "ollama" ? "http://127.0.0.1:11434" : "api.openai.com"}; an OpenAI-compatible server's URL ends in /v1)`, defaultValue: "" });
+      const hint = isProvider(provider) ? PROVIDERS[provider].endpointHint : undefined;
+      if (baseUrl === undefined && hint !== undefined) {
+        const v = await p.text({ message: `Endpoint (blank for ${hint}; an OpenAI-compatible server's URL ends in /v1)`, defaultValue: "" });
         baseUrl = p.isCancel(v) ? stop(v) : v.trim();
       }
-      while (!args["skip-check"] && isProvider(provider) && (apiKey || provider === "ollama")) {
+      while (!args["skip-check"] && isProvider(provider) && (apiKey || takesNoKey(provider))) {
         const s = p.spinner();
-        s.start(provider === "ollama" ? "Checking that ollama answers" : `Checking the key with ${provider}`);
+        s.start(takesNoKey(provider) ? `Checking that ${provider} answers` : `Checking the key with ${provider}`);
         const r = await checkKey(provider, apiKey ?? "", baseUrl ?? "");
         s.stop(describeCheck(provider, r));
         if (r.kind !== "refused") break;
@@ -137,10 +133,10 @@ export default defineCommand({
     } else if (!provider) {
       throw new UsageError("--provider is required with --yes");
     }
-    if (!provider || !isProvider(provider)) throw new UsageError(`--provider: expected one of ${PROVIDERS.join(", ")}, got "${provider ?? ""}"`);
+    if (!provider || !isProvider(provider)) throw new UsageError(`--provider: expected one of ${PROVIDER_IDS.join(", ")}, got "${provider ?? ""}"`);
     model ||= DEFAULT_MODELS[provider];
     const checked: string[] = [];
-    if (!interactive && !args["skip-check"] && (apiKey || provider === "ollama")) {
+    if (!interactive && !args["skip-check"] && (apiKey || takesNoKey(provider))) {
       const r = await checkKey(provider, apiKey ?? "", baseUrl ?? "");
       if (r.kind === "refused") {
         throw new AuthError(`${provider} refused the key (${r.status} from ${r.url}): nothing was written; check the key, or pass --skip-check to store it anyway`);
@@ -172,7 +168,7 @@ export default defineCommand({
       `wrote ${file} (agent "main": ${provider} ${model}${baseUrl ? ` at ${baseUrl}` : ""})`,
       ...(backup ? [`kept the other settings; the previous file is saved as ${backup}`] : []),
       ...checked,
-      keyPath ? `stored the API key in ${keyPath} (mode 600)` : provider === "ollama" ? "ollama needs no API key" : `no API key stored: set ${provider.toUpperCase()}_API_KEY or run \`exoclaw secret set ${provider}\``,
+      keyPath ? `stored the API key in ${keyPath} (mode 600)` : takesNoKey(provider) ? `${provider} needs no API key` : `no API key stored: set ${PROVIDERS[provider].keyEnv} or run \`exoclaw secret set ${provider}\``,
       "next: exoclaw gateway   (then: exoclaw chat)",
     ];
     if (interactive) (await import("@clack/prompts")).outro(lines.join("\n"));
@@ -182,10 +178,11 @@ export default defineCommand({
 
 /** One line on how the key check went (never the key). */
 export function describeCheck(provider: ProviderName, r: KeyCheck): string {
-  const what = provider === "ollama" ? "ollama" : "the key";
+  const keyless = takesNoKey(provider);
+  const what = keyless ? provider : "the key";
   switch (r.kind) {
     case "accepted":
-      return provider === "ollama" ? `ollama answered at ${r.url}` : `checked the key: ${provider} accepted it`;
+      return keyless ? `${provider} answered at ${r.url}` : `checked the key: ${provider} accepted it`;
     case "refused":
       return `${provider} refused the key (${r.status} from ${r.url})`;
     case "unreachable":

@@ -3,54 +3,34 @@
  * else straight from the store (SQLite allows a second process; the gateway is not needed to read).
  */
 import { defineCommand } from "citty";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
-import { openStore } from "../app.ts";
-import { type Config, loadConfig } from "../config/index.ts";
-import { ExoError, UnavailableError } from "../lib/errors.ts";
+import { ExoError } from "../lib/errors.ts";
 import type { MessagePart, SessionPage, StoredMessage } from "../store/index.ts";
-import { clientArgs, parsePort, stringFlag } from "./_args.ts";
-import { connectGateway, gatewayUrl } from "./_client.ts";
+import { clientArgs, stringFlag } from "./_args.ts";
+import { type BackendSpec, print, withBackend } from "./_backend.ts";
 
 type HistoryPage = { session: string; messages: Omit<StoredMessage, "session">[]; next_before: number | null };
 
 interface SessionsBackend {
-  readonly via: string;
   list(q: { agent?: string; channel?: string; limit: number; cursor?: string }): Promise<SessionPage>;
   history(session: string, limit: number): Promise<HistoryPage>;
   reset(session: string): Promise<{ session: string; removed_messages: number }>;
-  close(): Promise<void>;
 }
 
 const notFound = (session: string) => new ExoError("not_found", `no session ${session}`);
 
-async function openBackend(config: Config, args: Record<string, unknown>): Promise<SessionsBackend> {
-  const url = gatewayUrl(config, { url: stringFlag("url", args.url), port: parsePort(stringFlag("port", args.port)) });
-  try {
-    const client = await connectGateway(url, config.gateway.token, 2000);
-    return {
-      via: `gateway ${url}`,
-      list: (q) => client.call("session.list", q) as Promise<SessionPage>,
-      history: (session, limit) => client.call("chat.history", { session, limit }) as Promise<HistoryPage>,
-      reset: (session) => client.call("session.reset", { session }) as Promise<{ session: string; removed_messages: number }>,
-      close: async () => client.close(),
-    };
-  } catch (e) {
-    // Only "nobody is listening" means go to the store; a gateway that refuses us is an error.
-    if (!(e instanceof UnavailableError)) throw e;
-  }
-  if (config.store.kind === "sqlite" && !existsSync(join(config.home, "exoclaw.db"))) {
-    return {
-      via: "store (no database yet)",
-      list: async () => ({ sessions: [], next_cursor: null }),
-      history: async (s) => Promise.reject(notFound(s)),
-      reset: async (s) => Promise.reject(notFound(s)),
-      close: async () => {},
-    };
-  }
-  const store = openStore(config);
-  return {
-    via: `store ${store.location}`,
+/** A memory store is opened as it is (empty: its sessions lived in a gateway that is gone). */
+const sessions: BackendSpec<SessionsBackend> = {
+  gateway: (client) => ({
+    list: (q) => client.call("session.list", q) as Promise<SessionPage>,
+    history: (session, limit) => client.call("chat.history", { session, limit }) as Promise<HistoryPage>,
+    reset: (session) => client.call("session.reset", { session }) as Promise<{ session: string; removed_messages: number }>,
+  }),
+  empty: () => ({
+    list: async () => ({ sessions: [], next_cursor: null }),
+    history: async (s) => Promise.reject(notFound(s)),
+    reset: async (s) => Promise.reject(notFound(s)),
+  }),
+  store: (store) => ({
     list: (q) => store.listSessions(q),
     async history(session, limit) {
       const messages = await store.history(session, { limit });
@@ -63,9 +43,8 @@ async function openBackend(config: Config, args: Record<string, unknown>): Promi
       if (removed === null) throw notFound(session);
       return { session, removed_messages: removed };
     },
-    close: () => store.close(),
-  };
-}
+  }),
+};
 
 /** One line per message part, for the terminal. */
 export function formatPart(p: MessagePart): string {
@@ -88,24 +67,11 @@ const common = {
   json: { type: "boolean", description: "Print JSON" },
 } as const;
 
-async function withBackend<T>(args: Record<string, unknown>, fn: (b: SessionsBackend) => Promise<T>): Promise<T> {
-  const token = stringFlag("token", args.token);
-  const config = loadConfig(process.env, { file: stringFlag("config", args.config), ...(token !== undefined && { token }) });
-  const backend = await openBackend(config, args);
-  try {
-    return await fn(backend);
-  } finally {
-    await backend.close();
-  }
-}
-
 function parseLimit(value: unknown): number {
   const s = stringFlag("limit", value) ?? "50";
   if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 500) throw new ExoError("usage", `--limit: expected an integer 1-500, got "${s}"`);
   return Number(s);
 }
-
-const print = (text: string) => process.stdout.write(text + "\n");
 
 const listArgs = {
   ...common,
@@ -119,7 +85,7 @@ const list = defineCommand({
   meta: { name: "list", description: "List sessions, most recently active first" },
   args: listArgs,
   run: ({ args }) =>
-    withBackend(args, async (b) => {
+    withBackend(args, sessions, async (b) => {
       const agent = stringFlag("agent", args.agent);
       const channel = stringFlag("channel", args.channel);
       const cursor = stringFlag("cursor", args.cursor);
@@ -141,7 +107,7 @@ const show = defineCommand({
     limit: { type: "string", description: "How many recent messages (1-500, default 50)" },
   },
   run: ({ args }) =>
-    withBackend(args, async (b) => {
+    withBackend(args, sessions, async (b) => {
       const page = await b.history(String(args.key), parseLimit(args.limit));
       if (args.json) return print(JSON.stringify(page, null, 2));
       if (page.next_before) print(`… ${page.next_before - 1} earlier message(s)`);
@@ -153,7 +119,7 @@ const reset = defineCommand({
   meta: { name: "reset", description: "Forget a session's conversation" },
   args: { ...common, key: { type: "positional", description: "Session key", required: true } },
   run: ({ args }) =>
-    withBackend(args, async (b) => {
+    withBackend(args, sessions, async (b) => {
       const r = await b.reset(String(args.key));
       print(args.json ? JSON.stringify(r) : `reset ${r.session}: removed ${r.removed_messages} message(s)`);
     }),

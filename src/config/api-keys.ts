@@ -12,12 +12,12 @@
 import { readCredential } from "./credentials.ts";
 import type { AgentConfig } from "./schema.ts";
 import type { Env } from "./load.ts";
+import { isProviderId, PROVIDERS } from "./providers.ts";
 
-export const API_KEY_ENV: Record<string, string | undefined> = {
-  anthropic: "ANTHROPIC_API_KEY",
-  openai: "OPENAI_API_KEY",
-  gemini: "GEMINI_API_KEY",
-};
+/** The environment variable of each provider that takes a key (the registry's `keyEnv`). */
+export const API_KEY_ENV: Record<string, string | undefined> = Object.fromEntries(
+  Object.entries(PROVIDERS).flatMap(([id, p]) => (p.keyEnv ? [[id, p.keyEnv]] : [])),
+);
 
 export interface ResolvedKey {
   key: string | null;
@@ -25,7 +25,7 @@ export interface ResolvedKey {
 }
 
 export function resolveApiKey(env: Env, home: string, provider: string, configKey?: string): ResolvedKey {
-  const name = API_KEY_ENV[provider];
+  const name = isProviderId(provider) ? PROVIDERS[provider].keyEnv : null;
   const fromEnv = name ? env[name] : undefined;
   if (fromEnv) return { key: fromEnv, source: "env" };
   const fromFile = readCredential(home, provider);
@@ -33,7 +33,6 @@ export function resolveApiKey(env: Env, home: string, provider: string, configKe
   if (configKey) return { key: configKey, source: "config" };
   return { key: null, source: "none" };
 }
-
 
 /** The credential name holding the key of an agent with its own base_url. */
 export const agentCredentialName = (agentId: string): string => `agent-${agentId}`;

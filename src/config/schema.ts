@@ -3,6 +3,7 @@
  * Strict objects: an unknown key is an error, so a typo never silently does nothing.
  */
 import * as v from "valibot";
+import { PROVIDER_IDS, PROVIDERS } from "./providers.ts";
 
 const NAME = /^[a-z0-9_-]+$/;
 const name = (what: string) => v.pipe(v.string(), v.regex(NAME, `${what} must match [a-z0-9_-]+`));
@@ -26,7 +27,8 @@ const Origin = v.pipe(
   }, "expected an origin such as https://example.com (scheme, host and optional port, no path)"),
 );
 
-export const Provider = v.picklist(["anthropic", "openai", "gemini", "ollama"]);
+/** A provider id: one of the registry's (./providers.ts). */
+export const Provider = v.picklist(PROVIDER_IDS);
 
 const Gateway = v.strictObject({
   bind: v.optional(v.pipe(v.string(), v.minLength(1)), "127.0.0.1"),
@@ -69,7 +71,7 @@ const Agent = v.strictObject({
   id: name("agent id"),
   default: v.optional(v.boolean(), false),
   provider: v.optional(Provider, "anthropic"),
-  model: v.optional(v.pipe(v.string(), v.minLength(1)), "claude-sonnet-4-5"),
+  model: v.optional(v.pipe(v.string(), v.minLength(1)), PROVIDERS.anthropic.defaultModel),
   base_url: v.optional(v.string(), ""),
   api_key: v.optional(v.string()),
   /** An environment variable holding this agent's key (the only env key sent to a custom base_url). */
@@ -167,6 +169,8 @@ const Channel = v.strictObject({
    * it). "" = none.
    */
   owner: v.optional(v.string(), ""),
+  /** The bot's own username (Telegram, with or without "@"), so only its mentions count in groups. */
+  bot_username: v.optional(v.pipe(v.string(), v.regex(/^@?[A-Za-z0-9_]{1,64}$/, "a username: letters, digits and _"))),
 });
 
 const Approvals = v.strictObject({

@@ -4,6 +4,7 @@
  * pre-auth frame cap, the in-flight limit, and dispatch to the method table.
  */
 import * as v from "valibot";
+import type { Authenticator } from "../auth/index.ts";
 import { AuthError, ExoError, isExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { decodeFrame, type Encoding, encodeFrame } from "../protocol/codec.ts";
@@ -35,13 +36,8 @@ export interface ConnectionDeps {
   readonly log: Logger;
   readonly maxPayloadBytes: number;
   readonly maxInFlight: number;
-  /** True when the client must authenticate before calling anything but `connect`. */
-  readonly tokenRequired: boolean;
-  readonly checkToken: (token: string) => boolean;
-  /** Milliseconds until this address may try a token again (0: now). */
-  readonly retryAfter: (addr: string) => number;
-  readonly recordFailure: (addr: string) => void;
-  readonly recordSuccess: (addr: string) => void;
+  /** The gateway's one token check; `auth.required`: the client must authenticate before calling anything but `connect`. */
+  readonly auth: Authenticator;
   /** The `connect` result (server info, protocol, methods, limits). */
   readonly hello: () => unknown;
   /** Told of every request's method and outcome (metrics). */
@@ -69,7 +65,7 @@ export class RpcConnection {
   ) {
     this.id = opts.id;
     this.remoteAddress = opts.remoteAddress;
-    this.authed = opts.authenticated || !deps.tokenRequired;
+    this.authed = opts.authenticated || !deps.auth.required;
   }
 
   get authenticated(): boolean {
@@ -148,29 +144,32 @@ export class RpcConnection {
     }
     const req = first.request;
     const id = req.id ?? null;
-    const wait = this.deps.retryAfter(this.remoteAddress);
-    if (wait > 0) {
-      const seconds = Math.ceil(wait / 1000);
-      this.reply(errorResponse(id, RPC.RATE_LIMITED, `too many failed attempts; retry in ${seconds} s`, { retry_after_s: seconds }), encoding);
-      this.close(CLOSE_UNAUTHORIZED, "rate limited");
-      return;
-    }
-    let params: v.InferOutput<typeof ConnectParams>;
+    let params: v.InferOutput<typeof ConnectParams> | undefined;
+    let invalid: unknown;
     try {
       params = parseParams(ConnectParams, req.params);
     } catch (e) {
-      this.reply(toErrorResponse(id, e), encoding);
+      invalid = e;
+    }
+    // No token at all counts as a wrong one here: the socket exists only to authenticate.
+    const verdict = this.deps.auth.check(params ? (params.token ?? "") : null, this.remoteAddress);
+    if (verdict === "limited") {
+      const seconds = Math.ceil(this.deps.auth.retryAfter(this.remoteAddress) / 1000);
+      this.reply(toErrorResponse(id, new ExoError("rate_limited", `too many failed attempts; retry in ${seconds} s`, { data: { retry_after_s: seconds } })), encoding);
+      this.close(CLOSE_UNAUTHORIZED, "rate limited");
+      return;
+    }
+    if (!params) {
+      this.reply(toErrorResponse(id, invalid), encoding);
       this.close(CLOSE_UNAUTHORIZED, "unauthorized");
       return;
     }
-    if (params.token === undefined || !this.deps.checkToken(params.token)) {
-      this.deps.recordFailure(this.remoteAddress);
+    if (verdict !== "ok") {
       this.deps.log.warn("auth failed", { conn: this.id, remote: this.remoteAddress, via: "connect" });
       this.reply(toErrorResponse(id, new AuthError("unauthorized: invalid token")), encoding);
       this.close(CLOSE_UNAUTHORIZED, "unauthorized");
       return;
     }
-    this.deps.recordSuccess(this.remoteAddress);
     this.authed = true;
     this.clientInfo = params.client;
     this.reply(resultResponse(id, this.deps.hello()), encoding);
@@ -202,9 +201,9 @@ export class RpcConnection {
   private async dispatch(req: RpcRequest, encoding: Encoding): Promise<unknown> {
     if (req.method === "connect") {
       const params = parseParams(ConnectParams, req.params);
-      if (params.token !== undefined && this.deps.tokenRequired && !this.deps.checkToken(params.token)) {
-        throw new AuthError("unauthorized: invalid token");
-      }
+      const verdict = params.token === undefined ? "ok" : this.deps.auth.check(params.token, this.remoteAddress);
+      if (verdict === "limited") throw new ExoError("rate_limited", "too many failed attempts", { data: { retry_after_s: Math.ceil(this.deps.auth.retryAfter(this.remoteAddress) / 1000) } });
+      if (verdict !== "ok") throw new AuthError("unauthorized: invalid token");
       this.clientInfo = params.client ?? this.clientInfo;
       return this.deps.hello();
     }

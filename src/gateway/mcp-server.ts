@@ -12,7 +12,10 @@ import { CallToolRequestSchema, type CallToolResult, ListToolsRequestSchema } fr
 import type { Hono } from "hono";
 import type { AgentRunner } from "../agent/runner.ts";
 import type { ToolBox } from "../agent/loop.ts";
+import { type AuthVerdict, refusalOf } from "../auth/index.ts";
+import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
+import { ERROR_TABLE } from "../protocol/error-codes.ts";
 import { VERSION } from "../lib/version.ts";
 import { sessionKey } from "../router/index.ts";
 
@@ -21,7 +24,7 @@ export interface McpServerDeps {
   agents: () => readonly { id: string; system_prompt?: string }[];
   /** The plugin tools `[gateway] mcp_tools` lets callers use (an empty toolbox when it lists none). */
   tools: () => ToolBox;
-  checkBearer: (header: string | null | undefined, remote: string) => "ok" | "missing" | "wrong" | "limited";
+  checkBearer: (header: string | null | undefined, remote: string) => AuthVerdict;
   remoteOf: (req: Request) => string;
   log: Logger;
 }
@@ -37,15 +40,15 @@ const askSchema = {
   additionalProperties: false,
 };
 
-const rpcError = (status: number, code: number, message: string, headers: Record<string, string> = {}) =>
-  Response.json({ jsonrpc: "2.0", error: { code, message }, id: null }, { status, headers });
+/** A JSON-RPC error answered over HTTP (MCP's streamable transport): code and status from the error table. */
+const rpcError = (e: ExoError, headers: Record<string, string> = {}) =>
+  Response.json({ jsonrpc: "2.0", error: { code: ERROR_TABLE[e.code].rpc, message: e.message }, id: null }, { status: ERROR_TABLE[e.code].http, headers });
 
 export function mountMcpServer(app: Hono, deps: McpServerDeps): void {
-  app.on(["GET", "DELETE"], "/mcp", () => rpcError(405, -32000, "method not allowed: this MCP endpoint is stateless (POST only)", { allow: "POST" }));
+  app.on(["GET", "DELETE"], "/mcp", () => rpcError(new ExoError("method_not_allowed", "method not allowed: this MCP endpoint is stateless (POST only)"), { allow: "POST" }));
   app.post("/mcp", async (c) => {
     const verdict = deps.checkBearer(c.req.header("authorization"), deps.remoteOf(c.req.raw));
-    if (verdict === "limited") return rpcError(429, -32001, "too many failed attempts");
-    if (verdict !== "ok") return rpcError(401, -32001, verdict === "missing" ? "Authorization: Bearer <token> required" : "invalid token", { "www-authenticate": "Bearer" });
+    if (verdict !== "ok") return rpcError(refusalOf(verdict), verdict === "limited" ? {} : { "www-authenticate": "Bearer" });
     const server = buildServer(deps);
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     await server.connect(transport);

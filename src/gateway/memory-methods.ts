@@ -1,7 +1,7 @@
 /** `memory.search` (SPEC §5, §11): what an agent remembers, by relevance (operator view: any person). */
 import * as v from "valibot";
 import { defineMethod, type Method } from "../protocol/methods.ts";
-import type { Store } from "../store/index.ts";
+import type { FactStore } from "../store/index.ts";
 
 export const MemorySearchParams = v.strictObject({
   query: v.pipe(v.string(), v.minLength(1)),
@@ -10,7 +10,7 @@ export const MemorySearchParams = v.strictObject({
   limit: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(100)), 10),
 });
 
-export function memoryMethods(store: Store, defaultAgent: () => string): Map<string, Method<never>> {
+export function memoryMethods(store: FactStore, defaultAgent: () => string): Map<string, Method<never>> {
   return new Map([
     [
       "memory.search",

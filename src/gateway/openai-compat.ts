@@ -7,8 +7,12 @@
  */
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import * as v from "valibot";
 import { BusyError } from "../agent/turn-queue.ts";
+import { type AuthVerdict, refusalOf } from "../auth/index.ts";
+import type { ErrorCode } from "../lib/errors.ts";
+import { ERROR_TABLE } from "../protocol/error-codes.ts";
 import type { AgentRunner, TurnOutcome } from "../agent/runner.ts";
 import type { ChatMessage } from "../agent/types.ts";
 import { sessionKey } from "../router/index.ts";
@@ -24,11 +28,19 @@ const Body = v.looseObject({
 export interface OpenAICompatDeps {
   runner: AgentRunner;
   agents: () => { id: string }[];
-  checkBearer: (header: string | null | undefined, remote: string) => "ok" | "missing" | "wrong" | "limited";
+  checkBearer: (header: string | null | undefined, remote: string) => AuthVerdict;
   remoteOf: (req: Request) => string;
 }
 
-const oaiError = (message: string, type: string, code: string | null = null) => ({ error: { message, type, param: null, code } });
+/** OpenAI's error `type` for a kind; the rest are `invalid_request_error`. */
+const OAI_TYPE: Partial<Record<ErrorCode, string>> = { rate_limited: "rate_limit_error", provider_error: "api_error", internal: "api_error" };
+
+/** An error in OpenAI's own body shape (what its SDKs read), with the status of `kind` in the error table. */
+const oaiError = (kind: ErrorCode, message: string, code: string | null = null) => ({
+  status: ERROR_TABLE[kind].http as ContentfulStatusCode,
+  body: { error: { message, type: OAI_TYPE[kind] ?? "invalid_request_error", param: null, code } },
+});
+const answer = (c: Context, e: ReturnType<typeof oaiError>) => c.json(e.body, e.status);
 
 /**
  * The gateway's turn queue is full: 429 in OpenAI's own shape, with `Retry-After` (seconds) and
@@ -37,7 +49,7 @@ const oaiError = (message: string, type: string, code: string | null = null) => 
 function busyResponse(c: Context, e: BusyError): Response {
   c.header("retry-after", String(Math.max(1, Math.ceil(e.retryAfterMs / 1000))));
   c.header("retry-after-ms", String(e.retryAfterMs));
-  return c.json(oaiError(e.message, "rate_limit_error", "rate_limited"), 429);
+  return answer(c, oaiError(e.code, e.message, "rate_limited"));
 }
 
 function text(content: v.InferOutput<typeof Content> | undefined): string {
@@ -57,8 +69,10 @@ const FINISH: Record<TurnOutcome["stop_reason"], string> = {
 export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
   app.use("/v1/*", async (c, next) => {
     const verdict = deps.checkBearer(c.req.header("authorization"), deps.remoteOf(c.req.raw));
-    if (verdict === "limited") return c.json(oaiError("too many failed attempts", "rate_limit_error", "rate_limited"), 429);
-    if (verdict !== "ok") return c.json(oaiError(verdict === "missing" ? "missing bearer token" : "invalid token", "invalid_request_error", "invalid_api_key"), 401);
+    if (verdict !== "ok") {
+      const e = refusalOf(verdict);
+      return answer(c, oaiError(e.code, e.message, verdict === "limited" ? "rate_limited" : "invalid_api_key"));
+    }
     await next();
   });
 
@@ -71,19 +85,19 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
     try {
       raw = await c.req.json();
     } catch {
-      return c.json(oaiError("the body is not valid JSON", "invalid_request_error"), 400);
+      return answer(c, oaiError("parse_error", "the body is not valid JSON"));
     }
     const parsed = v.safeParse(Body, raw);
-    if (!parsed.success) return c.json(oaiError(`invalid request: ${parsed.issues[0]?.message ?? "bad body"}`, "invalid_request_error"), 400);
+    if (!parsed.success) return answer(c, oaiError("invalid_request", `invalid request: ${parsed.issues[0]?.message ?? "bad body"}`));
     const body = parsed.output;
     const agent = body.model.startsWith("exoclaw:") ? body.model.slice("exoclaw:".length) : "";
     if (!deps.agents().some((a) => a.id === agent)) {
-      return c.json(oaiError(`model ${body.model} does not exist; use exoclaw:<agent> (see /v1/models)`, "invalid_request_error", "model_not_found"), 404);
+      return answer(c, oaiError("not_found", `model ${body.model} does not exist; use exoclaw:<agent> (see /v1/models)`, "model_not_found"));
     }
     const system = body.messages.filter((m) => m.role === "system" || m.role === "developer").map((m) => text(m.content)).join("\n\n");
     const convo = body.messages.filter((m) => m.role === "user" || m.role === "assistant");
     const last = convo.at(-1);
-    if (!last || last.role !== "user") return c.json(oaiError("the last message must be from the user", "invalid_request_error"), 400);
+    if (!last || last.role !== "user") return answer(c, oaiError("invalid_params", "the last message must be from the user"));
     const session = c.req.header("x-exoclaw-session");
     const history: ChatMessage[] = convo.slice(0, -1).map((m) => ({ role: m.role as "user" | "assistant", parts: [{ type: "text", text: text(m.content) }] }));
     const peer = session ?? "stateless";
@@ -111,7 +125,7 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
         if (e instanceof BusyError) return busyResponse(c, e);
         throw e;
       }
-      if (out.stop_reason === "error") return c.json(oaiError(out.error?.message ?? "the model call failed", "api_error", "provider_error"), 502);
+      if (out.stop_reason === "error") return answer(c, oaiError("provider_error", out.error?.message ?? "the model call failed", "provider_error"));
       return c.json({
         id,
         object: "chat.completion",
@@ -137,7 +151,7 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
       const out = await running;
       await Promise.all(writes);
       if (out.stop_reason === "error") {
-        await sse.writeSSE({ data: JSON.stringify(oaiError(out.error?.message ?? "the model call failed", "api_error", "provider_error")) });
+        await sse.writeSSE({ data: JSON.stringify(oaiError("provider_error", out.error?.message ?? "the model call failed", "provider_error").body) });
       } else {
         await chunk({}, FINISH[out.stop_reason]);
         if (body.stream_options?.include_usage) {

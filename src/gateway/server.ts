@@ -8,9 +8,11 @@ import { Hono } from "hono";
 import { readFileSync } from "node:fs";
 import { bodyLimit } from "hono/body-limit";
 import {
+  type Authenticator,
+  type AuthVerdict,
   bearerToken,
-  createFailureLimiter,
-  createTokenCheck,
+  createAuthenticator,
+  refusalOf,
   type ExposurePolicy,
   type FailureLimiterOptions,
   hostAccess,
@@ -18,10 +20,11 @@ import {
   isOriginAllowed,
 } from "../auth/index.ts";
 import type { Config } from "../config/index.ts";
-import { ConfigError, UnavailableError } from "../lib/errors.ts";
+import { ConfigError, describeError, ExoError, UnavailableError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { createMetrics, type Metrics } from "../lib/metrics.ts";
 import { VERSION } from "../lib/version.ts";
+import { httpErrorResponse } from "../protocol/error-codes.ts";
 import type { Method } from "../protocol/methods.ts";
 import { RpcConnection } from "./connection.ts";
 import { PAGE_CSP, PAGE_HTML, PAGE_JS } from "./web/page.ts";
@@ -35,6 +38,8 @@ export interface GatewayOptions {
   /** Close unauthenticated sockets after this long (SPEC: 10 s). */
   authTimeoutMs?: number;
   limiter?: FailureLimiterOptions;
+  /** The token check every surface uses (default: one over `gateway.token` and `limiter`); tests pass their own to watch it. */
+  authenticator?: Authenticator;
   /** Requests in flight per socket before -32005. */
   maxInFlight?: number;
   /** Facts merged into the `status` result (store, plugins, bus …). */
@@ -49,12 +54,12 @@ export interface GatewayOptions {
 
 /** What extra routes get from the gateway to authenticate HTTP requests the same way as sockets. */
 export interface RouteAuth {
-  checkBearer(header: string | null | undefined, remote: string): "ok" | "missing" | "wrong" | "limited";
+  checkBearer(header: string | null | undefined, remote: string): AuthVerdict;
   /**
    * The whole request as a caller of the gateway's own authority: its bearer token, and — on a
    * gateway without a token — a loopback Host (the public host of `public_url` carries no authority).
    */
-  checkRequest(req: Request): "ok" | "missing" | "wrong" | "limited";
+  checkRequest(req: Request): AuthVerdict;
   remoteOf(req: Request): string;
 }
 
@@ -76,8 +81,6 @@ interface SocketData {
 }
 
 type Env = { Bindings: { server: Server<SocketData> } };
-
-const json404 = (method: string, path: string) => ({ error: { code: "not_found", message: `no route for ${method} ${path}` } });
 
 function flushFrames(ws: ServerWebSocket<SocketData>): void {
   const frames = ws.data.outbox;
@@ -129,8 +132,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const tokenRequired = gw.token !== "";
   const tls = gw.tls_cert !== "" && gw.tls_key !== "";
   const policy: ExposurePolicy = { bind: gw.bind, tls, tokenRequired, allowedOrigins: gw.allowed_origins, publicUrl: gw.public_url };
-  const checkToken = createTokenCheck(gw.token);
-  const limiter = createFailureLimiter(opts.limiter);
+  const auth = opts.authenticator ?? createAuthenticator(gw.token, opts.limiter);
   const authTimeoutMs = opts.authTimeoutMs ?? 10_000;
   const sockets = new Set<ServerWebSocket<SocketData>>();
   const metrics = opts.metrics ?? createMetrics();
@@ -173,7 +175,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         const message =
           `on its public host ${host} a gateway without a token answers only /webhook/ (platforms sign those): ` +
           "start it with a token (--token or EXOCLAW_TOKEN) to reach the page, /ws or /v1 through the proxy";
-        return c.json({ error: { code: "forbidden", message } }, 403);
+        throw new ExoError("forbidden", message);
       }
       if (access === "none") {
         // Behind a reverse proxy this is the first thing an operator meets: say why, and what to do.
@@ -186,13 +188,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           `host ${host ?? "(none)"} not allowed: a gateway without a token answers only loopback host names (a guard against DNS rebinding). ` +
           "Behind a reverse proxy, set [gateway] public_url to the address the proxy serves (webhooks only, without a token), " +
           "or start it with a token (--token or EXOCLAW_TOKEN)";
-        return c.json({ error: { code: "forbidden", message } }, 403);
+        throw new ExoError("forbidden", message);
       }
       // A page on another origin can still *send* a simple POST to loopback (CORS only hides the
       // answer), so every request that carries a foreign Origin is refused before it does anything.
       if (!isOriginAllowed(policy, c.req.header("origin") ?? null, host)) {
         log.warn("cross-origin request refused", { origin: c.req.header("origin"), path: c.req.path });
-        return c.json({ error: { code: "forbidden", message: "origin not allowed" } }, 403);
+        throw new ExoError("forbidden", "origin not allowed");
       }
     }
     await next();
@@ -201,41 +203,30 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     "*",
     bodyLimit({
       maxSize: gw.max_payload_bytes,
-      onError: (c) =>
-        c.json({ error: { code: "payload_too_large", message: `body exceeds max_payload_bytes (${gw.max_payload_bytes})` } }, 413),
+      onError: () => {
+        throw new ExoError("payload_too_large", `body exceeds max_payload_bytes (${gw.max_payload_bytes})`);
+      },
     }),
   );
   app.get("/health", (c) => c.json({ status: "ok", version: VERSION }));
   const pageHeaders = { "content-security-policy": PAGE_CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
   app.get("/", (c) => c.html(PAGE_HTML, 200, pageHeaders));
   app.get("/app.js", (c) => c.body(PAGE_JS, 200, { ...pageHeaders, "content-type": "text/javascript; charset=utf-8" }));
-  const verifyBearer = (header: string | null | undefined, remote: string): "ok" | "missing" | "wrong" | "limited" => {
-    if (!tokenRequired) return "ok";
-    const given = bearerToken(header);
-    if (given === null) return "missing";
-    if (limiter.retryAfter(remote) > 0) return "limited";
-    if (checkToken(given)) {
-      limiter.recordSuccess(remote);
-      return "ok";
-    }
-    limiter.recordFailure(remote);
-    return "wrong";
-  };
+  const verifyBearer = (header: string | null | undefined, remote: string): AuthVerdict => auth.check(bearerToken(header), remote);
   const remoteOf = (req: Request) => clientAddress(server?.requestIP(req)?.address ?? "unknown", req.headers.get("x-forwarded-for"), gw.trusted_proxies);
-  const httpAuth = (req: Request) => verifyBearer(req.headers.get("authorization"), remoteOf(req));
-  const denied = (verdict: "missing" | "wrong" | "limited") =>
-    verdict === "limited"
-      ? Response.json({ error: { code: "rate_limited", message: "too many failed attempts" } }, { status: 429 })
-      : Response.json({ error: { code: "unauthorized", message: verdict === "missing" ? "Authorization: Bearer <token> required" : "invalid token" } }, { status: 401 });
+  /** Throws the refusal when the request does not carry the token. */
+  const requireToken = (req: Request) => {
+    const remote = remoteOf(req);
+    const verdict = verifyBearer(req.headers.get("authorization"), remote);
+    if (verdict !== "ok") throw refusalOf(verdict, auth.retryAfter(remote));
+  };
   app.get("/ready", async (c) => {
-    const verdict = httpAuth(c.req.raw);
-    if (verdict !== "ok") return denied(verdict);
-    const r = opts.readiness ? await opts.readiness().catch((e: unknown) => ({ ready: false, error: e instanceof Error ? e.message : String(e) })) : { ready: true };
+    requireToken(c.req.raw);
+    const r = opts.readiness ? await opts.readiness().catch((e: unknown) => ({ ready: false, error: describeError(e) })) : { ready: true };
     return c.json({ status: r.ready ? "ready" : "not ready", ...r }, r.ready ? 200 : 503);
   });
   app.get("/metrics", (c) => {
-    const verdict = httpAuth(c.req.raw);
-    if (verdict !== "ok") return denied(verdict);
+    requireToken(c.req.raw);
     return c.text(metrics.render(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
   });
   app.get("/ws", (c) => {
@@ -244,35 +235,29 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const remoteAddress = remoteOf(req);
     if (!isOriginAllowed(policy, req.headers.get("origin"), req.headers.get("host"))) {
       log.warn("websocket origin refused", { origin: req.headers.get("origin"), remote: remoteAddress });
-      return c.json({ error: { code: "forbidden", message: "origin not allowed" } }, 403);
+      throw new ExoError("forbidden", "origin not allowed");
     }
-    let authenticated = !tokenRequired;
+    // Without a Bearer the socket opens unauthenticated and must send `connect {token}` first.
     const bearer = bearerToken(req.headers.get("authorization"));
-    if (tokenRequired && bearer !== null) {
-      const wait = limiter.retryAfter(remoteAddress);
-      if (wait > 0) {
-        c.header("retry-after", String(Math.ceil(wait / 1000)));
-        return c.json({ error: { code: "rate_limited", message: "too many failed attempts" } }, 429);
-      }
-      if (!checkToken(bearer)) {
-        limiter.recordFailure(remoteAddress);
-        log.warn("auth failed", { remote: remoteAddress, via: "bearer" });
-        return c.json({ error: { code: "unauthorized", message: "invalid token" } }, 401);
-      }
-      limiter.recordSuccess(remoteAddress);
-      authenticated = true;
+    const verdict = bearer === null ? "missing" : auth.check(bearer, remoteAddress);
+    if (verdict === "limited" || verdict === "wrong") {
+      if (verdict === "wrong") log.warn("auth failed", { remote: remoteAddress, via: "bearer" });
+      throw refusalOf(verdict, auth.retryAfter(remoteAddress));
     }
+    const authenticated = verdict === "ok";
     const data: SocketData = { outbox: [], conn: null, authenticated, remoteAddress, timer: null };
     if (srv.upgrade(req, { data })) return new Response(null);
-    return c.json({ error: { code: "bad_request", message: "expected a WebSocket upgrade" } }, 426);
+    throw new ExoError("upgrade_required", "expected a WebSocket upgrade");
   });
   const checkRequest = (req: Request) =>
     !tokenRequired && hostAccess(policy, req.headers.get("host")) !== "all" ? ("missing" as const) : verifyBearer(req.headers.get("authorization"), remoteOf(req));
   opts.routes?.(app as unknown as Hono, { checkBearer: verifyBearer, checkRequest, remoteOf });
-  app.notFound((c) => c.json(json404(c.req.method, c.req.path), 404));
+  app.notFound((c) => httpErrorResponse(new ExoError("not_found", `no route for ${c.req.method} ${c.req.path}`)));
+  // The one HTTP error path: whatever a route or middleware throws is answered from the error table.
   app.onError((e, c) => {
-    log.error("http handler failed", { path: c.req.path, error: e });
-    return c.json({ error: { code: "internal", message: "internal error" } }, 500);
+    const answer = httpErrorResponse(e);
+    if (answer.status >= 500) log.error("http handler failed", { path: c.req.path, error: e });
+    return answer;
   });
 
   const tlsFiles = tls ? readTls(gw.tls_cert, gw.tls_key) : null;
@@ -298,11 +283,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
               log,
               maxPayloadBytes: gw.max_payload_bytes,
               maxInFlight: opts.maxInFlight ?? 256,
-              tokenRequired,
-              checkToken,
-              retryAfter: (a) => limiter.retryAfter(a),
-              recordFailure: (a) => limiter.recordFailure(a),
-              recordSuccess: (a) => limiter.recordSuccess(a),
+              auth,
               hello,
               observe: (method, outcome) => metrics.inc("exoclaw_rpc_requests_total", { method, outcome }),
             },

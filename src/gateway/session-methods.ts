@@ -2,7 +2,7 @@
 import * as v from "valibot";
 import { ExoError } from "../lib/errors.ts";
 import { defineMethod, type Method } from "../protocol/methods.ts";
-import type { Store } from "../store/index.ts";
+import type { ConversationStore } from "../store/index.ts";
 
 const limit = v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(500)), 50);
 const key = v.pipe(v.string(), v.minLength(1));
@@ -23,7 +23,7 @@ export const ChatHistoryParams = v.strictObject({
 const notFound = (session: string) => new ExoError("not_found", `no session ${session}`, { data: { session } });
 
 /** `onReset` lets whoever caches a session's history drop it. */
-export function sessionMethods(store: Store, onReset: (session: string) => void = () => {}): Map<string, Method<never>> {
+export function sessionMethods(store: ConversationStore, onReset: (session: string) => void = () => {}): Map<string, Method<never>> {
   return new Map([
     [
       "session.list",

@@ -3,14 +3,14 @@ import * as v from "valibot";
 import type { ConfigFile } from "../config/index.ts";
 import { periodStarts } from "../metering/index.ts";
 import { defineMethod, type Method } from "../protocol/methods.ts";
-import type { Store } from "../store/index.ts";
+import type { UsageLedger } from "../store/index.ts";
 
 export const UsageParams = v.strictObject({
   session: v.optional(v.pipe(v.string(), v.minLength(1))),
   agent: v.optional(v.pipe(v.string(), v.minLength(1))),
 });
 
-export function usageMethods(store: Store, budgets: () => ConfigFile["budgets"]): Map<string, Method<never>> {
+export function usageMethods(store: UsageLedger, budgets: () => ConfigFile["budgets"]): Map<string, Method<never>> {
   return new Map([
     [
       "usage.get",

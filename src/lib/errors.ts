@@ -17,7 +17,10 @@ export type ErrorCode =
   | "payload_too_large"
   | "config_invalid"
   | "usage"
-  | "unavailable";
+  | "unavailable"
+  | "forbidden"
+  | "method_not_allowed"
+  | "upgrade_required";
 
 /** Base of every error exoclaw throws across a module boundary. `message` is safe to show a user. */
 export class ExoError extends Error {

@@ -12,7 +12,7 @@
  */
 import { createParser } from "eventsource-parser";
 import { ExoError } from "../lib/errors.ts";
-import { type AllowEntry, checkDestination, parseAllowEntry, urlHost, urlPort } from "../sandbox/index.ts";
+import { type AllowEntry, checkDestination, fetchPinned, HOST_ONLY_HEADER, parseAllowEntry, pinnedUrl, readCapped } from "../sandbox/index.ts";
 
 export interface McpFetchOptions {
   /** The server's endpoint; its scheme, host and port are the only destination. */
@@ -33,9 +33,6 @@ export interface McpFetchOptions {
 
 export type FetchLike = (url: string | URL, init?: RequestInit) => Promise<Response>;
 
-/** Headers only the host sets: where the request goes and how it is framed. */
-const HOST_ONLY_HEADER = /^(host|connection|keep-alive|transfer-encoding|content-length|te|trailer|upgrade|proxy-.*)$/i;
-
 /** A request to an MCP server that was refused or failed; `message` is safe to show (secrets scrubbed by the caller). */
 export class McpTransportError extends ExoError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -47,7 +44,6 @@ export function createMcpFetch(opts: McpFetchOptions): FetchLike {
   const base = opts.url;
   const grant = parseAllowEntry(`${base.protocol}//${base.host}`);
   const entries: AllowEntry[] = grant ? [grant] : [];
-  const doFetch = opts.fetch ?? fetch;
   return async (input, init = {}) => {
     const url = new URL(typeof input === "string" ? input : input.href);
     if (url.origin !== base.origin || url.username || url.password) {
@@ -57,28 +53,17 @@ export function createMcpFetch(opts: McpFetchOptions): FetchLike {
     if (method === "GET") return new Response(null, { status: 405, statusText: "Method Not Allowed" });
     const checked = await checkDestination(url, entries, { ...opts, who: { one: "an MCP client", all: "MCP servers" } });
     if ("error" in checked) throw new McpTransportError(checked.error);
-    const host = urlHost(url);
-    const connect = new URL(url.href);
-    connect.hostname = checked.address.includes(":") ? `[${checked.address}]` : checked.address;
-    connect.port = String(urlPort(url));
+    const connectHost = pinnedUrl(url, checked.address).host;
 
     const headers = new Headers(init.headers);
     for (const k of [...headers.keys()]) if (HOST_ONLY_HEADER.test(k)) headers.delete(k);
     for (const [k, v] of Object.entries(opts.headers())) headers.set(k, v);
-    headers.set("host", url.host);
     const signals = [AbortSignal.timeout(opts.timeoutMs), ...(init.signal ? [init.signal] : [])];
     let res: Response;
     try {
-      res = await doFetch(connect.href, {
-        method,
-        headers,
-        ...(init.body != null && { body: init.body }),
-        redirect: "manual",
-        signal: AbortSignal.any(signals),
-        ...(url.protocol === "https:" && { tls: { ...(host !== checked.address && { serverName: host }), ...(opts.ca && { ca: opts.ca }) } }),
-      } as RequestInit);
+      res = await fetchPinned(url, checked.address, { method, headers: Object.fromEntries(headers), body: init.body, signal: AbortSignal.any(signals), ca: opts.ca, fetch: opts.fetch });
     } catch (e) {
-      throw failure(e, opts.timeoutMs, connect.host, url.host);
+      throw failure(e, opts.timeoutMs, connectHost, url.host);
     }
     const outHeaders = new Headers(res.headers);
     outHeaders.delete("content-length");
@@ -88,13 +73,13 @@ export function createMcpFetch(opts: McpFetchOptions): FetchLike {
       await res.body?.cancel().catch(() => {});
       return new Response(null, { status: res.status, statusText: res.statusText, headers: outHeaders });
     }
-    let body: Uint8Array;
+    let body: Uint8Array | null;
     try {
       body = await readCapped(res, opts.maxBodyBytes);
     } catch (e) {
-      if (e instanceof McpTransportError) throw e;
-      throw failure(e, opts.timeoutMs, connect.host, url.host, true);
+      throw failure(e, opts.timeoutMs, connectHost, url.host, true);
     }
+    if (!body) throw new McpTransportError(`the server's answer is larger than ${opts.maxBodyBytes} bytes; refused`);
     if (method === "POST" && res.ok) checkAnswer(typeof init.body === "string" ? init.body : "", res.headers.get("content-type"), body);
     return new Response(body.byteLength > 0 ? body : null, { status: res.status, statusText: res.statusText, headers: outHeaders });
   };
@@ -108,24 +93,6 @@ function failure(e: unknown, timeoutMs: number, connectHost: string, host: strin
   const why = (e instanceof Error ? e.message : String(e)).replace(/\s*For more information, pass `verbose: true`.*$/s, "");
   const text = midAnswer ? `the connection broke mid-answer: ${why}` : `cannot reach ${host}: ${why}`;
   return new McpTransportError(text.split(connectHost).join(host), { cause: e });
-}
-
-async function readCapped(res: Response, max: number): Promise<Uint8Array> {
-  const reader = res.body?.getReader();
-  if (!reader) return new Uint8Array();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      throw new McpTransportError(`the server's answer is larger than ${max} bytes; refused`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
 }
 
 const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);

@@ -4,8 +4,8 @@
  * turns and through the `memory_search` tool. Facts belong to one agent and one person — the
  * channel, account and peer a message comes from — and are never shared across people.
  */
-import { personKey } from "../router/index.ts";
-import type { SessionAddress, Store } from "../store/index.ts";
+import { personKey } from "../core/index.ts";
+import type { FactStore, SessionAddress } from "../store/index.ts";
 
 export const MAX_FACT_CHARS = 500;
 
@@ -21,7 +21,7 @@ export interface HostTool {
 }
 
 /** The memory tools for one agent talking to one person. */
-export function memoryTools(store: Store, agent: string, person: string): HostTool[] {
+export function memoryTools(store: FactStore, agent: string, person: string): HostTool[] {
   const str = (input: unknown, key: string) => {
     const v = (input as Record<string, unknown> | null)?.[key];
     return typeof v === "string" ? v.trim() : "";
@@ -56,7 +56,7 @@ export function memoryTools(store: Store, agent: string, person: string): HostTo
 }
 
 /** The facts relevant to a new message, as a block for the system prompt ("" when none). */
-export async function recall(store: Store, agent: string, person: string, message: string, limit = 5): Promise<string> {
+export async function recall(store: FactStore, agent: string, person: string, message: string, limit = 5): Promise<string> {
   const facts = await store.searchFacts({ agent, person, query: message, limit });
   return facts.length ? `What you remember about this person:\n${facts.map((f) => `- ${f.text}`).join("\n")}` : "";
 }

@@ -15,7 +15,7 @@ import { randomUUID } from "node:crypto";
 import type { ConfigFile } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
 import type { Store, UsageQuery } from "../store/index.ts";
-import { costOf, priceOf } from "./prices.ts";
+import { costAt, costOf, priceOf } from "./prices.ts";
 
 export class BudgetError extends ExoError {
   constructor(scope: string, used: number, limit: number, message?: string) {
@@ -142,7 +142,7 @@ export class BudgetGuard {
     if (usdBudget && price === null) {
       throw new BudgetError("usd", 0, b.daily_usd ?? b.monthly_usd ?? b.session_usd ?? personUsd ?? 0, `budget: ${e.provider} model ${e.model} has no known price, and a USD budget is set; it is refused rather than treated as free`);
     }
-    const usd = price ? (e.inputTokens * price.input + e.outputTokens * price.output) / 1_000_000 : 0;
+    const usd = price ? costAt(price, e.inputTokens, e.outputTokens) : 0;
     const tokens = e.inputTokens + e.outputTokens;
     const { day, month } = periodStarts(this.now());
     const checks: [scope: string, tokenLimit: number | undefined, usdLimit: number | undefined, q: UsageQuery | null][] = [

@@ -3,22 +3,13 @@
  * that names the agent and session to run it in (SPEC §8).
  */
 import type { ConfigFile } from "../config/index.ts";
+import type { InboundAddress } from "../core/index.ts";
 
 /** One `bindings` entry of the config file: an agent and at least one selector (validated by config). */
 export type Binding = ConfigFile["bindings"][number];
 
-/**
- * Where an inbound message came from. Every field is an opaque string from the chat platform;
- * `undefined` means the platform has no such notion for this message (an empty string is a value).
- */
-export interface InboundAddress {
-  channel: string;
-  account: string;
-  peer?: string;
-  guild?: string;
-  team?: string;
-  thread?: string;
-}
+/** The address type lives in src/core (the message model's layer). */
+export type { InboundAddress } from "../core/index.ts";
 
 /** A binding selector, most specific first in {@link SELECTORS}. */
 export type Selector = "peer" | "guild" | "team" | "account" | "channel";

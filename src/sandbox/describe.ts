@@ -38,6 +38,11 @@ const Describe = v.object({
        * reads a press back as a message with `action: {data}` (docs/plugins.md; approvals).
        */
       buttons: v.optional(v.boolean(), false),
+      /**
+       * Every message the platform delivered must be answered, or it stays shown as waiting (Discord's
+       * deferred interaction, "thinking…"): a refused message then always gets a short notice.
+       */
+      must_answer: v.optional(v.boolean(), false),
     }),
   ),
   wants: v.optional(

@@ -1,6 +1,7 @@
 /**
- * Where a plugin's request may go: the allowlist grammar, address classification, and name
- * resolution done once on the host (the address that was checked is the one connected to).
+ * Where a plugin's (or the MCP transport's) request may go: the allowlist grammar, address
+ * classification, name resolution done once on the host, and the fetch pinned to the address that
+ * was checked (fetchPinned: that address is the one connected to), with a capped body read.
  *
  * Allowlist entries: `host`, `host:port`, `*.host`, `[v6]:port`, `1.2.3.4:port`, each optionally with a
  * scheme prefix (`http://host:port`, `https://host`). No port means the scheme's default port only.
@@ -254,4 +255,63 @@ export async function checkDestination(
     };
   }
   return { address: addresses[0]! };
+}
+
+/** Headers only the host sets: where the request goes and how it is framed. */
+export const HOST_ONLY_HEADER = /^(host|connection|keep-alive|transfer-encoding|content-length|te|trailer|upgrade|proxy-.*)$/i;
+
+/** `url` aimed at `address` (its port kept): what is fetched when the connection is pinned. Its `host` is what connection errors name. */
+export function pinnedUrl(url: URL, address: string): URL {
+  const connect = new URL(url.href);
+  connect.hostname = address.includes(":") ? `[${address}]` : address;
+  connect.port = String(urlPort(url));
+  return connect;
+}
+
+export interface PinnedRequest {
+  method: string;
+  /** Sent as given, with `Host` set to the URL's host (drop HOST_ONLY_HEADER names first). */
+  headers: Readonly<Record<string, string>>;
+  body?: RequestInit["body"] | undefined;
+  signal: AbortSignal;
+  /** Extra CA certificates (PEM) trusted for https (tests). */
+  ca?: string | undefined;
+  fetch?: typeof fetch | undefined;
+}
+
+/**
+ * Sends `req` to `url` over a connection to `address` — the one checkDestination passed, so a second
+ * name resolution cannot send it elsewhere (DNS rebinding). `Host` names the URL's host, TLS is
+ * verified against that name, and redirects are never followed (the answer is handed back). Rejects
+ * as fetch does; its messages name the address (pinnedUrl(url, address).host), for the caller to rewrite.
+ */
+export function fetchPinned(url: URL, address: string, req: PinnedRequest): Promise<Response> {
+  const host = urlHost(url);
+  return (req.fetch ?? fetch)(pinnedUrl(url, address).href, {
+    method: req.method,
+    headers: { ...req.headers, host: url.host },
+    ...(req.body != null && { body: req.body }),
+    redirect: "manual",
+    signal: req.signal,
+    ...(url.protocol === "https:" && { tls: { ...(host !== address && { serverName: host }), ...(req.ca && { ca: req.ca }) } }),
+  } as RequestInit);
+}
+
+/** The whole body of `res`, or null (the rest cancelled) as soon as it is larger than `max` bytes. Rejects when the connection breaks mid-body. */
+export async function readCapped(res: Response, max: number): Promise<Uint8Array | null> {
+  const reader = res.body?.getReader();
+  if (!reader) return new Uint8Array();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      return null;
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
 }

@@ -10,7 +10,7 @@
  */
 import * as v from "valibot";
 import { scrub } from "../lib/log.ts";
-import { type AllowEntry, checkDestination, entryMatches, parseAllowEntry, urlHost, urlPort } from "./egress.ts";
+import { type AllowEntry, checkDestination, entryMatches, fetchPinned, HOST_ONLY_HEADER, parseAllowEntry, pinnedUrl, readCapped } from "./egress.ts";
 
 export interface HttpGrant {
   /** Allowlist entries: `host`, `host:port`, `*.host`, `[v6]:port`, IP literals, optional `http://` / `https://` prefix. */
@@ -47,17 +47,7 @@ const Request = v.object({
 
 const PLACEHOLDER = /\{\{secret:([a-z0-9_-]+)\}\}/g;
 const ANY_CASE_PLACEHOLDER = /\{\{\s*secret\s*:\s*([a-z0-9_-]+)\s*\}\}/gi;
-/** Headers only the host may set: it decides where the request goes and how it is framed. */
-const HOST_ONLY_HEADER = /^(host|connection|keep-alive|transfer-encoding|content-length|te|trailer|upgrade|proxy-.*)$/i;
 const TOKEN = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
-
-/** True when `url`'s scheme, host name and port match an allowlist entry (the name only; addresses are checked on resolution). */
-export function isHostAllowed(allowed: readonly string[], url: URL): boolean {
-  return allowed.some((e) => {
-    const entry = parseAllowEntry(e);
-    return entry !== null && entryMatches(entry, url);
-  });
-}
 
 /**
  * Every secret name a `{{secret:NAME}}` placeholder in `text` names (lowercase): as written, in any
@@ -116,23 +106,6 @@ function fill(text: string, secrets: Readonly<Record<string, string>>): string {
   return text.replace(PLACEHOLDER, (_, name: string) => secrets[name] ?? "");
 }
 
-async function readCapped(res: Response, max: number): Promise<{ text: string; truncated: boolean }> {
-  const reader = res.body?.getReader();
-  if (!reader) return { text: "", truncated: false };
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > max) {
-      await reader.cancel().catch(() => {});
-      return { text: "", truncated: true };
-    }
-    chunks.push(value);
-  }
-  return { text: new TextDecoder().decode(Buffer.concat(chunks)), truncated: false };
-}
 
 /** Performs one guest request; returns the JSON text handed back to the guest. */
 export async function proxyHttp(requestJson: string | null, grant: HttpGrant, opts: HttpProxyOptions): Promise<string> {
@@ -201,39 +174,31 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
   }
 
   // Resolve once; every address must pass; the connection goes to the address that was checked.
-  const host = urlHost(url);
-  const port = urlPort(url);
   const checked = await checkDestination(url, entries, { ...opts, who: { one: "a plugin", all: "plugins" } });
   if ("error" in checked) return refuse(checked.error);
-  const address = checked.address;
-  const connect = new URL(target.href);
-  connect.hostname = address.includes(":") ? `[${address}]` : address;
-  connect.port = String(port);
 
   const headers: Record<string, string> = {};
   for (const [k, value] of Object.entries(req.headers)) if (!HOST_ONLY_HEADER.test(k)) headers[k] = fill(value, grant.secrets);
-  headers.host = url.host;
 
-  const doFetch = opts.fetch ?? fetch;
   try {
-    const res = await doFetch(connect.href, {
+    // A redirect could lead anywhere; the plugin sees it and may ask again (through the allowlist).
+    const res = await fetchPinned(target, checked.address, {
       method: req.method,
       headers,
       ...(req.body !== "" && req.method !== "GET" && req.method !== "HEAD" && { body: req.body }),
-      // A redirect could lead anywhere; the plugin sees it and may ask again (through the allowlist).
-      redirect: "manual",
       signal: AbortSignal.timeout(opts.timeoutMs),
-      // TLS is verified against the name the plugin asked for, not the address we connect to.
-      ...(url.protocol === "https:" && { tls: { ...(host !== address && { serverName: host }), ...(opts.ca && { ca: opts.ca }) } }),
-    } as RequestInit);
-    const { text, truncated } = await readCapped(res, opts.maxResponseBytes);
-    if (truncated) return refuse(`response larger than ${opts.maxResponseBytes} bytes`);
+      ca: opts.ca,
+      fetch: opts.fetch,
+    });
+    const body = await readCapped(res, opts.maxResponseBytes);
+    if (!body) return refuse(`response larger than ${opts.maxResponseBytes} bytes`);
+    const text = new TextDecoder().decode(body);
     const outHeaders: Record<string, string> = {};
     res.headers.forEach((value, key) => (outHeaders[key] = value));
     return answer({ status: res.status, headers: outHeaders, body: text });
   } catch (e) {
     const name = (e as Error).name;
     const why = name === "TimeoutError" || name === "AbortError" ? `request timed out after ${opts.timeoutMs} ms` : `request failed: ${(e as Error).message}`;
-    return refuse(why.split(connect.host).join(url.host));
+    return refuse(why.split(pinnedUrl(url, checked.address).host).join(url.host));
   }
 }

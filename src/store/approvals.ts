@@ -1,7 +1,7 @@
 /**
  * The approvals port: tool calls that waited for the operator's yes and what was decided, and the
- * decisions remembered per agent and tool (issue 16). Implemented over SQLite (./sqlite-approvals.ts)
- * and in memory (./memory-approvals.ts); both pass tests/store/approvals.test.ts.
+ * decisions remembered per agent and tool (issue 16). Implemented over SQLite (./sqlite/approvals.ts)
+ * and in memory (memoryApprovals in ./memory.ts); both pass tests/store/contract/approvals.ts.
  */
 
 /** pending: waiting; allowed / denied: the operator's answer (or a remembered one); timeout: no answer in time (= denied). */

@@ -1,7 +1,13 @@
-/** In-memory Store for tests and throwaway gateways; same semantics as sqlite, nothing persists. */
-import { createMemoryApprovals } from "./memory-approvals.ts";
+/**
+ * In-memory Store for tests and throwaway gateways; same semantics as sqlite, nothing persists. One
+ * function per port, composed by createMemoryStore; the conversations port reaches the inbox's map
+ * only to save a turn's reply with its history.
+ */
 import { decodeCursor, encodeCursor, isAfterCursor } from "./cursor.ts";
 import type {
+  ApprovalRecord,
+  ApprovalRule,
+  ApprovalStore,
   Fact,
   FactQuery,
   HistoryQuery,
@@ -16,6 +22,12 @@ import type {
   SessionQuery,
   Store,
   StoredMessage,
+  ConversationStore,
+  FactStore,
+  InboxStore,
+  PairingStore,
+  PluginStateStore,
+  UsageLedger,
   UsageQuery,
   UsageRecord,
   UsageTotals,
@@ -23,21 +35,31 @@ import type {
 import { sumRecords } from "./usage.ts";
 import { searchWords } from "./words.ts";
 
+type InboundRow = PendingInbound & { done: boolean };
+const clone = <T>(v: T): T => structuredClone(v);
+
 export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   const now = opts.now ?? Date.now;
-  const sessions = new Map<string, SessionInfo>();
-  const messages = new Map<string, StoredMessage[]>();
-  const usage: UsageRecord[] = [];
-  const kv = new Map<string, string>();
-  const inbound = new Map<string, PendingInbound & { done: boolean }>();
-  const facts: Fact[] = [];
-  const pairings = new Map<string, Pairing>();
-  const clone = <T>(v: T): T => structuredClone(v);
-
+  const inbound = new Map<string, InboundRow>();
   return {
     kind: "memory",
     location: "memory",
-    approvals: createMemoryApprovals(),
+    ...memoryConversations(now, inbound),
+    ...memoryUsageLedger(),
+    ...memoryPluginState(),
+    ...memoryInbox(inbound),
+    ...memoryPairings(),
+    ...memoryFacts(now),
+    ...memoryApprovals(),
+    async close() {},
+  };
+}
+
+/** Sessions and messages; `inbound` is the inbox's, for the reply saved with a turn. */
+export function memoryConversations(now: () => number, inbound: Map<string, InboundRow>): ConversationStore {
+  const sessions = new Map<string, SessionInfo>();
+  const messages = new Map<string, StoredMessage[]>();
+  return {
     async appendMessages(addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply) {
       const t = now();
       let s = sessions.get(addr.key);
@@ -87,6 +109,12 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     async countSessions() {
       return sessions.size;
     },
+  };
+}
+
+export function memoryUsageLedger(): UsageLedger {
+  const usage: UsageRecord[] = [];
+  return {
     async recordUsage(r) {
       usage.push({ ...r });
     },
@@ -97,6 +125,12 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     async sumUsage(q: UsageQuery): Promise<UsageTotals> {
       return sumRecords(usage, q);
     },
+  };
+}
+
+export function memoryPluginState(): PluginStateStore {
+  const kv = new Map<string, string>();
+  return {
     async kvGet(plugin, key) {
       return kv.get(`${plugin}\u0000${key}`) ?? null;
     },
@@ -115,6 +149,11 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
       }
       return { entries, bytes };
     },
+  };
+}
+
+export function memoryInbox(inbound: Map<string, InboundRow> = new Map()): InboxStore {
+  return {
     async acceptInbound(r: InboundRecord) {
       if (inbound.has(r.id)) return false;
       inbound.set(r.id, { ...r, attempts: 0, last_error: null, reply: null, next_at: 0, dead_at: null, done: false });
@@ -177,6 +216,12 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
       Object.assign(r, { attempts: 0, next_at: at, dead_at: null });
       return true;
     },
+  };
+}
+
+export function memoryPairings(): PairingStore {
+  const pairings = new Map<string, Pairing>();
+  return {
     async getPairing(person) {
       const p = pairings.get(person);
       return p ? { ...p } : null;
@@ -197,6 +242,12 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     async deletePairing(person) {
       return pairings.delete(person);
     },
+  };
+}
+
+export function memoryFacts(now: () => number): FactStore {
+  const facts: Fact[] = [];
+  return {
     async addFact(agent, person, text) {
       const existing = facts.find((f) => f.agent === agent && f.person === person && f.text === text);
       if (existing) return { ...existing };
@@ -216,6 +267,57 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
         .sort((a, b) => b.score - a.score || b.id - a.id)
         .slice(0, q.limit);
     },
-    async close() {},
+  };
+}
+
+/** Tool calls that waited for the operator and the decisions remembered per agent and tool. */
+export function memoryApprovals(): ApprovalStore {
+  const records = new Map<string, ApprovalRecord>();
+  const rules = new Map<string, ApprovalRule>();
+  const ruleKey = (agent: string, tool: string) => JSON.stringify([agent, tool]);
+  return {
+    async addApproval(r) {
+      records.set(r.id, { ...r });
+    },
+    async decideApproval(id, d) {
+      const r = records.get(id);
+      if (!r || r.state !== "pending") return null;
+      Object.assign(r, { state: d.state, decided_at: d.at, decided_by: d.by, remember: d.remember });
+      if (d.remember && d.state !== "timeout") rules.set(ruleKey(r.agent, r.tool), { agent: r.agent, tool: r.tool, allow: d.state === "allowed", created_at: d.at });
+      return { ...r };
+    },
+    async getApproval(id) {
+      const r = records.get(id);
+      return r ? { ...r } : null;
+    },
+    async listApprovals(q) {
+      return [...records.values()]
+        .filter((r) => (q.state === undefined || r.state === q.state) && (q.session === undefined || r.session === q.session))
+        .sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : -1))
+        .slice(0, q.limit)
+        .map((r) => ({ ...r }));
+    },
+    async getApprovalRule(agent, tool) {
+      const r = rules.get(ruleKey(agent, tool));
+      return r ? { ...r } : null;
+    },
+    async setApprovalRule(rule) {
+      rules.set(ruleKey(rule.agent, rule.tool), { ...rule });
+    },
+    async listApprovalRules() {
+      return [...rules.values()].sort((a, b) => (a.agent === b.agent ? (a.tool < b.tool ? -1 : 1) : a.agent < b.agent ? -1 : 1)).map((r) => ({ ...r }));
+    },
+    async deleteApprovalRule(agent, tool) {
+      return rules.delete(ruleKey(agent, tool));
+    },
+    async expirePendingApprovals(at, by) {
+      let n = 0;
+      for (const r of records.values()) {
+        if (r.state !== "pending") continue;
+        Object.assign(r, { state: "timeout", decided_at: at, decided_by: by });
+        n++;
+      }
+      return n;
+    },
   };
 }

@@ -103,7 +103,7 @@ describe("approval = \"always\"", () => {
     expect(done.result.text).toContain("denied by the operator");
     expect(events(ws, "t1").find((e) => e.event === "tool_result")?.data).toMatchObject({ is_error: true });
     expect(hits).not.toContain("/always-deny");
-    const stored = await gw.store.approvals.getApproval(id);
+    const stored = await gw.store.getApproval(id);
     expect(stored).toMatchObject({ state: "denied", decided_by: "operator" });
     const history = ((await ws.call("chat.history", { session: "main:ws:local:b" })) as Msg).result.messages as Msg[];
     expect(history.find((m) => m.role === "tool")?.meta?.approvals[0]).toMatchObject({ state: "denied" });
@@ -125,7 +125,7 @@ describe("approval = \"always\"", () => {
     const ev = events(ws, "t1");
     const id = ev.find((e) => e.event === "approval")!.data.id;
     expect(ev.find((e) => e.event === "approval_result")?.data).toMatchObject({ id, state: "timeout", by: "timeout" });
-    expect(await gw.store.approvals.getApproval(id)).toMatchObject({ state: "timeout", decided_by: "timeout" });
+    expect(await gw.store.getApproval(id)).toMatchObject({ state: "timeout", decided_by: "timeout" });
     expect(((await ws.call("approval.resolve", { id, allow: true })) as Msg).error.message).toMatch(/it was timed out/);
   });
 
@@ -180,7 +180,7 @@ describe("approval = \"always\"", () => {
     const id = ((await approvalEvent(ws, "t1")).value as Msg).params.data.id;
     await ws.call("chat.cancel", { id: "t1" });
     expect(((await turn) as Msg).result.stop_reason).toBe("cancelled");
-    expect(await gw.store.approvals.getApproval(id)).toMatchObject({ state: "denied", decided_by: "cancelled" });
+    expect(await gw.store.getApproval(id)).toMatchObject({ state: "denied", decided_by: "cancelled" });
     expect(hits).not.toContain("/cancelled");
     expect(((await ws.call("approval.list")) as Msg).result.approvals).toHaveLength(0);
   });
@@ -200,7 +200,7 @@ test("the input the operator is shown is scrubbed of configured secrets", async 
   expect(ev.input).toContain("the password is ***");
   const listed = ((await ws.call("approval.list")) as Msg).result.approvals[0];
   expect(listed.input).not.toContain(secret);
-  expect(JSON.stringify(await gw.store.approvals.getApproval(ev.id))).not.toContain(secret);
+  expect(JSON.stringify(await gw.store.getApproval(ev.id))).not.toContain(secret);
   await ws.call("approval.resolve", { id: ev.id, allow: false });
   await turn;
 });

@@ -76,9 +76,9 @@ describe("settings and reasons", () => {
 describe("the gate fails closed", () => {
   test("when the approval request cannot be stored, the call is not run and the model is told why", async () => {
     const { ApprovalBroker, gateToolBox } = await import("../../src/approvals/index.ts");
-    const { createMemoryStore, StoreError } = await import("../../src/store/index.ts");
+    const { memoryApprovals, StoreError } = await import("../../src/store/index.ts");
     const { createLogger } = await import("../../src/lib/log.ts");
-    const approvals = { ...createMemoryStore().approvals, addApproval: () => Promise.reject(new StoreError("disk full")) };
+    const approvals = { ...memoryApprovals(), addApproval: () => Promise.reject(new StoreError("disk full")) };
     const broker = new ApprovalBroker({ store: approvals, timeoutMs: () => 1000, secrets: () => [], log: createLogger({ format: "json", level: "error", write: () => {} }) });
     let ran = 0;
     const inner = {

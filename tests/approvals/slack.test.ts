@@ -63,12 +63,12 @@ test("slack: the owner gets Block Kit buttons; only the owner's signed press dec
     // Unsigned: refused at the door. Signed but pressed by someone else: nothing decided.
     expect((await post(press(OWNER, buttons[0].value), { "content-type": "application/x-www-form-urlencoded" })).status).toBe(401);
     expect((await post(press("U0STRANGER", buttons[0].value), sign(press("U0STRANGER", buttons[0].value)))).status).toBe(200);
-    expect((await gw.store.approvals.getApproval(id))?.state).toBe("pending");
+    expect((await gw.store.getApproval(id))?.state).toBe("pending");
     // The owner's press runs it.
     const body = press(OWNER, buttons[0].value);
     expect((await post(body, sign(body))).status).toBe(200);
     expect(((await turn) as Msg).result.text).toBe("echo said: ünïcode and spaces");
-    expect(await gw.store.approvals.getApproval(id)).toMatchObject({ state: "allowed", decided_by: `owner:slack:A0PNCHHK2:${OWNER}` });
+    expect(await gw.store.getApproval(id)).toMatchObject({ state: "allowed", decided_by: `owner:slack:A0PNCHHK2:${OWNER}` });
   } finally {
     await api.stop(true);
   }

@@ -99,7 +99,7 @@ describe("Telegram owner approvals", () => {
     // A genuine press by someone who is not the owner decides nothing.
     expect((await t.post(pressUpdate(1004, STRANGER, allow.callback_data))).status).toBe(200);
     expect(t.gw.logs.some((l) => l.includes("approval button refused: the presser is not this channel's owner"))).toBe(true);
-    expect((await t.gw.store.approvals.getApproval(id))?.state).toBe("pending");
+    expect((await t.gw.store.getApproval(id))?.state).toBe("pending");
     expect(hits).not.toContain("/from-stranger");
 
     // The owner's press lets it run; the stranger gets the answer, the owner a confirmation. The
@@ -107,7 +107,7 @@ describe("Telegram owner approvals", () => {
     const pressed = await t.post(pressUpdate(1005, OWNER, allow.callback_data));
     expect(pressed.status).toBe(200);
     expect(await pressed.json()).toEqual({ method: "answerCallbackQuery", callback_query_id: "cb1005" });
-    expect(await t.gw.store.approvals.getApproval(id)).toMatchObject({ state: "allowed", decided_by: `owner:telegram:bot:${OWNER}` });
+    expect(await t.gw.store.getApproval(id)).toMatchObject({ state: "allowed", decided_by: `owner:telegram:bot:${OWNER}` });
     await until("the stranger's answer", () => sent.find((m) => m.chat_id === STRANGER && String(m.text).startsWith("fetched: HTTP 200")));
     expect(hits).toContain("/from-stranger");
     expect(sent.some((m) => m.chat_id === OWNER && m.text === `Allowed: http_get (${id}).`)).toBe(true);

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import {
   bearerToken,
+  createAuthenticator,
+  refusalOf,
   createFailureLimiter,
   limiterKey,
   createTokenCheck,
@@ -134,5 +136,34 @@ describe("origin and host policy", () => {
     expect(hostAccess({ ...guarded, publicUrl: "https://bot.example.com" }, "bot.example.com")).toBe("all");
     expect(isOriginAllowed({ ...guarded, tls: false, publicUrl: "https://bot.example.com" }, "https://bot.example.com", "bot.example.com")).toBe(true);
     expect(isOriginAllowed({ ...guarded, tls: false }, "https://bot.example.com", "bot.example.com")).toBe(false);
+  });
+});
+
+describe("createAuthenticator: the one token check", () => {
+  test("no token configured: everything is ok, nothing is counted", () => {
+    const auth = createAuthenticator("");
+    expect(auth.required).toBe(false);
+    expect([auth.check(null, "a"), auth.check("x", "a")]).toEqual(["ok", "ok"]);
+  });
+
+  test("the right token is ok; a wrong one is counted; none at all is missing and not counted", () => {
+    let t = 0;
+    const auth = createAuthenticator("s3cret-token", { maxFailures: 2, windowMs: 1000, now: () => t });
+    expect(auth.check("s3cret-token", "10.0.0.1")).toBe("ok");
+    for (let i = 0; i < 5; i++) expect(auth.check(null, "10.0.0.2")).toBe("missing");
+    expect(auth.check("s3cret-token", "10.0.0.2")).toBe("ok");
+    expect([auth.check("nope", "10.0.0.3"), auth.check("s3cret-tokeN", "10.0.0.3")]).toEqual(["wrong", "wrong"]);
+    // Over its limit an address is limited whatever it presents, the right token and none included.
+    expect([auth.check("s3cret-token", "10.0.0.3"), auth.check(null, "10.0.0.3")]).toEqual(["limited", "limited"]);
+    expect(auth.retryAfter("10.0.0.3")).toBe(1000);
+    expect(auth.check("s3cret-token", "10.0.0.4")).toBe("ok");
+    t = 1001;
+    expect(auth.check("s3cret-token", "10.0.0.3")).toBe("ok");
+  });
+
+  test("refusalOf: what a refused caller is told, kind and wait", () => {
+    expect(refusalOf("missing")).toMatchObject({ code: "unauthorized", message: "Authorization: Bearer <token> required" });
+    expect(refusalOf("wrong")).toMatchObject({ code: "unauthorized", message: "invalid token" });
+    expect(refusalOf("limited", 2500)).toMatchObject({ code: "rate_limited", data: { retry_after_s: 3 } });
   });
 });

@@ -1,3 +1,4 @@
+/** The bus (SPEC §12): subjects and their escaping, the in-process bus, and the NATS bus against a real nats-server (two buses, NATS down and back). */
 import { describe, expect, test } from "bun:test";
 import { createLocalBus, createNatsBus, inboundSubject, subjectMatches, subjectToken } from "../../src/bus/index.ts";
 import type { Bus, BusMessage } from "../../src/bus/index.ts";
@@ -56,7 +57,10 @@ describe("NATS bus (real nats-server)", () => {
       await until(() => a.mode === "nats" && b.mode === "nats");
       expect([a.mode, b.mode]).toEqual(["nats", "nats"]);
       const sub = b.subscribe("exoclaw.>");
-      await Bun.sleep(100);
+      // A round trip through the server on b's own connection (a flush): once its probe comes back,
+      // the server has b's subscription, so what a publishes next reaches it.
+      await b.publish("exoclaw.probe", enc("ready?"));
+      expect(await take(sub, 1)).toEqual(["exoclaw.probe=ready?"]);
       await a.publish("exoclaw.telegram.bot.42", enc("hello from a"));
       expect(await take(sub, 1)).toEqual(["exoclaw.telegram.bot.42=hello from a"]);
     } finally {
@@ -77,7 +81,8 @@ describe("NATS bus (real nats-server)", () => {
       await nats.start();
       await until(() => bus.mode === "nats");
       expect(bus.mode).toBe("nats");
-      await Bun.sleep(150);
+      // No wait: the subscription is sent on the connection before this publish, and NATS keeps the
+      // order of one connection, so the message comes back through NATS.
       await bus.publish("exoclaw.ws.local.main", enc("through nats"));
       expect(await take(sub, 1)).toEqual(["exoclaw.ws.local.main=through nats"]);
       await nats.stop();

@@ -1,3 +1,4 @@
+/** A gateway with [bus] nats_url announces accepted channel messages on NATS (a real nats-server). */
 import { expect, test } from "bun:test";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { createNatsBus } from "../../src/bus/index.ts";
@@ -21,7 +22,10 @@ test("with [bus] nats_url, accepted channel messages are announced on exoclaw.<c
     for (let i = 0; i < 200 && (listener.mode !== "nats" || ((await ws.call("status")) as any).result.bus.mode !== "nats"); i++) await Bun.sleep(25);
     expect(((await ws.call("status")) as any).result.bus).toEqual({ mode: "nats", url: nats.url });
     const sub = listener.subscribe("exoclaw.http.>");
-    await Bun.sleep(100);
+    // A round trip through the server on the listener's connection (a flush): once its probe comes
+    // back, the server has the subscription, so the gateway's announcement reaches it.
+    await listener.publish("exoclaw.http.probe", new TextEncoder().encode("ready?"));
+    expect((await Promise.race([sub.next(), Bun.sleep(3000).then(() => null)]))?.value?.subject).toBe("exoclaw.http.probe");
     const r = await fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify({ peer: "ada.l", text: "hi", id: "n1" }) });
     expect(r.status).toBe(200);
     const m = await Promise.race([sub.next(), Bun.sleep(3000).then(() => null)]);

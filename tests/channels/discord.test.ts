@@ -1,5 +1,5 @@
 /** The built-in discord channel plugin with the signed vectors of wire-formats B2 (RFC 8032 key). */
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createPrivateKey, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -102,4 +102,104 @@ test("discord: a failed edit of the deferred response is retried from the stored
   } finally {
     await api.stop(true);
   }
+});
+
+/**
+ * A Discord command shows "thinking…" until its deferred response is edited: every refused command
+ * must still be answered (wire-formats B2.4: PATCH …/messages/@original), or the user waits forever.
+ */
+describe("discord: a refused command is answered, never left thinking", () => {
+  const ADA = "53908232506183680";
+  let seq = 0;
+  /** A slash command from Ada: in her DM with the bot, or in `guild`. */
+  const command = (text: string, guild?: string) => {
+    const n = ++seq;
+    return JSON.stringify({
+      type: 2,
+      id: `78600872971521${1000 + n}`,
+      application_id: "11869",
+      token: `TOKEN_${n}`,
+      ...(guild ? { guild_id: guild, member: { user: { id: ADA, username: "Ada" } }, context: 0 } : { user: { id: ADA, username: "Ada" }, context: 1 }),
+      channel_id: guild ? "645027906669510667" : "1300000000000000001",
+      data: { name: "ask", options: [{ name: "q", type: 3, value: text }] },
+    });
+  };
+
+  async function harness(access: string) {
+    const edits: { path: string; content: string }[] = [];
+    const api = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        edits.push({ path: new URL(req.url).pathname, content: ((await req.json()) as { content: string }).content });
+        return Response.json({ id: "1", content: "edited" });
+      },
+    });
+    const home = tempDir();
+    writeCredential(home.path, "discord_public_key", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+    home.file(
+      "config.toml",
+      `[[plugins]]\nname = "discord"\npath = "builtin:discord"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}", application_id = "11869" }\n\n` + access,
+    );
+    const asked: string[] = [];
+    const stream: StreamFn = async function* (req) {
+      asked.push((req.messages.at(-1)!.parts[0] as { text: string }).text);
+      yield { type: "text", text: "an answer" };
+      yield { type: "done", stop_reason: "end_turn" };
+    };
+    const gw = await startTestGateway({ home: home.path, streamFor: () => stream });
+    /** Posts a signed command; resolves with the edit of its deferred response once the message is done. */
+    const ask = async (body: string) => {
+      const ts = String(Math.floor(Date.now() / 1000));
+      const r = await fetch(`${gw.url}/webhook/discord`, { method: "POST", headers: { "x-signature-ed25519": signed(body, ts), "x-signature-timestamp": ts }, body });
+      expect(r.status).toBe(200);
+      expect(await r.json()).toEqual({ type: 5 });
+      const token = (JSON.parse(body) as { token: string }).token;
+      const path = `/api/v10/webhooks/11869/${token}/messages/@original`;
+      for (let i = 0; i < 500 && (!edits.some((e) => e.path === path) || (await gw.store.pendingInbound(10)).length > 0); i++) await Bun.sleep(10);
+      const mine = edits.filter((e) => e.path === path);
+      expect(mine).toHaveLength(1);
+      return mine[0]!.content;
+    };
+    return {
+      asked,
+      ask,
+      gw,
+      async [Symbol.asyncDispose]() {
+        await gw[Symbol.asyncDispose]();
+        await api.stop(true);
+        home[Symbol.dispose]();
+      },
+    };
+  }
+
+  test("a stranger under pairing gets the pairing code in the edit; a second command, no new code, still an answer", async () => {
+    await using h = await harness(`[channels.discord]\nsecrets = { public_key = "discord_public_key" }\n`);
+    const first = await h.ask(command("hello"));
+    expect(first).toMatch(/pairing code: [A-Z2-9]{8}/);
+    const second = await h.ask(command("hello again"));
+    expect(second).toBe("This assistant answers only people its owner has approved.");
+    expect(h.asked).toEqual([]);
+  });
+
+  test("allowlist and an unlisted guild each answer with a short refusal; nothing reaches the model", async () => {
+    await using h = await harness(`[channels.discord]\nsecrets = { public_key = "discord_public_key" }\ndm_policy = "allowlist"\ngroups = ["999"]\n`);
+    expect(await h.ask(command("let me in"))).toBe("This assistant answers only people its owner has approved.");
+    expect(await h.ask(command("in the guild", "290926798626357999"))).toBe("This assistant does not answer here.");
+    expect(h.asked).toEqual([]);
+  });
+
+  test("over rate_per_minute: the first command over the limit is told to slow down, later ones too (never left thinking)", async () => {
+    await using h = await harness(`[channels.discord]\nsecrets = { public_key = "discord_public_key" }\nallow_from = ["${ADA}"]\nrate_per_minute = 1\n`);
+    expect(await h.ask(command("one"))).toBe("an answer");
+    expect(await h.ask(command("two"))).toContain("1 a minute");
+    expect(await h.ask(command("three"))).toContain("1 a minute");
+    expect(h.asked).toEqual(["ask one"]);
+  });
+
+  test("over the person's budget: a short notice, nothing sent to the model", async () => {
+    await using h = await harness(`[budgets]\nperson_daily_tokens = 10\n\n[channels.discord]\nsecrets = { public_key = "discord_public_key" }\nallow_from = ["${ADA}"]\n`);
+    expect(await h.ask(command("expensive question"))).toContain("usage limit");
+    expect(h.asked).toEqual([]);
+  });
 });

@@ -162,7 +162,7 @@ test("the http channel, which answers in its own response, is told busy (429, Re
   const refused = await post("carol", "m3");
   expect(refused.status).toBe(429);
   expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
-  expect(await refused.json()).toMatchObject({ error: expect.stringContaining("busy") });
+  expect(await refused.json()).toMatchObject({ error: { code: "rate_limited", message: expect.stringContaining("busy"), data: { retry_after_ms: expect.any(Number) } } });
   model.open();
   expect(((await (await first).json()) as { replies: { text: string }[] }).replies[0]!.text).toBe("reply:from alice");
   expect(((await (await second).json()) as { replies: { text: string }[] }).replies[0]!.text).toBe("reply:from bob");

@@ -317,3 +317,30 @@ test("a crash right after the turn's history is written: the next start sends th
     ["assistant", "Order placed."],
   ]);
 });
+
+test("a turn that fails after the model said something is retried: the reply is sent once, the history holds the turn once", async () => {
+  await using h = harness("telegram", () => null);
+  const { ProviderError } = await import("../../src/agent/provider-error.ts");
+  let calls = 0;
+  // The first attempt streams a few words, then the provider drops the connection; the retry answers.
+  const partial: StreamFn = async function* () {
+    calls++;
+    if (calls === 1) {
+      yield { type: "text", text: "Let me see, a pizza…" };
+      yield { type: "error", error: new ProviderError("openai", "openai: the connection closed mid-stream", { retryable: false }) };
+      return;
+    }
+    yield { type: "text", text: "One pizza is on its way." };
+    yield { type: "done", stop_reason: "end_turn" };
+  };
+  await using gw = await startTestGateway({ home: h.home.path, streamFor: () => partial, retryIntervalMs: 30 });
+  await post(gw, "telegram", 900);
+  await until(async () => h.sends.length > 0 && (await settled(gw)), "the retried reply");
+  expect(h.accepted()).toEqual(["One pizza is on its way."]);
+  expect(calls).toBe(2);
+  const history = await gw.store.history("main:telegram:bot:42", { limit: 50 });
+  expect(history.map((m) => [m.role, m.parts.map((p) => ("text" in p ? p.text : p.type)).join("")])).toEqual([
+    ["user", "order one pizza"],
+    ["assistant", "One pizza is on its way."],
+  ]);
+});

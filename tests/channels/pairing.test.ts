@@ -256,3 +256,34 @@ test("a stranger's message left pending by a crash before it was judged is refus
   expect(h.sent).toEqual([]);
   expect(await metric(gw, "stranger")).toBe(1);
 });
+
+test("per-person budget: a person over person_daily_tokens gets a short notice — never \"(no reply)\" — and nothing reaches the model", async () => {
+  await using h = harness(`allow_from = ["${ADA}"]\n\n[budgets]\nperson_daily_tokens = 10\n`);
+  await using gw = await h.start();
+  await post(gw, update("what does this cost?"));
+  expect(h.asked).toEqual([]);
+  expect(h.sent).toHaveLength(1);
+  expect(h.sent[0]).toEqual({ chat_id: ADA, text: expect.stringContaining("usage limit") });
+  expect(h.sent[0]!.text).not.toContain("(no reply)");
+  expect((await gw.store.sumUsage({})).calls).toBe(0);
+});
+
+test("bot_username set on the channel: only this bot's mentions count in a group, and a reload changes it", async () => {
+  await using h = harness(`groups = ["${GROUP}"]\nbot_username = "@Exo_Bot"\n`);
+  await using gw = await h.start();
+  const mention = (text: string, name: string) => ({ chat: { id: GROUP, type: "supergroup" }, from: 111, entities: [{ offset: text.indexOf(name), length: name.length, type: "mention" }] });
+  await post(gw, update("ask @other_bot", mention("ask @other_bot", "@other_bot")));
+  await post(gw, update("hey @exo_bot", mention("hey @exo_bot", "@exo_bot")));
+  expect(h.asked).toEqual(["hey @exo_bot"]);
+
+  h.home.file("config.toml", (await Bun.file(`${h.home.path}/config.toml`).text()).replace('bot_username = "@Exo_Bot"', 'bot_username = "other_bot"'));
+  gw.app.reload();
+  await post(gw, update("hey @exo_bot, again", mention("hey @exo_bot, again", "@exo_bot")));
+  await post(gw, update("now @other_bot", mention("now @other_bot", "@other_bot")));
+  expect(h.asked).toEqual(["hey @exo_bot", "now @other_bot"]);
+});
+
+test("bot_username that is not a username is a config error naming the key", async () => {
+  await using h = harness(`bot_username = "exo bot!"\n`);
+  await expect(h.start()).rejects.toThrow(/bot_username/);
+});

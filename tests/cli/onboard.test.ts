@@ -1,3 +1,4 @@
+/** `exoclaw onboard`: the scripted and refused paths, the written template, merging into an existing config, the key check. */
 import { describe, expect, test } from "bun:test";
 import { statSync } from "node:fs";
 import { join } from "node:path";
@@ -42,8 +43,26 @@ test("onboard refuses what it cannot do, with one clear line", async () => {
   expect(loadConfig(env).agents[0]).toMatchObject({ provider: "ollama", model: "qwen3" });
 });
 
-test("the written config is exactly the documented template", () => {
-  expect(onboardConfig("openai", "gpt-4o")).toContain('[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\n');
+test("the written config is exactly the documented template: loopback on 7200, one main agent, loaded back as written", async () => {
+  expect(onboardConfig("openai", "gpt-4o")).toBe(
+    '# Written by `exoclaw onboard`. Reference: docs/configuration.md\n\n[gateway]\nbind = "127.0.0.1"\nport = 7200\n\n[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\n',
+  );
+  // The reference it names exists.
+  expect(await Bun.file(join(import.meta.dir, "../../docs/configuration.md")).exists()).toBe(true);
+  // Every provider's template, and awkward values, load back to exactly what was asked for.
+  const cases: [string, string, string][] = [...Object.entries(DEFAULT_MODELS).map(([p, m]): [string, string, string] => [p, m, ""]), ["openai", 'house "model" \\ 7b', "http://127.0.0.1:8080/v1"]];
+  for (const [provider, model, base] of cases) {
+    using home = tempDir();
+    home.file("config.toml", onboardConfig(provider as never, model, base));
+    const c = loadConfig({ EXOCLAW_HOME: home.path });
+    expect(c.gateway).toMatchObject({ bind: "127.0.0.1", port: 7200 });
+    expect(c.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, base_url: a.base_url }))).toEqual([{ id: "main", provider: provider as (typeof c.agents)[number]["provider"], model, base_url: base }]);
+  }
+  // What `onboard` writes into a fresh state directory is that template, byte for byte.
+  using home = tempDir();
+  const r = await onboard(["--provider", "ollama", "--model", "qwen3", "--yes", "--skip-check"], { EXOCLAW_HOME: home.path });
+  expect(r.code).toBe(0);
+  expect(await Bun.file(join(home.path, "config.toml")).text()).toBe(onboardConfig("ollama", "qwen3"));
 });
 
 test("onboard on an existing config updates the main agent only, keeps channels, plugins and bindings, and saves a backup", async () => {

@@ -1,3 +1,4 @@
+/** The gateway's own HTTP surface: /health, 404s, body limits, /ws without an upgrade, and the one error body. */
 import { describe, expect, test } from "bun:test";
 import pkg from "../../package.json";
 import { startTestGateway } from "../helpers/gateway.ts";
@@ -45,5 +46,29 @@ describe("HTTP surface", () => {
     await using gw = await startTestGateway();
     const res = await fetch(`${gw.url}/ws`);
     expect(res.status).toBe(426);
+  });
+
+  test("every error the gateway answers itself has one body, its kind's status from the error table", async () => {
+    const token = "shape-token-0123456789";
+    await using gw = await startTestGateway({ token, toml: "[gateway]\nmcp = true\n\n[channels.http]\n" });
+    const auth = { authorization: `Bearer ${token}` };
+    const cases: [string, Promise<Response>, number, string][] = [
+      ["/ws without an upgrade", fetch(`${gw.url}/ws`, { headers: auth }), 426, "upgrade_required"],
+      ["a foreign Origin", fetch(`${gw.url}/ready`, { headers: { ...auth, origin: "https://evil.example" } }), 403, "forbidden"],
+      ["/ready without the token", fetch(`${gw.url}/ready`), 401, "unauthorized"],
+      ["/metrics with a wrong token", fetch(`${gw.url}/metrics`, { headers: { authorization: "Bearer nope" } }), 401, "unauthorized"],
+      ["an unknown channel", fetch(`${gw.url}/webhook/ghost`, { method: "POST", headers: auth, body: "{}" }), 404, "not_found"],
+      ["the http channel without the token", fetch(`${gw.url}/webhook/http`, { method: "POST", body: "{}" }), 401, "unauthorized"],
+    ];
+    for (const [name, res, status, code] of cases) {
+      const r = await res;
+      const body = (await r.json()) as { error: { code: string; message: string } };
+      expect([name, r.status, r.headers.get("content-type")]).toEqual([name, status, "application/json"]);
+      expect([name, Object.keys(body), Object.keys(body.error), body.error.code, typeof body.error.message]).toEqual([name, ["error"], ["code", "message"], code, "string"]);
+    }
+    // /mcp speaks JSON-RPC over HTTP: its errors are JSON-RPC error objects, code and status from the same table.
+    const mcp = await fetch(`${gw.url}/mcp`, { headers: auth });
+    expect([mcp.status, mcp.headers.get("allow")]).toEqual([405, "POST"]);
+    expect(await mcp.json()).toEqual({ jsonrpc: "2.0", error: { code: -32000, message: "method not allowed: this MCP endpoint is stateless (POST only)" }, id: null });
   });
 });

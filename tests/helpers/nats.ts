@@ -1,24 +1,12 @@
-/** A real nats-server (Debian's) on a free loopback port, stoppable and restartable on that port. */
+/**
+ * A real nats-server (Debian's) on loopback, stoppable and restartable on its port. The first start
+ * asks for port -1 (the server picks a free one, no race with another process taking a port we
+ * probed) and reads the port it chose from its "Listening for client connections" line; a restart
+ * uses that same port, so clients reconnect to the URL they were given.
+ */
 import { existsSync } from "node:fs";
 
 const BIN = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].find((p) => existsSync(p));
-
-function freePort(): number {
-  const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const p = s.port!;
-  s.stop(true);
-  return p;
-}
-
-async function listening(port: number): Promise<boolean> {
-  try {
-    const sock = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-    sock.end();
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export interface NatsServer extends AsyncDisposable {
   url: string;
@@ -27,16 +15,42 @@ export interface NatsServer extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
+/** Starts nats-server on `port` (-1: any free one); resolves with the process and its port once it is ready. */
+async function spawnServer(bin: string, port: number): Promise<{ proc: Bun.Subprocess<"ignore", "ignore", "pipe">; port: number }> {
+  const proc = Bun.spawn([bin, "-a", "127.0.0.1", "-p", String(port)], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  const reader = proc.stderr.getReader();
+  const decoder = new TextDecoder();
+  let log = "";
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`nats-server exited before it was ready (exit ${await proc.exited}):\n${log}`);
+      log += decoder.decode(value, { stream: true });
+      const listening = /Listening for client connections on [^\s]*:(\d+)/.exec(log);
+      if (listening && /Server is ready/.test(log)) {
+        // Keep reading its log, so the server never blocks on a full pipe.
+        void (async () => {
+          while (!(await reader.read().catch(() => ({ done: true }))).done);
+        })();
+        return { proc, port: Number(listening[1]) };
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function startNatsServer(): Promise<NatsServer> {
   if (!BIN) throw new Error("nats-server not found: install Debian's nats-server (apt-get install nats-server), as .ci/run does");
-  const port = freePort();
-  let proc: Bun.Subprocess | null = null;
+  const first = await spawnServer(BIN, -1);
+  let proc: Bun.Subprocess | null = first.proc;
   const server: NatsServer = {
-    url: `nats://127.0.0.1:${port}`,
-    port,
+    url: `nats://127.0.0.1:${first.port}`,
+    port: first.port,
     async start() {
-      proc = Bun.spawn([BIN, "-a", "127.0.0.1", "-p", String(port)], { stdout: "ignore", stderr: "ignore" });
-      for (let i = 0; i < 200 && !(await listening(port)); i++) await Bun.sleep(25);
+      if (proc) return;
+      proc = (await spawnServer(BIN, first.port)).proc;
     },
     async stop() {
       proc?.kill("SIGKILL");
@@ -47,6 +61,5 @@ export async function startNatsServer(): Promise<NatsServer> {
       await server.stop();
     },
   };
-  await server.start();
   return server;
 }

@@ -1,7 +1,9 @@
 /**
  * A raw WebSocket test client: sends exactly the frames a test gives it and records everything
- * the server sends back, decoded, plus the close code. No protocol help, on purpose.
+ * the server sends back, decoded, plus the close code. The only protocol help is `call`, which is
+ * the CLI's own JSON-RPC client core (src/protocol/client.ts) answering with the raw response.
  */
+import { createRpcClient } from "../../src/protocol/client.ts";
 import { packMsgpack, unpackMsgpack } from "../../src/protocol/codec.ts";
 
 export interface Received {
@@ -32,14 +34,23 @@ export function tryOpenSocket(url: string, init?: { headers?: Record<string, str
   const received: Received[] = [];
   const waiters: { match: (r: Received) => boolean; resolve: (r: Received) => void }[] = [];
   let taken = new Set<Received>();
+  const rpc = createRpcClient({ send: (request) => ws.send(JSON.stringify(request)) });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
-    ws.addEventListener("close", (ev) => resolve({ code: ev.code, reason: ev.reason }));
+    ws.addEventListener("close", (ev) => {
+      rpc.close(new Error(`socket closed (${ev.code} ${ev.reason}); got ${JSON.stringify(received.map((r) => r.value))}`));
+      resolve({ code: ev.code, reason: ev.reason });
+    });
   });
   ws.addEventListener("message", (ev) => {
     const binary = typeof ev.data !== "string";
     const value = binary ? unpackMsgpack(new Uint8Array(ev.data as ArrayBuffer)) : JSON.parse(ev.data as string);
     const r: Received = { binary, value };
     received.push(r);
+    // The answer to a `call` goes to it, never to a `next` waiting for something else.
+    if (!binary && rpc.receive(value)) {
+      taken.add(r);
+      return;
+    }
     const i = waiters.findIndex((w) => w.match(r));
     if (i !== -1) {
       taken.add(r);
@@ -65,9 +76,10 @@ export function tryOpenSocket(url: string, init?: { headers?: Record<string, str
       });
     },
     async call(method, params, id = autoId++) {
-      socket.sendJson({ jsonrpc: "2.0", id, method, ...(params === undefined ? {} : { params }) });
-      const r = await socket.next((m) => !m.binary && (m.value as { id?: unknown }).id === id);
-      return r.value as Record<string, unknown>;
+      const r = await rpc.request(method, params, { id }).catch((e: Error) => {
+        throw new Error(`${e.message}; got ${JSON.stringify(received.map((m) => m.value))}`);
+      });
+      return r as unknown as Record<string, unknown>;
     },
     async [Symbol.asyncDispose]() {
       if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();

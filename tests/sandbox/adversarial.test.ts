@@ -143,9 +143,16 @@ describe("runaways and bad behaviour", () => {
 
   test("growing memory hits the cap and traps; the instance is replaced", async () => {
     await using t = await withHostile({ memory_mb: 16 });
+    // Memory really grows under the cap: 8 MiB, every page touched, is fine in 16 MiB…
+    expect(await t.host.callTool("hostile", "grow_then_return", { n: 8 })).toEqual({ content: "grew 8 MiB", is_error: false });
+    // …and 32 MiB is not: the call traps at the cap.
+    expect((await failure(t.host.callTool("hostile", "grow_then_return", { n: 32 }))).message).toStartWith("plugin hostile trapped:");
     const e = await failure(hostile({}, "grow", t.host));
     expect(e.message).toStartWith("plugin hostile trapped:");
     expect(await hostile({}, "count", t.host)).toEqual({ content: "1", is_error: false });
+    // The cap, not the tool, stopped it: the same 32 MiB under a 64 MiB grant returns.
+    await t.host.load(grant("roomy", { memory_mb: 64 }), await readWasm(fixturePath("hostile")));
+    expect(await t.host.callTool("roomy", "grow_then_return", { n: 32 })).toEqual({ content: "grew 32 MiB", is_error: false });
     await echoStillWorks(t.host);
   });
 

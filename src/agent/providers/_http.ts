@@ -1,10 +1,12 @@
 /**
- * What every wire API shares: the POST, and turning HTTP failures, broken streams and aborts into
- * ProviderErrors (one error per failure kind, retryable when trying again may work). Messages name
+ * What every wire API shares: the provider object (endpoint and key headers from the registry), the
+ * POST, and turning HTTP failures, broken streams and aborts into ProviderErrors (one error per failure kind, retryable when trying again may work). Messages name
  * the provider and never include the API key.
  */
+import { PROVIDERS } from "../../config/index.ts";
+import { scrub } from "../../lib/log.ts";
 import { ProviderError } from "../provider-error.ts";
-import type { ChatMessage, ProviderId, StreamEvent } from "../types.ts";
+import type { ChatMessage, ChatRequest, Provider, ProviderId, ProviderOptions, StreamEvent } from "../types.ts";
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null | undefined): number | undefined {
@@ -29,10 +31,8 @@ function upstreamMessage(body: string): string {
   }
 }
 
-/** Removes the key from text an upstream echoed back (OpenAI's 401 body quotes it). */
-export function scrub(text: string, apiKey: string | null): string {
-  return apiKey && apiKey.length >= 4 ? text.split(apiKey).join("***") : text;
-}
+/** Masks the key, in any spelling, in text an upstream or the network stack echoed back (OpenAI's 401 body quotes it). */
+const withoutKey = (text: string, apiKey: string | null): string => (apiKey ? scrub(text, [apiKey]) : text);
 
 export interface HttpFailure {
   status: number;
@@ -55,7 +55,7 @@ export function httpError(id: ProviderId, f: HttpFailure, apiKey: string | null,
     // The body is left out on purpose: some upstreams quote the key they were sent.
     return new ProviderError(id, `${id}: authentication failed (${status}) — check the API key`, { status });
   }
-  const detail = scrub(upstreamMessage(body), apiKey).slice(0, 300);
+  const detail = withoutKey(upstreamMessage(body), apiKey).slice(0, 300);
   const after = dialect.retryAfterMs?.(f) ?? parseRetryAfter(f.headers.get("retry-after"));
   // OpenAI's insufficient_quota is billing, not a rate: waiting will not help. A quota 429 that says
   // when to come back (Gemini's RetryInfo) is a rate limit.
@@ -120,7 +120,7 @@ export async function* postAndStream(id: ProviderId, opts: PostOptions, read: (r
     });
   } catch (e) {
     if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
-    const why = scrub(e instanceof Error ? e.message : String(e), opts.apiKey);
+    const why = withoutKey(e instanceof Error ? e.message : String(e), opts.apiKey);
     return yield { type: "error", error: new ProviderError(id, `${id}: cannot reach ${hostOf(opts.url)} (${why})`, { retryable: true, cause: e }) };
   }
   if (!res.ok) {
@@ -202,4 +202,35 @@ export function parsePayload<T>(id: ProviderId, raw: string): { ok: true; value:
  */
 export function toolCallsIn(messages: ChatMessage[]): number {
   return messages.reduce((n, m) => n + m.parts.filter((p) => p.type === "tool_use").length, 0);
+}
+
+/** What makes one wire API different from the others; the rest is httpProvider's. */
+export interface WireApi {
+  id: ProviderId;
+  /** The request URL, from the base URL (no trailing slash). */
+  url(base: string, req: ChatRequest): string;
+  /** The native request body. */
+  body(req: ChatRequest): unknown;
+  /** The reader of a 2xx response to `req`. */
+  read(req: ChatRequest): (res: Response) => AsyncIterable<StreamEvent>;
+  dialect?: ErrorDialect;
+}
+
+/**
+ * A provider speaking `wire`: at `opts.baseUrl` or the registry's default endpoint, the key in the
+ * registry's headers for that provider (none without a key). Its stream never throws past an event.
+ */
+export function httpProvider(wire: WireApi, opts: ProviderOptions): Provider {
+  const entry = PROVIDERS[wire.id];
+  const base = (opts.baseUrl || entry.baseUrl).replace(/\/+$/, "");
+  const headers = entry.authHeaders(opts.apiKey);
+  return {
+    id: wire.id,
+    stream: (req, { signal }) =>
+      postAndStream(
+        wire.id,
+        { url: wire.url(base, req), headers, body: () => wire.body(req), apiKey: opts.apiKey, fetch: opts.fetch, signal, ...(wire.dialect && { dialect: wire.dialect }) },
+        wire.read(req),
+      ),
+  };
 }

@@ -5,10 +5,9 @@
  */
 import type { ChatMessage, ChatRequest, Provider, ProviderOptions, StopReason, StreamEvent } from "../types.ts";
 import { sseEvents } from "../sse.ts";
-import { endedEarly, midStreamError, parseJsonArgs, parsePayload, postAndStream } from "./_http.ts";
+import { endedEarly, midStreamError, parseJsonArgs, parsePayload, httpProvider } from "./_http.ts";
 
 const ID = "anthropic" as const;
-export const ANTHROPIC_VERSION = "2023-06-01";
 
 type Block =
   | { type: "text"; text: string }
@@ -138,22 +137,5 @@ async function* read(res: Response): AsyncGenerator<StreamEvent> {
 }
 
 /** Anthropic Messages API provider (`x-api-key` + `anthropic-version` headers, POST /v1/messages). */
-export function createAnthropicProvider(opts: ProviderOptions): Provider {
-  const base = (opts.baseUrl || "https://api.anthropic.com").replace(/\/+$/, "");
-  return {
-    id: ID,
-    stream: (req, { signal }) =>
-      postAndStream(
-        ID,
-        {
-          url: `${base}/v1/messages`,
-          headers: { ...(opts.apiKey && { "x-api-key": opts.apiKey }), "anthropic-version": ANTHROPIC_VERSION },
-          body: () => anthropicRequestBody(req),
-          apiKey: opts.apiKey,
-          fetch: opts.fetch,
-          signal,
-        },
-        read,
-      ),
-  };
-}
+export const createAnthropicProvider = (opts: ProviderOptions): Provider =>
+  httpProvider({ id: ID, url: (base) => `${base}/v1/messages`, body: anthropicRequestBody, read: () => read }, opts);

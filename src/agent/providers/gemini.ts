@@ -7,7 +7,7 @@
  */
 import type { ChatMessage, ChatRequest, Provider, ProviderOptions, StopReason, StreamEvent } from "../types.ts";
 import { sseEvents } from "../sse.ts";
-import { type HttpFailure, midStreamError, parsePayload, postAndStream, toolCallsIn } from "./_http.ts";
+import { type HttpFailure, midStreamError, parsePayload, httpProvider, toolCallsIn } from "./_http.ts";
 import { ProviderError } from "../provider-error.ts";
 
 const ID = "gemini" as const;
@@ -138,23 +138,14 @@ function reader(priorCalls: number) {
 }
 
 /** Gemini API provider (`x-goog-api-key` header, POST <base>/models/<model>:streamGenerateContent?alt=sse). */
-export function createGeminiProvider(opts: ProviderOptions): Provider {
-  const base = (opts.baseUrl || "https://generativelanguage.googleapis.com/v1beta").replace(/\/+$/, "");
-  return {
-    id: ID,
-    stream: (req, { signal }) =>
-      postAndStream(
-        ID,
-        {
-          url: `${base}/models/${encodeURIComponent(req.model.replace(/^models\//, ""))}:streamGenerateContent?alt=sse`,
-          headers: opts.apiKey ? { "x-goog-api-key": opts.apiKey } : {},
-          body: () => geminiRequestBody(req),
-          apiKey: opts.apiKey,
-          fetch: opts.fetch,
-          signal,
-          dialect,
-        },
-        reader(toolCallsIn(req.messages)),
-      ),
-  };
-}
+export const createGeminiProvider = (opts: ProviderOptions): Provider =>
+  httpProvider(
+    {
+      id: ID,
+      url: (base, req) => `${base}/models/${encodeURIComponent(req.model.replace(/^models\//, ""))}:streamGenerateContent?alt=sse`,
+      body: geminiRequestBody,
+      read: (req) => reader(toolCallsIn(req.messages)),
+      dialect,
+    },
+    opts,
+  );

@@ -6,7 +6,7 @@
  */
 import type { ChatMessage, ChatRequest, Provider, ProviderOptions, StopReason, StreamEvent } from "../types.ts";
 import { ndjsonLines } from "../sse.ts";
-import { endedEarly, midStreamError, parseJsonArgs, parsePayload, postAndStream, toolCallsIn } from "./_http.ts";
+import { endedEarly, midStreamError, parseJsonArgs, parsePayload, httpProvider, toolCallsIn } from "./_http.ts";
 
 const ID = "ollama" as const;
 
@@ -90,17 +90,6 @@ function reader(priorCalls: number) {
   };
 }
 
-/** Ollama provider (no auth, POST <base>/api/chat, NDJSON). `apiKey` is never sent. */
-export function createOllamaProvider(opts: ProviderOptions): Provider {
-  const base = (opts.baseUrl || "http://localhost:11434").replace(/\/+$/, "");
-  return {
-    id: ID,
-    stream: (req, { signal }) =>
-      postAndStream(
-        ID,
-        // No key is sent; one configured anyway is still kept out of error messages.
-        { url: `${base}/api/chat`, headers: {}, body: () => ollamaRequestBody(req), apiKey: opts.apiKey, fetch: opts.fetch, signal },
-        reader(toolCallsIn(req.messages)),
-      ),
-  };
-}
+/** Ollama provider (no auth, POST <base>/api/chat, NDJSON). A key configured anyway is never sent, and is kept out of error messages. */
+export const createOllamaProvider = (opts: ProviderOptions): Provider =>
+  httpProvider({ id: ID, url: (base) => `${base}/api/chat`, body: ollamaRequestBody, read: (req) => reader(toolCallsIn(req.messages)) }, opts);

@@ -7,7 +7,7 @@
  */
 import type { ChatMessage, ChatRequest, Provider, ProviderOptions, StopReason, StreamEvent } from "../types.ts";
 import { sseEvents } from "../sse.ts";
-import { endedEarly, midStreamError, parseJsonArgs, parsePayload, postAndStream } from "./_http.ts";
+import { endedEarly, midStreamError, parseJsonArgs, parsePayload, httpProvider } from "./_http.ts";
 
 const ID = "openai" as const;
 
@@ -111,24 +111,6 @@ async function* read(res: Response): AsyncGenerator<StreamEvent> {
   yield { type: "error", error: endedEarly(ID, "data: [DONE]") };
 }
 
-/** OpenAI Chat Completions provider (`Authorization: Bearer`, POST <base>/chat/completions). */
-export function createOpenAIChatProvider(opts: ProviderOptions): Provider {
-  const base = (opts.baseUrl || "https://api.openai.com/v1").replace(/\/+$/, "");
-  return {
-    id: ID,
-    stream: (req, { signal }) =>
-      postAndStream(
-        ID,
-        {
-          url: `${base}/chat/completions`,
-          // Compatible local servers take no key; send no header rather than "Bearer null".
-          headers: opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {},
-          body: () => openAIRequestBody(req),
-          apiKey: opts.apiKey,
-          fetch: opts.fetch,
-          signal,
-        },
-        read,
-      ),
-  };
-}
+/** OpenAI Chat Completions provider (`Authorization: Bearer`, POST <base>/chat/completions). Compatible local servers take no key: no header is sent without one. */
+export const createOpenAIChatProvider = (opts: ProviderOptions): Provider =>
+  httpProvider({ id: ID, url: (base) => `${base}/chat/completions`, body: openAIRequestBody, read: () => read }, opts);

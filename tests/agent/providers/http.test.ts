@@ -77,4 +77,15 @@ describe("postAndStream failures", () => {
     expect(events[0]).toEqual({ type: "text", text: "ok" });
     expect(errorOf(events.at(-1)).message).toBe("openai: malformed stream payload: {not json");
   });
+  test("an error body that echoes the key, in any spelling, never puts it in the message", async () => {
+    const echoes = [KEY, KEY.toUpperCase(), encodeURIComponent(`${KEY}/`), Buffer.from(KEY).toString("base64"), KEY.slice(2)];
+    await using up = startFakeUpstream(echoes.map((e) => ({ status: 400, headers: { "content-type": "application/json" }, body: JSON.stringify({ error: { message: `bad request for key ${e}` } }) })));
+    for (const _ of echoes) {
+      const message = errorOf((await collect(createOpenAIChatProvider({ baseUrl: up.url, apiKey: KEY }).stream(baseRequest(), {})))[0]).message;
+      expect(message).toStartWith("openai: HTTP 400: bad request for key ");
+      expect(message).toContain("***");
+      expect(message.toLowerCase()).not.toContain(KEY.slice(4, 14).toLowerCase());
+      expect(message).not.toContain(Buffer.from(KEY).toString("base64").slice(4, 20));
+    }
+  });
 });

@@ -131,6 +131,15 @@ describe("withFallbacks", () => {
     expect([s1, s2, s3, s4].map((s) => s.seen.length)).toEqual([0, 0, 0, 0]);
   });
 
+  test("each step's own events pass through (its `model` announcement too); only a failed step's final error is held back", async () => {
+    const announce = (provider: ProviderId, model: string): StreamEvent => ({ type: "model", provider, model });
+    const primary = scripted("anthropic", [(req) => [announce("anthropic", req.model), fail(busy("anthropic"))]]);
+    const keyless = scripted("gemini", [[fail(new ProviderError("gemini", "gemini: no API key", { status: 401 }))]]);
+    const third = scripted("openai", [(req) => [announce("openai", req.model), ...ok("third")]]);
+    const events = await collect(withFallbacks(primary, [{ provider: keyless, model: "g" }, { provider: third, model: "gpt-z" }]).stream(baseRequest({ model: "claude-w" }), {}));
+    expect(events).toEqual([announce("anthropic", "claude-w"), announce("openai", "gpt-z"), ...ok("third")]);
+  });
+
   test("when every step fails, the last failure ends the stream", async () => {
     const p = withFallbacks(scripted("anthropic", [[fail(busy("anthropic"))]]), [{ provider: scripted("openai", [[fail(fatal("openai"))]]), model: "m" }]);
     expect(await collect(p.stream(baseRequest(), {}))).toEqual([fail(fatal("openai"))]);

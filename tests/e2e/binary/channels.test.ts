@@ -95,6 +95,8 @@ describe.if(NATIVE !== undefined)("the binary's built-in channels by webhook", (
         `[channels.telegram]\nsecrets = { webhook_secret = "telegram_webhook_secret", bot_token = "telegram_bot_token" }\n\n` +
         // Telegram keeps the default (pairing); the others are open, so each test is about its wire.
         `[channels.discord]\nsecrets = { public_key = "discord_public_key" }\ndm_policy = "open"\ngroups = ["*"]\n\n` +
+        // The same plugin as a second, closed channel: a refused command must still be answered.
+        `[channels.discord_closed]\nplugin = "discord"\nsecrets = { public_key = "discord_public_key" }\ndm_policy = "allowlist"\n\n` +
         `[channels.whatsapp]\nsecrets = { app_secret = "wa_app_secret", verify_token = "wa_verify", access_token = "wa_token" }\ndm_policy = "open"\n\n` +
         `[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\ndm_policy = "open"\n\n` +
         `[channels.http]\n`,
@@ -154,6 +156,20 @@ describe.if(NATIVE !== undefined)("the binary's built-in channels by webhook", (
       { method: "PATCH", path: "/api/v10/webhooks/11869/A_UNIQUE_TOKEN/messages/@original", auth: null, body: { content: "echo: cardsearch The Gitrog Monster" } },
     ]);
     expect(model.requests.length - before.model).toBe(1);
+  });
+
+  test("discord: a refused command (allowlist, a DM from someone not on it) is answered with a short refusal — never left \"thinking…\" — and reaches no model", async () => {
+    const before = { model: model.requests.length, platform: received.length };
+    const body = JSON.stringify({ type: 2, id: "786008729715299999", application_id: "11869", token: "CLOSED_TOKEN", user: { id: "53908232506183680", username: "Mason" }, context: 1, channel_id: "1300000000000000001", data: { name: "ask", options: [{ name: "q", type: 3, value: "hello?" }] } });
+    const ts = nowS();
+    const r = await webhook("discord_closed", { headers: { "content-type": "application/json", "x-signature-ed25519": discordSig(body, ts), "x-signature-timestamp": ts }, body });
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ type: 5 });
+    const got = await receivedCount(before.platform + 1);
+    expect(got.slice(before.platform)).toEqual([
+      { method: "PATCH", path: "/api/v10/webhooks/11869/CLOSED_TOKEN/messages/@original", auth: null, body: { content: "This assistant answers only people its owner has approved." } },
+    ]);
+    expect(model.requests.length - before.model).toBe(0);
   });
 
   test("whatsapp: the GET handshake; a bad X-Hub-Signature-256 gets 401; a signed message is answered through the Graph API with the access token", async () => {

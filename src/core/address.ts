@@ -1,5 +1,8 @@
 /**
- * Session keys: `<agent>:<channel>:<account>:<peer|main>`, plus `:<thread>` for a thread (SPEC §8).
+ * The address of a message and the two keys built from it (SPEC §8): the session key
+ * `<agent>:<channel>:<account>:<peer|main>` (plus `:<thread>` for a thread) and the person key
+ * `<channel>:<account>:<peer|main>`. Both are written with one escaping function ({@link escapeComponent}
+ * and its peer variant), so neither can be forged from crafted ids.
  *
  * Escaping, so a key is unambiguous and parses back to exactly what built it:
  * - in every component, `%` becomes `%25` and `:` becomes `%3A` (upper-case hex); nothing else is
@@ -13,7 +16,19 @@
  * Every key has exactly one spelling: `parseSessionKey` rejects any other (lower-case hex,
  * needless escapes such as `%41`), so two distinct strings never name the same session.
  */
-import type { InboundAddress } from "./types.ts";
+
+/**
+ * Where an inbound message came from. Every field is an opaque string from the chat platform;
+ * `undefined` means the platform has no such notion for this message (an empty string is a value).
+ */
+export interface InboundAddress {
+  channel: string;
+  account: string;
+  peer?: string;
+  guild?: string;
+  team?: string;
+  thread?: string;
+}
 
 /** The components of a session key; `null` for a peer or thread the address did not have. */
 export interface SessionKeyParts {
@@ -24,23 +39,30 @@ export interface SessionKeyParts {
   thread: string | null;
 }
 
+/** Where a session lives: its key and the parts it was built from (what the store keeps). */
+export interface SessionAddress extends SessionKeyParts {
+  key: string;
+}
+
 const NO_PEER = "main";
 const LITERAL_MAIN_PEER = "%6Dain";
 const NEEDS_ESCAPE = /[%:]/;
 
-function escape(s: string): string {
+/** Escapes one key component: `%` → `%25`, `:` → `%3A`, nothing else. */
+export function escapeComponent(s: string): string {
   // Most components need no escaping; skip the allocating replace on the hot path.
   return NEEDS_ESCAPE.test(s) ? s.replaceAll("%", "%25").replaceAll(":", "%3A") : s;
 }
 
+/** Escapes the peer component: no peer is the bare word `main`, a real peer `main` is `%6Dain`. */
 function escapePeer(peer: string | null | undefined): string {
   if (peer === undefined || peer === null) return NO_PEER;
-  return peer === NO_PEER ? LITERAL_MAIN_PEER : escape(peer);
+  return peer === NO_PEER ? LITERAL_MAIN_PEER : escapeComponent(peer);
 }
 
 function build(agent: string, channel: string, account: string, peer: string | null | undefined, thread: string | null | undefined): string {
-  const base = `${escape(agent)}:${escape(channel)}:${escape(account)}:${escapePeer(peer)}`;
-  return thread === undefined || thread === null ? base : `${base}:${escape(thread)}`;
+  const base = `${escapeComponent(agent)}:${escapeComponent(channel)}:${escapeComponent(account)}:${escapePeer(peer)}`;
+  return thread === undefined || thread === null ? base : `${base}:${escapeComponent(thread)}`;
 }
 
 /** The session key for `agent` and an address; pure, never throws. See the module doc for escaping. */
@@ -55,7 +77,7 @@ export function sessionKey(agent: string, addr: InboundAddress): string {
  * per-person budgets and rate limits are all keyed by it.
  */
 export function personKey(channel: string, account: string, peer: string | null | undefined): string {
-  return `${escape(channel)}:${escape(account)}:${escapePeer(peer)}`;
+  return `${escapeComponent(channel)}:${escapeComponent(account)}:${escapePeer(peer)}`;
 }
 
 const ESCAPE = /%([0-9A-F]{2})/g;

@@ -1,6 +1,6 @@
-/** The approvals port over the SQLite database (./approvals.ts; tables from migration 8). */
-import type { Database } from "bun:sqlite";
-import type { ApprovalRecord, ApprovalRule, ApprovalStore } from "./approvals.ts";
+/** Approvals on SQLite: the `approvals` and `approval_rules` tables (migration 8); the port is ../approvals.ts. */
+import type { ApprovalRecord, ApprovalRule, ApprovalStore } from "../approvals.ts";
+import type { Bind, SqliteContext } from "./context.ts";
 
 interface Row {
   id: string;
@@ -19,8 +19,8 @@ interface Row {
 
 const toRecord = (r: Row): ApprovalRecord => ({ ...r, state: r.state as ApprovalRecord["state"], remember: r.remember === 1 });
 
-/** `run` maps a failure to the store's StoreError (sqlite.ts). */
-export function createSqliteApprovals(db: Database, run: <T>(doing: string, fn: () => T) => Promise<T>): ApprovalStore {
+export function sqliteApprovals(ctx: SqliteContext): ApprovalStore {
+  const { db, run } = ctx;
   const insert = db.query(
     `INSERT INTO approvals (id, session, agent, tool, input, why, state, created_at, expires_at, decided_at, decided_by, remember)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -36,6 +36,7 @@ export function createSqliteApprovals(db: Database, run: <T>(doing: string, fn: 
   const getRule = db.query<{ agent: string; tool: string; allow: number; created_at: number }, [string, string]>(
     "SELECT * FROM approval_rules WHERE agent = ? AND tool = ?",
   );
+  const del = db.query("DELETE FROM approval_rules WHERE agent = ? AND tool = ?");
   const expire = db.query("UPDATE approvals SET state = 'timeout', decided_at = ?, decided_by = ? WHERE state = 'pending'");
   const decideTx = db.transaction((id: string, d: Parameters<ApprovalStore["decideApproval"]>[1]) => {
     const row = decide.get(d.state, d.at, d.by, d.remember ? 1 : 0, id);
@@ -57,11 +58,11 @@ export function createSqliteApprovals(db: Database, run: <T>(doing: string, fn: 
     listApprovals: (q) =>
       run("list approvals", () => {
         const where: string[] = [];
-        const args: (string | number)[] = [];
+        const args: Bind[] = [];
         if (q.state !== undefined) (where.push("state = ?"), args.push(q.state));
         if (q.session !== undefined) (where.push("session = ?"), args.push(q.session));
         const sql = `SELECT * FROM approvals ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC LIMIT ?`;
-        return db.query<Row, (string | number)[]>(sql).all(...args, q.limit).map(toRecord);
+        return ctx.q<Row>(sql).all(...args, q.limit).map(toRecord);
       }),
     getApprovalRule: (agent, tool) =>
       run("read an approval rule", (): ApprovalRule | null => {
@@ -79,7 +80,7 @@ export function createSqliteApprovals(db: Database, run: <T>(doing: string, fn: 
           .all()
           .map((r) => ({ agent: r.agent, tool: r.tool, allow: r.allow === 1, created_at: r.created_at })),
       ),
-    deleteApprovalRule: (agent, tool) => run("forget an approval rule", () => db.query("DELETE FROM approval_rules WHERE agent = ? AND tool = ?").run(agent, tool).changes > 0),
+    deleteApprovalRule: (agent, tool) => run("forget an approval rule", () => del.run(agent, tool).changes > 0),
     expirePendingApprovals: (at, by) => run("expire pending approvals", () => expire.run(at, by).changes),
   };
 }
