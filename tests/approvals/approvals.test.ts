@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { StreamFn } from "../../src/agent/loop.ts";
+import { ProviderError } from "../../src/agent/provider-error.ts";
 import type { StreamEvent } from "../../src/agent/types.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
@@ -169,6 +170,38 @@ describe("approval = \"always\"", () => {
     expect(((await otherTurn) as Msg).result.stop_reason).toBe("end_turn");
     await waiting.call("approval.resolve", { id, allow: true });
     expect(((await turn) as Msg).result.stop_reason).toBe("end_turn");
+  });
+
+  test("a turn cancelled right after an approved tool round keeps the decision in the history", async () => {
+    const url = `http://127.0.0.1:${web.port}/cancel-after`;
+    let modelCalls = 0;
+    // Round one calls the tool; round two (the tool result in hand) waits until the turn is cancelled.
+    const model: StreamFn = async function* (req, signal) {
+      modelCalls++;
+      if (!req.messages.some((m) => m.role === "tool")) {
+        yield { type: "tool_call", id: "tu0", name: "http_get", input: { url } };
+        yield { type: "done", stop_reason: "tool_use" };
+        return;
+      }
+      await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
+      yield { type: "error", error: new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }) };
+    };
+    await using gw = await startTestGateway({ toml: pluginsToml("always"), streamFor: () => model });
+    await waitLoaded(gw, 2);
+    await using ws = await openSocket(gw.wsUrl);
+    const turn = ws.call("chat.send", { content: "fetch it", peer: "ca" }, "t1");
+    const id = ((await approvalEvent(ws, "t1")).value as Msg).params.data.id;
+    await ws.call("approval.resolve", { id, allow: true });
+    await ws.next((r) => (r.value as Msg).params?.id === "t1" && (r.value as Msg).params?.event === "tool_result", 10_000);
+    const deadline = Date.now() + 10_000;
+    while (modelCalls < 2 && Date.now() < deadline) await Bun.sleep(10);
+    await ws.call("chat.cancel", { id: "t1" });
+    expect(((await turn) as Msg).result.stop_reason).toBe("cancelled");
+    const history = ((await ws.call("chat.history", { session: "main:ws:local:ca" })) as Msg).result.messages as Msg[];
+    const tool = history.at(-1)!;
+    expect(tool.role).toBe("tool");
+    // The runner's turn facts are added to the tool message's own, not put in their place.
+    expect(tool.meta).toMatchObject({ stop_reason: "cancelled", approvals: [{ id, tool: "http_get", tool_use_id: "tu0", state: "allowed", by: "operator", why: "always" }] });
   });
 
   test("a turn cancelled while its call waits: the call is not run and the request is closed", async () => {
