@@ -48,6 +48,7 @@ export interface ChannelsModuleDeps {
 interface WebhookAuth {
   checkRequest(req: Request): "ok" | "missing" | "wrong" | "limited";
   remoteOf(req: Request): string;
+  holdOpen(req: Request): void;
 }
 
 export class ChannelsModule {
@@ -109,7 +110,13 @@ export class ChannelsModule {
       route: deps.route,
       log: deps.log,
       bus: deps.bus,
-      gatewayAuth: (req) => auth.checkRequest(req) === "ok",
+      // The http channel (the gateway token's own) answers in its response, after the turn: once
+      // authenticated, its request is not cut by the idle timeout (a call may wait for an approval).
+      gatewayAuth: (req) => {
+        const ok = auth.checkRequest(req) === "ok";
+        if (ok) auth.holdOpen(req);
+        return ok;
+      },
       remoteOf: auth.remoteOf,
       // The token comes from the flag or the environment only: it does not change on reload.
       hostSecrets: () => (token ? [token] : []),

@@ -218,7 +218,7 @@ export function chatModule(deps: ChatModuleDeps): Capability {
         if (!live.current.gateway.openai_compat) return c.notFound();
         await next();
       });
-      mountOpenAICompat(app, { runner, agents: () => live.current.agents, checkBearer: auth.checkBearer, remoteOf: auth.remoteOf });
+      mountOpenAICompat(app, { runner, agents: () => live.current.agents, checkBearer: auth.checkBearer, remoteOf: auth.remoteOf, holdOpen: auth.holdOpen });
       app.use("/mcp", async (c, next) => {
         if (!live.current.gateway.mcp) return c.notFound();
         await next();
@@ -229,6 +229,7 @@ export function chatModule(deps: ChatModuleDeps): Capability {
         tools: () => createToolBox(deps.host, live.current.gateway.mcp_tools, [], "mcp:local"),
         checkBearer: auth.checkBearer,
         remoteOf: auth.remoteOf,
+        holdOpen: auth.holdOpen,
         log: deps.log.child({ module: "mcp-server" }),
       });
     },
