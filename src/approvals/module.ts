@@ -75,7 +75,10 @@ export class ApprovalsModule {
     return [];
   }
 
-  /** Shutdown, last step: a request still waiting (nobody can answer any more) is denied, by "shutdown". */
+  /**
+   * Shutdown, last step: a request still waiting (its turn normally ended with the drain, cancelled)
+   * is denied by "shutdown", so no caller is left hanging once nobody can answer.
+   */
   stop(): Promise<void> {
     return this.broker.close("shutdown");
   }

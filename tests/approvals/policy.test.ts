@@ -92,3 +92,21 @@ describe("the gate fails closed", () => {
     expect(ran).toBe(0);
   });
 });
+
+describe("the broker at shutdown", () => {
+  test("a request still waiting when the broker closes is denied by shutdown, and stored so", async () => {
+    const { ApprovalBroker } = await import("../../src/approvals/index.ts");
+    const { memoryApprovals } = await import("../../src/store/index.ts");
+    const { createLogger } = await import("../../src/lib/log.ts");
+    const store = memoryApprovals();
+    const broker = new ApprovalBroker({ store, timeoutMs: () => 600_000, secrets: () => [], log: createLogger({ format: "json", level: "error", write: () => {} }) });
+    const asked = broker.ask({ agent: "main", session: "s", tool: "get", tool_use_id: "tu0", input: {}, why: "always", signal: new AbortController().signal });
+    const deadline = Date.now() + 5_000;
+    while (broker.pending().length === 0 && Date.now() < deadline) await Bun.sleep(5);
+    const [waiting] = broker.pending();
+    await broker.close("shutdown");
+    expect(await asked).toMatchObject({ id: waiting!.id, state: "denied", by: "shutdown" });
+    expect(await store.getApproval(waiting!.id)).toMatchObject({ state: "denied", decided_by: "shutdown" });
+    expect(broker.pending()).toEqual([]);
+  });
+});
