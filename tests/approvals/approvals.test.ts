@@ -163,7 +163,7 @@ describe("approval = \"always\"", () => {
     // Another session's turn (its call waits too) and a status request are answered meanwhile.
     const otherTurn = other.call("chat.send", { content: "hello", peer: "f" }, "o1");
     const otherId = ((await approvalEvent(other, "o1")).value as Msg).params.data.id;
-    expect(((await other.call("status")) as Msg).result).toBeDefined();
+    expect(((await other.call("status")) as Msg).result.approvals).toEqual({ pending: 2, timeout_ms: 20_000 });
     expect(await (await fetch(`${gw.url}/metrics`)).text()).toContain("exoclaw_approvals_pending 2");
     expect(((await other.call("approval.list")) as Msg).result.approvals.map((a: Msg) => a.id).sort()).toEqual([id, otherId].sort());
     await other.call("approval.resolve", { id: otherId, allow: false });
