@@ -1,0 +1,209 @@
+/**
+ * Conversations on NATS: one stream of messages, one subject per session (`<ns>.msgs.<key>`, the key
+ * escaped so a peer id like `a.*` or `>` stays in its own subject). An append is ONE stream message
+ * (the turn's messages and the session's new metadata), published only if the subject's last
+ * sequence is still the one this gateway read (JetStream's expected-last-subject-sequence): all or
+ * nothing, gapless seq, and two gateways appending to one session cannot interleave or lose a turn —
+ * the loser reads the new tail and tries again. The session's metadata is its last append's header,
+ * so listing sessions reads headers only.
+ *
+ * History is read back through the stream (no direct get: the leader answers, so a gateway reads its
+ * own and others' writes) and kept per session in a bounded cache, checked against the subject's
+ * last sequence on every read.
+ *
+ * A turn's reply is saved on its inbound message first, then the messages appended; if the append
+ * fails the reply is put back (all-or-nothing as far as the caller sees). A crash between the two
+ * leaves a reply that is sent without its turn in the history, never a turn that runs twice.
+ */
+import { headers } from "@nats-io/transport-node";
+import type { NewMessage, SessionAddress, StoredMessage } from "../../core/index.ts";
+import type { ConversationStore, SessionInfo } from "../conversations.ts";
+import { decodeCursor, encodeCursor, isAfterCursor } from "../cursor.ts";
+import type { InboundReply } from "../inbox.ts";
+import { dec, enc, isWrongLastSequence, type NatsContext, token } from "./context.ts";
+import type { NatsInbox } from "./inbox.ts";
+
+/** One append as stored: the session after it, the first seq, the messages. */
+interface Append {
+  s: SessionInfo;
+  first: number;
+  t: number;
+  m: { role: StoredMessage["role"]; parts: StoredMessage["parts"]; meta?: Record<string, unknown> }[];
+}
+
+/** What this gateway knows of a session's tail: the stream sequence of its last append, and its history. */
+interface Cached {
+  seq: number;
+  info: SessionInfo;
+  messages: StoredMessage[];
+}
+
+const CACHE_SESSIONS = 256;
+const HEADER = "Exo-Session";
+
+const toStored = (a: Append, key: string): StoredMessage[] =>
+  a.m.map((m, i) => {
+    const s: StoredMessage = { session: key, seq: a.first + i, role: m.role, parts: m.parts, created_at: a.t };
+    if (m.meta !== undefined) s.meta = m.meta;
+    return s;
+  });
+
+export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Promise<ConversationStore> {
+  const stream = ctx.name("msgs");
+  const prefix = ctx.subject("msgs");
+  await ensureStream(ctx, { name: stream, subjects: [`${prefix}.>`] });
+  const subjectOf = (key: string) => `${prefix}.${token(key)}`;
+  const cache = new Map<string, Cached>();
+  const remember = (key: string, c: Cached) => {
+    cache.delete(key);
+    if (cache.size >= CACHE_SESSIONS) cache.delete(cache.keys().next().value!);
+    cache.set(key, c);
+  };
+  /** Per-session chain: appends from this process run in call order. */
+  const chains = new Map<string, Promise<unknown>>();
+
+  /** The subject's last append (stream seq and session), or null when the session is unknown. */
+  const lastOf = async (key: string): Promise<{ seq: number; a: Append } | null> => {
+    try {
+      const sm = await ctx.jsm.streams.getMessage(stream, { last_by_subj: subjectOf(key) });
+      if (!sm) return null;
+      return { seq: sm.seq, a: dec<Append>(sm.data) };
+    } catch (e) {
+      if (/no message found|not found/i.test(String((e as Error).message))) return null;
+      throw e;
+    }
+  };
+
+  /** The whole history of a session, read through the stream, current as of `last`. */
+  const load = async (key: string): Promise<Cached | null> => {
+    const last = await lastOf(key);
+    if (!last) {
+      cache.delete(key);
+      return null;
+    }
+    const have = cache.get(key);
+    if (have && have.seq === last.seq) return have;
+    const msgs = await ctx.scan(stream, subjectOf(key));
+    const messages: StoredMessage[] = [];
+    let seq = 0;
+    for (const m of msgs) {
+      const a = dec<Append>(m.data);
+      // Only what a reset left standing: an append whose first seq restarts the count.
+      if (a.first === 1) messages.length = 0;
+      messages.push(...toStored(a, key));
+      seq = m.seq;
+    }
+    const c: Cached = { seq: Math.max(seq, last.seq), info: last.a.s, messages };
+    remember(key, c);
+    return c;
+  };
+
+  const appendOnce = async (addr: SessionAddress, msgs: NewMessage[]): Promise<StoredMessage[]> => {
+    let tail: { seq: number; info: SessionInfo } | null = cache.get(addr.key) ?? null;
+    if (!tail) {
+      const l = await lastOf(addr.key);
+      tail = l ? { seq: l.seq, info: l.a.s } : null;
+    }
+    for (let attempt = 0; ; attempt++) {
+      const t = ctx.now();
+      const count = tail?.info.message_count ?? 0;
+      const info: SessionInfo = {
+        key: addr.key, agent: addr.agent, channel: addr.channel, account: addr.account, peer: addr.peer, thread: addr.thread,
+        created_at: tail?.info.created_at ?? t, updated_at: t, message_count: count + msgs.length,
+      };
+      const a: Append = { s: info, first: count + 1, t, m: structuredClone(msgs).map((m) => (m.meta !== undefined ? { role: m.role, parts: m.parts, meta: m.meta } : { role: m.role, parts: m.parts })) };
+      const h = headers();
+      h.set(HEADER, Buffer.from(JSON.stringify(info)).toString("base64url"));
+      try {
+        const ack = await ctx.js.publish(subjectOf(addr.key), enc(a), { headers: h, expect: { lastSubjectSequence: tail?.seq ?? 0, streamName: stream } });
+        const stored = toStored(a, addr.key);
+        const had = cache.get(addr.key);
+        if (had && tail && had.seq === tail.seq) remember(addr.key, { seq: ack.seq, info, messages: [...had.messages, ...stored] });
+        else if (!tail) remember(addr.key, { seq: ack.seq, info, messages: stored });
+        else cache.delete(addr.key);
+        return structuredClone(stored);
+      } catch (e) {
+        // Another gateway appended (or reset) since: read the new tail and try again.
+        if (!isWrongLastSequence(e) || attempt >= 50) throw e;
+        cache.delete(addr.key);
+        const l = await lastOf(addr.key);
+        tail = l ? { seq: l.seq, info: l.a.s } : null;
+      }
+    }
+  };
+
+  const append = async (addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply): Promise<StoredMessage[]> => {
+    const before = reply ? await inbox.saveReply(reply.inbound, reply.text) : null;
+    try {
+      return await ctx.run("append messages", () => appendOnce(addr, msgs));
+    } catch (e) {
+      if (reply && before) await inbox.saveReply(reply.inbound, before.reply).catch(() => {});
+      throw e;
+    }
+  };
+
+  return {
+    appendMessages(addr, msgs, reply) {
+      const prev = chains.get(addr.key) ?? Promise.resolve();
+      const p = prev.then(
+        () => append(addr, msgs, reply),
+        () => append(addr, msgs, reply),
+      );
+      const settled = p.catch(() => {});
+      chains.set(addr.key, settled);
+      void settled.then(() => {
+        if (chains.get(addr.key) === settled) chains.delete(addr.key);
+      });
+      return p;
+    },
+    getSession: (key) =>
+      ctx.run("read a session", async () => {
+        const l = await lastOf(key);
+        return l ? { ...l.a.s } : null;
+      }),
+    listSessions: (q) =>
+      ctx.run("list sessions", async () => {
+        const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
+        const heads = await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true, headersOnly: true });
+        const all = heads
+          .map((m) => JSON.parse(Buffer.from(m.headers?.get(HEADER) ?? "", "base64url").toString("utf8")) as SessionInfo)
+          .filter((s) => (q.agent === undefined || s.agent === q.agent) && (q.channel === undefined || s.channel === q.channel))
+          .filter((s) => cursor === null || isAfterCursor(s, cursor))
+          .sort((a, b) => b.updated_at - a.updated_at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+        const page = all.slice(0, q.limit);
+        const last = page.at(-1);
+        return { sessions: page, next_cursor: all.length > q.limit && last ? encodeCursor(last) : null };
+      }),
+    history: (key, q) =>
+      ctx.run("read history", async () => {
+        const c = await load(key);
+        if (!c) return [];
+        const list = c.messages;
+        const upto = q.before === undefined ? list.length : Math.max(0, Math.min(list.length, q.before - 1));
+        return structuredClone(list.slice(Math.max(0, upto - q.limit), upto));
+      }),
+    resetSession: (key) =>
+      ctx.run("reset the session", async () => {
+        const l = await lastOf(key);
+        cache.delete(key);
+        if (!l) return null;
+        await ctx.jsm.streams.purge(stream, { filter: subjectOf(key) });
+        return l.a.s.message_count;
+      }),
+    countSessions: () =>
+      ctx.run("count sessions", async () => {
+        const si = await ctx.jsm.streams.info(stream);
+        return si.state.num_subjects ?? (await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true, headersOnly: true })).length;
+      }),
+  };
+}
+
+/** Creates a stream of the store when absent (replicas as configured; reads through its leader). */
+export async function ensureStream(ctx: NatsContext, cfg: { name: string; subjects: string[]; max_msgs_per_subject?: number }): Promise<void> {
+  try {
+    await ctx.jsm.streams.info(cfg.name);
+  } catch (e) {
+    if (!/stream not found/i.test(String((e as Error).message))) throw e;
+    await ctx.jsm.streams.add({ ...cfg, num_replicas: ctx.replicas, allow_direct: false, allow_rollup_hdrs: false });
+  }
+}

@@ -1,0 +1,123 @@
+/**
+ * The NATS store against every port's contract, on a real nats-server with JetStream started for
+ * this file (one server; each test gets its own namespace, so its own empty streams and buckets),
+ * and what only this engine has: hostile ids kept in their own subjects, two gateways sharing one
+ * store, and an outage answered with StoreError at once, then recovered.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { openNatsStore, type NatsStore } from "../../src/store/nats.ts";
+import { StoreError } from "../../src/store/index.ts";
+import { startJetStream, type JsServers } from "../helpers/jetstream.ts";
+import { storeContract } from "./contract.ts";
+import { addr, user } from "./contract/harness.ts";
+
+let js: JsServers;
+beforeAll(async () => {
+  js = await startJetStream();
+});
+afterAll(async () => {
+  await js?.[Symbol.asyncDispose]();
+});
+
+let n = 0;
+const open = (namespace: string, now?: () => number): Promise<NatsStore> => openNatsStore({ servers: js.url.split(","), namespace, ...(now && { now }), reconnectWaitMs: 100 });
+
+storeContract("nats", async () => {
+  let t = 1_700_000_000_000;
+  const store = await open(`c${++n}`, () => t);
+  return { store, tick: (ms = 1000) => void (t += ms), [Symbol.asyncDispose]: () => store.close() };
+});
+
+describe("nats store", () => {
+  test("hostile peer ids (`a.*`, `>`, `a`, dots, spaces, `=`) stay in their own session and subject", async () => {
+    const store = await open(`h${++n}`);
+    try {
+      const peers = ["a.*", ">", "a", "a.b", "*", "a b", "=3E", "a.>"];
+      for (const p of peers) await store.appendMessages(addr(p), [user(`for ${p}`)]);
+      for (const p of peers) {
+        const h = await store.history(addr(p).key, { limit: 10 });
+        expect(h.map((m) => (m.parts[0] as { text: string }).text)).toEqual([`for ${p}`]);
+        expect((await store.getSession(addr(p).key))?.peer).toBe(p);
+      }
+      expect(await store.countSessions()).toBe(peers.length);
+      // Resetting the wildcard-looking one forgets it alone.
+      expect(await store.resetSession(addr("a.*").key)).toBe(1);
+      expect(await store.resetSession(addr(">").key)).toBe(1);
+      expect(await store.countSessions()).toBe(peers.length - 2);
+      expect((await store.history(addr("a").key, { limit: 10 })).length).toBe(1);
+      expect((await store.history(addr("a.b").key, { limit: 10 })).length).toBe(1);
+      // Plugin state and pairings under hostile names stay apart too.
+      await store.kvSet("p.*", ">", "x");
+      await store.kvSet("p", "*.>", "y");
+      expect(await store.kvGet("p.*", ">")).toBe("x");
+      expect(await store.kvGet("p", "*.>")).toBe("y");
+      expect(await store.kvStats("p")).toEqual({ entries: 1, bytes: 4 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("two gateways on one store: a conversation begun on one continues on the other, without a gap or a lost turn", async () => {
+    const ns = `g${++n}`;
+    const a = await open(ns);
+    const b = await open(ns);
+    try {
+      const s = addr("shared");
+      await a.appendMessages(s, [user("1 on A")]);
+      expect((await b.history(s.key, { limit: 10 })).map((m) => m.seq)).toEqual([1]);
+      await b.appendMessages(s, [user("2 on B")]);
+      // A's cached tail is stale: its append loses the compare-and-set, reads the tail, and lands third.
+      const third = await a.appendMessages(s, [user("3 on A")]);
+      expect(third.map((m) => m.seq)).toEqual([3]);
+      // Both racing: every message lands once, seq gapless.
+      await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).appendMessages(s, [user(`r${i}`)])));
+      const h = await b.history(s.key, { limit: 100 });
+      expect(h.map((m) => m.seq)).toEqual(Array.from({ length: 23 }, (_, i) => i + 1));
+      expect(new Set(h.map((m) => (m.parts[0] as { text: string }).text)).size).toBe(23);
+      expect((await a.getSession(s.key))!.message_count).toBe(23);
+      // The inbox deduplicates across gateways; a fact learned on one is found on the other.
+      const rec = { id: "telegram:9", channel: "telegram", payload: "{}", received_at: 1 };
+      const accepted = await Promise.all([a.acceptInbound(rec), b.acceptInbound(rec)]);
+      expect(accepted.filter(Boolean)).toHaveLength(1);
+      expect(await a.completeInbound("telegram:9")).toBe(true);
+      expect(await b.acceptInbound(rec)).toBe(false);
+      const fact = await a.addFact("main", "telegram:1", "Ada likes green tea");
+      expect(await b.addFact("main", "telegram:1", "Ada likes green tea")).toEqual(fact);
+      await a.kvSet("weather", "city", "Oslo");
+      expect(await b.kvGet("weather", "city")).toBe("Oslo");
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test("while NATS is down every call fails at once with a StoreError; when it is back the store works again, nothing lost", async () => {
+    const store = await open(`o${++n}`);
+    try {
+      await store.appendMessages(addr("o"), [user("before")]);
+      await js.nodes[0]!.stop();
+      await waitFor(async () => (await store.countSessions().then(() => false, (e: unknown) => e instanceof StoreError)));
+      await expect(store.appendMessages(addr("o"), [user("during")])).rejects.toThrow(/unreachable/);
+      await expect(store.kvGet("p", "k")).rejects.toBeInstanceOf(StoreError);
+      await js.nodes[0]!.start();
+      await waitFor(async () => (await store.countSessions().then(() => true, () => false)));
+      await store.appendMessages(addr("o"), [user("after")]);
+      expect((await store.history(addr("o").key, { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text)).toEqual(["before", "after"]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("a store that cannot be reached at open is a clear StoreError", async () => {
+    await expect(openNatsStore({ servers: ["nats://127.0.0.1:1"], connectTimeoutMs: 500 })).rejects.toThrow(/cannot reach the nats store at nats:\/\/127\.0\.0\.1:1/);
+  });
+});
+
+/** Polls `cond` until it holds (a condition, not a sleep standing in for one). */
+export async function waitFor(cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error("condition not reached in time");
+    await Bun.sleep(50);
+  }
+}
