@@ -19,7 +19,7 @@ import { natsInbox } from "./nats/inbox.ts";
 import { natsPairings } from "./nats/pairings.ts";
 import { natsPluginState } from "./nats/plugin-state.ts";
 import { natsUsageLedger } from "./nats/usage.ts";
-import type { Store } from "./types.ts";
+import type { Store, StoreDetails } from "./types.ts";
 
 export interface NatsStoreOptions {
   /** NATS servers (`nats://host:port`), any of a cluster's. */
@@ -38,12 +38,7 @@ export interface NatsStoreOptions {
 }
 
 /** A store's streams and buckets, briefly, for `status`. */
-export interface NatsStoreInfo {
-  servers: string;
-  connected: boolean;
-  replicas: number;
-  streams: { name: string; messages: number; bytes: number; subjects: number; replicas: number }[];
-}
+export type NatsStoreInfo = StoreDetails;
 
 export type NatsStore = Store & { describe(): Promise<NatsStoreInfo> };
 

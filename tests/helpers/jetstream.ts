@@ -106,3 +106,12 @@ export async function startJetStreamCluster(): Promise<JsServers> {
     },
   };
 }
+
+/** Polls `cond` until it holds (a condition, not a sleep standing in for one). */
+export async function waitFor(cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error("condition not reached in time");
+    await Bun.sleep(50);
+  }
+}

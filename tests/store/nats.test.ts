@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { openNatsStore, type NatsStore } from "../../src/store/nats.ts";
 import { StoreError } from "../../src/store/index.ts";
-import { startJetStream, type JsServers } from "../helpers/jetstream.ts";
+import { startJetStream, waitFor, type JsServers } from "../helpers/jetstream.ts";
 import { storeContract } from "./contract.ts";
 import { addr, user } from "./contract/harness.ts";
 
@@ -112,12 +112,3 @@ describe("nats store", () => {
     await expect(openNatsStore({ servers: ["nats://127.0.0.1:1"], connectTimeoutMs: 500 })).rejects.toThrow(/cannot reach the nats store at nats:\/\/127\.0\.0\.1:1/);
   });
 });
-
-/** Polls `cond` until it holds (a condition, not a sleep standing in for one). */
-export async function waitFor(cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error("condition not reached in time");
-    await Bun.sleep(50);
-  }
-}

@@ -1,0 +1,46 @@
+/**
+ * A gateway on the nats store (a real nats-server with JetStream, one for this file): it starts on
+ * `[store] kind = "nats"`, `status` shows the store's streams and buckets, and `/ready` follows the
+ * store — 503 while NATS is stopped (with `/health` still answering), 200 again once it is back.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { formatStatus } from "../../src/cli/status.ts";
+import { startTestGateway } from "../helpers/gateway.ts";
+import { startJetStream, waitFor, type JsServers } from "../helpers/jetstream.ts";
+import { openSocket } from "../helpers/ws.ts";
+
+let js: JsServers;
+beforeAll(async () => {
+  js = await startJetStream();
+});
+afterAll(async () => {
+  await js?.[Symbol.asyncDispose]();
+});
+
+test("a gateway on the nats store: status lists its streams and buckets; /ready is 503 while NATS is stopped and recovers", async () => {
+  await using gw = await startTestGateway({ toml: `[store]\nkind = "nats"\nnats_url = ["${js.url}"]\nnamespace = "gwtest"\n` });
+  await using ws = await openSocket(gw.wsUrl);
+  const status = ((await ws.call("status")) as { result: Record<string, unknown> }).result as never as Parameters<typeof formatStatus>[0];
+  expect(status.store).toMatchObject({ kind: "nats", sessions: 0 });
+  const names = status.store!.engine!.streams.map((s) => s.name);
+  expect(names).toEqual(expect.arrayContaining(["gwtest_msgs", "gwtest_usage", "KV_gwtest_inbox", "KV_gwtest_seen", "KV_gwtest_pairings", "KV_gwtest_plugin_state", "KV_gwtest_facts"]));
+  expect(formatStatus(status, gw.url)).toContain("gwtest_msgs 0 msg(s) R1");
+  expect((await fetch(`${gw.url}/ready`)).status).toBe(200);
+
+  await js.nodes[0]!.stop();
+  await waitFor(async () => (await fetch(`${gw.url}/ready`)).status === 503);
+  const ready = (await (await fetch(`${gw.url}/ready`)).json()) as { store: { ok: boolean; error: string } };
+  expect(ready.store).toMatchObject({ ok: false });
+  expect(ready.store.error).toContain("unreachable");
+  expect((await fetch(`${gw.url}/health`)).status).toBe(200);
+
+  await js.nodes[0]!.start();
+  await waitFor(async () => (await fetch(`${gw.url}/ready`)).status === 200);
+});
+
+test('store.kind = "nats" takes [bus] nats_url when [store] nats_url is unset, and a NATS that does not answer stops the start with the servers named', async () => {
+  await using gw = await startTestGateway({ toml: `[bus]\nnats_url = "${js.url}"\n\n[store]\nkind = "nats"\nnamespace = "frombus"\n` });
+  expect(gw.store.kind).toBe("nats");
+  expect(gw.store.location).toContain(js.url);
+  await expect(startTestGateway({ toml: `[store]\nkind = "nats"\nnats_url = "nats://127.0.0.1:1"\n` })).rejects.toThrow("cannot reach the nats store at nats://127.0.0.1:1");
+});
