@@ -84,27 +84,43 @@ export async function startJetStream(): Promise<JsServers> {
   };
 }
 
-/** A 3-node JetStream cluster: the first node listens for routes, the other two route to it. */
+/** A free loopback port, by binding one and letting it go (routes must be named before the nodes start). */
+function freePort(): number {
+  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = l.port;
+  l.stop(true);
+  return port;
+}
+
+/**
+ * A 3-node JetStream cluster. JetStream clustering needs every node's routes configured up front, so
+ * the route ports are probed free first; a node that loses its port to another process in between
+ * makes the whole start retry with new ports. Client ports are still the servers' own (-1).
+ */
 export async function startJetStreamCluster(): Promise<JsServers> {
-  const dirs = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), "exoclaw-jsc-")));
-  const base = (i: number, port: number, cport: number | string) => ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dirs[i]!, "-n", `n${i + 1}`, "--cluster_name", "exo", "-cluster", `nats://127.0.0.1:${cport}`];
-  const first = await spawn(base(0, -1, -1), true);
-  const routes = `nats://127.0.0.1:${first.routePort}`;
-  const ports: number[] = [first.routePort!];
-  const nodes: JsNode[] = [node((p) => [...base(0, p, ports[0]!)], first)];
-  for (const i of [1, 2]) {
-    const s = await spawn([...base(i, -1, -1), "-routes", routes], true);
-    ports.push(s.routePort!);
-    nodes.push(node((p) => [...base(i, p, ports[i]!), "-routes", routes], s));
-  }
-  return {
-    url: nodes.map((n) => n.url).join(","),
-    nodes,
-    async [Symbol.asyncDispose]() {
+  for (let attempt = 0; ; attempt++) {
+    const dirs = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), "exoclaw-jsc-")));
+    const routePorts = [freePort(), freePort(), freePort()];
+    const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
+    const args = (i: number, port: number) => ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dirs[i]!, "-n", `n${i + 1}`, "--cluster_name", "exo", "-cluster", `nats://127.0.0.1:${routePorts[i]}`, "-routes", routes];
+    const nodes: JsNode[] = [];
+    try {
+      for (const i of [0, 1, 2]) nodes.push(node((p) => args(i, p), await spawn(args(i, -1), true)));
+    } catch (e) {
       for (const n of nodes) await n.stop();
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
-    },
-  };
+      if (attempt < 3) continue;
+      throw e;
+    }
+    return {
+      url: nodes.map((n) => n.url).join(","),
+      nodes,
+      async [Symbol.asyncDispose]() {
+        for (const n of nodes) await n.stop();
+        for (const d of dirs) rmSync(d, { recursive: true, force: true });
+      },
+    };
+  }
 }
 
 /** Polls `cond` until it holds (a condition, not a sleep standing in for one). */

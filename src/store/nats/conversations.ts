@@ -15,7 +15,7 @@
  * fails the reply is put back (all-or-nothing as far as the caller sees). A crash between the two
  * leaves a reply that is sent without its turn in the history, never a turn that runs twice.
  */
-import { headers } from "@nats-io/transport-node";
+import { headers, nuid } from "@nats-io/transport-node";
 import type { NewMessage, SessionAddress, StoredMessage } from "../../core/index.ts";
 import type { ConversationStore, SessionInfo } from "../conversations.ts";
 import { decodeCursor, encodeCursor, isAfterCursor } from "../cursor.ts";
@@ -25,6 +25,8 @@ import type { NatsInbox } from "./inbox.ts";
 
 /** One append as stored: the session after it, the first seq, the messages. */
 interface Append {
+  /** This append's own id: after a lost acknowledgement, the tail tells whether it landed. */
+  id: string;
   s: SessionInfo;
   first: number;
   t: number;
@@ -104,6 +106,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
       const l = await lastOf(addr.key);
       tail = l ? { seq: l.seq, info: l.a.s } : null;
     }
+    const id = nuid.next();
     for (let attempt = 0; ; attempt++) {
       const t = ctx.now();
       const count = tail?.info.message_count ?? 0;
@@ -111,15 +114,25 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
         key: addr.key, agent: addr.agent, channel: addr.channel, account: addr.account, peer: addr.peer, thread: addr.thread,
         created_at: tail?.info.created_at ?? t, updated_at: t, message_count: count + msgs.length,
       };
-      const a: Append = { s: info, first: count + 1, t, m: structuredClone(msgs).map((m) => (m.meta !== undefined ? { role: m.role, parts: m.parts, meta: m.meta } : { role: m.role, parts: m.parts })) };
+      const a: Append = { id, s: info, first: count + 1, t, m: structuredClone(msgs).map((m) => (m.meta !== undefined ? { role: m.role, parts: m.parts, meta: m.meta } : { role: m.role, parts: m.parts })) };
       const h = headers();
       h.set(HEADER, Buffer.from(JSON.stringify(info)).toString("base64url"));
       try {
-        const ack = await ctx.js.publish(subjectOf(addr.key), enc(a), { headers: h, expect: { lastSubjectSequence: tail?.seq ?? 0, streamName: stream } });
+        let ack: { seq: number };
+        try {
+          ack = await ctx.js.publish(subjectOf(addr.key), enc(a), { headers: h, msgID: `${id}:${attempt}`, expect: { lastSubjectSequence: tail?.seq ?? 0, streamName: stream } });
+        } catch (e) {
+          // No acknowledgement (a timeout, a leader lost): it may have landed all the same.
+          if (isWrongLastSequence(e)) throw e;
+          const l = await lastOf(addr.key).catch(() => null);
+          if (!l || l.a.id !== id) throw e;
+          ack = { seq: l.seq };
+          Object.assign(a, l.a);
+        }
         const stored = toStored(a, addr.key);
         const had = cache.get(addr.key);
-        if (had && tail && had.seq === tail.seq) remember(addr.key, { seq: ack.seq, info, messages: [...had.messages, ...stored] });
-        else if (!tail) remember(addr.key, { seq: ack.seq, info, messages: stored });
+        if (had && tail && had.seq === tail.seq) remember(addr.key, { seq: ack.seq, info: a.s, messages: [...had.messages, ...stored] });
+        else if (!tail) remember(addr.key, { seq: ack.seq, info: a.s, messages: stored });
         else cache.delete(addr.key);
         return structuredClone(stored);
       } catch (e) {
