@@ -85,6 +85,15 @@ describe("nats store", () => {
       expect(await b.addFact("main", "telegram:1", "Ada likes green tea")).toEqual(fact);
       await a.kvSet("weather", "city", "Oslo");
       expect(await b.kvGet("weather", "city")).toBe("Oslo");
+      // Usage and facts recorded on one gateway reach the other's view (followed, not polled by the store).
+      await a.recordUsage({ at: 5, session: s.key, agent: "main", provider: "p", model: "m", input_tokens: 7, output_tokens: 1, cost_usd: 0.5 });
+      await waitFor(async () => (await b.sumUsage({ session: s.key })).calls === 1);
+      expect(await b.sumUsage({ session: s.key })).toMatchObject({ input_tokens: 7, cost_usd: 0.5 });
+      await b.addFact("main", "telegram:1", "Grace sails a catamaran");
+      await waitFor(async () => (await a.searchFacts({ agent: "main", query: "catamaran", limit: 5 })).length === 1);
+      // A pairing saved on one is found by its code on the other.
+      await b.savePairing({ person: "slack:A1:U9", channel: "slack", status: "pending", code: "WXYZ6789", created_at: 1, expires_at: 2, notified_at: 1, approved_at: null });
+      expect((await a.pairingByCode("WXYZ6789"))?.person).toBe("slack:A1:U9");
     } finally {
       await a.close();
       await b.close();
@@ -92,7 +101,9 @@ describe("nats store", () => {
   });
 
   test("while NATS is down every call fails at once with a StoreError; when it is back the store works again, nothing lost", async () => {
-    const store = await open(`o${++n}`);
+    const ns = `o${++n}`;
+    const store = await open(ns);
+    const other = await open(ns);
     try {
       await store.appendMessages(addr("o"), [user("before")]);
       await js.nodes[0]!.stop();
@@ -103,8 +114,12 @@ describe("nats store", () => {
       await waitFor(async () => (await store.countSessions().then(() => true, () => false)));
       await store.appendMessages(addr("o"), [user("after")]);
       expect((await store.history(addr("o").key, { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text)).toEqual(["before", "after"]);
+      // The other gateway's views follow again after the outage.
+      await store.recordUsage({ at: 9, session: "o", agent: "main", provider: "p", model: "m", input_tokens: 1, output_tokens: 1, cost_usd: null });
+      await waitFor(async () => (await other.sumUsage({ session: "o" }).catch(() => ({ calls: 0 }))).calls === 1);
     } finally {
       await store.close();
+      await other.close();
     }
   });
 

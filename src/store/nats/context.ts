@@ -29,7 +29,7 @@ export interface NatsContext {
   /** A KV bucket of the store, created when absent (replicas, no direct get: reads go to the leader). */
   bucket(part: string): Promise<KV>;
   /** Every message of `stream` on `filter` (the last of each subject with `lastPerSubject`), in stream order. */
-  scan(stream: string, filter: string, opts?: { lastPerSubject?: boolean; headersOnly?: boolean }): Promise<JsMsg[]>;
+  scan(stream: string, filter: string, opts?: { lastPerSubject?: boolean; headersOnly?: boolean; fromSeq?: number }): Promise<JsMsg[]>;
   /** Calls `onMsg` for every message of `stream` from `fromSeq` on, now and as they arrive, until close. */
   follow(stream: string, fromSeq: number, onMsg: (m: JsMsg) => void): Promise<void>;
   /** Stops the tails (before the connection closes). */
@@ -120,7 +120,9 @@ export function natsContext(o: ContextOptions): NatsContext {
     async scan(stream, filter, opts = {}) {
       const c = await o.js.consumers.get(stream, {
         filter_subjects: filter,
-        deliver_policy: opts.lastPerSubject ? DeliverPolicy.LastPerSubject : DeliverPolicy.All,
+        ...(opts.fromSeq !== undefined
+          ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.fromSeq }
+          : { deliver_policy: opts.lastPerSubject ? DeliverPolicy.LastPerSubject : DeliverPolicy.All }),
         ...(opts.headersOnly && { headers_only: true }),
       });
       const out: JsMsg[] = [];

@@ -85,6 +85,16 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
     }
     const have = cache.get(key);
     if (have && have.seq === last.seq) return have;
+    // Another gateway appended since: read only what is new, unless a reset came in between.
+    if (have && have.seq < last.seq) {
+      const msgs = await ctx.scan(stream, subjectOf(key), { fromSeq: have.seq + 1 });
+      const next = msgs.map((m) => dec<Append>(m.data));
+      if (next.length > 0 && next[0]!.first === have.messages.length + 1 && msgs.at(-1)!.seq === last.seq) {
+        const c: Cached = { seq: last.seq, info: last.a.s, messages: [...have.messages, ...next.flatMap((a) => toStored(a, key))] };
+        remember(key, c);
+        return c;
+      }
+    }
     const msgs = await ctx.scan(stream, subjectOf(key));
     const messages: StoredMessage[] = [];
     let seq = 0;
