@@ -38,9 +38,12 @@ test("a gateway on the nats store: status lists its streams and buckets; /ready 
   await waitFor(async () => (await fetch(`${gw.url}/ready`)).status === 200);
 });
 
-test('store.kind = "nats" takes [bus] nats_url when [store] nats_url is unset, and a NATS that does not answer stops the start with the servers named', async () => {
-  await using gw = await startTestGateway({ toml: `[bus]\nnats_url = "${js.url}"\n\n[store]\nkind = "nats"\nnamespace = "frombus"\n` });
+test('store.kind = "nats" takes [bus] nats_url (a list, one of them dead) when [store] nats_url is unset, and a NATS that does not answer stops the start with the servers named', async () => {
+  await using gw = await startTestGateway({ toml: `[bus]\nnats_url = ["nats://127.0.0.1:1", "${js.url}"]\n\n[store]\nkind = "nats"\nnamespace = "frombus"\n` });
   expect(gw.store.kind).toBe("nats");
-  expect(gw.store.location).toContain(js.url);
+  expect(gw.store.location).toContain(`nats://127.0.0.1:1,${js.url}`);
+  await gw.store.kvSet("p", "k", "v");
+  await using ws = await openSocket(gw.wsUrl);
+  await waitFor(async () => ((await ws.call("status")) as { result: { bus: { mode: string } } }).result.bus.mode === "nats");
   await expect(startTestGateway({ toml: `[store]\nkind = "nats"\nnats_url = "nats://127.0.0.1:1"\n` })).rejects.toThrow("cannot reach the nats store at nats://127.0.0.1:1");
 });
