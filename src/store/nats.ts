@@ -42,8 +42,13 @@ export type NatsStoreInfo = StoreDetails;
 
 export type NatsStore = Store & { describe(): Promise<NatsStoreInfo> };
 
+/** A server list fit for logs and `status`: credentials in a URL (`nats://user:pass@host`) are masked. */
+export function shownServers(servers: readonly string[]): string {
+  return servers.map((s) => s.replace(/^((?:[a-z]+:\/\/)?)[^/@]+@/i, "$1***@")).join(",");
+}
+
 export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> {
-  const servers = opts.servers.join(",");
+  const servers = shownServers(opts.servers);
   const namespace = opts.namespace ?? "exoclaw";
   if (!/^[A-Za-z0-9_-]+$/.test(namespace)) throw new StoreError(`store namespace ${JSON.stringify(namespace)}: use letters, digits, _ and - only`);
   const replicas = opts.replicas ?? 1;

@@ -110,6 +110,8 @@ describe("nats store", () => {
       await waitFor(async () => (await store.countSessions().then(() => false, (e: unknown) => e instanceof StoreError)));
       await expect(store.appendMessages(addr("o"), [user("during")])).rejects.toThrow(/unreachable/);
       await expect(store.kvGet("p", "k")).rejects.toBeInstanceOf(StoreError);
+      // A usage row refused during the outage counts nowhere, not even for a moment after.
+      await expect(store.recordUsage({ at: 8, session: "o", agent: "main", provider: "p", model: "m", input_tokens: 50, output_tokens: 50, cost_usd: null })).rejects.toBeInstanceOf(StoreError);
       await js.nodes[0]!.start();
       await waitFor(async () => (await store.countSessions().then(() => true, () => false)));
       await store.appendMessages(addr("o"), [user("after")]);
@@ -117,10 +119,39 @@ describe("nats store", () => {
       // The other gateway's views follow again after the outage.
       await store.recordUsage({ at: 9, session: "o", agent: "main", provider: "p", model: "m", input_tokens: 1, output_tokens: 1, cost_usd: null });
       await waitFor(async () => (await other.sumUsage({ session: "o" }).catch(() => ({ calls: 0 }))).calls === 1);
+      expect(await store.sumUsage({ session: "o" })).toMatchObject({ calls: 1, input_tokens: 1 });
     } finally {
       await store.close();
       await other.close();
     }
+  });
+
+  test("an append larger than the server's max_payload fails whole: nothing appended, the turn's reply put back", async () => {
+    const store = await open(`big${++n}`);
+    try {
+      const s = addr("big");
+      await store.appendMessages(s, [user("small")]);
+      await store.acceptInbound({ id: "telegram:5", channel: "telegram", payload: "{}", received_at: 1 });
+      const huge = user("x".repeat(2 * 1024 * 1024));
+      await expect(store.appendMessages(s, [user("question"), huge], { inbound: "telegram:5", text: "the answer" })).rejects.toBeInstanceOf(StoreError);
+      expect((await store.history(s.key, { limit: 10 })).map((m) => m.seq)).toEqual([1]);
+      expect((await store.getSession(s.key))!.message_count).toBe(1);
+      expect((await store.getInbound("telegram:5"))!.reply).toBeNull();
+      // The session goes on after the refused append, seq gapless.
+      expect((await store.appendMessages(s, [user("next")])).map((m) => m.seq)).toEqual([2]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  test("replicas 3 on a single server is refused at open, saying why", async () => {
+    await expect(openNatsStore({ servers: [js.url], namespace: `r${++n}`, replicas: 3 })).rejects.toThrow(/cannot open the nats store at .*enough servers for 3 replicas/);
+  });
+
+  test("credentials in a server URL are masked wherever the store shows its servers", async () => {
+    const { shownServers } = await import("../../src/store/nats.ts");
+    expect(shownServers(["nats://bob:s3cret@10.0.0.1:4222", "tls://tok@b:4222", "c:4222"])).toBe("nats://***@10.0.0.1:4222,tls://***@b:4222,c:4222");
+    await expect(openNatsStore({ servers: ["nats://bob:s3cret@127.0.0.1:1"], connectTimeoutMs: 300 })).rejects.toThrow(/cannot reach the nats store at nats:\/\/\*\*\*@127\.0\.0\.1:1/);
   });
 
   test("a store that cannot be reached at open is a clear StoreError", async () => {
