@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { formatStatus } from "../../src/cli/status.ts";
+import { runExoclaw } from "../helpers/cli.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { startJetStream, waitFor, type JsServers } from "../helpers/jetstream.ts";
 import { openSocket } from "../helpers/ws.ts";
@@ -25,6 +26,11 @@ test("a gateway on the nats store: status lists its streams and buckets; /ready 
   const names = status.store!.engine!.streams.map((s) => s.name);
   expect(names).toEqual(expect.arrayContaining(["gwtest_msgs", "gwtest_usage", "KV_gwtest_inbox", "KV_gwtest_seen", "KV_gwtest_pairings", "KV_gwtest_plugin_state", "KV_gwtest_facts"]));
   expect(formatStatus(status, gw.url)).toContain("gwtest_msgs 0 msg(s) R1");
+  // What the operator sees: `exoclaw status` against this gateway.
+  const cli = await runExoclaw(["status", "--port", String(gw.port)], { EXOCLAW_HOME: gw.home });
+  expect(cli.code).toBe(0);
+  expect(cli.stdout).toMatch(/store {8}nats \(nats nats:\/\/127\.0\.0\.1:\d+ \(gwtest, 1 replica\)\), 0 session\(s\)/);
+  expect(cli.stdout).toContain("KV_gwtest_inbox 0 msg(s) R1");
   expect((await fetch(`${gw.url}/ready`)).status).toBe(200);
 
   await js.nodes[0]!.stop();
