@@ -69,7 +69,7 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
     const { saveReply: _internal, ...inboxPort } = inbox;
     return {
       kind: "nats",
-      location: `nats ${servers} (${namespace}, ${replicas} replica${replicas === 1 ? "" : "s"})`,
+      location: `${servers}, namespace ${namespace}, ${replicas} replica${replicas === 1 ? "" : "s"}`,
       ...conversations,
       ...usage,
       ...pluginState,

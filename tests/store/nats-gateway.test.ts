@@ -29,7 +29,7 @@ test("a gateway on the nats store: status lists its streams and buckets; /ready 
   // What the operator sees: `exoclaw status` against this gateway.
   const cli = await runExoclaw(["status", "--port", String(gw.port)], { EXOCLAW_HOME: gw.home });
   expect(cli.code).toBe(0);
-  expect(cli.stdout).toMatch(/store {8}nats \(nats nats:\/\/127\.0\.0\.1:\d+ \(gwtest, 1 replica\)\), 0 session\(s\)/);
+  expect(cli.stdout).toMatch(/store {8}nats \(nats:\/\/127\.0\.0\.1:\d+, namespace gwtest, 1 replica\), 0 session\(s\)/);
   expect(cli.stdout).toContain("KV_gwtest_inbox 0 msg(s) R1");
   expect((await fetch(`${gw.url}/ready`)).status).toBe(200);
 
