@@ -1,9 +1,12 @@
 /**
  * A gateway on the nats store (a real nats-server with JetStream, one for this file): it starts on
  * `[store] kind = "nats"`, `status` shows the store's streams and buckets, and `/ready` follows the
- * store — 503 while NATS is stopped (with `/health` still answering), 200 again once it is back.
+ * store — 503 while NATS is stopped (with `/health` still answering), 200 again once it is back; two
+ * gateways on one store carry one conversation between them.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import type { StreamFn } from "../../src/agent/loop.ts";
+import type { ChatRequest } from "../../src/agent/types.ts";
 import { formatStatus } from "../../src/cli/status.ts";
 import { runExoclaw } from "../helpers/cli.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
@@ -52,4 +55,27 @@ test('store.kind = "nats" takes [bus] nats_url (a list, one of them dead) when [
   await using ws = await openSocket(gw.wsUrl);
   await waitFor(async () => ((await ws.call("status")) as { result: { bus: { mode: string } } }).result.bus.mode === "nats");
   await expect(startTestGateway({ toml: `[store]\nkind = "nats"\nnats_url = "nats://127.0.0.1:1"\n` })).rejects.toThrow("cannot reach the nats store at nats://127.0.0.1:1");
+});
+
+test("two gateways on one nats store: a conversation begun on A continues on B, which sends the model A's turns; usage counts on both", async () => {
+  const seen: string[][] = [];
+  const stream: StreamFn = async function* (req: ChatRequest) {
+    seen.push(req.messages.map((m) => `${m.role}:${(m.parts[0] as { text?: string }).text ?? ""}`));
+    yield { type: "text", text: `answer ${seen.length}` };
+    yield { type: "usage", input_tokens: 5, output_tokens: 2 };
+    yield { type: "done", stop_reason: "end_turn" };
+  };
+  const toml = `[store]\nkind = "nats"\nnats_url = "${js.url}"\nnamespace = "pair"\n`;
+  await using a = await startTestGateway({ toml, streamFor: () => stream });
+  await using b = await startTestGateway({ toml, streamFor: () => stream });
+  await using wa = await openSocket(a.wsUrl);
+  await using wb = await openSocket(b.wsUrl);
+  const session = "main:ws:local:main";
+  expect(((await wa.call("chat.send", { content: "first, on A" })) as { result: { text: string } }).result.text).toBe("answer 1");
+  expect(((await wb.call("chat.send", { content: "second, on B" })) as { result: { text: string } }).result.text).toBe("answer 2");
+  expect(seen[1]).toEqual(["user:first, on A", "assistant:answer 1", "user:second, on B"]);
+  const hist = (await wa.call("chat.history", { session })) as { result: { messages: { seq: number; parts: { text: string }[] }[] } };
+  expect(hist.result.messages.map((m) => [m.seq, m.parts[0]!.text])).toEqual([[1, "first, on A"], [2, "answer 1"], [3, "second, on B"], [4, "answer 2"]]);
+  await waitFor(async () => (await a.store.sumUsage({ session })).calls === 2);
+  expect(await b.store.sumUsage({ session })).toMatchObject({ calls: 2, input_tokens: 10, output_tokens: 4 });
 });
