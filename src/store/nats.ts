@@ -78,13 +78,19 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
       ...facts,
       describe: async () => {
         const streams: NatsStoreInfo["streams"] = [];
-        if (ctx.connected()) {
-          for await (const si of jsm.streams.list()) {
-            if (!si.config.name.startsWith(`${namespace}_`) && !si.config.name.startsWith(`KV_${namespace}_`)) continue;
-            streams.push({ name: si.config.name, messages: si.state.messages, bytes: si.state.bytes, subjects: si.state.num_subjects ?? 0, replicas: si.config.num_replicas });
+        let error: string | undefined;
+        try {
+          if (ctx.connected()) {
+            for await (const si of jsm.streams.list()) {
+              if (!si.config.name.startsWith(`${namespace}_`) && !si.config.name.startsWith(`KV_${namespace}_`)) continue;
+              streams.push({ name: si.config.name, messages: si.state.messages, bytes: si.state.bytes, subjects: si.state.num_subjects ?? 0, replicas: si.config.num_replicas });
+            }
           }
+        } catch (e) {
+          // `status` still answers while the cluster is busy (an election, a stream scaling).
+          error = describeError(e);
         }
-        return { servers, connected: ctx.connected(), replicas, streams: streams.sort((a, b) => (a.name < b.name ? -1 : 1)) };
+        return { servers, connected: ctx.connected(), replicas, streams: streams.sort((a, b) => (a.name < b.name ? -1 : 1)), ...(error !== undefined && { error }) };
       },
       async close() {
         ctx.stopFollowing();

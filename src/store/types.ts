@@ -43,4 +43,6 @@ export interface StoreDetails {
   connected: boolean;
   replicas: number;
   streams: { name: string; messages: number; bytes: number; subjects: number; replicas: number }[];
+  /** Why the list is incomplete (the cluster did not answer in time). */
+  error?: string;
 }

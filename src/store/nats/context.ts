@@ -28,6 +28,8 @@ export interface NatsContext {
   run<T>(doing: string, fn: () => Promise<T>): Promise<T>;
   /** A KV bucket of the store, created when absent (replicas, no direct get: reads go to the leader). */
   bucket(part: string): Promise<KV>;
+  /** Gives an existing stream the configured replicas (a changed `[store] replicas` applies at start). */
+  scaleTo(stream: string): Promise<void>;
   /** Every message of `stream` on `filter` (the last of each subject with `lastPerSubject`), in stream order. */
   scan(stream: string, filter: string, opts?: { lastPerSubject?: boolean; headersOnly?: boolean; fromSeq?: number }): Promise<JsMsg[]>;
   /** Calls `onMsg` for every message of `stream` from `fromSeq` on, now and as they arrive, until close. */
@@ -116,7 +118,15 @@ export function natsContext(o: ContextOptions): NatsContext {
         throw explain(doing, e);
       }
     },
-    bucket: (part) => o.kvm.create(ctx.name(part), { history: 1, replicas: o.replicas, allow_direct: false }),
+    async bucket(part) {
+      const kv = await o.kvm.create(ctx.name(part), { history: 1, replicas: o.replicas, allow_direct: false });
+      await ctx.scaleTo(`KV_${ctx.name(part)}`);
+      return kv;
+    },
+    async scaleTo(stream) {
+      const si = await o.jsm.streams.info(stream);
+      if (si.config.num_replicas !== o.replicas) await o.jsm.streams.update(stream, { ...si.config, num_replicas: o.replicas });
+    },
     async scan(stream, filter, opts = {}) {
       const c = await o.js.consumers.get(stream, {
         filter_subjects: filter,
@@ -130,13 +140,14 @@ export function natsContext(o: ContextOptions): NatsContext {
         let pending = (await c.info(true)).num_pending;
         while (pending > 0) {
           const before = out.length;
-          const batch = await c.fetch({ max_messages: Math.min(pending, 1000), expires: 5000 });
+          const batch = await c.fetch({ max_messages: Math.min(pending, 1000), expires: 2000 });
           for await (const m of batch) {
             out.push(m);
             pending = m.info.pending;
             if (pending === 0) break;
           }
-          if (out.length === before) throw new Error(`reading ${stream} timed out`);
+          // Nothing came: what was pending may have been removed meanwhile (a purge) — or the server is slow.
+          if (out.length === before && (pending = (await c.info()).num_pending) > 0) throw new Error(`reading ${stream} timed out`);
         }
       } finally {
         void c.delete().catch(() => {});

@@ -221,10 +221,10 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
   };
 }
 
-/** Creates a stream of the store when absent (replicas as configured; reads through its leader). */
+/** Creates a stream of the store when absent, or scales it to the configured replicas (reads through its leader). */
 export async function ensureStream(ctx: NatsContext, cfg: { name: string; subjects: string[]; max_msgs_per_subject?: number }): Promise<void> {
   try {
-    await ctx.jsm.streams.info(cfg.name);
+    await ctx.scaleTo(cfg.name);
   } catch (e) {
     if (!/stream not found/i.test(String((e as Error).message))) throw e;
     await ctx.jsm.streams.add({ ...cfg, num_replicas: ctx.replicas, allow_direct: false, allow_rollup_hdrs: false });

@@ -4,6 +4,10 @@
  * settling a call replaces its row. Every gateway holds the ledger as an in-process view: read
  * through the stream at open, then followed; its own writes count in the view the moment they are
  * called (the port's visibility rule) and are taken back if JetStream refuses them. Sums read the view.
+ *
+ * Each message names its writer and the writer's version of it, so the follower never puts an older
+ * version of a gateway's own row over a newer one it already counts, and still takes a write whose
+ * acknowledgement was lost (taken back, yet stored).
  */
 import { nuid } from "@nats-io/transport-node";
 import type { UsageLedger, UsageRecord } from "../usage-ledger.ts";
@@ -11,43 +15,52 @@ import { sumRecords } from "../usage.ts";
 import { ensureStream } from "./conversations.ts";
 import { dec, enc, type NatsContext, token } from "./context.ts";
 
-type Row = UsageRecord & { w?: string };
+type Wire = UsageRecord & { w: string; v: number };
+interface Held {
+  row: UsageRecord;
+  w: string;
+  v: number;
+}
 
 export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
   const stream = ctx.name("usage");
   const prefix = ctx.subject("usage");
   await ensureStream(ctx, { name: stream, subjects: [`${prefix}.>`], max_msgs_per_subject: 1 });
   const me = nuid.next();
-  const view = new Map<string, UsageRecord>();
-  const bySubject = (subject: string, data: Uint8Array) => {
-    const { w, ...row } = dec<Row>(data);
-    if (w !== me) view.set(subject, row);
+  let version = 0;
+  const view = new Map<string, Held>();
+  const take = (subject: string, data: Uint8Array) => {
+    const { w, v, ...row } = dec<Wire>(data);
+    const held = view.get(subject);
+    if (held && held.w === w && held.v >= v) return;
+    view.set(subject, { row, w, v });
   };
   const from = (await ctx.jsm.streams.info(stream)).state.last_seq + 1;
-  for (const m of await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true })) bySubject(m.subject, m.data);
-  await ctx.follow(stream, from, (m) => bySubject(m.subject, m.data));
+  for (const m of await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true })) take(m.subject, m.data);
+  await ctx.follow(stream, from, (m) => take(m.subject, m.data));
 
   /** Applies a write to the view at once, publishes it, and takes it back if the publish fails. */
-  const write = (doing: string, subject: string, row: UsageRecord): Promise<void> => {
+  const write = (subject: string, row: UsageRecord): Promise<void> => {
     const before = view.get(subject);
-    view.set(subject, row);
+    const held: Held = { row, w: me, v: ++version };
+    view.set(subject, held);
     return ctx
-      .run(doing, async () => {
-        await ctx.js.publish(subject, enc({ ...row, w: me }), { expect: { streamName: stream } });
+      .run("record usage", async () => {
+        await ctx.js.publish(subject, enc({ ...row, w: me, v: held.v }), { expect: { streamName: stream } });
       })
       .catch((e: unknown) => {
-        if (view.get(subject) === row) before === undefined ? view.delete(subject) : view.set(subject, before);
+        if (view.get(subject) === held) before === undefined ? view.delete(subject) : view.set(subject, before);
         throw e;
       });
   };
   return {
-    recordUsage: (r) => write("record usage", r.call !== undefined ? `${prefix}.c.${token(r.call)}` : `${prefix}.r.${nuid.next()}`, { ...r }),
+    recordUsage: (r) => write(r.call !== undefined ? `${prefix}.c.${token(r.call)}` : `${prefix}.r.${nuid.next()}`, { ...r }),
     updateUsage(call, u) {
       const subject = `${prefix}.c.${token(call)}`;
       const old = view.get(subject);
       if (!old) return Promise.resolve();
-      return write("record usage", subject, { ...old, ...u });
+      return write(subject, { ...old.row, ...u });
     },
-    sumUsage: (q) => ctx.run("sum usage", async () => sumRecords([...view.values()], q)),
+    sumUsage: (q) => ctx.run("sum usage", async () => sumRecords([...view.values()].map((h) => h.row), q)),
   };
 }
