@@ -5,7 +5,10 @@
  * store, and an outage answered with StoreError at once, then recovered.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { openNatsStore, type NatsStore } from "../../src/store/nats.ts";
+import { token, untoken } from "../../src/store/nats/context.ts";
 import { StoreError } from "../../src/store/index.ts";
 import { startJetStream, waitFor, type JsServers } from "../helpers/jetstream.ts";
 import { storeContract } from "./contract.ts";
@@ -28,9 +31,26 @@ storeContract("nats", async () => {
   return { store, tick: (ms = 1000) => void (t += ms), [Symbol.asyncDispose]: () => store.close() };
 });
 
+describe("nats subject tokens", () => {
+  test("every id becomes one token of letters, digits, _, - and =XX, and back; distinct ids never share one", () => {
+    const ids = ["", "=", "=3D", "a.*", ">", "a b", "main:telegram:bot1:42", "Zürich ✓", "🦀", "a\u0000b", "%2E", "_-", "..", "a=2E"];
+    for (let i = 0; i < 200; i++) ids.push(String.fromCodePoint(...Array.from({ length: i % 9 }, (_, j) => [46, 42, 62, 61, 32, 97, 0x1f980, 0xe9, 58][(i * 7 + j * 3) % 9]!)));
+    const tokens = new Map<string, string>();
+    for (const id of ids) {
+      const t = token(id);
+      expect(t).toMatch(/^[A-Za-z0-9_=-]+$/);
+      expect(untoken(t)).toBe(id);
+      const before = tokens.get(t);
+      if (before !== undefined) expect(before).toBe(id);
+      tokens.set(t, id);
+    }
+  });
+});
+
 describe("nats store", () => {
   test("hostile peer ids (`a.*`, `>`, `a`, dots, spaces, `=`) stay in their own session and subject", async () => {
-    const store = await open(`h${++n}`);
+    const ns = `h${++n}`;
+    const store = await open(ns);
     try {
       const peers = ["a.*", ">", "a", "a.b", "*", "a b", "=3E", "a.>"];
       for (const p of peers) await store.appendMessages(addr(p), [user(`for ${p}`)]);
@@ -40,6 +60,18 @@ describe("nats store", () => {
         expect((await store.getSession(addr(p).key))?.peer).toBe(p);
       }
       expect(await store.countSessions()).toBe(peers.length);
+      // On the wire: one subject per session, none with a wildcard or an extra token.
+      const nc = await connect({ servers: js.url });
+      try {
+        const si = await (await jetstreamManager(nc)).streams.info(`${ns}_msgs`, { subjects_filter: ">" });
+        const subjects = Object.keys(si.state.subjects ?? {});
+        expect(subjects).toHaveLength(peers.length);
+        expect(subjects.every((x) => x.split(".").length === 3 && !/[*>]/.test(x))).toBe(true);
+        expect(subjects).toContain(`${ns}.msgs.main=3Atelegram=3Abot1=3Aa=2E=2A`);
+        expect(subjects).toContain(`${ns}.msgs.main=3Atelegram=3Abot1=3A=3E`);
+      } finally {
+        await nc.close();
+      }
       // Resetting the wildcard-looking one forgets it alone.
       expect(await store.resetSession(addr("a.*").key)).toBe(1);
       expect(await store.resetSession(addr(">").key)).toBe(1);
