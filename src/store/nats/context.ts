@@ -30,6 +30,8 @@ export interface NatsContext {
   bucket(part: string): Promise<KV>;
   /** Gives an existing stream the configured replicas (a changed `[store] replicas` applies at start). */
   scaleTo(stream: string): Promise<void>;
+  /** Creates a stream of the store when absent, or scales it to the configured replicas (reads through its leader). */
+  ensureStream(cfg: { name: string; subjects: string[]; max_msgs_per_subject?: number }): Promise<void>;
   /** Every message of `stream` on `filter` (the last of each subject with `lastPerSubject`), in stream order. */
   scan(stream: string, filter: string, opts?: { lastPerSubject?: boolean; headersOnly?: boolean; fromSeq?: number }): Promise<JsMsg[]>;
   /** Calls `onMsg` for every message of `stream` from `fromSeq` on, now and as they arrive, until close. */
@@ -126,6 +128,14 @@ export function natsContext(o: ContextOptions): NatsContext {
     async scaleTo(stream) {
       const si = await o.jsm.streams.info(stream);
       if (si.config.num_replicas !== o.replicas) await o.jsm.streams.update(stream, { ...si.config, num_replicas: o.replicas });
+    },
+    async ensureStream(cfg) {
+      try {
+        await ctx.scaleTo(cfg.name);
+      } catch (e) {
+        if (!/stream not found/i.test(describeError(e))) throw e;
+        await o.jsm.streams.add({ ...cfg, num_replicas: o.replicas, allow_direct: false, allow_rollup_hdrs: false });
+      }
     },
     async scan(stream, filter, opts = {}) {
       const c = await o.js.consumers.get(stream, {

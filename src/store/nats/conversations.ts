@@ -53,7 +53,7 @@ const toStored = (a: Append, key: string): StoredMessage[] =>
 export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Promise<ConversationStore> {
   const stream = ctx.name("msgs");
   const prefix = ctx.subject("msgs");
-  await ensureStream(ctx, { name: stream, subjects: [`${prefix}.>`] });
+  await ctx.ensureStream({ name: stream, subjects: [`${prefix}.>`] });
   const subjectOf = (key: string) => `${prefix}.${token(key)}`;
   const cache = new Map<string, Cached>();
   const remember = (key: string, c: Cached) => {
@@ -219,14 +219,4 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
         return si.state.num_subjects ?? (await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true, headersOnly: true })).length;
       }),
   };
-}
-
-/** Creates a stream of the store when absent, or scales it to the configured replicas (reads through its leader). */
-export async function ensureStream(ctx: NatsContext, cfg: { name: string; subjects: string[]; max_msgs_per_subject?: number }): Promise<void> {
-  try {
-    await ctx.scaleTo(cfg.name);
-  } catch (e) {
-    if (!/stream not found/i.test(String((e as Error).message))) throw e;
-    await ctx.jsm.streams.add({ ...cfg, num_replicas: ctx.replicas, allow_direct: false, allow_rollup_hdrs: false });
-  }
 }

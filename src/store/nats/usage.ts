@@ -12,7 +12,6 @@
 import { nuid } from "@nats-io/transport-node";
 import type { UsageLedger, UsageRecord } from "../usage-ledger.ts";
 import { sumRecords } from "../usage.ts";
-import { ensureStream } from "./conversations.ts";
 import { dec, enc, type NatsContext, token } from "./context.ts";
 
 type Wire = UsageRecord & { w: string; v: number };
@@ -25,7 +24,7 @@ interface Held {
 export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
   const stream = ctx.name("usage");
   const prefix = ctx.subject("usage");
-  await ensureStream(ctx, { name: stream, subjects: [`${prefix}.>`], max_msgs_per_subject: 1 });
+  await ctx.ensureStream({ name: stream, subjects: [`${prefix}.>`], max_msgs_per_subject: 1 });
   const me = nuid.next();
   let version = 0;
   const view = new Map<string, Held>();
