@@ -12,7 +12,7 @@ import { createMetrics } from "./lib/metrics.ts";
 import { BudgetGuard } from "./metering/index.ts";
 import { MemoryModule } from "./memory/index.ts";
 import { Capabilities } from "./gateway/capability.ts";
-import { agentKeyState, busModule, channelsModule, chatModule, listenerModule, mcpModule, pluginsModule, RoutingModule, storeModule, warnMissingKeys } from "./gateway/modules.ts";
+import { agentKeyState, approvalsModule, busModule, channelsModule, chatModule, listenerModule, mcpModule, pluginsModule, RoutingModule, storeModule, warnMissingKeys } from "./gateway/modules.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
 import { ChannelsModule, checkChannelSecrets } from "./channels/index.ts";
@@ -23,6 +23,7 @@ import { McpClients } from "./mcp/index.ts";
 import type { StreamFn } from "./agent/loop.ts";
 import { AgentRunner } from "./agent/runner.ts";
 import { createToolBox } from "./agent/toolbox.ts";
+import { ApprovalsModule } from "./approvals/index.ts";
 import { providerStream } from "./agent/provider-factory.ts";
 
 export { agentKeyState, defaultAgentId } from "./gateway/modules.ts";
@@ -127,6 +128,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const mcp = new McpClients(config.mcp, { secret: (name) => readCredential(live.current.home, name), log: log.child({ module: "mcp" }), selfAddresses: () => listening });
   const plugins = new PluginRegistry(host, reloadConfig, log);
   const metrics = createMetrics();
+  // Risky tool calls wait for the operator (src/approvals/); an owner is asked through their channel.
+  const approvals = new ApprovalsModule({ live, store, metrics, log, send: (name, to, text, buttons) => channels.notify(name, to, text, buttons) });
   metrics.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
   metrics.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
   const memory = new MemoryModule(store, live);
@@ -137,7 +140,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     store,
     agent: (id) => live.current.agents.find((a) => a.id === id),
     streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: live.current.home, env, log })),
-    toolsFor: (agent, session, person) => createToolBox(host, agent.tools, memory.tools(agent, session, person), memory.stateScope(session, person), [mcp]),
+    toolsFor: (agent, session, person) => approvals.gate(createToolBox(host, agent.tools, memory.tools(agent, session, person), memory.stateScope(session, person), [mcp]), agent, session, person),
     recall: (agent, session, message, person) => memory.recall(agent, session, message, person),
     historyLimit: () => memory.historyLimit(),
     log,
@@ -157,6 +160,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     metrics,
     log: log.child({ module: "channels" }),
     ...(opts.retryIntervalMs !== undefined && { retryIntervalMs: opts.retryIntervalMs }),
+    onAction: (name, m) => approvals.press(name, m),
   });
   // Start order; shutdown runs it backwards (the store closes last).
   const modules = new Capabilities(
@@ -165,6 +169,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       busModule(bus, log),
       pluginsModule(plugins, host, metrics),
       mcpModule(mcp),
+      approvalsModule(approvals, store),
       routing,
       chatModule({ live, runner, store, host, route, log }),
       channelsModule(channels),
@@ -180,6 +185,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   };
   let gateway: Gateway;
   try {
+    await approvals.load();
     await plugins.loadAll();
     await channels.load();
     gateway = await startGateway({

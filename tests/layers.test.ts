@@ -23,6 +23,7 @@ const RANK: Record<string, number> = {
   metering: 3,
   memory: 3,
   mcp: 3,
+  approvals: 3,
   gateway: 4,
   "app.ts": 5,
   cli: 5,

@@ -8,7 +8,8 @@ const DESCRIBE = `{
   "tools": [{
     "name": "echo",
     "description": "Returns the given text.",
-    "input_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}
+    "input_schema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+    "effects": []
   }]
 }`;
 

@@ -18,7 +18,8 @@ const DESCRIBE = `{
         "headers": {"type": "object", "additionalProperties": {"type": "string"}}
       },
       "required": ["url"]
-    }
+    },
+    "effects": ["egress"]
   }],
   "wants": {"hosts": [], "paths": [], "secrets": []}
 }`;

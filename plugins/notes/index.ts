@@ -8,11 +8,11 @@ const DESCRIBE = `{
   "description": "A persistent notebook: remember facts under a topic, recall them later, forget them.",
   "tools": [
     {"name": "remember", "description": "Save a note under a topic.",
-     "input_schema": {"type": "object", "properties": {"topic": {"type": "string"}, "text": {"type": "string"}}, "required": ["topic", "text"]}},
+     "input_schema": {"type": "object", "properties": {"topic": {"type": "string"}, "text": {"type": "string"}}, "required": ["topic", "text"]}, "effects": ["mutates"]},
     {"name": "recall", "description": "List the notes of a topic, or all topics when none is given.",
-     "input_schema": {"type": "object", "properties": {"topic": {"type": "string"}}}},
+     "input_schema": {"type": "object", "properties": {"topic": {"type": "string"}}}, "effects": []},
     {"name": "forget", "description": "Delete every note of a topic.",
-     "input_schema": {"type": "object", "properties": {"topic": {"type": "string"}}, "required": ["topic"]}}
+     "input_schema": {"type": "object", "properties": {"topic": {"type": "string"}}, "required": ["topic"]}, "effects": ["mutates"]}
   ]
 }`;
 

@@ -1,6 +1,6 @@
 // The shared part of the built-in channel plugins (telegram, slack, discord, whatsapp, http): their
-// describe answer, reading parse_incoming's and format_outgoing's input, and writing their outputs
-// in the host's shapes (docs/plugins.md, "Channel plugins"). Each plugin keeps only its platform's
+// describe answer, reading parse_incoming's and format_outgoing's input (with the approvals' buttons),
+// and writing their outputs in the host's shapes (docs/plugins.md, "Channel plugins"). Each plugin keeps only its platform's
 // own reading and formatting; scripts/build-plugins.ts rebuilds every plugin when this file changes.
 import { Config } from "@extism/as-pdk";
 import { fail, input, output } from "./index";
@@ -15,10 +15,13 @@ export function describeChannel(
   hosts: Array<string>,
   secrets: Array<string>,
   mustAnswer: bool = false,
+  /** format_outgoing turns `buttons` into the platform's buttons, and a press comes back with `action` (approvals). */
+  buttons: bool = false,
 ): i32 {
   const channel = new JsonObject().str("id", name).str("verify", verify);
   if (sendResult.length > 0) channel.str("send_result", sendResult);
   if (mustAnswer) channel.bool("must_answer", true);
+  if (buttons) channel.bool("buttons", true);
   const wants = new JsonObject().raw("hosts", stringArray(hosts)).raw("paths", "[]").raw("secrets", stringArray(secrets));
   output(
     new JsonObject()
@@ -48,6 +51,11 @@ export class Incoming {
     /** The body parsed as JSON, or null when it is not JSON. */
     public body: JsonValue | null,
   ) {}
+
+  /** The body as the platform sent it (a form-encoded one is not JSON). */
+  raw(): string {
+    return this.request.getString("body");
+  }
 
   /** The body when it is a JSON object, else null. */
   object(): JsonValue | null {
@@ -94,6 +102,11 @@ export function noMessages(): i32 {
   return messages([]);
 }
 
+/** A button press for the host: a message with no text whose `action.data` is the button's data. */
+export function buttonPress(id: string, account: string, peer: string, sender: string, data: string): JsonObject {
+  return inboundMessage(id, account, peer, "").str("sender", sender).raw("action", new JsonObject().str("data", data).toString());
+}
+
 /** parse_incoming's output: `list` and the plugin's own answer to the webhook (a handshake, a deferred ack). */
 export function messagesWithReply(list: Array<string>, status: i32, contentType: string, body: string): i32 {
   const reply = new JsonObject().num("status", <f64>status).raw("headers", new JsonObject().str("content-type", contentType).toString()).str("body", body);
@@ -108,7 +121,15 @@ export class Outgoing {
     public text: string,
     /** The id of the message this answers. */
     public inReplyTo: string,
+    /** `[{text, data}]` to show as the platform's buttons (plugins that declare `buttons`), or null. */
+    public buttons: JsonValue | null = null,
   ) {}
+
+  /** The buttons to show, when there are any. */
+  hasButtons(): bool {
+    const b = this.buttons;
+    return b !== null && b.kind == JsonKind.Array && b.items.length > 0;
+  }
 
   account(): string {
     return this.to.getString("account");
@@ -127,7 +148,7 @@ export function readOutgoing(): Outgoing | null {
   if (req === null) return null;
   const to = req.get("to");
   if (to === null || to.kind != JsonKind.Object) return null;
-  return new Outgoing(to, req.getString("text"), req.getString("in_reply_to"));
+  return new Outgoing(to, req.getString("text"), req.getString("in_reply_to"), req.get("buttons"));
 }
 
 /** Fails format_outgoing for an input without a recipient. */

@@ -2,14 +2,18 @@
 // the host has already checked X-Telegram-Bot-Api-Secret-Token. Outbound: sendMessage to
 // https://api.telegram.org/bot{{secret:bot_token}}/… — the host fills the token in; this plugin
 // never sees it. Texts over Telegram's 4096-character limit are sent as several messages.
-import { apiBase, describeChannel, inboundMessage, isInteger, messages, noMessages, noRecipient, pieces, readIncoming, readOutgoing, unreadable } from "../sdk/channel";
+// Buttons (approvals, issue 16): an outgoing message's `buttons` become an inline keyboard; a press
+// comes back as a `callback_query` Update (verified like any other), read as a message with an
+// `action` whose `data` is the button's, and `sender` the presser; the webhook is answered with
+// answerCallbackQuery (a Bot API call in the webhook response) so the button stops spinning.
+import { apiBase, buttonPress, describeChannel, inboundMessage, isInteger, messages, messagesWithReply, noMessages, noRecipient, pieces, readIncoming, readOutgoing, unreadable } from "../sdk/channel";
 import { JsonKind, JsonObject, JsonValue, outboundRequest, quote, sendRequests } from "../sdk";
 export { abort } from "../sdk";
 
 const LIMIT = 4096;
 
 export function describe(): i32 {
-  return describeChannel("telegram", "Telegram Bot API: webhook Updates in, sendMessage out.", "telegram-secret", "json_ok", ["api.telegram.org"], ["bot_token"]);
+  return describeChannel("telegram", "Telegram Bot API: webhook Updates in, sendMessage out.", "telegram-secret", "json_ok", ["api.telegram.org"], ["bot_token"], false, true);
 }
 
 function intString(v: f64): string {
@@ -21,6 +25,8 @@ export function parse_incoming(): i32 {
   if (req === null) return unreadable("a webhook request");
   const update = req.object();
   if (update === null) return unreadable("a Telegram Update");
+  const press = update.get("callback_query");
+  if (press !== null && press.kind == JsonKind.Object) return parseButtonPress(update, press);
   let msg = update.get("message");
   if (msg === null) msg = update.get("edited_message");
   // Other updates (joins, reactions, stickers…), and anything without a chat to answer in, are
@@ -39,6 +45,23 @@ export function parse_incoming(): i32 {
   const thread = msg.get("message_thread_id");
   if (thread !== null && thread.kind == JsonKind.Number) m.str("thread", intString(thread.num));
   return messages([m.toString()]);
+}
+
+/** A press of an inline-keyboard button: who pressed it, in which chat, and the button's data. */
+function parseButtonPress(update: JsonValue, press: JsonValue): i32 {
+  const from = press.get("from");
+  if (from === null || from.kind != JsonKind.Object) return unreadable("a callback_query with a sender");
+  const sender = idString(from.get("id"));
+  let peer = sender;
+  const message = press.get("message");
+  if (message !== null && message.kind == JsonKind.Object) {
+    const chat = message.get("chat");
+    if (chat !== null && chat.kind == JsonKind.Object) peer = idString(chat.get("id"));
+  }
+  const m = buttonPress(idString(update.get("update_id")), "bot", peer, sender, press.getString("data"));
+  // The webhook's answer is a Bot API call (Telegram runs it): answerCallbackQuery stops the button's spinner.
+  const answer = new JsonObject().str("method", "answerCallbackQuery").str("callback_query_id", press.getString("id")).toString();
+  return messagesWithReply([m.toString()], 200, "application/json", answer);
 }
 
 /** A Bot API id (a number; a string is taken as it is), as text; "" when absent. */
@@ -100,7 +123,19 @@ export function format_outgoing(): i32 {
     // chat_id as a number when it is one (negative for groups), as Telegram documents it.
     const body = new JsonObject().raw("chat_id", isInteger(peer) ? peer : quote(peer)).str("text", parts[i]);
     if (thread.length > 0 && isInteger(thread)) body.raw("message_thread_id", thread);
+    // The buttons go under the last piece.
+    if (i == parts.length - 1 && req.hasButtons()) body.raw("reply_markup", inlineKeyboard(req.buttons!));
     requests.push(outboundRequest("POST", url, '{"content-type":"application/json"}', body.toString()));
   }
   return sendRequests(requests);
+}
+
+/** `buttons: [{text, data}]` as Telegram's reply_markup (one row). */
+function inlineKeyboard(buttons: JsonValue): string {
+  const row = new Array<string>();
+  for (let i = 0; i < buttons.items.length; i++) {
+    const b = buttons.items[i];
+    row.push(new JsonObject().str("text", b.getString("text")).str("callback_data", b.getString("data")).toString());
+  }
+  return '{"inline_keyboard":[[' + row.join(",") + "]]}";
 }

@@ -18,14 +18,71 @@ export type TurnEvent =
   | { event: "tool_use"; data: { id: string; name: string; input: unknown } }
   | { event: "tool_result"; data: { tool_use_id: string; content: string; is_error: boolean } }
   | { event: "usage"; data: { input_tokens: number; output_tokens: number } }
+  /** A tool call waits for the operator (answer with approval.resolve); see src/approvals/. */
+  | { event: "approval"; data: ApprovalRequestEvent }
+  /** What was decided about a waiting (or remembered) call. */
+  | { event: "approval_result"; data: ApprovalNote }
   | { event: "error"; data: { code: number; message: string; provider?: string; data?: unknown } }
   | { event: "done"; data: { stop_reason: TurnStopReason } };
+
+export interface ApprovalRequestEvent {
+  id: string;
+  tool: string;
+  tool_use_id: string;
+  /** The call's input, scrubbed of secrets and cut short. */
+  input: string;
+  /** "always", or "untrusted after <source>". */
+  why: string;
+  /** The same as `why`, under SPEC §5's name. */
+  reason: string;
+  expires_at: number;
+}
+
+/** A decision about one tool call, kept in the tool message's `meta.approvals` (chat.history shows it). */
+export interface ApprovalNote {
+  id: string;
+  tool: string;
+  tool_use_id: string;
+  state: "allowed" | "denied" | "timeout";
+  /** "operator", "owner:<person>", "remembered", "timeout", "cancelled". */
+  by: string;
+  why: string;
+}
+
+/** What a call may use of the turn: its tool_use id and the turn's event stream. */
+export interface ToolCallContext {
+  id: string;
+  emit: (e: TurnEvent) => void;
+}
+
+export interface ToolRunResult {
+  content: string;
+  is_error: boolean;
+  /** Set when the call waited for (or was answered by) an approval decision. */
+  approval?: ApprovalNote;
+}
+
+/** Where a tool comes from, for approval policies (src/approvals/). */
+export type ToolOrigin =
+  | { kind: "host" }
+  | {
+      kind: "plugin";
+      plugin: string;
+      tool: string;
+      /** The plugin reaches the network (the operator granted it hosts): its results are untrusted. */
+      network: boolean;
+      /** What it declared (describe `effects`); undefined = nothing declared. */
+      effects: readonly ("egress" | "mutates")[] | undefined;
+    }
+  | { kind: "source"; owner: string; tool: string; effects: readonly ("egress" | "mutates")[]; untrusted: boolean };
 
 /** The tools an agent may call, already filtered by its `tools` setting. */
 export interface ToolBox {
   specs(): ToolSpec[];
   /** Runs a tool; an unknown tool or a sandbox failure is an error result the model sees. */
-  run(name: string, input: unknown, signal: AbortSignal): Promise<{ content: string; is_error: boolean }>;
+  run(name: string, input: unknown, signal: AbortSignal, ctx?: ToolCallContext): Promise<ToolRunResult>;
+  /** Where the tool of that name comes from; undefined for an unknown tool. */
+  origin?(name: string): ToolOrigin | undefined;
 }
 
 export interface TurnInput {
@@ -149,11 +206,14 @@ export async function runTurn(
       return finish("max_tool_rounds");
     }
     const results: NewMessage["parts"] = [];
+    const approvals: ApprovalNote[] = [];
     for (const c of calls) {
-      const r = signal.aborted ? { content: "cancelled", is_error: true } : await tools.run(c.name, c.input, signal);
+      const r: ToolRunResult = signal.aborted ? { content: "cancelled", is_error: true } : await tools.run(c.name, c.input, signal, { id: c.id, emit });
+      if (r.approval) approvals.push(r.approval);
       emit({ event: "tool_result", data: { tool_use_id: c.id, content: r.content, is_error: r.is_error } });
       results.push({ type: "tool_result", tool_use_id: c.id, content: r.content, is_error: r.is_error });
     }
-    added.push({ role: "tool", parts: results });
+    // Approval decisions go with the results they decided, so the session's history shows them.
+    added.push({ role: "tool", parts: results, ...(approvals.length > 0 && { meta: { approvals } }) });
   }
 }

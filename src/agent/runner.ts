@@ -216,7 +216,8 @@ export class AgentRunner {
     if (!req.history && !cutByShutdown && (answered || (result.stop_reason !== "error" && result.stop_reason !== "budget"))) {
       await store.appendMessages(
         req.address,
-        result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta } : m)),
+        // Added to the last message's own meta (a tool message's `approvals`), never in its place.
+        result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta: { ...m.meta, ...meta } } : m)),
         reply,
       ).catch((e: unknown) => {
         this.recent.delete(key);

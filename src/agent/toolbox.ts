@@ -8,7 +8,7 @@
  * out rather than shadowed.
  */
 import type { LoadedPlugin, PluginHost } from "../sandbox/index.ts";
-import type { ToolBox } from "./loop.ts";
+import type { ToolBox, ToolOrigin } from "./loop.ts";
 import type { HostTool } from "../memory/index.ts";
 import type { ToolSpec } from "./types.ts";
 
@@ -17,6 +17,10 @@ export interface SourceTool {
   owner: string;
   tool: string;
   spec: ToolSpec;
+  /** What a call can do (approvals): "egress" sends data out, "mutates" changes things; default none. */
+  effects?: readonly ("egress" | "mutates")[];
+  /** Its results are untrusted content (an MCP server's): they taint the turn. */
+  untrusted?: boolean;
   /** Never throws: a failure is an `is_error` result. */
   run(input: unknown, signal?: AbortSignal): Promise<{ content: string; is_error: boolean }>;
 }
@@ -66,6 +70,14 @@ export function createToolBox(
   };
   return {
     specs: () => [...hostTools.map((t) => t.spec), ...[...table().values()].map((t) => t.spec)],
+    origin(name): ToolOrigin | undefined {
+      if (own.has(name)) return { kind: "host" };
+      const entry = table().get(name);
+      if (!entry) return undefined;
+      if ("source" in entry) return { kind: "source", owner: entry.source.owner, tool: entry.source.tool, effects: entry.source.effects ?? [], untrusted: entry.source.untrusted === true };
+      const declared = entry.plugin.description.tools.find((t) => t.name === entry.tool)?.effects;
+      return { kind: "plugin", plugin: entry.plugin.name, tool: entry.tool, network: entry.plugin.grant.allowed_hosts.length > 0, effects: declared };
+    },
     async run(name, input, signal) {
       const mine = own.get(name);
       if (mine) {

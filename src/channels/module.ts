@@ -2,7 +2,9 @@
  * The channels capability module (see src/gateway/capability.ts for the lifecycle): owns the
  * webhook routes (`GET|POST /webhook/:channel`), the delivery retry loop and the intake's safety-net
  * timer, the inbox and pairing services, the outbox gauges, and the built-in channel plugins — loaded
- * through the plugin registry, so a refused one shows in `plugin.list`, `/ready` and `status`.
+ * through the plugin registry, so a refused one shows in `plugin.list`, `/ready` and `status`. It
+ * hands verified button presses to `onAction` (an approval's Allow/Deny) and sends what it is asked
+ * to a channel's peer (`notify`: an approval request to the channel's owner).
  *
  * Reload: the channel list, their secrets and policies follow the new config at once (a newly
  * named built-in plugin is loaded in the background); a channel whose secret is missing or blank
@@ -23,7 +25,8 @@ import { channelSpecs, checkChannelSecrets } from "./config.ts";
 import { Inbox } from "./inbox.ts";
 import { DEFAULT_RETRY_POLICY, RetryLoop } from "./outbox.ts";
 import { Pairings } from "./pairing.ts";
-import { ChannelPipeline, type ChannelSpec, type DeliveryOutcome } from "./pipeline.ts";
+import { ChannelPipeline, type ChannelSpec, type DeliveryOutcome, type InboundMessage } from "./pipeline.ts";
+import type { SendVerdict } from "./send-result.ts";
 
 export interface ChannelsModuleDeps {
   live: LiveConfig;
@@ -37,12 +40,15 @@ export interface ChannelsModuleDeps {
   log: Logger;
   /** The first retry delay of a failed delivery (default 5 s); tests shrink it. */
   retryIntervalMs?: number;
+  /** A verified button press (never stored, never a turn): the approvals' owner buttons. Absent: ignored. */
+  onAction?: (channel: string, m: InboundMessage) => Promise<void>;
 }
 
 /** The routes' view of the gateway's authentication (src/gateway/server.ts RouteAuth). */
 interface WebhookAuth {
   checkRequest(req: Request): "ok" | "missing" | "wrong" | "limited";
   remoteOf(req: Request): string;
+  holdOpen(req: Request): void;
 }
 
 export class ChannelsModule {
@@ -82,6 +88,17 @@ export class ChannelsModule {
     return this.specs.get(name);
   }
 
+  /**
+   * Sends a message that answers nothing to a channel's peer (an approval request to its owner), with
+   * buttons where the plugin supports them; not stored, not retried. A channel not configured or not
+   * running yet is a refusal, not a throw; a failing plugin throws.
+   */
+  async notify(name: string, to: { account: string; peer: string }, text: string, buttons: readonly { text: string; data: string }[]): Promise<SendVerdict> {
+    const spec = this.specs.get(name);
+    if (!spec || !this.pipeline) return { ok: false, error: `channel ${name} is not running`, permanent: false };
+    return this.pipeline.notify(spec, to, text, buttons);
+  }
+
   routes(app: Hono, auth: WebhookAuth): void {
     const { deps } = this;
     const retry = { ...DEFAULT_RETRY_POLICY, ...(deps.retryIntervalMs !== undefined && { firstDelayMs: deps.retryIntervalMs }) };
@@ -93,7 +110,13 @@ export class ChannelsModule {
       route: deps.route,
       log: deps.log,
       bus: deps.bus,
-      gatewayAuth: (req) => auth.checkRequest(req) === "ok",
+      // The http channel (the gateway token's own) answers in its response, after the turn: once
+      // authenticated, its request is not cut by the idle timeout (a call may wait for an approval).
+      gatewayAuth: (req) => {
+        const ok = auth.checkRequest(req) === "ok";
+        if (ok) auth.holdOpen(req);
+        return ok;
+      },
       remoteOf: auth.remoteOf,
       // The token comes from the flag or the environment only: it does not change on reload.
       hostSecrets: () => (token ? [token] : []),
@@ -104,6 +127,7 @@ export class ChannelsModule {
       channelSpec: (name) => this.specs.get(name),
       maxHeld: () => 2 * deps.live.current.gateway.max_concurrent_turns,
       retry,
+      ...(deps.onAction && { onAction: deps.onAction }),
       onDelivery: (outcome) => {
         if (outcome.state === "pending") this.retryLoop.schedule(outcome.next_at);
         if (outcome.state !== "busy") this.counts.refresh();

@@ -26,7 +26,7 @@ import { createHash } from "node:crypto";
 import * as v from "valibot";
 import type { AgentRunner } from "../agent/index.ts";
 import type { ChannelConfig } from "../config/index.ts";
-import { AuthError, ExoError } from "../lib/errors.ts";
+import { AuthError, describeError, ExoError } from "../lib/errors.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Logger } from "../lib/log.ts";
 import { type InboundAddress, personKey, type Route } from "../router/index.ts";
@@ -59,6 +59,8 @@ const Message = v.object({
   /** The message is addressed to the bot: it mentions the bot, replies to one of its messages, or is a command for it. */
   mentioned: v.optional(v.boolean()),
   text: v.string(),
+  /** A button press (the plugin declares `channel.buttons`): not a turn; handed to PipelineDeps.onAction. */
+  action: v.optional(v.object({ data: v.pipe(v.string(), v.maxLength(256)) })),
 });
 export type InboundMessage = v.InferOutput<typeof Message>;
 
@@ -125,6 +127,8 @@ export interface PipelineDeps {
   retry?: RetryPolicy;
   /** Told when a delivery attempt ended (the retry loop re-arms for a pending one, counts change). */
   onDelivery?: (outcome: DeliveryOutcome) => void;
+  /** A verified button press (an approval's Allow/Deny); never stored, never a turn. Absent: ignored. */
+  onAction?: (channel: string, m: InboundMessage) => Promise<void>;
 }
 
 /**
@@ -268,6 +272,14 @@ export class ChannelPipeline {
     } catch (e) {
       log.error("parse_incoming failed", { channel: channel.name, error: e instanceof Error ? e.message : String(e) });
       return fail(new ExoError("plugin_error", `channel ${channel.name}: the plugin could not read this request`));
+    }
+    // Button presses are answers, not messages: handed over (after the signature check above), never stored.
+    const presses = parsed.messages.filter((m) => m.action !== undefined);
+    if (presses.length > 0) {
+      parsed = { ...parsed, messages: parsed.messages.filter((m) => m.action === undefined) };
+      for (const m of presses) {
+        await this.deps.onAction?.(channel.name, m).catch((e: unknown) => log.warn("button press failed", { channel: channel.name, error: describeError(e) }));
+      }
     }
     // The http channel answers in this response, so its caller waits for the turn: when the turn queue
     // is full it is told so (429) before anything is stored, like the WebSocket and the OpenAI endpoint.
@@ -448,11 +460,11 @@ export class ChannelPipeline {
    * format_outgoing → each request through the plugin's allowlist, read as the plugin declared
    * (`channel.send_result`). Stops at the first refusal and returns it; throws when the plugin fails.
    */
-  private async send(channel: ChannelSpec, m: InboundMessage, text: string): Promise<SendVerdict> {
+  private async send(channel: ChannelSpec, m: InboundMessage, text: string, buttons?: readonly { text: string; data: string }[]): Promise<SendVerdict> {
     const { host } = this.deps;
     const formatted = v.safeParse(
       Outgoing,
-      JSON.parse(await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to: { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) }, text, in_reply_to: m.id }))),
+      JSON.parse(await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to: { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) }, text, in_reply_to: m.id, ...(buttons && { buttons }) }))),
     );
     if (!formatted.success) throw new Error("format_outgoing returned an invalid shape");
     const style = host.get(channel.plugin)?.description.channel?.send_result ?? "http";
@@ -463,6 +475,16 @@ export class ChannelPipeline {
       if (!verdict.ok) return verdict;
     }
     return { ok: true };
+  }
+
+  /**
+   * Sends a message that answers nothing (an approval request to the channel's owner), with buttons
+   * when the plugin declares it supports them. Not stored and not retried: the request stays
+   * answerable on every other surface. Throws when the plugin fails; a refusal is the verdict.
+   */
+  async notify(channel: ChannelSpec, to: { account: string; peer: string }, text: string, buttons: readonly { text: string; data: string }[] = []): Promise<SendVerdict> {
+    const withButtons = this.deps.host.get(channel.plugin)?.description.channel?.buttons === true && buttons.length > 0;
+    return this.send(channel, { id: `notice-${Date.now()}`, account: to.account, peer: to.peer, text: "" }, text, withButtons ? buttons : undefined);
   }
 
   private now(): number {

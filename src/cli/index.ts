@@ -15,6 +15,7 @@ export const root = defineCommand({
     plugin: () => import("./plugin.ts").then((m) => m.default),
     secret: () => import("./secret.ts").then((m) => m.default),
     pairing: () => import("./pairing.ts").then((m) => m.default),
+    approvals: () => import("./approvals.ts").then((m) => m.default),
     inbox: () => import("./inbox.ts").then((m) => m.default),
     service: () => import("./service.ts").then((m) => m.default),
     doctor: () => import("./doctor.ts").then((m) => m.default),

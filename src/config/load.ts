@@ -142,11 +142,6 @@ export const STDIO_REFUSED =
   "stdio MCP servers are refused: exoclaw cannot control what a process it starts reaches on the network or reads on disk. " +
   "Run the server behind an HTTP bridge you control and set url to it (e.g. http://127.0.0.1:8931/mcp), or package the tool as a WASM plugin";
 
-export const APPROVAL_NOT_IMPLEMENTED =
-  "approvals are not implemented yet, so this setting cannot be honoured and exoclaw refuses to pretend it is: " +
-  'set approval = "never" to let the model call this server\'s tools without asking (the server\'s results still come back scrubbed and size-capped), ' +
-  "or leave the server out until approvals ship";
-
 function checkMcp(c: ConfigFile, plugins: ReadonlySet<string>, fail: (key: string, msg: string) => never): void {
   const names = new Set<string>();
   c.mcp.forEach((m, i) => {
@@ -183,7 +178,6 @@ function checkMcp(c: ConfigFile, plugins: ReadonlySet<string>, fail: (key: strin
     m.tools.forEach((t, j) => {
       if (t.trim() === "") fail(`${at}.tools[${j}]`, "empty tool name");
     });
-    if (m.approval !== "never") fail(`${at}.approval`, `"${m.approval}"${m.approval === "untrusted" ? " (the default)" : ""}: ${APPROVAL_NOT_IMPLEMENTED}`);
   });
 }
 

@@ -10,6 +10,10 @@ const name = (what: string) => v.pipe(v.string(), v.regex(NAME, `${what} must ma
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
 const strings = v.array(v.string());
+/** When a tool call waits for the operator's yes (docs/configuration.md, Approvals). */
+const Approval = v.picklist(["never", "always", "untrusted"]);
+/** Per-tool overrides of a plugin's or MCP server's `approval`: tool name (the plugin's or server's own) → setting. */
+const ToolApproval = v.optional(v.record(v.pipe(v.string(), v.minLength(1)), Approval));
 
 const Origin = v.pipe(
   v.string(),
@@ -115,6 +119,9 @@ const Plugin = v.strictObject({
   /** Quota of the plugin's state (every person's together); the host's defaults: 10,000 entries, 64 MiB. */
   state_max_entries: v.optional(int(1, 10_000_000)),
   state_max_bytes: v.optional(int(1, 4 * 1024 * 1024 * 1024)),
+  /** "never" (default): its tools run when called; "always": each call waits for the operator; "untrusted": risky tools wait once the turn is tainted. */
+  approval: v.optional(Approval),
+  tool_approval: ToolApproval,
 });
 
 /**
@@ -131,8 +138,9 @@ const Mcp = v.strictObject({
   /** Which of the server's tools are offered at all: "*" or tool names. */
   tools: v.optional(strings, ["*"]),
   timeout_ms: v.optional(int(1, 600_000), 30_000),
-  /** never | always | untrusted; only "never" can be honoured until approvals exist (load refuses the rest). */
-  approval: v.optional(v.picklist(["never", "always", "untrusted"]), "untrusted"),
+  /** never | always | untrusted (default): risky tools (open-world or destructive, or unannotated) wait for the operator once the turn is tainted. */
+  approval: v.optional(Approval, "untrusted"),
+  tool_approval: ToolApproval,
   command: v.optional(v.unknown()),
   args: v.optional(v.unknown()),
   env: v.optional(v.unknown()),
@@ -155,8 +163,19 @@ const Channel = v.strictObject({
   require_mention: v.optional(v.boolean(), true),
   /** Messages a minute one person may send before the rest are refused; 0 = unlimited. */
   rate_per_minute: v.optional(int(0, 100_000), 20),
+  /**
+   * The operator's own peer id on this platform (e.g. a Telegram user id): their messages do not taint
+   * a turn, and approval requests are sent to them with Allow/Deny buttons (where the channel supports
+   * it). "" = none.
+   */
+  owner: v.optional(v.string(), ""),
   /** The bot's own username (Telegram, with or without "@"), so only its mentions count in groups. */
   bot_username: v.optional(v.pipe(v.string(), v.regex(/^@?[A-Za-z0-9_]{1,64}$/, "a username: letters, digits and _"))),
+});
+
+const Approvals = v.strictObject({
+  /** How long a tool call waits for the operator before it is denied. */
+  timeout_ms: v.optional(int(1, 24 * 3600_000), 300_000),
 });
 
 const Budgets = v.strictObject({
@@ -188,6 +207,7 @@ export const ConfigSchema = v.strictObject({
   channels: v.optional(v.record(name("channel name"), Channel), {}),
   mcp: v.optional(v.array(Mcp), []),
   budgets: v.optional(Budgets, {}),
+  approvals: v.optional(Approvals, {}),
   memory: v.optional(v.strictObject({ episodic_turns: v.optional(int(0), 20), semantic: v.optional(v.boolean(), true) }), {}),
   bus: v.optional(v.strictObject({ nats_url: v.optional(NatsUrls, "") }), {}),
   store: v.optional(
@@ -209,3 +229,4 @@ export type AgentConfig = ConfigFile["agents"][number];
 export type GatewayConfig = ConfigFile["gateway"];
 export type ChannelConfig = ConfigFile["channels"][string];
 export type McpConfig = ConfigFile["mcp"][number];
+export type ApprovalSetting = v.InferOutput<typeof Approval>;

@@ -26,6 +26,8 @@ export interface McpServerDeps {
   tools: () => ToolBox;
   checkBearer: (header: string | null | undefined, remote: string) => AuthVerdict;
   remoteOf: (req: Request) => string;
+  /** Exempts an authenticated request from the idle timeout (RouteAuth.holdOpen): a turn may wait for an approval. */
+  holdOpen?: (req: Request) => void;
   log: Logger;
 }
 
@@ -49,6 +51,7 @@ export function mountMcpServer(app: Hono, deps: McpServerDeps): void {
   app.post("/mcp", async (c) => {
     const verdict = deps.checkBearer(c.req.header("authorization"), deps.remoteOf(c.req.raw));
     if (verdict !== "ok") return rpcError(refusalOf(verdict), verdict === "limited" ? {} : { "www-authenticate": "Bearer" });
+    deps.holdOpen?.(c.req.raw);
     const server = buildServer(deps);
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     await server.connect(transport);

@@ -7,10 +7,13 @@
  * - plugins: a new or changed `[[plugins]]` entry needs a restart or `exoclaw plugin load NAME`;
  * - mcp: `[[mcp]]` servers reconnect;
  * - channels: channels, their secrets and policies at once (src/channels/module.ts);
+ * - approvals: `[approvals]`, the tools' `approval` settings and the channels' `owner` at the next
+ *   request (src/approvals/module.ts);
  * - chat: `openai_compat`, `mcp`, `mcp_tools`, turn limits at the next request;
  * - listener: `bind`, `port`, TLS, origins, proxies, `public_url`, payload size, log level need a restart.
  */
 import { type AgentRunner, createToolBox } from "../agent/index.ts";
+import type { ApprovalsModule } from "../approvals/index.ts";
 import type { ReloadableBus } from "../bus/index.ts";
 import type { ChannelsModule } from "../channels/index.ts";
 import { resolveAgentKey } from "../config/api-keys.ts";
@@ -23,6 +26,7 @@ import type { Metrics } from "../lib/metrics.ts";
 import { createRouter, type InboundAddress, type Route, type Router } from "../router/index.ts";
 import type { PluginHost, PluginRegistry } from "../sandbox/index.ts";
 import type { Store } from "../store/index.ts";
+import { approvalMethods } from "./approval-methods.ts";
 import { type Capability, frozenKeys, type RestartNote } from "./capability.ts";
 import { chatMethods } from "./chat-methods.ts";
 import { configMethods } from "./config-methods.ts";
@@ -179,6 +183,17 @@ export function channelsModule(channels: ChannelsModule): Capability {
   };
 }
 
+/** Approvals: the module's own lifecycle plus `approval.*` (the broker's pending requests, the stored decisions and rules). */
+export function approvalsModule(approvals: ApprovalsModule, store: Store): Capability {
+  return {
+    name: approvals.name,
+    methods: () => approvalMethods(approvals.broker, store),
+    status: () => approvals.status(),
+    reload: () => approvals.reload(),
+    stop: () => approvals.stop(),
+  };
+}
+
 export interface ChatModuleDeps {
   live: LiveConfig;
   runner: AgentRunner;
@@ -203,7 +218,7 @@ export function chatModule(deps: ChatModuleDeps): Capability {
         if (!live.current.gateway.openai_compat) return c.notFound();
         await next();
       });
-      mountOpenAICompat(app, { runner, agents: () => live.current.agents, checkBearer: auth.checkBearer, remoteOf: auth.remoteOf });
+      mountOpenAICompat(app, { runner, agents: () => live.current.agents, checkBearer: auth.checkBearer, remoteOf: auth.remoteOf, holdOpen: auth.holdOpen });
       app.use("/mcp", async (c, next) => {
         if (!live.current.gateway.mcp) return c.notFound();
         await next();
@@ -214,6 +229,7 @@ export function chatModule(deps: ChatModuleDeps): Capability {
         tools: () => createToolBox(deps.host, live.current.gateway.mcp_tools, [], "mcp:local"),
         checkBearer: auth.checkBearer,
         remoteOf: auth.remoteOf,
+        holdOpen: auth.holdOpen,
         log: deps.log.child({ module: "mcp-server" }),
       });
     },

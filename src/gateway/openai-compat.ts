@@ -30,6 +30,8 @@ export interface OpenAICompatDeps {
   agents: () => { id: string }[];
   checkBearer: (header: string | null | undefined, remote: string) => AuthVerdict;
   remoteOf: (req: Request) => string;
+  /** Exempts an authenticated request from the idle timeout (RouteAuth.holdOpen): a turn may wait for an approval. */
+  holdOpen?: (req: Request) => void;
 }
 
 /** OpenAI's error `type` for a kind; the rest are `invalid_request_error`. */
@@ -73,6 +75,7 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
       const e = refusalOf(verdict);
       return answer(c, oaiError(e.code, e.message, verdict === "limited" ? "rate_limited" : "invalid_api_key"));
     }
+    deps.holdOpen?.(c.req.raw);
     await next();
   });
 

@@ -50,6 +50,11 @@ export interface GatewayOptions {
   readiness?: () => Promise<{ ready: boolean; [k: string]: unknown }>;
   /** More HTTP routes (the OpenAI-compatible endpoint, webhooks), mounted after the core ones. */
   routes?: (app: Hono, auth: RouteAuth) => void;
+  /**
+   * Seconds an HTTP connection may stay silent before it is closed (Bun's idleTimeout, default 10);
+   * tests shrink it. A request held open (RouteAuth.holdOpen) is exempt.
+   */
+  idleTimeoutS?: number;
 }
 
 /** What extra routes get from the gateway to authenticate HTTP requests the same way as sockets. */
@@ -61,6 +66,12 @@ export interface RouteAuth {
    */
   checkRequest(req: Request): AuthVerdict;
   remoteOf(req: Request): string;
+  /**
+   * Exempts an authenticated request from the idle timeout: its answer may rightly take long (a turn
+   * whose tool call waits for the operator's approval, a slow model) with nothing sent meanwhile.
+   * Call it only after the request's token was checked, so a stranger cannot hold connections open.
+   */
+  holdOpen(req: Request): void;
 }
 
 export interface Gateway {
@@ -251,7 +262,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   const checkRequest = (req: Request) =>
     !tokenRequired && hostAccess(policy, req.headers.get("host")) !== "all" ? ("missing" as const) : verifyBearer(req.headers.get("authorization"), remoteOf(req));
-  opts.routes?.(app as unknown as Hono, { checkBearer: verifyBearer, checkRequest, remoteOf });
+  // The turn itself is bounded (the approval timeout, the model's idle limit, tool rounds); the
+  // request's end (client gone) still cancels it.
+  const holdOpen = (req: Request) => server?.timeout(req, 0);
+  opts.routes?.(app as unknown as Hono, { checkBearer: verifyBearer, checkRequest, remoteOf, holdOpen });
   app.notFound((c) => httpErrorResponse(new ExoError("not_found", `no route for ${c.req.method} ${c.req.path}`)));
   // The one HTTP error path: whatever a route or middleware throws is answered from the error table.
   app.onError((e, c) => {
@@ -268,6 +282,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       // bodyLimit answers with a JSON 413; Bun's own hard stop (a bare 413) sits above it for
       // streamed bodies that no route reads.
       maxRequestBodySize: Math.min(gw.max_payload_bytes * 2, 2 ** 31 - 1),
+      ...(opts.idleTimeoutS !== undefined && { idleTimeout: opts.idleTimeoutS }),
       ...(tlsFiles ? { tls: tlsFiles } : {}),
       fetch: (req, srv) => app.fetch(req, { server: srv }),
       websocket: {

@@ -6,17 +6,23 @@
  */
 import type { McpConfig } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
+import { effectsOf } from "./effects.ts";
 import { type ConnectionDeps, McpConnection, type McpServerStatus, type McpToolInfo } from "./connection.ts";
 
 export { McpConnection, type McpServerStatus, type McpToolInfo, MAX_RESULT_BYTES, renderResult } from "./connection.ts";
 export { createMcpFetch, McpTransportError } from "./egress-fetch.ts";
 export { modelToolName } from "./names.ts";
+export { effectsOf } from "./effects.ts";
 
 /** One tool as the agent toolbox takes it from a source (see agent/toolbox.ts `ToolSource`). */
 export interface McpSourceTool {
   owner: string;
   tool: string;
   spec: { name: string; description: string; input_schema: Record<string, unknown> };
+  /** From the tool's annotations, with MCP's defaults for absent ones (./effects.ts). */
+  effects: ("egress" | "mutates")[];
+  /** Every MCP result is untrusted content. */
+  untrusted: true;
   run(input: unknown, signal?: AbortSignal): Promise<{ content: string; is_error: boolean }>;
 }
 
@@ -62,6 +68,8 @@ export class McpClients {
           owner: s.name,
           tool: t.name,
           spec: { name: t.exposed_as, description, input_schema: t.input_schema },
+          effects: effectsOf(t.annotations),
+          untrusted: true,
           run: (input, signal) => s.call(t.name, input, signal),
         });
       }

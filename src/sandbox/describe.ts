@@ -9,6 +9,12 @@ const Tool = v.object({
   name: v.pipe(v.string(), v.regex(/^[a-zA-Z0-9_-]{1,64}$/, "tool names are 1-64 of [a-zA-Z0-9_-]")),
   description: v.string(),
   input_schema: v.record(v.string(), v.unknown()),
+  /**
+   * What a call can do beyond computing an answer (docs/plugins.md, approvals): "egress" — sends data
+   * out (a request, a message); "mutates" — changes something (files, state others see). `[]` = pure.
+   * Absent: "egress" for a plugin the operator granted hosts to, else pure.
+   */
+  effects: v.optional(v.array(v.picklist(["egress", "mutates"]))),
 });
 
 const Describe = v.object({
@@ -27,6 +33,11 @@ const Describe = v.object({
        * "json_ok" — also a 2xx whose JSON body says `"ok": false` is a refusal (Slack, Telegram).
        */
       send_result: v.optional(v.picklist(["http", "json_ok"]), "http"),
+      /**
+       * The plugin turns format_outgoing's `buttons: [{text, data}]` into the platform's buttons and
+       * reads a press back as a message with `action: {data}` (docs/plugins.md; approvals).
+       */
+      buttons: v.optional(v.boolean(), false),
       /**
        * Every message the platform delivered must be answered, or it stays shown as waiting (Discord's
        * deferred interaction, "thinking…"): a refused message then always gets a short notice.

@@ -64,6 +64,19 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE inbound ADD COLUMN dead_at INTEGER;
    UPDATE inbound SET dead_at = received_at WHERE done = 0 AND attempts >= 5;
    CREATE INDEX inbound_due ON inbound (next_at) WHERE done = 0 AND dead_at IS NULL;`,
+  // 8: approvals (issue 16) — tool calls that waited for the operator and what was decided, and the
+  // decisions remembered per agent and tool
+  `CREATE TABLE approvals (
+     id TEXT PRIMARY KEY, session TEXT NOT NULL, agent TEXT NOT NULL, tool TEXT NOT NULL, input TEXT NOT NULL,
+     why TEXT NOT NULL, state TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+     decided_at INTEGER, decided_by TEXT, remember INTEGER NOT NULL DEFAULT 0
+   );
+   CREATE INDEX approvals_pending ON approvals (created_at) WHERE state = 'pending';
+   CREATE INDEX approvals_by_session ON approvals (session, created_at);
+   CREATE TABLE approval_rules (
+     agent TEXT NOT NULL, tool TEXT NOT NULL, allow INTEGER NOT NULL, created_at INTEGER NOT NULL,
+     PRIMARY KEY (agent, tool)
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,7 +1,7 @@
 /**
  * The NATS store (`[store] kind = "nats"`, SPEC §12): every port on JetStream, so several gateways on
  * one NATS (or a 3-node cluster with `replicas = 3`) share sessions, history, usage, facts, the
- * inbox, pairings and plugin state. Each port is its own file under ./nats/; the layout (buckets,
+ * inbox, pairings, approvals and plugin state. Each port is its own file under ./nats/; the layout (buckets,
  * streams, subjects) is in docs/nats.md. Only nats-server 2.9 features are used.
  *
  * Opening connects (or fails with a StoreError naming the servers) and creates what is missing.
@@ -12,6 +12,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { describeError } from "../lib/errors.ts";
 import { StoreError } from "./errors.ts";
+import { natsApprovals } from "./nats/approvals.ts";
 import { natsContext } from "./nats/context.ts";
 import { natsConversations } from "./nats/conversations.ts";
 import { natsFacts } from "./nats/facts.ts";
@@ -65,7 +66,14 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
     const jsm = await jetstreamManager(nc, { timeout });
     const ctx = natsContext({ nc, js, jsm, servers, namespace, replicas, now: opts.now ?? Date.now, kvm: new Kvm(js) as never });
     const inbox = await natsInbox(ctx);
-    const [conversations, usage, pluginState, pairings, facts] = await Promise.all([natsConversations(ctx, inbox), natsUsageLedger(ctx), natsPluginState(ctx), natsPairings(ctx), natsFacts(ctx)]);
+    const [conversations, usage, pluginState, pairings, facts, approvals] = await Promise.all([
+      natsConversations(ctx, inbox),
+      natsUsageLedger(ctx),
+      natsPluginState(ctx),
+      natsPairings(ctx),
+      natsFacts(ctx),
+      natsApprovals(ctx),
+    ]);
     const { saveReply: _internal, ...inboxPort } = inbox;
     return {
       kind: "nats",
@@ -76,6 +84,7 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
       ...inboxPort,
       ...pairings,
       ...facts,
+      ...approvals,
       describe: async () => {
         const streams: NatsStoreInfo["streams"] = [];
         let error: string | undefined;

@@ -12,6 +12,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { isExoError } from "../lib/errors.ts";
 import { migrate } from "./migrations.ts";
+import { sqliteApprovals } from "./sqlite/approvals.ts";
 import { groupCommit } from "./sqlite/commit.ts";
 import { explain, sqliteContext } from "./sqlite/context.ts";
 import { appendRows, sqliteConversations } from "./sqlite/conversations.ts";
@@ -65,6 +66,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     ...sqliteInbox(ctx),
     ...sqlitePairings(ctx),
     ...sqliteFacts(ctx),
+    ...sqliteApprovals(ctx),
     async close() {
       commit.flush();
       db.close();

@@ -8,10 +8,12 @@
  * - the inbox/outbox of channel messages: ./inbox.ts
  * - pairings (who may talk on a channel): ./pairings.ts
  * - plugin state: ./plugin-state.ts
+ * - approvals (tool calls that waited for the operator, remembered decisions): ./approvals.ts
  *
  * Callers that need one concern take its port; the composition root opens one Store for all.
  * Every method may reject with StoreError; a failed write changes nothing (all-or-nothing).
  */
+import type { ApprovalStore } from "./approvals.ts";
 import type { ConversationStore } from "./conversations.ts";
 import type { FactStore } from "./facts.ts";
 import type { InboxStore } from "./inbox.ts";
@@ -21,6 +23,7 @@ import type { UsageLedger } from "./usage-ledger.ts";
 
 /** The message model and the address live in src/core; re-exported for the store's callers. */
 export type { MessagePart, NewMessage, Role, SessionAddress, StoredMessage } from "../core/index.ts";
+export type * from "./approvals.ts";
 export type * from "./conversations.ts";
 export type * from "./facts.ts";
 export type * from "./inbox.ts";
@@ -28,7 +31,7 @@ export type * from "./pairings.ts";
 export type * from "./plugin-state.ts";
 export type * from "./usage-ledger.ts";
 
-export interface Store extends ConversationStore, UsageLedger, PluginStateStore, InboxStore, PairingStore, FactStore {
+export interface Store extends ConversationStore, UsageLedger, PluginStateStore, InboxStore, PairingStore, FactStore, ApprovalStore {
   readonly kind: "memory" | "sqlite" | "nats";
   /** Human-readable location (file path, "memory"). */
   readonly location: string;

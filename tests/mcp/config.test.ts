@@ -41,10 +41,12 @@ describe("[[mcp]] config", () => {
     expect(refusal(entry('approval = "never"'))).toMatch(/mcp\[0\]\.url: missing required key/);
   });
 
-  test("approvals are not implemented: always and untrusted (the default) are refused, never is the honest opt-in", () => {
-    expect(refusal(entry('url = "https://a.example/mcp"'))).toMatch(/mcp\[0\]\.approval: "untrusted" \(the default\): approvals are not implemented yet.*set approval = "never"/);
-    expect(refusal(entry('url = "https://a.example/mcp"\napproval = "always"'))).toMatch(/mcp\[0\]\.approval: "always": approvals are not implemented yet/);
+  test("approval: untrusted by default, always and never accepted, per-tool overrides, anything else refused", () => {
+    expect(load(entry('url = "https://a.example/mcp"')).mcp[0]!.approval).toBe("untrusted");
+    const c = load(entry('url = "https://a.example/mcp"\napproval = "always"\ntool_approval = { lookup = "never" }'));
+    expect(c.mcp[0]).toMatchObject({ approval: "always", tool_approval: { lookup: "never" } });
     expect(refusal(entry('url = "https://a.example/mcp"\napproval = "sometimes"'))).toMatch(/mcp\[0\]\.approval/);
+    expect(refusal(entry('url = "https://a.example/mcp"\ntool_approval = { lookup = "maybe" }'))).toMatch(/mcp\[0\]\.tool_approval\.lookup/);
   });
 
   test("loopback by name, secrets in the URL, undeclared secrets and transport headers are refused", () => {

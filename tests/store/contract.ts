@@ -4,6 +4,7 @@
  * (the NATS store of a later issue) runs each port's contract against its own implementation.
  */
 import type { Store } from "../../src/store/index.ts";
+import { approvalsContract } from "./contract/approvals.ts";
 import { conversationsContract } from "./contract/conversations.ts";
 import { factsContract } from "./contract/facts.ts";
 import type { MakeHarness, PortHarness } from "./contract/harness.ts";
@@ -23,4 +24,5 @@ export function storeContract(name: string, make: MakeStore): void {
   factsContract(name, make);
   inboxContract(name, make);
   pairingsContract(name, make);
+  approvalsContract(name, make);
 }

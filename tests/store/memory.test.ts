@@ -2,8 +2,9 @@
  * The memory store against the Store contract, and each of its ports on its own against that port's
  * contract (no port leans on another's state, except the reply saved with a turn's history).
  */
-import { createMemoryStore, memoryConversations, memoryFacts, memoryInbox, memoryPairings, memoryPluginState, memoryUsageLedger } from "../../src/store/index.ts";
+import { createMemoryStore, memoryApprovals, memoryConversations, memoryFacts, memoryInbox, memoryPairings, memoryPluginState, memoryUsageLedger } from "../../src/store/index.ts";
 import { storeContract } from "./contract.ts";
+import { approvalsContract } from "./contract/approvals.ts";
 import { conversationsContract } from "./contract/conversations.ts";
 import { factsContract } from "./contract/facts.ts";
 import { inboxContract } from "./contract/inbox.ts";
@@ -30,6 +31,7 @@ usageLedgerContract("memory port alone", alone(() => memoryUsageLedger()));
 pluginStateContract("memory port alone", alone(() => memoryPluginState()));
 factsContract("memory port alone", alone((now) => memoryFacts(now)));
 pairingsContract("memory port alone", alone(() => memoryPairings()));
+approvalsContract("memory port alone", alone(() => memoryApprovals()));
 inboxContract(
   "memory ports alone",
   alone((now) => {

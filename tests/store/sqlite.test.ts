@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { MIGRATIONS, openSqliteStore, SCHEMA_VERSION, StoreError } from "../../src/store/index.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { addr, storeContract } from "./contract.ts";
+import { approvalRecord } from "./contract/approvals.ts";
 
 const dirs: ReturnType<typeof tempDir>[] = [];
 afterAll(() => dirs.forEach((d) => d[Symbol.dispose]()));
@@ -49,6 +50,18 @@ describe("sqlite store on disk", () => {
     const b = openSqliteStore(path);
     expect((await b.history(addr("7").key, { limit: 5 }))[0]!.parts).toEqual([{ type: "text", text: "remember me" }]);
     expect(await b.kvGet("p", "k")).toBe("v");
+    await b.close();
+  });
+
+  test("keeps approval requests, decisions and remembered rules across a reopen", async () => {
+    const path = join(fresh().path, "exoclaw.db");
+    const a = openSqliteStore(path);
+    await a.addApproval(approvalRecord("a1"));
+    await a.decideApproval("a1", { state: "allowed", at: 2000, by: "owner:telegram:bot:7", remember: true });
+    await a.close();
+    const b = openSqliteStore(path);
+    expect(await b.getApproval("a1")).toMatchObject({ state: "allowed", decided_by: "owner:telegram:bot:7", remember: true });
+    expect((await b.getApprovalRule("main", "http_get"))?.allow).toBe(true);
     await b.close();
   });
 

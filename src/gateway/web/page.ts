@@ -1,5 +1,5 @@
 /**
- * The web control page (SPEC §4 `GET /`): chat with streaming, sessions, people (pairing), plugins and usage, over
+ * The web control page (SPEC §4 `GET /`): chat with streaming, sessions, approvals, people (pairing), plugins and usage, over
  * the same WebSocket protocol as every client. Built into the binary as plain strings; the script
  * is served from the gateway's own origin so the page runs under a strict Content-Security-Policy.
  * The script is in script.ts.
@@ -31,6 +31,7 @@ export const PAGE_HTML = `<!doctype html>
   #people h3 { font-size: 12px; margin: 8px 0 2px; color: #444; } #people li { display: flex; gap: 6px; align-items: baseline; flex-wrap: wrap; }
   #people li button { padding: 1px 8px; font-size: 12px; } #people code { background: #eef; padding: 0 4px; border-radius: 4px; }
   #people-error { color: #b00020; font-size: 12px; }
+  .approval { background: #fff4e5; border-radius: 6px; padding: 4px 6px; } .approval button, #approvals button { padding: 1px 8px; font-size: 12px; margin-left: 4px; }
 </style>
 </head>
 <body>
@@ -45,6 +46,7 @@ export const PAGE_HTML = `<!doctype html>
 </main>
 <aside>
   <h2>Sessions</h2><ul id="sessions"></ul>
+  <h2>Approvals</h2><ul id="approvals"></ul>
   <h2>People</h2><div id="people"></div><div id="people-error" role="alert"></div>
   <h2>Plugins</h2><ul id="plugins"></ul>
   <h2>Usage today</h2><ul id="usage"></ul>

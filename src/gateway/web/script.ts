@@ -12,6 +12,10 @@
  *   (pairing.list), with Approve and Revoke (pairing.approve / pairing.revoke). It is read again
  *   every few seconds while the page is shown, so a stranger who just wrote appears without a reload;
  *   it is redrawn only when something changed.
+ * - A tool call that waits for the operator (chat.event `approval`) is shown in the chat with Allow and
+ *   Deny (approval.resolve), then with what was decided; the "Approvals" panel lists every call
+ *   waiting (approval.list, read again every few seconds) — a channel's turns too — with the same
+ *   buttons; a session's history shows the decisions stored with its tool results.
  * - When the socket closes the page says "disconnected, reconnecting…" and retries with backoff.
  *   A message sent while disconnected is queued (shown greyed, marked as waiting) and sent, in order,
  *   once the gateway is back; one whose answer was cut off by the disconnect is reported as such and
@@ -77,6 +81,7 @@ export const PAGE_JS = `"use strict";
     item($("usage"), t.calls + " calls, " + t.input_tokens + " in / " + t.output_tokens + " out, $" + t.cost_usd.toFixed(4));
     renderView();
     await refreshPeople(false).catch((err) => peopleError(err.message));
+    await refreshApprovals(true).catch(() => {});
   }
 
   let peopleShown = null, peopleTimer = null;
@@ -131,7 +136,11 @@ export const PAGE_JS = `"use strict";
 
   function watchPeople() {
     clearInterval(peopleTimer);
-    peopleTimer = setInterval(() => { if (ready && document.visibilityState === "visible") refreshPeople(false).catch(() => {}); }, 2000);
+    peopleTimer = setInterval(() => {
+      if (!ready || document.visibilityState !== "visible") return;
+      refreshPeople(false).catch(() => {});
+      refreshApprovals(false).catch(() => {});
+    }, 2000);
   }
 
   async function showHistory(key) {
@@ -143,6 +152,7 @@ export const PAGE_JS = `"use strict";
       else if (p.type === "tool_use") line("tool", "[tool " + p.name + " " + JSON.stringify(p.input) + "]");
       else line("tool", "[result: " + p.content + "]");
     }
+    for (const m of h.messages) for (const a of (m.meta && m.meta.approvals) || []) line("tool decision", "[approval: " + a.tool + " " + a.state + " by " + a.by + " — " + a.why + "]");
   }
 
   async function select(s) {
@@ -164,8 +174,50 @@ export const PAGE_JS = `"use strict";
     if (e.event === "text") { if (!current) current = line("assistant", ""); current.textContent += e.data; }
     else if (e.event === "tool_use") { current = null; line("tool", "[tool " + e.data.name + " " + JSON.stringify(e.data.input) + "]"); }
     else if (e.event === "tool_result") line("tool", "[" + (e.data.is_error ? "tool error" : "result") + ": " + e.data.content + "]");
+    else if (e.event === "approval") { current = null; approvalCard(e.data); }
+    else if (e.event === "approval_result") settleCard(e.data.id, e.data.state, e.data.by);
     else if (e.event === "error") line("error", e.data.message);
     else if (e.event === "done") current = null;
+  }
+
+  // A tool call waiting for the operator (approval.resolve): Allow / Deny in the chat, and in the Approvals panel.
+  function approvalButtons(a, box, after) {
+    for (const [label, allow] of [["Allow", true], ["Deny", false]]) {
+      const b = document.createElement("button"); b.type = "button"; b.textContent = label; b.dataset.approval = a.id;
+      b.onclick = async () => {
+        for (const x of box.querySelectorAll("button")) x.disabled = true;
+        try { await call("approval.resolve", { id: a.id, allow }); }
+        catch (err) { line("error", err.message); for (const x of box.querySelectorAll("button")) x.disabled = false; }
+        if (after) after();
+      };
+      box.appendChild(b);
+    }
+  }
+  function approvalCard(a) {
+    const d = line("tool approval", "[approval needed: " + a.tool + " — " + a.why + "] " + a.input + " ");
+    d.dataset.approval = a.id;
+    approvalButtons(a, d, null);
+  }
+  function settleCard(id, state, by) {
+    for (const d of log.querySelectorAll(".approval")) {
+      if (d.dataset.approval !== id) continue;
+      for (const b of d.querySelectorAll("button")) b.remove();
+      const s = document.createElement("strong"); s.className = "decision"; s.textContent = state + " (" + by + ")"; d.appendChild(s);
+    }
+  }
+  let approvalsShown = null;
+  async function refreshApprovals(force) {
+    const r = await call("approval.list", {});
+    const shown = JSON.stringify(r.approvals.map((a) => a.id));
+    if (!force && shown === approvalsShown) return;
+    approvalsShown = shown;
+    const ul = $("approvals"); ul.replaceChildren();
+    if (!r.approvals.length) { item(ul, "no tool call is waiting"); return; }
+    for (const a of r.approvals) {
+      const li = item(ul, a.tool + " — " + a.why + " (" + a.session + "): " + a.input + " ");
+      li.dataset.approval = a.id;
+      approvalButtons(a, li, () => refreshApprovals(true).catch(() => {}));
+    }
   }
 
   async function deliver(msg) {
