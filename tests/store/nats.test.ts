@@ -123,6 +123,16 @@ describe("nats store", () => {
       expect(await b.sumUsage({ session: s.key })).toMatchObject({ input_tokens: 7, cost_usd: 0.5 });
       await b.addFact("main", "telegram:1", "Grace sails a catamaran");
       await waitFor(async () => (await a.searchFacts({ agent: "main", query: "catamaran", limit: 5 })).length === 1);
+      // Two gateways deciding one approval: one decision wins, the other gets null.
+      await a.addApproval({ id: "ap1", session: s.key, agent: "main", tool: "http_get", input: "{}", why: "always", state: "pending", created_at: 1, expires_at: 9, decided_at: null, decided_by: null, remember: false });
+      const decided = await Promise.all([
+        a.decideApproval("ap1", { state: "allowed", at: 2, by: "operator", remember: true }),
+        b.decideApproval("ap1", { state: "denied", at: 2, by: "owner:x", remember: true }),
+      ]);
+      expect(decided.filter((d) => d !== null)).toHaveLength(1);
+      const winner = decided.find((d) => d !== null)!;
+      expect((await b.getApproval("ap1"))?.state).toBe(winner.state);
+      expect((await a.getApprovalRule("main", "http_get"))?.allow).toBe(winner.state === "allowed");
       // A pairing saved on one is found by its code on the other.
       await b.savePairing({ person: "slack:A1:U9", channel: "slack", status: "pending", code: "WXYZ6789", created_at: 1, expires_at: 2, notified_at: 1, approved_at: null });
       expect((await a.pairingByCode("WXYZ6789"))?.person).toBe("slack:A1:U9");
