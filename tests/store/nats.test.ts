@@ -11,6 +11,7 @@ import { openNatsStore, type NatsStore } from "../../src/store/nats.ts";
 import { token, untoken } from "../../src/store/nats/context.ts";
 import { StoreError } from "../../src/store/index.ts";
 import { startJetStream, waitFor, type JsServers } from "../helpers/jetstream.ts";
+import { startNatsServer } from "../helpers/nats.ts";
 import { storeContract } from "./contract.ts";
 import { addr, user } from "./contract/harness.ts";
 
@@ -194,6 +195,11 @@ describe("nats store", () => {
     const { shownServers } = await import("../../src/store/nats.ts");
     expect(shownServers(["nats://bob:s3cret@10.0.0.1:4222", "tls://tok@b:4222", "c:4222"])).toBe("nats://***@10.0.0.1:4222,tls://***@b:4222,c:4222");
     await expect(openNatsStore({ servers: ["nats://bob:s3cret@127.0.0.1:1"], connectTimeoutMs: 300 })).rejects.toThrow(/cannot reach the nats store at nats:\/\/\*\*\*@127\.0\.0\.1:1/);
+  });
+
+  test("a server without JetStream is refused at open, saying so", async () => {
+    await using plain = await startNatsServer();
+    await expect(openNatsStore({ servers: [plain.url] })).rejects.toThrow(/cannot open the nats store at nats:\/\/127\.0\.0\.1:\d+: .*JetStream enabled\?/);
   });
 
   test("a store that cannot be reached at open is a clear StoreError", async () => {
