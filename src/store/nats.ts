@@ -103,7 +103,9 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
       },
       async close() {
         ctx.stopFollowing();
-        await nc.drain().catch(() => nc.close());
+        // Nothing to drain into a NATS that is gone: close at once rather than wait for it.
+        if (ctx.connected()) await nc.drain().catch(() => nc.close());
+        else await nc.close();
       },
     };
   } catch (e) {
