@@ -2,7 +2,8 @@
  * A gateway on the nats store (a real nats-server with JetStream, one for this file): it starts on
  * `[store] kind = "nats"`, `status` shows the store's streams and buckets, and `/ready` follows the
  * store — 503 while NATS is stopped (with `/health` still answering), 200 again once it is back; two
- * gateways on one store carry one conversation between them.
+ * gateways on one store carry one conversation between them, and a channel message resent to the
+ * other gateway is a duplicate there.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { StreamFn } from "../../src/agent/loop.ts";
@@ -78,4 +79,30 @@ test("two gateways on one nats store: a conversation begun on A continues on B, 
   expect(hist.result.messages.map((m) => [m.seq, m.parts[0]!.text])).toEqual([[1, "first, on A"], [2, "answer 1"], [3, "second, on B"], [4, "answer 2"]]);
   await waitFor(async () => (await a.store.sumUsage({ session })).calls === 2);
   expect(await b.store.sumUsage({ session })).toMatchObject({ calls: 2, input_tokens: 10, output_tokens: 4 });
+});
+
+test("channel messages on two gateways sharing the nats store: a resend to the other gateway is a duplicate, hostile peers get their own sessions", async () => {
+  let calls = 0;
+  const stream: StreamFn = async function* (req: ChatRequest) {
+    calls++;
+    const last = req.messages.at(-1)!;
+    yield { type: "text", text: `re: ${(last.parts[0] as { text?: string }).text ?? ""}` };
+    yield { type: "done", stop_reason: "end_turn" };
+  };
+  const toml = `[store]\nkind = "nats"\nnats_url = "${js.url}"\nnamespace = "chan"\n\n[channels.http]\n`;
+  await using a = await startTestGateway({ toml, streamFor: () => stream });
+  await using b = await startTestGateway({ toml, streamFor: () => stream });
+  const post = (gw: { url: string }, body: unknown) => fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify(body) }).then(async (r) => ({ status: r.status, body: (await r.json()) as { replies: { session: string; text: string }[]; duplicates: number } }));
+  const first = await post(a, { peer: "a.*", text: "star", id: "m1" });
+  expect(first.status).toBe(200);
+  expect(first.body.replies.map((r) => [r.session, r.text])).toEqual([["main:http:default:a.*", "re: star"]]);
+  const again = await post(b, { peer: "a.*", text: "star", id: "m1" });
+  expect(again.body).toMatchObject({ replies: [], duplicates: 1 });
+  expect(calls).toBe(1);
+  const gt = await post(b, { peer: ">", text: "gt", id: "m2" });
+  expect(gt.body.replies.map((r) => r.session)).toEqual(["main:http:default:>"]);
+  // Each session holds its own turn only, read from either gateway.
+  expect((await a.store.history("main:http:default:>", { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text)).toEqual(["gt", "re: gt"]);
+  expect((await b.store.history("main:http:default:a.*", { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text)).toEqual(["star", "re: star"]);
+  expect(await a.store.countInbound()).toEqual({ pending: 0, dead: 0 });
 });
