@@ -169,6 +169,20 @@ describe("nats store", () => {
     }
   });
 
+  test("more sessions than the history cache holds: every one still reads back whole, and appends after an eviction stay gapless", async () => {
+    const store = await open(`lru${++n}`);
+    try {
+      const peers = Array.from({ length: 300 }, (_, i) => `p${i}`);
+      await Promise.all(peers.map((p) => store.appendMessages(addr(p), [user(`${p} one`), user(`${p} two`)])));
+      for (const p of peers) expect((await store.history(addr(p).key, { limit: 5 })).map((m) => (m.parts[0] as { text: string }).text)).toEqual([`${p} one`, `${p} two`]);
+      // p0 was evicted long ago: its next append reads the tail again and goes on at seq 3.
+      expect((await store.appendMessages(addr("p0"), [user("p0 three")])).map((m) => m.seq)).toEqual([3]);
+      expect((await store.history(addr("p0").key, { limit: 5 })).map((m) => m.seq)).toEqual([1, 2, 3]);
+    } finally {
+      await store.close();
+    }
+  });
+
   test("an append larger than the server's max_payload fails whole: nothing appended, the turn's reply put back", async () => {
     const store = await open(`big${++n}`);
     try {

@@ -40,7 +40,9 @@ interface Cached {
   messages: StoredMessage[];
 }
 
+/** The history cache's bounds: sessions, and messages over all of them (least recently used go first). */
 const CACHE_SESSIONS = 256;
+const CACHE_MESSAGES = 50_000;
 const HEADER = "Exo-Session";
 
 const toStored = (a: Append, key: string): StoredMessage[] =>
@@ -56,10 +58,19 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
   await ctx.ensureStream({ name: stream, subjects: [`${prefix}.>`] });
   const subjectOf = (key: string) => `${prefix}.${token(key)}`;
   const cache = new Map<string, Cached>();
-  const remember = (key: string, c: Cached) => {
+  let cachedMessages = 0;
+  const forget = (key: string) => {
+    const had = cache.get(key);
+    if (!had) return;
+    cachedMessages -= had.messages.length;
     cache.delete(key);
-    if (cache.size >= CACHE_SESSIONS) cache.delete(cache.keys().next().value!);
+  };
+  const remember = (key: string, c: Cached) => {
+    forget(key);
+    if (c.messages.length > CACHE_MESSAGES) return;
+    while (cache.size > 0 && (cache.size >= CACHE_SESSIONS || cachedMessages + c.messages.length > CACHE_MESSAGES)) forget(cache.keys().next().value!);
     cache.set(key, c);
+    cachedMessages += c.messages.length;
   };
   /** Per-session chain: appends from this process run in call order. */
   const chains = new Map<string, Promise<unknown>>();
@@ -80,11 +91,14 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
   const load = async (key: string): Promise<Cached | null> => {
     const last = await lastOf(key);
     if (!last) {
-      cache.delete(key);
+      forget(key);
       return null;
     }
     const have = cache.get(key);
-    if (have && have.seq === last.seq) return have;
+    if (have && have.seq === last.seq) {
+      remember(key, have); // most recently used now
+      return have;
+    }
     // Another gateway appended since: read only what is new, unless a reset came in between.
     if (have && have.seq < last.seq) {
       const msgs = await ctx.scan(stream, subjectOf(key), { fromSeq: have.seq + 1 });
@@ -143,12 +157,12 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
         const had = cache.get(addr.key);
         if (had && tail && had.seq === tail.seq) remember(addr.key, { seq: ack.seq, info: a.s, messages: [...had.messages, ...stored] });
         else if (!tail) remember(addr.key, { seq: ack.seq, info: a.s, messages: stored });
-        else cache.delete(addr.key);
+        else forget(addr.key);
         return structuredClone(stored);
       } catch (e) {
         // Another gateway appended (or reset) since: read the new tail and try again.
         if (!isWrongLastSequence(e) || attempt >= 50) throw e;
-        cache.delete(addr.key);
+        forget(addr.key);
         const l = await lastOf(addr.key);
         tail = l ? { seq: l.seq, info: l.a.s } : null;
       }
@@ -208,7 +222,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
     resetSession: (key) =>
       ctx.run("reset the session", async () => {
         const l = await lastOf(key);
-        cache.delete(key);
+        forget(key);
         if (!l) return null;
         await ctx.jsm.streams.purge(stream, { filter: subjectOf(key) });
         return l.a.s.message_count;
