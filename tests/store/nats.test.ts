@@ -9,7 +9,9 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { openNatsStore, type NatsStore } from "../../src/store/nats.ts";
 import { token, untoken } from "../../src/store/nats/context.ts";
-import { StoreError } from "../../src/store/index.ts";
+import { openSqliteStore, StoreError } from "../../src/store/index.ts";
+import { join } from "node:path";
+import { tempDir } from "../helpers/temp.ts";
 import { startJetStream, waitFor, type JsServers } from "../helpers/jetstream.ts";
 import { startNatsServer } from "../helpers/nats.ts";
 import { storeContract } from "./contract.ts";
@@ -166,6 +168,42 @@ describe("nats store", () => {
     } finally {
       await store.close();
       await other.close();
+    }
+  });
+
+  test("fact search ranks as SQLite's FTS5 BM25 does: same order, same scores", async () => {
+    using dir = tempDir("exoclaw-bm25-");
+    const sqlite = openSqliteStore(join(dir.path, "x.db"));
+    const store = await open(`bm${++n}`);
+    try {
+      const facts = [
+        ["telegram:1", "Ada likes green tea"],
+        ["telegram:1", "Ada's cat is called Tea Leaf"],
+        ["telegram:1", "Ada works on engines, analytical ones"],
+        ["telegram:1", "Ada drinks tea, tea and more tea every morning"],
+        ["telegram:1", "Ada lives in Zürich near the lake"],
+        ["telegram:1", "Her brother's name is Byron; he writes poems"],
+        ["telegram:2", "Grace likes green tea too"],
+        ["telegram:2", "Grace wrote the first compiler"],
+        ["telegram:2", "Grace keeps a clock that runs backwards"],
+      ] as const;
+      for (const [person, text] of facts) {
+        await sqlite.addFact("main", person, text);
+        await store.addFact("main", person, text);
+      }
+      const queries = ["What tea does she like? green?", "tea", "zurich lake", "engines", "compiler clock", "Byron poems brother", "nothing matches here"];
+      for (const query of queries) {
+        for (const person of ["telegram:1", "telegram:2", undefined]) {
+          const q = { agent: "main", query, limit: 5, ...(person && { person }) };
+          const want = await sqlite.searchFacts(q);
+          const got = await store.searchFacts(q);
+          expect(got.map((f) => f.text)).toEqual(want.map((f) => f.text));
+          got.forEach((f, i) => expect(f.score).toBeCloseTo(want[i]!.score, 9));
+        }
+      }
+    } finally {
+      await store.close();
+      await sqlite.close();
     }
   });
 
