@@ -106,3 +106,30 @@ test("channel messages on two gateways sharing the nats store: a resend to the o
   expect((await b.store.history("main:http:default:a.*", { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text)).toEqual(["star", "re: star"]);
   expect(await a.store.countInbound()).toEqual({ pending: 0, dead: 0 });
 });
+
+test("a webhook while the nats store is unreachable gets 503 (the platform retries), and the retry is answered once NATS is back", async () => {
+  let calls = 0;
+  const stream: StreamFn = async function* () {
+    calls++;
+    yield { type: "text", text: "answered" };
+    yield { type: "done", stop_reason: "end_turn" };
+  };
+  await using gw = await startTestGateway({ toml: `[store]\nkind = "nats"\nnats_url = "${js.url}"\nnamespace = "down"\n\n[channels.http]\n`, streamFor: () => stream });
+  const post = () => fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify({ peer: "ada", text: "hi", id: "w1" }) });
+  await js.nodes[0]!.stop();
+  try {
+    await waitFor(async () => (await fetch(`${gw.url}/ready`)).status === 503);
+    const refused = await post();
+    expect(refused.status).toBe(503);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toContain("unreachable");
+    expect(calls).toBe(0);
+    expect((await fetch(`${gw.url}/health`)).status).toBe(200);
+  } finally {
+    await js.nodes[0]!.start();
+  }
+  await waitFor(async () => (await fetch(`${gw.url}/ready`)).status === 200);
+  const retried = await post();
+  expect(retried.status).toBe(200);
+  expect(((await retried.json()) as { replies: { text: string }[] }).replies.map((r) => r.text)).toEqual(["answered"]);
+  expect(calls).toBe(1);
+});
