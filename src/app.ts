@@ -18,7 +18,7 @@ import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.t
 import { ChannelsModule, checkChannelSecrets } from "./channels/index.ts";
 import { type Bus, createReloadableBus } from "./bus/index.ts";
 import type { InboundAddress, Route } from "./router/index.ts";
-import { createMemoryStore, openSqliteStore, type PluginStateStore, type Store } from "./store/index.ts";
+import { createMemoryStore, openNatsStore, openSqliteStore, type PluginStateStore, type Store } from "./store/index.ts";
 import { McpClients } from "./mcp/index.ts";
 import type { StreamFn } from "./agent/loop.ts";
 import { AgentRunner } from "./agent/runner.ts";
@@ -77,15 +77,15 @@ export interface AppOptions {
 /** How long shutdown waits for requests and turns in flight. */
 const DRAIN_MS = 10_000;
 
-/** Opens the configured store. Throws StoreError (corrupt, read-only, newer schema) or ConfigError. */
-export function openStore(config: Config): Store {
+/** Opens the configured store. Throws StoreError (corrupt, read-only, newer schema, NATS unreachable) or ConfigError. */
+export async function openStore(config: Config): Promise<Store> {
   switch (config.store.kind) {
     case "sqlite":
       return openSqliteStore(join(config.home, "exoclaw.db"));
     case "memory":
       return createMemoryStore();
     case "nats":
-      throw new ConfigError(`store.kind = "nats" (sessions in JetStream KV, for several gateways) is not built yet: use "sqlite" (the default); [bus] nats_url works on its own`);
+      return openNatsStore({ servers: (config.store.nats_url || config.bus.nats_url).split(","), replicas: config.store.replicas, namespace: config.store.namespace });
     default: {
       const never: never = config.store.kind;
       throw new ConfigError(`store.kind: unknown kind ${String(never)}`);
@@ -118,7 +118,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const live = new LiveConfig(config);
   checkChannelSecrets(config, (name) => readCredential(config.home, name));
   if (!opts.streamFor) warnMissingKeys(config, env, log);
-  const store = opts.wrapStore ? opts.wrapStore(openStore(config)) : openStore(config);
+  const opened = await openStore(config);
+  const store = opts.wrapStore ? opts.wrapStore(opened) : opened;
   const bus = createReloadableBus(config.bus.nats_url, log.child({ module: "bus" }));
   // The gateway's own listener (its real port once bound): never a plugin's destination.
   let listening = [{ address: config.gateway.bind, port: config.gateway.port }];

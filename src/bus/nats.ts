@@ -11,6 +11,7 @@ import { createLocalBus, createSubscription } from "./local.ts";
 import type { Bus } from "./types.ts";
 
 export interface NatsBusOptions {
+  /** One server or several, comma-separated (a cluster's). */
   url: string;
   log: Logger;
   /** Between reconnect attempts (the client retries for ever). */
@@ -41,7 +42,7 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
   const tryConnect = async () => {
     const { connect } = await import("@nats-io/transport-node");
     try {
-      nc = await connect({ servers: opts.url, maxReconnectAttempts: -1, reconnectTimeWait: opts.reconnectWaitMs ?? 1000, name: "exoclaw" });
+      nc = await connect({ servers: opts.url.split(","), maxReconnectAttempts: -1, reconnectTimeWait: opts.reconnectWaitMs ?? 1000, name: "exoclaw" });
     } catch (e) {
       if (!warned) opts.log.warn("nats unavailable; using the in-process bus until it answers", { url: opts.url, error: describeError(e) });
       warned = true;

@@ -52,7 +52,7 @@ export async function openBackend<B>(config: Config, args: Record<string, unknow
   if (config.store.kind === "sqlite" && !existsSync(join(config.home, "exoclaw.db"))) {
     return { backend: spec.empty(config.home), close: async () => {} };
   }
-  const store = openStore(config);
+  const store = await openStore(config);
   return { backend: spec.store(store), close: () => store.close() };
 }
 

@@ -278,7 +278,7 @@ const call = defineCommand({
     }
     const entry = config.plugins.find((p) => p.name === args.name);
     if (!entry) throw new ExoError("not_found", `no [[plugins]] entry named ${String(args.name)} in ${config.file ?? "the config"}`);
-    const store = openStore(config);
+    const store = await openStore(config);
     const host = createPluginHost(config, store, silentLogger);
     try {
       await loadConfiguredPlugin(host, entry, config.home);

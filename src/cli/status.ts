@@ -14,7 +14,7 @@ export interface StatusResult {
   connections: number;
   config_file: string | null;
   memory: { rss_bytes: number };
-  store?: { kind: string; location: string; sessions: number };
+  store?: { kind: string; location: string; sessions: number; engine?: { connected: boolean; streams: { name: string; messages: number; bytes: number; replicas: number }[] } };
   router?: { bindings: number };
   bus?: { mode: string; url?: string };
   usage_today?: { calls: number; input_tokens: number; output_tokens: number };
@@ -44,6 +44,7 @@ export function formatStatus(s: StatusResult, url: string): string {
     `  config       ${s.config_file ?? "defaults (no file)"}`,
     `  memory       ${(s.memory.rss_bytes / 1048576).toFixed(1)} MiB RSS`,
     ...(s.store ? [`  store        ${s.store.kind} (${s.store.location}), ${s.store.sessions} session(s)`] : []),
+    ...(s.store?.engine ? [`               ${s.store.engine.connected ? "" : "UNREACHABLE; "}${s.store.engine.streams.map((x) => `${x.name} ${x.messages} msg(s) R${x.replicas}`).join(", ")}`] : []),
     ...(s.agents ?? []).map(
       (a, i) =>
         `  ${i === 0 ? "agents      " : "            "} ${a.id}${a.default ? " (default)" : ""}: ${a.provider} ${a.model}${a.key === "missing" ? ` — no API key: run \`exoclaw onboard\` or \`exoclaw secret set ${a.provider}\`` : ""}`,

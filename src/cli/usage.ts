@@ -54,7 +54,7 @@ export default defineCommand({
       if (config.store.kind === "sqlite" && !existsSync(join(config.home, "exoclaw.db"))) {
         report = { today: empty, month: empty, all: empty, budgets: config.budgets };
       } else {
-        const store = openStore(config);
+        const store = await openStore(config);
         try {
           const { day, month } = periodStarts(Date.now());
           report = { today: await store.sumUsage({ ...scope, since: day }), month: await store.sumUsage({ ...scope, since: month }), all: await store.sumUsage(scope), budgets: config.budgets };

@@ -126,6 +126,9 @@ function checkConsistency(c: ConfigFile, label: string): void {
     plugins.add(p.name);
   });
   checkMcp(c, plugins, fail);
+  if (c.store.kind === "nats" && c.store.nats_url === "" && c.bus.nats_url === "") {
+    fail("store.nats_url", 'store.kind = "nats" needs the NATS servers: set [store] nats_url (or [bus] nats_url, which it defaults to)');
+  }
   if ((c.gateway.tls_cert === "") !== (c.gateway.tls_key === "")) {
     fail(c.gateway.tls_cert ? "gateway.tls_key" : "gateway.tls_cert", "tls_cert and tls_key must be set together");
   }

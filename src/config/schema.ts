@@ -201,6 +201,14 @@ const Budgets = v.strictObject({
   person_daily_usd: v.optional(v.pipe(v.number(), v.minValue(0))),
 });
 
+/** NATS servers: one URL, a comma-separated list, or an array of URLs; kept as one comma-separated string. */
+const NATS_SERVER = /^(?:(?:nats|tls):\/\/)?(?:[^\s/,@]+@)?[^\s/,@:]+(?::\d{1,5})?$/;
+const NatsUrls = v.pipe(
+  v.union([v.string(), v.array(v.string())], "expected a NATS URL, a comma-separated list of them, or an array"),
+  v.transform((s) => (Array.isArray(s) ? s : s.split(",")).map((u) => u.trim()).filter((u) => u !== "").join(",")),
+  v.check((s) => s === "" || s.split(",").every((u) => NATS_SERVER.test(u)), "expected nats://host:port (or a list of them)"),
+);
+
 export const ConfigSchema = v.strictObject({
   gateway: v.optional(Gateway, {}),
   agents: v.optional(v.array(Agent), []),
@@ -211,8 +219,19 @@ export const ConfigSchema = v.strictObject({
   budgets: v.optional(Budgets, {}),
   approvals: v.optional(Approvals, {}),
   memory: v.optional(v.strictObject({ episodic_turns: v.optional(int(0), 20), semantic: v.optional(v.boolean(), true) }), {}),
-  bus: v.optional(v.strictObject({ nats_url: v.optional(v.string(), "") }), {}),
-  store: v.optional(v.strictObject({ kind: v.optional(v.picklist(["sqlite", "memory", "nats"]), "sqlite") }), {}),
+  bus: v.optional(v.strictObject({ nats_url: v.optional(NatsUrls, "") }), {}),
+  store: v.optional(
+    v.strictObject({
+      kind: v.optional(v.picklist(["sqlite", "memory", "nats"]), "sqlite"),
+      /** The nats store's servers; empty: `[bus] nats_url`'s. */
+      nats_url: v.optional(NatsUrls, ""),
+      /** JetStream replicas of the nats store's streams and buckets: 1, or 3 on a 3-node cluster. */
+      replicas: v.optional(int(1, 5), 1),
+      /** Names of the nats store's streams, buckets and subjects: several deployments can share one NATS. */
+      namespace: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]+$/, "namespace must match [A-Za-z0-9_-]+")), "exoclaw"),
+    }),
+    {},
+  ),
 });
 
 export type ConfigFile = v.InferOutput<typeof ConfigSchema>;

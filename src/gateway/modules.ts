@@ -110,7 +110,7 @@ export function storeModule(store: Store, live: LiveConfig): Capability {
     },
     status: async () => ({
       usage_today: await store.sumUsage({ since: periodStarts(Date.now()).day }),
-      store: { kind: store.kind, location: store.location, sessions: await store.countSessions() },
+      store: { kind: store.kind, location: store.location, sessions: await store.countSessions(), ...(store.describe && { engine: await store.describe() }) },
     }),
     reload: (next) => frozenKeys(running, next.store, Object.keys({ ...running, ...next.store }), "store.", "the store is opened once, at start"),
     stop: () => store.close(),

@@ -2,6 +2,7 @@
 export { StoreError } from "./errors.ts";
 export { createMemoryStore, memoryApprovals, memoryConversations, memoryFacts, memoryInbox, memoryPairings, memoryPluginState, memoryUsageLedger } from "./memory.ts";
 export { MIGRATIONS, SCHEMA_VERSION } from "./migrations.ts";
+export { openNatsStore, type NatsStore, type NatsStoreInfo, type NatsStoreOptions } from "./nats.ts";
 export { openSqliteStore, type SqliteStoreOptions } from "./sqlite.ts";
 export type * from "./types.ts";
 export { searchWords } from "./words.ts";

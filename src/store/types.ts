@@ -35,5 +35,17 @@ export interface Store extends ConversationStore, UsageLedger, PluginStateStore,
   readonly kind: "memory" | "sqlite" | "nats";
   /** Human-readable location (file path, "memory"). */
   readonly location: string;
+  /** What the engine holds, briefly, for `status` (the nats store: its servers, streams and buckets). */
+  describe?(): Promise<StoreDetails>;
   close(): Promise<void>;
+}
+
+/** A store's engine details for `status`: the nats store's connection, streams and KV buckets. */
+export interface StoreDetails {
+  servers: string;
+  connected: boolean;
+  replicas: number;
+  streams: { name: string; messages: number; bytes: number; subjects: number; replicas: number }[];
+  /** Why the list is incomplete (the cluster did not answer in time). */
+  error?: string;
 }

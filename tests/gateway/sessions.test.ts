@@ -77,10 +77,10 @@ describe("store failures at start", () => {
     await expect(startTestGateway({ home: home.path })).rejects.toThrow(`${home.path}/exoclaw.db is not a readable exoclaw database`);
   });
 
-  test('store.kind = "memory" works and "nats" is refused clearly', async () => {
+  test('store.kind = "memory" works and "nats" without servers is refused clearly', async () => {
     await using gw = await startTestGateway({ toml: '[store]\nkind = "memory"\n' });
     await using ws = await openSocket(gw.wsUrl);
     expect(((await ws.call("status")) as Msg).result.store).toMatchObject({ kind: "memory", location: "memory" });
-    await expect(startTestGateway({ toml: '[store]\nkind = "nats"\n' })).rejects.toThrow('store.kind = "nats" (sessions in JetStream KV, for several gateways) is not built yet: use "sqlite"');
+    await expect(startTestGateway({ toml: '[store]\nkind = "nats"\n' })).rejects.toThrow('store.nats_url: store.kind = "nats" needs the NATS servers: set [store] nats_url (or [bus] nats_url, which it defaults to)');
   });
 });
