@@ -4,7 +4,7 @@
  * tested with a scripted stream and no HTTP. Never throws: a provider failure ends the turn with
  * stop_reason "error" (or "cancelled" when the signal fired) and the events say why.
  */
-import { RPC } from "../protocol/error-codes.ts";
+import { ERROR_TABLE, RPC } from "../protocol/error-codes.ts";
 import type { NewMessage } from "../store/index.ts";
 import type { ExoError } from "../lib/errors.ts";
 import type { ProviderError } from "./provider-error.ts";
@@ -181,7 +181,10 @@ export async function runTurn(
       return finish("budget");
     }
     if (refused) {
-      emit({ event: "error", data: { code: RPC.INTERNAL, message: "internal error" } });
+      // The ledger could not be written (a read-only or full store: StoreError says which file and
+      // that nothing was written; found by tests/faults/store.test.ts, which got "internal error").
+      const known = refused.code !== "internal";
+      emit({ event: "error", data: { code: known ? ERROR_TABLE[refused.code].rpc : RPC.INTERNAL, message: known ? refused.message : "internal error" } });
       return finish("error");
     }
     text += roundText;

@@ -11,6 +11,7 @@ import type { Logger } from "../lib/log.ts";
 import { DEFAULT_BUCKETS, type Metrics } from "../lib/metrics.ts";
 import { BudgetGuard, meteredStream } from "../metering/index.ts";
 import type { SessionAddress, Store, StoredMessage } from "../store/index.ts";
+import { isIdleTimeout } from "./idle-timeout.ts";
 import { type BusyError, type TurnLimits, TurnQueue, type WhenBusy } from "./turn-queue.ts";
 import { runTurn, type StreamFn, type ToolBox, type TurnEvent, type TurnResult } from "./loop.ts";
 import type { ChatMessage } from "./types.ts";
@@ -114,6 +115,7 @@ export class AgentRunner {
     metrics?.gauge("exoclaw_turns_running", "Chat turns running now (at most [gateway] max_concurrent_turns).", () => this.slots.running);
     metrics?.gauge("exoclaw_turns_queued", "Chat turns waiting for a turn slot (in memory; channel messages beyond it wait in the store).", () => this.slots.queued);
     metrics?.histogram("exoclaw_turn_wait_seconds", "Time a turn waited for a turn slot before it started.", DEFAULT_BUCKETS);
+    metrics?.help("exoclaw_idle_timeouts_total", "Chat turns ended because the model sent nothing for idle_timeout_ms.", "counter");
     metrics?.help("exoclaw_turns_busy_total", "Turns refused because the queue was full (-32005 / HTTP 429).", "counter");
   }
 
@@ -200,6 +202,7 @@ export class AgentRunner {
       },
     );
     this.deps.metrics?.inc("exoclaw_chat_turns_total", { agent: agent.id, stop_reason: result.stop_reason });
+    if (result.stop_reason === "error" && isIdleTimeout(result.error)) this.deps.metrics?.inc("exoclaw_idle_timeouts_total", { agent: agent.id });
     // The model that answered — a fallback's, when the chain moved past the agent's own.
     const meta = { provider: result.answeredBy?.provider ?? agent.provider, model: result.answeredBy?.model ?? agent.model, stop_reason: result.stop_reason };
     const last = result.messages.length - 1;

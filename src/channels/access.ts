@@ -14,7 +14,7 @@
  */
 import type { ChannelConfig } from "../config/index.ts";
 import { personKey } from "../router/index.ts";
-import type { Pairings } from "./pairing.ts";
+import { MAX_PENDING_PER_CHANNEL, type Pairings } from "./pairing.ts";
 
 /** What a channel message needs to be judged: the parts the plugin reported. */
 export interface Addressed {
@@ -27,7 +27,7 @@ export interface Addressed {
 }
 
 /** Why a message was refused; a label of `exoclaw_channel_refused_total`. */
-export type RefusalReason = "stranger" | "not_allowed" | "group_not_listed" | "not_mentioned" | "rate_limited";
+export type RefusalReason = "stranger" | "pairing_full" | "open_full" | "not_allowed" | "group_not_listed" | "not_mentioned" | "rate_limited";
 
 export type Admission =
   | { admit: true }
@@ -35,13 +35,17 @@ export type Admission =
   | { admit: false; reason: RefusalReason; notice?: string };
 
 /** The policy a channel without those keys gets (and what the schema defaults to). */
-export const DEFAULT_POLICY: Pick<ChannelConfig, "dm_policy" | "allow_from" | "groups" | "require_mention" | "rate_per_minute"> = {
+export const DEFAULT_POLICY: Pick<ChannelConfig, "dm_policy" | "allow_from" | "groups" | "require_mention" | "rate_per_minute" | "max_pending_pairings" | "max_open_people_per_hour"> = {
   dm_policy: "pairing",
   allow_from: [],
   groups: [],
   require_mention: true,
   rate_per_minute: 20,
+  max_pending_pairings: MAX_PENDING_PER_CHANNEL,
+  max_open_people_per_hour: 1000,
 };
+
+const HOUR = 3_600_000;
 
 const MINUTE = 60_000;
 
@@ -67,6 +71,8 @@ export function refusalNotice(reason: RefusalReason, perMinute: number): string 
     case "rate_limited":
       return slowDownNotice(perMinute);
     case "stranger":
+    case "pairing_full":
+    case "open_full":
     case "not_allowed":
       return "This assistant answers only people its owner has approved.";
   }
@@ -81,6 +87,8 @@ export class ChannelAccess {
   /** When each person was last told to slow down. */
   private readonly warned = new Map<string, number>();
   private lastSweep = 0;
+  /** Per channel under "open": the people answered in the current hour, and those refused beyond the cap since the start. */
+  private readonly open = new Map<string, { start: number; people: Set<string>; refused: number }>();
 
   constructor(
     private readonly pairings: Pairings,
@@ -102,11 +110,45 @@ export class ChannelAccess {
       if (p.require_mention && m.mentioned !== true) return { admit: false, reason: "not_mentioned" };
     } else if (!this.allowedByConfig(p, m, who) && p.dm_policy !== "open" && !(await this.pairings.isApproved(who))) {
       if (p.dm_policy === "allowlist" || retry) return { admit: false, reason: p.dm_policy === "allowlist" ? "not_allowed" : "stranger" };
-      const pending = await this.pairings.request(channel, who);
+      const pending = await this.pairings.request(channel, who, p.max_pending_pairings);
+      // Beyond the channel's cap of pending codes a stranger gets no code and no reply (a flood of
+      // made-up peer ids must not grow the table or the bot's sends), only a count.
+      if (!pending && !(await this.pairings.isApproved(who))) return { admit: false, reason: "pairing_full" };
       return { admit: false, reason: "stranger", ...(pending?.send && { notice: pairingNotice(pending.code) }) };
+    }
+    else if (p.dm_policy === "open" && !retry && !this.allowedByConfig(p, m, who) && !this.openRoom(channel, who, p.max_open_people_per_hour)) {
+      return { admit: false, reason: "open_full" };
     }
     if (retry || p.rate_per_minute === 0) return { admit: true };
     return this.counted(`${channel}\n${who}`, p.rate_per_minute);
+  }
+
+  /**
+   * Under "open" every new sender starts a session, history and memory: a flood of made-up peer ids
+   * would grow them as fast as it is sent. At most `max` distinct people are answered per channel
+   * and hour (someone already answered this hour always is); beyond it a new sender gets no reply,
+   * only a count. Memory: at most `max` ids per channel.
+   */
+  private openRoom(channel: string, who: string, max: number): boolean {
+    const t = this.now();
+    let w = this.open.get(channel);
+    if (!w) this.open.set(channel, (w = { start: t, people: new Set(), refused: 0 }));
+    if (t - w.start >= HOUR || t < w.start) {
+      w.start = t;
+      w.people.clear();
+    }
+    if (w.people.has(who)) return true;
+    if (w.people.size >= max) {
+      w.refused++;
+      return false;
+    }
+    w.people.add(who);
+    return true;
+  }
+
+  /** Per "open" channel that had senders: people answered this hour, and senders refused beyond `max_open_people_per_hour` (for `status`). */
+  openStatus(): Record<string, { people_this_hour: number; refused_full: number }> {
+    return Object.fromEntries([...this.open].map(([channel, w]) => [channel, { people_this_hour: w.people.size, refused_full: w.refused }]));
   }
 
   private allowedByConfig(p: typeof DEFAULT_POLICY, m: Addressed, who: string): boolean {

@@ -72,7 +72,7 @@ export class ChannelsModule {
     this.retryLoop = new RetryLoop({ store: deps.store, log: deps.log, isBusy: (id) => this.pipeline?.isDelivering(id) ?? false, deliver: (rec) => this.deliverStored(rec) });
     this.inbox = new Inbox(deps.store, { deliverNow: (rec) => this.deliverStored(rec), onChange: () => this.counts.refresh() });
     const m = deps.metrics;
-    m.help("exoclaw_channel_refused_total", "Channel messages that reached no model, by channel and reason (stranger, not_allowed, group_not_listed, not_mentioned, rate_limited).", "counter");
+    m.help("exoclaw_channel_refused_total", "Channel messages that reached no model, by channel and reason (stranger, pairing_full, open_full, not_allowed, group_not_listed, not_mentioned, rate_limited).", "counter");
     m.help("exoclaw_channel_deliveries_total", "Channel delivery attempts by channel and result (sent, failed = retried later, dead_lettered).", "counter");
     m.gauge("exoclaw_channel_outbox_pending", "Channel messages waiting for a retry.", () => this.counts.pending);
     m.gauge("exoclaw_channel_outbox_dead", "Channel messages dead-lettered (exoclaw inbox list).", () => this.counts.dead);
@@ -175,7 +175,7 @@ export class ChannelsModule {
   }
 
   status(): Promise<Record<string, unknown>> {
-    return this.deps.store.countInbound().then((inbound) => ({ inbound, ...channelAccessStatus(this.deps.live.current, this.deps.host) }));
+    return Promise.all([this.deps.store.countInbound(), this.pairings.status()]).then(([inbound, pairing]) => ({ inbound, pairing, open_people: this.pipeline?.openStatus() ?? {}, ...channelAccessStatus(this.deps.live.current, this.deps.host) }));
   }
 
   quiesce(): void {

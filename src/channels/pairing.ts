@@ -11,7 +11,10 @@ import type { Pairing, PairingStore } from "../store/index.ts";
 export const PAIRING_CODE_TTL_MS = 60 * 60_000;
 /** A stranger is sent their code at most once in this long, however often they write. */
 export const PAIRING_RESEND_MS = 10 * 60_000;
-/** Pending codes per channel at once; beyond it new strangers get no code (the list stays readable). */
+/**
+ * Pending codes per channel at once, unless the channel's `max_pending_pairings` says otherwise;
+ * beyond it new strangers get no code and no reply (the list stays readable), and are counted.
+ */
 export const MAX_PENDING_PER_CHANNEL = 50;
 
 /** No 0/O, 1/I: a code is read off a phone and typed into a terminal. 32 symbols, so no modulo bias. */
@@ -56,6 +59,8 @@ function view(p: Pairing): PairingView {
 export class Pairings {
   /** Requests in flight per person: two messages at once from one stranger get one code, sent once. */
   private readonly inFlight = new Map<string, Promise<unknown>>();
+  /** Per channel: strangers refused a code because the channel's pending codes were at the cap. */
+  private readonly full = new Map<string, number>();
 
   constructor(
     private readonly store: PairingStore,
@@ -70,9 +75,9 @@ export class Pairings {
    * A stranger wrote: their pending code (a new one when they had none or it expired) and whether to
    * send it now (at most once per PAIRING_RESEND_MS). null when the channel has too many pending codes.
    */
-  request(channel: string, person: string): Promise<{ code: string; send: boolean } | null> {
+  request(channel: string, person: string, max = MAX_PENDING_PER_CHANNEL): Promise<{ code: string; send: boolean } | null> {
     const prev = this.inFlight.get(person) ?? Promise.resolve();
-    const next = prev.then(() => this.requestNow(channel, person));
+    const next = prev.then(() => this.requestNow(channel, person, max));
     const settled = next.catch(() => {});
     this.inFlight.set(person, settled);
     void settled.then(() => {
@@ -81,7 +86,7 @@ export class Pairings {
     return next;
   }
 
-  private async requestNow(channel: string, person: string): Promise<{ code: string; send: boolean } | null> {
+  private async requestNow(channel: string, person: string, max: number): Promise<{ code: string; send: boolean } | null> {
     const t = this.now();
     const had = await this.store.getPairing(person);
     if (had?.status === "approved") return null;
@@ -96,11 +101,26 @@ export class Pairings {
       if ((p.expires_at ?? 0) <= t) await this.store.deletePairing(p.person);
       else pending++;
     }
-    if (pending >= MAX_PENDING_PER_CHANNEL) return null;
+    if (pending >= max) {
+      this.full.set(channel, (this.full.get(channel) ?? 0) + 1);
+      return null;
+    }
     let code = newPairingCode();
     while (await this.store.pairingByCode(code)) code = newPairingCode();
     await this.store.savePairing({ person, channel, status: "pending", code, created_at: t, expires_at: t + PAIRING_CODE_TTL_MS, notified_at: t, approved_at: null });
     return { code, send: true };
+  }
+
+  /** Per channel with any: pending codes now, and strangers refused since the start because the cap was reached (for `status`). */
+  async status(): Promise<Record<string, { pending: number; refused_full: number }>> {
+    const t = this.now();
+    const out: Record<string, { pending: number; refused_full: number }> = {};
+    for (const p of await this.store.listPairings({ status: "pending" })) {
+      if ((p.expires_at ?? 0) <= t) continue;
+      (out[p.channel] ??= { pending: 0, refused_full: 0 }).pending++;
+    }
+    for (const [channel, n] of this.full) (out[channel] ??= { pending: 0, refused_full: 0 }).refused_full = n;
+    return out;
   }
 
   /** Lets the person holding `code` in. Throws ExoError("not_found") for an unknown or expired code. */

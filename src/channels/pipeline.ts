@@ -29,8 +29,9 @@ import type { ChannelConfig } from "../config/index.ts";
 import { AuthError, describeError, ExoError } from "../lib/errors.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Logger } from "../lib/log.ts";
+import { describeIssue, issuePath } from "../lib/issues.ts";
 import { type InboundAddress, personKey, type Route } from "../router/index.ts";
-import type { PluginHost } from "../sandbox/index.ts";
+import { escapeControl, type PluginHost } from "../sandbox/index.ts";
 import type { PendingInbound, Store } from "../store/index.ts";
 import { type Bus, inboundSubject } from "../bus/index.ts";
 import { packMsgpack } from "../protocol/codec.ts";
@@ -267,12 +268,10 @@ export class ChannelPipeline {
       // The owner's id lets a plugin answer a stranger's button press in the platform's own way; the host still decides (onAction).
       const owner = this.deps.policy?.(channel.name)?.owner;
       const input = { headers: forPlugin(headers, hidden, true), body: new TextDecoder().decode(raw), query, ...(botUsername && { bot_username: botUsername }), ...(owner && { owner }) };
-      const out = await host.callRaw(channel.plugin, "parse_incoming", JSON.stringify(input));
-      const r = v.safeParse(Parsed, JSON.parse(out));
-      if (!r.success) throw new Error("parse_incoming returned an invalid shape");
-      parsed = { messages: this.answerable(channel, r.output.messages), ...(r.output.reply && { reply: r.output.reply }) };
+      const out = pluginOutput(channel.plugin, "parse_incoming", Parsed, await host.callRaw(channel.plugin, "parse_incoming", JSON.stringify(input)));
+      parsed = { messages: this.answerable(channel, out.messages), ...(out.reply && { reply: out.reply }) };
     } catch (e) {
-      log.error("parse_incoming failed", { channel: channel.name, error: e instanceof Error ? e.message : String(e) });
+      log.error("parse_incoming failed", { channel: channel.name, plugin: channel.plugin, error: e instanceof Error ? e.message : String(e) });
       return fail(new ExoError("plugin_error", `channel ${channel.name}: the plugin could not read this request`));
     }
     // Button presses are answers, not messages: handed over (after the signature check above), never stored.
@@ -464,15 +463,12 @@ export class ChannelPipeline {
    */
   private async send(channel: ChannelSpec, m: InboundMessage, text: string, buttons?: readonly { text: string; data: string }[], notice = false): Promise<SendVerdict> {
     const { host } = this.deps;
-    const formatted = v.safeParse(
-      Outgoing,
-      JSON.parse(await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to: { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) }, text, in_reply_to: m.id, ...(buttons && { buttons }), ...(notice && { notice: true }) }))),
-    );
-    if (!formatted.success) throw new Error("format_outgoing returned an invalid shape");
+    const to = { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) };
+    const formatted = pluginOutput(channel.plugin, "format_outgoing", Outgoing, await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to, text, in_reply_to: m.id, ...(buttons && { buttons }), ...(notice && { notice: true }) })));
     const style = host.get(channel.plugin)?.description.channel?.send_result ?? "http";
     const fillable = sendSecrets(channel.secrets());
     let previous: string | undefined;
-    for (const request of formatted.output.requests) {
+    for (const request of formatted.requests) {
       // A two-step send (Discord: open the DM, then post in it) names the first answer's id in the second URL.
       const r = chainRequest(request, previous);
       if (typeof r === "string") return { ok: false, error: r, permanent: false };
@@ -504,6 +500,11 @@ export class ChannelPipeline {
     if (this.delivering.has(id)) return false;
     this.delivering.add(id);
     return true;
+  }
+
+  /** The "open" channels' hourly people counts (`status`). */
+  openStatus(): Record<string, { people_this_hour: number; refused_full: number }> {
+    return this.access.openStatus();
   }
 
   /** Whether a message is being delivered now (the retry loop leaves it alone). */
@@ -620,4 +621,22 @@ export class ChannelPipeline {
     log.warn("channel delivery failed; it stays pending and will be retried", { channel, message: id, error: refusal.error, attempts: attempts + 1, retry_in_ms: retryAt - at });
     return { state: "pending", error: refusal.error, next_at: retryAt };
   }
+}
+
+/**
+ * A channel plugin's answer read against its schema. Anything else (not JSON, another shape; found
+ * by tests/fuzz/plugins.test.ts: a bare JSON parse error reached the log without the plugin's name)
+ * throws an error naming the plugin, the export and where the shape is wrong.
+ */
+function pluginOutput<S extends v.GenericSchema>(plugin: string, fn: string, schema: S, text: string): v.InferOutput<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`plugin ${plugin}: ${fn} returned invalid JSON (${Buffer.byteLength(text)} bytes)`);
+  }
+  const r = v.safeParse(schema, json);
+  // The path and reason can quote the plugin's own keys and values: cut short, control characters escaped.
+  if (!r.success) throw new Error(`plugin ${plugin}: ${fn} returned an invalid shape: ${escapeControl(`${issuePath(r.issues[0])}: ${describeIssue(r.issues[0])}`.slice(0, 200))}`);
+  return r.output;
 }

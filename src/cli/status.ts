@@ -3,7 +3,7 @@ import { loadConfig } from "../config/index.ts";
 import { clientArgs, parsePort, stringFlag } from "./_args.ts";
 import { connectGateway, gatewayUrl } from "./_client.ts";
 
-interface StatusResult {
+export interface StatusResult {
   version: string;
   pid: number;
   uptime_s: number;
@@ -20,6 +20,10 @@ interface StatusResult {
   usage_today?: { calls: number; input_tokens: number; output_tokens: number };
   /** Channel messages not answered yet: still being retried, and dead-lettered (`exoclaw inbox`). */
   inbound?: { pending: number; dead: number };
+  /** Per channel: pairing codes pending, and strangers refused because `max_pending_pairings` was reached. */
+  pairing?: Record<string, { pending: number; refused_full: number }>;
+  /** Per "open" channel: people answered this hour, and senders refused because `max_open_people_per_hour` was reached. */
+  open_people?: Record<string, { people_this_hour: number; refused_full: number }>;
   plugins?: { name: string; state: string; error?: string }[];
   /** Who may talk on each channel. */
   channels?: Record<string, { dm_policy: string; groups?: string[]; rate_per_minute?: number }>;
@@ -51,6 +55,20 @@ export function formatStatus(s: StatusResult, url: string): string {
       : []),
     ...(s.channels && Object.keys(s.channels).length > 0
       ? [`  who talks    ${Object.entries(s.channels).map(([name, c]) => `${name}: ${c.dm_policy}${c.groups && c.groups.length > 0 ? `, ${c.groups.length} group(s)` : ""}`).join("; ")}`]
+      : []),
+    ...(s.pairing && Object.keys(s.pairing).length > 0
+      ? [
+          `  pairing      ${Object.entries(s.pairing)
+            .map(([name, p]) => `${name}: ${p.pending} code(s) pending${p.refused_full > 0 ? `, ${p.refused_full} stranger(s) refused at max_pending_pairings` : ""}`)
+            .join("; ")}`,
+        ]
+      : []),
+    ...(s.open_people && Object.keys(s.open_people).length > 0
+      ? [
+          `  open         ${Object.entries(s.open_people)
+            .map(([name, o]) => `${name}: ${o.people_this_hour} people this hour${o.refused_full > 0 ? `, ${o.refused_full} sender(s) refused at max_open_people_per_hour` : ""}`)
+            .join("; ")}`,
+        ]
       : []),
     ...(s.exposures ?? []).map((e) => `  EXPOSED      ${e}`),
     ...(s.usage_today ? [`  usage today  ${s.usage_today.calls} model call(s), ${s.usage_today.input_tokens} in / ${s.usage_today.output_tokens} out tokens`] : []),

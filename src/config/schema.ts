@@ -63,6 +63,12 @@ const Gateway = v.strictObject({
   max_queued_turns: v.optional(int(0, 1_000_000), 128),
   /** debug | info | warn | error; `EXOCLAW_LOG` overrides it. */
   log_level: v.optional(v.picklist(["debug", "info", "warn", "error"]), "info"),
+  /** WebSockets open but not yet authenticated, in all; beyond it a new one is closed with 1013. */
+  max_unauthenticated_sockets: v.optional(int(1, 1_000_000), 1024),
+  /** The same, from one client address (after trusted_proxies); beyond it 1013. */
+  max_unauthenticated_per_address: v.optional(int(1, 1_000_000), 64),
+  /** A request body (a webhook's) must arrive within this long, or the request is cut with 408. */
+  body_timeout_ms: v.optional(int(100, 3_600_000), 10_000),
 });
 
 const Fallback = v.strictObject({ provider: Provider, model: v.pipe(v.string(), v.minLength(1)) });
@@ -163,6 +169,10 @@ const Channel = v.strictObject({
   require_mention: v.optional(v.boolean(), true),
   /** Messages a minute one person may send before the rest are refused; 0 = unlimited. */
   rate_per_minute: v.optional(int(0, 100_000), 20),
+  /** Pairing codes pending at once on this channel; beyond it new strangers get no reply, only a count in `status`. */
+  max_pending_pairings: v.optional(int(1, 100_000), 50),
+  /** Under dm_policy "open": distinct people answered per hour; beyond it new senders get no reply, only a count in `status`. */
+  max_open_people_per_hour: v.optional(int(1, 10_000_000), 1000),
   /**
    * The operator's own peer id on this platform (e.g. a Telegram user id): their messages do not taint
    * a turn, and approval requests are sent to them with Allow/Deny buttons (where the channel supports

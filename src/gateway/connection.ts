@@ -23,6 +23,8 @@ import {
 import { type MethodContext, type MethodTable, parseParams } from "../protocol/methods.ts";
 
 export const CLOSE_UNAUTHORIZED = 4001;
+/** Too many unauthenticated sockets (per address or in all): RFC 6455 "try again later". */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
 export const PRE_AUTH_MAX_BYTES = 64 * 1024;
 
 export const ConnectParams = v.strictObject({
@@ -42,6 +44,8 @@ export interface ConnectionDeps {
   readonly hello: () => unknown;
   /** Told of every request's method and outcome (metrics). */
   readonly observe?: (method: string, outcome: "ok" | "error") => void;
+  /** Told once when a socket that opened unauthenticated authenticates with `connect`. */
+  readonly onAuthenticated?: () => void;
 }
 
 export interface SocketLike {
@@ -171,6 +175,7 @@ export class RpcConnection {
       return;
     }
     this.authed = true;
+    this.deps.onAuthenticated?.();
     this.clientInfo = params.client;
     this.reply(resultResponse(id, this.deps.hello()), encoding);
   }

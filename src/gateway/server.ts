@@ -26,7 +26,7 @@ import { createMetrics, type Metrics } from "../lib/metrics.ts";
 import { VERSION } from "../lib/version.ts";
 import { httpErrorResponse } from "../protocol/error-codes.ts";
 import type { Method } from "../protocol/methods.ts";
-import { RpcConnection } from "./connection.ts";
+import { CLOSE_TRY_AGAIN_LATER, RpcConnection } from "./connection.ts";
 import { PAGE_CSP, PAGE_HTML, PAGE_JS } from "./web/page.ts";
 import { coreMethods } from "./core-methods.ts";
 
@@ -89,6 +89,8 @@ interface SocketData {
   authenticated: boolean;
   remoteAddress: string;
   timer: ReturnType<typeof setTimeout> | null;
+  /** Counted among the unauthenticated sockets (released once, on auth or close). */
+  pending: boolean;
 }
 
 type Env = { Bindings: { server: Server<SocketData> } };
@@ -152,6 +154,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   metrics.gauge("exoclaw_uptime_seconds", "Seconds since the gateway started.", () => Math.round((Date.now() - startedAt) / 1000));
   metrics.gauge("exoclaw_process_resident_memory_bytes", "Resident memory of the gateway process.", () => process.memoryUsage.rss());
   metrics.help("exoclaw_rpc_requests_total", "JSON-RPC requests by method and outcome.", "counter");
+  const unauthenticated = unauthenticatedSockets(gw, metrics);
   let nextId = 1;
   let server: Server<SocketData> | undefined;
 
@@ -210,6 +213,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     await next();
   });
+  // The buffered request stands in for the one Bun gave; requestIP and timeout need Bun's own.
+  const originals = new WeakMap<Request, Request>();
+  app.use("*", bodyDeadline(gw.body_timeout_ms, gw.max_payload_bytes, (next, raw) => originals.set(next, originals.get(raw) ?? raw)));
   app.use(
     "*",
     bodyLimit({
@@ -224,7 +230,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   app.get("/", (c) => c.html(PAGE_HTML, 200, pageHeaders));
   app.get("/app.js", (c) => c.body(PAGE_JS, 200, { ...pageHeaders, "content-type": "text/javascript; charset=utf-8" }));
   const verifyBearer = (header: string | null | undefined, remote: string): AuthVerdict => auth.check(bearerToken(header), remote);
-  const remoteOf = (req: Request) => clientAddress(server?.requestIP(req)?.address ?? "unknown", req.headers.get("x-forwarded-for"), gw.trusted_proxies);
+  const remoteOf = (req: Request) => clientAddress(server?.requestIP(originals.get(req) ?? req)?.address ?? "unknown", req.headers.get("x-forwarded-for"), gw.trusted_proxies);
   /** Throws the refusal when the request does not carry the token. */
   const requireToken = (req: Request) => {
     const remote = remoteOf(req);
@@ -256,7 +262,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       throw refusalOf(verdict, auth.retryAfter(remoteAddress));
     }
     const authenticated = verdict === "ok";
-    const data: SocketData = { outbox: [], conn: null, authenticated, remoteAddress, timer: null };
+    const data: SocketData = { outbox: [], conn: null, authenticated, remoteAddress, timer: null, pending: false };
     if (srv.upgrade(req, { data })) return new Response(null);
     throw new ExoError("upgrade_required", "expected a WebSocket upgrade");
   });
@@ -264,7 +270,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     !tokenRequired && hostAccess(policy, req.headers.get("host")) !== "all" ? ("missing" as const) : verifyBearer(req.headers.get("authorization"), remoteOf(req));
   // The turn itself is bounded (the approval timeout, the model's idle limit, tool rounds); the
   // request's end (client gone) still cancels it.
-  const holdOpen = (req: Request) => server?.timeout(req, 0);
+  const holdOpen = (req: Request) => server?.timeout(originals.get(req) ?? req, 0);
   opts.routes?.(app as unknown as Hono, { checkBearer: verifyBearer, checkRequest, remoteOf, holdOpen });
   app.notFound((c) => httpErrorResponse(new ExoError("not_found", `no route for ${c.req.method} ${c.req.path}`)));
   // The one HTTP error path: whatever a route or middleware throws is answered from the error table.
@@ -301,18 +307,24 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
               auth,
               hello,
               observe: (method, outcome) => metrics.inc("exoclaw_rpc_requests_total", { method, outcome }),
+              onAuthenticated: () => unauthenticated.release(ws),
             },
             { send: (f) => queueFrame(ws, f), close: (code, reason) => (flushFrames(ws), ws.close(code, reason)) },
             { id: `c${nextId++}`, remoteAddress: ws.data.remoteAddress, authenticated: ws.data.authenticated },
           );
           ws.data.conn = conn;
-          if (!conn.authenticated) ws.data.timer = setTimeout(() => conn.expireAuth(), authTimeoutMs);
+          if (!conn.authenticated) {
+            const refusal = unauthenticated.admit(ws);
+            if (refusal) return ws.close(CLOSE_TRY_AGAIN_LATER, refusal);
+            ws.data.timer = setTimeout(() => conn.expireAuth(), authTimeoutMs);
+          }
         },
         message(ws, message) {
           ws.data.conn?.handleFrame(message);
         },
         close(ws) {
           sockets.delete(ws);
+          unauthenticated.release(ws);
           if (ws.data.timer) clearTimeout(ws.data.timer);
           ws.data.conn?.onClosed();
         },
@@ -344,6 +356,93 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await Promise.race([live.stop(false), new Promise<void>((r) => (timer = setTimeout(r, drainMs)))]);
       clearTimeout(timer);
       await live.stop(true);
+    },
+  };
+}
+
+/**
+ * A body trickled byte by byte (slowloris) keeps a connection busy past Bun's idleTimeout, which
+ * only cuts a connection that sends nothing. Every request body is read here whole, within
+ * `ms` of the request reaching the router and at most `max` bytes, then handed on buffered; a body
+ * still arriving at the deadline is cut with 408.
+ */
+function bodyDeadline(ms: number, max: number, replaced: (next: Request, raw: Request) => void) {
+  return async (c: { req: { raw: Request } }, next: () => Promise<void>) => {
+    const raw = c.req.raw;
+    if (!raw.body) return next();
+    const reader = raw.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), ms)));
+    try {
+      for (;;) {
+        const step = await Promise.race([reader.read(), late]);
+        if (step === "late") {
+          void reader.cancel().catch(() => {});
+          throw new ExoError("request_timeout", `request body not received within body_timeout_ms (${ms} ms)`);
+        }
+        if (step.done) break;
+        size += step.value.length;
+        if (size > max) {
+          void reader.cancel().catch(() => {});
+          throw new ExoError("payload_too_large", `body exceeds max_payload_bytes (${max})`);
+        }
+        chunks.push(step.value);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    const body = Buffer.concat(chunks);
+    // A length, not chunked framing: the body is whole now (and bodyLimit checks the header alone).
+    const headers = new Headers(raw.headers);
+    headers.delete("transfer-encoding");
+    headers.set("content-length", String(body.length));
+    c.req.raw = new Request(raw, { body, headers });
+    replaced(c.req.raw, raw);
+    return next();
+  };
+}
+
+/**
+ * The cap on sockets that opened without a token (issue 15): idle ones are closed after the auth
+ * timeout anyway, but thousands opened at once would hold memory and descriptors meanwhile. Beyond
+ * `max_unauthenticated_per_address` from one address, or `max_unauthenticated_sockets` in all, a
+ * new one is closed at once with 1013 (try again later) and counted; authenticated clients are
+ * never counted, so they keep being served.
+ */
+function unauthenticatedSockets(gw: { max_unauthenticated_sockets: number; max_unauthenticated_per_address: number }, metrics: Metrics) {
+  const perAddress = new Map<string, number>();
+  let total = 0;
+  metrics.gauge("exoclaw_ws_unauthenticated", "WebSocket connections open and not yet authenticated.", () => total);
+  metrics.help("exoclaw_ws_refused_total", "WebSocket connections closed at once (1013) by the unauthenticated-socket caps.", "counter");
+  return {
+    /** Counts the socket in, or returns why it is refused. */
+    admit(ws: ServerWebSocket<SocketData>): string | null {
+      const address = ws.data.remoteAddress;
+      const mine = perAddress.get(address) ?? 0;
+      const refusal =
+        mine >= gw.max_unauthenticated_per_address
+          ? `too many unauthenticated connections from this address (max_unauthenticated_per_address = ${gw.max_unauthenticated_per_address})`
+          : total >= gw.max_unauthenticated_sockets
+            ? `too many unauthenticated connections (max_unauthenticated_sockets = ${gw.max_unauthenticated_sockets})`
+            : null;
+      if (refusal) {
+        metrics.inc("exoclaw_ws_refused_total", { reason: mine >= gw.max_unauthenticated_per_address ? "per_address" : "total" });
+        return refusal;
+      }
+      perAddress.set(address, mine + 1);
+      total++;
+      ws.data.pending = true;
+      return null;
+    },
+    release(ws: ServerWebSocket<SocketData>): void {
+      if (!ws.data.pending) return;
+      ws.data.pending = false;
+      total--;
+      const left = (perAddress.get(ws.data.remoteAddress) ?? 1) - 1;
+      if (left === 0) perAddress.delete(ws.data.remoteAddress);
+      else perAddress.set(ws.data.remoteAddress, left);
     },
   };
 }

@@ -20,7 +20,8 @@ export type ErrorCode =
   | "unavailable"
   | "forbidden"
   | "method_not_allowed"
-  | "upgrade_required";
+  | "upgrade_required"
+  | "request_timeout";
 
 /** Base of every error exoclaw throws across a module boundary. `message` is safe to show a user. */
 export class ExoError extends Error {

@@ -262,6 +262,9 @@ export class McpConnection {
       })) as CallToolResult;
       const text = renderResult(result);
       if (Buffer.byteLength(text) > MAX_RESULT_BYTES) return fail(`the result is larger than ${MAX_RESULT_BYTES} bytes; refused`);
+      // An error with no words (found by tests/fuzz/mcp.test.ts) would reach the model as an empty
+      // string: say whose error it is.
+      if (result.isError === true && text.trim() === "") return fail("the server reported an error without a message");
       return { content: this.clean(text), is_error: result.isError === true };
     } catch (e) {
       if (signal?.aborted) return fail("cancelled");

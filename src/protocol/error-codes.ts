@@ -31,6 +31,8 @@ export const ERROR_TABLE: Record<ErrorCode, { rpc: number; http: number }> = {
   method_not_allowed: { rpc: -32000, http: 405 },
   /** `/ws` without a WebSocket upgrade. */
   upgrade_required: { rpc: -32600, http: 426 },
+  /** A request body that did not arrive within `[gateway] body_timeout_ms` (a trickled body). */
+  request_timeout: { rpc: -32600, http: 408 },
 };
 
 /** The JSON-RPC codes by name, read from the table. */

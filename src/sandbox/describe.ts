@@ -80,7 +80,10 @@ export function parseDescription(text: string, exports: readonly string[]): Plug
   const r = v.safeParse(Describe, raw);
   if (!r.success) {
     const issue = r.issues[0]!;
-    throw new SandboxError(`describe output is invalid: ${issuePath(issue)}: ${describeIssue(issue)}`);
+    // The reason can quote the plugin's own value whole (a 200 KB string as the root, found by
+    // tests/fuzz/plugins.test.ts): cut short, as every error message shown in `plugin list` and logs.
+    const why = `${issuePath(issue)}: ${describeIssue(issue)}`;
+    throw new SandboxError(`describe output is invalid: ${why.length > 300 ? `${why.slice(0, 300)}…` : why}`);
   }
   const d = r.output;
   const missing = REQUIRED_EXPORTS[d.kind].filter((e) => !exports.includes(e));

@@ -39,7 +39,7 @@ test("an expired code cannot be approved; at most 50 codes pending per channel, 
   await expect(pairings.approve(code)).rejects.toThrow("no pending pairing code");
   for (let i = 0; i < MAX_PENDING_PER_CHANNEL; i++) await access.admit("telegram", undefined, dm(`p${i}`), person(`p${i}`));
   // The 51st stranger gets nothing; another channel is not affected.
-  expect(await access.admit("telegram", undefined, dm("late"), person("late"))).toEqual({ admit: false, reason: "stranger" });
+  expect(await access.admit("telegram", undefined, dm("late"), person("late"))).toEqual({ admit: false, reason: "pairing_full" });
   expect(await access.admit("slack", undefined, dm("U1"), "slack:bot:U1")).toMatchObject({ notice: expect.any(String) });
   tick(PAIRING_CODE_TTL_MS);
   expect(await access.admit("telegram", undefined, dm("late"), person("late"))).toMatchObject({ notice: expect.any(String) });
@@ -87,4 +87,21 @@ test('groups: "*" lists every group, a guild id lists its channels; require_ment
   expect(await access.admit("discord", { groups: ["*"] }, msg, "discord:app:u1")).toEqual({ admit: false, reason: "not_mentioned" });
   expect(await access.admit("discord", { groups: ["*"], require_mention: false }, msg, "discord:app:u1")).toEqual({ admit: true });
   expect(await access.admit("discord", { groups: [], dm_policy: "open" }, { ...msg, mentioned: true }, "discord:app:u1")).toEqual({ admit: false, reason: "group_not_listed" });
+});
+
+test('"open": max_open_people_per_hour distinct people an hour; someone answered this hour always is; a retry never counts; the next hour starts over', async () => {
+  const { access, tick } = setup();
+  const open = { dm_policy: "open" as const, max_open_people_per_hour: 2, rate_per_minute: 0 };
+  expect(await access.admit("telegram", open, dm("a"), person("a"))).toEqual({ admit: true });
+  expect(await access.admit("telegram", open, dm("b"), person("b"))).toEqual({ admit: true });
+  expect(await access.admit("telegram", open, dm("c"), person("c"))).toEqual({ admit: false, reason: "open_full" });
+  expect(await access.admit("telegram", open, dm("a"), person("a"))).toEqual({ admit: true });
+  // A retry of a message admitted before is not a new person; allow_from is never capped; nor is another channel.
+  expect(await access.admit("telegram", open, dm("d"), person("d"), true)).toEqual({ admit: true });
+  expect(await access.admit("telegram", { ...open, allow_from: ["e"] }, dm("e"), person("e"))).toEqual({ admit: true });
+  expect(await access.admit("slack", open, dm("U1"), "slack:bot:U1")).toEqual({ admit: true });
+  expect(access.openStatus()).toEqual({ telegram: { people_this_hour: 2, refused_full: 1 }, slack: { people_this_hour: 1, refused_full: 0 } });
+  tick(60 * 60_000);
+  expect(await access.admit("telegram", open, dm("c"), person("c"))).toEqual({ admit: true });
+  expect(access.openStatus().telegram).toEqual({ people_this_hour: 1, refused_full: 1 });
 });

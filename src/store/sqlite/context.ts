@@ -47,6 +47,10 @@ export function explain(path: string, e: unknown, doing: string): StoreError {
   if (code === "SQLITE_FULL" || /full/i.test(msg)) {
     return new StoreError(`cannot ${doing}: the database or disk is full (${path}); nothing was written`, { cause: e });
   }
+  if (code.startsWith("SQLITE_IOERR") || /disk I\/O error/i.test(msg)) {
+    // A file made immutable (chattr +i) or a failing disk at run time (tests/faults/store.test.ts).
+    return new StoreError(`cannot ${doing}: writing ${path} failed (disk I/O error: is the file immutable, or the disk read-only or failing?); nothing was written`, { cause: e });
+  }
   if (code.startsWith("SQLITE_CANTOPEN")) {
     return new StoreError(`cannot open ${path}: check that the directory exists and is writable`, { cause: e });
   }

@@ -6,8 +6,34 @@ const COLUMNS = "id, channel, payload, received_at, attempts, last_error, reply,
 /** Pending, tried before (a failed attempt or a stored reply): the retry loop's, not the intake's. */
 const RETRIED = "done = 0 AND dead_at IS NULL AND (attempts > 0 OR reply IS NOT NULL)";
 
+/**
+ * A completed message keeps its id (its payload emptied) so a platform's late re-delivery is still
+ * recognised; after this long it is forgotten. Without it every message ever received stayed a row
+ * (found by tests/faults/peers.test.ts: a flood of messages grew the table without bound). Platforms
+ * re-deliver within hours (Meta: up to 36 h), so a week is ample.
+ */
+export const DEDUPE_WINDOW_MS = 7 * 24 * 3600_000;
+/** New messages between two prunes of old completed rows (an indexed range delete). */
+const PRUNE_EVERY = 256;
+
 export function sqliteInbox(ctx: SqliteContext): InboxStore {
-  const accept = ctx.q("INSERT INTO inbound (id, channel, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING");
+  const insert = ctx.q("INSERT INTO inbound (id, channel, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING");
+  const prune = ctx.q("DELETE FROM inbound WHERE done = 1 AND received_at < ?");
+  let sincePrune = 0;
+  const accept = {
+    run(id: string, channel: string, payload: string, receivedAt: number) {
+      const r = insert.run(id, channel, payload, receivedAt);
+      if (r.changes === 1 && ++sincePrune >= PRUNE_EVERY) {
+        sincePrune = 0;
+        try {
+          prune.run(receivedAt - DEDUPE_WINDOW_MS);
+        } catch {
+          // Housekeeping only: the message is stored; a prune that cannot run (a full disk) waits for the next one.
+        }
+      }
+      return r;
+    },
+  };
   const pending = ctx.q<PendingInbound>(`SELECT ${COLUMNS} FROM inbound WHERE done = 0 ORDER BY received_at, rowid LIMIT ?`);
   const get = ctx.q<PendingInbound>(`SELECT ${COLUMNS} FROM inbound WHERE id = ? AND done = 0`);
   const due = ctx.q<PendingInbound>(`SELECT ${COLUMNS} FROM inbound WHERE ${RETRIED} AND next_at <= ? ORDER BY next_at, received_at, rowid LIMIT ?`);
