@@ -63,6 +63,11 @@ export class Incoming {
     return b !== null && b.kind == JsonKind.Object ? b : null;
   }
 
+  /** The channel's `owner` (`[channels.X] owner`, the operator's id on the platform); "" when not set. */
+  owner(): string {
+    return this.request.getString("owner");
+  }
+
   /** The channel's `bot_username` (`[channels.X]`, else the plugin's config), without "@", lower case; "" when not set. */
   botUsername(): string {
     let name = this.request.getString("bot_username");
@@ -123,6 +128,8 @@ export class Outgoing {
     public inReplyTo: string,
     /** `[{text, data}]` to show as the platform's buttons (plugins that declare `buttons`), or null. */
     public buttons: JsonValue | null = null,
+    /** A message that answers nothing (an approval request to the owner, the decision after a press): `to.peer` is a person. */
+    public notice: bool = false,
   ) {}
 
   /** The buttons to show, when there are any. */
@@ -148,7 +155,8 @@ export function readOutgoing(): Outgoing | null {
   if (req === null) return null;
   const to = req.get("to");
   if (to === null || to.kind != JsonKind.Object) return null;
-  return new Outgoing(to, req.getString("text"), req.getString("in_reply_to"), req.get("buttons"));
+  const notice = req.get("notice");
+  return new Outgoing(to, req.getString("text"), req.getString("in_reply_to"), req.get("buttons"), notice !== null && notice.kind == JsonKind.Bool && notice.bool);
 }
 
 /** Fails format_outgoing for an input without a recipient. */

@@ -61,3 +61,25 @@ export function replyHeaders(fromPlugin: Readonly<Record<string, string>>): Reco
   const type = Object.entries(fromPlugin).find(([k]) => k.toLowerCase() === "content-type")?.[1]?.trim();
   return { "content-type": type && SAFE_TYPE.test(type) ? type : "text/plain; charset=utf-8", "x-content-type-options": "nosniff" };
 }
+
+/** The placeholder a request's URL may use for the previous request's answer: its top-level `id`. */
+const PREVIOUS_ID = "{{previous:id}}";
+/** What may be filled in: an id (Discord's are snowflakes), never a path, a query or a host. */
+const ID_VALUE = /^[A-Za-z0-9_-]{1,100}$/;
+
+/**
+ * One of format_outgoing's requests, ready to send: `{{previous:id}}` in its URL becomes the string
+ * `id` of the JSON answer to the request before it (a two-step send: open a DM, then post in it).
+ * Returns why it cannot be sent (no earlier answer, or one without such an id) as a string.
+ */
+export function chainRequest<R extends { url: string }>(request: R, previous: string | undefined): R | string {
+  if (!request.url.includes(PREVIOUS_ID)) return request;
+  let id: unknown;
+  try {
+    id = previous === undefined ? undefined : (JSON.parse(previous) as { id?: unknown } | null)?.id;
+  } catch {
+    id = undefined;
+  }
+  if (typeof id !== "string" || !ID_VALUE.test(id)) return `a request names ${PREVIOUS_ID}, but the answer before it has no id to fill in`;
+  return { ...request, url: request.url.replaceAll(PREVIOUS_ID, id) };
+}

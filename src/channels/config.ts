@@ -21,7 +21,7 @@ export const BUILTIN_CHANNEL_HOSTS: Readonly<Record<string, readonly string[]>> 
 /**
  * The secret roles each built-in channel plugin needs: its verification role(s) (./verify.ts) and the
  * send role its outgoing requests fill in (`{{secret:ROLE}}` in the plugin). Discord answers through
- * the interaction's own webhook, so it needs no bot token.
+ * the interaction's own webhook, so it needs no bot token (BUILTIN_CHANNEL_OPTIONAL_ROLES).
  */
 export const BUILTIN_CHANNEL_ROLES: Readonly<Record<string, readonly string[]>> = {
   http: [],
@@ -29,6 +29,15 @@ export const BUILTIN_CHANNEL_ROLES: Readonly<Record<string, readonly string[]>> 
   discord: ["public_key"],
   whatsapp: ["app_secret", "verify_token", "access_token"],
   slack: ["signing_secret", "bot_token"],
+};
+
+/**
+ * Send roles a built-in channel plugin uses when they are configured, and does without otherwise:
+ * Discord's bot token opens a DM with the channel's `owner` for approval requests (without it they
+ * are only logged, and answered on the other surfaces).
+ */
+export const BUILTIN_CHANNEL_OPTIONAL_ROLES: Readonly<Record<string, readonly string[]>> = {
+  discord: ["bot_token"],
 };
 
 /** The channel specs of a config, and the plugin entries their built-ins need. */

@@ -40,7 +40,7 @@ import { createTokenCheck } from "../auth/index.ts";
 import { createFailureLimiter, type FailureLimiter, limiterKey } from "../auth/rate-limit.ts";
 import { type Admission, BUDGET_NOTICE, ChannelAccess, DEFAULT_POLICY, refusalNotice } from "./access.ts";
 import { ChannelIntake } from "./intake.ts";
-import { forPlugin, replyHeaders, sendSecrets } from "./boundary.ts";
+import { chainRequest, forPlugin, replyHeaders, sendSecrets } from "./boundary.ts";
 import { DEFAULT_RETRY_POLICY, nextAttemptAt, type RetryPolicy } from "./outbox.ts";
 import { Pairings } from "./pairing.ts";
 import { readSendResult, type SendRefusal, type SendVerdict } from "./send-result.ts";
@@ -265,7 +265,9 @@ export class ChannelPipeline {
     let parsed: { messages: InboundMessage[]; reply?: v.InferOutput<typeof Parsed>["reply"] };
     try {
       const botUsername = this.deps.policy?.(channel.name)?.bot_username;
-      const input = { headers: forPlugin(headers, hidden, true), body: new TextDecoder().decode(raw), query, ...(botUsername && { bot_username: botUsername }) };
+      // The owner's id lets a plugin answer a stranger's button press in the platform's own way; the host still decides (onAction).
+      const owner = this.deps.policy?.(channel.name)?.owner;
+      const input = { headers: forPlugin(headers, hidden, true), body: new TextDecoder().decode(raw), query, ...(botUsername && { bot_username: botUsername }), ...(owner && { owner }) };
       const out = pluginOutput(channel.plugin, "parse_incoming", Parsed, await host.callRaw(channel.plugin, "parse_incoming", JSON.stringify(input)));
       parsed = { messages: this.answerable(channel, out.messages), ...(out.reply && { reply: out.reply }) };
     } catch (e) {
@@ -459,16 +461,22 @@ export class ChannelPipeline {
    * format_outgoing → each request through the plugin's allowlist, read as the plugin declared
    * (`channel.send_result`). Stops at the first refusal and returns it; throws when the plugin fails.
    */
-  private async send(channel: ChannelSpec, m: InboundMessage, text: string, buttons?: readonly { text: string; data: string }[]): Promise<SendVerdict> {
+  private async send(channel: ChannelSpec, m: InboundMessage, text: string, buttons?: readonly { text: string; data: string }[], notice = false): Promise<SendVerdict> {
     const { host } = this.deps;
     const to = { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) };
-    const formatted = pluginOutput(channel.plugin, "format_outgoing", Outgoing, await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to, text, in_reply_to: m.id, ...(buttons && { buttons }) })));
+    const formatted = pluginOutput(channel.plugin, "format_outgoing", Outgoing, await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to, text, in_reply_to: m.id, ...(buttons && { buttons }), ...(notice && { notice: true }) })));
     const style = host.get(channel.plugin)?.description.channel?.send_result ?? "http";
     const fillable = sendSecrets(channel.secrets());
-    for (const r of formatted.requests) {
+    let previous: string | undefined;
+    for (const request of formatted.requests) {
+      // A two-step send (Discord: open the DM, then post in it) names the first answer's id in the second URL.
+      const r = chainRequest(request, previous);
+      if (typeof r === "string") return { ok: false, error: r, permanent: false };
       // The reply and the inbound text are model/user words: a placeholder they name is never filled.
-      const verdict = readSendResult(style, await host.send(channel.plugin, r, fillable, JSON.stringify([text, m.text])), this.now());
+      const answer = await host.send(channel.plugin, r, fillable, JSON.stringify([text, m.text]));
+      const verdict = readSendResult(style, answer, this.now());
       if (!verdict.ok) return verdict;
+      previous = answer.body;
     }
     return { ok: true };
   }
@@ -480,7 +488,7 @@ export class ChannelPipeline {
    */
   async notify(channel: ChannelSpec, to: { account: string; peer: string }, text: string, buttons: readonly { text: string; data: string }[] = []): Promise<SendVerdict> {
     const withButtons = this.deps.host.get(channel.plugin)?.description.channel?.buttons === true && buttons.length > 0;
-    return this.send(channel, { id: `notice-${Date.now()}`, account: to.account, peer: to.peer, text: "" }, text, withButtons ? buttons : undefined);
+    return this.send(channel, { id: `notice-${Date.now()}`, account: to.account, peer: to.peer, text: "" }, text, withButtons ? buttons : undefined, true);
   }
 
   private now(): number {

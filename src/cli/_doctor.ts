@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync, statfsSync } from "nod
 import { homedir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { isLoopback } from "../auth/loopback.ts";
-import { BUILTIN_CHANNEL_ROLES } from "../channels/config.ts";
+import { BUILTIN_CHANNEL_OPTIONAL_ROLES, BUILTIN_CHANNEL_ROLES } from "../channels/config.ts";
 import { type Config, type Env, loadConfig, resolveConfigPath, resolveHome, takesNoKey } from "../config/index.ts";
 import { agentCredentialName, API_KEY_ENV, resolveAgentKey, resolveApiKey, type ResolvedKey } from "../config/api-keys.ts";
 import type { AgentConfig } from "../config/schema.ts";
@@ -256,6 +256,15 @@ function checkChannels(config: Config, add: Add): void {
     const roles = Object.keys(ch.secrets);
     const webhook = config.gateway.public_url ? `; webhook ${config.gateway.public_url}/webhook/${name}` : "";
     add("channels", "ok", `${name}: plugin ${plugin}${roles.length ? `, secrets ${roles.join(", ")} present` : ""}${webhook}`);
+    // Discord sends to an owner only with its optional bot token (DMs); without it a request is only logged.
+    if (ch.owner && builtin && (BUILTIN_CHANNEL_OPTIONAL_ROLES[builtin] ?? []).includes("bot_token") && ch.secrets.bot_token === undefined) {
+      add(
+        "channels",
+        "warn",
+        `${name}: owner is set but there is no bot_token: approval requests cannot be sent to the owner there (only logged; answer them with exoclaw approvals or the web page)`,
+        `bot_token = "${name}_bot_token" in secrets under [channels.${name}], then exoclaw secret set ${name}_bot_token`,
+      );
+    }
   }
 }
 

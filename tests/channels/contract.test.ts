@@ -9,7 +9,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { BUILTIN_CHANNEL_HOSTS, BUILTIN_CHANNEL_ROLES } from "../../src/channels/index.ts";
+import { BUILTIN_CHANNEL_HOSTS, BUILTIN_CHANNEL_OPTIONAL_ROLES, BUILTIN_CHANNEL_ROLES } from "../../src/channels/index.ts";
 import { grant, pluginPath, readWasm, startTestHost, type TestHost } from "../helpers/plugins.ts";
 
 type Body = Record<string, unknown>;
@@ -147,7 +147,7 @@ describe.each(NAMES)("channel plugin contract: %s", (name) => {
     expect(d.kind).toBe("channel");
     expect(d.channel).toMatchObject({ id: name, verify: c.verify, must_answer: c.mustAnswer });
     expect(d.wants.hosts).toEqual([...BUILTIN_CHANNEL_HOSTS[name]!]);
-    const sendRoles = BUILTIN_CHANNEL_ROLES[name]!.filter((r) => !VERIFY_ROLES.has(r));
+    const sendRoles = [...BUILTIN_CHANNEL_ROLES[name]!, ...(BUILTIN_CHANNEL_OPTIONAL_ROLES[name] ?? [])].filter((r) => !VERIFY_ROLES.has(r));
     expect(d.wants.secrets).toEqual(sendRoles);
   });
 

@@ -1,9 +1,15 @@
-/** The built-in discord channel plugin with the signed vectors of wire-formats B2 (RFC 8032 key). */
+/**
+ * The built-in discord channel plugin with the signed vectors of wire-formats B2 (RFC 8032 key); the
+ * two-step send's `{{previous:id}}` (a DM opened, then posted in) and doctor's word on a Discord owner
+ * without a bot token. The owner's approval buttons end to end: tests/approvals/discord.test.ts.
+ */
 import { describe, expect, test } from "bun:test";
 import { createPrivateKey, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { StreamFn } from "../../src/agent/loop.ts";
+import { chainRequest } from "../../src/channels/boundary.ts";
+import { runDoctor } from "../../src/cli/_doctor.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { tempDir } from "../helpers/temp.ts";
@@ -202,4 +208,36 @@ describe("discord: a refused command is answered, never left thinking", () => {
     expect(await h.ask(command("expensive question"))).toContain("usage limit");
     expect(h.asked).toEqual([]);
   });
+});
+
+test("doctor: a discord owner without a bot token is warned about (approval requests only logged); with one, not", async () => {
+  using home = tempDir();
+  writeCredential(home.path, "discord_public_key", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a");
+  writeCredential(home.path, "discord_bot_token", "MTE4.Gx.bot-token");
+  const env = { EXOCLAW_HOME: home.path, XDG_CONFIG_HOME: join(home.path, "xdg") };
+  const channels = async (secrets: string) => {
+    home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "ollama"\n\n[channels.discord]\nsecrets = { ${secrets} }\nowner = "53908232506183680"\n`);
+    return (await runDoctor({ env, units: { system: "/nonexistent", user: "/nonexistent" } })).filter((c) => c.id === "channels");
+  };
+  expect(await channels(`public_key = "discord_public_key"`)).toContainEqual({
+    id: "channels",
+    status: "warn",
+    message: "discord: owner is set but there is no bot_token: approval requests cannot be sent to the owner there (only logged; answer them with exoclaw approvals or the web page)",
+    fix: 'bot_token = "discord_bot_token" in secrets under [channels.discord], then exoclaw secret set discord_bot_token',
+  });
+  expect((await channels(`public_key = "discord_public_key", bot_token = "discord_bot_token"`)).map((c) => c.status)).toEqual(["ok"]);
+});
+
+test("a two-step send: {{previous:id}} is the id of the answer before it, and only an id — else the send is refused, saying why", () => {
+  const post = { method: "POST", url: "https://discord.com/api/v10/channels/{{previous:id}}/messages", body: "{}" };
+  expect(chainRequest(post, '{"id":"1187000000000000001","type":1}')).toEqual({ ...post, url: "https://discord.com/api/v10/channels/1187000000000000001/messages" });
+  const refused = "a request names {{previous:id}}, but the answer before it has no id to fill in";
+  expect(chainRequest(post, undefined)).toBe(refused);
+  expect(chainRequest(post, "<html>bad gateway</html>")).toBe(refused);
+  expect(chainRequest(post, '{"id":1187000000000000001}')).toBe(refused);
+  // What the platform answers never becomes a path, a query or another host.
+  for (const id of ["../../users/@me", "1?x=1", "a@evil.example", "{{secret:bot_token}}", ""]) expect(chainRequest(post, JSON.stringify({ id }))).toBe(refused);
+  // A request that names no earlier answer is sent as it is.
+  const plain = { url: "https://discord.com/api/v10/users/@me/channels" };
+  expect(chainRequest(plain, undefined)).toBe(plain);
 });
