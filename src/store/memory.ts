@@ -29,7 +29,7 @@ import type {
   UsageRecord,
   UsageTotals,
 } from "./types.ts";
-import { sumRecords } from "./usage.ts";
+import { firstExceeded, sumRecords } from "./usage.ts";
 import { searchWords } from "./words.ts";
 
 type InboundRow = PendingInbound & { done: boolean };
@@ -120,6 +120,12 @@ export function memoryUsageLedger(): UsageLedger {
     },
     async sumUsage(q: UsageQuery): Promise<UsageTotals> {
       return sumRecords(usage, q);
+    },
+    // Synchronous from the check to the push: nothing can interleave in one process.
+    async reserveUsage(r, limits) {
+      const over = firstExceeded(r, limits, (q) => sumRecords(usage, q));
+      if (over === null) usage.push({ ...r });
+      return over;
     },
   };
 }

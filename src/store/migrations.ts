@@ -64,6 +64,15 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE inbound ADD COLUMN dead_at INTEGER;
    UPDATE inbound SET dead_at = received_at WHERE done = 0 AND attempts >= 5;
    CREATE INDEX inbound_due ON inbound (next_at) WHERE done = 0 AND dead_at IS NULL;`,
+  // 8: taken by approvals (issue 12, merging separately); this placeholder is replaced by its SQL there.
+  `SELECT 1;`,
+  // 9: several gateway workers on one file (issue 13) — a session version bumped by every append (a
+  // worker's history cache is re-read when another wrote the session), and per-session turn leases
+  // with a fencing token that only grows (the row stays after release, so the token is never reused).
+  `ALTER TABLE sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE session_leases (
+     session TEXT PRIMARY KEY, holder TEXT NOT NULL, token INTEGER NOT NULL, expires_at INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
