@@ -22,6 +22,8 @@ import type {
   ConversationStore,
   FactStore,
   InboxStore,
+  LeaseFence,
+  SessionLeases,
   PairingStore,
   PluginStateStore,
   UsageLedger,
@@ -31,17 +33,22 @@ import type {
 } from "./types.ts";
 import { firstExceeded, sumRecords } from "./usage.ts";
 import { searchWords } from "./words.ts";
+import { StoreError } from "./errors.ts";
 
 type InboundRow = PendingInbound & { done: boolean };
+/** A session's lease (kept after release, so its token only grows). */
+type LeaseRow = { holder: string; token: number; expires_at: number };
 const clone = <T>(v: T): T => structuredClone(v);
 
 export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   const now = opts.now ?? Date.now;
   const inbound = new Map<string, InboundRow>();
+  const leases = new Map<string, LeaseRow>();
   return {
     kind: "memory",
     location: "memory",
-    ...memoryConversations(now, inbound),
+    ...memoryConversations(now, inbound, leases),
+    ...memoryLeases(now, leases),
     ...memoryUsageLedger(),
     ...memoryPluginState(),
     ...memoryInbox(inbound),
@@ -51,12 +58,18 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   };
 }
 
-/** Sessions and messages; `inbound` is the inbox's, for the reply saved with a turn. */
-export function memoryConversations(now: () => number, inbound: Map<string, InboundRow>): ConversationStore {
+/** Sessions and messages; `inbound` is the inbox's, for the reply saved with a turn; `leases` the leases', for fenced appends. */
+export function memoryConversations(now: () => number, inbound: Map<string, InboundRow>, leases: Map<string, LeaseRow> = new Map()): ConversationStore {
   const sessions = new Map<string, SessionInfo>();
   const messages = new Map<string, StoredMessage[]>();
+  const versions = new Map<string, number>();
+  let lastVersion = 0;
   return {
-    async appendMessages(addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply) {
+    async appendMessages(addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply, fence?: LeaseFence) {
+      if (fence && leases.get(addr.key)?.token !== fence.token) {
+        throw new StoreError(`the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`);
+      }
+      versions.set(addr.key, ++lastVersion);
       const t = now();
       let s = sessions.get(addr.key);
       if (!s) {
@@ -95,15 +108,43 @@ export function memoryConversations(now: () => number, inbound: Map<string, Inbo
       const upto = q.before === undefined ? list.length : Math.max(0, Math.min(list.length, q.before - 1));
       return clone(list.slice(Math.max(0, upto - q.limit), upto));
     },
+    async sessionVersion(key) {
+      return versions.get(key) ?? 0;
+    },
     async resetSession(key) {
       const list = messages.get(key);
       if (!list) return null;
+      versions.delete(key);
       sessions.delete(key);
       messages.delete(key);
       return list.length;
     },
     async countSessions() {
       return sessions.size;
+    },
+  };
+}
+
+/** Session leases in memory (one process: the turn queue orders turns already; this keeps the port's semantics). */
+export function memoryLeases(now: () => number, leases: Map<string, LeaseRow> = new Map()): SessionLeases {
+  return {
+    async acquireLease(session, holder, ttlMs) {
+      const t = now();
+      const l = leases.get(session);
+      if (l && l.expires_at > t) return null;
+      const token = (l?.token ?? 0) + 1;
+      leases.set(session, { holder, token, expires_at: t + ttlMs });
+      return token;
+    },
+    async renewLease(session, token, ttlMs) {
+      const l = leases.get(session);
+      if (!l || l.token !== token) return false;
+      l.expires_at = now() + ttlMs;
+      return true;
+    },
+    async releaseLease(session, token) {
+      const l = leases.get(session);
+      if (l && l.token === token) l.expires_at = 0;
     },
   };
 }

@@ -10,6 +10,7 @@ import type { MakeHarness, PortHarness } from "./contract/harness.ts";
 import { inboxContract } from "./contract/inbox.ts";
 import { pairingsContract } from "./contract/pairings.ts";
 import { pluginStateContract } from "./contract/plugin-state.ts";
+import { sessionLeasesContract } from "./contract/session-leases.ts";
 import { usageLedgerContract } from "./contract/usage-ledger.ts";
 
 export { addr } from "./contract/harness.ts";
@@ -23,4 +24,5 @@ export function storeContract(name: string, make: MakeStore): void {
   factsContract(name, make);
   inboxContract(name, make);
   pairingsContract(name, make);
+  sessionLeasesContract(name, make);
 }
