@@ -229,7 +229,7 @@ export function chatModule(deps: ChatModuleDeps): Capability {
 }
 
 /** Settings of `[gateway]` the listener reads once, at start. */
-const LISTENER_KEYS = ["bind", "port", "tls_cert", "tls_key", "allowed_origins", "trusted_proxies", "public_url", "max_payload_bytes", "log_level"] as const;
+const LISTENER_KEYS = ["bind", "port", "tls_cert", "tls_key", "allowed_origins", "trusted_proxies", "public_url", "max_payload_bytes", "log_level", "workers"] as const;
 
 /** The listener: what a reload cannot change without a restart, said rather than silently kept. */
 export function listenerModule(live: LiveConfig): Capability {
