@@ -117,13 +117,18 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
             log.info("workers ready", { workers: count, port, pids: slots.map((s) => s.proc?.pid) });
           }
         } else if (message.t === "report") {
+          const first = slot.report === null;
           slot.report = message.report;
+          // A worker that just came up is in every worker's table at once, not a second later.
+          if (first) broadcast();
         }
       },
       onExit(_p, code, signal) {
         if (slot.proc !== proc) return;
         slot.proc = null;
         slot.listening = false;
+        slot.report = null;
+        broadcast();
         if (stopping) {
           if (slots.every((s) => !s.proc)) finish(0);
           return;

@@ -71,6 +71,7 @@ const agentConfig = (url: string, extra = "") => `[memory]\nepisodic_turns = 30\
 async function startWorkers(home: ReturnType<typeof binaryHome>, args: string[] = []): Promise<BinaryGateway> {
   const gw = await startBinaryGateway(home, { args: ["--workers", "2", ...args], env: { EXOCLAW_TOKEN: TOKEN } });
   await gw.waitForLog((l) => l.msg === "workers ready");
+  await until("both workers in status", async () => ((await status(gw)).workers.running === 2 ? true : undefined));
   return gw;
 }
 
@@ -81,6 +82,9 @@ async function status(gw: BinaryGateway): Promise<{ workers: WorkersStatus }> {
   const r = await s.call("status");
   return r.result as { workers: WorkersStatus };
 }
+
+/** Waits until every worker reports sockets (the kernel spreads them; reports are at most a second old). */
+const bothCarry = (gw: BinaryGateway) => until("sockets on both workers", async () => ((await status(gw)).workers.list.every((w) => w.connections > 0) ? true : undefined));
 
 const socket = (gw: BinaryGateway) => openSocket(`ws://127.0.0.1:${gw.port}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } });
 
@@ -159,8 +163,7 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
       const sockets: TestSocket[] = await Promise.all(Array.from({ length: 24 }, () => socket(gw)));
       try {
         // The kernel spread the sockets over both workers.
-        const spread = (await status(gw)).workers.list;
-        expect(spread.every((w) => w.connections > 0)).toBe(true);
+        await bothCarry(gw);
         const results = await Promise.all(sockets.map((s, i) => s.call("chat.send", { content: `m${i}`, peer: "one-session" })));
         for (const r of results) expect(r.result).toMatchObject({ stop_reason: "end_turn" });
         expect(model.calls).toHaveLength(24);
@@ -190,7 +193,7 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
     await using gw = await startWorkers(home);
     const sockets = await Promise.all(Array.from({ length: 20 }, () => socket(gw)));
     try {
-      expect((await status(gw)).workers.list.every((w) => w.connections > 0)).toBe(true);
+      await bothCarry(gw);
       const results = await Promise.all(sockets.map((s, i) => s.call("chat.send", { content: `spend ${i}`, peer: `p${i}` })));
       const stops = results.map((r) => (r.result as { stop_reason: string }).stop_reason);
       expect(model.calls.length).toBeLessThanOrEqual(5);
