@@ -51,7 +51,7 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
     ...memoryLeases(now, leases),
     ...memoryUsageLedger(),
     ...memoryPluginState(),
-    ...memoryInbox(inbound),
+    ...memoryInbox(inbound, now),
     ...memoryPairings(),
     ...memoryFacts(now),
     async close() {},
@@ -195,7 +195,8 @@ export function memoryPluginState(): PluginStateStore {
   };
 }
 
-export function memoryInbox(inbound: Map<string, InboundRow> = new Map()): InboxStore {
+export function memoryInbox(inbound: Map<string, InboundRow> = new Map(), now: () => number = Date.now): InboxStore {
+  const claims = new Map<string, { holder: string; until: number }>();
   return {
     async acceptInbound(r: InboundRecord) {
       if (inbound.has(r.id)) return false;
@@ -258,6 +259,18 @@ export function memoryInbox(inbound: Map<string, InboundRow> = new Map()): Inbox
       if (!r || r.done) return false;
       Object.assign(r, { attempts: 0, next_at: at, dead_at: null });
       return true;
+    },
+    async claimInbound(id, holder, ttlMs) {
+      const r = inbound.get(id);
+      if (!r || r.done) return false;
+      const c = claims.get(id);
+      const t = now();
+      if (c && c.until > t && c.holder !== holder) return false;
+      claims.set(id, { holder, until: t + ttlMs });
+      return true;
+    },
+    async releaseInbound(id, holder) {
+      if (claims.get(id)?.holder === holder) claims.delete(id);
     },
   };
 }

@@ -42,6 +42,6 @@ inboxContract(
   "memory ports alone",
   alone((now) => {
     const inbound = new Map();
-    return { ...memoryConversations(now, inbound), ...memoryInbox(inbound) };
+    return { ...memoryConversations(now, inbound), ...memoryInbox(inbound, now) };
   }),
 );
