@@ -8,7 +8,7 @@
  * that dies (backoff from 250 ms doubling to 30 s, back to 250 ms once a worker stayed up 30 s;
  * logged), forwards SIGHUP (reload) to every worker, and on SIGTERM/SIGINT drains: every worker gets
  * SIGTERM (stops accepting, lets running turns finish), and one still running after the stop
- * timeout is killed. It exits 0 after a drain.
+ * timeout — or at a second signal — is killed. It exits 0 after a drain.
  *
  * Workers report over IPC every second (pid, uptime, connections, memory, plugin-host children);
  * the supervisor sends the table back to all, so whichever worker answers `status` or `/ready`
@@ -158,7 +158,13 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
     for (const s of slots) s.proc?.kill("SIGHUP");
   });
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      // A second signal while draining stops at once, as it does a single gateway.
+      const left = slots.filter((s) => s.proc);
+      if (left.length > 0) log.warn("second signal while draining: workers killed", { signal, workers: left.map((s) => s.proc!.pid) });
+      for (const s of left) s.proc!.kill("SIGKILL");
+      return;
+    }
     stopping = true;
     log.info("shutting down", { signal, workers: slots.filter((s) => s.proc).length, stop_timeout_ms: stopTimeoutMs });
     for (const s of slots) {
