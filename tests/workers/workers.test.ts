@@ -229,6 +229,26 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
     expect((await fetch(`${gw.url}/health`)).status).toBe(200);
   }, 60_000);
 
+  test("/ready lists the workers; a worker whose supervisor was killed drains and exits (no orphans)", async () => {
+    using home = binaryHome();
+    await using gw = await startWorkers(home);
+    const ready = await fetch(`${gw.url}/ready`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { workers: WorkersStatus };
+    expect(body.workers).toMatchObject({ expected: 2, running: 2 });
+    const pids = body.workers.list.map((w) => w.pid);
+    gw.proc.kill("SIGKILL");
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await until("both workers to exit after their supervisor died", () => (pids.every((p) => !alive(p)) ? true : undefined), 20_000);
+  }, 60_000);
+
   test("SIGTERM with a turn running: the turn completes and is stored, then exit 0", async () => {
     const model = countingModel({ holdMs: 1500 });
     using home = binaryHome();
