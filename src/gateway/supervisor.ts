@@ -8,7 +8,7 @@
  * that dies (backoff from 250 ms doubling to 30 s, back to 250 ms once a worker stayed up 30 s;
  * logged), forwards SIGHUP (reload) to every worker, and on SIGTERM/SIGINT drains: every worker gets
  * SIGTERM (stops accepting, lets running turns finish), and one still running after the stop
- * timeout — or at a second signal — is killed. It exits 0 after a drain.
+ * timeout — or at a second signal — is killed. It exits 0 after a drain, 1 when a worker had to be killed.
  *
  * Workers report over IPC every second (pid, uptime, connections, memory, plugin-host children);
  * the supervisor sends the table back to all, so whichever worker answers `status` or `/ready`
@@ -59,6 +59,8 @@ export interface SupervisorOptions {
   stopTimeoutMs?: number;
   /** First restart delay (doubles per quick death, up to 30 s). */
   backoffMs?: number;
+  /** Where signals come from (default: this process's); tests drive the supervisor without signalling themselves. */
+  onSignal?: (signal: "SIGHUP" | "SIGTERM" | "SIGINT", handler: () => void) => void;
 }
 
 interface Slot {
@@ -74,8 +76,8 @@ interface Slot {
 
 /**
  * Runs the workers until SIGTERM/SIGINT, then drains them. Resolves with the exit code: 0 after a
- * drain; the first worker's code when it could not start at all (a config or port error is the
- * workers', and already logged by it).
+ * drain, 1 when a worker had to be killed; the first worker's code when it could not start at all
+ * (a config or port error is the workers', and already logged by it).
  */
 export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   const { log, count } = opts;
@@ -85,6 +87,7 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   let port: number | null = null;
   let stopping = false;
   let announced = false;
+  let forced = false;
   let finish!: (code: number) => void;
   const done = new Promise<number>((r) => (finish = r));
 
@@ -115,6 +118,8 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
           if (!announced && slots.every((s) => s.listening)) {
             announced = true;
             log.info("workers ready", { workers: count, port, pids: slots.map((s) => s.proc?.pid) });
+          } else if (announced) {
+            log.info("worker restarted", { worker: slot.index, pid: proc.pid });
           }
         } else if (message.t === "report") {
           const first = slot.report === null;
@@ -130,7 +135,7 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
         slot.report = null;
         broadcast();
         if (stopping) {
-          if (slots.every((s) => !s.proc)) finish(0);
+          if (slots.every((s) => !s.proc)) finish(forced ? 1 : 0);
           return;
         }
         if (port === null) {
@@ -153,7 +158,8 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   };
 
   const tick = setInterval(broadcast, 1000);
-  process.on("SIGHUP", () => {
+  const on = opts.onSignal ?? ((signal, handler) => void process.on(signal, handler));
+  on("SIGHUP", () => {
     log.info("reload: SIGHUP forwarded to the workers", { workers: slots.filter((s) => s.proc).length });
     for (const s of slots) s.proc?.kill("SIGHUP");
   });
@@ -162,6 +168,7 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
       // A second signal while draining stops at once, as it does a single gateway.
       const left = slots.filter((s) => s.proc);
       if (left.length > 0) log.warn("second signal while draining: workers killed", { signal, workers: left.map((s) => s.proc!.pid) });
+      forced ||= left.length > 0;
       for (const s of left) s.proc!.kill("SIGKILL");
       return;
     }
@@ -175,19 +182,20 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
     const force = setTimeout(() => {
       const left = slots.filter((s) => s.proc);
       if (left.length === 0) return;
+      forced = true;
       log.warn("workers still running after the stop timeout; killed", { workers: left.map((s) => s.proc!.pid) });
       for (const s of left) s.proc!.kill("SIGKILL");
     }, stopTimeoutMs);
     force.unref();
   };
-  process.on("SIGTERM", () => stop("SIGTERM"));
-  process.on("SIGINT", () => stop("SIGINT"));
+  on("SIGTERM", () => stop("SIGTERM"));
+  on("SIGINT", () => stop("SIGINT"));
 
   log.info("starting workers", { workers: count });
   spawn(slots[0]!);
   const code = await done;
   clearInterval(tick);
-  if (code === 0) log.info("workers stopped", { workers: count });
+  if (port !== null) log.info("workers stopped", { workers: count, exit_code: code });
   return code;
 }
 
