@@ -179,6 +179,8 @@ const CLAIM_HOLDER = process.env.EXOCLAW_WORKER !== undefined ? `worker-${proces
 /** How long a claim holds if its worker dies mid-delivery; given back as soon as the delivery ends. */
 const STORE_CLAIM_MS = 10 * 60_000;
 const BUSY = { state: "busy" } as const;
+/** How long a message another worker claimed is left to it before this one asks again (it may have died). */
+const ELSEWHERE_MS = 30_000;
 
 const json = (status: number, body: unknown): WebhookResponse => ({ status, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 /** An error answer: status, body and `Retry-After` from the error table, like every HTTP error of the gateway. */
@@ -192,6 +194,8 @@ export class ChannelPipeline {
   private readonly delivering = new Set<string>();
   /** Messages this process claimed in the store (given back when their delivery ends). */
   private readonly storeClaims = new Set<string>();
+  /** Stored messages another worker holds, and until when this one leaves them to it. */
+  private readonly elsewhere = new Map<string, number>();
   /** Their promises, so shutdown can wait for them. */
   private readonly running = new Set<Promise<unknown>>();
   private readonly limiter: FailureLimiter;
@@ -227,7 +231,7 @@ export class ChannelPipeline {
         this.track(p);
         return p;
       },
-      isDelivering: (id) => this.delivering.has(id),
+      isDelivering: (id) => this.isDelivering(id),
       pending: (limit) => deps.store.pendingInbound(limit),
     });
     this.limiter = deps.verifyLimiter ?? createFailureLimiter({
@@ -490,8 +494,16 @@ export class ChannelPipeline {
    */
   private async claimStored(id: string): Promise<boolean> {
     const mine = await this.deps.store.claimInbound(id, CLAIM_HOLDER, STORE_CLAIM_MS).catch(() => false);
-    if (mine) this.storeClaims.add(id);
-    else this.delivering.delete(id);
+    if (mine) {
+      this.storeClaims.add(id);
+      this.elsewhere.delete(id);
+    } else {
+      this.delivering.delete(id);
+      // Left alone for a while (the intake's drain and the retry loop skip it): asking again at once
+      // would loop — a drain, a refused claim, a drain — without ever yielding.
+      if (this.elsewhere.size >= 10_000) for (const [k, until] of this.elsewhere) if (until <= this.now()) this.elsewhere.delete(k);
+      this.elsewhere.set(id, this.now() + ELSEWHERE_MS);
+    }
     return mine;
   }
 
@@ -504,7 +516,12 @@ export class ChannelPipeline {
 
   /** Whether a message is being delivered now (the retry loop leaves it alone). */
   isDelivering(id: string): boolean {
-    return this.delivering.has(id);
+    if (this.delivering.has(id)) return true;
+    const until = this.elsewhere.get(id);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.elsewhere.delete(id);
+    return false;
   }
 
   /**
