@@ -21,7 +21,8 @@ import type { InboundAddress, Route } from "./router/index.ts";
 import { createMemoryStore, openNatsStore, openSqliteStore, type PluginStateStore, type Store } from "./store/index.ts";
 import { McpClients } from "./mcp/index.ts";
 import type { StreamFn } from "./agent/loop.ts";
-import { AgentRunner } from "./agent/runner.ts";
+import { AgentRunner, type SharedTurns } from "./agent/runner.ts";
+import type { WorkerLink } from "./gateway/supervisor.ts";
 import { createToolBox } from "./agent/toolbox.ts";
 import { ApprovalsModule } from "./approvals/index.ts";
 import { providerStream } from "./agent/provider-factory.ts";
@@ -72,6 +73,11 @@ export interface AppOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** Test seam: wraps the opened store (fault injection, such as a crash at a chosen write). */
   wrapStore?: (store: Store) => Store;
+  /**
+   * This process is one of several gateway workers on the store (`--workers N`,
+   * src/gateway/supervisor.ts): turns take session leases, and the worker reports to its supervisor.
+   */
+  worker?: { link: WorkerLink; shared: SharedTurns };
 }
 
 /** How long shutdown waits for requests and turns in flight. */
@@ -146,6 +152,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     log,
     // Bounded work (issue 10): read at every scheduling step, so a reload applies at once.
     limits: () => ({ maxRunning: live.current.gateway.max_concurrent_turns, maxQueued: live.current.gateway.max_queued_turns }),
+    ...(opts.worker && { shared: opts.worker.shared }),
   });
   const routing = new RoutingModule(live, () => reload(), (agent) => agentKeyState(live.current, env, agent));
   const route = (addr: InboundAddress) => routing.route(addr);
@@ -174,6 +181,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       chatModule({ live, runner, store, host, route, log }),
       channelsModule(channels),
       listenerModule(live),
+      ...(opts.worker ? [opts.worker.link.capability()] : []),
     ],
     log,
   );
@@ -200,6 +208,8 @@ export async function startApp(opts: AppOptions): Promise<App> {
     });
     listening = [{ address: config.gateway.bind, port: gateway.port }];
     await modules.start();
+    const gw = gateway;
+    opts.worker?.link.listening(gw.port, { connections: () => gw.connections(), turnsRunning: () => runner.load.running });
   } catch (e) {
     await host.stop();
     await bus.close();

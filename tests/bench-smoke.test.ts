@@ -151,6 +151,16 @@ describe("every bench runs with --smoke", () => {
     for (const n of ["100", "1,000", "10,000"]) expect(row(out, n)[6]).toMatch(/^peer \d+%/);
   });
 
+  test.skipIf(!binary)("connections: sockets over --workers 2 from two client processes, RSS per socket, pings, turns/s with 1 vs 2 workers", async () => {
+    const out = await smoke("connections");
+    expect(row(out, "sockets open at once (2 workers, 2 client processes)")[1]).toBe("400 of 400, every one authenticated and pinged");
+    row(out, "time to establish all");
+    expect(row(out, "RSS per socket above the idle baseline (all workers)")[1]).toMatch(/KiB/);
+    expect(row(out, "ping round trip while all are open")[1]).toMatch(/^p50 .* · p99 /);
+    row(out, "turns/s, --workers 1");
+    expect(row(out, "turns/s, --workers 2")[2]).toMatch(/per-pair ratio/);
+  });
+
   test.skipIf(!binary)("soak: a few seconds of tool-loop turns and webhooks, RSS sampled, growth reported", async () => {
     const out = await smoke("soak");
     expect(row(out, "traffic")[1]).toMatch(/^[\d,]+ tool-loop turns \+ [\d,]+ webhook turns in .* every one end_turn$/);

@@ -3,7 +3,10 @@
  * agent's provider and tools, and stores what the turn added in one transaction. Turns of one
  * session run one at a time, in arrival order; different sessions run concurrently, at most
  * `limits().maxRunning` at once, the rest waiting in a bounded queue that is fair across sessions
- * (./turn-queue.ts).
+ * (./turn-queue.ts). With several gateway workers on one store (issue 13), a turn also holds the
+ * session's lease in the store (SessionLeases) while it runs, so turns of one session stay one at a
+ * time across workers, and its history is stored fenced by that lease; the history cache is checked
+ * against the session's version, so another worker's writes are read.
  */
 import type { AgentConfig } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
@@ -38,6 +41,28 @@ export interface RunnerDeps {
   recall?: (agent: AgentConfig, session: SessionAddress, message: string, person?: string | null) => Promise<string>;
   /** Turn slots and queue size, read live (config reloads apply to the next scheduling step); default: unbounded. */
   limits?: () => TurnLimits;
+  /**
+   * Other processes (gateway workers) run turns on the same store: each turn takes the session's
+   * lease first (waiting with backoff while another worker holds it). Absent: this process is the
+   * only one, and the in-process queue alone orders a session's turns.
+   */
+  shared?: SharedTurns;
+}
+
+/** How this worker takes session leases. */
+export interface SharedTurns {
+  /** This worker's name in the lease table (diagnostics). */
+  holder: string;
+  /** How long a lease lasts without renewal (it is renewed every third of it while the turn runs). */
+  leaseMs: number;
+  /** Longest wait between two tries of a lease another worker holds (backoff from 5 ms). */
+  maxPollMs?: number;
+}
+
+/** A session's cached history and the session version it was read or written at. */
+interface CachedHistory {
+  messages: ChatMessage[];
+  version: number;
 }
 
 /** How a turn is run: its cancellation, where its events go, and what happens when the gateway is full. */
@@ -92,6 +117,12 @@ export function trimToUserStart(messages: StoredMessage[]): ChatMessage[] {
 /** Sessions whose recent history stays in memory between turns (least recently used evicted). */
 const CACHED_SESSIONS = 1000;
 
+/** A session lease this turn holds (SharedTurns): its fencing token, and how to give it back. */
+interface Lease {
+  token: number;
+  release(): void;
+}
+
 const UNBOUNDED: TurnLimits = { maxRunning: Number.MAX_SAFE_INTEGER, maxQueued: Number.MAX_SAFE_INTEGER };
 
 export class AgentRunner {
@@ -105,7 +136,7 @@ export class AgentRunner {
    * The runner is the only writer of a session's messages while the gateway runs (turns of a session
    * are serialized here); `forget` drops an entry when something else changes the session.
    */
-  private readonly recent = new Map<string, ChatMessage[]>();
+  private readonly recent = new Map<string, CachedHistory>();
   /** Writes the usage ledger when no budgets guard was given (write-ahead applies regardless). */
   private ledger: BudgetGuard | undefined;
 
@@ -154,9 +185,15 @@ export class AgentRunner {
     }
     const turn = waiting.then(async (release) => {
       if (!release) return this.unstarted(agent, req, opts);
+      let lease: Lease | null = null;
       try {
-        return await this.turn(agent, req, { signal, emit: opts.emit });
+        if (this.deps.shared && !req.history) {
+          lease = await this.lease(req.address.key, this.deps.shared, signal);
+          if (!lease) return this.unstarted(agent, req, opts);
+        }
+        return await this.turn(agent, req, { signal, emit: opts.emit }, lease);
       } finally {
+        lease?.release();
         release();
       }
     });
@@ -171,12 +208,54 @@ export class AgentRunner {
     return { text: "", usage: { input_tokens: 0, output_tokens: 0 }, stop_reason: "cancelled", messages: [], session: req.address.key, agent: agent.id };
   }
 
-  private async turn(agent: AgentConfig, req: TurnRequest, opts: { signal: AbortSignal; emit: (e: TurnEvent) => void }): Promise<TurnOutcome> {
+  /**
+   * Takes the session's lease, polling with backoff (5 ms doubling up to maxPollMs, jittered) while
+   * another worker holds it; null when `signal` fired first. The lease is renewed while held.
+   */
+  private async lease(key: string, shared: SharedTurns, signal: AbortSignal): Promise<Lease | null> {
+    const { store } = this.deps;
+    let delay = 5;
+    for (;;) {
+      const token = await store.acquireLease(key, shared.holder, shared.leaseMs);
+      if (token !== null) {
+        const renew = setInterval(() => {
+          void store.renewLease(key, token, shared.leaseMs).then(
+            (held) => held || this.deps.log.warn("turn lease lost: the turn ran past its lease and another worker took the session; its history will not be stored", { session: key }),
+            () => {},
+          );
+        }, Math.max(50, Math.floor(shared.leaseMs / 3)));
+        return {
+          token,
+          release: () => {
+            clearInterval(renew);
+            void store.releaseLease(key, token).catch(() => {}); // an unreleased lease expires on its own
+          },
+        };
+      }
+      if (signal.aborted) return null;
+      const wait = delay * (0.5 + Math.random() / 2);
+      delay = Math.min(shared.maxPollMs ?? 250, delay * 2);
+      const fired = await new Promise<boolean>((resolve) => {
+        const onAbort = () => (clearTimeout(t), resolve(true));
+        const t = setTimeout(() => (signal.removeEventListener("abort", onAbort), resolve(false)), wait);
+        signal.addEventListener("abort", onAbort, { once: true });
+      });
+      if (fired) return null;
+    }
+  }
+
+  private async turn(agent: AgentConfig, req: TurnRequest, opts: { signal: AbortSignal; emit: (e: TurnEvent) => void }, lease: Lease | null = null): Promise<TurnOutcome> {
     const { store } = this.deps;
     const limit = this.deps.historyLimit();
     const key = req.address.key;
-    let history = req.history ?? this.recent.get(key);
-    if (!history) history = trimToUserStart(await store.history(key, { limit }));
+    let history = req.history;
+    if (!history) {
+      // The cache is good only while the session is at the version it was read or written at: another
+      // worker (or anything else) that wrote the session since changed it.
+      const cached = this.recent.get(key);
+      if (cached && cached.version === (await store.sessionVersion(key))) history = cached.messages;
+      else history = trimToUserStart(await store.history(key, { limit }));
+    }
     const remembered = !req.history && this.deps.recall ? await this.deps.recall(agent, req.address, req.content, req.person).catch(() => "") : "";
     const system = [this.deps.soul?.(agent) ?? "", agent.system_prompt, req.system ?? "", remembered].filter((s) => s !== "").join("\n\n");
     const result = await runTurn(
@@ -222,11 +301,14 @@ export class AgentRunner {
         // Added to the last message's own meta (a tool message's `approvals`), never in its place.
         result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta: { ...m.meta, ...meta } } : m)),
         reply,
+        lease ? { token: lease.token } : undefined,
       ).catch((e: unknown) => {
         this.recent.delete(key);
         throw e;
       });
-      this.remember(key, [...history, ...result.messages.map((m) => ({ role: m.role, parts: m.parts }))], limit);
+      // Under the lease (or alone) nobody else appends to the session, so this is the append's version.
+      const version = await store.sessionVersion(key).catch(() => -1);
+      this.remember(key, [...history, ...result.messages.map((m) => ({ role: m.role, parts: m.parts }))], limit, version);
     } else if (reply) {
       // Nothing for the history (a budget refusal before any answer): the reply alone is saved.
       await store.saveInboundReply(reply.inbound, reply.text);
@@ -252,12 +334,12 @@ export class AgentRunner {
     this.recent.delete(key);
   }
 
-  private remember(key: string, messages: ChatMessage[], limit: number): void {
+  private remember(key: string, messages: ChatMessage[], limit: number, version: number): void {
     // Same window as a store read: the last `limit` messages, starting at a user message.
     const window = messages.length > limit ? messages.slice(messages.length - limit) : messages;
     const start = conversationStart(window);
     this.recent.delete(key);
-    this.recent.set(key, start <= 0 ? window : window.slice(start));
+    this.recent.set(key, { messages: start <= 0 ? window : window.slice(start), version });
     if (this.recent.size > CACHED_SESSIONS) this.recent.delete(this.recent.keys().next().value!);
   }
 }

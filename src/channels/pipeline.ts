@@ -175,6 +175,18 @@ export interface WebhookResponse {
 /** What a platform that must answer every message is sent when the turn ended without a word. */
 const EMPTY_REPLY_NOTICE = "(The assistant finished without an answer.)";
 
+/**
+ * This process in the store's claims on stored messages (one gateway worker of several, issue 13):
+ * named by its worker slot, not its pid, so the process that replaces a crashed one (a restart, or
+ * the supervisor's new worker) takes over its claims at once instead of waiting for them to expire.
+ */
+const CLAIM_HOLDER = process.env.EXOCLAW_WORKER !== undefined ? `worker-${process.env.EXOCLAW_WORKER}` : "gateway";
+/** How long a claim holds if its worker dies mid-delivery; given back as soon as the delivery ends. */
+const STORE_CLAIM_MS = 10 * 60_000;
+const BUSY = { state: "busy" } as const;
+/** How long a message another worker claimed is left to it before this one asks again (it may have died). */
+const ELSEWHERE_MS = 30_000;
+
 const json = (status: number, body: unknown): WebhookResponse => ({ status, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 /** An error answer: status, body and `Retry-After` from the error table, like every HTTP error of the gateway. */
 const fail = (e: ExoError): WebhookResponse => {
@@ -185,6 +197,10 @@ const fail = (e: ExoError): WebhookResponse => {
 export class ChannelPipeline {
   /** Deliveries running now: a retry pass must not deliver the same message twice. */
   private readonly delivering = new Set<string>();
+  /** Messages this process claimed in the store (given back when their delivery ends). */
+  private readonly storeClaims = new Set<string>();
+  /** Stored messages another worker holds, and until when this one leaves them to it. */
+  private readonly elsewhere = new Map<string, number>();
   /** Their promises, so shutdown can wait for them. */
   private readonly running = new Set<Promise<unknown>>();
   private readonly limiter: FailureLimiter;
@@ -212,12 +228,15 @@ export class ChannelPipeline {
       },
       deliver: (channel, m, attempt) => {
         // Its first attempt (never tried: it waited in memory or in the store).
-        if (!this.claim(recordId(channel.name, m))) return Promise.resolve({ state: "busy" });
-        const p = this.attempt(channel, m, { reply: null, attempts: 0, fresh: attempt === "new" });
+        const id = recordId(channel.name, m);
+        if (!this.claim(id)) return Promise.resolve({ state: "busy" });
+        // Another gateway worker may read the same pending message from the store (its drain): the
+        // store's claim decides who delivers it.
+        const p = this.claimStored(id).then((mine) => (mine ? this.attempt(channel, m, { reply: null, attempts: 0, fresh: attempt === "new" }) : BUSY));
         this.track(p);
         return p;
       },
-      isDelivering: (id) => this.delivering.has(id),
+      isDelivering: (id) => this.isDelivering(id),
       pending: (limit) => deps.store.pendingInbound(limit),
     });
     this.limiter = deps.verifyLimiter ?? createFailureLimiter({
@@ -495,6 +514,25 @@ export class ChannelPipeline {
     return (this.deps.now ?? Date.now)();
   }
 
+  /**
+   * Takes a stored message in the store for this process's delivery (several gateway workers read the
+   * same pending messages); false — and the local claim dropped — when another worker holds it.
+   */
+  private async claimStored(id: string): Promise<boolean> {
+    const mine = await this.deps.store.claimInbound(id, CLAIM_HOLDER, STORE_CLAIM_MS).catch(() => false);
+    if (mine) {
+      this.storeClaims.add(id);
+      this.elsewhere.delete(id);
+    } else {
+      this.delivering.delete(id);
+      // Left alone for a while (the intake's drain and the retry loop skip it): asking again at once
+      // would loop — a drain, a refused claim, a drain — without ever yielding.
+      if (this.elsewhere.size >= 10_000) for (const [k, until] of this.elsewhere) if (until <= this.now()) this.elsewhere.delete(k);
+      this.elsewhere.set(id, this.now() + ELSEWHERE_MS);
+    }
+    return mine;
+  }
+
   /** Takes `id` for one delivery; false when it is being delivered already. */
   private claim(id: string): boolean {
     if (this.delivering.has(id)) return false;
@@ -509,7 +547,12 @@ export class ChannelPipeline {
 
   /** Whether a message is being delivered now (the retry loop leaves it alone). */
   isDelivering(id: string): boolean {
-    return this.delivering.has(id);
+    if (this.delivering.has(id)) return true;
+    const until = this.elsewhere.get(id);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.elsewhere.delete(id);
+    return false;
   }
 
   /**
@@ -521,6 +564,7 @@ export class ChannelPipeline {
    */
   async deliver(channel: ChannelSpec, rec: PendingInbound): Promise<DeliveryOutcome> {
     if (!this.claim(rec.id)) return { state: "busy" };
+    if (!(await this.claimStored(rec.id))) return { state: "busy" };
     let m: InboundMessage;
     try {
       m = v.parse(Message, JSON.parse(rec.payload));
@@ -596,6 +640,7 @@ export class ChannelPipeline {
       return outcome;
     } finally {
       this.delivering.delete(id);
+      if (this.storeClaims.delete(id)) void this.deps.store.releaseInbound(id, CLAIM_HOLDER).catch(() => {}); // else it expires
       try {
         this.deps.onDelivery?.(outcome);
       } catch (e) {

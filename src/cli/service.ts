@@ -11,6 +11,7 @@ import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { loadConfig, resolveHome } from "../config/index.ts";
 import { ExoError, UsageError } from "../lib/errors.ts";
+import { WORKER_STOP_MS } from "../gateway/supervisor.ts";
 import { configArg, stringFlag } from "./_args.ts";
 
 /** How this very program is started again: the compiled binary, or bun with main.ts. */
@@ -36,7 +37,10 @@ export const userUnitPath = (env: Readonly<Record<string, string | undefined>>):
 export function renderUnit(opts: { exec: string[]; home: string; configFile: string | null; user: boolean }): string {
   const q = (s: string) => (/[\s"\\]/.test(s) ? JSON.stringify(s) : s);
   const exec = [...(opts.user ? opts.exec : [SYSTEM_BINARY]), "gateway", ...(opts.configFile ? ["--config", opts.configFile] : [])].map(q).join(" ");
-  const common = ["ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "RestartSec=2", "LimitNOFILE=65536", "UMask=0077", "NoNewPrivileges=yes", "PrivateTmp=yes", "LockPersonality=yes", "RestrictRealtime=yes", "RestrictSUIDSGID=yes"];
+  // KillMode=mixed: SIGTERM goes to the gateway (or the supervisor of `--workers N`, which drains its
+  // workers) alone; whatever is left when the stop timeout — above the workers' drain — ends is killed.
+  const stop = [`KillMode=mixed`, `TimeoutStopSec=${Math.ceil(WORKER_STOP_MS / 1000) + 5}`];
+  const common = ["ExecReload=/bin/kill -HUP $MAINPID", ...stop, "Restart=on-failure", "RestartSec=2", "LimitNOFILE=65536", "UMask=0077", "NoNewPrivileges=yes", "PrivateTmp=yes", "LockPersonality=yes", "RestrictRealtime=yes", "RestrictSUIDSGID=yes"];
   const service = opts.user
     ? [`Environment=EXOCLAW_HOME=${q(opts.home)}`, `EnvironmentFile=-${q(join(opts.home, "gateway.env"))}`, `ExecStart=${exec}`, ...common]
     : [

@@ -30,7 +30,17 @@ export interface StatusResult {
   /** Settings that let strangers in (a channel with dm_policy = "open" …). */
   exposures?: string[];
   agents?: { id: string; provider: string; model: string; default: boolean; key: "present" | "missing" | "not_required" }[];
+  /** `--workers N`: every worker (the one answering fresh, the others as of their last report) and the total. */
+  workers?: {
+    expected: number;
+    running: number;
+    this_worker: number;
+    list: { index: number; pid: number; uptime_s: number; connections: number; rss_bytes: number; children: number; children_rss_bytes: number; turns_running: number }[];
+    total: { connections: number; rss_bytes: number; children: number; turns_running: number };
+  };
 }
+
+const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
 
 /** Human-readable status lines. */
 export function formatStatus(s: StatusResult, url: string): string {
@@ -43,6 +53,14 @@ export function formatStatus(s: StatusResult, url: string): string {
     `  connections  ${s.connections}`,
     `  config       ${s.config_file ?? "defaults (no file)"}`,
     `  memory       ${(s.memory.rss_bytes / 1048576).toFixed(1)} MiB RSS`,
+    ...(s.workers
+      ? [
+          `  workers      ${s.workers.running} of ${s.workers.expected} running (this answer from #${s.workers.this_worker}), ${s.workers.total.connections} connection(s), ${s.workers.total.turns_running} turn(s) running, ${mib(s.workers.total.rss_bytes)} RSS in all`,
+          ...s.workers.list.map(
+            (w) => `               #${w.index} pid ${w.pid}, up ${w.uptime_s} s, ${w.connections} conn, ${mib(w.rss_bytes)}${w.children > 0 ? ` + ${w.children} plugin/child process(es) ${mib(w.children_rss_bytes)}` : ""}`,
+          ),
+        ]
+      : []),
     ...(s.store ? [`  store        ${s.store.kind} (${s.store.location}), ${s.store.sessions} session(s)`] : []),
     ...(s.store?.engine ? [`               ${s.store.engine.connected ? "" : "UNREACHABLE; "}${s.store.engine.streams.map((x) => `${x.name} ${x.messages} msg(s) R${x.replicas}`).join(", ")}`] : []),
     ...(s.agents ?? []).map(

@@ -61,6 +61,11 @@ const Gateway = v.strictObject({
    * wait in the store. Reloadable.
    */
   max_queued_turns: v.optional(int(0, 1_000_000), 128),
+  /**
+   * Gateway worker processes serving the one port (issue 13): a number, or "auto" (one per core).
+   * 1 (the default) is a single process without a supervisor. `--workers` overrides it. Restart to change.
+   */
+  workers: v.optional(v.union([int(1, 256), v.literal("auto")]), 1),
   /** debug | info | warn | error; `EXOCLAW_LOG` overrides it. */
   log_level: v.optional(v.picklist(["debug", "info", "warn", "error"]), "info"),
   /** WebSockets open but not yet authenticated, in all; beyond it a new one is closed with 1013. */

@@ -245,7 +245,7 @@ export function chatModule(deps: ChatModuleDeps): Capability {
 }
 
 /** Settings of `[gateway]` the listener reads once, at start. */
-const LISTENER_KEYS = ["bind", "port", "tls_cert", "tls_key", "allowed_origins", "trusted_proxies", "public_url", "max_payload_bytes", "log_level", "max_unauthenticated_sockets", "max_unauthenticated_per_address", "body_timeout_ms"] as const;
+const LISTENER_KEYS = ["bind", "port", "tls_cert", "tls_key", "allowed_origins", "trusted_proxies", "public_url", "max_payload_bytes", "log_level", "max_unauthenticated_sockets", "max_unauthenticated_per_address", "body_timeout_ms", "workers"] as const;
 
 /** The listener: what a reload cannot change without a restart, said rather than silently kept. */
 export function listenerModule(live: LiveConfig): Capability {

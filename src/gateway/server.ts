@@ -55,6 +55,8 @@ export interface GatewayOptions {
    * tests shrink it. A request held open (RouteAuth.holdOpen) is exempt.
    */
   idleTimeoutS?: number;
+  /** Share the port with the other gateway workers (SO_REUSEPORT; `--workers N`, ./supervisor.ts). */
+  reusePort?: boolean;
 }
 
 /** What extra routes get from the gateway to authenticate HTTP requests the same way as sockets. */
@@ -77,7 +79,8 @@ export interface RouteAuth {
 export interface Gateway {
   readonly url: string;
   readonly port: number;
-  /** Stops accepting, closes every socket; resolves when the port is free. */
+  /** Open WebSocket connections now. */
+  connections(): number;
   /** Stops accepting, waits up to `drainMs` (default 10 s) for requests in flight, then closes everything. */
   stop(drainMs?: number): Promise<void>;
 }
@@ -285,6 +288,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     server = Bun.serve<SocketData>({
       hostname: gw.bind,
       port: gw.port,
+      ...(opts.reusePort && { reusePort: true }),
       // bodyLimit answers with a JSON 413; Bun's own hard stop (a bare 413) sits above it for
       // streamed bodies that no route reads.
       maxRequestBodySize: Math.min(gw.max_payload_bytes * 2, 2 ** 31 - 1),
@@ -349,6 +353,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   return {
     url,
     port: live.port ?? gw.port,
+    connections: () => sockets.size,
     async stop(drainMs = 10_000) {
       for (const ws of sockets) ws.close(1001, "gateway shutting down");
       // Stop accepting, let requests in flight (a webhook turn answered inline) finish, then cut what is left.

@@ -6,16 +6,17 @@
  * call is made. After the call the row is settled to the provider's counts (or a local estimate
  * when they never came), so a cancelled, dropped or killed call still counts.
  *
- * Atomicity: reading the sums of all scopes, checking them and writing the pending row happen under
- * one lock, and settling goes through the same lock; the store counts a row from the moment
- * recordUsage/updateUsage is called (Store contract). So no two reservations can both slip under a
- * limit, and an estimate is never counted in neither the ledger nor a hold.
+ * Atomicity: reading the sums of all scopes, checking them and writing the pending row are one
+ * UsageLedger.reserveUsage — one transaction under the database's write lock on SQLite — so no two
+ * reservations, in this process or another worker on the same store, can both slip under a limit;
+ * the store counts a settle from the moment updateUsage is called (Store contract), so an estimate
+ * is never counted in neither the ledger nor a hold.
  */
 import { randomUUID } from "node:crypto";
 import type { ConfigFile } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
-import type { Store, UsageQuery } from "../store/index.ts";
-import { costAt, costOf, priceOf } from "./prices.ts";
+import type { UsageLedger, UsageLimit, UsageQuery, UsageRecord } from "../store/index.ts";
+import { costOf, priceOf } from "./prices.ts";
 
 export class BudgetError extends ExoError {
   constructor(scope: string, used: number, limit: number, message?: string) {
@@ -61,13 +62,8 @@ const CALL_PREFIX = randomUUID();
 let calls = 0;
 
 export class BudgetGuard {
-  /** Tail of the lock: reserve (read + check + hold) and settle run one at a time. */
-  private tail: Promise<unknown> = Promise.resolve();
-  /** Tasks queued on or holding the lock; 0: a synchronous step may run at once, nothing can interleave. */
-  private waiting = 0;
-
   constructor(
-    private readonly store: Store,
+    private readonly store: UsageLedger,
     private readonly budgets: () => Budgets,
     private readonly now: () => number = Date.now,
   ) {}
@@ -79,34 +75,26 @@ export class BudgetGuard {
     return false;
   }
 
-  private locked<T>(fn: () => Promise<T>): Promise<T> {
-    this.waiting++;
-    const run = this.tail.then(fn).finally(() => this.waiting--);
-    this.tail = run.catch(() => {});
-    return run;
-  }
-
   /**
    * Checks every applicable budget and writes the estimate ahead as a pending usage row, atomically
-   * with respect to other reservations. Throws BudgetError (over budget) or StoreError (the row could
-   * not be written); in both cases the caller must not make the call.
+   * with respect to other reservations of every process on the store. Throws BudgetError (over
+   * budget) or StoreError (the row could not be written); in both cases the caller must not make the call.
    */
   async reserve(e: CallEstimate): Promise<Reservation> {
     const call = `${CALL_PREFIX}-${++calls}`;
-    // Without budgets nothing is read, so there is nothing to make atomic: only the row is written.
-    // The lock is released once the row is enqueued, not when it is committed (a tick later).
-    const { write } = this.active() ? await this.locked(() => this.checkAndHold(call, e)) : { write: this.hold(call, e) };
-    await write;
+    const record = this.row(call, e);
+    if (this.active()) {
+      const over = await this.store.reserveUsage(record, this.limits(e));
+      if (over) throw new BudgetError(over.scope, over.used, over.limit);
+    } else {
+      // Without budgets nothing is read, so there is nothing to make atomic: only the row is written.
+      await this.store.recordUsage(record);
+    }
     const settleAt = async (input_tokens: number, output_tokens: number, status: "final" | "estimated") => {
       const update = { provider: e.provider, model: e.model, input_tokens, output_tokens, cost_usd: costOf(e.provider, e.model, input_tokens, output_tokens), status };
-      // Enqueued under the lock (so no reservation reads half-updated sums), committed outside it:
-      // holding the lock across a commit would serialize every call's end on one tick each.
-      // Not waited for past the enqueue: the row already counts in every later sum, and the commit
-      // then shares its tick with the turn's own writes instead of delaying the turn's end by one.
-      const enqueue = () => void this.store.updateUsage(call, update).catch(() => {}); // a settle that fails leaves the estimate, which still counts
-      // With the lock free, nothing can be between two reads: the enqueue (synchronous) runs at once.
-      if (this.waiting === 0) enqueue();
-      else await this.locked(async () => enqueue());
+      // Not waited for: the row counts in every later sum from the call on (the ledger's contract),
+      // and the commit then shares its tick with the turn's own writes instead of delaying its end.
+      void this.store.updateUsage(call, update).catch(() => {}); // a settle that fails leaves the estimate, which still counts
     };
     return {
       settle: (c, status) => settleAt(c.input_tokens, c.output_tokens, status),
@@ -114,9 +102,9 @@ export class BudgetGuard {
     };
   }
 
-  /** Enqueues the pending row; the store counts it from now on (the promise says if it was written). */
-  private hold(call: string, e: CallEstimate): Promise<void> {
-    return this.store.recordUsage({
+  /** The pending row of a call: its estimate, counted from the moment it is recorded. */
+  private row(call: string, e: CallEstimate): UsageRecord {
+    return {
       at: this.now(),
       call,
       status: "pending",
@@ -128,12 +116,11 @@ export class BudgetGuard {
       input_tokens: e.inputTokens,
       output_tokens: e.outputTokens,
       cost_usd: costOf(e.provider, e.model, e.inputTokens, e.outputTokens),
-    });
+    };
   }
 
-  /** Runs under the lock: reads every scope's sum (pending rows included), checks, holds. */
-  private async checkAndHold(call: string, e: CallEstimate): Promise<{ write: Promise<void> }> {
-    // (The write is returned in an object: an async function's promise would adopt it and wait.)
+  /** Every budget that applies to the call, as the ledger's limits (session, daily, monthly, per person). */
+  private limits(e: CallEstimate): UsageLimit[] {
     const b = this.budgets();
     const price = priceOf(e.provider, e.model);
     // A person's USD budget applies only to a call made for a person (a channel message).
@@ -142,28 +129,19 @@ export class BudgetGuard {
     if (usdBudget && price === null) {
       throw new BudgetError("usd", 0, b.daily_usd ?? b.monthly_usd ?? b.session_usd ?? personUsd ?? 0, `budget: ${e.provider} model ${e.model} has no known price, and a USD budget is set; it is refused rather than treated as free`);
     }
-    const usd = price ? costAt(price, e.inputTokens, e.outputTokens) : 0;
-    const tokens = e.inputTokens + e.outputTokens;
     const { day, month } = periodStarts(this.now());
-    const checks: [scope: string, tokenLimit: number | undefined, usdLimit: number | undefined, q: UsageQuery | null][] = [
+    const scopes: [scope: string, tokenLimit: number | undefined, usdLimit: number | undefined, q: UsageQuery | null][] = [
       ["session", b.session_tokens, b.session_usd, e.session ? { session: e.session } : null],
       ["daily", b.daily_tokens, b.daily_usd, { since: day }],
       ["monthly", b.monthly_tokens, b.monthly_usd, { since: month }],
       ["person_daily", b.person_daily_tokens, b.person_daily_usd, e.person ? { person: e.person, since: day } : null],
     ];
-    for (const [scope, tokenLimit, usdLimit, q] of checks) {
-      if ((tokenLimit === undefined && usdLimit === undefined) || q === null) continue;
-      const used = await this.store.sumUsage(q);
-      if (tokenLimit !== undefined && used.input_tokens + used.output_tokens + tokens > tokenLimit) {
-        throw new BudgetError(`${scope}_tokens`, used.input_tokens + used.output_tokens, tokenLimit);
-      }
-      if (usdLimit !== undefined && used.cost_usd + usd > usdLimit) {
-        throw new BudgetError(`${scope}_usd`, used.cost_usd, usdLimit);
-      }
+    const limits: UsageLimit[] = [];
+    for (const [scope, tokenLimit, usdLimit, query] of scopes) {
+      if (query === null) continue;
+      if (tokenLimit !== undefined) limits.push({ scope: `${scope}_tokens`, query, measure: "tokens", limit: tokenLimit });
+      if (usdLimit !== undefined) limits.push({ scope: `${scope}_usd`, query, measure: "usd", limit: usdLimit });
     }
-    // Enqueued before the lock is released, so the next reservation's sums include it.
-    const write = this.hold(call, e);
-    write.catch(() => {});
-    return { write };
+    return limits;
   }
 }

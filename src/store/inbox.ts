@@ -73,4 +73,13 @@ export interface InboxStore {
    * reset; its stored reply is kept. false when it is unknown or done.
    */
   requeueInbound(id: string, at: number): Promise<boolean>;
+  /**
+   * Takes a message not done for one delivery by `holder` (a gateway worker) until `ttlMs` from now,
+   * when nobody holds it or the holder's claim expired — atomically across every process on the store,
+   * so a pending message read by several workers is delivered by one. false: another holds it, or it
+   * is unknown or done.
+   */
+  claimInbound(id: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Gives `holder`'s claim back once its delivery ended (a claim of another holder is left alone). */
+  releaseInbound(id: string, holder: string): Promise<void>;
 }

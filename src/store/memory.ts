@@ -25,6 +25,8 @@ import type {
   ConversationStore,
   FactStore,
   InboxStore,
+  LeaseFence,
+  SessionLeases,
   PairingStore,
   PluginStateStore,
   UsageLedger,
@@ -32,22 +34,27 @@ import type {
   UsageRecord,
   UsageTotals,
 } from "./types.ts";
-import { sumRecords } from "./usage.ts";
+import { firstExceeded, sumRecords } from "./usage.ts";
 import { searchWords } from "./words.ts";
+import { StoreError } from "./errors.ts";
 
 type InboundRow = PendingInbound & { done: boolean };
+/** A session's lease (kept after release, so its token only grows). */
+type LeaseRow = { holder: string; token: number; expires_at: number };
 const clone = <T>(v: T): T => structuredClone(v);
 
 export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   const now = opts.now ?? Date.now;
   const inbound = new Map<string, InboundRow>();
+  const leases = new Map<string, LeaseRow>();
   return {
     kind: "memory",
     location: "memory",
-    ...memoryConversations(now, inbound),
+    ...memoryConversations(now, inbound, leases),
+    ...memoryLeases(now, leases),
     ...memoryUsageLedger(),
     ...memoryPluginState(),
-    ...memoryInbox(inbound),
+    ...memoryInbox(inbound, now),
     ...memoryPairings(),
     ...memoryFacts(now),
     ...memoryApprovals(),
@@ -55,12 +62,18 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
   };
 }
 
-/** Sessions and messages; `inbound` is the inbox's, for the reply saved with a turn. */
-export function memoryConversations(now: () => number, inbound: Map<string, InboundRow>): ConversationStore {
+/** Sessions and messages; `inbound` is the inbox's, for the reply saved with a turn; `leases` the leases', for fenced appends. */
+export function memoryConversations(now: () => number, inbound: Map<string, InboundRow>, leases: Map<string, LeaseRow> = new Map()): ConversationStore {
   const sessions = new Map<string, SessionInfo>();
   const messages = new Map<string, StoredMessage[]>();
+  const versions = new Map<string, number>();
+  let lastVersion = 0;
   return {
-    async appendMessages(addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply) {
+    async appendMessages(addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply, fence?: LeaseFence) {
+      if (fence && leases.get(addr.key)?.token !== fence.token) {
+        throw new StoreError(`the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`);
+      }
+      versions.set(addr.key, ++lastVersion);
       const t = now();
       let s = sessions.get(addr.key);
       if (!s) {
@@ -99,15 +112,43 @@ export function memoryConversations(now: () => number, inbound: Map<string, Inbo
       const upto = q.before === undefined ? list.length : Math.max(0, Math.min(list.length, q.before - 1));
       return clone(list.slice(Math.max(0, upto - q.limit), upto));
     },
+    async sessionVersion(key) {
+      return versions.get(key) ?? 0;
+    },
     async resetSession(key) {
       const list = messages.get(key);
       if (!list) return null;
+      versions.delete(key);
       sessions.delete(key);
       messages.delete(key);
       return list.length;
     },
     async countSessions() {
       return sessions.size;
+    },
+  };
+}
+
+/** Session leases in memory (one process: the turn queue orders turns already; this keeps the port's semantics). */
+export function memoryLeases(now: () => number, leases: Map<string, LeaseRow> = new Map()): SessionLeases {
+  return {
+    async acquireLease(session, holder, ttlMs) {
+      const t = now();
+      const l = leases.get(session);
+      if (l && l.expires_at > t) return null;
+      const token = (l?.token ?? 0) + 1;
+      leases.set(session, { holder, token, expires_at: t + ttlMs });
+      return token;
+    },
+    async renewLease(session, token, ttlMs) {
+      const l = leases.get(session);
+      if (!l || l.token !== token) return false;
+      l.expires_at = now() + ttlMs;
+      return true;
+    },
+    async releaseLease(session, token) {
+      const l = leases.get(session);
+      if (l && l.token === token) l.expires_at = 0;
     },
   };
 }
@@ -124,6 +165,12 @@ export function memoryUsageLedger(): UsageLedger {
     },
     async sumUsage(q: UsageQuery): Promise<UsageTotals> {
       return sumRecords(usage, q);
+    },
+    // Synchronous from the check to the push: nothing can interleave in one process.
+    async reserveUsage(r, limits) {
+      const over = firstExceeded(r, limits, (q) => sumRecords(usage, q));
+      if (over === null) usage.push({ ...r });
+      return over;
     },
   };
 }
@@ -152,7 +199,8 @@ export function memoryPluginState(): PluginStateStore {
   };
 }
 
-export function memoryInbox(inbound: Map<string, InboundRow> = new Map()): InboxStore {
+export function memoryInbox(inbound: Map<string, InboundRow> = new Map(), now: () => number = Date.now): InboxStore {
+  const claims = new Map<string, { holder: string; until: number }>();
   return {
     async acceptInbound(r: InboundRecord) {
       if (inbound.has(r.id)) return false;
@@ -215,6 +263,18 @@ export function memoryInbox(inbound: Map<string, InboundRow> = new Map()): Inbox
       if (!r || r.done) return false;
       Object.assign(r, { attempts: 0, next_at: at, dead_at: null });
       return true;
+    },
+    async claimInbound(id, holder, ttlMs) {
+      const r = inbound.get(id);
+      if (!r || r.done) return false;
+      const c = claims.get(id);
+      const t = now();
+      if (c && c.until > t && c.holder !== holder) return false;
+      claims.set(id, { holder, until: t + ttlMs });
+      return true;
+    },
+    async releaseInbound(id, holder) {
+      if (claims.get(id)?.holder === holder) claims.delete(id);
     },
   };
 }

@@ -77,6 +77,16 @@ export const MIGRATIONS: readonly string[] = [
      agent TEXT NOT NULL, tool TEXT NOT NULL, allow INTEGER NOT NULL, created_at INTEGER NOT NULL,
      PRIMARY KEY (agent, tool)
    );`,
+  // 9: several gateway workers on one file (issue 13) — a session version bumped by every append (a
+  // worker's history cache is re-read when another wrote the session), per-session turn leases with
+  // a fencing token that only grows (the row stays after release, so the token is never reused), and
+  // a claim on a stored channel message, so one worker delivers it.
+  `ALTER TABLE sessions ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE inbound ADD COLUMN claimed_by TEXT;
+   ALTER TABLE inbound ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE session_leases (
+     session TEXT PRIMARY KEY, holder TEXT NOT NULL, token INTEGER NOT NULL, expires_at INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -18,6 +18,7 @@ import { explain, sqliteContext } from "./sqlite/context.ts";
 import { appendRows, sqliteConversations } from "./sqlite/conversations.ts";
 import { sqliteFacts } from "./sqlite/facts.ts";
 import { sqliteInbox } from "./sqlite/inbox.ts";
+import { sqliteLeases } from "./sqlite/leases.ts";
 import { sqlitePairings } from "./sqlite/pairings.ts";
 import { sqlitePluginState } from "./sqlite/plugin-state.ts";
 import { sqliteUsageLedger, usageWriter } from "./sqlite/usage.ts";
@@ -64,6 +65,7 @@ export function openSqliteStore(path: string, opts: SqliteStoreOptions = {}): St
     ...sqliteUsageLedger(ctx, commit, usage),
     ...sqlitePluginState(ctx),
     ...sqliteInbox(ctx),
+    ...sqliteLeases(ctx),
     ...sqlitePairings(ctx),
     ...sqliteFacts(ctx),
     ...sqliteApprovals(ctx),

@@ -9,6 +9,7 @@
  * - pairings (who may talk on a channel): ./pairings.ts
  * - plugin state: ./plugin-state.ts
  * - approvals (tool calls that waited for the operator, remembered decisions): ./approvals.ts
+ * - session leases (turn order across gateway workers): ./session-leases.ts
  *
  * Callers that need one concern take its port; the composition root opens one Store for all.
  * Every method may reject with StoreError; a failed write changes nothing (all-or-nothing).
@@ -19,6 +20,7 @@ import type { FactStore } from "./facts.ts";
 import type { InboxStore } from "./inbox.ts";
 import type { PairingStore } from "./pairings.ts";
 import type { PluginStateStore } from "./plugin-state.ts";
+import type { SessionLeases } from "./session-leases.ts";
 import type { UsageLedger } from "./usage-ledger.ts";
 
 /** The message model and the address live in src/core; re-exported for the store's callers. */
@@ -29,9 +31,10 @@ export type * from "./facts.ts";
 export type * from "./inbox.ts";
 export type * from "./pairings.ts";
 export type * from "./plugin-state.ts";
+export type * from "./session-leases.ts";
 export type * from "./usage-ledger.ts";
 
-export interface Store extends ConversationStore, UsageLedger, PluginStateStore, InboxStore, PairingStore, FactStore, ApprovalStore {
+export interface Store extends ConversationStore, UsageLedger, PluginStateStore, InboxStore, PairingStore, FactStore, ApprovalStore, SessionLeases {
   readonly kind: "memory" | "sqlite" | "nats";
   /** Human-readable location (file path, "memory"). */
   readonly location: string;

@@ -59,7 +59,32 @@ export interface UsageTotals {
   unpriced_calls: number;
 }
 
+/** One budget a reservation must stay under: the sum of `query` (pending rows included) plus the new row. */
+export interface UsageLimit {
+  /** How the refusal names it, e.g. "daily_tokens", "session_usd". */
+  scope: string;
+  query: UsageQuery;
+  /** What is compared: input + output tokens, or cost in USD. */
+  measure: "tokens" | "usd";
+  limit: number;
+}
+
+/** A reservation was refused: the first limit it would have crossed, and that scope's use so far. */
+export interface UsageExceeded {
+  scope: string;
+  used: number;
+  limit: number;
+}
+
 export interface UsageLedger {
+  /**
+   * Checks every limit against its sum (pending rows included) plus `record`, and records `record`
+   * only when none is crossed — atomically with respect to every other reserveUsage and recordUsage,
+   * in this process and any other sharing the store (SQLite: one `BEGIN IMMEDIATE` transaction), so
+   * two concurrent reservations never both slip under a limit. Resolves null when recorded (committed:
+   * it counts everywhere), or the first limit crossed (nothing recorded).
+   */
+  reserveUsage(record: UsageRecord, limits: readonly UsageLimit[]): Promise<UsageExceeded | null>;
   /**
    * Records a usage row. The row counts in every sumUsage called after this call, even before the
    * returned promise settles (budgets rely on it); if the write fails, the promise rejects and the

@@ -1,4 +1,15 @@
-import type { UsageQuery, UsageRecord, UsageTotals, UsageUpdate } from "./types.ts";
+import type { UsageExceeded, UsageLimit, UsageQuery, UsageRecord, UsageTotals, UsageUpdate } from "./types.ts";
+
+/** The first limit `r` would cross given the sums `sum` reads, or null (every engine checks the same way). */
+export function firstExceeded(r: UsageRecord, limits: readonly UsageLimit[], sum: (q: UsageQuery) => UsageTotals): UsageExceeded | null {
+  for (const l of limits) {
+    const used = sum(l.query);
+    const now = l.measure === "tokens" ? used.input_tokens + used.output_tokens : used.cost_usd;
+    const adds = l.measure === "tokens" ? r.input_tokens + r.output_tokens : (r.cost_usd ?? 0);
+    if (now + adds > l.limit) return { scope: l.scope, used: now, limit: l.limit };
+  }
+  return null;
+}
 
 /** Sums usage records matching a query (memory store; sqlite does this in SQL). */
 export function sumRecords(records: readonly UsageRecord[], q: UsageQuery): UsageTotals {

@@ -97,4 +97,17 @@ describe("formatStatus", () => {
     expect(full).toContain("bus          local (nats://n:4222 unreachable)");
     expect(full).toContain("plugins      echo (loaded), w (error)\n               w: changed");
   });
+
+  test("with --workers: every worker on its own line under the total", () => {
+    const base = { version: "1", pid: 11, uptime_s: 5, url: "", bind: "127.0.0.1", port: 1, auth: { token_required: true, tls: false }, connections: 2, config_file: null, memory: { rss_bytes: 1048576 } };
+    const w = (index: number, pid: number, connections: number, children = 0) => ({ index, pid, uptime_s: 5, connections, rss_bytes: 1048576 * 70, children, children_rss_bytes: children * 1048576 * 40, turns_running: 1 });
+    const text = formatStatus(
+      { ...base, workers: { expected: 2, running: 2, this_worker: 0, list: [w(0, 11, 13_000, 2), w(1, 12, 12_999)], total: { connections: 25_999, rss_bytes: 1048576 * 220, children: 2, turns_running: 2 } } },
+      "u",
+    );
+    expect(text).toContain("workers      2 of 2 running (this answer from #0), 25999 connection(s), 2 turn(s) running, 220.0 MiB RSS in all");
+    expect(text).toContain("               #0 pid 11, up 5 s, 13000 conn, 70.0 MiB + 2 plugin/child process(es) 80.0 MiB");
+    expect(text).toContain("               #1 pid 12, up 5 s, 12999 conn, 70.0 MiB");
+    expect(formatStatus(base, "u")).not.toContain("workers");
+  });
 });

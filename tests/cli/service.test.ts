@@ -12,7 +12,7 @@ test("service install --print: a system unit that runs the installed binary as a
   const unit = r.stdout;
   expect(unit).toMatch(/^ExecStart=\/usr\/local\/bin\/exoclaw gateway$/m);
   expect(unit).toContain("Environment=EXOCLAW_HOME=/var/lib/exoclaw");
-  for (const d of ["DynamicUser=yes", "StateDirectory=exoclaw", "ProtectSystem=strict", "ProtectHome=yes", "PrivateDevices=yes", "CapabilityBoundingSet=", "SystemCallFilter=@system-service", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "UMask=0077", "Restart=on-failure", "LimitNOFILE=65536", "WantedBy=multi-user.target"]) {
+  for (const d of ["DynamicUser=yes", "StateDirectory=exoclaw", "ProtectSystem=strict", "ProtectHome=yes", "PrivateDevices=yes", "CapabilityBoundingSet=", "SystemCallFilter=@system-service", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "UMask=0077", "Restart=on-failure", "LimitNOFILE=65536", "KillMode=mixed", "TimeoutStopSec=20", "WantedBy=multi-user.target"]) {
     expect(unit.split("\n")).toContain(d);
   }
   // The JIT and WebAssembly need writable executable memory.

@@ -95,7 +95,7 @@ describe("BudgetGuard", () => {
     const store = createMemoryStore();
     await (await new BudgetGuard(store, () => ({})).reserve(est())).settle({ input_tokens: 1, output_tokens: 2 }, "final");
     expect(await store.sumUsage({})).toMatchObject({ calls: 1, input_tokens: 1, output_tokens: 2 });
-    const broken = { ...store, recordUsage: () => Promise.reject(new Error("disk full")) };
+    const broken = { ...store, recordUsage: () => Promise.reject(new Error("disk full")), reserveUsage: () => Promise.reject(new Error("disk full")) };
     await expect(new BudgetGuard(broken, () => ({})).reserve(est())).rejects.toThrow(/disk full/);
     await expect(new BudgetGuard(broken, () => ({ daily_tokens: 10_000 })).reserve(est())).rejects.toThrow(/disk full/);
   });

@@ -11,6 +11,7 @@ import type { MakeHarness, PortHarness } from "./contract/harness.ts";
 import { inboxContract } from "./contract/inbox.ts";
 import { pairingsContract } from "./contract/pairings.ts";
 import { pluginStateContract } from "./contract/plugin-state.ts";
+import { sessionLeasesContract } from "./contract/session-leases.ts";
 import { usageLedgerContract } from "./contract/usage-ledger.ts";
 
 export { addr } from "./contract/harness.ts";
@@ -25,4 +26,5 @@ export function storeContract(name: string, make: MakeStore): void {
   inboxContract(name, make);
   pairingsContract(name, make);
   approvalsContract(name, make);
+  sessionLeasesContract(name, make);
 }

@@ -39,6 +39,32 @@ function chattrRefusal(dir: string): string | null {
 const text = (s: string) => ({ role: "user" as const, parts: [{ type: "text" as const, text: s }] });
 
 describe("sqlite store on disk", () => {
+  test("two connections on one file (two workers): reservations, leases and session versions hold across them", async () => {
+    const path = join(fresh().path, "exoclaw.db");
+    const [a, b] = [openSqliteStore(path), openSqliteStore(path)];
+    try {
+      const row = (i: number) => ({ at: Date.now(), call: `c${i}`, status: "pending" as const, session: "s", agent: "main", provider: "p", model: "m", input_tokens: 0, output_tokens: 1000, cost_usd: null });
+      const limits = [{ scope: "daily_tokens", query: { since: 0 }, measure: "tokens" as const, limit: 5000 }];
+      // Each connection has its sum kept in memory first: the other's commits must still count.
+      await a.sumUsage({ since: 0 });
+      await b.sumUsage({ since: 0 });
+      const got = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).reserveUsage(row(i), limits)));
+      expect(got.filter((r) => r === null)).toHaveLength(5);
+      expect((await a.sumUsage({ since: 0 })).output_tokens).toBe(5000);
+      expect((await b.sumUsage({ since: 0 })).output_tokens).toBe(5000);
+      const lease = await a.acquireLease(addr("x").key, "a", 60_000);
+      expect(lease).not.toBeNull();
+      expect(await b.acquireLease(addr("x").key, "b", 60_000)).toBeNull();
+      await a.appendMessages(addr("x"), [text("from a")], undefined, { token: lease! });
+      const v = await b.sessionVersion(addr("x").key);
+      await a.appendMessages(addr("x"), [text("again")]);
+      expect(await b.sessionVersion(addr("x").key)).not.toBe(v);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test("uses WAL and keeps everything across close and reopen", async () => {
     const path = join(fresh().path, "state", "exoclaw.db");
     const a = openSqliteStore(path);

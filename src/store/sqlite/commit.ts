@@ -8,14 +8,15 @@
 import { isExoError } from "../../lib/errors.ts";
 import type { NewMessage, SessionAddress, StoredMessage } from "../../core/index.ts";
 import type { InboundReply } from "../inbox.ts";
+import type { LeaseFence } from "../session-leases.ts";
 import { explain, type SqliteContext } from "./context.ts";
 import type { UsageOp, UsageWriter } from "./usage.ts";
 
 /** Writes one append's rows inside an open transaction (./conversations.ts). */
-export type AppendRows = (addr: SessionAddress, msgs: NewMessage[], t: number, reply?: InboundReply) => StoredMessage[];
+export type AppendRows = (addr: SessionAddress, msgs: NewMessage[], t: number, reply?: InboundReply, fence?: LeaseFence) => StoredMessage[];
 
 export interface GroupCommit {
-  append(addr: SessionAddress, msgs: NewMessage[], reply: InboundReply | undefined): Promise<StoredMessage[]>;
+  append(addr: SessionAddress, msgs: NewMessage[], reply: InboundReply | undefined, fence?: LeaseFence): Promise<StoredMessage[]>;
   usage(op: UsageOp): Promise<void>;
   /** Commits everything queued now (before a read that must see it, and at close). */
   flush(): void;
@@ -24,7 +25,7 @@ export interface GroupCommit {
 }
 
 export function groupCommit(ctx: SqliteContext, appendRows: AppendRows, usage: UsageWriter): GroupCommit {
-  type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; reply: InboundReply | undefined; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
+  type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; reply: InboundReply | undefined; fence: LeaseFence | undefined; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
   type PendingUsage = { op: UsageOp; resolve: () => void; reject: (e: unknown) => void };
   let appendQueue: PendingAppend[] = [];
   let usageQueue: PendingUsage[] = [];
@@ -34,7 +35,7 @@ export function groupCommit(ctx: SqliteContext, appendRows: AppendRows, usage: U
   // Rows of the whole batch in one transaction (no savepoint per append).
   const writeAll = ctx.db.transaction((appends: PendingAppend[], batch: PendingUsage[], t: number) => {
     const ids = usage.write(batch.map((p) => p.op));
-    return { ids, results: appends.map((p) => appendRows(p.addr, p.msgs, t, p.reply)) };
+    return { ids, results: appends.map((p) => appendRows(p.addr, p.msgs, t, p.reply, p.fence)) };
   });
   const flush = () => {
     flushScheduled = false;
@@ -63,7 +64,7 @@ export function groupCommit(ctx: SqliteContext, appendRows: AppendRows, usage: U
     }
     for (const p of appends) {
       try {
-        p.resolve(append(p.addr, p.msgs, t, p.reply));
+        p.resolve(append(p.addr, p.msgs, t, p.reply, p.fence));
       } catch (e) {
         p.reject(isExoError(e) ? e : explain(ctx.path, e, "append messages"));
       }
@@ -77,9 +78,9 @@ export function groupCommit(ctx: SqliteContext, appendRows: AppendRows, usage: U
     }
   };
   return {
-    append: (addr, msgs, reply) =>
+    append: (addr, msgs, reply, fence) =>
       new Promise<StoredMessage[]>((resolve, reject) => {
-        appendQueue.push({ addr, msgs, reply, resolve, reject });
+        appendQueue.push({ addr, msgs, reply, fence, resolve, reject });
         schedule(appendQueue.length);
       }),
     usage: (op) =>

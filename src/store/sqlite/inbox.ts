@@ -47,6 +47,9 @@ export function sqliteInbox(ctx: SqliteContext): InboxStore {
      WHERE id = ?4 AND done = 0`,
   );
   const requeue = ctx.q("UPDATE inbound SET attempts = 0, next_at = ?, dead_at = NULL WHERE id = ? AND done = 0");
+  // One UPDATE … WHERE under the write lock: of several workers at most one changes the row.
+  const claim = ctx.q("UPDATE inbound SET claimed_by = ?1, claimed_until = ?2 WHERE id = ?3 AND done = 0 AND (claimed_until <= ?4 OR claimed_by = ?1)");
+  const release = ctx.q("UPDATE inbound SET claimed_until = 0 WHERE id = ? AND claimed_by = ?");
   return {
     acceptInbound: (r: InboundRecord) => ctx.run("store an inbound message", () => accept.run(r.id, r.channel, r.payload, r.received_at).changes === 1),
     pendingInbound: (limit) => ctx.run("read pending messages", () => pending.all(limit)),
@@ -64,5 +67,14 @@ export function sqliteInbox(ctx: SqliteContext): InboxStore {
         fail.run(f.error, f.retry_at, f.at, id);
       }),
     requeueInbound: (id, at) => ctx.run("re-queue an inbound message", () => requeue.run(at, id).changes === 1),
+    claimInbound: (id, holder, ttlMs) =>
+      ctx.run("claim an inbound message", () => {
+        const t = ctx.now();
+        return claim.run(holder, t + ttlMs, id, t).changes === 1;
+      }),
+    releaseInbound: (id, holder) =>
+      ctx.run("release an inbound message", () => {
+        release.run(id, holder);
+      }),
   };
 }

@@ -2,8 +2,8 @@
  * The usage ledger on SQLite: rows written through the group commit (./commit.ts), settled by call
  * id, and summed from budget-shaped sums kept in memory (../usage.ts) when it can.
  */
-import type { UsageLedger, UsageQuery, UsageRecord, UsageTotals, UsageUpdate } from "../usage-ledger.ts";
-import { type RowCounts, UsageSums } from "../usage.ts";
+import type { UsageLedger, UsageLimit, UsageQuery, UsageRecord, UsageTotals, UsageUpdate } from "../usage-ledger.ts";
+import { firstExceeded, type RowCounts, UsageSums } from "../usage.ts";
 import type { GroupCommit } from "./commit.ts";
 import type { Bind, SqliteContext } from "./context.ts";
 
@@ -83,37 +83,68 @@ export function sqliteUsageLedger(ctx: SqliteContext, commit: GroupCommit, write
   // Changes when another connection commits (never for this one's own commits).
   const dataVersionSt = ctx.q<{ data_version: number }>("PRAGMA data_version");
   let dataVersion = dataVersionSt.get()!.data_version;
+  /** Drops the kept sums when another connection (another worker) committed since they were read. */
+  const checkVersion = () => {
+    const v = dataVersionSt.get()!.data_version;
+    if (v === dataVersion) return;
+    sums.invalidate();
+    dataVersion = v;
+  };
+  const readSum = (query: UsageQuery): UsageTotals => {
+    const where: string[] = [];
+    const args: Bind[] = [];
+    if (query.session !== undefined) (where.push("session = ?"), args.push(query.session));
+    if (query.agent !== undefined) (where.push("agent = ?"), args.push(query.agent));
+    if (query.person !== undefined) (where.push("person = ?"), args.push(query.person));
+    if (query.since !== undefined) (where.push("at >= ?"), args.push(query.since));
+    if (query.until !== undefined) (where.push("at < ?"), args.push(query.until));
+    const sql = `SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
+      coalesce(sum(cost_usd), 0) AS cost_usd, count(*) - count(cost_usd) AS unpriced_calls
+      FROM usage ${where.length ? "WHERE " + where.join(" AND ") : ""}`;
+    return ctx.q<UsageTotals>(sql).get(...args)!;
+  };
+  // Check and insert under the database's write lock (BEGIN IMMEDIATE, waiting up to busy_timeout):
+  // no other connection — another worker — can commit between the sums and the row.
+  const reserve = ctx.db.transaction((record: UsageRecord, limits: readonly UsageLimit[]) => {
+    checkVersion();
+    const over = firstExceeded(record, limits, (q) => {
+      const kept = sums.get(q);
+      if (kept) return { ...kept };
+      const totals = readSum(q);
+      if (kept !== null) sums.load(q, totals);
+      return totals;
+    });
+    return over ? { over, ids: null } : { over: null, ids: writer.write([{ record }]) };
+  });
   return {
     recordUsage(record) {
       sums.recorded(record);
       return commit.usage({ record });
     },
     updateUsage: (call, update) => commit.usage({ call, update, row: sums.updated(call, update) }),
+    reserveUsage: (record, limits) =>
+      ctx.run("reserve usage", () => {
+        // Queued writes of this process count: committed first, outside the reservation's transaction.
+        commit.flush();
+        const { over, ids } = reserve.immediate(record, limits);
+        if (ids === null) return over;
+        writer.committed(ids);
+        sums.recorded(record);
+        return null;
+      }),
     sumUsage: (query) =>
       ctx.run("sum usage", (): UsageTotals => {
         // A kept sum already counts every queued write: no flush, no scan of the period's rows.
         const kept = sums.get(query);
         if (kept !== null) {
-          const v = dataVersionSt.get()!.data_version;
-          if (v !== dataVersion) {
-            sums.invalidate();
-            dataVersion = v;
-          } else if (kept !== undefined) return { ...kept };
+          checkVersion();
+          const again = sums.get(query);
+          if (again !== undefined && again !== null) return { ...again };
         }
         // A sum of one session or person that no queued write touches reads the same committed or
         // not: it is read without forcing the queue's commit (a new session's first reservation).
         if (!(kept === undefined && (query.session !== undefined || query.person !== undefined) && !commit.anyQueuedUsage((op) => touches(op, query)))) commit.flush();
-        const where: string[] = [];
-        const args: Bind[] = [];
-        if (query.session !== undefined) (where.push("session = ?"), args.push(query.session));
-        if (query.agent !== undefined) (where.push("agent = ?"), args.push(query.agent));
-        if (query.person !== undefined) (where.push("person = ?"), args.push(query.person));
-        if (query.since !== undefined) (where.push("at >= ?"), args.push(query.since));
-        if (query.until !== undefined) (where.push("at < ?"), args.push(query.until));
-        const sql = `SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
-          coalesce(sum(cost_usd), 0) AS cost_usd, count(*) - count(cost_usd) AS unpriced_calls
-          FROM usage ${where.length ? "WHERE " + where.join(" AND ") : ""}`;
-        const totals = ctx.q<UsageTotals>(sql).get(...args)!;
+        const totals = readSum(query);
         if (kept !== null) sums.load(query, totals); // counts every queued write that bears on it
         return totals;
       }),

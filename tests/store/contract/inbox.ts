@@ -92,5 +92,26 @@ export function inboxContract(name: string, make: MakeHarness<ConversationStore 
       expect(await h.store.requeueInbound("nope", 8_000)).toBe(false);
       expect(await h.store.countInbound()).toEqual({ pending: 3, dead: 0 });
     });
+
+    test("a stored message is claimed by one worker at a time: concurrent claims, expiry, release; done or unknown: none", async () => {
+      await using h = await make();
+      await h.store.acceptInbound({ id: "telegram:c1", channel: "telegram", payload: "{}", received_at: 10 });
+      const got = await Promise.all(Array.from({ length: 10 }, (_, i) => h.store.claimInbound("telegram:c1", `w${i}`, 60_000)));
+      expect(got.filter(Boolean)).toHaveLength(1);
+      const holder = `w${got.indexOf(true)}`;
+      const other = holder === "w0" ? "w1" : "w0";
+      // The holder may claim again (its own retry); a release by another changes nothing.
+      expect(await h.store.claimInbound("telegram:c1", holder, 60_000)).toBe(true);
+      await h.store.releaseInbound("telegram:c1", other);
+      expect(await h.store.claimInbound("telegram:c1", other, 60_000)).toBe(false);
+      await h.store.releaseInbound("telegram:c1", holder);
+      expect(await h.store.claimInbound("telegram:c1", other, 1_000)).toBe(true);
+      // A claim whose holder died expires.
+      h.tick(1_001);
+      expect(await h.store.claimInbound("telegram:c1", holder, 1_000)).toBe(true);
+      await h.store.completeInbound("telegram:c1");
+      expect(await h.store.claimInbound("telegram:c1", other, 1_000)).toBe(false);
+      expect(await h.store.claimInbound("telegram:none", other, 1_000)).toBe(false);
+    });
   });
 }

@@ -38,5 +38,26 @@ export function usageLedgerContract(name: string, make: MakeHarness<UsageLedger>
       expect(await h.store.sumUsage({ person: "telegram:2" })).toMatchObject({ calls: 1, input_tokens: 10 });
       expect(await h.store.sumUsage({})).toMatchObject({ calls: 2, input_tokens: 17, unpriced_calls: 0 });
     });
+
+    test("reservations check every limit and record atomically: of 20 concurrent ones under a 5,000-token limit, exactly 5 are recorded", async () => {
+      await using h = await make();
+      const row = (i: number) => ({ at: 1000 + i, call: `r${i}`, status: "pending" as const, session: `s${i % 3}`, agent: "main", provider: "p", model: "m", input_tokens: 200, output_tokens: 800, cost_usd: 0.01 });
+      const limits = [
+        { scope: "session_tokens", query: { session: "s0" }, measure: "tokens" as const, limit: 1_000_000 },
+        { scope: "daily_tokens", query: { since: 0 }, measure: "tokens" as const, limit: 5_000 },
+      ];
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => h.store.reserveUsage(row(i), limits)));
+      expect(results.filter((r) => r === null)).toHaveLength(5);
+      // Every refusal names the crossed scope and what was used when it was checked.
+      for (const r of results) if (r !== null) expect(r).toEqual({ scope: "daily_tokens", used: 5_000, limit: 5_000 });
+      expect(await h.store.sumUsage({})).toMatchObject({ calls: 5, input_tokens: 1_000, output_tokens: 4_000 });
+      // A settle frees room at once for the next reservation; USD limits compare cost.
+      const ok = results.flatMap((r, i) => (r === null ? [i] : []));
+      for (const i of ok.slice(0, 2)) await h.store.updateUsage(`r${i}`, { provider: "p", model: "m", input_tokens: 10, output_tokens: 0, cost_usd: 0, status: "final" });
+      expect(await h.store.reserveUsage(row(100), limits)).toBeNull();
+      expect(await h.store.reserveUsage(row(101), [{ scope: "daily_usd", query: { since: 0 }, measure: "usd", limit: 0.045 }])).toMatchObject({ scope: "daily_usd", limit: 0.045 });
+      expect(await h.store.reserveUsage(row(102), [{ scope: "session_tokens", query: { session: "none" }, measure: "tokens", limit: 999 }])).toEqual({ scope: "session_tokens", used: 0, limit: 999 });
+      expect((await h.store.sumUsage({})).calls).toBe(6);
+    });
   });
 }
