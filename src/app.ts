@@ -26,6 +26,7 @@ import type { WorkerLink } from "./gateway/supervisor.ts";
 import { createToolBox } from "./agent/toolbox.ts";
 import { ApprovalsModule } from "./approvals/index.ts";
 import { providerStream } from "./agent/provider-factory.ts";
+import { clusterModule, openClusterWork } from "./cluster/module.ts";
 
 export { agentKeyState, defaultAgentId } from "./gateway/modules.ts";
 
@@ -126,6 +127,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
   if (!opts.streamFor) warnMissingKeys(config, env, log);
   const opened = await openStore(config);
   const store = opts.wrapStore ? opts.wrapStore(opened) : opened;
+  // Several gateways on NATS: the inbound work queue (src/cluster/), opened with the store.
+  const work = await openClusterWork(config, log).catch(async (e: unknown) => {
+    await store.close();
+    throw e;
+  });
   const bus = createReloadableBus(config.bus.nats_url, log.child({ module: "bus" }));
   // The gateway's own listener (its real port once bound): never a plugin's destination.
   let listening = [{ address: config.gateway.bind, port: config.gateway.port }];
@@ -168,6 +174,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     log: log.child({ module: "channels" }),
     ...(opts.retryIntervalMs !== undefined && { retryIntervalMs: opts.retryIntervalMs }),
     onAction: (name, m) => approvals.press(name, m),
+    ...(work && { work }),
   });
   // Start order; shutdown runs it backwards (the store closes last).
   const modules = new Capabilities(
@@ -180,6 +187,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       routing,
       chatModule({ live, runner, store, host, route, log }),
       channelsModule(channels),
+      ...(work ? [clusterModule(work, (item) => channels.work(item))] : []),
       listenerModule(live),
       ...(opts.worker ? [opts.worker.link.capability()] : []),
     ],
@@ -213,6 +221,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
   } catch (e) {
     await host.stop();
     await bus.close();
+    await work?.stop();
     await store.close();
     throw e;
   }

@@ -24,6 +24,7 @@ const RANK: Record<string, number> = {
   memory: 3,
   mcp: 3,
   approvals: 3,
+  cluster: 3,
   gateway: 4,
   "app.ts": 5,
   cli: 5,

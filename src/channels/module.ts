@@ -25,7 +25,7 @@ import { channelSpecs, checkChannelSecrets } from "./config.ts";
 import { Inbox } from "./inbox.ts";
 import { DEFAULT_RETRY_POLICY, RetryLoop } from "./outbox.ts";
 import { Pairings } from "./pairing.ts";
-import { ChannelPipeline, type ChannelSpec, type DeliveryOutcome, type InboundMessage } from "./pipeline.ts";
+import { addressOf, ChannelPipeline, type ChannelSpec, type DeliveryOutcome, type InboundMessage, type PipelineDeps } from "./pipeline.ts";
 import type { SendVerdict } from "./send-result.ts";
 
 export interface ChannelsModuleDeps {
@@ -42,6 +42,8 @@ export interface ChannelsModuleDeps {
   retryIntervalMs?: number;
   /** A verified button press (never stored, never a turn): the approvals' owner buttons. Absent: ignored. */
   onAction?: (channel: string, m: InboundMessage) => Promise<void>;
+  /** Several gateways on NATS (src/cluster/work.ts): the JetStream work queue; absent on one gateway. */
+  work?: NonNullable<PipelineDeps["workQueue"]>;
 }
 
 /** The routes' view of the gateway's authentication (src/gateway/server.ts RouteAuth). */
@@ -69,7 +71,10 @@ export class ChannelsModule {
     // The /metrics gauges read counts kept here, refreshed after deliveries (a gauge is read synchronously).
     this.counts = cachedCounts(deps.store);
     // Messages accepted before a crash, or whose delivery failed, are tried again when due (./outbox.ts).
-    this.retryLoop = new RetryLoop({ store: deps.store, log: deps.log, isBusy: (id) => this.pipeline?.isDelivering(id) ?? false, deliver: (rec) => this.deliverStored(rec) });
+    // On the work queue a message never tried is the queue's: the retry loop publishes it again
+    // (stored while NATS did not take it; a duplicate within JetStream's window is dropped by it, and
+    // a later copy waits behind the first in its session's partition, which then finds it done).
+    this.retryLoop = new RetryLoop({ store: deps.store, log: deps.log, isBusy: (id) => this.pipeline?.isDelivering(id) ?? false, deliver: (rec) => (deps.work && rec.attempts === 0 ? this.requeue(rec) : this.deliverStored(rec)) });
     this.inbox = new Inbox(deps.store, { deliverNow: (rec) => this.deliverStored(rec), onChange: () => this.counts.refresh() });
     const m = deps.metrics;
     m.help("exoclaw_channel_refused_total", "Channel messages that reached no model, by channel and reason (stranger, pairing_full, open_full, not_allowed, group_not_listed, not_mentioned, rate_limited).", "counter");
@@ -128,6 +133,7 @@ export class ChannelsModule {
       maxHeld: () => 2 * deps.live.current.gateway.max_concurrent_turns,
       retry,
       ...(deps.onAction && { onAction: deps.onAction }),
+      ...(deps.work && { workQueue: deps.work }),
       onDelivery: (outcome) => {
         if (outcome.state === "pending") this.retryLoop.schedule(outcome.next_at);
         if (outcome.state !== "busy") this.counts.refresh();
@@ -186,6 +192,29 @@ export class ChannelsModule {
   /** A message still pending at the end stays in the store and is retried at the next start. */
   idle(): Promise<unknown> {
     return Promise.all([this.retryLoop.stop(), this.pipeline?.idle()]);
+  }
+
+  /**
+   * One message pulled from the work queue (src/cluster/work.ts): delivered unless it is done (not in
+   * the inbox), dead-lettered, or the retry loop's (tried before). `done` acks it; a busy one (being
+   * delivered here, or its reply claimed by another gateway) is given back to the queue for a while.
+   */
+  async work(item: { id: string }): Promise<{ done: true } | { done: false; ms: number }> {
+    const rec = await this.deps.store.getInbound(item.id);
+    if (!rec || rec.dead_at !== null || rec.attempts > 0) return { done: true };
+    const outcome = await this.deliverStored(rec);
+    return outcome.state === "busy" ? { done: false, ms: 2000 } : { done: true };
+  }
+
+  /** Puts a stored message never tried back on the work queue (a busy outcome: the queue delivers it). */
+  private async requeue(rec: PendingInbound): Promise<DeliveryOutcome> {
+    try {
+      const m = JSON.parse(rec.payload) as InboundMessage;
+      await this.deps.work!.publish(rec.id, this.deps.route(addressOf(rec.channel, m)).session);
+    } catch (e) {
+      this.deps.log.warn("could not put a stored message back on the work queue; tried again later", { message: rec.id, error: e instanceof Error ? e.message : String(e) });
+    }
+    return { state: "busy" };
   }
 
   /** Tries a stored message once more through its channel (the retry loop, `inbox retry`). */

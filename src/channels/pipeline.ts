@@ -130,6 +130,17 @@ export interface PipelineDeps {
   onDelivery?: (outcome: DeliveryOutcome) => void;
   /** A verified button press (an approval's Allow/Deny); never stored, never a turn. Absent: ignored. */
   onAction?: (channel: string, m: InboundMessage) => Promise<void>;
+  /**
+   * Several gateways on NATS (src/cluster/): a stored message is put on the JetStream work queue, and
+   * the webhook acknowledged only once it holds it (503 otherwise); the queue, not the intake, starts
+   * its delivery on whichever gateway pulls it. `claimReply` before a send makes the reply go out once
+   * cluster-wide (false: another gateway sent or sends it); `releaseReply` after a failed send.
+   */
+  workQueue?: {
+    publish(id: string, session: string): Promise<void>;
+    claimReply(id: string): Promise<boolean>;
+    releaseReply(id: string): Promise<void>;
+  };
 }
 
 /**
@@ -155,7 +166,7 @@ export function personFor(channel: string, m: InboundMessage): string | null {
   return personKey(channel, m.account, m.peer);
 }
 
-function addressOf(channel: string, m: InboundMessage): InboundAddress {
+export function addressOf(channel: string, m: InboundMessage): InboundAddress {
   return {
     channel,
     account: m.account,
@@ -326,6 +337,15 @@ export class ChannelPipeline {
       for (const m of accepted) this.announce(channel, m);
       return this.answerInline(channel, accepted, parsed.messages.length - accepted.length);
     }
+    // Several gateways (src/cluster/): on the work queue before the acknowledgement; a resend of a
+    // message still waiting is published again (JetStream's Nats-Msg-Id makes it one).
+    if (this.deps.workQueue) {
+      for (const m of accepted) this.delivering.delete(recordId(channel.name, m));
+      const queued = await this.enqueue(channel, parsed.messages, accepted);
+      if (queued) return queued;
+      if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
+      return json(200, { ok: true, accepted: accepted.length });
+    }
     // Under load a message waits in the store (./intake.ts): its claim is the intake's to take again.
     for (const m of accepted) {
       const id = recordId(channel.name, m);
@@ -334,6 +354,25 @@ export class ChannelPipeline {
     }
     if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     return json(200, { ok: true, accepted: accepted.length });
+  }
+
+  /** Publishes the webhook's messages that still wait for a first delivery; a 503 answer when NATS does not take one. */
+  private async enqueue(channel: ChannelSpec, all: InboundMessage[], accepted: InboundMessage[]): Promise<WebhookResponse | null> {
+    const q = this.deps.workQueue!;
+    for (const m of all) {
+      const id = recordId(channel.name, m);
+      if (!accepted.includes(m)) {
+        const rec = await this.deps.store.getInbound(id).catch(() => null);
+        if (!rec || rec.attempts > 0 || rec.dead_at !== null) continue;
+      }
+      try {
+        await q.publish(id, this.deps.route(addressOf(channel.name, m)).session);
+      } catch (e) {
+        this.deps.log.warn("webhook not acknowledged: the work queue did not take it", { channel: channel.name, message: m.id, error: describeError(e) });
+        return fail(e instanceof ExoError ? e : new ExoError("unavailable", describeError(e)));
+      }
+    }
+    return null;
   }
 
   /**
@@ -453,7 +492,8 @@ export class ChannelPipeline {
 
   /** Starts waiting channel messages in free places (the retry loop's kick; see ./intake.ts). */
   drain(): void {
-    this.intake.drain();
+    // On the work queue, the queue starts deliveries (every gateway pulls it).
+    if (!this.deps.workQueue) this.intake.drain();
   }
 
   /** Shutdown: no new delivery starts; waiting messages stay in the store for the next start. */
@@ -621,8 +661,17 @@ export class ChannelPipeline {
           }
           text = EMPTY_REPLY_NOTICE;
         }
-        const sent = await this.send(channel, m, text);
-        if (!sent.ok) return this.failed(channel.name, id, prior.attempts, sent);
+        // Cluster-wide once: a gateway that raced this one (a redelivery) finds the reply claimed.
+        const q = this.deps.workQueue;
+        if (q && !(await q.claimReply(id))) return { state: "busy" };
+        const sent = await this.send(channel, m, text).catch(async (e: unknown) => {
+          await q?.releaseReply(id).catch(() => {});
+          throw e;
+        });
+        if (!sent.ok) {
+          await q?.releaseReply(id).catch(() => {});
+          return this.failed(channel.name, id, prior.attempts, sent);
+        }
         await store.completeInbound(id);
         this.deps.metrics?.inc("exoclaw_channel_deliveries_total", { channel: channel.name, result: "sent" });
         return { state: "sent" };

@@ -1,0 +1,30 @@
+/**
+ * The cluster capability module (src/gateway/capability.ts): with `[store] kind = "nats"` it opens
+ * the JetStream work queue (./work.ts) before the channels are built, starts pulling once the
+ * gateway listens, puts the cluster in `status` (gateways seen, NATS server, the queue's consumers,
+ * dead letters), and stops pulling first at shutdown (a message in flight is finished or redelivered
+ * elsewhere). Absent with another store: one gateway needs no queue.
+ */
+import type { Config } from "../config/index.ts";
+import type { Logger } from "../lib/log.ts";
+import { ClusterWork, type WorkItem, type WorkVerdict } from "./work.ts";
+
+export { ClusterWork } from "./work.ts";
+
+/** The work queue for this config: null unless the store is the nats store. Throws unavailable when NATS does not answer. */
+export async function openClusterWork(config: Config, log: Logger): Promise<ClusterWork | null> {
+  if (config.store.kind !== "nats") return null;
+  const servers = (config.store.nats_url || config.bus.nats_url).split(",");
+  return ClusterWork.open({ servers, replicas: config.store.replicas, namespace: config.store.namespace, log: log.child({ module: "cluster" }) });
+}
+
+/** The module over an opened queue; `handle` is the channels' delivery of one work message. */
+export function clusterModule(work: ClusterWork, handle: (item: WorkItem) => Promise<WorkVerdict>) {
+  return {
+    name: "cluster",
+    start: () => work.start(handle),
+    status: () => work.status(),
+    quiesce: () => work.pause(),
+    stop: () => work.stop(),
+  };
+}
