@@ -187,7 +187,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       routing,
       chatModule({ live, runner, store, host, route, log }),
       channelsModule(channels),
-      ...(work ? [clusterModule(work, (item) => channels.work(item))] : []),
+      ...(work ? [clusterModule(work, (item) => channels.work(item), (d) => channels.workDead(d.id, d.deliveries))] : []),
       listenerModule(live),
       ...(opts.worker ? [opts.worker.link.capability()] : []),
     ],

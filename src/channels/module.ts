@@ -206,6 +206,14 @@ export class ChannelsModule {
     return outcome.state === "busy" ? { done: false, ms: 2000 } : { done: true };
   }
 
+  /** A work message dead-lettered after its last delivery: dead in the inbox too, for the operator (`inbox retry` or `drop`). */
+  async workDead(id: string, deliveries: number): Promise<void> {
+    const rec = await this.deps.store.getInbound(id);
+    if (!rec || rec.dead_at !== null) return;
+    await this.deps.store.failInbound(id, { error: `not delivered after ${deliveries} deliveries from the work queue`, retry_at: null, at: Date.now() });
+    this.counts.refresh();
+  }
+
   /** Puts a stored message never tried back on the work queue (a busy outcome: the queue delivers it). */
   private async requeue(rec: PendingInbound): Promise<DeliveryOutcome> {
     try {

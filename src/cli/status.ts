@@ -30,6 +30,15 @@ export interface StatusResult {
   /** Settings that let strangers in (a channel with dm_policy = "open" …). */
   exposures?: string[];
   agents?: { id: string; provider: string; model: string; default: boolean; key: "present" | "missing" | "not_required" }[];
+  /** Several gateways on NATS (src/cluster/work.ts): who is seen, the NATS server, the work queue, dead letters. */
+  cluster?: {
+    this_gateway: string;
+    error?: string;
+    gateways?: { id: string; seen_ms_ago: number }[];
+    nats?: { connected_to: string | null; server_name: string | null; cluster: string | null };
+    work?: { stream: string; messages: number; replicas: number; partitions: number; waiting: number; in_flight: number; redelivered: number };
+    dead_letters?: number;
+  };
   /** `--workers N`: every worker (the one answering fresh, the others as of their last report) and the total. */
   workers?: {
     expected: number;
@@ -41,6 +50,17 @@ export interface StatusResult {
 }
 
 const mib = (b: number) => `${(b / 1048576).toFixed(1)} MiB`;
+
+/** The cluster's lines: gateways seen (heartbeats), the NATS server, the work queue, dead letters. */
+function clusterLines(c: NonNullable<StatusResult["cluster"]>): string[] {
+  if (c.error !== undefined || !c.gateways || !c.work) return [`  cluster      this gateway ${c.this_gateway}; NATS UNREACHABLE: ${c.error ?? "no answer"}`];
+  return [
+    `  cluster      ${c.gateways.length} gateway(s) seen: ${c.gateways.map((g) => `${g.id}${g.id === c.this_gateway ? " (this one)" : ""}`).join(", ")}`,
+    `               NATS ${c.nats?.server_name ?? "?"} at ${c.nats?.connected_to ?? "?"}${c.nats?.cluster ? ` (cluster ${c.nats.cluster})` : ""}`,
+    `               work queue ${c.work.stream} R${c.work.replicas}: ${c.work.waiting} waiting, ${c.work.in_flight} in flight, ${c.work.redelivered} redelivered, over ${c.work.partitions} partitions`,
+    `               ${c.dead_letters ?? 0} dead letter(s)${(c.dead_letters ?? 0) > 0 ? " — see `exoclaw inbox list`" : ""}`,
+  ];
+}
 
 /** Human-readable status lines. */
 export function formatStatus(s: StatusResult, url: string): string {
@@ -63,6 +83,7 @@ export function formatStatus(s: StatusResult, url: string): string {
       : []),
     ...(s.store ? [`  store        ${s.store.kind} (${s.store.location}), ${s.store.sessions} session(s)`] : []),
     ...(s.store?.engine ? [`               ${s.store.engine.connected ? "" : "UNREACHABLE; "}${s.store.engine.streams.map((x) => `${x.name} ${x.messages} msg(s) R${x.replicas}`).join(", ")}`] : []),
+    ...(s.cluster ? clusterLines(s.cluster) : []),
     ...(s.agents ?? []).map(
       (a, i) =>
         `  ${i === 0 ? "agents      " : "            "} ${a.id}${a.default ? " (default)" : ""}: ${a.provider} ${a.model}${a.key === "missing" ? ` — no API key: run \`exoclaw onboard\` or \`exoclaw secret set ${a.provider}\`` : ""}`,

@@ -7,7 +7,7 @@
  */
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../lib/log.ts";
-import { ClusterWork, type WorkItem, type WorkVerdict } from "./work.ts";
+import { ClusterWork, type DeadLetter, type WorkItem, type WorkVerdict } from "./work.ts";
 
 export { ClusterWork } from "./work.ts";
 
@@ -18,11 +18,14 @@ export async function openClusterWork(config: Config, log: Logger): Promise<Clus
   return ClusterWork.open({ servers, replicas: config.store.replicas, namespace: config.store.namespace, log: log.child({ module: "cluster" }) });
 }
 
-/** The module over an opened queue; `handle` is the channels' delivery of one work message. */
-export function clusterModule(work: ClusterWork, handle: (item: WorkItem) => Promise<WorkVerdict>) {
+/**
+ * The module over an opened queue; `handle` is the channels' delivery of one work message, `dead`
+ * records one dead-lettered after its last delivery in the inbox (`exoclaw inbox`).
+ */
+export function clusterModule(work: ClusterWork, handle: (item: WorkItem) => Promise<WorkVerdict>, dead: (d: DeadLetter) => Promise<void>) {
   return {
     name: "cluster",
-    start: () => work.start(handle),
+    start: () => work.start(handle, dead),
     status: () => work.status(),
     quiesce: () => work.pause(),
     stop: () => work.stop(),

@@ -205,10 +205,13 @@ export class ClusterWork {
     await this.replied.delete(subjectToken(id));
   }
 
-  /** Starts pulling every partition; `handle` runs one work message at a time per partition. */
-  start(handle: (item: WorkItem) => Promise<WorkVerdict>): void {
+  /**
+   * Starts pulling every partition; `handle` runs one work message at a time per partition; `dead` is
+   * told of a message dead-lettered after its last delivery (the inbox shows it to the operator).
+   */
+  start(handle: (item: WorkItem) => Promise<WorkVerdict>, dead?: (d: DeadLetter) => Promise<void>): void {
     for (let p = 0; p < this.n; p++) this.loops.push(this.pull(p, handle));
-    void this.deadLetters();
+    void this.deadLetters(dead);
     const beat = () => void this.gateways.put(subjectToken(this.id), enc({ id: this.id, at: Date.now() })).catch(() => {});
     beat();
     this.heartbeat = setInterval(beat, this.opts.heartbeatMs ?? 2000);
@@ -258,7 +261,7 @@ export class ClusterWork {
   }
 
   /** MAX_DELIVERIES advisories → the dead-letter stream, and the message deleted from the queue. */
-  private async deadLetters(): Promise<void> {
+  private async deadLetters(dead?: (d: DeadLetter) => Promise<void>): Promise<void> {
     const sub = this.nc.subscribe(`$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.stream}.*`);
     for await (const a of sub) {
       if (this.stopping) break;
@@ -267,8 +270,11 @@ export class ClusterWork {
         const sm = await this.jsm.streams.getMessage(this.stream, { seq: adv.stream_seq });
         if (!sm) continue;
         const body = dec<{ id: string; session: string }>(sm.data);
-        await this.js.publish(`${this.ns}.workdead.${subjectToken(body.id)}`, enc({ ...body, deliveries: adv.deliveries, at: Date.now() }), { msgID: `dead:${body.id}:${adv.stream_seq}` });
+        const letter: DeadLetter = { ...body, deliveries: adv.deliveries, at: Date.now() };
+        // Every gateway sees the advisory: the stream's Nats-Msg-Id keeps one copy, the delete one removal.
+        const ack = await this.js.publish(`${this.ns}.workdead.${subjectToken(body.id)}`, enc(letter), { msgID: `dead:${body.id}:${adv.stream_seq}` });
         await this.jsm.streams.deleteMessage(this.stream, adv.stream_seq).catch(() => {});
+        if (!ack.duplicate) await dead?.(letter).catch((e: unknown) => this.opts.log.warn("could not record a dead letter in the inbox", { id: body.id, error: describeError(e) }));
         this.opts.log.warn("work message dead-lettered after its last delivery", { id: body.id, deliveries: adv.deliveries });
       } catch (e) {
         this.opts.log.warn("could not dead-letter a work message", { error: describeError(e) });
