@@ -11,11 +11,16 @@ import { ClusterWork, type DeadLetter, type WorkItem, type WorkVerdict } from ".
 
 export { ClusterWork } from "./work.ts";
 
-/** The work queue for this config: null unless the store is the nats store. Throws unavailable when NATS does not answer. */
-export async function openClusterWork(config: Config, log: Logger): Promise<ClusterWork | null> {
+/**
+ * The work queue for this config: null unless the store is the nats store. Throws unavailable when
+ * NATS does not answer. `EXOCLAW_WORK_ACK_WAIT_MS` (tests, benches) shortens the 30 s after which a
+ * silent holder's message is redelivered; it applies when the consumers are created.
+ */
+export async function openClusterWork(config: Config, log: Logger, env: Readonly<Record<string, string | undefined>> = process.env): Promise<ClusterWork | null> {
   if (config.store.kind !== "nats") return null;
   const servers = (config.store.nats_url || config.bus.nats_url).split(",");
-  return ClusterWork.open({ servers, replicas: config.store.replicas, namespace: config.store.namespace, log: log.child({ module: "cluster" }) });
+  const ackWait = Number(env.EXOCLAW_WORK_ACK_WAIT_MS);
+  return ClusterWork.open({ servers, replicas: config.store.replicas, namespace: config.store.namespace, log: log.child({ module: "cluster" }), ...(ackWait > 0 && { ackWaitMs: ackWait }) });
 }
 
 /**
