@@ -1,0 +1,106 @@
+/**
+ * Two gateways on a real 3-node NATS cluster with `replicas = 3` (issue 14): one NATS node is killed
+ * during a burst of Telegram webhooks; a webhook refused meanwhile (503) is sent again, as Telegram
+ * does, and in the end every message is answered exactly once — none lost, none answered twice.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { writeCredential } from "../../src/config/index.ts";
+import { anthropicReply, lastUserText } from "../e2e/binary/_replies.ts";
+import type { RecordedRequest } from "../helpers/fake-upstream.ts";
+import { startTestGateway } from "../helpers/gateway.ts";
+import { startJetStreamCluster, waitFor, type JsServers } from "../helpers/jetstream.ts";
+import { tempDir } from "../helpers/temp.ts";
+
+const SECRET = "S3cr3t_token-1";
+let js: JsServers;
+const sends: string[] = [];
+let platform: ReturnType<typeof Bun.serve>;
+let model: ReturnType<typeof Bun.serve>;
+
+beforeAll(async () => {
+  js = await startJetStreamCluster();
+  platform = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const body = (await req.json()) as { chat_id: number; text: string };
+      sends.push(body.text);
+      return Response.json({ ok: true, result: { message_id: sends.length, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text } });
+    },
+  });
+  model = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    async fetch(req) {
+      const text = lastUserText({ body: await req.json() } as unknown as RecordedRequest);
+      return new Response(anthropicReply(`echo: ${text}`), { headers: { "content-type": "text/event-stream" } });
+    },
+  });
+}, 60_000);
+afterAll(async () => {
+  await platform?.stop(true);
+  await model?.stop(true);
+  await js?.[Symbol.asyncDispose]();
+});
+
+function home() {
+  const h = tempDir("exoclaw-r3-");
+  writeCredential(h.path, "tg_secret", SECRET);
+  writeCredential(h.path, "tg_bot", "987654321:AAE-cluster-token");
+  writeCredential(h.path, "agent-main", "sk-ant-test");
+  h.file(
+    "config.toml",
+    `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "http://127.0.0.1:${model.port}"\n\n` +
+      `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${platform.port}"]\nconfig = { api_base = "http://127.0.0.1:${platform.port}" }\n\n` +
+      `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\ndm_policy = "open"\nrate_per_minute = 0\n\n` +
+      `[store]\nkind = "nats"\nnats_url = "${js.url}"\nreplicas = 3\nnamespace = "r3"\n`,
+  );
+  return h;
+}
+
+const update = (n: number) => JSON.stringify({ update_id: n, message: { message_id: n, from: { id: 9000 + (n % 8), is_bot: false, first_name: "Ada" }, chat: { id: 9000 + (n % 8), type: "private" }, date: 1636628439, text: `burst ${n}` } });
+
+/** Telegram's behaviour: a webhook not acknowledged with 2xx is sent again (here at once, for 40 s at most). */
+async function deliver(url: string, n: number): Promise<number> {
+  const end = Date.now() + 40_000;
+  for (let tries = 1; ; tries++) {
+    const r = await fetch(`${url}/webhook/telegram`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": SECRET }, body: update(n) }).catch(() => null);
+    if (r?.ok) return tries;
+    if (Date.now() > end) throw new Error(`webhook ${n} never acknowledged (last status ${r?.status})`);
+    await Bun.sleep(200);
+  }
+}
+
+/** Starts a gateway once the cluster has a JetStream leader (creating R3 streams needs one). */
+async function start(h: { path: string }) {
+  for (let i = 0; ; i++) {
+    try {
+      return await startTestGateway({ home: h.path });
+    } catch (e) {
+      if (i >= 60) throw e;
+      await Bun.sleep(250);
+    }
+  }
+}
+
+test("a NATS node killed during a burst of webhooks on two gateways (replicas 3): none lost, none answered twice", async () => {
+  const ha = home();
+  const hb = home();
+  await using a = await start(ha);
+  await using b = await start(hb);
+  const N = 40;
+  const burst = Array.from({ length: N }, (_, n) => deliver((n % 2 ? a : b).url, n));
+  // Mid-burst: the node whose loss hurts most is whichever leads; any one of three must be survivable.
+  await waitFor(async () => sends.length >= 5, 20_000);
+  await js.nodes[1]!.stop();
+  await Promise.all(burst);
+  await waitFor(async () => new Set(sends).size >= N, 40_000).catch((e) => {
+    console.error("DIAG", new Set(sends).size, [...a.logs, ...b.logs].filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n"));
+    throw e;
+  });
+  await waitFor(async () => (await a.store.countInbound().catch(() => ({ pending: -1 }))).pending === 0, 20_000);
+  for (let n = 0; n < N; n++) expect(sends.filter((s) => s === `echo: burst ${n}`)).toHaveLength(1);
+  expect(sends).toHaveLength(N);
+  ha[Symbol.dispose]();
+  hb[Symbol.dispose]();
+}, 90_000);
