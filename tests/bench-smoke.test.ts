@@ -146,6 +146,13 @@ describe("every bench runs with --smoke", () => {
     for (const label of ["appends/s, 1 message per call", "appends/s, 100 messages per call", "history: last 50", "history: all"]) expect(row(out, label)).toHaveLength(4);
   });
 
+  test("cluster: webhooks/s through JetStream on two gateways against sqlite on one, and the SIGKILL failover time", async () => {
+    const out = await smoke("cluster");
+    expect(row(out, "jetstream, 2 gateways")).toHaveLength(3);
+    expect(row(out, "sqlite, 1 gateway")).toHaveLength(3);
+    expect(row(out, "time")[1]).toMatch(/ ms$/);
+  }, 120_000);
+
   test("router: indexed against a one-pass linear scan at three sizes", async () => {
     const out = await smoke("router");
     for (const n of ["100", "1,000", "10,000"]) expect(row(out, n)[6]).toMatch(/^peer \d+%/);
