@@ -106,6 +106,7 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
     await Promise.allSettled([...inFlight]);
     const subject = r.call !== undefined ? `${prefix}.c.${token(r.call)}` : `${prefix}.r.${nuid.next()}`;
     for (let attempt = 0; ; attempt++) {
+      const fresh = known === null;
       if (known === null) {
         const last = (await ctx.jsm.streams.info(stream)).state.last_seq;
         await caughtUp(last);
@@ -113,7 +114,12 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
       }
       const expected = known;
       const over = firstExceeded(r, limits, (q) => sumRecords([...view.values()].map((h) => h.row), q));
-      if (over) return over;
+      if (over) {
+        // A refusal is only as good as the view: one not read just now may miss another gateway's settle.
+        if (fresh) return over;
+        known = null;
+        continue;
+      }
       const held: Held = { row: { ...r }, w: me, v: ++version };
       try {
         const ack = await ctx.js.publish(subject, enc({ ...r, w: me, v: held.v }), { expect: { streamName: stream, lastSequence: expected } });
