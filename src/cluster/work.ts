@@ -34,7 +34,7 @@ export interface WorkOptions {
   partitions?: number;
   /** How long a delivery may go without a `working()` before it is redelivered (default 30 s). */
   ackWaitMs?: number;
-  /** Deliveries before a message is dead-lettered (default 5). */
+  /** Deliveries before a message is dead-lettered (default 10: with the backoff, about 2.5 minutes of trying). */
   maxDeliver?: number;
   /** Between heartbeats (default 2 s). */
   heartbeatMs?: number;
@@ -77,6 +77,9 @@ export function partitionOf(session: string, n: number): number {
   return createHash("sha256").update(session).digest().readUInt32BE(0) % n;
 }
 
+/** The wait before the next delivery of a message given back: 1 s, doubling, at most 30 s. */
+const backoff = (delivery: number) => Math.min(1000 * 2 ** Math.max(0, delivery - 1), 30_000);
+
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 const dec = <T>(d: Uint8Array): T => JSON.parse(new TextDecoder().decode(d)) as T;
 
@@ -103,7 +106,7 @@ export class ClusterWork {
     this.ns = opts.namespace ?? "exoclaw";
     this.n = opts.partitions ?? 16;
     this.ackWaitMs = opts.ackWaitMs ?? 30_000;
-    this.maxDeliver = opts.maxDeliver ?? 5;
+    this.maxDeliver = opts.maxDeliver ?? 10;
     this.id = opts.id ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   }
 
@@ -250,10 +253,11 @@ export class ClusterWork {
     try {
       const verdict = await handle(item);
       if (verdict.done) await m.ackAck({ timeout: 5000 }).catch(() => m.ack());
-      else m.nak(verdict.ms);
+      else m.nak(Math.max(verdict.ms, backoff(item.delivery)));
     } catch (e) {
-      this.opts.log.warn("work message failed; redelivered later", { id: item.id, error: describeError(e) });
-      m.nak(1000);
+      // The store did not answer (NATS trouble, an election): every delivery counts, so wait longer each time.
+      this.opts.log.warn("work message failed; redelivered later", { id: item.id, delivery: item.delivery, error: describeError(e) });
+      m.nak(backoff(item.delivery));
     } finally {
       clearInterval(timer);
       this.inFlight.delete(item.id);
