@@ -9,7 +9,6 @@ import { type AgentConfig, type Config, LiveConfig, readCredential } from "./con
 import { ConfigError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
 import { createMetrics } from "./lib/metrics.ts";
-import { BudgetGuard } from "./metering/index.ts";
 import { MemoryModule } from "./memory/index.ts";
 import { Capabilities } from "./gateway/capability.ts";
 import { agentKeyState, approvalsModule, busModule, channelsModule, chatModule, listenerModule, mcpModule, pluginsModule, RoutingModule, storeModule, warnMissingKeys } from "./gateway/modules.ts";
@@ -140,18 +139,14 @@ export async function startApp(opts: AppOptions): Promise<App> {
   metrics.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
   const memory = new MemoryModule(store, live);
   const runner = new AgentRunner({
-    metrics,
-    soul: (agent) => memory.soul(agent),
-    budget: new BudgetGuard(store, () => live.current.budgets),
     store,
-    agent: (id) => live.current.agents.find((a) => a.id === id),
+    live,
+    memory,
     streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: live.current.home, env, log })),
+    // A turn's tools: the agent's plugins, memory's own tools and the MCP servers, gated by approvals.
     toolsFor: (agent, session, person) => approvals.gate(createToolBox(host, agent.tools, memory.tools(agent, session, person), memory.stateScope(session, person), [mcp]), agent, session, person),
-    recall: (agent, session, message, person) => memory.recall(agent, session, message, person),
-    historyLimit: () => memory.historyLimit(),
+    metrics,
     log,
-    // Bounded work (issue 10): read at every scheduling step, so a reload applies at once.
-    limits: () => ({ maxRunning: live.current.gateway.max_concurrent_turns, maxQueued: live.current.gateway.max_queued_turns }),
     ...(opts.worker && { shared: opts.worker.shared }),
   });
   const routing = new RoutingModule(live, () => reload(), (agent) => agentKeyState(live.current, env, agent));
