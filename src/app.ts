@@ -16,7 +16,8 @@ import { type Gateway, type GatewayOptions, startGateway } from "./gateway/serve
 import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
 import { ChannelsModule, checkChannelSecrets } from "./channels/index.ts";
 import { type Bus, createReloadableBus } from "./bus/index.ts";
-import type { InboundAddress, Route } from "./router/index.ts";
+import type { InboundAddress } from "./core/index.ts";
+import type { Route } from "./router/index.ts";
 import { createMemoryStore, openNatsStore, openSqliteStore, type PluginStateStore, type Store } from "./store/index.ts";
 import { McpClients } from "./mcp/index.ts";
 import type { StreamFn } from "./agent/loop.ts";

@@ -8,12 +8,13 @@
  * time across workers, and its history is stored fenced by that lease; the history cache is checked
  * against the session's version, so another worker's writes are read.
  */
+import type { SessionAddress, StoredMessage } from "../core/index.ts";
 import type { AgentConfig, LiveConfig } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_BUCKETS, type Metrics } from "../lib/metrics.ts";
 import { BudgetGuard, meteredStream } from "../metering/index.ts";
-import type { SessionAddress, Store, StoredMessage } from "../store/index.ts";
+import type { Store } from "../store/index.ts";
 import { isIdleTimeout } from "./idle-timeout.ts";
 import { type BusyError, type TurnLimits, TurnQueue, type WhenBusy } from "./turn-queue.ts";
 import { runTurn, type StreamFn, type ToolBox, type TurnEvent, type TurnResult } from "./loop.ts";

@@ -22,6 +22,7 @@
  * channel's send secrets into its requests (./boundary.ts). Failed verifications are limited per
  * channel and remote address.
  */
+import { type InboundAddress, personKey } from "../core/index.ts";
 import { createHash } from "node:crypto";
 import * as v from "valibot";
 import type { AgentRunner } from "../agent/index.ts";
@@ -30,7 +31,7 @@ import { AuthError, describeError, ExoError } from "../lib/errors.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Logger } from "../lib/log.ts";
 import { describeIssue, issuePath } from "../lib/issues.ts";
-import { type InboundAddress, personKey, type Route } from "../router/index.ts";
+import { type Route } from "../router/index.ts";
 import { escapeControl, type PluginHost } from "../sandbox/index.ts";
 import type { PendingInbound, Store } from "../store/index.ts";
 import { type Bus, inboundSubject } from "../bus/index.ts";
