@@ -136,8 +136,6 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const metrics = createMetrics();
   // Risky tool calls wait for the operator (src/approvals/); an owner is asked through their channel.
   const approvals = new ApprovalsModule({ live, store, metrics, log, send: (name, to, text, buttons) => channels.notify(name, to, text, buttons) });
-  metrics.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
-  metrics.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
   const memory = new MemoryModule(store, live);
   const runner = new AgentRunner({
     store,

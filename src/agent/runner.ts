@@ -149,6 +149,8 @@ export class AgentRunner {
 
   constructor(private readonly deps: RunnerDeps) {
     const { metrics, live } = deps;
+    metrics?.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
+    metrics?.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
     this.budget = new BudgetGuard(deps.store, () => live.current.budgets);
     const limits = (): TurnLimits => ({ maxRunning: live.current.gateway.max_concurrent_turns, maxQueued: live.current.gateway.max_queued_turns });
     this.slots = new TurnQueue(limits, (ms) => metrics?.observe("exoclaw_turn_wait_seconds", ms / 1000));
