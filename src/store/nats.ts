@@ -17,6 +17,7 @@ import { natsContext } from "./nats/context.ts";
 import { natsConversations } from "./nats/conversations.ts";
 import { natsFacts } from "./nats/facts.ts";
 import { natsInbox } from "./nats/inbox.ts";
+import { type NatsLeases, natsLeases } from "./nats/leases.ts";
 import { natsPairings } from "./nats/pairings.ts";
 import { natsPluginState } from "./nats/plugin-state.ts";
 import { natsUsageLedger } from "./nats/usage.ts";
@@ -66,19 +67,25 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
     const jsm = await jetstreamManager(nc, { timeout });
     const ctx = natsContext({ nc, js, jsm, servers, namespace, replicas, now: opts.now ?? Date.now, kvm: new Kvm(js) as never });
     const inbox = await natsInbox(ctx);
+    // Conversations check a fenced append against the leases; the leases fence a taken-over session's subject.
+    let leases: NatsLeases | null = null;
     const [conversations, usage, pluginState, pairings, facts, approvals] = await Promise.all([
-      natsConversations(ctx, inbox),
+      natsConversations(ctx, inbox, (key) => leases!.tokenOf(key)),
       natsUsageLedger(ctx),
       natsPluginState(ctx),
       natsPairings(ctx),
       natsFacts(ctx),
       natsApprovals(ctx),
     ]);
+    const { fenceSession, ...conversationsPort } = conversations;
+    leases = await natsLeases(ctx, fenceSession);
+    const { tokenOf: _token, ...leasesPort } = leases;
     const { saveReply: _internal, ...inboxPort } = inbox;
     return {
       kind: "nats",
       location: `${servers}, namespace ${namespace}, ${replicas} replica${replicas === 1 ? "" : "s"}`,
-      ...conversations,
+      ...conversationsPort,
+      ...leasesPort,
       ...usage,
       ...pluginState,
       ...inboxPort,

@@ -28,7 +28,7 @@ test("a gateway on the nats store: status lists its streams and buckets; /ready 
   const status = ((await ws.call("status")) as { result: Record<string, unknown> }).result as never as Parameters<typeof formatStatus>[0];
   expect(status.store).toMatchObject({ kind: "nats", sessions: 0 });
   const names = status.store!.engine!.streams.map((s) => s.name);
-  expect(names).toEqual(expect.arrayContaining(["gwtest_msgs", "gwtest_usage", "KV_gwtest_inbox", "KV_gwtest_seen", "KV_gwtest_pairings", "KV_gwtest_plugin_state", "KV_gwtest_facts", "KV_gwtest_approvals", "KV_gwtest_approval_rules"]));
+  expect(names).toEqual(expect.arrayContaining(["gwtest_msgs", "gwtest_usage", "KV_gwtest_inbox", "KV_gwtest_seen", "KV_gwtest_pairings", "KV_gwtest_plugin_state", "KV_gwtest_facts", "KV_gwtest_approvals", "KV_gwtest_approval_rules", "KV_gwtest_leases"]));
   expect(formatStatus(status, gw.url)).toContain("gwtest_msgs 0 msg(s) R1");
   // What the operator sees: `exoclaw status` against this gateway.
   const cli = await runExoclaw(["status", "--port", String(gw.port)], { EXOCLAW_HOME: gw.home });

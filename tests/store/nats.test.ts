@@ -145,6 +145,74 @@ describe("nats store", () => {
     }
   });
 
+  test("two gateways reserving against one budget at once: of 20 reservations under a 5-call limit exactly 5 are recorded, both gateways count them", async () => {
+    const ns = `b${++n}`;
+    const a = await open(ns);
+    const b = await open(ns);
+    try {
+      const row = (i: number) => ({ at: 1000 + i, call: `r${i}`, status: "pending" as const, session: `s${i % 3}`, person: `telegram:${i % 2}`, agent: "main", provider: "p", model: "m", input_tokens: 200, output_tokens: 800, cost_usd: 0.01 });
+      const limits = [
+        { scope: "person_daily_tokens", query: { person: "telegram:0", since: 0 }, measure: "tokens" as const, limit: 1_000_000 },
+        { scope: "daily_tokens", query: { since: 0 }, measure: "tokens" as const, limit: 5_000 },
+      ];
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).reserveUsage(row(i), limits)));
+      expect(results.filter((r) => r === null)).toHaveLength(5);
+      for (const r of results) if (r !== null) expect(r).toEqual({ scope: "daily_tokens", used: 5_000, limit: 5_000 });
+      for (const g of [a, b]) await waitFor(async () => (await g.sumUsage({})).calls === 5);
+      expect(await a.sumUsage({})).toMatchObject({ calls: 5, input_tokens: 1_000, output_tokens: 4_000 });
+      // A settle on one gateway frees room for a reservation on the other; a plain row recorded on one counts against the other's next one.
+      const ok = results.flatMap((r, i) => (r === null ? [i] : []));
+      await a.updateUsage(`r${ok[0]}`, { provider: "p", model: "m", input_tokens: 0, output_tokens: 0, cost_usd: 0, status: "final" });
+      expect(await b.reserveUsage(row(100), limits)).toBeNull();
+      expect(await a.reserveUsage(row(101), limits)).toEqual({ scope: "daily_tokens", used: 5_000, limit: 5_000 });
+      await b.updateUsage("r100", { provider: "p", model: "m", input_tokens: 0, output_tokens: 0, cost_usd: 0, status: "final" });
+      await b.recordUsage({ at: 5, session: "x", agent: "main", provider: "p", model: "m", input_tokens: 600, output_tokens: 0, cost_usd: null });
+      expect(await a.reserveUsage(row(102), limits)).toEqual({ scope: "daily_tokens", used: 4_600, limit: 5_000 });
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test("two gateways sharing leases and claims: one holder of a session and of an inbound message; a takeover fences the old holder's appends", async () => {
+    const ns = `l${++n}`;
+    let t = 1_700_000_000_000;
+    const a = await open(ns, () => t);
+    const b = await open(ns, () => t);
+    try {
+      const got = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).acquireLease("s", `w${i}`, 10_000)));
+      expect(got.filter((x) => x !== null)).toHaveLength(1);
+      await a.acceptInbound({ id: "telegram:77", channel: "telegram", payload: "{}", received_at: 1 });
+      const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).claimInbound("telegram:77", `w${i}`, 60_000)));
+      expect(claims.filter(Boolean)).toHaveLength(1);
+      // A claim does not show in what the inbox reports of the message.
+      expect(Object.keys((await b.getInbound("telegram:77"))!).sort()).toEqual(["attempts", "channel", "dead_at", "id", "last_error", "next_at", "payload", "received_at", "reply"]);
+
+      const s = addr("fenced");
+      const old = (await a.acquireLease(s.key, "A", 1_000))!;
+      await a.appendMessages(s, [user("one on A")], undefined, { token: old });
+      const before = await b.sessionVersion(s.key);
+      t += 1_001;
+      const now = (await b.acquireLease(s.key, "B", 1_000))!;
+      expect(now).toBeGreaterThan(old);
+      // The takeover itself moved the session's subject on: an append that read the tail before it loses.
+      const after = await a.sessionVersion(s.key);
+      expect(after).toBeGreaterThan(before);
+      expect(await a.getSession(s.key)).toMatchObject({ message_count: 1 });
+      await expect(a.appendMessages(s, [user("stale on A")], undefined, { token: old })).rejects.toThrow(/lease on session .* was taken over/);
+      expect(await a.renewLease(s.key, old, 1_000)).toBe(false);
+      await b.appendMessages(s, [user("two on B")], undefined, { token: now });
+      expect((await a.history(s.key, { limit: 10 })).map((m) => [m.seq, (m.parts[0] as { text: string }).text])).toEqual([[1, "one on A"], [2, "two on B"]]);
+      expect((await a.listSessions({ limit: 10 })).sessions.map((x) => [x.key, x.message_count])).toEqual([[s.key, 2]]);
+      // A release on B lets A take it at once, with a larger token still.
+      await b.releaseLease(s.key, now);
+      expect(await a.acquireLease(s.key, "A", 1_000)).toBeGreaterThan(now);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
   test("while NATS is down every call fails at once with a StoreError; when it is back the store works again, nothing lost", async () => {
     const ns = `o${++n}`;
     const store = await open(ns);

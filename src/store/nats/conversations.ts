@@ -11,6 +11,12 @@
  * own and others' writes) and kept per session in a bounded cache, checked against the subject's
  * last sequence on every read.
  *
+ * A fenced append (a turn under the session's lease, ./leases.ts) reads the tail first, then checks
+ * the lease's token, then publishes expecting that tail, on every attempt: a takeover of the lease
+ * bumps the subject (`fenceSession`, an empty append), so an old holder that checked before the
+ * takeover loses the compare-and-set, checks again and is refused. The session's version is its
+ * subject's last stream sequence (only grows, even across a reset).
+ *
  * A turn's reply is saved on its inbound message first, then the messages appended; if the append
  * fails the reply is put back (all-or-nothing as far as the caller sees). A crash between the two
  * leaves a reply that is sent without its turn in the history, never a turn that runs twice.
@@ -18,6 +24,8 @@
 import { headers, nuid } from "@nats-io/transport-node";
 import type { NewMessage, SessionAddress, StoredMessage } from "../../core/index.ts";
 import type { ConversationStore, SessionInfo } from "../conversations.ts";
+import { StoreError } from "../errors.ts";
+import type { LeaseFence } from "../session-leases.ts";
 import { decodeCursor, encodeCursor, isAfterCursor } from "../cursor.ts";
 import type { InboundReply } from "../inbox.ts";
 import { dec, enc, isWrongLastSequence, type NatsContext, token } from "./context.ts";
@@ -52,7 +60,13 @@ const toStored = (a: Append, key: string): StoredMessage[] =>
     return s;
   });
 
-export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Promise<ConversationStore> {
+export type NatsConversations = ConversationStore & {
+  /** Bumps the session's subject (an empty append) so every append that read an older tail loses; unknown session: nothing. */
+  fenceSession(key: string): Promise<void>;
+};
+
+/** `leaseOf`: the session's current lease token (./leases.ts), for fenced appends. */
+export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leaseOf: (key: string) => Promise<number | null>): Promise<NatsConversations> {
   const stream = ctx.name("msgs");
   const prefix = ctx.subject("msgs");
   await ctx.ensureStream({ name: stream, subjects: [`${prefix}.>`] });
@@ -124,7 +138,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
     return c;
   };
 
-  const appendOnce = async (addr: SessionAddress, msgs: NewMessage[]): Promise<StoredMessage[]> => {
+  const appendOnce = async (addr: SessionAddress, msgs: NewMessage[], fence?: LeaseFence): Promise<StoredMessage[]> => {
     let tail: { seq: number; info: SessionInfo } | null = cache.get(addr.key) ?? null;
     if (!tail) {
       const l = await lastOf(addr.key);
@@ -141,6 +155,10 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
       const a: Append = { id, s: info, first: count + 1, t, m: structuredClone(msgs).map((m) => (m.meta !== undefined ? { role: m.role, parts: m.parts, meta: m.meta } : { role: m.role, parts: m.parts })) };
       const h = headers();
       h.set(HEADER, Buffer.from(JSON.stringify(info)).toString("base64url"));
+      // After the tail was read, before the publish that expects it (see the header).
+      if (fence && (await leaseOf(addr.key)) !== fence.token) {
+        throw new StoreError(`the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`);
+      }
       try {
         let ack: { seq: number };
         try {
@@ -169,10 +187,10 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
     }
   };
 
-  const append = async (addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply): Promise<StoredMessage[]> => {
+  const append = async (addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply, fence?: LeaseFence): Promise<StoredMessage[]> => {
     const before = reply ? await inbox.saveReply(reply.inbound, reply.text) : null;
     try {
-      return await ctx.run("append messages", () => appendOnce(addr, msgs));
+      return await ctx.run("append messages", () => appendOnce(addr, msgs, fence));
     } catch (e) {
       if (reply && before) await inbox.saveReply(reply.inbound, before.reply).catch(() => {});
       throw e;
@@ -180,11 +198,11 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
   };
 
   return {
-    appendMessages(addr, msgs, reply) {
+    appendMessages(addr, msgs, reply, fence) {
       const prev = chains.get(addr.key) ?? Promise.resolve();
       const p = prev.then(
-        () => append(addr, msgs, reply),
-        () => append(addr, msgs, reply),
+        () => append(addr, msgs, reply, fence),
+        () => append(addr, msgs, reply, fence),
       );
       const settled = p.catch(() => {});
       chains.set(addr.key, settled);
@@ -193,6 +211,21 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox): Pro
       });
       return p;
     },
+    sessionVersion: (key) => ctx.run("read a session version", async () => (await lastOf(key))?.seq ?? 0),
+    fenceSession: (key) =>
+      ctx.run("fence a session", async () => {
+        const l = await lastOf(key);
+        if (!l) return;
+        const a: Append = { id: nuid.next(), s: l.a.s, first: l.a.s.message_count + 1, t: ctx.now(), m: [] };
+        const h = headers();
+        h.set(HEADER, Buffer.from(JSON.stringify(l.a.s)).toString("base64url"));
+        try {
+          await ctx.js.publish(subjectOf(key), enc(a), { headers: h, expect: { lastSubjectSequence: l.seq, streamName: stream } });
+        } catch (e) {
+          // Something else landed on the subject after the takeover (or a reset): older tails lose already.
+          if (!isWrongLastSequence(e)) throw e;
+        }
+      }),
     getSession: (key) =>
       ctx.run("read a session", async () => {
         const l = await lastOf(key);

@@ -7,21 +7,26 @@
  * Accepting creates the key (create-if-absent: two gateways racing on one id, one wins), then checks
  * `seen`: completion writes `seen` before it deletes the key, so a retry that slips in after the
  * delete still finds the marker and backs out.
+ *
+ * A claim (one worker delivering a message) is kept on the record itself, `claim: {holder, until}`,
+ * taken and given back by the same compare-and-set on the key's revision: of gateways claiming one
+ * message at once, one write wins and the others read the winner's claim. A done message has no key,
+ * so it cannot be claimed.
  */
 import type { KV } from "@nats-io/kv";
 import type { InboxStore, InboundRecord, PendingInbound } from "../inbox.ts";
 import { dec, isWrongLastSequence, type NatsContext, token } from "./context.ts";
 import { isTombstone } from "./plugin-state.ts";
 
-/** A pending record as stored: `order` is its key's first revision (arrival order of equal times). */
-type Stored = PendingInbound & { order?: number };
+/** A pending record as stored: `order` is its key's first revision (arrival order of equal times); `claim` its delivery's holder. */
+type Stored = PendingInbound & { order?: number; claim?: { holder: string; until: number } };
 
 export interface NatsInbox extends InboxStore {
   /** Saves a reply on a pending message (the outbox write of an append); false when unknown or done. */
   saveReply(id: string, reply: string | null, onlyIf?: (r: PendingInbound) => boolean): Promise<PendingInbound | null>;
 }
 
-const strip = ({ order: _o, ...r }: Stored): PendingInbound => r;
+const strip = ({ order: _o, claim: _c, ...r }: Stored): PendingInbound => r;
 
 export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
   const kv: KV = await ctx.bucket("inbox");
@@ -29,13 +34,14 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
   const stream = `KV_${ctx.name("inbox")}`;
   const subjectOf = (id: string) => `$KV.${ctx.name("inbox")}.${token(id)}`;
 
-  /** Reads, changes and writes back one pending record, retrying a lost compare-and-set. null: unknown. */
-  const mutate = async (id: string, change: (r: Stored) => Stored | "delete"): Promise<{ before: Stored } | null> => {
+  /** Reads, changes and writes back one pending record, retrying a lost compare-and-set. null: unknown. "keep": no write. */
+  const mutate = async (id: string, change: (r: Stored) => Stored | "delete" | "keep"): Promise<{ before: Stored } | null> => {
     for (let i = 0; ; i++) {
       const e = await kv.get(token(id));
       if (!e || e.operation !== "PUT") return null;
       const before = { ...e.json<Stored>(), order: e.json<Stored>().order ?? e.revision };
       const next = change({ ...before });
+      if (next === "keep") return { before };
       try {
         if (next === "delete") await kv.delete(token(id), { previousSeq: e.revision });
         else await kv.update(token(id), JSON.stringify(next), e.revision);
@@ -127,6 +133,20 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
     failInbound: (id, f) =>
       ctx.run("record an inbound failure", async () => {
         await mutate(id, (r) => ({ ...r, attempts: r.attempts + 1, last_error: f.error, ...(f.retry_at === null ? { dead_at: f.at } : { next_at: f.retry_at, dead_at: null }) }));
+      }),
+    claimInbound: (id, holder, ttlMs) =>
+      ctx.run("claim an inbound message", async () => {
+        let got = false;
+        await mutate(id, (r) => {
+          const t = ctx.now();
+          got = !(r.claim && r.claim.until > t && r.claim.holder !== holder);
+          return got ? { ...r, claim: { holder, until: t + ttlMs } } : "keep";
+        });
+        return got;
+      }),
+    releaseInbound: (id, holder) =>
+      ctx.run("release an inbound message", async () => {
+        await mutate(id, ({ claim: c, ...r }) => (c?.holder === holder ? r : "keep"));
       }),
     requeueInbound: (id, at) => ctx.run("re-queue an inbound message", async () => (await mutate(id, (r) => ({ ...r, attempts: 0, next_at: at, dead_at: null }))) !== null),
   };
