@@ -8,8 +8,9 @@
  * bare-channel bindings. Addresses mostly come from bound peers, the rest fall through to lower
  * tiers or the default. Both resolvers build the session key, so the ratio is routing alone.
  */
+import { type InboundAddress, sessionKey } from "../src/core/index.ts";
 import { benchArgs, int, interleave, num, pairRatios, printHeader, ratio, runBench, spread, step, summarize, table } from "./_lib.ts";
-import { type Binding, createRouter, type InboundAddress, type MatchedBy, type Route, sessionKey } from "../src/router/index.ts";
+import { type Binding, createRouter, type MatchedBy, type Route } from "../src/router/index.ts";
 
 const SELECTORS = ["peer", "guild", "team", "account", "channel"] as const;
 const CHANNELS = ["telegram", "discord", "slack"];

@@ -10,11 +10,12 @@
  * What the difference is: the store's async API, its group commit (appends of one tick share a
  * transaction; each promise settles after its commit) and its error mapping.
  */
+import type { SessionAddress } from "../src/core/index.ts";
 import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openSqliteStore, type SessionAddress, type Store } from "../src/store/index.ts";
+import { openSqliteStore, type Store } from "../src/store/index.ts";
 import { benchArgs, int, interleave, ms, num, onCleanup, pairRatios, printHeader, ratio, runBench, spread, step, summarize, table } from "./_lib.ts";
 
 const args = benchArgs("store", { appends: { type: "string" } }, 600);

@@ -9,7 +9,6 @@ import { type AgentConfig, type Config, LiveConfig, readCredential } from "./con
 import { ConfigError } from "./lib/errors.ts";
 import type { Logger } from "./lib/log.ts";
 import { createMetrics } from "./lib/metrics.ts";
-import { BudgetGuard } from "./metering/index.ts";
 import { MemoryModule } from "./memory/index.ts";
 import { Capabilities } from "./gateway/capability.ts";
 import { agentKeyState, approvalsModule, busModule, channelsModule, chatModule, listenerModule, mcpModule, pluginsModule, RoutingModule, storeModule, warnMissingKeys } from "./gateway/modules.ts";
@@ -17,7 +16,8 @@ import { type Gateway, type GatewayOptions, startGateway } from "./gateway/serve
 import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
 import { ChannelsModule, checkChannelSecrets } from "./channels/index.ts";
 import { type Bus, createReloadableBus } from "./bus/index.ts";
-import type { InboundAddress, Route } from "./router/index.ts";
+import type { InboundAddress } from "./core/index.ts";
+import type { Route } from "./router/index.ts";
 import { createMemoryStore, openNatsStore, openSqliteStore, type PluginStateStore, type Store } from "./store/index.ts";
 import { McpClients } from "./mcp/index.ts";
 import type { StreamFn } from "./agent/loop.ts";
@@ -142,22 +142,16 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const metrics = createMetrics();
   // Risky tool calls wait for the operator (src/approvals/); an owner is asked through their channel.
   const approvals = new ApprovalsModule({ live, store, metrics, log, send: (name, to, text, buttons) => channels.notify(name, to, text, buttons) });
-  metrics.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
-  metrics.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
   const memory = new MemoryModule(store, live);
   const runner = new AgentRunner({
-    metrics,
-    soul: (agent) => memory.soul(agent),
-    budget: new BudgetGuard(store, () => live.current.budgets),
     store,
-    agent: (id) => live.current.agents.find((a) => a.id === id),
+    live,
+    memory,
     streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: live.current.home, env, log })),
+    // A turn's tools: the agent's plugins, memory's own tools and the MCP servers, gated by approvals.
     toolsFor: (agent, session, person) => approvals.gate(createToolBox(host, agent.tools, memory.tools(agent, session, person), memory.stateScope(session, person), [mcp]), agent, session, person),
-    recall: (agent, session, message, person) => memory.recall(agent, session, message, person),
-    historyLimit: () => memory.historyLimit(),
+    metrics,
     log,
-    // Bounded work (issue 10): read at every scheduling step, so a reload applies at once.
-    limits: () => ({ maxRunning: live.current.gateway.max_concurrent_turns, maxQueued: live.current.gateway.max_queued_turns }),
     ...(opts.worker && { shared: opts.worker.shared }),
   });
   const routing = new RoutingModule(live, () => reload(), (agent) => agentKeyState(live.current, env, agent));

@@ -4,8 +4,8 @@
  * tested with a scripted stream and no HTTP. Never throws: a provider failure ends the turn with
  * stop_reason "error" (or "cancelled" when the signal fired) and the events say why.
  */
+import type { NewMessage } from "../core/index.ts";
 import { ERROR_TABLE, RPC } from "../protocol/error-codes.ts";
-import type { NewMessage } from "../store/index.ts";
 import type { ExoError } from "../lib/errors.ts";
 import type { ProviderError } from "./provider-error.ts";
 import type { ChatMessage, ChatRequest, StreamEvent, ToolSpec } from "./types.ts";

@@ -2,45 +2,54 @@
  * Runs chat turns for sessions: loads bounded history from the store, runs the loop with the
  * agent's provider and tools, and stores what the turn added in one transaction. Turns of one
  * session run one at a time, in arrival order; different sessions run concurrently, at most
- * `limits().maxRunning` at once, the rest waiting in a bounded queue that is fair across sessions
+ * `[gateway] max_concurrent_turns` at once, the rest waiting in a bounded queue that is fair across sessions
  * (./turn-queue.ts). With several gateway workers on one store (issue 13), a turn also holds the
  * session's lease in the store (SessionLeases) while it runs, so turns of one session stay one at a
  * time across workers, and its history is stored fenced by that lease; the history cache is checked
  * against the session's version, so another worker's writes are read.
  */
-import type { AgentConfig } from "../config/index.ts";
+import type { SessionAddress, StoredMessage } from "../core/index.ts";
+import type { AgentConfig, LiveConfig } from "../config/index.ts";
 import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { DEFAULT_BUCKETS, type Metrics } from "../lib/metrics.ts";
 import { BudgetGuard, meteredStream } from "../metering/index.ts";
-import type { SessionAddress, Store, StoredMessage } from "../store/index.ts";
+import type { Store } from "../store/index.ts";
 import { isIdleTimeout } from "./idle-timeout.ts";
 import { type BusyError, type TurnLimits, TurnQueue, type WhenBusy } from "./turn-queue.ts";
 import { runTurn, type StreamFn, type ToolBox, type TurnEvent, type TurnResult } from "./loop.ts";
 import type { ChatMessage } from "./types.ts";
 
+/**
+ * What a turn remembers, decided by the memory capability (src/memory/module.ts implements it) under
+ * the live config; the runner only asks.
+ */
+export interface TurnMemory {
+  /** The agent's persona (SOUL.md), put first in its system prompt; "" for none. */
+  soul(agent: AgentConfig): string;
+  /** How many stored messages a turn may load as context. */
+  historyLimit(): number;
+  /** What the agent remembers that bears on this message, for the system prompt; "" for nothing. */
+  recall(agent: AgentConfig, session: SessionAddress, message: string, person?: string | null): Promise<string>;
+}
+
 export interface RunnerDeps {
   store: Store;
-  /** The agent's current config (reloads apply to the next turn). */
-  agent: (id: string) => AgentConfig | undefined;
+  /**
+   * The one live config: the agents (a reload applies to the next turn), the budgets checked before
+   * every model call (fail closed; usage is written ahead regardless) and `[gateway]`
+   * max_concurrent_turns / max_queued_turns (read at every scheduling step).
+   */
+  live: LiveConfig;
+  memory: TurnMemory;
   streamFor: (agent: AgentConfig) => StreamFn;
   /**
    * The tools of a turn; `session` is null for a stateless turn. `person` is TurnRequest.person
    * (undefined: the session's own person; null: nobody, no personal memory).
    */
   toolsFor: (agent: AgentConfig, session: SessionAddress | null, person?: string | null) => ToolBox;
-  /** How many stored messages a turn may load as context. */
-  historyLimit: () => number;
   log: Logger;
   metrics?: Metrics;
-  /** Budgets checked before every model call (fail closed); absent = unlimited (usage is still written ahead). */
-  budget?: BudgetGuard;
-  /** The agent's persona (SOUL.md), put first in its system prompt; "" for none. */
-  soul?: (agent: AgentConfig) => string;
-  /** What the agent remembers that bears on this message, for the system prompt; "" for nothing. */
-  recall?: (agent: AgentConfig, session: SessionAddress, message: string, person?: string | null) => Promise<string>;
-  /** Turn slots and queue size, read live (config reloads apply to the next scheduling step); default: unbounded. */
-  limits?: () => TurnLimits;
   /**
    * Other processes (gateway workers) run turns on the same store: each turn takes the session's
    * lease first (waiting with backoff while another worker holds it). Absent: this process is the
@@ -123,8 +132,6 @@ interface Lease {
   release(): void;
 }
 
-const UNBOUNDED: TurnLimits = { maxRunning: Number.MAX_SAFE_INTEGER, maxQueued: Number.MAX_SAFE_INTEGER };
-
 export class AgentRunner {
   /** Turns queued or running, so idle() can wait for them. */
   private readonly inFlight = new Set<Promise<unknown>>();
@@ -137,12 +144,16 @@ export class AgentRunner {
    * are serialized here); `forget` drops an entry when something else changes the session.
    */
   private readonly recent = new Map<string, CachedHistory>();
-  /** Writes the usage ledger when no budgets guard was given (write-ahead applies regardless). */
-  private ledger: BudgetGuard | undefined;
+  /** Checks the live budgets before every model call and writes the usage ledger ahead. */
+  private readonly budget: BudgetGuard;
 
   constructor(private readonly deps: RunnerDeps) {
-    const { metrics } = deps;
-    this.slots = new TurnQueue(deps.limits ?? (() => UNBOUNDED), (ms) => metrics?.observe("exoclaw_turn_wait_seconds", ms / 1000));
+    const { metrics, live } = deps;
+    metrics?.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
+    metrics?.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
+    this.budget = new BudgetGuard(deps.store, () => live.current.budgets);
+    const limits = (): TurnLimits => ({ maxRunning: live.current.gateway.max_concurrent_turns, maxQueued: live.current.gateway.max_queued_turns });
+    this.slots = new TurnQueue(limits, (ms) => metrics?.observe("exoclaw_turn_wait_seconds", ms / 1000));
     metrics?.gauge("exoclaw_turns_running", "Chat turns running now (at most [gateway] max_concurrent_turns).", () => this.slots.running);
     metrics?.gauge("exoclaw_turns_queued", "Chat turns waiting for a turn slot (in memory; channel messages beyond it wait in the store).", () => this.slots.queued);
     metrics?.histogram("exoclaw_turn_wait_seconds", "Time a turn waited for a turn slot before it started.", DEFAULT_BUCKETS);
@@ -171,7 +182,7 @@ export class AgentRunner {
    * `busy` is `refuse`. A turn cancelled while it waits resolves `cancelled` without running.
    */
   run(req: TurnRequest, opts: RunOptions): Promise<TurnOutcome> {
-    const agent = this.deps.agent(req.agent);
+    const agent = this.deps.live.current.agents.find((a) => a.id === req.agent);
     if (!agent) return Promise.reject(new ExoError("not_found", `no agent ${req.agent}`, { data: { agent: req.agent } }));
     const signal = AbortSignal.any([opts.signal, this.shutdown.signal]);
     let waiting: Promise<(() => void) | null>;
@@ -246,7 +257,7 @@ export class AgentRunner {
 
   private async turn(agent: AgentConfig, req: TurnRequest, opts: { signal: AbortSignal; emit: (e: TurnEvent) => void }, lease: Lease | null = null): Promise<TurnOutcome> {
     const { store } = this.deps;
-    const limit = this.deps.historyLimit();
+    const limit = this.deps.memory.historyLimit();
     const key = req.address.key;
     let history = req.history;
     if (!history) {
@@ -256,8 +267,8 @@ export class AgentRunner {
       if (cached && cached.version === (await store.sessionVersion(key))) history = cached.messages;
       else history = trimToUserStart(await store.history(key, { limit }));
     }
-    const remembered = !req.history && this.deps.recall ? await this.deps.recall(agent, req.address, req.content, req.person).catch(() => "") : "";
-    const system = [this.deps.soul?.(agent) ?? "", agent.system_prompt, req.system ?? "", remembered].filter((s) => s !== "").join("\n\n");
+    const remembered = !req.history ? await this.deps.memory.recall(agent, req.address, req.content, req.person).catch(() => "") : "";
+    const system = [this.deps.memory.soul(agent), agent.system_prompt, req.system ?? "", remembered].filter((s) => s !== "").join("\n\n");
     const result = await runTurn(
       {
         model: agent.model,
@@ -269,7 +280,7 @@ export class AgentRunner {
       },
       {
         stream: meteredStream(this.deps.streamFor(agent), {
-          guard: this.deps.budget ?? (this.ledger ??= new BudgetGuard(store, () => ({}))),
+          guard: this.budget,
           session: req.history ? null : key,
           person: req.person ?? null,
           agent,

@@ -11,6 +11,7 @@ import type { LoadedPlugin, PluginHost } from "../sandbox/index.ts";
 import type { ToolBox, ToolOrigin } from "./loop.ts";
 import type { HostTool } from "../memory/index.ts";
 import type { ToolSpec } from "./types.ts";
+import { describeError } from "../lib/errors.ts";
 
 /** A tool another source offers (an MCP server's): `owner`/`tool` are what the allowlist matches. */
 export interface SourceTool {
@@ -84,7 +85,7 @@ export function createToolBox(
         try {
           return await mine.run(input);
         } catch (e) {
-          return { content: e instanceof Error ? e.message : String(e), is_error: true };
+          return { content: describeError(e), is_error: true };
         }
       }
       const entry = table().get(name);
@@ -94,7 +95,7 @@ export function createToolBox(
         const r = await host.callTool(entry.plugin.name, entry.tool, input, { scope });
         return { content: r.content, is_error: r.is_error };
       } catch (e) {
-        return { content: e instanceof Error ? e.message : String(e), is_error: true };
+        return { content: describeError(e), is_error: true };
       }
     },
   };

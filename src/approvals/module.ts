@@ -8,11 +8,12 @@
  * channels' `owner` are read from the live config at each call, so a reload applies to the next
  * request at once (a request already waiting keeps the deadline it was given); nothing is frozen.
  */
+import type { SessionAddress } from "../core/index.ts";
 import type { AgentConfig, LiveConfig } from "../config/index.ts";
 import { readCredential } from "../config/index.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Metrics } from "../lib/metrics.ts";
-import type { ApprovalStore, SessionAddress } from "../store/index.ts";
+import type { ApprovalStore } from "../store/index.ts";
 import type { ToolBox } from "../agent/index.ts";
 import { ApprovalBroker } from "./broker.ts";
 import { type ButtonPress, OwnerApprovals, type OwnerDeps } from "./owners.ts";

@@ -6,10 +6,10 @@
  * is that channel's configured owner — anyone else's press (a forwarded message, a group) is refused
  * and logged. The owner is told what was decided.
  */
+import { personKey } from "../core/index.ts";
 import type { ChannelConfig } from "../config/index.ts";
 import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
-import { personKey } from "../router/index.ts";
 import type { ApprovalBroker, PendingApproval } from "./broker.ts";
 
 /** Button data: `approval:allow:<id>` / `approval:deny:<id>` (Telegram allows 64 bytes). */

@@ -4,10 +4,9 @@
  * A turn without a person is the operator's own (WebSocket, CLI, OpenAI-compatible, /mcp); a channel
  * turn names its sender, and is tainted unless that sender is the channel's configured `owner`.
  */
+import { personKey, type SessionAddress } from "../core/index.ts";
 import type { ToolBox } from "../agent/index.ts";
 import type { Config } from "../config/index.ts";
-import { personKey } from "../router/index.ts";
-import type { SessionAddress } from "../store/index.ts";
 import type { ApprovalBroker } from "./broker.ts";
 import { gateToolBox } from "./gate.ts";
 

@@ -12,8 +12,8 @@
  * Rate windows are per process and kept in memory (a restart forgets them); they are bounded: at
  * most `rate_per_minute` times per person, and people idle for a minute are dropped.
  */
+import { personKey } from "../core/index.ts";
 import type { ChannelConfig } from "../config/index.ts";
-import { personKey } from "../router/index.ts";
 import { MAX_PENDING_PER_CHANNEL, type Pairings } from "./pairing.ts";
 
 /** What a channel message needs to be judged: the parts the plugin reported. */

@@ -10,6 +10,7 @@
  * named built-in plugin is loaded in the background); a channel whose secret is missing or blank
  * refuses the whole reload (`check`).
  */
+import type { InboundAddress } from "../core/index.ts";
 import type { Hono } from "hono";
 import type { AgentRunner } from "../agent/index.ts";
 import type { Bus } from "../bus/index.ts";
@@ -17,7 +18,7 @@ import { type Config, type LiveConfig, readCredential } from "../config/index.ts
 import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import type { Metrics } from "../lib/metrics.ts";
-import type { InboundAddress, Route } from "../router/index.ts";
+import type { Route } from "../router/index.ts";
 import type { PluginHost, PluginRegistry } from "../sandbox/index.ts";
 import type { PendingInbound, Store } from "../store/index.ts";
 import { DEFAULT_POLICY } from "./access.ts";

@@ -7,6 +7,7 @@
  */
 import type { Logger } from "../lib/log.ts";
 import type { PendingInbound, Store } from "../store/index.ts";
+import { describeError } from "../lib/errors.ts";
 
 /** Attempts before a message is dead-lettered. */
 export const MAX_DELIVERY_ATTEMPTS = 8;
@@ -110,7 +111,7 @@ export class RetryLoop {
     this.pass = this.pass
       .then(() => this.deliverDue(horizon))
       .catch((e: unknown) => {
-        this.deps.log.error("channel retry pass failed", { error: e instanceof Error ? e.message : String(e) });
+        this.deps.log.error("channel retry pass failed", { error: describeError(e) });
         return this.now();
       })
       .then((seen) => this.arm(seen));

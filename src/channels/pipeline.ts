@@ -22,6 +22,7 @@
  * channel's send secrets into its requests (./boundary.ts). Failed verifications are limited per
  * channel and remote address.
  */
+import { type InboundAddress, personKey } from "../core/index.ts";
 import { createHash } from "node:crypto";
 import * as v from "valibot";
 import type { AgentRunner } from "../agent/index.ts";
@@ -30,7 +31,7 @@ import { AuthError, describeError, ExoError } from "../lib/errors.ts";
 import type { Metrics } from "../lib/metrics.ts";
 import type { Logger } from "../lib/log.ts";
 import { describeIssue, issuePath } from "../lib/issues.ts";
-import { type InboundAddress, personKey, type Route } from "../router/index.ts";
+import { type Route } from "../router/index.ts";
 import { escapeControl, type PluginHost } from "../sandbox/index.ts";
 import type { PendingInbound, Store } from "../store/index.ts";
 import { type Bus, inboundSubject } from "../bus/index.ts";
@@ -301,7 +302,7 @@ export class ChannelPipeline {
       const out = pluginOutput(channel.plugin, "parse_incoming", Parsed, await host.callRaw(channel.plugin, "parse_incoming", JSON.stringify(input)));
       parsed = { messages: this.answerable(channel, out.messages), ...(out.reply && { reply: out.reply }) };
     } catch (e) {
-      log.error("parse_incoming failed", { channel: channel.name, plugin: channel.plugin, error: e instanceof Error ? e.message : String(e) });
+      log.error("parse_incoming failed", { channel: channel.name, plugin: channel.plugin, error: describeError(e) });
       return fail(new ExoError("plugin_error", `channel ${channel.name}: the plugin could not read this request`));
     }
     // Button presses are answers, not messages: handed over (after the signature check above), never stored.
@@ -447,7 +448,7 @@ export class ChannelPipeline {
     const perMinute = this.deps.policy?.(channel.name)?.rate_per_minute ?? DEFAULT_POLICY.rate_per_minute;
     const notice = verdict.notice ?? (mustAnswer ? refusalNotice(verdict.reason, perMinute) : undefined);
     if (notice !== undefined) {
-      const sent = await this.send(channel, m, notice).catch((e: unknown): SendVerdict => ({ ok: false, error: e instanceof Error ? e.message : String(e), permanent: false }));
+      const sent = await this.send(channel, m, notice).catch((e: unknown): SendVerdict => ({ ok: false, error: describeError(e), permanent: false }));
       if (!sent.ok) log.warn("channel notice not sent", { channel: channel.name, message: m.id, reason: verdict.reason, error: sent.error });
     }
     await store.completeInbound(id).catch(() => {});
@@ -630,7 +631,7 @@ export class ChannelPipeline {
           try {
             verdict = await this.judge(channel, m, !prior.fresh);
           } catch (e) {
-            throw new Error(`the access check failed: ${e instanceof Error ? e.message : String(e)}`);
+            throw new Error(`the access check failed: ${describeError(e)}`);
           }
           if (!verdict.admit) {
             await this.refuse(channel, m, verdict);
@@ -676,7 +677,7 @@ export class ChannelPipeline {
         this.deps.metrics?.inc("exoclaw_channel_deliveries_total", { channel: channel.name, result: "sent" });
         return { state: "sent" };
       } catch (e) {
-        return this.failed(channel.name, id, prior.attempts, { ok: false, error: e instanceof Error ? e.message : String(e), permanent: false });
+        return this.failed(channel.name, id, prior.attempts, { ok: false, error: describeError(e), permanent: false });
       }
     });
   }
@@ -693,7 +694,7 @@ export class ChannelPipeline {
       try {
         this.deps.onDelivery?.(outcome);
       } catch (e) {
-        this.deps.log.error("delivery listener failed", { channel, error: e instanceof Error ? e.message : String(e) });
+        this.deps.log.error("delivery listener failed", { channel, error: describeError(e) });
       }
     }
   }
@@ -704,7 +705,7 @@ export class ChannelPipeline {
     const at = this.now();
     const retryAt = nextAttemptAt(attempts + 1, refusal, at, this.deps.retry ?? DEFAULT_RETRY_POLICY);
     await store.failInbound(id, { error: refusal.error, retry_at: retryAt, at }).catch((e: unknown) =>
-      log.error("could not record a failed delivery", { channel, message: id, error: e instanceof Error ? e.message : String(e) }),
+      log.error("could not record a failed delivery", { channel, message: id, error: describeError(e) }),
     );
     if (retryAt === null) {
       this.deps.metrics?.inc("exoclaw_channel_deliveries_total", { channel, result: "dead_lettered" });

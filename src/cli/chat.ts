@@ -8,7 +8,7 @@ import { defineCommand } from "citty";
 import { createInterface } from "node:readline";
 import { loadConfig } from "../config/index.ts";
 import { clientArgs, parsePort, stringFlag } from "./_args.ts";
-import { UnavailableError } from "../lib/errors.ts";
+import { describeError, UnavailableError } from "../lib/errors.ts";
 import { connectGateway, gatewayUrl, type GatewayClient } from "./_client.ts";
 import { openLink } from "./_link.ts";
 import { createSpinner, type Spinner } from "./_spinner.ts";
@@ -130,7 +130,7 @@ export default defineCommand({
           try {
             client = await link.ready();
           } catch (e) {
-            process.stderr.write(`not sent: ${preview(content, 60)} (${(e as Error).message})\n`);
+            process.stderr.write(`not sent: ${preview(content, 60)} (${describeError(e)})\n`);
             return 1;
           }
           await turn(client, content, params, state).catch((e: Error) =>

@@ -9,7 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } 
 import { basename, join, resolve } from "node:path";
 import { createPluginHost, openStore } from "../app.ts";
 import { type Config, giveToStateOwner, loadConfig, removePluginEntry, resolveConfigPath, upsertPluginEntry } from "../config/index.ts";
-import { ExoError, UnavailableError, UsageError } from "../lib/errors.ts";
+import { describeError, ExoError, UnavailableError, UsageError } from "../lib/errors.ts";
 import { silentLogger } from "../lib/log.ts";
 import {
   BUILTIN_PREFIX,
@@ -247,7 +247,7 @@ const list = defineCommand({
           readPinnedModule(p, config.home);
           return { name: p.name, state: "approved" };
         } catch (err) {
-          return { name: p.name, state: "error", error: (err as Error).message };
+          return { name: p.name, state: "error", error: describeError(err) };
         }
       });
     }

@@ -2,9 +2,10 @@
  * `exoclaw sessions [list|show KEY|reset KEY]`: through the running gateway when one answers,
  * else straight from the store (SQLite allows a second process; the gateway is not needed to read).
  */
+import type { MessagePart, StoredMessage } from "../core/index.ts";
 import { defineCommand } from "citty";
 import { ExoError } from "../lib/errors.ts";
-import type { MessagePart, SessionPage, StoredMessage } from "../store/index.ts";
+import type { SessionPage } from "../store/index.ts";
 import { clientArgs, stringFlag } from "./_args.ts";
 import { type BackendSpec, print, withBackend } from "./_backend.ts";
 

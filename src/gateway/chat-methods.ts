@@ -3,10 +3,11 @@
  * per-request seq) on the calling socket, then answers with the turn's result. A client that
  * disconnects, or a chat.cancel naming the request, aborts the upstream HTTP request.
  */
+import { type InboundAddress, sessionKey } from "../core/index.ts";
 import * as v from "valibot";
 import type { AgentRunner } from "../agent/runner.ts";
 import { defineMethod, type Method } from "../protocol/methods.ts";
-import { type InboundAddress, type MatchedBy, type Route, sessionKey } from "../router/index.ts";
+import { type MatchedBy, type Route } from "../router/index.ts";
 
 const opt = v.optional(v.pipe(v.string(), v.minLength(1), v.maxLength(256)));
 

@@ -6,6 +6,7 @@
  * budgets and metering included); plugin tools only when `[gateway] mcp_tools` lists them.
  * GET and DELETE are 405: there is no session and no server-initiated stream.
  */
+import { sessionKey } from "../core/index.ts";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { CallToolRequestSchema, type CallToolResult, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
@@ -17,7 +18,6 @@ import { ExoError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { ERROR_TABLE } from "../protocol/error-codes.ts";
 import { VERSION } from "../lib/version.ts";
-import { sessionKey } from "../router/index.ts";
 
 export interface McpServerDeps {
   runner: AgentRunner;

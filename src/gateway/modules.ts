@@ -12,6 +12,7 @@
  * - chat: `openai_compat`, `mcp`, `mcp_tools`, turn limits at the next request;
  * - listener: `bind`, `port`, TLS, origins, proxies, `public_url`, payload size, log level need a restart.
  */
+import type { InboundAddress } from "../core/index.ts";
 import { type AgentRunner, createToolBox } from "../agent/index.ts";
 import type { ApprovalsModule } from "../approvals/index.ts";
 import type { ReloadableBus } from "../bus/index.ts";
@@ -23,7 +24,7 @@ import type { Logger } from "../lib/log.ts";
 import type { McpClients } from "../mcp/index.ts";
 import { periodStarts } from "../metering/index.ts";
 import type { Metrics } from "../lib/metrics.ts";
-import { createRouter, type InboundAddress, type Route, type Router } from "../router/index.ts";
+import { createRouter, type Route, type Router } from "../router/index.ts";
 import type { PluginHost, PluginRegistry } from "../sandbox/index.ts";
 import type { Store } from "../store/index.ts";
 import { approvalMethods } from "./approval-methods.ts";

@@ -5,6 +5,7 @@
  * turn continues that stored session; without one it is stateless (the request's messages are the
  * history, nothing is stored). A Bearer token is required whenever the gateway has one.
  */
+import { sessionKey } from "../core/index.ts";
 import type { Context, Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -15,7 +16,6 @@ import type { ErrorCode } from "../lib/errors.ts";
 import { ERROR_TABLE } from "../protocol/error-codes.ts";
 import type { AgentRunner, TurnOutcome } from "../agent/runner.ts";
 import type { ChatMessage } from "../agent/types.ts";
-import { sessionKey } from "../router/index.ts";
 
 const Content = v.union([v.string(), v.array(v.looseObject({ type: v.string(), text: v.optional(v.string()) })), v.null()]);
 const Body = v.looseObject({

@@ -338,7 +338,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     const code = (e as { code?: string }).code;
     if (code === "EADDRINUSE") throw new UnavailableError(`port ${gw.port} on ${gw.bind} is already in use`, { cause: e });
     if (code === "EADDRNOTAVAIL") throw new UnavailableError(`cannot bind ${gw.bind}: address not available on this machine`, { cause: e });
-    throw new UnavailableError(`cannot start the gateway on ${gw.bind}:${gw.port}: ${(e as Error).message}`, { cause: e });
+    throw new UnavailableError(`cannot start the gateway on ${gw.bind}:${gw.port}: ${describeError(e)}`, { cause: e });
   }
   const live = server;
   const url = live.url.href.replace(/\/$/, "");

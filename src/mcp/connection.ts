@@ -10,6 +10,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type CallToolResult, ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { McpConfig } from "../config/index.ts";
+import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
 import { scrub } from "../lib/log.ts";
 import { VERSION } from "../lib/version.ts";
@@ -288,7 +289,7 @@ export class McpConnection {
       const detail = e.message.replace(/^Streamable HTTP error: (Error POSTing to endpoint: )?/, "").trim().slice(0, 300);
       why = `the server answered HTTP ${e.code ?? "error"}${detail ? `: ${detail}` : ""}`;
     }
-    else why = e instanceof Error ? e.message.slice(0, 300) : String(e).slice(0, 300);
+    else why = describeError(e).slice(0, 300);
     return this.clean(why);
   }
 

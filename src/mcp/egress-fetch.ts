@@ -11,7 +11,7 @@
  * messages): GET is answered 405 without touching the network.
  */
 import { createParser } from "eventsource-parser";
-import { ExoError } from "../lib/errors.ts";
+import { describeError, ExoError } from "../lib/errors.ts";
 import { type AllowEntry, checkDestination, fetchPinned, HOST_ONLY_HEADER, parseAllowEntry, pinnedUrl, readCapped } from "../sandbox/index.ts";
 
 export interface McpFetchOptions {
@@ -90,7 +90,7 @@ function failure(e: unknown, timeoutMs: number, connectHost: string, host: strin
   if (name === "TimeoutError") return new McpTransportError(`no answer within ${timeoutMs} ms`);
   if (name === "AbortError") return new McpTransportError("request cancelled");
   // Bun appends advice about its own fetch options; the reason is the first sentence.
-  const why = (e instanceof Error ? e.message : String(e)).replace(/\s*For more information, pass `verbose: true`.*$/s, "");
+  const why = describeError(e).replace(/\s*For more information, pass `verbose: true`.*$/s, "");
   const text = midAnswer ? `the connection broke mid-answer: ${why}` : `cannot reach ${host}: ${why}`;
   return new McpTransportError(text.split(connectHost).join(host), { cause: e });
 }

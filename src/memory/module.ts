@@ -4,8 +4,9 @@
  * memory tools and a recall block (`[memory] semantic`), and whose facts they are. Everything is read
  * from the live config at each turn, so a reload applies at the next turn; nothing is frozen.
  */
+import type { SessionAddress } from "../core/index.ts";
 import type { AgentConfig, LiveConfig } from "../config/index.ts";
-import type { FactStore, SessionAddress } from "../store/index.ts";
+import type { FactStore } from "../store/index.ts";
 import { type HostTool, memoryTools, personOf, recall } from "./semantic.ts";
 import { createSoulReader, soulPath } from "./soul.ts";
 

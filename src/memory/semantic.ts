@@ -4,8 +4,8 @@
  * turns and through the `memory_search` tool. Facts belong to one agent and one person — the
  * channel, account and peer a message comes from — and are never shared across people.
  */
-import { personKey } from "../core/index.ts";
-import type { FactStore, SessionAddress } from "../store/index.ts";
+import { personKey, type SessionAddress } from "../core/index.ts";
+import type { FactStore } from "../store/index.ts";
 
 export const MAX_FACT_CHARS = 500;
 

@@ -3,5 +3,4 @@
  * `src/lib/`, `src/core/` and types from `src/config/`.
  */
 export { createRouter } from "./router.ts";
-export { parseSessionKey, personKey, type SessionKeyParts, sessionKey } from "../core/index.ts";
-export type { Binding, InboundAddress, MatchedBy, Route, Router, Selector } from "./types.ts";
+export type { Binding, MatchedBy, Route, Router, Selector } from "./types.ts";

@@ -5,8 +5,8 @@
  * bindings that share the address's value — never a scan of the whole table.
  */
 import { ConfigError } from "../lib/errors.ts";
-import { sessionKey } from "../core/index.ts";
-import { type Binding, type InboundAddress, type MatchedBy, type Route, type Router, type Selector, SELECTORS } from "./types.ts";
+import { type InboundAddress, sessionKey } from "../core/index.ts";
+import { type Binding, type MatchedBy, type Route, type Router, type Selector, SELECTORS } from "./types.ts";
 
 /** A binding copied out of config, so later mutation of the caller's objects cannot reach the router. */
 interface Entry {

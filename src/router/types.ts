@@ -8,9 +8,6 @@ import type { InboundAddress } from "../core/index.ts";
 /** One `bindings` entry of the config file: an agent and at least one selector (validated by config). */
 export type Binding = ConfigFile["bindings"][number];
 
-/** The address type lives in src/core (the message model's layer). */
-export type { InboundAddress } from "../core/index.ts";
-
 /** A binding selector, most specific first in {@link SELECTORS}. */
 export type Selector = "peer" | "guild" | "team" | "account" | "channel";
 

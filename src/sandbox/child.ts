@@ -6,6 +6,7 @@
  */
 import createPlugin, { type CallContext, type Plugin } from "@extism/extism";
 import type { ChildMessage, HostFunctionName, ParentMessage, PluginSpec } from "./child-protocol.ts";
+import { describeError } from "../lib/errors.ts";
 
 interface Loaded {
   spec: PluginSpec;
@@ -112,7 +113,7 @@ export async function runChild(): Promise<void> {
       }
       send({ t: "result", id, ok: true, output: new TextDecoder("utf-8", { fatal: true }).decode(bytes), rss: rss() });
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
+      const message = describeError(e);
       const trap = !/^Plugin-originated error/.test(message);
       // After a trap the guest's heap may be inconsistent: drop the instance, keep the compiled module.
       if (trap && l.instance) {

@@ -11,6 +11,7 @@
 import { lookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
+import { describeError } from "../lib/errors.ts";
 
 export type AddressClass = "public" | "loopback" | "private" | "link-local" | "cgnat" | "multicast" | "unspecified" | "broadcast" | "reserved";
 
@@ -237,7 +238,7 @@ export async function checkDestination(
   try {
     addresses = await resolveAll(host, opts.resolve, opts.timeoutMs);
   } catch (e) {
-    return { error: `cannot resolve ${host}: ${(e as Error).message}` };
+    return { error: `cannot resolve ${host}: ${describeError(e)}` };
   }
   const self = opts.selfAddresses?.() ?? [];
   for (const a of addresses) {

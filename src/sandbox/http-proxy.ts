@@ -11,6 +11,7 @@
 import * as v from "valibot";
 import { scrub } from "../lib/log.ts";
 import { type AllowEntry, checkDestination, entryMatches, fetchPinned, HOST_ONLY_HEADER, parseAllowEntry, pinnedUrl, readCapped } from "./egress.ts";
+import { describeError } from "../lib/errors.ts";
 
 export interface HttpGrant {
   /** Allowlist entries: `host`, `host:port`, `*.host`, `[v6]:port`, IP literals, optional `http://` / `https://` prefix. */
@@ -198,7 +199,7 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
     return answer({ status: res.status, headers: outHeaders, body: text });
   } catch (e) {
     const name = (e as Error).name;
-    const why = name === "TimeoutError" || name === "AbortError" ? `request timed out after ${opts.timeoutMs} ms` : `request failed: ${(e as Error).message}`;
+    const why = name === "TimeoutError" || name === "AbortError" ? `request timed out after ${opts.timeoutMs} ms` : `request failed: ${describeError(e)}`;
     return refuse(why.split(pinnedUrl(url, checked.address).host).join(url.host));
   }
 }

@@ -3,6 +3,7 @@
  * function per port, composed by createMemoryStore; the conversations port reaches the inbox's map
  * only to save a turn's reply with its history.
  */
+import type { NewMessage, SessionAddress, StoredMessage } from "../core/index.ts";
 import { decodeCursor, encodeCursor, isAfterCursor } from "./cursor.ts";
 import type {
   ApprovalRecord,
@@ -13,15 +14,12 @@ import type {
   HistoryQuery,
   InboundRecord,
   InboundReply,
-  NewMessage,
   Pairing,
   PendingInbound,
-  SessionAddress,
   SessionInfo,
   SessionPage,
   SessionQuery,
   Store,
-  StoredMessage,
   ConversationStore,
   FactStore,
   InboxStore,

@@ -23,8 +23,6 @@ import type { PluginStateStore } from "./plugin-state.ts";
 import type { SessionLeases } from "./session-leases.ts";
 import type { UsageLedger } from "./usage-ledger.ts";
 
-/** The message model and the address live in src/core; re-exported for the store's callers. */
-export type { MessagePart, NewMessage, Role, SessionAddress, StoredMessage } from "../core/index.ts";
 export type * from "./approvals.ts";
 export type * from "./conversations.ts";
 export type * from "./facts.ts";

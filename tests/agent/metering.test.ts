@@ -9,9 +9,8 @@ import { join } from "node:path";
 import { providerStream } from "../../src/agent/provider-factory.ts";
 import { AgentRunner, type TurnRequest } from "../../src/agent/runner.ts";
 import type { ToolSpec } from "../../src/agent/types.ts";
-import { type ConfigFile, loadConfig } from "../../src/config/index.ts";
+import { type ConfigFile, LiveConfig, loadConfig } from "../../src/config/index.ts";
 import { silentLogger } from "../../src/lib/log.ts";
-import { BudgetGuard } from "../../src/metering/index.ts";
 import { openSqliteStore, type Store } from "../../src/store/index.ts";
 import { type FakeUpstream, ndjson, type Reply, sse, startFakeUpstream } from "../helpers/fake-upstream.ts";
 import { type TempDir, tempDir } from "../helpers/temp.ts";
@@ -46,12 +45,11 @@ function rig(toml: string, opts: { env?: Record<string, string>; fetch?: typeof 
   const store = opts.store ? opts.store(real) : real;
   const runner = new AgentRunner({
     store,
-    agent: (id) => config.agents.find((a) => a.id === id),
+    live: new LiveConfig(config),
+    memory: { soul: () => "", historyLimit: () => 50, recall: async () => "" },
     streamFor: (agent) => providerStream(agent, { home: home.path, env: opts.env ?? {}, log: silentLogger, retry: { sleep: async () => {} }, ...(opts.fetch && { fetch: opts.fetch }) }),
     toolsFor: () => ({ specs: () => opts.tools ?? [], run: async () => ({ content: "no tools", is_error: true }) }),
-    historyLimit: () => 50,
     log: silentLogger,
-    budget: new BudgetGuard(store, () => config.budgets),
   });
   return {
     home,
@@ -351,14 +349,14 @@ describe("write-ahead usage survives a killed gateway (finding 10)", () => {
     const script = `
       const { AgentRunner } = await import(${src("agent/runner.ts")});
       const { providerStream } = await import(${src("agent/provider-factory.ts")});
-      const { loadConfig } = await import(${src("config/index.ts")});
+      const { LiveConfig, loadConfig } = await import(${src("config/index.ts")});
       const { silentLogger } = await import(${src("lib/log.ts")});
       const { openSqliteStore } = await import(${src("store/index.ts")});
       const home = ${JSON.stringify(home.path)};
       const config = loadConfig({ EXOCLAW_HOME: home });
       const store = openSqliteStore(home + "/exoclaw.db");
-      const runner = new AgentRunner({ store, agent: () => config.agents[0], streamFor: (a) => providerStream(a, { home, env: {}, log: silentLogger }),
-        toolsFor: () => ({ specs: () => [], run: async () => ({ content: "", is_error: true }) }), historyLimit: () => 50, log: silentLogger });
+      const runner = new AgentRunner({ store, live: new LiveConfig(config), memory: { soul: () => "", historyLimit: () => 50, recall: async () => "" }, streamFor: (a) => providerStream(a, { home, env: {}, log: silentLogger }),
+        toolsFor: () => ({ specs: () => [], run: async () => ({ content: "", is_error: true }) }), log: silentLogger });
       await runner.run({ agent: "main", address: { key: "main:ws:local:k", agent: "main", channel: "ws", account: "local", peer: "k", thread: null }, content: "hello" },
         { signal: new AbortController().signal, emit: () => {} });`;
     const child = Bun.spawn([process.execPath, "-e", script], { stderr: "pipe", stdout: "ignore" });

@@ -8,7 +8,7 @@ import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { AgentRunner, type RunOptions, type TurnOutcome } from "../../src/agent/runner.ts";
 import { BusyError, type TurnLimits } from "../../src/agent/turn-queue.ts";
-import { loadConfig } from "../../src/config/index.ts";
+import { LiveConfig, loadConfig } from "../../src/config/index.ts";
 import { silentLogger } from "../../src/lib/log.ts";
 import { createMetrics } from "../../src/lib/metrics.ts";
 import { openSqliteStore } from "../../src/store/index.ts";
@@ -21,15 +21,15 @@ function rig(limits: TurnLimits) {
   const store = openSqliteStore(join(home.path, "exoclaw.db"));
   const model = gatedModel();
   const metrics = createMetrics();
+  const live = new LiveConfig({ ...config, gateway: { ...config.gateway, max_concurrent_turns: limits.maxRunning, max_queued_turns: limits.maxQueued } });
   const runner = new AgentRunner({
     store,
-    agent: (id) => config.agents.find((a) => a.id === id),
+    live,
+    memory: { soul: () => "", historyLimit: () => 50, recall: async () => "" },
     streamFor: () => model.stream,
     toolsFor: () => ({ specs: () => [], run: async () => ({ content: "no tools", is_error: true }) }),
-    historyLimit: () => 50,
     log: silentLogger,
     metrics,
-    limits: () => limits,
   });
   const turn = (peer: string, text: string, opts: Partial<RunOptions> = {}): Promise<TurnOutcome> =>
     runner.run(
@@ -40,6 +40,7 @@ function rig(limits: TurnLimits) {
     store,
     model,
     metrics,
+    live,
     runner,
     turn,
     async [Symbol.asyncDispose]() {
@@ -138,11 +139,12 @@ test("a waiting turn that is cancelled leaves the queue without running and stor
 });
 
 test("the limit is read live: raising it starts waiting turns at the next step", async () => {
-  const limits = { maxRunning: 1, maxQueued: 10 };
-  await using r = rig(limits);
+  await using r = rig({ maxRunning: 1, maxQueued: 10 });
   const turns = ["a", "b", "c", "d"].map((p) => r.turn(p, p));
   await waitFor(() => r.model.waiting.length === 1, "one turn running");
-  limits.maxRunning = 3;
+  // A reload swaps in a config with the higher limit.
+  const before = r.live.current;
+  r.live.replace({ ...before, gateway: { ...before.gateway, max_concurrent_turns: 3 } });
   // The next scheduling step (a new turn arriving, or one ending) applies it.
   const e = r.turn("e", "e");
   await waitFor(() => r.model.waiting.length === 3, "three turns running");

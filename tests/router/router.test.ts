@@ -1,16 +1,7 @@
+import { type InboundAddress, parseSessionKey, personKey, sessionKey, type SessionKeyParts } from "../../src/core/index.ts";
 import { describe, expect, test } from "bun:test";
 import { ConfigError } from "../../src/lib/errors.ts";
-import {
-  type Binding,
-  createRouter,
-  type InboundAddress,
-  type MatchedBy,
-  parseSessionKey,
-  personKey,
-  type Selector,
-  sessionKey,
-  type SessionKeyParts,
-} from "../../src/router/index.ts";
+import { type Binding, createRouter, type MatchedBy, type Selector } from "../../src/router/index.ts";
 
 const TIERS: Selector[] = ["peer", "guild", "team", "account", "channel"];
 

@@ -8,7 +8,7 @@ import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { AgentRunner, type SharedTurns, type TurnOutcome } from "../../src/agent/runner.ts";
 import type { StreamFn } from "../../src/agent/loop.ts";
-import { loadConfig } from "../../src/config/index.ts";
+import { LiveConfig, loadConfig } from "../../src/config/index.ts";
 import { silentLogger } from "../../src/lib/log.ts";
 import { openSqliteStore, type Store } from "../../src/store/index.ts";
 import { gatedModel, releaseNext, waitFor } from "../helpers/gated-model.ts";
@@ -34,10 +34,10 @@ function rig(opts: { leaseMs?: number } = {}) {
     (store, i) =>
       new AgentRunner({
         store,
-        agent: (id) => config.agents.find((a) => a.id === id),
+        live: new LiveConfig(config),
+        memory: { soul: () => "", historyLimit: () => 50, recall: async () => "" },
         streamFor: () => stream,
         toolsFor: () => ({ specs: () => [], run: async () => ({ content: "no tools", is_error: true }) }),
-        historyLimit: () => 50,
         log: silentLogger,
         shared: { holder: `w${i}`, leaseMs: opts.leaseMs ?? 30_000, maxPollMs: 20 } satisfies SharedTurns,
       }),

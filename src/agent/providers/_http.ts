@@ -7,6 +7,7 @@ import { PROVIDERS } from "../../config/index.ts";
 import { scrub } from "../../lib/log.ts";
 import { ProviderError } from "../provider-error.ts";
 import type { ChatMessage, ChatRequest, Provider, ProviderId, ProviderOptions, StreamEvent } from "../types.ts";
+import { describeError } from "../../lib/errors.ts";
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null | undefined): number | undefined {
@@ -74,7 +75,7 @@ export const abortedError = (id: ProviderId): ProviderError => new ProviderError
 export function streamError(id: ProviderId, e: unknown, signal?: AbortSignal): ProviderError {
   if (signal?.aborted) return abortedError(id);
   if (e instanceof ProviderError) return e;
-  const why = e instanceof Error ? e.message : String(e);
+  const why = describeError(e);
   return new ProviderError(id, `${id}: stream ended early: connection lost (${why})`, { retryable: true, cause: e });
 }
 
@@ -108,7 +109,7 @@ export async function* postAndStream(id: ProviderId, opts: PostOptions, read: (r
     body = JSON.stringify(opts.body());
   } catch (e) {
     // A tool input holding a BigInt or a cycle: the same request would fail again.
-    return yield { type: "error", error: new ProviderError(id, `${id}: the request cannot be encoded as JSON (${e instanceof Error ? e.message : String(e)})`, { cause: e }) };
+    return yield { type: "error", error: new ProviderError(id, `${id}: the request cannot be encoded as JSON (${describeError(e)})`, { cause: e }) };
   }
   let res: Response;
   try {
@@ -120,7 +121,7 @@ export async function* postAndStream(id: ProviderId, opts: PostOptions, read: (r
     });
   } catch (e) {
     if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
-    const why = withoutKey(e instanceof Error ? e.message : String(e), opts.apiKey);
+    const why = withoutKey(describeError(e), opts.apiKey);
     return yield { type: "error", error: new ProviderError(id, `${id}: cannot reach ${hostOf(opts.url)} (${why})`, { retryable: true, cause: e }) };
   }
   if (!res.ok) {

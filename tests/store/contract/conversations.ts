@@ -3,8 +3,9 @@
  * memory.test.ts; later the NATS store). `make` returns a fresh, empty implementation and a disposer;
  * the clock is injected so ordering by time is deterministic.
  */
+import type { NewMessage } from "../../../src/core/index.ts";
 import { describe, expect, test } from "bun:test";
-import type { ConversationStore, NewMessage } from "../../../src/store/index.ts";
+import type { ConversationStore } from "../../../src/store/index.ts";
 import { type MakeHarness, addr, user } from "./harness.ts";
 
 export function conversationsContract(name: string, make: MakeHarness<ConversationStore>): void {

@@ -1,5 +1,5 @@
 /** What the port contracts share: the harness an implementation hands them, and test data. */
-import type { NewMessage, SessionAddress } from "../../../src/store/index.ts";
+import type { NewMessage, SessionAddress } from "../../../src/core/index.ts";
 
 export interface PortHarness<P> extends AsyncDisposable {
   store: P;

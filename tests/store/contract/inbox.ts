@@ -4,8 +4,9 @@
  * port of the same engine, so the harness offers both. `make` returns a fresh, empty implementation and a disposer;
  * the clock is injected so ordering by time is deterministic.
  */
+import type { NewMessage } from "../../../src/core/index.ts";
 import { describe, expect, test } from "bun:test";
-import type { ConversationStore, InboxStore, NewMessage } from "../../../src/store/index.ts";
+import type { ConversationStore, InboxStore } from "../../../src/store/index.ts";
 import { type MakeHarness, addr, user } from "./harness.ts";
 
 export function inboxContract(name: string, make: MakeHarness<ConversationStore & InboxStore>): void {
