@@ -28,7 +28,7 @@ await runBench("chat", async () => {
   const upstream = startUpstream();
   const up = upstream.port!;
   const prof = process.env.BENCH_PROF ? ["--cpu-prof-md", "--cpu-prof-dir=/tmp/prof"] : [];
-  const gw = await step("start the gateway", 30_000, () => startGateway([FROM_SOURCE[0], ...prof, FROM_SOURCE[1]], { config: gatewayConfig(up) }));
+  const gw = await step("start the gateway", 30_000, () => startGateway([FROM_SOURCE[0], ...prof, FROM_SOURCE[1]], { config: `${gatewayConfig(up)}\n[gateway]\n# 50 sockets × 4 in flight is 200 turns at once: above the default queue (32 running + 128 waiting)\nmax_queued_turns = 1024\n` }));
   const client = await step("open a socket", 10_000, () => openClient(gw.port));
 
   await step("warm up", 60_000, async () => {
