@@ -115,7 +115,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
     }
     // Another gateway appended since: read only what is new, unless a reset came in between.
     if (have && have.seq < last.seq) {
-      const msgs = await ctx.scan(stream, subjectOf(key), { fromSeq: have.seq + 1 });
+      const msgs = await ctx.subjectMessages(stream, subjectOf(key), have.seq + 1, last.seq);
       const next = msgs.map((m) => dec<Append>(m.data));
       if (next.length > 0 && next[0]!.first === have.messages.length + 1 && msgs.at(-1)!.seq === last.seq) {
         const c: Cached = { seq: last.seq, info: last.a.s, messages: [...have.messages, ...next.flatMap((a) => toStored(a, key))] };
@@ -123,7 +123,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         return c;
       }
     }
-    const msgs = await ctx.scan(stream, subjectOf(key));
+    const msgs = await ctx.subjectMessages(stream, subjectOf(key), 1, last.seq);
     const messages: StoredMessage[] = [];
     let seq = 0;
     for (const m of msgs) {
