@@ -26,6 +26,14 @@ export interface NatsContext {
   connected(): boolean;
   /** Runs one store operation: StoreError when NATS is unreachable or the operation fails. */
   run<T>(doing: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs one read: as `run`, but a read that NATS did not answer (a timeout, no responders, the
+   * connection down) is tried again for up to `readRetryMs` — a stream's leader lost with its node
+   * is re-elected in 5–10 s on 2.9, and a request sent as the connection dropped is lost with it —
+   * so a read rides out a node's loss instead of failing the turn. Only reads: a write that timed
+   * out may have landed.
+   */
+  read<T>(doing: string, fn: () => Promise<T>): Promise<T>;
   /** A KV bucket of the store, created when absent (replicas, no direct get: reads go to the leader). */
   bucket(part: string): Promise<KV>;
   /** Gives an existing stream the configured replicas (a changed `[store] replicas` applies at start). */
@@ -92,6 +100,15 @@ export interface ContextOptions {
   replicas: number;
   now: () => number;
   kvm: { create(name: string, opts: Record<string, unknown>): Promise<KV> };
+  /** How long a read unanswered by NATS is tried again (default 20 s). */
+  readRetryMs?: number;
+}
+
+/** A failure where NATS did not answer (worth another try), not one it answered with. */
+function unanswered(e: unknown): boolean {
+  if (e instanceof JetStreamApiError) return e.code === 503 || /leader|not available|unavailable/i.test(e.message);
+  const m = describeError(e);
+  return /timeout|timed out|no responders|unreachable|disconnect|connection closed|reconnect/i.test(m);
 }
 
 export function natsContext(o: ContextOptions): NatsContext {
@@ -124,6 +141,18 @@ export function natsContext(o: ContextOptions): NatsContext {
         return await fn();
       } catch (e) {
         throw explain(doing, e);
+      }
+    },
+    async read(doing, fn) {
+      const end = Date.now() + (o.readRetryMs ?? 20_000);
+      for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+        try {
+          return await ctx.run(doing, fn);
+        } catch (e) {
+          const cause = (e as { cause?: unknown }).cause ?? e;
+          if (closed || o.nc.isClosed() || Date.now() + wait > end || !(unanswered(cause) || !ctx.connected())) throw e;
+          await Bun.sleep(wait);
+        }
       }
     },
     async bucket(part) {

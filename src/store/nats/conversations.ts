@@ -211,7 +211,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
       });
       return p;
     },
-    sessionVersion: (key) => ctx.run("read a session version", async () => (await lastOf(key))?.seq ?? 0),
+    sessionVersion: (key) => ctx.read("read a session version", async () => (await lastOf(key))?.seq ?? 0),
     fenceSession: (key) =>
       ctx.run("fence a session", async () => {
         const l = await lastOf(key);
@@ -227,12 +227,12 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         }
       }),
     getSession: (key) =>
-      ctx.run("read a session", async () => {
+      ctx.read("read a session", async () => {
         const l = await lastOf(key);
         return l ? { ...l.a.s } : null;
       }),
     listSessions: (q) =>
-      ctx.run("list sessions", async () => {
+      ctx.read("list sessions", async () => {
         const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
         const heads = await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true, headersOnly: true });
         const all = heads
@@ -245,7 +245,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         return { sessions: page, next_cursor: all.length > q.limit && last ? encodeCursor(last) : null };
       }),
     history: (key, q) =>
-      ctx.run("read history", async () => {
+      ctx.read("read history", async () => {
         const c = await load(key);
         if (!c) return [];
         const list = c.messages;
@@ -261,7 +261,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         return l.a.s.message_count;
       }),
     countSessions: () =>
-      ctx.run("count sessions", async () => {
+      ctx.read("count sessions", async () => {
         const si = await ctx.jsm.streams.info(stream);
         return si.state.num_subjects ?? (await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true, headersOnly: true })).length;
       }),

@@ -153,6 +153,6 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
       reserving = p.catch(() => {});
       return p;
     },
-    sumUsage: (q) => ctx.run("sum usage", async () => sumRecords([...view.values()].map((h) => h.row), q)),
+    sumUsage: (q) => ctx.read("sum usage", async () => sumRecords([...view.values()].map((h) => h.row), q)),
   };
 }
