@@ -32,7 +32,7 @@ export interface WorkOptions {
   replicas?: number;
   /** Partitions of the queue (default 16); fixed once the stream exists (changing it reshuffles sessions). */
   partitions?: number;
-  /** How long a delivery may go without a `working()` before it is redelivered (default 30 s). */
+  /** How long a delivery may go without a `working()` before it is redelivered (default 10 s: also how long a delivery lost with a dead NATS node waits). */
   ackWaitMs?: number;
   /** Deliveries before a message is dead-lettered (default 10: with the backoff, about 2.5 minutes of trying). */
   maxDeliver?: number;
@@ -105,7 +105,7 @@ export class ClusterWork {
   ) {
     this.ns = opts.namespace ?? "exoclaw";
     this.n = opts.partitions ?? 16;
-    this.ackWaitMs = opts.ackWaitMs ?? 30_000;
+    this.ackWaitMs = opts.ackWaitMs ?? 10_000;
     this.maxDeliver = opts.maxDeliver ?? 10;
     this.id = opts.id ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   }
