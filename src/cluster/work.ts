@@ -210,7 +210,7 @@ export class ClusterWork {
           return held?.operation === "PUT" && dec<{ nonce?: string }>(held.value).nonce === nonce;
         }
       } catch (e) {
-        if (this.nc.isClosed() || Date.now() + wait > end || !/timeout|timed out|no responders|503|disconnect|reconnect/i.test(describeError(e))) {
+        if (this.nc.isClosed() || Date.now() + wait > end || !/timeout|timed out|no responders|503|jetstream is not enabled|disconnect|reconnect/i.test(describeError(e))) {
           throw new ExoError("unavailable", `cannot claim the reply of ${id}: ${describeError(e)}`, { cause: e });
         }
         await Bun.sleep(wait);

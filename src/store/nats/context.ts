@@ -105,10 +105,11 @@ export interface ContextOptions {
 }
 
 /** A failure where NATS did not answer (worth another try), not one it answered with. */
-function unanswered(e: unknown): boolean {
+export function unanswered(e: unknown): boolean {
   if (e instanceof JetStreamApiError) return e.code === 503 || /leader|not available|unavailable/i.test(e.message);
   const m = describeError(e);
-  return /timeout|timed out|no responders|unreachable|disconnect|connection closed|reconnect/i.test(m);
+  // "jetstream is not enabled" is how the client reads a 503 (no responders): nobody got the request.
+  return /timeout|timed out|no responders|503|jetstream is not enabled|unreachable|disconnect|connection closed|reconnect/i.test(m);
 }
 
 export function natsContext(o: ContextOptions): NatsContext {

@@ -28,7 +28,7 @@ import { StoreError } from "../errors.ts";
 import type { LeaseFence } from "../session-leases.ts";
 import { decodeCursor, encodeCursor, isAfterCursor } from "../cursor.ts";
 import type { InboundReply } from "../inbox.ts";
-import { dec, enc, isWrongLastSequence, type NatsContext, token } from "./context.ts";
+import { dec, enc, isWrongLastSequence, type NatsContext, token, unanswered } from "./context.ts";
 import type { NatsInbox } from "./inbox.ts";
 
 /** One append as stored: the session after it, the first seq, the messages. */
@@ -141,7 +141,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
   const appendOnce = async (addr: SessionAddress, msgs: NewMessage[], fence?: LeaseFence): Promise<StoredMessage[]> => {
     let tail: { seq: number; info: SessionInfo } | null = cache.get(addr.key) ?? null;
     if (!tail) {
-      const l = await lastOf(addr.key);
+      const l = await ctx.read("read a session's last append", () => lastOf(addr.key));
       tail = l ? { seq: l.seq, info: l.a.s } : null;
     }
     const id = nuid.next();
@@ -156,20 +156,28 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
       const h = headers();
       h.set(HEADER, Buffer.from(JSON.stringify(info)).toString("base64url"));
       // After the tail was read, before the publish that expects it (see the header).
-      if (fence && (await leaseOf(addr.key)) !== fence.token) {
+      if (fence && (await ctx.read("read a session lease", () => leaseOf(addr.key))) !== fence.token) {
         throw new StoreError(`the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`);
       }
       try {
-        let ack: { seq: number };
-        try {
-          ack = await ctx.js.publish(subjectOf(addr.key), enc(a), { headers: h, msgID: `${id}:${attempt}`, expect: { lastSubjectSequence: tail?.seq ?? 0, streamName: stream } });
-        } catch (e) {
-          // No acknowledgement (a timeout, a leader lost): it may have landed all the same.
-          if (isWrongLastSequence(e)) throw e;
-          const l = await lastOf(addr.key).catch(() => null);
-          if (!l || l.a.id !== id) throw e;
-          ack = { seq: l.seq };
-          Object.assign(a, l.a);
+        let ack: { seq: number } | undefined;
+        // NATS did not answer (the stream's leader lost with its node, re-elected in 5–10 s on 2.9):
+        // the same publish again, for up to 20 s — its Nats-Msg-Id makes a landed first try a duplicate.
+        const end = Date.now() + 20_000;
+        for (let wait = 100; !ack; wait = Math.min(wait * 2, 1000)) {
+          try {
+            ack = await ctx.js.publish(subjectOf(addr.key), enc(a), { headers: h, msgID: `${id}:${attempt}`, expect: { lastSubjectSequence: tail?.seq ?? 0, streamName: stream } });
+          } catch (e) {
+            // No acknowledgement (a timeout, a leader lost): it may have landed all the same.
+            const l = await lastOf(addr.key).catch(() => null);
+            if (l && l.a.id === id) {
+              ack = { seq: l.seq };
+              Object.assign(a, l.a);
+              break;
+            }
+            if (isWrongLastSequence(e) || !unanswered(e) || Date.now() + wait > end) throw e;
+            await Bun.sleep(wait);
+          }
         }
         const stored = toStored(a, addr.key);
         const had = cache.get(addr.key);
@@ -181,7 +189,9 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         // Another gateway appended (or reset) since: read the new tail and try again.
         if (!isWrongLastSequence(e) || attempt >= 50) throw e;
         forget(addr.key);
-        const l = await lastOf(addr.key);
+        const l = await ctx.read("read a session's last append", () => lastOf(addr.key));
+        // This append itself, landed on a try whose answer was lost: done, not appended twice.
+        if (l && l.a.id === id) return structuredClone(toStored(l.a, addr.key));
         tail = l ? { seq: l.seq, info: l.a.s } : null;
       }
     }
