@@ -151,7 +151,8 @@ export function natsContext(o: ContextOptions): NatsContext {
           return await ctx.run(doing, fn);
         } catch (e) {
           const cause = (e as { cause?: unknown }).cause ?? e;
-          if (closed || o.nc.isClosed() || Date.now() + wait > end || !(unanswered(cause) || !ctx.connected())) throw e;
+          // Unreachable fails at once (so `/ready` is 503 at once); only a connected client waits for a leader.
+          if (closed || o.nc.isClosed() || !ctx.connected() || Date.now() + wait > end || !unanswered(cause)) throw e;
           await Bun.sleep(wait);
         }
       }

@@ -175,7 +175,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
               Object.assign(a, l.a);
               break;
             }
-            if (isWrongLastSequence(e) || !unanswered(e) || Date.now() + wait > end) throw e;
+            if (isWrongLastSequence(e) || !unanswered(e) || !ctx.connected() || Date.now() + wait > end) throw e;
             await Bun.sleep(wait);
           }
         }

@@ -137,7 +137,7 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
         const got = sm ? dec<Wire>(sm.data) : null;
         if (!got || got.w !== me || got.v !== held.v) {
           // Not landed (as far as the leader says): NATS did not answer, so the same check and publish again.
-          if (!unanswered(e) || Date.now() > end) throw e;
+          if (!unanswered(e) || !ctx.connected() || Date.now() > end) throw e;
           await Bun.sleep(200);
           continue;
         }
