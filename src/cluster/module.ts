@@ -13,7 +13,7 @@ export { ClusterWork } from "./work.ts";
 
 /**
  * The work queue for this config: null unless the store is the nats store. Throws unavailable when
- * NATS does not answer. `EXOCLAW_WORK_ACK_WAIT_MS` (tests, benches) shortens the 30 s after which a
+ * NATS does not answer. `EXOCLAW_WORK_ACK_WAIT_MS` (tests, benches) shortens the 10 s after which a
  * silent holder's message is redelivered; it applies when the consumers are created.
  */
 export async function openClusterWork(config: Config, log: Logger, env: Readonly<Record<string, string | undefined>> = process.env): Promise<ClusterWork | null> {

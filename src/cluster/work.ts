@@ -32,7 +32,7 @@ export interface WorkOptions {
   replicas?: number;
   /** Partitions of the queue (default 16); fixed once the stream exists (changing it reshuffles sessions). */
   partitions?: number;
-  /** How long a delivery may go without a `working()` before it is redelivered (default 30 s). */
+  /** How long a delivery may go without a `working()` before it is redelivered (default 10 s: also how long a delivery lost with a dead NATS node waits). */
   ackWaitMs?: number;
   /** Deliveries before a message is dead-lettered (default 10: with the backoff, about 2.5 minutes of trying). */
   maxDeliver?: number;
@@ -105,7 +105,7 @@ export class ClusterWork {
   ) {
     this.ns = opts.namespace ?? "exoclaw";
     this.n = opts.partitions ?? 16;
-    this.ackWaitMs = opts.ackWaitMs ?? 30_000;
+    this.ackWaitMs = opts.ackWaitMs ?? 10_000;
     this.maxDeliver = opts.maxDeliver ?? 10;
     this.id = opts.id ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   }
@@ -191,15 +191,30 @@ export class ClusterWork {
 
   /**
    * The reply-once claim: create-if-absent on `<ns>_replied.<record id>`; false when another gateway
-   * holds it (it sent, or sends, this reply). Throws unavailable when NATS does not answer.
+   * holds it (it sent, or sends, this reply). A create NATS did not answer (the bucket's leader lost
+   * with its node, re-elected in 5–10 s on 2.9) is tried again for up to 20 s; the claim carries a
+   * nonce of this call, so a first try that landed unacknowledged is recognised as ours, and nothing
+   * else is. Throws unavailable when NATS does not answer in that time.
    */
   async claimReply(id: string): Promise<boolean> {
-    try {
-      await this.replied.create(subjectToken(id), enc({ by: this.id, at: Date.now() }));
-      return true;
-    } catch (e) {
-      if (/wrong last sequence|10071|key exists/i.test(describeError(e))) return false;
-      throw new ExoError("unavailable", `cannot claim the reply of ${id}: ${describeError(e)}`, { cause: e });
+    const nonce = randomUUID();
+    const end = Date.now() + 20_000;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        try {
+          await this.replied.create(subjectToken(id), enc({ by: this.id, at: Date.now(), nonce }));
+          return true;
+        } catch (e) {
+          if (!/wrong last sequence|10071|key exists/i.test(describeError(e))) throw e;
+          const held = await this.replied.get(subjectToken(id));
+          return held?.operation === "PUT" && dec<{ nonce?: string }>(held.value).nonce === nonce;
+        }
+      } catch (e) {
+        if (this.nc.isClosed() || Date.now() + wait > end || !/timeout|timed out|no responders|503|jetstream is not enabled|disconnect|reconnect/i.test(describeError(e))) {
+          throw new ExoError("unavailable", `cannot claim the reply of ${id}: ${describeError(e)}`, { cause: e });
+        }
+        await Bun.sleep(wait);
+      }
     }
   }
 

@@ -50,19 +50,19 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
         return r;
       }),
     getApproval: (id) =>
-      ctx.run("read an approval", async () => {
+      ctx.read("read an approval", async () => {
         const e = await records.get(token(id));
         return e && e.operation === "PUT" ? e.json<ApprovalRecord>() : null;
       }),
     listApprovals: (q) =>
-      ctx.run("list approvals", async () =>
+      ctx.read("list approvals", async () =>
         (await scan<ApprovalRecord>("approvals"))
           .filter((r) => (q.state === undefined || r.state === q.state) && (q.session === undefined || r.session === q.session))
           .sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
           .slice(0, q.limit),
       ),
     getApprovalRule: (agent, tool) =>
-      ctx.run("read an approval rule", async () => {
+      ctx.read("read an approval rule", async () => {
         const e = await rules.get(ruleKey(agent, tool));
         return e && e.operation === "PUT" ? e.json<ApprovalRule>() : null;
       }),
@@ -71,7 +71,7 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
         await putRule(rule);
       }),
     listApprovalRules: () =>
-      ctx.run("list approval rules", async () =>
+      ctx.read("list approval rules", async () =>
         (await scan<ApprovalRule>("approval_rules")).sort((a, b) => (a.agent === b.agent ? (a.tool < b.tool ? -1 : a.tool > b.tool ? 1 : 0) : a.agent < b.agent ? -1 : 1)),
       ),
     deleteApprovalRule: (agent, tool) =>

@@ -26,6 +26,14 @@ export interface NatsContext {
   connected(): boolean;
   /** Runs one store operation: StoreError when NATS is unreachable or the operation fails. */
   run<T>(doing: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs one read: as `run`, but a read that NATS did not answer (a timeout, no responders, the
+   * connection down) is tried again for up to `readRetryMs` — a stream's leader lost with its node
+   * is re-elected in 5–10 s on 2.9, and a request sent as the connection dropped is lost with it —
+   * so a read rides out a node's loss instead of failing the turn. Only reads: a write that timed
+   * out may have landed.
+   */
+  read<T>(doing: string, fn: () => Promise<T>): Promise<T>;
   /** A KV bucket of the store, created when absent (replicas, no direct get: reads go to the leader). */
   bucket(part: string): Promise<KV>;
   /** Gives an existing stream the configured replicas (a changed `[store] replicas` applies at start). */
@@ -34,6 +42,12 @@ export interface NatsContext {
   ensureStream(cfg: { name: string; subjects: string[]; max_msgs_per_subject?: number }): Promise<void>;
   /** Every message of `stream` on `filter` (the last of each subject with `lastPerSubject`), in stream order. */
   scan(stream: string, filter: string, opts?: { lastPerSubject?: boolean; headersOnly?: boolean; fromSeq?: number }): Promise<JsMsg[]>;
+  /**
+   * The messages of one subject from `fromSeq` up to `toSeq`, read one by one from the stream's leader
+   * (STREAM.MSG.GET next_by_subj): no consumer is created, so a read needs only the stream's own RAFT
+   * group, not the meta leader (whose loss on a 3-node cluster stalls consumer creation 10–20 s on 2.9).
+   */
+  subjectMessages(stream: string, subject: string, fromSeq: number, toSeq: number): Promise<{ seq: number; data: Uint8Array }[]>;
   /** Calls `onMsg` for every message of `stream` from `fromSeq` on, now and as they arrive, until close. */
   follow(stream: string, fromSeq: number, onMsg: (m: JsMsg) => void): Promise<void>;
   /** Stops the tails (before the connection closes). */
@@ -86,6 +100,16 @@ export interface ContextOptions {
   replicas: number;
   now: () => number;
   kvm: { create(name: string, opts: Record<string, unknown>): Promise<KV> };
+  /** How long a read unanswered by NATS is tried again (default 20 s). */
+  readRetryMs?: number;
+}
+
+/** A failure where NATS did not answer (worth another try), not one it answered with. */
+export function unanswered(e: unknown): boolean {
+  if (e instanceof JetStreamApiError) return e.code === 503 || /leader|not available|unavailable/i.test(e.message);
+  const m = describeError(e);
+  // "jetstream is not enabled" is how the client reads a 503 (no responders): nobody got the request.
+  return /timeout|timed out|no responders|503|jetstream is not enabled|unreachable|disconnect|connection closed|reconnect/i.test(m);
 }
 
 export function natsContext(o: ContextOptions): NatsContext {
@@ -118,6 +142,19 @@ export function natsContext(o: ContextOptions): NatsContext {
         return await fn();
       } catch (e) {
         throw explain(doing, e);
+      }
+    },
+    async read(doing, fn) {
+      const end = Date.now() + (o.readRetryMs ?? 20_000);
+      for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+        try {
+          return await ctx.run(doing, fn);
+        } catch (e) {
+          const cause = (e as { cause?: unknown }).cause ?? e;
+          // Unreachable fails at once (so `/ready` is 503 at once); only a connected client waits for a leader.
+          if (closed || o.nc.isClosed() || !ctx.connected() || Date.now() + wait > end || !unanswered(cause)) throw e;
+          await Bun.sleep(wait);
+        }
       }
     },
     async bucket(part) {
@@ -161,6 +198,16 @@ export function natsContext(o: ContextOptions): NatsContext {
         }
       } finally {
         void c.delete().catch(() => {});
+      }
+      return out;
+    },
+    async subjectMessages(stream, subject, fromSeq, toSeq) {
+      const out: { seq: number; data: Uint8Array }[] = [];
+      for (let seq = fromSeq; seq <= toSeq; ) {
+        const sm = await o.jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as never);
+        if (!sm || sm.seq > toSeq) break;
+        out.push({ seq: sm.seq, data: sm.data });
+        seq = sm.seq + 1;
       }
       return out;
     },

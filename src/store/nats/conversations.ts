@@ -28,7 +28,7 @@ import { StoreError } from "../errors.ts";
 import type { LeaseFence } from "../session-leases.ts";
 import { decodeCursor, encodeCursor, isAfterCursor } from "../cursor.ts";
 import type { InboundReply } from "../inbox.ts";
-import { dec, enc, isWrongLastSequence, type NatsContext, token } from "./context.ts";
+import { dec, enc, isWrongLastSequence, type NatsContext, token, unanswered } from "./context.ts";
 import type { NatsInbox } from "./inbox.ts";
 
 /** One append as stored: the session after it, the first seq, the messages. */
@@ -115,7 +115,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
     }
     // Another gateway appended since: read only what is new, unless a reset came in between.
     if (have && have.seq < last.seq) {
-      const msgs = await ctx.scan(stream, subjectOf(key), { fromSeq: have.seq + 1 });
+      const msgs = await ctx.subjectMessages(stream, subjectOf(key), have.seq + 1, last.seq);
       const next = msgs.map((m) => dec<Append>(m.data));
       if (next.length > 0 && next[0]!.first === have.messages.length + 1 && msgs.at(-1)!.seq === last.seq) {
         const c: Cached = { seq: last.seq, info: last.a.s, messages: [...have.messages, ...next.flatMap((a) => toStored(a, key))] };
@@ -123,7 +123,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         return c;
       }
     }
-    const msgs = await ctx.scan(stream, subjectOf(key));
+    const msgs = await ctx.subjectMessages(stream, subjectOf(key), 1, last.seq);
     const messages: StoredMessage[] = [];
     let seq = 0;
     for (const m of msgs) {
@@ -141,7 +141,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
   const appendOnce = async (addr: SessionAddress, msgs: NewMessage[], fence?: LeaseFence): Promise<StoredMessage[]> => {
     let tail: { seq: number; info: SessionInfo } | null = cache.get(addr.key) ?? null;
     if (!tail) {
-      const l = await lastOf(addr.key);
+      const l = await ctx.read("read a session's last append", () => lastOf(addr.key));
       tail = l ? { seq: l.seq, info: l.a.s } : null;
     }
     const id = nuid.next();
@@ -156,20 +156,28 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
       const h = headers();
       h.set(HEADER, Buffer.from(JSON.stringify(info)).toString("base64url"));
       // After the tail was read, before the publish that expects it (see the header).
-      if (fence && (await leaseOf(addr.key)) !== fence.token) {
+      if (fence && (await ctx.read("read a session lease", () => leaseOf(addr.key))) !== fence.token) {
         throw new StoreError(`the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`);
       }
       try {
-        let ack: { seq: number };
-        try {
-          ack = await ctx.js.publish(subjectOf(addr.key), enc(a), { headers: h, msgID: `${id}:${attempt}`, expect: { lastSubjectSequence: tail?.seq ?? 0, streamName: stream } });
-        } catch (e) {
-          // No acknowledgement (a timeout, a leader lost): it may have landed all the same.
-          if (isWrongLastSequence(e)) throw e;
-          const l = await lastOf(addr.key).catch(() => null);
-          if (!l || l.a.id !== id) throw e;
-          ack = { seq: l.seq };
-          Object.assign(a, l.a);
+        let ack: { seq: number } | undefined;
+        // NATS did not answer (the stream's leader lost with its node, re-elected in 5–10 s on 2.9):
+        // the same publish again, for up to 20 s — its Nats-Msg-Id makes a landed first try a duplicate.
+        const end = Date.now() + 20_000;
+        for (let wait = 100; !ack; wait = Math.min(wait * 2, 1000)) {
+          try {
+            ack = await ctx.js.publish(subjectOf(addr.key), enc(a), { headers: h, msgID: `${id}:${attempt}`, expect: { lastSubjectSequence: tail?.seq ?? 0, streamName: stream } });
+          } catch (e) {
+            // No acknowledgement (a timeout, a leader lost): it may have landed all the same.
+            const l = await lastOf(addr.key).catch(() => null);
+            if (l && l.a.id === id) {
+              ack = { seq: l.seq };
+              Object.assign(a, l.a);
+              break;
+            }
+            if (isWrongLastSequence(e) || !unanswered(e) || !ctx.connected() || Date.now() + wait > end) throw e;
+            await Bun.sleep(wait);
+          }
         }
         const stored = toStored(a, addr.key);
         const had = cache.get(addr.key);
@@ -181,7 +189,9 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         // Another gateway appended (or reset) since: read the new tail and try again.
         if (!isWrongLastSequence(e) || attempt >= 50) throw e;
         forget(addr.key);
-        const l = await lastOf(addr.key);
+        const l = await ctx.read("read a session's last append", () => lastOf(addr.key));
+        // This append itself, landed on a try whose answer was lost: done, not appended twice.
+        if (l && l.a.id === id) return structuredClone(toStored(l.a, addr.key));
         tail = l ? { seq: l.seq, info: l.a.s } : null;
       }
     }
@@ -211,7 +221,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
       });
       return p;
     },
-    sessionVersion: (key) => ctx.run("read a session version", async () => (await lastOf(key))?.seq ?? 0),
+    sessionVersion: (key) => ctx.read("read a session version", async () => (await lastOf(key))?.seq ?? 0),
     fenceSession: (key) =>
       ctx.run("fence a session", async () => {
         const l = await lastOf(key);
@@ -227,12 +237,12 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         }
       }),
     getSession: (key) =>
-      ctx.run("read a session", async () => {
+      ctx.read("read a session", async () => {
         const l = await lastOf(key);
         return l ? { ...l.a.s } : null;
       }),
     listSessions: (q) =>
-      ctx.run("list sessions", async () => {
+      ctx.read("list sessions", async () => {
         const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
         const heads = await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true, headersOnly: true });
         const all = heads
@@ -245,7 +255,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         return { sessions: page, next_cursor: all.length > q.limit && last ? encodeCursor(last) : null };
       }),
     history: (key, q) =>
-      ctx.run("read history", async () => {
+      ctx.read("read history", async () => {
         const c = await load(key);
         if (!c) return [];
         const list = c.messages;
@@ -261,7 +271,7 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         return l.a.s.message_count;
       }),
     countSessions: () =>
-      ctx.run("count sessions", async () => {
+      ctx.read("count sessions", async () => {
         const si = await ctx.jsm.streams.info(stream);
         return si.state.num_subjects ?? (await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true, headersOnly: true })).length;
       }),

@@ -102,6 +102,6 @@ export async function natsFacts(ctx: NatsContext): Promise<FactStore> {
           return { ...fact };
         }
       }),
-    searchFacts: (q) => ctx.run("search facts", async () => index.search(q.agent, q.person, q.query, q.limit)),
+    searchFacts: (q) => ctx.read("search facts", async () => index.search(q.agent, q.person, q.query, q.limit)),
   };
 }

@@ -80,14 +80,14 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
         }
         return true;
       }),
-    pendingInbound: (limit) => ctx.run("read pending messages", async () => (await all()).sort(byArrival).slice(0, limit).map(strip)),
+    pendingInbound: (limit) => ctx.read("read pending messages", async () => (await all()).sort(byArrival).slice(0, limit).map(strip)),
     getInbound: (id) =>
-      ctx.run("read a pending message", async () => {
+      ctx.read("read a pending message", async () => {
         const e = await kv.get(token(id));
         return e && e.operation === "PUT" ? strip(e.json<Stored>()) : null;
       }),
     dueInbound: (now, limit) =>
-      ctx.run("read due messages", async () =>
+      ctx.read("read due messages", async () =>
         (await all())
           .filter((r) => retried(r) && r.next_at <= now)
           .sort((a, b) => a.next_at - b.next_at || byArrival(a, b))
@@ -95,13 +95,13 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
           .map(strip),
       ),
     nextInboundAt: (after) =>
-      ctx.run("read the next delivery time", async () => {
+      ctx.read("read the next delivery time", async () => {
         let next: number | null = null;
         for (const r of await all()) if (retried(r) && r.next_at > after && (next === null || r.next_at < next)) next = r.next_at;
         return next;
       }),
     countInbound: () =>
-      ctx.run("count pending messages", async () => {
+      ctx.read("count pending messages", async () => {
         let pending = 0;
         let dead = 0;
         for (const r of await all()) r.dead_at === null ? pending++ : dead++;

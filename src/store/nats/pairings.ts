@@ -13,18 +13,18 @@ export async function natsPairings(ctx: NatsContext): Promise<PairingStore> {
     (await ctx.scan(stream, `$KV.${ctx.name("pairings")}.>`, { lastPerSubject: true })).filter((m) => !isTombstone(m)).map((m) => dec<Pairing>(m.data));
   return {
     getPairing: (person) =>
-      ctx.run("read a pairing", async () => {
+      ctx.read("read a pairing", async () => {
         const e = await kv.get(token(person));
         return e && e.operation === "PUT" ? e.json<Pairing>() : null;
       }),
-    pairingByCode: (code) => ctx.run("read a pairing", async () => (await all()).find((p) => p.code === code) ?? null),
+    pairingByCode: (code) => ctx.read("read a pairing", async () => (await all()).find((p) => p.code === code) ?? null),
     savePairing: (p) =>
       ctx.run("save a pairing", async () => {
         const { person, channel, status, code, created_at, expires_at, notified_at, approved_at } = p;
         await kv.put(token(person), JSON.stringify({ person, channel, status, code, created_at, expires_at, notified_at, approved_at }));
       }),
     listPairings: (q) =>
-      ctx.run("list pairings", async () =>
+      ctx.read("list pairings", async () =>
         (await all())
           .filter((p) => (q.channel === undefined || p.channel === q.channel) && (q.status === undefined || p.status === q.status))
           .sort((a, b) => a.created_at - b.created_at || (a.person < b.person ? -1 : a.person > b.person ? 1 : 0)),

@@ -18,7 +18,7 @@ export async function natsPluginState(ctx: NatsContext): Promise<PluginStateStor
   const key = (plugin: string, k: string) => `${token(plugin)}.${token(k)}`;
   return {
     kvGet: (plugin, k) =>
-      ctx.run("read plugin state", async () => {
+      ctx.read("read plugin state", async () => {
         const e = await kv.get(key(plugin, k));
         return e && e.operation === "PUT" ? e.string() : null;
       }),
@@ -28,7 +28,7 @@ export async function natsPluginState(ctx: NatsContext): Promise<PluginStateStor
         else await kv.put(key(plugin, k), value);
       }),
     kvStats: (plugin) =>
-      ctx.run("read plugin state size", async () => {
+      ctx.read("read plugin state size", async () => {
         const msgs = await ctx.scan(stream, `$KV.${ctx.name("plugin_state")}.${token(plugin)}.*`, { lastPerSubject: true });
         let entries = 0;
         let bytes = 0;

@@ -21,7 +21,7 @@ import { nuid } from "@nats-io/transport-node";
 import { StoreError } from "../errors.ts";
 import type { UsageLedger, UsageRecord } from "../usage-ledger.ts";
 import { firstExceeded, sumRecords } from "../usage.ts";
-import { dec, enc, isWrongLastSequence, type NatsContext, token } from "./context.ts";
+import { dec, enc, isWrongLastSequence, type NatsContext, token, unanswered } from "./context.ts";
 
 type Wire = UsageRecord & { w: string; v: number };
 interface Held {
@@ -105,10 +105,12 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
   const reserveOnce = async (r: UsageRecord, limits: Parameters<UsageLedger["reserveUsage"]>[1]) => {
     await Promise.allSettled([...inFlight]);
     const subject = r.call !== undefined ? `${prefix}.c.${token(r.call)}` : `${prefix}.r.${nuid.next()}`;
+    // How long a reservation NATS does not answer is tried again (a leader re-elected after a node's loss).
+    const end = Date.now() + 20_000;
     for (let attempt = 0; ; attempt++) {
       const fresh = known === null;
       if (known === null) {
-        const last = (await ctx.jsm.streams.info(stream)).state.last_seq;
+        const last = (await ctx.read("read the usage ledger", () => ctx.jsm.streams.info(stream))).state.last_seq;
         await caughtUp(last);
         known = last;
       }
@@ -131,9 +133,14 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
           continue;
         }
         // No acknowledgement: it may have landed all the same (then it counts, as the follower shows).
-        const sm = await ctx.jsm.streams.getMessage(stream, { last_by_subj: subject }).catch(() => null);
+        const sm = await ctx.read("read a usage reservation", () => ctx.jsm.streams.getMessage(stream, { last_by_subj: subject })).catch(() => null);
         const got = sm ? dec<Wire>(sm.data) : null;
-        if (!got || got.w !== me || got.v !== held.v) throw e;
+        if (!got || got.w !== me || got.v !== held.v) {
+          // Not landed (as far as the leader says): NATS did not answer, so the same check and publish again.
+          if (!unanswered(e) || !ctx.connected() || Date.now() > end) throw e;
+          await Bun.sleep(200);
+          continue;
+        }
       }
       const now = view.get(subject);
       if (!(now && now.w === me && now.v > held.v)) view.set(subject, held);
@@ -153,6 +160,6 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
       reserving = p.catch(() => {});
       return p;
     },
-    sumUsage: (q) => ctx.run("sum usage", async () => sumRecords([...view.values()].map((h) => h.row), q)),
+    sumUsage: (q) => ctx.read("sum usage", async () => sumRecords([...view.values()].map((h) => h.row), q)),
   };
 }
