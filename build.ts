@@ -11,7 +11,18 @@
  * .cache/bun-runtimes/ and handed to Bun as compile.executablePath, so Bun never downloads one.
  * The host's own runtime is the npm-installed bun binary itself.
  */
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, renameSync, rmSync, statSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  closeSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { buildPlugins } from "./scripts/build-plugins.ts";
@@ -34,11 +45,46 @@ export interface Target {
 // x64: `bun-<os>-x64` is the normal ("modern", Haswell+/AVX2) runtime, not `-baseline`; its npm
 // package is @oven/bun-<os>-x64 (the baseline one would be @oven/bun-<os>-x64-baseline).
 export const TARGETS: readonly Target[] = [
-  { name: "linux-x64", bun: "bun-linux-x64", pkg: "@oven/bun-linux-x64", out: "exoclaw-linux-x64", format: "elf", arch: "x64" },
-  { name: "linux-arm64", bun: "bun-linux-arm64", pkg: "@oven/bun-linux-aarch64", out: "exoclaw-linux-arm64", format: "elf", arch: "arm64" },
-  { name: "darwin-x64", bun: "bun-darwin-x64", pkg: "@oven/bun-darwin-x64", out: "exoclaw-darwin-x64", format: "macho", arch: "x64" },
-  { name: "darwin-arm64", bun: "bun-darwin-arm64", pkg: "@oven/bun-darwin-aarch64", out: "exoclaw-darwin-arm64", format: "macho", arch: "arm64" },
-  { name: "windows-x64", bun: "bun-windows-x64", pkg: "@oven/bun-windows-x64", out: "exoclaw-windows-x64.exe", format: "pe", arch: "x64" },
+  {
+    name: "linux-x64",
+    bun: "bun-linux-x64",
+    pkg: "@oven/bun-linux-x64",
+    out: "exoclaw-linux-x64",
+    format: "elf",
+    arch: "x64",
+  },
+  {
+    name: "linux-arm64",
+    bun: "bun-linux-arm64",
+    pkg: "@oven/bun-linux-aarch64",
+    out: "exoclaw-linux-arm64",
+    format: "elf",
+    arch: "arm64",
+  },
+  {
+    name: "darwin-x64",
+    bun: "bun-darwin-x64",
+    pkg: "@oven/bun-darwin-x64",
+    out: "exoclaw-darwin-x64",
+    format: "macho",
+    arch: "x64",
+  },
+  {
+    name: "darwin-arm64",
+    bun: "bun-darwin-arm64",
+    pkg: "@oven/bun-darwin-aarch64",
+    out: "exoclaw-darwin-arm64",
+    format: "macho",
+    arch: "arm64",
+  },
+  {
+    name: "windows-x64",
+    bun: "bun-windows-x64",
+    pkg: "@oven/bun-windows-x64",
+    out: "exoclaw-windows-x64.exe",
+    format: "pe",
+    arch: "x64",
+  },
 ];
 
 const ROOT = import.meta.dir;
@@ -52,7 +98,8 @@ export function nativeTarget(): Target | undefined {
 /** Executable format and CPU from the magic bytes and machine field (the first 4 KiB are plenty). */
 export function detectBinaryFormat(b: Uint8Array): { format: BinaryFormat | "unknown"; arch: Arch | "unknown" } {
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const arch = (v: number, x64: number, arm64: number): Arch | "unknown" => (v === x64 ? "x64" : v === arm64 ? "arm64" : "unknown");
+  const arch = (v: number, x64: number, arm64: number): Arch | "unknown" =>
+    v === x64 ? "x64" : v === arm64 ? "arm64" : "unknown";
   if (b.length >= 20 && view.getUint32(0, false) === 0x7f454c46) {
     return { format: "elf", arch: arch(view.getUint16(18, b[5] !== 2), 0x3e, 0xb7) }; // e_machine, EI_DATA endianness
   }
@@ -61,7 +108,8 @@ export function detectBinaryFormat(b: Uint8Array): { format: BinaryFormat | "unk
   }
   if (b.length >= 0x40 && b[0] === 0x4d && b[1] === 0x5a) {
     const pe = view.getUint32(0x3c, true); // e_lfanew
-    if (pe + 6 <= b.length && view.getUint32(pe, true) === 0x00004550) return { format: "pe", arch: arch(view.getUint16(pe + 4, true), 0x8664, 0xaa64) };
+    if (pe + 6 <= b.length && view.getUint32(pe, true) === 0x00004550)
+      return { format: "pe", arch: arch(view.getUint16(pe + 4, true), 0x8664, 0xaa64) };
   }
   return { format: "unknown", arch: "unknown" };
 }
@@ -85,15 +133,20 @@ function isRuntimeFor(path: string, t: Target): boolean {
 
 /** The Bun version the lockfile installed. The compiler must be that version too, or the runtime rejects its bytecode. */
 export function pinnedBunVersion(): string {
-  const pinned = (JSON.parse(readFileSync(join(ROOT, "node_modules/bun/package.json"), "utf8")) as { version: string }).version;
-  if (Bun.version !== pinned) throw new Error(`running under bun ${Bun.version} but node_modules has bun ${pinned}; run node_modules/.bin/bun build.ts`);
+  const pinned = (JSON.parse(readFileSync(join(ROOT, "node_modules/bun/package.json"), "utf8")) as { version: string })
+    .version;
+  if (Bun.version !== pinned)
+    throw new Error(
+      `running under bun ${Bun.version} but node_modules has bun ${pinned}; run node_modules/.bin/bun build.ts`,
+    );
   return pinned;
 }
 
 async function sh(cmd: string[], cwd: string): Promise<string> {
   const p = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe", stdin: "ignore" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new Error(`\`${cmd.join(" ")}\` exited ${code}: ${(err.trim() || out.trim()).split("\n").pop()}`);
+  if (code !== 0)
+    throw new Error(`\`${cmd.join(" ")}\` exited ${code}: ${(err.trim() || out.trim()).split("\n").pop()}`);
   return out;
 }
 
@@ -108,12 +161,19 @@ export async function runtimeFor(t: Target, version: string, opts: { offline?: b
   const dir = join(CACHE, `${t.pkg.replace("/", "-")}-${version}`);
   const bin = join(dir, "package/bin", exe);
   if (isRuntimeFor(bin, t)) return bin;
-  if (opts.offline) throw new Error(`the ${t.name} runtime (${t.pkg}@${version}) is not in .cache/bun-runtimes: run \`node_modules/.bin/bun build.ts --fetch-runtimes\` (as .ci/run does)`);
+  if (opts.offline)
+    throw new Error(
+      `the ${t.name} runtime (${t.pkg}@${version}) is not in .cache/bun-runtimes: run \`node_modules/.bin/bun build.ts --fetch-runtimes\` (as .ci/run does)`,
+    );
   mkdirSync(CACHE, { recursive: true });
   // Unpack beside the cache and move into place, so an interrupted run never leaves a half runtime.
   const tmp = mkdtempSync(join(CACHE, ".pack-"));
   try {
-    const tgz = (await sh(["npm", "pack", `${t.pkg}@${version}`, "--pack-destination", tmp, "--silent"], tmp)).trim().split("\n").pop() ?? "";
+    const tgz =
+      (await sh(["npm", "pack", `${t.pkg}@${version}`, "--pack-destination", tmp, "--silent"], tmp))
+        .trim()
+        .split("\n")
+        .pop() ?? "";
     await sh(["tar", "-xzf", join(tmp, tgz), "-C", tmp], tmp);
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
@@ -166,9 +226,11 @@ export async function build(targets: readonly Target[], opts: { offline?: boolea
       },
       throw: false,
     });
-    if (!result.success) throw new Error(`${t.name}: ${result.logs.map((l) => String(l).replace(/\s+/g, " ")).join("; ")}`);
+    if (!result.success)
+      throw new Error(`${t.name}: ${result.logs.map((l) => String(l).replace(/\s+/g, " ")).join("; ")}`);
     const got = detectBinaryFormat(head(outfile));
-    if (got.format !== t.format || got.arch !== t.arch) throw new Error(`${t.out} came out as ${got.format} ${got.arch}`);
+    if (got.format !== t.format || got.arch !== t.arch)
+      throw new Error(`${t.out} came out as ${got.format} ${got.arch}`);
     const mib = (statSync(outfile).size / 2 ** 20).toFixed(1);
     console.log(`dist/${t.out.padEnd(24)} ${mib.padStart(6)} MiB  ${Math.round(performance.now() - t0)} ms`);
     outputs.push(outfile);
@@ -178,16 +240,27 @@ export async function build(targets: readonly Target[], opts: { offline?: boolea
 
 /** The targets the command line asks for. Throws on an unknown name or flag. */
 export function selectTargets(args: string[]): readonly Target[] {
-  const { values } = parseArgs({ args, options: { native: { type: "boolean" }, target: { type: "string", multiple: true }, "fetch-runtimes": { type: "boolean" } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      native: { type: "boolean" },
+      target: { type: "string", multiple: true },
+      "fetch-runtimes": { type: "boolean" },
+    },
+  });
   if (values.native) {
     const t = nativeTarget();
     if (!t) throw new Error(`no build target for this machine (${process.platform}-${process.arch})`);
     return [t];
   }
   if (!values.target) return TARGETS;
-  const names = values.target.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean);
+  const names = values.target
+    .flatMap((s) => s.split(","))
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !TARGETS.some((t) => t.name === n));
-  if (unknown.length || !names.length) throw new Error(`unknown target "${unknown.join(", ")}"; known: ${TARGETS.map((t) => t.name).join(", ")}`);
+  if (unknown.length || !names.length)
+    throw new Error(`unknown target "${unknown.join(", ")}"; known: ${TARGETS.map((t) => t.name).join(", ")}`);
   return TARGETS.filter((t) => names.includes(t.name));
 }
 
@@ -201,7 +274,9 @@ if (import.meta.main) {
       process.exit(0);
     }
     const outputs = await build(selectTargets(args));
-    console.log(`${outputs.length} binar${outputs.length === 1 ? "y" : "ies"} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `${outputs.length} binar${outputs.length === 1 ? "y" : "ies"} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
   } catch (e) {
     console.error(`build failed: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`);
     process.exit(1);

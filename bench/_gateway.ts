@@ -18,14 +18,25 @@ export const REPLY = "Hello from the bench.";
 const chunk = (delta: unknown, finish: string | null = null) =>
   `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1, model: "bench", choices: [{ index: 0, delta, finish_reason: finish }], usage: null })}\n\n`;
 const USAGE = `data: ${JSON.stringify({ id: "chatcmpl-bench", object: "chat.completion.chunk", created: 1, model: "bench", choices: [], usage: { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 } })}\n\n`;
-const TEXT = chunk({ role: "assistant", content: "" }) + chunk({ content: "Hello" }) + chunk({ content: " from" }) + chunk({ content: " the bench." }) + chunk({}, "stop") + USAGE + "data: [DONE]\n\n";
+const TEXT =
+  chunk({ role: "assistant", content: "" }) +
+  chunk({ content: "Hello" }) +
+  chunk({ content: " from" }) +
+  chunk({ content: " the bench." }) +
+  chunk({}, "stop") +
+  USAGE +
+  "data: [DONE]\n\n";
 const TOOL_ARGS: Record<string, (n: number) => unknown> = {
   echo: (n) => ({ text: `round ${n}` }),
   remember: (n) => ({ topic: "bench", text: `note ${n % 8}` }),
   http_get: () => ({ url: "http://127.0.0.1:9/not-granted" }),
 };
 const toolCall = (name: string, n: number) =>
-  chunk({ role: "assistant", content: null, tool_calls: [{ index: 0, id: `call_${n}`, type: "function", function: { name, arguments: "" } }] }) +
+  chunk({
+    role: "assistant",
+    content: null,
+    tool_calls: [{ index: 0, id: `call_${n}`, type: "function", function: { name, arguments: "" } }],
+  }) +
   chunk({ tool_calls: [{ index: 0, function: { arguments: JSON.stringify(TOOL_ARGS[name]!(n)) } }] }) +
   chunk({}, "tool_calls") +
   USAGE +
@@ -42,8 +53,16 @@ export function startUpstream(): Bun.Server<undefined> {
       const rounds = body.messages.filter((m) => m.role === "tool").length;
       const user = String(body.messages.findLast((m) => m.role === "user")?.content ?? "");
       const named = /^tool:(\w+)/.exec(user)?.[1];
-      const wanted = named !== undefined && named in TOOL_ARGS ? { name: named, rounds: 1 } : user.startsWith("tools") ? { name: "echo", rounds: 3 } : null;
-      const text = wanted && rounds < wanted.rounds && (last?.role === "user" || last?.role === "tool") ? toolCall(wanted.name, rounds + 1) : TEXT;
+      const wanted =
+        named !== undefined && named in TOOL_ARGS
+          ? { name: named, rounds: 1 }
+          : user.startsWith("tools")
+            ? { name: "echo", rounds: 3 }
+            : null;
+      const text =
+        wanted && rounds < wanted.rounds && (last?.role === "user" || last?.role === "tool")
+          ? toolCall(wanted.name, rounds + 1)
+          : TEXT;
       return new Response(text, { headers: { "content-type": "text/event-stream" } });
     },
   });
@@ -85,7 +104,10 @@ export interface GatewayProcess {
  * Starts `cmd gateway --port N` (or `cmd …args(port)`) with a fresh EXOCLAW_HOME holding `config`,
  * and waits for /health. `stop` (also run by the bench's cleanup) ends it and removes its home.
  */
-export async function startGateway(cmd: readonly string[], opts: { config?: string; args?: (port: number) => string[]; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
+export async function startGateway(
+  cmd: readonly string[],
+  opts: { config?: string; args?: (port: number) => string[]; env?: Record<string, string> } = {},
+): Promise<GatewayProcess> {
   const port = freePort();
   const home = mkdtempSync(join(tmpdir(), "exoclaw-bench-"));
   if (opts.config !== undefined) writeFileSync(join(home, "config.toml"), opts.config);
@@ -112,7 +134,9 @@ export async function startGateway(cmd: readonly string[], opts: { config?: stri
     await waitHealthy(`http://127.0.0.1:${port}/health`, proc);
   } catch (e) {
     await stop();
-    throw new Error(`${cmd.join(" ")}: ${e instanceof Error ? e.message : String(e)}${stderr.trim() ? `; its stderr: ${stderr.trim().split("\n").slice(-3).join(" / ")}` : ""}`);
+    throw new Error(
+      `${cmd.join(" ")}: ${e instanceof Error ? e.message : String(e)}${stderr.trim() ? `; its stderr: ${stderr.trim().split("\n").slice(-3).join(" / ")}` : ""}`,
+    );
   }
   return { proc, port, home, startMs: performance.now() - t0, stop };
 }
@@ -144,7 +168,12 @@ export function openClient(port: number): Promise<Client> {
       pending.delete(m.id);
       if (!p) return;
       if (m.error !== undefined) p.reject(new Error(`chat.send answered an error: ${JSON.stringify(m.error)}`));
-      else if (m.result?.stop_reason !== "end_turn") p.reject(new Error(`a turn ended with stop_reason ${JSON.stringify(m.result?.stop_reason)}, not end_turn (text ${JSON.stringify(m.result?.text?.slice(0, 200))})`));
+      else if (m.result?.stop_reason !== "end_turn")
+        p.reject(
+          new Error(
+            `a turn ended with stop_reason ${JSON.stringify(m.result?.stop_reason)}, not end_turn (text ${JSON.stringify(m.result?.text?.slice(0, 200))})`,
+          ),
+        );
       else p.resolve(m.result);
     };
     ws.onclose = () => {
@@ -173,5 +202,8 @@ export async function webhookTurn(port: number, body: { peer: string; text: stri
   if (res.status !== 200) throw new Error(`POST /webhook/http answered ${res.status}: ${text.slice(0, 200)}`);
   const got = JSON.parse(text) as { replies?: { stop_reason?: string; text?: string }[] };
   const r = got.replies?.[0];
-  if (r?.stop_reason !== "end_turn") throw new Error(`a webhook turn ended with stop_reason ${JSON.stringify(r?.stop_reason)}, not end_turn: ${text.slice(0, 200)}`);
+  if (r?.stop_reason !== "end_turn")
+    throw new Error(
+      `a webhook turn ended with stop_reason ${JSON.stringify(r?.stop_reason)}, not end_turn: ${text.slice(0, 200)}`,
+    );
 }

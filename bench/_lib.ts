@@ -34,7 +34,12 @@ export function benchArgs<O extends Options>(name: string, options: O, limitS: n
   let parsed;
   try {
     parsed = parseArgs({
-      options: { ...options, smoke: { type: "boolean", default: false }, reps: { type: "string" }, limit: { type: "string" } },
+      options: {
+        ...options,
+        smoke: { type: "boolean", default: false },
+        reps: { type: "string" },
+        limit: { type: "string" },
+      },
       strict: true,
     });
   } catch (e) {
@@ -101,10 +106,17 @@ export async function fail(msg: string): Promise<never> {
 }
 
 function guardWhole(name: string, ms: number): void {
-  const t = setTimeout(() => void fail(`bench ${name}: took longer than its ${ms / 1000} s limit, in step "${currentStep}"`), ms);
+  const t = setTimeout(
+    () => void fail(`bench ${name}: took longer than its ${ms / 1000} s limit, in step "${currentStep}"`),
+    ms,
+  );
   t.unref();
-  process.on("unhandledRejection", (e) => void fail(`bench ${name}: in step "${currentStep}": ${e instanceof Error ? e.message : String(e)}`));
-  for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => void fail(`bench ${name}: stopped by ${sig} in step "${currentStep}"`));
+  process.on(
+    "unhandledRejection",
+    (e) => void fail(`bench ${name}: in step "${currentStep}": ${e instanceof Error ? e.message : String(e)}`),
+  );
+  for (const sig of ["SIGINT", "SIGTERM"] as const)
+    process.on(sig, () => void fail(`bench ${name}: stopped by ${sig} in step "${currentStep}"`));
 }
 
 /**
@@ -119,11 +131,16 @@ export async function step<T>(name: string, limitMs: number, fn: () => Promise<T
     return await Promise.race([
       Promise.resolve().then(fn),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new StepTimeout(`step "${name}" took longer than ${(limitMs / 1000).toFixed(1)} s`)), limitMs);
+        timer = setTimeout(
+          () => reject(new StepTimeout(`step "${name}" took longer than ${(limitMs / 1000).toFixed(1)} s`)),
+          limitMs,
+        );
       }),
     ]);
   } catch (e) {
-    return await fail(`bench: ${e instanceof StepTimeout ? e.message : `step "${name}" failed: ${e instanceof Error ? e.message : String(e)}`}`);
+    return await fail(
+      `bench: ${e instanceof StepTimeout ? e.message : `step "${name}" failed: ${e instanceof Error ? e.message : String(e)}`}`,
+    );
   } finally {
     clearTimeout(timer);
     currentStep = outer;
@@ -149,17 +166,31 @@ export async function runBench(name: string, main: () => Promise<void>): Promise
 export function printHeader(name: string, args: { smoke: boolean; reps?: number }, params: string): void {
   const git = Bun.spawnSync(["git", "rev-parse", "--short", "HEAD"], { cwd: ROOT, stdout: "pipe", stderr: "ignore" });
   const commit = git.exitCode === 0 ? git.stdout.toString().trim() : "unknown";
-  const dirty = Bun.spawnSync(["git", "status", "--porcelain", "--untracked-files=no"], { cwd: ROOT, stdout: "pipe", stderr: "ignore" }).stdout.toString().trim() ? " (uncommitted changes)" : "";
+  const dirty = Bun.spawnSync(["git", "status", "--porcelain", "--untracked-files=no"], {
+    cwd: ROOT,
+    stdout: "pipe",
+    stderr: "ignore",
+  })
+    .stdout.toString()
+    .trim()
+    ? " (uncommitted changes)"
+    : "";
   const cpu = cpus()[0]?.model.trim() ?? "unknown cpu";
   console.log(`# bench ${name}${args.smoke ? " --smoke (tiny sizes: proves it runs, measures nothing)" : ""}`);
-  console.log(`commit ${commit}${dirty} · ${new Date().toISOString()} · ${cpus().length} cores (${cpu}) · load ${uptimeLoad()} · Bun ${Bun.version}`);
-  console.log(args.reps === undefined ? params : `${params}; ${args.reps} rep${args.reps === 1 ? "" : "s"}, sides interleaved`);
+  console.log(
+    `commit ${commit}${dirty} · ${new Date().toISOString()} · ${cpus().length} cores (${cpu}) · load ${uptimeLoad()} · Bun ${Bun.version}`,
+  );
+  console.log(
+    args.reps === undefined ? params : `${params}; ${args.reps} rep${args.reps === 1 ? "" : "s"}, sides interleaved`,
+  );
   console.log("");
 }
 
 /** The 1/5/15-minute load averages, as `uptime` shows them. */
 export function uptimeLoad(): string {
-  return loadavg().map((l) => l.toFixed(2)).join(" ");
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 }
 
 // ---- statistics ----------------------------------------------------------------------------------
@@ -193,7 +224,16 @@ export interface Summary {
 export function summarize(xs: readonly number[]): Summary {
   const s = Float64Array.from(xs).sort() as unknown as number[];
   const q = (p: number) => quantile(s, p);
-  return { n: s.length, median: q(0.5), p25: q(0.25), p75: q(0.75), p90: q(0.9), p99: q(0.99), min: s.length ? s[0]! : NaN, max: s.length ? s[s.length - 1]! : NaN };
+  return {
+    n: s.length,
+    median: q(0.5),
+    p25: q(0.25),
+    p75: q(0.75),
+    p90: q(0.9),
+    p99: q(0.99),
+    min: s.length ? s[0]! : NaN,
+    max: s.length ? s[s.length - 1]! : NaN,
+  };
 }
 
 /** The per-pair differences a_i − b_i. Throws when the sides do not pair up. */
@@ -212,7 +252,10 @@ export function pairRatios(a: readonly number[], b: readonly number[]): number[]
  * Runs each side `reps` times, interleaved: pair i runs the sides in order, rotated by i (A,B then
  * B,A …). Returns each side's samples in rep order, so sample i of every side comes from pair i.
  */
-export async function interleave<K extends string, T>(reps: number, sides: Record<K, (rep: number) => Promise<T>>): Promise<Record<K, T[]>> {
+export async function interleave<K extends string, T>(
+  reps: number,
+  sides: Record<K, (rep: number) => Promise<T>>,
+): Promise<Record<K, T[]>> {
   const names = Object.keys(sides) as K[];
   const out = Object.fromEntries(names.map((n) => [n, [] as T[]])) as Record<K, T[]>;
   for (let i = 0; i < reps; i++) {
@@ -312,7 +355,8 @@ export async function waitHealthy(url: string, proc: Bun.Subprocess, timeoutMs =
     } catch {
       // not listening yet
     }
-    if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`the process exited (${proc.exitCode ?? proc.signalCode}) before ${url} answered`);
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`the process exited (${proc.exitCode ?? proc.signalCode}) before ${url} answered`);
     if (performance.now() - t0 > timeoutMs) throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s`);
     await Bun.sleep(1);
   }

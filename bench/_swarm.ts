@@ -108,7 +108,9 @@ function open(): Promise<Client | null> {
     sock.setNoDelay(true);
     sock.on("connect", () => {
       const auth = values.token ? `Authorization: Bearer ${values.token}\r\n` : "";
-      sock.write(`GET /ws HTTP/1.1\r\nHost: ${values.host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${auth}\r\n`);
+      sock.write(
+        `GET /ws HTTP/1.1\r\nHost: ${values.host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n${auth}\r\n`,
+      );
     });
     sock.on("data", (d: Buffer) => {
       c.buf = c.buf.length === 0 ? d : Buffer.concat([c.buf, d]);
@@ -145,7 +147,13 @@ await Promise.all(
     }
   }),
 );
-say({ t: "open", open: clients.length, failed, ms: Math.round(performance.now() - t0), errors: Object.fromEntries(errors) });
+say({
+  t: "open",
+  open: clients.length,
+  failed,
+  ms: Math.round(performance.now() - t0),
+  errors: Object.fromEntries(errors),
+});
 
 let input = "";
 for await (const chunk of process.stdin) {

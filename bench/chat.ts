@@ -12,10 +12,41 @@
  * upstream and the clients, so all three share the machine's cores. `BENCH_PROF=1` writes a CPU
  * profile of the gateway to /tmp/prof.
  */
-import { type Client, directCall, FROM_SOURCE, gatewayConfig, openClient, REPLY, startGateway, startUpstream } from "./_gateway.ts";
-import { benchArgs, cpuMs, goal, int, interleave, ms, num, pairDiffs, pairRatios, printHeader, ratio, runBench, spread, step, summarize, table, us } from "./_lib.ts";
+import {
+  type Client,
+  directCall,
+  FROM_SOURCE,
+  gatewayConfig,
+  openClient,
+  REPLY,
+  startGateway,
+  startUpstream,
+} from "./_gateway.ts";
+import {
+  benchArgs,
+  cpuMs,
+  goal,
+  int,
+  interleave,
+  ms,
+  num,
+  pairDiffs,
+  pairRatios,
+  printHeader,
+  ratio,
+  runBench,
+  spread,
+  step,
+  summarize,
+  table,
+  us,
+} from "./_lib.ts";
 
-const args = benchArgs("chat", { turns: { type: "string" }, seconds: { type: "string" }, sockets: { type: "string" } }, 900);
+const args = benchArgs(
+  "chat",
+  { turns: { type: "string" }, seconds: { type: "string" }, sockets: { type: "string" } },
+  900,
+);
 const { smoke, reps } = args;
 const TURNS = num(args.values.turns, 2000, smoke, 20);
 const SECONDS = num(args.values.seconds, 3, smoke, 0.2);
@@ -24,11 +55,19 @@ const DEPTH = 4;
 const TOOL_TURNS = smoke ? 3 : 50;
 
 await runBench("chat", async () => {
-  printHeader("chat", args, `${TURNS} paired turns, ${TOOL_TURNS} paired tool-loop turns, ${SECONDS} s load windows over ${SOCKETS} sockets × ${DEPTH} in flight`);
+  printHeader(
+    "chat",
+    args,
+    `${TURNS} paired turns, ${TOOL_TURNS} paired tool-loop turns, ${SECONDS} s load windows over ${SOCKETS} sockets × ${DEPTH} in flight`,
+  );
   const upstream = startUpstream();
   const up = upstream.port!;
   const prof = process.env.BENCH_PROF ? ["--cpu-prof-md", "--cpu-prof-dir=/tmp/prof"] : [];
-  const gw = await step("start the gateway", 30_000, () => startGateway([FROM_SOURCE[0], ...prof, FROM_SOURCE[1]], { config: `${gatewayConfig(up)}\n[gateway]\n# 50 sockets × 4 in flight is 200 turns at once: above the default queue (32 running + 128 waiting)\nmax_queued_turns = 1024\n` }));
+  const gw = await step("start the gateway", 30_000, () =>
+    startGateway([FROM_SOURCE[0], ...prof, FROM_SOURCE[1]], {
+      config: `${gatewayConfig(up)}\n[gateway]\n# 50 sockets × 4 in flight is 200 turns at once: above the default queue (32 running + 128 waiting)\nmax_queued_turns = 1024\n`,
+    }),
+  );
   const client = await step("open a socket", 10_000, () => openClient(gw.port));
 
   await step("warm up", 60_000, async () => {
@@ -77,7 +116,9 @@ await runBench("chat", async () => {
   client.close();
 
   // 3. Throughput: SOCKETS × DEPTH turns in flight for SECONDS, against direct calls at the same concurrency.
-  const sockets: Client[] = await step("open the load sockets", 30_000, () => Promise.all(Array.from({ length: SOCKETS }, () => openClient(gw.port))));
+  const sockets: Client[] = await step("open the load sockets", 30_000, () =>
+    Promise.all(Array.from({ length: SOCKETS }, () => openClient(gw.port))),
+  );
   async function window(run: (si: number, k: number, n: number) => Promise<unknown>) {
     const cpu0 = cpuMs(gw.proc.pid);
     let done = 0;
@@ -114,13 +155,56 @@ await runBench("chat", async () => {
   table(
     ["measure", "exoclaw", "baseline in the same run", "goal"],
     [
-      ["turn through the gateway (chat.send → result), p50 / p99", `${ms(g.median)} / ${ms(g.p99)}`, `direct streamed call: ${ms(d.median)} / ${ms(d.p99)}`, ""],
-      [`gateway overhead per turn: per-pair difference (gateway − direct) over ${TURNS} pairs, median / p90 / p99`, `${ms(overhead.median)} / ${ms(overhead.p90)} / ${ms(overhead.p99)}`, "", `median ${goal(overhead.median, "≤", 1, ms)}; p99 ${goal(overhead.p99, "≤", 5, ms)}`],
-      ["one turn with a 3-round tool loop (echo in the sandbox), p50 / p99", `${ms(tg.median)} / ${ms(tg.p99)}`, `4 direct calls: ${ms(summarize(tool.direct).median)}`, ""],
-      [`tool-loop overhead: per-pair difference over ${TOOL_TURNS} pairs, median / p90`, `${ms(toolOverhead.median)} / ${ms(toolOverhead.p90)}`, "", ""],
-      [`turns/s, ${SOCKETS} sockets × ${DEPTH} in flight, a new session each turn, median (min–max) of ${reps}`, spread(rate(load.newSessions), int), `direct calls/s at the same concurrency: ${spread(rate(load.direct), int)}`, goal(rate(load.newSessions).median, "≥", 5000, int)],
-      [`turns/s, ${SOCKETS} sockets × ${DEPTH} in flight, ${SOCKETS * DEPTH} ongoing sessions, median (min–max) of ${reps}`, spread(rate(load.ongoing), int), `per-pair ratio to direct: ${spread(summarize(pairRatios(load.ongoing.map((x) => x.rate), load.direct.map((x) => x.rate))), ratio)}`, goal(rate(load.ongoing).median, "≥", 5000, int)],
-      ["gateway CPU per turn (new / ongoing sessions), median", `${us(cpu(load.newSessions).median)} / ${us(cpu(load.ongoing).median)}`, "", ""],
+      [
+        "turn through the gateway (chat.send → result), p50 / p99",
+        `${ms(g.median)} / ${ms(g.p99)}`,
+        `direct streamed call: ${ms(d.median)} / ${ms(d.p99)}`,
+        "",
+      ],
+      [
+        `gateway overhead per turn: per-pair difference (gateway − direct) over ${TURNS} pairs, median / p90 / p99`,
+        `${ms(overhead.median)} / ${ms(overhead.p90)} / ${ms(overhead.p99)}`,
+        "",
+        `median ${goal(overhead.median, "≤", 1, ms)}; p99 ${goal(overhead.p99, "≤", 5, ms)}`,
+      ],
+      [
+        "one turn with a 3-round tool loop (echo in the sandbox), p50 / p99",
+        `${ms(tg.median)} / ${ms(tg.p99)}`,
+        `4 direct calls: ${ms(summarize(tool.direct).median)}`,
+        "",
+      ],
+      [
+        `tool-loop overhead: per-pair difference over ${TOOL_TURNS} pairs, median / p90`,
+        `${ms(toolOverhead.median)} / ${ms(toolOverhead.p90)}`,
+        "",
+        "",
+      ],
+      [
+        `turns/s, ${SOCKETS} sockets × ${DEPTH} in flight, a new session each turn, median (min–max) of ${reps}`,
+        spread(rate(load.newSessions), int),
+        `direct calls/s at the same concurrency: ${spread(rate(load.direct), int)}`,
+        goal(rate(load.newSessions).median, "≥", 5000, int),
+      ],
+      [
+        `turns/s, ${SOCKETS} sockets × ${DEPTH} in flight, ${SOCKETS * DEPTH} ongoing sessions, median (min–max) of ${reps}`,
+        spread(rate(load.ongoing), int),
+        `per-pair ratio to direct: ${spread(
+          summarize(
+            pairRatios(
+              load.ongoing.map((x) => x.rate),
+              load.direct.map((x) => x.rate),
+            ),
+          ),
+          ratio,
+        )}`,
+        goal(rate(load.ongoing).median, "≥", 5000, int),
+      ],
+      [
+        "gateway CPU per turn (new / ongoing sessions), median",
+        `${us(cpu(load.newSessions).median)} / ${us(cpu(load.ongoing).median)}`,
+        "",
+        "",
+      ],
     ],
   );
 });

@@ -17,7 +17,25 @@ import { join } from "node:path";
 import { startApp } from "../src/app.ts";
 import { loadConfig, writeCredential } from "../src/config/index.ts";
 import { createLogger } from "../src/lib/log.ts";
-import { benchArgs, freePort, int, interleave, ms, num, onCleanup, printHeader, ratio, ROOT, runBench, spread, step, stopProcess, summarize, table, waitHealthy } from "./_lib.ts";
+import {
+  benchArgs,
+  freePort,
+  int,
+  interleave,
+  ms,
+  num,
+  onCleanup,
+  printHeader,
+  ratio,
+  ROOT,
+  runBench,
+  spread,
+  step,
+  stopProcess,
+  summarize,
+  table,
+  waitHealthy,
+} from "./_lib.ts";
 
 const args = benchArgs("cluster", { webhooks: { type: "string" } }, 600);
 const W = num(args.values.webhooks, 200, args.smoke, 12);
@@ -29,7 +47,10 @@ await runBench("cluster", async () => {
   process.env.EXOCLAW_WORK_ACK_WAIT_MS = "2000";
   const natsPort = freePort();
   const natsDir = mkdtempSync(join(tmpdir(), "exoclaw-bench-js-"));
-  const nats = Bun.spawn([BIN, "-a", "127.0.0.1", "-p", String(natsPort), "-js", "-sd", natsDir], { stdout: "ignore", stderr: "ignore" });
+  const nats = Bun.spawn([BIN, "-a", "127.0.0.1", "-p", String(natsPort), "-js", "-sd", natsDir], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
   onCleanup(async () => {
     nats.kill("SIGKILL");
     await nats.exited;
@@ -38,7 +59,10 @@ await runBench("cluster", async () => {
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
   await step("nats-server up", 15_000, async () => {
     for (;;) {
-      const ok = await Bun.connect({ hostname: "127.0.0.1", port: natsPort, socket: { data() {} } }).then((s) => (s.end(), true), () => false);
+      const ok = await Bun.connect({ hostname: "127.0.0.1", port: natsPort, socket: { data() {} } }).then(
+        (s) => (s.end(), true),
+        () => false,
+      );
       if (ok) return;
       await Bun.sleep(50);
     }
@@ -54,7 +78,10 @@ await runBench("cluster", async () => {
       const body = (await req.json()) as { chat_id: number; text: string };
       sent.set(body.text, (sent.get(body.text) ?? 0) + 1);
       onSend?.();
-      return Response.json({ ok: true, result: { message_id: 1, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text } });
+      return Response.json({
+        ok: true,
+        result: { message_id: 1, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text },
+      });
     },
   });
   // The fake model (Anthropic's SSE): answers at once, except a held text (the failover case).
@@ -67,21 +94,37 @@ await runBench("cluster", async () => {
     async fetch(req) {
       const body = (await req.json()) as { messages: { role: string; content: unknown }[] };
       const last = body.messages.filter((m) => m.role === "user").at(-1)!;
-      const text = typeof last.content === "string" ? last.content : (last.content as { text?: string }[]).map((p) => p.text ?? "").join("");
+      const text =
+        typeof last.content === "string"
+          ? last.content
+          : (last.content as { text?: string }[]).map((p) => p.text ?? "").join("");
       if (text === holdText) {
         holdText = "";
         heldArrived?.();
         await new Promise(() => {});
       }
       const events = [
-        { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 1 } } },
+        {
+          type: "message_start",
+          message: {
+            id: "m",
+            type: "message",
+            role: "assistant",
+            model: "claude",
+            content: [],
+            stop_reason: null,
+            usage: { input_tokens: 5, output_tokens: 1 },
+          },
+        },
         { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
         { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: `echo: ${text}` } },
         { type: "content_block_stop", index: 0 },
         { type: "message_delta", delta: { stop_reason: "end_turn" }, usage: { output_tokens: 3 } },
         { type: "message_stop" },
       ];
-      return new Response(events.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`).join(""), { headers: { "content-type": "text/event-stream" } });
+      return new Response(events.map((e) => `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`).join(""), {
+        headers: { "content-type": "text/event-stream" },
+      });
     },
   });
   onCleanup(() => {
@@ -111,8 +154,23 @@ await runBench("cluster", async () => {
     return startApp({ config: loadConfig(env, { port: 0 }), log, env });
   };
   let next = 1;
-  const update = (n: number, text: string) => JSON.stringify({ update_id: n, message: { message_id: n, from: { id: 100 + (n % 50), is_bot: false, first_name: "Ada" }, chat: { id: 100 + (n % 50), type: "private" }, date: 1636628439, text } });
-  const post = (url: string, n: number, text: string) => fetch(`${url}/webhook/telegram`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": SECRET }, body: update(n, text) });
+  const update = (n: number, text: string) =>
+    JSON.stringify({
+      update_id: n,
+      message: {
+        message_id: n,
+        from: { id: 100 + (n % 50), is_bot: false, first_name: "Ada" },
+        chat: { id: 100 + (n % 50), type: "private" },
+        date: 1636628439,
+        text,
+      },
+    });
+  const post = (url: string, n: number, text: string) =>
+    fetch(`${url}/webhook/telegram`, {
+      method: "POST",
+      headers: { "x-telegram-bot-api-secret-token": SECRET },
+      body: update(n, text),
+    });
   const waitReplies = (texts: string[]) =>
     new Promise<void>((resolve) => {
       const check = () => texts.every((t) => sent.has(`echo: ${t}`)) && (resolve(), (onSend = null));
@@ -138,7 +196,11 @@ await runBench("cluster", async () => {
     return (W / (performance.now() - t0)) * 1000;
   };
 
-  printHeader("cluster", args, `${W} Telegram webhooks per sample, 32 in flight, 50 chats; model and platform fakes answer at once`);
+  printHeader(
+    "cluster",
+    args,
+    `${W} Telegram webhooks per sample, 32 in flight, 50 chats; model and platform fakes answer at once`,
+  );
   const rates = await interleave(args.reps, {
     jetstream: (rep) =>
       step(`jetstream rep ${rep}`, 120_000, async () => {
@@ -164,10 +226,13 @@ await runBench("cluster", async () => {
   });
   const js = summarize(rates.jetstream);
   const sq = summarize(rates.sqlite);
-  table(["store", "webhooks/s end to end", "vs sqlite"], [
-    ["jetstream, 2 gateways on 1 nats-server", spread(js, int), ratio(js.median / sq.median)],
-    ["sqlite, 1 gateway", spread(sq, int), ratio(1)],
-  ]);
+  table(
+    ["store", "webhooks/s end to end", "vs sqlite"],
+    [
+      ["jetstream, 2 gateways on 1 nats-server", spread(js, int), ratio(js.median / sq.median)],
+      ["sqlite, 1 gateway", spread(sq, int), ratio(1)],
+    ],
+  );
 
   // Failover: a child gateway takes a turn the model holds, is SIGKILLed, the other answers it.
   const failover: number[] = [];
@@ -176,7 +241,11 @@ await runBench("cluster", async () => {
       const store = `[store]\nkind = "nats"\nnats_url = "${natsUrl}"\nnamespace = "fail${rep}"\n`;
       const ha = home(store);
       const port = freePort();
-      const child = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "gateway", "--port", String(port)], { env: { ...process.env, EXOCLAW_HOME: ha }, stdout: "ignore", stderr: "ignore" });
+      const child = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "gateway", "--port", String(port)], {
+        env: { ...process.env, EXOCLAW_HOME: ha },
+        stdout: "ignore",
+        stderr: "ignore",
+      });
       onCleanup(() => stopProcess(child));
       await waitHealthy(`http://127.0.0.1:${port}/health`, child);
       const text = `failover ${rep}`;
@@ -192,12 +261,16 @@ await runBench("cluster", async () => {
         await child.exited;
         await waitReplies([text]);
         failover.push(performance.now() - t0);
-        if (sent.get(`echo: ${text}`) !== 1) throw new Error(`the failed-over message was sent ${sent.get(`echo: ${text}`)} times`);
+        if (sent.get(`echo: ${text}`) !== 1)
+          throw new Error(`the failed-over message was sent ${sent.get(`echo: ${text}`)} times`);
       } finally {
         await b.stop();
       }
     });
   }
   console.log("");
-  table(["failover", "SIGKILL → answered by the other gateway (ack_wait 2 s)"], [["time", spread(summarize(failover), ms)]]);
+  table(
+    ["failover", "SIGKILL → answered by the other gateway (ack_wait 2 s)"],
+    [["time", spread(summarize(failover), ms)]],
+  );
 });

@@ -14,9 +14,39 @@
  */
 import { join } from "node:path";
 import { type Client, openClient, startGateway, startUpstream } from "./_gateway.ts";
-import { benchArgs, childrenOf, cpuMs, goal, int, interleave, mib, ms, num, onCleanup, printHeader, ratio, ROOT, rssKiB, runBench, spread, step, summarize, table } from "./_lib.ts";
+import {
+  benchArgs,
+  childrenOf,
+  cpuMs,
+  goal,
+  int,
+  interleave,
+  mib,
+  ms,
+  num,
+  onCleanup,
+  printHeader,
+  ratio,
+  ROOT,
+  rssKiB,
+  runBench,
+  spread,
+  step,
+  summarize,
+  table,
+} from "./_lib.ts";
 
-const args = benchArgs("connections", { binary: { type: "string" }, sockets: { type: "string" }, workers: { type: "string" }, clients: { type: "string" }, seconds: { type: "string" } }, 1800);
+const args = benchArgs(
+  "connections",
+  {
+    binary: { type: "string" },
+    sockets: { type: "string" },
+    workers: { type: "string" },
+    clients: { type: "string" },
+    seconds: { type: "string" },
+  },
+  1800,
+);
 const { smoke, reps } = args;
 const BINARY = args.values.binary ?? join(ROOT, "dist/exoclaw-linux-x64");
 const SOCKETS = num(args.values.sockets, 100_000, smoke, 400);
@@ -31,7 +61,9 @@ const LOAD_SOCKETS = smoke ? 4 : 32;
 const DEPTH = 4;
 
 if (SOCKETS / CLIENTS > 19_000) {
-  console.error(`bench connections: ${int(SOCKETS)} sockets over ${CLIENTS} client processes is more than 19,000 each; raise --clients`);
+  console.error(
+    `bench connections: ${int(SOCKETS)} sockets over ${CLIENTS} client processes is more than 19,000 each; raise --clients`,
+  );
   process.exit(2);
 }
 
@@ -55,7 +87,9 @@ const cpuOf = (pids: number[]) =>
 async function workersUp(port: number, n: number): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const res = await fetch(`http://127.0.0.1:${port}/ready`, { headers: { authorization: `Bearer ${TOKEN}` } }).catch(() => null);
+    const res = await fetch(`http://127.0.0.1:${port}/ready`, { headers: { authorization: `Bearer ${TOKEN}` } }).catch(
+      () => null,
+    );
     const body = (await res?.json().catch(() => null)) as { workers?: { running: number } } | null;
     if ((body?.workers?.running ?? 1) >= n) return;
     if (Date.now() > deadline) throw new Error(`/ready did not report ${n} workers within 60 s`);
@@ -69,7 +103,21 @@ interface Swarm {
 }
 
 function swarm(port: number, count: number, from: string): Swarm {
-  const proc = Bun.spawn([process.execPath, join(ROOT, "bench/_swarm.ts"), "--port", String(port), "--count", String(count), "--from", from, "--token", TOKEN], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const proc = Bun.spawn(
+    [
+      process.execPath,
+      join(ROOT, "bench/_swarm.ts"),
+      "--port",
+      String(port),
+      "--count",
+      String(count),
+      "--from",
+      from,
+      "--token",
+      TOKEN,
+    ],
+    { stdin: "pipe", stdout: "pipe", stderr: "inherit" },
+  );
   onCleanup(() => proc.kill("SIGKILL"));
   const reader = proc.stdout.getReader();
   const decoder = new TextDecoder();
@@ -93,22 +141,34 @@ function swarm(port: number, count: number, from: string): Swarm {
 }
 
 await runBench("connections", async () => {
-  printHeader("connections", args, `${int(SOCKETS)} sockets over ${WORKERS} workers from ${CLIENTS} client processes; turns/s with 1 vs 2 workers over ${LOAD_SOCKETS} sockets × ${DEPTH} in flight, ${SECONDS} s windows`);
+  printHeader(
+    "connections",
+    args,
+    `${int(SOCKETS)} sockets over ${WORKERS} workers from ${CLIENTS} client processes; turns/s with 1 vs 2 workers over ${LOAD_SOCKETS} sockets × ${DEPTH} in flight, ${SECONDS} s windows`,
+  );
 
   // ---- 1. many sockets ----
   const gw = await step("start the gateway workers", 60_000, () =>
-    startGateway([BINARY], { args: (port) => ["gateway", "--port", String(port), "--workers", String(WORKERS)], env: { EXOCLAW_TOKEN: TOKEN } }),
+    startGateway([BINARY], {
+      args: (port) => ["gateway", "--port", String(port), "--workers", String(WORKERS)],
+      env: { EXOCLAW_TOKEN: TOKEN },
+    }),
   );
   await step("wait for every worker", 60_000, () => workersUp(gw.port, WORKERS));
   const idleKiB = rssOf(tree(gw.proc.pid));
   const per = Math.ceil(SOCKETS / CLIENTS);
   const t0 = performance.now();
-  const clients = Array.from({ length: CLIENTS }, (_, i) => swarm(gw.port, Math.min(per, SOCKETS - i * per), `127.0.0.${2 + i}`));
-  const opened = await step("open, authenticate and ping every socket", 600_000, () => Promise.all(clients.map((c) => c.next())));
+  const clients = Array.from({ length: CLIENTS }, (_, i) =>
+    swarm(gw.port, Math.min(per, SOCKETS - i * per), `127.0.0.${2 + i}`),
+  );
+  const opened = await step("open, authenticate and ping every socket", 600_000, () =>
+    Promise.all(clients.map((c) => c.next())),
+  );
   const establishMs = performance.now() - t0;
   const open = opened.reduce((n, o) => n + Number(o.open), 0);
   const failed = opened.reduce((n, o) => n + Number(o.failed), 0);
-  if (failed > 0) throw new Error(`${failed} of ${SOCKETS} sockets failed: ${JSON.stringify(opened.map((o) => o.errors))}`);
+  if (failed > 0)
+    throw new Error(`${failed} of ${SOCKETS} sockets failed: ${JSON.stringify(opened.map((o) => o.errors))}`);
   // Let the workers settle (GC after the burst) before RSS is read.
   await Bun.sleep(smoke ? 100 : 2000);
   const openKiB = rssOf(tree(gw.proc.pid));
@@ -132,7 +192,10 @@ await runBench("connections", async () => {
   // ---- 2. turns/s, 1 vs 2 workers ----
   const upstream = startUpstream();
   const config = `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "bench"\nbase_url = "http://127.0.0.1:${upstream.port}"\n`;
-  const start = (n: number) => step(`start a gateway with --workers ${n}`, 60_000, () => startGateway([BINARY], { config, args: (port) => ["gateway", "--port", String(port), "--workers", String(n)] }));
+  const start = (n: number) =>
+    step(`start a gateway with --workers ${n}`, 60_000, () =>
+      startGateway([BINARY], { config, args: (port) => ["gateway", "--port", String(port), "--workers", String(n)] }),
+    );
   const one = await start(1);
   const two = await start(2);
   await step("wait for the 2 workers", 60_000, () => workersUp(two.port, 2));
@@ -148,7 +211,8 @@ await runBench("connections", async () => {
     await Promise.all(
       load[side].flatMap((s, si) =>
         Array.from({ length: DEPTH }, async (_, k) => {
-          for (; performance.now() < end; done++) await s.turn({ content: "hi", peer: `${side}${si}-${k}-${fresh++ % 64}` });
+          for (; performance.now() < end; done++)
+            await s.turn({ content: "hi", peer: `${side}${si}-${k}-${fresh++ % 64}` });
         }),
       ),
     );
@@ -158,7 +222,9 @@ await runBench("connections", async () => {
     await window("one");
     await window("two");
   });
-  const turns = await step("turn windows, interleaved", 120_000 + reps * SECONDS * 2 * 3000, () => interleave(reps, { one: () => window("one"), two: () => window("two") }));
+  const turns = await step("turn windows, interleaved", 120_000 + reps * SECONDS * 2 * 3000, () =>
+    interleave(reps, { one: () => window("one"), two: () => window("two") }),
+  );
   for (const s of [...load.one, ...load.two]) s.close();
   await one.stop();
   await two.stop();
@@ -169,13 +235,35 @@ await runBench("connections", async () => {
   table(
     ["measure", "value", "reference / goal"],
     [
-      [`sockets open at once (${WORKERS} workers, ${CLIENTS} client processes)`, `${int(open)} of ${int(SOCKETS)}, every one authenticated and pinged`, "100,000"],
-      ["time to establish all (connect, upgrade, Bearer, first ping)", ms(establishMs), `${int(open / (establishMs / 1000))} sockets/s`],
-      ["RSS per socket above the idle baseline (all workers)", `${f1(perSocket)} KiB (${mib(idleKiB)} idle → ${mib(openKiB)})`, goal(perSocket, "≤", 3, (n) => `${f1(n)} KiB`)],
-      [`ping round trip while all are open (${samples.length} sampled, one at a time)`, `p50 ${ms(ping.median)} · p99 ${ms(ping.p99)}`, `max ${ms(ping.max)}`],
+      [
+        `sockets open at once (${WORKERS} workers, ${CLIENTS} client processes)`,
+        `${int(open)} of ${int(SOCKETS)}, every one authenticated and pinged`,
+        "100,000",
+      ],
+      [
+        "time to establish all (connect, upgrade, Bearer, first ping)",
+        ms(establishMs),
+        `${int(open / (establishMs / 1000))} sockets/s`,
+      ],
+      [
+        "RSS per socket above the idle baseline (all workers)",
+        `${f1(perSocket)} KiB (${mib(idleKiB)} idle → ${mib(openKiB)})`,
+        goal(perSocket, "≤", 3, (n) => `${f1(n)} KiB`),
+      ],
+      [
+        `ping round trip while all are open (${samples.length} sampled, one at a time)`,
+        `p50 ${ms(ping.median)} · p99 ${ms(ping.p99)}`,
+        `max ${ms(ping.max)}`,
+      ],
       ["turns/s, --workers 1", spread(rate(turns.one), f1), `gateway CPU per turn ${spread(cpu(turns.one), ms)}`],
-      ["turns/s, --workers 2", spread(rate(turns.two), f1), `gateway CPU per turn ${spread(cpu(turns.two), ms)}; per-pair ratio ${ratio(summarize(turns.two.map((x, i) => x.rate / turns.one[i]!.rate)).median)}`],
+      [
+        "turns/s, --workers 2",
+        spread(rate(turns.two), f1),
+        `gateway CPU per turn ${spread(cpu(turns.two), ms)}; per-pair ratio ${ratio(summarize(turns.two.map((x, i) => x.rate / turns.one[i]!.rate)).median)}`,
+      ],
     ],
   );
-  console.log("The client, the fake upstream and the gateway share this machine's cores: with 2 cores a second worker mostly competes with the load it serves.");
+  console.log(
+    "The client, the fake upstream and the gateway share this machine's cores: with 2 cores a second worker mostly competes with the load it serves.",
+  );
 });

@@ -16,10 +16,44 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FROM_SOURCE, gatewayConfig, type GatewayProcess, openClient, startGateway, startUpstream, webhookTurn } from "./_gateway.ts";
-import { benchArgs, childrenOf, goal, pssKiB, int, interleave, mib, ms, num, onCleanup, pairDiffs, pairRatios, printHeader, ratio, ROOT, rssKiB, runBench, spread, step, summarize, table } from "./_lib.ts";
+import {
+  FROM_SOURCE,
+  gatewayConfig,
+  type GatewayProcess,
+  openClient,
+  startGateway,
+  startUpstream,
+  webhookTurn,
+} from "./_gateway.ts";
+import {
+  benchArgs,
+  childrenOf,
+  goal,
+  pssKiB,
+  int,
+  interleave,
+  mib,
+  ms,
+  num,
+  onCleanup,
+  pairDiffs,
+  pairRatios,
+  printHeader,
+  ratio,
+  ROOT,
+  rssKiB,
+  runBench,
+  spread,
+  step,
+  summarize,
+  table,
+} from "./_lib.ts";
 
-const args = benchArgs("gateway", { binary: { type: "string" }, runs: { type: "string" }, seconds: { type: "string" }, sockets: { type: "string" } }, 1200);
+const args = benchArgs(
+  "gateway",
+  { binary: { type: "string" }, runs: { type: "string" }, seconds: { type: "string" }, sockets: { type: "string" } },
+  1200,
+);
 const { smoke, reps } = args;
 const BINARY = args.values.binary ?? join(ROOT, "dist/exoclaw-linux-x64");
 const RUNS = num(args.values.runs, 15, smoke, 1);
@@ -55,11 +89,15 @@ async function openSockets(port: number, n: number): Promise<WebSocket[]> {
   // In batches, so the listen backlog never overflows.
   for (let i = 0; i < n; i += 250) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(250, n - i) }, () => new Promise<WebSocket>((resolve, reject) => {
-        const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
-        ws.onopen = () => resolve(ws);
-        ws.onerror = () => reject(new Error(`socket ${out.length + 1} of ${n} failed to open`));
-      })),
+      Array.from(
+        { length: Math.min(250, n - i) },
+        () =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+            ws.onopen = () => resolve(ws);
+            ws.onerror = () => reject(new Error(`socket ${out.length + 1} of ${n} failed to open`));
+          }),
+      ),
     );
     out.push(...batch);
   }
@@ -67,11 +105,16 @@ async function openSockets(port: number, n: number): Promise<WebSocket[]> {
 }
 
 async function closeAll(socks: WebSocket[]): Promise<void> {
-  await Promise.all(socks.map((ws) => new Promise<void>((resolve) => {
-    if (ws.readyState === WebSocket.CLOSED) return resolve();
-    ws.onclose = () => resolve();
-    ws.close();
-  })));
+  await Promise.all(
+    socks.map(
+      (ws) =>
+        new Promise<void>((resolve) => {
+          if (ws.readyState === WebSocket.CLOSED) return resolve();
+          ws.onclose = () => resolve();
+          ws.close();
+        }),
+    ),
+  );
 }
 
 /** Each socket keeps `depth` pings in flight for SECONDS; returns round trips/s and latency. */
@@ -82,29 +125,32 @@ async function pingLoad(port: number, sockets: number, depth: number) {
   const end = performance.now() + SECONDS * 1000;
   const t0 = performance.now();
   await Promise.all(
-    socks.map((ws) => new Promise<void>((resolve, reject) => {
-      let id = 0;
-      let outstanding = 0;
-      const sentAt = new Map<number, number>();
-      const send = () => {
-        id++;
-        sentAt.set(id, performance.now());
-        outstanding++;
-        ws.send(`{"jsonrpc":"2.0","id":${id},"method":"ping"}`);
-      };
-      ws.onmessage = (ev) => {
-        const m = JSON.parse(ev.data as string) as { id: number; result?: unknown };
-        if (m.result !== "pong") return reject(new Error(`ping answered ${String(ev.data).slice(0, 200)}`));
-        lat.push(performance.now() - sentAt.get(m.id)!);
-        sentAt.delete(m.id);
-        outstanding--;
-        done++;
-        if (performance.now() < end) send();
-        else if (outstanding === 0) resolve();
-      };
-      ws.onclose = () => reject(new Error("the server closed a ping socket"));
-      for (let i = 0; i < depth; i++) send();
-    })),
+    socks.map(
+      (ws) =>
+        new Promise<void>((resolve, reject) => {
+          let id = 0;
+          let outstanding = 0;
+          const sentAt = new Map<number, number>();
+          const send = () => {
+            id++;
+            sentAt.set(id, performance.now());
+            outstanding++;
+            ws.send(`{"jsonrpc":"2.0","id":${id},"method":"ping"}`);
+          };
+          ws.onmessage = (ev) => {
+            const m = JSON.parse(ev.data as string) as { id: number; result?: unknown };
+            if (m.result !== "pong") return reject(new Error(`ping answered ${String(ev.data).slice(0, 200)}`));
+            lat.push(performance.now() - sentAt.get(m.id)!);
+            sentAt.delete(m.id);
+            outstanding--;
+            done++;
+            if (performance.now() < end) send();
+            else if (outstanding === 0) resolve();
+          };
+          ws.onclose = () => reject(new Error("the server closed a ping socket"));
+          for (let i = 0; i < depth; i++) send();
+        }),
+    ),
   );
   const elapsed = (performance.now() - t0) / 1000;
   for (const ws of socks) ws.onclose = null;
@@ -143,7 +189,8 @@ async function pluginChildren(g: GatewayProcess): Promise<ChildRss[]> {
   const pids = childrenOf(g.proc.pid).sort((a, b) => a - b);
   const idle = pids.map(rssKiB);
   const client = await openClient(g.port);
-  for (const tool of ["echo", "remember", "http_get"]) await client.turn({ content: `tool:${tool}`, peer: `children-${tool}` });
+  for (const tool of ["echo", "remember", "http_get"])
+    await client.turn({ content: `tool:${tool}`, peer: `children-${tool}` });
   client.close();
   await webhookTurn(g.port, { peer: "children", text: "hi", id: `children-${Date.now()}` });
   await Bun.sleep(IDLE_MS);
@@ -151,12 +198,22 @@ async function pluginChildren(g: GatewayProcess): Promise<ChildRss[]> {
   const gone = pids.filter((p) => !now.has(p));
   if (gone.length) throw new Error(`plugin-host children ${gone.join(", ")} ended during single calls`);
   const extra = [...now].filter((p) => !pids.includes(p));
-  return [...pids, ...extra.sort((a, b) => a - b)].map((pid, i) => ({ pid, idle: idle[i] ?? NaN, called: rssKiB(pid), pss: pssKiB(pid) }));
+  return [...pids, ...extra.sort((a, b) => a - b)].map((pid, i) => ({
+    pid,
+    idle: idle[i] ?? NaN,
+    called: rssKiB(pid),
+    pss: pssKiB(pid),
+  }));
 }
 
 await runBench("gateway", async () => {
-  if (!existsSync(BINARY)) throw new Error(`no binary at ${BINARY}: run \`bun build.ts --native\` first, or pass --binary`);
-  printHeader("gateway", args, `${RUNS} cold starts per side, ${SECONDS} s ping windows, ${SOCKETS.join(" / ")} idle sockets; binary ${BINARY} (built ${statSync(BINARY).mtime.toISOString()})`);
+  if (!existsSync(BINARY))
+    throw new Error(`no binary at ${BINARY}: run \`bun build.ts --native\` first, or pass --binary`);
+  printHeader(
+    "gateway",
+    args,
+    `${RUNS} cold starts per side, ${SECONDS} s ping windows, ${SOCKETS.join(" / ")} idle sockets; binary ${BINARY} (built ${statSync(BINARY).mtime.toISOString()})`,
+  );
   const bare = await step("compile the bare Bun.serve binary", 120_000, buildBare);
   const compiled = [BINARY];
   const startBare = () => startGateway([bare], { args: (port) => ["--port", String(port)] });
@@ -233,8 +290,17 @@ await runBench("gateway", async () => {
   // 4. Ping round trips, one gateway and one bare server for the whole section.
   const gw = await startGateway(compiled);
   const floor = await startBare();
-  const pings: { label: string; exoclaw: Awaited<ReturnType<typeof pingLoad>>[]; bare: Awaited<ReturnType<typeof pingLoad>>[] }[] = [];
-  for (const [n, depth] of [[1, 1], [1, 32], [100, 1], [100, 8]] as const) {
+  const pings: {
+    label: string;
+    exoclaw: Awaited<ReturnType<typeof pingLoad>>[];
+    bare: Awaited<ReturnType<typeof pingLoad>>[];
+  }[] = [];
+  for (const [n, depth] of [
+    [1, 1],
+    [1, 32],
+    [100, 1],
+    [100, 8],
+  ] as const) {
     const r = await step(`ping over ${n} socket(s), ${depth} in flight`, 60_000 + reps * SECONDS * 2 * 3000, () =>
       interleave(reps, { exoclaw: () => pingLoad(gw.port, n, depth), bare: () => pingLoad(floor.port, n, depth) }),
     );
@@ -249,7 +315,12 @@ await runBench("gateway", async () => {
   const counts = summarize(children.map((run) => run.length));
   const childRows = Array.from({ length: Math.max(...children.map((run) => run.length)) }, (_, k) => {
     const runs = children.map((run) => run[k]).filter((ch) => ch !== undefined);
-    return [`RSS of plugin-host child ${k + 1} (pid order${k === 3 ? "; the http channel's" : ""}), idle → after one call of each plugin`, `${spread(summarize(runs.map((ch) => ch.idle)), mib)} → ${spread(summarize(runs.map((ch) => ch.called)), mib)}`, "", ""];
+    return [
+      `RSS of plugin-host child ${k + 1} (pid order${k === 3 ? "; the http channel's" : ""}), idle → after one call of each plugin`,
+      `${spread(summarize(runs.map((ch) => ch.idle)), mib)} → ${spread(summarize(runs.map((ch) => ch.called)), mib)}`,
+      "",
+      "",
+    ];
   });
   const childTotal = summarize(children.map((run) => run.reduce((s, ch) => s + ch.called, 0)));
   const idleX = summarize(idle.exoclaw);
@@ -260,19 +331,62 @@ await runBench("gateway", async () => {
   table(
     ["measure", "exoclaw", "baseline in the same run", "goal"],
     [
-      [`cold start of the compiled binary to the first 200 from /health, median (${RUNS > 9 ? "p25–p75" : "min–max"}) of ${RUNS}`, spread(c, f), `compiled bare Bun.serve: ${spread(summarize(cold.bare), f)}`, goal(c.median, "≤", 50, ms)],
-      ["cold start over the floor: per-pair difference (compiled − bare), median / p90", `${f(overFloor.median)} / ${f(overFloor.p90)}`, "", ""],
-      ["cold start of `bun src/main.ts`, median", spread(summarize(cold.source), f), `per-pair ratio to the compiled binary: ${spread(summarize(pairRatios(cold.source, cold.compiled)), ratio)}`, ""],
-      [`idle RSS, compiled, built-in plugins loaded (echo, notes, http-get, http channel), median (min–max) of ${reps}`, spread(idleX, mib), `compiled bare Bun.serve: ${spread(summarize(idle.bare), mib)}`, goal((idleX.median * 1024) / 1e6, "≤", 60, (n) => `${n.toFixed(1)} MB`)],
+      [
+        `cold start of the compiled binary to the first 200 from /health, median (${RUNS > 9 ? "p25–p75" : "min–max"}) of ${RUNS}`,
+        spread(c, f),
+        `compiled bare Bun.serve: ${spread(summarize(cold.bare), f)}`,
+        goal(c.median, "≤", 50, ms),
+      ],
+      [
+        "cold start over the floor: per-pair difference (compiled − bare), median / p90",
+        `${f(overFloor.median)} / ${f(overFloor.p90)}`,
+        "",
+        "",
+      ],
+      [
+        "cold start of `bun src/main.ts`, median",
+        spread(summarize(cold.source), f),
+        `per-pair ratio to the compiled binary: ${spread(summarize(pairRatios(cold.source, cold.compiled)), ratio)}`,
+        "",
+      ],
+      [
+        `idle RSS, compiled, built-in plugins loaded (echo, notes, http-get, http channel), median (min–max) of ${reps}`,
+        spread(idleX, mib),
+        `compiled bare Bun.serve: ${spread(summarize(idle.bare), mib)}`,
+        goal((idleX.median * 1024) / 1e6, "≤", 60, (n) => `${n.toFixed(1)} MB`),
+      ],
       ["plugin-host children alive at idle (one per loaded plugin)", spread(counts, (n) => n.toFixed(0)), "", ""],
       ...childRows,
-      ["after one call of each plugin: the children's RSS together / gateway + children", `${spread(childTotal, mib)} / ${spread(withChildren, mib)}`, "", ""],
-      ["the children's PSS together (shared pages of the binary split among the processes)", spread(childPss, mib), "", ""],
-      ...sockets.map((s) => [`RSS per idle WebSocket at ${int(s.n)} sockets, median (min–max)`, spread(summarize(s.exoclaw), kib), `bare: ${spread(summarize(s.bare), kib)}`, ""]),
+      [
+        "after one call of each plugin: the children's RSS together / gateway + children",
+        `${spread(childTotal, mib)} / ${spread(withChildren, mib)}`,
+        "",
+        "",
+      ],
+      [
+        "the children's PSS together (shared pages of the binary split among the processes)",
+        spread(childPss, mib),
+        "",
+        "",
+      ],
+      ...sockets.map((s) => [
+        `RSS per idle WebSocket at ${int(s.n)} sockets, median (min–max)`,
+        spread(summarize(s.exoclaw), kib),
+        `bare: ${spread(summarize(s.bare), kib)}`,
+        "",
+      ]),
       ...pings.map((p) => [
         `${p.label}, median (min–max) of ${reps}`,
         `${spread(summarize(p.exoclaw.map((x) => x.rps)), int)} (p50 ${ms(summarize(p.exoclaw.map((x) => x.p50)).median)})`,
-        `bare: ${spread(summarize(p.bare.map((x) => x.rps)), int)}; per-pair ratio ${spread(summarize(pairRatios(p.exoclaw.map((x) => x.rps), p.bare.map((x) => x.rps))), ratio)}`,
+        `bare: ${spread(summarize(p.bare.map((x) => x.rps)), int)}; per-pair ratio ${spread(
+          summarize(
+            pairRatios(
+              p.exoclaw.map((x) => x.rps),
+              p.bare.map((x) => x.rps),
+            ),
+          ),
+          ratio,
+        )}`,
         "",
       ]),
       ["RSS after the ping runs", mib(rssAfterLoad), "", ""],

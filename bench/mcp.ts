@@ -16,7 +16,9 @@ import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprot
 import { silentLogger } from "../src/lib/log.ts";
 import { McpConnection } from "../src/mcp/index.ts";
 
-const { values } = parseArgs({ options: { calls: { type: "string", default: "400" }, rounds: { type: "string", default: "5" } } });
+const { values } = parseArgs({
+  options: { calls: { type: "string", default: "400" }, rounds: { type: "string", default: "5" } },
+});
 const CALLS = Number(values.calls);
 const ROUNDS = Number(values.rounds);
 
@@ -26,8 +28,12 @@ const srv = Bun.serve({
   async fetch(req) {
     if (req.method !== "POST") return new Response(null, { status: 405 });
     const server = new Server({ name: "bench", version: "1" }, { capabilities: { tools: {} } });
-    server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: [{ name: "echo", inputSchema: { type: "object", properties: { text: { type: "string" } } } }] }));
-    server.setRequestHandler(CallToolRequestSchema, (r) => ({ content: [{ type: "text", text: String(r.params.arguments?.text ?? "") }] }));
+    server.setRequestHandler(ListToolsRequestSchema, () => ({
+      tools: [{ name: "echo", inputSchema: { type: "object", properties: { text: { type: "string" } } } }],
+    }));
+    server.setRequestHandler(CallToolRequestSchema, (r) => ({
+      content: [{ type: "text", text: String(r.params.arguments?.text ?? "") }],
+    }));
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     await server.connect(transport);
     return transport.handleRequest(req);
@@ -37,9 +43,21 @@ const url = `http://127.0.0.1:${srv.port}/mcp`;
 const text = "a short tool result of about sixty characters, as tools often return";
 
 const direct = new Client({ name: "direct", version: "1" });
-await direct.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: "Bearer bench-secret-value" } } }));
+await direct.connect(
+  new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers: { authorization: "Bearer bench-secret-value" } },
+  }),
+);
 const exo = new McpConnection(
-  { name: "bench", url, headers: { Authorization: "Bearer {{secret:k}}" }, secrets: ["k"], tools: ["*"], timeout_ms: 10_000, approval: "never" },
+  {
+    name: "bench",
+    url,
+    headers: { Authorization: "Bearer {{secret:k}}" },
+    secrets: ["k"],
+    tools: ["*"],
+    timeout_ms: 10_000,
+    approval: "never",
+  },
   { secret: () => "bench-secret-value", log: silentLogger },
 );
 await exo.ensure();
@@ -67,13 +85,25 @@ await measure(viaExo); // warm-up
 const rows: { sdk: Awaited<ReturnType<typeof measure>>; exo: Awaited<ReturnType<typeof measure>> }[] = [];
 for (let r = 0; r < ROUNDS; r++) rows.push({ sdk: await measure(viaSdk), exo: await measure(viaExo) });
 const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const sdk = { perSec: median(rows.map((r) => r.sdk.perSec)), p50: median(rows.map((r) => r.sdk.p50)), p99: median(rows.map((r) => r.sdk.p99)) };
-const ex = { perSec: median(rows.map((r) => r.exo.perSec)), p50: median(rows.map((r) => r.exo.p50)), p99: median(rows.map((r) => r.exo.p99)) };
+const sdk = {
+  perSec: median(rows.map((r) => r.sdk.perSec)),
+  p50: median(rows.map((r) => r.sdk.p50)),
+  p99: median(rows.map((r) => r.sdk.p99)),
+};
+const ex = {
+  perSec: median(rows.map((r) => r.exo.perSec)),
+  p50: median(rows.map((r) => r.exo.p50)),
+  p99: median(rows.map((r) => r.exo.p99)),
+};
 console.log(`MCP tool call, ${CALLS} sequential calls × ${ROUNDS} rounds (medians), loopback, stateless SSE server`);
 console.log(`| path | calls/s | p50 ms | p99 ms |\n|---|---|---|---|`);
 console.log(`| SDK Client, global fetch | ${sdk.perSec.toFixed(0)} | ${sdk.p50.toFixed(3)} | ${sdk.p99.toFixed(3)} |`);
-console.log(`| exoclaw (egress fetch, checks, scrub) | ${ex.perSec.toFixed(0)} | ${ex.p50.toFixed(3)} | ${ex.p99.toFixed(3)} |`);
-console.log(`overhead per call: ${(ex.p50 - sdk.p50).toFixed(3)} ms at p50 (${((ex.p50 / sdk.p50 - 1) * 100).toFixed(0)}%)`);
+console.log(
+  `| exoclaw (egress fetch, checks, scrub) | ${ex.perSec.toFixed(0)} | ${ex.p50.toFixed(3)} | ${ex.p99.toFixed(3)} |`,
+);
+console.log(
+  `overhead per call: ${(ex.p50 - sdk.p50).toFixed(3)} ms at p50 (${((ex.p50 / sdk.p50 - 1) * 100).toFixed(0)}%)`,
+);
 await direct.close();
 await exo.stop();
 await srv.stop(true);

@@ -14,7 +14,25 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { silentLogger } from "../src/lib/log.ts";
 import { PluginHost, pluginHostCommand } from "../src/sandbox/index.ts";
-import { benchArgs, goal, int, interleave, ms, num, onCleanup, pairDiffs, printHeader, ratio, ROOT, runBench, spread, step, summarize, table, us } from "./_lib.ts";
+import {
+  benchArgs,
+  goal,
+  int,
+  interleave,
+  ms,
+  num,
+  onCleanup,
+  pairDiffs,
+  printHeader,
+  ratio,
+  ROOT,
+  runBench,
+  spread,
+  step,
+  summarize,
+  table,
+  us,
+} from "./_lib.ts";
 
 const args = benchArgs("plugins", { calls: { type: "string" }, seconds: { type: "string" } }, 600);
 const { smoke, reps } = args;
@@ -22,34 +40,69 @@ const CALLS = num(args.values.calls, 5000, smoke, 50);
 const SECONDS = num(args.values.seconds, 2, smoke, 0.2);
 const RUNAWAY_TIMEOUT_MS = 200;
 
-const grant = (name: string, timeout_ms = 5000) => ({ name, allowed_hosts: [], allowed_paths: {}, secrets: [], memory_mb: 16, timeout_ms, config: {} });
+const grant = (name: string, timeout_ms = 5000) => ({
+  name,
+  allowed_hosts: [],
+  allowed_paths: {},
+  secrets: [],
+  memory_mb: 16,
+  timeout_ms,
+  config: {},
+});
 const input = { text: "hello" };
-const shims = { env: { seed: () => Date.now(), "Date.now": () => Date.now(), "console.log": () => {}, abort: () => {} } };
-const userFns = { "extism:host/user": { exo_log() {}, exo_now: () => Date.now(), exo_kv_get: () => 0n, exo_kv_set() {}, exo_http: () => 0n, exo_fs_read: () => 0n, exo_fs_write: () => 0n } };
+const shims = {
+  env: { seed: () => Date.now(), "Date.now": () => Date.now(), "console.log": () => {}, abort: () => {} },
+};
+const userFns = {
+  "extism:host/user": {
+    exo_log() {},
+    exo_now: () => Date.now(),
+    exo_kv_get: () => 0n,
+    exo_kv_set() {},
+    exo_http: () => 0n,
+    exo_fs_read: () => 0n,
+    exo_fs_write: () => 0n,
+  },
+};
 
 function newHost(maxProcesses: number) {
-  const host = new PluginHost({ command: pluginHostCommand(), kv: { get: async () => null, set: async () => {}, stats: async () => ({ entries: 0, bytes: 0 }) }, secret: () => null, log: silentLogger, maxProcesses });
+  const host = new PluginHost({
+    command: pluginHostCommand(),
+    kv: { get: async () => null, set: async () => {}, stats: async () => ({ entries: 0, bytes: 0 }) },
+    secret: () => null,
+    log: silentLogger,
+    maxProcesses,
+  });
   onCleanup(() => host.stop());
   return host;
 }
 
 await runBench("plugins", async () => {
-  printHeader("plugins", args, `${CALLS} paired warm calls, ${SECONDS} s throughput windows, runaway timeout_ms ${RUNAWAY_TIMEOUT_MS}`);
+  printHeader(
+    "plugins",
+    args,
+    `${CALLS} paired warm calls, ${SECONDS} s throughput windows, runaway timeout_ms ${RUNAWAY_TIMEOUT_MS}`,
+  );
   const wasmPath = join(ROOT, "dist/plugins/echo.wasm");
   const hostilePath = join(ROOT, "dist/fixtures/hostile.wasm");
-  if (!existsSync(wasmPath) || !existsSync(hostilePath)) throw new Error("no dist/plugins/echo.wasm or dist/fixtures/hostile.wasm: run `bun scripts/build-plugins.ts` first");
+  if (!existsSync(wasmPath) || !existsSync(hostilePath))
+    throw new Error(
+      "no dist/plugins/echo.wasm or dist/fixtures/hostile.wasm: run `bun scripts/build-plugins.ts` first",
+    );
   const wasm = new Uint8Array(await Bun.file(wasmPath).arrayBuffer());
   const hostile = new Uint8Array(await Bun.file(hostilePath).arrayBuffer());
   const payload = JSON.stringify({ tool: "echo", input });
   const module = await WebAssembly.compile(wasm);
-  const instantiate = () => createPlugin({ wasm: [{ module }] } as never, { useWasi: false, functions: { ...userFns, ...shims } } as never);
+  const instantiate = () =>
+    createPlugin({ wasm: [{ module }] } as never, { useWasi: false, functions: { ...userFns, ...shims } } as never);
 
   // 1. Warm call: through the child process vs in-process, paired call by call.
   const host = newHost(1);
   const inproc = await instantiate();
   const warm = await step("paired warm calls", 120_000, async () => {
     await host.load(grant("echo"), wasm);
-    for (let i = 0; i < (smoke ? 10 : 500); i++) (await host.callTool("echo", "echo", input), await inproc.call("call", payload));
+    for (let i = 0; i < (smoke ? 10 : 500); i++)
+      await host.callTool("echo", "echo", input), await inproc.call("call", payload);
     return interleave(CALLS, {
       child: async () => {
         const t0 = performance.now();
@@ -78,7 +131,10 @@ await runBench("plugins", async () => {
       },
       fromBytes: async () => {
         const t0 = performance.now();
-        const p = await createPlugin({ wasm: [{ data: wasm }] } as never, { useWasi: false, functions: { ...userFns, ...shims } } as never);
+        const p = await createPlugin(
+          { wasm: [{ data: wasm }] } as never,
+          { useWasi: false, functions: { ...userFns, ...shims } } as never,
+        );
         const t = performance.now() - t0;
         await p.close();
         return t;
@@ -105,7 +161,10 @@ await runBench("plugins", async () => {
     return calls / ((performance.now() - t0) / 1000);
   };
   const rates = await step("throughput windows", 60_000 + reps * SECONDS * 2 * 3000, () =>
-    interleave(reps, { pool: windowOf(() => pool.callTool("echo", "echo", input)), inProcess: windowOf(() => inproc.call("call", payload)) }),
+    interleave(reps, {
+      pool: windowOf(() => pool.callTool("echo", "echo", input)),
+      inProcess: windowOf(() => inproc.call("call", payload)),
+    }),
   );
   await pool.stop();
   await inproc.close();
@@ -142,12 +201,42 @@ await runBench("plugins", async () => {
   table(
     ["measure", "exoclaw", "baseline in the same run", "goal"],
     [
-      ["warm tool call through the child process (echo), p50 / p99", `${us(child.median)} / ${us(child.p99)}`, `in-process Extism, no isolation: ${us(inp.median)} / ${us(inp.p99)}`, `p50 ${goal(child.median, "≤", 0.25, us)}`],
-      [`process boundary: per-pair difference (child − in-process) over ${CALLS} pairs, median / p90`, `${us(boundary.median)} / ${us(boundary.p90)}`, "", ""],
-      ["instantiation from a cached compiled module, median (p25–p75)", spread(cached, us), `compile + instantiate from bytes: ${spread(summarize(inst.fromBytes), us)}`, goal(cached.median, "≤", 5, ms)],
-      [`calls/s, 2 plugin processes, 8 callers, median (min–max) of ${reps}`, spread(summarize(rates.pool), int), `in-process, 8 callers: ${spread(summarize(rates.inProcess), int)}`, ""],
-      [`runaway (timeout_ms ${RUNAWAY_TIMEOUT_MS}): deadline → next call of the same plugin answered, median (min–max) of ${kill.n}`, spread(kill, ms), `warm call of that plugin: ${spread(summarize(runaway.warm), ms)}`, goal(kill.median, "≤", 200, ms)],
-      ["of which: deadline → the runaway call rejected, median (min–max)", spread(summarize(runaway.rejectionLag), ms), "", ""],
+      [
+        "warm tool call through the child process (echo), p50 / p99",
+        `${us(child.median)} / ${us(child.p99)}`,
+        `in-process Extism, no isolation: ${us(inp.median)} / ${us(inp.p99)}`,
+        `p50 ${goal(child.median, "≤", 0.25, us)}`,
+      ],
+      [
+        `process boundary: per-pair difference (child − in-process) over ${CALLS} pairs, median / p90`,
+        `${us(boundary.median)} / ${us(boundary.p90)}`,
+        "",
+        "",
+      ],
+      [
+        "instantiation from a cached compiled module, median (p25–p75)",
+        spread(cached, us),
+        `compile + instantiate from bytes: ${spread(summarize(inst.fromBytes), us)}`,
+        goal(cached.median, "≤", 5, ms),
+      ],
+      [
+        `calls/s, 2 plugin processes, 8 callers, median (min–max) of ${reps}`,
+        spread(summarize(rates.pool), int),
+        `in-process, 8 callers: ${spread(summarize(rates.inProcess), int)}`,
+        "",
+      ],
+      [
+        `runaway (timeout_ms ${RUNAWAY_TIMEOUT_MS}): deadline → next call of the same plugin answered, median (min–max) of ${kill.n}`,
+        spread(kill, ms),
+        `warm call of that plugin: ${spread(summarize(runaway.warm), ms)}`,
+        goal(kill.median, "≤", 200, ms),
+      ],
+      [
+        "of which: deadline → the runaway call rejected, median (min–max)",
+        spread(summarize(runaway.rejectionLag), ms),
+        "",
+        "",
+      ],
       ["through-child / in-process, p50 ratio", ratio(child.median / inp.median), "", ""],
     ],
   );

@@ -9,7 +9,20 @@
  * tiers or the default. Both resolvers build the session key, so the ratio is routing alone.
  */
 import { type InboundAddress, sessionKey } from "../src/core/index.ts";
-import { benchArgs, int, interleave, num, pairRatios, printHeader, ratio, runBench, spread, step, summarize, table } from "./_lib.ts";
+import {
+  benchArgs,
+  int,
+  interleave,
+  num,
+  pairRatios,
+  printHeader,
+  ratio,
+  runBench,
+  spread,
+  step,
+  summarize,
+  table,
+} from "./_lib.ts";
 import { type Binding, createRouter, type MatchedBy, type Route } from "../src/router/index.ts";
 
 const SELECTORS = ["peer", "guild", "team", "account", "channel"] as const;
@@ -53,7 +66,13 @@ function makeAddresses(bindings: readonly Binding[], count: number, rand: (n: nu
     // 70% a bound peer or guild/team member; the rest an unknown peer in a DM (account, channel or default).
     const addr: InboundAddress =
       roll < 70
-        ? { channel: b.channel ?? "slack", account: b.account ?? `a${rand(60)}`, peer: b.peer ?? `x${rand(1e6)}`, ...(b.guild ? { guild: b.guild } : {}), ...(b.team ? { team: b.team } : {}) }
+        ? {
+            channel: b.channel ?? "slack",
+            account: b.account ?? `a${rand(60)}`,
+            peer: b.peer ?? `x${rand(1e6)}`,
+            ...(b.guild ? { guild: b.guild } : {}),
+            ...(b.team ? { team: b.team } : {}),
+          }
         : { channel: CHANNELS[rand(3)]!, account: `a${rand(60)}`, peer: `x${rand(1e6)}` };
     if (rand(10) === 0) addr.thread = `th${rand(1000)}`;
     out.push(addr);
@@ -84,8 +103,13 @@ function createLinearResolver(bindings: readonly Binding[], defaultAgent: string
         if (t.rank === 0) break;
       }
     }
-    if (best === undefined) return { agent: defaultAgent, session: sessionKey(defaultAgent, addr), matched_by: "default" };
-    return { agent: best.b.agent, session: sessionKey(best.b.agent, addr), matched_by: `binding.${SELECTORS[best.rank]!}` as MatchedBy };
+    if (best === undefined)
+      return { agent: defaultAgent, session: sessionKey(defaultAgent, addr), matched_by: "default" };
+    return {
+      agent: best.b.agent,
+      session: sessionKey(best.b.agent, addr),
+      matched_by: `binding.${SELECTORS[best.rank]!}` as MatchedBy,
+    };
   };
 }
 
@@ -123,18 +147,51 @@ await runBench("router", async () => {
       const got = router.resolve(a);
       const want = linear(a);
       if (got.agent !== want.agent || got.session !== want.session || got.matched_by !== want.matched_by) {
-        throw new Error(`router and linear scan disagree on ${JSON.stringify(a)}: ${JSON.stringify(got)} vs ${JSON.stringify(want)}`);
+        throw new Error(
+          `router and linear scan disagree on ${JSON.stringify(a)}: ${JSON.stringify(got)} vs ${JSON.stringify(want)}`,
+        );
       }
       tally.set(got.matched_by, (tally.get(got.matched_by) ?? 0) + 1);
     }
     const r = await step(`${n} bindings`, 60_000 + reps * SECONDS * 2 * 3000, () =>
-      interleave(reps, { indexed: async () => measure(router.resolve, addrs, SECONDS), linear: async () => measure(linear, addrs, SECONDS) }),
+      interleave(reps, {
+        indexed: async () => measure(router.resolve, addrs, SECONDS),
+        linear: async () => measure(linear, addrs, SECONDS),
+      }),
     );
-    const order: MatchedBy[] = ["binding.peer", "binding.guild", "binding.team", "binding.account", "binding.channel", "default"];
-    const mix = order.map((k) => `${k.replace("binding.", "")} ${Math.round((100 * (tally.get(k) ?? 0)) / addrs.length)}%`).join(", ");
+    const order: MatchedBy[] = [
+      "binding.peer",
+      "binding.guild",
+      "binding.team",
+      "binding.account",
+      "binding.channel",
+      "default",
+    ];
+    const mix = order
+      .map((k) => `${k.replace("binding.", "")} ${Math.round((100 * (tally.get(k) ?? 0)) / addrs.length)}%`)
+      .join(", ");
     const ix = summarize(r.indexed);
     const ln = summarize(r.linear);
-    rows.push([int(n), spread(ix, int), (1e9 / ix.median).toFixed(0), spread(ln, int), (1e9 / ln.median).toFixed(0), spread(summarize(pairRatios(r.indexed, r.linear)), ratio), mix]);
+    rows.push([
+      int(n),
+      spread(ix, int),
+      (1e9 / ix.median).toFixed(0),
+      spread(ln, int),
+      (1e9 / ln.median).toFixed(0),
+      spread(summarize(pairRatios(r.indexed, r.linear)), ratio),
+      mix,
+    ]);
   }
-  table([`bindings`, `indexed resolves/s, median (min–max) of ${reps}`, "ns/resolve", "linear scan (one pass) resolves/s", "ns/resolve", "per-pair speed-up", "matched by"], rows);
+  table(
+    [
+      `bindings`,
+      `indexed resolves/s, median (min–max) of ${reps}`,
+      "ns/resolve",
+      "linear scan (one pass) resolves/s",
+      "ns/resolve",
+      "per-pair speed-up",
+      "matched by",
+    ],
+    rows,
+  );
 });

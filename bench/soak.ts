@@ -11,10 +11,29 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { type Client, FROM_SOURCE, gatewayConfig, openClient, REPLY, startGateway, startUpstream, webhookTurn } from "./_gateway.ts";
+import {
+  type Client,
+  FROM_SOURCE,
+  gatewayConfig,
+  openClient,
+  REPLY,
+  startGateway,
+  startUpstream,
+  webhookTurn,
+} from "./_gateway.ts";
 import { benchArgs, childrenOf, int, mib, num, printHeader, ROOT, rssKiB, runBench, step, table } from "./_lib.ts";
 
-const args = benchArgs("soak", { minutes: { type: "string" }, rate: { type: "string" }, sample: { type: "string" }, binary: { type: "string" }, source: { type: "boolean" } }, 24 * 3600);
+const args = benchArgs(
+  "soak",
+  {
+    minutes: { type: "string" },
+    rate: { type: "string" },
+    sample: { type: "string" },
+    binary: { type: "string" },
+    source: { type: "boolean" },
+  },
+  24 * 3600,
+);
 const { smoke } = args;
 const MINUTES = num(args.values.minutes, 30, smoke, 0.05);
 const RATE = num(args.values.rate, 40, smoke, 40);
@@ -45,15 +64,23 @@ function slope(xs: number[], ys: number[]): number {
   const my = ys.reduce((a, b) => a + b, 0) / n;
   let num = 0;
   let den = 0;
-  for (let i = 0; i < n; i++) (num += (xs[i]! - mx) * (ys[i]! - my), (den += (xs[i]! - mx) ** 2));
+  for (let i = 0; i < n; i++) (num += (xs[i]! - mx) * (ys[i]! - my)), (den += (xs[i]! - mx) ** 2);
   return den === 0 ? 0 : num / den;
 }
 
 await runBench("soak", async () => {
-  printHeader("soak", { smoke }, `${MINUTES} min at ${RATE} requests/s (${WS_WORKERS} WebSocket tool-loop workers, ${HOOK_WORKERS} webhook workers), RSS every ${SAMPLE_S} s, warm-up ${WARMUP_S.toFixed(0)} s; gateway ${useSource ? "bun src/main.ts" : binary}`);
+  printHeader(
+    "soak",
+    { smoke },
+    `${MINUTES} min at ${RATE} requests/s (${WS_WORKERS} WebSocket tool-loop workers, ${HOOK_WORKERS} webhook workers), RSS every ${SAMPLE_S} s, warm-up ${WARMUP_S.toFixed(0)} s; gateway ${useSource ? "bun src/main.ts" : binary}`,
+  );
   const upstream = startUpstream();
-  const gw = await step("start the gateway", 30_000, () => startGateway(useSource ? FROM_SOURCE : [binary], { config: gatewayConfig(upstream.port!) }));
-  const clients: Client[] = await step("open the sockets", 10_000, () => Promise.all(Array.from({ length: WS_WORKERS }, () => openClient(gw.port))));
+  const gw = await step("start the gateway", 30_000, () =>
+    startGateway(useSource ? FROM_SOURCE : [binary], { config: gatewayConfig(upstream.port!) }),
+  );
+  const clients: Client[] = await step("open the sockets", 10_000, () =>
+    Promise.all(Array.from({ length: WS_WORKERS }, () => openClient(gw.port))),
+  );
   const counts = { turns: 0, webhooks: 0 };
   const samples: Sample[] = [];
   const t0 = performance.now();
@@ -61,7 +88,14 @@ await runBench("soak", async () => {
   const sample = () => {
     const pids = childrenOf(gw.proc.pid);
     const children = pids.reduce((s, pid) => s + (rssKiB(pid) || 0), 0);
-    samples.push({ t: (performance.now() - t0) / 1000, gateway: rssKiB(gw.proc.pid), children, processes: pids.length, turns: counts.turns, webhooks: counts.webhooks });
+    samples.push({
+      t: (performance.now() - t0) / 1000,
+      gateway: rssKiB(gw.proc.pid),
+      children,
+      processes: pids.length,
+      turns: counts.turns,
+      webhooks: counts.webhooks,
+    });
   };
   sample();
   const sampler = setInterval(sample, SAMPLE_S * 1000);
@@ -100,19 +134,37 @@ await runBench("soak", async () => {
   const warm = samples.filter((s) => s.t >= WARMUP_S);
   const first = warm[0] ?? samples.at(-1)!;
   const last = samples.at(-1)!;
-  const perHour = (k: "gateway" | "children") => (warm.length >= 2 ? slope(warm.map((s) => s.t), warm.map((s) => s[k])) * 3600 : NaN);
+  const perHour = (k: "gateway" | "children") =>
+    warm.length >= 2
+      ? slope(
+          warm.map((s) => s.t),
+          warm.map((s) => s[k]),
+        ) * 3600
+      : NaN;
   const maxOf = (k: "gateway" | "children") => Math.max(...warm.map((s) => s[k]));
   const elapsed = last.t;
   const every = Math.max(1, Math.ceil(samples.length / 12));
   table(
     ["t", "gateway RSS", "plugin-host children RSS (count)", "turns", "webhooks"],
-    samples.filter((_, i) => i % every === 0 || i === samples.length - 1).map((s) => [`${s.t.toFixed(1)} s`, mib(s.gateway), `${mib(s.children)} (${s.processes})`, int(s.turns), int(s.webhooks)]),
+    samples
+      .filter((_, i) => i % every === 0 || i === samples.length - 1)
+      .map((s) => [
+        `${s.t.toFixed(1)} s`,
+        mib(s.gateway),
+        `${mib(s.children)} (${s.processes})`,
+        int(s.turns),
+        int(s.webhooks),
+      ]),
   );
-  const growth = (k: "gateway" | "children") => `${mib(last[k] - first[k])} (${mib(first[k])} → ${mib(last[k])}; max ${mib(maxOf(k))}; slope ${Number.isNaN(perHour(k)) ? "n/a" : `${mib(perHour(k))}/h`})`;
+  const growth = (k: "gateway" | "children") =>
+    `${mib(last[k] - first[k])} (${mib(first[k])} → ${mib(last[k])}; max ${mib(maxOf(k))}; slope ${Number.isNaN(perHour(k)) ? "n/a" : `${mib(perHour(k))}/h`})`;
   table(
     ["measure", "figure"],
     [
-      ["traffic", `${int(counts.turns)} tool-loop turns + ${int(counts.webhooks)} webhook turns in ${elapsed.toFixed(0)} s (${((counts.turns + counts.webhooks) / elapsed).toFixed(1)}/s), every one end_turn`],
+      [
+        "traffic",
+        `${int(counts.turns)} tool-loop turns + ${int(counts.webhooks)} webhook turns in ${elapsed.toFixed(0)} s (${((counts.turns + counts.webhooks) / elapsed).toFixed(1)}/s), every one end_turn`,
+      ],
       [`gateway RSS growth after the ${WARMUP_S.toFixed(0)} s warm-up (${warm.length} samples)`, growth("gateway")],
       ["plugin-host children RSS growth after the warm-up", growth("children")],
     ],

@@ -16,16 +16,41 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSqliteStore, type Store } from "../src/store/index.ts";
-import { benchArgs, int, interleave, ms, num, onCleanup, pairRatios, printHeader, ratio, runBench, spread, step, summarize, table } from "./_lib.ts";
+import {
+  benchArgs,
+  int,
+  interleave,
+  ms,
+  num,
+  onCleanup,
+  pairRatios,
+  printHeader,
+  ratio,
+  runBench,
+  spread,
+  step,
+  summarize,
+  table,
+} from "./_lib.ts";
 
 const args = benchArgs("store", { appends: { type: "string" } }, 600);
 const { smoke, reps } = args;
 const APPENDS = num(args.values.appends, 20_000, smoke, 200);
 const BIG = smoke ? 500 : 10_000;
 
-const session = (peer: string): SessionAddress => ({ key: `main:telegram:bot1:${peer}`, agent: "main", channel: "telegram", account: "bot1", peer, thread: null });
+const session = (peer: string): SessionAddress => ({
+  key: `main:telegram:bot1:${peer}`,
+  agent: "main",
+  channel: "telegram",
+  account: "bot1",
+  peer,
+  thread: null,
+});
 // About 260 bytes of JSON per message, like a short chat turn.
-const message = (i: number) => ({ role: "user" as const, parts: [{ type: "text" as const, text: `message ${i}: ` + "lorem ipsum dolor sit amet ".repeat(8) }] });
+const message = (i: number) => ({
+  role: "user" as const,
+  parts: [{ type: "text" as const, text: `message ${i}: ` + "lorem ipsum dolor sit amet ".repeat(8) }],
+});
 type Message = ReturnType<typeof message>;
 
 interface Side {
@@ -37,8 +62,13 @@ interface Side {
 function rawSide(path: string, schemaFrom: Database): Side {
   const db = new Database(path, { create: true, strict: true });
   onCleanup(() => db.close());
-  for (const p of ["busy_timeout = 5000", "journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON"]) db.exec(`PRAGMA ${p}`);
-  const schema = schemaFrom.query<{ sql: string }, []>("SELECT sql FROM sqlite_master WHERE tbl_name IN ('sessions', 'messages') AND sql IS NOT NULL ORDER BY type DESC").all();
+  for (const p of ["busy_timeout = 5000", "journal_mode = WAL", "synchronous = NORMAL", "foreign_keys = ON"])
+    db.exec(`PRAGMA ${p}`);
+  const schema = schemaFrom
+    .query<{ sql: string }, []>(
+      "SELECT sql FROM sqlite_master WHERE tbl_name IN ('sessions', 'messages') AND sql IS NOT NULL ORDER BY type DESC",
+    )
+    .all();
   for (const { sql } of schema) db.exec(sql);
   const upsert = db.query<{ message_count: number }, (string | number | null)[]>(
     `INSERT INTO sessions (key, agent, channel, account, peer, thread, created_at, updated_at, message_count)
@@ -46,26 +76,52 @@ function rawSide(path: string, schemaFrom: Database): Side {
      ON CONFLICT(key) DO UPDATE SET message_count = message_count + excluded.message_count, updated_at = excluded.updated_at
      RETURNING message_count`,
   );
-  const insert = db.query<unknown, (string | number)[]>("INSERT INTO messages (session, seq, role, content, created_at) VALUES (?, ?, ?, ?, ?)");
-  const history = db.query<{ content: string; seq: number }, (string | number)[]>("SELECT * FROM (SELECT * FROM messages WHERE session = ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC");
+  const insert = db.query<unknown, (string | number)[]>(
+    "INSERT INTO messages (session, seq, role, content, created_at) VALUES (?, ?, ?, ?, ?)",
+  );
+  const history = db.query<{ content: string; seq: number }, (string | number)[]>(
+    "SELECT * FROM (SELECT * FROM messages WHERE session = ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC",
+  );
   const append = db.transaction((addr: SessionAddress, msgs: Message[]) => {
     const t = Date.now();
-    const count = upsert.get(addr.key, addr.agent, addr.channel, addr.account, addr.peer, addr.thread, t, t, msgs.length)!.message_count;
+    const count = upsert.get(
+      addr.key,
+      addr.agent,
+      addr.channel,
+      addr.account,
+      addr.peer,
+      addr.thread,
+      t,
+      t,
+      msgs.length,
+    )!.message_count;
     const first = count - msgs.length + 1;
-    msgs.forEach((m, i) => insert.run(addr.key, first + i, m.role, JSON.stringify({ parts: m.parts, meta: undefined }), t));
+    msgs.forEach((m, i) =>
+      insert.run(addr.key, first + i, m.role, JSON.stringify({ parts: m.parts, meta: undefined }), t),
+    );
   });
   return {
     append,
-    history: (key, limit) => history.all(key, Number.MAX_SAFE_INTEGER, limit).map((r) => ({ seq: r.seq, ...(JSON.parse(r.content) as object) })),
+    history: (key, limit) =>
+      history
+        .all(key, Number.MAX_SAFE_INTEGER, limit)
+        .map((r) => ({ seq: r.seq, ...(JSON.parse(r.content) as object) })),
   };
 }
 
 function storeSide(store: Store): Side {
-  return { append: (addr, msgs) => store.appendMessages(addr, msgs), history: (key, limit) => store.history(key, { limit }) };
+  return {
+    append: (addr, msgs) => store.appendMessages(addr, msgs),
+    history: (key, limit) => store.history(key, { limit }),
+  };
 }
 
 await runBench("store", async () => {
-  printHeader("store", args, `${APPENDS} single appends and ${APPENDS * 5} batched per block, history of a ${BIG}-message session`);
+  printHeader(
+    "store",
+    args,
+    `${APPENDS} single appends and ${APPENDS * 5} batched per block, history of a ${BIG}-message session`,
+  );
   const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-store-"));
   onCleanup(() => rmSync(dir, { recursive: true, force: true }));
   const store = openSqliteStore(join(dir, "exoclaw.db"));
@@ -74,7 +130,11 @@ await runBench("store", async () => {
   const sides = { exoclaw: storeSide(store), raw: rawSide(join(dir, "raw.db"), schemaDb) };
   schemaDb.close();
 
-  for (const s of Object.values(sides)) await s.append(session("big"), Array.from({ length: BIG }, (_, i) => message(i)));
+  for (const s of Object.values(sides))
+    await s.append(
+      session("big"),
+      Array.from({ length: BIG }, (_, i) => message(i)),
+    );
 
   const appendsPerSec = (batch: number, n: number) =>
     Object.fromEntries(
@@ -83,7 +143,11 @@ await runBench("store", async () => {
         async (rep: number) => {
           const addr = session(`append-${batch}-${rep}`);
           const t0 = performance.now();
-          for (let i = 0; i < n; i += batch) await s.append(addr, Array.from({ length: batch }, (_, j) => message(i + j)));
+          for (let i = 0; i < n; i += batch)
+            await s.append(
+              addr,
+              Array.from({ length: batch }, (_, j) => message(i + j)),
+            );
           return n / ((performance.now() - t0) / 1000);
         },
       ]),
@@ -96,7 +160,8 @@ await runBench("store", async () => {
           const t0 = performance.now();
           for (let i = 0; i < runs; i++) {
             const got = await s.history(session("big").key, limit);
-            if (got.length !== Math.min(limit, BIG)) throw new Error(`${name}: history gave ${got.length} messages, expected ${Math.min(limit, BIG)}`);
+            if (got.length !== Math.min(limit, BIG))
+              throw new Error(`${name}: history gave ${got.length} messages, expected ${Math.min(limit, BIG)}`);
           }
           return (performance.now() - t0) / runs;
         },
@@ -115,7 +180,12 @@ await runBench("store", async () => {
     spread(summarize(pairRatios(r.exoclaw, r.raw)), ratio),
   ];
   table(
-    ["measure, median (min–max) of " + reps, "exoclaw sqlite store", "raw bun:sqlite, same statements", "per-pair ratio exoclaw / raw"],
+    [
+      "measure, median (min–max) of " + reps,
+      "exoclaw sqlite store",
+      "raw bun:sqlite, same statements",
+      "per-pair ratio exoclaw / raw",
+    ],
     [
       row("appends/s, 1 message per call, each awaited", single, int),
       row("appends/s, 100 messages per call", batched, int),

@@ -42,7 +42,8 @@ if (values["serve-baseline"] !== undefined) {
 const SECONDS = Number(values.seconds);
 const CONCURRENCY = Number(values.concurrency);
 const CHATS = Number(values.chats);
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 const freePort = () => {
   const s = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
   const p = s.port!;
@@ -64,7 +65,11 @@ const upstream = Bun.serve({
       start(controller) {
         releases.push(() => {
           try {
-            controller.enqueue(new TextEncoder().encode('data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"late"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n'));
+            controller.enqueue(
+              new TextEncoder().encode(
+                'data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"late"},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n',
+              ),
+            );
             controller.close();
           } catch {
             // the gateway went away
@@ -76,7 +81,11 @@ const upstream = Bun.serve({
   },
 });
 // The platforms' send APIs (never reached during the run: no turn finishes).
-const platform = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => Response.json({ ok: true, result: { message_id: 1 } }) });
+const platform = Bun.serve({
+  hostname: "127.0.0.1",
+  port: 0,
+  fetch: () => Response.json({ ok: true, result: { message_id: 1 } }),
+});
 
 const TELEGRAM_SECRET = "bench-telegram-secret";
 const SLACK_SIGNING = "bench-slack-signing-secret-0123456";
@@ -96,13 +105,19 @@ writeFileSync(
 );
 
 const port = freePort();
-const gateway = Bun.spawn([process.execPath, join(import.meta.dir, "../src/main.ts"), "gateway", "--port", String(port)], {
-  env: { EXOCLAW_HOME: home, OPENAI_API_KEY: "sk-bench", PATH: process.env.PATH ?? "" },
+const gateway = Bun.spawn(
+  [process.execPath, join(import.meta.dir, "../src/main.ts"), "gateway", "--port", String(port)],
+  {
+    env: { EXOCLAW_HOME: home, OPENAI_API_KEY: "sk-bench", PATH: process.env.PATH ?? "" },
+    stdout: "ignore",
+    stderr: "inherit",
+  },
+);
+const baselinePort = freePort();
+const baseline = Bun.spawn([process.execPath, import.meta.path, "--serve-baseline", String(baselinePort)], {
   stdout: "ignore",
   stderr: "inherit",
 });
-const baselinePort = freePort();
-const baseline = Bun.spawn([process.execPath, import.meta.path, "--serve-baseline", String(baselinePort)], { stdout: "ignore", stderr: "inherit" });
 
 async function waitUp(url: string) {
   for (let i = 0; i < 500; i++) {
@@ -120,8 +135,21 @@ let seq = 0;
 function telegram(base: string): Request {
   const n = ++seq;
   const chat = 100_000 + (n % CHATS);
-  const body = JSON.stringify({ update_id: n, message: { message_id: n, from: { id: chat, is_bot: false, first_name: "B" }, chat: { id: chat, first_name: "B", type: "private" }, date: 1_700_000_000, text: `bench ${n}` } });
-  return new Request(`${base}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": TELEGRAM_SECRET }, body });
+  const body = JSON.stringify({
+    update_id: n,
+    message: {
+      message_id: n,
+      from: { id: chat, is_bot: false, first_name: "B" },
+      chat: { id: chat, first_name: "B", type: "private" },
+      date: 1_700_000_000,
+      text: `bench ${n}`,
+    },
+  });
+  return new Request(`${base}/webhook/telegram`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": TELEGRAM_SECRET },
+    body,
+  });
 }
 function slack(base: string): Request {
   const n = ++seq;
@@ -129,14 +157,29 @@ function slack(base: string): Request {
     token: "t",
     team_id: "T1",
     api_app_id: "A1",
-    event: { type: "message", channel: `D${n % CHATS}`, user: `U${n % CHATS}`, text: `bench ${n}`, ts: `1700000000.${n}`, channel_type: "im" },
+    event: {
+      type: "message",
+      channel: `D${n % CHATS}`,
+      user: `U${n % CHATS}`,
+      text: `bench ${n}`,
+      ts: `1700000000.${n}`,
+      channel_type: "im",
+    },
     type: "event_callback",
     event_id: `Ev${n}`,
     event_time: 1_700_000_000,
   });
   const ts = Math.floor(Date.now() / 1000);
   const signature = "v0=" + createHmac("sha256", SLACK_SIGNING).update(`v0:${ts}:${body}`).digest("hex");
-  return new Request(`${base}/webhook/slack`, { method: "POST", headers: { "content-type": "application/json", "x-slack-request-timestamp": String(ts), "x-slack-signature": signature }, body });
+  return new Request(`${base}/webhook/slack`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "x-slack-request-timestamp": String(ts),
+      "x-slack-signature": signature,
+    },
+    body,
+  });
 }
 
 /** CONCURRENCY clients posting for SECONDS; every answer must be a 200 acknowledging one message. */
@@ -152,11 +195,17 @@ async function load(make: () => Request, seconds = SECONDS) {
         const res = await fetch(req);
         const text = await res.text();
         latencies.push(performance.now() - s);
-        if (res.status !== 200 || !text.includes('"accepted":1')) throw new Error(`webhook answered ${res.status} ${text}`);
+        if (res.status !== 200 || !text.includes('"accepted":1'))
+          throw new Error(`webhook answered ${res.status} ${text}`);
       }
     }),
   );
-  return { rate: latencies.length / ((performance.now() - t0) / 1000), p50: pct(latencies, 0.5), p99: pct(latencies, 0.99), n: latencies.length };
+  return {
+    rate: latencies.length / ((performance.now() - t0) / 1000),
+    p50: pct(latencies, 0.5),
+    p99: pct(latencies, 0.99),
+    n: latencies.length,
+  };
 }
 
 async function metric(name: string): Promise<number> {
@@ -183,7 +232,9 @@ try {
 
   const row = (name: string, r: Awaited<ReturnType<typeof load>>, vs?: number) =>
     `| ${name} | ${Math.round(r.rate).toLocaleString("en")}/s${vs ? ` (${((r.rate / vs) * 100).toFixed(0)}% of the baseline)` : ""} | ${r.p50.toFixed(2)} / ${r.p99.toFixed(2)} ms | ${r.n.toLocaleString("en")} |`;
-  console.log(`${CONCURRENCY} clients in flight, ${SECONDS} s each, ${CHATS} chats; the model held ${heldAtStart} calls after the warm-up and ${held} at the end (turns running ${running}, queued in memory ${queued}, the rest in the store)\n`);
+  console.log(
+    `${CONCURRENCY} clients in flight, ${SECONDS} s each, ${CHATS} chats; the model held ${heldAtStart} calls after the warm-up and ${held} at the end (turns running ${running}, queued in memory ${queued}, the rest in the store)\n`,
+  );
   console.log("| webhooks | accepted | ack p50 / p99 | requests |");
   console.log("|---|---|---|---|");
   console.log(row("baseline: bare Hono POST handler, Telegram body", base));

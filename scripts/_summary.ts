@@ -11,7 +11,13 @@ export interface JunitCounts {
 }
 
 const decode = (s: string) =>
-  s.replace(/&#10;/g, "\n").replace(/&quot;/g, '"').replace(/&apos;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  s
+    .replace(/&#10;/g, "\n")
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&lt;/g, "<")
+    .replace(/&gt;/g, ">")
+    .replace(/&amp;/g, "&");
 const attr = (attrs: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`).exec(attrs)?.[1];
 
 /**
@@ -21,7 +27,8 @@ const attr = (attrs: string, name: string) => new RegExp(`\\s${name}="([^"]*)"`)
  */
 export function parseJunit(xml: string): JunitCounts {
   const root = /<testsuites\b([^>]*)>/.exec(xml);
-  if (!root || !xml.includes("</testsuites>")) throw new Error("not a complete JUnit report (no <testsuites>…</testsuites>)");
+  if (!root || !xml.includes("</testsuites>"))
+    throw new Error("not a complete JUnit report (no <testsuites>…</testsuites>)");
   const c: JunitCounts = { tests: 0, failed: 0, skipped: 0, failures: [], notes: [] };
   for (const m of xml.matchAll(/<testcase\b([^>]*?)(?:\/>|>([\s\S]*?)<\/testcase>)/g)) {
     const attrs = m[1] ?? "";
@@ -36,7 +43,9 @@ export function parseJunit(xml: string): JunitCounts {
   const [tests, failures] = [declared("tests"), declared("failures") + (declared("errors") || 0)];
   if (tests !== c.tests) c.notes.push(`the report's root says ${tests} tests, its test cases number ${c.tests}`);
   if (failures > c.failed) {
-    c.notes.push(`the report's root says ${failures} failures, only ${c.failed} test cases show one: counting ${failures}`);
+    c.notes.push(
+      `the report's root says ${failures} failures, only ${c.failed} test cases show one: counting ${failures}`,
+    );
     c.failed = failures;
   }
   return c;
@@ -47,7 +56,9 @@ export function parseBunSummary(stderr: string): { pass: number; fail: number; e
   const text = stderr.replace(/\x1b\[[0-9;]*m/g, "");
   const last = (word: string) => [...text.matchAll(new RegExp(`^\\s*(\\d+) ${word}\\s*$`, "gm"))].at(-1)?.[1];
   const [pass, fail, error] = [last("pass"), last("fail"), last("errors?")];
-  return pass === undefined || fail === undefined ? null : { pass: Number(pass), fail: Number(fail), error: Number(error ?? 0) };
+  return pass === undefined || fail === undefined
+    ? null
+    : { pass: Number(pass), fail: Number(fail), error: Number(error ?? 0) };
 }
 
 /** Line hits per source file from lcov: file → {found, hit}, from DA lines (LF/LH when a record has none). */

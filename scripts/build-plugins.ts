@@ -26,13 +26,21 @@ export function pluginSources(): PluginSource[] {
   const fixtures = existsSync(fixturesDir)
     ? readdirSync(fixturesDir)
         .filter((f) => f.endsWith(".ts"))
-        .map((f) => ({ name: f.slice(0, -3), entry: `tests/fixtures/plugins/${f}`, out: `dist/fixtures/${f.slice(0, -3)}.wasm` }))
+        .map((f) => ({
+          name: f.slice(0, -3),
+          entry: `tests/fixtures/plugins/${f}`,
+          out: `dist/fixtures/${f.slice(0, -3)}.wasm`,
+        }))
     : [];
   return [...plugins, ...fixtures];
 }
 
 function newestMtime(paths: string[]): number {
-  return Math.max(...paths.flatMap((p) => (statSync(p).isDirectory() ? readdirSync(p).map((f) => statSync(join(p, f)).mtimeMs) : [statSync(p).mtimeMs])));
+  return Math.max(
+    ...paths.flatMap((p) =>
+      statSync(p).isDirectory() ? readdirSync(p).map((f) => statSync(join(p, f)).mtimeMs) : [statSync(p).mtimeMs],
+    ),
+  );
 }
 
 export async function buildPlugins(opts: { force?: boolean; quiet?: boolean } = {}): Promise<string[]> {
@@ -44,12 +52,24 @@ export async function buildPlugins(opts: { force?: boolean; quiet?: boolean } = 
     mkdirSync(join(out, ".."), { recursive: true });
     const t0 = performance.now();
     const { error, stderr } = await asc.main(
-      [src.entry, "--outFile", out, "--optimize", "--runtime", "incremental", "--use", "abort=plugins/sdk/index/abort", "--baseDir", ROOT],
+      [
+        src.entry,
+        "--outFile",
+        out,
+        "--optimize",
+        "--runtime",
+        "incremental",
+        "--use",
+        "abort=plugins/sdk/index/abort",
+        "--baseDir",
+        ROOT,
+      ],
       {},
     );
     if (error) throw new Error(`building ${src.entry} failed: ${error.message}\n${stderr.toString()}`);
     built.push(src.out);
-    if (!opts.quiet) console.log(`built ${src.out} (${statSync(out).size} bytes, ${Math.round(performance.now() - t0)} ms)`);
+    if (!opts.quiet)
+      console.log(`built ${src.out} (${statSync(out).size} bytes, ${Math.round(performance.now() - t0)} ms)`);
   }
   return built;
 }

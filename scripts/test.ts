@@ -12,7 +12,17 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, relative } from "node:path";
-import { closingLine, type CoverageRow, coverageTotal, executableLines, type JunitCounts, parseBunSummary, parseJunit, parseLcov, runningFile } from "./_summary.ts";
+import {
+  closingLine,
+  type CoverageRow,
+  coverageTotal,
+  executableLines,
+  type JunitCounts,
+  parseBunSummary,
+  parseJunit,
+  parseLcov,
+  runningFile,
+} from "./_summary.ts";
 
 /** Minimum line coverage of src/, in percent, counting files no test imports as uncovered. */
 const COVERAGE_MIN = 80;
@@ -26,9 +36,23 @@ const checks: { name: string; ok: boolean }[] = [];
 const problems: string[] = []; // failures outside any test case, each counted once
 
 console.log("== typecheck (tsc --noEmit -p .)");
-const tsc = await Bun.spawn([join(ROOT, "node_modules/.bin/tsc"), "--noEmit", "-p", "."], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] }).exited;
+const tsc = await Bun.spawn([join(ROOT, "node_modules/.bin/tsc"), "--noEmit", "-p", "."], {
+  cwd: ROOT,
+  stdio: ["ignore", "inherit", "inherit"],
+}).exited;
 checks.push({ name: "typecheck", ok: tsc === 0 });
 console.log(tsc === 0 ? "typecheck: ok" : `typecheck: FAILED (tsc exited ${tsc})`);
+
+// Formatting (Biome, settings in biome.json): checked, never rewritten here; `npx biome format --write .` fixes it.
+if (existsSync(join(ROOT, "biome.json"))) {
+  console.log("== format (biome format .)");
+  const fmt = await Bun.spawn([join(ROOT, "node_modules/.bin/biome"), "format", "--reporter=summary", "."], {
+    cwd: ROOT,
+    stdio: ["ignore", "inherit", "inherit"],
+  }).exited;
+  checks.push({ name: "format", ok: fmt === 0 });
+  console.log(fmt === 0 ? "format: ok" : "format: FAILED (run `npx biome format --write .`)");
+}
 
 console.log("== bun test");
 const junitPath = join(ROOT, ".cache/junit.xml");
@@ -38,8 +62,25 @@ rmSync(join(ROOT, "coverage"), { recursive: true, force: true });
 // CI=true makes bun refuse a stray test.only (without it, .only silently skips its neighbours).
 // Its own process group, so a hang can be stopped with every server and child it started.
 const bunTest = Bun.spawn(
-  [process.execPath, "test", "--timeout=30000", "--coverage", "--coverage-reporter=text", "--coverage-reporter=lcov", "--reporter=junit", `--reporter-outfile=${junitPath}`, ...args],
-  { cwd: ROOT, stdin: "ignore", stdout: "inherit", stderr: "pipe", detached: true, env: { ...process.env, CI: "true", ...(process.stderr.isTTY && { FORCE_COLOR: "1" }) } },
+  [
+    process.execPath,
+    "test",
+    "--timeout=30000",
+    "--coverage",
+    "--coverage-reporter=text",
+    "--coverage-reporter=lcov",
+    "--reporter=junit",
+    `--reporter-outfile=${junitPath}`,
+    ...args,
+  ],
+  {
+    cwd: ROOT,
+    stdin: "ignore",
+    stdout: "inherit",
+    stderr: "pipe",
+    detached: true,
+    env: { ...process.env, CI: "true", ...(process.stderr.isTTY && { FORCE_COLOR: "1" }) },
+  },
 );
 const stopGroup = () => {
   try {
@@ -65,15 +106,23 @@ const LIMIT_MS = Number(process.env.EXOCLAW_TEST_LIMIT_S ?? 3600) * 1000;
 const startedAt = Date.now();
 let lastOutputAt = startedAt;
 let hung: string | null = null;
-const watchdog = setInterval(() => {
-  const now = Date.now();
-  const why = now - startedAt > LIMIT_MS ? `the run passed its ${LIMIT_MS / 1000} s limit` : now - lastOutputAt > IDLE_MS ? `no output for ${IDLE_MS / 1000} s` : null;
-  if (why === null || hung !== null) return;
-  const file = runningFile(stderr);
-  hung = `${why}; still running: ${file ?? "(no test file started)"}`;
-  console.log(`test run: stopping bun test — ${hung}`);
-  stopGroup();
-}, Math.min(5_000, IDLE_MS / 2));
+const watchdog = setInterval(
+  () => {
+    const now = Date.now();
+    const why =
+      now - startedAt > LIMIT_MS
+        ? `the run passed its ${LIMIT_MS / 1000} s limit`
+        : now - lastOutputAt > IDLE_MS
+          ? `no output for ${IDLE_MS / 1000} s`
+          : null;
+    if (why === null || hung !== null) return;
+    const file = runningFile(stderr);
+    hung = `${why}; still running: ${file ?? "(no test file started)"}`;
+    console.log(`test run: stopping bun test — ${hung}`);
+    stopGroup();
+  },
+  Math.min(5_000, IDLE_MS / 2),
+);
 const reading = (async () => {
   for await (const chunk of bunTest.stderr) {
     process.stderr.write(chunk);
@@ -88,7 +137,8 @@ clearInterval(watchdog);
 if (hung !== null) problems.push(`bun test hung: ${hung}`);
 
 let junit: JunitCounts = { tests: 0, failed: 0, skipped: 0, failures: [], notes: [] };
-if (!existsSync(junitPath)) problems.push("bun test wrote no JUnit report (a test file that did not load, or no test found: see above)");
+if (!existsSync(junitPath))
+  problems.push("bun test wrote no JUnit report (a test file that did not load, or no test found: see above)");
 else {
   try {
     junit = parseJunit(readFileSync(junitPath, "utf8"));
@@ -101,32 +151,50 @@ else {
 const outside = (parseBunSummary(stderr)?.fail ?? 0) - junit.failed;
 if (problems.length === 0) {
   if (junit.tests === 0) problems.push("bun test ran no test");
-  else if (outside > 0) problems.push(`${outside} failure${outside > 1 ? "s" : ""} outside any test case (a file that did not load, or an error between tests: see above)`);
-  else if (testExit !== 0 && junit.failed === 0) problems.push(`bun test exited ${testExit} with no failed test case (see above)`);
+  else if (outside > 0)
+    problems.push(
+      `${outside} failure${outside > 1 ? "s" : ""} outside any test case (a file that did not load, or an error between tests: see above)`,
+    );
+  else if (testExit !== 0 && junit.failed === 0)
+    problems.push(`bun test exited ${testExit} with no failed test case (see above)`);
 }
 
 if (partial) console.log("coverage gate: skipped for a partial run (bun test arguments given)");
 else {
   console.log(`== coverage gate (line coverage of src/ ≥ ${COVERAGE_MIN}%, files no test imports count as uncovered)`);
   const lcovPath = join(ROOT, "coverage/lcov.info");
-  const lcov = existsSync(lcovPath) ? parseLcov(readFileSync(lcovPath, "utf8")) : new Map<string, { found: number; hit: number }>();
+  const lcov = existsSync(lcovPath)
+    ? parseLcov(readFileSync(lcovPath, "utf8"))
+    : new Map<string, { found: number; hit: number }>();
   if (!existsSync(lcovPath)) console.log("  no coverage/lcov.info: every src/ file counts as uncovered");
   const walk = (dir: string): string[] =>
     readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-      e.isDirectory() ? walk(join(dir, e.name)) : e.name.endsWith(".ts") && !e.name.endsWith(".d.ts") ? [join(dir, e.name)] : [],
+      e.isDirectory()
+        ? walk(join(dir, e.name))
+        : e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")
+          ? [join(dir, e.name)]
+          : [],
     );
   const rows: CoverageRow[] = [];
   for (const abs of existsSync(join(ROOT, "src")) ? walk(join(ROOT, "src")).sort() : []) {
     const file = relative(ROOT, abs);
     if (COVERAGE_EXCLUDE[file] !== undefined) continue;
     const hits = lcov.get(file) ?? lcov.get(abs);
-    rows.push(hits ? { file, ...hits, imported: true } : { file, found: executableLines(readFileSync(abs, "utf8")), hit: 0, imported: false });
+    rows.push(
+      hits
+        ? { file, ...hits, imported: true }
+        : { file, found: executableLines(readFileSync(abs, "utf8")), hit: 0, imported: false },
+    );
   }
   const pct = (r: CoverageRow) => (r.found === 0 ? 100 : (100 * r.hit) / r.found);
   const worst = rows.filter((r) => pct(r) < 100).sort((a, b) => pct(a) - pct(b) || b.found - a.found);
   if (worst.length > 0) console.log("  least covered:");
-  for (const r of worst.slice(0, 10)) console.log(`  ${pct(r).toFixed(1).padStart(6)}%  ${String(r.hit).padStart(4)}/${String(r.found).padEnd(4)} ${r.file}`);
-  for (const r of rows.filter((x) => !x.imported)) console.log(`  not imported by any test: ${r.file} (${r.found} executable lines)`);
+  for (const r of worst.slice(0, 10))
+    console.log(
+      `  ${pct(r).toFixed(1).padStart(6)}%  ${String(r.hit).padStart(4)}/${String(r.found).padEnd(4)} ${r.file}`,
+    );
+  for (const r of rows.filter((x) => !x.imported))
+    console.log(`  not imported by any test: ${r.file} (${r.found} executable lines)`);
   for (const [file, why] of Object.entries(COVERAGE_EXCLUDE)) console.log(`  excluded: ${file} — ${why}`);
   const total = coverageTotal(rows);
   const found = rows.reduce((a, r) => a + r.found, 0);
@@ -145,7 +213,11 @@ const passed = Math.max(0, junit.tests - junit.failed - junit.skipped) + checks.
 if (junit.failures.length > 0) console.log(`failed tests:\n${junit.failures.map((f) => `  ${f}`).join("\n")}`);
 for (const p of problems) console.log(`test run: FAILED — ${p}`);
 if (failed > 0) {
-  const parts = [...failedChecks, ...(junit.failed > 0 ? [`${junit.failed} test${junit.failed > 1 ? "s" : ""}`] : []), ...(problems.length > 0 ? ["the test run itself"] : [])];
+  const parts = [
+    ...failedChecks,
+    ...(junit.failed > 0 ? [`${junit.failed} test${junit.failed > 1 ? "s" : ""}`] : []),
+    ...(problems.length > 0 ? ["the test run itself"] : []),
+  ];
   console.log(`FAILED: ${parts.join(", ")}`);
 }
 if (partial) console.log("note: a partial run (bun test arguments given) skips the coverage gate");

@@ -11,7 +11,19 @@ import type { Logger } from "./lib/log.ts";
 import { createMetrics } from "./lib/metrics.ts";
 import { MemoryModule } from "./memory/index.ts";
 import { Capabilities } from "./gateway/capability.ts";
-import { agentKeyState, approvalsModule, busModule, channelsModule, chatModule, listenerModule, mcpModule, pluginsModule, RoutingModule, storeModule, warnMissingKeys } from "./gateway/modules.ts";
+import {
+  agentKeyState,
+  approvalsModule,
+  busModule,
+  channelsModule,
+  chatModule,
+  listenerModule,
+  mcpModule,
+  pluginsModule,
+  RoutingModule,
+  storeModule,
+  warnMissingKeys,
+} from "./gateway/modules.ts";
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
 import { ChannelsModule, checkChannelSecrets } from "./channels/index.ts";
@@ -92,7 +104,11 @@ export async function openStore(config: Config): Promise<Store> {
     case "memory":
       return createMemoryStore();
     case "nats":
-      return openNatsStore({ servers: (config.store.nats_url || config.bus.nats_url).split(","), replicas: config.store.replicas, namespace: config.store.namespace });
+      return openNatsStore({
+        servers: (config.store.nats_url || config.bus.nats_url).split(","),
+        replicas: config.store.replicas,
+        namespace: config.store.namespace,
+      });
     default: {
       const never: never = config.store.kind;
       throw new ConfigError(`store.kind: unknown kind ${String(never)}`);
@@ -104,7 +120,12 @@ export async function openStore(config: Config): Promise<Store> {
  * A plugin host whose state lives in `store` and whose secrets come from `<state>/credentials`.
  * `selfAddresses` are the gateway's listeners, which no plugin request may reach.
  */
-export function createPluginHost(config: Config, store: PluginStateStore, log: Logger, selfAddresses?: () => readonly { address: string; port: number }[]): PluginHost {
+export function createPluginHost(
+  config: Config,
+  store: PluginStateStore,
+  log: Logger,
+  selfAddresses?: () => readonly { address: string; port: number }[],
+): PluginHost {
   return new PluginHost({
     command: pluginHostCommand(),
     kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v), stats: (p) => store.kvStats(p) },
@@ -137,11 +158,21 @@ export async function startApp(opts: AppOptions): Promise<App> {
   let listening = [{ address: config.gateway.bind, port: config.gateway.port }];
   const host = createPluginHost(config, store, log, () => listening);
   // MCP servers: reached only through the egress checks, never the gateway's own listener.
-  const mcp = new McpClients(config.mcp, { secret: (name) => readCredential(live.current.home, name), log: log.child({ module: "mcp" }), selfAddresses: () => listening });
+  const mcp = new McpClients(config.mcp, {
+    secret: (name) => readCredential(live.current.home, name),
+    log: log.child({ module: "mcp" }),
+    selfAddresses: () => listening,
+  });
   const plugins = new PluginRegistry(host, reloadConfig, log);
   const metrics = createMetrics();
   // Risky tool calls wait for the operator (src/approvals/); an owner is asked through their channel.
-  const approvals = new ApprovalsModule({ live, store, metrics, log, send: (name, to, text, buttons) => channels.notify(name, to, text, buttons) });
+  const approvals = new ApprovalsModule({
+    live,
+    store,
+    metrics,
+    log,
+    send: (name, to, text, buttons) => channels.notify(name, to, text, buttons),
+  });
   const memory = new MemoryModule(store, live);
   const runner = new AgentRunner({
     store,
@@ -149,12 +180,24 @@ export async function startApp(opts: AppOptions): Promise<App> {
     memory,
     streamFor: opts.streamFor ?? ((agent) => providerStream(agent, { home: live.current.home, env, log })),
     // A turn's tools: the agent's plugins, memory's own tools and the MCP servers, gated by approvals.
-    toolsFor: (agent, session, person) => approvals.gate(createToolBox(host, agent.tools, memory.tools(agent, session, person), memory.stateScope(session, person), [mcp]), agent, session, person),
+    toolsFor: (agent, session, person) =>
+      approvals.gate(
+        createToolBox(host, agent.tools, memory.tools(agent, session, person), memory.stateScope(session, person), [
+          mcp,
+        ]),
+        agent,
+        session,
+        person,
+      ),
     metrics,
     log,
     ...(opts.worker && { shared: opts.worker.shared }),
   });
-  const routing = new RoutingModule(live, () => reload(), (agent) => agentKeyState(live.current, env, agent));
+  const routing = new RoutingModule(
+    live,
+    () => reload(),
+    (agent) => agentKeyState(live.current, env, agent),
+  );
   const route = (addr: InboundAddress) => routing.route(addr);
   const channels = new ChannelsModule({
     live,
@@ -181,7 +224,15 @@ export async function startApp(opts: AppOptions): Promise<App> {
       routing,
       chatModule({ live, runner, store, host, route, log }),
       channelsModule(channels),
-      ...(work ? [clusterModule(work, (item) => channels.work(item), (d) => channels.workDead(d.id, d.deliveries))] : []),
+      ...(work
+        ? [
+            clusterModule(
+              work,
+              (item) => channels.work(item),
+              (d) => channels.workDead(d.id, d.deliveries),
+            ),
+          ]
+        : []),
       listenerModule(live),
       ...(opts.worker ? [opts.worker.link.capability()] : []),
     ],
@@ -190,8 +241,17 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const reload = (): ReloadResult => {
     const next = reloadConfig();
     const restart = modules.reload(next, (c) => live.replace(c));
-    log.info("config reloaded", { file: next.file ?? "defaults", bindings: routing.bindings, agents: next.agents.length });
-    return { file: next.file, bindings: routing.bindings, agents: next.agents.map((a) => a.id), ...(restart.length > 0 && { restart_required: restart }) };
+    log.info("config reloaded", {
+      file: next.file ?? "defaults",
+      bindings: routing.bindings,
+      agents: next.agents.length,
+    });
+    return {
+      file: next.file,
+      bindings: routing.bindings,
+      agents: next.agents.map((a) => a.id),
+      ...(restart.length > 0 && { restart_required: restart }),
+    };
   };
   let gateway: Gateway;
   try {
@@ -211,7 +271,10 @@ export async function startApp(opts: AppOptions): Promise<App> {
     listening = [{ address: config.gateway.bind, port: gateway.port }];
     await modules.start();
     const gw = gateway;
-    opts.worker?.link.listening(gw.port, { connections: () => gw.connections(), turnsRunning: () => runner.load.running });
+    opts.worker?.link.listening(gw.port, {
+      connections: () => gw.connections(),
+      turnsRunning: () => runner.load.running,
+    });
   } catch (e) {
     await host.stop();
     await bus.close();
@@ -231,7 +294,11 @@ export async function startApp(opts: AppOptions): Promise<App> {
       // Drain: no new requests; what was accepted finishes (a message still pending stays in the store
       // and is retried at the next start) before the plugins, the bus and the store go away.
       const drained = await modules.shutdown(() => gateway.stop(DRAIN_MS), DRAIN_MS, 2_000);
-      if (!drained) log.warn("shutdown: turns still running after the drain time; their messages stay pending and are retried at the next start", { drain_ms: DRAIN_MS });
+      if (!drained)
+        log.warn(
+          "shutdown: turns still running after the drain time; their messages stay pending and are retried at the next start",
+          { drain_ms: DRAIN_MS },
+        );
     },
   };
 }

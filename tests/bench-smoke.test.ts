@@ -31,14 +31,25 @@ function newestSource(dir: string): number {
 }
 
 async function run(cmd: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = Bun.spawn(cmd, { cwd: ROOT, stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { ...process.env, NODE_ENV: "production" } });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const p = Bun.spawn(cmd, {
+    cwd: ROOT,
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+    env: { ...process.env, NODE_ENV: "production" },
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
 async function smoke(bench: string, ...extra: string[]): Promise<string> {
   const r = await run([process.execPath, join(ROOT, "bench", `${bench}.ts`), "--smoke", ...extra]);
-  if (r.code !== 0) throw new Error(`bench/${bench}.ts --smoke exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+  if (r.code !== 0)
+    throw new Error(`bench/${bench}.ts --smoke exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
   expect(r.stdout).toContain(`# bench ${bench} --smoke`);
   expect(r.stdout).toMatch(/^commit \S+.* · \d{4}-\d\d-\d\dT.* · \d+ cores .* · load [\d.]+ [\d.]+ [\d.]+ · Bun /m);
   return r.stdout;
@@ -48,7 +59,10 @@ async function smoke(bench: string, ...extra: string[]): Promise<string> {
 function row(out: string, label: string): string[] {
   const line = out.split("\n").find((l) => l.startsWith(`| ${label}`));
   if (!line) throw new Error(`no row starting ${JSON.stringify(label)} in:\n${out}`);
-  return line.split("|").slice(1, -1).map((c) => c.trim());
+  return line
+    .split("|")
+    .slice(1, -1)
+    .map((c) => c.trim());
 }
 
 describe("the shared bench harness", () => {
@@ -62,7 +76,10 @@ describe("the shared bench harness", () => {
 
   test("sides are interleaved and the order alternates pair by pair", async () => {
     const order: string[] = [];
-    const r = await interleave(3, { a: async (i) => (order.push(`a${i}`), i), b: async (i) => (order.push(`b${i}`), 10 + i) });
+    const r = await interleave(3, {
+      a: async (i) => (order.push(`a${i}`), i),
+      b: async (i) => (order.push(`b${i}`), 10 + i),
+    });
     expect(order).toEqual(["a0", "b0", "b1", "a1", "a2", "b2"]);
     expect(r).toEqual({ a: [0, 1, 2], b: [10, 11, 12] });
   });
@@ -88,7 +105,7 @@ test("a bench counts only end_turn: a turn or a webhook that ends in error fails
   let fail = false;
   const stream: StreamFn = async function* () {
     if (fail) yield { type: "error", error: new ProviderError("openai", "openai: overloaded (529)", { status: 529 }) };
-    else (yield { type: "text", text: "fine" }, yield { type: "done", stop_reason: "end_turn" });
+    else yield { type: "text", text: "fine" }, yield { type: "done", stop_reason: "end_turn" };
   };
   await using gw = await startTestGateway({ toml: "[channels.http]\n", streamFor: () => stream });
   const client = await openClient(gw.port);
@@ -97,7 +114,9 @@ test("a bench counts only end_turn: a turn or a webhook that ends in error fails
     await webhookTurn(gw.port, { peer: "ada", text: "hi", id: "ok-1" });
     fail = true;
     await expect(client.turn({ content: "hi" })).rejects.toThrow('a turn ended with stop_reason "error", not end_turn');
-    await expect(webhookTurn(gw.port, { peer: "ada", text: "hi", id: "bad-1" })).rejects.toThrow('a webhook turn ended with stop_reason "error", not end_turn');
+    await expect(webhookTurn(gw.port, { peer: "ada", text: "hi", id: "bad-1" })).rejects.toThrow(
+      'a webhook turn ended with stop_reason "error", not end_turn',
+    );
   } finally {
     client.close();
   }
@@ -107,29 +126,38 @@ describe("every bench runs with --smoke", () => {
   beforeAll(async () => {
     if (!binary) return;
     const built = existsSync(binary) ? statSync(binary).mtimeMs : 0;
-    const sources = Math.max(newestSource(join(ROOT, "src")), newestSource(join(ROOT, "plugins")), statSync(join(ROOT, "build.ts")).mtimeMs);
+    const sources = Math.max(
+      newestSource(join(ROOT, "src")),
+      newestSource(join(ROOT, "plugins")),
+      statSync(join(ROOT, "build.ts")).mtimeMs,
+    );
     if (built >= sources) return;
     const r = await run([process.execPath, join(ROOT, "build.ts"), "--native"]);
     if (r.code !== 0) throw new Error(`bun build.ts --native exited ${r.code}: ${r.stderr.trim()}`);
   }, 180_000);
 
-  test.skipIf(!binary)("gateway: cold start vs the compiled floor and bun src/main.ts, idle RSS, plugin children, RSS per socket, pings", async () => {
-    const out = await smoke("gateway");
-    expect(row(out, "cold start of the compiled binary")[2]).toStartWith("compiled bare Bun.serve: ");
-    row(out, "cold start of `bun src/main.ts`");
-    expect(row(out, "idle RSS, compiled, built-in plugins loaded")[1]).toMatch(/MiB/);
-    expect(Number(row(out, "plugin-host children alive at idle")[1])).toBe(4);
-    row(out, "RSS of plugin-host child 1");
-    row(out, "RSS per idle WebSocket at 50 sockets");
-    row(out, "RSS per idle WebSocket at 100 sockets");
-    expect(row(out, "ping round trips/s, 100 sockets, 8 in flight each")[2]).toMatch(/^bare: .*per-pair ratio/);
-  });
+  test.skipIf(!binary)(
+    "gateway: cold start vs the compiled floor and bun src/main.ts, idle RSS, plugin children, RSS per socket, pings",
+    async () => {
+      const out = await smoke("gateway");
+      expect(row(out, "cold start of the compiled binary")[2]).toStartWith("compiled bare Bun.serve: ");
+      row(out, "cold start of `bun src/main.ts`");
+      expect(row(out, "idle RSS, compiled, built-in plugins loaded")[1]).toMatch(/MiB/);
+      expect(Number(row(out, "plugin-host children alive at idle")[1])).toBe(4);
+      row(out, "RSS of plugin-host child 1");
+      row(out, "RSS per idle WebSocket at 50 sockets");
+      row(out, "RSS per idle WebSocket at 100 sockets");
+      expect(row(out, "ping round trips/s, 100 sockets, 8 in flight each")[2]).toMatch(/^bare: .*per-pair ratio/);
+    },
+  );
 
   test("chat: paired turns, tool loop, load windows — every turn end_turn", async () => {
     const out = await smoke("chat");
     expect(row(out, "gateway overhead per turn: per-pair difference")[1]).toMatch(/ms \/ .* ms \/ .* ms$/);
     row(out, "one turn with a 3-round tool loop");
-    expect(row(out, "turns/s, 5 sockets × 4 in flight, a new session each turn")[2]).toStartWith("direct calls/s at the same concurrency: ");
+    expect(row(out, "turns/s, 5 sockets × 4 in flight, a new session each turn")[2]).toStartWith(
+      "direct calls/s at the same concurrency: ",
+    );
     row(out, "turns/s, 5 sockets × 4 in flight, 20 ongoing sessions");
   });
 
@@ -143,7 +171,13 @@ describe("every bench runs with --smoke", () => {
 
   test("store: the sqlite store against raw bun:sqlite", async () => {
     const out = await smoke("store");
-    for (const label of ["appends/s, 1 message per call", "appends/s, 100 messages per call", "history: last 50", "history: all"]) expect(row(out, label)).toHaveLength(4);
+    for (const label of [
+      "appends/s, 1 message per call",
+      "appends/s, 100 messages per call",
+      "history: last 50",
+      "history: all",
+    ])
+      expect(row(out, label)).toHaveLength(4);
   });
 
   test("cluster: webhooks/s through JetStream on two gateways against sqlite on one, and the SIGKILL failover time", async () => {
@@ -158,20 +192,30 @@ describe("every bench runs with --smoke", () => {
     for (const n of ["100", "1,000", "10,000"]) expect(row(out, n)[6]).toMatch(/^peer \d+%/);
   });
 
-  test.skipIf(!binary)("connections: sockets over --workers 2 from two client processes, RSS per socket, pings, turns/s with 1 vs 2 workers", async () => {
-    const out = await smoke("connections");
-    expect(row(out, "sockets open at once (2 workers, 2 client processes)")[1]).toBe("400 of 400, every one authenticated and pinged");
-    row(out, "time to establish all");
-    expect(row(out, "RSS per socket above the idle baseline (all workers)")[1]).toMatch(/KiB/);
-    expect(row(out, "ping round trip while all are open")[1]).toMatch(/^p50 .* · p99 /);
-    row(out, "turns/s, --workers 1");
-    expect(row(out, "turns/s, --workers 2")[2]).toMatch(/per-pair ratio/);
-  });
+  test.skipIf(!binary)(
+    "connections: sockets over --workers 2 from two client processes, RSS per socket, pings, turns/s with 1 vs 2 workers",
+    async () => {
+      const out = await smoke("connections");
+      expect(row(out, "sockets open at once (2 workers, 2 client processes)")[1]).toBe(
+        "400 of 400, every one authenticated and pinged",
+      );
+      row(out, "time to establish all");
+      expect(row(out, "RSS per socket above the idle baseline (all workers)")[1]).toMatch(/KiB/);
+      expect(row(out, "ping round trip while all are open")[1]).toMatch(/^p50 .* · p99 /);
+      row(out, "turns/s, --workers 1");
+      expect(row(out, "turns/s, --workers 2")[2]).toMatch(/per-pair ratio/);
+    },
+  );
 
-  test.skipIf(!binary)("soak: a few seconds of tool-loop turns and webhooks, RSS sampled, growth reported", async () => {
-    const out = await smoke("soak");
-    expect(row(out, "traffic")[1]).toMatch(/^[\d,]+ tool-loop turns \+ [\d,]+ webhook turns in .* every one end_turn$/);
-    expect(row(out, "gateway RSS growth after the")[1]).toMatch(/MiB \(.* MiB → .* MiB; max/);
-    row(out, "plugin-host children RSS growth");
-  });
+  test.skipIf(!binary)(
+    "soak: a few seconds of tool-loop turns and webhooks, RSS sampled, growth reported",
+    async () => {
+      const out = await smoke("soak");
+      expect(row(out, "traffic")[1]).toMatch(
+        /^[\d,]+ tool-loop turns \+ [\d,]+ webhook turns in .* every one end_turn$/,
+      );
+      expect(row(out, "gateway RSS growth after the")[1]).toMatch(/MiB \(.* MiB → .* MiB; max/);
+      row(out, "plugin-host children RSS growth");
+    },
+  );
 });

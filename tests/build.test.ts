@@ -31,20 +31,33 @@ function bytes(n: number, ...set: [number, number[]][]): Uint8Array {
 const ELF64_LE = [0x7f, 0x45, 0x4c, 0x46, 2, 1, 1];
 const MACHO64_LE = [0xcf, 0xfa, 0xed, 0xfe];
 /** A PE image: "MZ", e_lfanew = 0x80, "PE\0\0" and the machine field there. */
-const pe = (machine: [number, number]) => bytes(256, [0, [0x4d, 0x5a]], [0x3c, [0x80, 0, 0, 0]], [0x80, [0x50, 0x45, 0, 0, ...machine]]);
+const pe = (machine: [number, number]) =>
+  bytes(256, [0, [0x4d, 0x5a]], [0x3c, [0x80, 0, 0, 0]], [0x80, [0x50, 0x45, 0, 0, ...machine]]);
 
 describe("detectBinaryFormat", () => {
   test("ELF: e_machine 0x3E is x64, 0xB7 arm64, others unknown; big-endian headers are read big-endian", () => {
     expect(detectBinaryFormat(bytes(64, [0, ELF64_LE], [18, [0x3e, 0]]))).toEqual({ format: "elf", arch: "x64" });
     expect(detectBinaryFormat(bytes(64, [0, ELF64_LE], [18, [0xb7, 0]]))).toEqual({ format: "elf", arch: "arm64" });
     expect(detectBinaryFormat(bytes(64, [0, ELF64_LE], [18, [0x28, 0]]))).toEqual({ format: "elf", arch: "unknown" });
-    expect(detectBinaryFormat(bytes(64, [0, [0x7f, 0x45, 0x4c, 0x46, 2, 2]], [18, [0, 0xb7]]))).toEqual({ format: "elf", arch: "arm64" });
+    expect(detectBinaryFormat(bytes(64, [0, [0x7f, 0x45, 0x4c, 0x46, 2, 2]], [18, [0, 0xb7]]))).toEqual({
+      format: "elf",
+      arch: "arm64",
+    });
   });
 
   test("Mach-O 64 (0xFEEDFACF little-endian): cputype 0x01000007 is x64, 0x0100000C arm64", () => {
-    expect(detectBinaryFormat(bytes(32, [0, [...MACHO64_LE, 0x07, 0, 0, 0x01]]))).toEqual({ format: "macho", arch: "x64" });
-    expect(detectBinaryFormat(bytes(32, [0, [...MACHO64_LE, 0x0c, 0, 0, 0x01]]))).toEqual({ format: "macho", arch: "arm64" });
-    expect(detectBinaryFormat(bytes(32, [0, [...MACHO64_LE, 0x12, 0, 0, 0]]))).toEqual({ format: "macho", arch: "unknown" });
+    expect(detectBinaryFormat(bytes(32, [0, [...MACHO64_LE, 0x07, 0, 0, 0x01]]))).toEqual({
+      format: "macho",
+      arch: "x64",
+    });
+    expect(detectBinaryFormat(bytes(32, [0, [...MACHO64_LE, 0x0c, 0, 0, 0x01]]))).toEqual({
+      format: "macho",
+      arch: "arm64",
+    });
+    expect(detectBinaryFormat(bytes(32, [0, [...MACHO64_LE, 0x12, 0, 0, 0]]))).toEqual({
+      format: "macho",
+      arch: "unknown",
+    });
   });
 
   test("PE: MZ, e_lfanew, PE\\0\\0, machine 0x8664 is x64, 0xAA64 arm64", () => {
@@ -74,7 +87,9 @@ describe("target selection", () => {
       "exoclaw-darwin-arm64",
       "exoclaw-windows-x64.exe",
     ]);
-    expect(selectTargets(["--target", "windows-x64,linux-arm64", "--target", "darwin-x64"]).map((t) => t.name)).toEqual(["linux-arm64", "darwin-x64", "windows-x64"]);
+    expect(selectTargets(["--target", "windows-x64,linux-arm64", "--target", "darwin-x64"]).map((t) => t.name)).toEqual(
+      ["linux-arm64", "darwin-x64", "windows-x64"],
+    );
     if (nativeTarget()) expect(selectTargets(["--native"])).toEqual([nativeTarget()!]);
     expect(() => selectTargets(["--target", "linux-riscv"])).toThrow(/unknown target "linux-riscv"/);
     expect(() => selectTargets(["--bogus"])).toThrow();
@@ -84,7 +99,9 @@ describe("target selection", () => {
 
 test("offline, a runtime missing from the cache is an error naming the command that fetches it", async () => {
   const other = TARGETS.find((t) => t !== NATIVE)!;
-  await expect(runtimeFor(other, "0.0.0-not-cached", { offline: true })).rejects.toThrow(/is not in \.cache\/bun-runtimes: run `node_modules\/\.bin\/bun build\.ts --fetch-runtimes`/);
+  await expect(runtimeFor(other, "0.0.0-not-cached", { offline: true })).rejects.toThrow(
+    /is not in \.cache\/bun-runtimes: run `node_modules\/\.bin\/bun build\.ts --fetch-runtimes`/,
+  );
 });
 
 describe("bun run build", () => {

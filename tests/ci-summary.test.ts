@@ -1,7 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { closingLine, coverageTotal, executableLines, parseBunSummary, parseJunit, parseLcov, runningFile } from "../scripts/_summary.ts";
+import {
+  closingLine,
+  coverageTotal,
+  executableLines,
+  parseBunSummary,
+  parseJunit,
+  parseLcov,
+  runningFile,
+} from "../scripts/_summary.ts";
 import { tempDir } from "./helpers/temp.ts";
 
 // As bun 1.4.5 writes it (--reporter=junit), with nested describe suites.
@@ -57,7 +65,9 @@ describe("test command summary", () => {
   });
 
   test("lcov hits per file, and an unimported file lowers the total", () => {
-    const lcov = parseLcov("TN:\r\nSF:src/a.ts\r\nDA:1,1\r\nDA:2,0\r\nDA:3,4\r\nLF:3\r\nLH:2\r\nend_of_record\r\nSF:src/b.ts\nLF:1\nLH:1\nend_of_record\n");
+    const lcov = parseLcov(
+      "TN:\r\nSF:src/a.ts\r\nDA:1,1\r\nDA:2,0\r\nDA:3,4\r\nLF:3\r\nLH:2\r\nend_of_record\r\nSF:src/b.ts\nLF:1\nLH:1\nend_of_record\n",
+    );
     expect(lcov.get("src/a.ts")).toEqual({ found: 3, hit: 2 });
     expect(lcov.get("src/b.ts")).toEqual({ found: 1, hit: 1 });
     const rows = [...lcov].map(([file, h]) => ({ file, ...h, imported: true }));
@@ -110,7 +120,9 @@ describe("test command summary", () => {
 
 describe("the test command cannot hang or hide a failure", () => {
   test("runningFile names the last file bun started, coloured or not", () => {
-    expect(runningFile("bun test v1.4.5\n\ntests/a.test.ts:\n(pass) x\n\n\x1b[1mtests/b/c.test.ts:\x1b[0m\n")).toBe("tests/b/c.test.ts");
+    expect(runningFile("bun test v1.4.5\n\ntests/a.test.ts:\n(pass) x\n\n\x1b[1mtests/b/c.test.ts:\x1b[0m\n")).toBe(
+      "tests/b/c.test.ts",
+    );
     expect(runningFile("bun test v1.4.5\n")).toBeNull();
   });
 
@@ -119,13 +131,25 @@ describe("the test command cannot hang or hide a failure", () => {
     const dir = tempDir();
     mkdirSync(join(dir.path, "scripts"));
     mkdirSync(join(dir.path, "tests"));
-    for (const f of ["test.ts", "_summary.ts"]) copyFileSync(join(import.meta.dir, "../scripts", f), join(dir.path, "scripts", f));
+    for (const f of ["test.ts", "_summary.ts"])
+      copyFileSync(join(import.meta.dir, "../scripts", f), join(dir.path, "scripts", f));
     symlinkSync(join(import.meta.dir, "../node_modules"), join(dir.path, "node_modules"));
-    const options = { module: "Preserve", moduleResolution: "bundler", types: ["bun"], strict: true, noEmit: true, skipLibCheck: true, allowImportingTsExtensions: true };
+    const options = {
+      module: "Preserve",
+      moduleResolution: "bundler",
+      types: ["bun"],
+      strict: true,
+      noEmit: true,
+      skipLibCheck: true,
+      allowImportingTsExtensions: true,
+    };
     writeFileSync(join(dir.path, "tsconfig.json"), JSON.stringify({ compilerOptions: options, include: ["tests"] }));
     for (const [name, text] of Object.entries(files)) writeFileSync(join(dir.path, "tests", name), text);
     const env0: Record<string, string> = { PATH: process.env.PATH ?? "", HOME: dir.path, ...env };
-    const p = Bun.spawn([process.execPath, join(dir.path, "scripts/test.ts"), ...Object.keys(files).map((f) => `tests/${f}`)], { cwd: dir.path, env: env0, stdout: "pipe", stderr: "pipe" });
+    const p = Bun.spawn(
+      [process.execPath, join(dir.path, "scripts/test.ts"), ...Object.keys(files).map((f) => `tests/${f}`)],
+      { cwd: dir.path, env: env0, stdout: "pipe", stderr: "pipe" },
+    );
     const [out] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
     const code = await p.exited;
     dir[Symbol.dispose]();
@@ -135,7 +159,9 @@ describe("the test command cannot hang or hide a failure", () => {
   test("a file stuck in its top-level await fails the run and is named; what it started is stopped", async () => {
     const marker = `exoclaw-hang-${process.pid}-${Date.now()}`;
     const r = await run(
-      { "stuck.test.ts": `import { test } from "bun:test";\nBun.spawn(["sh", "-c", "exec -a ${marker} sleep 300"]);\nawait new Promise(() => {});\ntest("never", () => {});\n` },
+      {
+        "stuck.test.ts": `import { test } from "bun:test";\nBun.spawn(["sh", "-c", "exec -a ${marker} sleep 300"]);\nawait new Promise(() => {});\ntest("never", () => {});\n`,
+      },
       { EXOCLAW_TEST_IDLE_S: "3" },
     );
     expect(r.code).toBe(1);
@@ -145,13 +171,21 @@ describe("the test command cannot hang or hide a failure", () => {
   }, 60_000);
 
   test("a stray test.only cannot hide its failing neighbour", async () => {
-    const r = await run({ "only.test.ts": 'import { expect, test } from "bun:test";\ntest.only("one", () => {});\ntest("hidden", () => expect(1).toBe(2));\n' }, { CI: "" });
+    const r = await run(
+      {
+        "only.test.ts":
+          'import { expect, test } from "bun:test";\ntest.only("one", () => {});\ntest("hidden", () => expect(1).toBe(2));\n',
+      },
+      { CI: "" },
+    );
     expect(r.code).toBe(1);
     expect(r.last).toMatch(/^\d+ passed, [1-9]\d* failed$/);
   }, 60_000);
 
   test("a partial run says in its closing lines that it skipped the coverage gate", async () => {
-    const r = await run({ "ok.test.ts": 'import { expect, test } from "bun:test";\ntest("fine", () => expect(1).toBe(1));\n' });
+    const r = await run({
+      "ok.test.ts": 'import { expect, test } from "bun:test";\ntest("fine", () => expect(1).toBe(1));\n',
+    });
     expect(r.code).toBe(0);
     const lines = r.out.trim().split("\n");
     expect(lines.at(-2)).toBe("note: a partial run (bun test arguments given) skips the coverage gate");

@@ -52,8 +52,10 @@ export function violations(): string[] {
       if (to === from) continue;
       const a = RANK[from];
       const b = RANK[to];
-      if (a === undefined || b === undefined) out.push(`${relative(SRC, file)}: unknown layer ${a === undefined ? from : to}`);
-      else if (b > a || (b === a && !(a === 3 && target.endsWith("/index.ts")) && a < 5)) out.push(`${relative(SRC, file)} imports ${relative(SRC, target)} (${from} → ${to})`);
+      if (a === undefined || b === undefined)
+        out.push(`${relative(SRC, file)}: unknown layer ${a === undefined ? from : to}`);
+      else if (b > a || (b === a && !(a === 3 && target.endsWith("/index.ts")) && a < 5))
+        out.push(`${relative(SRC, file)} imports ${relative(SRC, target)} (${from} → ${to})`);
     }
   }
   return out;

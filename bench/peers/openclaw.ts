@@ -19,14 +19,39 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gatewayConfig, startGateway, startUpstream } from "../_gateway.ts";
-import { benchArgs, childrenOf, fail, freePort, interleave, mib, ms, num, onCleanup, printHeader, ratio, ROOT, rssKiB, runBench, spread, step, stopProcess, summarize, table, waitHealthy } from "../_lib.ts";
+import {
+  benchArgs,
+  childrenOf,
+  fail,
+  freePort,
+  interleave,
+  mib,
+  ms,
+  num,
+  onCleanup,
+  printHeader,
+  ratio,
+  ROOT,
+  rssKiB,
+  runBench,
+  spread,
+  step,
+  stopProcess,
+  summarize,
+  table,
+  waitHealthy,
+} from "../_lib.ts";
 
 const OPENCLAW = "2026.9.6";
 const NODE = "24.21.0";
 const CACHE = join(ROOT, ".cache/peers");
 const TOKEN = "bench-token-0123456789";
 
-const args = benchArgs("peers/openclaw", { turns: { type: "string" }, requests: { type: "string" }, binary: { type: "string" } }, 3600);
+const args = benchArgs(
+  "peers/openclaw",
+  { turns: { type: "string" }, requests: { type: "string" }, binary: { type: "string" } },
+  3600,
+);
 const reps = args.values.reps === undefined ? (args.smoke ? 1 : 3) : args.reps;
 const TURNS = num(args.values.turns, 20, args.smoke, 2);
 const REQUESTS = num(args.values.requests, 500, args.smoke, 20);
@@ -36,7 +61,10 @@ const binary = args.values.binary ?? join(ROOT, "dist/exoclaw-linux-x64");
 async function sh(cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<void> {
   const p = Bun.spawn(cmd, { cwd, stdout: "pipe", stderr: "pipe", env: { ...process.env, ...env } });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new Error(`\`${cmd.join(" ")}\` exited ${code}: ${(err.trim() || out.trim()).split("\n").slice(-3).join(" / ")}`);
+  if (code !== 0)
+    throw new Error(
+      `\`${cmd.join(" ")}\` exited ${code}: ${(err.trim() || out.trim()).split("\n").slice(-3).join(" / ")}`,
+    );
 }
 
 const nodeBin = join(CACHE, "node_modules/node/bin/node");
@@ -45,10 +73,12 @@ const pathWithNode = `${join(CACHE, "node_modules/.bin")}:${process.env.PATH ?? 
 
 async function install(): Promise<void> {
   mkdirSync(CACHE, { recursive: true });
-  if (!existsSync(join(CACHE, "package.json"))) writeFileSync(join(CACHE, "package.json"), '{"name":"exoclaw-peers","private":true}\n');
+  if (!existsSync(join(CACHE, "package.json")))
+    writeFileSync(join(CACHE, "package.json"), '{"name":"exoclaw-peers","private":true}\n');
   const npm = ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"];
   if (!existsSync(nodeBin)) await sh([...npm, `node@${NODE}`], CACHE);
-  if (!existsSync(openclawMjs)) await sh([...npm, `node@${NODE}`, `openclaw@${OPENCLAW}`], CACHE, { PATH: pathWithNode });
+  if (!existsSync(openclawMjs))
+    await sh([...npm, `node@${NODE}`, `openclaw@${OPENCLAW}`], CACHE, { PATH: pathWithNode });
 }
 
 /** RSS of a process and all its descendants, and how many processes that is. */
@@ -76,7 +106,13 @@ async function startOpenclaw(upstreamPort: number): Promise<Running> {
   const dir = mkdtempSync(join(tmpdir(), "exoclaw-bench-openclaw-"));
   const port = freePort();
   const config = {
-    gateway: { mode: "local", port, bind: "loopback", auth: { mode: "token", token: TOKEN }, http: { endpoints: { chatCompletions: { enabled: true } } } },
+    gateway: {
+      mode: "local",
+      port,
+      bind: "loopback",
+      auth: { mode: "token", token: TOKEN },
+      http: { endpoints: { chatCompletions: { enabled: true } } },
+    },
     agents: { defaults: { model: { primary: "bench/bench" } } },
     models: {
       mode: "merge",
@@ -85,7 +121,17 @@ async function startOpenclaw(upstreamPort: number): Promise<Running> {
           baseUrl: `http://127.0.0.1:${upstreamPort}/v1`,
           apiKey: "sk-bench",
           api: "openai-completions",
-          models: [{ id: "bench", name: "bench", reasoning: false, input: ["text"], cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 }, contextWindow: 128000, maxTokens: 4096 }],
+          models: [
+            {
+              id: "bench",
+              name: "bench",
+              reasoning: false,
+              input: ["text"],
+              cost: { input: 0, output: 0, cacheRead: 0, cacheWrite: 0 },
+              contextWindow: 128000,
+              maxTokens: 4096,
+            },
+          ],
         },
       },
     },
@@ -94,7 +140,14 @@ async function startOpenclaw(upstreamPort: number): Promise<Running> {
   const t0 = performance.now();
   const proc = Bun.spawn([nodeBin, openclawMjs, "gateway", "--port", String(port)], {
     cwd: dir,
-    env: { PATH: pathWithNode, HOME: join(dir, "home"), OPENCLAW_STATE_DIR: join(dir, "state"), OPENCLAW_CONFIG_PATH: join(dir, "openclaw.json"), TMPDIR: dir, NO_COLOR: "1" },
+    env: {
+      PATH: pathWithNode,
+      HOME: join(dir, "home"),
+      OPENCLAW_STATE_DIR: join(dir, "state"),
+      OPENCLAW_CONFIG_PATH: join(dir, "openclaw.json"),
+      TMPDIR: dir,
+      NO_COLOR: "1",
+    },
     stdout: "ignore",
     stderr: "ignore",
     detached: true,
@@ -138,12 +191,18 @@ async function turn(port: number, model: string, auth: boolean): Promise<number>
   const body = await res.text();
   const t = performance.now() - t0;
   const text = (JSON.parse(body) as { choices?: { message?: { content?: string } }[] }).choices?.[0]?.message?.content;
-  if (res.status !== 200 || text !== "Hello from the bench.") throw new Error(`a turn through ${model} answered ${res.status}: ${body.slice(0, 300)}`);
+  if (res.status !== 200 || text !== "Hello from the bench.")
+    throw new Error(`a turn through ${model} answered ${res.status}: ${body.slice(0, 300)}`);
   return t;
 }
 
 /** Sequential WebSocket request round trips (after each protocol's handshake). */
-async function wsLatency(url: string, handshake: ((ws: WebSocket, m: Record<string, unknown>) => boolean) | null, request: (id: number) => string, isAnswer: (m: Record<string, unknown>, id: number) => boolean): Promise<number[]> {
+async function wsLatency(
+  url: string,
+  handshake: ((ws: WebSocket, m: Record<string, unknown>) => boolean) | null,
+  request: (id: number) => string,
+  isAnswer: (m: Record<string, unknown>, id: number) => boolean,
+): Promise<number[]> {
   const ws = new WebSocket(url);
   const lat: number[] = [];
   await new Promise<void>((resolve, reject) => {
@@ -176,7 +235,24 @@ async function wsLatency(url: string, handshake: ((ws: WebSocket, m: Record<stri
 
 const openclawHandshake = (ws: WebSocket, m: Record<string, unknown>): boolean => {
   if (m.event === "connect.challenge") {
-    ws.send(JSON.stringify({ type: "req", id: "connect", method: "connect", params: { minProtocol: 4, maxProtocol: 4, client: { id: "cli", version: "1.0.0", platform: "linux", mode: "cli" }, role: "operator", scopes: ["operator.read"], caps: [], commands: [], permissions: {}, auth: { token: TOKEN } } }));
+    ws.send(
+      JSON.stringify({
+        type: "req",
+        id: "connect",
+        method: "connect",
+        params: {
+          minProtocol: 4,
+          maxProtocol: 4,
+          client: { id: "cli", version: "1.0.0", platform: "linux", mode: "cli" },
+          role: "operator",
+          scopes: ["operator.read"],
+          caps: [],
+          commands: [],
+          permissions: {},
+          auth: { token: TOKEN },
+        },
+      }),
+    );
     return false;
   }
   if (m.id === "connect") {
@@ -188,32 +264,62 @@ const openclawHandshake = (ws: WebSocket, m: Record<string, unknown>): boolean =
 
 await runBench("peers/openclaw", async () => {
   await step("install node and openclaw into .cache/peers", 900_000, install);
-  printHeader("peers/openclaw", { smoke: args.smoke, reps }, `openclaw@${OPENCLAW} on node@${NODE} vs exoclaw ${existsSync(binary) ? binary : "bun src/main.ts"}; ${TURNS} turns and ${REQUESTS} WebSocket requests per side per rep, idle RSS ${SETTLE_MS / 1000} s after the first health answer`);
+  printHeader(
+    "peers/openclaw",
+    { smoke: args.smoke, reps },
+    `openclaw@${OPENCLAW} on node@${NODE} vs exoclaw ${existsSync(binary) ? binary : "bun src/main.ts"}; ${TURNS} turns and ${REQUESTS} WebSocket requests per side per rep, idle RSS ${SETTLE_MS / 1000} s after the first health answer`,
+  );
   const upstream = startUpstream();
   const up = upstream.port!;
-  type Result = { startMs: number; idle: { kib: number; processes: number }; ws: number[]; turns: number[]; firstTurn: number };
-  const measure = (start: () => Promise<Running>, model: string, auth: boolean, ws: (port: number) => Promise<number[]>) => async (): Promise<Result> => {
-    const g = await start();
-    await Bun.sleep(SETTLE_MS);
-    const idle = treeRss(g.pid);
-    const firstTurn = await turn(g.port, model, auth);
-    const turns: number[] = [];
-    for (let i = 0; i < TURNS; i++) turns.push(await turn(g.port, model, auth));
-    const lat = await ws(g.port);
-    await g.stop();
-    return { startMs: g.startMs, idle, ws: lat, turns, firstTurn };
+  type Result = {
+    startMs: number;
+    idle: { kib: number; processes: number };
+    ws: number[];
+    turns: number[];
+    firstTurn: number;
   };
+  const measure =
+    (start: () => Promise<Running>, model: string, auth: boolean, ws: (port: number) => Promise<number[]>) =>
+    async (): Promise<Result> => {
+      const g = await start();
+      await Bun.sleep(SETTLE_MS);
+      const idle = treeRss(g.pid);
+      const firstTurn = await turn(g.port, model, auth);
+      const turns: number[] = [];
+      for (let i = 0; i < TURNS; i++) turns.push(await turn(g.port, model, auth));
+      const lat = await ws(g.port);
+      await g.stop();
+      return { startMs: g.startMs, idle, ws: lat, turns, firstTurn };
+    };
   const r = await step("both gateways, interleaved", 3_000_000, () =>
     interleave(reps, {
-      exoclaw: measure(() => startExoclaw(up), "exoclaw:main", false, (port) =>
-        wsLatency(`ws://127.0.0.1:${port}/ws`, null, (id) => `{"jsonrpc":"2.0","id":${id},"method":"ping"}`, (m, id) => m.id === id && m.result === "pong"),
+      exoclaw: measure(
+        () => startExoclaw(up),
+        "exoclaw:main",
+        false,
+        (port) =>
+          wsLatency(
+            `ws://127.0.0.1:${port}/ws`,
+            null,
+            (id) => `{"jsonrpc":"2.0","id":${id},"method":"ping"}`,
+            (m, id) => m.id === id && m.result === "pong",
+          ),
       ),
-      openclaw: measure(() => startOpenclaw(up), "openclaw", true, (port) =>
-        wsLatency(`ws://127.0.0.1:${port}/`, openclawHandshake, (id) => JSON.stringify({ type: "req", id: `r${id}`, method: "last-heartbeat", params: {} }), (m, id) => {
-          if (m.id !== `r${id}`) return false;
-          if (m.ok !== true) void fail(`OpenClaw answered last-heartbeat with ${JSON.stringify(m).slice(0, 300)}`);
-          return true;
-        }),
+      openclaw: measure(
+        () => startOpenclaw(up),
+        "openclaw",
+        true,
+        (port) =>
+          wsLatency(
+            `ws://127.0.0.1:${port}/`,
+            openclawHandshake,
+            (id) => JSON.stringify({ type: "req", id: `r${id}`, method: "last-heartbeat", params: {} }),
+            (m, id) => {
+              if (m.id !== `r${id}`) return false;
+              if (m.ok !== true) void fail(`OpenClaw answered last-heartbeat with ${JSON.stringify(m).slice(0, 300)}`);
+              return true;
+            },
+          ),
       ),
     }),
   );
@@ -231,11 +337,36 @@ await runBench("peers/openclaw", async () => {
   table(
     ["measure", "exoclaw", "OpenClaw", "OpenClaw / exoclaw"],
     [
-      [`cold start to the first 200 from /health, median (min–max) of ${reps}`, spread(e.start, f), spread(o.start, f), ratio(o.start.median / e.start.median)],
-      [`idle RSS of the process tree, ${SETTLE_MS / 1000} s after start, median (min–max)`, `${spread(e.idle, mib)} (${e.processes.median} processes)`, `${spread(o.idle, mib)} (${o.processes.median} processes)`, ratio(o.idle.median / e.idle.median)],
-      [`WebSocket request round trip (exoclaw ping / OpenClaw last-heartbeat), p50 / p99 of ${e.ws.n}`, `${ms(e.ws.median)} / ${ms(e.ws.p99)}`, `${ms(o.ws.median)} / ${ms(o.ws.p99)}`, `${ratio(o.ws.median / e.ws.median)} / ${ratio(o.ws.p99 / e.ws.p99)}`],
-      ["first chat turn after start (POST /v1/chat/completions), median", ms(e.first.median), ms(o.first.median), ratio(o.first.median / e.first.median)],
-      [`chat turn, warm (POST /v1/chat/completions, same fake upstream), p50 / p99 of ${e.turn.n}`, `${ms(e.turn.median)} / ${ms(e.turn.p99)}`, `${ms(o.turn.median)} / ${ms(o.turn.p99)}`, `${ratio(o.turn.median / e.turn.median)} / ${ratio(o.turn.p99 / e.turn.p99)}`],
+      [
+        `cold start to the first 200 from /health, median (min–max) of ${reps}`,
+        spread(e.start, f),
+        spread(o.start, f),
+        ratio(o.start.median / e.start.median),
+      ],
+      [
+        `idle RSS of the process tree, ${SETTLE_MS / 1000} s after start, median (min–max)`,
+        `${spread(e.idle, mib)} (${e.processes.median} processes)`,
+        `${spread(o.idle, mib)} (${o.processes.median} processes)`,
+        ratio(o.idle.median / e.idle.median),
+      ],
+      [
+        `WebSocket request round trip (exoclaw ping / OpenClaw last-heartbeat), p50 / p99 of ${e.ws.n}`,
+        `${ms(e.ws.median)} / ${ms(e.ws.p99)}`,
+        `${ms(o.ws.median)} / ${ms(o.ws.p99)}`,
+        `${ratio(o.ws.median / e.ws.median)} / ${ratio(o.ws.p99 / e.ws.p99)}`,
+      ],
+      [
+        "first chat turn after start (POST /v1/chat/completions), median",
+        ms(e.first.median),
+        ms(o.first.median),
+        ratio(o.first.median / e.first.median),
+      ],
+      [
+        `chat turn, warm (POST /v1/chat/completions, same fake upstream), p50 / p99 of ${e.turn.n}`,
+        `${ms(e.turn.median)} / ${ms(e.turn.p99)}`,
+        `${ms(o.turn.median)} / ${ms(o.turn.p99)}`,
+        `${ratio(o.turn.median / e.turn.median)} / ${ratio(o.turn.p99 / e.turn.p99)}`,
+      ],
     ],
   );
 });

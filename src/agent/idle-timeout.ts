@@ -68,6 +68,7 @@ export function withIdleTimeout(inner: typeof fetch, ms: number): typeof fetch {
 
 /** Whether `e`, or an error in its `cause` chain, is an idle timeout (for the turn metric). */
 export function isIdleTimeout(e: unknown): boolean {
-  for (let cur = e, depth = 0; cur instanceof Error && depth < 8; cur = cur.cause, depth++) if (cur instanceof IdleTimeoutError) return true;
+  for (let cur = e, depth = 0; cur instanceof Error && depth < 8; cur = cur.cause, depth++)
+    if (cur instanceof IdleTimeoutError) return true;
   return false;
 }

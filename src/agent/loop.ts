@@ -145,7 +145,12 @@ export async function runTurn(
             emit({ event: "text", data: ev.text });
             break;
           case "tool_call":
-            calls.push({ id: ev.id, name: ev.name, input: ev.input, ...(ev.signature !== undefined && { signature: ev.signature }) });
+            calls.push({
+              id: ev.id,
+              name: ev.name,
+              input: ev.input,
+              ...(ev.signature !== undefined && { signature: ev.signature }),
+            });
             emit({ event: "tool_use", data: { id: ev.id, name: ev.name, input: ev.input } });
             break;
           case "usage":
@@ -177,14 +182,27 @@ export async function runTurn(
     }
     // The metering decorator refused the call before its request (fail closed).
     if (refused?.code === "budget_exceeded") {
-      emit({ event: "error", data: { code: RPC.BUDGET_EXCEEDED, message: refused.message, ...(refused.data !== undefined && { data: refused.data }) } });
+      emit({
+        event: "error",
+        data: {
+          code: RPC.BUDGET_EXCEEDED,
+          message: refused.message,
+          ...(refused.data !== undefined && { data: refused.data }),
+        },
+      });
       return finish("budget");
     }
     if (refused) {
       // The ledger could not be written (a read-only or full store: StoreError says which file and
       // that nothing was written; found by tests/faults/store.test.ts, which got "internal error").
       const known = refused.code !== "internal";
-      emit({ event: "error", data: { code: known ? ERROR_TABLE[refused.code].rpc : RPC.INTERNAL, message: known ? refused.message : "internal error" } });
+      emit({
+        event: "error",
+        data: {
+          code: known ? ERROR_TABLE[refused.code].rpc : RPC.INTERNAL,
+          message: known ? refused.message : "internal error",
+        },
+      });
       return finish("error");
     }
     text += roundText;
@@ -198,20 +216,33 @@ export async function runTurn(
     if (kept.length > 0) added.push({ role: "assistant", parts: kept });
     if (failure) {
       if (failure.reason === "aborted" || signal.aborted) return finish("cancelled", failure);
-      emit({ event: "error", data: { code: RPC.PROVIDER_ERROR, message: failure.message, provider: failure.provider } });
+      emit({
+        event: "error",
+        data: { code: RPC.PROVIDER_ERROR, message: failure.message, provider: failure.provider },
+      });
       return finish("error", failure);
     }
     if (calls.length === 0) return finish("end_turn");
     if (round >= input.maxToolRounds) {
       // The model asked for tools but the budget of rounds is spent: answer the calls as refused so
       // the stored history stays well-formed for the next turn.
-      added.push({ role: "tool", parts: calls.map((c) => ({ type: "tool_result" as const, tool_use_id: c.id, content: "not run: max_tool_rounds reached", is_error: true })) });
+      added.push({
+        role: "tool",
+        parts: calls.map((c) => ({
+          type: "tool_result" as const,
+          tool_use_id: c.id,
+          content: "not run: max_tool_rounds reached",
+          is_error: true,
+        })),
+      });
       return finish("max_tool_rounds");
     }
     const results: NewMessage["parts"] = [];
     const approvals: ApprovalNote[] = [];
     for (const c of calls) {
-      const r: ToolRunResult = signal.aborted ? { content: "cancelled", is_error: true } : await tools.run(c.name, c.input, signal, { id: c.id, emit });
+      const r: ToolRunResult = signal.aborted
+        ? { content: "cancelled", is_error: true }
+        : await tools.run(c.name, c.input, signal, { id: c.id, emit });
       if (r.approval) approvals.push(r.approval);
       emit({ event: "tool_result", data: { tool_use_id: c.id, content: r.content, is_error: r.is_error } });
       results.push({ type: "tool_result", tool_use_id: c.id, content: r.content, is_error: r.is_error });

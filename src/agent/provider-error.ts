@@ -19,9 +19,18 @@ export class ProviderError extends ExoError {
   constructor(
     provider: ProviderId,
     message: string,
-    opts: { status?: number; retryable?: boolean; retryAfterMs?: number; reason?: "error" | "aborted"; cause?: unknown } = {},
+    opts: {
+      status?: number;
+      retryable?: boolean;
+      retryAfterMs?: number;
+      reason?: "error" | "aborted";
+      cause?: unknown;
+    } = {},
   ) {
-    super("provider_error", message, { cause: opts.cause, data: { provider, ...(opts.status !== undefined && { status: opts.status }) } });
+    super("provider_error", message, {
+      cause: opts.cause,
+      data: { provider, ...(opts.status !== undefined && { status: opts.status }) },
+    });
     this.provider = provider;
     this.status = opts.status;
     this.retryable = opts.retryable ?? false;

@@ -45,21 +45,34 @@ function stepProvider(step: Step, agent: AgentConfig, ctx: ProviderContext): Pro
     id: step.provider,
     async *stream(req, { signal }): AsyncGenerator<StreamEvent> {
       const { key, source } = step.key();
-      if (source === "config") ctx.log.warn("api_key read from the config file; prefer `exoclaw secret set` or an environment variable", { provider: step.provider });
+      if (source === "config")
+        ctx.log.warn("api_key read from the config file; prefer `exoclaw secret set` or an environment variable", {
+          provider: step.provider,
+        });
       // The provider's own endpoint refuses a call without a key: say what to do instead of making
       // it (and, with no network, instead of a DNS error). A custom base_url may need none.
       if (key === null && !takesNoKey(step.provider) && step.base_url === "") {
         const env = PROVIDERS[step.provider].keyEnv;
-        const error = new ProviderError(step.provider, `${step.provider}: no API key — run \`exoclaw onboard\` or \`exoclaw secret set ${step.provider}\`${env ? ` (or set ${env})` : ""}`, { status: 401 });
+        const error = new ProviderError(
+          step.provider,
+          `${step.provider}: no API key — run \`exoclaw onboard\` or \`exoclaw secret set ${step.provider}\`${env ? ` (or set ${env})` : ""}`,
+          { status: 401 },
+        );
         return yield { type: "error", error };
       }
       let provider: Provider;
       try {
         const make = await factoryFor(step.provider);
         const quietLimited = withIdleTimeout(ctx.fetch ?? fetch, agent.idle_timeout_ms);
-        provider = withRetries(make({ apiKey: key, ...(step.base_url && { baseUrl: step.base_url }), fetch: quietLimited }), ctx.retry);
+        provider = withRetries(
+          make({ apiKey: key, ...(step.base_url && { baseUrl: step.base_url }), fetch: quietLimited }),
+          ctx.retry,
+        );
       } catch (e) {
-        return yield { type: "error", error: e instanceof ProviderError ? e : new ProviderError(step.provider, `${step.provider}: ${String(e)}`) };
+        return yield {
+          type: "error",
+          error: e instanceof ProviderError ? e : new ProviderError(step.provider, `${step.provider}: ${String(e)}`),
+        };
       }
       yield { type: "model", provider: step.provider, model: req.model };
       yield* provider.stream(req, signal ? { signal } : {});
@@ -70,11 +83,25 @@ function stepProvider(step: Step, agent: AgentConfig, ctx: ProviderContext): Pro
 export function providerStream(agent: AgentConfig, ctx: ProviderContext): StreamFn {
   // The agent's own step: its own endpoint's key. A fallback goes to its provider's default
   // endpoint: that provider's key (the agent's api_key too, unless it was meant for a custom base_url).
-  const own = stepProvider({ provider: agent.provider, base_url: agent.base_url, key: () => resolveAgentKey(ctx.env, ctx.home, agent) }, agent, ctx);
+  const own = stepProvider(
+    { provider: agent.provider, base_url: agent.base_url, key: () => resolveAgentKey(ctx.env, ctx.home, agent) },
+    agent,
+    ctx,
+  );
   const fallbacks = agent.fallbacks.map((f) => ({
     model: f.model,
     provider: stepProvider(
-      { provider: f.provider, base_url: "", key: () => resolveApiKey(ctx.env, ctx.home, f.provider, f.provider === agent.provider && agent.base_url === "" ? agent.api_key : undefined) },
+      {
+        provider: f.provider,
+        base_url: "",
+        key: () =>
+          resolveApiKey(
+            ctx.env,
+            ctx.home,
+            f.provider,
+            f.provider === agent.provider && agent.base_url === "" ? agent.api_key : undefined,
+          ),
+      },
       agent,
       ctx,
     ),

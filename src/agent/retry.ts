@@ -37,7 +37,12 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
  * else exponential backoff with "equal jitter" (half fixed, half random) so many clients that
  * failed together do not come back together.
  */
-export function retryDelay(error: ProviderError, attempt: number, opts: Delays, random: () => number = Math.random): number {
+export function retryDelay(
+  error: ProviderError,
+  attempt: number,
+  opts: Delays,
+  random: () => number = Math.random,
+): number {
   if (error.retryAfterMs !== undefined) return Math.min(error.retryAfterMs, opts.maxDelayMs);
   const exp = Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** (attempt - 1));
   return Math.round(exp / 2 + random() * (exp / 2));
@@ -75,7 +80,8 @@ export function withRetries(provider: Provider, options: RetryOptions = {}): Pro
       for (let n = 1; ; n++) {
         const { failure, produced } = yield* attempt(provider, req, signal);
         if (!failure) return;
-        if (failure.reason === "aborted" || signal?.aborted) return yield { type: "error", error: failure.reason === "aborted" ? failure : aborted(provider) };
+        if (failure.reason === "aborted" || signal?.aborted)
+          return yield { type: "error", error: failure.reason === "aborted" ? failure : aborted(provider) };
         if (!failure.retryable || produced || n >= maxAttempts) return yield { type: "error", error: failure };
         await sleep(retryDelay(failure, n, delays), signal);
         if (signal?.aborted) return yield { type: "error", error: aborted(provider) };

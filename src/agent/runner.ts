@@ -115,7 +115,8 @@ export interface TurnOutcome extends TurnResult {
 }
 
 /** Where a history window may start: the first user message with text (tool results cut off from their call cannot), or -1. */
-const conversationStart = (messages: readonly ChatMessage[]): number => messages.findIndex((m) => m.role === "user" && m.parts.some((p) => p.type === "text"));
+const conversationStart = (messages: readonly ChatMessage[]): number =>
+  messages.findIndex((m) => m.role === "user" && m.parts.some((p) => p.type === "text"));
 
 /** Drops leading messages that cannot start a conversation (tool results cut off from their call). */
 export function trimToUserStart(messages: StoredMessage[]): ChatMessage[] {
@@ -150,15 +151,42 @@ export class AgentRunner {
   constructor(private readonly deps: RunnerDeps) {
     const { metrics, live } = deps;
     metrics?.help("exoclaw_chat_turns_total", "Chat turns by agent and stop reason.", "counter");
-    metrics?.help("exoclaw_model_tokens_total", "Model tokens by agent and direction, from the providers' counts.", "counter");
+    metrics?.help(
+      "exoclaw_model_tokens_total",
+      "Model tokens by agent and direction, from the providers' counts.",
+      "counter",
+    );
     this.budget = new BudgetGuard(deps.store, () => live.current.budgets);
-    const limits = (): TurnLimits => ({ maxRunning: live.current.gateway.max_concurrent_turns, maxQueued: live.current.gateway.max_queued_turns });
+    const limits = (): TurnLimits => ({
+      maxRunning: live.current.gateway.max_concurrent_turns,
+      maxQueued: live.current.gateway.max_queued_turns,
+    });
     this.slots = new TurnQueue(limits, (ms) => metrics?.observe("exoclaw_turn_wait_seconds", ms / 1000));
-    metrics?.gauge("exoclaw_turns_running", "Chat turns running now (at most [gateway] max_concurrent_turns).", () => this.slots.running);
-    metrics?.gauge("exoclaw_turns_queued", "Chat turns waiting for a turn slot (in memory; channel messages beyond it wait in the store).", () => this.slots.queued);
-    metrics?.histogram("exoclaw_turn_wait_seconds", "Time a turn waited for a turn slot before it started.", DEFAULT_BUCKETS);
-    metrics?.help("exoclaw_idle_timeouts_total", "Chat turns ended because the model sent nothing for idle_timeout_ms.", "counter");
-    metrics?.help("exoclaw_turns_busy_total", "Turns refused because the queue was full (-32005 / HTTP 429).", "counter");
+    metrics?.gauge(
+      "exoclaw_turns_running",
+      "Chat turns running now (at most [gateway] max_concurrent_turns).",
+      () => this.slots.running,
+    );
+    metrics?.gauge(
+      "exoclaw_turns_queued",
+      "Chat turns waiting for a turn slot (in memory; channel messages beyond it wait in the store).",
+      () => this.slots.queued,
+    );
+    metrics?.histogram(
+      "exoclaw_turn_wait_seconds",
+      "Time a turn waited for a turn slot before it started.",
+      DEFAULT_BUCKETS,
+    );
+    metrics?.help(
+      "exoclaw_idle_timeouts_total",
+      "Chat turns ended because the model sent nothing for idle_timeout_ms.",
+      "counter",
+    );
+    metrics?.help(
+      "exoclaw_turns_busy_total",
+      "Turns refused because the queue was full (-32005 / HTTP 429).",
+      "counter",
+    );
   }
 
   /** Turns running now and waiting for a slot (for status and the channel pipeline's bound). */
@@ -183,13 +211,18 @@ export class AgentRunner {
    */
   run(req: TurnRequest, opts: RunOptions): Promise<TurnOutcome> {
     const agent = this.deps.live.current.agents.find((a) => a.id === req.agent);
-    if (!agent) return Promise.reject(new ExoError("not_found", `no agent ${req.agent}`, { data: { agent: req.agent } }));
+    if (!agent)
+      return Promise.reject(new ExoError("not_found", `no agent ${req.agent}`, { data: { agent: req.agent } }));
     const signal = AbortSignal.any([opts.signal, this.shutdown.signal]);
     let waiting: Promise<(() => void) | null>;
     try {
       // A turn that brings its own history (stateless OpenAI requests) stores nothing and needs no
       // order: it queues on its own, not behind every other stateless request of the process.
-      waiting = this.slots.acquire(req.history ? `${req.address.key}#${++this.statelessSeq}` : req.address.key, signal, opts.busy ?? "refuse");
+      waiting = this.slots.acquire(
+        req.history ? `${req.address.key}#${++this.statelessSeq}` : req.address.key,
+        signal,
+        opts.busy ?? "refuse",
+      );
     } catch (e) {
       this.deps.metrics?.inc("exoclaw_turns_busy_total");
       return Promise.reject(e);
@@ -216,7 +249,14 @@ export class AgentRunner {
   /** The outcome of a turn cancelled before it got a slot: no model call, nothing stored. */
   private unstarted(agent: AgentConfig, req: TurnRequest, opts: RunOptions): TurnOutcome {
     opts.emit({ event: "done", data: { stop_reason: "cancelled" } });
-    return { text: "", usage: { input_tokens: 0, output_tokens: 0 }, stop_reason: "cancelled", messages: [], session: req.address.key, agent: agent.id };
+    return {
+      text: "",
+      usage: { input_tokens: 0, output_tokens: 0 },
+      stop_reason: "cancelled",
+      messages: [],
+      session: req.address.key,
+      agent: agent.id,
+    };
   }
 
   /**
@@ -229,12 +269,20 @@ export class AgentRunner {
     for (;;) {
       const token = await store.acquireLease(key, shared.holder, shared.leaseMs);
       if (token !== null) {
-        const renew = setInterval(() => {
-          void store.renewLease(key, token, shared.leaseMs).then(
-            (held) => held || this.deps.log.warn("turn lease lost: the turn ran past its lease and another worker took the session; its history will not be stored", { session: key }),
-            () => {},
-          );
-        }, Math.max(50, Math.floor(shared.leaseMs / 3)));
+        const renew = setInterval(
+          () => {
+            void store.renewLease(key, token, shared.leaseMs).then(
+              (held) =>
+                held ||
+                this.deps.log.warn(
+                  "turn lease lost: the turn ran past its lease and another worker took the session; its history will not be stored",
+                  { session: key },
+                ),
+              () => {},
+            );
+          },
+          Math.max(50, Math.floor(shared.leaseMs / 3)),
+        );
         return {
           token,
           release: () => {
@@ -255,7 +303,12 @@ export class AgentRunner {
     }
   }
 
-  private async turn(agent: AgentConfig, req: TurnRequest, opts: { signal: AbortSignal; emit: (e: TurnEvent) => void }, lease: Lease | null = null): Promise<TurnOutcome> {
+  private async turn(
+    agent: AgentConfig,
+    req: TurnRequest,
+    opts: { signal: AbortSignal; emit: (e: TurnEvent) => void },
+    lease: Lease | null = null,
+  ): Promise<TurnOutcome> {
     const { store } = this.deps;
     const limit = this.deps.memory.historyLimit();
     const key = req.address.key;
@@ -267,8 +320,12 @@ export class AgentRunner {
       if (cached && cached.version === (await store.sessionVersion(key))) history = cached.messages;
       else history = trimToUserStart(await store.history(key, { limit }));
     }
-    const remembered = !req.history ? await this.deps.memory.recall(agent, req.address, req.content, req.person).catch(() => "") : "";
-    const system = [this.deps.memory.soul(agent), agent.system_prompt, req.system ?? "", remembered].filter((s) => s !== "").join("\n\n");
+    const remembered = !req.history
+      ? await this.deps.memory.recall(agent, req.address, req.content, req.person).catch(() => "")
+      : "";
+    const system = [this.deps.memory.soul(agent), agent.system_prompt, req.system ?? "", remembered]
+      .filter((s) => s !== "")
+      .join("\n\n");
     const result = await runTurn(
       {
         model: agent.model,
@@ -292,9 +349,14 @@ export class AgentRunner {
       },
     );
     this.deps.metrics?.inc("exoclaw_chat_turns_total", { agent: agent.id, stop_reason: result.stop_reason });
-    if (result.stop_reason === "error" && isIdleTimeout(result.error)) this.deps.metrics?.inc("exoclaw_idle_timeouts_total", { agent: agent.id });
+    if (result.stop_reason === "error" && isIdleTimeout(result.error))
+      this.deps.metrics?.inc("exoclaw_idle_timeouts_total", { agent: agent.id });
     // The model that answered — a fallback's, when the chain moved past the agent's own.
-    const meta = { provider: result.answeredBy?.provider ?? agent.provider, model: result.answeredBy?.model ?? agent.model, stop_reason: result.stop_reason };
+    const meta = {
+      provider: result.answeredBy?.provider ?? agent.provider,
+      model: result.answeredBy?.model ?? agent.model,
+      stop_reason: result.stop_reason,
+    };
     const last = result.messages.length - 1;
     // A turn that failed before the model said anything stores nothing: the history would otherwise
     // hold a dangling user message, and a retry (a channel's pending message) a second copy of it.
@@ -303,23 +365,42 @@ export class AgentRunner {
     // A channel message's turn that failed stores nothing, even what the model said first: nobody saw
     // it (the reply is sent only when the turn ends), and the message stays pending, so its retry
     // runs the turn again and stores it — once.
-    const answered = result.messages.some((m) => m.role !== "user") && !(req.inboundId !== undefined && result.stop_reason === "error");
+    const answered =
+      result.messages.some((m) => m.role !== "user") &&
+      !(req.inboundId !== undefined && result.stop_reason === "error");
     const cutByShutdown = result.stop_reason === "cancelled" && this.shutdown.signal.aborted;
-    const reply = req.inboundId !== undefined && !req.history && result.stop_reason !== "error" && result.stop_reason !== "cancelled" ? { inbound: req.inboundId, text: result.text } : undefined;
-    if (!req.history && !cutByShutdown && (answered || (result.stop_reason !== "error" && result.stop_reason !== "budget"))) {
-      await store.appendMessages(
-        req.address,
-        // Added to the last message's own meta (a tool message's `approvals`), never in its place.
-        result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta: { ...m.meta, ...meta } } : m)),
-        reply,
-        lease ? { token: lease.token } : undefined,
-      ).catch((e: unknown) => {
-        this.recent.delete(key);
-        throw e;
-      });
+    const reply =
+      req.inboundId !== undefined &&
+      !req.history &&
+      result.stop_reason !== "error" &&
+      result.stop_reason !== "cancelled"
+        ? { inbound: req.inboundId, text: result.text }
+        : undefined;
+    if (
+      !req.history &&
+      !cutByShutdown &&
+      (answered || (result.stop_reason !== "error" && result.stop_reason !== "budget"))
+    ) {
+      await store
+        .appendMessages(
+          req.address,
+          // Added to the last message's own meta (a tool message's `approvals`), never in its place.
+          result.messages.map((m, i) => (i === last && m.role !== "user" ? { ...m, meta: { ...m.meta, ...meta } } : m)),
+          reply,
+          lease ? { token: lease.token } : undefined,
+        )
+        .catch((e: unknown) => {
+          this.recent.delete(key);
+          throw e;
+        });
       // Under the lease (or alone) nobody else appends to the session, so this is the append's version.
       const version = await store.sessionVersion(key).catch(() => -1);
-      this.remember(key, [...history, ...result.messages.map((m) => ({ role: m.role, parts: m.parts }))], limit, version);
+      this.remember(
+        key,
+        [...history, ...result.messages.map((m) => ({ role: m.role, parts: m.parts }))],
+        limit,
+        version,
+      );
     } else if (reply) {
       // Nothing for the history (a budget refusal before any answer): the reply alone is saved.
       await store.saveInboundReply(reply.inbound, reply.text);

@@ -48,16 +48,24 @@ export function createToolBox(
 ): ToolBox {
   const own = new Map(hostTools.map((t) => [t.spec.name, t]));
   const table = () => {
-    const byName = new Map<string, { plugin: LoadedPlugin; tool: string; spec: ToolSpec } | { source: SourceTool; spec: ToolSpec }>();
+    const byName = new Map<
+      string,
+      { plugin: LoadedPlugin; tool: string; spec: ToolSpec } | { source: SourceTool; spec: ToolSpec }
+    >();
     const offered: { plugin: LoadedPlugin; tool: ToolSpec }[] = [];
     const plugins = host.list().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const plugin of plugins) {
       if (plugin.description.kind !== "tool") continue;
-      for (const t of plugin.description.tools) if (isToolAllowed(patterns, plugin.name, t.name)) offered.push({ plugin, tool: t });
+      for (const t of plugin.description.tools)
+        if (isToolAllowed(patterns, plugin.name, t.name)) offered.push({ plugin, tool: t });
     }
     const taken = (name: string) => own.has(name) || byName.has(name);
     const add = (name: string, o: (typeof offered)[number]) =>
-      byName.set(name, { plugin: o.plugin, tool: o.tool.name, spec: { name, description: o.tool.description, input_schema: o.tool.input_schema } });
+      byName.set(name, {
+        plugin: o.plugin,
+        tool: o.tool.name,
+        spec: { name, description: o.tool.description, input_schema: o.tool.input_schema },
+      });
     // Bare names first, so a qualified name can never displace another plugin's bare one.
     const rest = offered.filter((o) => (taken(o.tool.name) ? true : (add(o.tool.name, o), false)));
     for (const o of rest) {
@@ -65,7 +73,9 @@ export function createToolBox(
       if (!taken(name)) add(name, o);
     }
     for (const src of sources) {
-      for (const t of src.tools()) if (isToolAllowed(patterns, t.owner, t.tool) && !taken(t.spec.name)) byName.set(t.spec.name, { source: t, spec: t.spec });
+      for (const t of src.tools())
+        if (isToolAllowed(patterns, t.owner, t.tool) && !taken(t.spec.name))
+          byName.set(t.spec.name, { source: t, spec: t.spec });
     }
     return byName;
   };
@@ -75,9 +85,22 @@ export function createToolBox(
       if (own.has(name)) return { kind: "host" };
       const entry = table().get(name);
       if (!entry) return undefined;
-      if ("source" in entry) return { kind: "source", owner: entry.source.owner, tool: entry.source.tool, effects: entry.source.effects ?? [], untrusted: entry.source.untrusted === true };
+      if ("source" in entry)
+        return {
+          kind: "source",
+          owner: entry.source.owner,
+          tool: entry.source.tool,
+          effects: entry.source.effects ?? [],
+          untrusted: entry.source.untrusted === true,
+        };
       const declared = entry.plugin.description.tools.find((t) => t.name === entry.tool)?.effects;
-      return { kind: "plugin", plugin: entry.plugin.name, tool: entry.tool, network: entry.plugin.grant.allowed_hosts.length > 0, effects: declared };
+      return {
+        kind: "plugin",
+        plugin: entry.plugin.name,
+        tool: entry.tool,
+        network: entry.plugin.grant.allowed_hosts.length > 0,
+        effects: declared,
+      };
     },
     async run(name, input, signal) {
       const mine = own.get(name);

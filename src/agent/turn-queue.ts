@@ -20,7 +20,11 @@ export interface TurnLimits {
 export class BusyError extends ExoError {
   readonly retryAfterMs: number;
   constructor(retryAfterMs: number, queued: number) {
-    super("rate_limited", `the gateway is busy (${queued} turns waiting); try again in ${Math.ceil(retryAfterMs / 1000)} s`, { data: { retry_after_ms: retryAfterMs } });
+    super(
+      "rate_limited",
+      `the gateway is busy (${queued} turns waiting); try again in ${Math.ceil(retryAfterMs / 1000)} s`,
+      { data: { retry_after_ms: retryAfterMs } },
+    );
     this.retryAfterMs = retryAfterMs;
   }
 }
@@ -135,7 +139,9 @@ export class TurnQueue {
     const { maxRunning, maxQueued } = this.limits();
     const line = this.lines.get(session);
     const waits = line?.active === true || this.runningCount >= maxRunning;
-    return waits && this.queuedCount >= maxQueued ? new BusyError(this.retryAfterMs(maxRunning), this.queuedCount) : null;
+    return waits && this.queuedCount >= maxQueued
+      ? new BusyError(this.retryAfterMs(maxRunning), this.queuedCount)
+      : null;
   }
 
   /** How long a refused caller should wait: about the time for a queue place to open. */
@@ -161,7 +167,8 @@ export class TurnQueue {
 
   /** Forgets a session with nothing running or waiting (the map holds only sessions with work). */
   private drop(line: SessionLine): void {
-    if (!line.active && line.waiting.length === 0 && !line.ringed && this.lines.get(line.key) === line) this.lines.delete(line.key);
+    if (!line.active && line.waiting.length === 0 && !line.ringed && this.lines.get(line.key) === line)
+      this.lines.delete(line.key);
   }
 
   private enring(line: SessionLine): void {

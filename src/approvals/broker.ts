@@ -91,22 +91,58 @@ export class ApprovalBroker {
     });
     const t = this.now();
     const input = summarize(req.input, this.deps.secrets());
-    const base = { id: `ap_${randomUUID().replace(/-/g, "").slice(0, 20)}`, session: req.session, agent: req.agent, tool: req.tool, input, why: req.why, created_at: t, remember: false };
+    const base = {
+      id: `ap_${randomUUID().replace(/-/g, "").slice(0, 20)}`,
+      session: req.session,
+      agent: req.agent,
+      tool: req.tool,
+      input,
+      why: req.why,
+      created_at: t,
+      remember: false,
+    };
     const rule = await store.getApprovalRule(req.agent, req.tool);
     if (rule) {
-      const r: ApprovalRecord = { ...base, state: rule.allow ? "allowed" : "denied", expires_at: t, decided_at: t, decided_by: "remembered" };
+      const r: ApprovalRecord = {
+        ...base,
+        state: rule.allow ? "allowed" : "denied",
+        expires_at: t,
+        decided_at: t,
+        decided_by: "remembered",
+      };
       await store.addApproval(r);
       const n = note(r);
       req.emit?.({ event: "approval_result", data: n });
       return n;
     }
-    const record: PendingApproval = { ...base, state: "pending", expires_at: t + this.deps.timeoutMs(), decided_at: null, decided_by: null, origin: req.origin ?? null };
+    const record: PendingApproval = {
+      ...base,
+      state: "pending",
+      expires_at: t + this.deps.timeoutMs(),
+      decided_at: null,
+      decided_by: null,
+      origin: req.origin ?? null,
+    };
     const { origin: _o, ...stored } = record;
     await store.addApproval(stored);
     const decided = new Promise<ApprovalRecord>((settle) => this.waiting.set(record.id, { record, settle }));
-    const event: ApprovalRequestEvent = { id: record.id, tool: record.tool, tool_use_id: req.tool_use_id, input, why: record.why, reason: record.why, expires_at: record.expires_at };
+    const event: ApprovalRequestEvent = {
+      id: record.id,
+      tool: record.tool,
+      tool_use_id: req.tool_use_id,
+      input,
+      why: record.why,
+      reason: record.why,
+      expires_at: record.expires_at,
+    };
     req.emit?.({ event: "approval", data: event });
-    this.deps.log.info("tool call waits for approval", { approval: record.id, session: record.session, agent: record.agent, tool: record.tool, why: record.why });
+    this.deps.log.info("tool call waits for approval", {
+      approval: record.id,
+      session: record.session,
+      agent: record.agent,
+      tool: record.tool,
+      why: record.why,
+    });
     for (const fn of this.listeners) {
       try {
         fn({ ...record });
@@ -114,7 +150,10 @@ export class ApprovalBroker {
         this.deps.log.warn("approval listener failed", { error: describeError(e) });
       }
     }
-    const timer = setTimeout(() => void this.finish(record.id, "timeout", "timeout", false).catch(() => {}), Math.max(0, record.expires_at - this.now()));
+    const timer = setTimeout(
+      () => void this.finish(record.id, "timeout", "timeout", false).catch(() => {}),
+      Math.max(0, record.expires_at - this.now()),
+    );
     const onAbort = () => void this.finish(record.id, "denied", "cancelled", false).catch(() => {});
     if (req.signal.aborted) onAbort();
     else req.signal.addEventListener("abort", onAbort, { once: true });
@@ -138,7 +177,11 @@ export class ApprovalBroker {
     if (r) return r;
     const known = await this.deps.store.getApproval(id);
     if (!known) throw new ExoError("not_found", `no approval request ${id}`, { data: { id } });
-    throw new ExoError("not_found", `approval request ${id} is not waiting any more: it was ${known.state === "timeout" ? "timed out" : known.state}${known.decided_by ? ` (${known.decided_by})` : ""}`, { data: { id, state: known.state } });
+    throw new ExoError(
+      "not_found",
+      `approval request ${id} is not waiting any more: it was ${known.state === "timeout" ? "timed out" : known.state}${known.decided_by ? ` (${known.decided_by})` : ""}`,
+      { data: { id, state: known.state } },
+    );
   }
 
   /** Denies every request still waiting, decided by `by` (shutdown: nobody can answer any more). */
@@ -147,7 +190,12 @@ export class ApprovalBroker {
   }
 
   /** Settles a waiting request once; the store decides who was first (null: not pending). */
-  private async finish(id: string, state: "allowed" | "denied" | "timeout", by: string, remember: boolean): Promise<ApprovalRecord | null> {
+  private async finish(
+    id: string,
+    state: "allowed" | "denied" | "timeout",
+    by: string,
+    remember: boolean,
+  ): Promise<ApprovalRecord | null> {
     const w = this.waiting.get(id);
     if (!w) return null;
     this.waiting.delete(id);

@@ -55,7 +55,10 @@ export function gateToolBox(inner: ToolBox, ctx: GateContext): ToolBox {
           });
         } catch (e) {
           // The request could not be stored (a store failure): fail closed, the call is not run.
-          return { content: `not run: the approval request could not be recorded (${describeError(e)})`, is_error: true };
+          return {
+            content: `not run: the approval request could not be recorded (${describeError(e)})`,
+            is_error: true,
+          };
         }
         if (approval.state !== "allowed") {
           const content = approval.state === "timeout" ? TIMED_OUT : approval.by === "cancelled" ? CANCELLED : DENIED;

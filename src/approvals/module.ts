@@ -44,13 +44,25 @@ export class ApprovalsModule {
     this.broker = new ApprovalBroker({
       store: deps.store,
       timeoutMs: () => live.current.approvals.timeout_ms,
-      secrets: () => [...configuredSecrets(live.current, (n) => readCredential(live.current.home, n)), ...(token ? [token] : [])],
+      secrets: () => [
+        ...configuredSecrets(live.current, (n) => readCredential(live.current.home, n)),
+        ...(token ? [token] : []),
+      ],
       log,
     });
     // A channel's owner gets approval requests with buttons, and only the owner's press decides.
-    this.owners = new OwnerApprovals({ broker: this.broker, channels: () => live.current.channels, log, send: deps.send });
+    this.owners = new OwnerApprovals({
+      broker: this.broker,
+      channels: () => live.current.channels,
+      log,
+      send: deps.send,
+    });
     this.broker.onRequest((p) => this.owners.announce(p));
-    deps.metrics.gauge("exoclaw_approvals_pending", "Tool calls waiting for the operator's approval.", () => this.broker.pending().length);
+    deps.metrics.gauge(
+      "exoclaw_approvals_pending",
+      "Tool calls waiting for the operator's approval.",
+      () => this.broker.pending().length,
+    );
   }
 
   /** Before the gateway listens: requests left pending by an earlier process are closed (timed out, "restart"). */

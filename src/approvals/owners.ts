@@ -19,7 +19,12 @@ export interface OwnerDeps {
   broker: ApprovalBroker;
   channels: () => Readonly<Record<string, ChannelConfig>>;
   /** Sends a message to a channel's peer (the pipeline's notify); buttons are dropped where unsupported. */
-  send: (channel: string, to: { account: string; peer: string }, text: string, buttons: { text: string; data: string }[]) => Promise<{ ok: boolean; error?: string }>;
+  send: (
+    channel: string,
+    to: { account: string; peer: string },
+    text: string,
+    buttons: { text: string; data: string }[],
+  ) => Promise<{ ok: boolean; error?: string }>;
   log: Logger;
 }
 
@@ -49,9 +54,20 @@ export class OwnerApprovals {
       void this.deps
         .send(channel, { account, peer: c.owner }, text, buttons)
         .then((r) => {
-          if (!r.ok) this.deps.log.warn("approval request not delivered to the owner", { channel, approval: p.id, error: r.error });
+          if (!r.ok)
+            this.deps.log.warn("approval request not delivered to the owner", {
+              channel,
+              approval: p.id,
+              error: r.error,
+            });
         })
-        .catch((e: unknown) => this.deps.log.warn("approval request not delivered to the owner", { channel, approval: p.id, error: describeError(e) }));
+        .catch((e: unknown) =>
+          this.deps.log.warn("approval request not delivered to the owner", {
+            channel,
+            approval: p.id,
+            error: describeError(e),
+          }),
+        );
     }
   }
 
@@ -62,13 +78,19 @@ export class OwnerApprovals {
     const owner = this.deps.channels()[channel]?.owner ?? "";
     const presser = m.sender ?? m.peer;
     if (owner === "" || personKey(channel, m.account, presser) !== personKey(channel, m.account, owner)) {
-      this.deps.log.warn("approval button refused: the presser is not this channel's owner", { channel, presser: personKey(channel, m.account, presser), approval: match[2] });
+      this.deps.log.warn("approval button refused: the presser is not this channel's owner", {
+        channel,
+        presser: personKey(channel, m.account, presser),
+        approval: match[2],
+      });
       return;
     }
     const allow = match[1] === "allow";
     const to = { account: m.account, peer: m.peer };
     try {
-      const r = await this.deps.broker.resolve(match[2]!, allow, { by: `owner:${personKey(channel, m.account, presser)}` });
+      const r = await this.deps.broker.resolve(match[2]!, allow, {
+        by: `owner:${personKey(channel, m.account, presser)}`,
+      });
       await this.deps.send(channel, to, `${r.state === "allowed" ? "Allowed" : "Denied"}: ${r.tool} (${r.id}).`, []);
     } catch (e) {
       await this.deps.send(channel, to, describeError(e), []).catch(() => {});

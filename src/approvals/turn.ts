@@ -16,7 +16,11 @@ export interface TurnGateDeps {
 }
 
 /** What taints a turn before any tool runs, or null for the operator's (or owner's) own message. */
-export function initialTaint(config: Pick<Config, "channels">, session: SessionAddress | null, person: string | null | undefined): string | null {
+export function initialTaint(
+  config: Pick<Config, "channels">,
+  session: SessionAddress | null,
+  person: string | null | undefined,
+): string | null {
   if (person === undefined || !session) return null;
   if (person === null) return `a group message on ${session.channel}`;
   const owner = config.channels[session.channel]?.owner ?? "";
@@ -24,7 +28,13 @@ export function initialTaint(config: Pick<Config, "channels">, session: SessionA
   return `a message from ${person}`;
 }
 
-export function gateTurn(inner: ToolBox, deps: TurnGateDeps, agent: string, session: SessionAddress | null, person: string | null | undefined): ToolBox {
+export function gateTurn(
+  inner: ToolBox,
+  deps: TurnGateDeps,
+  agent: string,
+  session: SessionAddress | null,
+  person: string | null | undefined,
+): ToolBox {
   const config = deps.config();
   return gateToolBox(inner, {
     broker: deps.broker,
@@ -37,7 +47,14 @@ export function gateTurn(inner: ToolBox, deps: TurnGateDeps, agent: string, sess
 }
 
 /** Every secret value the config names (plugins, MCP servers, channels), for scrubbing what the operator is shown. */
-export function configuredSecrets(config: Pick<Config, "plugins" | "mcp" | "channels">, read: (name: string) => string | null): string[] {
-  const names = new Set<string>([...config.plugins.flatMap((p) => p.secrets), ...config.mcp.flatMap((m) => m.secrets), ...Object.values(config.channels).flatMap((c) => Object.values(c.secrets))]);
+export function configuredSecrets(
+  config: Pick<Config, "plugins" | "mcp" | "channels">,
+  read: (name: string) => string | null,
+): string[] {
+  const names = new Set<string>([
+    ...config.plugins.flatMap((p) => p.secrets),
+    ...config.mcp.flatMap((m) => m.secrets),
+    ...Object.values(config.channels).flatMap((c) => Object.values(c.secrets)),
+  ]);
   return [...names].map(read).filter((v): v is string => v !== null && v !== "");
 }

@@ -24,7 +24,10 @@ export interface Authenticator {
   retryAfter(remote: string): number;
 }
 
-export function createAuthenticator(token: string, limiter: FailureLimiter | FailureLimiterOptions = {}): Authenticator {
+export function createAuthenticator(
+  token: string,
+  limiter: FailureLimiter | FailureLimiterOptions = {},
+): Authenticator {
   const matches = createTokenCheck(token);
   const limits = "retryAfter" in limiter ? limiter : createFailureLimiter(limiter);
   const required = token !== "";
@@ -51,7 +54,11 @@ export function createAuthenticator(token: string, limiter: FailureLimiter | Fai
  */
 export function refusalOf(verdict: Exclude<AuthVerdict, "ok">, retryAfterMs = 0): ExoError {
   if (verdict === "limited") {
-    return new ExoError("rate_limited", "too many failed attempts", retryAfterMs > 0 ? { data: { retry_after_s: Math.ceil(retryAfterMs / 1000) } } : undefined);
+    return new ExoError(
+      "rate_limited",
+      "too many failed attempts",
+      retryAfterMs > 0 ? { data: { retry_after_s: Math.ceil(retryAfterMs / 1000) } } : undefined,
+    );
   }
   return new AuthError(verdict === "missing" ? "Authorization: Bearer <token> required" : "invalid token");
 }

@@ -33,15 +33,23 @@ export interface FailureLimiter {
 
 /** The bucket an address counts in: IPv6 by its /64, IPv4-mapped IPv6 as IPv4, anything else as is. */
 export function limiterKey(addr: string): string {
-  const a = addr.toLowerCase().replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  const a = addr
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "")
+    .replace(/%.*$/, "");
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(a);
   if (mapped) return mapped[1]!;
   if (!a.includes(":")) return a;
   const [head = "", tail = ""] = a.split("::");
   const left = head === "" ? [] : head.split(":");
   const right = tail === "" ? [] : tail.split(":");
-  const groups = a.includes("::") ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":")}::/64`;
+  const groups = a.includes("::")
+    ? [...left, ...Array(Math.max(0, 8 - left.length - right.length)).fill("0"), ...right]
+    : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ""))
+    .join(":")}::/64`;
 }
 
 export function createFailureLimiter(opts: FailureLimiterOptions = {}): FailureLimiter {

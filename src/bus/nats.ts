@@ -23,7 +23,12 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
   let nc: NatsConnection | null = null;
   let connected = false;
   let closed = false;
-  type Entry = { subject: string; push: (m: { subject: string; data: Uint8Array }) => void; close: () => void; sub?: NatsSubscription };
+  type Entry = {
+    subject: string;
+    push: (m: { subject: string; data: Uint8Array }) => void;
+    close: () => void;
+    sub?: NatsSubscription;
+  };
   const natsSubs = new Set<Entry>();
 
   const attach = (entry: Entry) => {
@@ -42,9 +47,18 @@ export function createNatsBus(opts: NatsBusOptions): Bus {
   const tryConnect = async () => {
     const { connect } = await import("@nats-io/transport-node");
     try {
-      nc = await connect({ servers: opts.url.split(","), maxReconnectAttempts: -1, reconnectTimeWait: opts.reconnectWaitMs ?? 1000, name: "exoclaw" });
+      nc = await connect({
+        servers: opts.url.split(","),
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: opts.reconnectWaitMs ?? 1000,
+        name: "exoclaw",
+      });
     } catch (e) {
-      if (!warned) opts.log.warn("nats unavailable; using the in-process bus until it answers", { url: opts.url, error: describeError(e) });
+      if (!warned)
+        opts.log.warn("nats unavailable; using the in-process bus until it answers", {
+          url: opts.url,
+          error: describeError(e),
+        });
       warned = true;
       if (!closed) {
         retry = setTimeout(() => void tryConnect(), opts.reconnectWaitMs ?? 1000);

@@ -18,7 +18,12 @@ export interface ReloadableBus extends Bus {
 export function createReloadableBus(url: string, log: Logger): ReloadableBus {
   const open = (u: string): Bus => (u ? createNatsBus({ url: u, log }) : createLocalBus());
   let current = { url, bus: open(url) };
-  type Outer = { subject: string; push: (m: BusMessage) => void; close: () => void; inner: ReturnType<Bus["subscribe"]> };
+  type Outer = {
+    subject: string;
+    push: (m: BusMessage) => void;
+    close: () => void;
+    inner: ReturnType<Bus["subscribe"]>;
+  };
   const subs = new Set<Outer>();
   const pipe = (o: Pick<Outer, "subject" | "push">, bus: Bus): ReturnType<Bus["subscribe"]> => {
     const inner = bus.subscribe(o.subject);

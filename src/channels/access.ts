@@ -27,7 +27,14 @@ export interface Addressed {
 }
 
 /** Why a message was refused; a label of `exoclaw_channel_refused_total`. */
-export type RefusalReason = "stranger" | "pairing_full" | "open_full" | "not_allowed" | "group_not_listed" | "not_mentioned" | "rate_limited";
+export type RefusalReason =
+  | "stranger"
+  | "pairing_full"
+  | "open_full"
+  | "not_allowed"
+  | "group_not_listed"
+  | "not_mentioned"
+  | "rate_limited";
 
 export type Admission =
   | { admit: true }
@@ -35,7 +42,16 @@ export type Admission =
   | { admit: false; reason: RefusalReason; notice?: string };
 
 /** The policy a channel without those keys gets (and what the schema defaults to). */
-export const DEFAULT_POLICY: Pick<ChannelConfig, "dm_policy" | "allow_from" | "groups" | "require_mention" | "rate_per_minute" | "max_pending_pairings" | "max_open_people_per_hour"> = {
+export const DEFAULT_POLICY: Pick<
+  ChannelConfig,
+  | "dm_policy"
+  | "allow_from"
+  | "groups"
+  | "require_mention"
+  | "rate_per_minute"
+  | "max_pending_pairings"
+  | "max_open_people_per_hour"
+> = {
   dm_policy: "pairing",
   allow_from: [],
   groups: [],
@@ -79,7 +95,8 @@ export function refusalNotice(reason: RefusalReason, perMinute: number): string 
 }
 
 /** What a person over a budget is told instead of an answer (nothing reached a model). */
-export const BUDGET_NOTICE = "Sorry, this assistant has reached its usage limit for now and cannot answer. Please try again later.";
+export const BUDGET_NOTICE =
+  "Sorry, this assistant has reached its usage limit for now and cannot answer. Please try again later.";
 
 export class ChannelAccess {
   /** Per channel and person: the times of their messages in the last minute, oldest first. */
@@ -101,7 +118,13 @@ export class ChannelAccess {
    * restart): the policy is checked again — a revoked person stays out — but it is not counted
    * against the rate and no notice is sent.
    */
-  async admit(channel: string, policy: Partial<ChannelConfig> | undefined, m: Addressed, person: string | null, retry = false): Promise<Admission> {
+  async admit(
+    channel: string,
+    policy: Partial<ChannelConfig> | undefined,
+    m: Addressed,
+    person: string | null,
+    retry = false,
+  ): Promise<Admission> {
     const p = { ...DEFAULT_POLICY, ...policy };
     const who = person ?? personKey(channel, m.account, m.peer);
     if (isGroupMessage(m)) {
@@ -109,14 +132,19 @@ export class ChannelAccess {
       if (!listed) return { admit: false, reason: "group_not_listed" };
       if (p.require_mention && m.mentioned !== true) return { admit: false, reason: "not_mentioned" };
     } else if (!this.allowedByConfig(p, m, who) && p.dm_policy !== "open" && !(await this.pairings.isApproved(who))) {
-      if (p.dm_policy === "allowlist" || retry) return { admit: false, reason: p.dm_policy === "allowlist" ? "not_allowed" : "stranger" };
+      if (p.dm_policy === "allowlist" || retry)
+        return { admit: false, reason: p.dm_policy === "allowlist" ? "not_allowed" : "stranger" };
       const pending = await this.pairings.request(channel, who, p.max_pending_pairings);
       // Beyond the channel's cap of pending codes a stranger gets no code and no reply (a flood of
       // made-up peer ids must not grow the table or the bot's sends), only a count.
       if (!pending && !(await this.pairings.isApproved(who))) return { admit: false, reason: "pairing_full" };
       return { admit: false, reason: "stranger", ...(pending?.send && { notice: pairingNotice(pending.code) }) };
-    }
-    else if (p.dm_policy === "open" && !retry && !this.allowedByConfig(p, m, who) && !this.openRoom(channel, who, p.max_open_people_per_hour)) {
+    } else if (
+      p.dm_policy === "open" &&
+      !retry &&
+      !this.allowedByConfig(p, m, who) &&
+      !this.openRoom(channel, who, p.max_open_people_per_hour)
+    ) {
       return { admit: false, reason: "open_full" };
     }
     if (retry || p.rate_per_minute === 0) return { admit: true };
@@ -148,7 +176,9 @@ export class ChannelAccess {
 
   /** Per "open" channel that had senders: people answered this hour, and senders refused beyond `max_open_people_per_hour` (for `status`). */
   openStatus(): Record<string, { people_this_hour: number; refused_full: number }> {
-    return Object.fromEntries([...this.open].map(([channel, w]) => [channel, { people_this_hour: w.people.size, refused_full: w.refused }]));
+    return Object.fromEntries(
+      [...this.open].map(([channel, w]) => [channel, { people_this_hour: w.people.size, refused_full: w.refused }]),
+    );
   }
 
   private allowedByConfig(p: typeof DEFAULT_POLICY, m: Addressed, who: string): boolean {

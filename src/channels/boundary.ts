@@ -30,7 +30,11 @@ function carries(value: string, secrets: readonly string[]): boolean {
  * (`x-hub-signature*` included), and no header or query value that carries one of `secrets` (the
  * channel's secrets and the gateway token), whatever its name.
  */
-export function forPlugin(values: Readonly<Record<string, string>>, secrets: readonly string[], isHeaders: boolean): Record<string, string> {
+export function forPlugin(
+  values: Readonly<Record<string, string>>,
+  secrets: readonly string[],
+  isHeaders: boolean,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, value] of Object.entries(values)) {
     const name = k.toLowerCase();
@@ -58,8 +62,13 @@ const SAFE_TYPE = /^(?:application\/json|text\/plain)(?:\s*;\s*charset=[\w-]+)?$
  * plugin must not set cookies, redirect, open CORS or otherwise speak for the gateway's origin.
  */
 export function replyHeaders(fromPlugin: Readonly<Record<string, string>>): Record<string, string> {
-  const type = Object.entries(fromPlugin).find(([k]) => k.toLowerCase() === "content-type")?.[1]?.trim();
-  return { "content-type": type && SAFE_TYPE.test(type) ? type : "text/plain; charset=utf-8", "x-content-type-options": "nosniff" };
+  const type = Object.entries(fromPlugin)
+    .find(([k]) => k.toLowerCase() === "content-type")?.[1]
+    ?.trim();
+  return {
+    "content-type": type && SAFE_TYPE.test(type) ? type : "text/plain; charset=utf-8",
+    "x-content-type-options": "nosniff",
+  };
 }
 
 /** The placeholder a request's URL may use for the previous request's answer: its top-level `id`. */
@@ -80,6 +89,7 @@ export function chainRequest<R extends { url: string }>(request: R, previous: st
   } catch {
     id = undefined;
   }
-  if (typeof id !== "string" || !ID_VALUE.test(id)) return `a request names ${PREVIOUS_ID}, but the answer before it has no id to fill in`;
+  if (typeof id !== "string" || !ID_VALUE.test(id))
+    return `a request names ${PREVIOUS_ID}, but the answer before it has no id to fill in`;
   return { ...request, url: request.url.replaceAll(PREVIOUS_ID, id) };
 }

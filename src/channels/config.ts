@@ -41,7 +41,10 @@ export const BUILTIN_CHANNEL_OPTIONAL_ROLES: Readonly<Record<string, readonly st
 };
 
 /** The channel specs of a config, and the plugin entries their built-ins need. */
-export function channelSpecs(config: Config, credential: (name: string) => string | null): { specs: Map<string, ChannelSpec>; builtins: PluginEntry[] } {
+export function channelSpecs(
+  config: Config,
+  credential: (name: string) => string | null,
+): { specs: Map<string, ChannelSpec>; builtins: PluginEntry[] } {
   const specs = new Map<string, ChannelSpec>();
   const builtins: PluginEntry[] = [];
   for (const [name, ch] of Object.entries(config.channels)) {
@@ -89,10 +92,14 @@ export function channelSecretProblems(config: Config, credential: (name: string)
       const where = join(config.home, "credentials", `${cred}.key`);
       const unreadable = value === null ? unreadableCredential(config.home, cred) : null;
       if (unreadable !== null) {
-        problems.push(`channel ${name}: its ${role} secret, credential ${cred}: ${unreadable}: give it to the gateway's user (chown it like the state directory ${config.home})`);
+        problems.push(
+          `channel ${name}: its ${role} secret, credential ${cred}: ${unreadable}: give it to the gateway's user (chown it like the state directory ${config.home})`,
+        );
         continue;
       }
-      problems.push(`channel ${name}: its ${role} secret, credential ${cred} (${where}), is ${value === null ? "missing" : "blank"}: run \`exoclaw secret set ${cred}\``);
+      problems.push(
+        `channel ${name}: its ${role} secret, credential ${cred} (${where}), is ${value === null ? "missing" : "blank"}: run \`exoclaw secret set ${cred}\``,
+      );
     }
   }
   return problems;
@@ -103,5 +110,8 @@ export function checkChannelSecrets(config: Config, credential: (name: string) =
   const problems = channelSecretProblems(config, credential);
   const file = config.file ?? "defaults";
   if (problems.length === 1) throw new ConfigError(`${file}: ${problems[0]}`);
-  if (problems.length > 1) throw new ConfigError(`${file}: ${problems.length} channel secrets are missing or blank:\n  ${problems.join("\n  ")}`);
+  if (problems.length > 1)
+    throw new ConfigError(
+      `${file}: ${problems.length} channel secrets are missing or blank:\n  ${problems.join("\n  ")}`,
+    );
 }

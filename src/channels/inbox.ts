@@ -78,7 +78,11 @@ export class Inbox {
   async list(filter: { channel?: string; state?: InboxEntry["state"] } = {}): Promise<InboxEntry[]> {
     return (await this.store.pendingInbound(LIST_LIMIT))
       .map(entry)
-      .filter((e) => (filter.channel === undefined || e.channel === filter.channel) && (filter.state === undefined || e.state === filter.state));
+      .filter(
+        (e) =>
+          (filter.channel === undefined || e.channel === filter.channel) &&
+          (filter.state === undefined || e.state === filter.state),
+      );
   }
 
   /** Re-queues a pending or dead-lettered message with fresh attempts and delivers it now. Throws not_found. */
@@ -99,4 +103,5 @@ export class Inbox {
   }
 }
 
-const notFound = (id: string) => new ExoError("not_found", `no message ${id} waiting in the inbox (see \`exoclaw inbox list\`)`);
+const notFound = (id: string) =>
+  new ExoError("not_found", `no message ${id} waiting in the inbox (see \`exoclaw inbox list\`)`);

@@ -26,7 +26,14 @@ import { channelSpecs, checkChannelSecrets } from "./config.ts";
 import { Inbox } from "./inbox.ts";
 import { DEFAULT_RETRY_POLICY, RetryLoop } from "./outbox.ts";
 import { Pairings } from "./pairing.ts";
-import { addressOf, ChannelPipeline, type ChannelSpec, type DeliveryOutcome, type InboundMessage, type PipelineDeps } from "./pipeline.ts";
+import {
+  addressOf,
+  ChannelPipeline,
+  type ChannelSpec,
+  type DeliveryOutcome,
+  type InboundMessage,
+  type PipelineDeps,
+} from "./pipeline.ts";
 import type { SendVerdict } from "./send-result.ts";
 
 export interface ChannelsModuleDeps {
@@ -67,7 +74,9 @@ export class ChannelsModule {
 
   constructor(private readonly deps: ChannelsModuleDeps) {
     const config = deps.live.current;
-    ({ specs: this.specs, builtins: this.builtins } = channelSpecs(config, (name) => readCredential(config.home, name)));
+    ({ specs: this.specs, builtins: this.builtins } = channelSpecs(config, (name) =>
+      readCredential(config.home, name),
+    ));
     this.pairings = new Pairings(deps.store);
     // The /metrics gauges read counts kept here, refreshed after deliveries (a gauge is read synchronously).
     this.counts = cachedCounts(deps.store);
@@ -75,13 +84,33 @@ export class ChannelsModule {
     // On the work queue a message never tried is the queue's: the retry loop publishes it again
     // (stored while NATS did not take it; a duplicate within JetStream's window is dropped by it, and
     // a later copy waits behind the first in its session's partition, which then finds it done).
-    this.retryLoop = new RetryLoop({ store: deps.store, log: deps.log, isBusy: (id) => this.pipeline?.isDelivering(id) ?? false, deliver: (rec) => (deps.work && rec.attempts === 0 ? this.requeue(rec) : this.deliverStored(rec)) });
-    this.inbox = new Inbox(deps.store, { deliverNow: (rec) => this.deliverStored(rec), onChange: () => this.counts.refresh() });
+    this.retryLoop = new RetryLoop({
+      store: deps.store,
+      log: deps.log,
+      isBusy: (id) => this.pipeline?.isDelivering(id) ?? false,
+      deliver: (rec) => (deps.work && rec.attempts === 0 ? this.requeue(rec) : this.deliverStored(rec)),
+    });
+    this.inbox = new Inbox(deps.store, {
+      deliverNow: (rec) => this.deliverStored(rec),
+      onChange: () => this.counts.refresh(),
+    });
     const m = deps.metrics;
-    m.help("exoclaw_channel_refused_total", "Channel messages that reached no model, by channel and reason (stranger, pairing_full, open_full, not_allowed, group_not_listed, not_mentioned, rate_limited).", "counter");
-    m.help("exoclaw_channel_deliveries_total", "Channel delivery attempts by channel and result (sent, failed = retried later, dead_lettered).", "counter");
+    m.help(
+      "exoclaw_channel_refused_total",
+      "Channel messages that reached no model, by channel and reason (stranger, pairing_full, open_full, not_allowed, group_not_listed, not_mentioned, rate_limited).",
+      "counter",
+    );
+    m.help(
+      "exoclaw_channel_deliveries_total",
+      "Channel delivery attempts by channel and result (sent, failed = retried later, dead_lettered).",
+      "counter",
+    );
     m.gauge("exoclaw_channel_outbox_pending", "Channel messages waiting for a retry.", () => this.counts.pending);
-    m.gauge("exoclaw_channel_outbox_dead", "Channel messages dead-lettered (exoclaw inbox list).", () => this.counts.dead);
+    m.gauge(
+      "exoclaw_channel_outbox_dead",
+      "Channel messages dead-lettered (exoclaw inbox list).",
+      () => this.counts.dead,
+    );
   }
 
   /** Loads the built-in channel plugins the config names, through the registry (before the gateway listens). */
@@ -99,7 +128,12 @@ export class ChannelsModule {
    * buttons where the plugin supports them; not stored, not retried. A channel not configured or not
    * running yet is a refusal, not a throw; a failing plugin throws.
    */
-  async notify(name: string, to: { account: string; peer: string }, text: string, buttons: readonly { text: string; data: string }[]): Promise<SendVerdict> {
+  async notify(
+    name: string,
+    to: { account: string; peer: string },
+    text: string,
+    buttons: readonly { text: string; data: string }[],
+  ): Promise<SendVerdict> {
     const spec = this.specs.get(name);
     if (!spec || !this.pipeline) return { ok: false, error: `channel ${name} is not running`, permanent: false };
     return this.pipeline.notify(spec, to, text, buttons);
@@ -107,7 +141,10 @@ export class ChannelsModule {
 
   routes(app: Hono, auth: WebhookAuth): void {
     const { deps } = this;
-    const retry = { ...DEFAULT_RETRY_POLICY, ...(deps.retryIntervalMs !== undefined && { firstDelayMs: deps.retryIntervalMs }) };
+    const retry = {
+      ...DEFAULT_RETRY_POLICY,
+      ...(deps.retryIntervalMs !== undefined && { firstDelayMs: deps.retryIntervalMs }),
+    };
     const token = deps.live.current.gateway.token;
     const p = new ChannelPipeline({
       host: deps.host,
@@ -182,7 +219,12 @@ export class ChannelsModule {
   }
 
   status(): Promise<Record<string, unknown>> {
-    return Promise.all([this.deps.store.countInbound(), this.pairings.status()]).then(([inbound, pairing]) => ({ inbound, pairing, open_people: this.pipeline?.openStatus() ?? {}, ...channelAccessStatus(this.deps.live.current, this.deps.host) }));
+    return Promise.all([this.deps.store.countInbound(), this.pairings.status()]).then(([inbound, pairing]) => ({
+      inbound,
+      pairing,
+      open_people: this.pipeline?.openStatus() ?? {},
+      ...channelAccessStatus(this.deps.live.current, this.deps.host),
+    }));
   }
 
   quiesce(): void {
@@ -211,7 +253,11 @@ export class ChannelsModule {
   async workDead(id: string, deliveries: number): Promise<void> {
     const rec = await this.deps.store.getInbound(id);
     if (!rec || rec.dead_at !== null) return;
-    await this.deps.store.failInbound(id, { error: `not delivered after ${deliveries} deliveries from the work queue`, retry_at: null, at: Date.now() });
+    await this.deps.store.failInbound(id, {
+      error: `not delivered after ${deliveries} deliveries from the work queue`,
+      retry_at: null,
+      at: Date.now(),
+    });
     this.counts.refresh();
   }
 
@@ -221,7 +267,10 @@ export class ChannelsModule {
       const m = JSON.parse(rec.payload) as InboundMessage;
       await this.deps.work!.publish(rec.id, this.deps.route(addressOf(rec.channel, m)).session);
     } catch (e) {
-      this.deps.log.warn("could not put a stored message back on the work queue; tried again later", { message: rec.id, error: e instanceof Error ? e.message : String(e) });
+      this.deps.log.warn("could not put a stored message back on the work queue; tried again later", {
+        message: rec.id,
+        error: e instanceof Error ? e.message : String(e),
+      });
     }
     return { state: "busy" };
   }
@@ -250,7 +299,10 @@ function cachedCounts(store: Store): { pending: number; dead: number; refresh():
       reading = true;
       void store
         .countInbound()
-        .then((c) => Object.assign(counts, c), () => {})
+        .then(
+          (c) => Object.assign(counts, c),
+          () => {},
+        )
         .finally(() => {
           reading = false;
           if (again) (again = false), counts.refresh();
@@ -265,7 +317,10 @@ function cachedCounts(store: Store): { pending: number; dead: number; refresh():
  * `dm_policy = "open"` answers anyone who finds it, at the operator's cost. The `http` channel is the
  * operator's own (gateway token) and is never judged.
  */
-function channelAccessStatus(config: Config, host: PluginHost): { channels: Record<string, unknown>; exposures: string[] } {
+function channelAccessStatus(
+  config: Config,
+  host: PluginHost,
+): { channels: Record<string, unknown>; exposures: string[] } {
   const out: Record<string, unknown> = {};
   const exposures: string[] = [];
   for (const [name, ch] of Object.entries(config.channels)) {
@@ -276,9 +331,21 @@ function channelAccessStatus(config: Config, host: PluginHost): { channels: Reco
       continue;
     }
     const p = { ...DEFAULT_POLICY, ...ch };
-    out[name] = { dm_policy: p.dm_policy, allow_from: p.allow_from.length, groups: p.groups, require_mention: p.require_mention, rate_per_minute: p.rate_per_minute };
-    if (p.dm_policy === "open") exposures.push(`channel ${name}: dm_policy = "open" — anyone who finds it is answered and spends your budget; use "pairing" or "allowlist"`);
-    if (p.groups.includes("*") && !p.require_mention) exposures.push(`channel ${name}: every group is answered, mentioned or not (groups = ["*"], require_mention = false)`);
+    out[name] = {
+      dm_policy: p.dm_policy,
+      allow_from: p.allow_from.length,
+      groups: p.groups,
+      require_mention: p.require_mention,
+      rate_per_minute: p.rate_per_minute,
+    };
+    if (p.dm_policy === "open")
+      exposures.push(
+        `channel ${name}: dm_policy = "open" — anyone who finds it is answered and spends your budget; use "pairing" or "allowlist"`,
+      );
+    if (p.groups.includes("*") && !p.require_mention)
+      exposures.push(
+        `channel ${name}: every group is answered, mentioned or not (groups = ["*"], require_mention = false)`,
+      );
   }
   return { channels: out, exposures };
 }

@@ -26,14 +26,23 @@ export interface RetryPolicy {
   random: () => number;
 }
 
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { firstDelayMs: FIRST_RETRY_MS, maxAttempts: MAX_DELIVERY_ATTEMPTS, random: Math.random };
+export const DEFAULT_RETRY_POLICY: RetryPolicy = {
+  firstDelayMs: FIRST_RETRY_MS,
+  maxAttempts: MAX_DELIVERY_ATTEMPTS,
+  random: Math.random,
+};
 
 /**
  * When to try a message again after its `failures`-th failed attempt, or null to dead-letter it: a
  * permanent refusal and the last attempt end it. The platform's hint, when it gave one, is the
  * delay as given (no jitter: it says when its limit lifts); otherwise the next step, jittered.
  */
-export function nextAttemptAt(failures: number, refusal: { permanent: boolean; retry_after_ms?: number }, now: number, policy: RetryPolicy = DEFAULT_RETRY_POLICY): number | null {
+export function nextAttemptAt(
+  failures: number,
+  refusal: { permanent: boolean; retry_after_ms?: number },
+  now: number,
+  policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+): number | null {
   if (refusal.permanent || failures >= policy.maxAttempts) return null;
   if (refusal.retry_after_ms !== undefined) return now + refusal.retry_after_ms;
   const step = STEPS[Math.min(Math.max(failures, 1), STEPS.length) - 1]!;
@@ -91,10 +100,13 @@ export class RetryLoop {
     if (this.timerAt !== null && this.timerAt <= at) return;
     clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => {
-      this.timerAt = null;
-      this.run(this.now());
-    }, Math.min(Math.max(0, at - this.now()), MAX_SLEEP_MS));
+    this.timer = setTimeout(
+      () => {
+        this.timerAt = null;
+        this.run(this.now());
+      },
+      Math.min(Math.max(0, at - this.now()), MAX_SLEEP_MS),
+    );
     this.timer.unref?.();
   }
 

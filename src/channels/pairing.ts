@@ -75,7 +75,11 @@ export class Pairings {
    * A stranger wrote: their pending code (a new one when they had none or it expired) and whether to
    * send it now (at most once per PAIRING_RESEND_MS). null when the channel has too many pending codes.
    */
-  request(channel: string, person: string, max = MAX_PENDING_PER_CHANNEL): Promise<{ code: string; send: boolean } | null> {
+  request(
+    channel: string,
+    person: string,
+    max = MAX_PENDING_PER_CHANNEL,
+  ): Promise<{ code: string; send: boolean } | null> {
     const prev = this.inFlight.get(person) ?? Promise.resolve();
     const next = prev.then(() => this.requestNow(channel, person, max));
     const settled = next.catch(() => {});
@@ -86,7 +90,11 @@ export class Pairings {
     return next;
   }
 
-  private async requestNow(channel: string, person: string, max: number): Promise<{ code: string; send: boolean } | null> {
+  private async requestNow(
+    channel: string,
+    person: string,
+    max: number,
+  ): Promise<{ code: string; send: boolean } | null> {
     const t = this.now();
     const had = await this.store.getPairing(person);
     if (had?.status === "approved") return null;
@@ -107,7 +115,16 @@ export class Pairings {
     }
     let code = newPairingCode();
     while (await this.store.pairingByCode(code)) code = newPairingCode();
-    await this.store.savePairing({ person, channel, status: "pending", code, created_at: t, expires_at: t + PAIRING_CODE_TTL_MS, notified_at: t, approved_at: null });
+    await this.store.savePairing({
+      person,
+      channel,
+      status: "pending",
+      code,
+      created_at: t,
+      expires_at: t + PAIRING_CODE_TTL_MS,
+      notified_at: t,
+      approved_at: null,
+    });
     return { code, send: true };
   }
 
@@ -129,11 +146,22 @@ export class Pairings {
     const t = this.now();
     const p = wanted === "" ? null : await this.store.pairingByCode(wanted);
     if (!p || p.status !== "pending" || (p.expires_at ?? 0) <= t) {
-      throw new ExoError("not_found", `no pending pairing code ${wanted || '""'} (codes expire an hour after they are sent; the person gets a new one by writing again)`, {
-        data: { code: wanted },
-      });
+      throw new ExoError(
+        "not_found",
+        `no pending pairing code ${wanted || '""'} (codes expire an hour after they are sent; the person gets a new one by writing again)`,
+        {
+          data: { code: wanted },
+        },
+      );
     }
-    const approved: Pairing = { ...p, status: "approved", code: null, expires_at: null, notified_at: null, approved_at: t };
+    const approved: Pairing = {
+      ...p,
+      status: "approved",
+      code: null,
+      expires_at: null,
+      notified_at: null,
+      approved_at: t,
+    };
     await this.store.savePairing(approved);
     return view(approved);
   }
@@ -141,7 +169,8 @@ export class Pairings {
   /** Forgets a person (approved or pending): their next message is a stranger's again. Throws not_found. */
   async revoke(person: string): Promise<PairingView> {
     const p = await this.store.getPairing(person);
-    if (!p || !(await this.store.deletePairing(person))) throw new ExoError("not_found", `no pairing for ${person} (see \`exoclaw pairing list\`)`, { data: { person } });
+    if (!p || !(await this.store.deletePairing(person)))
+      throw new ExoError("not_found", `no pairing for ${person} (see \`exoclaw pairing list\`)`, { data: { person } });
     return view(p);
   }
 

@@ -82,11 +82,24 @@ export function recordId(channel: string, m: Pick<InboundMessage, "id">): string
 const Parsed = v.object({
   /** Each checked on its own (Message): one the host cannot answer is ignored, not the whole webhook. */
   messages: v.array(v.unknown()),
-  reply: v.optional(v.object({ status: v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(599)), headers: v.optional(v.record(v.string(), v.string()), {}), body: v.optional(v.string(), "") })),
+  reply: v.optional(
+    v.object({
+      status: v.pipe(v.number(), v.integer(), v.minValue(100), v.maxValue(599)),
+      headers: v.optional(v.record(v.string(), v.string()), {}),
+      body: v.optional(v.string(), ""),
+    }),
+  ),
 });
 
 const Outgoing = v.object({
-  requests: v.array(v.object({ method: v.string(), url: v.string(), headers: v.optional(v.record(v.string(), v.string()), {}), body: v.optional(v.string(), "") })),
+  requests: v.array(
+    v.object({
+      method: v.string(),
+      url: v.string(),
+      headers: v.optional(v.record(v.string(), v.string()), {}),
+      body: v.optional(v.string(), ""),
+    }),
+  ),
 });
 
 export interface ChannelSpec {
@@ -199,7 +212,11 @@ const BUSY = { state: "busy" } as const;
 /** How long a message another worker claimed is left to it before this one asks again (it may have died). */
 const ELSEWHERE_MS = 30_000;
 
-const json = (status: number, body: unknown): WebhookResponse => ({ status, headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+const json = (status: number, body: unknown): WebhookResponse => ({
+  status,
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify(body),
+});
 /** An error answer: status, body and `Retry-After` from the error table, like every HTTP error of the gateway. */
 const fail = (e: ExoError): WebhookResponse => {
   const r = toHttpError(e);
@@ -225,7 +242,11 @@ export class ChannelPipeline {
   constructor(private readonly deps: PipelineDeps) {
     this.pairings = deps.pairings ?? new Pairings(deps.store, deps.now);
     this.access = new ChannelAccess(this.pairings, deps.now);
-    deps.metrics?.help("exoclaw_channel_ignored_total", "Channel messages a plugin reported without what a reply needs (an id, an account, a peer): acknowledged and ignored.", "counter");
+    deps.metrics?.help(
+      "exoclaw_channel_ignored_total",
+      "Channel messages a plugin reported without what a reply needs (an id, an account, a peer): acknowledged and ignored.",
+      "counter",
+    );
     this.intake = new ChannelIntake({
       capacity: deps.maxHeld ?? (() => 64),
       sessionOf: (channel, m) => deps.route(addressOf(channel, m)).session,
@@ -244,21 +265,25 @@ export class ChannelPipeline {
         if (!this.claim(id)) return Promise.resolve({ state: "busy" });
         // Another gateway worker may read the same pending message from the store (its drain): the
         // store's claim decides who delivers it.
-        const p = this.claimStored(id).then((mine) => (mine ? this.attempt(channel, m, { reply: null, attempts: 0, fresh: attempt === "new" }) : BUSY));
+        const p = this.claimStored(id).then((mine) =>
+          mine ? this.attempt(channel, m, { reply: null, attempts: 0, fresh: attempt === "new" }) : BUSY,
+        );
         this.track(p);
         return p;
       },
       isDelivering: (id) => this.isDelivering(id),
       pending: (limit) => deps.store.pendingInbound(limit),
     });
-    this.limiter = deps.verifyLimiter ?? createFailureLimiter({
-      maxFailures: 10,
-      windowMs: 60_000,
-      // Never a global lock: the platform's own addresses never authenticate as "trusted", and strangers
-      // must not be able to shut a channel's door by failing often enough.
-      maxGlobalFailures: Number.POSITIVE_INFINITY,
-      key: (bucket) => bucket,
-    });
+    this.limiter =
+      deps.verifyLimiter ??
+      createFailureLimiter({
+        maxFailures: 10,
+        windowMs: 60_000,
+        // Never a global lock: the platform's own addresses never authenticate as "trusted", and strangers
+        // must not be able to shut a channel's door by failing often enough.
+        maxGlobalFailures: Number.POSITIVE_INFINITY,
+        key: (bucket) => bucket,
+      });
   }
 
   /** Handles one webhook request for `channel`. Never throws. */
@@ -284,7 +309,12 @@ export class ChannelPipeline {
         return fail(new AuthError("unauthorized"));
       }
     } else {
-      const verdict = verifyWebhook(scheme, { headers, rawBody: raw }, (role) => secrets[role] ?? null, this.deps.nowS?.());
+      const verdict = verifyWebhook(
+        scheme,
+        { headers, rawBody: raw },
+        (role) => secrets[role] ?? null,
+        this.deps.nowS?.(),
+      );
       if (!verdict.ok) {
         this.limiter.recordFailure(bucket);
         log.warn("webhook refused", { channel: channel.name, reason: verdict.reason });
@@ -298,8 +328,19 @@ export class ChannelPipeline {
       const botUsername = this.deps.policy?.(channel.name)?.bot_username;
       // The owner's id lets a plugin answer a stranger's button press in the platform's own way; the host still decides (onAction).
       const owner = this.deps.policy?.(channel.name)?.owner;
-      const input = { headers: forPlugin(headers, hidden, true), body: new TextDecoder().decode(raw), query, ...(botUsername && { bot_username: botUsername }), ...(owner && { owner }) };
-      const out = pluginOutput(channel.plugin, "parse_incoming", Parsed, await host.callRaw(channel.plugin, "parse_incoming", JSON.stringify(input)));
+      const input = {
+        headers: forPlugin(headers, hidden, true),
+        body: new TextDecoder().decode(raw),
+        query,
+        ...(botUsername && { bot_username: botUsername }),
+        ...(owner && { owner }),
+      };
+      const out = pluginOutput(
+        channel.plugin,
+        "parse_incoming",
+        Parsed,
+        await host.callRaw(channel.plugin, "parse_incoming", JSON.stringify(input)),
+      );
       parsed = { messages: this.answerable(channel, out.messages), ...(out.reply && { reply: out.reply }) };
     } catch (e) {
       log.error("parse_incoming failed", { channel: channel.name, plugin: channel.plugin, error: describeError(e) });
@@ -310,13 +351,17 @@ export class ChannelPipeline {
     if (presses.length > 0) {
       parsed = { ...parsed, messages: parsed.messages.filter((m) => m.action === undefined) };
       for (const m of presses) {
-        await this.deps.onAction?.(channel.name, m).catch((e: unknown) => log.warn("button press failed", { channel: channel.name, error: describeError(e) }));
+        await this.deps
+          .onAction?.(channel.name, m)
+          .catch((e: unknown) => log.warn("button press failed", { channel: channel.name, error: describeError(e) }));
       }
     }
     // The http channel answers in this response, so its caller waits for the turn: when the turn queue
     // is full it is told so (429) before anything is stored, like the WebSocket and the OpenAI endpoint.
     if (plugin.description.channel.id === "http") {
-      const busy = parsed.messages.map((m) => this.deps.runner.refusal(this.deps.route(addressOf(channel.name, m)).session)).find((b) => b !== null);
+      const busy = parsed.messages
+        .map((m) => this.deps.runner.refusal(this.deps.route(addressOf(channel.name, m)).session))
+        .find((b) => b !== null);
       if (busy) return fail(busy);
     }
     const accepted: InboundMessage[] = [];
@@ -325,15 +370,18 @@ export class ChannelPipeline {
       const id = recordId(channel.name, m);
       if (!this.claim(id)) continue;
       // Stored before it is acknowledged: a crash after the 200 still finds it pending.
-      const fresh = await this.deps.store.acceptInbound({ id, channel: channel.name, payload: JSON.stringify(m), received_at: Date.now() }).catch((e: unknown) => {
-        this.delivering.delete(id);
-        throw e;
-      });
+      const fresh = await this.deps.store
+        .acceptInbound({ id, channel: channel.name, payload: JSON.stringify(m), received_at: Date.now() })
+        .catch((e: unknown) => {
+          this.delivering.delete(id);
+          throw e;
+        });
       if (fresh) accepted.push(m);
       else this.delivering.delete(id);
     }
     // A handshake or a refusal (Discord PING, a malformed body): the plugin's own answer, nothing to run.
-    if (parsed.messages.length === 0 && parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
+    if (parsed.messages.length === 0 && parsed.reply)
+      return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     if (plugin.description.channel.id === "http") {
       for (const m of accepted) this.announce(channel, m);
       return this.answerInline(channel, accepted, parsed.messages.length - accepted.length);
@@ -344,7 +392,8 @@ export class ChannelPipeline {
       for (const m of accepted) this.delivering.delete(recordId(channel.name, m));
       const queued = await this.enqueue(channel, parsed.messages, accepted);
       if (queued) return queued;
-      if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
+      if (parsed.reply)
+        return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
       return json(200, { ok: true, accepted: accepted.length });
     }
     // Under load a message waits in the store (./intake.ts): its claim is the intake's to take again.
@@ -353,12 +402,17 @@ export class ChannelPipeline {
       this.delivering.delete(id);
       this.intake.offer(channel, id, m);
     }
-    if (parsed.reply) return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
+    if (parsed.reply)
+      return { status: parsed.reply.status, headers: replyHeaders(parsed.reply.headers), body: parsed.reply.body };
     return json(200, { ok: true, accepted: accepted.length });
   }
 
   /** Publishes the webhook's messages that still wait for a first delivery; a 503 answer when NATS does not take one. */
-  private async enqueue(channel: ChannelSpec, all: InboundMessage[], accepted: InboundMessage[]): Promise<WebhookResponse | null> {
+  private async enqueue(
+    channel: ChannelSpec,
+    all: InboundMessage[],
+    accepted: InboundMessage[],
+  ): Promise<WebhookResponse | null> {
     const q = this.deps.workQueue!;
     for (const m of all) {
       const id = recordId(channel.name, m);
@@ -369,7 +423,11 @@ export class ChannelPipeline {
       try {
         await q.publish(id, this.deps.route(addressOf(channel.name, m)).session);
       } catch (e) {
-        this.deps.log.warn("webhook not acknowledged: the work queue did not take it", { channel: channel.name, message: m.id, error: describeError(e) });
+        this.deps.log.warn("webhook not acknowledged: the work queue did not take it", {
+          channel: channel.name,
+          message: m.id,
+          error: describeError(e),
+        });
         return fail(e instanceof ExoError ? e : new ExoError("unavailable", describeError(e)));
       }
     }
@@ -392,7 +450,11 @@ export class ChannelPipeline {
       }
       const issue = r.issues[0];
       const field = issue.path?.map((p) => String(p.key)).join(".") ?? "";
-      this.deps.log.warn("channel message ignored: the plugin reported it without what a reply needs", { channel: channel.name, field, problem: issue.message });
+      this.deps.log.warn("channel message ignored: the plugin reported it without what a reply needs", {
+        channel: channel.name,
+        field,
+        problem: issue.message,
+      });
       this.deps.metrics?.inc("exoclaw_channel_ignored_total", { channel: channel.name });
     }
     return out;
@@ -412,7 +474,13 @@ export class ChannelPipeline {
     const want = channel.secrets().verify_token;
     const given = q.get("hub.verify_token");
     const challenge = q.get("hub.challenge");
-    if (q.get("hub.mode") !== "subscribe" || !want || given === null || challenge === null || !createTokenCheck(want)(given)) {
+    if (
+      q.get("hub.mode") !== "subscribe" ||
+      !want ||
+      given === null ||
+      challenge === null ||
+      !createTokenCheck(want)(given)
+    ) {
       this.limiter.recordFailure(bucket);
       return fail(new ExoError("forbidden", "forbidden: hub.mode, hub.verify_token or hub.challenge is wrong"));
     }
@@ -421,7 +489,9 @@ export class ChannelPipeline {
 
   /** Announces an admitted message on the bus (SPEC §12); best effort. A refused one is never announced. */
   private announce(channel: ChannelSpec, m: InboundMessage): void {
-    this.deps.bus?.publish(inboundSubject(channel.name, m.account, m.peer), packMsgpack({ channel: channel.name, ...m })).catch(() => {});
+    this.deps.bus
+      ?.publish(inboundSubject(channel.name, m.account, m.peer), packMsgpack({ channel: channel.name, ...m }))
+      .catch(() => {});
   }
 
   /** Whether `m`'s sender may talk now; `retry` re-checks the policy of a message admitted before. */
@@ -440,7 +510,12 @@ export class ChannelPipeline {
     const { log, store } = this.deps;
     const id = recordId(channel.name, m);
     this.deps.metrics?.inc("exoclaw_channel_refused_total", { channel: channel.name, reason: verdict.reason });
-    log.debug("channel message refused", { channel: channel.name, message: m.id, reason: verdict.reason, person: personFor(channel.name, m) ?? personKey(channel.name, m.account, m.peer) });
+    log.debug("channel message refused", {
+      channel: channel.name,
+      message: m.id,
+      reason: verdict.reason,
+      person: personFor(channel.name, m) ?? personKey(channel.name, m.account, m.peer),
+    });
     // The notice first: once the message is done, it is fully handled (a crash in between leaves it
     // pending, and the retry refuses it again without a notice).
     // A platform that shows an unanswered message as waiting (Discord's "thinking…") always gets one.
@@ -448,8 +523,16 @@ export class ChannelPipeline {
     const perMinute = this.deps.policy?.(channel.name)?.rate_per_minute ?? DEFAULT_POLICY.rate_per_minute;
     const notice = verdict.notice ?? (mustAnswer ? refusalNotice(verdict.reason, perMinute) : undefined);
     if (notice !== undefined) {
-      const sent = await this.send(channel, m, notice).catch((e: unknown): SendVerdict => ({ ok: false, error: describeError(e), permanent: false }));
-      if (!sent.ok) log.warn("channel notice not sent", { channel: channel.name, message: m.id, reason: verdict.reason, error: sent.error });
+      const sent = await this.send(channel, m, notice).catch(
+        (e: unknown): SendVerdict => ({ ok: false, error: describeError(e), permanent: false }),
+      );
+      if (!sent.ok)
+        log.warn("channel notice not sent", {
+          channel: channel.name,
+          message: m.id,
+          reason: verdict.reason,
+          error: sent.error,
+        });
     }
     await store.completeInbound(id).catch(() => {});
   }
@@ -477,7 +560,11 @@ export class ChannelPipeline {
   }
 
   /** The `http` channel: run the turn now and put the reply in the response. */
-  private async answerInline(channel: ChannelSpec, accepted: InboundMessage[], duplicates: number): Promise<WebhookResponse> {
+  private async answerInline(
+    channel: ChannelSpec,
+    accepted: InboundMessage[],
+    duplicates: number,
+  ): Promise<WebhookResponse> {
     const replies = [];
     try {
       for (const m of accepted) {
@@ -510,7 +597,14 @@ export class ChannelPipeline {
         content: m.text,
         person: personFor(channel.name, m),
         inboundId: recordId(channel.name, m),
-        address: { key: route.session, agent: route.agent, channel: channel.name, account: m.account, peer: m.peer, thread: m.thread ?? null },
+        address: {
+          key: route.session,
+          agent: route.agent,
+          channel: channel.name,
+          account: m.account,
+          peer: m.peer,
+          thread: m.thread ?? null,
+        },
       },
       // Bounded by the intake (and the http channel's check before it stores), so never refused here.
       { signal: new AbortController().signal, emit: () => {}, busy: "wait" },
@@ -521,10 +615,31 @@ export class ChannelPipeline {
    * format_outgoing → each request through the plugin's allowlist, read as the plugin declared
    * (`channel.send_result`). Stops at the first refusal and returns it; throws when the plugin fails.
    */
-  private async send(channel: ChannelSpec, m: InboundMessage, text: string, buttons?: readonly { text: string; data: string }[], notice = false): Promise<SendVerdict> {
+  private async send(
+    channel: ChannelSpec,
+    m: InboundMessage,
+    text: string,
+    buttons?: readonly { text: string; data: string }[],
+    notice = false,
+  ): Promise<SendVerdict> {
     const { host } = this.deps;
-    const to = { account: m.account, peer: m.peer, ...(m.guild && { guild: m.guild }), ...(m.team && { team: m.team }), ...(m.thread && { thread: m.thread }) };
-    const formatted = pluginOutput(channel.plugin, "format_outgoing", Outgoing, await host.callRaw(channel.plugin, "format_outgoing", JSON.stringify({ to, text, in_reply_to: m.id, ...(buttons && { buttons }), ...(notice && { notice: true }) })));
+    const to = {
+      account: m.account,
+      peer: m.peer,
+      ...(m.guild && { guild: m.guild }),
+      ...(m.team && { team: m.team }),
+      ...(m.thread && { thread: m.thread }),
+    };
+    const formatted = pluginOutput(
+      channel.plugin,
+      "format_outgoing",
+      Outgoing,
+      await host.callRaw(
+        channel.plugin,
+        "format_outgoing",
+        JSON.stringify({ to, text, in_reply_to: m.id, ...(buttons && { buttons }), ...(notice && { notice: true }) }),
+      ),
+    );
     const style = host.get(channel.plugin)?.description.channel?.send_result ?? "http";
     const fillable = sendSecrets(channel.secrets());
     let previous: string | undefined;
@@ -546,9 +661,20 @@ export class ChannelPipeline {
    * when the plugin declares it supports them. Not stored and not retried: the request stays
    * answerable on every other surface. Throws when the plugin fails; a refusal is the verdict.
    */
-  async notify(channel: ChannelSpec, to: { account: string; peer: string }, text: string, buttons: readonly { text: string; data: string }[] = []): Promise<SendVerdict> {
+  async notify(
+    channel: ChannelSpec,
+    to: { account: string; peer: string },
+    text: string,
+    buttons: readonly { text: string; data: string }[] = [],
+  ): Promise<SendVerdict> {
     const withButtons = this.deps.host.get(channel.plugin)?.description.channel?.buttons === true && buttons.length > 0;
-    return this.send(channel, { id: `notice-${Date.now()}`, account: to.account, peer: to.peer, text: "" }, text, withButtons ? buttons : undefined, true);
+    return this.send(
+      channel,
+      { id: `notice-${Date.now()}`, account: to.account, peer: to.peer, text: "" },
+      text,
+      withButtons ? buttons : undefined,
+      true,
+    );
   }
 
   private now(): number {
@@ -568,7 +694,8 @@ export class ChannelPipeline {
       this.delivering.delete(id);
       // Left alone for a while (the intake's drain and the retry loop skip it): asking again at once
       // would loop — a drain, a refused claim, a drain — without ever yielding.
-      if (this.elsewhere.size >= 10_000) for (const [k, until] of this.elsewhere) if (until <= this.now()) this.elsewhere.delete(k);
+      if (this.elsewhere.size >= 10_000)
+        for (const [k, until] of this.elsewhere) if (until <= this.now()) this.elsewhere.delete(k);
       this.elsewhere.set(id, this.now() + ELSEWHERE_MS);
     }
     return mine;
@@ -610,7 +737,13 @@ export class ChannelPipeline {
     try {
       m = v.parse(Message, JSON.parse(rec.payload));
     } catch {
-      return this.settle(channel.name, rec.id, async () => this.failed(channel.name, rec.id, rec.attempts, { ok: false, error: "the stored message is unreadable", permanent: true }));
+      return this.settle(channel.name, rec.id, async () =>
+        this.failed(channel.name, rec.id, rec.attempts, {
+          ok: false,
+          error: "the stored message is unreadable",
+          permanent: true,
+        }),
+      );
     }
     return this.attempt(channel, m, { reply: rec.reply, attempts: rec.attempts, fresh: false });
   }
@@ -620,7 +753,11 @@ export class ChannelPipeline {
    * only the send, with a stored reply). `fresh`: it arrived just now (a notice may be sent, it is
    * announced); `attempts`: its failed attempts so far.
    */
-  private attempt(channel: ChannelSpec, m: InboundMessage, prior: { reply: string | null; attempts: number; fresh: boolean }): Promise<DeliveryOutcome> {
+  private attempt(
+    channel: ChannelSpec,
+    m: InboundMessage,
+    prior: { reply: string | null; attempts: number; fresh: boolean },
+  ): Promise<DeliveryOutcome> {
     const { store } = this.deps;
     const id = recordId(channel.name, m);
     return this.settle(channel.name, id, async () => {
@@ -704,16 +841,30 @@ export class ChannelPipeline {
     const { store, log } = this.deps;
     const at = this.now();
     const retryAt = nextAttemptAt(attempts + 1, refusal, at, this.deps.retry ?? DEFAULT_RETRY_POLICY);
-    await store.failInbound(id, { error: refusal.error, retry_at: retryAt, at }).catch((e: unknown) =>
-      log.error("could not record a failed delivery", { channel, message: id, error: describeError(e) }),
-    );
+    await store
+      .failInbound(id, { error: refusal.error, retry_at: retryAt, at })
+      .catch((e: unknown) =>
+        log.error("could not record a failed delivery", { channel, message: id, error: describeError(e) }),
+      );
     if (retryAt === null) {
       this.deps.metrics?.inc("exoclaw_channel_deliveries_total", { channel, result: "dead_lettered" });
-      log.warn("channel delivery failed; dead-lettered: see `exoclaw inbox list`, then `inbox retry` or `inbox drop`", { channel, message: id, error: refusal.error, permanent: refusal.permanent, attempts: attempts + 1 });
+      log.warn("channel delivery failed; dead-lettered: see `exoclaw inbox list`, then `inbox retry` or `inbox drop`", {
+        channel,
+        message: id,
+        error: refusal.error,
+        permanent: refusal.permanent,
+        attempts: attempts + 1,
+      });
       return { state: "dead", error: refusal.error };
     }
     this.deps.metrics?.inc("exoclaw_channel_deliveries_total", { channel, result: "failed" });
-    log.warn("channel delivery failed; it stays pending and will be retried", { channel, message: id, error: refusal.error, attempts: attempts + 1, retry_in_ms: retryAt - at });
+    log.warn("channel delivery failed; it stays pending and will be retried", {
+      channel,
+      message: id,
+      error: refusal.error,
+      attempts: attempts + 1,
+      retry_in_ms: retryAt - at,
+    });
     return { state: "pending", error: refusal.error, next_at: retryAt };
   }
 }
@@ -723,7 +874,12 @@ export class ChannelPipeline {
  * by tests/fuzz/plugins.test.ts: a bare JSON parse error reached the log without the plugin's name)
  * throws an error naming the plugin, the export and where the shape is wrong.
  */
-function pluginOutput<S extends v.GenericSchema>(plugin: string, fn: string, schema: S, text: string): v.InferOutput<S> {
+function pluginOutput<S extends v.GenericSchema>(
+  plugin: string,
+  fn: string,
+  schema: S,
+  text: string,
+): v.InferOutput<S> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -732,6 +888,9 @@ function pluginOutput<S extends v.GenericSchema>(plugin: string, fn: string, sch
   }
   const r = v.safeParse(schema, json);
   // The path and reason can quote the plugin's own keys and values: cut short, control characters escaped.
-  if (!r.success) throw new Error(`plugin ${plugin}: ${fn} returned an invalid shape: ${escapeControl(`${issuePath(r.issues[0])}: ${describeIssue(r.issues[0])}`.slice(0, 200))}`);
+  if (!r.success)
+    throw new Error(
+      `plugin ${plugin}: ${fn} returned an invalid shape: ${escapeControl(`${issuePath(r.issues[0])}: ${describeIssue(r.issues[0])}`.slice(0, 200))}`,
+    );
   return r.output;
 }

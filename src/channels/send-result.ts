@@ -42,7 +42,14 @@ export interface SendRefusal {
  * `not_in_channel`, `is_archived`, `invalid_auth`, `account_inactive`, `token_revoked`,
  * `msg_too_long`…) and is permanent: the operator fixes it, then `exoclaw inbox retry`.
  */
-const TRANSIENT_ERRORS = new Set(["ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"]);
+const TRANSIENT_ERRORS = new Set([
+  "ratelimited",
+  "rate_limited",
+  "internal_error",
+  "fatal_error",
+  "service_unavailable",
+  "request_timeout",
+]);
 
 /** Meta Graph error codes that are rate limits, whatever the HTTP status (wire-formats B3.4). */
 const GRAPH_RATE_LIMITS = new Set([4, 80007, 130429, 131056]);
@@ -83,14 +90,24 @@ function bodyHint(body: Json | null): number | null {
 function reasonOf(body: Json | null): string | null {
   if (!body) return null;
   const e = body.error;
-  const text = typeof body.description === "string" ? body.description : typeof e === "string" ? e : isObject(e) && typeof e.message === "string" ? e.message : typeof body.message === "string" ? body.message : null;
+  const text =
+    typeof body.description === "string"
+      ? body.description
+      : typeof e === "string"
+        ? e
+        : isObject(e) && typeof e.message === "string"
+          ? e.message
+          : typeof body.message === "string"
+            ? body.message
+            : null;
   return text === null ? null : clean(text);
 }
 
 const clean = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").slice(0, 200);
 
 /** 4xx is the request's fault, except timeouts, "too early" and rate limits. */
-const isPermanentStatus = (status: number) => status >= 400 && status < 500 && status !== 408 && status !== 425 && status !== 429;
+const isPermanentStatus = (status: number) =>
+  status >= 400 && status < 500 && status !== 408 && status !== 425 && status !== 429;
 
 function isGraphRateLimit(body: Json | null): boolean {
   const e = body?.error;
@@ -99,7 +116,8 @@ function isGraphRateLimit(body: Json | null): boolean {
 
 /** Reads one answer in the plugin's declared style. Never throws. */
 export function readSendResult(style: SendResultStyle, res: PlatformAnswer, now: number): SendVerdict {
-  if (res.status === 0) return { ok: false, error: clean(res.error ?? "no answer from the platform"), permanent: false };
+  if (res.status === 0)
+    return { ok: false, error: clean(res.error ?? "no answer from the platform"), permanent: false };
   const body = parseBody(res.body);
   const refusedInBody = style === "json_ok" && res.status >= 200 && res.status < 300 && body?.ok === false;
   if (res.status >= 200 && res.status < 300 && !refusedInBody) return { ok: true };
@@ -110,10 +128,16 @@ export function readSendResult(style: SendResultStyle, res: PlatformAnswer, now:
   if (refusedInBody) {
     // Telegram numbers its errors like HTTP statuses; Slack names them.
     const code = body.error_code;
-    permanent = typeof code === "number" ? isPermanentStatus(code) : !(typeof body.error === "string" && TRANSIENT_ERRORS.has(body.error));
+    permanent =
+      typeof code === "number"
+        ? isPermanentStatus(code)
+        : !(typeof body.error === "string" && TRANSIENT_ERRORS.has(body.error));
     error = `HTTP ${res.status}, ok: false${typeof code === "number" ? ` (${code})` : ""}${reason ? `: ${reason}` : ""}`;
   } else {
-    permanent = isPermanentStatus(res.status) && !isGraphRateLimit(body) && !(typeof body?.error === "string" && TRANSIENT_ERRORS.has(body.error));
+    permanent =
+      isPermanentStatus(res.status) &&
+      !isGraphRateLimit(body) &&
+      !(typeof body?.error === "string" && TRANSIENT_ERRORS.has(body.error));
     error = `HTTP ${res.status}${reason ? `: ${reason}` : ""}`;
   }
   if (hint !== null) return { ok: false, error, permanent: false, retry_after_ms: Math.min(hint, MAX_HINT_MS) };

@@ -28,7 +28,13 @@ export const SLACK_MAX_SKEW_S = 300;
 export const DISCORD_MAX_SKEW_S = 300;
 
 /** Secret roles that only verify inbound requests: never sent anywhere, never fillable by a plugin. */
-export const VERIFICATION_ROLES: ReadonlySet<string> = new Set(["webhook_secret", "public_key", "app_secret", "signing_secret", "verify_token"]);
+export const VERIFICATION_ROLES: ReadonlySet<string> = new Set([
+  "webhook_secret",
+  "public_key",
+  "app_secret",
+  "signing_secret",
+  "verify_token",
+]);
 
 const fail = (reason: string): Verdict => ({ ok: false, reason });
 
@@ -48,14 +54,23 @@ const fromHex = (s: string) => (/^(?:[0-9a-f]{2})+$/i.test(s) ? Buffer.from(s, "
 function ed25519Key(hex: string) {
   const raw = fromHex(hex);
   if (!raw || raw.length !== 32) return null;
-  return createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), raw]), format: "der", type: "spki" });
+  return createPublicKey({
+    key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), raw]),
+    format: "der",
+    type: "spki",
+  });
 }
 
 /**
  * Checks one webhook request. `secret(role)` returns the host-held value or null; a missing secret
  * fails closed. `nowS` is injectable for the fixed timestamps of test vectors.
  */
-export function verifyWebhook(scheme: VerifyScheme, req: WebhookRequest, secret: (role: string) => string | null, nowS = Math.floor(Date.now() / 1000)): Verdict {
+export function verifyWebhook(
+  scheme: VerifyScheme,
+  req: WebhookRequest,
+  secret: (role: string) => string | null,
+  nowS = Math.floor(Date.now() / 1000),
+): Verdict {
   const h = req.headers;
   switch (scheme) {
     case "none":
@@ -66,7 +81,9 @@ export function verifyWebhook(scheme: VerifyScheme, req: WebhookRequest, secret:
       const got = h["x-telegram-bot-api-secret-token"];
       if (got === undefined) return fail("missing X-Telegram-Bot-Api-Secret-Token");
       // Compare digests so the length of the secret does not leak either.
-      return equalBytes(Buffer.from(hmacHex(want, got), "hex"), Buffer.from(hmacHex(want, want), "hex")) ? { ok: true } : fail("wrong secret token");
+      return equalBytes(Buffer.from(hmacHex(want, got), "hex"), Buffer.from(hmacHex(want, want), "hex"))
+        ? { ok: true }
+        : fail("wrong secret token");
     }
     case "discord-ed25519": {
       const hexKey = secret("public_key");
@@ -74,7 +91,8 @@ export function verifyWebhook(scheme: VerifyScheme, req: WebhookRequest, secret:
       if (!key) return fail("no valid public_key configured for this channel");
       const sig = fromHex(h["x-signature-ed25519"] ?? "");
       const ts = h["x-signature-timestamp"];
-      if (!sig || sig.length !== 64 || ts === undefined || !/^\d+$/.test(ts)) return fail("missing or malformed X-Signature-Ed25519 / X-Signature-Timestamp");
+      if (!sig || sig.length !== 64 || ts === undefined || !/^\d+$/.test(ts))
+        return fail("missing or malformed X-Signature-Ed25519 / X-Signature-Timestamp");
       if (Math.abs(nowS - Number(ts)) > DISCORD_MAX_SKEW_S) return fail("timestamp outside the 5-minute replay window");
       const ok = verifySignature(null, Buffer.concat([Buffer.from(ts, "utf8"), req.rawBody]), key, sig);
       return ok ? { ok: true } : fail("invalid request signature");

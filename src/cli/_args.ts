@@ -16,7 +16,8 @@ export const clientArgs = {
 /** Parses a --port value; throws UsageError for anything but an integer 0..65535. */
 export function parsePort(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`--port: expected an integer 0-65535, got "${value}"`);
+  if (!/^\d+$/.test(value) || Number(value) > 65535)
+    throw new UsageError(`--port: expected an integer 0-65535, got "${value}"`);
   return Number(value);
 }
 

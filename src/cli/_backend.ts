@@ -35,7 +35,11 @@ export interface Opened<B> {
 }
 
 /** The gateway's side when one answers at the configured (or flagged) URL, else the store's. */
-export async function openBackend<B>(config: Config, args: Record<string, unknown>, spec: BackendSpec<B>): Promise<Opened<B>> {
+export async function openBackend<B>(
+  config: Config,
+  args: Record<string, unknown>,
+  spec: BackendSpec<B>,
+): Promise<Opened<B>> {
   const url = gatewayUrl(config, { url: stringFlag("url", args.url), port: parsePort(stringFlag("port", args.port)) });
   try {
     const client = await connectGateway(url, config.gateway.token, 2000);
@@ -57,9 +61,16 @@ export async function openBackend<B>(config: Config, args: Record<string, unknow
 }
 
 /** Loads the config (`--config`, `--token`), opens the backend, runs `fn`, and always closes it. */
-export async function withBackend<B, T>(args: Record<string, unknown>, spec: BackendSpec<B>, fn: (b: B) => Promise<T>): Promise<T> {
+export async function withBackend<B, T>(
+  args: Record<string, unknown>,
+  spec: BackendSpec<B>,
+  fn: (b: B) => Promise<T>,
+): Promise<T> {
   const token = stringFlag("token", args.token);
-  const config = loadConfig(process.env, { file: stringFlag("config", args.config), ...(token !== undefined && { token }) });
+  const config = loadConfig(process.env, {
+    file: stringFlag("config", args.config),
+    ...(token !== undefined && { token }),
+  });
   const opened = await openBackend(config, args, spec);
   try {
     return await fn(opened.backend);

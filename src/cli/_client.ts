@@ -58,14 +58,19 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
       clearTimeout(timer);
       const msg = (ev as ErrorEvent).message ?? "";
       if (/\b401\b/.test(msg)) reject(new AuthError(`the gateway at ${url} refused the token`));
-      else if (/\b429\b/.test(msg)) reject(new ExoError("rate_limited", `the gateway at ${url} is rate limiting this address; retry later`));
-      else if (/\b403\b/.test(msg)) reject(new AuthError(`the gateway at ${url} refused this client (origin or host not allowed)`));
+      else if (/\b429\b/.test(msg))
+        reject(new ExoError("rate_limited", `the gateway at ${url} is rate limiting this address; retry later`));
+      else if (/\b403\b/.test(msg))
+        reject(new AuthError(`the gateway at ${url} refused this client (origin or host not allowed)`));
       else if (/TLS|certificate|SSL/i.test(msg)) {
         // A gateway answered, but its certificate is not trusted here (self-signed, or for another name).
         const why = /TLS handshake failed: (.*)$/.exec(msg)?.[1] ?? msg;
-        reject(new UnavailableError(`the gateway at ${url} answered, but its TLS certificate is not trusted (${why}): use a certificate this machine trusts, or add it with NODE_EXTRA_CA_CERTS=<file>`));
-      }
-      else reject(new UnavailableError(`no gateway is answering at ${url} (is \`exoclaw gateway\` running?)`));
+        reject(
+          new UnavailableError(
+            `the gateway at ${url} answered, but its TLS certificate is not trusted (${why}): use a certificate this machine trusts, or add it with NODE_EXTRA_CA_CERTS=<file>`,
+          ),
+        );
+      } else reject(new UnavailableError(`no gateway is answering at ${url} (is \`exoclaw gateway\` running?)`));
     };
   });
   ws.onmessage = (ev) => {
@@ -78,7 +83,13 @@ export async function connectGateway(url: string, token: string, timeoutMs = 500
     rpc.receive(message);
   };
   ws.onclose = (ev) => {
-    rpc.close(new UnavailableError(ev.code === 4001 ? "the gateway closed the connection: unauthorized" : `the gateway closed the connection (${ev.code})`));
+    rpc.close(
+      new UnavailableError(
+        ev.code === 4001
+          ? "the gateway closed the connection: unauthorized"
+          : `the gateway closed the connection (${ev.code})`,
+      ),
+    );
     closed(ev.code);
   };
   return {

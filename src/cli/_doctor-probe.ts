@@ -32,13 +32,25 @@ export interface ModelsRequest {
 export function modelsRequest(provider: Provider, baseUrl: string, key: string | null): ModelsRequest {
   const entry = PROVIDERS[provider];
   const url = `${(baseUrl || entry.baseUrl).replace(/\/+$/, "")}${entry.modelsPath}`;
-  return { url, headers: entry.authHeaders(key), ...(provider === "gemini" && { refused: (status: number, body: string) => status === 400 && body.includes("API_KEY_INVALID") }) };
+  return {
+    url,
+    headers: entry.authHeaders(key),
+    ...(provider === "gemini" && {
+      refused: (status: number, body: string) => status === 400 && body.includes("API_KEY_INVALID"),
+    }),
+  };
 }
 
 /** GET `url`; never throws. 401/403 is "refused"; a network failure or timeout is "unreachable". */
 export async function probe(
   url: string,
-  opts: { headers?: Record<string, string>; timeoutMs: number; secret?: string | null; insecure?: boolean; refused?: ModelsRequest["refused"] },
+  opts: {
+    headers?: Record<string, string>;
+    timeoutMs: number;
+    secret?: string | null;
+    insecure?: boolean;
+    refused?: ModelsRequest["refused"];
+  },
 ): Promise<ProbeResult> {
   const clean = (s: string) => (opts.secret ? scrub(s, [opts.secret]) : s);
   try {
@@ -50,7 +62,8 @@ export async function probe(
       ...(opts.insecure && { tls: { rejectUnauthorized: false } }),
     });
     const text = await res.text().catch(() => "");
-    if (res.status === 401 || res.status === 403 || opts.refused?.(res.status, text)) return { kind: "refused", url, status: res.status };
+    if (res.status === 401 || res.status === 403 || opts.refused?.(res.status, text))
+      return { kind: "refused", url, status: res.status };
     if (res.status < 200 || res.status > 299) return { kind: "status", url, status: res.status };
     let body: unknown = text;
     try {
@@ -61,7 +74,8 @@ export async function probe(
     return { kind: "ok", url, status: res.status, body };
   } catch (e) {
     const name = e instanceof Error ? e.name : "";
-    const reason = name === "TimeoutError" || name === "AbortError" ? `no answer within ${opts.timeoutMs} ms` : describeError(e);
+    const reason =
+      name === "TimeoutError" || name === "AbortError" ? `no answer within ${opts.timeoutMs} ms` : describeError(e);
     return { kind: "unreachable", url, reason: clean(reason) };
   }
 }

@@ -9,7 +9,13 @@ import { dirname, join, resolve, sep } from "node:path";
 import { isLoopback } from "../auth/loopback.ts";
 import { BUILTIN_CHANNEL_OPTIONAL_ROLES, BUILTIN_CHANNEL_ROLES } from "../channels/config.ts";
 import { type Config, type Env, loadConfig, resolveConfigPath, resolveHome, takesNoKey } from "../config/index.ts";
-import { agentCredentialName, API_KEY_ENV, resolveAgentKey, resolveApiKey, type ResolvedKey } from "../config/api-keys.ts";
+import {
+  agentCredentialName,
+  API_KEY_ENV,
+  resolveAgentKey,
+  resolveApiKey,
+  type ResolvedKey,
+} from "../config/api-keys.ts";
 import type { AgentConfig } from "../config/schema.ts";
 import { isExoError } from "../lib/errors.ts";
 import { VERSION } from "../lib/version.ts";
@@ -55,13 +61,20 @@ const mode = (m: number) => (m & 0o777).toString(8).padStart(3, "0");
 /** Runs every check, in the order they are printed. Never throws for a problem it can describe. */
 export async function runDoctor(opts: DoctorOptions): Promise<Check[]> {
   const checks: Check[] = [];
-  const add = (id: string, status: CheckStatus, message: string, fix?: string) => void checks.push({ id, status, message, ...(fix !== undefined && { fix }) });
+  const add = (id: string, status: CheckStatus, message: string, fix?: string) =>
+    void checks.push({ id, status, message, ...(fix !== undefined && { fix }) });
   const timeoutMs = opts.timeoutMs ?? 3000;
   let config: Config | null = null;
   try {
     config = loadConfig(opts.env, { file: opts.file });
     if (config.file) add("config", "ok", `${config.file} is valid`);
-    else add("config", "warn", `no config file at ${resolveConfigPath(opts.env).path}: zero-config defaults`, "exoclaw onboard");
+    else
+      add(
+        "config",
+        "warn",
+        `no config file at ${resolveConfigPath(opts.env).path}: zero-config defaults`,
+        "exoclaw onboard",
+      );
   } catch (e) {
     if (!isExoError(e)) throw e;
     add("config", "fail", e.message, "edit the file at that key, then `exoclaw config check`");
@@ -100,7 +113,13 @@ interface KeyStep {
 function keySteps(config: Config, env: Env): KeyStep[] {
   const steps = new Map<string, KeyStep>();
   const describe = (r: ResolvedKey, envVar: string | undefined, credential: string) =>
-    r.source === "env" ? `$${envVar}` : r.source === "credentials" ? `credentials/${credential}.key` : r.source === "config" ? "api_key in the config file" : "";
+    r.source === "env"
+      ? `$${envVar}`
+      : r.source === "credentials"
+        ? `credentials/${credential}.key`
+        : r.source === "config"
+          ? "api_key in the config file"
+          : "";
   const put = (step: Omit<KeyStep, "agents" | "source">, agent: string) => {
     const id = `${step.label}\0${step.resolved.key ?? ""}`;
     const known = steps.get(id);
@@ -113,7 +132,11 @@ function keySteps(config: Config, env: Env): KeyStep[] {
     const named = agent.api_key_env && env[agent.api_key_env] ? agent.api_key_env : undefined;
     put(
       {
-        label: custom ? `agent ${agent.id} (${agent.provider} at ${agent.base_url})` : agent.api_key_env ? `${agent.provider} (agent ${agent.id})` : agent.provider,
+        label: custom
+          ? `agent ${agent.id} (${agent.provider} at ${agent.base_url})`
+          : agent.api_key_env
+            ? `${agent.provider} (agent ${agent.id})`
+            : agent.provider,
         provider: agent.provider,
         baseUrl: agent.base_url,
         resolved: resolveAgentKey(env, config.home, agent),
@@ -124,7 +147,17 @@ function keySteps(config: Config, env: Env): KeyStep[] {
     );
     for (const f of agent.fallbacks) {
       const configKey = f.provider === agent.provider && !custom ? agent.api_key : undefined;
-      put({ label: f.provider, provider: f.provider, baseUrl: "", resolved: resolveApiKey(env, config.home, f.provider, configKey), credential: f.provider, envVar: API_KEY_ENV[f.provider] }, `agent ${agent.id} (fallback)`);
+      put(
+        {
+          label: f.provider,
+          provider: f.provider,
+          baseUrl: "",
+          resolved: resolveApiKey(env, config.home, f.provider, configKey),
+          credential: f.provider,
+          envVar: API_KEY_ENV[f.provider],
+        },
+        `agent ${agent.id} (fallback)`,
+      );
     }
   }
   return [...steps.values()];
@@ -139,11 +172,28 @@ async function checkKeys(config: Config, env: Env, onlineTimeoutMs: number, add:
       const lines: Parameters<Add>[] = [];
       if (needsNone) lines.push(["keys", "ok", `${step.label}: needs no key (${used})`]);
       else if (step.resolved.key) lines.push(["keys", "ok", `${step.label}: key from ${step.source} (${used})`]);
-      else if (step.baseUrl !== "") lines.push(["keys", "warn", `${step.label}: no key, requests go without one (fine for a server that needs none; ${used})`, fix]);
+      else if (step.baseUrl !== "")
+        lines.push([
+          "keys",
+          "warn",
+          `${step.label}: no key, requests go without one (fine for a server that needs none; ${used})`,
+          fix,
+        ]);
       else lines.push(["keys", "fail", `${step.label}: no API key (${used})`, `${fix}, or exoclaw onboard`]);
       if (onlineTimeoutMs > 0 && (needsNone || step.resolved.key || step.baseUrl !== "")) {
         const req = modelsRequest(step.provider, step.baseUrl, step.resolved.key);
-        lines.push(keyProbeLine(step.label, await probe(req.url, { headers: req.headers, timeoutMs: onlineTimeoutMs, secret: step.resolved.key, refused: req.refused }), fix));
+        lines.push(
+          keyProbeLine(
+            step.label,
+            await probe(req.url, {
+              headers: req.headers,
+              timeoutMs: onlineTimeoutMs,
+              secret: step.resolved.key,
+              refused: req.refused,
+            }),
+            fix,
+          ),
+        );
       }
       return lines;
     }),
@@ -160,7 +210,12 @@ function keyProbeLine(label: string, r: ProbeResult, fix: string): Parameters<Ad
     case "status":
       return ["keys", "warn", `${label}: ${r.url} answered ${r.status}; the key could not be checked`];
     case "unreachable":
-      return ["keys", "warn", `${label}: could not reach ${r.url} (${r.reason})`, "check the network, or base_url of the agent"];
+      return [
+        "keys",
+        "warn",
+        `${label}: could not reach ${r.url} (${r.reason})`,
+        "check the network, or base_url of the agent",
+      ];
     default: {
       const never: never = r;
       return never;
@@ -187,13 +242,16 @@ function checkState(home: string, config: Config | null, add: Add): void {
     problems++;
     add("state", status, message, fix);
   };
-  if (dirMode & 0o007) flag("fail", `${home} is mode ${mode(dirMode)}: other users can get into the state dir`, `chmod 700 ${home}`);
-  else if (dirMode & 0o070) flag("warn", `${home} is mode ${mode(dirMode)}: its group can get into the state dir`, `chmod 700 ${home}`);
+  if (dirMode & 0o007)
+    flag("fail", `${home} is mode ${mode(dirMode)}: other users can get into the state dir`, `chmod 700 ${home}`);
+  else if (dirMode & 0o070)
+    flag("warn", `${home} is mode ${mode(dirMode)}: its group can get into the state dir`, `chmod 700 ${home}`);
   const credDir = join(home, "credentials");
   const credMode = fileMode(credDir);
   let keyFiles: string[] = [];
   if (credMode !== null) {
-    if (credMode & 0o077) flag("fail", `${credDir} is mode ${mode(credMode)}: others can list the credentials`, `chmod 700 ${credDir}`);
+    if (credMode & 0o077)
+      flag("fail", `${credDir} is mode ${mode(credMode)}: others can list the credentials`, `chmod 700 ${credDir}`);
     try {
       keyFiles = readdirSync(credDir).filter((f) => f.endsWith(".key"));
     } catch {
@@ -202,22 +260,34 @@ function checkState(home: string, config: Config | null, add: Add): void {
     for (const f of keyFiles) {
       const path = join(credDir, f);
       const m = fileMode(path);
-      if (m !== null && m & 0o077) flag("fail", `${path} is mode ${mode(m)}: others can read this secret`, `chmod 600 ${path}`);
+      if (m !== null && m & 0o077)
+        flag("fail", `${path} is mode ${mode(m)}: others can read this secret`, `chmod 600 ${path}`);
     }
   }
   for (const f of ["exoclaw.db", "exoclaw.db-wal", "exoclaw.db-shm"]) {
     const path = join(home, f);
     const m = fileMode(path);
     if (m === null) continue;
-    if (m & 0o004) flag("fail", `${path} is mode ${mode(m)}: every user can read the conversations`, `chmod 600 ${path}`);
-    else if (m & 0o040) flag("warn", `${path} is mode ${mode(m)}: its group can read the conversations`, `chmod 600 ${path}`);
+    if (m & 0o004)
+      flag("fail", `${path} is mode ${mode(m)}: every user can read the conversations`, `chmod 600 ${path}`);
+    else if (m & 0o040)
+      flag("warn", `${path} is mode ${mode(m)}: its group can read the conversations`, `chmod 600 ${path}`);
   }
   for (const agent of config?.agents ?? []) {
     if (!agent.api_key) continue;
     const cred = agent.base_url ? agentCredentialName(agent.id) : agent.provider;
-    flag("warn", `${config!.file} holds api_key for agent ${agent.id}: keys in config files get shared and committed`, `exoclaw secret set ${cred}, then delete the api_key line`);
+    flag(
+      "warn",
+      `${config!.file} holds api_key for agent ${agent.id}: keys in config files get shared and committed`,
+      `exoclaw secret set ${cred}, then delete the api_key line`,
+    );
   }
-  if (problems === 0) add("state", "ok", `${home} is private (700)${credMode === null ? "" : `, ${keyFiles.length} credential(s), all 600`}`);
+  if (problems === 0)
+    add(
+      "state",
+      "ok",
+      `${home} is private (700)${credMode === null ? "" : `, ${keyFiles.length} credential(s), all 600`}`,
+    );
 }
 
 /** A credential's state, without reading more of it than needed to know it is not blank. */
@@ -235,16 +305,30 @@ function checkChannels(config: Config, add: Add): void {
   for (const [name, ch] of Object.entries(config.channels)) {
     const plugin = ch.plugin ?? name;
     const entry = config.plugins.find((p) => p.name === plugin);
-    const builtin = entry ? (entry.path.startsWith(BUILTIN_PREFIX) ? entry.path.slice(BUILTIN_PREFIX.length) : null) : plugin;
+    const builtin = entry
+      ? entry.path.startsWith(BUILTIN_PREFIX)
+        ? entry.path.slice(BUILTIN_PREFIX.length)
+        : null
+      : plugin;
     if (!entry && !(plugin in BUILTIN_CHANNEL_ROLES)) {
-      add("channels", "fail", `${name}: plugin "${plugin}" is neither built-in (${Object.keys(BUILTIN_CHANNEL_ROLES).join(", ")}) nor a [[plugins]] entry`, `exoclaw plugin load FILE --name ${plugin}, or plugin = "<built-in>" under [channels.${name}]`);
+      add(
+        "channels",
+        "fail",
+        `${name}: plugin "${plugin}" is neither built-in (${Object.keys(BUILTIN_CHANNEL_ROLES).join(", ")}) nor a [[plugins]] entry`,
+        `exoclaw plugin load FILE --name ${plugin}, or plugin = "<built-in>" under [channels.${name}]`,
+      );
       continue;
     }
     let bad = 0;
     for (const role of (builtin && BUILTIN_CHANNEL_ROLES[builtin]) || []) {
       if (ch.secrets[role] !== undefined) continue;
       bad++;
-      add("channels", "fail", `${name}: no credential for the secret role ${role} (plugin ${plugin} needs it)`, `${role} = "${name}_${role}" in secrets under [channels.${name}], then exoclaw secret set ${name}_${role}`);
+      add(
+        "channels",
+        "fail",
+        `${name}: no credential for the secret role ${role} (plugin ${plugin} needs it)`,
+        `${role} = "${name}_${role}" in secrets under [channels.${name}], then exoclaw secret set ${name}_${role}`,
+      );
     }
     for (const [role, cred] of Object.entries(ch.secrets)) {
       const state = credentialState(config.home, cred);
@@ -255,9 +339,18 @@ function checkChannels(config: Config, add: Add): void {
     if (bad > 0) continue;
     const roles = Object.keys(ch.secrets);
     const webhook = config.gateway.public_url ? `; webhook ${config.gateway.public_url}/webhook/${name}` : "";
-    add("channels", "ok", `${name}: plugin ${plugin}${roles.length ? `, secrets ${roles.join(", ")} present` : ""}${webhook}`);
+    add(
+      "channels",
+      "ok",
+      `${name}: plugin ${plugin}${roles.length ? `, secrets ${roles.join(", ")} present` : ""}${webhook}`,
+    );
     // Discord sends to an owner only with its optional bot token (DMs); without it a request is only logged.
-    if (ch.owner && builtin && (BUILTIN_CHANNEL_OPTIONAL_ROLES[builtin] ?? []).includes("bot_token") && ch.secrets.bot_token === undefined) {
+    if (
+      ch.owner &&
+      builtin &&
+      (BUILTIN_CHANNEL_OPTIONAL_ROLES[builtin] ?? []).includes("bot_token") &&
+      ch.secrets.bot_token === undefined
+    ) {
       add(
         "channels",
         "warn",
@@ -285,9 +378,15 @@ function checkPlugins(config: Config, add: Add): void {
       const state = credentialState(config.home, cred);
       if (state === "present") continue;
       problems++;
-      add("plugins", "warn", `${p.name}: secret ${cred} is ${state} (calls that use it will fail)`, `exoclaw secret set ${cred}`);
+      add(
+        "plugins",
+        "warn",
+        `${p.name}: secret ${cred} is ${state} (calls that use it will fail)`,
+        `exoclaw secret set ${cred}`,
+      );
     }
-    if (problems === 0) add("plugins", "ok", `${p.name}: ${p.path.startsWith(BUILTIN_PREFIX) ? p.path : "pinned file matches"}`);
+    if (problems === 0)
+      add("plugins", "ok", `${p.name}: ${p.path.startsWith(BUILTIN_PREFIX) ? p.path : "pinned file matches"}`);
   }
 }
 
@@ -296,11 +395,22 @@ async function checkPublicUrl(config: Config, onlineTimeoutMs: number, add: Add)
   const platformChannels = Object.entries(config.channels).filter(([name, ch]) => (ch.plugin ?? name) !== "http");
   if (url === "") {
     if (platformChannels.length > 0 && isLoopback(config.gateway.bind)) {
-      add("public_url", "warn", `not set and the gateway listens on loopback only: platforms cannot reach the webhooks of ${platformChannels.map(([n]) => n).join(", ")}`, 'public_url = "https://bot.example.com" under [gateway], behind a reverse proxy (see docs/deployment.md)');
+      add(
+        "public_url",
+        "warn",
+        `not set and the gateway listens on loopback only: platforms cannot reach the webhooks of ${platformChannels.map(([n]) => n).join(", ")}`,
+        'public_url = "https://bot.example.com" under [gateway], behind a reverse proxy (see docs/deployment.md)',
+      );
     } else add("public_url", "ok", "not set");
     return;
   }
-  if (!url.startsWith("https://")) add("public_url", "warn", `${url} is not https: platforms want HTTPS webhooks, and the token would travel in clear`, "a TLS reverse proxy in front (docs/deployment.md), then public_url = \"https://…\"");
+  if (!url.startsWith("https://"))
+    add(
+      "public_url",
+      "warn",
+      `${url} is not https: platforms want HTTPS webhooks, and the token would travel in clear`,
+      'a TLS reverse proxy in front (docs/deployment.md), then public_url = "https://…"',
+    );
   if (onlineTimeoutMs === 0) {
     if (url.startsWith("https://")) add("public_url", "ok", `${url} (--online checks that it answers)`);
     return;
@@ -309,8 +419,18 @@ async function checkPublicUrl(config: Config, onlineTimeoutMs: number, add: Add)
   const r = await probe(health, { timeoutMs: onlineTimeoutMs });
   const version = r.kind === "ok" ? exoclawHealth(r.body) : null;
   if (version !== null) return add("public_url", "ok", `${health} answers (exoclaw ${version || "?"})`);
-  const why = r.kind === "unreachable" ? r.reason : r.kind === "ok" ? "an answer that is not exoclaw's /health" : `HTTP ${r.status}`;
-  add("public_url", "fail", `${health}: ${why}`, `check DNS and the reverse proxy (it forwards to ${config.gateway.bind}:${config.gateway.port}), and that the gateway runs`);
+  const why =
+    r.kind === "unreachable"
+      ? r.reason
+      : r.kind === "ok"
+        ? "an answer that is not exoclaw's /health"
+        : `HTTP ${r.status}`;
+  add(
+    "public_url",
+    "fail",
+    `${health}: ${why}`,
+    `check DNS and the reverse proxy (it forwards to ${config.gateway.bind}:${config.gateway.port}), and that the gateway runs`,
+  );
 }
 
 /** The token the gateway would run with: the environment, else the service's environment file. */
@@ -332,7 +452,12 @@ function gatewayToken(config: Config): { token: string; source: string } {
 
 /** Host allowlist entries that match (nearly) every host: `*`, `*.com`. */
 function isWideHost(entry: string): boolean {
-  const host = entry.trim().toLowerCase().replace(/^https?:\/\//, "").replace(/\/$/, "").replace(/:\d+$/, "");
+  const host = entry
+    .trim()
+    .toLowerCase()
+    .replace(/^https?:\/\//, "")
+    .replace(/\/$/, "")
+    .replace(/:\d+$/, "");
   return host === "*" || (host.startsWith("*.") && !host.slice(2).includes("."));
 }
 
@@ -346,40 +471,91 @@ function checkExposure(config: Config, add: Add): void {
     problems++;
     add("exposure", status, message, fix);
   };
-  if (!loopback && !token) flag("fail", `bind ${g.bind} without a token: the gateway refuses to start`, `${tokenFix}, or bind = "127.0.0.1" under [gateway]`);
-  if (!loopback && !g.tls_cert && !g.public_url) flag("warn", `bind ${g.bind} without TLS: the token and the messages cross the network in clear`, 'tls_cert and tls_key under [gateway], or bind = "127.0.0.1" behind a TLS reverse proxy (docs/deployment.md)');
-  if (g.public_url && !token) flag("warn", `public_url ${g.public_url} without a token: set one, so only you can use /ws, the web page and the http channel from there`, tokenFix);
-  if (token && token.length < 16) flag("warn", `the token (from ${source}) is only ${token.length} characters`, "a longer one: openssl rand -hex 32");
+  if (!loopback && !token)
+    flag(
+      "fail",
+      `bind ${g.bind} without a token: the gateway refuses to start`,
+      `${tokenFix}, or bind = "127.0.0.1" under [gateway]`,
+    );
+  if (!loopback && !g.tls_cert && !g.public_url)
+    flag(
+      "warn",
+      `bind ${g.bind} without TLS: the token and the messages cross the network in clear`,
+      'tls_cert and tls_key under [gateway], or bind = "127.0.0.1" behind a TLS reverse proxy (docs/deployment.md)',
+    );
+  if (g.public_url && !token)
+    flag(
+      "warn",
+      `public_url ${g.public_url} without a token: set one, so only you can use /ws, the web page and the http channel from there`,
+      tokenFix,
+    );
+  if (token && token.length < 16)
+    flag("warn", `the token (from ${source}) is only ${token.length} characters`, "a longer one: openssl rand -hex 32");
   for (const [name, ch] of Object.entries(config.channels)) {
     if ((ch.plugin ?? name) === "http") continue; // the operator's own (gateway token)
-    if (ch.dm_policy === "open") flag("warn", `channel ${name}: dm_policy = "open" — anyone who finds it is answered and spends your budget`, `dm_policy = "pairing" (the default: strangers get a code, \`exoclaw pairing approve CODE\` lets them in) or "allowlist" with allow_from, under [channels.${name}]`);
-    if (ch.groups?.includes("*") && ch.require_mention === false) flag("warn", `channel ${name}: every group is answered, mentioned or not (groups = ["*"], require_mention = false)`, `list the groups (groups = ["<id>"]) or require_mention = true under [channels.${name}]`);
+    if (ch.dm_policy === "open")
+      flag(
+        "warn",
+        `channel ${name}: dm_policy = "open" — anyone who finds it is answered and spends your budget`,
+        `dm_policy = "pairing" (the default: strangers get a code, \`exoclaw pairing approve CODE\` lets them in) or "allowlist" with allow_from, under [channels.${name}]`,
+      );
+    if (ch.groups?.includes("*") && ch.require_mention === false)
+      flag(
+        "warn",
+        `channel ${name}: every group is answered, mentioned or not (groups = ["*"], require_mention = false)`,
+        `list the groups (groups = ["<id>"]) or require_mention = true under [channels.${name}]`,
+      );
   }
   const home = resolve(config.home);
   for (const p of config.plugins) {
     const hosts = p.allowed_hosts.filter(isWideHost);
-    if (hosts.length) flag("warn", `plugin ${p.name}: allowed_hosts ${hosts.map((h) => `"${h}"`).join(", ")} lets it reach (nearly) any host`, `allowed_hosts = ["api.example.com"] (the hosts it needs) in its [[plugins]] entry`);
+    if (hosts.length)
+      flag(
+        "warn",
+        `plugin ${p.name}: allowed_hosts ${hosts.map((h) => `"${h}"`).join(", ")} lets it reach (nearly) any host`,
+        `allowed_hosts = ["api.example.com"] (the hosts it needs) in its [[plugins]] entry`,
+      );
     for (const hostPath of Object.keys(p.allowed_paths)) {
       const root = resolve(hostPath);
       const wide = root === sep || root === homedir() || home === root || home.startsWith(root + sep);
-      if (wide) flag("warn", `plugin ${p.name}: allowed_paths grants ${root}${root === sep ? " (the whole filesystem)" : home.startsWith(root) ? " (it holds the state dir and its credentials)" : " (your home directory)"}`, "allowed_paths = { \"/srv/plugin-data\" = \"/data\" }: a directory of its own");
+      if (wide)
+        flag(
+          "warn",
+          `plugin ${p.name}: allowed_paths grants ${root}${root === sep ? " (the whole filesystem)" : home.startsWith(root) ? " (it holds the state dir and its credentials)" : " (your home directory)"}`,
+          'allowed_paths = { "/srv/plugin-data" = "/data" }: a directory of its own',
+        );
     }
-    if (p.shared_state) flag("warn", `plugin ${p.name}: shared_state = true, one state for every person (what one stores, the others can read)`, "delete shared_state from its [[plugins]] entry unless the plugin needs it");
+    if (p.shared_state)
+      flag(
+        "warn",
+        `plugin ${p.name}: shared_state = true, one state for every person (what one stores, the others can read)`,
+        "delete shared_state from its [[plugins]] entry unless the plugin needs it",
+      );
   }
-  if (problems === 0) add("exposure", "ok", `bind ${g.bind}${loopback ? " (loopback)" : ""}, ${token ? `token from ${source}` : "no token"}${g.tls_cert ? ", TLS" : ""}`);
+  if (problems === 0)
+    add(
+      "exposure",
+      "ok",
+      `bind ${g.bind}${loopback ? " (loopback)" : ""}, ${token ? `token from ${source}` : "no token"}${g.tls_cert ? ", TLS" : ""}`,
+    );
 }
 
 /** The absolute paths of a unit's ExecStart before the `gateway` word (the binary, or bun and main.ts). */
 export function execPaths(unit: string): string[] {
   const line = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? "";
-  const words = (line.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? []).map((w) => (w.startsWith('"') ? (JSON.parse(w) as string) : w));
+  const words = (line.match(/"(?:[^"\\]|\\.)*"|\S+/g) ?? []).map((w) =>
+    w.startsWith('"') ? (JSON.parse(w) as string) : w,
+  );
   const end = words.indexOf("gateway");
   return (end === -1 ? words : words.slice(0, end)).filter((w) => w.startsWith("/"));
 }
 
 function checkUnits(units: { system: string; user: string }, home: string, add: Add): void {
   let found = 0;
-  for (const [kind, path] of [["system", units.system], ["user", units.user]] as const) {
+  for (const [kind, path] of [
+    ["system", units.system],
+    ["user", units.user],
+  ] as const) {
     let text: string;
     try {
       text = readFileSync(path, "utf8");
@@ -390,10 +566,18 @@ function checkUnits(units: { system: string; user: string }, home: string, add: 
     const reinstall = kind === "system" ? "sudo ./exoclaw-linux-x64 service install" : "exoclaw service install --user";
     const missing = execPaths(text).filter((p) => !existsSync(p));
     if (missing.length) {
-      add("unit", "warn", `${kind} unit ${path}: ExecStart runs ${missing.join(", ")}, which does not exist`, reinstall);
+      add(
+        "unit",
+        "warn",
+        `${kind} unit ${path}: ExecStart runs ${missing.join(", ")}, which does not exist`,
+        reinstall,
+      );
       continue;
     }
-    const other = kind === "system" && resolve(home) !== SYSTEM_HOME ? `; it serves ${SYSTEM_HOME}: check that with sudo EXOCLAW_HOME=${SYSTEM_HOME} exoclaw doctor` : "";
+    const other =
+      kind === "system" && resolve(home) !== SYSTEM_HOME
+        ? `; it serves ${SYSTEM_HOME}: check that with sudo EXOCLAW_HOME=${SYSTEM_HOME} exoclaw doctor`
+        : "";
     add("unit", "ok", `${kind} unit ${path} (runs ${execPaths(text).join(" ") || "?"})${other}`);
   }
   if (found === 0) add("unit", "ok", "no systemd unit installed (exoclaw service install)");
@@ -407,12 +591,22 @@ function checkDisk(home: string, add: Add): void {
     const s = statfsSync(dir);
     free = Number(s.bavail) * Number(s.bsize);
   } catch (e) {
-    return add("disk", "warn", `cannot tell the free space under ${dir} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+    return add(
+      "disk",
+      "warn",
+      `cannot tell the free space under ${dir} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
+    );
   }
   const status = diskStatus(free);
   const message = `${bytes(free)} free on the filesystem of ${dir}`;
   if (status === "ok") add("disk", "ok", message);
-  else add("disk", status, `${message}: the store stops taking messages when the disk is full`, "free some space there, or move the state dir (EXOCLAW_HOME) to a larger disk");
+  else
+    add(
+      "disk",
+      status,
+      `${message}: the store stops taking messages when the disk is full`,
+      "free some space there, or move the state dir (EXOCLAW_HOME) to a larger disk",
+    );
 }
 
 async function checkGateway(config: Config, timeoutMs: number, add: Add): Promise<void> {
@@ -420,9 +614,22 @@ async function checkGateway(config: Config, timeoutMs: number, add: Add): Promis
   const r = await probe(`${base}/health`, { timeoutMs, insecure: true });
   const version = r.kind === "ok" ? exoclawHealth(r.body) : null;
   if (version === null) {
-    if (r.kind === "unreachable") add("gateway", "warn", `no gateway answering at ${base}`, "exoclaw gateway (or systemctl start exoclaw)");
-    else add("gateway", "warn", `something other than exoclaw answers at ${base} (HTTP ${r.status})`, `port = <another port> under [gateway]`);
-  } else if (version && version !== VERSION) add("gateway", "warn", `gateway running at ${base} runs ${version}; this exoclaw is ${VERSION}`, "restart it (systemctl restart exoclaw) to run this version");
+    if (r.kind === "unreachable")
+      add("gateway", "warn", `no gateway answering at ${base}`, "exoclaw gateway (or systemctl start exoclaw)");
+    else
+      add(
+        "gateway",
+        "warn",
+        `something other than exoclaw answers at ${base} (HTTP ${r.status})`,
+        `port = <another port> under [gateway]`,
+      );
+  } else if (version && version !== VERSION)
+    add(
+      "gateway",
+      "warn",
+      `gateway running at ${base} runs ${version}; this exoclaw is ${VERSION}`,
+      "restart it (systemctl restart exoclaw) to run this version",
+    );
   else add("gateway", "ok", `gateway running at ${base} (${version || VERSION})`);
 }
 
@@ -431,10 +638,18 @@ export function formatChecks(checks: readonly Check[], color: boolean): string {
   const paint: Record<CheckStatus, string> = { ok: "\x1b[32m", warn: "\x1b[33m", fail: "\x1b[31m" };
   const lines = checks.flatMap((c) => {
     const status = c.status.padEnd(6);
-    return [`${color ? `${paint[c.status]}${status}\x1b[0m` : status}${c.id.padEnd(11)}${c.message}`, ...(c.fix ? [`      fix: ${c.fix}`] : [])];
+    return [
+      `${color ? `${paint[c.status]}${status}\x1b[0m` : status}${c.id.padEnd(11)}${c.message}`,
+      ...(c.fix ? [`      fix: ${c.fix}`] : []),
+    ];
   });
   const fails = checks.filter((c) => c.status === "fail").length;
   const warns = checks.filter((c) => c.status === "warn").length;
-  lines.push("", fails + warns === 0 ? "all checks passed" : [fails && `${fails} failed`, warns && `${warns} warning(s)`].filter(Boolean).join(", "));
+  lines.push(
+    "",
+    fails + warns === 0
+      ? "all checks passed"
+      : [fails && `${fails} failed`, warns && `${warns} warning(s)`].filter(Boolean).join(", "),
+  );
   return lines.join("\n");
 }

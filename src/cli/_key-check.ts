@@ -24,13 +24,22 @@ const trim = (u: string) => u.replace(/\/+$/, "");
  * key goes in the `x-goog-api-key` header, as the agent sends it, rather than in the URL (`?key=`),
  * so it cannot end up in a proxy's access log.
  */
-export function modelsRequest(provider: string, key: string, baseUrl: string): { url: string; headers: Record<string, string> } {
+export function modelsRequest(
+  provider: string,
+  key: string,
+  baseUrl: string,
+): { url: string; headers: Record<string, string> } {
   if (!isProviderId(provider)) throw new Error(`no models endpoint for provider ${provider}`);
   const entry = PROVIDERS[provider];
   return { url: `${trim(baseUrl || entry.baseUrl)}${entry.modelsPath}`, headers: entry.authHeaders(key) };
 }
 
-export async function checkKey(provider: string, key: string, baseUrl: string, timeoutMs = KEY_CHECK_TIMEOUT_MS): Promise<KeyCheck> {
+export async function checkKey(
+  provider: string,
+  key: string,
+  baseUrl: string,
+  timeoutMs = KEY_CHECK_TIMEOUT_MS,
+): Promise<KeyCheck> {
   const { url, headers } = modelsRequest(provider, key, baseUrl);
   let res: Response;
   try {
@@ -39,7 +48,12 @@ export async function checkKey(provider: string, key: string, baseUrl: string, t
     // Bun's messages are long ("ECONNREFUSED: Unable to connect. Is the computer able to access the url?"): its code says it.
     const code = (e as { code?: unknown }).code;
     const message = e instanceof Error ? (key ? e.message.replaceAll(key, "…") : e.message) : "network error";
-    const detail = e instanceof Error && e.name === "TimeoutError" ? `no answer within ${timeoutMs / 1000} s` : typeof code === "string" && code !== "" ? code : message;
+    const detail =
+      e instanceof Error && e.name === "TimeoutError"
+        ? `no answer within ${timeoutMs / 1000} s`
+        : typeof code === "string" && code !== ""
+          ? code
+          : message;
     return { kind: "unreachable", url, detail };
   }
   await res.body?.cancel().catch(() => {});

@@ -91,7 +91,10 @@ export async function openLink(opts: LinkOptions): Promise<GatewayLink> {
     close() {
       closed = true;
       wake?.();
-      void current.then((c) => c.close(), () => {});
+      void current.then(
+        (c) => c.close(),
+        () => {},
+      );
     },
   };
 }

@@ -22,7 +22,10 @@ const defaultIO: CliIO = {
 type AnyCommand = CommandDef<any>;
 
 /** The deepest command `argv` names, its parent, the arguments left for it, and the names on the way. */
-async function resolveCommand(root: AnyCommand, argv: string[]): Promise<[AnyCommand, AnyCommand | undefined, string[], string[]]> {
+async function resolveCommand(
+  root: AnyCommand,
+  argv: string[],
+): Promise<[AnyCommand, AnyCommand | undefined, string[], string[]]> {
   let cmd = root;
   let parent: AnyCommand | undefined;
   let rest = argv;

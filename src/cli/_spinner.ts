@@ -12,7 +12,10 @@ export interface Spinner {
   stop(): void;
 }
 
-export function createSpinner(stream: { isTTY?: boolean; write(s: string): unknown } = process.stderr, label = "thinking…"): Spinner {
+export function createSpinner(
+  stream: { isTTY?: boolean; write(s: string): unknown } = process.stderr,
+  label = "thinking…",
+): Spinner {
   let timer: ReturnType<typeof setInterval> | null = null;
   let frame = 0;
   const draw = () => void stream.write(`\r${FRAMES[frame++ % FRAMES.length]} ${label}`);

@@ -19,9 +19,19 @@ type Platform = "telegram" | "slack" | "discord" | "whatsapp" | "http";
 /** The secret roles each built-in channel needs, and where its console takes the webhook URL. */
 const PLATFORMS: Record<Platform, { roles: readonly string[]; paste?: string }> = {
   telegram: { roles: ["webhook_secret", "bot_token"] },
-  slack: { roles: ["signing_secret", "bot_token"], paste: "your Slack app's Event Subscriptions → Request URL (https://api.slack.com/apps)" },
-  discord: { roles: ["public_key"], paste: "your Discord application's General Information → Interactions Endpoint URL (https://discord.com/developers/applications)" },
-  whatsapp: { roles: ["app_secret", "verify_token", "access_token"], paste: "your Meta app's WhatsApp → Configuration → Callback URL" },
+  slack: {
+    roles: ["signing_secret", "bot_token"],
+    paste: "your Slack app's Event Subscriptions → Request URL (https://api.slack.com/apps)",
+  },
+  discord: {
+    roles: ["public_key"],
+    paste:
+      "your Discord application's General Information → Interactions Endpoint URL (https://discord.com/developers/applications)",
+  },
+  whatsapp: {
+    roles: ["app_secret", "verify_token", "access_token"],
+    paste: "your Meta app's WhatsApp → Configuration → Callback URL",
+  },
   http: { roles: [] },
 };
 
@@ -29,7 +39,12 @@ const TELEGRAM_API = "https://api.telegram.org";
 /** Telegram's secret_token alphabet and length (wire-formats B1.1). */
 const SECRET_TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 
-const Envelope = v.object({ ok: v.boolean(), result: v.optional(v.unknown()), error_code: v.optional(v.number()), description: v.optional(v.string()) });
+const Envelope = v.object({
+  ok: v.boolean(),
+  result: v.optional(v.unknown()),
+  error_code: v.optional(v.number()),
+  description: v.optional(v.string()),
+});
 const WebhookInfo = v.object({
   url: v.string(),
   pending_update_count: v.number(),
@@ -47,7 +62,10 @@ function publicOrigin(config: Config, flag: string | undefined): string {
     } catch {
       ok = false;
     }
-    if (!ok) throw new UsageError(`--url: expected the gateway's public origin such as https://bot.example.com (no path: /webhook/<name> is added), got "${flag}"`);
+    if (!ok)
+      throw new UsageError(
+        `--url: expected the gateway's public origin such as https://bot.example.com (no path: /webhook/<name> is added), got "${flag}"`,
+      );
     return flag.replace(/\/$/, "");
   }
   if (config.gateway.public_url) return config.gateway.public_url.replace(/\/$/, "");
@@ -70,7 +88,8 @@ function credentialLines(config: Config, channel: string, roles: readonly string
   const all = [...new Set([...roles, ...Object.keys(secrets)])];
   return all.map((role) => {
     const cred = secrets[role];
-    if (cred === undefined) return `  ${role}: not mapped: add ${role} = "${channel}_${role}" to secrets under [channels.${channel}], then exoclaw secret set ${channel}_${role}`;
+    if (cred === undefined)
+      return `  ${role}: not mapped: add ${role} = "${channel}_${role}" to secrets under [channels.${channel}], then exoclaw secret set ${channel}_${role}`;
     const value = readCredential(config.home, cred);
     return `  ${role}: credential ${cred}, ${value !== null && value.trim() !== "" ? "set" : `missing: exoclaw secret set ${cred}`}`;
   });
@@ -79,23 +98,45 @@ function credentialLines(config: Config, channel: string, roles: readonly string
 /** A credential a command cannot do without; throws ExoError naming the fix. */
 function required(config: Config, channel: string, role: string, hint: string): { name: string; value: string | null } {
   const name = config.channels[channel]?.secrets[role];
-  if (name === undefined) throw new ExoError("config_invalid", `[channels.${channel}] maps no ${role} secret: add ${role} = "${channel}_${role}" to its secrets (${hint})`);
+  if (name === undefined)
+    throw new ExoError(
+      "config_invalid",
+      `[channels.${channel}] maps no ${role} secret: add ${role} = "${channel}_${role}" to its secrets (${hint})`,
+    );
   const value = readCredential(config.home, name);
   return { name, value: value !== null && value.trim() !== "" ? value : null };
 }
 
-async function setupTelegram(config: Config, channel: string, plugin: string, webhookUrl: string, out: (line: string) => void): Promise<void> {
+async function setupTelegram(
+  config: Config,
+  channel: string,
+  plugin: string,
+  webhookUrl: string,
+  out: (line: string) => void,
+): Promise<void> {
   const bot = required(config, channel, "bot_token", "the token from @BotFather");
-  if (bot.value === null) throw new ExoError("config_invalid", `credential ${bot.name} (the bot token from @BotFather) is missing: exoclaw secret set ${bot.name}`);
+  if (bot.value === null)
+    throw new ExoError(
+      "config_invalid",
+      `credential ${bot.name} (the bot token from @BotFather) is missing: exoclaw secret set ${bot.name}`,
+    );
   const token = bot.value;
-  const secretRole = required(config, channel, "webhook_secret", "Telegram sends it back in X-Telegram-Bot-Api-Secret-Token");
+  const secretRole = required(
+    config,
+    channel,
+    "webhook_secret",
+    "Telegram sends it back in X-Telegram-Bot-Api-Secret-Token",
+  );
   let secret = secretRole.value;
   if (secret === null) {
     secret = randomBytes(32).toString("base64url");
     const path = writeCredential(config.home, secretRole.name, secret);
     out(`generated a webhook secret and stored it as ${secretRole.name} (${path}, mode 600)`);
   } else if (!SECRET_TOKEN.test(secret)) {
-    throw new ExoError("config_invalid", `credential ${secretRole.name} is not a valid Telegram secret_token (1-256 of A-Z a-z 0-9 _ -): replace it, e.g. openssl rand -hex 32 | exoclaw secret set ${secretRole.name}`);
+    throw new ExoError(
+      "config_invalid",
+      `credential ${secretRole.name} is not a valid Telegram secret_token (1-256 of A-Z a-z 0-9 _ -): replace it, e.g. openssl rand -hex 32 | exoclaw secret set ${secretRole.name}`,
+    );
   }
   const hide = [token, secret];
   const base = (config.plugins.find((p) => p.name === plugin)?.config.api_base ?? TELEGRAM_API).replace(/\/$/, "");
@@ -119,12 +160,22 @@ async function setupTelegram(config: Config, channel: string, plugin: string, we
     } catch {
       parsed = v.safeParse(Envelope, null);
     }
-    if (!parsed.success) throw new ExoError("unavailable", scrub(`telegram ${method}: ${base} answered HTTP ${res.status} without a Bot API response`, hide));
+    if (!parsed.success)
+      throw new ExoError(
+        "unavailable",
+        scrub(`telegram ${method}: ${base} answered HTTP ${res.status} without a Bot API response`, hide),
+      );
     const r = parsed.output;
     if (!r.ok) {
       const code = r.error_code ?? res.status;
-      const fix = code === 401 || code === 404 ? `: the bot token is wrong; set the one from @BotFather: exoclaw secret set ${bot.name}` : "";
-      throw new ExoError("unavailable", scrub(`telegram ${method}: ${r.description ?? "failed"} (error ${code})${fix}`, hide));
+      const fix =
+        code === 401 || code === 404
+          ? `: the bot token is wrong; set the one from @BotFather: exoclaw secret set ${bot.name}`
+          : "";
+      throw new ExoError(
+        "unavailable",
+        scrub(`telegram ${method}: ${r.description ?? "failed"} (error ${code})${fix}`, hide),
+      );
     }
     return r.result;
   };
@@ -140,7 +191,11 @@ async function setupTelegram(config: Config, channel: string, plugin: string, we
 }
 
 const setup = defineCommand({
-  meta: { name: "setup", description: "Register the channel's webhook URL with Telegram, or print the URL to paste into the platform's console" },
+  meta: {
+    name: "setup",
+    description:
+      "Register the channel's webhook URL with Telegram, or print the URL to paste into the platform's console",
+  },
   args: {
     ...configArg,
     name: { type: "positional", description: "The channel ([channels.NAME] in the config)", required: true },
@@ -163,14 +218,17 @@ const setup = defineCommand({
     const out = (line: string) => void process.stdout.write(line + "\n");
     if (platform === "telegram") return void (await setupTelegram(config, name, plugin, webhookUrl, out));
     const spec = platform ? PLATFORMS[platform] : { roles: [] as string[] };
-    if (platform === "http") out(`${name}: POST JSON {"peer":"…","text":"…"} to ${webhookUrl} with Authorization: Bearer <gateway token>`);
+    if (platform === "http")
+      out(`${name}: POST JSON {"peer":"…","text":"…"} to ${webhookUrl} with Authorization: Bearer <gateway token>`);
     else {
       out(`${name}: ${spec.paste ? `paste this URL into ${spec.paste}` : "the webhook URL for its platform"}:`);
       out(`  ${webhookUrl}`);
     }
     if (platform === "whatsapp") {
       const verify = ch.secrets.verify_token;
-      out(`  with the Verify token set to the value of credential ${verify ?? "<verify_token>"} (the gateway answers Meta's GET handshake with it)`);
+      out(
+        `  with the Verify token set to the value of credential ${verify ?? "<verify_token>"} (the gateway answers Meta's GET handshake with it)`,
+      );
     }
     const lines = credentialLines(config, name, spec.roles);
     if (lines.length > 0) out(["credentials:", ...lines].join("\n"));

@@ -28,10 +28,18 @@ function preview(v: unknown, max = 200): string {
 }
 
 /** One turn (events are printed by the notification handler); resolves with the stop reason. */
-async function turn(client: GatewayClient, content: string, params: Record<string, string>, state: { current: number | null; spinner: Spinner }): Promise<string> {
+async function turn(
+  client: GatewayClient,
+  content: string,
+  params: Record<string, string>,
+  state: { current: number | null; spinner: Spinner },
+): Promise<string> {
   state.spinner.start();
   try {
-    const r = (await client.call("chat.send", { content, ...params }, TURN_TIMEOUT_MS)) as { stop_reason: string; text: string };
+    const r = (await client.call("chat.send", { content, ...params }, TURN_TIMEOUT_MS)) as {
+      stop_reason: string;
+      text: string;
+    };
     return r.stop_reason;
   } finally {
     state.spinner.stop();
@@ -49,8 +57,14 @@ export default defineCommand({
   },
   async run({ args }) {
     const token = stringFlag("token", args.token);
-    const config = loadConfig(process.env, { file: stringFlag("config", args.config), ...(token !== undefined && { token }) });
-    const url = gatewayUrl(config, { url: stringFlag("url", args.url), port: parsePort(stringFlag("port", args.port)) });
+    const config = loadConfig(process.env, {
+      file: stringFlag("config", args.config),
+      ...(token !== undefined && { token }),
+    });
+    const url = gatewayUrl(config, {
+      url: stringFlag("url", args.url),
+      port: parsePort(stringFlag("port", args.port)),
+    });
     const agent = stringFlag("agent", args.agent);
     const peer = stringFlag("peer", args.peer);
     const params: Record<string, string> = { ...(agent && { agent }), ...(peer && { peer }) };
@@ -107,13 +121,26 @@ export default defineCommand({
 
     // Interactive: the gateway may restart between lines; the link reconnects, and a line typed
     // meanwhile waits for it and is sent then.
-    const link = await openLink({ url, token: config.gateway.token, onNotification, say: (l) => void process.stderr.write(l + "\n") });
-    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY === true });
+    const link = await openLink({
+      url,
+      token: config.gateway.token,
+      onNotification,
+      say: (l) => void process.stderr.write(l + "\n"),
+    });
+    const rl = createInterface({
+      input: process.stdin,
+      output: process.stdout,
+      terminal: process.stdin.isTTY === true,
+    });
     try {
       let busy = false;
       rl.on("SIGINT", () => {
         // The running turn is known from its events' request id; a line waiting for a reconnect is given up.
-        if (busy && state.current !== null) void link.ready().then((c) => c.call("chat.cancel", { id: state.current })).catch(() => {});
+        if (busy && state.current !== null)
+          void link
+            .ready()
+            .then((c) => c.call("chat.cancel", { id: state.current }))
+            .catch(() => {});
         else {
           if (busy) link.close();
           rl.close();
@@ -134,7 +161,11 @@ export default defineCommand({
             return 1;
           }
           await turn(client, content, params, state).catch((e: Error) =>
-            process.stderr.write(e instanceof UnavailableError && link.reconnecting ? `error: not answered: the gateway went away during this turn; send it again once it is back\n` : `error: ${e.message}\n`),
+            process.stderr.write(
+              e instanceof UnavailableError && link.reconnecting
+                ? `error: not answered: the gateway went away during this turn; send it again once it is back\n`
+                : `error: ${e.message}\n`,
+            ),
           );
           busy = false;
         }

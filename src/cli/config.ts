@@ -13,15 +13,25 @@ function tokenPosture(config: Config): string {
 }
 
 const check = defineCommand({
-  meta: { name: "check", description: "Validate the config (and the credentials its channels name) and print the effective config, secrets masked" },
+  meta: {
+    name: "check",
+    description:
+      "Validate the config (and the credentials its channels name) and print the effective config, secrets masked",
+  },
   args: { ...configArg, json: { type: "boolean", description: "Print only the effective config as JSON" } },
   run({ args }) {
     const config = loadConfig(process.env, { file: stringFlag("config", args.config) });
     // The gateway refuses to start on these, so the check does too.
     checkChannelSecrets(config, (name) => readCredential(config.home, name));
     const masked = maskConfig(config);
-    if (args.json) process.stdout.write(JSON.stringify({ ...masked, auth: { token: config.gateway.token ? "EXOCLAW_TOKEN" : "none" } }, null, 2) + "\n");
-    else process.stdout.write(`config ok: ${config.file ?? "no config file, using defaults"}\ntoken: ${tokenPosture(config)}\n${JSON.stringify(masked, null, 2)}\n`);
+    if (args.json)
+      process.stdout.write(
+        JSON.stringify({ ...masked, auth: { token: config.gateway.token ? "EXOCLAW_TOKEN" : "none" } }, null, 2) + "\n",
+      );
+    else
+      process.stdout.write(
+        `config ok: ${config.file ?? "no config file, using defaults"}\ntoken: ${tokenPosture(config)}\n${JSON.stringify(masked, null, 2)}\n`,
+      );
     return 0;
   },
 });

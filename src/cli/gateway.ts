@@ -22,20 +22,29 @@ export default defineCommand({
     port: { type: "string", description: "Port (default 7200; 0 picks a free one)" },
     bind: { type: "string", description: "Address to bind (default 127.0.0.1)" },
     token: { type: "string", description: "Require this token (default: $EXOCLAW_TOKEN)" },
-    workers: { type: "string", description: 'Worker processes on the one port: a number or "auto" (one per core); default [gateway] workers (1)' },
+    workers: {
+      type: "string",
+      description: 'Worker processes on the one port: a number or "auto" (one per core); default [gateway] workers (1)',
+    },
   },
   async run({ args }) {
     const workerIndex = process.env[WORKER_ENV];
     const overrides = {
       file: stringFlag("config", args.config),
       // A worker started after the first one listens shares the first one's port (chosen by the OS for --port 0).
-      port: workerIndex !== undefined && process.env[WORKER_PORT_ENV] ? parsePort(process.env[WORKER_PORT_ENV]) : parsePort(stringFlag("port", args.port)),
+      port:
+        workerIndex !== undefined && process.env[WORKER_PORT_ENV]
+          ? parsePort(process.env[WORKER_PORT_ENV])
+          : parsePort(stringFlag("port", args.port)),
       bind: stringFlag("bind", args.bind),
       token: stringFlag("token", args.token),
     };
     const config = loadConfig(process.env, overrides);
     const workersFlag = stringFlag("workers", args.workers);
-    const workers = workerIndex !== undefined ? 1 : workerCount(workersFlag === undefined ? config.gateway.workers : parseWorkers(workersFlag));
+    const workers =
+      workerIndex !== undefined
+        ? 1
+        : workerCount(workersFlag === undefined ? config.gateway.workers : parseWorkers(workersFlag));
     // Everything the gateway creates (database, WAL, plugin state, credentials) is the owner's alone.
     process.umask(0o077);
     mkdirSync(config.home, { recursive: true, mode: 0o700 });
@@ -48,7 +57,12 @@ export default defineCommand({
     tightenStateDir(config.home, (msg, fields) => log.warn(msg, fields));
     if (workers > 1) {
       const { [WORKER_PORT_ENV]: _, ...env } = process.env;
-      return await runSupervisor({ count: workers, command: [...selfCommand(), ...process.argv.slice(2)], env, log: log.child({ module: "supervisor" }) });
+      return await runSupervisor({
+        count: workers,
+        command: [...selfCommand(), ...process.argv.slice(2)],
+        env,
+        log: log.child({ module: "supervisor" }),
+      });
     }
     const link = workerIndex !== undefined ? new WorkerLink(Number(workerIndex)) : undefined;
     // Signals are taken from the start: "gateway listening" is logged before startApp returns, and a
@@ -99,7 +113,8 @@ export default defineCommand({
 function parseWorkers(value: string): number | "auto" {
   if (value === "auto") return "auto";
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new ConfigError(`--workers: expected a number from 1 to 256 or "auto", got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new ConfigError(`--workers: expected a number from 1 to 256 or "auto", got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -115,7 +130,10 @@ function selfCommand(): string[] {
  * database 644): tighten it to 700 and the database files to 600 instead of serving from it as is.
  */
 export function tightenStateDir(home: string, warn: (msg: string, fields: Record<string, unknown>) => void): void {
-  const targets: [path: string, mode: number][] = [[home, 0o700], ...["exoclaw.db", "exoclaw.db-wal", "exoclaw.db-shm"].map((f): [string, number] => [join(home, f), 0o600])];
+  const targets: [path: string, mode: number][] = [
+    [home, 0o700],
+    ...["exoclaw.db", "exoclaw.db-wal", "exoclaw.db-shm"].map((f): [string, number] => [join(home, f), 0o600]),
+  ];
   for (const [path, mode] of targets) {
     let current: number;
     try {
@@ -125,6 +143,10 @@ export function tightenStateDir(home: string, warn: (msg: string, fields: Record
     }
     if ((current & 0o077) === 0) continue;
     chmodSync(path, mode);
-    warn("state file was readable by others; permissions tightened", { path, was: current.toString(8), now: mode.toString(8) });
+    warn("state file was readable by others; permissions tightened", {
+      path,
+      was: current.toString(8),
+      now: mode.toString(8),
+    });
   }
 }

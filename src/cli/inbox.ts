@@ -28,7 +28,10 @@ const inbox: BackendSpec<InboxBackend> = {
     drop: async (id) => ((await client.call("inbox.drop", { id })) as { dropped: InboxEntry }).dropped,
   }),
   empty: (home) => {
-    const none = () => Promise.reject(new ExoError("not_found", `no messages: no gateway has run with this state directory yet (${home})`));
+    const none = () =>
+      Promise.reject(
+        new ExoError("not_found", `no messages: no gateway has run with this state directory yet (${home})`),
+      );
     return { list: async () => [], retry: none, drop: none };
   },
   store: (store) => {
@@ -89,7 +92,10 @@ const list = defineCommand({
   run: ({ args }) =>
     withBackend(args, inbox, async (b) => {
       const channel = stringFlag("channel", args.channel);
-      const all = await b.list({ ...(channel !== undefined && { channel }), ...(args.dead && { state: "dead" as const }) });
+      const all = await b.list({
+        ...(channel !== undefined && { channel }),
+        ...(args.dead && { state: "dead" as const }),
+      });
       if (args.json) return print(JSON.stringify({ messages: all }, null, 2));
       if (all.length === 0) return print("the inbox is empty: every channel message was answered");
       const now = Date.now();
@@ -101,10 +107,15 @@ const list = defineCommand({
     }),
 });
 
-const idArg = { id: { type: "positional", description: "The message id, e.g. telegram:679892927 (see `inbox list`)", required: true } } as const;
+const idArg = {
+  id: { type: "positional", description: "The message id, e.g. telegram:679892927 (see `inbox list`)", required: true },
+} as const;
 
 const retry = defineCommand({
-  meta: { name: "retry", description: "Deliver a message again now (its stored reply, or a new turn if it has none), with fresh attempts" },
+  meta: {
+    name: "retry",
+    description: "Deliver a message again now (its stored reply, or a new turn if it has none), with fresh attempts",
+  },
   args: { ...common, ...idArg },
   run: ({ args }) =>
     withBackend(args, inbox, async (b) => {

@@ -3,7 +3,11 @@ import { defineCommand } from "citty";
 import { VERSION } from "../lib/version.ts";
 
 export const root = defineCommand({
-  meta: { name: "exoclaw", version: VERSION, description: "Secure, WASM-sandboxed AI agent runtime and messaging gateway" },
+  meta: {
+    name: "exoclaw",
+    version: VERSION,
+    description: "Secure, WASM-sandboxed AI agent runtime and messaging gateway",
+  },
   subCommands: {
     gateway: () => import("./gateway.ts").then((m) => m.default),
     onboard: () => import("./onboard.ts").then((m) => m.default),

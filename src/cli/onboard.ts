@@ -9,7 +9,17 @@
 import { defineCommand } from "citty";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
-import { giveToStateOwner, isProviderId, loadConfig, PROVIDER_IDS, type ProviderId, PROVIDERS, resolveConfigPath, takesNoKey, writeCredential } from "../config/index.ts";
+import {
+  giveToStateOwner,
+  isProviderId,
+  loadConfig,
+  PROVIDER_IDS,
+  type ProviderId,
+  PROVIDERS,
+  resolveConfigPath,
+  takesNoKey,
+  writeCredential,
+} from "../config/index.ts";
 import { AuthError, UsageError } from "../lib/errors.ts";
 import { stringFlag } from "./_args.ts";
 import { checkKey, type KeyCheck } from "./_key-check.ts";
@@ -17,7 +27,10 @@ import { checkKey, type KeyCheck } from "./_key-check.ts";
 type ProviderName = ProviderId;
 
 /** The model onboarding proposes per provider (the registry's, src/config/providers.ts). */
-export const DEFAULT_MODELS = Object.fromEntries(PROVIDER_IDS.map((id) => [id, PROVIDERS[id].defaultModel])) as Record<ProviderName, string>;
+export const DEFAULT_MODELS = Object.fromEntries(PROVIDER_IDS.map((id) => [id, PROVIDERS[id].defaultModel])) as Record<
+  ProviderName,
+  string
+>;
 
 /**
  * Onboarding an existing config changes only the `main` agent (added first when missing): the
@@ -63,7 +76,10 @@ export default defineCommand({
     provider: { type: "string", description: `One of ${PROVIDER_IDS.join(", ")}` },
     model: { type: "string", description: "Model name (default depends on the provider)" },
     "api-key-stdin": { type: "boolean", description: "Read the API key from stdin (for scripts)" },
-    "base-url": { type: "string", description: "The provider's endpoint, for OpenAI-compatible servers and Ollama (e.g. http://127.0.0.1:11434)" },
+    "base-url": {
+      type: "string",
+      description: "The provider's endpoint, for OpenAI-compatible servers and Ollama (e.g. http://127.0.0.1:11434)",
+    },
     yes: { type: "boolean", description: "Do not ask (an existing config is merged, with a backup)" },
     "skip-check": { type: "boolean", description: "Do not try the key against the provider before storing it" },
     config: { type: "string", description: "Config file to write (default: <state>/config.toml)" },
@@ -74,13 +90,16 @@ export default defineCommand({
     const file = resolveConfigPath(env, stringFlag("config", args.config)).path;
     const interactive = !args.yes;
     if (interactive && !process.stdin.isTTY) {
-      throw new UsageError("onboard needs a terminal; for scripts use --provider P [--model M] [--api-key-stdin] --yes");
+      throw new UsageError(
+        "onboard needs a terminal; for scripts use --provider P [--model M] [--api-key-stdin] --yes",
+      );
     }
     let provider = stringFlag("provider", args.provider);
     let model = stringFlag("model", args.model);
     let apiKey: string | undefined;
     let baseUrl = stringFlag("base-url", args["base-url"]);
-    if (baseUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(baseUrl)) throw new UsageError(`--base-url: expected an http(s) URL, got "${baseUrl}"`);
+    if (baseUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(baseUrl))
+      throw new UsageError(`--base-url: expected an http(s) URL, got "${baseUrl}"`);
     if (args["api-key-stdin"]) apiKey = (await new Response(Bun.stdin.stream()).text()).trim();
 
     if (interactive) {
@@ -92,15 +111,23 @@ export default defineCommand({
       };
       p.intro("exoclaw onboard");
       if (existsSync(file)) {
-        const ok = await p.confirm({ message: `${file} exists. Update its "main" agent (channels, plugins and bindings stay; a backup is kept)?`, initialValue: true });
+        const ok = await p.confirm({
+          message: `${file} exists. Update its "main" agent (channels, plugins and bindings stay; a backup is kept)?`,
+          initialValue: true,
+        });
         if (p.isCancel(ok) || !ok) stop(ok);
       }
       if (!provider) {
-        const v = await p.select({ message: "Which model provider?", options: PROVIDER_IDS.map((x) => ({ value: x, label: PROVIDERS[x].label })) });
+        const v = await p.select({
+          message: "Which model provider?",
+          options: PROVIDER_IDS.map((x) => ({ value: x, label: PROVIDERS[x].label })),
+        });
         provider = p.isCancel(v) ? stop(v) : String(v);
       }
       if (!(isProvider(provider) && takesNoKey(provider)) && apiKey === undefined) {
-        const v = await p.password({ message: `${provider} API key (stored in ${home}/credentials/${provider}.key, mode 600)` });
+        const v = await p.password({
+          message: `${provider} API key (stored in ${home}/credentials/${provider}.key, mode 600)`,
+        });
         apiKey = p.isCancel(v) ? stop(v) : v;
       }
       if (!model && isProvider(provider)) {
@@ -109,7 +136,10 @@ export default defineCommand({
       }
       const hint = isProvider(provider) ? PROVIDERS[provider].endpointHint : undefined;
       if (baseUrl === undefined && hint !== undefined) {
-        const v = await p.text({ message: `Endpoint (blank for ${hint}; an OpenAI-compatible server's URL ends in /v1)`, defaultValue: "" });
+        const v = await p.text({
+          message: `Endpoint (blank for ${hint}; an OpenAI-compatible server's URL ends in /v1)`,
+          defaultValue: "",
+        });
         baseUrl = p.isCancel(v) ? stop(v) : v.trim();
       }
       while (!args["skip-check"] && isProvider(provider) && (apiKey || takesNoKey(provider))) {
@@ -133,13 +163,16 @@ export default defineCommand({
     } else if (!provider) {
       throw new UsageError("--provider is required with --yes");
     }
-    if (!provider || !isProvider(provider)) throw new UsageError(`--provider: expected one of ${PROVIDER_IDS.join(", ")}, got "${provider ?? ""}"`);
+    if (!provider || !isProvider(provider))
+      throw new UsageError(`--provider: expected one of ${PROVIDER_IDS.join(", ")}, got "${provider ?? ""}"`);
     model ||= DEFAULT_MODELS[provider];
     const checked: string[] = [];
     if (!interactive && !args["skip-check"] && (apiKey || takesNoKey(provider))) {
       const r = await checkKey(provider, apiKey ?? "", baseUrl ?? "");
       if (r.kind === "refused") {
-        throw new AuthError(`${provider} refused the key (${r.status} from ${r.url}): nothing was written; check the key, or pass --skip-check to store it anyway`);
+        throw new AuthError(
+          `${provider} refused the key (${r.status} from ${r.url}): nothing was written; check the key, or pass --skip-check to store it anyway`,
+        );
       }
       if (r.kind === "accepted") checked.push(describeCheck(provider, r));
       else process.stderr.write(`warning: ${describeCheck(provider, r)}\n`);
@@ -168,7 +201,11 @@ export default defineCommand({
       `wrote ${file} (agent "main": ${provider} ${model}${baseUrl ? ` at ${baseUrl}` : ""})`,
       ...(backup ? [`kept the other settings; the previous file is saved as ${backup}`] : []),
       ...checked,
-      keyPath ? `stored the API key in ${keyPath} (mode 600)` : takesNoKey(provider) ? `${provider} needs no API key` : `no API key stored: set ${PROVIDERS[provider].keyEnv} or run \`exoclaw secret set ${provider}\``,
+      keyPath
+        ? `stored the API key in ${keyPath} (mode 600)`
+        : takesNoKey(provider)
+          ? `${provider} needs no API key`
+          : `no API key stored: set ${PROVIDERS[provider].keyEnv} or run \`exoclaw secret set ${provider}\``,
       "next: exoclaw gateway   (then: exoclaw chat)",
     ];
     if (interactive) (await import("@clack/prompts")).outro(lines.join("\n"));

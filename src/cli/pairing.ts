@@ -20,12 +20,17 @@ interface PairingBackend {
 const pairings: BackendSpec<PairingBackend> = {
   memoryRefusal: "pairings",
   gateway: (client) => ({
-    list: async (channel) => ((await client.call("pairing.list", channel === undefined ? {} : { channel })) as { pairings: PairingView[] }).pairings,
+    list: async (channel) =>
+      ((await client.call("pairing.list", channel === undefined ? {} : { channel })) as { pairings: PairingView[] })
+        .pairings,
     approve: (code) => client.call("pairing.approve", { code }) as Promise<PairingView>,
     revoke: (person) => client.call("pairing.revoke", { person }) as Promise<PairingView>,
   }),
   empty: (home) => {
-    const none = (what: string) => Promise.reject(new ExoError("not_found", `no ${what}: no gateway has run with this state directory yet (${home})`));
+    const none = (what: string) =>
+      Promise.reject(
+        new ExoError("not_found", `no ${what}: no gateway has run with this state directory yet (${home})`),
+      );
     return { list: async () => [], approve: () => none("pending pairing code"), revoke: () => none("pairing") };
   },
   store: (store) => {
@@ -46,8 +51,18 @@ const list = defineCommand({
       if (args.json) return print(JSON.stringify({ pairings: all }, null, 2));
       if (all.length === 0) return print("no pairing requests and nobody approved yet");
       printSections([
-        ["PENDING (approve with `exoclaw pairing approve CODE`)", all.filter((p) => p.status === "pending").map((p) => `  ${p.code}  ${p.person}  asked ${iso(p.created_at)}, expires ${iso(p.expires_at ?? 0)}`)],
-        ["APPROVED (revoke with `exoclaw pairing revoke PERSON`)", all.filter((p) => p.status === "approved").map((p) => `  ${p.person}  since ${iso(p.approved_at ?? p.created_at)}`)],
+        [
+          "PENDING (approve with `exoclaw pairing approve CODE`)",
+          all
+            .filter((p) => p.status === "pending")
+            .map((p) => `  ${p.code}  ${p.person}  asked ${iso(p.created_at)}, expires ${iso(p.expires_at ?? 0)}`),
+        ],
+        [
+          "APPROVED (revoke with `exoclaw pairing revoke PERSON`)",
+          all
+            .filter((p) => p.status === "approved")
+            .map((p) => `  ${p.person}  since ${iso(p.approved_at ?? p.created_at)}`),
+        ],
       ]);
     }),
 });
@@ -64,11 +79,22 @@ const approve = defineCommand({
 
 const revoke = defineCommand({
   meta: { name: "revoke", description: "Forget an approved person (or a pending request); they are a stranger again" },
-  args: { ...common, person: { type: "positional", description: "The person, e.g. telegram:bot:1561073042 (see `pairing list`)", required: true } },
+  args: {
+    ...common,
+    person: {
+      type: "positional",
+      description: "The person, e.g. telegram:bot:1561073042 (see `pairing list`)",
+      required: true,
+    },
+  },
   run: ({ args }) =>
     withBackend(args, pairings, async (b) => {
       const p = await b.revoke(String(args.person));
-      print(args.json ? JSON.stringify(p) : `revoked ${p.person}: their next message gets a new pairing code (if dm_policy = "pairing") and no answer`);
+      print(
+        args.json
+          ? JSON.stringify(p)
+          : `revoked ${p.person}: their next message gets a new pairing code (if dm_policy = "pairing") and no answer`,
+      );
     }),
 });
 

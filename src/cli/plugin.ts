@@ -8,7 +8,14 @@ import { defineCommand } from "citty";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { createPluginHost, openStore } from "../app.ts";
-import { type Config, giveToStateOwner, loadConfig, removePluginEntry, resolveConfigPath, upsertPluginEntry } from "../config/index.ts";
+import {
+  type Config,
+  giveToStateOwner,
+  loadConfig,
+  removePluginEntry,
+  resolveConfigPath,
+  upsertPluginEntry,
+} from "../config/index.ts";
 import { describeError, ExoError, UnavailableError, UsageError } from "../lib/errors.ts";
 import { silentLogger } from "../lib/log.ts";
 import {
@@ -33,7 +40,12 @@ import { connectGateway, gatewayUrl, type GatewayClient } from "./_client.ts";
 const print = (text: string) => process.stdout.write(escapeControl(text, "\n\t") + "\n");
 /** JSON output: JSON.stringify leaves DEL and C1 raw inside strings; write them as \u escapes. */
 const printJson = (value: unknown, indent = 2) =>
-  process.stdout.write(JSON.stringify(value, null, indent).replace(/[\x7f-\x9f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) + "\n");
+  process.stdout.write(
+    JSON.stringify(value, null, indent).replace(
+      /[\x7f-\x9f]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    ) + "\n",
+  );
 
 /** Every value of a repeatable flag (`--allow-host a --allow-host=b`); citty keeps only the last. */
 export function repeated(rawArgs: readonly string[], flag: string): string[] {
@@ -80,7 +92,11 @@ function configFor(args: Record<string, unknown>): Config {
 }
 
 /** Tells a running gateway, if one answers; returns what happened, for the user. */
-async function tellGateway(config: Config, args: Record<string, unknown>, fn: (c: GatewayClient) => Promise<unknown>): Promise<string> {
+async function tellGateway(
+  config: Config,
+  args: Record<string, unknown>,
+  fn: (c: GatewayClient) => Promise<unknown>,
+): Promise<string> {
   const url = gatewayUrl(config, { url: stringFlag("url", args.url), port: parsePort(stringFlag("port", args.port)) });
   let client: GatewayClient;
   try {
@@ -99,9 +115,18 @@ async function tellGateway(config: Config, args: Record<string, unknown>, fn: (c
 
 /** Runs `describe` on a module in a throwaway sandbox with no grants. */
 async function describeModule(bytes: Uint8Array, name: string): Promise<PluginDescription> {
-  const host = new PluginHost({ command: pluginHostCommand(), kv: { get: async () => null, set: async () => {}, stats: async () => ({ entries: 0, bytes: 0 }) }, secret: () => null, log: silentLogger, maxProcesses: 1 });
+  const host = new PluginHost({
+    command: pluginHostCommand(),
+    kv: { get: async () => null, set: async () => {}, stats: async () => ({ entries: 0, bytes: 0 }) },
+    secret: () => null,
+    log: silentLogger,
+    maxProcesses: 1,
+  });
   try {
-    const loaded = await host.load({ name, allowed_hosts: [], allowed_paths: {}, secrets: [], memory_mb: 64, timeout_ms: 5000, config: {} }, bytes);
+    const loaded = await host.load(
+      { name, allowed_hosts: [], allowed_paths: {}, secrets: [], memory_mb: 64, timeout_ms: 5000, config: {} },
+      bytes,
+    );
     return loaded.description;
   } finally {
     await host.stop();
@@ -122,7 +147,9 @@ export function formatDescription(d: PluginDescription, sha256: string, size: nu
     `${d.name} ${d.version} — ${d.kind} plugin (ABI ${d.abi})`,
     ...(d.description ? [`  ${d.description}`] : []),
     ...(d.kind === "tool" ? [`  tools:   ${d.tools.map((t) => t.name).join(", ")}`] : []),
-    ...(d.channel ? [`  channel: ${d.channel.id} (verify: ${d.channel.verify}, send result: ${d.channel.send_result})`] : []),
+    ...(d.channel
+      ? [`  channel: ${d.channel.id} (verify: ${d.channel.verify}, send result: ${d.channel.send_result})`]
+      : []),
     `  wants hosts:   ${wants(d.wants.hosts)}`,
     `  wants paths:   ${wants(d.wants.paths)}`,
     `  wants secrets: ${wants(d.wants.secrets)}`,
@@ -134,7 +161,10 @@ export function formatDescription(d: PluginDescription, sha256: string, size: nu
 
 const inspect = defineCommand({
   meta: { name: "inspect", description: "Show what a plugin declares and wants, granting nothing" },
-  args: { file: { type: "positional", description: "The .wasm file", required: true }, json: { type: "boolean", description: "Print JSON" } },
+  args: {
+    file: { type: "positional", description: "The .wasm file", required: true },
+    json: { type: "boolean", description: "Print JSON" },
+  },
   async run({ args }) {
     const file = resolve(String(args.file));
     const bytes = readModule(file);
@@ -150,26 +180,41 @@ const load = defineCommand({
   args: {
     ...clientArgs,
     file: { type: "positional", description: "The .wasm file", required: true },
-    name: { type: "string", description: "Name to load it under (default: the file's name without .wasm; never the name the module declares)" },
+    name: {
+      type: "string",
+      description: "Name to load it under (default: the file's name without .wasm; never the name the module declares)",
+    },
     replace: { type: "boolean", description: "Replace an existing entry of that name that pins a different module" },
     "allow-host": { type: "string", description: "Grant a host (repeatable), e.g. api.example.com or *.example.com" },
     "allow-path": { type: "string", description: "Grant a directory as HOST_DIR:GUEST_DIR (repeatable)" },
     secret: { type: "string", description: "Grant a credential name (repeatable)" },
-    "secret-host": { type: "string", description: "Bind a granted secret to a host it may go to, as NAME=HOST (repeatable)" },
-    "shared-state": { type: "boolean", description: "One state for every person (only if the plugin also asks for it)" },
+    "secret-host": {
+      type: "string",
+      description: "Bind a granted secret to a host it may go to, as NAME=HOST (repeatable)",
+    },
+    "shared-state": {
+      type: "boolean",
+      description: "One state for every person (only if the plugin also asks for it)",
+    },
     "memory-mb": { type: "string", description: "Memory cap (default 32)" },
     "timeout-ms": { type: "string", description: "Per-call timeout (default 5000)" },
   },
   async run({ args, rawArgs }) {
     const config = configFor(args);
     // `builtin:echo` enables a plugin shipped inside the binary: nothing to copy, nothing to pin.
-    const builtin = String(args.file).startsWith(BUILTIN_PREFIX) ? String(args.file).slice(BUILTIN_PREFIX.length) : null;
+    const builtin = String(args.file).startsWith(BUILTIN_PREFIX)
+      ? String(args.file).slice(BUILTIN_PREFIX.length)
+      : null;
     const file = builtin === null ? resolve(String(args.file)) : String(args.file);
     const bytes = builtin === null ? readModule(file) : builtinPluginBytes(builtin);
-    if (bytes === null) throw new ExoError("not_found", `no built-in plugin ${file} (built-ins: echo, http-get, notes, and the channel plugins)`);
+    if (bytes === null)
+      throw new ExoError(
+        "not_found",
+        `no built-in plugin ${file} (built-ins: echo, http-get, notes, and the channel plugins)`,
+      );
     const d = await describeModule(bytes, "candidate");
     // The name is the operator's: a module declaring "notes" must not take over the notes entry and its state.
-    const name = stringFlag("name", args.name) ?? (builtin ?? nameFromFile(file));
+    const name = stringFlag("name", args.name) ?? builtin ?? nameFromFile(file);
     if (!/^[a-z0-9_-]+$/.test(name)) throw new UsageError(`--name: "${name}" must match [a-z0-9_-]+`);
     const sha256 = sha256Hex(bytes);
     const existing = config.plugins.find((p) => p.name === name);
@@ -183,15 +228,18 @@ const load = defineCommand({
     const allowedPaths: Record<string, string> = {};
     for (const spec of repeated(rawArgs, "--allow-path")) {
       const [host, guest] = spec.split(":");
-      if (!host || !guest || !guest.startsWith("/")) throw new UsageError(`--allow-path: expected HOST_DIR:/GUEST_DIR, got "${spec}"`);
+      if (!host || !guest || !guest.startsWith("/"))
+        throw new UsageError(`--allow-path: expected HOST_DIR:/GUEST_DIR, got "${spec}"`);
       allowedPaths[resolve(host)] = guest;
     }
     const secrets = repeated(rawArgs, "--secret");
-    for (const s of secrets) if (!/^[a-z0-9_-]+$/.test(s)) throw new UsageError(`--secret: "${s}" must match [a-z0-9_-]+`);
+    for (const s of secrets)
+      if (!/^[a-z0-9_-]+$/.test(s)) throw new UsageError(`--secret: "${s}" must match [a-z0-9_-]+`);
     const secretHosts: Record<string, string[]> = {};
     for (const spec of repeated(rawArgs, "--secret-host")) {
       const [secret, host] = spec.split("=");
-      if (!secret || !host || !secrets.includes(secret)) throw new UsageError(`--secret-host: expected NAME=HOST for a NAME granted with --secret, got "${spec}"`);
+      if (!secret || !host || !secrets.includes(secret))
+        throw new UsageError(`--secret-host: expected NAME=HOST for a NAME granted with --secret, got "${spec}"`);
       (secretHosts[secret] ??= []).push(host);
     }
     if (builtin === null) {
@@ -219,10 +267,14 @@ const load = defineCommand({
     const configFile = config.file ?? resolveConfigPath(process.env, stringFlag("config", args.config)).path;
     const how = upsertPluginEntry(configFile, entry);
     const notGranted = d.wants.hosts.filter((h) => !entry.allowed_hosts.includes(h));
-    print(`${how === "added" ? "loaded" : "re-approved"} ${name} (${d.kind}, ${builtin === null ? `sha256 ${sha256.slice(0, 12)}…` : "built in"}) into ${configFile}`);
+    print(
+      `${how === "added" ? "loaded" : "re-approved"} ${name} (${d.kind}, ${builtin === null ? `sha256 ${sha256.slice(0, 12)}…` : "built in"}) into ${configFile}`,
+    );
     print(`  granted hosts: ${entry.allowed_hosts.join(", ") || "none"}; secrets: ${secrets.join(", ") || "none"}`);
     if (notGranted.length) print(`  wanted but not granted: ${notGranted.join(", ")} (add --allow-host to grant)`);
-    print(`  ${await tellGateway(loadConfig(process.env, { file: configFile }), args, (c) => c.call("plugin.load", { name }))}`);
+    print(
+      `  ${await tellGateway(loadConfig(process.env, { file: configFile }), args, (c) => c.call("plugin.load", { name }))}`,
+    );
   },
 });
 
@@ -231,7 +283,10 @@ const list = defineCommand({
   args: { ...clientArgs, json: { type: "boolean", description: "Print JSON" } },
   async run({ args }) {
     const config = configFor(args);
-    const url = gatewayUrl(config, { url: stringFlag("url", args.url), port: parsePort(stringFlag("port", args.port)) });
+    const url = gatewayUrl(config, {
+      url: stringFlag("url", args.url),
+      port: parsePort(stringFlag("port", args.port)),
+    });
     let plugins: { name: string; state: string; kind?: string; tools?: string[]; error?: string }[];
     try {
       const client = await connectGateway(url, config.gateway.token, 2000);
@@ -253,7 +308,10 @@ const list = defineCommand({
     }
     if (args.json) return printJson({ plugins });
     if (plugins.length === 0) return print("no plugins");
-    for (const p of plugins) print(`${p.name}  ${p.state}${p.kind ? `  ${p.kind}` : ""}${p.tools ? `  tools: ${p.tools.join(", ")}` : ""}${p.error ? `\n  ${p.error}` : ""}`);
+    for (const p of plugins)
+      print(
+        `${p.name}  ${p.state}${p.kind ? `  ${p.kind}` : ""}${p.tools ? `  tools: ${p.tools.join(", ")}` : ""}${p.error ? `\n  ${p.error}` : ""}`,
+      );
   },
 });
 
@@ -263,7 +321,7 @@ const call = defineCommand({
     ...clientArgs,
     name: { type: "positional", description: "Plugin name", required: true },
     tool: { type: "positional", description: "Tool name", required: true },
-    input: { type: "positional", description: "JSON input, e.g. '{\"text\":\"hi\"}'", required: false },
+    input: { type: "positional", description: 'JSON input, e.g. \'{"text":"hi"}\'', required: false },
     json: { type: "boolean", description: "Print the whole result as JSON" },
   },
   async run({ args }) {
@@ -277,7 +335,11 @@ const call = defineCommand({
       }
     }
     const entry = config.plugins.find((p) => p.name === args.name);
-    if (!entry) throw new ExoError("not_found", `no [[plugins]] entry named ${String(args.name)} in ${config.file ?? "the config"}`);
+    if (!entry)
+      throw new ExoError(
+        "not_found",
+        `no [[plugins]] entry named ${String(args.name)} in ${config.file ?? "the config"}`,
+      );
     const store = await openStore(config);
     const host = createPluginHost(config, store, silentLogger);
     try {
@@ -300,7 +362,8 @@ const remove = defineCommand({
     const config = configFor(args);
     const name = String(args.name);
     const configFile = config.file ?? resolveConfigPath(process.env, stringFlag("config", args.config)).path;
-    if (!removePluginEntry(configFile, name)) throw new ExoError("not_found", `no [[plugins]] entry named ${name} in ${configFile}`);
+    if (!removePluginEntry(configFile, name))
+      throw new ExoError("not_found", `no [[plugins]] entry named ${name} in ${configFile}`);
     const copy = join(config.home, "plugins", `${name}.wasm`);
     if (existsSync(copy)) rmSync(copy);
     print(`removed ${name} from ${configFile}`);

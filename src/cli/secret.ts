@@ -5,7 +5,10 @@ import { UsageError } from "../lib/errors.ts";
 import { configArg, stringFlag } from "./_args.ts";
 
 const set = defineCommand({
-  meta: { name: "set", description: "Store a credential read from stdin (e.g. `exoclaw secret set telegram_bot_token < token.txt`)" },
+  meta: {
+    name: "set",
+    description: "Store a credential read from stdin (e.g. `exoclaw secret set telegram_bot_token < token.txt`)",
+  },
   args: { ...configArg, name: { type: "positional", description: "Credential name, [a-z0-9_-]+", required: true } },
   async run({ args }) {
     const config = loadConfig(process.env, { file: stringFlag("config", args.config) });
@@ -19,7 +22,8 @@ const set = defineCommand({
       if (p.isCancel(v)) throw new UsageError("cancelled; nothing was stored");
       value = v.trim();
     } else value = (await new Response(Bun.stdin.stream()).text()).replace(/\r?\n$/, "");
-    if (value === "") throw new UsageError(process.stdin.isTTY ? "no value given; nothing was stored" : "no value on stdin");
+    if (value === "")
+      throw new UsageError(process.stdin.isTTY ? "no value given; nothing was stored" : "no value on stdin");
     const path = writeCredential(config.home, name, value);
     process.stdout.write(`stored ${name} in ${path} (mode 600)\n`);
   },

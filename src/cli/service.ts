@@ -26,7 +26,8 @@ export const SYSTEM_HOME = "/var/lib/exoclaw";
 export const SYSTEM_ENV = "/etc/exoclaw/gateway.env";
 /** Where `service install` writes the system unit, and the user unit (under $XDG_CONFIG_HOME or ~/.config). */
 export const SYSTEM_UNIT = "/etc/systemd/system/exoclaw.service";
-export const userUnitPath = (env: Readonly<Record<string, string | undefined>>): string => join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "systemd/user/exoclaw.service");
+export const userUnitPath = (env: Readonly<Record<string, string | undefined>>): string =>
+  join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "systemd/user/exoclaw.service");
 
 /**
  * A user unit runs this program as the user, with their state directory. A system unit runs the
@@ -36,13 +37,36 @@ export const userUnitPath = (env: Readonly<Record<string, string | undefined>>):
  */
 export function renderUnit(opts: { exec: string[]; home: string; configFile: string | null; user: boolean }): string {
   const q = (s: string) => (/[\s"\\]/.test(s) ? JSON.stringify(s) : s);
-  const exec = [...(opts.user ? opts.exec : [SYSTEM_BINARY]), "gateway", ...(opts.configFile ? ["--config", opts.configFile] : [])].map(q).join(" ");
+  const exec = [
+    ...(opts.user ? opts.exec : [SYSTEM_BINARY]),
+    "gateway",
+    ...(opts.configFile ? ["--config", opts.configFile] : []),
+  ]
+    .map(q)
+    .join(" ");
   // KillMode=mixed: SIGTERM goes to the gateway (or the supervisor of `--workers N`, which drains its
   // workers) alone; whatever is left when the stop timeout — above the workers' drain — ends is killed.
   const stop = [`KillMode=mixed`, `TimeoutStopSec=${Math.ceil(WORKER_STOP_MS / 1000) + 5}`];
-  const common = ["ExecReload=/bin/kill -HUP $MAINPID", ...stop, "Restart=on-failure", "RestartSec=2", "LimitNOFILE=65536", "UMask=0077", "NoNewPrivileges=yes", "PrivateTmp=yes", "LockPersonality=yes", "RestrictRealtime=yes", "RestrictSUIDSGID=yes"];
+  const common = [
+    "ExecReload=/bin/kill -HUP $MAINPID",
+    ...stop,
+    "Restart=on-failure",
+    "RestartSec=2",
+    "LimitNOFILE=65536",
+    "UMask=0077",
+    "NoNewPrivileges=yes",
+    "PrivateTmp=yes",
+    "LockPersonality=yes",
+    "RestrictRealtime=yes",
+    "RestrictSUIDSGID=yes",
+  ];
   const service = opts.user
-    ? [`Environment=EXOCLAW_HOME=${q(opts.home)}`, `EnvironmentFile=-${q(join(opts.home, "gateway.env"))}`, `ExecStart=${exec}`, ...common]
+    ? [
+        `Environment=EXOCLAW_HOME=${q(opts.home)}`,
+        `EnvironmentFile=-${q(join(opts.home, "gateway.env"))}`,
+        `ExecStart=${exec}`,
+        ...common,
+      ]
     : [
         "DynamicUser=yes",
         "StateDirectory=exoclaw",
@@ -100,7 +124,12 @@ const install = defineCommand({
   run({ args }) {
     const config = loadConfig(process.env, { file: stringFlag("config", args.config) });
     const user = Boolean(args.user);
-    const unit = renderUnit({ exec: selfCommand(), home: config.home, configFile: stringFlag("config", args.config) ?? (user ? config.file : null), user });
+    const unit = renderUnit({
+      exec: selfCommand(),
+      home: config.home,
+      configFile: stringFlag("config", args.config) ?? (user ? config.file : null),
+      user,
+    });
     if (args.print) return void process.stdout.write(unit);
     if (user) {
       const path = userUnitPath(process.env);
@@ -113,10 +142,16 @@ const install = defineCommand({
       );
       return;
     }
-    if (process.getuid?.() !== 0) throw new ExoError("unauthorized", "a system service is written to /etc/systemd/system and installs /usr/local/bin/exoclaw: run it with sudo, or use --user");
+    if (process.getuid?.() !== 0)
+      throw new ExoError(
+        "unauthorized",
+        "a system service is written to /etc/systemd/system and installs /usr/local/bin/exoclaw: run it with sudo, or use --user",
+      );
     const exec = selfCommand();
     if (exec.length !== 1) {
-      throw new UsageError(`a system service runs the compiled binary from ${SYSTEM_BINARY}: build it (npm run build -- --native) and run \`sudo ./dist/exoclaw-linux-x64 service install\`, or use --user`);
+      throw new UsageError(
+        `a system service runs the compiled binary from ${SYSTEM_BINARY}: build it (npm run build -- --native) and run \`sudo ./dist/exoclaw-linux-x64 service install\`, or use --user`,
+      );
     }
     if (exec[0] !== SYSTEM_BINARY) {
       mkdirSync(dirname(SYSTEM_BINARY), { recursive: true });
@@ -154,7 +189,12 @@ function runCommand(argv: string[]): { code: number; stdout: string; stderr: str
 }
 
 function realSystem(configHome: string): ServiceSystem {
-  return { run: runCommand, isRoot: process.getuid?.() === 0, unitPath: (user) => (user ? userUnitPath(process.env) : SYSTEM_UNIT), home: (user) => (user ? configHome : SYSTEM_HOME) };
+  return {
+    run: runCommand,
+    isRoot: process.getuid?.() === 0,
+    unitPath: (user) => (user ? userUnitPath(process.env) : SYSTEM_UNIT),
+    home: (user) => (user ? configHome : SYSTEM_HOME),
+  };
 }
 
 const shellQuote = (p: string) => (/^[\w@%+=:,./-]+$/.test(p) ? p : `'${p.replace(/'/g, "'\\''")}'`);
@@ -180,19 +220,38 @@ const firstLine = (s: string) => s.trim().split("\n")[0] ?? "";
  */
 export function uninstallService(sys: ServiceSystem, user: boolean): string {
   const path = sys.unitPath(user);
-  if (!user && !sys.isRoot) throw new ExoError("unauthorized", `the system service's unit is ${path}: run it with sudo, or use --user for a user service`);
-  if (!existsSync(path)) throw new ExoError("not_found", `no exoclaw service is installed (no ${path})${user ? "" : "; for a user service: exoclaw service uninstall --user"}`);
+  if (!user && !sys.isRoot)
+    throw new ExoError(
+      "unauthorized",
+      `the system service's unit is ${path}: run it with sudo, or use --user for a user service`,
+    );
+  if (!existsSync(path))
+    throw new ExoError(
+      "not_found",
+      `no exoclaw service is installed (no ${path})${user ? "" : "; for a user service: exoclaw service uninstall --user"}`,
+    );
   const home = stateDirOf(readFileSync(path, "utf8")) ?? sys.home(user);
   const lines: string[] = [];
   const stop = sys.run(systemctl(user, "disable", "--now", "exoclaw"));
   if (stop.code === 0) lines.push("stopped and disabled exoclaw");
-  else lines.push(`warning: could not stop and disable exoclaw (${firstLine(stop.stderr) || `systemctl exit ${stop.code}`}); removing the unit anyway`);
+  else
+    lines.push(
+      `warning: could not stop and disable exoclaw (${firstLine(stop.stderr) || `systemctl exit ${stop.code}`}); removing the unit anyway`,
+    );
   rmSync(path, { force: true });
   lines.push(`removed ${path}`);
   const reload = sys.run(systemctl(user, "daemon-reload"));
-  if (reload.code !== 0) lines.push(`warning: systemctl${user ? " --user" : ""} daemon-reload failed (${firstLine(reload.stderr) || `exit ${reload.code}`}): run it yourself`);
-  lines.push(`kept the state directory ${home} (config, credentials, database); to delete it too: ${user ? "" : "sudo "}rm -r ${shellQuote(home)}`);
-  if (!user) lines.push(`kept ${SYSTEM_BINARY} and ${SYSTEM_ENV} (if any); remove them with sudo rm ${SYSTEM_BINARY} ${SYSTEM_ENV}`);
+  if (reload.code !== 0)
+    lines.push(
+      `warning: systemctl${user ? " --user" : ""} daemon-reload failed (${firstLine(reload.stderr) || `exit ${reload.code}`}): run it yourself`,
+    );
+  lines.push(
+    `kept the state directory ${home} (config, credentials, database); to delete it too: ${user ? "" : "sudo "}rm -r ${shellQuote(home)}`,
+  );
+  if (!user)
+    lines.push(
+      `kept ${SYSTEM_BINARY} and ${SYSTEM_ENV} (if any); remove them with sudo rm ${SYSTEM_BINARY} ${SYSTEM_ENV}`,
+    );
   return lines.join("\n") + "\n";
 }
 
@@ -203,7 +262,10 @@ export function uninstallService(sys: ServiceSystem, user: boolean): string {
 export function serviceStatus(sys: ServiceSystem, user: boolean): string {
   const path = sys.unitPath(user);
   if (!existsSync(path)) {
-    throw new ExoError("not_found", `no exoclaw service is installed (no ${path}): exoclaw service install${user ? " --user" : ""}${user ? "" : " (or --user for a user service)"}`);
+    throw new ExoError(
+      "not_found",
+      `no exoclaw service is installed (no ${path}): exoclaw service install${user ? " --user" : ""}${user ? "" : " (or --user for a user service)"}`,
+    );
   }
   const ask = (what: string) => {
     const r = sys.run(systemctl(user, what, "exoclaw"));
@@ -218,7 +280,9 @@ export function serviceStatus(sys: ServiceSystem, user: boolean): string {
   ].join("\n");
 }
 
-const userArg = { user: { type: "boolean", description: "The user unit (~/.config/systemd/user) instead of the system one" } } as const;
+const userArg = {
+  user: { type: "boolean", description: "The user unit (~/.config/systemd/user) instead of the system one" },
+} as const;
 
 const uninstall = defineCommand({
   meta: { name: "uninstall", description: "Stop, disable and remove the systemd unit (the state directory is kept)" },

@@ -24,7 +24,8 @@ const sessions: BackendSpec<SessionsBackend> = {
   gateway: (client) => ({
     list: (q) => client.call("session.list", q) as Promise<SessionPage>,
     history: (session, limit) => client.call("chat.history", { session, limit }) as Promise<HistoryPage>,
-    reset: (session) => client.call("session.reset", { session }) as Promise<{ session: string; removed_messages: number }>,
+    reset: (session) =>
+      client.call("session.reset", { session }) as Promise<{ session: string; removed_messages: number }>,
   }),
   empty: () => ({
     list: async () => ({ sessions: [], next_cursor: null }),
@@ -70,7 +71,8 @@ const common = {
 
 function parseLimit(value: unknown): number {
   const s = stringFlag("limit", value) ?? "50";
-  if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 500) throw new ExoError("usage", `--limit: expected an integer 1-500, got "${s}"`);
+  if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 500)
+    throw new ExoError("usage", `--limit: expected an integer 1-500, got "${s}"`);
   return Number(s);
 }
 
@@ -90,12 +92,20 @@ const list = defineCommand({
       const agent = stringFlag("agent", args.agent);
       const channel = stringFlag("channel", args.channel);
       const cursor = stringFlag("cursor", args.cursor);
-      const page = await b.list({ limit: parseLimit(args.limit), ...(agent && { agent }), ...(channel && { channel }), ...(cursor && { cursor }) });
+      const page = await b.list({
+        limit: parseLimit(args.limit),
+        ...(agent && { agent }),
+        ...(channel && { channel }),
+        ...(cursor && { cursor }),
+      });
       if (args.json) return print(JSON.stringify(page, null, 2));
       if (page.sessions.length === 0) return print("no sessions");
       const width = Math.max(...page.sessions.map((s) => s.key.length), 7);
       print(`${"SESSION".padEnd(width)}  MESSAGES  LAST ACTIVE`);
-      for (const s of page.sessions) print(`${s.key.padEnd(width)}  ${String(s.message_count).padStart(8)}  ${new Date(s.updated_at).toISOString()}`);
+      for (const s of page.sessions)
+        print(
+          `${s.key.padEnd(width)}  ${String(s.message_count).padStart(8)}  ${new Date(s.updated_at).toISOString()}`,
+        );
       if (page.next_cursor) print(`more: exoclaw sessions list --cursor ${page.next_cursor}`);
     }),
 });

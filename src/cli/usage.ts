@@ -23,7 +23,12 @@ export function formatUsage(r: UsageReport): string {
   const line = (name: string, t: UsageTotals) =>
     `${name.padEnd(11)}${String(t.calls).padStart(7)} calls ${String(t.input_tokens).padStart(12)} in ${String(t.output_tokens).padStart(11)} out   $${t.cost_usd.toFixed(4)}${t.unpriced_calls ? ` (+${t.unpriced_calls} unpriced)` : ""}`;
   const budgets = Object.entries(r.budgets).filter(([, v]) => v !== undefined);
-  return [line("today", r.today), line("this month", r.month), line("all time", r.all), budgets.length ? `budgets: ${budgets.map(([k, v]) => `${k} = ${v}`).join(", ")}` : "budgets: none (unlimited)"].join("\n");
+  return [
+    line("today", r.today),
+    line("this month", r.month),
+    line("all time", r.all),
+    budgets.length ? `budgets: ${budgets.map(([k, v]) => `${k} = ${v}`).join(", ")}` : "budgets: none (unlimited)",
+  ].join("\n");
 }
 
 export default defineCommand({
@@ -36,11 +41,17 @@ export default defineCommand({
   },
   async run({ args }) {
     const token = stringFlag("token", args.token);
-    const config = loadConfig(process.env, { file: stringFlag("config", args.config), ...(token !== undefined && { token }) });
+    const config = loadConfig(process.env, {
+      file: stringFlag("config", args.config),
+      ...(token !== undefined && { token }),
+    });
     const session = stringFlag("session", args.session);
     const agent = stringFlag("agent", args.agent);
     const scope = { ...(session && { session }), ...(agent && { agent }) };
-    const url = gatewayUrl(config, { url: stringFlag("url", args.url), port: parsePort(stringFlag("port", args.port)) });
+    const url = gatewayUrl(config, {
+      url: stringFlag("url", args.url),
+      port: parsePort(stringFlag("port", args.port)),
+    });
     let report: UsageReport;
     try {
       const client = await connectGateway(url, config.gateway.token, 2000);
@@ -57,7 +68,12 @@ export default defineCommand({
         const store = await openStore(config);
         try {
           const { day, month } = periodStarts(Date.now());
-          report = { today: await store.sumUsage({ ...scope, since: day }), month: await store.sumUsage({ ...scope, since: month }), all: await store.sumUsage(scope), budgets: config.budgets };
+          report = {
+            today: await store.sumUsage({ ...scope, since: day }),
+            month: await store.sumUsage({ ...scope, since: month }),
+            all: await store.sumUsage(scope),
+            budgets: config.budgets,
+          };
         } finally {
           await store.close();
         }

@@ -16,18 +16,32 @@ export { ClusterWork } from "./work.ts";
  * NATS does not answer. `EXOCLAW_WORK_ACK_WAIT_MS` (tests, benches) shortens the 10 s after which a
  * silent holder's message is redelivered; it applies when the consumers are created.
  */
-export async function openClusterWork(config: Config, log: Logger, env: Readonly<Record<string, string | undefined>> = process.env): Promise<ClusterWork | null> {
+export async function openClusterWork(
+  config: Config,
+  log: Logger,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<ClusterWork | null> {
   if (config.store.kind !== "nats") return null;
   const servers = (config.store.nats_url || config.bus.nats_url).split(",");
   const ackWait = Number(env.EXOCLAW_WORK_ACK_WAIT_MS);
-  return ClusterWork.open({ servers, replicas: config.store.replicas, namespace: config.store.namespace, log: log.child({ module: "cluster" }), ...(ackWait > 0 && { ackWaitMs: ackWait }) });
+  return ClusterWork.open({
+    servers,
+    replicas: config.store.replicas,
+    namespace: config.store.namespace,
+    log: log.child({ module: "cluster" }),
+    ...(ackWait > 0 && { ackWaitMs: ackWait }),
+  });
 }
 
 /**
  * The module over an opened queue; `handle` is the channels' delivery of one work message, `dead`
  * records one dead-lettered after its last delivery in the inbox (`exoclaw inbox`).
  */
-export function clusterModule(work: ClusterWork, handle: (item: WorkItem) => Promise<WorkVerdict>, dead: (d: DeadLetter) => Promise<void>) {
+export function clusterModule(
+  work: ClusterWork,
+  handle: (item: WorkItem) => Promise<WorkVerdict>,
+  dead: (d: DeadLetter) => Promise<void>,
+) {
   return {
     name: "cluster",
     start: () => work.start(handle, dead),

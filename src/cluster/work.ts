@@ -19,7 +19,17 @@
  * silently ignores). Only nats-server 2.9 features are used.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, DeliverPolicy, jetstream, type JetStreamClient, jetstreamManager, type JetStreamManager, type JsMsg, RetentionPolicy, StorageType } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  type JetStreamClient,
+  jetstreamManager,
+  type JetStreamManager,
+  type JsMsg,
+  RetentionPolicy,
+  StorageType,
+} from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { createHash, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
@@ -115,9 +125,17 @@ export class ClusterWork {
     const { connect } = await import("@nats-io/transport-node");
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: opts.servers, timeout: 5000, maxReconnectAttempts: -1, reconnectTimeWait: 1000, name: "exoclaw-work" });
+      nc = await connect({
+        servers: opts.servers,
+        timeout: 5000,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1000,
+        name: "exoclaw-work",
+      });
     } catch (e) {
-      throw new ExoError("unavailable", `cannot reach NATS for the inbound work queue: ${describeError(e)}`, { cause: e });
+      throw new ExoError("unavailable", `cannot reach NATS for the inbound work queue: ${describeError(e)}`, {
+        cause: e,
+      });
     }
     try {
       const js = jetstream(nc, { timeout: 5000 });
@@ -153,8 +171,20 @@ export class ClusterWork {
         await this.jsm.streams.add(cfg);
       }
     };
-    await add({ name: this.stream, subjects: [`${this.ns}.work.>`], retention: RetentionPolicy.Workqueue, storage: StorageType.File, num_replicas: replicas, duplicate_window: 10 * 60 * 1e9 });
-    await add({ name: this.deadStream, subjects: [`${this.ns}.workdead.>`], storage: StorageType.File, num_replicas: replicas });
+    await add({
+      name: this.stream,
+      subjects: [`${this.ns}.work.>`],
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      num_replicas: replicas,
+      duplicate_window: 10 * 60 * 1e9,
+    });
+    await add({
+      name: this.deadStream,
+      subjects: [`${this.ns}.workdead.>`],
+      storage: StorageType.File,
+      num_replicas: replicas,
+    });
     for (let p = 0; p < this.n; p++) {
       const name = `part-${p}`;
       try {
@@ -183,9 +213,17 @@ export class ClusterWork {
     if (this.nc.isClosed()) throw new ExoError("unavailable", "the inbound work queue is closed");
     const subject = `${this.ns}.work.${partitionOf(session, this.n)}.${subjectToken(session)}`;
     try {
-      await this.js.publish(subject, enc({ id, session }), { msgID: id, expect: { streamName: this.stream }, timeout: 5000 });
+      await this.js.publish(subject, enc({ id, session }), {
+        msgID: id,
+        expect: { streamName: this.stream },
+        timeout: 5000,
+      });
     } catch (e) {
-      throw new ExoError("unavailable", `NATS did not take the message (${describeError(e)}); the platform will send it again`, { cause: e });
+      throw new ExoError(
+        "unavailable",
+        `NATS did not take the message (${describeError(e)}); the platform will send it again`,
+        { cause: e },
+      );
     }
   }
 
@@ -210,7 +248,11 @@ export class ClusterWork {
           return held?.operation === "PUT" && dec<{ nonce?: string }>(held.value).nonce === nonce;
         }
       } catch (e) {
-        if (this.nc.isClosed() || Date.now() + wait > end || !/timeout|timed out|no responders|503|jetstream is not enabled|disconnect|reconnect/i.test(describeError(e))) {
+        if (
+          this.nc.isClosed() ||
+          Date.now() + wait > end ||
+          !/timeout|timed out|no responders|503|jetstream is not enabled|disconnect|reconnect/i.test(describeError(e))
+        ) {
           throw new ExoError("unavailable", `cannot claim the reply of ${id}: ${describeError(e)}`, { cause: e });
         }
         await Bun.sleep(wait);
@@ -230,7 +272,8 @@ export class ClusterWork {
   start(handle: (item: WorkItem) => Promise<WorkVerdict>, dead?: (d: DeadLetter) => Promise<void>): void {
     for (let p = 0; p < this.n; p++) this.loops.push(this.pull(p, handle));
     void this.deadLetters(dead);
-    const beat = () => void this.gateways.put(subjectToken(this.id), enc({ id: this.id, at: Date.now() })).catch(() => {});
+    const beat = () =>
+      void this.gateways.put(subjectToken(this.id), enc({ id: this.id, at: Date.now() })).catch(() => {});
     beat();
     this.heartbeat = setInterval(beat, this.opts.heartbeatMs ?? 2000);
   }
@@ -271,7 +314,11 @@ export class ClusterWork {
       else m.nak(Math.max(verdict.ms, backoff(item.delivery)));
     } catch (e) {
       // The store did not answer (NATS trouble, an election): every delivery counts, so wait longer each time.
-      this.opts.log.warn("work message failed; redelivered later", { id: item.id, delivery: item.delivery, error: describeError(e) });
+      this.opts.log.warn("work message failed; redelivered later", {
+        id: item.id,
+        delivery: item.delivery,
+        error: describeError(e),
+      });
       m.nak(backoff(item.delivery));
     } finally {
       clearInterval(timer);
@@ -291,10 +338,18 @@ export class ClusterWork {
         const body = dec<{ id: string; session: string }>(sm.data);
         const letter: DeadLetter = { ...body, deliveries: adv.deliveries, at: Date.now() };
         // Every gateway sees the advisory: the stream's Nats-Msg-Id keeps one copy, the delete one removal.
-        const ack = await this.js.publish(`${this.ns}.workdead.${subjectToken(body.id)}`, enc(letter), { msgID: `dead:${body.id}:${adv.stream_seq}` });
+        const ack = await this.js.publish(`${this.ns}.workdead.${subjectToken(body.id)}`, enc(letter), {
+          msgID: `dead:${body.id}:${adv.stream_seq}`,
+        });
         await this.jsm.streams.deleteMessage(this.stream, adv.stream_seq).catch(() => {});
-        if (!ack.duplicate) await dead?.(letter).catch((e: unknown) => this.opts.log.warn("could not record a dead letter in the inbox", { id: body.id, error: describeError(e) }));
-        this.opts.log.warn("work message dead-lettered after its last delivery", { id: body.id, deliveries: adv.deliveries });
+        if (!ack.duplicate)
+          await dead?.(letter).catch((e: unknown) =>
+            this.opts.log.warn("could not record a dead letter in the inbox", { id: body.id, error: describeError(e) }),
+          );
+        this.opts.log.warn("work message dead-lettered after its last delivery", {
+          id: body.id,
+          deliveries: adv.deliveries,
+        });
       } catch (e) {
         this.opts.log.warn("could not dead-letter a work message", { error: describeError(e) });
       }
@@ -342,8 +397,21 @@ export class ClusterWork {
         cluster: {
           this_gateway: this.id,
           gateways: gateways.sort((a, b) => (a.id < b.id ? -1 : 1)),
-          nats: { connected_to: server ? `${server.host}:${server.port}` : null, server_name: server?.server_name ?? null, cluster: server?.cluster ?? null, servers: this.nc.getServer() },
-          work: { stream: this.stream, messages: si.state.messages, replicas: si.config.num_replicas, partitions: this.n, waiting, in_flight: inFlight, redelivered },
+          nats: {
+            connected_to: server ? `${server.host}:${server.port}` : null,
+            server_name: server?.server_name ?? null,
+            cluster: server?.cluster ?? null,
+            servers: this.nc.getServer(),
+          },
+          work: {
+            stream: this.stream,
+            messages: si.state.messages,
+            replicas: si.config.num_replicas,
+            partitions: this.n,
+            waiting,
+            in_flight: inFlight,
+            redelivered,
+          },
           dead_letters: dead.state.messages,
         },
       };

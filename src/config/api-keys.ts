@@ -43,7 +43,11 @@ export const agentCredentialName = (agentId: string): string => `agent-${agentId
  * its `agent-<id>` credential, its `api_key`), else none — never a provider-wide key, which belongs
  * to the provider's own endpoint.
  */
-export function resolveAgentKey(env: Env, home: string, agent: Pick<AgentConfig, "id" | "provider" | "base_url" | "api_key" | "api_key_env">): ResolvedKey {
+export function resolveAgentKey(
+  env: Env,
+  home: string,
+  agent: Pick<AgentConfig, "id" | "provider" | "base_url" | "api_key" | "api_key_env">,
+): ResolvedKey {
   const named = agent.api_key_env ? env[agent.api_key_env] : undefined;
   if (named) return { key: named, source: "env" };
   if (agent.base_url === "") return resolveApiKey(env, home, agent.provider, agent.api_key);

@@ -30,7 +30,11 @@ export function renderPluginEntry(p: PluginConfigEntry): string {
     `allowed_paths = ${table(p.allowed_paths)}`,
     `secrets = [${p.secrets.map(str).join(", ")}]`,
     ...(p.secret_hosts && Object.keys(p.secret_hosts).length > 0
-      ? [`secret_hosts = { ${Object.entries(p.secret_hosts).map(([k, hosts]) => `${k} = [${hosts.map(str).join(", ")}]`).join(", ")} }`]
+      ? [
+          `secret_hosts = { ${Object.entries(p.secret_hosts)
+            .map(([k, hosts]) => `${k} = [${hosts.map(str).join(", ")}]`)
+            .join(", ")} }`,
+        ]
       : []),
     ...(p.shared_state ? ["shared_state = true"] : []),
     ...(p.state_max_entries !== undefined ? [`state_max_entries = ${p.state_max_entries}`] : []),
@@ -87,7 +91,9 @@ export function upsertPluginEntry(file: string, entry: PluginConfigEntry): "adde
     while (end > block.start + 1 && lines[end - 1]!.trim() === "") end--;
     out = [...lines.slice(0, block.start), renderPluginEntry(entry).trimEnd(), ...lines.slice(end)].join("\n");
   } else {
-    out = (text === "" || text.endsWith("\n\n") ? text : text.endsWith("\n") ? text + "\n" : text + "\n\n") + renderPluginEntry(entry);
+    out =
+      (text === "" || text.endsWith("\n\n") ? text : text.endsWith("\n") ? text + "\n" : text + "\n\n") +
+      renderPluginEntry(entry);
   }
   validate(out, file);
   writeAtomically(file, out);

@@ -71,7 +71,8 @@ export function loadConfig(env: Env, overrides: ConfigOverrides = {}): Config {
   const gateway = { ...parsed.gateway, token };
   const level = env.EXOCLAW_LOG?.trim().toLowerCase();
   if (level) {
-    if (level !== "debug" && level !== "info" && level !== "warn" && level !== "error") throw new ConfigError(`EXOCLAW_LOG: expected debug, info, warn or error, got "${env.EXOCLAW_LOG}"`);
+    if (level !== "debug" && level !== "info" && level !== "warn" && level !== "error")
+      throw new ConfigError(`EXOCLAW_LOG: expected debug, info, warn or error, got "${env.EXOCLAW_LOG}"`);
     gateway.log_level = level;
   }
   if (overrides.port !== undefined) gateway.port = overrides.port;
@@ -127,7 +128,10 @@ function checkConsistency(c: ConfigFile, label: string): void {
   });
   checkMcp(c, plugins, fail);
   if (c.store.kind === "nats" && c.store.nats_url === "" && c.bus.nats_url === "") {
-    fail("store.nats_url", 'store.kind = "nats" needs the NATS servers: set [store] nats_url (or [bus] nats_url, which it defaults to)');
+    fail(
+      "store.nats_url",
+      'store.kind = "nats" needs the NATS servers: set [store] nats_url (or [bus] nats_url, which it defaults to)',
+    );
   }
   if ((c.gateway.tls_cert === "") !== (c.gateway.tls_key === "")) {
     fail(c.gateway.tls_cert ? "gateway.tls_key" : "gateway.tls_cert", "tls_cert and tls_key must be set together");
@@ -135,7 +139,8 @@ function checkConsistency(c: ConfigFile, label: string): void {
 }
 
 /** Headers the MCP transport or the host set themselves: a config may not override them. */
-const RESERVED_MCP_HEADER = /^(host|connection|keep-alive|transfer-encoding|content-length|content-type|accept|te|trailer|upgrade|proxy-.*|mcp-session-id|mcp-protocol-version|last-event-id)$/i;
+const RESERVED_MCP_HEADER =
+  /^(host|connection|keep-alive|transfer-encoding|content-length|content-type|accept|te|trailer|upgrade|proxy-.*|mcp-session-id|mcp-protocol-version|last-event-id)$/i;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/i;
 
 export const STDIO_REFUSED =
@@ -147,32 +152,49 @@ function checkMcp(c: ConfigFile, plugins: ReadonlySet<string>, fail: (key: strin
   c.mcp.forEach((m, i) => {
     const at = `mcp[${i}]`;
     if (names.has(m.name)) fail(`${at}.name`, `duplicate mcp server name "${m.name}"`);
-    if (plugins.has(m.name)) fail(`${at}.name`, `"${m.name}" is also a [[plugins]] name; tool names would collide: rename one`);
+    if (plugins.has(m.name))
+      fail(`${at}.name`, `"${m.name}" is also a [[plugins]] name; tool names would collide: rename one`);
     names.add(m.name);
-    if (m.name.length > 32) fail(`${at}.name`, "at most 32 characters (tools are offered as <name>__<tool>, 64 characters at most)");
-    for (const key of ["command", "args", "env"] as const) if (m[key] !== undefined) fail(`${at}.${key}`, STDIO_REFUSED);
-    if (m.url === undefined) return fail(`${at}.url`, "missing required key (the server's streamable HTTP endpoint, e.g. https://mcp.example.com/mcp)");
+    if (m.name.length > 32)
+      fail(`${at}.name`, "at most 32 characters (tools are offered as <name>__<tool>, 64 characters at most)");
+    for (const key of ["command", "args", "env"] as const)
+      if (m[key] !== undefined) fail(`${at}.${key}`, STDIO_REFUSED);
+    if (m.url === undefined)
+      return fail(
+        `${at}.url`,
+        "missing required key (the server's streamable HTTP endpoint, e.g. https://mcp.example.com/mcp)",
+      );
     let url: URL;
     try {
       url = new URL(m.url);
     } catch {
-      return fail(`${at}.url`, `not a URL: ${JSON.stringify(m.url!.slice(0, 80))} (expected https://host/path of a streamable HTTP MCP server)`);
+      return fail(
+        `${at}.url`,
+        `not a URL: ${JSON.stringify(m.url!.slice(0, 80))} (expected https://host/path of a streamable HTTP MCP server)`,
+      );
     }
-    if (url.protocol !== "http:" && url.protocol !== "https:") fail(`${at}.url`, `scheme ${url.protocol} is not streamable HTTP; ${STDIO_REFUSED}`);
-    if (url.username || url.password) fail(`${at}.url`, "credentials in the URL are not allowed; put them in headers with {{secret:NAME}}");
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      fail(`${at}.url`, `scheme ${url.protocol} is not streamable HTTP; ${STDIO_REFUSED}`);
+    if (url.username || url.password)
+      fail(`${at}.url`, "credentials in the URL are not allowed; put them in headers with {{secret:NAME}}");
     if (/\{\{/.test(m.url)) fail(`${at}.url`, "secrets go in headers, not in the URL");
     const host = url.hostname.toLowerCase().replace(/\.$/, "");
     if (host === "localhost" || host.endsWith(".localhost")) {
-      fail(`${at}.url`, `${url.hostname} is a name for a loopback address, which is reachable only through an IP literal grant: use http://127.0.0.1${url.port ? `:${url.port}` : ""}${url.pathname}`);
+      fail(
+        `${at}.url`,
+        `${url.hostname} is a name for a loopback address, which is reachable only through an IP literal grant: use http://127.0.0.1${url.port ? `:${url.port}` : ""}${url.pathname}`,
+      );
     }
     for (const [k, value] of Object.entries(m.headers)) {
       if (!HEADER_NAME.test(k)) fail(`${at}.headers`, `invalid header name ${JSON.stringify(k.slice(0, 40))}`);
-      if (RESERVED_MCP_HEADER.test(k)) fail(`${at}.headers.${k}`, "this header is set by the MCP transport or the host and cannot be configured");
+      if (RESERVED_MCP_HEADER.test(k))
+        fail(`${at}.headers.${k}`, "this header is set by the MCP transport or the host and cannot be configured");
       if (/[\r\n\0]/.test(value)) fail(`${at}.headers.${k}`, "CR, LF and NUL are not allowed in a header value");
       for (const p of value.matchAll(/\{\{([^}]*)\}\}/g)) {
         const ref = /^secret:([a-z0-9_-]+)$/.exec(p[1]!);
         if (!ref) fail(`${at}.headers.${k}`, `unknown placeholder {{${p[1]}}} (expected {{secret:NAME}})`);
-        if (!m.secrets.includes(ref![1]!)) fail(`${at}.headers.${k}`, `secret ${ref![1]} is not listed in secrets = [...] of this server`);
+        if (!m.secrets.includes(ref![1]!))
+          fail(`${at}.headers.${k}`, `secret ${ref![1]} is not listed in secrets = [...] of this server`);
       }
     }
     m.tools.forEach((t, j) => {
@@ -201,6 +223,11 @@ export function maskConfig(c: Config): Record<string, unknown> {
     gateway,
     agents: c.agents.map((a) => (a.api_key === undefined ? a : { ...a, api_key: mask(a.api_key) })),
     // A header written with a literal credential instead of {{secret:NAME}} is not printed.
-    mcp: c.mcp.map((m) => ({ ...m, headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, v.includes("{{secret:") ? v : mask(v)])) })),
+    mcp: c.mcp.map((m) => ({
+      ...m,
+      headers: Object.fromEntries(
+        Object.entries(m.headers).map(([k, v]) => [k, v.includes("{{secret:") ? v : mask(v)]),
+      ),
+    })),
   };
 }

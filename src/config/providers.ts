@@ -50,7 +50,10 @@ const ENTRIES = {
     defaultModel: "claude-sonnet-4-5",
     baseUrl: "https://api.anthropic.com",
     keyEnv: "ANTHROPIC_API_KEY",
-    authHeaders: (key): Record<string, string> => ({ ...(key && { "x-api-key": key }), "anthropic-version": ANTHROPIC_VERSION }),
+    authHeaders: (key): Record<string, string> => ({
+      ...(key && { "x-api-key": key }),
+      "anthropic-version": ANTHROPIC_VERSION,
+    }),
     modelsPath: "/v1/models",
     prices: [
       ["claude-opus-4", { input: 15, output: 75 }],

@@ -86,7 +86,9 @@ const Agent = v.strictObject({
   base_url: v.optional(v.string(), ""),
   api_key: v.optional(v.string()),
   /** An environment variable holding this agent's key (the only env key sent to a custom base_url). */
-  api_key_env: v.optional(v.pipe(v.string(), v.regex(/^([A-Za-z_][A-Za-z0-9_]*)?$/, "api_key_env must be an environment variable name"))),
+  api_key_env: v.optional(
+    v.pipe(v.string(), v.regex(/^([A-Za-z_][A-Za-z0-9_]*)?$/, "api_key_env must be an environment variable name")),
+  ),
   max_tokens: v.optional(int(1), 4096),
   system_prompt: v.optional(v.string(), ""),
   soul: v.optional(v.string(), "SOUL.md"),
@@ -210,8 +212,16 @@ const Budgets = v.strictObject({
 const NATS_SERVER = /^(?:(?:nats|tls):\/\/)?(?:[^\s/,@]+@)?[^\s/,@:]+(?::\d{1,5})?$/;
 const NatsUrls = v.pipe(
   v.union([v.string(), v.array(v.string())], "expected a NATS URL, a comma-separated list of them, or an array"),
-  v.transform((s) => (Array.isArray(s) ? s : s.split(",")).map((u) => u.trim()).filter((u) => u !== "").join(",")),
-  v.check((s) => s === "" || s.split(",").every((u) => NATS_SERVER.test(u)), "expected nats://host:port (or a list of them)"),
+  v.transform((s) =>
+    (Array.isArray(s) ? s : s.split(","))
+      .map((u) => u.trim())
+      .filter((u) => u !== "")
+      .join(","),
+  ),
+  v.check(
+    (s) => s === "" || s.split(",").every((u) => NATS_SERVER.test(u)),
+    "expected nats://host:port (or a list of them)",
+  ),
 );
 
 export const ConfigSchema = v.strictObject({
@@ -223,7 +233,10 @@ export const ConfigSchema = v.strictObject({
   mcp: v.optional(v.array(Mcp), []),
   budgets: v.optional(Budgets, {}),
   approvals: v.optional(Approvals, {}),
-  memory: v.optional(v.strictObject({ episodic_turns: v.optional(int(0), 20), semantic: v.optional(v.boolean(), true) }), {}),
+  memory: v.optional(
+    v.strictObject({ episodic_turns: v.optional(int(0), 20), semantic: v.optional(v.boolean(), true) }),
+    {},
+  ),
   bus: v.optional(v.strictObject({ nats_url: v.optional(NatsUrls, "") }), {}),
   store: v.optional(
     v.strictObject({
@@ -233,7 +246,10 @@ export const ConfigSchema = v.strictObject({
       /** JetStream replicas of the nats store's streams and buckets: 1, or 3 on a 3-node cluster. */
       replicas: v.optional(int(1, 5), 1),
       /** Names of the nats store's streams, buckets and subjects: several deployments can share one NATS. */
-      namespace: v.optional(v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]+$/, "namespace must match [A-Za-z0-9_-]+")), "exoclaw"),
+      namespace: v.optional(
+        v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]+$/, "namespace must match [A-Za-z0-9_-]+")),
+        "exoclaw",
+      ),
     }),
     {},
   ),

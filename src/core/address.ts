@@ -60,7 +60,13 @@ function escapePeer(peer: string | null | undefined): string {
   return peer === NO_PEER ? LITERAL_MAIN_PEER : escapeComponent(peer);
 }
 
-function build(agent: string, channel: string, account: string, peer: string | null | undefined, thread: string | null | undefined): string {
+function build(
+  agent: string,
+  channel: string,
+  account: string,
+  peer: string | null | undefined,
+  thread: string | null | undefined,
+): string {
   const base = `${escapeComponent(agent)}:${escapeComponent(channel)}:${escapeComponent(account)}:${escapePeer(peer)}`;
   return thread === undefined || thread === null ? base : `${base}:${escapeComponent(thread)}`;
 }

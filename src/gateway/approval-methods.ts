@@ -22,7 +22,10 @@ export const ApprovalResolveParams = v.strictObject({
   remember: v.optional(v.boolean(), false),
 });
 
-export const ApprovalForgetParams = v.strictObject({ agent: v.pipe(v.string(), v.minLength(1)), tool: v.pipe(v.string(), v.minLength(1)) });
+export const ApprovalForgetParams = v.strictObject({
+  agent: v.pipe(v.string(), v.minLength(1)),
+  tool: v.pipe(v.string(), v.minLength(1)),
+});
 
 export function approvalMethods(broker: ApprovalBroker, store: ApprovalStore): Map<string, Method<never>> {
   return new Map([
@@ -32,8 +35,15 @@ export function approvalMethods(broker: ApprovalBroker, store: ApprovalStore): M
         params: ApprovalListParams,
         operator: true,
         handle: async (p) => {
-          if (p.state === undefined && p.session === undefined) return { approvals: broker.pending().slice(0, p.limit) };
-          return { approvals: await store.listApprovals({ limit: p.limit, ...(p.state !== undefined && { state: p.state }), ...(p.session !== undefined && { session: p.session }) }) };
+          if (p.state === undefined && p.session === undefined)
+            return { approvals: broker.pending().slice(0, p.limit) };
+          return {
+            approvals: await store.listApprovals({
+              limit: p.limit,
+              ...(p.state !== undefined && { state: p.state }),
+              ...(p.session !== undefined && { session: p.session }),
+            }),
+          };
         },
       }),
     ],
@@ -48,14 +58,18 @@ export function approvalMethods(broker: ApprovalBroker, store: ApprovalStore): M
         },
       }),
     ],
-    ["approval.rules", defineMethod({ operator: true, handle: async () => ({ rules: await store.listApprovalRules() }) })],
+    [
+      "approval.rules",
+      defineMethod({ operator: true, handle: async () => ({ rules: await store.listApprovalRules() }) }),
+    ],
     [
       "approval.forget",
       defineMethod({
         params: ApprovalForgetParams,
         operator: true,
         handle: async (p) => {
-          if (!(await store.deleteApprovalRule(p.agent, p.tool))) throw new ExoError("not_found", `no remembered decision for ${p.tool} of agent ${p.agent}`, { data: p });
+          if (!(await store.deleteApprovalRule(p.agent, p.tool)))
+            throw new ExoError("not_found", `no remembered decision for ${p.tool} of agent ${p.agent}`, { data: p });
           return { agent: p.agent, tool: p.tool, forgotten: true };
         },
       }),

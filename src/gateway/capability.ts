@@ -102,7 +102,10 @@ export class Capabilities {
     for (const m of this.modules) {
       for (const n of m.reload?.(next, prev) ?? []) {
         notes.push(n);
-        this.log.warn(`config change needs a restart: ${n.key} (${n.reason}); the running value is kept`, { module: m.name, key: n.key });
+        this.log.warn(`config change needs a restart: ${n.key} (${n.reason}); the running value is kept`, {
+          module: m.name,
+          key: n.key,
+        });
       }
     }
     return notes;
@@ -118,7 +121,10 @@ export class Capabilities {
     await beforeDrain();
     const idle = () => Promise.all(this.modules.map((m) => m.idle?.()));
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const drained = await Promise.race([idle().then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), drainMs)))]);
+    const drained = await Promise.race([
+      idle().then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), drainMs))),
+    ]);
     clearTimeout(timer);
     if (!drained) {
       for (const m of this.modules) m.cancel?.();
@@ -142,6 +148,14 @@ export class Capabilities {
 }
 
 /** Restart notes for the keys of `keys` whose value in `next` differs from the `running` one (by JSON). */
-export function frozenKeys(running: Record<string, unknown>, next: Record<string, unknown>, keys: readonly string[], prefix: string, reason: string): RestartNote[] {
-  return keys.filter((k) => JSON.stringify(running[k]) !== JSON.stringify(next[k])).map((k) => ({ key: `${prefix}${k}`, reason }));
+export function frozenKeys(
+  running: Record<string, unknown>,
+  next: Record<string, unknown>,
+  keys: readonly string[],
+  prefix: string,
+  reason: string,
+): RestartNote[] {
+  return keys
+    .filter((k) => JSON.stringify(running[k]) !== JSON.stringify(next[k]))
+    .map((k) => ({ key: `${prefix}${k}`, reason }));
 }

@@ -57,7 +57,10 @@ export function chatMethods(deps: ChatDeps): Map<string, Method<never>> {
             ...(p.team !== undefined && { team: p.team }),
             ...(p.thread !== undefined && { thread: p.thread }),
           };
-          const routed = p.agent === undefined ? deps.route(addr) : { agent: p.agent, session: sessionKey(p.agent, addr), matched_by: "explicit" as const };
+          const routed =
+            p.agent === undefined
+              ? deps.route(addr)
+              : { agent: p.agent, session: sessionKey(p.agent, addr), matched_by: "explicit" as const };
           const matched_by: MatchedBy | "explicit" = routed.matched_by;
           const controller = new AbortController();
           const onClose = () => controller.abort();
@@ -71,14 +74,35 @@ export function chatMethods(deps: ChatDeps): Map<string, Method<never>> {
               {
                 agent: routed.agent,
                 content: p.content,
-                address: { key: routed.session, agent: routed.agent, channel: p.channel, account: p.account, peer: p.peer ?? null, thread: p.thread ?? null },
+                address: {
+                  key: routed.session,
+                  agent: routed.agent,
+                  channel: p.channel,
+                  account: p.account,
+                  peer: p.peer ?? null,
+                  thread: p.thread ?? null,
+                },
               },
               {
                 signal: controller.signal,
-                emit: (e) => ctx.notify("chat.event", { id: ctx.requestId, session: routed.session, seq: ++seq, event: e.event, data: e.data }),
+                emit: (e) =>
+                  ctx.notify("chat.event", {
+                    id: ctx.requestId,
+                    session: routed.session,
+                    seq: ++seq,
+                    event: e.event,
+                    data: e.data,
+                  }),
               },
             );
-            return { session: out.session, agent: out.agent, matched_by, text: out.text, usage: out.usage, stop_reason: out.stop_reason };
+            return {
+              session: out.session,
+              agent: out.agent,
+              matched_by,
+              text: out.text,
+              usage: out.usage,
+              stop_reason: out.stop_reason,
+            };
           } finally {
             ctx.signal.removeEventListener("abort", onClose);
             mine.delete(ctx.requestId);

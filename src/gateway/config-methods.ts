@@ -15,7 +15,13 @@ export function configMethods(facts: ConfigFacts): Map<string, Method<never>> {
       "agent.list",
       defineMethod({
         handle: () => ({
-          agents: facts.agents().map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === facts.defaultAgent(), tools: a.tools })),
+          agents: facts.agents().map((a) => ({
+            id: a.id,
+            provider: a.provider,
+            model: a.model,
+            default: a.id === facts.defaultAgent(),
+            tools: a.tools,
+          })),
         }),
       }),
     ],

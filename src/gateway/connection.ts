@@ -96,12 +96,28 @@ export class RpcConnection {
     const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength;
     const encoding: Encoding = typeof data === "string" ? "json" : "msgpack";
     if (!this.authed && size > PRE_AUTH_MAX_BYTES) {
-      this.reply(errorResponse(null, RPC.PAYLOAD_TOO_LARGE, `frames before authentication are limited to ${PRE_AUTH_MAX_BYTES} bytes`, { limit: PRE_AUTH_MAX_BYTES }), encoding);
+      this.reply(
+        errorResponse(
+          null,
+          RPC.PAYLOAD_TOO_LARGE,
+          `frames before authentication are limited to ${PRE_AUTH_MAX_BYTES} bytes`,
+          { limit: PRE_AUTH_MAX_BYTES },
+        ),
+        encoding,
+      );
       this.close(CLOSE_UNAUTHORIZED, "frame too large before authentication");
       return;
     }
     if (size > this.deps.maxPayloadBytes) {
-      this.reply(errorResponse(null, RPC.PAYLOAD_TOO_LARGE, `frame of ${size} bytes exceeds max_payload_bytes (${this.deps.maxPayloadBytes})`, { limit: this.deps.maxPayloadBytes }), encoding);
+      this.reply(
+        errorResponse(
+          null,
+          RPC.PAYLOAD_TOO_LARGE,
+          `frame of ${size} bytes exceeds max_payload_bytes (${this.deps.maxPayloadBytes})`,
+          { limit: this.deps.maxPayloadBytes },
+        ),
+        encoding,
+      );
       if (!this.authed) this.close(CLOSE_UNAUTHORIZED, "frame too large before authentication");
       return;
     }
@@ -159,7 +175,15 @@ export class RpcConnection {
     const verdict = this.deps.auth.check(params ? (params.token ?? "") : null, this.remoteAddress);
     if (verdict === "limited") {
       const seconds = Math.ceil(this.deps.auth.retryAfter(this.remoteAddress) / 1000);
-      this.reply(toErrorResponse(id, new ExoError("rate_limited", `too many failed attempts; retry in ${seconds} s`, { data: { retry_after_s: seconds } })), encoding);
+      this.reply(
+        toErrorResponse(
+          id,
+          new ExoError("rate_limited", `too many failed attempts; retry in ${seconds} s`, {
+            data: { retry_after_s: seconds },
+          }),
+        ),
+        encoding,
+      );
       this.close(CLOSE_UNAUTHORIZED, "rate limited");
       return;
     }
@@ -185,7 +209,13 @@ export class RpcConnection {
     const id: RpcId = req.id ?? null;
     const silent = isNotification(req);
     if (this.inFlight >= this.deps.maxInFlight) {
-      return silent ? null : errorResponse(id, RPC.RATE_LIMITED, `too many requests in flight on this connection (max ${this.deps.maxInFlight})`);
+      return silent
+        ? null
+        : errorResponse(
+            id,
+            RPC.RATE_LIMITED,
+            `too many requests in flight on this connection (max ${this.deps.maxInFlight})`,
+          );
     }
     this.inFlight++;
     // Unknown method names are not echoed into metrics labels (their number is unbounded).
@@ -207,7 +237,10 @@ export class RpcConnection {
     if (req.method === "connect") {
       const params = parseParams(ConnectParams, req.params);
       const verdict = params.token === undefined ? "ok" : this.deps.auth.check(params.token, this.remoteAddress);
-      if (verdict === "limited") throw new ExoError("rate_limited", "too many failed attempts", { data: { retry_after_s: Math.ceil(this.deps.auth.retryAfter(this.remoteAddress) / 1000) } });
+      if (verdict === "limited")
+        throw new ExoError("rate_limited", "too many failed attempts", {
+          data: { retry_after_s: Math.ceil(this.deps.auth.retryAfter(this.remoteAddress) / 1000) },
+        });
       if (verdict !== "ok") throw new AuthError("unauthorized: invalid token");
       this.clientInfo = params.client ?? this.clientInfo;
       return this.deps.hello();

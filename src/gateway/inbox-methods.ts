@@ -8,13 +8,30 @@ import type { Inbox } from "../channels/index.ts";
 import { defineMethod, type Method } from "../protocol/methods.ts";
 
 const Id = v.pipe(v.string(), v.minLength(1), v.maxLength(1024));
-export const InboxListParams = v.strictObject({ channel: v.optional(v.pipe(v.string(), v.minLength(1))), state: v.optional(v.picklist(["pending", "dead"])) });
+export const InboxListParams = v.strictObject({
+  channel: v.optional(v.pipe(v.string(), v.minLength(1))),
+  state: v.optional(v.picklist(["pending", "dead"])),
+});
 export const InboxIdParams = v.strictObject({ id: Id });
 
 export function inboxMethods(inbox: Inbox): Map<string, Method<never>> {
   return new Map([
-    ["inbox.list", defineMethod({ params: InboxListParams, operator: true, handle: async (p) => ({ messages: await inbox.list(p) }) })],
+    [
+      "inbox.list",
+      defineMethod({
+        params: InboxListParams,
+        operator: true,
+        handle: async (p) => ({ messages: await inbox.list(p) }),
+      }),
+    ],
     ["inbox.retry", defineMethod({ params: InboxIdParams, operator: true, handle: (p) => inbox.retry(p.id) })],
-    ["inbox.drop", defineMethod({ params: InboxIdParams, operator: true, handle: async (p) => ({ dropped: await inbox.drop(p.id) }) })],
+    [
+      "inbox.drop",
+      defineMethod({
+        params: InboxIdParams,
+        operator: true,
+        handle: async (p) => ({ dropped: await inbox.drop(p.id) }),
+      }),
+    ],
   ]);
 }

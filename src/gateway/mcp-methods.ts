@@ -8,7 +8,9 @@ import * as v from "valibot";
 import type { McpClients } from "../mcp/index.ts";
 import { defineMethod, type Method } from "../protocol/methods.ts";
 
-const Name = v.strictObject({ name: v.pipe(v.string(), v.regex(/^[a-z0-9_-]+$/, "MCP server names match [a-z0-9_-]+")) });
+const Name = v.strictObject({
+  name: v.pipe(v.string(), v.regex(/^[a-z0-9_-]+$/, "MCP server names match [a-z0-9_-]+")),
+});
 
 export function mcpMethods(clients: () => McpClients): Map<string, Method<never>> {
   return new Map([

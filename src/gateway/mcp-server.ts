@@ -36,7 +36,11 @@ const askSchema = {
   type: "object",
   properties: {
     message: { type: "string", description: "What to say to the agent" },
-    session: { type: "string", description: "A name for the conversation; the same name continues it (default: main)", maxLength: 200 },
+    session: {
+      type: "string",
+      description: "A name for the conversation; the same name continues it (default: main)",
+      maxLength: 200,
+    },
   },
   required: ["message"],
   additionalProperties: false,
@@ -44,13 +48,21 @@ const askSchema = {
 
 /** A JSON-RPC error answered over HTTP (MCP's streamable transport): code and status from the error table. */
 const rpcError = (e: ExoError, headers: Record<string, string> = {}) =>
-  Response.json({ jsonrpc: "2.0", error: { code: ERROR_TABLE[e.code].rpc, message: e.message }, id: null }, { status: ERROR_TABLE[e.code].http, headers });
+  Response.json(
+    { jsonrpc: "2.0", error: { code: ERROR_TABLE[e.code].rpc, message: e.message }, id: null },
+    { status: ERROR_TABLE[e.code].http, headers },
+  );
 
 export function mountMcpServer(app: Hono, deps: McpServerDeps): void {
-  app.on(["GET", "DELETE"], "/mcp", () => rpcError(new ExoError("method_not_allowed", "method not allowed: this MCP endpoint is stateless (POST only)"), { allow: "POST" }));
+  app.on(["GET", "DELETE"], "/mcp", () =>
+    rpcError(new ExoError("method_not_allowed", "method not allowed: this MCP endpoint is stateless (POST only)"), {
+      allow: "POST",
+    }),
+  );
   app.post("/mcp", async (c) => {
     const verdict = deps.checkBearer(c.req.header("authorization"), deps.remoteOf(c.req.raw));
-    if (verdict !== "ok") return rpcError(refusalOf(verdict), verdict === "limited" ? {} : { "www-authenticate": "Bearer" });
+    if (verdict !== "ok")
+      return rpcError(refusalOf(verdict), verdict === "limited" ? {} : { "www-authenticate": "Bearer" });
     deps.holdOpen?.(c.req.raw);
     const server = buildServer(deps);
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
@@ -77,7 +89,11 @@ function buildServer(deps: McpServerDeps): Server {
       .tools()
       .specs()
       .filter((t) => !names.has(t.name))
-      .map((t) => ({ name: t.name, description: t.description, inputSchema: { type: "object" as const, ...t.input_schema } }));
+      .map((t) => ({
+        name: t.name,
+        description: t.description,
+        inputSchema: { type: "object" as const, ...t.input_schema },
+      }));
     return { tools: [...own, ...plugin] };
   });
   server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
@@ -87,20 +103,31 @@ function buildServer(deps: McpServerDeps): Server {
     if (name.startsWith(ASK)) {
       const agent = deps.agents().find((a) => `${ASK}${a.id}` === name);
       if (agent) {
-        if (typeof args.message !== "string" || args.message === "") return error("message: expected a non-empty string");
+        if (typeof args.message !== "string" || args.message === "")
+          return error("message: expected a non-empty string");
         const session = args.session;
-        if (session !== undefined && (typeof session !== "string" || session === "" || session.length > 200)) return error("session: expected a name of 1 to 200 characters");
+        if (session !== undefined && (typeof session !== "string" || session === "" || session.length > 200))
+          return error("session: expected a name of 1 to 200 characters");
         const peer = typeof session === "string" ? session : null;
         const key = sessionKey(agent.id, { channel: "mcp", account: "local", ...(peer !== null && { peer }) });
         let failure = "";
         const out = await deps.runner.run(
-          { agent: agent.id, address: { key, agent: agent.id, channel: "mcp", account: "local", peer, thread: null }, content: args.message },
+          {
+            agent: agent.id,
+            address: { key, agent: agent.id, channel: "mcp", account: "local", peer, thread: null },
+            content: args.message,
+          },
           { signal: extra.signal, emit: (e) => void (e.event === "error" && (failure = e.data.message)) },
         );
         if (out.stop_reason === "error" || out.stop_reason === "budget" || out.stop_reason === "cancelled") {
-          return error(`agent ${agent.id}: turn ended (${out.stop_reason})${failure ? `: ${failure}` : ""}${out.text ? `\n\n${out.text}` : ""}`);
+          return error(
+            `agent ${agent.id}: turn ended (${out.stop_reason})${failure ? `: ${failure}` : ""}${out.text ? `\n\n${out.text}` : ""}`,
+          );
         }
-        return { content: [{ type: "text", text: out.text }], structuredContent: { text: out.text, session: out.session, stop_reason: out.stop_reason, usage: out.usage } };
+        return {
+          content: [{ type: "text", text: out.text }],
+          structuredContent: { text: out.text, session: out.session, stop_reason: out.stop_reason, usage: out.usage },
+        };
       }
     }
     const box = deps.tools();

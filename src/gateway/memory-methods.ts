@@ -17,7 +17,12 @@ export function memoryMethods(store: FactStore, defaultAgent: () => string): Map
       defineMethod({
         params: MemorySearchParams,
         handle: async (p) => ({
-          facts: await store.searchFacts({ agent: p.agent ?? defaultAgent(), query: p.query, limit: p.limit, ...(p.person !== undefined && { person: p.person }) }),
+          facts: await store.searchFacts({
+            agent: p.agent ?? defaultAgent(),
+            query: p.query,
+            limit: p.limit,
+            ...(p.person !== undefined && { person: p.person }),
+          }),
         }),
       }),
     ],

@@ -90,7 +90,13 @@ export class RoutingModule implements Capability {
     const c = this.live.current;
     return {
       router: { bindings: this.router.size },
-      agents: c.agents.map((a) => ({ id: a.id, provider: a.provider, model: a.model, default: a.id === defaultAgentId(c), key: this.keyState(a) })),
+      agents: c.agents.map((a) => ({
+        id: a.id,
+        provider: a.provider,
+        model: a.model,
+        default: a.id === defaultAgentId(c),
+        key: this.keyState(a),
+      })),
     };
   }
 }
@@ -101,7 +107,10 @@ export function storeModule(store: Store, live: LiveConfig): Capability {
   const running = live.current.store;
   return {
     name: "store",
-    methods: () => [...usageMethods(store, () => live.current.budgets), ...memoryMethods(store, () => defaultAgentId(live.current))],
+    methods: () => [
+      ...usageMethods(store, () => live.current.budgets),
+      ...memoryMethods(store, () => defaultAgentId(live.current)),
+    ],
     readiness: async () => {
       const sessions = await store.countSessions().then(
         () => ({ ok: true }),
@@ -111,9 +120,21 @@ export function storeModule(store: Store, live: LiveConfig): Capability {
     },
     status: async () => ({
       usage_today: await store.sumUsage({ since: periodStarts(Date.now()).day }),
-      store: { kind: store.kind, location: store.location, sessions: await store.countSessions(), ...(store.describe && { engine: await store.describe() }) },
+      store: {
+        kind: store.kind,
+        location: store.location,
+        sessions: await store.countSessions(),
+        ...(store.describe && { engine: await store.describe() }),
+      },
     }),
-    reload: (next) => frozenKeys(running, next.store, Object.keys({ ...running, ...next.store }), "store.", "the store is opened once, at start"),
+    reload: (next) =>
+      frozenKeys(
+        running,
+        next.store,
+        Object.keys({ ...running, ...next.store }),
+        "store.",
+        "the store is opened once, at start",
+      ),
     stop: () => store.close(),
   };
 }
@@ -125,7 +146,9 @@ export function busModule(bus: ReloadableBus, log: Logger): Capability {
     readiness: async () => ({ ok: true, facts: { bus: { mode: bus.mode } } }),
     status: () => ({ bus: { mode: bus.mode, ...(bus.url && { url: bus.url }) } }),
     reload: (next) => {
-      void bus.reload(next.bus.nats_url).catch((e: unknown) => log.error("bus switch failed", { error: describeError(e) }));
+      void bus
+        .reload(next.bus.nats_url)
+        .catch((e: unknown) => log.error("bus switch failed", { error: describeError(e) }));
     },
     stop: () => bus.close(),
   };
@@ -133,22 +156,46 @@ export function busModule(bus: ReloadableBus, log: Logger): Capability {
 
 /** Plugins: `plugin.*`, their states in `status` and `/ready`, the loaded/failed gauges. */
 export function pluginsModule(plugins: PluginRegistry, host: PluginHost, metrics: Metrics): Capability {
-  metrics.gauge("exoclaw_plugins_loaded", "Plugins loaded and serving.", () => plugins.list().filter((p) => p.state === "loaded").length);
-  metrics.gauge("exoclaw_plugins_failed", "Configured plugins that were refused.", () => plugins.list().filter((p) => p.state === "error").length);
+  metrics.gauge(
+    "exoclaw_plugins_loaded",
+    "Plugins loaded and serving.",
+    () => plugins.list().filter((p) => p.state === "loaded").length,
+  );
+  metrics.gauge(
+    "exoclaw_plugins_failed",
+    "Configured plugins that were refused.",
+    () => plugins.list().filter((p) => p.state === "error").length,
+  );
   return {
     name: "plugins",
     methods: () => pluginMethods(plugins),
     readiness: async () => {
       const list = plugins.list();
-      return { ok: true, facts: { plugins: { loaded: list.filter((p) => p.state === "loaded").length, failed: list.filter((p) => p.state === "error").map((p) => p.name) } } };
+      return {
+        ok: true,
+        facts: {
+          plugins: {
+            loaded: list.filter((p) => p.state === "loaded").length,
+            failed: list.filter((p) => p.state === "error").map((p) => p.name),
+          },
+        },
+      };
     },
-    status: () => ({ plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })) }),
+    status: () => ({
+      plugins: plugins.list().map((p) => ({ name: p.name, state: p.state, ...(p.error && { error: p.error }) })),
+    }),
     // Compared with what runs (a `plugin load` since start counts), not with the previous file.
     reload: (next): RestartNote[] => {
       const { changed, removed } = plugins.differences(next.plugins);
       return [
-        ...changed.map((name) => ({ key: `plugins.${name}`, reason: `[[plugins]] entries are loaded at start; run \`exoclaw plugin load ${name}\` to apply it now` })),
-        ...removed.map((name) => ({ key: `plugins.${name}`, reason: `removed from the config but still loaded; run \`exoclaw plugin unload ${name}\`` })),
+        ...changed.map((name) => ({
+          key: `plugins.${name}`,
+          reason: `[[plugins]] entries are loaded at start; run \`exoclaw plugin load ${name}\` to apply it now`,
+        })),
+        ...removed.map((name) => ({
+          key: `plugins.${name}`,
+          reason: `removed from the config but still loaded; run \`exoclaw plugin unload ${name}\``,
+        })),
       ];
     },
     stop: () => host.stop(),
@@ -160,7 +207,11 @@ export function mcpModule(mcp: McpClients): Capability {
   return {
     name: "mcp",
     methods: () => mcpMethods(() => mcp),
-    status: () => ({ mcp: mcp.list().map((m) => ({ name: m.name, state: m.state, tools: m.offered, ...(m.error && { error: m.error }) })) }),
+    status: () => ({
+      mcp: mcp
+        .list()
+        .map((m) => ({ name: m.name, state: m.state, tools: m.offered, ...(m.error && { error: m.error }) })),
+    }),
     start: () => mcp.start(),
     reload: (next) => {
       mcp.reload(next.mcp);
@@ -213,13 +264,22 @@ export function chatModule(deps: ChatModuleDeps): Capability {
   const { live, runner } = deps;
   return {
     name: "chat",
-    methods: () => [...sessionMethods(deps.store, (key) => runner.forget(key)), ...chatMethods({ runner, route: deps.route })],
+    methods: () => [
+      ...sessionMethods(deps.store, (key) => runner.forget(key)),
+      ...chatMethods({ runner, route: deps.route }),
+    ],
     routes: (app, auth) => {
       app.use("/v1/*", async (c, next) => {
         if (!live.current.gateway.openai_compat) return c.notFound();
         await next();
       });
-      mountOpenAICompat(app, { runner, agents: () => live.current.agents, checkBearer: auth.checkBearer, remoteOf: auth.remoteOf, holdOpen: auth.holdOpen });
+      mountOpenAICompat(app, {
+        runner,
+        agents: () => live.current.agents,
+        checkBearer: auth.checkBearer,
+        remoteOf: auth.remoteOf,
+        holdOpen: auth.holdOpen,
+      });
       app.use("/mcp", async (c, next) => {
         if (!live.current.gateway.mcp) return c.notFound();
         await next();
@@ -237,7 +297,9 @@ export function chatModule(deps: ChatModuleDeps): Capability {
     check: (next) => {
       // The same rule as at start (src/gateway/server.ts): /mcp runs turns at the operator's cost.
       if (next.gateway.mcp && next.gateway.token === "") {
-        throw new ConfigError("gateway.mcp = true needs a token (--token or EXOCLAW_TOKEN): /mcp runs agent turns at your cost, and an MCP client must present the token as a Bearer");
+        throw new ConfigError(
+          "gateway.mcp = true needs a token (--token or EXOCLAW_TOKEN): /mcp runs agent turns at your cost, and an MCP client must present the token as a Bearer",
+        );
       }
     },
     idle: () => runner.idle(),
@@ -246,7 +308,21 @@ export function chatModule(deps: ChatModuleDeps): Capability {
 }
 
 /** Settings of `[gateway]` the listener reads once, at start. */
-const LISTENER_KEYS = ["bind", "port", "tls_cert", "tls_key", "allowed_origins", "trusted_proxies", "public_url", "max_payload_bytes", "log_level", "max_unauthenticated_sockets", "max_unauthenticated_per_address", "body_timeout_ms", "workers"] as const;
+const LISTENER_KEYS = [
+  "bind",
+  "port",
+  "tls_cert",
+  "tls_key",
+  "allowed_origins",
+  "trusted_proxies",
+  "public_url",
+  "max_payload_bytes",
+  "log_level",
+  "max_unauthenticated_sockets",
+  "max_unauthenticated_per_address",
+  "body_timeout_ms",
+  "workers",
+] as const;
 
 /** The listener: what a reload cannot change without a restart, said rather than silently kept. */
 export function listenerModule(live: LiveConfig): Capability {
@@ -263,7 +339,11 @@ export function listenerModule(live: LiveConfig): Capability {
  * every message fails with the provider's 401), `not_required` (Ollama, or a custom `base_url`, where a
  * local server may need none). Read at call time, so a key added by `exoclaw onboard` shows at once.
  */
-export function agentKeyState(config: Config, env: Readonly<Record<string, string | undefined>>, agent: AgentConfig): "present" | "missing" | "not_required" {
+export function agentKeyState(
+  config: Config,
+  env: Readonly<Record<string, string | undefined>>,
+  agent: AgentConfig,
+): "present" | "missing" | "not_required" {
   if (resolveAgentKey(env, config.home, agent).key !== null) return "present";
   return takesNoKey(agent.provider) || agent.base_url !== "" ? "not_required" : "missing";
 }
@@ -275,9 +355,12 @@ export function agentKeyState(config: Config, env: Readonly<Record<string, strin
 export function warnMissingKeys(config: Config, env: Readonly<Record<string, string | undefined>>, log: Logger): void {
   for (const agent of config.agents) {
     if (agentKeyState(config, env, agent) !== "missing") continue;
-    log.warn(`agent ${agent.id} has no API key for ${agent.provider}: every message to it will fail until you run \`exoclaw onboard\` or \`exoclaw secret set ${agent.provider}\``, {
-      agent: agent.id,
-      provider: agent.provider,
-    });
+    log.warn(
+      `agent ${agent.id} has no API key for ${agent.provider}: every message to it will fail until you run \`exoclaw onboard\` or \`exoclaw secret set ${agent.provider}\``,
+      {
+        agent: agent.id,
+        provider: agent.provider,
+      },
+    );
   }
 }

@@ -17,7 +17,11 @@ import { ERROR_TABLE } from "../protocol/error-codes.ts";
 import type { AgentRunner, TurnOutcome } from "../agent/runner.ts";
 import type { ChatMessage } from "../agent/types.ts";
 
-const Content = v.union([v.string(), v.array(v.looseObject({ type: v.string(), text: v.optional(v.string()) })), v.null()]);
+const Content = v.union([
+  v.string(),
+  v.array(v.looseObject({ type: v.string(), text: v.optional(v.string()) })),
+  v.null(),
+]);
 const Body = v.looseObject({
   model: v.string(),
   messages: v.pipe(v.array(v.looseObject({ role: v.string(), content: v.optional(Content) })), v.minLength(1)),
@@ -35,7 +39,11 @@ export interface OpenAICompatDeps {
 }
 
 /** OpenAI's error `type` for a kind; the rest are `invalid_request_error`. */
-const OAI_TYPE: Partial<Record<ErrorCode, string>> = { rate_limited: "rate_limit_error", provider_error: "api_error", internal: "api_error" };
+const OAI_TYPE: Partial<Record<ErrorCode, string>> = {
+  rate_limited: "rate_limit_error",
+  provider_error: "api_error",
+  internal: "api_error",
+};
 
 /** An error in OpenAI's own body shape (what its SDKs read), with the status of `kind` in the error table. */
 const oaiError = (kind: ErrorCode, message: string, code: string | null = null) => ({
@@ -80,7 +88,10 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
   });
 
   app.get("/v1/models", (c) =>
-    c.json({ object: "list", data: deps.agents().map((a) => ({ id: `exoclaw:${a.id}`, object: "model", created: 0, owned_by: "exoclaw" })) }),
+    c.json({
+      object: "list",
+      data: deps.agents().map((a) => ({ id: `exoclaw:${a.id}`, object: "model", created: 0, owned_by: "exoclaw" })),
+    }),
   );
 
   app.post("/v1/chat/completions", async (c) => {
@@ -91,18 +102,32 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
       return answer(c, oaiError("parse_error", "the body is not valid JSON"));
     }
     const parsed = v.safeParse(Body, raw);
-    if (!parsed.success) return answer(c, oaiError("invalid_request", `invalid request: ${parsed.issues[0]?.message ?? "bad body"}`));
+    if (!parsed.success)
+      return answer(c, oaiError("invalid_request", `invalid request: ${parsed.issues[0]?.message ?? "bad body"}`));
     const body = parsed.output;
     const agent = body.model.startsWith("exoclaw:") ? body.model.slice("exoclaw:".length) : "";
     if (!deps.agents().some((a) => a.id === agent)) {
-      return answer(c, oaiError("not_found", `model ${body.model} does not exist; use exoclaw:<agent> (see /v1/models)`, "model_not_found"));
+      return answer(
+        c,
+        oaiError(
+          "not_found",
+          `model ${body.model} does not exist; use exoclaw:<agent> (see /v1/models)`,
+          "model_not_found",
+        ),
+      );
     }
-    const system = body.messages.filter((m) => m.role === "system" || m.role === "developer").map((m) => text(m.content)).join("\n\n");
+    const system = body.messages
+      .filter((m) => m.role === "system" || m.role === "developer")
+      .map((m) => text(m.content))
+      .join("\n\n");
     const convo = body.messages.filter((m) => m.role === "user" || m.role === "assistant");
     const last = convo.at(-1);
-    if (!last || last.role !== "user") return answer(c, oaiError("invalid_params", "the last message must be from the user"));
+    if (!last || last.role !== "user")
+      return answer(c, oaiError("invalid_params", "the last message must be from the user"));
     const session = c.req.header("x-exoclaw-session");
-    const history: ChatMessage[] = convo.slice(0, -1).map((m) => ({ role: m.role as "user" | "assistant", parts: [{ type: "text", text: text(m.content) }] }));
+    const history: ChatMessage[] = convo
+      .slice(0, -1)
+      .map((m) => ({ role: m.role as "user" | "assistant", parts: [{ type: "text", text: text(m.content) }] }));
     const peer = session ?? "stateless";
     const key = sessionKey(agent, { channel: "openai", account: "local", peer });
     const turn = {
@@ -128,14 +153,26 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
         if (e instanceof BusyError) return busyResponse(c, e);
         throw e;
       }
-      if (out.stop_reason === "error") return answer(c, oaiError("provider_error", out.error?.message ?? "the model call failed", "provider_error"));
+      if (out.stop_reason === "error")
+        return answer(c, oaiError("provider_error", out.error?.message ?? "the model call failed", "provider_error"));
       return c.json({
         id,
         object: "chat.completion",
         created,
         model: body.model,
-        choices: [{ index: 0, message: { role: "assistant", content: out.text, refusal: null }, logprobs: null, finish_reason: FINISH[out.stop_reason] }],
-        usage: { prompt_tokens: out.usage.input_tokens, completion_tokens: out.usage.output_tokens, total_tokens: out.usage.input_tokens + out.usage.output_tokens },
+        choices: [
+          {
+            index: 0,
+            message: { role: "assistant", content: out.text, refusal: null },
+            logprobs: null,
+            finish_reason: FINISH[out.stop_reason],
+          },
+        ],
+        usage: {
+          prompt_tokens: out.usage.input_tokens,
+          completion_tokens: out.usage.output_tokens,
+          total_tokens: out.usage.input_tokens + out.usage.output_tokens,
+        },
       });
     }
 
@@ -147,19 +184,45 @@ export function mountOpenAICompat(app: Hono, deps: OpenAICompatDeps): void {
     running.catch(() => {}); // awaited inside the stream; this only keeps an early failure from counting as unhandled
     return streamSSE(c, async (sse) => {
       const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
-        sse.writeSSE({ data: JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...extra }) });
+        sse.writeSSE({
+          data: JSON.stringify({
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model: body.model,
+            choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+            ...extra,
+          }),
+        });
       await chunk({ role: "assistant", content: "" }, null);
       const writes: Promise<void>[] = early.map((t) => chunk({ content: t }, null));
       onText = (t) => void writes.push(chunk({ content: t }, null));
       const out = await running;
       await Promise.all(writes);
       if (out.stop_reason === "error") {
-        await sse.writeSSE({ data: JSON.stringify(oaiError("provider_error", out.error?.message ?? "the model call failed", "provider_error").body) });
+        await sse.writeSSE({
+          data: JSON.stringify(
+            oaiError("provider_error", out.error?.message ?? "the model call failed", "provider_error").body,
+          ),
+        });
       } else {
         await chunk({}, FINISH[out.stop_reason]);
         if (body.stream_options?.include_usage) {
-          const usage = { prompt_tokens: out.usage.input_tokens, completion_tokens: out.usage.output_tokens, total_tokens: out.usage.input_tokens + out.usage.output_tokens };
-          await sse.writeSSE({ data: JSON.stringify({ id, object: "chat.completion.chunk", created, model: body.model, choices: [], usage }) });
+          const usage = {
+            prompt_tokens: out.usage.input_tokens,
+            completion_tokens: out.usage.output_tokens,
+            total_tokens: out.usage.input_tokens + out.usage.output_tokens,
+          };
+          await sse.writeSSE({
+            data: JSON.stringify({
+              id,
+              object: "chat.completion.chunk",
+              created,
+              model: body.model,
+              choices: [],
+              usage,
+            }),
+          });
         }
       }
       await sse.writeSSE({ data: "[DONE]" });

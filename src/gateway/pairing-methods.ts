@@ -12,8 +12,21 @@ export const PairingRevokeParams = v.strictObject({ person: v.pipe(v.string(), v
 
 export function pairingMethods(pairings: Pairings): Map<string, Method<never>> {
   return new Map([
-    ["pairing.list", defineMethod({ params: PairingListParams, operator: true, handle: async (p) => ({ pairings: await pairings.list(p.channel) }) })],
-    ["pairing.approve", defineMethod({ params: PairingApproveParams, operator: true, handle: (p) => pairings.approve(p.code) })],
-    ["pairing.revoke", defineMethod({ params: PairingRevokeParams, operator: true, handle: (p) => pairings.revoke(p.person) })],
+    [
+      "pairing.list",
+      defineMethod({
+        params: PairingListParams,
+        operator: true,
+        handle: async (p) => ({ pairings: await pairings.list(p.channel) }),
+      }),
+    ],
+    [
+      "pairing.approve",
+      defineMethod({ params: PairingApproveParams, operator: true, handle: (p) => pairings.approve(p.code) }),
+    ],
+    [
+      "pairing.revoke",
+      defineMethod({ params: PairingRevokeParams, operator: true, handle: (p) => pairings.revoke(p.person) }),
+    ],
   ]);
 }

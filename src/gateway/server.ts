@@ -147,15 +147,25 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const tokenRequired = gw.token !== "";
   const tls = gw.tls_cert !== "" && gw.tls_key !== "";
-  const policy: ExposurePolicy = { bind: gw.bind, tls, tokenRequired, allowedOrigins: gw.allowed_origins, publicUrl: gw.public_url };
+  const policy: ExposurePolicy = {
+    bind: gw.bind,
+    tls,
+    tokenRequired,
+    allowedOrigins: gw.allowed_origins,
+    publicUrl: gw.public_url,
+  };
   const auth = opts.authenticator ?? createAuthenticator(gw.token, opts.limiter);
   const authTimeoutMs = opts.authTimeoutMs ?? 10_000;
   const sockets = new Set<ServerWebSocket<SocketData>>();
   const metrics = opts.metrics ?? createMetrics();
   const startedAt = Date.now();
   metrics.gauge("exoclaw_ws_connections", "Open WebSocket connections.", () => sockets.size);
-  metrics.gauge("exoclaw_uptime_seconds", "Seconds since the gateway started.", () => Math.round((Date.now() - startedAt) / 1000));
-  metrics.gauge("exoclaw_process_resident_memory_bytes", "Resident memory of the gateway process.", () => process.memoryUsage.rss());
+  metrics.gauge("exoclaw_uptime_seconds", "Seconds since the gateway started.", () =>
+    Math.round((Date.now() - startedAt) / 1000),
+  );
+  metrics.gauge("exoclaw_process_resident_memory_bytes", "Resident memory of the gateway process.", () =>
+    process.memoryUsage.rss(),
+  );
   metrics.help("exoclaw_rpc_requests_total", "JSON-RPC requests by method and outcome.", "counter");
   const unauthenticated = unauthenticatedSockets(gw, metrics);
   let nextId = 1;
@@ -199,7 +209,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         // At most one line a minute: a stranger spraying Host names must not flood the log.
         if (Date.now() - lastHostWarning > 60_000) {
           lastHostWarning = Date.now();
-          log.warn("request for a foreign Host refused (DNS-rebinding guard of a gateway without a token)", { host, path: c.req.path });
+          log.warn("request for a foreign Host refused (DNS-rebinding guard of a gateway without a token)", {
+            host,
+            path: c.req.path,
+          });
         }
         const message =
           `host ${host ?? "(none)"} not allowed: a gateway without a token answers only loopback host names (a guard against DNS rebinding). ` +
@@ -218,7 +231,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   // The buffered request stands in for the one Bun gave; requestIP and timeout need Bun's own.
   const originals = new WeakMap<Request, Request>();
-  app.use("*", bodyDeadline(gw.body_timeout_ms, gw.max_payload_bytes, (next, raw) => originals.set(next, originals.get(raw) ?? raw)));
+  app.use(
+    "*",
+    bodyDeadline(gw.body_timeout_ms, gw.max_payload_bytes, (next, raw) =>
+      originals.set(next, originals.get(raw) ?? raw),
+    ),
+  );
   app.use(
     "*",
     bodyLimit({
@@ -229,11 +247,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     }),
   );
   app.get("/health", (c) => c.json({ status: "ok", version: VERSION }));
-  const pageHeaders = { "content-security-policy": PAGE_CSP, "x-content-type-options": "nosniff", "referrer-policy": "no-referrer" };
+  const pageHeaders = {
+    "content-security-policy": PAGE_CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+  };
   app.get("/", (c) => c.html(PAGE_HTML, 200, pageHeaders));
   app.get("/app.js", (c) => c.body(PAGE_JS, 200, { ...pageHeaders, "content-type": "text/javascript; charset=utf-8" }));
-  const verifyBearer = (header: string | null | undefined, remote: string): AuthVerdict => auth.check(bearerToken(header), remote);
-  const remoteOf = (req: Request) => clientAddress(server?.requestIP(originals.get(req) ?? req)?.address ?? "unknown", req.headers.get("x-forwarded-for"), gw.trusted_proxies);
+  const verifyBearer = (header: string | null | undefined, remote: string): AuthVerdict =>
+    auth.check(bearerToken(header), remote);
+  const remoteOf = (req: Request) =>
+    clientAddress(
+      server?.requestIP(originals.get(req) ?? req)?.address ?? "unknown",
+      req.headers.get("x-forwarded-for"),
+      gw.trusted_proxies,
+    );
   /** Throws the refusal when the request does not carry the token. */
   const requireToken = (req: Request) => {
     const remote = remoteOf(req);
@@ -242,7 +270,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   app.get("/ready", async (c) => {
     requireToken(c.req.raw);
-    const r = opts.readiness ? await opts.readiness().catch((e: unknown) => ({ ready: false, error: describeError(e) })) : { ready: true };
+    const r = opts.readiness
+      ? await opts.readiness().catch((e: unknown) => ({ ready: false, error: describeError(e) }))
+      : { ready: true };
     return c.json({ status: r.ready ? "ready" : "not ready", ...r }, r.ready ? 200 : 503);
   });
   app.get("/metrics", (c) => {
@@ -270,7 +300,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     throw new ExoError("upgrade_required", "expected a WebSocket upgrade");
   });
   const checkRequest = (req: Request) =>
-    !tokenRequired && hostAccess(policy, req.headers.get("host")) !== "all" ? ("missing" as const) : verifyBearer(req.headers.get("authorization"), remoteOf(req));
+    !tokenRequired && hostAccess(policy, req.headers.get("host")) !== "all"
+      ? ("missing" as const)
+      : verifyBearer(req.headers.get("authorization"), remoteOf(req));
   // The turn itself is bounded (the approval timeout, the model's idle limit, tool rounds); the
   // request's end (client gone) still cancels it.
   const holdOpen = (req: Request) => server?.timeout(originals.get(req) ?? req, 0);
@@ -336,8 +368,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     });
   } catch (e) {
     const code = (e as { code?: string }).code;
-    if (code === "EADDRINUSE") throw new UnavailableError(`port ${gw.port} on ${gw.bind} is already in use`, { cause: e });
-    if (code === "EADDRNOTAVAIL") throw new UnavailableError(`cannot bind ${gw.bind}: address not available on this machine`, { cause: e });
+    if (code === "EADDRINUSE")
+      throw new UnavailableError(`port ${gw.port} on ${gw.bind} is already in use`, { cause: e });
+    if (code === "EADDRNOTAVAIL")
+      throw new UnavailableError(`cannot bind ${gw.bind}: address not available on this machine`, { cause: e });
     throw new UnavailableError(`cannot start the gateway on ${gw.bind}:${gw.port}: ${describeError(e)}`, { cause: e });
   }
   const live = server;
@@ -416,11 +450,18 @@ function bodyDeadline(ms: number, max: number, replaced: (next: Request, raw: Re
  * new one is closed at once with 1013 (try again later) and counted; authenticated clients are
  * never counted, so they keep being served.
  */
-function unauthenticatedSockets(gw: { max_unauthenticated_sockets: number; max_unauthenticated_per_address: number }, metrics: Metrics) {
+function unauthenticatedSockets(
+  gw: { max_unauthenticated_sockets: number; max_unauthenticated_per_address: number },
+  metrics: Metrics,
+) {
   const perAddress = new Map<string, number>();
   let total = 0;
   metrics.gauge("exoclaw_ws_unauthenticated", "WebSocket connections open and not yet authenticated.", () => total);
-  metrics.help("exoclaw_ws_refused_total", "WebSocket connections closed at once (1013) by the unauthenticated-socket caps.", "counter");
+  metrics.help(
+    "exoclaw_ws_refused_total",
+    "WebSocket connections closed at once (1013) by the unauthenticated-socket caps.",
+    "counter",
+  );
   return {
     /** Counts the socket in, or returns why it is refused. */
     admit(ws: ServerWebSocket<SocketData>): string | null {
@@ -433,7 +474,9 @@ function unauthenticatedSockets(gw: { max_unauthenticated_sockets: number; max_u
             ? `too many unauthenticated connections (max_unauthenticated_sockets = ${gw.max_unauthenticated_sockets})`
             : null;
       if (refusal) {
-        metrics.inc("exoclaw_ws_refused_total", { reason: mine >= gw.max_unauthenticated_per_address ? "per_address" : "total" });
+        metrics.inc("exoclaw_ws_refused_total", {
+          reason: mine >= gw.max_unauthenticated_per_address ? "per_address" : "total",
+        });
         return refusal;
       }
       perAddress.set(address, mine + 1);
@@ -458,10 +501,18 @@ function unauthenticatedSockets(gw: { max_unauthenticated_sockets: number; max_u
  * were written by the client and prove nothing). Without trusted proxies the header is ignored.
  */
 export function clientAddress(peer: string, forwardedFor: string | null, trusted: readonly string[]): string {
-  const norm = (a: string) => a.trim().toLowerCase().replace(/^\[|\]$/g, "").replace(/^::ffff:(?=\d+\.)/, "");
+  const norm = (a: string) =>
+    a
+      .trim()
+      .toLowerCase()
+      .replace(/^\[|\]$/g, "")
+      .replace(/^::ffff:(?=\d+\.)/, "");
   const isTrusted = (a: string) => trusted.some((t) => norm(t) === norm(a));
   if (!forwardedFor || !isTrusted(peer)) return peer;
-  const hops = forwardedFor.split(",").map(norm).filter((h) => h !== "");
+  const hops = forwardedFor
+    .split(",")
+    .map(norm)
+    .filter((h) => h !== "");
   for (let i = hops.length - 1; i >= 0; i--) if (!isTrusted(hops[i]!)) return hops[i]!;
   return peer;
 }

@@ -23,7 +23,10 @@ export const ChatHistoryParams = v.strictObject({
 const notFound = (session: string) => new ExoError("not_found", `no session ${session}`, { data: { session } });
 
 /** `onReset` lets whoever caches a session's history drop it. */
-export function sessionMethods(store: ConversationStore, onReset: (session: string) => void = () => {}): Map<string, Method<never>> {
+export function sessionMethods(
+  store: ConversationStore,
+  onReset: (session: string) => void = () => {},
+): Map<string, Method<never>> {
   return new Map([
     [
       "session.list",
@@ -55,7 +58,10 @@ export function sessionMethods(store: ConversationStore, onReset: (session: stri
       defineMethod({
         params: ChatHistoryParams,
         handle: async (p) => {
-          const messages = await store.history(p.session, { limit: p.limit, ...(p.before !== undefined && { before: p.before }) });
+          const messages = await store.history(p.session, {
+            limit: p.limit,
+            ...(p.before !== undefined && { before: p.before }),
+          });
           if (messages.length === 0 && !(await store.getSession(p.session))) throw notFound(p.session);
           const first = messages[0]?.seq ?? 1;
           return {

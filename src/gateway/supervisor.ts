@@ -83,7 +83,15 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   const { log, count } = opts;
   const stopTimeoutMs = opts.stopTimeoutMs ?? WORKER_STOP_MS;
   const backoff = opts.backoffMs ?? 250;
-  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({ index, proc: null, startedAt: 0, failures: 0, listening: false, report: null, restart: null }));
+  const slots: Slot[] = Array.from({ length: count }, (_, index) => ({
+    index,
+    proc: null,
+    startedAt: 0,
+    failures: 0,
+    listening: false,
+    report: null,
+    restart: null,
+  }));
   let port: number | null = null;
   let stopping = false;
   let announced = false;
@@ -91,7 +99,11 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
   let finish!: (code: number) => void;
   const done = new Promise<number>((r) => (finish = r));
 
-  const table = (): ToWorker => ({ t: "workers", expected: count, workers: slots.flatMap((s) => (s.proc && s.report ? [s.report] : [])) });
+  const table = (): ToWorker => ({
+    t: "workers",
+    expected: count,
+    workers: slots.flatMap((s) => (s.proc && s.report ? [s.report] : [])),
+  });
   const broadcast = () => {
     const msg = table();
     for (const s of slots) if (s.proc && s.listening) trySend(s.proc, msg);
@@ -102,7 +114,11 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
     slot.listening = false;
     slot.report = null;
     slot.startedAt = Date.now();
-    const env = { ...opts.env, [WORKER_ENV]: String(slot.index), ...(port !== null && { [WORKER_PORT_ENV]: String(port) }) };
+    const env = {
+      ...opts.env,
+      [WORKER_ENV]: String(slot.index),
+      ...(port !== null && { [WORKER_PORT_ENV]: String(port) }),
+    };
     const proc = Bun.spawn(opts.command, {
       env,
       stdin: "ignore",
@@ -150,7 +166,14 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
         if (lived >= 30_000) slot.failures = 0;
         const delay = Math.min(30_000, backoff * 2 ** slot.failures);
         slot.failures++;
-        log.error("worker exited; restarting it", { worker: slot.index, pid: proc.pid, exit_code: code, signal, uptime_ms: lived, restart_in_ms: delay });
+        log.error("worker exited; restarting it", {
+          worker: slot.index,
+          pid: proc.pid,
+          exit_code: code,
+          signal,
+          uptime_ms: lived,
+          restart_in_ms: delay,
+        });
         slot.restart = setTimeout(() => stopping || spawn(slot), delay);
       },
     });
@@ -167,7 +190,8 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<number> {
     if (stopping) {
       // A second signal while draining stops at once, as it does a single gateway.
       const left = slots.filter((s) => s.proc);
-      if (left.length > 0) log.warn("second signal while draining: workers killed", { signal, workers: left.map((s) => s.proc!.pid) });
+      if (left.length > 0)
+        log.warn("second signal while draining: workers killed", { signal, workers: left.map((s) => s.proc!.pid) });
       forced ||= left.length > 0;
       for (const s of left) s.proc!.kill("SIGKILL");
       return;

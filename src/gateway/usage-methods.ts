@@ -19,7 +19,11 @@ export function usageMethods(store: UsageLedger, budgets: () => ConfigFile["budg
         async handle(p) {
           const scope = { ...(p.session && { session: p.session }), ...(p.agent && { agent: p.agent }) };
           const { day, month } = periodStarts(Date.now());
-          const [today, thisMonth, all] = await Promise.all([store.sumUsage({ ...scope, since: day }), store.sumUsage({ ...scope, since: month }), store.sumUsage(scope)]);
+          const [today, thisMonth, all] = await Promise.all([
+            store.sumUsage({ ...scope, since: day }),
+            store.sumUsage({ ...scope, since: month }),
+            store.sumUsage(scope),
+          ]);
           return { ...scope, today, month: thisMonth, all, budgets: budgets() };
         },
       }),

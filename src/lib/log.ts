@@ -62,7 +62,9 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
 function base64Cores(bytes: Buffer): string[] {
   const out: string[] = [];
   for (let k = 0; k < 3; k++) {
-    const enc = Buffer.concat([Buffer.alloc(k), bytes]).toString("base64").replace(/=+$/, "");
+    const enc = Buffer.concat([Buffer.alloc(k), bytes])
+      .toString("base64")
+      .replace(/=+$/, "");
     // Characters fully determined by the secret's bits, whatever surrounds it.
     const from = Math.ceil((8 * k) / 6);
     const to = Math.floor((8 * (k + bytes.length)) / 6);
@@ -105,12 +107,18 @@ function matcherFor(secrets: readonly string[]): Matcher | null {
   }
   let m: Matcher | null = null;
   if (lower.length > 0) {
-    const alt = (set: Set<string>) => [...set].sort((a, b) => b.length - a.length).map(escapeRe).join("|");
+    const alt = (set: Set<string>) =>
+      [...set]
+        .sort((a, b) => b.length - a.length)
+        .map(escapeRe)
+        .join("|");
     try {
       m = { folded: new RegExp(alt(folded), "gi"), exact: exact.size > 0 ? new RegExp(alt(exact), "g") : null, lower };
     } catch {
       // Still too large: the whole forms only (never throw: scrubbing sits on every error path).
-      const whole = new Set(secrets.filter((x) => x.length >= 4).flatMap((x) => [x, JSON.stringify(x).slice(1, -1), encodeURIComponent(x)]));
+      const whole = new Set(
+        secrets.filter((x) => x.length >= 4).flatMap((x) => [x, JSON.stringify(x).slice(1, -1), encodeURIComponent(x)]),
+      );
       m = { folded: new RegExp(alt(whole), "gi"), exact: null, lower };
     }
   }
@@ -135,7 +143,7 @@ function scrubWith(text: string, re: RegExp | null, extend: Matcher | null): str
         for (let o = s.indexOf(piece); o !== -1; o = s.indexOf(piece, o + 1)) {
           let e = hit.index + piece.length;
           let j = o + piece.length;
-          while (j < s.length && e < text.length && lowerText[e] === s[j]) (e++, j++);
+          while (j < s.length && e < text.length && lowerText[e] === s[j]) e++, j++;
           end = Math.max(end, e);
         }
       }
@@ -154,7 +162,10 @@ function redact(value: unknown, secrets: readonly string[], depth = 0): unknown 
   if (Array.isArray(value)) return value.map((v) => redact(v, secrets, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = SECRET_KEY.test(k) && v !== "" && v !== undefined && typeof v !== "boolean" ? MASK : redact(v, secrets, depth + 1);
+    out[k] =
+      SECRET_KEY.test(k) && v !== "" && v !== undefined && typeof v !== "boolean"
+        ? MASK
+        : redact(v, secrets, depth + 1);
   }
   return out;
 }

@@ -16,7 +16,9 @@ export interface Metrics {
 }
 
 /** Seconds, from a fast local step to a turn that waited minutes. */
-export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+export const DEFAULT_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300,
+];
 
 interface Histogram {
   bounds: readonly number[];
@@ -86,7 +88,8 @@ export function createMetrics(): Metrics {
           h.bounds.forEach((b, i) => lines.push(`${name}_bucket{le="${b}"} ${(cumulative += h.counts[i]!)}`));
           lines.push(`${name}_bucket{le="+Inf"} ${h.count}`, `${name}_sum ${h.sum}`, `${name}_count ${h.count}`);
         }
-        for (const { labels, value } of (series.get(name) ?? new Map()).values()) lines.push(`${name}${labels} ${value}`);
+        for (const { labels, value } of (series.get(name) ?? new Map()).values())
+          lines.push(`${name}${labels} ${value}`);
       }
       return lines.join("\n") + "\n";
     },

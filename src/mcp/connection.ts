@@ -128,7 +128,8 @@ export class McpConnection {
   /** Connects (once at a time) and lists the tools. Throws McpTransportError or the SDK's error. */
   ensure(): Promise<Client> {
     if (this.client) return Promise.resolve(this.client);
-    if (this.state === "stopped") return Promise.reject(new McpTransportError("this server was removed from the config"));
+    if (this.state === "stopped")
+      return Promise.reject(new McpTransportError("this server was removed from the config"));
     this.connecting ??= this.connect().finally(() => (this.connecting = null));
     return this.connecting;
   }
@@ -159,9 +160,12 @@ export class McpConnection {
       values.push(value);
     }
     const byName = new Map(e.secrets.map((n, i) => [n, values[i]!]));
-    for (const [k, v] of Object.entries(e.headers)) headers[k] = v.replace(/\{\{secret:([a-z0-9_-]+)\}\}/g, (_, n: string) => byName.get(n) ?? "");
+    for (const [k, v] of Object.entries(e.headers))
+      headers[k] = v.replace(/\{\{secret:([a-z0-9_-]+)\}\}/g, (_, n: string) => byName.get(n) ?? "");
     // A credential written into a header literally (not as a placeholder) is scrubbed like a secret too.
-    const literal = Object.entries(headers).filter(([k, v]) => SECRET_HEADER.test(k) && v.length >= 8).map(([, v]) => v.replace(/^(Bearer|Basic|Token)\s+/i, ""));
+    const literal = Object.entries(headers)
+      .filter(([k, v]) => SECRET_HEADER.test(k) && v.length >= 8)
+      .map(([, v]) => v.replace(/^(Bearer|Basic|Token)\s+/i, ""));
     this.secretValues = [...values, ...literal];
     const url = new URL(e.url!);
     const transport = new StreamableHTTPClientTransport(url, {
@@ -176,14 +180,24 @@ export class McpConnection {
       }),
       // A redirect is not followed across origins by the SDK, and the egress fetch refuses any other host anyway.
       redirectPolicy: "same-origin",
-      reconnectionOptions: { maxRetries: 0, initialReconnectionDelay: 1000, maxReconnectionDelay: 1000, reconnectionDelayGrowFactor: 1 },
+      reconnectionOptions: {
+        maxRetries: 0,
+        initialReconnectionDelay: 1000,
+        maxReconnectionDelay: 1000,
+        reconnectionDelayGrowFactor: 1,
+      },
     });
     // No capabilities: the server may not ask exoclaw to sample a model, list roots or elicit input.
     // Output schemas are not checked here: compiling a server's schema (regexes) is the server's
     // code running in the gateway, and the model reads the text either way.
     const client = new Client(
       { name: "exoclaw", version: VERSION },
-      { capabilities: {}, jsonSchemaValidator: { getValidator: () => (input: unknown) => ({ valid: true, data: input as never, errorMessage: undefined }) } },
+      {
+        capabilities: {},
+        jsonSchemaValidator: {
+          getValidator: () => (input: unknown) => ({ valid: true, data: input as never, errorMessage: undefined }),
+        },
+      },
     );
     client.onerror = () => {}; // failures are reported per request
     try {
@@ -200,7 +214,9 @@ export class McpConnection {
       throw new McpTransportError("this server was removed from the config");
     }
     const info = client.getServerVersion();
-    this.serverInfo = info ? { name: this.clean(String(info.name).slice(0, 200)), version: this.clean(String(info.version).slice(0, 100)) } : undefined;
+    this.serverInfo = info
+      ? { name: this.clean(String(info.name).slice(0, 200)), version: this.clean(String(info.version).slice(0, 100)) }
+      : undefined;
     this.client = client;
     this.state = "connected";
     this.error = undefined;
@@ -237,8 +253,10 @@ export class McpConnection {
       const not = (reason: string) => Object.assign(info, { offered: false, reason });
       if (!wanted.includes("*") && !wanted.includes(t.name)) return not("not listed in this server's tools = [...]");
       if (taken.has(exposed)) return not(`its model name ${exposed} is taken by another tool of this server`);
-      if (Buffer.byteLength(JSON.stringify(t.inputSchema)) > MAX_SCHEMA_BYTES) return not(`input schema larger than ${MAX_SCHEMA_BYTES} bytes`);
-      if (t.execution?.taskSupport === "required") return not("the tool runs only as a task, which exoclaw does not support");
+      if (Buffer.byteLength(JSON.stringify(t.inputSchema)) > MAX_SCHEMA_BYTES)
+        return not(`input schema larger than ${MAX_SCHEMA_BYTES} bytes`);
+      if (t.execution?.taskSupport === "required")
+        return not("the tool runs only as a task, which exoclaw does not support");
       taken.add(exposed);
       return info;
     });
@@ -249,12 +267,16 @@ export class McpConnection {
    * naming the server and saying what went wrong.
    */
   async call(tool: string, input: unknown, signal?: AbortSignal): Promise<{ content: string; is_error: boolean }> {
-    const fail = (why: string) => ({ content: this.clean(`MCP server ${this.name}: ${tool} failed: ${why}`), is_error: true });
+    const fail = (why: string) => ({
+      content: this.clean(`MCP server ${this.name}: ${tool} failed: ${why}`),
+      is_error: true,
+    });
     if (signal?.aborted) return fail("cancelled");
     this.inFlight++;
     try {
       const client = await this.ensure();
-      const args = input !== null && typeof input === "object" && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
+      const args =
+        input !== null && typeof input === "object" && !Array.isArray(input) ? (input as Record<string, unknown>) : {};
       const timeout = this.entry.timeout_ms;
       const result = (await client.callTool({ name: tool, arguments: args }, undefined, {
         timeout,
@@ -262,7 +284,8 @@ export class McpConnection {
         ...(signal && { signal }),
       })) as CallToolResult;
       const text = renderResult(result);
-      if (Buffer.byteLength(text) > MAX_RESULT_BYTES) return fail(`the result is larger than ${MAX_RESULT_BYTES} bytes; refused`);
+      if (Buffer.byteLength(text) > MAX_RESULT_BYTES)
+        return fail(`the result is larger than ${MAX_RESULT_BYTES} bytes; refused`);
       // An error with no words (found by tests/fuzz/mcp.test.ts) would reach the model as an empty
       // string: say whose error it is.
       if (result.isError === true && text.trim() === "") return fail("the server reported an error without a message");
@@ -270,7 +293,8 @@ export class McpConnection {
     } catch (e) {
       if (signal?.aborted) return fail("cancelled");
       // A JSON-RPC error answer means the server is there and talking; anything else, reconnect first next time.
-      if (!(e instanceof McpError) || e.code === ErrorCode.RequestTimeout || e.code === ErrorCode.ConnectionClosed) this.drop(e);
+      if (!(e instanceof McpError) || e.code === ErrorCode.RequestTimeout || e.code === ErrorCode.ConnectionClosed)
+        this.drop(e);
       return fail(this.describe(e));
     } finally {
       this.inFlight--;
@@ -281,15 +305,20 @@ export class McpConnection {
   /** A one-line, scrubbed reason for a failure. */
   describe(e: unknown): string {
     let why: string;
-    if (e instanceof McpError && e.code === ErrorCode.RequestTimeout) why = `no answer within ${this.entry.timeout_ms} ms`;
-    else if (e instanceof McpError) why = `the server answered error ${e.code}: ${e.message.replace(/^MCP error -?\d+: /, "")}`;
+    if (e instanceof McpError && e.code === ErrorCode.RequestTimeout)
+      why = `no answer within ${this.entry.timeout_ms} ms`;
+    else if (e instanceof McpError)
+      why = `the server answered error ${e.code}: ${e.message.replace(/^MCP error -?\d+: /, "")}`;
     else if (e instanceof McpTransportError) why = e.message;
-    else if (e instanceof Error && (e.name === "ZodError" || "issues" in e)) why = "the server's answer is not valid MCP (wrong shape)";
+    else if (e instanceof Error && (e.name === "ZodError" || "issues" in e))
+      why = "the server's answer is not valid MCP (wrong shape)";
     else if (e instanceof StreamableHTTPError) {
-      const detail = e.message.replace(/^Streamable HTTP error: (Error POSTing to endpoint: )?/, "").trim().slice(0, 300);
+      const detail = e.message
+        .replace(/^Streamable HTTP error: (Error POSTing to endpoint: )?/, "")
+        .trim()
+        .slice(0, 300);
       why = `the server answered HTTP ${e.code ?? "error"}${detail ? `: ${detail}` : ""}`;
-    }
-    else why = describeError(e).slice(0, 300);
+    } else why = describeError(e).slice(0, 300);
     return this.clean(why);
   }
 
@@ -351,7 +380,11 @@ export function renderResult(r: CallToolResult): string {
         parts.push(`[${c.type} ${c.mimeType}, ${Math.floor((c.data.length * 3) / 4)} bytes, not shown]`);
         break;
       case "resource":
-        parts.push("text" in c.resource && typeof c.resource.text === "string" ? c.resource.text : `[resource ${c.resource.uri}, binary, not shown]`);
+        parts.push(
+          "text" in c.resource && typeof c.resource.text === "string"
+            ? c.resource.text
+            : `[resource ${c.resource.uri}, binary, not shown]`,
+        );
         break;
       case "resource_link":
         parts.push(`[resource link ${c.uri} (not fetched)]`);

@@ -12,7 +12,15 @@
  */
 import { createParser } from "eventsource-parser";
 import { describeError, ExoError } from "../lib/errors.ts";
-import { type AllowEntry, checkDestination, fetchPinned, HOST_ONLY_HEADER, parseAllowEntry, pinnedUrl, readCapped } from "../sandbox/index.ts";
+import {
+  type AllowEntry,
+  checkDestination,
+  fetchPinned,
+  HOST_ONLY_HEADER,
+  parseAllowEntry,
+  pinnedUrl,
+  readCapped,
+} from "../sandbox/index.ts";
 
 export interface McpFetchOptions {
   /** The server's endpoint; its scheme, host and port are the only destination. */
@@ -51,7 +59,10 @@ export function createMcpFetch(opts: McpFetchOptions): FetchLike {
     }
     const method = (init.method ?? "GET").toUpperCase();
     if (method === "GET") return new Response(null, { status: 405, statusText: "Method Not Allowed" });
-    const checked = await checkDestination(url, entries, { ...opts, who: { one: "an MCP client", all: "MCP servers" } });
+    const checked = await checkDestination(url, entries, {
+      ...opts,
+      who: { one: "an MCP client", all: "MCP servers" },
+    });
     if ("error" in checked) throw new McpTransportError(checked.error);
     const connectHost = pinnedUrl(url, checked.address).host;
 
@@ -61,7 +72,14 @@ export function createMcpFetch(opts: McpFetchOptions): FetchLike {
     const signals = [AbortSignal.timeout(opts.timeoutMs), ...(init.signal ? [init.signal] : [])];
     let res: Response;
     try {
-      res = await fetchPinned(url, checked.address, { method, headers: Object.fromEntries(headers), body: init.body, signal: AbortSignal.any(signals), ca: opts.ca, fetch: opts.fetch });
+      res = await fetchPinned(url, checked.address, {
+        method,
+        headers: Object.fromEntries(headers),
+        body: init.body,
+        signal: AbortSignal.any(signals),
+        ca: opts.ca,
+        fetch: opts.fetch,
+      });
     } catch (e) {
       throw failure(e, opts.timeoutMs, connectHost, url.host);
     }
@@ -80,12 +98,23 @@ export function createMcpFetch(opts: McpFetchOptions): FetchLike {
       throw failure(e, opts.timeoutMs, connectHost, url.host, true);
     }
     if (!body) throw new McpTransportError(`the server's answer is larger than ${opts.maxBodyBytes} bytes; refused`);
-    if (method === "POST" && res.ok) checkAnswer(typeof init.body === "string" ? init.body : "", res.headers.get("content-type"), body);
-    return new Response(body.byteLength > 0 ? body : null, { status: res.status, statusText: res.statusText, headers: outHeaders });
+    if (method === "POST" && res.ok)
+      checkAnswer(typeof init.body === "string" ? init.body : "", res.headers.get("content-type"), body);
+    return new Response(body.byteLength > 0 ? body : null, {
+      status: res.status,
+      statusText: res.statusText,
+      headers: outHeaders,
+    });
   };
 }
 
-function failure(e: unknown, timeoutMs: number, connectHost: string, host: string, midAnswer = false): McpTransportError {
+function failure(
+  e: unknown,
+  timeoutMs: number,
+  connectHost: string,
+  host: string,
+  midAnswer = false,
+): McpTransportError {
   const name = (e as Error)?.name;
   if (name === "TimeoutError") return new McpTransportError(`no answer within ${timeoutMs} ms`);
   if (name === "AbortError") return new McpTransportError("request cancelled");
@@ -105,7 +134,11 @@ function checkAnswer(requestBody: string, contentType: string | null, body: Uint
   } catch {
     return;
   }
-  const asked = new Set((Array.isArray(sent) ? sent : [sent]).filter((m) => isObject(m) && typeof m.method === "string" && m.id !== undefined).map((m) => JSON.stringify((m as { id: unknown }).id)));
+  const asked = new Set(
+    (Array.isArray(sent) ? sent : [sent])
+      .filter((m) => isObject(m) && typeof m.method === "string" && m.id !== undefined)
+      .map((m) => JSON.stringify((m as { id: unknown }).id)),
+  );
   if (asked.size === 0) return;
   const media = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
   const text = new TextDecoder().decode(body);
@@ -121,13 +154,20 @@ function checkAnswer(requestBody: string, contentType: string | null, body: Uint
   };
   if (media === "application/json") parse(text);
   else if (media === "text/event-stream") {
-    const parser = createParser({ onEvent: (ev) => void ((ev.event === undefined || ev.event === "message") && ev.data !== "" && parse(ev.data)) });
+    const parser = createParser({
+      onEvent: (ev) => void ((ev.event === undefined || ev.event === "message") && ev.data !== "" && parse(ev.data)),
+    });
     parser.feed(text);
     parser.reset({ consume: true });
-  } else throw new McpTransportError(`the server answered with content type ${JSON.stringify(media || "(none)")}, not JSON-RPC`);
+  } else
+    throw new McpTransportError(
+      `the server answered with content type ${JSON.stringify(media || "(none)")}, not JSON-RPC`,
+    );
   for (const m of messages) {
-    if (!isObject(m) || m.jsonrpc !== "2.0") throw new McpTransportError("the server answered with invalid JSON-RPC (not a JSON-RPC 2.0 message)");
-    if (m.method === undefined && m.id !== undefined && ("result" in m || "error" in m)) asked.delete(JSON.stringify(m.id));
+    if (!isObject(m) || m.jsonrpc !== "2.0")
+      throw new McpTransportError("the server answered with invalid JSON-RPC (not a JSON-RPC 2.0 message)");
+    if (m.method === undefined && m.id !== undefined && ("result" in m || "error" in m))
+      asked.delete(JSON.stringify(m.id));
   }
   if (asked.size > 0) throw new McpTransportError("the server ended its answer without a response to the request");
 }

@@ -52,7 +52,11 @@ export class McpClients {
   /** The server's tools, listed afresh when it answers. Throws ExoError("not_found") for an unknown name. */
   async inspect(name: string): Promise<McpServerDetail> {
     const s = this.servers.get(name);
-    if (!s) throw new ExoError("not_found", `no MCP server named ${name} (configured: ${[...this.servers.keys()].join(", ") || "none"})`);
+    if (!s)
+      throw new ExoError(
+        "not_found",
+        `no MCP server named ${name} (configured: ${[...this.servers.keys()].join(", ") || "none"})`,
+      );
     await s.refresh().catch(() => {});
     return { ...s.status(), tools_list: [...s.tools()] };
   }

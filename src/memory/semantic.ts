@@ -30,13 +30,15 @@ export function memoryTools(store: FactStore, agent: string, person: string): Ho
     {
       spec: {
         name: "memory_save",
-        description: "Remember a lasting fact about the person you are talking to (preferences, names, plans). One short sentence.",
+        description:
+          "Remember a lasting fact about the person you are talking to (preferences, names, plans). One short sentence.",
         input_schema: { type: "object", properties: { fact: { type: "string" } }, required: ["fact"] },
       },
       async run(input) {
         const fact = str(input, "fact");
         if (!fact) return { content: "fact is required", is_error: true };
-        if (fact.length > MAX_FACT_CHARS) return { content: `a fact is at most ${MAX_FACT_CHARS} characters`, is_error: true };
+        if (fact.length > MAX_FACT_CHARS)
+          return { content: `a fact is at most ${MAX_FACT_CHARS} characters`, is_error: true };
         await store.addFact(agent, person, fact);
         return { content: "remembered", is_error: false };
       },
@@ -49,14 +51,23 @@ export function memoryTools(store: FactStore, agent: string, person: string): Ho
       },
       async run(input) {
         const found = await store.searchFacts({ agent, person, query: str(input, "query"), limit: 10 });
-        return { content: found.length ? found.map((f) => `- ${f.text}`).join("\n") : "nothing remembered about that", is_error: false };
+        return {
+          content: found.length ? found.map((f) => `- ${f.text}`).join("\n") : "nothing remembered about that",
+          is_error: false,
+        };
       },
     },
   ];
 }
 
 /** The facts relevant to a new message, as a block for the system prompt ("" when none). */
-export async function recall(store: FactStore, agent: string, person: string, message: string, limit = 5): Promise<string> {
+export async function recall(
+  store: FactStore,
+  agent: string,
+  person: string,
+  message: string,
+  limit = 5,
+): Promise<string> {
   const facts = await store.searchFacts({ agent, person, query: message, limit });
   return facts.length ? `What you remember about this person:\n${facts.map((f) => `- ${f.text}`).join("\n")}` : "";
 }

@@ -20,7 +20,9 @@ import { costOf, priceOf } from "./prices.ts";
 
 export class BudgetError extends ExoError {
   constructor(scope: string, used: number, limit: number, message?: string) {
-    super("budget_exceeded", message ?? `budget exceeded: ${scope} (used ${round(used)} of ${limit})`, { data: { scope, used: round(used), limit } });
+    super("budget_exceeded", message ?? `budget exceeded: ${scope} (used ${round(used)} of ${limit})`, {
+      data: { scope, used: round(used), limit },
+    });
   }
 }
 
@@ -54,7 +56,10 @@ type Budgets = ConfigFile["budgets"];
 /** Start of the current UTC day and month, in ms. */
 export function periodStarts(now: number): { day: number; month: number } {
   const d = new Date(now);
-  return { day: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()), month: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) };
+  return {
+    day: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()),
+    month: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1),
+  };
 }
 
 /** Call ids: one random prefix per process and a counter (unique like a UUID each, far cheaper). */
@@ -91,7 +96,14 @@ export class BudgetGuard {
       await this.store.recordUsage(record);
     }
     const settleAt = async (input_tokens: number, output_tokens: number, status: "final" | "estimated") => {
-      const update = { provider: e.provider, model: e.model, input_tokens, output_tokens, cost_usd: costOf(e.provider, e.model, input_tokens, output_tokens), status };
+      const update = {
+        provider: e.provider,
+        model: e.model,
+        input_tokens,
+        output_tokens,
+        cost_usd: costOf(e.provider, e.model, input_tokens, output_tokens),
+        status,
+      };
       // Not waited for: the row counts in every later sum from the call on (the ledger's contract),
       // and the commit then shares its tick with the turn's own writes instead of delaying its end.
       void this.store.updateUsage(call, update).catch(() => {}); // a settle that fails leaves the estimate, which still counts
@@ -125,12 +137,26 @@ export class BudgetGuard {
     const price = priceOf(e.provider, e.model);
     // A person's USD budget applies only to a call made for a person (a channel message).
     const personUsd = e.person ? b.person_daily_usd : undefined;
-    const usdBudget = b.session_usd !== undefined || b.daily_usd !== undefined || b.monthly_usd !== undefined || personUsd !== undefined;
+    const usdBudget =
+      b.session_usd !== undefined ||
+      b.daily_usd !== undefined ||
+      b.monthly_usd !== undefined ||
+      personUsd !== undefined;
     if (usdBudget && price === null) {
-      throw new BudgetError("usd", 0, b.daily_usd ?? b.monthly_usd ?? b.session_usd ?? personUsd ?? 0, `budget: ${e.provider} model ${e.model} has no known price, and a USD budget is set; it is refused rather than treated as free`);
+      throw new BudgetError(
+        "usd",
+        0,
+        b.daily_usd ?? b.monthly_usd ?? b.session_usd ?? personUsd ?? 0,
+        `budget: ${e.provider} model ${e.model} has no known price, and a USD budget is set; it is refused rather than treated as free`,
+      );
     }
     const { day, month } = periodStarts(this.now());
-    const scopes: [scope: string, tokenLimit: number | undefined, usdLimit: number | undefined, q: UsageQuery | null][] = [
+    const scopes: [
+      scope: string,
+      tokenLimit: number | undefined,
+      usdLimit: number | undefined,
+      q: UsageQuery | null,
+    ][] = [
       ["session", b.session_tokens, b.session_usd, e.session ? { session: e.session } : null],
       ["daily", b.daily_tokens, b.daily_usd, { since: day }],
       ["monthly", b.monthly_tokens, b.monthly_usd, { since: month }],
@@ -139,7 +165,8 @@ export class BudgetGuard {
     const limits: UsageLimit[] = [];
     for (const [scope, tokenLimit, usdLimit, query] of scopes) {
       if (query === null) continue;
-      if (tokenLimit !== undefined) limits.push({ scope: `${scope}_tokens`, query, measure: "tokens", limit: tokenLimit });
+      if (tokenLimit !== undefined)
+        limits.push({ scope: `${scope}_tokens`, query, measure: "tokens", limit: tokenLimit });
       if (usdLimit !== undefined) limits.push({ scope: `${scope}_usd`, query, measure: "usd", limit: usdLimit });
     }
     return limits;

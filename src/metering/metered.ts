@@ -37,7 +37,10 @@ function partsBytes(parts: object): number {
   return n;
 }
 
-const refusal = (e: unknown): StreamEvent => ({ type: "refused", error: e instanceof ExoError ? e : new ExoError("internal", "the usage ledger could not be written", { cause: e }) });
+const refusal = (e: unknown): StreamEvent => ({
+  type: "refused",
+  error: e instanceof ExoError ? e : new ExoError("internal", "the usage ledger could not be written", { cause: e }),
+});
 
 /**
  * `inner`, metered. Before the request: reserves an estimate against every budget and writes it
@@ -57,13 +60,30 @@ export function meteredStream(inner: StreamFn, scope: MeterScope): StreamFn {
     for (const m of req.messages) promptBytes += partsBytes(m.parts);
     if (req.tools.length > 0) promptBytes += Buffer.byteLength(JSON.stringify(req.tools));
     const inputTokens = Math.ceil(promptBytes / 3);
-    const reserve = (provider: string, model: string) => guard.reserve({ session, person, agent: agent.id, provider, model, inputTokens, outputTokens: req.maxTokens });
+    const reserve = (provider: string, model: string) =>
+      guard.reserve({ session, person, agent: agent.id, provider, model, inputTokens, outputTokens: req.maxTokens });
     // `announced`: the step's model event came (its request is next); `used`: the request may have
     // been billed — it answered something, or was cut off after it was sent.
-    type Step = { provider: string; model: string; reservation: Reservation; announced: boolean; used: boolean; usage: { input_tokens: number; output_tokens: number } | null; outChars: number };
+    type Step = {
+      provider: string;
+      model: string;
+      reservation: Reservation;
+      announced: boolean;
+      used: boolean;
+      usage: { input_tokens: number; output_tokens: number } | null;
+      outChars: number;
+    };
     const open = async (provider: string, model: string, announced: boolean): Promise<Step | StreamEvent> => {
       try {
-        return { provider, model, reservation: await reserve(provider, model), announced, used: false, usage: null, outChars: 0 };
+        return {
+          provider,
+          model,
+          reservation: await reserve(provider, model),
+          announced,
+          used: false,
+          usage: null,
+          outChars: 0,
+        };
       } catch (e) {
         return refusal(e);
       }
@@ -73,7 +93,11 @@ export function meteredStream(inner: StreamFn, scope: MeterScope): StreamFn {
     let step: Step | null = first;
     const settle = async (s: Step) => {
       if (s.usage) await s.reservation.settle(s.usage, "final");
-      else if (s.used) await s.reservation.settle({ input_tokens: inputTokens, output_tokens: Math.ceil(s.outChars / 4) }, "estimated");
+      else if (s.used)
+        await s.reservation.settle(
+          { input_tokens: inputTokens, output_tokens: Math.ceil(s.outChars / 4) },
+          "estimated",
+        );
       else await s.reservation.release();
     };
     try {
@@ -97,7 +121,10 @@ export function meteredStream(inner: StreamFn, scope: MeterScope): StreamFn {
         if (ev.type === "text") step.outChars += ev.text.length;
         else if (ev.type === "tool_call") step.outChars += ev.name.length + JSON.stringify(ev.input ?? null).length;
         else if (ev.type === "usage") {
-          step.usage = { input_tokens: (step.usage?.input_tokens ?? 0) + ev.input_tokens, output_tokens: (step.usage?.output_tokens ?? 0) + ev.output_tokens };
+          step.usage = {
+            input_tokens: (step.usage?.input_tokens ?? 0) + ev.input_tokens,
+            output_tokens: (step.usage?.output_tokens ?? 0) + ev.output_tokens,
+          };
           metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "input" }, ev.input_tokens);
           metrics?.inc("exoclaw_model_tokens_total", { agent: agent.id, direction: "output" }, ev.output_tokens);
         }

@@ -24,7 +24,8 @@ export function priceOf(provider: string, model: string): Price | null {
 }
 
 /** USD for `inputTokens` in and `outputTokens` out at `price`. */
-export const costAt = (price: Price, inputTokens: number, outputTokens: number): number => (inputTokens * price.input + outputTokens * price.output) / 1_000_000;
+export const costAt = (price: Price, inputTokens: number, outputTokens: number): number =>
+  (inputTokens * price.input + outputTokens * price.output) / 1_000_000;
 
 /** USD for a call, or null when the model is unpriced. */
 export function costOf(provider: string, model: string, inputTokens: number, outputTokens: number): number | null {

@@ -83,7 +83,12 @@ export function toHttpError(e: unknown): HttpError {
   if (exo.data !== undefined) error.data = exo.data;
   const headers: Record<string, string> = { "content-type": "application/json" };
   const data = exo.data as { retry_after_ms?: unknown; retry_after_s?: unknown } | undefined;
-  const waitMs = typeof data?.retry_after_ms === "number" ? data.retry_after_ms : typeof data?.retry_after_s === "number" ? data.retry_after_s * 1000 : null;
+  const waitMs =
+    typeof data?.retry_after_ms === "number"
+      ? data.retry_after_ms
+      : typeof data?.retry_after_s === "number"
+        ? data.retry_after_s * 1000
+        : null;
   if (waitMs !== null) headers["retry-after"] = String(Math.max(1, Math.ceil(waitMs / 1000)));
   return { status: ERROR_TABLE[exo.code].http, headers, body: { error } };
 }

@@ -72,21 +72,36 @@ function validId(id: unknown): id is RpcId {
 /** Validates one decoded value as a request; never throws. */
 export function parseEntry(value: unknown): ParsedEntry {
   if (!isPlainObject(value)) {
-    return { kind: "invalid", response: errorResponse(null, RPC.INVALID_REQUEST, "invalid request: expected an object") };
+    return {
+      kind: "invalid",
+      response: errorResponse(null, RPC.INVALID_REQUEST, "invalid request: expected an object"),
+    };
   }
   const id = "id" in value ? value.id : undefined;
   const replyId: RpcId = validId(id) ? id : null;
   if (id !== undefined && !validId(id)) {
-    return { kind: "invalid", response: errorResponse(null, RPC.INVALID_REQUEST, "invalid request: id must be a string, number or null") };
+    return {
+      kind: "invalid",
+      response: errorResponse(null, RPC.INVALID_REQUEST, "invalid request: id must be a string, number or null"),
+    };
   }
   if (value.jsonrpc !== "2.0") {
-    return { kind: "invalid", response: errorResponse(replyId, RPC.INVALID_REQUEST, 'invalid request: jsonrpc must be "2.0"') };
+    return {
+      kind: "invalid",
+      response: errorResponse(replyId, RPC.INVALID_REQUEST, 'invalid request: jsonrpc must be "2.0"'),
+    };
   }
   if (typeof value.method !== "string" || value.method === "") {
-    return { kind: "invalid", response: errorResponse(replyId, RPC.INVALID_REQUEST, "invalid request: method must be a non-empty string") };
+    return {
+      kind: "invalid",
+      response: errorResponse(replyId, RPC.INVALID_REQUEST, "invalid request: method must be a non-empty string"),
+    };
   }
   if ("params" in value && value.params !== undefined && typeof value.params !== "object") {
-    return { kind: "invalid", response: errorResponse(replyId, RPC.INVALID_REQUEST, "invalid request: params must be an object or array") };
+    return {
+      kind: "invalid",
+      response: errorResponse(replyId, RPC.INVALID_REQUEST, "invalid request: params must be an object or array"),
+    };
   }
   const request: RpcRequest = { jsonrpc: "2.0", method: value.method };
   if (id !== undefined) request.id = id;
@@ -106,11 +121,15 @@ export function parseMessage(value: unknown): ParsedFrame | { batch: false; erro
     if (value.length > MAX_BATCH_ENTRIES) {
       return {
         batch: false,
-        error: errorResponse(null, RPC.INVALID_REQUEST, `invalid request: a batch of ${value.length} entries exceeds the limit of ${MAX_BATCH_ENTRIES}`, { limit: MAX_BATCH_ENTRIES }),
+        error: errorResponse(
+          null,
+          RPC.INVALID_REQUEST,
+          `invalid request: a batch of ${value.length} entries exceeds the limit of ${MAX_BATCH_ENTRIES}`,
+          { limit: MAX_BATCH_ENTRIES },
+        ),
       };
     }
     return { batch: true, entries: value.map(parseEntry) };
   }
   return { batch: false, entries: [parseEntry(value)] };
 }
-

@@ -42,11 +42,23 @@ function matches(e: Entry, a: InboundAddress): boolean {
  * binding that would silently never match).
  */
 export function createRouter(bindings: readonly Binding[], defaultAgent: string): Router {
-  const tiers: Tier[] = SELECTORS.map((selector) => ({ selector, matchedBy: `binding.${selector}`, byValue: new Map() }));
+  const tiers: Tier[] = SELECTORS.map((selector) => ({
+    selector,
+    matchedBy: `binding.${selector}`,
+    byValue: new Map(),
+  }));
   bindings.forEach((b, i) => {
-    const entry: Entry = { agent: b.agent, channel: b.channel, account: b.account, team: b.team, guild: b.guild, peer: b.peer };
+    const entry: Entry = {
+      agent: b.agent,
+      channel: b.channel,
+      account: b.account,
+      team: b.team,
+      guild: b.guild,
+      peer: b.peer,
+    };
     const tier = tiers.find((t) => entry[t.selector] !== undefined);
-    if (tier === undefined) throw new ConfigError(`bindings[${i}] (agent ${b.agent}) needs at least one of ${SELECTORS.join(", ")}`);
+    if (tier === undefined)
+      throw new ConfigError(`bindings[${i}] (agent ${b.agent}) needs at least one of ${SELECTORS.join(", ")}`);
     const value = entry[tier.selector]!;
     const list = tier.byValue.get(value);
     if (list === undefined) tier.byValue.set(value, [entry]);

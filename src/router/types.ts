@@ -15,7 +15,13 @@ export type Selector = "peer" | "guild" | "team" | "account" | "channel";
 export const SELECTORS: readonly Selector[] = Object.freeze(["peer", "guild", "team", "account", "channel"]);
 
 /** Which tier produced a route; `default` when no binding matched. */
-export type MatchedBy = "binding.peer" | "binding.guild" | "binding.team" | "binding.account" | "binding.channel" | "default";
+export type MatchedBy =
+  | "binding.peer"
+  | "binding.guild"
+  | "binding.team"
+  | "binding.account"
+  | "binding.channel"
+  | "default";
 
 /** The outcome of routing one message. */
 export interface Route {

@@ -27,7 +27,13 @@ export async function runChild(): Promise<void> {
   let logBudget = MAX_LOG_LINES_PER_CALL;
   const sendLog = (plugin: string, level: number, message: string) => {
     if (logBudget > 0) send({ t: "log", plugin, level, message: message.slice(0, 4096) });
-    else if (logBudget === 0) send({ t: "log", plugin, level: 2, message: `more than ${MAX_LOG_LINES_PER_CALL} log lines in one call; the rest of this call's lines are dropped` });
+    else if (logBudget === 0)
+      send({
+        t: "log",
+        plugin,
+        level: 2,
+        message: `more than ${MAX_LOG_LINES_PER_CALL} log lines in one call; the rest of this call's lines are dropped`,
+      });
     logBudget--;
   };
   let nextHid = 1;
@@ -40,63 +46,86 @@ export async function runChild(): Promise<void> {
     });
 
   const logger = (plugin: () => string) => {
-    const at = (level: string) => (...a: unknown[]) => sendLog(plugin(), LEVELS[level] ?? 1, a.map(String).join(" "));
-    return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error"), trace: at("trace"), log: at("info") } as unknown as Console;
+    const at =
+      (level: string) =>
+      (...a: unknown[]) =>
+        sendLog(plugin(), LEVELS[level] ?? 1, a.map(String).join(" "));
+    return {
+      debug: at("debug"),
+      info: at("info"),
+      warn: at("warn"),
+      error: at("error"),
+      trace: at("trace"),
+      log: at("info"),
+    } as unknown as Console;
   };
 
   const text = (cp: CallContext, off: bigint): string | null => (off === 0n ? null : (cp.read(off)?.text() ?? null));
 
   const instantiate = async (l: Loaded): Promise<Plugin> => {
     const name = l.spec.name;
-    return createPlugin({ wasm: [{ module: l.module }] } as never, {
-      useWasi: false,
-      runInWorker: false,
-      config: l.spec.config,
-      logger: logger(() => name),
-      logLevel: "info",
-      memory: { maxPages: l.spec.maxPages, maxVarBytes: 1 << 20, maxHttpResponseBytes: 1 << 20 },
-      // Extism's own http_request is not offered: exo_http is the one way out.
-      allowedHosts: [],
-      functions: {
-        "extism:host/user": {
-          exo_log(cp: CallContext, level: number, off: bigint) {
-            sendLog(name, Number(level), text(cp, off) ?? "");
+    return createPlugin(
+      { wasm: [{ module: l.module }] } as never,
+      {
+        useWasi: false,
+        runInWorker: false,
+        config: l.spec.config,
+        logger: logger(() => name),
+        logLevel: "info",
+        memory: { maxPages: l.spec.maxPages, maxVarBytes: 1 << 20, maxHttpResponseBytes: 1 << 20 },
+        // Extism's own http_request is not offered: exo_http is the one way out.
+        allowedHosts: [],
+        functions: {
+          "extism:host/user": {
+            exo_log(cp: CallContext, level: number, off: bigint) {
+              sendLog(name, Number(level), text(cp, off) ?? "");
+            },
+            exo_now: () => Date.now(),
+            async exo_kv_get(cp: CallContext, key: bigint) {
+              const v = await askParent(name, "kv_get", [text(cp, key)]);
+              return v === null ? 0n : cp.store(v);
+            },
+            async exo_kv_set(cp: CallContext, key: bigint, value: bigint) {
+              await askParent(name, "kv_set", [text(cp, key), text(cp, value)]);
+            },
+            async exo_fs_read(cp: CallContext, path: bigint) {
+              return cp.store((await askParent(name, "fs_read", [text(cp, path)])) ?? '{"error":"host error"}');
+            },
+            async exo_fs_write(cp: CallContext, path: bigint, content: bigint) {
+              return cp.store(
+                (await askParent(name, "fs_write", [text(cp, path), text(cp, content)])) ?? '{"error":"host error"}',
+              );
+            },
+            async exo_http(cp: CallContext, req: bigint) {
+              const v = await askParent(name, "http", [text(cp, req)]);
+              return cp.store(v ?? JSON.stringify({ status: 0, error: "host error" }));
+            },
           },
-          exo_now: () => Date.now(),
-          async exo_kv_get(cp: CallContext, key: bigint) {
-            const v = await askParent(name, "kv_get", [text(cp, key)]);
-            return v === null ? 0n : cp.store(v);
-          },
-          async exo_kv_set(cp: CallContext, key: bigint, value: bigint) {
-            await askParent(name, "kv_set", [text(cp, key), text(cp, value)]);
-          },
-          async exo_fs_read(cp: CallContext, path: bigint) {
-            return cp.store((await askParent(name, "fs_read", [text(cp, path)])) ?? '{"error":"host error"}');
-          },
-          async exo_fs_write(cp: CallContext, path: bigint, content: bigint) {
-            return cp.store((await askParent(name, "fs_write", [text(cp, path), text(cp, content)])) ?? '{"error":"host error"}');
-          },
-          async exo_http(cp: CallContext, req: bigint) {
-            const v = await askParent(name, "http", [text(cp, req)]);
-            return cp.store(v ?? JSON.stringify({ status: 0, error: "host error" }));
+          // Imports AssemblyScript's standard library may add.
+          env: {
+            seed: () => Date.now(),
+            "Date.now": () => Date.now(),
+            "console.log": () => {},
+            abort: () => {},
           },
         },
-        // Imports AssemblyScript's standard library may add.
-        env: {
-          seed: () => Date.now(),
-          "Date.now": () => Date.now(),
-          "console.log": () => {},
-          abort: () => {},
-        },
-      },
-    } as never);
+      } as never,
+    );
   };
 
   const call = async (id: number, pluginName: string, fn: string, input: string, scope: string) => {
     const rss = () => process.memoryUsage.rss();
     const l = plugins.get(pluginName);
     logBudget = MAX_LOG_LINES_PER_CALL;
-    if (!l) return send({ t: "result", id, ok: false, kind: "missing", error: `plugin ${pluginName} is not loaded`, rss: rss() });
+    if (!l)
+      return send({
+        t: "result",
+        id,
+        ok: false,
+        kind: "missing",
+        error: `plugin ${pluginName} is not loaded`,
+        rss: rss(),
+      });
     try {
       // Same-scope calls stay warm; a call for someone else gets a fresh instance (fresh globals).
       if (l.instance && l.scope !== scope) {
@@ -109,7 +138,14 @@ export async function runChild(): Promise<void> {
       const out = await l.instance.call(fn, input);
       const bytes = out?.bytes() ?? new Uint8Array();
       if (bytes.byteLength > l.spec.maxOutputBytes) {
-        return send({ t: "result", id, ok: false, kind: "output", error: `output of ${bytes.byteLength} bytes exceeds the limit of ${l.spec.maxOutputBytes}`, rss: rss() });
+        return send({
+          t: "result",
+          id,
+          ok: false,
+          kind: "output",
+          error: `output of ${bytes.byteLength} bytes exceeds the limit of ${l.spec.maxOutputBytes}`,
+          rss: rss(),
+        });
       }
       send({ t: "result", id, ok: true, output: new TextDecoder("utf-8", { fatal: true }).decode(bytes), rss: rss() });
     } catch (e) {
@@ -120,7 +156,14 @@ export async function runChild(): Promise<void> {
         await l.instance.close().catch(() => {});
         l.instance = null;
       }
-      send({ t: "result", id, ok: false, kind: trap ? "trap" : "error", error: message.replace(/^Plugin-originated error: /, ""), rss: rss() });
+      send({
+        t: "result",
+        id,
+        ok: false,
+        kind: trap ? "trap" : "error",
+        error: message.replace(/^Plugin-originated error: /, ""),
+        rss: rss(),
+      });
     }
   };
 
@@ -132,8 +175,16 @@ export async function runChild(): Promise<void> {
       case "load": {
         const old = plugins.get(m.spec.name);
         if (old?.instance) void old.instance.close();
-        const wasm = m.spec.wasm instanceof Uint8Array ? m.spec.wasm : new Uint8Array(Object.values(m.spec.wasm as object) as number[]);
-        plugins.set(m.spec.name, { spec: { ...m.spec, wasm }, module: new WebAssembly.Module(wasm), instance: null, scope: "" });
+        const wasm =
+          m.spec.wasm instanceof Uint8Array
+            ? m.spec.wasm
+            : new Uint8Array(Object.values(m.spec.wasm as object) as number[]);
+        plugins.set(m.spec.name, {
+          spec: { ...m.spec, wasm },
+          module: new WebAssembly.Module(wasm),
+          instance: null,
+          scope: "",
+        });
         break;
       }
       case "unload": {

@@ -41,7 +41,10 @@ export function resolvePluginPath(home: string, path: string): string {
 export function readPinnedModule(entry: PluginEntry, home: string): { bytes: Uint8Array; sha256: string } {
   if (entry.path.startsWith(BUILTIN_PREFIX)) {
     const builtin = entry.path.slice(BUILTIN_PREFIX.length);
-    if (!BUILTIN_NAME.test(builtin)) throw new SandboxError(`plugin ${entry.name}: ${JSON.stringify(entry.path)} is not a built-in plugin name (expected builtin:<name>, name of [a-z0-9-])`);
+    if (!BUILTIN_NAME.test(builtin))
+      throw new SandboxError(
+        `plugin ${entry.name}: ${JSON.stringify(entry.path)} is not a built-in plugin name (expected builtin:<name>, name of [a-z0-9-])`,
+      );
     const bytes = builtinPluginBytes(builtin);
     if (!bytes) throw new SandboxError(`plugin ${entry.name}: no built-in plugin ${entry.path}`);
     return { bytes, sha256: sha256Hex(bytes) };
@@ -51,11 +54,15 @@ export function readPinnedModule(entry: PluginEntry, home: string): { bytes: Uin
   try {
     bytes = new Uint8Array(readFileSync(path));
   } catch (e) {
-    throw new SandboxError(`plugin ${entry.name}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? "error"})`);
+    throw new SandboxError(
+      `plugin ${entry.name}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? "error"})`,
+    );
   }
   const sha256 = sha256Hex(bytes);
   if (!entry.sha256) {
-    throw new SandboxError(`plugin ${entry.name}: no sha256 pin in the config; approve it with \`exoclaw plugin load ${path} --name ${entry.name}\``);
+    throw new SandboxError(
+      `plugin ${entry.name}: no sha256 pin in the config; approve it with \`exoclaw plugin load ${path} --name ${entry.name}\``,
+    );
   }
   if (entry.sha256 !== sha256) {
     throw new SandboxError(

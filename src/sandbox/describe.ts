@@ -88,6 +88,7 @@ export function parseDescription(text: string, exports: readonly string[]): Plug
   const d = r.output;
   const missing = REQUIRED_EXPORTS[d.kind].filter((e) => !exports.includes(e));
   if (missing.length > 0) throw new SandboxError(`a ${d.kind} plugin must export ${missing.join(", ")}`);
-  if (d.kind === "tool" && d.tools.length === 0) throw new SandboxError("a tool plugin must describe at least one tool");
+  if (d.kind === "tool" && d.tools.length === 0)
+    throw new SandboxError("a tool plugin must describe at least one tool");
   return d;
 }

@@ -13,7 +13,16 @@ import { isIP } from "node:net";
 import { networkInterfaces } from "node:os";
 import { describeError } from "../lib/errors.ts";
 
-export type AddressClass = "public" | "loopback" | "private" | "link-local" | "cgnat" | "multicast" | "unspecified" | "broadcast" | "reserved";
+export type AddressClass =
+  | "public"
+  | "loopback"
+  | "private"
+  | "link-local"
+  | "cgnat"
+  | "multicast"
+  | "unspecified"
+  | "broadcast"
+  | "reserved";
 
 export interface AllowEntry {
   scheme: "http:" | "https:" | null;
@@ -44,7 +53,8 @@ export function parseAllowEntry(raw: string): AllowEntry | null {
   const port = m[2] === undefined ? null : Number(m[2]);
   if (port !== null && (port < 1 || port > 65535)) return null;
   let host = m[1]!;
-  if (host.startsWith("*.")) return host.length > 2 ? { scheme, host: host.slice(1), wildcard: true, ip: false, port } : null;
+  if (host.startsWith("*."))
+    return host.length > 2 ? { scheme, host: host.slice(1), wildcard: true, ip: false, port } : null;
   if (host === "*") return { scheme, host: "", wildcard: true, ip: false, port };
   host = host.replace(/^\[|\]$/g, "");
   if (isIP(host)) return { scheme, host: canonicalIp(host), wildcard: false, ip: true, port };
@@ -67,7 +77,10 @@ export function urlPort(url: URL): number {
 /** The URL's host without IPv6 brackets, lowercase (WHATWG URL has already normalised IP spellings). */
 export function urlHost(url: URL): string {
   // `name.` is the same name as `name` (fully qualified): match it the same way.
-  const h = url.hostname.toLowerCase().replace(/^\[|\]$/g, "").replace(/\.$/, "");
+  const h = url.hostname
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "")
+    .replace(/\.$/, "");
   return isIP(h) ? canonicalIp(h) : h;
 }
 
@@ -76,7 +89,8 @@ export function entryMatches(entry: AllowEntry, url: URL): boolean {
   if (entry.scheme && entry.scheme !== url.protocol) return false;
   if ((entry.port ?? (url.protocol === "https:" ? 443 : 80)) !== urlPort(url)) return false;
   const host = urlHost(url);
-  if (entry.wildcard) return entry.host === "" ? !isIP(host) : host.endsWith(entry.host) && host.length > entry.host.length;
+  if (entry.wildcard)
+    return entry.host === "" ? !isIP(host) : host.endsWith(entry.host) && host.length > entry.host.length;
   return host === entry.host;
 }
 
@@ -94,7 +108,8 @@ function v6Groups(ip: string): number[] | null {
   const dotted = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
   if (dotted) {
     const b = dotted[1]!.split(".").map(Number);
-    s = s.slice(0, -dotted[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+    s =
+      s.slice(0, -dotted[1]!.length) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
   }
   const [head, tail] = s.split("::") as [string, string | undefined];
   const h = head ? head.split(":") : [];
@@ -169,11 +184,19 @@ export function classifyAddress(ip: string): AddressClass {
  * Resolves a host to every address it has (an IP literal resolves to itself), within `timeoutMs`.
  * Throws on failure.
  */
-export async function resolveAll(host: string, resolve?: (host: string) => Promise<string[]>, timeoutMs = 10_000): Promise<string[]> {
+export async function resolveAll(
+  host: string,
+  resolve?: (host: string) => Promise<string[]>,
+  timeoutMs = 10_000,
+): Promise<string[]> {
   if (isIP(host)) return [canonicalIp(host)];
-  const pending = resolve ? resolve(host) : lookup(host, { all: true, verbatim: true }).then((list) => list.map((a) => a.address));
+  const pending = resolve
+    ? resolve(host)
+    : lookup(host, { all: true, verbatim: true }).then((list) => list.map((a) => a.address));
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)));
+  const late = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)),
+  );
   const addrs = await Promise.race([pending, late]).finally(() => clearTimeout(timer));
   if (addrs.length === 0) throw new Error(`${host} has no address`);
   return addrs.map(canonicalIp);
@@ -182,7 +205,8 @@ export async function resolveAll(host: string, resolve?: (host: string) => Promi
 /** The address as IPv4 when it is an IPv4-mapped/compatible IPv6 form, so both spellings compare equal. */
 function unmapped(ip: string): string {
   const g = v6Groups(ip);
-  if (g && g.slice(0, 5).every((x) => x === 0) && (g[5] === 0xffff || g[5] === 0)) return embeddedV4(ip) ?? canonicalIp(ip);
+  if (g && g.slice(0, 5).every((x) => x === 0) && (g[5] === 0xffff || g[5] === 0))
+    return embeddedV4(ip) ?? canonicalIp(ip);
   return canonicalIp(ip);
 }
 
@@ -200,7 +224,11 @@ function localAddresses(): Set<string> {
  * True when connecting to `address:port` reaches one of the gateway's own listeners. A listener on
  * 0.0.0.0 / :: (or a name) is reached through any local address with that port.
  */
-export function isSelfAddress(address: string, port: number, self: readonly { address: string; port: number }[]): boolean {
+export function isSelfAddress(
+  address: string,
+  port: number,
+  self: readonly { address: string; port: number }[],
+): boolean {
   const a = unmapped(address);
   // Connecting to the unspecified address reaches whatever listens on this machine at that port.
   if (classifyAddress(a) === "unspecified" && self.some((s) => s.port === port)) return true;
@@ -242,7 +270,8 @@ export async function checkDestination(
   }
   const self = opts.selfAddresses?.() ?? [];
   for (const a of addresses) {
-    if (isSelfAddress(a, port, self)) return { error: `${url.host} is the gateway itself, which ${opts.who.all} may never reach` };
+    if (isSelfAddress(a, port, self))
+      return { error: `${url.host} is the gateway itself, which ${opts.who.all} may never reach` };
     const kind = classifyAddress(a);
     if (kind === "public") continue;
     // 0.0.0.0 / :: as a destination means "this machine": never a grantable address.
@@ -259,7 +288,8 @@ export async function checkDestination(
 }
 
 /** Headers only the host sets: where the request goes and how it is framed. */
-export const HOST_ONLY_HEADER = /^(host|connection|keep-alive|transfer-encoding|content-length|te|trailer|upgrade|proxy-.*)$/i;
+export const HOST_ONLY_HEADER =
+  /^(host|connection|keep-alive|transfer-encoding|content-length|te|trailer|upgrade|proxy-.*)$/i;
 
 /** `url` aimed at `address` (its port kept): what is fetched when the connection is pinned. Its `host` is what connection errors name. */
 export function pinnedUrl(url: URL, address: string): URL {
@@ -294,7 +324,9 @@ export function fetchPinned(url: URL, address: string, req: PinnedRequest): Prom
     ...(req.body != null && { body: req.body }),
     redirect: "manual",
     signal: req.signal,
-    ...(url.protocol === "https:" && { tls: { ...(host !== address && { serverName: host }), ...(req.ca && { ca: req.ca }) } }),
+    ...(url.protocol === "https:" && {
+      tls: { ...(host !== address && { serverName: host }), ...(req.ca && { ca: req.ca }) },
+    }),
   } as RequestInit);
 }
 

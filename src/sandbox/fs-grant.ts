@@ -5,7 +5,17 @@
  * component is checked with lstat and the file is opened O_NOFOLLOW): a dangling link inside the
  * grant must not create a file outside it. Never throws: the guest gets `{content}` or `{error}`.
  */
-import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, realpathSync, statSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { dirname, join, posix, relative, resolve, sep } from "node:path";
 
 export const MAX_FILE_BYTES = 1024 * 1024;
@@ -65,12 +75,20 @@ export function fsRead(allowed: Readonly<Record<string, string>>, guestPath: str
   }
 }
 
-export function fsWrite(allowed: Readonly<Record<string, string>>, guestPath: string | null, content: string | null): string {
+export function fsWrite(
+  allowed: Readonly<Record<string, string>>,
+  guestPath: string | null,
+  content: string | null,
+): string {
   const path = guestPath === null ? null : resolveGuestPath(allowed, guestPath);
   if (path === null) return answer({ error: `path ${guestPath} is not in this plugin's allowed_paths` });
-  if (Buffer.byteLength(content ?? "") > MAX_FILE_BYTES) return answer({ error: `content larger than ${MAX_FILE_BYTES} bytes` });
-  const root = Object.keys(allowed).map((h) => realpathOrNull(resolve(h))).find((r) => r !== null && (path === r || path.startsWith(r + sep)));
-  if (!root || symlinkBelow(root, path)) return answer({ error: `path ${guestPath} goes through a symlink; writes do not follow links` });
+  if (Buffer.byteLength(content ?? "") > MAX_FILE_BYTES)
+    return answer({ error: `content larger than ${MAX_FILE_BYTES} bytes` });
+  const root = Object.keys(allowed)
+    .map((h) => realpathOrNull(resolve(h)))
+    .find((r) => r !== null && (path === r || path.startsWith(r + sep)));
+  if (!root || symlinkBelow(root, path))
+    return answer({ error: `path ${guestPath} goes through a symlink; writes do not follow links` });
   try {
     mkdirSync(dirname(path), { recursive: true });
     const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);

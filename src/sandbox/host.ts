@@ -157,7 +157,8 @@ export class PluginHost {
       );
     }
     const exports = WebAssembly.Module.exports(mod).map((e) => e.name);
-    if (!exports.includes("describe")) throw new SandboxError(`plugin ${grant.name}: missing the describe export (ABI ${1})`);
+    if (!exports.includes("describe"))
+      throw new SandboxError(`plugin ${grant.name}: missing the describe export (ABI ${1})`);
     grant = { ...grant, timeout_ms: Math.min(grant.timeout_ms, MAX_TIMEOUT_MS) };
     const spec: PluginSpec = {
       name: grant.name,
@@ -188,7 +189,9 @@ export class PluginHost {
     } catch (e) {
       void entry.lane.kill();
       // A describe error may quote the module's own text: escaped, like everything a plugin says.
-      throw e instanceof SandboxError ? new SandboxError(escapeControl(`plugin ${grant.name}: ${e.message.replace(`plugin ${grant.name} `, "")}`)) : e;
+      throw e instanceof SandboxError
+        ? new SandboxError(escapeControl(`plugin ${grant.name}: ${e.message.replace(`plugin ${grant.name} `, "")}`))
+        : e;
     }
     if (this.stopped) {
       void entry.lane.kill();
@@ -199,7 +202,13 @@ export class PluginHost {
     // Re-read from the store at the next write (another process, e.g. `plugin call`, may have written).
     this.stateUsage.delete(grant.name);
     if (previous) this.retire(previous.lane);
-    this.opts.log.info("plugin loaded", { plugin: grant.name, sha256, kind: entry.description.kind, hosts: grant.allowed_hosts, secrets: grant.secrets });
+    this.opts.log.info("plugin loaded", {
+      plugin: grant.name,
+      sha256,
+      kind: entry.description.kind,
+      hosts: grant.allowed_hosts,
+      secrets: grant.secrets,
+    });
     return this.view(entry);
   }
 
@@ -233,7 +242,8 @@ export class PluginHost {
     const entry = this.plugins.get(plugin);
     if (!entry) throw new SandboxError(`no plugin named ${plugin}`);
     if (entry.description.kind !== "tool") throw new SandboxError(`plugin ${plugin} is not a tool plugin`);
-    if (!entry.description.tools.some((t) => t.name === tool)) throw new SandboxError(`plugin ${plugin} has no tool ${tool}`);
+    if (!entry.description.tools.some((t) => t.name === tool))
+      throw new SandboxError(`plugin ${plugin} has no tool ${tool}`);
     const payload = JSON.stringify({ tool, input });
     const text = await this.run(entry, "call", payload, { scope: opts.scope ?? "", input: payload });
     let parsed: unknown;
@@ -243,7 +253,10 @@ export class PluginHost {
       throw new SandboxError(`plugin ${plugin} returned invalid JSON`);
     }
     const r = v.safeParse(ToolOutput, parsed);
-    if (!r.success) throw new SandboxError(`plugin ${plugin} returned invalid output: expected {content: string, is_error?: boolean}`);
+    if (!r.success)
+      throw new SandboxError(
+        `plugin ${plugin} returned invalid output: expected {content: string, is_error?: boolean}`,
+      );
     return r.output;
   }
 
@@ -268,13 +281,21 @@ export class PluginHost {
   ): Promise<{ status: number; body?: string; error?: string }> {
     const entry = this.plugins.get(plugin);
     if (!entry) return { status: 0, error: `no plugin named ${plugin}` };
-    const grant = { allowedHosts: entry.grant.allowed_hosts, secrets: { ...entry.secretValues, ...secrets }, secretHosts: entry.grant.secret_hosts ?? {} };
-    const answer = await proxyHttp(JSON.stringify(request), { ...grant, ...(untrustedInput !== undefined && { untrustedInput }) }, {
-      maxResponseBytes: this.opts.maxHttpResponseBytes ?? MiB,
-      timeoutMs: entry.grant.timeout_ms,
-      ...(this.opts.fetch && { fetch: this.opts.fetch }),
-      ...(this.opts.selfAddresses && { selfAddresses: this.opts.selfAddresses }),
-    });
+    const grant = {
+      allowedHosts: entry.grant.allowed_hosts,
+      secrets: { ...entry.secretValues, ...secrets },
+      secretHosts: entry.grant.secret_hosts ?? {},
+    };
+    const answer = await proxyHttp(
+      JSON.stringify(request),
+      { ...grant, ...(untrustedInput !== undefined && { untrustedInput }) },
+      {
+        maxResponseBytes: this.opts.maxHttpResponseBytes ?? MiB,
+        timeoutMs: entry.grant.timeout_ms,
+        ...(this.opts.fetch && { fetch: this.opts.fetch }),
+        ...(this.opts.selfAddresses && { selfAddresses: this.opts.selfAddresses }),
+      },
+    );
     return JSON.parse(answer) as { status: number; body?: string; error?: string };
   }
 
@@ -285,7 +306,8 @@ export class PluginHost {
   private async run(entry: Entry, fn: string, input: string, call: CallContext): Promise<string> {
     if (this.stopped) throw new SandboxError("the plugin host is stopped");
     const size = Buffer.byteLength(input);
-    if (size > this.maxInputBytes) throw new SandboxError(`input of ${size} bytes exceeds the limit of ${this.maxInputBytes}`);
+    if (size > this.maxInputBytes)
+      throw new SandboxError(`input of ${size} bytes exceeds the limit of ${this.maxInputBytes}`);
     const outcome: CallOutcome = await entry.lane.run(
       fn,
       input,
@@ -358,7 +380,13 @@ export class PluginHost {
     if (entries > maxEntries || bytes > maxBytes) {
       if (!entry.quotaWarned) {
         entry.quotaWarned = true;
-        this.opts.log.warn("plugin state over quota: write refused", { plugin, entries, bytes, max_entries: maxEntries, max_bytes: maxBytes });
+        this.opts.log.warn("plugin state over quota: write refused", {
+          plugin,
+          entries,
+          bytes,
+          max_entries: maxEntries,
+          max_bytes: maxBytes,
+        });
       }
       return false;
     }
@@ -383,12 +411,18 @@ export class PluginHost {
         case "kv_set": {
           if (args[0] == null || args[0].length > 1024) return null;
           if (args[1] != null && Buffer.byteLength(args[1]) > MAX_KV_VALUE_BYTES) {
-            this.opts.log.warn("plugin state value refused: too large", { plugin, key: escapeControl(args[0].slice(0, 100)), limit: MAX_KV_VALUE_BYTES });
+            this.opts.log.warn("plugin state value refused: too large", {
+              plugin,
+              key: escapeControl(args[0].slice(0, 100)),
+              limit: MAX_KV_VALUE_BYTES,
+            });
             return null;
           }
           const key = this.stateKey(entry, call, args[0]);
           const value = args[1] ?? null;
-          const write = (this.kvChains.get(plugin) ?? Promise.resolve()).then(() => this.kvSetWithinQuota(entry, key, value));
+          const write = (this.kvChains.get(plugin) ?? Promise.resolve()).then(() =>
+            this.kvSetWithinQuota(entry, key, value),
+          );
           const settled = write.catch(() => {});
           this.kvChains.set(plugin, settled);
           // Forget a finished chain, so the map does not keep one promise per plugin name ever seen.
@@ -397,12 +431,21 @@ export class PluginHost {
           return null;
         }
         case "http":
-          return await proxyHttp(args[0] ?? null, { allowedHosts: entry.grant.allowed_hosts, secrets: entry.secretValues, secretHosts: entry.grant.secret_hosts ?? {}, untrustedInput: call.input }, {
-            maxResponseBytes: this.opts.maxHttpResponseBytes ?? MiB,
-            timeoutMs: entry.grant.timeout_ms,
-            ...(this.opts.fetch && { fetch: this.opts.fetch }),
-            ...(this.opts.selfAddresses && { selfAddresses: this.opts.selfAddresses }),
-          });
+          return await proxyHttp(
+            args[0] ?? null,
+            {
+              allowedHosts: entry.grant.allowed_hosts,
+              secrets: entry.secretValues,
+              secretHosts: entry.grant.secret_hosts ?? {},
+              untrustedInput: call.input,
+            },
+            {
+              maxResponseBytes: this.opts.maxHttpResponseBytes ?? MiB,
+              timeoutMs: entry.grant.timeout_ms,
+              ...(this.opts.fetch && { fetch: this.opts.fetch }),
+              ...(this.opts.selfAddresses && { selfAddresses: this.opts.selfAddresses }),
+            },
+          );
         case "fs_read":
           return fsRead(entry.grant.allowed_paths, args[0] ?? null);
         case "fs_write":
@@ -413,7 +456,11 @@ export class PluginHost {
         }
       }
     } catch (e) {
-      this.opts.log.warn("host function failed", { plugin, fn, error: escapeControl(scrub(String(e), Object.values(entry.secretValues))) });
+      this.opts.log.warn("host function failed", {
+        plugin,
+        fn,
+        error: escapeControl(scrub(String(e), Object.values(entry.secretValues))),
+      });
       return null;
     }
   }

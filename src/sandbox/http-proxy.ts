@@ -10,7 +10,16 @@
  */
 import * as v from "valibot";
 import { scrub } from "../lib/log.ts";
-import { type AllowEntry, checkDestination, entryMatches, fetchPinned, HOST_ONLY_HEADER, parseAllowEntry, pinnedUrl, readCapped } from "./egress.ts";
+import {
+  type AllowEntry,
+  checkDestination,
+  entryMatches,
+  fetchPinned,
+  HOST_ONLY_HEADER,
+  parseAllowEntry,
+  pinnedUrl,
+  readCapped,
+} from "./egress.ts";
 import { describeError } from "../lib/errors.ts";
 
 export interface HttpGrant {
@@ -61,7 +70,8 @@ export function placeholdersIn(text: string): Set<string> {
     if (seen.has(s) || depth > 3) return;
     seen.add(s);
     for (const m of s.matchAll(ANY_CASE_PLACEHOLDER)) names.add(m[1]!.toLowerCase());
-    for (const decoded of [percentDecode(s), percentDecode(s.replace(/\+/g, " "))]) if (decoded !== s) scan(decoded, depth + 1);
+    for (const decoded of [percentDecode(s), percentDecode(s.replace(/\+/g, " "))])
+      if (decoded !== s) scan(decoded, depth + 1);
   };
   scan(text, 0);
   let parsed: unknown;
@@ -83,7 +93,7 @@ export function placeholdersIn(text: string): Set<string> {
         }
       }
     } else if (Array.isArray(x)) x.forEach((y) => walk(y, depth + 1));
-    else if (x && typeof x === "object") for (const [k, y] of Object.entries(x)) (scan(k, 0), walk(y, depth + 1));
+    else if (x && typeof x === "object") for (const [k, y] of Object.entries(x)) scan(k, 0), walk(y, depth + 1);
   };
   walk(parsed, 0);
   return names;
@@ -107,7 +117,6 @@ function fill(text: string, secrets: Readonly<Record<string, string>>): string {
   return text.replace(PLACEHOLDER, (_, name: string) => secrets[name] ?? "");
 }
 
-
 /** Performs one guest request; returns the JSON text handed back to the guest. */
 export async function proxyHttp(requestJson: string | null, grant: HttpGrant, opts: HttpProxyOptions): Promise<string> {
   const secretValues = Object.values(grant.secrets);
@@ -115,7 +124,11 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
   // Every string is scrubbed before serialisation: a mask laid over JSON text could land after a
   // backslash and leave invalid JSON behind.
   const cleanDeep = (v: unknown): unknown =>
-    typeof v === "string" ? clean(v) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [clean(k), cleanDeep(x)])) : v;
+    typeof v === "string"
+      ? clean(v)
+      : v && typeof v === "object"
+        ? Object.fromEntries(Object.entries(v).map(([k, x]) => [clean(k), cleanDeep(x)]))
+        : v;
   const answer = (o: Record<string, unknown>) => JSON.stringify(cleanDeep(o));
   const refuse = (error: string) => answer({ status: 0, error });
 
@@ -137,7 +150,8 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
     return refuse("invalid URL");
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return refuse(`scheme ${url.protocol} is not allowed`);
-  if (url.username || url.password) return refuse("credentials in the URL are not allowed; use {{secret:NAME}} in a header");
+  if (url.username || url.password)
+    return refuse("credentials in the URL are not allowed; use {{secret:NAME}} in a header");
   const entries = grant.allowedHosts.map(parseAllowEntry).filter((e): e is AllowEntry => e !== null);
   const matched = entries.filter((e) => entryMatches(e, url));
   if (matched.length === 0) return refuse(`host ${url.host} is not in this plugin's allowed_hosts`);
@@ -153,11 +167,19 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
   for (const name of used) {
     if (grant.secrets[name] === undefined) return refuse(`secret ${name} is not granted to this plugin`);
     if (fromInput.has(name.toLowerCase())) {
-      return refuse(`secret ${name}: its placeholder came from the call's input (model, user or webhook text) and is never filled`);
+      return refuse(
+        `secret ${name}: its placeholder came from the call's input (model, user or webhook text) and is never filled`,
+      );
     }
     const bound = grant.secretHosts?.[name];
-    const where = bound ? bound.map(parseAllowEntry).filter((e): e is AllowEntry => e !== null).filter((e) => entryMatches(e, url)) : matched;
-    if (where.length === 0) return refuse(`secret ${name} may only be sent to ${bound!.join(", ") || "no host"}, not ${url.host}`);
+    const where = bound
+      ? bound
+          .map(parseAllowEntry)
+          .filter((e): e is AllowEntry => e !== null)
+          .filter((e) => entryMatches(e, url))
+      : matched;
+    if (where.length === 0)
+      return refuse(`secret ${name} may only be sent to ${bound!.join(", ") || "no host"}, not ${url.host}`);
     if (url.protocol !== "https:" && !where.some((e) => e.scheme === "http:" || e.ip)) {
       return refuse(`secret ${name} is sent only over https (grant http://${url.host} explicitly to allow plain http)`);
     }
@@ -179,7 +201,8 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
   if ("error" in checked) return refuse(checked.error);
 
   const headers: Record<string, string> = {};
-  for (const [k, value] of Object.entries(req.headers)) if (!HOST_ONLY_HEADER.test(k)) headers[k] = fill(value, grant.secrets);
+  for (const [k, value] of Object.entries(req.headers))
+    if (!HOST_ONLY_HEADER.test(k)) headers[k] = fill(value, grant.secrets);
 
   try {
     // A redirect could lead anywhere; the plugin sees it and may ask again (through the allowlist).
@@ -199,7 +222,10 @@ export async function proxyHttp(requestJson: string | null, grant: HttpGrant, op
     return answer({ status: res.status, headers: outHeaders, body: text });
   } catch (e) {
     const name = (e as Error).name;
-    const why = name === "TimeoutError" || name === "AbortError" ? `request timed out after ${opts.timeoutMs} ms` : `request failed: ${describeError(e)}`;
+    const why =
+      name === "TimeoutError" || name === "AbortError"
+        ? `request timed out after ${opts.timeoutMs} ms`
+        : `request failed: ${describeError(e)}`;
     return refuse(why.split(pinnedUrl(url, checked.address).host).join(url.host));
   }
 }

@@ -84,7 +84,8 @@ export class Lane {
             this.opts.onSpawnError(e);
             const error = e instanceof Error ? e : new SandboxError(String(e));
             // With no process left nobody would ever serve the waiters: fail them all, else the oldest.
-            const failed = this.processes.size + this.starting === 0 ? this.waiters.splice(0) : this.waiters.splice(0, 1);
+            const failed =
+              this.processes.size + this.starting === 0 ? this.waiters.splice(0) : this.waiters.splice(0, 1);
             for (const w of failed) w.reject(error);
           });
       }

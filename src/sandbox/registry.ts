@@ -46,7 +46,11 @@ export class PluginRegistry {
    */
   async require(entries: readonly PluginEntry[], home: string): Promise<void> {
     this.implied = entries;
-    await Promise.all(entries.filter((e) => !this.host.get(e.name)).map((e) => this.load(e, home, "channel plugin refused").catch(() => {})));
+    await Promise.all(
+      entries
+        .filter((e) => !this.host.get(e.name))
+        .map((e) => this.load(e, home, "channel plugin refused").catch(() => {})),
+    );
   }
 
   /** (Re)loads the entry `name` from the current config (or an implied one). Throws ExoError. */
@@ -63,9 +67,13 @@ export class PluginRegistry {
    * (grants, pin, path); and the names of configured plugins still running that `entries` no longer has.
    */
   differences(entries: readonly PluginEntry[]): { changed: string[]; removed: string[] } {
-    const changed = entries.filter((e) => JSON.stringify(this.tried.get(e.name)) !== JSON.stringify(e)).map((e) => e.name);
+    const changed = entries
+      .filter((e) => JSON.stringify(this.tried.get(e.name)) !== JSON.stringify(e))
+      .map((e) => e.name);
     const implied = new Set(this.implied.map((e) => e.name));
-    const removed = [...this.tried.keys()].filter((n) => !implied.has(n) && !entries.some((e) => e.name === n) && (this.host.get(n) || this.failed.has(n)));
+    const removed = [...this.tried.keys()].filter(
+      (n) => !implied.has(n) && !entries.some((e) => e.name === n) && (this.host.get(n) || this.failed.has(n)),
+    );
     return { changed, removed };
   }
 
@@ -104,7 +112,9 @@ export class PluginRegistry {
       };
     });
     const names = new Set(loaded.map((p) => p.name));
-    const failed: PluginStatus[] = [...this.failed].filter(([name]) => !names.has(name)).map(([name, error]) => ({ name, state: "error", error }));
+    const failed: PluginStatus[] = [...this.failed]
+      .filter(([name]) => !names.has(name))
+      .map(([name, error]) => ({ name, state: "error", error }));
     return [...loaded, ...failed].sort((a, b) => a.name.localeCompare(b.name));
   }
 }

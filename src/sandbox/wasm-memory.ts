@@ -65,7 +65,8 @@ interface Section {
 
 function sections(bytes: Uint8Array): Section[] {
   const magic = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
-  if (bytes.length < 8 || magic.some((b, i) => bytes[i] !== b)) throw new SandboxError("not a wasm module (bad magic or version)");
+  if (bytes.length < 8 || magic.some((b, i) => bytes[i] !== b))
+    throw new SandboxError("not a wasm module (bad magic or version)");
   const out: Section[] = [];
   const c = { pos: 8 };
   while (c.pos < bytes.length) {
@@ -92,10 +93,10 @@ export function readMemoryLimits(bytes: Uint8Array): MemoryLimits | null {
       skipName(bytes, c);
       const kind = bytes[c.pos++]!;
       if (kind === 0x00) readU32(bytes, c);
-      else if (kind === 0x01) (c.pos++, readLimits(bytes, c));
+      else if (kind === 0x01) c.pos++, readLimits(bytes, c);
       else if (kind === 0x02) throw new SandboxError("the module imports its memory; a plugin must define its own");
       else if (kind === 0x03) c.pos += 2;
-      else if (kind === 0x04) (c.pos++, readU32(bytes, c));
+      else if (kind === 0x04) c.pos++, readU32(bytes, c);
       else throw new SandboxError(`not a wasm module: unknown import kind ${kind}`);
     }
   }

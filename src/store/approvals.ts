@@ -42,7 +42,10 @@ export interface ApprovalStore {
    * Decides a pending record; null when it is not pending (unknown, decided already, expired).
    * A `rule` is stored in the same transaction.
    */
-  decideApproval(id: string, d: { state: Exclude<ApprovalState, "pending">; at: number; by: string; remember: boolean }): Promise<ApprovalRecord | null>;
+  decideApproval(
+    id: string,
+    d: { state: Exclude<ApprovalState, "pending">; at: number; by: string; remember: boolean },
+  ): Promise<ApprovalRecord | null>;
   getApproval(id: string): Promise<ApprovalRecord | null>;
   /** Newest first; `state` filters, `session` too. */
   listApprovals(q: { state?: ApprovalState; session?: string; limit: number }): Promise<ApprovalRecord[]>;

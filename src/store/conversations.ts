@@ -45,7 +45,12 @@ export interface ConversationStore {
    * the fence's token is no longer the session's lease (it expired and another worker took it).
    * Every append bumps the session's version.
    */
-  appendMessages(session: SessionAddress, messages: NewMessage[], reply?: InboundReply, fence?: LeaseFence): Promise<StoredMessage[]>;
+  appendMessages(
+    session: SessionAddress,
+    messages: NewMessage[],
+    reply?: InboundReply,
+    fence?: LeaseFence,
+  ): Promise<StoredMessage[]>;
   /**
    * The session's version: it changes with every append and reset, and never comes back to a value
    * it had (a reset and re-created session starts above); 0 for an unknown session. A history cache

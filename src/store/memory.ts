@@ -61,7 +61,11 @@ export function createMemoryStore(opts: { now?: () => number } = {}): Store {
 }
 
 /** Sessions and messages; `inbound` is the inbox's, for the reply saved with a turn; `leases` the leases', for fenced appends. */
-export function memoryConversations(now: () => number, inbound: Map<string, InboundRow>, leases: Map<string, LeaseRow> = new Map()): ConversationStore {
+export function memoryConversations(
+  now: () => number,
+  inbound: Map<string, InboundRow>,
+  leases: Map<string, LeaseRow> = new Map(),
+): ConversationStore {
   const sessions = new Map<string, SessionInfo>();
   const messages = new Map<string, StoredMessage[]>();
   const versions = new Map<string, number>();
@@ -69,7 +73,9 @@ export function memoryConversations(now: () => number, inbound: Map<string, Inbo
   return {
     async appendMessages(addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply, fence?: LeaseFence) {
       if (fence && leases.get(addr.key)?.token !== fence.token) {
-        throw new StoreError(`the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`);
+        throw new StoreError(
+          `the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`,
+        );
       }
       versions.set(addr.key, ++lastVersion);
       const t = now();
@@ -81,7 +87,12 @@ export function memoryConversations(now: () => number, inbound: Map<string, Inbo
       }
       const list = messages.get(addr.key)!;
       const base = list.length;
-      const stored: StoredMessage[] = msgs.map((m, i) => ({ ...clone(m), session: addr.key, seq: base + i + 1, created_at: t }));
+      const stored: StoredMessage[] = msgs.map((m, i) => ({
+        ...clone(m),
+        session: addr.key,
+        seq: base + i + 1,
+        created_at: t,
+      }));
       list.push(...stored);
       s.message_count = list.length;
       s.updated_at = t;
@@ -98,7 +109,9 @@ export function memoryConversations(now: () => number, inbound: Map<string, Inbo
     async listSessions(q: SessionQuery): Promise<SessionPage> {
       const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
       const all = [...sessions.values()]
-        .filter((s) => (q.agent === undefined || s.agent === q.agent) && (q.channel === undefined || s.channel === q.channel))
+        .filter(
+          (s) => (q.agent === undefined || s.agent === q.agent) && (q.channel === undefined || s.channel === q.channel),
+        )
         .filter((s) => cursor === null || isAfterCursor(s, cursor))
         .sort((a, b) => b.updated_at - a.updated_at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       const page = all.slice(0, q.limit).map((s) => ({ ...s }));
@@ -228,7 +241,15 @@ export function memoryInbox(inbound: Map<string, InboundRow> = new Map(), now: (
     },
     async nextInboundAt(after) {
       let next: number | null = null;
-      for (const r of inbound.values()) if (!r.done && r.dead_at === null && (r.attempts > 0 || r.reply !== null) && r.next_at > after && (next === null || r.next_at < next)) next = r.next_at;
+      for (const r of inbound.values())
+        if (
+          !r.done &&
+          r.dead_at === null &&
+          (r.attempts > 0 || r.reply !== null) &&
+          r.next_at > after &&
+          (next === null || r.next_at < next)
+        )
+          next = r.next_at;
       return next;
     },
     async countInbound() {
@@ -293,7 +314,10 @@ export function memoryPairings(): PairingStore {
     },
     async listPairings(q) {
       return [...pairings.values()]
-        .filter((p) => (q.channel === undefined || p.channel === q.channel) && (q.status === undefined || p.status === q.status))
+        .filter(
+          (p) =>
+            (q.channel === undefined || p.channel === q.channel) && (q.status === undefined || p.status === q.status),
+        )
         .sort((a, b) => a.created_at - b.created_at)
         .map((p) => ({ ...p }));
     },
@@ -341,7 +365,13 @@ export function memoryApprovals(): ApprovalStore {
       const r = records.get(id);
       if (!r || r.state !== "pending") return null;
       Object.assign(r, { state: d.state, decided_at: d.at, decided_by: d.by, remember: d.remember });
-      if (d.remember && d.state !== "timeout") rules.set(ruleKey(r.agent, r.tool), { agent: r.agent, tool: r.tool, allow: d.state === "allowed", created_at: d.at });
+      if (d.remember && d.state !== "timeout")
+        rules.set(ruleKey(r.agent, r.tool), {
+          agent: r.agent,
+          tool: r.tool,
+          allow: d.state === "allowed",
+          created_at: d.at,
+        });
       return { ...r };
     },
     async getApproval(id) {
@@ -350,7 +380,9 @@ export function memoryApprovals(): ApprovalStore {
     },
     async listApprovals(q) {
       return [...records.values()]
-        .filter((r) => (q.state === undefined || r.state === q.state) && (q.session === undefined || r.session === q.session))
+        .filter(
+          (r) => (q.state === undefined || r.state === q.state) && (q.session === undefined || r.session === q.session),
+        )
         .sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : -1))
         .slice(0, q.limit)
         .map((r) => ({ ...r }));
@@ -363,7 +395,9 @@ export function memoryApprovals(): ApprovalStore {
       rules.set(ruleKey(rule.agent, rule.tool), { ...rule });
     },
     async listApprovalRules() {
-      return [...rules.values()].sort((a, b) => (a.agent === b.agent ? (a.tool < b.tool ? -1 : 1) : a.agent < b.agent ? -1 : 1)).map((r) => ({ ...r }));
+      return [...rules.values()]
+        .sort((a, b) => (a.agent === b.agent ? (a.tool < b.tool ? -1 : 1) : a.agent < b.agent ? -1 : 1))
+        .map((r) => ({ ...r }));
     },
     async deleteApprovalRule(agent, tool) {
       return rules.delete(ruleKey(agent, tool));

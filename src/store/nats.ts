@@ -52,20 +52,39 @@ export function shownServers(servers: readonly string[]): string {
 export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> {
   const servers = shownServers(opts.servers);
   const namespace = opts.namespace ?? "exoclaw";
-  if (!/^[A-Za-z0-9_-]+$/.test(namespace)) throw new StoreError(`store namespace ${JSON.stringify(namespace)}: use letters, digits, _ and - only`);
+  if (!/^[A-Za-z0-9_-]+$/.test(namespace))
+    throw new StoreError(`store namespace ${JSON.stringify(namespace)}: use letters, digits, _ and - only`);
   const replicas = opts.replicas ?? 1;
   const { connect } = await import("@nats-io/transport-node");
   let nc;
   try {
-    nc = await connect({ servers: opts.servers, timeout: opts.connectTimeoutMs ?? 5000, maxReconnectAttempts: -1, reconnectTimeWait: opts.reconnectWaitMs ?? 1000, name: "exoclaw-store" });
+    nc = await connect({
+      servers: opts.servers,
+      timeout: opts.connectTimeoutMs ?? 5000,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: opts.reconnectWaitMs ?? 1000,
+      name: "exoclaw-store",
+    });
   } catch (e) {
-    throw new StoreError(`cannot reach the nats store at ${servers}: ${describeError(e)} (is nats-server running with JetStream, -js?)`, { cause: e });
+    throw new StoreError(
+      `cannot reach the nats store at ${servers}: ${describeError(e)} (is nats-server running with JetStream, -js?)`,
+      { cause: e },
+    );
   }
   try {
     const timeout = opts.requestTimeoutMs ?? 5000;
     const js = jetstream(nc, { timeout });
     const jsm = await jetstreamManager(nc, { timeout });
-    const ctx = natsContext({ nc, js, jsm, servers, namespace, replicas, now: opts.now ?? Date.now, kvm: new Kvm(js) as never });
+    const ctx = natsContext({
+      nc,
+      js,
+      jsm,
+      servers,
+      namespace,
+      replicas,
+      now: opts.now ?? Date.now,
+      kvm: new Kvm(js) as never,
+    });
     const inbox = await natsInbox(ctx);
     // Conversations check a fenced append against the leases; the leases fence a taken-over session's subject.
     let leases: NatsLeases | null = null;
@@ -98,15 +117,28 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
         try {
           if (ctx.connected()) {
             for await (const si of jsm.streams.list()) {
-              if (!si.config.name.startsWith(`${namespace}_`) && !si.config.name.startsWith(`KV_${namespace}_`)) continue;
-              streams.push({ name: si.config.name, messages: si.state.messages, bytes: si.state.bytes, subjects: si.state.num_subjects ?? 0, replicas: si.config.num_replicas });
+              if (!si.config.name.startsWith(`${namespace}_`) && !si.config.name.startsWith(`KV_${namespace}_`))
+                continue;
+              streams.push({
+                name: si.config.name,
+                messages: si.state.messages,
+                bytes: si.state.bytes,
+                subjects: si.state.num_subjects ?? 0,
+                replicas: si.config.num_replicas,
+              });
             }
           }
         } catch (e) {
           // `status` still answers while the cluster is busy (an election, a stream scaling).
           error = describeError(e);
         }
-        return { servers, connected: ctx.connected(), replicas, streams: streams.sort((a, b) => (a.name < b.name ? -1 : 1)), ...(error !== undefined && { error }) };
+        return {
+          servers,
+          connected: ctx.connected(),
+          replicas,
+          streams: streams.sort((a, b) => (a.name < b.name ? -1 : 1)),
+          ...(error !== undefined && { error }),
+        };
       },
       async close() {
         ctx.stopFollowing();
@@ -117,6 +149,11 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
     };
   } catch (e) {
     await nc.close();
-    throw e instanceof StoreError ? e : new StoreError(`cannot open the nats store at ${servers}: ${describeError(e)} (JetStream enabled? enough servers for ${replicas} replicas?)`, { cause: e });
+    throw e instanceof StoreError
+      ? e
+      : new StoreError(
+          `cannot open the nats store at ${servers}: ${describeError(e)} (JetStream enabled? enough servers for ${replicas} replicas?)`,
+          { cause: e },
+        );
   }
 }

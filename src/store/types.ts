@@ -32,7 +32,15 @@ export type * from "./plugin-state.ts";
 export type * from "./session-leases.ts";
 export type * from "./usage-ledger.ts";
 
-export interface Store extends ConversationStore, UsageLedger, PluginStateStore, InboxStore, PairingStore, FactStore, ApprovalStore, SessionLeases {
+export interface Store
+  extends ConversationStore,
+    UsageLedger,
+    PluginStateStore,
+    InboxStore,
+    PairingStore,
+    FactStore,
+    ApprovalStore,
+    SessionLeases {
   readonly kind: "memory" | "sqlite" | "nats";
   /** Human-readable location (file path, "memory"). */
   readonly location: string;

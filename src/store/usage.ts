@@ -1,7 +1,11 @@
 import type { UsageExceeded, UsageLimit, UsageQuery, UsageRecord, UsageTotals, UsageUpdate } from "./types.ts";
 
 /** The first limit `r` would cross given the sums `sum` reads, or null (every engine checks the same way). */
-export function firstExceeded(r: UsageRecord, limits: readonly UsageLimit[], sum: (q: UsageQuery) => UsageTotals): UsageExceeded | null {
+export function firstExceeded(
+  r: UsageRecord,
+  limits: readonly UsageLimit[],
+  sum: (q: UsageQuery) => UsageTotals,
+): UsageExceeded | null {
   for (const l of limits) {
     const used = sum(l.query);
     const now = l.measure === "tokens" ? used.input_tokens + used.output_tokens : used.cost_usd;
@@ -73,7 +77,8 @@ export class UsageSums {
   /** The kept sum for `q`, undefined when not kept; null when `q` is not a shape that is kept. */
   get(q: UsageQuery): UsageTotals | undefined | null {
     if (q.agent !== undefined || q.until !== undefined) return null;
-    if (q.session !== undefined) return q.person === undefined && q.since === undefined ? this.bySession.get(q.session) : null;
+    if (q.session !== undefined)
+      return q.person === undefined && q.since === undefined ? this.bySession.get(q.session) : null;
     if (q.since === undefined) return null;
     if (q.person !== undefined) return this.byPerson.get(q.person)?.get(q.since);
     return this.bySince.get(q.since);
@@ -95,7 +100,14 @@ export class UsageSums {
 
   /** A row was recorded (before it is committed). */
   recorded(r: UsageRecord): void {
-    const row: RowCounts = { at: r.at, session: r.session, person: r.person ?? null, input_tokens: r.input_tokens, output_tokens: r.output_tokens, cost_usd: r.cost_usd };
+    const row: RowCounts = {
+      at: r.at,
+      session: r.session,
+      person: r.person ?? null,
+      input_tokens: r.input_tokens,
+      output_tokens: r.output_tokens,
+      cost_usd: r.cost_usd,
+    };
     if (r.call !== undefined) {
       if (this.live.size >= MAX_LIVE) this.invalidate();
       this.live.set(r.call, row);
@@ -114,7 +126,12 @@ export class UsageSums {
       if (this.size > 0) this.invalidate();
       return undefined;
     }
-    const row: RowCounts = { ...old, input_tokens: u.input_tokens, output_tokens: u.output_tokens, cost_usd: u.cost_usd };
+    const row: RowCounts = {
+      ...old,
+      input_tokens: u.input_tokens,
+      output_tokens: u.output_tokens,
+      cost_usd: u.cost_usd,
+    };
     if (this.size > 0) {
       this.apply(old, -1);
       this.apply(row, 1);

@@ -15,7 +15,19 @@ import { sse, startFakeUpstream } from "../helpers/fake-upstream.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { openSocket } from "../helpers/ws.ts";
 
-const start = { type: "message_start", message: { id: "msg_T", type: "message", role: "assistant", model: "m", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 1 } } };
+const start = {
+  type: "message_start",
+  message: {
+    id: "msg_T",
+    type: "message",
+    role: "assistant",
+    model: "m",
+    content: [],
+    stop_reason: null,
+    stop_sequence: null,
+    usage: { input_tokens: 10, output_tokens: 1 },
+  },
+};
 const answer = (text: string) =>
   sse(
     [
@@ -29,10 +41,23 @@ const answer = (text: string) =>
     { named: true },
   );
 
-const agentWith = (baseUrl: string, idle: number) => v.parse(ConfigSchema, { agents: [{ id: "main", provider: "anthropic", model: "m", base_url: baseUrl, idle_timeout_ms: idle }] }).agents[0]!;
+const agentWith = (baseUrl: string, idle: number) =>
+  v.parse(ConfigSchema, {
+    agents: [{ id: "main", provider: "anthropic", model: "m", base_url: baseUrl, idle_timeout_ms: idle }],
+  }).agents[0]!;
 const run = async (stream: StreamFn) => {
   const out: StreamEvent[] = [];
-  for await (const e of stream({ model: "m", system: "", maxTokens: 16, tools: [], messages: [{ role: "user", parts: [{ type: "text", text: "hi" }] }] }, new AbortController().signal)) out.push(e);
+  for await (const e of stream(
+    {
+      model: "m",
+      system: "",
+      maxTokens: 16,
+      tools: [],
+      messages: [{ role: "user", parts: [{ type: "text", text: "hi" }] }],
+    },
+    new AbortController().signal,
+  ))
+    out.push(e);
   return out;
 };
 const ctx = { home: "/nonexistent", env: {}, log: createLogger({ write: () => {} }), retry: { sleep: async () => {} } };
@@ -49,7 +74,12 @@ test("a stream that stalls mid-answer fails with an idle-timeout error after its
 });
 
 test("an upstream that never answers (no headers) times out too", async () => {
-  const server = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => new Promise<Response>((resolve) => req.signal.addEventListener("abort", () => resolve(new Response("")))) });
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req) =>
+      new Promise<Response>((resolve) => req.signal.addEventListener("abort", () => resolve(new Response("")))),
+  });
   try {
     const events = await run(providerStream(agentWith(`http://127.0.0.1:${server.port}`, 200), ctx));
     const last = events.at(-1)!;
@@ -69,14 +99,18 @@ test("a slow but steady stream is not cut: the limit is on silence, not on the w
 
 test("over a real gateway: a hung model gives chat.send a clear error, and the next turn runs", async () => {
   let hang = true;
-  await using up = startFakeUpstream(() => (hang ? { body: answer("stalled"), hangAfterBytes: 100 } : { body: answer("back again") }));
+  await using up = startFakeUpstream(() =>
+    hang ? { body: answer("stalled"), hangAfterBytes: 100 } : { body: answer("back again") },
+  );
   const toml = `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "m"\nbase_url = "${up.url}"\nidle_timeout_ms = 300\n`;
   await using gw = await startTestGateway({ toml, env: { ANTHROPIC_API_KEY: "sk-test" } });
   await using s = await openSocket(gw.wsUrl);
   const r1 = (await s.call("chat.send", { content: "hello" }, 1)) as Record<string, any>;
   expect(r1.result?.stop_reason).toBe("error");
   // The client is told why, in the turn's error event.
-  const events = s.received.map((m) => m.value as Record<string, any>).filter((m) => m.method === "chat.event" && m.params.id === 1 && m.params.event === "error");
+  const events = s.received
+    .map((m) => m.value as Record<string, any>)
+    .filter((m) => m.method === "chat.event" && m.params.id === 1 && m.params.event === "error");
   expect(JSON.stringify(events)).toContain("idle_timeout_ms");
   hang = false;
   const r2 = (await s.call("chat.send", { content: "again" }, 2)) as Record<string, any>;

@@ -55,11 +55,23 @@ async function turn(rounds: StreamEvent[][], box = tools(), over = {}, signal = 
 describe("the turn loop", () => {
   test("text only: one round, end_turn, usage summed, history passed through", async () => {
     const { result, events, requests } = await turn([
-      [{ type: "text", text: "Cold " }, { type: "text", text: "and clear." }, { type: "usage", input_tokens: 10, output_tokens: 4 }, { type: "done", stop_reason: "end_turn" }],
+      [
+        { type: "text", text: "Cold " },
+        { type: "text", text: "and clear." },
+        { type: "usage", input_tokens: 10, output_tokens: 4 },
+        { type: "done", stop_reason: "end_turn" },
+      ],
     ]);
-    expect(result).toMatchObject({ text: "Cold and clear.", stop_reason: "end_turn", usage: { input_tokens: 10, output_tokens: 4 } });
+    expect(result).toMatchObject({
+      text: "Cold and clear.",
+      stop_reason: "end_turn",
+      usage: { input_tokens: 10, output_tokens: 4 },
+    });
     expect(events.map((e) => e.event)).toEqual(["text", "text", "usage", "done"]);
-    expect(requests[0]!.messages.map((m) => (m.parts[0] as { text: string }).text)).toEqual(["earlier", "weather in Oslo?"]);
+    expect(requests[0]!.messages.map((m) => (m.parts[0] as { text: string }).text)).toEqual([
+      "earlier",
+      "weather in Oslo?",
+    ]);
     expect(requests[0]!.system).toBe("be brief");
     expect(result.messages).toEqual([
       { role: "user", parts: [{ type: "text", text: "weather in Oslo?" }] },
@@ -78,54 +90,120 @@ describe("the turn loop", () => {
           { type: "usage", input_tokens: 5, output_tokens: 5 },
           { type: "done", stop_reason: "tool_use" },
         ],
-        [{ type: "text", text: "Sunny at noon." }, { type: "usage", input_tokens: 20, output_tokens: 3 }, { type: "done", stop_reason: "end_turn" }],
+        [
+          { type: "text", text: "Sunny at noon." },
+          { type: "usage", input_tokens: 20, output_tokens: 3 },
+          { type: "done", stop_reason: "end_turn" },
+        ],
       ],
       box,
     );
-    expect(result).toMatchObject({ text: "Checking.Sunny at noon.", stop_reason: "end_turn", usage: { input_tokens: 25, output_tokens: 8 } });
+    expect(result).toMatchObject({
+      text: "Checking.Sunny at noon.",
+      stop_reason: "end_turn",
+      usage: { input_tokens: 25, output_tokens: 8 },
+    });
     expect(box.calls).toEqual(["weather", "time"]);
     expect(requests).toHaveLength(2);
     expect(requests[0]!.tools.map((t) => t.name)).toEqual(["weather", "time"]);
     expect(requests[1]!.messages.slice(2)).toEqual([
-      { role: "assistant", parts: [{ type: "text", text: "Checking." }, { type: "tool_use", id: "t1", name: "weather", input: { city: "Oslo" } }, { type: "tool_use", id: "t2", name: "time", input: {} }] },
-      { role: "tool", parts: [{ type: "tool_result", tool_use_id: "t1", content: "sunny in Oslo", is_error: false }, { type: "tool_result", tool_use_id: "t2", content: "noon", is_error: false }] },
+      {
+        role: "assistant",
+        parts: [
+          { type: "text", text: "Checking." },
+          { type: "tool_use", id: "t1", name: "weather", input: { city: "Oslo" } },
+          { type: "tool_use", id: "t2", name: "time", input: {} },
+        ],
+      },
+      {
+        role: "tool",
+        parts: [
+          { type: "tool_result", tool_use_id: "t1", content: "sunny in Oslo", is_error: false },
+          { type: "tool_result", tool_use_id: "t2", content: "noon", is_error: false },
+        ],
+      },
     ]);
-    expect(events.map((e) => e.event)).toEqual(["text", "tool_use", "tool_use", "usage", "tool_result", "tool_result", "text", "usage", "done"]);
+    expect(events.map((e) => e.event)).toEqual([
+      "text",
+      "tool_use",
+      "tool_use",
+      "usage",
+      "tool_result",
+      "tool_result",
+      "text",
+      "usage",
+      "done",
+    ]);
     expect(result.messages).toHaveLength(4);
   });
 
   test("an unknown tool is an error result the model sees, not a crash", async () => {
     const { result, requests } = await turn([
-      [{ type: "tool_call", id: "x", name: "rm_rf", input: {} }, { type: "done", stop_reason: "tool_use" }],
-      [{ type: "text", text: "I cannot." }, { type: "done", stop_reason: "end_turn" }],
+      [
+        { type: "tool_call", id: "x", name: "rm_rf", input: {} },
+        { type: "done", stop_reason: "tool_use" },
+      ],
+      [
+        { type: "text", text: "I cannot." },
+        { type: "done", stop_reason: "end_turn" },
+      ],
     ]);
     expect(result.stop_reason).toBe("end_turn");
-    expect(requests[1]!.messages.at(-1)).toEqual({ role: "tool", parts: [{ type: "tool_result", tool_use_id: "x", content: "unknown tool: rm_rf", is_error: true }] });
+    expect(requests[1]!.messages.at(-1)).toEqual({
+      role: "tool",
+      parts: [{ type: "tool_result", tool_use_id: "x", content: "unknown tool: rm_rf", is_error: true }],
+    });
   });
 
   test("max_tool_rounds stops the loop and leaves well-formed history", async () => {
-    const call: StreamEvent[] = [{ type: "tool_call", id: "c", name: "t", input: {} }, { type: "done", stop_reason: "tool_use" }];
+    const call: StreamEvent[] = [
+      { type: "tool_call", id: "c", name: "t", input: {} },
+      { type: "done", stop_reason: "tool_use" },
+    ];
     const { result, requests, box } = await turn([call, call, call], tools({ t: () => "ok" }), { maxToolRounds: 1 });
     expect(result.stop_reason).toBe("max_tool_rounds");
     expect(requests).toHaveLength(2);
     expect(box.calls).toEqual(["t"]);
-    expect(result.messages.at(-1)).toEqual({ role: "tool", parts: [{ type: "tool_result", tool_use_id: "c", content: "not run: max_tool_rounds reached", is_error: true }] });
+    expect(result.messages.at(-1)).toEqual({
+      role: "tool",
+      parts: [{ type: "tool_result", tool_use_id: "c", content: "not run: max_tool_rounds reached", is_error: true }],
+    });
   });
 
   test("a provider error ends the turn with stop_reason error and an error event; partial text is kept", async () => {
     const err = new ProviderError("openai", "openai: overloaded (529)", { status: 529, retryable: true });
-    const { result, events } = await turn([[{ type: "text", text: "Part" }, { type: "error", error: err }]]);
+    const { result, events } = await turn([
+      [
+        { type: "text", text: "Part" },
+        { type: "error", error: err },
+      ],
+    ]);
     expect(result.stop_reason).toBe("error");
     expect(result.error).toBe(err);
-    expect(events.at(-2)).toEqual({ event: "error", data: { code: -32003, message: "openai: overloaded (529)", provider: "openai" } });
+    expect(events.at(-2)).toEqual({
+      event: "error",
+      data: { code: -32003, message: "openai: overloaded (529)", provider: "openai" },
+    });
     expect(result.messages.at(-1)).toEqual({ role: "assistant", parts: [{ type: "text", text: "Part" }] });
   });
 
   test("an aborted signal ends the turn as cancelled", async () => {
     const ac = new AbortController();
-    const s = scripted([[{ type: "text", text: "a" }, { type: "text", text: "b" }, { type: "text", text: "c" }, { type: "done", stop_reason: "end_turn" }]]);
+    const s = scripted([
+      [
+        { type: "text", text: "a" },
+        { type: "text", text: "b" },
+        { type: "text", text: "c" },
+        { type: "done", stop_reason: "end_turn" },
+      ],
+    ]);
     const events: TurnEvent[] = [];
-    const result = await runTurn(input(), { stream: s.stream, tools: tools(), signal: ac.signal, emit: (e) => (events.push(e), e.event === "text" && ac.abort()) });
+    const result = await runTurn(input(), {
+      stream: s.stream,
+      tools: tools(),
+      signal: ac.signal,
+      emit: (e) => (events.push(e), e.event === "text" && ac.abort()),
+    });
     expect(result.stop_reason).toBe("cancelled");
     expect(events.filter((e) => e.event === "text")).toHaveLength(1);
     expect(events.at(-1)).toEqual({ event: "done", data: { stop_reason: "cancelled" } });

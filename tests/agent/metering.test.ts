@@ -33,21 +33,44 @@ interface Rig {
   store: Store;
   config: ConfigFile;
   runner: AgentRunner;
-  turn(n: number | string, over?: Partial<TurnRequest>, opts?: { signal?: AbortSignal; onText?: (t: string) => void }): ReturnType<AgentRunner["run"]>;
+  turn(
+    n: number | string,
+    over?: Partial<TurnRequest>,
+    opts?: { signal?: AbortSignal; onText?: (t: string) => void },
+  ): ReturnType<AgentRunner["run"]>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-function rig(toml: string, opts: { env?: Record<string, string>; fetch?: typeof fetch; store?: (s: Store) => Store; maxPageCount?: number; tools?: ToolSpec[] } = {}): Rig {
+function rig(
+  toml: string,
+  opts: {
+    env?: Record<string, string>;
+    fetch?: typeof fetch;
+    store?: (s: Store) => Store;
+    maxPageCount?: number;
+    tools?: ToolSpec[];
+  } = {},
+): Rig {
   const home = tempDir();
   home.file("config.toml", toml);
   const config = loadConfig({ EXOCLAW_HOME: home.path });
-  const real = openSqliteStore(join(home.path, "exoclaw.db"), opts.maxPageCount !== undefined ? { maxPageCount: opts.maxPageCount } : {});
+  const real = openSqliteStore(
+    join(home.path, "exoclaw.db"),
+    opts.maxPageCount !== undefined ? { maxPageCount: opts.maxPageCount } : {},
+  );
   const store = opts.store ? opts.store(real) : real;
   const runner = new AgentRunner({
     store,
     live: new LiveConfig(config),
     memory: { soul: () => "", historyLimit: () => 50, recall: async () => "" },
-    streamFor: (agent) => providerStream(agent, { home: home.path, env: opts.env ?? {}, log: silentLogger, retry: { sleep: async () => {} }, ...(opts.fetch && { fetch: opts.fetch }) }),
+    streamFor: (agent) =>
+      providerStream(agent, {
+        home: home.path,
+        env: opts.env ?? {},
+        log: silentLogger,
+        retry: { sleep: async () => {} },
+        ...(opts.fetch && { fetch: opts.fetch }),
+      }),
     toolsFor: () => ({ specs: () => opts.tools ?? [], run: async () => ({ content: "no tools", is_error: true }) }),
     log: silentLogger,
   });
@@ -58,7 +81,19 @@ function rig(toml: string, opts: { env?: Record<string, string>; fetch?: typeof 
     runner,
     turn: (n, over = {}, o = {}) =>
       runner.run(
-        { agent: "main", address: { key: `main:ws:local:p${n}`, agent: "main", channel: "ws", account: "local", peer: `p${n}`, thread: null }, content: `hello ${n}`, ...over },
+        {
+          agent: "main",
+          address: {
+            key: `main:ws:local:p${n}`,
+            agent: "main",
+            channel: "ws",
+            account: "local",
+            peer: `p${n}`,
+            thread: null,
+          },
+          content: `hello ${n}`,
+          ...over,
+        },
         { signal: o.signal ?? new AbortController().signal, emit: (e) => e.event === "text" && o.onText?.(e.data) },
       ),
     async [Symbol.asyncDispose]() {
@@ -95,7 +130,9 @@ describe("budgets hold under concurrency (finding 4)", () => {
 
   test("large tool schemas count in the reservation: 20 concurrent turns with 12 KB of tools never pass the daily limit", async () => {
     // The upstream reports what a tokenizer would: about 4 characters of the request body a token.
-    await using up = startFakeUpstream((req) => openaiText("ok", { prompt_tokens: Math.ceil(JSON.stringify(req.body).length / 4), completion_tokens: 100 }));
+    await using up = startFakeUpstream((req) =>
+      openaiText("ok", { prompt_tokens: Math.ceil(JSON.stringify(req.body).length / 4), completion_tokens: 100 }),
+    );
     const tools: ToolSpec[] = Array.from({ length: 20 }, (_, i) => ({
       name: `tool_${i}`,
       description: `Tool ${i}: ${"does something useful with the input it is given. ".repeat(10)}`,
@@ -149,11 +186,25 @@ describe("budgets hold under concurrency (finding 4)", () => {
     );
     const errors: unknown[] = [];
     const refused = await r.runner.run(
-      { agent: "main", address: { key: "main:telegram:bot:ada", agent: "main", channel: "telegram", account: "bot", peer: "ada", thread: null }, content: "hi", person: "telegram:bot:ada" },
+      {
+        agent: "main",
+        address: {
+          key: "main:telegram:bot:ada",
+          agent: "main",
+          channel: "telegram",
+          account: "bot",
+          peer: "ada",
+          thread: null,
+        },
+        content: "hi",
+        person: "telegram:bot:ada",
+      },
       { signal: new AbortController().signal, emit: (e) => e.event === "error" && errors.push(e.data) },
     );
     expect(refused.stop_reason).toBe("budget");
-    expect(errors).toEqual([expect.objectContaining({ code: -32002, message: expect.stringContaining("house-model-7b has no known price") })]);
+    expect(errors).toEqual([
+      expect.objectContaining({ code: -32002, message: expect.stringContaining("house-model-7b has no known price") }),
+    ]);
     expect(up.requests).toHaveLength(0);
     expect((await r.turn("ws")).stop_reason).toBe("end_turn");
     expect(up.requests).toHaveLength(1);
@@ -163,9 +214,19 @@ describe("budgets hold under concurrency (finding 4)", () => {
 /** Each wire API's unicode fixture, cut right after its second text delta (usage comes at the end).
  * A cancelled turn aborts on the first text it sees. */
 const WIRES = [
-  { provider: "anthropic", model: "claude-sonnet-4-5", body: fixture("anthropic/text-unicode.txt"), type: "text/event-stream" },
+  {
+    provider: "anthropic",
+    model: "claude-sonnet-4-5",
+    body: fixture("anthropic/text-unicode.txt"),
+    type: "text/event-stream",
+  },
   { provider: "openai", model: "gpt-4o", body: fixture("openai/text-unicode.txt"), type: "text/event-stream" },
-  { provider: "gemini", model: "gemini-2.5-flash", body: fixture("gemini/text-unicode.txt"), type: "text/event-stream" },
+  {
+    provider: "gemini",
+    model: "gemini-2.5-flash",
+    body: fixture("gemini/text-unicode.txt"),
+    type: "text/event-stream",
+  },
   { provider: "ollama", model: "qwen3", body: fixture("ollama/text-unicode.ndjson"), type: "application/x-ndjson" },
 ] as const;
 const cutAfterSecondDelta = (body: string) => {
@@ -177,10 +238,13 @@ void ndjson;
 
 describe("a call that never reports usage still counts (finding 5)", () => {
   for (const w of WIRES) {
-    const agentToml = (url: string) => `[[agents]]\nid = "main"\nprovider = "${w.provider}"\nmodel = "${w.model}"\napi_key = "k"\nbase_url = "${url}"\nmax_tokens = 50\n`;
+    const agentToml = (url: string) =>
+      `[[agents]]\nid = "main"\nprovider = "${w.provider}"\nmodel = "${w.model}"\napi_key = "k"\nbase_url = "${url}"\nmax_tokens = 50\n`;
 
     test(`${w.provider}: a stream cancelled mid-answer (upstream hangs) is recorded at the local estimate`, async () => {
-      await using up = startFakeUpstream([{ headers: { "content-type": w.type }, body: w.body, hangAfterBytes: cutAfterSecondDelta(w.body) }]);
+      await using up = startFakeUpstream([
+        { headers: { "content-type": w.type }, body: w.body, hangAfterBytes: cutAfterSecondDelta(w.body) },
+      ]);
       await using r = rig(agentToml(up.url));
       const ac = new AbortController();
       let seen = "";
@@ -195,7 +259,9 @@ describe("a call that never reports usage still counts (finding 5)", () => {
     });
 
     test(`${w.provider}: a dropped connection mid-answer is recorded at the local estimate and counts against the budget`, async () => {
-      await using up = startFakeUpstream([{ headers: { "content-type": w.type }, body: w.body, dropAfterBytes: cutAfterSecondDelta(w.body) }]);
+      await using up = startFakeUpstream([
+        { headers: { "content-type": w.type }, body: w.body, dropAfterBytes: cutAfterSecondDelta(w.body) },
+      ]);
       // Room for exactly one reservation (prompt estimate + 50): once the dropped call is counted, the next is refused.
       await using r = rig(agentToml(up.url) + `[budgets]\ndaily_tokens = 80\n`);
       let seen = "";
@@ -214,9 +280,15 @@ describe("a call that never reports usage still counts (finding 5)", () => {
 
 describe("fallbacks are reserved and recorded at the model that answers (finding 6)", () => {
   test("Ollama ($0) failing over to GPT-4o: the $0.05 daily budget stops the second GPT-4o call before it is sent", async () => {
-    await using down = startFakeUpstream(() => ({ status: 503, body: [new TextEncoder().encode('{"error":"overloaded"}')] }));
-    await using gpt = startFakeUpstream(() => openaiText("from gpt-4o", { prompt_tokens: 1000, completion_tokens: 2000 }));
-    const routed = ((url: string | URL | Request, init?: RequestInit) => fetch(String(url).replace("https://api.openai.com/v1", gpt.url), init)) as typeof fetch;
+    await using down = startFakeUpstream(() => ({
+      status: 503,
+      body: [new TextEncoder().encode('{"error":"overloaded"}')],
+    }));
+    await using gpt = startFakeUpstream(() =>
+      openaiText("from gpt-4o", { prompt_tokens: 1000, completion_tokens: 2000 }),
+    );
+    const routed = ((url: string | URL | Request, init?: RequestInit) =>
+      fetch(String(url).replace("https://api.openai.com/v1", gpt.url), init)) as typeof fetch;
     await using r = rig(
       `[[agents]]\nid = "main"\nprovider = "ollama"\nmodel = "llama3"\nbase_url = "${down.url}"\nmax_tokens = 4096\nfallbacks = [{ provider = "openai", model = "gpt-4o" }]\n[budgets]\ndaily_usd = 0.05\n`,
       { env: { OPENAI_API_KEY: "sk-env" }, fetch: routed },
@@ -232,37 +304,56 @@ describe("fallbacks are reserved and recorded at the model that answers (finding
 
   test("no key for the agent's own endpoint: no request is made and the error says to run exoclaw onboard; a keyed fallback answers", async () => {
     const calls: string[] = [];
-    await using gpt = startFakeUpstream(() => openaiText("from the fallback", { prompt_tokens: 1, completion_tokens: 1 }));
+    await using gpt = startFakeUpstream(() =>
+      openaiText("from the fallback", { prompt_tokens: 1, completion_tokens: 1 }),
+    );
     const spy = ((url: string | URL | Request, init?: RequestInit) => {
       calls.push(String(url));
       return fetch(String(url).replace("https://api.openai.com/v1", gpt.url), init);
     }) as typeof fetch;
-    await using alone = rig(`[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n`, { fetch: spy });
-    const r = await alone.turn(1);
-    expect(r.stop_reason).toBe("error");
-    expect(r.error?.message).toBe("anthropic: no API key — run `exoclaw onboard` or `exoclaw secret set anthropic` (or set ANTHROPIC_API_KEY)");
-    expect(calls).toEqual([]);
-    expect((await alone.store.sumUsage({})).input_tokens).toBe(0); // nothing reserved stays counted
-    await using chained = rig(`[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nfallbacks = [{ provider = "openai", model = "gpt-4o" }]\n`, {
-      env: { OPENAI_API_KEY: "sk-env" },
+    await using alone = rig(`[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n`, {
       fetch: spy,
     });
+    const r = await alone.turn(1);
+    expect(r.stop_reason).toBe("error");
+    expect(r.error?.message).toBe(
+      "anthropic: no API key — run `exoclaw onboard` or `exoclaw secret set anthropic` (or set ANTHROPIC_API_KEY)",
+    );
+    expect(calls).toEqual([]);
+    expect((await alone.store.sumUsage({})).input_tokens).toBe(0); // nothing reserved stays counted
+    await using chained = rig(
+      `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nfallbacks = [{ provider = "openai", model = "gpt-4o" }]\n`,
+      {
+        env: { OPENAI_API_KEY: "sk-env" },
+        fetch: spy,
+      },
+    );
     expect((await chained.turn(1)).text).toBe("from the fallback");
     expect(calls).toEqual(["https://api.openai.com/v1/chat/completions"]);
   });
 
   test("a call the provider refused with an HTTP error (400) is not counted (one cut off after it was sent is: above)", async () => {
-    await using bad = startFakeUpstream(() => ({ status: 400, body: [new TextEncoder().encode('{"error":{"message":"bad request","type":"invalid_request_error"}}')] }));
-    await using r = rig(`[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\nbase_url = "${bad.url}"\napi_key_env = "K"\n`, { env: { K: "sk-1" } });
+    await using bad = startFakeUpstream(() => ({
+      status: 400,
+      body: [new TextEncoder().encode('{"error":{"message":"bad request","type":"invalid_request_error"}}')],
+    }));
+    await using r = rig(
+      `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\nbase_url = "${bad.url}"\napi_key_env = "K"\n`,
+      { env: { K: "sk-1" } },
+    );
     expect((await r.turn(1)).stop_reason).toBe("error");
     expect(bad.requests).toHaveLength(1);
     expect(await tokens(r.store)).toBe(0);
   });
 
   test("the stored answer names the model that gave it: GPT-4o after Ollama failed, not the agent's own llama3", async () => {
-    await using down = startFakeUpstream(() => ({ status: 503, body: [new TextEncoder().encode('{"error":"overloaded"}')] }));
+    await using down = startFakeUpstream(() => ({
+      status: 503,
+      body: [new TextEncoder().encode('{"error":"overloaded"}')],
+    }));
     await using gpt = startFakeUpstream(() => openaiText("from gpt-4o", { prompt_tokens: 10, completion_tokens: 2 }));
-    const routed = ((url: string | URL | Request, init?: RequestInit) => fetch(String(url).replace("https://api.openai.com/v1", gpt.url), init)) as typeof fetch;
+    const routed = ((url: string | URL | Request, init?: RequestInit) =>
+      fetch(String(url).replace("https://api.openai.com/v1", gpt.url), init)) as typeof fetch;
     await using r = rig(
       `[[agents]]\nid = "main"\nprovider = "ollama"\nmodel = "llama3"\nbase_url = "${down.url}"\nfallbacks = [{ provider = "openai", model = "gpt-4o" }]\n`,
       { env: { OPENAI_API_KEY: "sk-env" }, fetch: routed },
@@ -278,18 +369,39 @@ describe("fallbacks are reserved and recorded at the model that answers (finding
 
 describe("no model call without a usage record (finding 10)", () => {
   test("a database too full to take a usage row: the turn fails and no request reaches the upstream", async () => {
-    await using up = startFakeUpstream(() => openaiText("paid but unrecorded", { prompt_tokens: 5, completion_tokens: 5 }));
-    await using r = rig(`[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "k"\nbase_url = "${up.url}"\n`, { maxPageCount: 40 });
+    await using up = startFakeUpstream(() =>
+      openaiText("paid but unrecorded", { prompt_tokens: 5, completion_tokens: 5 }),
+    );
+    await using r = rig(
+      `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "k"\nbase_url = "${up.url}"\n`,
+      { maxPageCount: 40 },
+    );
     // Fill the usage table with rows smaller than the runner's (shorter call id, agent, model) until
     // the database refuses one: then no row of the runner's size fits either.
     // A failed batch fails whole, so batches first, then single rows until one is refused.
-    const row = (id: string) => ({ at: Date.now(), call: id, session: null, agent: "m", provider: "o", model: "g", input_tokens: 1, output_tokens: 1, cost_usd: 0 });
+    const row = (id: string) => ({
+      at: Date.now(),
+      call: id,
+      session: null,
+      agent: "m",
+      provider: "o",
+      model: "g",
+      input_tokens: 1,
+      output_tokens: 1,
+      cost_usd: 0,
+    });
     let full = false;
     for (let i = 0; !full && i < 1000; i++) {
-      full = (await Promise.allSettled(Array.from({ length: 100 }, (_, j) => r.store.recordUsage(row(`f${i}-${j}`))))).some((s) => s.status === "rejected");
+      full = (
+        await Promise.allSettled(Array.from({ length: 100 }, (_, j) => r.store.recordUsage(row(`f${i}-${j}`))))
+      ).some((s) => s.status === "rejected");
     }
     full = false;
-    for (let i = 0; !full && i < 10_000; i++) full = await r.store.recordUsage(row(`g${i}`)).then(() => false, () => true);
+    for (let i = 0; !full && i < 10_000; i++)
+      full = await r.store.recordUsage(row(`g${i}`)).then(
+        () => false,
+        () => true,
+      );
     expect(full).toBe(true);
     const out = await r.turn(1);
     expect(out.stop_reason).toBe("error");
@@ -298,9 +410,17 @@ describe("no model call without a usage record (finding 10)", () => {
 
   test("a store whose usage writes fail (disk full): no request is made, and no budget is needed for that", async () => {
     await using up = startFakeUpstream(() => openaiText("x", { prompt_tokens: 1, completion_tokens: 1 }));
-    await using r = rig(`[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "k"\nbase_url = "${up.url}"\n`, {
-      store: (s) => ({ ...s, kind: s.kind, location: s.location, recordUsage: () => Promise.reject(new Error("disk I/O error: database or disk is full")) }),
-    });
+    await using r = rig(
+      `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "k"\nbase_url = "${up.url}"\n`,
+      {
+        store: (s) => ({
+          ...s,
+          kind: s.kind,
+          location: s.location,
+          recordUsage: () => Promise.reject(new Error("disk I/O error: database or disk is full")),
+        }),
+      },
+    );
     expect(r.config.budgets).toEqual({});
     const out = await r.turn(1);
     expect(out.stop_reason).toBe("error");
@@ -309,15 +429,29 @@ describe("no model call without a usage record (finding 10)", () => {
 });
 
 describe("provider keys go only to their own endpoint (finding 13)", () => {
-  const seenKeys = (up: FakeUpstream) => up.requests.map((q) => q.headers.authorization ?? q.headers["x-api-key"] ?? "");
+  const seenKeys = (up: FakeUpstream) =>
+    up.requests.map((q) => q.headers.authorization ?? q.headers["x-api-key"] ?? "");
   test("OPENAI_API_KEY in the environment is never sent to an agent's custom base_url", async () => {
     await using up = startFakeUpstream(() => openaiText("hi", { prompt_tokens: 1, completion_tokens: 1 }));
-    await using r = rig(`[[agents]]\nid = "openai"\nprovider = "openai"\nmodel = "gpt-4o"\nbase_url = "${up.url}"\n`, { env: { OPENAI_API_KEY: "sk-env-SECRET" } });
+    await using r = rig(`[[agents]]\nid = "openai"\nprovider = "openai"\nmodel = "gpt-4o"\nbase_url = "${up.url}"\n`, {
+      env: { OPENAI_API_KEY: "sk-env-SECRET" },
+    });
     // The provider's own credential file must not go there either (an agent named "openai" included).
     const { writeCredential } = await import("../../src/config/index.ts");
     writeCredential(r.home.path, "openai", "sk-file-SECRET");
     await r.runner.run(
-      { agent: "openai", address: { key: "openai:ws:local:main", agent: "openai", channel: "ws", account: "local", peer: null, thread: null }, content: "hi" },
+      {
+        agent: "openai",
+        address: {
+          key: "openai:ws:local:main",
+          agent: "openai",
+          channel: "ws",
+          account: "local",
+          peer: null,
+          thread: null,
+        },
+        content: "hi",
+      },
       { signal: new AbortController().signal, emit: () => {} },
     );
     expect(up.requests).toHaveLength(1);
@@ -325,7 +459,18 @@ describe("provider keys go only to their own endpoint (finding 13)", () => {
     // The agent's own credential does go there.
     writeCredential(r.home.path, "agent-openai", "sk-agent-own");
     await r.runner.run(
-      { agent: "openai", address: { key: "openai:ws:local:main", agent: "openai", channel: "ws", account: "local", peer: null, thread: null }, content: "again" },
+      {
+        agent: "openai",
+        address: {
+          key: "openai:ws:local:main",
+          agent: "openai",
+          channel: "ws",
+          account: "local",
+          peer: null,
+          thread: null,
+        },
+        content: "again",
+      },
       { signal: new AbortController().signal, emit: () => {} },
     );
     expect(seenKeys(up)).toEqual(["", "Bearer sk-agent-own"]);
@@ -333,7 +478,10 @@ describe("provider keys go only to their own endpoint (finding 13)", () => {
 
   test("the agent's own api_key wins over the environment at its custom base_url", async () => {
     await using up = startFakeUpstream(() => openaiText("hi", { prompt_tokens: 1, completion_tokens: 1 }));
-    await using r = rig(`[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "sk-own"\nbase_url = "${up.url}"\n`, { env: { OPENAI_API_KEY: "sk-env-SECRET" } });
+    await using r = rig(
+      `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "sk-own"\nbase_url = "${up.url}"\n`,
+      { env: { OPENAI_API_KEY: "sk-env-SECRET" } },
+    );
     await r.turn(1);
     expect(seenKeys(up)).toEqual(["Bearer sk-own"]);
   });
@@ -342,9 +490,14 @@ describe("provider keys go only to their own endpoint (finding 13)", () => {
 describe("write-ahead usage survives a killed gateway (finding 10)", () => {
   test("SIGKILL mid-call: the call's pending row (prompt estimate + max_tokens) is on disk and counts", async () => {
     const body = fixture("openai/text-unicode.txt");
-    await using up = startFakeUpstream([{ headers: { "content-type": "text/event-stream" }, body, hangAfterBytes: cutAfterSecondDelta(body) }]);
+    await using up = startFakeUpstream([
+      { headers: { "content-type": "text/event-stream" }, body, hangAfterBytes: cutAfterSecondDelta(body) },
+    ]);
     using home = tempDir();
-    home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "k"\nbase_url = "${up.url}"\nmax_tokens = 700\n`);
+    home.file(
+      "config.toml",
+      `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "k"\nbase_url = "${up.url}"\nmax_tokens = 700\n`,
+    );
     const src = (p: string) => JSON.stringify(join(import.meta.dir, "../../src", p));
     const script = `
       const { AgentRunner } = await import(${src("agent/runner.ts")});
@@ -382,10 +535,19 @@ describe("the fallback chain announces each step's model before its request (fin
   test("pulling the `model` event sends nothing; a consumer that stops there makes no request", async () => {
     await using up = startFakeUpstream(() => openaiText("hi", { prompt_tokens: 1, completion_tokens: 1 }));
     using home = tempDir();
-    home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "k"\nbase_url = "${up.url}"\n`);
+    home.file(
+      "config.toml",
+      `[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\napi_key = "k"\nbase_url = "${up.url}"\n`,
+    );
     const agent = loadConfig({ EXOCLAW_HOME: home.path }).agents[0]!;
     const it = providerStream(agent, { home: home.path, env: {}, log: silentLogger })(
-      { model: "gpt-4o", system: "", messages: [{ role: "user", parts: [{ type: "text", text: "hi" }] }], tools: [], maxTokens: 10 },
+      {
+        model: "gpt-4o",
+        system: "",
+        messages: [{ role: "user", parts: [{ type: "text", text: "hi" }] }],
+        tools: [],
+        maxTokens: 10,
+      },
       new AbortController().signal,
     )[Symbol.asyncIterator]();
     expect((await it.next()).value).toEqual({ type: "model", provider: "openai", model: "gpt-4o" });

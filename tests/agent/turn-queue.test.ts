@@ -21,7 +21,10 @@ function rig(limits: TurnLimits) {
   const store = openSqliteStore(join(home.path, "exoclaw.db"));
   const model = gatedModel();
   const metrics = createMetrics();
-  const live = new LiveConfig({ ...config, gateway: { ...config.gateway, max_concurrent_turns: limits.maxRunning, max_queued_turns: limits.maxQueued } });
+  const live = new LiveConfig({
+    ...config,
+    gateway: { ...config.gateway, max_concurrent_turns: limits.maxRunning, max_queued_turns: limits.maxQueued },
+  });
   const runner = new AgentRunner({
     store,
     live,
@@ -33,7 +36,11 @@ function rig(limits: TurnLimits) {
   });
   const turn = (peer: string, text: string, opts: Partial<RunOptions> = {}): Promise<TurnOutcome> =>
     runner.run(
-      { agent: "main", address: { key: `main:ws:local:${peer}`, agent: "main", channel: "ws", account: "local", peer, thread: null }, content: text },
+      {
+        agent: "main",
+        address: { key: `main:ws:local:${peer}`, agent: "main", channel: "ws", account: "local", peer, thread: null },
+        content: text,
+      },
       { signal: new AbortController().signal, emit: () => {}, ...opts },
     );
   return {
@@ -97,7 +104,12 @@ test("beyond maxQueued a refusing caller gets BusyError with retry_after_ms; a w
   const channel = r.turn("p5", "from a channel", { busy: "wait" });
   expect(r.runner.load).toEqual({ running: 1, queued: 3 });
   r.model.open();
-  expect((await Promise.all([running, ...queued, channel])).map((o) => o.stop_reason)).toEqual(["end_turn", "end_turn", "end_turn", "end_turn"]);
+  expect((await Promise.all([running, ...queued, channel])).map((o) => o.stop_reason)).toEqual([
+    "end_turn",
+    "end_turn",
+    "end_turn",
+    "end_turn",
+  ]);
   expect(r.model.seen).not.toContain("fourth");
   const text = r.metrics.render();
   expect(text).toContain("exoclaw_turns_busy_total 2\n");
@@ -156,8 +168,20 @@ test("the limit is read live: raising it starts waiting turns at the next step",
 
 test("turns that bring their own history (stateless OpenAI requests) do not queue behind each other", async () => {
   await using r = rig({ maxRunning: 4, maxQueued: 10 });
-  const address = { key: "main:openai:local:stateless", agent: "main", channel: "openai", account: "local", peer: "stateless", thread: null };
-  const turns = ["one", "two", "three"].map((content) => r.runner.run({ agent: "main", address, content, history: [] }, { signal: new AbortController().signal, emit: () => {} }));
+  const address = {
+    key: "main:openai:local:stateless",
+    agent: "main",
+    channel: "openai",
+    account: "local",
+    peer: "stateless",
+    thread: null,
+  };
+  const turns = ["one", "two", "three"].map((content) =>
+    r.runner.run(
+      { agent: "main", address, content, history: [] },
+      { signal: new AbortController().signal, emit: () => {} },
+    ),
+  );
   await waitFor(() => r.model.waiting.length === 3, "three stateless calls at the model at once");
   r.model.open();
   expect((await Promise.all(turns)).map((t) => t.text).sort()).toEqual(["reply:one", "reply:three", "reply:two"]);

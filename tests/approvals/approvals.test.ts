@@ -43,8 +43,17 @@ function scriptedModel(script: { name: string; input: unknown }[]): StreamFn {
     const round = sinceUser.filter((m) => m.role === "tool").length;
     const next = script[round];
     const events: StreamEvent[] = next
-      ? [{ type: "tool_call", id: `tu${round}`, name: next.name, input: next.input }, { type: "done", stop_reason: "tool_use" }]
-      : [{ type: "text", text: `last tool said: ${(sinceUser.at(-1)?.parts[0] as { content?: string })?.content ?? "nothing"}` }, { type: "done", stop_reason: "end_turn" }];
+      ? [
+          { type: "tool_call", id: `tu${round}`, name: next.name, input: next.input },
+          { type: "done", stop_reason: "tool_use" },
+        ]
+      : [
+          {
+            type: "text",
+            text: `last tool said: ${(sinceUser.at(-1)?.parts[0] as { content?: string })?.content ?? "nothing"}`,
+          },
+          { type: "done", stop_reason: "end_turn" },
+        ];
     for (const e of events) yield e;
   };
 }
@@ -54,18 +63,32 @@ const pluginsToml = (webApproval: string, echoApproval = "never", extra = "") =>
   `[[plugins]]\nname = "web"\npath = "builtin:http-get"\nallowed_hosts = ["127.0.0.1:${web.port}"]\napproval = "${webApproval}"\n\n` +
   `[[plugins]]\nname = "echo"\npath = "builtin:echo"\napproval = "${echoApproval}"\n`;
 
-const events = (ws: TestSocket, id: string) => ws.received.map((r) => r.value as Msg).filter((m) => m.method === "chat.event" && m.params.id === id).map((m) => m.params);
-const approvalEvent = (ws: TestSocket, id: string) => ws.next((r) => (r.value as Msg).method === "chat.event" && (r.value as Msg).params.id === id && (r.value as Msg).params.event === "approval", 10_000);
+const events = (ws: TestSocket, id: string) =>
+  ws.received
+    .map((r) => r.value as Msg)
+    .filter((m) => m.method === "chat.event" && m.params.id === id)
+    .map((m) => m.params);
+const approvalEvent = (ws: TestSocket, id: string) =>
+  ws.next(
+    (r) =>
+      (r.value as Msg).method === "chat.event" &&
+      (r.value as Msg).params.id === id &&
+      (r.value as Msg).params.event === "approval",
+    10_000,
+  );
 
 async function waitLoaded(gw: TestGateway, n: number) {
   const deadline = Date.now() + 15_000;
   while (gw.plugins.list().filter((p) => p.state === "loaded").length < n && Date.now() < deadline) await Bun.sleep(20);
 }
 
-describe("approval = \"always\"", () => {
+describe('approval = "always"', () => {
   test("the call waits for the operator; allow runs it; the decision is in approval.list and the history", async () => {
     const url = `http://127.0.0.1:${web.port}/always-allow`;
-    await using gw = await startTestGateway({ toml: pluginsToml("always"), streamFor: () => scriptedModel([{ name: "http_get", input: { url } }]) });
+    await using gw = await startTestGateway({
+      toml: pluginsToml("always"),
+      streamFor: () => scriptedModel([{ name: "http_get", input: { url } }]),
+    });
     await waitLoaded(gw, 2);
     await using user = await openSocket(gw.wsUrl);
     await using operator = await openSocket(gw.wsUrl);
@@ -77,23 +100,40 @@ describe("approval = \"always\"", () => {
     expect(hits.filter((h) => h === "/always-allow")).toHaveLength(0);
     const listed = ((await operator.call("approval.list")) as Msg).result.approvals;
     expect(listed).toHaveLength(1);
-    expect(listed[0]).toMatchObject({ id: ev.params.data.id, tool: "http_get", state: "pending", session: "main:ws:local:a" });
+    expect(listed[0]).toMatchObject({
+      id: ev.params.data.id,
+      tool: "http_get",
+      state: "pending",
+      session: "main:ws:local:a",
+    });
     const resolved = (await operator.call("approval.resolve", { id: ev.params.data.id, allow: true })) as Msg;
     expect(resolved.result).toMatchObject({ id: ev.params.data.id, state: "allowed", remember: false });
     const done = (await turn) as Msg;
     expect(done.result.text).toContain("Ignore previous instructions");
     expect(hits.filter((h) => h === "/always-allow")).toHaveLength(1);
-    expect(events(user, "t1").find((e) => e.event === "approval_result")?.data).toMatchObject({ state: "allowed", by: "operator" });
+    expect(events(user, "t1").find((e) => e.event === "approval_result")?.data).toMatchObject({
+      state: "allowed",
+      by: "operator",
+    });
     // Stored: no longer pending, listed as allowed, and shown with the tool results in the history.
     expect(((await operator.call("approval.list")) as Msg).result.approvals).toHaveLength(0);
-    expect(((await operator.call("approval.list", { state: "allowed" })) as Msg).result.approvals[0]).toMatchObject({ id: ev.params.data.id, decided_by: "operator" });
-    const history = ((await operator.call("chat.history", { session: "main:ws:local:a" })) as Msg).result.messages as Msg[];
-    expect(history.find((m) => m.role === "tool")?.meta?.approvals).toEqual([{ id: ev.params.data.id, tool: "http_get", tool_use_id: "tu0", state: "allowed", by: "operator", why: "always" }]);
+    expect(((await operator.call("approval.list", { state: "allowed" })) as Msg).result.approvals[0]).toMatchObject({
+      id: ev.params.data.id,
+      decided_by: "operator",
+    });
+    const history = ((await operator.call("chat.history", { session: "main:ws:local:a" })) as Msg).result
+      .messages as Msg[];
+    expect(history.find((m) => m.role === "tool")?.meta?.approvals).toEqual([
+      { id: ev.params.data.id, tool: "http_get", tool_use_id: "tu0", state: "allowed", by: "operator", why: "always" },
+    ]);
   });
 
   test("deny: the call is not run, the model reads that the operator denied it, the turn goes on and is recorded", async () => {
     const url = `http://127.0.0.1:${web.port}/always-deny`;
-    await using gw = await startTestGateway({ toml: pluginsToml("always"), streamFor: () => scriptedModel([{ name: "http_get", input: { url } }]) });
+    await using gw = await startTestGateway({
+      toml: pluginsToml("always"),
+      streamFor: () => scriptedModel([{ name: "http_get", input: { url } }]),
+    });
     await waitLoaded(gw, 2);
     await using ws = await openSocket(gw.wsUrl);
     const turn = ws.call("chat.send", { content: "fetch it", peer: "b" }, "t1");
@@ -117,7 +157,10 @@ describe("approval = \"always\"", () => {
 
   test("no answer before the timeout = denied: not run, stored as timeout", async () => {
     const url = `http://127.0.0.1:${web.port}/always-timeout`;
-    await using gw = await startTestGateway({ toml: pluginsToml("always", "never", "timeout"), streamFor: () => scriptedModel([{ name: "http_get", input: { url } }]) });
+    await using gw = await startTestGateway({
+      toml: pluginsToml("always", "never", "timeout"),
+      streamFor: () => scriptedModel([{ name: "http_get", input: { url } }]),
+    });
     await waitLoaded(gw, 2);
     await using ws = await openSocket(gw.wsUrl);
     const done = (await ws.call("chat.send", { content: "fetch it", peer: "c" }, "t1")) as Msg;
@@ -132,12 +175,18 @@ describe("approval = \"always\"", () => {
 
   test("remember: a denial stored for the agent and tool answers the next call without asking; it is recorded too", async () => {
     const url = `http://127.0.0.1:${web.port}/remember`;
-    await using gw = await startTestGateway({ toml: pluginsToml("always"), streamFor: () => scriptedModel([{ name: "http_get", input: { url } }]) });
+    await using gw = await startTestGateway({
+      toml: pluginsToml("always"),
+      streamFor: () => scriptedModel([{ name: "http_get", input: { url } }]),
+    });
     await waitLoaded(gw, 2);
     await using ws = await openSocket(gw.wsUrl);
     const first = ws.call("chat.send", { content: "fetch it", peer: "d" }, "t1");
     const id = ((await approvalEvent(ws, "t1")).value as Msg).params.data.id;
-    expect(((await ws.call("approval.resolve", { id, allow: false, remember: true })) as Msg).result).toMatchObject({ state: "denied", remember: true });
+    expect(((await ws.call("approval.resolve", { id, allow: false, remember: true })) as Msg).result).toMatchObject({
+      state: "denied",
+      remember: true,
+    });
     await first;
     const second = (await ws.call("chat.send", { content: "fetch it again", peer: "d" }, "t2")) as Msg;
     expect(second.result.text).toContain("denied by the operator");
@@ -165,7 +214,9 @@ describe("approval = \"always\"", () => {
     const otherId = ((await approvalEvent(other, "o1")).value as Msg).params.data.id;
     expect(((await other.call("status")) as Msg).result.approvals).toEqual({ pending: 2, timeout_ms: 20_000 });
     expect(await (await fetch(`${gw.url}/metrics`)).text()).toContain("exoclaw_approvals_pending 2");
-    expect(((await other.call("approval.list")) as Msg).result.approvals.map((a: Msg) => a.id).sort()).toEqual([id, otherId].sort());
+    expect(((await other.call("approval.list")) as Msg).result.approvals.map((a: Msg) => a.id).sort()).toEqual(
+      [id, otherId].sort(),
+    );
     await other.call("approval.resolve", { id: otherId, allow: false });
     expect(((await otherTurn) as Msg).result.stop_reason).toBe("end_turn");
     await waiting.call("approval.resolve", { id, allow: true });
@@ -183,8 +234,13 @@ describe("approval = \"always\"", () => {
         yield { type: "done", stop_reason: "tool_use" };
         return;
       }
-      await new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true })));
-      yield { type: "error", error: new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }) };
+      await new Promise<void>((r) =>
+        signal.aborted ? r() : signal.addEventListener("abort", () => r(), { once: true }),
+      );
+      yield {
+        type: "error",
+        error: new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }),
+      };
     };
     await using gw = await startTestGateway({ toml: pluginsToml("always"), streamFor: () => model });
     await waitLoaded(gw, 2);
@@ -192,7 +248,10 @@ describe("approval = \"always\"", () => {
     const turn = ws.call("chat.send", { content: "fetch it", peer: "ca" }, "t1");
     const id = ((await approvalEvent(ws, "t1")).value as Msg).params.data.id;
     await ws.call("approval.resolve", { id, allow: true });
-    await ws.next((r) => (r.value as Msg).params?.id === "t1" && (r.value as Msg).params?.event === "tool_result", 10_000);
+    await ws.next(
+      (r) => (r.value as Msg).params?.id === "t1" && (r.value as Msg).params?.event === "tool_result",
+      10_000,
+    );
     const deadline = Date.now() + 10_000;
     while (modelCalls < 2 && Date.now() < deadline) await Bun.sleep(10);
     await ws.call("chat.cancel", { id: "t1" });
@@ -201,12 +260,18 @@ describe("approval = \"always\"", () => {
     const tool = history.at(-1)!;
     expect(tool.role).toBe("tool");
     // The runner's turn facts are added to the tool message's own, not put in their place.
-    expect(tool.meta).toMatchObject({ stop_reason: "cancelled", approvals: [{ id, tool: "http_get", tool_use_id: "tu0", state: "allowed", by: "operator", why: "always" }] });
+    expect(tool.meta).toMatchObject({
+      stop_reason: "cancelled",
+      approvals: [{ id, tool: "http_get", tool_use_id: "tu0", state: "allowed", by: "operator", why: "always" }],
+    });
   });
 
   test("a turn cancelled while its call waits: the call is not run and the request is closed", async () => {
     const url = `http://127.0.0.1:${web.port}/cancelled`;
-    await using gw = await startTestGateway({ toml: pluginsToml("always"), streamFor: () => scriptedModel([{ name: "http_get", input: { url } }]) });
+    await using gw = await startTestGateway({
+      toml: pluginsToml("always"),
+      streamFor: () => scriptedModel([{ name: "http_get", input: { url } }]),
+    });
     await waitLoaded(gw, 2);
     await using ws = await openSocket(gw.wsUrl);
     const turn = ws.call("chat.send", { content: "fetch it", peer: "g" }, "t1");
@@ -223,8 +288,14 @@ test("the input the operator is shown is scrubbed of configured secrets", async 
   const secret = "pw-approvals-7f3a9c2e1d";
   using home = tempDir();
   writeCredential(home.path, "echo_pass", secret);
-  home.file("config.toml", `[[plugins]]\nname = "echo"\npath = "builtin:echo"\napproval = "always"\nsecrets = ["echo_pass"]\n`);
-  await using gw = await startTestGateway({ home: home.path, streamFor: () => scriptedModel([{ name: "echo", input: { text: `the password is ${secret}` } }]) });
+  home.file(
+    "config.toml",
+    `[[plugins]]\nname = "echo"\npath = "builtin:echo"\napproval = "always"\nsecrets = ["echo_pass"]\n`,
+  );
+  await using gw = await startTestGateway({
+    home: home.path,
+    streamFor: () => scriptedModel([{ name: "echo", input: { text: `the password is ${secret}` } }]),
+  });
   await waitLoaded(gw, 1);
   await using ws = await openSocket(gw.wsUrl);
   const turn = ws.call("chat.send", { content: "leak it", peer: "s" }, "t1");
@@ -238,7 +309,7 @@ test("the input the operator is shown is scrubbed of configured secrets", async 
   await turn;
 });
 
-describe("approval = \"untrusted\": taint", () => {
+describe('approval = "untrusted": taint', () => {
   test("after a web-fetch result enters the turn, an egress tool asks and a pure tool does not", async () => {
     const first = `http://127.0.0.1:${web.port}/taint-first`;
     const second = `http://127.0.0.1:${web.port}/taint-second`;
@@ -257,7 +328,9 @@ describe("approval = \"untrusted\": taint", () => {
     const ev = ((await approvalEvent(ws, "t1")).value as Msg).params.data;
     // The operator's own message did not taint the turn: the first fetch ran without asking; the pure echo ran too.
     expect(hits).toContain("/taint-first");
-    const results = events(ws, "t1").filter((e) => e.event === "tool_result").map((e) => e.data.content);
+    const results = events(ws, "t1")
+      .filter((e) => e.event === "tool_result")
+      .map((e) => e.data.content);
     expect(results).toEqual([expect.stringContaining("Ignore previous instructions"), "pure"]);
     expect(ev).toMatchObject({ tool: "http_get", tool_use_id: "tu2", why: "untrusted after a result of http_get" });
     expect(events(ws, "t1").filter((e) => e.event === "approval")).toHaveLength(1);
@@ -274,7 +347,7 @@ describe("approval = \"untrusted\": taint", () => {
   });
 });
 
-describe("MCP tools under approval = \"untrusted\" (the default)", () => {
+describe('MCP tools under approval = "untrusted" (the default)', () => {
   const lookup: TestTool = {
     name: "lookup",
     inputSchema: { type: "object", properties: { q: { type: "string" } } },
@@ -286,12 +359,17 @@ describe("MCP tools under approval = \"untrusted\" (the default)", () => {
     name: "delete_file",
     inputSchema: { type: "object", properties: { path: { type: "string" } } },
     annotations: { destructiveHint: true, openWorldHint: false },
-    run: (args) => (deleted.push(String(args.path)), { content: [{ type: "text", text: `deleted ${String(args.path)}` }] }),
+    run: (args) => (
+      deleted.push(String(args.path)), { content: [{ type: "text", text: `deleted ${String(args.path)}` }] }
+    ),
   };
 
   async function mcpGateway(script: { name: string; input: unknown }[]) {
     const server = await startMcpServer({ tools: [lookup, remove] });
-    const gw = await startTestGateway({ toml: `[[mcp]]\nname = "files"\nurl = "${server.url}"\n`, streamFor: () => scriptedModel(script) });
+    const gw = await startTestGateway({
+      toml: `[[mcp]]\nname = "files"\nurl = "${server.url}"\n`,
+      streamFor: () => scriptedModel(script),
+    });
     const ws = await openSocket(gw.wsUrl);
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {

@@ -24,12 +24,23 @@ const STRANGER = "80351110224678912";
 const DM = "1187000000000000001";
 const BOT_TOKEN = "MTE4NjAwMDAwMDAwMDAwMDAwMA.GxYzAb.approvals-bot-token-0123456789";
 const PUBLIC_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-const KEY = createPrivateKey({ key: Buffer.from("302e020100300506032b6570042204209d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", "hex"), format: "der", type: "pkcs8" });
+const KEY = createPrivateKey({
+  key: Buffer.from(
+    "302e020100300506032b6570042204209d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+    "hex",
+  ),
+  format: "der",
+  type: "pkcs8",
+});
 const OTHER_KEY = generateKeyPairSync("ed25519").privateKey;
 
 const signedHeaders = (body: string, key: KeyObject = KEY) => {
   const ts = String(Math.floor(Date.now() / 1000));
-  return { "content-type": "application/json", "x-signature-timestamp": ts, "x-signature-ed25519": sign(null, Buffer.concat([Buffer.from(ts), Buffer.from(body)]), key).toString("hex") };
+  return {
+    "content-type": "application/json",
+    "x-signature-timestamp": ts,
+    "x-signature-ed25519": sign(null, Buffer.concat([Buffer.from(ts), Buffer.from(body)]), key).toString("hex"),
+  };
 };
 
 let seq = 0;
@@ -42,8 +53,22 @@ function press(user: string, customId: string, content: string, inGuild = false)
     application_id: APP,
     token: `aW50ZXJhY3Rpb246press-token-${seq}`,
     version: 1,
-    ...(inGuild ? { guild_id: "290926798626357999", channel_id: "645027906669510667", member: { user: who, roles: [], permissions: "2147483647" }, context: 0 } : { channel_id: DM, user: who, context: 1 }),
-    message: { id: "1188000000000000001", channel_id: DM, type: 0, content, components: [], author: { id: APP, username: "exoclaw", bot: true } },
+    ...(inGuild
+      ? {
+          guild_id: "290926798626357999",
+          channel_id: "645027906669510667",
+          member: { user: who, roles: [], permissions: "2147483647" },
+          context: 0,
+        }
+      : { channel_id: DM, user: who, context: 1 }),
+    message: {
+      id: "1188000000000000001",
+      channel_id: DM,
+      type: 0,
+      content,
+      components: [],
+      author: { id: APP, username: "exoclaw", bot: true },
+    },
     data: { custom_id: customId, component_type: 2 },
   });
 }
@@ -60,16 +85,43 @@ beforeAll(() => {
       const path = new URL(req.url).pathname;
       const body = (await req.json().catch(() => ({}))) as Msg;
       calls.push({ method: req.method, path, auth: req.headers.get("authorization"), body });
-      if (req.headers.get("authorization") !== `Bot ${BOT_TOKEN}`) return Response.json({ message: "401: Unauthorized", code: 0 }, { status: 401 });
+      if (req.headers.get("authorization") !== `Bot ${BOT_TOKEN}`)
+        return Response.json({ message: "401: Unauthorized", code: 0 }, { status: 401 });
       if (req.method === "POST" && path === "/api/v10/users/@me/channels") {
-        if (!/^\d+$/.test(String(body.recipient_id))) return Response.json({ message: "Invalid Form Body", code: 50035, errors: { recipient_id: { _errors: [{ code: "NUMBER_TYPE_COERCE", message: "Value is not snowflake." }] } } }, { status: 400 });
-        return Response.json({ id: DM, type: 1, last_message_id: null, flags: 0, recipients: [{ id: body.recipient_id, username: "owner", discriminator: "0", global_name: "Owner", avatar: null }] });
+        if (!/^\d+$/.test(String(body.recipient_id)))
+          return Response.json(
+            {
+              message: "Invalid Form Body",
+              code: 50035,
+              errors: {
+                recipient_id: { _errors: [{ code: "NUMBER_TYPE_COERCE", message: "Value is not snowflake." }] },
+              },
+            },
+            { status: 400 },
+          );
+        return Response.json({
+          id: DM,
+          type: 1,
+          last_message_id: null,
+          flags: 0,
+          recipients: [
+            { id: body.recipient_id, username: "owner", discriminator: "0", global_name: "Owner", avatar: null },
+          ],
+        });
       }
       const channel = /^\/api\/v10\/channels\/([^/]+)\/messages$/.exec(path)?.[1];
       if (req.method === "POST" && channel !== undefined) {
         if (channel !== DM) return Response.json({ message: "Unknown Channel", code: 10003 }, { status: 404 });
-        if (closedDms) return Response.json({ message: "Cannot send messages to this user", code: 50007 }, { status: 403 });
-        return Response.json({ id: `11890000000000000${calls.length}`, channel_id: DM, type: 0, content: body.content, components: body.components ?? [], author: { id: APP, username: "exoclaw", bot: true } });
+        if (closedDms)
+          return Response.json({ message: "Cannot send messages to this user", code: 50007 }, { status: 403 });
+        return Response.json({
+          id: `11890000000000000${calls.length}`,
+          channel_id: DM,
+          type: 0,
+          content: body.content,
+          components: body.components ?? [],
+          author: { id: APP, username: "exoclaw", bot: true },
+        });
       }
       return Response.json({ message: "404: Not Found", code: 0 }, { status: 404 });
     },
@@ -79,12 +131,17 @@ afterAll(() => api.stop(true));
 
 const model: StreamFn = async function* (req) {
   const last = req.messages.at(-1)!;
-  if (last.role === "tool") yield { type: "text", text: `echo said: ${(last.parts[0] as { content: string }).content}` };
+  if (last.role === "tool")
+    yield { type: "text", text: `echo said: ${(last.parts[0] as { content: string }).content}` };
   else yield { type: "tool_call", id: "tu1", name: "echo", input: { text: "@everyone ünïcode" } };
   yield { type: "done", stop_reason: last.role === "tool" ? "end_turn" : "tool_use" };
 };
 
-async function discordGateway(withToken = true): Promise<{ gw: TestGateway; post: (body: string, headers: Record<string, string>) => Promise<Response> } & AsyncDisposable> {
+async function discordGateway(
+  withToken = true,
+): Promise<
+  { gw: TestGateway; post: (body: string, headers: Record<string, string>) => Promise<Response> } & AsyncDisposable
+> {
   const home = tempDir();
   writeCredential(home.path, "discord_public_key", PUBLIC_KEY);
   if (withToken) writeCredential(home.path, "discord_bot_token", BOT_TOKEN);
@@ -95,7 +152,9 @@ async function discordGateway(withToken = true): Promise<{ gw: TestGateway; post
       `[channels.discord]\nsecrets = { public_key = "discord_public_key"${withToken ? `, bot_token = "discord_bot_token"` : ""} }\nowner = "${OWNER}"\n`,
   );
   const gw = await startTestGateway({ home: home.path, streamFor: () => model });
-  await until("the plugins", () => (gw.plugins.list().filter((p) => p.state === "loaded").length >= 2 ? true : undefined));
+  await until("the plugins", () =>
+    gw.plugins.list().filter((p) => p.state === "loaded").length >= 2 ? true : undefined,
+  );
   return {
     gw,
     post: (body, headers) => fetch(`${gw.url}/webhook/discord`, { method: "POST", headers, body }),
@@ -125,7 +184,8 @@ describe("Discord owner approvals", () => {
     await using t = await discordGateway();
     await using ws = await openSocket(t.gw.wsUrl);
     const turn = ws.call("chat.send", { content: "echo", peer: "discord-owner" }, "t1");
-    const id = ((await ws.next((r) => (r.value as Msg).params?.event === "approval", 10_000)).value as Msg).params.data.id as string;
+    const id = ((await ws.next((r) => (r.value as Msg).params?.event === "approval", 10_000)).value as Msg).params.data
+      .id as string;
     const ask = await until("the owner's DM", () => posted().find((c) => c.body.components));
     // Two steps with the bot token: open the owner's DM, then post in the channel Discord answered.
     const open = calls.find((c) => c.path === "/api/v10/users/@me/channels")!;
@@ -157,7 +217,9 @@ describe("Discord owner approvals", () => {
     expect(notYours.type).toBe(4);
     expect(notYours.data.flags).toBe(64);
     expect(notYours.data.content).toContain("not yours");
-    expect(t.gw.logs.some((l) => l.includes("approval button refused: the presser is not this channel's owner"))).toBe(true);
+    expect(t.gw.logs.some((l) => l.includes("approval button refused: the presser is not this channel's owner"))).toBe(
+      true,
+    );
     expect((await t.gw.store.getApproval(id))?.state).toBe("pending");
 
     // The owner's press: the message is updated at once (no buttons left), the call runs, the decision follows in the DM.
@@ -169,10 +231,15 @@ describe("Discord owner approvals", () => {
     expect(update.data.content).toStartWith(ask.body.content);
     expect(update.data.content).toContain("You pressed Allow.");
     expect(((await turn) as Msg).result.text).toBe("echo said: @everyone ünïcode");
-    expect(await t.gw.store.getApproval(id)).toMatchObject({ state: "allowed", decided_by: `owner:discord:${APP}:${OWNER}` });
+    expect(await t.gw.store.getApproval(id)).toMatchObject({
+      state: "allowed",
+      decided_by: `owner:discord:${APP}:${OWNER}`,
+    });
     await until("the decision in the DM", () => posted().find((c) => c.body.content === `Allowed: echo (${id}).`));
     // No DM was ever opened for the stranger.
-    expect(calls.filter((c) => c.path === "/api/v10/users/@me/channels").map((c) => c.body.recipient_id)).not.toContain(STRANGER);
+    expect(calls.filter((c) => c.path === "/api/v10/users/@me/channels").map((c) => c.body.recipient_id)).not.toContain(
+      STRANGER,
+    );
   });
 
   test("the owner's press on Deny refuses the call, and is recorded so", async () => {
@@ -188,7 +255,10 @@ describe("Discord owner approvals", () => {
     const pressed = await t.post(body, signedHeaders(body));
     expect(((await pressed.json()) as Msg).data.content).toContain("You pressed Deny.");
     expect(((await turn) as Msg).result.text).toContain("denied");
-    expect(await t.gw.store.getApproval(id)).toMatchObject({ state: "denied", decided_by: `owner:discord:${APP}:${OWNER}` });
+    expect(await t.gw.store.getApproval(id)).toMatchObject({
+      state: "denied",
+      decided_by: `owner:discord:${APP}:${OWNER}`,
+    });
     await until("the decision in the DM", () => posted().find((c) => c.body.content === `Denied: echo (${id}).`));
   });
 
@@ -198,8 +268,14 @@ describe("Discord owner approvals", () => {
     await using t = await discordGateway();
     await using ws = await openSocket(t.gw.wsUrl);
     const turn = ws.call("chat.send", { content: "echo", peer: "discord-closed" }, "t1");
-    const id = ((await ws.next((r) => (r.value as Msg).params?.event === "approval", 10_000)).value as Msg).params.data.id as string;
-    await until("the warning", () => t.gw.logs.find((l) => l.includes("approval request not delivered to the owner") && l.includes("Cannot send messages to this user")));
+    const id = ((await ws.next((r) => (r.value as Msg).params?.event === "approval", 10_000)).value as Msg).params.data
+      .id as string;
+    await until("the warning", () =>
+      t.gw.logs.find(
+        (l) =>
+          l.includes("approval request not delivered to the owner") && l.includes("Cannot send messages to this user"),
+      ),
+    );
     expect(((await ws.call("approval.resolve", { id, allow: true })) as Msg).result.state).toBe("allowed");
     expect(((await turn) as Msg).result.text).toBe("echo said: @everyone ünïcode");
   });
@@ -210,8 +286,11 @@ describe("Discord owner approvals", () => {
     await using t = await discordGateway(false);
     await using ws = await openSocket(t.gw.wsUrl);
     const turn = ws.call("chat.send", { content: "echo", peer: "discord-no-token" }, "t1");
-    const id = ((await ws.next((r) => (r.value as Msg).params?.event === "approval", 10_000)).value as Msg).params.data.id as string;
-    await until("the warning", () => t.gw.logs.find((l) => l.includes("approval request not delivered to the owner") && l.includes("bot_token")));
+    const id = ((await ws.next((r) => (r.value as Msg).params?.event === "approval", 10_000)).value as Msg).params.data
+      .id as string;
+    await until("the warning", () =>
+      t.gw.logs.find((l) => l.includes("approval request not delivered to the owner") && l.includes("bot_token")),
+    );
     expect(calls).toEqual([]);
     expect(((await ws.call("approval.resolve", { id, allow: false })) as Msg).result.state).toBe("denied");
     expect(((await turn) as Msg).result.text).toContain("denied");

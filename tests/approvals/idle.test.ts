@@ -13,8 +13,31 @@ import { openaiReply } from "../e2e/binary/_replies.ts";
 type Msg = Record<string, any>;
 
 const toolCall = () => {
-  const chunk = (delta: unknown, finish: string | null) => ({ id: "c", object: "chat.completion.chunk", created: 1, model: "gpt-4o-mini", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
-  return sse([chunk({ role: "assistant", tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "echo", arguments: '{"text":"late but fine"}' } }] }, null), chunk({}, "tool_calls"), "[DONE]"]);
+  const chunk = (delta: unknown, finish: string | null) => ({
+    id: "c",
+    object: "chat.completion.chunk",
+    created: 1,
+    model: "gpt-4o-mini",
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
+  return sse([
+    chunk(
+      {
+        role: "assistant",
+        tool_calls: [
+          {
+            index: 0,
+            id: "call_1",
+            type: "function",
+            function: { name: "echo", arguments: '{"text":"late but fine"}' },
+          },
+        ],
+      },
+      null,
+    ),
+    chunk({}, "tool_calls"),
+    "[DONE]",
+  ]);
 };
 
 test("the operator answering after the agent's idle_timeout_ms does not fail the turn", async () => {

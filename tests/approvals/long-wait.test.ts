@@ -38,10 +38,18 @@ test("/v1 (streamed) and /mcp requests whose tool call waits for approval longer
   const completion = fetch(`${gw.url}/v1/chat/completions`, {
     method: "POST",
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ model: "exoclaw:main", stream: true, messages: [{ role: "user", content: "echo something" }] }),
+    body: JSON.stringify({
+      model: "exoclaw:main",
+      stream: true,
+      messages: [{ role: "user", content: "echo something" }],
+    }),
   }).then((r) => r.text());
   const mcp = new Client({ name: "long-wait", version: "1" });
-  await mcp.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }));
+  await mcp.connect(
+    new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${TOKEN}` } },
+    }),
+  );
   const asked = mcp.callTool({ name: "ask_main", arguments: { message: "echo something", session: "mcp-wait" } });
 
   await using operator = await openSocket(gw.wsUrl, { headers: { authorization: `Bearer ${TOKEN}` } });

@@ -8,7 +8,14 @@ import type { ToolOrigin } from "../../src/agent/index.ts";
 import { loadConfig } from "../../src/config/index.ts";
 import { effectsOf as mcpEffects } from "../../src/mcp/index.ts";
 
-const plugin = (over: Partial<Extract<ToolOrigin, { kind: "plugin" }>> = {}): ToolOrigin => ({ kind: "plugin", plugin: "web", tool: "get", network: false, effects: undefined, ...over });
+const plugin = (over: Partial<Extract<ToolOrigin, { kind: "plugin" }>> = {}): ToolOrigin => ({
+  kind: "plugin",
+  plugin: "web",
+  tool: "get",
+  network: false,
+  effects: undefined,
+  ...over,
+});
 
 describe("effects", () => {
   test("MCP annotations: absent ones take the spec's risky defaults; read-only closed-world is pure", () => {
@@ -39,17 +46,48 @@ describe("settings and reasons", () => {
   const config = loadConfig({ EXOCLAW_HOME: "/nonexistent" }, {});
   const withFile = {
     ...config,
-    plugins: [{ ...({} as (typeof config.plugins)[number]), name: "web", path: "x", allowed_hosts: [], allowed_paths: {}, secrets: [], memory_mb: 1, timeout_ms: 1, config: {}, approval: "untrusted" as const, tool_approval: { post: "always" as const } }],
-    mcp: [{ name: "files", url: "https://x/mcp", headers: {}, secrets: [], tools: ["*"], timeout_ms: 1, approval: "untrusted" as const, tool_approval: { lookup: "never" as const } }],
+    plugins: [
+      {
+        ...({} as (typeof config.plugins)[number]),
+        name: "web",
+        path: "x",
+        allowed_hosts: [],
+        allowed_paths: {},
+        secrets: [],
+        memory_mb: 1,
+        timeout_ms: 1,
+        config: {},
+        approval: "untrusted" as const,
+        tool_approval: { post: "always" as const },
+      },
+    ],
+    mcp: [
+      {
+        name: "files",
+        url: "https://x/mcp",
+        headers: {},
+        secrets: [],
+        tools: ["*"],
+        timeout_ms: 1,
+        approval: "untrusted" as const,
+        tool_approval: { lookup: "never" as const },
+      },
+    ],
   };
 
   test("a tool's own entry wins over its plugin's or server's setting; defaults are never (plugins) and untrusted (MCP)", () => {
     expect(settingOf(plugin({ tool: "post" }), withFile)).toBe("always");
     expect(settingOf(plugin({ tool: "get" }), withFile)).toBe("untrusted");
     expect(settingOf(plugin({ plugin: "unlisted" }), withFile)).toBe("never");
-    expect(settingOf({ kind: "source", owner: "files", tool: "lookup", effects: [], untrusted: true }, withFile)).toBe("never");
-    expect(settingOf({ kind: "source", owner: "files", tool: "rm", effects: [], untrusted: true }, withFile)).toBe("untrusted");
-    expect(settingOf({ kind: "source", owner: "gone", tool: "rm", effects: [], untrusted: true }, config)).toBe("untrusted");
+    expect(settingOf({ kind: "source", owner: "files", tool: "lookup", effects: [], untrusted: true }, withFile)).toBe(
+      "never",
+    );
+    expect(settingOf({ kind: "source", owner: "files", tool: "rm", effects: [], untrusted: true }, withFile)).toBe(
+      "untrusted",
+    );
+    expect(settingOf({ kind: "source", owner: "gone", tool: "rm", effects: [], untrusted: true }, config)).toBe(
+      "untrusted",
+    );
     expect(settingOf({ kind: "host" }, withFile)).toBe("never");
   });
 
@@ -79,14 +117,27 @@ describe("the gate fails closed", () => {
     const { memoryApprovals, StoreError } = await import("../../src/store/index.ts");
     const { createLogger } = await import("../../src/lib/log.ts");
     const approvals = { ...memoryApprovals(), addApproval: () => Promise.reject(new StoreError("disk full")) };
-    const broker = new ApprovalBroker({ store: approvals, timeoutMs: () => 1000, secrets: () => [], log: createLogger({ format: "json", level: "error", write: () => {} }) });
+    const broker = new ApprovalBroker({
+      store: approvals,
+      timeoutMs: () => 1000,
+      secrets: () => [],
+      log: createLogger({ format: "json", level: "error", write: () => {} }),
+    });
     let ran = 0;
     const inner = {
       specs: () => [],
       run: async () => (ran++, { content: "ran", is_error: false }),
       origin: (): ToolOrigin => plugin({ network: true }),
     };
-    const gated = gateToolBox(inner, { broker, agent: "main", session: "s", taintedBy: null, origin: null, config: () => ({ plugins: [], mcp: [] }), setting: () => "always" });
+    const gated = gateToolBox(inner, {
+      broker,
+      agent: "main",
+      session: "s",
+      taintedBy: null,
+      origin: null,
+      config: () => ({ plugins: [], mcp: [] }),
+      setting: () => "always",
+    });
     const r = await gated.run("get", {}, new AbortController().signal);
     expect(r).toEqual({ content: "not run: the approval request could not be recorded (disk full)", is_error: true });
     expect(ran).toBe(0);
@@ -99,8 +150,21 @@ describe("the broker at shutdown", () => {
     const { memoryApprovals } = await import("../../src/store/index.ts");
     const { createLogger } = await import("../../src/lib/log.ts");
     const store = memoryApprovals();
-    const broker = new ApprovalBroker({ store, timeoutMs: () => 600_000, secrets: () => [], log: createLogger({ format: "json", level: "error", write: () => {} }) });
-    const asked = broker.ask({ agent: "main", session: "s", tool: "get", tool_use_id: "tu0", input: {}, why: "always", signal: new AbortController().signal });
+    const broker = new ApprovalBroker({
+      store,
+      timeoutMs: () => 600_000,
+      secrets: () => [],
+      log: createLogger({ format: "json", level: "error", write: () => {} }),
+    });
+    const asked = broker.ask({
+      agent: "main",
+      session: "s",
+      tool: "get",
+      tool_use_id: "tu0",
+      input: {},
+      why: "always",
+      signal: new AbortController().signal,
+    });
     const deadline = Date.now() + 5_000;
     while (broker.pending().length === 0 && Date.now() < deadline) await Bun.sleep(5);
     const [waiting] = broker.pending();

@@ -18,25 +18,44 @@ const SIGNING = "8f742231b10e8888abcd99yyyzzz85a5";
 const OWNER = "U0OWNER01";
 const sign = (body: string) => {
   const ts = Math.floor(Date.now() / 1000);
-  return { "x-slack-request-timestamp": String(ts), "x-slack-signature": "v0=" + createHmac("sha256", SIGNING).update(`v0:${ts}:${body}`).digest("hex"), "content-type": "application/x-www-form-urlencoded" };
+  return {
+    "x-slack-request-timestamp": String(ts),
+    "x-slack-signature": "v0=" + createHmac("sha256", SIGNING).update(`v0:${ts}:${body}`).digest("hex"),
+    "content-type": "application/x-www-form-urlencoded",
+  };
 };
 /** An interactivity request as Slack sends it: `payload=<url-encoded JSON>`. */
 const press = (user: string, value: string) =>
   "payload=" +
   encodeURIComponent(
-    JSON.stringify({ type: "block_actions", user: { id: user, username: "u" }, api_app_id: "A0PNCHHK2", team: { id: "T1" }, channel: { id: "D0OWNERDM" }, trigger_id: `trig-${user}-${value}`, actions: [{ type: "button", action_id: "button_0", value, action_ts: "1.2" }] }),
+    JSON.stringify({
+      type: "block_actions",
+      user: { id: user, username: "u" },
+      api_app_id: "A0PNCHHK2",
+      team: { id: "T1" },
+      channel: { id: "D0OWNERDM" },
+      trigger_id: `trig-${user}-${value}`,
+      actions: [{ type: "button", action_id: "button_0", value, action_ts: "1.2" }],
+    }),
   ).replace(/%20/g, "+");
 
 const model: StreamFn = async function* (req) {
   const last = req.messages.at(-1)!;
-  if (last.role === "tool") yield { type: "text", text: `echo said: ${(last.parts[0] as { content: string }).content}` };
+  if (last.role === "tool")
+    yield { type: "text", text: `echo said: ${(last.parts[0] as { content: string }).content}` };
   else yield { type: "tool_call", id: "tu1", name: "echo", input: { text: "ünïcode and spaces" } };
   yield { type: "done", stop_reason: last.role === "tool" ? "end_turn" : "tool_use" };
 };
 
 test("slack: the owner gets Block Kit buttons; only the owner's signed press decides", async () => {
   const sent: Msg[] = [];
-  const api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async (req) => (sent.push((await req.json()) as Msg), Response.json({ ok: true, channel: "D0OWNERDM", ts: "1.1" })) });
+  const api = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: async (req) => (
+      sent.push((await req.json()) as Msg), Response.json({ ok: true, channel: "D0OWNERDM", ts: "1.1" })
+    ),
+  });
   using home = tempDir();
   writeCredential(home.path, "slack_signing_secret", SIGNING);
   writeCredential(home.path, "slack_bot_token", "xoxb-approvals-1");
@@ -49,26 +68,39 @@ test("slack: the owner gets Block Kit buttons; only the owner's signed press dec
   try {
     await using gw = await startTestGateway({ home: home.path, streamFor: () => model });
     const deadline = Date.now() + 15_000;
-    while (gw.plugins.list().filter((p) => p.state === "loaded").length < 2 && Date.now() < deadline) await Bun.sleep(20);
+    while (gw.plugins.list().filter((p) => p.state === "loaded").length < 2 && Date.now() < deadline)
+      await Bun.sleep(20);
     await using ws = await openSocket(gw.wsUrl);
     const turn = ws.call("chat.send", { content: "echo", peer: "slack-owner" }, "t1");
-    const id = ((await ws.next((r) => (r.value as Msg).params?.event === "approval", 10_000)).value as Msg).params.data.id;
+    const id = ((await ws.next((r) => (r.value as Msg).params?.event === "approval", 10_000)).value as Msg).params.data
+      .id;
     for (let i = 0; i < 200 && !sent.some((m) => m.blocks); i++) await Bun.sleep(20);
     const ask = sent.find((m) => m.blocks)!;
     expect(ask.channel).toBe(OWNER);
     expect(ask.text).toContain("Approval needed: agent main wants to call echo (always)");
     const buttons = ask.blocks[1].elements;
-    expect(buttons.map((b: Msg) => [b.text.text, b.value])).toEqual([["Allow", `approval:allow:${id}`], ["Deny", `approval:deny:${id}`]]);
-    const post = (body: string, headers: Record<string, string>) => fetch(`${gw.url}/webhook/slack`, { method: "POST", headers, body });
+    expect(buttons.map((b: Msg) => [b.text.text, b.value])).toEqual([
+      ["Allow", `approval:allow:${id}`],
+      ["Deny", `approval:deny:${id}`],
+    ]);
+    const post = (body: string, headers: Record<string, string>) =>
+      fetch(`${gw.url}/webhook/slack`, { method: "POST", headers, body });
     // Unsigned: refused at the door. Signed but pressed by someone else: nothing decided.
-    expect((await post(press(OWNER, buttons[0].value), { "content-type": "application/x-www-form-urlencoded" })).status).toBe(401);
-    expect((await post(press("U0STRANGER", buttons[0].value), sign(press("U0STRANGER", buttons[0].value)))).status).toBe(200);
+    expect(
+      (await post(press(OWNER, buttons[0].value), { "content-type": "application/x-www-form-urlencoded" })).status,
+    ).toBe(401);
+    expect(
+      (await post(press("U0STRANGER", buttons[0].value), sign(press("U0STRANGER", buttons[0].value)))).status,
+    ).toBe(200);
     expect((await gw.store.getApproval(id))?.state).toBe("pending");
     // The owner's press runs it.
     const body = press(OWNER, buttons[0].value);
     expect((await post(body, sign(body))).status).toBe(200);
     expect(((await turn) as Msg).result.text).toBe("echo said: ünïcode and spaces");
-    expect(await gw.store.getApproval(id)).toMatchObject({ state: "allowed", decided_by: `owner:slack:A0PNCHHK2:${OWNER}` });
+    expect(await gw.store.getApproval(id)).toMatchObject({
+      state: "allowed",
+      decided_by: `owner:slack:A0PNCHHK2:${OWNER}`,
+    });
   } finally {
     await api.stop(true);
   }

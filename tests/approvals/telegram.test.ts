@@ -22,8 +22,18 @@ let web: ReturnType<typeof Bun.serve>;
 const sent: Msg[] = [];
 const hits: string[] = [];
 beforeAll(() => {
-  api = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async (req) => (sent.push((await req.json()) as Msg), Response.json({ ok: true, result: { message_id: sent.length } })) });
-  web = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: (req) => (hits.push(new URL(req.url).pathname), new Response("page text")) });
+  api = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: async (req) => (
+      sent.push((await req.json()) as Msg), Response.json({ ok: true, result: { message_id: sent.length } })
+    ),
+  });
+  web = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    fetch: (req) => (hits.push(new URL(req.url).pathname), new Response("page text")),
+  });
 });
 afterAll(() => {
   api.stop(true);
@@ -34,16 +44,42 @@ afterAll(() => {
 const model: StreamFn = async function* (req) {
   const last = req.messages.at(-1)!;
   if (last.role === "tool") yield { type: "text", text: `fetched: ${(last.parts[0] as { content: string }).content}` };
-  else yield { type: "tool_call", id: "tu1", name: "http_get", input: { url: `http://127.0.0.1:${web.port}${(last.parts[0] as { text: string }).text}` } };
+  else
+    yield {
+      type: "tool_call",
+      id: "tu1",
+      name: "http_get",
+      input: { url: `http://127.0.0.1:${web.port}${(last.parts[0] as { text: string }).text}` },
+    };
   yield { type: "done", stop_reason: last.role === "tool" ? "end_turn" : "tool_use" };
 };
 
 const textUpdate = (id: number, from: number, text: string) =>
-  JSON.stringify({ update_id: id, message: { message_id: id, from: { id: from, is_bot: false, first_name: "P" }, chat: { id: from, type: "private" }, date: 1636628439, text } });
+  JSON.stringify({
+    update_id: id,
+    message: {
+      message_id: id,
+      from: { id: from, is_bot: false, first_name: "P" },
+      chat: { id: from, type: "private" },
+      date: 1636628439,
+      text,
+    },
+  });
 const pressUpdate = (id: number, from: number, data: string) =>
-  JSON.stringify({ update_id: id, callback_query: { id: `cb${id}`, from: { id: from, is_bot: false, first_name: "P" }, message: { message_id: 5, chat: { id: from, type: "private" }, date: 1, text: "Approval needed" }, chat_instance: "1", data } });
+  JSON.stringify({
+    update_id: id,
+    callback_query: {
+      id: `cb${id}`,
+      from: { id: from, is_bot: false, first_name: "P" },
+      message: { message_id: 5, chat: { id: from, type: "private" }, date: 1, text: "Approval needed" },
+      chat_instance: "1",
+      data,
+    },
+  });
 
-async function telegramGateway(): Promise<{ gw: TestGateway; post: (body: string, secret?: string | null) => Promise<Response> } & AsyncDisposable> {
+async function telegramGateway(): Promise<
+  { gw: TestGateway; post: (body: string, secret?: string | null) => Promise<Response> } & AsyncDisposable
+> {
   const home = tempDir();
   writeCredential(home.path, "telegram_webhook_secret", SECRET);
   writeCredential(home.path, "telegram_bot_token", "987654321:AAE-approvals-token");
@@ -57,7 +93,14 @@ async function telegramGateway(): Promise<{ gw: TestGateway; post: (body: string
   const deadline = Date.now() + 15_000;
   while (gw.plugins.list().filter((p) => p.state === "loaded").length < 1 && Date.now() < deadline) await Bun.sleep(20);
   const post = (body: string, secret: string | null = SECRET) =>
-    fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", ...(secret !== null && { "x-telegram-bot-api-secret-token": secret }) }, body });
+    fetch(`${gw.url}/webhook/telegram`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(secret !== null && { "x-telegram-bot-api-secret-token": secret }),
+      },
+      body,
+    });
   return {
     gw,
     post,
@@ -85,7 +128,9 @@ describe("Telegram owner approvals", () => {
     expect((await t.post(textUpdate(1001, STRANGER, "/from-stranger"))).status).toBe(200);
     // The owner is sent the request with an inline keyboard.
     const ask = await until("the owner's request", () => sent.find((m) => m.chat_id === OWNER && m.reply_markup));
-    expect(ask.text).toContain("Approval needed: agent main wants to call http_get (untrusted after a message from telegram:bot:777000111)");
+    expect(ask.text).toContain(
+      "Approval needed: agent main wants to call http_get (untrusted after a message from telegram:bot:777000111)",
+    );
     const [allow, deny] = ask.reply_markup.inline_keyboard[0];
     expect(allow.text).toBe("Allow");
     expect(deny.text).toBe("Deny");
@@ -98,7 +143,9 @@ describe("Telegram owner approvals", () => {
     expect((await t.post(pressUpdate(1003, OWNER, allow.callback_data), "guessed")).status).toBe(401);
     // A genuine press by someone who is not the owner decides nothing.
     expect((await t.post(pressUpdate(1004, STRANGER, allow.callback_data))).status).toBe(200);
-    expect(t.gw.logs.some((l) => l.includes("approval button refused: the presser is not this channel's owner"))).toBe(true);
+    expect(t.gw.logs.some((l) => l.includes("approval button refused: the presser is not this channel's owner"))).toBe(
+      true,
+    );
     expect((await t.gw.store.getApproval(id))?.state).toBe("pending");
     expect(hits).not.toContain("/from-stranger");
 
@@ -107,16 +154,32 @@ describe("Telegram owner approvals", () => {
     const pressed = await t.post(pressUpdate(1005, OWNER, allow.callback_data));
     expect(pressed.status).toBe(200);
     expect(await pressed.json()).toEqual({ method: "answerCallbackQuery", callback_query_id: "cb1005" });
-    expect(await t.gw.store.getApproval(id)).toMatchObject({ state: "allowed", decided_by: `owner:telegram:bot:${OWNER}` });
-    await until("the stranger's answer", () => sent.find((m) => m.chat_id === STRANGER && String(m.text).startsWith("fetched: HTTP 200")));
+    expect(await t.gw.store.getApproval(id)).toMatchObject({
+      state: "allowed",
+      decided_by: `owner:telegram:bot:${OWNER}`,
+    });
+    await until("the stranger's answer", () =>
+      sent.find((m) => m.chat_id === STRANGER && String(m.text).startsWith("fetched: HTTP 200")),
+    );
     expect(hits).toContain("/from-stranger");
     expect(sent.some((m) => m.chat_id === OWNER && m.text === `Allowed: http_get (${id}).`)).toBe(true);
     const history = await t.gw.store.history("main:telegram:bot:777000111", { limit: 10 });
-    expect(history.find((m) => m.role === "tool")?.meta?.approvals).toEqual([{ id, tool: "http_get", tool_use_id: "tu1", state: "allowed", by: `owner:telegram:bot:${OWNER}`, why: "untrusted after a message from telegram:bot:777000111" }]);
+    expect(history.find((m) => m.role === "tool")?.meta?.approvals).toEqual([
+      {
+        id,
+        tool: "http_get",
+        tool_use_id: "tu1",
+        state: "allowed",
+        by: `owner:telegram:bot:${OWNER}`,
+        why: "untrusted after a message from telegram:bot:777000111",
+      },
+    ]);
 
     // Pressing again: nothing is decided twice; the owner is told why.
     await t.post(pressUpdate(1006, OWNER, deny.callback_data));
-    await until("the owner's notice", () => sent.find((m) => m.chat_id === OWNER && String(m.text).includes("is not waiting any more: it was allowed")));
+    await until("the owner's notice", () =>
+      sent.find((m) => m.chat_id === OWNER && String(m.text).includes("is not waiting any more: it was allowed")),
+    );
   });
 
   test("the owner's press on Deny refuses the call; the owner's own message does not taint its turn", async () => {
@@ -125,11 +188,15 @@ describe("Telegram owner approvals", () => {
     await t.post(textUpdate(2001, STRANGER, "/denied"));
     const ask = await until("the owner's request", () => sent.find((m) => m.chat_id === OWNER && m.reply_markup));
     await t.post(pressUpdate(2002, OWNER, ask.reply_markup.inline_keyboard[0][1].callback_data));
-    await until("the stranger's answer", () => sent.find((m) => m.chat_id === STRANGER && String(m.text).includes("denied by the operator")));
+    await until("the stranger's answer", () =>
+      sent.find((m) => m.chat_id === STRANGER && String(m.text).includes("denied by the operator")),
+    );
     expect(hits).not.toContain("/denied");
     // The owner's own request runs without asking anyone.
     await t.post(textUpdate(2003, OWNER, "/from-owner"));
-    await until("the owner's answer", () => sent.find((m) => m.chat_id === OWNER && String(m.text).startsWith("fetched: HTTP 200")));
+    await until("the owner's answer", () =>
+      sent.find((m) => m.chat_id === OWNER && String(m.text).startsWith("fetched: HTTP 200")),
+    );
     expect(hits).toContain("/from-owner");
     expect(sent.filter((m) => m.reply_markup)).toHaveLength(1);
   });

@@ -15,8 +15,30 @@ import {
 } from "../../src/auth/index.ts";
 
 describe("isLoopback", () => {
-  const yes = ["localhost", "LOCALHOST", "app.localhost", "::1", "[::1]", "127.0.0.1", "127.1.2.3", "127.255.255.255", "::ffff:127.0.0.1", "0:0:0:0:0:0:0:1"];
-  const no = ["0.0.0.0", "::", "128.0.0.1", "10.0.0.1", "192.168.0.1", "127.0.0.256", "localhost.evil.com", "127.0.0.1.nip.io", "example.com", ""];
+  const yes = [
+    "localhost",
+    "LOCALHOST",
+    "app.localhost",
+    "::1",
+    "[::1]",
+    "127.0.0.1",
+    "127.1.2.3",
+    "127.255.255.255",
+    "::ffff:127.0.0.1",
+    "0:0:0:0:0:0:0:1",
+  ];
+  const no = [
+    "0.0.0.0",
+    "::",
+    "128.0.0.1",
+    "10.0.0.1",
+    "192.168.0.1",
+    "127.0.0.256",
+    "localhost.evil.com",
+    "127.0.0.1.nip.io",
+    "example.com",
+    "",
+  ];
   for (const h of yes) test(`${h} is loopback`, () => expect(isLoopback(h)).toBe(true));
   for (const h of no) test(`${JSON.stringify(h)} is not loopback`, () => expect(isLoopback(h)).toBe(false));
   test("hostOf strips ports and keeps IPv6 brackets", () => {
@@ -101,7 +123,12 @@ describe("failure limiter", () => {
 });
 
 describe("origin and host policy", () => {
-  const open: ExposurePolicy = { bind: "127.0.0.1", tls: false, tokenRequired: false, allowedOrigins: ["https://ui.example"] };
+  const open: ExposurePolicy = {
+    bind: "127.0.0.1",
+    tls: false,
+    tokenRequired: false,
+    allowedOrigins: ["https://ui.example"],
+  };
   const guarded: ExposurePolicy = { bind: "0.0.0.0", tls: true, tokenRequired: true, allowedOrigins: [] };
   const cases: [string, ExposurePolicy, string | null, string, boolean][] = [
     ["no Origin (non-browser client)", open, null, "127.0.0.1:7200", true],
@@ -116,7 +143,8 @@ describe("origin and host policy", () => {
     ["http origin to a TLS gateway", guarded, "http://gw.example.com", "gw.example.com", false],
   ];
   for (const [name, policy, origin, host, allowed] of cases) {
-    test(`${name} → ${allowed ? "allowed" : "refused"}`, () => expect(isOriginAllowed(policy, origin, host)).toBe(allowed));
+    test(`${name} → ${allowed ? "allowed" : "refused"}`, () =>
+      expect(isOriginAllowed(policy, origin, host)).toBe(allowed));
   }
   test("tokenless gateways answer only loopback Host names", () => {
     expect(isHostAllowed(open, "127.0.0.1:7200")).toBe(true);
@@ -132,9 +160,17 @@ describe("origin and host policy", () => {
     expect(hostAccess(proxied, "bot.example.com:8443")).toBe("none");
     expect(hostAccess(proxied, "evil.example")).toBe("none");
     expect(hostAccess(proxied, "127.0.0.1:7200")).toBe("all");
-    expect(hostAccess({ ...proxied, publicUrl: "https://bot.example.com:8443" }, "bot.example.com:8443")).toBe("webhooks");
+    expect(hostAccess({ ...proxied, publicUrl: "https://bot.example.com:8443" }, "bot.example.com:8443")).toBe(
+      "webhooks",
+    );
     expect(hostAccess({ ...guarded, publicUrl: "https://bot.example.com" }, "bot.example.com")).toBe("all");
-    expect(isOriginAllowed({ ...guarded, tls: false, publicUrl: "https://bot.example.com" }, "https://bot.example.com", "bot.example.com")).toBe(true);
+    expect(
+      isOriginAllowed(
+        { ...guarded, tls: false, publicUrl: "https://bot.example.com" },
+        "https://bot.example.com",
+        "bot.example.com",
+      ),
+    ).toBe(true);
     expect(isOriginAllowed({ ...guarded, tls: false }, "https://bot.example.com", "bot.example.com")).toBe(false);
   });
 });
@@ -162,7 +198,10 @@ describe("createAuthenticator: the one token check", () => {
   });
 
   test("refusalOf: what a refused caller is told, kind and wait", () => {
-    expect(refusalOf("missing")).toMatchObject({ code: "unauthorized", message: "Authorization: Bearer <token> required" });
+    expect(refusalOf("missing")).toMatchObject({
+      code: "unauthorized",
+      message: "Authorization: Bearer <token> required",
+    });
     expect(refusalOf("wrong")).toMatchObject({ code: "unauthorized", message: "invalid token" });
     expect(refusalOf("limited", 2500)).toMatchObject({ code: "rate_limited", data: { retry_after_s: 3 } });
   });

@@ -111,7 +111,10 @@ export function busContract(name: string, make: () => Promise<BusHarness>): void
       const sub = h.bus.subscribe("exoclaw.z");
       const pending = sub.next();
       await h[Symbol.asyncDispose]();
-      expect(await Promise.race([pending, Bun.sleep(3000).then(() => "still waiting")])).toEqual({ value: undefined, done: true });
+      expect(await Promise.race([pending, Bun.sleep(3000).then(() => "still waiting")])).toEqual({
+        value: undefined,
+        done: true,
+      });
     });
   });
 }

@@ -15,22 +15,41 @@ const stream: StreamFn = async function* () {
 
 test("with [bus] nats_url, accepted channel messages are announced on exoclaw.<channel>.<account>.<peer> (MessagePack)", async () => {
   await using nats = await startNatsServer();
-  await using gw = await startTestGateway({ toml: `[bus]\nnats_url = "${nats.url}"\n\n[channels.http]\n`, streamFor: () => stream });
+  await using gw = await startTestGateway({
+    toml: `[bus]\nnats_url = "${nats.url}"\n\n[channels.http]\n`,
+    streamFor: () => stream,
+  });
   const listener = createNatsBus({ url: nats.url, log: silentLogger });
   try {
     await using ws = await openSocket(gw.wsUrl);
-    for (let i = 0; i < 200 && (listener.mode !== "nats" || ((await ws.call("status")) as any).result.bus.mode !== "nats"); i++) await Bun.sleep(25);
+    for (
+      let i = 0;
+      i < 200 && (listener.mode !== "nats" || ((await ws.call("status")) as any).result.bus.mode !== "nats");
+      i++
+    )
+      await Bun.sleep(25);
     expect(((await ws.call("status")) as any).result.bus).toEqual({ mode: "nats", url: nats.url });
     const sub = listener.subscribe("exoclaw.http.>");
     // A round trip through the server on the listener's connection (a flush): once its probe comes
     // back, the server has the subscription, so the gateway's announcement reaches it.
     await listener.publish("exoclaw.http.probe", new TextEncoder().encode("ready?"));
-    expect((await Promise.race([sub.next(), Bun.sleep(3000).then(() => null)]))?.value?.subject).toBe("exoclaw.http.probe");
-    const r = await fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify({ peer: "ada.l", text: "hi", id: "n1" }) });
+    expect((await Promise.race([sub.next(), Bun.sleep(3000).then(() => null)]))?.value?.subject).toBe(
+      "exoclaw.http.probe",
+    );
+    const r = await fetch(`${gw.url}/webhook/http`, {
+      method: "POST",
+      body: JSON.stringify({ peer: "ada.l", text: "hi", id: "n1" }),
+    });
     expect(r.status).toBe(200);
     const m = await Promise.race([sub.next(), Bun.sleep(3000).then(() => null)]);
     expect(m?.value?.subject).toBe("exoclaw.http.default.ada%2El");
-    expect(unpackMsgpack(m!.value!.data)).toEqual({ channel: "http", id: "n1", account: "default", peer: "ada.l", text: "hi" });
+    expect(unpackMsgpack(m!.value!.data)).toEqual({
+      channel: "http",
+      id: "n1",
+      account: "default",
+      peer: "ada.l",
+      text: "hi",
+    });
   } finally {
     await listener.close();
   }

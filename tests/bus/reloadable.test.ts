@@ -10,7 +10,8 @@ import { startNatsServer } from "../helpers/nats.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | undefined) => (b ? new TextDecoder().decode(b) : null);
-const next = <T>(it: AsyncIterator<T>, ms = 3000) => Promise.race([it.next().then((r) => r.value), Bun.sleep(ms).then(() => null)]);
+const next = <T>(it: AsyncIterator<T>, ms = 3000) =>
+  Promise.race([it.next().then((r) => r.value), Bun.sleep(ms).then(() => null)]);
 
 test("subscriptions follow the bus across a switch to NATS and back", async () => {
   await using nats = await startNatsServer();

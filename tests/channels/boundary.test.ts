@@ -63,7 +63,13 @@ async function setup() {
 }
 
 /** A request from a chosen loopback address (127.0.0.2 …), to play a second client. */
-function postFrom(localAddress: string, url: string, headers: Record<string, string>, body: string, method = "POST"): Promise<number> {
+function postFrom(
+  localAddress: string,
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  method = "POST",
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers, localAddress }, (res) => {
       res.resume();
@@ -106,12 +112,23 @@ describe("a hostile channel plugin", () => {
         expect(r.status).toBe(200);
         await until(() => sent.some((s) => s.path === "/relay"), "the plugin's relay request");
         const relay = sent.find((s) => s.path === "/relay")!;
-        const seen = JSON.parse(relay.body) as { text: string; seen: { headers: Record<string, string>; query: Record<string, string> } };
+        const seen = JSON.parse(relay.body) as {
+          text: string;
+          seen: { headers: Record<string, string>; query: Record<string, string> };
+        };
         expect(seen.text).toBe("echo: hi");
         // What the plugin may see still reaches it.
         expect(seen.seen.headers["x-benign"]).toBe("hello");
         expect(seen.seen.query).toEqual({ page: "2" });
-        for (const h of ["authorization", "cookie", "x-telegram-bot-api-secret-token", "x-signature-ed25519", "x-hub-signature-256", "x-slack-signature", "x-copied-token"]) {
+        for (const h of [
+          "authorization",
+          "cookie",
+          "x-telegram-bot-api-secret-token",
+          "x-signature-ed25519",
+          "x-hub-signature-256",
+          "x-slack-signature",
+          "x-copied-token",
+        ]) {
           expect(seen.seen.headers[h]).toBeUndefined();
         }
         // The request that asked for {{secret:webhook_secret}} / {{secret:public_key}} was refused by the host.
@@ -160,15 +177,26 @@ test("guessing webhook signatures is limited per channel and address; the platfo
     const url = `${gw.url}/webhook/signed`;
     const body = (id: string) => JSON.stringify({ id, peer: "alice", text: "hi" });
     const statuses: number[] = [];
-    for (let i = 0; i < 12; i++) statuses.push(await postFrom("127.0.0.2", url, { "x-telegram-bot-api-secret-token": `guess-${i}` }, body(`g${i}`)));
+    for (let i = 0; i < 12; i++)
+      statuses.push(
+        await postFrom("127.0.0.2", url, { "x-telegram-bot-api-secret-token": `guess-${i}` }, body(`g${i}`)),
+      );
     expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
     expect(statuses.slice(10)).toEqual([429, 429]);
     // Guessers on many addresses (60 failures in all) do not add up to a lock on the platform.
-    for (let a = 3; a < 8; a++) for (let i = 0; i < 10; i++) await postFrom(`127.0.0.${a}`, url, { "x-telegram-bot-api-secret-token": `g${a}-${i}` }, body(`g${a}-${i}`));
+    for (let a = 3; a < 8; a++)
+      for (let i = 0; i < 10; i++)
+        await postFrom(`127.0.0.${a}`, url, { "x-telegram-bot-api-secret-token": `g${a}-${i}` }, body(`g${a}-${i}`));
     // Locked out: even the right secret from the guessing address is not checked any more.
-    expect(await postFrom("127.0.0.2", url, { "x-telegram-bot-api-secret-token": WEBHOOK_SECRET }, body("late"))).toBe(429);
+    expect(await postFrom("127.0.0.2", url, { "x-telegram-bot-api-secret-token": WEBHOOK_SECRET }, body("late"))).toBe(
+      429,
+    );
     // The platform, from its own address, is not affected …
-    const ok = await fetch(url, { method: "POST", headers: { "x-telegram-bot-api-secret-token": WEBHOOK_SECRET }, body: body("real") });
+    const ok = await fetch(url, {
+      method: "POST",
+      headers: { "x-telegram-bot-api-secret-token": WEBHOOK_SECRET },
+      body: body("real"),
+    });
     expect(ok.status).toBe(200);
     await until(() => sent.length > 0, "the real message's reply");
     // … and neither is another channel from the guessing address.
@@ -184,7 +212,8 @@ test("guessing the verify token of the GET handshake is limited the same way", a
   const { home, platform } = await setup();
   try {
     await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
-    const url = (token: string) => `${gw.url}/webhook/signed?hub.mode=subscribe&hub.challenge=c-1&hub.verify_token=${token}`;
+    const url = (token: string) =>
+      `${gw.url}/webhook/signed?hub.mode=subscribe&hub.challenge=c-1&hub.verify_token=${token}`;
     const statuses: number[] = [];
     for (let i = 0; i < 11; i++) statuses.push(await postFrom("127.0.0.2", url(`guess-${i}`), {}, "", "GET"));
     expect(statuses).toEqual([...Array(10).fill(403), 429]);

@@ -27,7 +27,14 @@ beforeAll(async () => {
     port: 0,
     async fetch(req) {
       sent.push({ path: new URL(req.url).pathname, body: await req.json() });
-      return Response.json({ ok: true, messaging_product: "whatsapp", messages: [{ id: "wamid.X" }], channel: "D1", ts: "1.2", result: { message_id: 1 } });
+      return Response.json({
+        ok: true,
+        messaging_product: "whatsapp",
+        messages: [{ id: "wamid.X" }],
+        channel: "D1",
+        ts: "1.2",
+        result: { message_id: 1 },
+      });
     },
   });
   home = tempDir();
@@ -38,7 +45,8 @@ beforeAll(async () => {
   writeCredential(home.path, "slack_token", "xoxb-test-token-1");
   writeCredential(home.path, "tg_secret", "S3cr3t_token-1");
   writeCredential(home.path, "tg_token", "987654321:AAE-secret-token");
-  const plugin = (name: string) => `[[plugins]]\nname = "${name}"\npath = "builtin:${name}"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n`;
+  const plugin = (name: string) =>
+    `[[plugins]]\nname = "${name}"\npath = "builtin:${name}"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n`;
   home.file(
     "config.toml",
     plugin("whatsapp") +
@@ -63,23 +71,50 @@ afterAll(async () => {
 });
 
 async function settle(): Promise<void> {
-  for (let i = 0; i < 500 && ((await gw.store.pendingInbound(10)).length > 0); i++) await Bun.sleep(10);
+  for (let i = 0; i < 500 && (await gw.store.pendingInbound(10)).length > 0; i++) await Bun.sleep(10);
   expect(await gw.store.pendingInbound(10)).toEqual([]);
 }
 
 const whatsapp = (id: string, text: string) =>
   JSON.stringify({
     object: "whatsapp_business_account",
-    entry: [{ id: "1", changes: [{ field: "messages", value: { messaging_product: "whatsapp", metadata: { phone_number_id: "106540352242922" }, messages: [{ from: "16505551234", id, timestamp: "1669233778", type: "text", text: { body: text } }] } }] }],
+    entry: [
+      {
+        id: "1",
+        changes: [
+          {
+            field: "messages",
+            value: {
+              messaging_product: "whatsapp",
+              metadata: { phone_number_id: "106540352242922" },
+              messages: [{ from: "16505551234", id, timestamp: "1669233778", type: "text", text: { body: text } }],
+            },
+          },
+        ],
+      },
+    ],
   });
 const postWhatsapp = (body: string) =>
-  fetch(`${gw.url}/webhook/whatsapp`, { method: "POST", headers: { "x-hub-signature-256": `sha256=${createHmac("sha256", WA_SECRET).update(body).digest("hex")}` }, body });
+  fetch(`${gw.url}/webhook/whatsapp`, {
+    method: "POST",
+    headers: { "x-hub-signature-256": `sha256=${createHmac("sha256", WA_SECRET).update(body).digest("hex")}` },
+    body,
+  });
 function postSlack(body: string) {
   const ts = String(Math.floor(Date.now() / 1000));
   const sig = `v0=${createHmac("sha256", SLACK_SIGNING).update(`v0:${ts}:${body}`).digest("hex")}`;
-  return fetch(`${gw.url}/webhook/slack`, { method: "POST", headers: { "x-slack-request-timestamp": ts, "x-slack-signature": sig }, body });
+  return fetch(`${gw.url}/webhook/slack`, {
+    method: "POST",
+    headers: { "x-slack-request-timestamp": ts, "x-slack-signature": sig },
+    body,
+  });
 }
-const postTelegram = (body: string) => fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body });
+const postTelegram = (body: string) =>
+  fetch(`${gw.url}/webhook/telegram`, {
+    method: "POST",
+    headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+    body,
+  });
 
 test("a message id of 300 characters: acknowledged 200, answered once; the platform's resend is a duplicate", async () => {
   const id = `wamid.${"HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA".repeat(6)}`.slice(0, 300);
@@ -97,7 +132,13 @@ test("a message id of 300 characters: acknowledged 200, answered once; the platf
 
 test("a message the plugin reports without a peer (a Slack event with no channel) is ignored with 200 and a warning naming the field", async () => {
   const asks = asked.length;
-  const body = JSON.stringify({ type: "event_callback", team_id: "T1", api_app_id: "A1", event_id: "EvNoChannel", event: { type: "message", channel_type: "im", user: "U1", text: "where am I?" } });
+  const body = JSON.stringify({
+    type: "event_callback",
+    team_id: "T1",
+    api_app_id: "A1",
+    event_id: "EvNoChannel",
+    event: { type: "message", channel_type: "im", user: "U1", text: "where am I?" },
+  });
   const r = await postSlack(body);
   expect(r.status).toBe(200);
   expect(await r.json()).toEqual({ ok: true, accepted: 0 });
@@ -109,10 +150,26 @@ test("a message the plugin reports without a peer (a Slack event with no channel
 });
 
 test("a Telegram update whose message has no chat, and one with extra fields and huge numbers, are acknowledged 200", async () => {
-  const noChat = await postTelegram(JSON.stringify({ update_id: 5001, message: { message_id: 1, from: { id: 1, is_bot: false, first_name: "A" }, date: 1, text: "no chat" } }));
+  const noChat = await postTelegram(
+    JSON.stringify({
+      update_id: 5001,
+      message: { message_id: 1, from: { id: 1, is_bot: false, first_name: "A" }, date: 1, text: "no chat" },
+    }),
+  );
   expect(noChat.status).toBe(200);
   const odd = await postTelegram(
-    JSON.stringify({ update_id: 5002, a_future_field: { x: [1, null] }, message: { message_id: 2 ** 53 + 1, from: { id: 7, is_bot: false, first_name: "A", is_premium: true }, chat: { id: 7, type: "private" }, date: 1e12, text: "odd but valid", link_preview_options: { is_disabled: true } } }),
+    JSON.stringify({
+      update_id: 5002,
+      a_future_field: { x: [1, null] },
+      message: {
+        message_id: 2 ** 53 + 1,
+        from: { id: 7, is_bot: false, first_name: "A", is_premium: true },
+        chat: { id: 7, type: "private" },
+        date: 1e12,
+        text: "odd but valid",
+        link_preview_options: { is_disabled: true },
+      },
+    }),
   );
   expect(odd.status).toBe(200);
   await settle();

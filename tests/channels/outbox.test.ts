@@ -51,7 +51,16 @@ type Kind = "telegram" | "slack";
 
 const accept = (kind: Kind, text: string) =>
   kind === "telegram"
-    ? Response.json({ ok: true, result: { message_id: 7, from: { id: 987654321, is_bot: true, first_name: "Exo" }, chat: { id: 42, type: "private" }, date: 1746268800, text } })
+    ? Response.json({
+        ok: true,
+        result: {
+          message_id: 7,
+          from: { id: 987654321, is_bot: true, first_name: "Exo" },
+          chat: { id: 42, type: "private" },
+          date: 1746268800,
+          text,
+        },
+      })
     : Response.json({ ok: true, channel: "D1", ts: "1503435956.000247", message: { text } });
 
 /**
@@ -101,7 +110,8 @@ function harness(kind: Kind, answer: (n: number) => Response | null) {
     home,
     orders: () => orders,
     accepted: () => sends.filter((s) => s.accepted).map((s) => s.text),
-    start: (retryIntervalMs: number) => startTestGateway({ home: home.path, streamFor: () => model.stream, retryIntervalMs }),
+    start: (retryIntervalMs: number) =>
+      startTestGateway({ home: home.path, streamFor: () => model.stream, retryIntervalMs }),
     async [Symbol.asyncDispose]() {
       await server.stop(true);
       home[Symbol.dispose]();
@@ -115,35 +125,68 @@ const SIGNING = "8f742231b10e8888abcd99yyyzzz85a5";
 async function post(gw: TestGateway, kind: Kind, n: number): Promise<string> {
   let r: Response;
   if (kind === "telegram") {
-    const update = JSON.stringify({ update_id: n, message: { message_id: n, from: { id: 42, is_bot: false, first_name: "Ada" }, chat: { id: 42, type: "private" }, date: 1636628439, text: "order one pizza" } });
-    r = await fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body: update });
+    const update = JSON.stringify({
+      update_id: n,
+      message: {
+        message_id: n,
+        from: { id: 42, is_bot: false, first_name: "Ada" },
+        chat: { id: 42, type: "private" },
+        date: 1636628439,
+        text: "order one pizza",
+      },
+    });
+    r = await fetch(`${gw.url}/webhook/telegram`, {
+      method: "POST",
+      headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+      body: update,
+    });
   } else {
-    const body = JSON.stringify({ type: "event_callback", team_id: "T1", api_app_id: "A1", event_id: `Ev${n}`, event: { type: "message", channel: "D1", channel_type: "im", user: "U1", text: "order one pizza" } });
+    const body = JSON.stringify({
+      type: "event_callback",
+      team_id: "T1",
+      api_app_id: "A1",
+      event_id: `Ev${n}`,
+      event: { type: "message", channel: "D1", channel_type: "im", user: "U1", text: "order one pizza" },
+    });
     const ts = Math.floor(Date.now() / 1000);
     const sig = "v0=" + createHmac("sha256", SIGNING).update(`v0:${ts}:${body}`).digest("hex");
-    r = await fetch(`${gw.url}/webhook/slack`, { method: "POST", headers: { "x-slack-request-timestamp": String(ts), "x-slack-signature": sig }, body });
+    r = await fetch(`${gw.url}/webhook/slack`, {
+      method: "POST",
+      headers: { "x-slack-request-timestamp": String(ts), "x-slack-signature": sig },
+      body,
+    });
   }
   expect(r.status).toBe(200);
   return kind === "telegram" ? `telegram:${n}` : `slack:Ev${n}`;
 }
 
-const cli = (gw: { port: number; home: string }, ...args: string[]) => runExoclaw([...args, "--port", String(gw.port)], { EXOCLAW_HOME: gw.home });
+const cli = (gw: { port: number; home: string }, ...args: string[]) =>
+  runExoclaw([...args, "--port", String(gw.port)], { EXOCLAW_HOME: gw.home });
 const settled = async (gw: TestGateway) => (await gw.store.pendingInbound(10)).length === 0;
 const metric = async (gw: TestGateway, series: string) => {
   const text = await (await fetch(`${gw.url}/metrics`)).text();
   return Number(new RegExp(`^${series.replace(/[{}"=,]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1] ?? 0);
 };
 
-const tgRefusal = (status: number, description: string, extra: object = {}) => Response.json({ ok: false, error_code: status, description, ...extra }, { status });
+const tgRefusal = (status: number, description: string, extra: object = {}) =>
+  Response.json({ ok: false, error_code: status, description, ...extra }, { status });
 
 test("telegram answers 500, then 200: the stored reply is delivered once; one model turn, one tool run, one turn in history", async () => {
   await using h = harness("telegram", (n) => (n === 0 ? tgRefusal(500, "Internal Server Error") : null));
   await using gw = await h.start(30);
   await post(gw, "telegram", 9001);
   await until(() => settled(gw), "the retry to deliver");
-  expect(h.sends.map((s) => [s.text, s.accepted])).toEqual([["Order placed.", false], ["Order placed.", true]]);
+  expect(h.sends.map((s) => [s.text, s.accepted])).toEqual([
+    ["Order placed.", false],
+    ["Order placed.", true],
+  ]);
   expect([h.model.calls(), h.orders()]).toEqual([2, 1]); // one turn: the tool round and the answer
-  expect((await gw.store.history("main:telegram:bot:42", { limit: 50 })).map((m) => m.role)).toEqual(["user", "assistant", "tool", "assistant"]);
+  expect((await gw.store.history("main:telegram:bot:42", { limit: 50 })).map((m) => m.role)).toEqual([
+    "user",
+    "assistant",
+    "tool",
+    "assistant",
+  ]);
   expect(await metric(gw, 'exoclaw_channel_deliveries_total{channel="telegram",result="failed"}')).toBe(1);
   expect(await metric(gw, 'exoclaw_channel_deliveries_total{channel="telegram",result="sent"}')).toBe(1);
 });
@@ -156,7 +199,11 @@ test("the same across a restart: a send that failed before the gateway stopped i
     await using gw = await h.start(60_000);
     const id = await post(gw, "telegram", 9002);
     await until(async () => (await gw.store.getInbound(id))?.attempts === 1, "the failed send");
-    expect((await gw.store.getInbound(id))!).toMatchObject({ reply: "Order placed.", dead_at: null, last_error: expect.stringContaining("502") });
+    expect((await gw.store.getInbound(id))!).toMatchObject({
+      reply: "Order placed.",
+      dead_at: null,
+      last_error: expect.stringContaining("502"),
+    });
   }
   down = false;
   await using gw = await h.start(60_000);
@@ -164,17 +211,28 @@ test("the same across a restart: a send that failed before the gateway stopped i
   expect(h.accepted()).toEqual(["Order placed."]);
   expect(h.sends).toHaveLength(2);
   expect([h.model.calls(), h.orders()]).toEqual([2, 1]);
-  expect((await gw.store.history("main:telegram:bot:42", { limit: 50 })).map((m) => m.role)).toEqual(["user", "assistant", "tool", "assistant"]);
+  expect((await gw.store.history("main:telegram:bot:42", { limit: 50 })).map((m) => m.role)).toEqual([
+    "user",
+    "assistant",
+    "tool",
+    "assistant",
+  ]);
 });
 
 test("slack 200 {ok:false, error: ratelimited} with Retry-After: the message stays pending and is retried after the hint, not before", async () => {
-  await using h = harness("slack", (n) => (n === 0 ? Response.json({ ok: false, error: "ratelimited" }, { headers: { "retry-after": "1" } }) : null));
+  await using h = harness("slack", (n) =>
+    n === 0 ? Response.json({ ok: false, error: "ratelimited" }, { headers: { "retry-after": "1" } }) : null,
+  );
   // Without the hint the first retry would come after ~30 ms.
   await using gw = await h.start(30);
   const id = await post(gw, "slack", 1);
   await until(async () => (await gw.store.getInbound(id))?.attempts === 1, "the refused send");
   const pending = (await gw.store.getInbound(id))!;
-  expect(pending).toMatchObject({ dead_at: null, reply: "Order placed.", last_error: expect.stringContaining("ratelimited") });
+  expect(pending).toMatchObject({
+    dead_at: null,
+    reply: "Order placed.",
+    last_error: expect.stringContaining("ratelimited"),
+  });
   expect(pending.next_at).toBeGreaterThanOrEqual(h.sends[0]!.at + 1000);
   await until(() => settled(gw), "the retry after the hint");
   expect(h.sends.map((s) => s.accepted)).toEqual([false, true]);
@@ -183,7 +241,9 @@ test("slack 200 {ok:false, error: ratelimited} with Retry-After: the message sta
 });
 
 test("telegram 429 {parameters: {retry_after: 2}}: pending, retried after 2 s from the stored reply", async () => {
-  await using h = harness("telegram", (n) => (n === 0 ? tgRefusal(429, "Too Many Requests: retry after 2", { parameters: { retry_after: 2 } }) : null));
+  await using h = harness("telegram", (n) =>
+    n === 0 ? tgRefusal(429, "Too Many Requests: retry after 2", { parameters: { retry_after: 2 } }) : null,
+  );
   await using gw = await h.start(30);
   const id = await post(gw, "telegram", 9003);
   await until(async () => (await gw.store.getInbound(id))?.attempts === 1, "the refused send");
@@ -199,13 +259,18 @@ test("slack ok:false not_in_channel is permanent: dead-lettered after one send",
   await using gw = await h.start(30);
   const id = await post(gw, "slack", 2);
   await until(async () => (await gw.store.getInbound(id))?.dead_at != null, "the dead letter");
-  expect((await gw.store.getInbound(id))!).toMatchObject({ attempts: 1, last_error: expect.stringContaining("not_in_channel") });
+  expect((await gw.store.getInbound(id))!).toMatchObject({
+    attempts: 1,
+    last_error: expect.stringContaining("not_in_channel"),
+  });
   expect(h.sends).toHaveLength(1);
 });
 
 test("telegram 403 (bot blocked) is dead-lettered at once, shown by `status` and `inbox list`; `inbox retry` delivers it once the platform accepts; `inbox drop` gives one up", async () => {
   let blocked = true;
-  await using h = harness("telegram", () => (blocked ? tgRefusal(403, "Forbidden: bot was blocked by the user") : null));
+  await using h = harness("telegram", () =>
+    blocked ? tgRefusal(403, "Forbidden: bot was blocked by the user") : null,
+  );
   await using gw = await h.start(30);
   const first = await post(gw, "telegram", 9004);
   const second = await post(gw, "telegram", 9005);
@@ -222,8 +287,13 @@ test("telegram 403 (bot blocked) is dead-lettered at once, shown by `status` and
   expect(list.stdout).toContain(`${first}  telegram peer 42  1 attempt(s), DEAD since`);
   expect(list.stdout).toContain("last error: HTTP 403: Forbidden: bot was blocked by the user");
   expect(list.stdout).toContain('message:    "order one pizza"');
-  const json = JSON.parse((await cli(gw, "inbox", "list", "--json")).stdout) as { messages: { id: string; state: string; reply_stored: boolean }[] };
-  expect(json.messages.map((m) => [m.id, m.state, m.reply_stored])).toEqual([[first, "dead", true], [second, "dead", true]]);
+  const json = JSON.parse((await cli(gw, "inbox", "list", "--json")).stdout) as {
+    messages: { id: string; state: string; reply_stored: boolean }[];
+  };
+  expect(json.messages.map((m) => [m.id, m.state, m.reply_stored])).toEqual([
+    [first, "dead", true],
+    [second, "dead", true],
+  ]);
   expect(await metric(gw, 'exoclaw_channel_deliveries_total{channel="telegram",result="dead_lettered"}')).toBe(2);
   expect(await metric(gw, "exoclaw_channel_outbox_dead")).toBe(2);
 
@@ -242,7 +312,10 @@ test("telegram 403 (bot blocked) is dead-lettered at once, shown by `status` and
   expect((await cli(gw, "inbox", "list")).stdout.trim()).toBe("the inbox is empty: every channel message was answered");
   expect(h.accepted()).toEqual(["Order placed."]);
   const again = await cli(gw, "inbox", "drop", second);
-  expect([again.code, again.stderr.trim()]).toEqual([1, `exoclaw: gateway: no message ${second} waiting in the inbox (see \`exoclaw inbox list\`)`]);
+  expect([again.code, again.stderr.trim()]).toEqual([
+    1,
+    `exoclaw: gateway: no message ${second} waiting in the inbox (see \`exoclaw inbox list\`)`,
+  ]);
   expect((await cli(gw, "status")).stdout).toContain("0 message(s) pending, 0 dead-lettered\n");
   await until(async () => (await metric(gw, "exoclaw_channel_outbox_dead")) === 0, "the gauge to follow");
 });
@@ -264,9 +337,15 @@ test("without a gateway, `inbox` works on the store: list, and a retry re-queued
   expect(list.stdout).toContain(`${id}  telegram peer 42  1 attempt(s), DEAD since`);
   expect(list.stdout).toContain("Bad Request: chat not found");
   const retry = await cli(offline, "inbox", "retry", id);
-  expect([retry.code, retry.stdout.trim()]).toEqual([0, `re-queued ${id}: no gateway is running; it is delivered when \`exoclaw gateway\` starts`]);
+  expect([retry.code, retry.stdout.trim()]).toEqual([
+    0,
+    `re-queued ${id}: no gateway is running; it is delivered when \`exoclaw gateway\` starts`,
+  ]);
   const unknown = await cli(offline, "inbox", "retry", "telegram:1");
-  expect([unknown.code, unknown.stderr.trim()]).toEqual([1, "exoclaw: no message telegram:1 waiting in the inbox (see `exoclaw inbox list`)"]);
+  expect([unknown.code, unknown.stderr.trim()]).toEqual([
+    1,
+    "exoclaw: no message telegram:1 waiting in the inbox (see `exoclaw inbox list`)",
+  ]);
   blocked = false;
   await using gw = await h.start(30);
   await until(() => settled(gw), "the start to deliver the re-queued message");
@@ -290,10 +369,15 @@ test("a crash right after the turn's history is written: the next start sends th
   await using h = harness("telegram", () => null);
   h.home.file(
     "config.toml",
-    readFileSync(join(h.home.path, "config.toml"), "utf8") + `\n[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\nbase_url = "${up.url}"\n`,
+    readFileSync(join(h.home.path, "config.toml"), "utf8") +
+      `\n[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o"\nbase_url = "${up.url}"\n`,
   );
   writeCredential(h.home.path, "openai", "sk-test-key");
-  const child = Bun.spawn([process.execPath, join(import.meta.dir, "../helpers/crash-gateway.ts")], { env: { ...process.env, EXOCLAW_HOME: h.home.path }, stdout: "pipe", stderr: "pipe" });
+  const child = Bun.spawn([process.execPath, join(import.meta.dir, "../helpers/crash-gateway.ts")], {
+    env: { ...process.env, EXOCLAW_HOME: h.home.path },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   let out = "";
   const reader = child.stdout.getReader();
   while (!/listening (\d+)/.test(out)) {
@@ -312,7 +396,12 @@ test("a crash right after the turn's history is written: the next start sends th
   await until(() => settled(gw), "the next start to deliver the stored reply");
   expect(h.accepted()).toEqual(["Order placed."]);
   expect(up.requests).toHaveLength(1);
-  expect((await gw.store.history("main:telegram:bot:42", { limit: 50 })).map((m) => [m.role, (m.parts[0] as { text: string }).text])).toEqual([
+  expect(
+    (await gw.store.history("main:telegram:bot:42", { limit: 50 })).map((m) => [
+      m.role,
+      (m.parts[0] as { text: string }).text,
+    ]),
+  ).toEqual([
     ["user", "order one pizza"],
     ["assistant", "Order placed."],
   ]);
@@ -327,7 +416,10 @@ test("a turn that fails after the model said something is retried: the reply is 
     calls++;
     if (calls === 1) {
       yield { type: "text", text: "Let me see, a pizza…" };
-      yield { type: "error", error: new ProviderError("openai", "openai: the connection closed mid-stream", { retryable: false }) };
+      yield {
+        type: "error",
+        error: new ProviderError("openai", "openai: the connection closed mid-stream", { retryable: false }),
+      };
       return;
     }
     yield { type: "text", text: "One pizza is on its way." };

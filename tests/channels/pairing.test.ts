@@ -17,7 +17,10 @@ const BOT = { id: 987654321, is_bot: true, first_name: "Exo", username: "exo_bot
 
 let updateId = 679892927;
 /** A Telegram Update with a text message (wire-formats B1.2); `chat` defaults to Ada's private chat. */
-function update(text: string, over: { from?: number; chat?: { id: number; type: string }; entities?: unknown[]; reply_to_message?: unknown } = {}): string {
+function update(
+  text: string,
+  over: { from?: number; chat?: { id: number; type: string }; entities?: unknown[]; reply_to_message?: unknown } = {},
+): string {
   const from = over.from ?? ADA;
   const chat = over.chat ?? { id: from, type: "private" };
   return JSON.stringify({
@@ -63,7 +66,16 @@ function harness(access = "", pluginConfig = ""): Harness {
     async fetch(req) {
       const body = (await req.json()) as { chat_id: number; text: string };
       sent.push(body);
-      return Response.json({ ok: true, result: { message_id: 100 + sent.length, from: BOT, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text } });
+      return Response.json({
+        ok: true,
+        result: {
+          message_id: 100 + sent.length,
+          from: BOT,
+          chat: { id: body.chat_id, type: "private" },
+          date: 1746268800,
+          text: body.text,
+        },
+      });
     },
   });
   const home = tempDir();
@@ -95,15 +107,24 @@ function harness(access = "", pluginConfig = ""): Harness {
 
 /** Posts an Update and waits until the gateway has handled it (answered, or refused and done). */
 async function post(gw: TestGateway, body: string): Promise<void> {
-  const r = await fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body });
+  const r = await fetch(`${gw.url}/webhook/telegram`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+    body,
+  });
   expect(r.status).toBe(200);
   await until(async () => (await gw.store.pendingInbound(10)).length === 0, "the message to be handled");
 }
 
 const codeIn = (text: string) => /pairing code: ([A-Z2-9]{8})/.exec(text)?.[1] ?? null;
-const cli = (gw: { port: number; home: string }, ...args: string[]) => runExoclaw([...args, "--port", String(gw.port)], { EXOCLAW_HOME: gw.home });
+const cli = (gw: { port: number; home: string }, ...args: string[]) =>
+  runExoclaw([...args, "--port", String(gw.port)], { EXOCLAW_HOME: gw.home });
 const metric = async (gw: TestGateway, reason: string) =>
-  Number(new RegExp(`exoclaw_channel_refused_total\\{channel="telegram",reason="${reason}"\\} (\\d+)`).exec(await (await fetch(`${gw.url}/metrics`)).text())?.[1] ?? 0);
+  Number(
+    new RegExp(`exoclaw_channel_refused_total\\{channel="telegram",reason="${reason}"\\} (\\d+)`).exec(
+      await (await fetch(`${gw.url}/metrics`)).text(),
+    )?.[1] ?? 0,
+  );
 
 test("pairing: a stranger gets one pairing code and reaches no model; approved they are answered, across a restart; revoked they are refused again", async () => {
   await using h = harness();
@@ -130,7 +151,10 @@ test("pairing: a stranger gets one pairing code and reaches no model; approved t
     expect(listed.stdout).toContain(`telegram:bot:${ADA}`);
     // The operator types it as they read it.
     const approved = await cli(gw, "pairing", "approve", code.toLowerCase().slice(0, 4) + "-" + code.slice(4));
-    expect(approved).toMatchObject({ code: 0, stdout: `approved telegram:bot:${ADA}: their next message is answered\n` });
+    expect(approved).toMatchObject({
+      code: 0,
+      stdout: `approved telegram:bot:${ADA}: their next message is answered\n`,
+    });
     const again = await cli(gw, "pairing", "approve", code);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`no pending pairing code ${code}`);
@@ -143,7 +167,9 @@ test("pairing: a stranger gets one pairing code and reaches no model; approved t
   await using gw = await h.start();
   await post(gw, update("still there?"));
   expect(h.sent.at(-1)).toEqual({ chat_id: ADA, text: "answer to: still there?" });
-  const json = JSON.parse((await cli(gw, "pairing", "list", "--json")).stdout) as { pairings: { person: string; status: string }[] };
+  const json = JSON.parse((await cli(gw, "pairing", "list", "--json")).stdout) as {
+    pairings: { person: string; status: string }[];
+  };
   expect(json.pairings).toMatchObject([{ person: `telegram:bot:${ADA}`, status: "approved" }]);
 
   const revoked = await cli(gw, "pairing", "revoke", `telegram:bot:${ADA}`);
@@ -169,7 +195,9 @@ test("pairing without a running gateway: `pairing approve` writes the store, and
   }
   const code = codeIn(h.sent[0]!.text)!;
   // Nobody listens on that port any more: the CLI goes to the store itself.
-  const approved = await runExoclaw(["pairing", "approve", code, "--url", `ws://127.0.0.1:${port}/ws`], { EXOCLAW_HOME: h.home.path });
+  const approved = await runExoclaw(["pairing", "approve", code, "--url", `ws://127.0.0.1:${port}/ws`], {
+    EXOCLAW_HOME: h.home.path,
+  });
   expect(approved).toMatchObject({ code: 0, stdout: `approved telegram:bot:${ADA}: their next message is answered\n` });
   await using gw = await h.start();
   await post(gw, update("hi"));
@@ -180,9 +208,19 @@ test("groups: answered only in a listed group and only when the bot is mentioned
   await using h = harness(`groups = ["${GROUP}"]\n`, `, bot_username = "exo_bot"`);
   await using gw = await h.start();
   const group = { id: GROUP, type: "supergroup" };
-  const mention = (text: string, name: string) => ({ chat: group, entities: [{ offset: text.indexOf(name), length: name.length, type: "mention" }] });
+  const mention = (text: string, name: string) => ({
+    chat: group,
+    entities: [{ offset: text.indexOf(name), length: name.length, type: "mention" }],
+  });
   await post(gw, update("talking among ourselves", { chat: group, from: 111 }));
-  await post(gw, update("@exo_bot help", { chat: { id: -100999, type: "group" }, from: 111, entities: [{ offset: 0, length: 8, type: "mention" }] }));
+  await post(
+    gw,
+    update("@exo_bot help", {
+      chat: { id: -100999, type: "group" },
+      from: 111,
+      entities: [{ offset: 0, length: 8, type: "mention" }],
+    }),
+  );
   await post(gw, update("ask @other_bot instead", { ...mention("ask @other_bot instead", "@other_bot"), from: 111 }));
   expect(h.sent).toEqual([]);
   expect(h.asked).toEqual([]);
@@ -193,7 +231,14 @@ test("groups: answered only in a listed group and only when the bot is mentioned
   await post(gw, update("hey @exo_bot what's up", { ...mention("hey @exo_bot what's up", "@exo_bot"), from: 111 }));
   expect(h.sent).toEqual([{ chat_id: GROUP, text: "answer to: hey @exo_bot what's up" }]);
   // A reply to one of the bot's messages.
-  await post(gw, update("thanks!", { chat: group, from: 222, reply_to_message: { message_id: 101, from: BOT, chat: group, date: 1, text: "answer" } }));
+  await post(
+    gw,
+    update("thanks!", {
+      chat: group,
+      from: 222,
+      reply_to_message: { message_id: 101, from: BOT, chat: group, date: 1, text: "answer" },
+    }),
+  );
   expect(h.sent.at(-1)).toEqual({ chat_id: GROUP, text: "answer to: thanks!" });
   expect(h.asked).toEqual(["hey @exo_bot what's up", "thanks!"]);
 });
@@ -203,7 +248,11 @@ test("rate_per_minute: beyond it a person's messages reach no model; one 'slow d
   await using gw = await h.start();
   for (const text of ["one", "two", "three", "four"]) await post(gw, update(text));
   expect(h.asked).toEqual(["one", "two"]);
-  expect(h.sent.map((s) => s.text)).toEqual(["answer to: one", "answer to: two", expect.stringContaining("2 a minute")]);
+  expect(h.sent.map((s) => s.text)).toEqual([
+    "answer to: one",
+    "answer to: two",
+    expect.stringContaining("2 a minute"),
+  ]);
   expect(await metric(gw, "rate_limited")).toBe(2);
   expect(await gw.store.pendingInbound(10)).toEqual([]);
 });
@@ -212,12 +261,24 @@ test("allowlist: only allow_from and people approved before are answered; others
   await using h = harness(`dm_policy = "allowlist"\nallow_from = ["${ADA}"]\n`);
   await using gw = await h.start();
   const carol = 333;
-  await gw.store.savePairing({ person: `telegram:bot:${carol}`, channel: "telegram", status: "approved", code: null, created_at: 1, expires_at: null, notified_at: null, approved_at: 2 });
+  await gw.store.savePairing({
+    person: `telegram:bot:${carol}`,
+    channel: "telegram",
+    status: "approved",
+    code: null,
+    created_at: 1,
+    expires_at: null,
+    notified_at: null,
+    approved_at: 2,
+  });
   await post(gw, update("from Ada"));
   await post(gw, update("from a stranger", { from: 222 }));
   await post(gw, update("from Carol", { from: carol }));
   expect(h.asked).toEqual(["from Ada", "from Carol"]);
-  expect(h.sent).toEqual([{ chat_id: ADA, text: "answer to: from Ada" }, { chat_id: carol, text: "answer to: from Carol" }]);
+  expect(h.sent).toEqual([
+    { chat_id: ADA, text: "answer to: from Ada" },
+    { chat_id: carol, text: "answer to: from Carol" },
+  ]);
   expect(await metric(gw, "not_allowed")).toBe(1);
   // No code was handed out.
   expect(await gw.store.listPairings({ status: "pending" })).toEqual([]);
@@ -238,7 +299,10 @@ test('dm_policy = "open" answers strangers and `status` flags it as an exposure;
   await post(gw, update("hi again", { from: 444 }));
   expect(codeIn(h.sent.at(-1)!.text)).not.toBeNull();
   expect(h.asked).toEqual(["hi from anyone"]);
-  const json = JSON.parse((await cli(gw, "status", "--json")).stdout) as { exposures: string[]; channels: Record<string, { dm_policy: string }> };
+  const json = JSON.parse((await cli(gw, "status", "--json")).stdout) as {
+    exposures: string[];
+    channels: Record<string, { dm_policy: string }>;
+  };
   expect(json.exposures).toEqual([]);
   expect(json.channels.telegram!.dm_policy).toBe("pairing");
 });
@@ -248,7 +312,12 @@ test("a stranger's message left pending by a crash before it was judged is refus
   // What a crash between the store and the access check leaves behind: an accepted, pending message.
   const store = openSqliteStore(join(h.home.path, "exoclaw.db"));
   const m = { id: "679892000", account: "bot", peer: String(ADA), sender: String(ADA), text: "sneak in" };
-  await store.acceptInbound({ id: `telegram:${m.id}`, channel: "telegram", payload: JSON.stringify(m), received_at: Date.now() });
+  await store.acceptInbound({
+    id: `telegram:${m.id}`,
+    channel: "telegram",
+    payload: JSON.stringify(m),
+    received_at: Date.now(),
+  });
   await store.close();
   await using gw = await h.start();
   await until(async () => (await gw.store.pendingInbound(10)).length === 0, "the retry pass");
@@ -257,7 +326,7 @@ test("a stranger's message left pending by a crash before it was judged is refus
   expect(await metric(gw, "stranger")).toBe(1);
 });
 
-test("per-person budget: a person over person_daily_tokens gets a short notice — never \"(no reply)\" — and nothing reaches the model", async () => {
+test('per-person budget: a person over person_daily_tokens gets a short notice — never "(no reply)" — and nothing reaches the model', async () => {
   await using h = harness(`allow_from = ["${ADA}"]\n\n[budgets]\nperson_daily_tokens = 10\n`);
   await using gw = await h.start();
   await post(gw, update("what does this cost?"));
@@ -271,12 +340,22 @@ test("per-person budget: a person over person_daily_tokens gets a short notice �
 test("bot_username set on the channel: only this bot's mentions count in a group, and a reload changes it", async () => {
   await using h = harness(`groups = ["${GROUP}"]\nbot_username = "@Exo_Bot"\n`);
   await using gw = await h.start();
-  const mention = (text: string, name: string) => ({ chat: { id: GROUP, type: "supergroup" }, from: 111, entities: [{ offset: text.indexOf(name), length: name.length, type: "mention" }] });
+  const mention = (text: string, name: string) => ({
+    chat: { id: GROUP, type: "supergroup" },
+    from: 111,
+    entities: [{ offset: text.indexOf(name), length: name.length, type: "mention" }],
+  });
   await post(gw, update("ask @other_bot", mention("ask @other_bot", "@other_bot")));
   await post(gw, update("hey @exo_bot", mention("hey @exo_bot", "@exo_bot")));
   expect(h.asked).toEqual(["hey @exo_bot"]);
 
-  h.home.file("config.toml", (await Bun.file(`${h.home.path}/config.toml`).text()).replace('bot_username = "@Exo_Bot"', 'bot_username = "other_bot"'));
+  h.home.file(
+    "config.toml",
+    (await Bun.file(`${h.home.path}/config.toml`).text()).replace(
+      'bot_username = "@Exo_Bot"',
+      'bot_username = "other_bot"',
+    ),
+  );
   gw.app.reload();
   await post(gw, update("hey @exo_bot, again", mention("hey @exo_bot, again", "@exo_bot")));
   await post(gw, update("now @other_bot", mention("now @other_bot", "@other_bot")));

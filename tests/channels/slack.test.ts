@@ -40,8 +40,10 @@ test("slack: url_verification, a DM answered with chat.postMessage, bot echoes a
   };
   try {
     await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
-    const post = (body: string, headers = sign(body)) => fetch(`${gw.url}/webhook/slack`, { method: "POST", headers, body });
-    const challenge = '{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}';
+    const post = (body: string, headers = sign(body)) =>
+      fetch(`${gw.url}/webhook/slack`, { method: "POST", headers, body });
+    const challenge =
+      '{"token":"Jhj5dZrVaK7ZwHHjRyZWjbDl","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}';
     const v = await post(challenge);
     expect(v.status).toBe(200);
     expect(await v.json()).toEqual({ challenge: "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" });
@@ -49,10 +51,20 @@ test("slack: url_verification, a DM answered with chat.postMessage, bot echoes a
 
     expect((await post(EVENT)).status).toBe(200);
     for (let i = 0; i < 100 && sent.length === 0; i++) await Bun.sleep(20);
-    expect(sent).toEqual([{ path: "/api/chat.postMessage", auth: "Bearer xoxb-test-token-1", body: { channel: "D024BE91L", text: "heard: Hello hello can you hear me?" } }]);
+    expect(sent).toEqual([
+      {
+        path: "/api/chat.postMessage",
+        auth: "Bearer xoxb-test-token-1",
+        body: { channel: "D024BE91L", text: "heard: Hello hello can you hear me?" },
+      },
+    ]);
     // Slack retries (same event_id) and the bot's own messages get no answer.
     expect(await (await post(EVENT)).json()).toEqual({ ok: true, accepted: 0 });
-    const own = JSON.stringify({ ...JSON.parse(EVENT), event_id: "Ev2", event: { type: "message", channel: "D024BE91L", bot_id: "B1", text: "heard: …" } });
+    const own = JSON.stringify({
+      ...JSON.parse(EVENT),
+      event_id: "Ev2",
+      event: { type: "message", channel: "D024BE91L", bot_id: "B1", text: "heard: …" },
+    });
     expect(await (await post(own)).json()).toEqual({ ok: true, accepted: 0 });
     // Neither was stored (accepted: 0), so nothing is left to send them later.
     expect(await gw.store.pendingInbound(10)).toEqual([]);
@@ -91,7 +103,8 @@ test("slack: a stranger's DM gets a pairing code by chat.postMessage; in channel
   try {
     await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
     const base = JSON.parse(EVENT) as Record<string, any>;
-    const event = (id: string, e: Record<string, unknown>) => JSON.stringify({ ...base, event_id: id, event: { ...base.event, ...e } });
+    const event = (id: string, e: Record<string, unknown>) =>
+      JSON.stringify({ ...base, event_id: id, event: { ...base.event, ...e } });
     const post = async (body: string) => {
       expect((await fetch(`${gw.url}/webhook/slack`, { method: "POST", headers: sign(body), body })).status).toBe(200);
       for (let i = 0; i < 500 && (await gw.store.pendingInbound(1)).length > 0; i++) await Bun.sleep(10);
@@ -104,7 +117,9 @@ test("slack: a stranger's DM gets a pairing code by chat.postMessage; in channel
     await post(event("Ev4", { type: "app_mention", channel: "C0OTHER", channel_type: undefined, text: "<@UBOT> hi" }));
     await post(event("Ev5", { channel: "C0LISTED", channel_type: "channel", text: "<@UBOT> hi" }));
     expect(sent).toHaveLength(1);
-    await post(event("Ev6", { type: "app_mention", channel: "C0LISTED", channel_type: undefined, text: "<@UBOT> summarise" }));
+    await post(
+      event("Ev6", { type: "app_mention", channel: "C0LISTED", channel_type: undefined, text: "<@UBOT> summarise" }),
+    );
     expect(sent.at(-1)).toEqual({ channel: "C0LISTED", text: "on it" });
     expect(asked).toEqual(["<@UBOT> summarise"]);
   } finally {

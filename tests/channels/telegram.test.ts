@@ -37,15 +37,28 @@ test("telegram: a verified Update is answered with sendMessage; the bot token is
   try {
     await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
     const post = (body: string, secret = "S3cr3t_token-1") =>
-      fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }, body });
+      fetch(`${gw.url}/webhook/telegram`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": secret },
+        body,
+      });
     expect((await post(UPDATE, "nope")).status).toBe(401);
     const r = await post(UPDATE);
     expect(r.status).toBe(200);
     for (let i = 0; i < 100 && sent.length === 0; i++) await Bun.sleep(20);
-    expect(sent).toEqual([{ path: "/bot987654321:AAE-secret-token/sendMessage", body: { chat_id: 1561073042, text: "Hello Ada, you said: Hi bot!" } }]);
+    expect(sent).toEqual([
+      {
+        path: "/bot987654321:AAE-secret-token/sendMessage",
+        body: { chat_id: 1561073042, text: "Hello Ada, you said: Hi bot!" },
+      },
+    ]);
     expect(await gw.store.getSession("main:telegram:bot:1561073042")).not.toBeNull();
     // A sticker (no text) is acknowledged and ignored.
-    expect(await (await post('{"update_id":679892928,"message":{"message_id":4,"chat":{"id":1,"type":"private"},"sticker":{}}}')).json()).toEqual({ ok: true, accepted: 0 });
+    expect(
+      await (
+        await post('{"update_id":679892928,"message":{"message_id":4,"chat":{"id":1,"type":"private"},"sticker":{}}}')
+      ).json(),
+    ).toEqual({ ok: true, accepted: 0 });
     await post(UPDATE.replace("679892927", "679892929").replace("Hi bot!", "long please"));
     for (let i = 0; i < 100 && sent.length < 3; i++) await Bun.sleep(20);
     expect(sent.slice(1).map((s) => s.body.text.length)).toEqual([4096, 904]);

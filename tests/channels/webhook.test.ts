@@ -21,19 +21,40 @@ describe("the http channel", () => {
     const post = (body: unknown) => fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify(body) });
     const r = await post({ peer: "alice", text: "héllo", id: "m1" });
     expect(r.status).toBe(200);
-    expect(await r.json()).toEqual({ replies: [{ id: "m1", peer: "alice", session: "main:http:default:alice", text: "echo: héllo", stop_reason: "end_turn" }], duplicates: 0 });
-    expect(await (await post({ peer: "alice", text: "héllo", id: "m1" })).json()).toEqual({ replies: [], duplicates: 1 });
+    expect(await r.json()).toEqual({
+      replies: [
+        { id: "m1", peer: "alice", session: "main:http:default:alice", text: "echo: héllo", stop_reason: "end_turn" },
+      ],
+      duplicates: 0,
+    });
+    expect(await (await post({ peer: "alice", text: "héllo", id: "m1" })).json()).toEqual({
+      replies: [],
+      duplicates: 1,
+    });
     const bad = await post({ peer: "alice" });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({ error: "peer and text are required strings" });
     expect((await fetch(`${gw.url}/webhook/nope`, { method: "POST", body: "{}" })).status).toBe(404);
-    expect((await gw.store.history("main:http:default:alice", { limit: 10 })).map((m) => m.role)).toEqual(["user", "assistant"]);
+    expect((await gw.store.history("main:http:default:alice", { limit: 10 })).map((m) => m.role)).toEqual([
+      "user",
+      "assistant",
+    ]);
   });
 
   test("with a gateway token, the http channel needs it", async () => {
-    await using gw = await startTestGateway({ toml: "[channels.http]\n", token: "chan-token-1", streamFor: () => stream });
-    expect((await fetch(`${gw.url}/webhook/http`, { method: "POST", body: '{"peer":"a","text":"b"}' })).status).toBe(401);
-    const ok = await fetch(`${gw.url}/webhook/http`, { method: "POST", headers: { authorization: "Bearer chan-token-1" }, body: '{"peer":"a","text":"b"}' });
+    await using gw = await startTestGateway({
+      toml: "[channels.http]\n",
+      token: "chan-token-1",
+      streamFor: () => stream,
+    });
+    expect((await fetch(`${gw.url}/webhook/http`, { method: "POST", body: '{"peer":"a","text":"b"}' })).status).toBe(
+      401,
+    );
+    const ok = await fetch(`${gw.url}/webhook/http`, {
+      method: "POST",
+      headers: { authorization: "Bearer chan-token-1" },
+      body: '{"peer":"a","text":"b"}',
+    });
     expect(ok.status).toBe(200);
   });
 });
@@ -61,24 +82,42 @@ describe("a signed channel with outbound sends (relay fixture, Telegram-shaped)"
     );
     return { home, sent, platform };
   }
-  const update = (id: number, text: string) => JSON.stringify({ update_id: id, message: { message_id: 3, chat: { id: 1561073042, type: "private" }, date: 1636628439, text } });
+  const update = (id: number, text: string) =>
+    JSON.stringify({
+      update_id: id,
+      message: { message_id: 3, chat: { id: 1561073042, type: "private" }, date: 1636628439, text },
+    });
 
   test("a forged request gets 401 and reaches no plugin; a good one is acknowledged, answered and sent with the secret filled in", async () => {
     const { home, sent, platform } = await setup();
     try {
       await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
-      const forged = await fetch(`${gw.url}/webhook/relay`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": "guess" }, body: update(1, "hi") });
+      const forged = await fetch(`${gw.url}/webhook/relay`, {
+        method: "POST",
+        headers: { "x-telegram-bot-api-secret-token": "guess" },
+        body: update(1, "hi"),
+      });
       expect(forged.status).toBe(401);
       expect(await gw.store.pendingInbound(10)).toEqual([]);
-      const ok = await fetch(`${gw.url}/webhook/relay`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body: update(679892927, "Hi bot! ✓") });
+      const ok = await fetch(`${gw.url}/webhook/relay`, {
+        method: "POST",
+        headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+        body: update(679892927, "Hi bot! ✓"),
+      });
       expect(ok.status).toBe(200);
       expect(await ok.json()).toEqual({ ok: true, accepted: 1 });
       for (let i = 0; i < 100 && sent.length === 0; i++) await Bun.sleep(20);
-      expect(sent).toEqual([{ path: "/bot123456:ABC-bot-token/sendMessage", body: { chat_id: "1561073042", text: "echo: Hi bot! ✓" } }]);
+      expect(sent).toEqual([
+        { path: "/bot123456:ABC-bot-token/sendMessage", body: { chat_id: "1561073042", text: "echo: Hi bot! ✓" } },
+      ]);
       for (let i = 0; i < 50 && (await gw.store.pendingInbound(10)).length > 0; i++) await Bun.sleep(20);
       expect(await gw.store.pendingInbound(10)).toEqual([]);
       // Telegram retries a delivery: the same update_id is not answered twice.
-      const again = await fetch(`${gw.url}/webhook/relay`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body: update(679892927, "Hi bot! ✓") });
+      const again = await fetch(`${gw.url}/webhook/relay`, {
+        method: "POST",
+        headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+        body: update(679892927, "Hi bot! ✓"),
+      });
       expect(await again.json()).toEqual({ ok: true, accepted: 0 });
       // Not stored again, so nothing is left to send it later.
       expect(await gw.store.pendingInbound(10)).toEqual([]);
@@ -96,13 +135,24 @@ describe("a signed channel with outbound sends (relay fixture, Telegram-shaped)"
       const flaky: StreamFn = async function* (req) {
         if (fail) {
           fail = false;
-          yield { type: "error", error: new (await import("../../src/agent/provider-error.ts")).ProviderError("anthropic", "anthropic: overloaded (529)", { status: 529, retryable: true }) };
+          yield {
+            type: "error",
+            error: new (await import("../../src/agent/provider-error.ts")).ProviderError(
+              "anthropic",
+              "anthropic: overloaded (529)",
+              { status: 529, retryable: true },
+            ),
+          };
           return;
         }
         yield* stream(req, new AbortController().signal);
       };
       await using gw = await startTestGateway({ home: home.path, streamFor: () => flaky, retryIntervalMs: 100 });
-      await fetch(`${gw.url}/webhook/relay`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body: update(11, "retry me") });
+      await fetch(`${gw.url}/webhook/relay`, {
+        method: "POST",
+        headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+        body: update(11, "retry me"),
+      });
       for (let i = 0; i < 150 && sent.length === 0; i++) await Bun.sleep(20);
       expect(sent.map((s) => s.body.text)).toEqual(["echo: retry me"]);
       // Done once delivered: nothing pending is left for the retry loop to send again.
@@ -119,14 +169,26 @@ describe("a signed channel with outbound sends (relay fixture, Telegram-shaped)"
     const { home, sent, platform } = await setup();
     try {
       const failing: StreamFn = async function* () {
-        yield { type: "error", error: new (await import("../../src/agent/provider-error.ts")).ProviderError("anthropic", "anthropic: overloaded (529)", { status: 529, retryable: true }) };
+        yield {
+          type: "error",
+          error: new (await import("../../src/agent/provider-error.ts")).ProviderError(
+            "anthropic",
+            "anthropic: overloaded (529)",
+            { status: 529, retryable: true },
+          ),
+        };
       };
       {
         await using gw = await startTestGateway({ home: home.path, streamFor: () => failing });
-        const r = await fetch(`${gw.url}/webhook/relay`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body: update(7, "are you there?") });
+        const r = await fetch(`${gw.url}/webhook/relay`, {
+          method: "POST",
+          headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+          body: update(7, "are you there?"),
+        });
         expect(r.status).toBe(200);
         let pending = await gw.store.pendingInbound(10);
-        for (let i = 0; i < 100 && pending[0]?.attempts !== 1; i++) pending = (await Bun.sleep(20), await gw.store.pendingInbound(10));
+        for (let i = 0; i < 100 && pending[0]?.attempts !== 1; i++)
+          pending = (await Bun.sleep(20), await gw.store.pendingInbound(10));
         expect(pending.map((p) => [p.id, p.attempts])).toEqual([["relay:7", 1]]);
         expect(pending[0]!.last_error).toContain("overloaded");
       }

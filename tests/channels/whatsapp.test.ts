@@ -35,12 +35,21 @@ test("whatsapp: GET verification by the host, a signed message answered through 
   };
   try {
     await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
-    const verify = await fetch(`${gw.url}/webhook/whatsapp?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=vibecoding`);
+    const verify = await fetch(
+      `${gw.url}/webhook/whatsapp?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=vibecoding`,
+    );
     expect(verify.status).toBe(200);
     expect(await verify.text()).toBe("1158201444");
-    expect((await fetch(`${gw.url}/webhook/whatsapp?hub.mode=subscribe&hub.challenge=1&hub.verify_token=wrong`)).status).toBe(403);
+    expect(
+      (await fetch(`${gw.url}/webhook/whatsapp?hub.mode=subscribe&hub.challenge=1&hub.verify_token=wrong`)).status,
+    ).toBe(403);
 
-    const post = (body: Uint8Array | string, sig = SIG) => fetch(`${gw.url}/webhook/whatsapp`, { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": sig }, body });
+    const post = (body: Uint8Array | string, sig = SIG) =>
+      fetch(`${gw.url}/webhook/whatsapp`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-hub-signature-256": sig },
+        body,
+      });
     // Re-serializing the body (same JSON, other bytes) breaks the signature: raw bytes are verified.
     expect((await post(JSON.stringify(JSON.parse(BODY.toString()), null, 1))).status).toBe(401);
     expect((await post(BODY)).status).toBe(200);
@@ -49,7 +58,13 @@ test("whatsapp: GET verification by the host, a signed message answered through 
       {
         path: "/v23.0/106540352242922/messages",
         auth: "Bearer EAAG-access-token",
-        body: { messaging_product: "whatsapp", recipient_type: "individual", to: "16505551234", type: "text", text: { preview_url: false, body: "Blue and green, yes!" } },
+        body: {
+          messaging_product: "whatsapp",
+          recipient_type: "individual",
+          to: "16505551234",
+          type: "text",
+          text: { preview_url: false, body: "Blue and green, yes!" },
+        },
       },
     ]);
     expect(await gw.store.getSession("main:whatsapp:106540352242922:16505551234")).not.toBeNull();

@@ -61,7 +61,11 @@ describe("exoclaw approvals", () => {
     expect(allowed.stdout.trim()).toBe(`allowed echo (${s.id})`);
     expect(((await s.turn) as Msg).result.text).toBe("echo said: secret-free words");
     const stored = await s.run(["approvals", "list", "--state", "allowed", "--json"]);
-    expect(JSON.parse(stored.stdout).approvals[0]).toMatchObject({ id: s.id, state: "allowed", decided_by: "operator" });
+    expect(JSON.parse(stored.stdout).approvals[0]).toMatchObject({
+      id: s.id,
+      state: "allowed",
+      decided_by: "operator",
+    });
     expect((await s.run(["approvals", "list"])).stdout.trim()).toBe("no tool call is waiting for approval");
   });
 
@@ -76,21 +80,34 @@ describe("exoclaw approvals", () => {
     expect(again.stderr).toContain("is not waiting any more: it was denied (operator)");
     const next = (await s.ws.call("chat.send", { content: "say it again", peer: "b" }, "t2")) as Msg;
     expect(next.result.text).toContain("denied by the operator");
-    expect((await s.run(["approvals", "list", "--state", "sometimes"])).stderr).toContain("--state must be one of pending, allowed, denied, timeout");
+    expect((await s.run(["approvals", "list", "--state", "sometimes"])).stderr).toContain(
+      "--state must be one of pending, allowed, denied, timeout",
+    );
     // The remembered decision is listed, and once forgotten the tool is asked again.
     expect((await s.run(["approvals", "rules"])).stdout).toMatch(/^ {2}main {2}echo {2}denied since \d{4}-/m);
-    expect((await s.run(["approvals", "forget", "main", "echo"])).stdout.trim()).toBe("forgot the decision for echo of agent main: it is asked again");
+    expect((await s.run(["approvals", "forget", "main", "echo"])).stdout.trim()).toBe(
+      "forgot the decision for echo of agent main: it is asked again",
+    );
     const missing = await s.run(["approvals", "forget", "main", "echo"]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("no remembered decision for echo of agent main");
     const third = s.ws.call("chat.send", { content: "and again", peer: "b" }, "t3");
-    const asked = ((await s.ws.next((r) => (r.value as Msg).params?.event === "approval" && (r.value as Msg).params.id === "t3", 10_000)).value as Msg).params.data;
+    const asked = (
+      (
+        await s.ws.next(
+          (r) => (r.value as Msg).params?.event === "approval" && (r.value as Msg).params.id === "t3",
+          10_000,
+        )
+      ).value as Msg
+    ).params.data;
     await s.run(["approvals", "allow", asked.id]);
     expect(((await third) as Msg).result.text).toBe("echo said: secret-free words");
   });
 
   test("without a gateway: a clear error, exit 1", async () => {
-    const r = await runExoclaw(["approvals", "list", "--url", "ws://127.0.0.1:9/ws"], { EXOCLAW_HOME: "/tmp/exoclaw-no-such-home" });
+    const r = await runExoclaw(["approvals", "list", "--url", "ws://127.0.0.1:9/ws"], {
+      EXOCLAW_HOME: "/tmp/exoclaw-no-such-home",
+    });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("tool calls wait for approval inside a running gateway");
   });

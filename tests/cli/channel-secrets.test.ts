@@ -4,12 +4,23 @@ import { writeCredential } from "../../src/config/index.ts";
 import { MAIN, runExoclaw } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/temp.ts";
 
-const TELEGRAM = '[channels.telegram]\nsecrets = { webhook_secret = "telegram_webhook_secret", bot_token = "telegram_bot_token" }\n';
+const TELEGRAM =
+  '[channels.telegram]\nsecrets = { webhook_secret = "telegram_webhook_secret", bot_token = "telegram_bot_token" }\n';
 
 /** `exoclaw gateway` as a child process; killed after 20 s should it start serving instead of refusing. */
 async function runGateway(env: Record<string, string>) {
-  const proc = Bun.spawn([process.execPath, MAIN, "gateway", "--port", "0"], { env: { PATH: process.env.PATH ?? "", ...env }, stdout: "pipe", stderr: "pipe", stdin: "ignore", timeout: 20_000 });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const proc = Bun.spawn([process.execPath, MAIN, "gateway", "--port", "0"], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+    stdin: "ignore",
+    timeout: 20_000,
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -27,7 +38,11 @@ test("the gateway refuses to start when a channel's credential is missing, namin
 
 test("a blank (whitespace-only) credential is refused too, and every broken one is named at once", async () => {
   using home = tempDir();
-  home.file("config.toml", TELEGRAM + '\n[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\n');
+  home.file(
+    "config.toml",
+    TELEGRAM +
+      '\n[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\n',
+  );
   writeCredential(home.path, "telegram_bot_token", "   ");
   writeCredential(home.path, "telegram_webhook_secret", "S3cr3t");
   writeCredential(home.path, "slack_signing_secret", "sign");
@@ -37,7 +52,11 @@ test("a blank (whitespace-only) credential is refused too, and every broken one 
   expect(r.stderr).toContain("is blank: run `exoclaw secret set telegram_bot_token`");
   expect(r.stderr).toContain("channel slack: its bot_token secret, credential slack_bot_token");
   expect(r.stderr).not.toContain("webhook_secret");
-  expect(r.stderr.trimEnd().split("\n")).toEqual([`exoclaw: ${home.path}/config.toml: 2 channel secrets are missing or blank:`, expect.stringContaining("  channel telegram: "), expect.stringContaining("  channel slack: ")]);
+  expect(r.stderr.trimEnd().split("\n")).toEqual([
+    `exoclaw: ${home.path}/config.toml: 2 channel secrets are missing or blank:`,
+    expect.stringContaining("  channel telegram: "),
+    expect.stringContaining("  channel slack: "),
+  ]);
 });
 
 test("config check reports a missing channel credential the way the gateway does; with every credential set it passes", async () => {

@@ -60,12 +60,15 @@ describe("exoclaw chat MESSAGE", () => {
 describe("exoclaw chat (interactive)", () => {
   test("reads lines from stdin, one turn each, until end of input", async () => {
     await using gw = await startTestGateway({ streamFor: () => stream });
-    const proc = Bun.spawn([process.execPath, `${import.meta.dir}/../../src/main.ts`, "chat", "--port", String(gw.port), "--peer", "inter"], {
-      env: { EXOCLAW_HOME: gw.home, PATH: process.env.PATH ?? "" },
-      stdin: new TextEncoder().encode("first\n\nsecond\n"),
-      stdout: "pipe",
-      stderr: "pipe",
-    });
+    const proc = Bun.spawn(
+      [process.execPath, `${import.meta.dir}/../../src/main.ts`, "chat", "--port", String(gw.port), "--peer", "inter"],
+      {
+        env: { EXOCLAW_HOME: gw.home, PATH: process.env.PATH ?? "" },
+        stdin: new TextEncoder().encode("first\n\nsecond\n"),
+        stdout: "pipe",
+        stderr: "pipe",
+      },
+    );
     const [stdout, code] = await Promise.all([new Response(proc.stdout).text(), proc.exited]);
     expect(code).toBe(0);
     expect(stdout).toBe("Hello there\nHello there\n");
@@ -78,7 +81,9 @@ describe("exoclaw chat (interactive)", () => {
 function collect(stream: ReadableStream<Uint8Array>): { text: () => string; done: Promise<void> } {
   let text = "";
   const decoder = new TextDecoder();
-  const done = stream.pipeTo(new WritableStream({ write: (c) => void (text += decoder.decode(c, { stream: true })) })).catch(() => {});
+  const done = stream
+    .pipeTo(new WritableStream({ write: (c) => void (text += decoder.decode(c, { stream: true })) }))
+    .catch(() => {});
   return { text: () => text, done };
 }
 
@@ -128,10 +133,18 @@ describe("exoclaw chat (interactive) across a gateway restart (issue 9)", () => 
       await first[Symbol.asyncDispose]();
       firstStopped = true;
       await until("the reconnecting notice", () => stderr.text().includes("gateway gone, reconnecting…\n"), seen);
-      await until("the cut-off turn's report", () => stderr.text().includes("error: not answered: the gateway went away during this turn"), seen);
+      await until(
+        "the cut-off turn's report",
+        () => stderr.text().includes("error: not answered: the gateway went away during this turn"),
+        seen,
+      );
       type("second");
       await using second = await startTestGateway({ home: home.path, port: first.port, streamFor: () => echo });
-      await until("the answer to the line typed while the gateway was gone", () => stdout.text().includes("You said: second\n"), seen);
+      await until(
+        "the answer to the line typed while the gateway was gone",
+        () => stdout.text().includes("You said: second\n"),
+        seen,
+      );
       proc.stdin.end();
       expect(await proc.exited).toBe(0);
       await Promise.all([stdout.done, stderr.done]);
@@ -141,7 +154,10 @@ describe("exoclaw chat (interactive) across a gateway restart (issue 9)", () => 
       expect(errLines).toContain(`reconnected to ws://127.0.0.1:${first.port}/ws`);
       // Piped stderr: no spinner frames, no terminal control codes.
       expect(stderr.text()).not.toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏\r\x1b]/);
-      const texts = (await second.store.history("main:ws:local:restart", { limit: 20 })).flatMap((m) => m.parts).filter((p) => p.type === "text").map((p) => (p as { text: string }).text);
+      const texts = (await second.store.history("main:ws:local:restart", { limit: 20 }))
+        .flatMap((m) => m.parts)
+        .filter((p) => p.type === "text")
+        .map((p) => (p as { text: string }).text);
       expect(texts).toContain("second");
     } finally {
       proc.kill();

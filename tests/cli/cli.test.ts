@@ -18,7 +18,11 @@ describe("exoclaw CLI", () => {
     expect(root.code).toBe(0);
     for (const cmd of ["gateway", "status", "config"]) expect(root.stdout).toContain(cmd);
     expect(root.stdout).not.toContain("\x1b["); // a pipe gets plain text, no colour codes
-    for (const args of [["gateway", "--help"], ["status", "--help"], ["config", "check", "--help"]]) {
+    for (const args of [
+      ["gateway", "--help"],
+      ["status", "--help"],
+      ["config", "check", "--help"],
+    ]) {
       const r = await runExoclaw(args);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("USAGE");
@@ -46,7 +50,9 @@ describe("exoclaw CLI", () => {
     const port = 1;
     const r = await runExoclaw(["status", "--port", String(port)], { EXOCLAW_HOME: home.path });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`exoclaw: no gateway is answering at ws://127.0.0.1:${port}/ws (is \`exoclaw gateway\` running?)\n`);
+    expect(r.stderr).toBe(
+      `exoclaw: no gateway is answering at ws://127.0.0.1:${port}/ws (is \`exoclaw gateway\` running?)\n`,
+    );
     expect(r.stdout).toBe("");
   });
 
@@ -58,8 +64,12 @@ describe("exoclaw CLI", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`exoclaw ${pkg.version} — running`);
     expect(r.stdout).toContain("no token (loopback only)");
-    expect(r.stdout).toContain("  agents       main (default): anthropic claude-sonnet-4-5 — no API key: run `exoclaw onboard` or `exoclaw secret set anthropic`\n");
-    const j = await runExoclaw(["status", "--json", "--url", `ws://127.0.0.1:${gw.port}/ws`], { EXOCLAW_HOME: home.path });
+    expect(r.stdout).toContain(
+      "  agents       main (default): anthropic claude-sonnet-4-5 — no API key: run `exoclaw onboard` or `exoclaw secret set anthropic`\n",
+    );
+    const j = await runExoclaw(["status", "--json", "--url", `ws://127.0.0.1:${gw.port}/ws`], {
+      EXOCLAW_HOME: home.path,
+    });
     expect(j.code).toBe(0);
     expect(JSON.parse(j.stdout)).toMatchObject({ version: pkg.version, port: gw.port, bind: "127.0.0.1" });
   });
@@ -69,12 +79,22 @@ describe("exoclaw CLI", () => {
     const token = "very-secret-token-value";
     await using gw = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path, EXOCLAW_TOKEN: token });
     const start = JSON.parse(gw.lines.find((l) => l.includes("gateway listening"))!);
-    expect(start).toMatchObject({ level: "info", bind: "127.0.0.1", auth: "token", url: `http://127.0.0.1:${gw.port}` });
-    const denied = await runExoclaw(["status", "--port", String(gw.port), "--token", "wrong"], { EXOCLAW_HOME: home.path });
+    expect(start).toMatchObject({
+      level: "info",
+      bind: "127.0.0.1",
+      auth: "token",
+      url: `http://127.0.0.1:${gw.port}`,
+    });
+    const denied = await runExoclaw(["status", "--port", String(gw.port), "--token", "wrong"], {
+      EXOCLAW_HOME: home.path,
+    });
     expect(denied.code).toBe(1);
     expect(denied.stderr).toContain("refused the token");
     noStack(denied.stderr);
-    const ok = await runExoclaw(["status", "--port", String(gw.port)], { EXOCLAW_HOME: home.path, EXOCLAW_TOKEN: token });
+    const ok = await runExoclaw(["status", "--port", String(gw.port)], {
+      EXOCLAW_HOME: home.path,
+      EXOCLAW_TOKEN: token,
+    });
     expect(ok.code).toBe(0);
     expect(ok.stdout).toContain("token required");
     expect(gw.lines.join("\n")).not.toContain(token);
@@ -101,10 +121,18 @@ describe("exoclaw CLI", () => {
     using home = tempDir();
     {
       await using gw = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path });
-      const warning = gw.lines.map((l) => JSON.parse(l) as { level: string; msg: string }).find((l) => l.msg.includes("has no API key"));
-      expect(warning).toMatchObject({ level: "warn", msg: "agent main has no API key for anthropic: every message to it will fail until you run `exoclaw onboard` or `exoclaw secret set anthropic`" });
+      const warning = gw.lines
+        .map((l) => JSON.parse(l) as { level: string; msg: string })
+        .find((l) => l.msg.includes("has no API key"));
+      expect(warning).toMatchObject({
+        level: "warn",
+        msg: "agent main has no API key for anthropic: every message to it will fail until you run `exoclaw onboard` or `exoclaw secret set anthropic`",
+      });
     }
-    await using keyed = await spawnGateway(["--port", "0"], { EXOCLAW_HOME: home.path, ANTHROPIC_API_KEY: "sk-ant-present" });
+    await using keyed = await spawnGateway(["--port", "0"], {
+      EXOCLAW_HOME: home.path,
+      ANTHROPIC_API_KEY: "sk-ant-present",
+    });
     expect(keyed.lines.some((l) => l.includes("has no API key"))).toBe(false);
   });
 
@@ -114,13 +142,21 @@ describe("exoclaw CLI", () => {
     const port = probe.port!;
     await probe.stop(true);
     const gw = Bun.spawn([process.execPath, MAIN, "gateway", "--port", String(port)], {
-      env: { PATH: process.env.PATH ?? "", EXOCLAW_HOME: home.path, EXOCLAW_LOG: "warn", ANTHROPIC_API_KEY: "sk-ant-x" },
+      env: {
+        PATH: process.env.PATH ?? "",
+        EXOCLAW_HOME: home.path,
+        EXOCLAW_LOG: "warn",
+        ANTHROPIC_API_KEY: "sk-ant-x",
+      },
       stdout: "pipe",
       stderr: "pipe",
     });
     let ok = false;
     for (let i = 0; i < 300 && !ok; i++) {
-      ok = await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false);
+      ok = await fetch(`http://127.0.0.1:${port}/health`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (!ok) await Bun.sleep(20);
     }
     gw.kill("SIGTERM");
@@ -136,7 +172,9 @@ describe("exoclaw CLI", () => {
     const typo = await runExoclaw(["gateway", "--tokn", "s3cret", "--port", "0"], { EXOCLAW_HOME: home.path });
     expect(typo).toMatchObject({ code: 2, stdout: "" });
     expect(typo.stderr).toBe("exoclaw: unknown option --tokn for `exoclaw gateway`\n");
-    const onboard = await runExoclaw(["onboard", "--base-uri=http://127.0.0.1:1", "--yes"], { EXOCLAW_HOME: home.path });
+    const onboard = await runExoclaw(["onboard", "--base-uri=http://127.0.0.1:1", "--yes"], {
+      EXOCLAW_HOME: home.path,
+    });
     expect(onboard.code).toBe(2);
     expect(onboard.stderr).toContain("unknown option --base-uri for `exoclaw onboard`");
     // Defined options, kebab-case and =value forms still work.
@@ -147,10 +185,14 @@ describe("exoclaw CLI", () => {
   test("a command that fails exits non-zero: a tool call whose result is an error exits 1", async () => {
     using home = tempDir();
     home.file("config.toml", '[[plugins]]\nname = "notes"\npath = "builtin:notes"\n');
-    const failed = await runExoclaw(["plugin", "call", "notes", "remember", '{"topic":"x"}'], { EXOCLAW_HOME: home.path });
+    const failed = await runExoclaw(["plugin", "call", "notes", "remember", '{"topic":"x"}'], {
+      EXOCLAW_HOME: home.path,
+    });
     expect(failed.code).toBe(1);
     expect(failed.stdout + failed.stderr).toContain("topic and text are required");
-    const ok = await runExoclaw(["plugin", "call", "notes", "remember", '{"topic":"x","text":"y"}'], { EXOCLAW_HOME: home.path });
+    const ok = await runExoclaw(["plugin", "call", "notes", "remember", '{"topic":"x","text":"y"}'], {
+      EXOCLAW_HOME: home.path,
+    });
     expect(ok.code).toBe(0);
   });
 
@@ -158,7 +200,9 @@ describe("exoclaw CLI", () => {
     using home = tempDir();
     const r = await runExoclaw(["gateway", "--bind", "0.0.0.0", "--port", "0"], { EXOCLAW_HOME: home.path });
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe("exoclaw: refusing to bind 0.0.0.0: a non-loopback address needs a token (--token or EXOCLAW_TOKEN)\n");
+    expect(r.stderr).toBe(
+      "exoclaw: refusing to bind 0.0.0.0: a non-loopback address needs a token (--token or EXOCLAW_TOKEN)\n",
+    );
   });
 
   test("the gateway refuses an invalid config, naming the file and the key", async () => {
@@ -180,9 +224,15 @@ describe("exoclaw CLI", () => {
     expect(r.stdout).toContain("\ntoken: from EXOCLAW_TOKEN\n");
     const j = await runExoclaw(["config", "check", "--json"], { EXOCLAW_HOME: home.path });
     const effective = JSON.parse(j.stdout);
-    expect(effective).toMatchObject({ gateway: { port: 7301 }, agents: [{ id: "a", api_key: "***" }], auth: { token: "none" } });
+    expect(effective).toMatchObject({
+      gateway: { port: 7301 },
+      agents: [{ id: "a", api_key: "***" }],
+      auth: { token: "none" },
+    });
     expect(effective.gateway).not.toHaveProperty("token");
-    expect((await runExoclaw(["config", "check"], { EXOCLAW_HOME: home.path })).stdout).toContain("\ntoken: none in EXOCLAW_TOKEN (exoclaw gateway --token T sets one;");
+    expect((await runExoclaw(["config", "check"], { EXOCLAW_HOME: home.path })).stdout).toContain(
+      "\ntoken: none in EXOCLAW_TOKEN (exoclaw gateway --token T sets one;",
+    );
   });
 
   test("config check on a bad file: exit 1, the error, no stack", async () => {

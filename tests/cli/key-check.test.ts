@@ -18,9 +18,20 @@ test("accepted, refused, an answer that says nothing about the key, and a stalle
     if (req.path === "/broken/models") return { status: 502, body: "bad gateway" };
     return { status: 404, body: "{}" };
   });
-  expect(await checkKey("openai", "sk-1", `${server.url}/ok`)).toEqual({ kind: "accepted", url: `${server.url}/ok/models` });
-  expect(await checkKey("openai", "sk-1", `${server.url}/denied`)).toEqual({ kind: "refused", url: `${server.url}/denied/models`, status: 403 });
-  expect(await checkKey("openai", "sk-1", `${server.url}/broken`)).toEqual({ kind: "inconclusive", url: `${server.url}/broken/models`, status: 502 });
+  expect(await checkKey("openai", "sk-1", `${server.url}/ok`)).toEqual({
+    kind: "accepted",
+    url: `${server.url}/ok/models`,
+  });
+  expect(await checkKey("openai", "sk-1", `${server.url}/denied`)).toEqual({
+    kind: "refused",
+    url: `${server.url}/denied/models`,
+    status: 403,
+  });
+  expect(await checkKey("openai", "sk-1", `${server.url}/broken`)).toEqual({
+    kind: "inconclusive",
+    url: `${server.url}/broken/models`,
+    status: 502,
+  });
 });
 
 test("an endpoint that never answers: unreachable after the timeout, the key not in the report", async () => {
@@ -29,7 +40,11 @@ test("an endpoint that never answers: unreachable after the timeout, the key not
   const silent = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: async () => (await held, new Response("{}")) });
   try {
     const r = await checkKey("openai", "sk-secret-1", `http://127.0.0.1:${silent.port}/v1`, 300);
-    expect(r).toEqual({ kind: "unreachable", url: `http://127.0.0.1:${silent.port}/v1/models`, detail: "no answer within 0.3 s" });
+    expect(r).toEqual({
+      kind: "unreachable",
+      url: `http://127.0.0.1:${silent.port}/v1/models`,
+      detail: "no answer within 0.3 s",
+    });
   } finally {
     release();
     await silent.stop(true);

@@ -9,13 +9,27 @@ describe("exoclaw mcp", () => {
     await using server = await startMcpServer({
       name: "docs-server",
       tools: [
-        { name: "lookup", description: "Looks a word up", annotations: { readOnlyHint: true, openWorldHint: false }, inputSchema: { type: "object", properties: { q: { type: "string" } } }, run: () => ({ content: [] }) },
-        { name: "wipe", description: "Deletes \x1b]0;pwned\x07everything", annotations: { destructiveHint: true }, run: () => ({ content: [] }) },
+        {
+          name: "lookup",
+          description: "Looks a word up",
+          annotations: { readOnlyHint: true, openWorldHint: false },
+          inputSchema: { type: "object", properties: { q: { type: "string" } } },
+          run: () => ({ content: [] }),
+        },
+        {
+          name: "wipe",
+          description: "Deletes \x1b]0;pwned\x07everything",
+          annotations: { destructiveHint: true },
+          run: () => ({ content: [] }),
+        },
         { name: "repo.list", run: () => ({ content: [] }) },
       ],
     });
     using home = tempDir();
-    home.file("config.toml", `[[mcp]]\nname = "docs"\nurl = "${server.url}"\napproval = "never"\ntools = ["lookup", "repo.list"]\n`);
+    home.file(
+      "config.toml",
+      `[[mcp]]\nname = "docs"\nurl = "${server.url}"\napproval = "never"\ntools = ["lookup", "repo.list"]\n`,
+    );
     const env = { EXOCLAW_HOME: home.path };
     await using gw = await spawnGateway(["--port", "0"], env);
     const port = String(gw.port);
@@ -25,7 +39,13 @@ describe("exoclaw mcp", () => {
       await Bun.sleep(100);
       listed = await runExoclaw(["mcp", "list", "--port", port, "--json"], env);
     }
-    expect(JSON.parse(listed.stdout).servers[0]).toMatchObject({ name: "docs", state: "connected", tools: 3, offered: 2, server: { name: "docs-server" } });
+    expect(JSON.parse(listed.stdout).servers[0]).toMatchObject({
+      name: "docs",
+      state: "connected",
+      tools: 3,
+      offered: 2,
+      server: { name: "docs-server" },
+    });
     const text = await runExoclaw(["mcp", "--port", port], env);
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`docs  connected  2/3 tools offered  ${server.url}`);

@@ -38,7 +38,11 @@ test("a refused key is asked again; the accepted one is stored", async () => {
     await until("the refusal and the choice", () => shown().includes("openai refused this key. What now?"), shown);
     expect(shown()).toContain(`openai refused the key (401 from ${server.url}/v1/models)`);
     tmux("send-keys", "-t", session, "Enter"); // "Enter the key again" is the first choice
-    await until("the key asked again", () => /openai API key\s*$/m.test(shown()) || shown().split("openai API key").length > 2, shown);
+    await until(
+      "the key asked again",
+      () => /openai API key\s*$/m.test(shown()) || shown().split("openai API key").length > 2,
+      shown,
+    );
     tmux("send-keys", "-t", session, "-l", "sk-good-2");
     tmux("send-keys", "-t", session, "Enter");
     await until("the command to finish", () => shown().includes("exit="), shown);

@@ -40,7 +40,26 @@ describe("exoclaw plugin", () => {
     await using outside = startOutside();
     const env = { EXOCLAW_HOME: home.path };
     writeCredential(home.path, "api_key", "sk-cli-secret-999");
-    const load = await runExoclaw(["plugin", "load", fixturePath("hostile"), "--name", "h", "--allow-host", `127.0.0.1:${outside.port}`, "--allow-host=example.com", "--secret", "api_key", "--secret-host", `api_key=127.0.0.1:${outside.port}`, "--timeout-ms", "1000", ...NO_GW], env);
+    const load = await runExoclaw(
+      [
+        "plugin",
+        "load",
+        fixturePath("hostile"),
+        "--name",
+        "h",
+        "--allow-host",
+        `127.0.0.1:${outside.port}`,
+        "--allow-host=example.com",
+        "--secret",
+        "api_key",
+        "--secret-host",
+        `api_key=127.0.0.1:${outside.port}`,
+        "--timeout-ms",
+        "1000",
+        ...NO_GW,
+      ],
+      env,
+    );
     expect(load.stderr).toBe("");
     expect(load.stdout).toContain(`loaded h (tool, sha256`);
     expect(load.stdout).toContain(`granted hosts: 127.0.0.1:${outside.port}, example.com; secrets: api_key`);
@@ -48,9 +67,19 @@ describe("exoclaw plugin", () => {
     expect(load.stdout).toContain("no gateway running");
     const c = loadConfig(env);
     expect(c.plugins).toEqual([
-      expect.objectContaining({ name: "h", path: "plugins/h.wasm", allowed_hosts: [`127.0.0.1:${outside.port}`, "example.com"], secrets: ["api_key"], secret_hosts: { api_key: [`127.0.0.1:${outside.port}`] }, timeout_ms: 1000 }),
+      expect.objectContaining({
+        name: "h",
+        path: "plugins/h.wasm",
+        allowed_hosts: [`127.0.0.1:${outside.port}`, "example.com"],
+        secrets: ["api_key"],
+        secret_hosts: { api_key: [`127.0.0.1:${outside.port}`] },
+        timeout_ms: 1000,
+      }),
     ]);
-    const fetched = await runExoclaw(["plugin", "call", "h", "steal_secret", JSON.stringify({ arg: `${outside.url}/x`, name: "api_key" })], env);
+    const fetched = await runExoclaw(
+      ["plugin", "call", "h", "steal_secret", JSON.stringify({ arg: `${outside.url}/x`, name: "api_key" })],
+      env,
+    );
     expect(fetched.code).toBe(0);
     expect(fetched.stdout).toContain("Bearer ***");
     expect(fetched.stdout).not.toContain("sk-cli-secret-999");
@@ -76,7 +105,9 @@ describe("exoclaw plugin", () => {
     const call = await runExoclaw(["plugin", "call", "echo", "echo", '{"text":"x"}'], env);
     expect(call.code).toBe(1);
     expect(call.stderr).toMatch(/^exoclaw: plugin echo: .*changed since it was approved/);
-    expect((await runExoclaw(["plugin", "list", ...NO_GW], env)).stdout).toMatch(/^echo {2}error\n {2}plugin echo: .*changed since it was approved/);
+    expect((await runExoclaw(["plugin", "list", ...NO_GW], env)).stdout).toMatch(
+      /^echo {2}error\n {2}plugin echo: .*changed since it was approved/,
+    );
   });
 
   test("load builtin:echo enables a plugin shipped with exoclaw: no copy, no pin, and it runs", async () => {
@@ -88,7 +119,9 @@ describe("exoclaw plugin", () => {
     expect(loadConfig(env).plugins).toEqual([expect.objectContaining({ name: "echo", path: "builtin:echo" })]);
     expect(loadConfig(env).plugins[0]!.sha256).toBeUndefined();
     expect(existsSync(join(home.path, "plugins"))).toBe(false);
-    expect((await runExoclaw(["plugin", "call", "echo", "echo", '{"text":"built in ✓"}'], env)).stdout).toBe("built in ✓\n");
+    expect((await runExoclaw(["plugin", "call", "echo", "echo", '{"text":"built in ✓"}'], env)).stdout).toBe(
+      "built in ✓\n",
+    );
     // Loading it again re-approves the same entry; an unknown built-in is a clear error.
     expect((await runExoclaw(["plugin", "load", "builtin:echo", ...NO_GW], env)).stdout).toContain("re-approved echo");
     const unknown = await runExoclaw(["plugin", "load", "builtin:nope", ...NO_GW], env);
@@ -114,7 +147,9 @@ describe("exoclaw plugin", () => {
     const env = { EXOCLAW_HOME: home.path };
     expect((await runExoclaw(["plugin", "load", pluginPath("notes"), ...NO_GW], env)).code).toBe(0);
     const notesSha = loadConfig(env).plugins.find((p) => p.name === "notes")!.sha256;
-    expect((await runExoclaw(["plugin", "call", "notes", "remember", '{"topic":"bank","text":"PIN 4411"}'], env)).code).toBe(0);
+    expect(
+      (await runExoclaw(["plugin", "call", "notes", "remember", '{"topic":"bank","text":"PIN 4411"}'], env)).code,
+    ).toBe(0);
     // The impostor declares "notes"; loaded without --name it is filed under its file's name.
     const evil = join(home.path, "Evil Plugin.wasm");
     copyFileSync(fixturePath("impostor"), evil);
@@ -131,7 +166,9 @@ describe("exoclaw plugin", () => {
     expect(c.plugins.find((p) => p.name === "notes")!.sha256).toBe(notesSha);
     expect((await runExoclaw(["plugin", "call", "evil-plugin", "recall", "{}"], env)).stdout).toBe("nothing\n");
     // Re-approving the same module under its own name is fine; --replace is the operator's explicit choice.
-    expect((await runExoclaw(["plugin", "load", pluginPath("notes"), "--allow-host", "example.com", ...NO_GW], env)).code).toBe(0);
+    expect(
+      (await runExoclaw(["plugin", "load", pluginPath("notes"), "--allow-host", "example.com", ...NO_GW], env)).code,
+    ).toBe(0);
     const replaced = await runExoclaw(["plugin", "load", evil, "--name", "notes", "--replace", ...NO_GW], env);
     expect(replaced.code).toBe(0);
     expect(loadConfig(env).plugins.find((p) => p.name === "notes")!.sha256).not.toBe(notesSha);
@@ -143,17 +180,29 @@ describe("exoclaw plugin", () => {
     const data = join(home.path, "data");
     (await import("node:fs")).mkdirSync(data);
     home.file("data/x.txt", "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07line1\nline2\x9b2J");
-    expect((await runExoclaw(["plugin", "load", fixturePath("hostile"), "--name", "h", "--allow-path", `${data}:/data`, ...NO_GW], env)).code).toBe(0);
+    expect(
+      (
+        await runExoclaw(
+          ["plugin", "load", fixturePath("hostile"), "--name", "h", "--allow-path", `${data}:/data`, ...NO_GW],
+          env,
+        )
+      ).code,
+    ).toBe(0);
     const r = await runExoclaw(["plugin", "call", "h", "read_file", '{"arg":"/data/x.txt"}'], env);
     expect(r.stdout).toBe("\\x1b]0;pwned\\x07\\x1b]52;c;ZXZpbA==\\x07line1\nline2\\x9b2J\n");
     const j = await runExoclaw(["plugin", "call", "h", "read_file", '{"arg":"/data/x.txt"}', "--json"], env);
     expect(j.stdout).not.toMatch(/[\x00-\x09\x0b-\x1f\x7f-\x9f]/);
-    expect(JSON.parse(j.stdout)).toEqual({ content: "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07line1\nline2\x9b2J", is_error: false });
+    expect(JSON.parse(j.stdout)).toEqual({
+      content: "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07line1\nline2\x9b2J",
+      is_error: false,
+    });
   });
 
   test("--timeout-ms over a minute is refused", async () => {
     using home = tempDir();
-    const r = await runExoclaw(["plugin", "load", pluginPath("echo"), "--timeout-ms", "600000", ...NO_GW], { EXOCLAW_HOME: home.path });
+    const r = await runExoclaw(["plugin", "load", pluginPath("echo"), "--timeout-ms", "600000", ...NO_GW], {
+      EXOCLAW_HOME: home.path,
+    });
     expect(r).toMatchObject({ code: 2, stderr: "exoclaw: --timeout-ms: at most 60000 (a minute), got 600000\n" });
   });
 
@@ -173,7 +222,9 @@ describe("exoclaw secret set", () => {
       stderr: "pipe",
     });
     expect(await proc.exited).toBe(0);
-    expect(await new Response(proc.stdout).text()).toBe(`stored my_key in ${home.path}/credentials/my_key.key (mode 600)\n`);
+    expect(await new Response(proc.stdout).text()).toBe(
+      `stored my_key in ${home.path}/credentials/my_key.key (mode 600)\n`,
+    );
     const file = join(home.path, "credentials/my_key.key");
     expect(await Bun.file(file).text()).toBe("s3cr3t-value\n");
     expect((await import("node:fs")).statSync(file).mode & 0o777).toBe(0o600);

@@ -12,7 +12,22 @@ test("service install --print: a system unit that runs the installed binary as a
   const unit = r.stdout;
   expect(unit).toMatch(/^ExecStart=\/usr\/local\/bin\/exoclaw gateway$/m);
   expect(unit).toContain("Environment=EXOCLAW_HOME=/var/lib/exoclaw");
-  for (const d of ["DynamicUser=yes", "StateDirectory=exoclaw", "ProtectSystem=strict", "ProtectHome=yes", "PrivateDevices=yes", "CapabilityBoundingSet=", "SystemCallFilter=@system-service", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX", "UMask=0077", "Restart=on-failure", "LimitNOFILE=65536", "KillMode=mixed", "TimeoutStopSec=20", "WantedBy=multi-user.target"]) {
+  for (const d of [
+    "DynamicUser=yes",
+    "StateDirectory=exoclaw",
+    "ProtectSystem=strict",
+    "ProtectHome=yes",
+    "PrivateDevices=yes",
+    "CapabilityBoundingSet=",
+    "SystemCallFilter=@system-service",
+    "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+    "UMask=0077",
+    "Restart=on-failure",
+    "LimitNOFILE=65536",
+    "KillMode=mixed",
+    "TimeoutStopSec=20",
+    "WantedBy=multi-user.target",
+  ]) {
     expect(unit.split("\n")).toContain(d);
   }
   // The JIT and WebAssembly need writable executable memory.
@@ -29,7 +44,10 @@ test("systemd-analyze rates the system unit's exposure at or below 2.5", async (
   }
   using dir = tempDir();
   const file = dir.file("exoclaw.service", renderUnit({ exec: ["/x"], home: "/h", configFile: null, user: false }));
-  const p = Bun.spawnSync([analyze, "security", "--offline=true", "--no-pager", file], { stdout: "pipe", stderr: "pipe" });
+  const p = Bun.spawnSync([analyze, "security", "--offline=true", "--no-pager", file], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const out = p.stdout.toString() + p.stderr.toString();
   const level = Number(/Overall exposure level for exoclaw\.service: ([\d.]+)/.exec(out)?.[1]);
   expect(level).toBeLessThanOrEqual(2.5);
@@ -55,7 +73,12 @@ test("service install --user writes the unit under XDG_CONFIG_HOME", async () =>
 });
 
 test("paths with spaces are quoted; an explicit config is passed on", () => {
-  const unit = renderUnit({ exec: ["/opt/my apps/exoclaw"], home: "/var/lib/exo claw", configFile: "/etc/exoclaw.toml", user: true });
+  const unit = renderUnit({
+    exec: ["/opt/my apps/exoclaw"],
+    home: "/var/lib/exo claw",
+    configFile: "/etc/exoclaw.toml",
+    user: true,
+  });
   expect(unit).toContain('ExecStart="/opt/my apps/exoclaw" gateway --config /etc/exoclaw.toml');
   expect(unit).toContain('Environment=EXOCLAW_HOME="/var/lib/exo claw"');
 });
@@ -64,7 +87,10 @@ test("paths with spaces are quoted; an explicit config is passed on", () => {
  * A stand-in `systemctl` first on PATH: it records its arguments and answers is-active / is-enabled
  * the way systemd does for a running, enabled unit. The real one never sees these tests.
  */
-function fakeSystemctl(dir: string, answers: { active?: string; enabled?: string } = {}): { env: Record<string, string>; calls: () => string[] } {
+function fakeSystemctl(
+  dir: string,
+  answers: { active?: string; enabled?: string } = {},
+): { env: Record<string, string>; calls: () => string[] } {
   const bin = join(dir, "bin");
   mkdirSync(bin, { recursive: true });
   const log = join(dir, "systemctl.log");
@@ -123,7 +149,15 @@ test("service status reports a stopped unit as systemd does", async () => {
 });
 
 /** The system unit's seams: a unit file in a temp dir, systemctl recorded, root or not. */
-function system(dir: string, isRoot: boolean, answer: (argv: string[]) => { code: number; stdout: string; stderr: string } = () => ({ code: 0, stdout: "", stderr: "" })) {
+function system(
+  dir: string,
+  isRoot: boolean,
+  answer: (argv: string[]) => { code: number; stdout: string; stderr: string } = () => ({
+    code: 0,
+    stdout: "",
+    stderr: "",
+  }),
+) {
   const calls: string[][] = [];
   const sys: ServiceSystem = {
     isRoot,
@@ -138,12 +172,19 @@ test("uninstalling the system unit needs root: without it, nothing is stopped or
   using dir = tempDir();
   const unit = dir.file("exoclaw.service", renderUnit({ exec: ["/x"], home: "/h", configFile: null, user: false }));
   const { sys, calls } = system(dir.path, false);
-  expect(() => uninstallService(sys, false)).toThrow(`the system service's unit is ${unit}: run it with sudo, or use --user for a user service`);
+  expect(() => uninstallService(sys, false)).toThrow(
+    `the system service's unit is ${unit}: run it with sudo, or use --user for a user service`,
+  );
   expect(calls).toEqual([]);
   expect(existsSync(unit)).toBe(true);
   // Reading its state needs no root.
-  expect(serviceStatus(sys, false)).toBe(`unit: ${unit}\nactive: unknown (systemctl exit 0)\nenabled: unknown (systemctl exit 0)\nlogs: journalctl -u exoclaw -n 20\n`);
-  expect(calls).toEqual([["systemctl", "is-active", "exoclaw"], ["systemctl", "is-enabled", "exoclaw"]]);
+  expect(serviceStatus(sys, false)).toBe(
+    `unit: ${unit}\nactive: unknown (systemctl exit 0)\nenabled: unknown (systemctl exit 0)\nlogs: journalctl -u exoclaw -n 20\n`,
+  );
+  expect(calls).toEqual([
+    ["systemctl", "is-active", "exoclaw"],
+    ["systemctl", "is-enabled", "exoclaw"],
+  ]);
 });
 
 test("uninstalling the system unit as root: stop, disable, remove, daemon-reload; the state in /var/lib/exoclaw, the binary and the token file stay", () => {
@@ -151,19 +192,30 @@ test("uninstalling the system unit as root: stop, disable, remove, daemon-reload
   const unit = dir.file("exoclaw.service", renderUnit({ exec: ["/x"], home: "/h", configFile: null, user: false }));
   const { sys, calls } = system(dir.path, true);
   const out = uninstallService(sys, false);
-  expect(calls).toEqual([["systemctl", "disable", "--now", "exoclaw"], ["systemctl", "daemon-reload"]]);
+  expect(calls).toEqual([
+    ["systemctl", "disable", "--now", "exoclaw"],
+    ["systemctl", "daemon-reload"],
+  ]);
   expect(existsSync(unit)).toBe(false);
   expect(out).toContain(`removed ${unit}`);
-  expect(out).toContain("kept the state directory /var/lib/exoclaw (config, credentials, database); to delete it too: sudo rm -r /var/lib/exoclaw");
+  expect(out).toContain(
+    "kept the state directory /var/lib/exoclaw (config, credentials, database); to delete it too: sudo rm -r /var/lib/exoclaw",
+  );
   expect(out).toContain("kept /usr/local/bin/exoclaw and /etc/exoclaw/gateway.env");
 });
 
 test("a systemctl that cannot stop the unit (no systemd, no bus) is reported, and the unit is removed anyway", () => {
   using dir = tempDir();
   const unit = dir.file("exoclaw.service", renderUnit({ exec: ["/x"], home: "/h", configFile: null, user: false }));
-  const { sys } = system(dir.path, true, () => ({ code: 1, stdout: "", stderr: "System has not been booted with systemd as init system (PID 1). Can't operate.\n" }));
+  const { sys } = system(dir.path, true, () => ({
+    code: 1,
+    stdout: "",
+    stderr: "System has not been booted with systemd as init system (PID 1). Can't operate.\n",
+  }));
   const out = uninstallService(sys, false);
-  expect(out).toContain("warning: could not stop and disable exoclaw (System has not been booted with systemd as init system (PID 1). Can't operate.); removing the unit anyway");
+  expect(out).toContain(
+    "warning: could not stop and disable exoclaw (System has not been booted with systemd as init system (PID 1). Can't operate.); removing the unit anyway",
+  );
   expect(out).toContain("warning: systemctl daemon-reload failed");
   expect(existsSync(unit)).toBe(false);
 });
@@ -172,5 +224,7 @@ test("the user unit's own state directory is the one uninstall keeps, quoted whe
   using dir = tempDir();
   dir.file("exoclaw.service", renderUnit({ exec: ["/x"], home: "/srv/exo claw", configFile: null, user: true }));
   const { sys } = system(dir.path, false);
-  expect(uninstallService(sys, true)).toContain("kept the state directory /srv/exo claw (config, credentials, database); to delete it too: rm -r '/srv/exo claw'");
+  expect(uninstallService(sys, true)).toContain(
+    "kept the state directory /srv/exo claw (config, credentials, database); to delete it too: rm -r '/srv/exo claw'",
+  );
 });

@@ -13,7 +13,16 @@ const say = (text: string) => ({ role: "user" as const, parts: [{ type: "text" a
 
 async function seed(home: string) {
   const store = openSqliteStore(join(home, "exoclaw.db"));
-  await store.appendMessages(addr("42"), [say("hello"), { role: "assistant", parts: [{ type: "text", text: "checking" }, { type: "tool_use", id: "t1", name: "weather", input: { city: "Oslo" } }] }]);
+  await store.appendMessages(addr("42"), [
+    say("hello"),
+    {
+      role: "assistant",
+      parts: [
+        { type: "text", text: "checking" },
+        { type: "tool_use", id: "t1", name: "weather", input: { city: "Oslo" } },
+      ],
+    },
+  ]);
   await store.appendMessages(addr("43", { channel: "discord" }), [say("yo")]);
   await store.close();
 }
@@ -68,7 +77,11 @@ describe("exoclaw sessions with a gateway running (goes through it)", () => {
   test("a memory-store gateway's sessions are visible only through the gateway", async () => {
     await using gw = await startTestGateway({ toml: '[store]\nkind = "memory"\n' });
     process.env.EXOCLAW_HOME = gw.home;
-    for (let i = 0; i < 3; i++) await gw.store.appendMessages(addr(`m${i}`), Array.from({ length: 60 }, (_, j) => say(`t${j}`)));
+    for (let i = 0; i < 3; i++)
+      await gw.store.appendMessages(
+        addr(`m${i}`),
+        Array.from({ length: 60 }, (_, j) => say(`t${j}`)),
+      );
     const port = ["--port", String(gw.port)];
     expect(await runCli(root, ["sessions", "list", "--limit", "2", ...port], io)).toBe(0);
     const text = out.join("");
@@ -95,7 +108,9 @@ describe("exoclaw sessions with a gateway running (goes through it)", () => {
 });
 
 test("formatPart renders tool results", () => {
-  expect(formatPart({ type: "tool_result", tool_use_id: "t", content: "boom", is_error: true })).toBe("[tool_result (error) boom]");
+  expect(formatPart({ type: "tool_result", tool_use_id: "t", content: "boom", is_error: true })).toBe(
+    "[tool_result (error) boom]",
+  );
 });
 
 test("`sessions list | head -1` ends quietly: a reader that leaves early is no error", async () => {
@@ -103,12 +118,19 @@ test("`sessions list | head -1` ends quietly: a reader that leaves early is no e
   const store = openSqliteStore(join(home.path, "exoclaw.db"));
   for (let i = 0; i < 3000; i++) await store.appendMessages(addr(`p${i}`), [say("hello ".repeat(20))]);
   await store.close();
-  const p = Bun.spawn(["bash", "-c", `"${process.execPath}" "${MAIN}" sessions list --port 1 | head -1; exit "\${PIPESTATUS[0]}"`], {
-    env: { PATH: process.env.PATH ?? "", HOME: home.path, EXOCLAW_HOME: home.path },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  const p = Bun.spawn(
+    ["bash", "-c", `"${process.execPath}" "${MAIN}" sessions list --port 1 | head -1; exit "\${PIPESTATUS[0]}"`],
+    {
+      env: { PATH: process.env.PATH ?? "", HOME: home.path, EXOCLAW_HOME: home.path },
+      stdout: "pipe",
+      stderr: "pipe",
+    },
+  );
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(p.stdout).text(),
+    new Response(p.stderr).text(),
+    p.exited,
+  ]);
   expect(stdout.split("\n")[0]).toStartWith("SESSION");
   expect(stderr).toBe("");
   expect(code).toBe(0);

@@ -36,7 +36,15 @@ beforeAll(async () => {
     async fetch(req) {
       const body = (await req.json()) as { chat_id: string | number; text: string };
       sends.push({ chat: String(body.chat_id), text: body.text });
-      return Response.json({ ok: true, result: { message_id: sends.length, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text } });
+      return Response.json({
+        ok: true,
+        result: {
+          message_id: sends.length,
+          chat: { id: body.chat_id, type: "private" },
+          date: 1746268800,
+          text: body.text,
+        },
+      });
     },
   });
   model = Bun.serve({
@@ -48,7 +56,9 @@ beforeAll(async () => {
       modelCalls.push(text);
       const turns = ((body.messages ?? []) as { role: string }[]).filter((m) => m.role === "user").length;
       if (hold(text)) await new Promise<void>((r) => held.push(r));
-      return new Response(anthropicReply(`echo: ${text} (turn ${turns})`), { headers: { "content-type": "text/event-stream" } });
+      return new Response(anthropicReply(`echo: ${text} (turn ${turns})`), {
+        headers: { "content-type": "text/event-stream" },
+      });
     },
   });
 });
@@ -76,8 +86,19 @@ function home(ns: string) {
   return h;
 }
 
-const update = (n: number, chat: number, text: string) => JSON.stringify({ update_id: n, message: { message_id: n, from: { id: chat, is_bot: false, first_name: "Ada" }, chat: { id: chat, type: "private" }, date: 1636628439, text } });
-const post = (url: string, body: string) => fetch(`${url}/webhook/telegram`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": SECRET }, body });
+const update = (n: number, chat: number, text: string) =>
+  JSON.stringify({
+    update_id: n,
+    message: {
+      message_id: n,
+      from: { id: chat, is_bot: false, first_name: "Ada" },
+      chat: { id: chat, type: "private" },
+      date: 1636628439,
+      text,
+    },
+  });
+const post = (url: string, body: string) =>
+  fetch(`${url}/webhook/telegram`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": SECRET }, body });
 const sent = (text: string) => sends.filter((s) => s.text.startsWith(`echo: ${text} `));
 
 test("two gateways: 60 webhooks spread over both, each resent to the other, get exactly 60 replies; a chat's conversation continues across them", async () => {
@@ -92,18 +113,24 @@ test("two gateways: 60 webhooks spread over both, each resent to the other, get 
     for (let chat = 0; chat < 6; chat++) {
       const n = 1000 + round * 6 + chat;
       const body = update(n, 7000 + chat, `spread ${chat}-${round}`);
-      posts.push(post(gws[n % 2]!.url, body).then(async (r) => [r.status, (await post(gws[(n + 1) % 2]!.url, body)).status]));
+      posts.push(
+        post(gws[n % 2]!.url, body).then(async (r) => [r.status, (await post(gws[(n + 1) % 2]!.url, body)).status]),
+      );
     }
     expect(await Promise.all(posts)).toEqual(Array(6).fill([200, 200]));
   }
   await waitFor(async () => sends.filter((s) => s.text.startsWith("echo: spread ")).length >= 60, 30_000);
   await waitFor(async () => (await a.store.countInbound()).pending === 0);
-  for (let chat = 0; chat < 6; chat++) for (let round = 0; round < 10; round++) expect(sent(`spread ${chat}-${round}`)).toHaveLength(1);
+  for (let chat = 0; chat < 6; chat++)
+    for (let round = 0; round < 10; round++) expect(sent(`spread ${chat}-${round}`)).toHaveLength(1);
   expect(sends.filter((s) => s.text.startsWith("echo: spread ")).length).toBe(60);
   // One conversation per chat, in order, whichever gateway ran each turn: the model saw every earlier turn.
-  for (let round = 0; round < 10; round++) expect(sent(`spread 0-${round}`)[0]!.text).toBe(`echo: spread 0-${round} (turn ${round + 1})`);
+  for (let round = 0; round < 10; round++)
+    expect(sent(`spread 0-${round}`)[0]!.text).toBe(`echo: spread 0-${round} (turn ${round + 1})`);
   const hist = await b.store.history("main:telegram:bot:7000", { limit: 100 });
-  expect(hist.filter((m) => m.role === "user").map((m) => (m.parts[0] as { text: string }).text)).toEqual(Array.from({ length: 10 }, (_, r) => `spread 0-${r}`));
+  expect(hist.filter((m) => m.role === "user").map((m) => (m.parts[0] as { text: string }).text)).toEqual(
+    Array.from({ length: 10 }, (_, r) => `spread 0-${r}`),
+  );
   // The gateway is ready on the shared store.
   const st = (await (await fetch(`${a.url}/ready`)).json()) as { ready: boolean };
   expect(st.ready).toBe(true);
@@ -115,7 +142,11 @@ test("a gateway SIGKILLed mid-turn loses nothing: the other gateway answers that
   const ha = home("kill");
   const hb = home("kill");
   hold = (t) => t === "killed mid-turn" && !modelCalls.slice(0, -1).includes(t);
-  const child = Bun.spawn(["node_modules/.bin/bun", join(import.meta.dir, "../helpers/cluster-gateway.ts")], { env: { ...process.env, EXOCLAW_HOME: ha.path }, stdout: "pipe", stderr: "inherit" });
+  const child = Bun.spawn(["node_modules/.bin/bun", join(import.meta.dir, "../helpers/cluster-gateway.ts")], {
+    env: { ...process.env, EXOCLAW_HOME: ha.path },
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const reader = child.stdout.getReader();
   let out = "";
   while (!/listening (\d+)/.test(out)) {

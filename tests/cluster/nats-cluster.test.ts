@@ -27,7 +27,15 @@ beforeAll(async () => {
     async fetch(req) {
       const body = (await req.json()) as { chat_id: number; text: string };
       sends.push(body.text);
-      return Response.json({ ok: true, result: { message_id: sends.length, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text } });
+      return Response.json({
+        ok: true,
+        result: {
+          message_id: sends.length,
+          chat: { id: body.chat_id, type: "private" },
+          date: 1746268800,
+          text: body.text,
+        },
+      });
     },
   });
   model = Bun.serve({
@@ -60,13 +68,27 @@ function home() {
   return h;
 }
 
-const update = (n: number) => JSON.stringify({ update_id: n, message: { message_id: n, from: { id: 9000 + (n % 8), is_bot: false, first_name: "Ada" }, chat: { id: 9000 + (n % 8), type: "private" }, date: 1636628439, text: `burst ${n}` } });
+const update = (n: number) =>
+  JSON.stringify({
+    update_id: n,
+    message: {
+      message_id: n,
+      from: { id: 9000 + (n % 8), is_bot: false, first_name: "Ada" },
+      chat: { id: 9000 + (n % 8), type: "private" },
+      date: 1636628439,
+      text: `burst ${n}`,
+    },
+  });
 
 /** Telegram's behaviour: a webhook not acknowledged with 2xx is sent again (here at once, for 40 s at most). */
 async function deliver(url: string, n: number): Promise<number> {
   const end = Date.now() + 40_000;
   for (let tries = 1; ; tries++) {
-    const r = await fetch(`${url}/webhook/telegram`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": SECRET }, body: update(n) }).catch(() => null);
+    const r = await fetch(`${url}/webhook/telegram`, {
+      method: "POST",
+      headers: { "x-telegram-bot-api-secret-token": SECRET },
+      body: update(n),
+    }).catch(() => null);
     if (r?.ok) return tries;
     if (Date.now() > end) throw new Error(`webhook ${n} never acknowledged (last status ${r?.status})`);
     await Bun.sleep(200);
@@ -89,24 +111,35 @@ async function start(h: { path: string }) {
 // (completeInbound, failInbound, saveReply, leases) fail during the re-election instead of waiting,
 // and those messages fall to the channel retry loop's 5 s / 30 s backoff, past this test's window.
 // Not run by default, visibly (counted and named as skipped); EXOCLAW_CLUSTER_FAILOVER=1 runs it.
-test.skipIf(!RUN)("KNOWN TO FAIL INTERMITTENTLY, issue 14 (EXOCLAW_CLUSTER_FAILOVER=1 runs it): a NATS node killed during a burst of webhooks on two gateways (replicas 3): none lost, none answered twice", async () => {
-  const ha = home();
-  const hb = home();
-  await using a = await start(ha);
-  await using b = await start(hb);
-  const N = 40;
-  const burst = Array.from({ length: N }, (_, n) => deliver((n % 2 ? a : b).url, n));
-  // Mid-burst: the node whose loss hurts most is whichever leads; any one of three must be survivable.
-  await waitFor(async () => sends.length >= 5, 20_000);
-  await js.nodes[1]!.stop();
-  await Promise.all(burst);
-  await waitFor(async () => new Set(sends).size >= N, 40_000).catch((e) => {
-    console.error("DIAG", new Set(sends).size, [...a.logs, ...b.logs].filter((l) => /"level":"(warn|error)"/.test(l)).slice(-15).join("\n"));
-    throw e;
-  });
-  await waitFor(async () => (await a.store.countInbound().catch(() => ({ pending: -1 }))).pending === 0, 20_000);
-  for (let n = 0; n < N; n++) expect(sends.filter((s) => s === `echo: burst ${n}`)).toHaveLength(1);
-  expect(sends).toHaveLength(N);
-  ha[Symbol.dispose]();
-  hb[Symbol.dispose]();
-}, 90_000);
+test.skipIf(!RUN)(
+  "KNOWN TO FAIL INTERMITTENTLY, issue 14 (EXOCLAW_CLUSTER_FAILOVER=1 runs it): a NATS node killed during a burst of webhooks on two gateways (replicas 3): none lost, none answered twice",
+  async () => {
+    const ha = home();
+    const hb = home();
+    await using a = await start(ha);
+    await using b = await start(hb);
+    const N = 40;
+    const burst = Array.from({ length: N }, (_, n) => deliver((n % 2 ? a : b).url, n));
+    // Mid-burst: the node whose loss hurts most is whichever leads; any one of three must be survivable.
+    await waitFor(async () => sends.length >= 5, 20_000);
+    await js.nodes[1]!.stop();
+    await Promise.all(burst);
+    await waitFor(async () => new Set(sends).size >= N, 40_000).catch((e) => {
+      console.error(
+        "DIAG",
+        new Set(sends).size,
+        [...a.logs, ...b.logs]
+          .filter((l) => /"level":"(warn|error)"/.test(l))
+          .slice(-15)
+          .join("\n"),
+      );
+      throw e;
+    });
+    await waitFor(async () => (await a.store.countInbound().catch(() => ({ pending: -1 }))).pending === 0, 20_000);
+    for (let n = 0; n < N; n++) expect(sends.filter((s) => s === `echo: burst ${n}`)).toHaveLength(1);
+    expect(sends).toHaveLength(N);
+    ha[Symbol.dispose]();
+    hb[Symbol.dispose]();
+  },
+  90_000,
+);

@@ -19,7 +19,8 @@ afterAll(async () => {
 });
 
 const log = createLogger({ level: "error" });
-const open = (namespace: string, extra: Partial<Parameters<typeof ClusterWork.open>[0]> = {}) => ClusterWork.open({ servers: [js.url], namespace, partitions: 4, ackWaitMs: 1500, heartbeatMs: 500, log, ...extra });
+const open = (namespace: string, extra: Partial<Parameters<typeof ClusterWork.open>[0]> = {}) =>
+  ClusterWork.open({ servers: [js.url], namespace, partitions: 4, ackWaitMs: 1500, heartbeatMs: 500, log, ...extra });
 
 test("two gateways: each message handled once, a session's messages one at a time and in order, a duplicate publish dropped", async () => {
   const a = await open("wq1");
@@ -46,7 +47,11 @@ test("two gateways: each message handled once, a session's messages one at a tim
   b.start(handler("b"));
   await waitFor(async () => handled.length >= 40);
   // The queue is empty and nothing is in flight: no copy is left to be handled again.
-  await waitFor(async () => ((await a.status()) as { cluster: { work: { messages: number; in_flight: number } } }).cluster.work.messages === 0);
+  await waitFor(
+    async () =>
+      ((await a.status()) as { cluster: { work: { messages: number; in_flight: number } } }).cluster.work.messages ===
+      0,
+  );
   expect(handled.map((h) => h.id).sort()).toEqual([...ids].sort());
   expect(overlap).toBe(false);
   for (let s = 0; s < 5; s++) {
@@ -104,7 +109,9 @@ test("a message that never succeeds goes to the dead-letter stream after its las
   expect(tries).toBe(2);
   const st = (await w.status()) as { cluster: { dead_letters: number; work: { messages: number } } };
   expect(st.cluster.dead_letters).toBe(1);
-  await waitFor(async () => (((await w.status()) as { cluster: { work: { messages: number } } }).cluster.work.messages === 0));
+  await waitFor(
+    async () => ((await w.status()) as { cluster: { work: { messages: number } } }).cluster.work.messages === 0,
+  );
   await w.stop();
 });
 
@@ -120,6 +127,11 @@ test("NATS down: publish is refused with unavailable (the webhook's 503)", async
   await js.nodes[0]!.stop();
   await expect(w.publish("tg:down", "s")).rejects.toMatchObject({ code: "unavailable" });
   await js.nodes[0]!.start();
-  await waitFor(async () => w.publish("tg:down", "s").then(() => true, () => false));
+  await waitFor(async () =>
+    w.publish("tg:down", "s").then(
+      () => true,
+      () => false,
+    ),
+  );
   await w.stop();
 });

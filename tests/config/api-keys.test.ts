@@ -9,7 +9,10 @@ test("API keys: env var, then credential file, then config (SPEC §1); Ollama ne
   expect(resolveApiKey({}, home.path, "anthropic", "sk-config")).toEqual({ key: "sk-config", source: "config" });
   writeCredential(home.path, "anthropic", "sk-file\n");
   expect(resolveApiKey({}, home.path, "anthropic", "sk-config")).toEqual({ key: "sk-file", source: "credentials" });
-  expect(resolveApiKey({ ANTHROPIC_API_KEY: "sk-env" }, home.path, "anthropic", "sk-config")).toEqual({ key: "sk-env", source: "env" });
+  expect(resolveApiKey({ ANTHROPIC_API_KEY: "sk-env" }, home.path, "anthropic", "sk-config")).toEqual({
+    key: "sk-env",
+    source: "env",
+  });
   expect(resolveApiKey({ OPENAI_API_KEY: "sk-o" }, home.path, "openai")).toEqual({ key: "sk-o", source: "env" });
   expect(resolveApiKey({ GEMINI_API_KEY: "g" }, home.path, "gemini").key).toBe("g");
   expect(resolveApiKey({ ANTHROPIC_API_KEY: "sk-env" }, home.path, "ollama")).toEqual({ key: null, source: "none" });
@@ -22,13 +25,28 @@ test("a custom base_url gets only the agent's own key, never the provider's env 
   const custom = { id: "openai", provider: "openai" as const, base_url: "http://127.0.0.1:9/v1" };
   // An agent named like the provider does not pick up the provider's credential file.
   expect(resolveAgentKey(env, home.path, custom)).toEqual({ key: null, source: "none" });
-  expect(resolveAgentKey(env, home.path, { ...custom, api_key: "sk-own" })).toEqual({ key: "sk-own", source: "config" });
+  expect(resolveAgentKey(env, home.path, { ...custom, api_key: "sk-own" })).toEqual({
+    key: "sk-own",
+    source: "config",
+  });
   writeCredential(home.path, "agent-openai", "sk-agent-file");
-  expect(resolveAgentKey(env, home.path, { ...custom, api_key: "sk-own" })).toEqual({ key: "sk-agent-file", source: "credentials" });
-  expect(resolveAgentKey(env, home.path, { ...custom, api_key_env: "MY_PROXY_KEY" })).toEqual({ key: "sk-named", source: "env" });
+  expect(resolveAgentKey(env, home.path, { ...custom, api_key: "sk-own" })).toEqual({
+    key: "sk-agent-file",
+    source: "credentials",
+  });
+  expect(resolveAgentKey(env, home.path, { ...custom, api_key_env: "MY_PROXY_KEY" })).toEqual({
+    key: "sk-named",
+    source: "env",
+  });
   // The default endpoint keeps SPEC §1's order; a named variable comes first.
   const plain = { ...custom, base_url: "" };
-  expect(resolveAgentKey(env, home.path, { ...plain, api_key: "sk-own" })).toEqual({ key: "sk-provider-env", source: "env" });
+  expect(resolveAgentKey(env, home.path, { ...plain, api_key: "sk-own" })).toEqual({
+    key: "sk-provider-env",
+    source: "env",
+  });
   expect(resolveAgentKey({}, home.path, plain)).toEqual({ key: "sk-provider-file", source: "credentials" });
-  expect(resolveAgentKey(env, home.path, { ...plain, api_key_env: "MY_PROXY_KEY" })).toEqual({ key: "sk-named", source: "env" });
+  expect(resolveAgentKey(env, home.path, { ...plain, api_key_env: "MY_PROXY_KEY" })).toEqual({
+    key: "sk-named",
+    source: "env",
+  });
 });

@@ -21,8 +21,19 @@ describe("editing [[plugins]] entries", () => {
     const original = '# my gateway\n[gateway]\nport = 7300 # custom port\n\n[[agents]]\nid = "main"\n';
     const file = dir.file("config.toml", original);
     expect(upsertPluginEntry(file, entry("weather"))).toBe("added");
-    expect(upsertPluginEntry(file, entry("notes", { allowed_paths: { "/srv/notes": "/data" }, config: { "unit": "metric", "a b": "c" }, secrets: ["notes_key"] }))).toBe("added");
-    expect(upsertPluginEntry(file, entry("weather", { allowed_hosts: ["api.open-meteo.com"], sha256: "b".repeat(64) }))).toBe("replaced");
+    expect(
+      upsertPluginEntry(
+        file,
+        entry("notes", {
+          allowed_paths: { "/srv/notes": "/data" },
+          config: { unit: "metric", "a b": "c" },
+          secrets: ["notes_key"],
+        }),
+      ),
+    ).toBe("added");
+    expect(
+      upsertPluginEntry(file, entry("weather", { allowed_hosts: ["api.open-meteo.com"], sha256: "b".repeat(64) })),
+    ).toBe("replaced");
     let text = await Bun.file(file).text();
     expect(text).toStartWith(original);
     expect(text).toContain("# custom port");
@@ -32,7 +43,11 @@ describe("editing [[plugins]] entries", () => {
       ["weather", ["api.open-meteo.com"], "b"],
       ["notes", ["api.example.com"], "a"],
     ]);
-    expect(c.plugins[1]).toMatchObject({ allowed_paths: { "/srv/notes": "/data" }, config: { unit: "metric", "a b": "c" }, secrets: ["notes_key"] });
+    expect(c.plugins[1]).toMatchObject({
+      allowed_paths: { "/srv/notes": "/data" },
+      config: { unit: "metric", "a b": "c" },
+      secrets: ["notes_key"],
+    });
     expect(removePluginEntry(file, "weather")).toBe(true);
     expect(removePluginEntry(file, "weather")).toBe(false);
     text = await Bun.file(file).text();
@@ -43,7 +58,13 @@ describe("editing [[plugins]] entries", () => {
   test("secret bindings, shared state and state quotas survive a write", () => {
     using dir = tempDir();
     const file = dir.file("config.toml", "");
-    const grants = { secrets: ["api_key", "other"], secret_hosts: { api_key: ["api.example.com", "https://eu.example.com"] }, shared_state: true, state_max_entries: 50, state_max_bytes: 4096 };
+    const grants = {
+      secrets: ["api_key", "other"],
+      secret_hosts: { api_key: ["api.example.com", "https://eu.example.com"] },
+      shared_state: true,
+      state_max_entries: 50,
+      state_max_bytes: 4096,
+    };
     upsertPluginEntry(file, entry("bound", grants));
     expect(loadConfig({}, { file }).plugins[0]).toMatchObject(grants);
   });
@@ -57,7 +78,10 @@ describe("editing [[plugins]] entries", () => {
 
   test("a hand-written entry with a sub-table is replaced whole", () => {
     using dir = tempDir();
-    const file = dir.file("config.toml", '[[plugins]]\nname = "w"\npath = "w.wasm"\n[plugins.config]\nunit = "c"\n\n[memory]\nepisodic_turns = 5\n');
+    const file = dir.file(
+      "config.toml",
+      '[[plugins]]\nname = "w"\npath = "w.wasm"\n[plugins.config]\nunit = "c"\n\n[memory]\nepisodic_turns = 5\n',
+    );
     upsertPluginEntry(file, entry("w"));
     const c = loadConfig({}, { file });
     expect(c.plugins).toHaveLength(1);

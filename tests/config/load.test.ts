@@ -27,7 +27,13 @@ describe("loadConfig", () => {
     const c = loadConfig({ EXOCLAW_HOME: dir.path });
     expect(c.file).toBeNull();
     expect(c.home).toBe(dir.path);
-    expect(c.gateway).toMatchObject({ bind: "127.0.0.1", port: 7200, max_payload_bytes: 1048576, openai_compat: false, token: "" });
+    expect(c.gateway).toMatchObject({
+      bind: "127.0.0.1",
+      port: 7200,
+      max_payload_bytes: 1048576,
+      openai_compat: false,
+      token: "",
+    });
     expect(c.agents.map((a) => [a.id, a.provider, a.model])).toEqual([["main", "anthropic", "claude-sonnet-4-5"]]);
     expect(c.store.kind).toBe("sqlite");
     expect(Object.isFrozen(c.gateway)).toBe(true);
@@ -37,7 +43,9 @@ describe("loadConfig", () => {
     expect(loadToml("").gateway.log_level).toBe("info");
     expect(loadToml('[gateway]\nlog_level = "warn"\n').gateway.log_level).toBe("warn");
     expect(loadToml('[gateway]\nlog_level = "warn"\n', { EXOCLAW_LOG: "DEBUG" }).gateway.log_level).toBe("debug");
-    expect(() => loadToml("", { EXOCLAW_LOG: "loud" })).toThrow('EXOCLAW_LOG: expected debug, info, warn or error, got "loud"');
+    expect(() => loadToml("", { EXOCLAW_LOG: "loud" })).toThrow(
+      'EXOCLAW_LOG: expected debug, info, warn or error, got "loud"',
+    );
     expect(() => loadToml('[gateway]\nlog_level = "loud"\n')).toThrow(/gateway\.log_level/);
   });
 
@@ -55,11 +63,17 @@ describe("loadConfig", () => {
     using dir = tempDir();
     dir.file("config.toml", '[[agents]]\nid = "helper"\nprovider = "ollama"\nmodel = "llama3"\n');
     const c = loadConfig({ EXOCLAW_HOME: dir.path });
-    expect(c.agents[0]).toMatchObject({ id: "helper", provider: "ollama", model: "llama3", max_tool_rounds: 10, tools: ["*"] });
+    expect(c.agents[0]).toMatchObject({
+      id: "helper",
+      provider: "ollama",
+      model: "llama3",
+      max_tool_rounds: 10,
+      tools: ["*"],
+    });
   });
 
   test("flags override file and env; EXOCLAW_TOKEN supplies the token", () => {
-    const c = loadToml("[gateway]\nport = 8000\nbind = \"127.0.0.2\"\n", { EXOCLAW_TOKEN: "from-env" });
+    const c = loadToml('[gateway]\nport = 8000\nbind = "127.0.0.2"\n', { EXOCLAW_TOKEN: "from-env" });
     expect(c.gateway).toMatchObject({ port: 8000, bind: "127.0.0.2", token: "from-env" });
     using dir = tempDir();
     const file = dir.file("c.toml", "[gateway]\nport = 8000\n");
@@ -73,16 +87,40 @@ describe("loadConfig", () => {
     ["an unknown section", "[gatewy]\nport = 1\n", /gatewy: unknown key/],
     ["a port out of range", "[gateway]\nport = 70000\n", /gateway\.port: .*65535/],
     ["a non-integer port", "[gateway]\nport = 1.5\n", /gateway\.port: .*integer/i],
-    ["a bad origin", '[gateway]\nallowed_origins = ["https://x.com/path"]\n', /gateway\.allowed_origins\[0\]: expected an origin/],
+    [
+      "a bad origin",
+      '[gateway]\nallowed_origins = ["https://x.com/path"]\n',
+      /gateway\.allowed_origins\[0\]: expected an origin/,
+    ],
     ["an unknown provider", '[[agents]]\nid = "a"\nprovider = "acme"\n', /agents\[0\]\.provider/],
     ["a missing agent id", '[[agents]]\nmodel = "m"\n', /agents\[0\]\.id: missing required key/],
     ["a binding with no selector", '[[bindings]]\nagent = "main"\n', /bindings\[0\]: a binding needs at least one of/],
-    ["a binding to an unknown agent", '[[bindings]]\nagent = "ghost"\npeer = "1"\n', /bindings\[0\]\.agent: no agent with id "ghost"/],
+    [
+      "a binding to an unknown agent",
+      '[[bindings]]\nagent = "ghost"\npeer = "1"\n',
+      /bindings\[0\]\.agent: no agent with id "ghost"/,
+    ],
     ["duplicate agent ids", '[[agents]]\nid = "a"\n[[agents]]\nid = "a"\n', /agents\[1\]\.id: duplicate agent id/],
-    ["two default agents", '[[agents]]\nid = "a"\ndefault = true\n[[agents]]\nid = "b"\ndefault = true\n', /more than one agent has default/],
-    ["a plugin with a bad sha256", '[[plugins]]\nname = "p"\npath = "p.wasm"\nsha256 = "abc"\n', /plugins\[0\]\.sha256: expected 64 lowercase hex/],
-    ["a secret name with a path", '[[plugins]]\nname = "p"\npath = "p.wasm"\nsecrets = ["../etc"]\n', /plugins\[0\]\.secrets\[0\]: secret name must match/],
-    ["tls_cert without tls_key", '[gateway]\ntls_cert = "c.pem"\n', /gateway\.tls_key: tls_cert and tls_key must be set together/],
+    [
+      "two default agents",
+      '[[agents]]\nid = "a"\ndefault = true\n[[agents]]\nid = "b"\ndefault = true\n',
+      /more than one agent has default/,
+    ],
+    [
+      "a plugin with a bad sha256",
+      '[[plugins]]\nname = "p"\npath = "p.wasm"\nsha256 = "abc"\n',
+      /plugins\[0\]\.sha256: expected 64 lowercase hex/,
+    ],
+    [
+      "a secret name with a path",
+      '[[plugins]]\nname = "p"\npath = "p.wasm"\nsecrets = ["../etc"]\n',
+      /plugins\[0\]\.secrets\[0\]: secret name must match/,
+    ],
+    [
+      "tls_cert without tls_key",
+      '[gateway]\ntls_cert = "c.pem"\n',
+      /gateway\.tls_key: tls_cert and tls_key must be set together/,
+    ],
     ["a wrong store kind", '[store]\nkind = "mysql"\n', /store\.kind/],
   ];
   for (const [name, toml, pattern] of bad) {
@@ -94,7 +132,7 @@ describe("loadConfig", () => {
   }
 
   test("invalid TOML names the file, line and column", () => {
-    const e = errorOf(() => loadToml('[gateway]\nport = = 3\n'));
+    const e = errorOf(() => loadToml("[gateway]\nport = = 3\n"));
     expect(e.message).toMatch(/config\.toml:2:\d+: invalid TOML/);
   });
 

@@ -14,7 +14,12 @@ import { params, TIMEOUT } from "../fuzz/_fuzz.ts";
 const piece = fc.constantFrom(":", "%", "%3A", "%25", "%6D", "3A", "a", "b", "m", "main", "ain", "A", "é", "");
 const id = fc.array(piece, { maxLength: 5 }).map((a) => a.join(""));
 const optional = fc.option(id, { nil: undefined });
-const address = fc.record({ channel: id, account: id, peer: optional, thread: optional }) as fc.Arbitrary<InboundAddress>;
+const address = fc.record({
+  channel: id,
+  account: id,
+  peer: optional,
+  thread: optional,
+}) as fc.Arbitrary<InboundAddress>;
 const agent = id;
 
 /**
@@ -22,26 +27,40 @@ const agent = id;
  * moved between neighbouring components (account "u:v" + peer "w" against account "u" + peer
  * "v:w", and so on down the key), a peer named `main` against no peer, or just two random ones.
  */
-const shifted = fc.tuple(id, id, id, id, id).map(([c, u, v, w, t]) => [
-  { channel: `${c}:${u}`, account: v, peer: w, thread: t },
-  { channel: c, account: `${u}:${v}`, peer: w, thread: t },
-] as InboundAddress[]);
-const shiftedPeer = fc.tuple(id, id, id, id, optional).map(([c, a, v, w, t]) => [
-  { channel: c, account: `${a}:${v}`, peer: w, ...(t !== undefined && { thread: t }) },
-  { channel: c, account: a, peer: `${v}:${w}`, ...(t !== undefined && { thread: t }) },
-] as InboundAddress[]);
-const peerThread = fc.tuple(id, id, id, id).map(([c, a, p, t]) => [
-  { channel: c, account: a, peer: `${p}:${t}` },
-  { channel: c, account: a, peer: p, thread: t },
-] as InboundAddress[]);
-const mainPeer = fc.tuple(id, id, optional).map(([c, a, t]) => [
-  { channel: c, account: a, peer: "main", ...(t !== undefined && { thread: t }) },
-  { channel: c, account: a, ...(t !== undefined && { thread: t }) },
-] as InboundAddress[]);
+const shifted = fc.tuple(id, id, id, id, id).map(
+  ([c, u, v, w, t]) =>
+    [
+      { channel: `${c}:${u}`, account: v, peer: w, thread: t },
+      { channel: c, account: `${u}:${v}`, peer: w, thread: t },
+    ] as InboundAddress[],
+);
+const shiftedPeer = fc.tuple(id, id, id, id, optional).map(
+  ([c, a, v, w, t]) =>
+    [
+      { channel: c, account: `${a}:${v}`, peer: w, ...(t !== undefined && { thread: t }) },
+      { channel: c, account: a, peer: `${v}:${w}`, ...(t !== undefined && { thread: t }) },
+    ] as InboundAddress[],
+);
+const peerThread = fc.tuple(id, id, id, id).map(
+  ([c, a, p, t]) =>
+    [
+      { channel: c, account: a, peer: `${p}:${t}` },
+      { channel: c, account: a, peer: p, thread: t },
+    ] as InboundAddress[],
+);
+const mainPeer = fc.tuple(id, id, optional).map(
+  ([c, a, t]) =>
+    [
+      { channel: c, account: a, peer: "main", ...(t !== undefined && { thread: t }) },
+      { channel: c, account: a, ...(t !== undefined && { thread: t }) },
+    ] as InboundAddress[],
+);
 const pair = fc.oneof(shifted, shiftedPeer, peerThread, mainPeer, fc.tuple(address, address));
 
-const sameAddress = (a: InboundAddress, b: InboundAddress) => a.channel === b.channel && a.account === b.account && a.peer === b.peer && a.thread === b.thread;
-const samePerson = (a: InboundAddress, b: InboundAddress) => a.channel === b.channel && a.account === b.account && a.peer === b.peer;
+const sameAddress = (a: InboundAddress, b: InboundAddress) =>
+  a.channel === b.channel && a.account === b.account && a.peer === b.peer && a.thread === b.thread;
+const samePerson = (a: InboundAddress, b: InboundAddress) =>
+  a.channel === b.channel && a.account === b.account && a.peer === b.peer;
 
 describe("session and person keys", () => {
   test(
@@ -79,7 +98,13 @@ describe("session and person keys", () => {
       fc.assert(
         fc.property(agent, address, (ag, a) => {
           const parts = parseSessionKey(sessionKey(ag, a));
-          expect(parts).toEqual({ agent: ag, channel: a.channel, account: a.account, peer: a.peer ?? null, thread: a.thread ?? null });
+          expect(parts).toEqual({
+            agent: ag,
+            channel: a.channel,
+            account: a.account,
+            peer: a.peer ?? null,
+            thread: a.thread ?? null,
+          });
         }),
         params(1000),
       );
@@ -105,7 +130,9 @@ describe("session and person keys", () => {
     // account "a:b" + peer "c" vs account "a" + peer "b:c"; a peer named main vs no peer.
     expect(personKey("tg", "a:b", "c")).not.toBe(personKey("tg", "a", "b:c"));
     expect(personKey("tg", "a", "main")).not.toBe(personKey("tg", "a", undefined));
-    expect(sessionKey("main", { channel: "tg", account: "a", peer: "main" })).not.toBe(sessionKey("main", { channel: "tg", account: "a" }));
+    expect(sessionKey("main", { channel: "tg", account: "a", peer: "main" })).not.toBe(
+      sessionKey("main", { channel: "tg", account: "a" }),
+    );
     // The person key is the session key without its agent (and thread): one escaping for both.
     expect(sessionKey("x", { channel: "t:g", account: "a%", peer: "p" })).toBe(`x:${personKey("t:g", "a%", "p")}`);
     expect(escapeComponent("a:b%c")).toBe("a%3Ab%25c");

@@ -10,7 +10,18 @@ import { openSocket } from "../helpers/ws.ts";
 
 type Msg = Record<string, any>;
 const KEY = "sk-ant-e2e-0123456789";
-const start = { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], stop_reason: null, usage: { input_tokens: 20, output_tokens: 1 } } };
+const start = {
+  type: "message_start",
+  message: {
+    id: "m",
+    type: "message",
+    role: "assistant",
+    model: "claude",
+    content: [],
+    stop_reason: null,
+    usage: { input_tokens: 20, output_tokens: 1 },
+  },
+};
 const textStream = (pieces: string[]) =>
   sse(
     [
@@ -23,7 +34,8 @@ const textStream = (pieces: string[]) =>
     ],
     { named: true },
   );
-const config = (url: string) => `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${url}"\n# A custom base_url gets no provider-wide key unless the agent names it (finding 13).\napi_key_env = "ANTHROPIC_API_KEY"\nsystem_prompt = "Be kind."\n`;
+const config = (url: string) =>
+  `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${url}"\n# A custom base_url gets no provider-wide key unless the agent names it (finding 13).\napi_key_env = "ANTHROPIC_API_KEY"\nsystem_prompt = "Be kind."\n`;
 
 describe("chat through a real provider against a fake Anthropic upstream", () => {
   test("a turn streams, is stored, and the upstream got the right request", async () => {
@@ -31,9 +43,17 @@ describe("chat through a real provider against a fake Anthropic upstream", () =>
     await using gw = await startTestGateway({ toml: config(up.url), env: { ANTHROPIC_API_KEY: KEY } });
     await using ws = await openSocket(gw.wsUrl);
     const r = (await ws.call("chat.send", { content: "hello", peer: "e2e" }, 1)) as Msg;
-    expect(r.result).toMatchObject({ text: "Hej då 👋", stop_reason: "end_turn", usage: { input_tokens: 20, output_tokens: 9 } });
+    expect(r.result).toMatchObject({
+      text: "Hej då 👋",
+      stop_reason: "end_turn",
+      usage: { input_tokens: 20, output_tokens: 9 },
+    });
     expect(up.requests[0]!.headers["x-api-key"]).toBe(KEY);
-    expect(up.requests[0]!.body).toMatchObject({ model: "claude-sonnet-4-5", system: "Be kind.", messages: [{ role: "user", content: "hello" }] });
+    expect(up.requests[0]!.body).toMatchObject({
+      model: "claude-sonnet-4-5",
+      system: "Be kind.",
+      messages: [{ role: "user", content: "hello" }],
+    });
     expect((await gw.store.getSession("main:ws:local:e2e"))?.message_count).toBe(2);
     expect(gw.logs.join("\n")).not.toContain(KEY);
   });
@@ -62,13 +82,26 @@ describe("chat through a real provider against a fake Anthropic upstream", () =>
   });
 
   test("a missing API key is a clear provider error, and the upstream says 401", async () => {
-    await using up = startFakeUpstream([{ status: 401, body: [new TextEncoder().encode('{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}')] }]);
+    await using up = startFakeUpstream([
+      {
+        status: 401,
+        body: [
+          new TextEncoder().encode(
+            '{"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}',
+          ),
+        ],
+      },
+    ]);
     await using gw = await startTestGateway({ toml: config(up.url) });
     await using ws = await openSocket(gw.wsUrl);
     const r = (await ws.call("chat.send", { content: "hi" }, 5)) as Msg;
     expect(r.result.stop_reason).toBe("error");
     const err = ws.received.map((m) => m.value as Msg).find((m) => m.params?.event === "error");
-    expect(err?.params.data).toEqual({ code: -32003, message: "anthropic: authentication failed (401) — check the API key", provider: "anthropic" });
+    expect(err?.params.data).toEqual({
+      code: -32003,
+      message: "anthropic: authentication failed (401) — check the API key",
+      provider: "anthropic",
+    });
     expect(up.requests[0]!.headers["x-api-key"]).toBeUndefined();
   });
 });

@@ -14,10 +14,19 @@ const CHROMIUM = "/usr/bin/chromium";
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does`);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 }, 60_000);
 afterAll(async () => {
@@ -30,13 +39,22 @@ const stream: StreamFn = async function* (req) {
   if (last.role === "tool") {
     yield { type: "text", text: `echo said: ${(last.parts[0] as { content: string }).content}` };
   } else {
-    yield { type: "tool_call", id: `tu${req.messages.length}`, name: "echo", input: { text: (last.parts[0] as { text: string }).text } };
+    yield {
+      type: "tool_call",
+      id: `tu${req.messages.length}`,
+      name: "echo",
+      input: { text: (last.parts[0] as { text: string }).text },
+    };
   }
   yield { type: "done", stop_reason: last.role === "tool" ? "end_turn" : "tool_use" };
 };
 
 test("Allow and Deny on a waiting tool call, in the chat and the Approvals panel; the history shows the decisions", async () => {
-  await using gw = await startTestGateway({ env: { ANTHROPIC_API_KEY: "sk-ant-web-test" }, toml: `[[plugins]]\nname = "echo"\npath = "builtin:echo"\napproval = "always"\n`, streamFor: () => stream });
+  await using gw = await startTestGateway({
+    env: { ANTHROPIC_API_KEY: "sk-ant-web-test" },
+    toml: `[[plugins]]\nname = "echo"\npath = "builtin:echo"\napproval = "always"\n`,
+    streamFor: () => stream,
+  });
   const deadline = Date.now() + 15_000;
   while (gw.plugins.list().every((p) => p.state !== "loaded") && Date.now() < deadline) await Bun.sleep(20);
   const page = await browser.newPage();
@@ -67,7 +85,10 @@ test("Allow and Deny on a waiting tool call, in the chat and the Approvals panel
     await page.click("#sessions li.session");
     await page.waitForSelector("text=history of main:web:browser:web");
     const decisions = await page.locator(".msg.decision").allTextContents();
-    expect(decisions).toEqual(["[approval: echo allowed by operator — always]", "[approval: echo denied by operator — always]"]);
+    expect(decisions).toEqual([
+      "[approval: echo allowed by operator — always]",
+      "[approval: echo denied by operator — always]",
+    ]);
     expect(errors).toEqual([]);
   } finally {
     await page.close();

@@ -17,10 +17,19 @@ const CHROMIUM = "/usr/bin/chromium";
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does`);
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
 }, 60_000);
 afterAll(async () => {
@@ -112,12 +121,12 @@ describe("the web control page", () => {
       await page.waitForSelector(".msg.assistant >> text=You said: follow-up ✓");
       // The answer went to the session on screen, not to the page's own.
       await page.waitForSelector("#sessions >> text=main:ws:local:other (4)");
-      expect((await gw.store.history("main:ws:local:other", { limit: 10 })).map((m) => m.parts[0]).filter((p) => p?.type === "text").map((p) => (p as { text: string }).text)).toEqual([
-        "from the cli",
-        "You said: from the cli ✓",
-        "follow-up",
-        "You said: follow-up ✓",
-      ]);
+      expect(
+        (await gw.store.history("main:ws:local:other", { limit: 10 }))
+          .map((m) => m.parts[0])
+          .filter((p) => p?.type === "text")
+          .map((p) => (p as { text: string }).text),
+      ).toEqual(["from the cli", "You said: from the cli ✓", "follow-up", "You said: follow-up ✓"]);
       expect((await gw.store.getSession("main:web:browser:web"))?.message_count).toBe(2);
 
       await page.click('#sessions li[data-key="main:telegram:bot:42"]');
@@ -175,7 +184,9 @@ describe("the web control page", () => {
       await page.waitForSelector(".msg.assistant >> text=You said: while away ✓");
       await page.waitForSelector("#status >> text=connected to exoclaw");
       expect(await page.locator(".msg.pending").count()).toBe(0);
-      const texts = (await second.store.history("main:web:browser:web", { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text);
+      const texts = (await second.store.history("main:web:browser:web", { limit: 10 })).map(
+        (m) => (m.parts[0] as { text: string }).text,
+      );
       expect(texts).toEqual(["before", "You said: before ✓", "while away", "You said: while away ✓"]);
       expect(errors).toEqual([]);
     } finally {
@@ -193,7 +204,16 @@ describe("the web control page", () => {
       async fetch(req) {
         const body = (await req.json()) as { chat_id: number; text: string };
         sent.push(body);
-        return Response.json({ ok: true, result: { message_id: 100 + sent.length, from: { id: 987654321, is_bot: true, first_name: "Exo" }, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text } });
+        return Response.json({
+          ok: true,
+          result: {
+            message_id: 100 + sent.length,
+            from: { id: 987654321, is_bot: true, first_name: "Exo" },
+            chat: { id: body.chat_id, type: "private" },
+            date: 1746268800,
+            text: body.text,
+          },
+        });
       },
     });
     using home = tempDir("exoclaw-web-people-");
@@ -209,8 +229,21 @@ describe("the web control page", () => {
     // A Telegram Update from Ada's private chat (wire-formats B1.2); resolves once the gateway handled it.
     const write = async (g: TestGateway, text: string) => {
       const id = ++updateId;
-      const body = JSON.stringify({ update_id: id, message: { message_id: id, from: { id: 1561073042, is_bot: false, first_name: "Ada" }, chat: { id: 1561073042, type: "private", first_name: "Ada" }, date: 1636628439, text } });
-      const r = await fetch(`${g.url}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body });
+      const body = JSON.stringify({
+        update_id: id,
+        message: {
+          message_id: id,
+          from: { id: 1561073042, is_bot: false, first_name: "Ada" },
+          chat: { id: 1561073042, type: "private", first_name: "Ada" },
+          date: 1636628439,
+          text,
+        },
+      });
+      const r = await fetch(`${g.url}/webhook/telegram`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+        body,
+      });
       expect(r.status).toBe(200);
       const deadline = Date.now() + 15_000;
       while ((await g.store.pendingInbound(10)).length > 0) {

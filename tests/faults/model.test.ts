@@ -13,7 +13,19 @@ import { startTestGateway } from "../helpers/gateway.ts";
 import { openSocket } from "../helpers/ws.ts";
 
 const TOKEN = "fault-token-0123456789abcdef";
-const start = { type: "message_start", message: { id: "msg_F", type: "message", role: "assistant", model: "m", content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 10, output_tokens: 1 } } };
+const start = {
+  type: "message_start",
+  message: {
+    id: "msg_F",
+    type: "message",
+    role: "assistant",
+    model: "m",
+    content: [],
+    stop_reason: null,
+    stop_sequence: null,
+    usage: { input_tokens: 10, output_tokens: 1 },
+  },
+};
 const answer = (text: string) =>
   sse(
     [
@@ -30,10 +42,15 @@ const answer = (text: string) =>
 const overloaded: Reply = {
   status: 529,
   headers: { "content-type": "application/json", "request-id": "req_011Cd65WVh8Zrvno3NunpJ73" },
-  body: JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" }, request_id: "req_011Cd65WVh8Zrvno3NunpJ73" }),
+  body: JSON.stringify({
+    type: "error",
+    error: { type: "overloaded_error", message: "Overloaded" },
+    request_id: "req_011Cd65WVh8Zrvno3NunpJ73",
+  }),
 };
 const AUTH = { headers: { authorization: `Bearer ${TOKEN}` } };
-const toml = (url: string, extra = "") => `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "m"\nbase_url = "${url}"\n${extra}`;
+const toml = (url: string, extra = "") =>
+  `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "m"\nbase_url = "${url}"\n${extra}`;
 
 /** A gateway whose providers record their retry waits instead of sleeping them. */
 async function gatewayWithRecordedWaits(url: string, extra = "") {
@@ -43,14 +60,25 @@ async function gatewayWithRecordedWaits(url: string, extra = "") {
     toml: toml(url, extra),
     token: TOKEN,
     env: { ANTHROPIC_API_KEY: "sk-test" },
-    streamFor: (agent) => providerStream(agent, { home: home.path, env: { ANTHROPIC_API_KEY: "sk-test" }, log: createLogger({ write: () => {} }), retry: { sleep: async (ms) => void waits.push(ms) } }),
+    streamFor: (agent) =>
+      providerStream(agent, {
+        home: home.path,
+        env: { ANTHROPIC_API_KEY: "sk-test" },
+        log: createLogger({ write: () => {} }),
+        retry: { sleep: async (ms) => void waits.push(ms) },
+      }),
   });
   home.path = gw.home;
   return { gw, waits };
 }
-const metrics = async (url: string) => (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+const metrics = async (url: string) =>
+  (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
 const errorEvents = (s: Awaited<ReturnType<typeof openSocket>>, id: number) =>
-  JSON.stringify(s.received.map((m) => m.value as Record<string, any>).filter((m) => m.method === "chat.event" && m.params.id === id && m.params.event === "error"));
+  JSON.stringify(
+    s.received
+      .map((m) => m.value as Record<string, any>)
+      .filter((m) => m.method === "chat.event" && m.params.id === id && m.params.event === "error"),
+  );
 
 test("529 for as long as it is asked: the retries back off and stop, the turn ends with a clear error, metered once", async () => {
   await using up = startFakeUpstream(() => overloaded);
@@ -74,7 +102,10 @@ test("529 for as long as it is asked: the retries back off and stop, the turn en
 });
 
 test("529 with a huge retry-after: the wait is capped, not slept for ten minutes", async () => {
-  await using up = startFakeUpstream(() => ({ ...overloaded, headers: { ...overloaded.headers, "retry-after": "600" } }));
+  await using up = startFakeUpstream(() => ({
+    ...overloaded,
+    headers: { ...overloaded.headers, "retry-after": "600" },
+  }));
   const { gw, waits } = await gatewayWithRecordedWaits(up.url);
   await using _gw = gw;
   await using s = await openSocket(gw.wsUrl, AUTH);
@@ -86,7 +117,9 @@ test("529 with a huge retry-after: the wait is capped, not slept for ten minutes
 
 test("the model closes the connection mid-stream before any text: retried, and the turn answers", async () => {
   let n = 0;
-  await using up = startFakeUpstream(() => (n++ === 0 ? { body: answer("first try"), dropAfterBytes: 120 } : { body: answer("second try") }));
+  await using up = startFakeUpstream(() =>
+    n++ === 0 ? { body: answer("first try"), dropAfterBytes: 120 } : { body: answer("second try") },
+  );
   const { gw } = await gatewayWithRecordedWaits(up.url);
   await using _gw = gw;
   await using s = await openSocket(gw.wsUrl, AUTH);
@@ -99,7 +132,9 @@ test("the model closes the connection after text was sent: a clear error, no rep
   let n = 0;
   const body = answer("half an answer that never ends");
   const cut = body.indexOf("event: message_delta");
-  await using up = startFakeUpstream(() => (n++ === 0 ? { body, dropAfterBytes: cut } : { body: answer("whole answer") }));
+  await using up = startFakeUpstream(() =>
+    n++ === 0 ? { body, dropAfterBytes: cut } : { body: answer("whole answer") },
+  );
   const { gw } = await gatewayWithRecordedWaits(up.url);
   await using _gw = gw;
   await using s = await openSocket(gw.wsUrl, AUTH);
@@ -114,7 +149,9 @@ test("the model closes the connection after text was sent: a clear error, no rep
 
 test("/metrics counts the turns ended by idle_timeout_ms", async () => {
   let hang = true;
-  await using up = startFakeUpstream(() => (hang ? { body: answer("stalled"), hangAfterBytes: 100 } : { body: answer("fine") }));
+  await using up = startFakeUpstream(() =>
+    hang ? { body: answer("stalled"), hangAfterBytes: 100 } : { body: answer("fine") },
+  );
   const { gw } = await gatewayWithRecordedWaits(up.url, "idle_timeout_ms = 200\n");
   await using _gw = gw;
   await using s = await openSocket(gw.wsUrl, AUTH);

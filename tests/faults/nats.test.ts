@@ -28,8 +28,20 @@ interface Node {
 }
 
 /** One nats-server of the cluster; its log is read for its ports and for routes coming up. */
-async function spawnNode(node: Partial<Node>, routes: string[]): Promise<{ node: Node; proc: Bun.Subprocess<"ignore", "ignore", "pipe"> }> {
-  const args = ["-a", "127.0.0.1", "-p", String(node.port ?? -1), "--cluster_name", "exo", "--cluster", `nats://127.0.0.1:${node.routePort ?? -1}`];
+async function spawnNode(
+  node: Partial<Node>,
+  routes: string[],
+): Promise<{ node: Node; proc: Bun.Subprocess<"ignore", "ignore", "pipe"> }> {
+  const args = [
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(node.port ?? -1),
+    "--cluster_name",
+    "exo",
+    "--cluster",
+    `nats://127.0.0.1:${node.routePort ?? -1}`,
+  ];
   if (routes.length > 0) args.push("--routes", routes.join(","));
   const proc = Bun.spawn([BIN!, ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   const n = node as Node;
@@ -105,7 +117,10 @@ type Msg = Record<string, any>;
 async function serves(gw: TestGateway, ws: TestSocket, id: string) {
   expect((await ws.call("ping")).result).toBe("pong");
   expect((await fetch(`${gw.url}/health`)).status).toBe(200);
-  const r = await fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify({ peer: "ada", text: id, id }) });
+  const r = await fetch(`${gw.url}/webhook/http`, {
+    method: "POST",
+    body: JSON.stringify({ peer: "ada", text: id, id }),
+  });
   expect(r.status).toBe(200);
   expect(JSON.stringify(await r.json())).toContain(`ok: ${id}`);
 }
@@ -117,7 +132,9 @@ async function listen(url: string) {
   expect(await eventually(() => bus.mode === "nats", 10_000)).toBe(true);
   const sub = bus.subscribe("exoclaw.http.>");
   await bus.publish("exoclaw.http.probe", new TextEncoder().encode("ready?"));
-  expect((await Promise.race([sub.next(), Bun.sleep(3000).then(() => null)]))?.value?.subject).toBe("exoclaw.http.probe");
+  expect((await Promise.race([sub.next(), Bun.sleep(3000).then(() => null)]))?.value?.subject).toBe(
+    "exoclaw.http.probe",
+  );
   return {
     async heard(id: string) {
       for (;;) {
@@ -130,54 +147,68 @@ async function listen(url: string) {
   };
 }
 
-test.skipIf(!BIN)(`one node of three killed, then all, then all back: the gateway serves throughout and its bus reconnects${BIN ? "" : " (skipped: nats-server not installed)"}`, async () => {
-  await using cluster = await startCluster();
-  expect(await cluster.formed()).toBe(true);
-  const [a, b, c] = cluster.nodes as [Node, Node, Node];
-  await using gw = await startTestGateway({ toml: `[bus]\nnats_url = "${a.url}"\n\n[channels.http]\n`, streamFor: () => stream });
-  await using ws = await openSocket(gw.wsUrl);
-  expect(await eventually(async () => (await busMode(ws)) === "nats", 10_000)).toBe(true);
-  const onC = await listen(c.url);
-  try {
-    await serves(gw, ws, "m1");
-    expect(await onC.heard("m1")).toBe(true);
+test.skipIf(!BIN)(
+  `one node of three killed, then all, then all back: the gateway serves throughout and its bus reconnects${BIN ? "" : " (skipped: nats-server not installed)"}`,
+  async () => {
+    await using cluster = await startCluster();
+    expect(await cluster.formed()).toBe(true);
+    const [a, b, c] = cluster.nodes as [Node, Node, Node];
+    await using gw = await startTestGateway({
+      toml: `[bus]\nnats_url = "${a.url}"\n\n[channels.http]\n`,
+      streamFor: () => stream,
+    });
+    await using ws = await openSocket(gw.wsUrl);
+    expect(await eventually(async () => (await busMode(ws)) === "nats", 10_000)).toBe(true);
+    const onC = await listen(c.url);
+    try {
+      await serves(gw, ws, "m1");
+      expect(await onC.heard("m1")).toBe(true);
 
-    // The node the gateway was given dies: it fails over to one it learned from the cluster.
+      // The node the gateway was given dies: it fails over to one it learned from the cluster.
+      await cluster.kill(0);
+      await serves(gw, ws, "m2");
+      expect(await eventually(async () => (await busMode(ws)) === "nats", 15_000)).toBe(true);
+      await serves(gw, ws, "m3");
+      expect(await onC.heard("m3")).toBe(true);
+    } finally {
+      await onC.close();
+    }
+
+    // Every node dies: the in-process bus, and the gateway serves on.
+    await cluster.kill(1);
+    await cluster.kill(2);
+    expect(await eventually(async () => (await busMode(ws)) === "local", 10_000)).toBe(true);
+    await serves(gw, ws, "m4");
+
+    // All back on their ports: the gateway reconnects and announces on NATS again.
+    for (const i of [0, 1, 2]) await cluster.restart(i);
+    expect(await cluster.formed()).toBe(true);
+    expect(await eventually(async () => (await busMode(ws)) === "nats", 20_000)).toBe(true);
+    const onB = await listen(b.url);
+    try {
+      await serves(gw, ws, "m5");
+      expect(await onB.heard("m5")).toBe(true);
+    } finally {
+      await onB.close();
+    }
+  },
+  90_000,
+);
+
+test.skipIf(!BIN)(
+  `nats_url listing the cluster's servers: the gateway connects while the first one is down${BIN ? "" : " (skipped: nats-server not installed)"}`,
+  async () => {
+    await using cluster = await startCluster();
+    expect(await cluster.formed()).toBe(true);
     await cluster.kill(0);
-    await serves(gw, ws, "m2");
-    expect(await eventually(async () => (await busMode(ws)) === "nats", 15_000)).toBe(true);
-    await serves(gw, ws, "m3");
-    expect(await onC.heard("m3")).toBe(true);
-  } finally {
-    await onC.close();
-  }
-
-  // Every node dies: the in-process bus, and the gateway serves on.
-  await cluster.kill(1);
-  await cluster.kill(2);
-  expect(await eventually(async () => (await busMode(ws)) === "local", 10_000)).toBe(true);
-  await serves(gw, ws, "m4");
-
-  // All back on their ports: the gateway reconnects and announces on NATS again.
-  for (const i of [0, 1, 2]) await cluster.restart(i);
-  expect(await cluster.formed()).toBe(true);
-  expect(await eventually(async () => (await busMode(ws)) === "nats", 20_000)).toBe(true);
-  const onB = await listen(b.url);
-  try {
-    await serves(gw, ws, "m5");
-    expect(await onB.heard("m5")).toBe(true);
-  } finally {
-    await onB.close();
-  }
-}, 90_000);
-
-test.skipIf(!BIN)(`nats_url listing the cluster's servers: the gateway connects while the first one is down${BIN ? "" : " (skipped: nats-server not installed)"}`, async () => {
-  await using cluster = await startCluster();
-  expect(await cluster.formed()).toBe(true);
-  await cluster.kill(0);
-  const urls = cluster.nodes.map((n) => n.url).join(",");
-  await using gw = await startTestGateway({ toml: `[bus]\nnats_url = "${urls}"\n\n[channels.http]\n`, streamFor: () => stream });
-  await using ws = await openSocket(gw.wsUrl);
-  expect(await eventually(async () => (await busMode(ws)) === "nats", 10_000)).toBe(true);
-  await serves(gw, ws, "n1");
-}, 60_000);
+    const urls = cluster.nodes.map((n) => n.url).join(",");
+    await using gw = await startTestGateway({
+      toml: `[bus]\nnats_url = "${urls}"\n\n[channels.http]\n`,
+      streamFor: () => stream,
+    });
+    await using ws = await openSocket(gw.wsUrl);
+    expect(await eventually(async () => (await busMode(ws)) === "nats", 10_000)).toBe(true);
+    await serves(gw, ws, "n1");
+  },
+  60_000,
+);

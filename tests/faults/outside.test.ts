@@ -38,7 +38,10 @@ test("unauthenticated sockets beyond the per-address and total caps are closed w
   }
   a.push(idle(gw.wsUrl, "198.51.100.1"));
   expect(await eventually(() => a[3]!.close !== null)).toBe(true);
-  expect(a[3]!.close).toEqual({ code: 1013, reason: "too many unauthenticated connections from this address (max_unauthenticated_per_address = 3)" });
+  expect(a[3]!.close).toEqual({
+    code: 1013,
+    reason: "too many unauthenticated connections from this address (max_unauthenticated_per_address = 3)",
+  });
   expect(a.slice(0, 3).every((s) => s.close === null)).toBe(true);
   // Two more from other addresses fit under the total of five; a third does not.
   const b: Idle[] = [];
@@ -48,7 +51,10 @@ test("unauthenticated sockets beyond the per-address and total caps are closed w
   }
   b.push(idle(gw.wsUrl, "198.51.100.4"));
   expect(await eventually(() => b[2]!.close !== null)).toBe(true);
-  expect(b[2]!.close).toEqual({ code: 1013, reason: "too many unauthenticated connections (max_unauthenticated_sockets = 5)" });
+  expect(b[2]!.close).toEqual({
+    code: 1013,
+    reason: "too many unauthenticated connections (max_unauthenticated_sockets = 5)",
+  });
   // A client with the token is not counted: it connects and is served.
   await using ok = await openSocket(gw.wsUrl, AUTH);
   expect((await ok.call("ping", undefined, 1)).result).toBe("pong");
@@ -71,7 +77,12 @@ test("a thousand and more idle unauthenticated sockets: the caps hold, the auth 
   const all: Idle[] = [];
   for (let i = 0; i < 1200; i++) all.push(idle(gw.wsUrl, `203.0.113.${i % 60}`));
   // Every socket is either open or refused with 1013.
-  expect(await eventually(async () => (await metrics(gw.url)).match(/exoclaw_ws_refused_total\{reason="total"\} (\d+)/)?.[1] === "176", 20_000)).toBe(true);
+  expect(
+    await eventually(
+      async () => (await metrics(gw.url)).match(/exoclaw_ws_refused_total\{reason="total"\} (\d+)/)?.[1] === "176",
+      20_000,
+    ),
+  ).toBe(true);
   expect(await eventually(() => all.filter((s) => s.close?.code === 1013).length === 176, 10_000)).toBe(true);
   await using ok = await openSocket(gw.wsUrl, AUTH);
   expect((await ok.call("ping", undefined, 1)).result).toBe("pong");
@@ -90,7 +101,11 @@ async function rawClient(port: number) {
   const sock = await Bun.connect({
     hostname: "127.0.0.1",
     port,
-    socket: { data: (_s, d) => void (got += new TextDecoder().decode(d)), close: () => void (closed = true), error: () => void (closed = true) },
+    socket: {
+      data: (_s, d) => void (got += new TextDecoder().decode(d)),
+      close: () => void (closed = true),
+      error: () => void (closed = true),
+    },
   });
   return { sock, got: () => got, closed: () => closed };
 }
@@ -100,7 +115,9 @@ test("slowloris body: a webhook body trickled byte by byte is cut with 408 at bo
   await using gw = await startTestGateway({ toml: `[gateway]\nbody_timeout_ms = 400\n\n[channels.http]\n` });
   const c = await rawClient(gw.port);
   const body = JSON.stringify({ peer: "slow", text: "x".repeat(200) });
-  c.sock.write(`POST /webhook/http HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+  c.sock.write(
+    `POST /webhook/http HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+  );
   let sent = 0;
   // One byte every 20 ms: the whole body would take seconds; the deadline cuts it first.
   while (sent < body.length && c.got() === "") {
@@ -115,8 +132,15 @@ test("slowloris body: a webhook body trickled byte by byte is cut with 408 at bo
 });
 
 test("a body that arrives in time is passed on whole (the deadline buffers it, changes nothing)", async () => {
-  await using gw = await startTestGateway({ toml: `[gateway]\nbody_timeout_ms = 2000\nopenai_compat = true\n`, token: TOKEN });
-  const r = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { ...AUTH.headers, "content-type": "application/json" }, body: "{not json" });
+  await using gw = await startTestGateway({
+    toml: `[gateway]\nbody_timeout_ms = 2000\nopenai_compat = true\n`,
+    token: TOKEN,
+  });
+  const r = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { ...AUTH.headers, "content-type": "application/json" },
+    body: "{not json",
+  });
   // The route saw the real bytes and refused them as such (not a timeout, not an empty body).
   expect(r.status).toBe(400);
 });

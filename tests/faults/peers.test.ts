@@ -22,7 +22,13 @@ let updateId = 1000;
 const update = (from: number) =>
   JSON.stringify({
     update_id: ++updateId,
-    message: { message_id: updateId, from: { id: from, is_bot: false, first_name: `u${from}` }, chat: { id: from, type: "private", first_name: `u${from}` }, date: 1636628439, text: "hello?" },
+    message: {
+      message_id: updateId,
+      from: { id: from, is_bot: false, first_name: `u${from}` },
+      chat: { id: from, type: "private", first_name: `u${from}` },
+      date: 1636628439,
+      text: "hello?",
+    },
   });
 
 test("a flood of distinct strangers: pending codes stop at max_pending_pairings, the rest get no reply, status and /metrics count them", async () => {
@@ -34,7 +40,16 @@ test("a flood of distinct strangers: pending codes stop at max_pending_pairings,
     async fetch(req) {
       const body = (await req.json()) as { chat_id: number; text: string };
       sent.push(body);
-      return Response.json({ ok: true, result: { message_id: 100 + sent.length, from: BOT, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text } });
+      return Response.json({
+        ok: true,
+        result: {
+          message_id: 100 + sent.length,
+          from: BOT,
+          chat: { id: body.chat_id, type: "private" },
+          date: 1746268800,
+          text: body.text,
+        },
+      });
     },
   });
   using home = tempDir();
@@ -57,12 +72,23 @@ test("a flood of distinct strangers: pending codes stop at max_pending_pairings,
   const strangers = 200;
   for (let i = 0; i < strangers; i += 20) {
     const batch = Array.from({ length: 20 }, (_, j) =>
-      fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body: update(5_000_000 + i + j) }),
+      fetch(`${gw.url}/webhook/telegram`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+        body: update(5_000_000 + i + j),
+      }),
     );
     for (const r of await Promise.all(batch)) expect(r.status).toBe(200);
   }
-  const metric = async (reason: string) => Number(new RegExp(`exoclaw_channel_refused_total\\{channel="telegram",reason="${reason}"\\} (\\d+)`).exec(await (await fetch(`${gw.url}/metrics`)).text())?.[1] ?? 0);
-  expect(await eventually(async () => (await metric("stranger")) + (await metric("pairing_full")) === strangers, 20_000)).toBe(true);
+  const metric = async (reason: string) =>
+    Number(
+      new RegExp(`exoclaw_channel_refused_total\\{channel="telegram",reason="${reason}"\\} (\\d+)`).exec(
+        await (await fetch(`${gw.url}/metrics`)).text(),
+      )?.[1] ?? 0,
+    );
+  expect(
+    await eventually(async () => (await metric("stranger")) + (await metric("pairing_full")) === strangers, 20_000),
+  ).toBe(true);
   expect(await metric("stranger")).toBe(20);
   expect(await metric("pairing_full")).toBe(strangers - 20);
   // Twenty codes sent, to twenty different people; nobody else was written to, no model was asked.
@@ -83,7 +109,9 @@ test("a flood of distinct strangers: pending codes stop at max_pending_pairings,
   await using s = await openSocket(gw.wsUrl);
   const status = (await s.call("status", undefined, 1)).result as Record<string, any>;
   expect(status.pairing).toEqual({ telegram: { pending: 20, refused_full: 180 } });
-  expect(formatStatus(status as StatusResult, gw.wsUrl)).toContain("pairing      telegram: 20 code(s) pending, 180 stranger(s) refused at max_pending_pairings");
+  expect(formatStatus(status as StatusResult, gw.wsUrl)).toContain(
+    "pairing      telegram: 20 code(s) pending, 180 stranger(s) refused at max_pending_pairings",
+  );
 });
 
 test("completed channel messages are forgotten after the dedupe window: the inbound table does not grow without bound", async () => {
@@ -94,13 +122,24 @@ test("completed channel messages are forgotten after the dedupe window: the inbo
     const old = Date.now() - 10 * day;
     // 300 messages ten days ago, all answered; one still pending (never pruned: it is not done).
     for (let i = 0; i < 300; i++) {
-      expect(await store.acceptInbound({ id: `telegram:old${i}`, channel: "telegram", payload: "{}", received_at: old + i })).toBe(true);
+      expect(
+        await store.acceptInbound({ id: `telegram:old${i}`, channel: "telegram", payload: "{}", received_at: old + i }),
+      ).toBe(true);
       await store.completeInbound(`telegram:old${i}`);
     }
-    expect(await store.acceptInbound({ id: "telegram:stuck", channel: "telegram", payload: "{}", received_at: old })).toBe(true);
+    expect(
+      await store.acceptInbound({ id: "telegram:stuck", channel: "telegram", payload: "{}", received_at: old }),
+    ).toBe(true);
     // 300 messages now, answered.
     for (let i = 0; i < 300; i++) {
-      expect(await store.acceptInbound({ id: `telegram:new${i}`, channel: "telegram", payload: "{}", received_at: Date.now() })).toBe(true);
+      expect(
+        await store.acceptInbound({
+          id: `telegram:new${i}`,
+          channel: "telegram",
+          payload: "{}",
+          received_at: Date.now(),
+        }),
+      ).toBe(true);
       await store.completeInbound(`telegram:new${i}`);
     }
   } finally {
@@ -117,7 +156,9 @@ test("completed channel messages are forgotten after the dedupe window: the inbo
   // Within the window a re-delivery is still recognised.
   const again = openSqliteStore(join(home.path, "exoclaw.db"));
   try {
-    expect(await again.acceptInbound({ id: "telegram:new5", channel: "telegram", payload: "{}", received_at: Date.now() })).toBe(false);
+    expect(
+      await again.acceptInbound({ id: "telegram:new5", channel: "telegram", payload: "{}", received_at: Date.now() }),
+    ).toBe(false);
   } finally {
     await again.close();
   }
@@ -131,7 +172,16 @@ test('under dm_policy "open", at most max_open_people_per_hour new people are an
     async fetch(req) {
       const body = (await req.json()) as { chat_id: number; text: string };
       sent.push(body);
-      return Response.json({ ok: true, result: { message_id: 100 + sent.length, from: BOT, chat: { id: body.chat_id, type: "private" }, date: 1746268800, text: body.text } });
+      return Response.json({
+        ok: true,
+        result: {
+          message_id: 100 + sent.length,
+          from: BOT,
+          chat: { id: body.chat_id, type: "private" },
+          date: 1746268800,
+          text: body.text,
+        },
+      });
     },
   });
   using home = tempDir();
@@ -152,10 +202,17 @@ test('under dm_policy "open", at most max_open_people_per_hour new people are an
         yield { type: "done", stop_reason: "end_turn" };
       },
   });
-  const post = (from: number) => fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body: update(from) });
+  const post = (from: number) =>
+    fetch(`${gw.url}/webhook/telegram`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+      body: update(from),
+    });
   // One after another, so which ten come first is known.
   for (let i = 0; i < 30; i++) expect((await post(7_000_000 + i)).status).toBe(200);
-  expect(await eventually(async () => (await gw.store.pendingInbound(100)).length === 0 && sent.length === 10, 20_000)).toBe(true);
+  expect(
+    await eventually(async () => (await gw.store.pendingInbound(100)).length === 0 && sent.length === 10, 20_000),
+  ).toBe(true);
   // The first ten answered; a returning one of them still is, this hour.
   expect((await post(7_000_000)).status).toBe(200);
   expect(await eventually(() => sent.length === 11, 10_000)).toBe(true);
@@ -170,6 +227,10 @@ test('under dm_policy "open", at most max_open_people_per_hour new people are an
   await using s = await openSocket(gw.wsUrl);
   const status = (await s.call("status", undefined, 1)).result as Record<string, any>;
   expect(status.open_people).toEqual({ telegram: { people_this_hour: 10, refused_full: 20 } });
-  expect(formatStatus(status as StatusResult, gw.wsUrl)).toContain("open         telegram: 10 people this hour, 20 sender(s) refused at max_open_people_per_hour");
-  expect(await (await fetch(`${gw.url}/metrics`)).text()).toContain('exoclaw_channel_refused_total{channel="telegram",reason="open_full"} 20');
+  expect(formatStatus(status as StatusResult, gw.wsUrl)).toContain(
+    "open         telegram: 10 people this hour, 20 sender(s) refused at max_open_people_per_hour",
+  );
+  expect(await (await fetch(`${gw.url}/metrics`)).text()).toContain(
+    'exoclaw_channel_refused_total{channel="telegram",reason="open_full"} 20',
+  );
 });

@@ -34,7 +34,16 @@ function rawPlatform(modes: Mode[]) {
         const mode = modes[seen.length] ?? "accept";
         seen.push({ mode, text });
         if (mode === "hang") return; // never a byte back, connection left open
-        const body = JSON.stringify({ ok: true, result: { message_id: 7, from: { id: 987654321, is_bot: true, first_name: "Exo" }, chat: { id: 42, type: "private" }, date: 1746268800, text } });
+        const body = JSON.stringify({
+          ok: true,
+          result: {
+            message_id: 7,
+            from: { id: 987654321, is_bot: true, first_name: "Exo" },
+            chat: { id: 42, type: "private" },
+            date: 1746268800,
+            text,
+          },
+        });
         const response = `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
         if (mode === "reset") {
           socket.write(response.slice(0, response.indexOf("\r\n\r\n") + 10));
@@ -69,11 +78,26 @@ test("a platform that hangs, then resets mid-answer: the reply stays pending, is
         `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\ndm_policy = "open"\n`,
     );
     await using gw = await startTestGateway({ home: home.path, streamFor: () => stream, retryIntervalMs: 50 });
-    const update = JSON.stringify({ update_id: 77, message: { message_id: 77, from: { id: 42, is_bot: false, first_name: "Ada" }, chat: { id: 42, type: "private" }, date: 1636628439, text: "hello" } });
-    const r = await fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body: update });
+    const update = JSON.stringify({
+      update_id: 77,
+      message: {
+        message_id: 77,
+        from: { id: 42, is_bot: false, first_name: "Ada" },
+        chat: { id: 42, type: "private" },
+        date: 1636628439,
+        text: "hello",
+      },
+    });
+    const r = await fetch(`${gw.url}/webhook/telegram`, {
+      method: "POST",
+      headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+      body: update,
+    });
     expect(r.status).toBe(200);
     // While the platform hangs, the message waits in the outbox with its reply stored.
-    expect(await eventually(async () => ((await gw.store.pendingInbound(10))[0]?.attempts ?? 0) >= 1, 10_000)).toBe(true);
+    expect(await eventually(async () => ((await gw.store.pendingInbound(10))[0]?.attempts ?? 0) >= 1, 10_000)).toBe(
+      true,
+    );
     const waiting = (await gw.store.pendingInbound(10))[0]!;
     expect(waiting.id).toBe("telegram:77");
     expect(waiting.last_error ?? "").not.toBe("");
@@ -82,7 +106,10 @@ test("a platform that hangs, then resets mid-answer: the reply stays pending, is
     expect(platform.seen.map((s) => s.mode)).toEqual(["hang", "reset", "accept"]);
     expect(platform.seen.every((s) => s.text === "the one reply")).toBe(true);
     expect(asked).toBe(1); // retried from the stored reply, not by asking the model again
-    expect((await gw.store.history("main:telegram:bot:42", { limit: 10 })).map((m) => m.role)).toEqual(["user", "assistant"]);
+    expect((await gw.store.history("main:telegram:bot:42", { limit: 10 })).map((m) => m.role)).toEqual([
+      "user",
+      "assistant",
+    ]);
     expect((await fetch(`${gw.url}/health`)).status).toBe(200);
   } finally {
     platform.stop();

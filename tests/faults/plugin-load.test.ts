@@ -42,7 +42,8 @@ test("under load, a plugin whose calls hang fails each with its timeout; the oth
   await using gw = await startTestGateway({ toml, streamFor: () => stream });
   expect(gw.plugins.list().map((p) => p.state)).toEqual(["loaded", "loaded"]);
   await using ws = await openSocket(gw.wsUrl);
-  const turn = async (content: string, peer: string) => ((await ws.call("chat.send", { content, peer })) as Msg).result as { text: string; stop_reason: string };
+  const turn = async (content: string, peer: string) =>
+    ((await ws.call("chat.send", { content, peer })) as Msg).result as { text: string; stop_reason: string };
   const jobs = [
     ...Array.from({ length: 6 }, (_, i) => turn("spin", `spin${i}`).then((r) => ["spin", r] as const)),
     ...Array.from({ length: 6 }, (_, i) => turn(`echo hello ${i}`, `echo${i}`).then((r) => [`echo ${i}`, r] as const)),

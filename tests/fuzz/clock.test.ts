@@ -21,7 +21,11 @@ test("a jump across midnight UTC: the new day has its own budget; a jump back fi
   using dir = tempDir();
   const store = openSqliteStore(join(dir.path, "exoclaw.db"));
   let now = MIDNIGHT + DAY - 1000; // 23:59:59 on 31 Jan
-  const g = new BudgetGuard(store, () => ({ daily_tokens: 500 }), () => now);
+  const g = new BudgetGuard(
+    store,
+    () => ({ daily_tokens: 500 }),
+    () => now,
+  );
   await g.reserve(est);
   await g.reserve(est);
   await expect(g.reserve(est)).rejects.toBeInstanceOf(BudgetError); // 400 spent, 200 more would cross 500
@@ -32,37 +36,48 @@ test("a jump across midnight UTC: the new day has its own budget; a jump back fi
   await store.close();
 });
 
-test("any walk of the clock: every call passed is within the daily and monthly limit of the day it was dated", async () => {
-  using dir = tempDir();
-  await fc.assert(
-    fc.asyncProperty(fc.array(fc.integer({ min: -2 * DAY, max: 2 * DAY }), { minLength: 1, maxLength: 40 }), async (jumps) => {
-      const store = openSqliteStore(join(dir.path, `b-${Math.random().toString(36).slice(2)}.db`));
-      let now = MIDNIGHT - 3600_000;
-      const limits = { daily_tokens: 700, monthly_tokens: 2500 };
-      const g = new BudgetGuard(store, () => limits, () => now);
-      const passed: number[] = [];
-      for (const j of jumps) {
-        now += j;
-        try {
-          await g.reserve(est);
-          passed.push(now);
-        } catch (e) {
-          if (!(e instanceof BudgetError)) throw e;
-        }
-      }
-      // Counting only calls dated at or before each one (what the guard could see then):
-      for (const [i, at] of passed.entries()) {
-        const day = Math.floor(at / DAY) * DAY;
-        const d = new Date(at);
-        const month = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
-        const earlier = passed.slice(0, i + 1);
-        const sameDay = earlier.filter((t) => t >= day).length * 200;
-        const sameMonth = earlier.filter((t) => t >= month).length * 200;
-        expect(sameDay).toBeLessThanOrEqual(limits.daily_tokens);
-        expect(sameMonth).toBeLessThanOrEqual(limits.monthly_tokens);
-      }
-      await store.close();
-    }),
-    params(60),
-  );
-}, TIMEOUT);
+test(
+  "any walk of the clock: every call passed is within the daily and monthly limit of the day it was dated",
+  async () => {
+    using dir = tempDir();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: -2 * DAY, max: 2 * DAY }), { minLength: 1, maxLength: 40 }),
+        async (jumps) => {
+          const store = openSqliteStore(join(dir.path, `b-${Math.random().toString(36).slice(2)}.db`));
+          let now = MIDNIGHT - 3600_000;
+          const limits = { daily_tokens: 700, monthly_tokens: 2500 };
+          const g = new BudgetGuard(
+            store,
+            () => limits,
+            () => now,
+          );
+          const passed: number[] = [];
+          for (const j of jumps) {
+            now += j;
+            try {
+              await g.reserve(est);
+              passed.push(now);
+            } catch (e) {
+              if (!(e instanceof BudgetError)) throw e;
+            }
+          }
+          // Counting only calls dated at or before each one (what the guard could see then):
+          for (const [i, at] of passed.entries()) {
+            const day = Math.floor(at / DAY) * DAY;
+            const d = new Date(at);
+            const month = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1);
+            const earlier = passed.slice(0, i + 1);
+            const sameDay = earlier.filter((t) => t >= day).length * 200;
+            const sameMonth = earlier.filter((t) => t >= month).length * 200;
+            expect(sameDay).toBeLessThanOrEqual(limits.daily_tokens);
+            expect(sameMonth).toBeLessThanOrEqual(limits.monthly_tokens);
+          }
+          await store.close();
+        },
+      ),
+      params(60),
+    );
+  },
+  TIMEOUT,
+);

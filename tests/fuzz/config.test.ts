@@ -29,13 +29,43 @@ const tomlLeaf = fc.oneof(
   fc.double(),
   fc.boolean(),
   fc.date({ noInvalidDate: true }),
-  fc.constantFrom("", "*", "..", "../../etc/passwd", "builtin:telegram", "0.0.0.0", "::", "auto", "anthropic", "openai", "pairing", "open", "sqlite", "nats"),
+  fc.constantFrom(
+    "",
+    "*",
+    "..",
+    "../../etc/passwd",
+    "builtin:telegram",
+    "0.0.0.0",
+    "::",
+    "auto",
+    "anthropic",
+    "openai",
+    "pairing",
+    "open",
+    "sqlite",
+    "nats",
+  ),
 );
 const tomlAny: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-  any: fc.oneof({ depthSize: "small" }, { weight: 4, arbitrary: tomlLeaf }, { weight: 1, arbitrary: fc.array(tie("any"), { maxLength: 3 }) }, { weight: 1, arbitrary: fc.dictionary(fc.string({ maxLength: 8 }), tie("any"), { maxKeys: 3 }) }),
+  any: fc.oneof(
+    { depthSize: "small" },
+    { weight: 4, arbitrary: tomlLeaf },
+    { weight: 1, arbitrary: fc.array(tie("any"), { maxLength: 3 }) },
+    { weight: 1, arbitrary: fc.dictionary(fc.string({ maxLength: 8 }), tie("any"), { maxKeys: 3 }) },
+  ),
 })).any;
 
-type Schema = v.GenericSchema & { type: string; entries?: Record<string, Schema>; wrapped?: Schema; item?: Schema; value?: Schema; key?: Schema; options?: unknown[]; literal?: unknown; getter?: () => Schema };
+type Schema = v.GenericSchema & {
+  type: string;
+  entries?: Record<string, Schema>;
+  wrapped?: Schema;
+  item?: Schema;
+  value?: Schema;
+  key?: Schema;
+  options?: unknown[];
+  literal?: unknown;
+  getter?: () => Schema;
+};
 
 /** Arbitrary values following `schema`'s shape, with a wrong-typed value at about one node in eight. */
 function shaped(schema: Schema, depth = 0): fc.Arbitrary<unknown> {
@@ -55,12 +85,21 @@ function rightShaped(s: Schema, depth: number): fc.Arbitrary<unknown> {
       const entries = Object.entries(s.entries ?? {}).map(([k, e]) => [k, shaped(e, depth + 1)] as const);
       const rec = fc.record(Object.fromEntries(entries), { requiredKeys: [] });
       // Now and then a key the schema does not know.
-      return fc.tuple(rec, fc.option(fc.tuple(fc.string({ minLength: 1, maxLength: 10 }), tomlLeaf), { freq: 8 })).map(([o, extra]) => (extra ? { ...o, [extra[0]]: extra[1] } : o));
+      return fc
+        .tuple(rec, fc.option(fc.tuple(fc.string({ minLength: 1, maxLength: 10 }), tomlLeaf), { freq: 8 }))
+        .map(([o, extra]) => (extra ? { ...o, [extra[0]]: extra[1] } : o));
     }
     case "array":
       return fc.array(s.item ? shaped(s.item, depth + 1) : tomlAny, { maxLength: 3 });
     case "record":
-      return fc.dictionary(fc.oneof(fc.constantFrom("telegram", "slack", "http", "discord", "whatsapp", "main"), fc.string({ maxLength: 10 })), s.value ? shaped(s.value, depth + 1) : tomlAny, { maxKeys: 3 });
+      return fc.dictionary(
+        fc.oneof(
+          fc.constantFrom("telegram", "slack", "http", "discord", "whatsapp", "main"),
+          fc.string({ maxLength: 10 }),
+        ),
+        s.value ? shaped(s.value, depth + 1) : tomlAny,
+        { maxKeys: 3 },
+      );
     case "union":
     case "variant":
       return fc.oneof(...((s.options ?? []) as Schema[]).map((o) => shaped(o, depth)));
@@ -71,7 +110,10 @@ function rightShaped(s: Schema, depth: number): fc.Arbitrary<unknown> {
     case "lazy":
       return s.getter ? shaped(s.getter(), depth) : tomlAny;
     case "string":
-      return fc.oneof(fc.string({ maxLength: 20 }), tomlLeaf.filter((x) => typeof x === "string"));
+      return fc.oneof(
+        fc.string({ maxLength: 20 }),
+        tomlLeaf.filter((x) => typeof x === "string"),
+      );
     case "number":
       return fc.oneof(fc.integer({ min: -10, max: 100_000 }), fc.double());
     case "boolean":
@@ -107,7 +149,10 @@ dm_policy = "pairing"
 daily_tokens = 2000000
 monthly_usd = 50
 `;
-const edits = fc.array(fc.tuple(fc.nat(), fc.nat({ max: 8 }), fc.string({ unit: "binary", maxLength: 6 })), { minLength: 1, maxLength: 6 });
+const edits = fc.array(fc.tuple(fc.nat(), fc.nat({ max: 8 }), fc.string({ unit: "binary", maxLength: 6 })), {
+  minLength: 1,
+  maxLength: 6,
+});
 const mutatedText = edits.map((es) => {
   let t = BASE;
   for (const [at, del, ins] of es) {
@@ -132,7 +177,10 @@ const anyText = fc.oneof(
   { weight: 1, arbitrary: tomlChars },
   { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 200 }) },
   { weight: 1, arbitrary: fc.integer({ min: 1, max: 50_000 }).map((d) => `a = ${"[".repeat(d)}${"]".repeat(d)}\n`) },
-  { weight: 1, arbitrary: fc.integer({ min: 1, max: 50_000 }).map((d) => `a = ${"{ b = ".repeat(d)}1${" }".repeat(d)}\n`) },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 1, max: 50_000 }).map((d) => `a = ${"{ b = ".repeat(d)}1${" }".repeat(d)}\n`),
+  },
 );
 
 function outcome(text: string): "ok" | "config_error" {
@@ -141,7 +189,8 @@ function outcome(text: string): "ok" | "config_error" {
     loadConfig({ EXOCLAW_HOME: home.path }, { file });
     return "ok";
   } catch (e) {
-    if (!(e instanceof ConfigError)) throw new Error(`loadConfig threw ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
+    if (!(e instanceof ConfigError))
+      throw new Error(`loadConfig threw ${e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e)}`);
     if (!e.message.includes(file)) throw new Error(`ConfigError does not name the file: ${e.message}`);
     return "config_error";
   }

@@ -51,7 +51,9 @@ beforeAll(async () => {
     intercept: (name, req) => {
       if (name !== "raw" || !("http" in next)) return undefined;
       const h = next.http;
-      return rpcIdOf(req).then((id) => new Response(h.body(id), { status: h.status, headers: { "content-type": h.type } }));
+      return rpcIdOf(req).then(
+        (id) => new Response(h.body(id), { status: h.status, headers: { "content-type": h.type } }),
+      );
     },
   });
   home = tempDir();
@@ -59,7 +61,8 @@ beforeAll(async () => {
   gw = await startTestGateway({ home: home.path, streamFor: () => stream });
   ws = await openSocket(gw.wsUrl);
   const deadline = Date.now() + 15_000;
-  while ((((await ws.call("mcp.list")) as Msg).result.servers[0]?.state ?? "") !== "connected" && Date.now() < deadline) await Bun.sleep(25);
+  while ((((await ws.call("mcp.list")) as Msg).result.servers[0]?.state ?? "") !== "connected" && Date.now() < deadline)
+    await Bun.sleep(25);
 });
 afterAll(async () => {
   process.off("unhandledRejection", onUnhandled);
@@ -75,35 +78,90 @@ const anyJson = fc.oneof(
 );
 const block = fc.oneof(
   fc.record({ type: fc.constant("text"), text: fc.oneof(fc.string(), anyJson) }),
-  fc.record({ type: fc.constantFrom("image", "audio"), data: fc.oneof(fc.base64String(), anyJson), mimeType: fc.oneof(fc.string(), anyJson) }),
-  fc.record({ type: fc.constantFrom("resource", "resource_link"), uri: fc.oneof(fc.webUrl(), anyJson), resource: anyJson, name: anyJson }),
+  fc.record({
+    type: fc.constantFrom("image", "audio"),
+    data: fc.oneof(fc.base64String(), anyJson),
+    mimeType: fc.oneof(fc.string(), anyJson),
+  }),
+  fc.record({
+    type: fc.constantFrom("resource", "resource_link"),
+    uri: fc.oneof(fc.webUrl(), anyJson),
+    resource: anyJson,
+    name: anyJson,
+  }),
   fc.record({ type: fc.string(), text: anyJson }, { requiredKeys: [] }),
   anyJson,
 );
 const sdkResult = fc.oneof(
-  fc.record({ content: fc.array(block, { maxLength: 4 }), isError: fc.oneof(fc.boolean(), anyJson), structuredContent: anyJson }, { requiredKeys: ["content"] }),
+  fc.record(
+    {
+      content: fc.array(block, { maxLength: 4 }),
+      isError: fc.oneof(fc.boolean(), anyJson),
+      structuredContent: anyJson,
+    },
+    { requiredKeys: ["content"] },
+  ),
   fc.record({ content: anyJson }),
   anyJson,
 );
 const envelope = fc.oneof(
-  fc.record({ jsonrpc: fc.oneof(fc.constant("2.0"), anyJson), id: fc.oneof(fc.constant("same"), anyJson), result: fc.oneof(sdkResult, anyJson) }, { requiredKeys: [] }),
-  fc.record({ jsonrpc: fc.constant("2.0"), id: fc.constant("same"), error: fc.oneof(fc.record({ code: fc.oneof(fc.integer(), anyJson), message: fc.oneof(fc.string(), anyJson), data: anyJson }, { requiredKeys: [] }), anyJson) }),
+  fc.record(
+    {
+      jsonrpc: fc.oneof(fc.constant("2.0"), anyJson),
+      id: fc.oneof(fc.constant("same"), anyJson),
+      result: fc.oneof(sdkResult, anyJson),
+    },
+    { requiredKeys: [] },
+  ),
+  fc.record({
+    jsonrpc: fc.constant("2.0"),
+    id: fc.constant("same"),
+    error: fc.oneof(
+      fc.record(
+        { code: fc.oneof(fc.integer(), anyJson), message: fc.oneof(fc.string(), anyJson), data: anyJson },
+        { requiredKeys: [] },
+      ),
+      anyJson,
+    ),
+  }),
   fc.array(fc.record({ jsonrpc: fc.constant("2.0"), id: fc.constant("same"), result: sdkResult }), { maxLength: 3 }),
 );
 const httpAnswer = fc.oneof(
-  envelope.map((e) => ({ status: 200, type: "application/json", body: (id: unknown) => JSON.stringify(e).replaceAll('"same"', JSON.stringify(id)) })),
-  envelope.map((e) => ({ status: 200, type: "text/event-stream", body: (id: unknown) => `event: message\ndata: ${JSON.stringify(e).replaceAll('"same"', JSON.stringify(id))}\n\n` })),
-  fc.record({ status: fc.constantFrom(200, 202, 204, 400, 404, 500, 503), type: fc.constantFrom("application/json", "text/event-stream", "text/html", ""), text: fc.string({ unit: "binary", maxLength: 400 }) }).map((r) => ({
-    status: r.status,
-    type: r.type,
-    body: () => r.text,
+  envelope.map((e) => ({
+    status: 200,
+    type: "application/json",
+    body: (id: unknown) => JSON.stringify(e).replaceAll('"same"', JSON.stringify(id)),
   })),
+  envelope.map((e) => ({
+    status: 200,
+    type: "text/event-stream",
+    body: (id: unknown) => `event: message\ndata: ${JSON.stringify(e).replaceAll('"same"', JSON.stringify(id))}\n\n`,
+  })),
+  fc
+    .record({
+      status: fc.constantFrom(200, 202, 204, 400, 404, 500, 503),
+      type: fc.constantFrom("application/json", "text/event-stream", "text/html", ""),
+      text: fc.string({ unit: "binary", maxLength: 400 }),
+    })
+    .map((r) => ({
+      status: r.status,
+      type: r.type,
+      body: () => r.text,
+    })),
 );
 
 async function callOnce(id: number) {
   const r = (await ws.call("chat.send", { content: "go", peer: `f${id}` }, id)) as Msg;
-  const events = ws.received.map((x) => x.value as Msg).filter((m) => m.method === "chat.event" && m.params.id === id).map((m) => m.params);
-  return { stop: r.result?.stop_reason, toolResult: events.find((e) => e.event === "tool_result")?.data as { content: unknown; is_error: unknown } | undefined };
+  const events = ws.received
+    .map((x) => x.value as Msg)
+    .filter((m) => m.method === "chat.event" && m.params.id === id)
+    .map((m) => m.params);
+  return {
+    stop: r.result?.stop_reason,
+    toolResult: events.find((e) => e.event === "tool_result")?.data as
+      | { content: unknown; is_error: unknown }
+      | undefined,
+  };
 }
 
 let n = 0;
@@ -121,7 +179,10 @@ const check = async () => {
 test(
   "tool results of any shape (through the SDK): a capped string result or a tool error naming the server",
   async () => {
-    await fc.assert(fc.asyncProperty(sdkResult, async (r) => ((next = { sdk: r }), check())), params(30));
+    await fc.assert(
+      fc.asyncProperty(sdkResult, async (r) => ((next = { sdk: r }), check())),
+      params(30),
+    );
   },
   TIMEOUT,
 );
@@ -129,7 +190,10 @@ test(
 test(
   "JSON-RPC answers of any shape (at the HTTP level): a tool error naming the server, or a capped result",
   async () => {
-    await fc.assert(fc.asyncProperty(httpAnswer, async (h) => ((next = { http: h }), check())), params(30));
+    await fc.assert(
+      fc.asyncProperty(httpAnswer, async (h) => ((next = { http: h }), check())),
+      params(30),
+    );
   },
   TIMEOUT,
 );

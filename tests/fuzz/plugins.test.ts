@@ -15,8 +15,23 @@ import { fixturePath, grant, readWasm, startTestHost, type TestHost } from "../h
 import { openSocket, type TestSocket } from "../helpers/ws.ts";
 import { eventually, params, TIMEOUT } from "./_fuzz.ts";
 
-const TOOL_DESCRIBE = { abi: 1, name: "mirror", version: "1.0.0", kind: "tool", description: "d", tools: [{ name: "mirror", description: "m", input_schema: { type: "object" } }] };
-const CHANNEL_DESCRIBE = { abi: 1, name: "mirror", version: "1.0.0", kind: "channel", description: "d", channel: { id: "mirror", verify: "none" }, wants: { hosts: [], paths: [], secrets: [] } };
+const TOOL_DESCRIBE = {
+  abi: 1,
+  name: "mirror",
+  version: "1.0.0",
+  kind: "tool",
+  description: "d",
+  tools: [{ name: "mirror", description: "m", input_schema: { type: "object" } }],
+};
+const CHANNEL_DESCRIBE = {
+  abi: 1,
+  name: "mirror",
+  version: "1.0.0",
+  kind: "channel",
+  description: "d",
+  channel: { id: "mirror", verify: "none" },
+  wants: { hosts: [], paths: [], secrets: [] },
+};
 
 const unhandled: unknown[] = [];
 const onUnhandled = (e: unknown) => void unhandled.push(e);
@@ -32,14 +47,19 @@ const anyJson = fc.oneof(
 /** A valid shape with one field replaced by something of the wrong type or size. */
 function mutated(base: Record<string, unknown>): fc.Arbitrary<unknown> {
   const keys = Object.keys(base);
-  return fc.record({ key: fc.constantFrom(...keys, "tools.0.name", "tools.0.input_schema", "channel.verify", "extra"), value: anyJson }).map(({ key, value }) => {
-    const copy = structuredClone(base) as Record<string, any>;
-    const path = key.split(".");
-    let at: any = copy;
-    for (const p of path.slice(0, -1)) at = at?.[p] ?? (at[p] = {});
-    if (at && typeof at === "object") at[path.at(-1)!] = value;
-    return copy;
-  });
+  return fc
+    .record({
+      key: fc.constantFrom(...keys, "tools.0.name", "tools.0.input_schema", "channel.verify", "extra"),
+      value: anyJson,
+    })
+    .map(({ key, value }) => {
+      const copy = structuredClone(base) as Record<string, any>;
+      const path = key.split(".");
+      let at: any = copy;
+      for (const p of path.slice(0, -1)) at = at?.[p] ?? (at[p] = {});
+      if (at && typeof at === "object") at[path.at(-1)!] = value;
+      return copy;
+    });
 }
 /** Output text: raw bytes' worth of strings, JSON of any shape, or a mutated valid answer. */
 const outputText = (valid: Record<string, unknown>) =>
@@ -118,7 +138,10 @@ describe("call", () => {
         }),
         params(40),
       );
-      expect(await t.host.callTool("mirror", "mirror", { raw: '{"content":"still here"}' })).toEqual({ content: "still here", is_error: false });
+      expect(await t.host.callTool("mirror", "mirror", { raw: '{"content":"still here"}' })).toEqual({
+        content: "still here",
+        is_error: false,
+      });
       expect(unhandled).toEqual([]);
     },
     TIMEOUT,
@@ -152,7 +175,10 @@ describe("over a gateway", () => {
     gw = await startTestGateway({ toml, streamFor: () => stream, retryIntervalMs: 60_000 });
     ws = await openSocket(gw.wsUrl);
     // Both real: a vacuous pass (the tool unknown, the channel unloaded) would prove nothing.
-    expect(gw.plugins.list().map((p) => [p.name, p.state])).toEqual([["mirror", "loaded"], ["mirrorch", "loaded"]]);
+    expect(gw.plugins.list().map((p) => [p.name, p.state])).toEqual([
+      ["mirror", "loaded"],
+      ["mirrorch", "loaded"],
+    ]);
   });
   afterAll(async () => {
     await ws[Symbol.asyncDispose]();
@@ -182,7 +208,9 @@ describe("over a gateway", () => {
       toolInput = { raw: '{"content":"real answer"}' };
       toolResults.length = 0;
       await ws.call("chat.send", { content: "once more" });
-      expect(toolResults).toEqual([{ type: "tool_result", tool_use_id: "tu1", content: "real answer", is_error: false }]);
+      expect(toolResults).toEqual([
+        { type: "tool_result", tool_use_id: "tu1", content: "real answer", is_error: false },
+      ]);
       toolInput = null;
       await alive();
     },
@@ -196,10 +224,28 @@ describe("over a gateway", () => {
         fc.asyncProperty(
           fc.oneof(
             outputText({ messages: [{ id: "m1", account: "a", peer: "p", text: "hi" }] }),
-            fc.record({ messages: fc.array(fc.record({ id: fc.string(), account: fc.string(), peer: fc.string(), text: anyJson }, { requiredKeys: [] }), { maxLength: 3 }), reply: anyJson }, { requiredKeys: ["messages"] }).map((o) => JSON.stringify(o)),
+            fc
+              .record(
+                {
+                  messages: fc.array(
+                    fc.record(
+                      { id: fc.string(), account: fc.string(), peer: fc.string(), text: anyJson },
+                      { requiredKeys: [] },
+                    ),
+                    { maxLength: 3 },
+                  ),
+                  reply: anyJson,
+                },
+                { requiredKeys: ["messages"] },
+              )
+              .map((o) => JSON.stringify(o)),
           ),
           async (body) => {
-            const r = await fetch(`${gw.url}/webhook/mirror`, { method: "POST", headers: { "content-type": "application/json" }, body });
+            const r = await fetch(`${gw.url}/webhook/mirror`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body,
+            });
             const text = await r.text();
             let own: unknown;
             try {
@@ -211,7 +257,9 @@ describe("over a gateway", () => {
               // The outside is told which channel failed, not the plugin's words; the log names the plugin.
               expect(r.status).toBe(502);
               expect(text).toContain("channel mirror: the plugin could not read this request");
-              expect(gw.logs.some((l) => l.includes('"plugin":"mirrorch"') || l.includes("plugin mirrorch"))).toBe(true);
+              expect(gw.logs.some((l) => l.includes('"plugin":"mirrorch"') || l.includes("plugin mirrorch"))).toBe(
+                true,
+              );
             }
           },
         ),
@@ -227,33 +275,59 @@ describe("over a gateway", () => {
     async () => {
       let n = 0;
       await fc.assert(
-        fc.asyncProperty(outputText({ requests: [{ method: "POST", url: "http://127.0.0.1:9/x", headers: {}, body: "" }] }), async (text) => {
-          replyText = text;
-          const id = `fo-${++n}`;
-          const body = JSON.stringify({ messages: [{ id, account: "a", peer: `p${n}`, text: "hello" }] });
-          const r = await fetch(`${gw.url}/webhook/mirror`, { method: "POST", headers: { "content-type": "application/json" }, body });
-          const answer = await r.text();
-          if (r.status >= 500) {
-            expect(r.status).toBe(502);
-            expect(answer).toContain("mirrorch");
-          }
-          // Handled: sent (an empty request list is a valid answer), or kept with the reason.
-          expect(await eventually(async () => !(await gw.store.pendingInbound(1000)).some((m) => m.id.endsWith(id) && m.attempts === 0), 10_000)).toBe(true);
-          const kept = (await gw.store.pendingInbound(1000)).find((m) => m.id.endsWith(id));
-          if (kept) {
-            // Why it waits, briefly: the plugin's answer was unusable (named), or its request was refused.
-            expect((kept.last_error ?? "").length).toBeGreaterThan(0);
-            expect((kept.last_error ?? "").length).toBeLessThan(1000);
-            if (/format_outgoing/.test(kept.last_error ?? "")) expect(kept.last_error).toStartWith("plugin mirrorch: format_outgoing");
-          }
-        }),
+        fc.asyncProperty(
+          outputText({ requests: [{ method: "POST", url: "http://127.0.0.1:9/x", headers: {}, body: "" }] }),
+          async (text) => {
+            replyText = text;
+            const id = `fo-${++n}`;
+            const body = JSON.stringify({ messages: [{ id, account: "a", peer: `p${n}`, text: "hello" }] });
+            const r = await fetch(`${gw.url}/webhook/mirror`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body,
+            });
+            const answer = await r.text();
+            if (r.status >= 500) {
+              expect(r.status).toBe(502);
+              expect(answer).toContain("mirrorch");
+            }
+            // Handled: sent (an empty request list is a valid answer), or kept with the reason.
+            expect(
+              await eventually(
+                async () => !(await gw.store.pendingInbound(1000)).some((m) => m.id.endsWith(id) && m.attempts === 0),
+                10_000,
+              ),
+            ).toBe(true);
+            const kept = (await gw.store.pendingInbound(1000)).find((m) => m.id.endsWith(id));
+            if (kept) {
+              // Why it waits, briefly: the plugin's answer was unusable (named), or its request was refused.
+              expect((kept.last_error ?? "").length).toBeGreaterThan(0);
+              expect((kept.last_error ?? "").length).toBeLessThan(1000);
+              if (/format_outgoing/.test(kept.last_error ?? ""))
+                expect(kept.last_error).toStartWith("plugin mirrorch: format_outgoing");
+            }
+          },
+        ),
         params(15),
       );
       // A reply the plugin cannot format is kept, with the reason naming the plugin.
       replyText = "not a send request";
       const body = JSON.stringify({ messages: [{ id: "fo-last", account: "a", peer: "plast", text: "hello" }] });
-      expect((await fetch(`${gw.url}/webhook/mirror`, { method: "POST", headers: { "content-type": "application/json" }, body })).status).toBe(200);
-      expect(await eventually(async () => ((await gw.store.pendingInbound(1000)).find((m) => m.id.endsWith("fo-last"))?.attempts ?? 0) > 0, 10_000)).toBe(true);
+      expect(
+        (
+          await fetch(`${gw.url}/webhook/mirror`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body,
+          })
+        ).status,
+      ).toBe(200);
+      expect(
+        await eventually(
+          async () => ((await gw.store.pendingInbound(1000)).find((m) => m.id.endsWith("fo-last"))?.attempts ?? 0) > 0,
+          10_000,
+        ),
+      ).toBe(true);
       const kept = (await gw.store.pendingInbound(1000)).find((m) => m.id.endsWith("fo-last"))!;
       expect(kept.last_error).toStartWith("plugin mirrorch: format_outgoing returned invalid JSON");
       replyText = "fine";

@@ -70,7 +70,16 @@ function keysOf(schema: v.GenericSchema | undefined): string[] {
 // --- arbitraries -------------------------------------------------------------------------------
 
 const anyJson = fc.jsonValue({ maxDepth: 4 });
-const plausible = fc.oneof(fc.string({ maxLength: 30 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(""), fc.array(fc.string(), { maxLength: 3 }), anyJson);
+const plausible = fc.oneof(
+  fc.string({ maxLength: 30 }),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.constant(""),
+  fc.array(fc.string(), { maxLength: 3 }),
+  anyJson,
+);
 
 /** Params for a method: arbitrary JSON, or an object over its real keys with values of any type. */
 function paramsFor(method: string, keys: string[]): fc.Arbitrary<unknown> {
@@ -78,17 +87,42 @@ function paramsFor(method: string, keys: string[]): fc.Arbitrary<unknown> {
   const overKeys =
     ks.length === 0
       ? fc.dictionary(fc.string({ maxLength: 8 }), plausible, { maxKeys: 3 })
-      : fc.dictionary(fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...ks) }, { weight: 1, arbitrary: fc.string({ maxLength: 8 }) }), plausible, { maxKeys: ks.length + 1 });
-  const safe = method.startsWith("plugin.") ? overKeys.map((o) => (typeof o.name === "string" ? { ...o, name: `zz-${o.name}` } : o)) : overKeys;
-  return fc.oneof({ weight: 5, arbitrary: safe }, { weight: 1, arbitrary: anyJson }, { weight: 1, arbitrary: fc.constant(undefined) });
+      : fc.dictionary(
+          fc.oneof(
+            { weight: 6, arbitrary: fc.constantFrom(...ks) },
+            { weight: 1, arbitrary: fc.string({ maxLength: 8 }) },
+          ),
+          plausible,
+          { maxKeys: ks.length + 1 },
+        );
+  const safe = method.startsWith("plugin.")
+    ? overKeys.map((o) => (typeof o.name === "string" ? { ...o, name: `zz-${o.name}` } : o))
+    : overKeys;
+  return fc.oneof(
+    { weight: 5, arbitrary: safe },
+    { weight: 1, arbitrary: anyJson },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+  );
 }
 
 const knownMethod = fc.constantFrom(...Object.keys(SCHEMAS));
-const anyId = fc.oneof(fc.integer(), fc.string({ maxLength: 12 }), fc.constant(null), fc.double(), fc.boolean(), fc.constant(undefined), fc.object({ maxDepth: 1 }));
+const anyId = fc.oneof(
+  fc.integer(),
+  fc.string({ maxLength: 12 }),
+  fc.constant(null),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(undefined),
+  fc.object({ maxDepth: 1 }),
+);
 
 /** Request-shaped objects: mostly right envelopes with wrong params, sometimes a wrong envelope. */
 const requestLike: fc.Arbitrary<unknown> = fc
-  .tuple(fc.oneof({ weight: 8, arbitrary: knownMethod }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }), anyId, fc.oneof({ weight: 8, arbitrary: fc.constant("2.0") }, { weight: 1, arbitrary: anyJson }))
+  .tuple(
+    fc.oneof({ weight: 8, arbitrary: knownMethod }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }),
+    anyId,
+    fc.oneof({ weight: 8, arbitrary: fc.constant("2.0") }, { weight: 1, arbitrary: anyJson }),
+  )
   .chain(([method, id, jsonrpc]) =>
     paramsFor(method, keysOf(SCHEMAS[method])).map((p) => {
       const o: Record<string, unknown> = { jsonrpc, method };
@@ -98,14 +132,24 @@ const requestLike: fc.Arbitrary<unknown> = fc
     }),
   );
 
-const batch = fc.array(fc.oneof({ weight: 6, arbitrary: requestLike }, { weight: 1, arbitrary: anyJson }), { minLength: 0, maxLength: 12 });
-const overCap = fc.integer({ min: MAX_BATCH_ENTRIES + 1, max: MAX_BATCH_ENTRIES + 50 }).map((n) => Array.from({ length: n }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "ping" })));
-
-const deepJson = fc.tuple(fc.integer({ min: 1, max: 200_000 }), fc.constantFrom("[", '{"a":', '{"jsonrpc":"2.0","id":1,"method":"chat.send","params":{"content":')).map(([d, open]) => {
-  if (open === "[") return "[".repeat(d) + "]".repeat(d);
-  if (open === '{"a":') return '{"a":'.repeat(d) + "1" + "}".repeat(d);
-  return open + "[".repeat(d) + "]".repeat(d) + "}}";
+const batch = fc.array(fc.oneof({ weight: 6, arbitrary: requestLike }, { weight: 1, arbitrary: anyJson }), {
+  minLength: 0,
+  maxLength: 12,
 });
+const overCap = fc
+  .integer({ min: MAX_BATCH_ENTRIES + 1, max: MAX_BATCH_ENTRIES + 50 })
+  .map((n) => Array.from({ length: n }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "ping" })));
+
+const deepJson = fc
+  .tuple(
+    fc.integer({ min: 1, max: 200_000 }),
+    fc.constantFrom("[", '{"a":', '{"jsonrpc":"2.0","id":1,"method":"chat.send","params":{"content":'),
+  )
+  .map(([d, open]) => {
+    if (open === "[") return "[".repeat(d) + "]".repeat(d);
+    if (open === '{"a":') return '{"a":'.repeat(d) + "1" + "}".repeat(d);
+    return open + "[".repeat(d) + "]".repeat(d) + "}}";
+  });
 
 /** A chat.send whose serialised size lands within ±256 bytes of max_payload_bytes. */
 const nearMax = fc.tuple(fc.integer({ min: -256, max: 256 }), fc.boolean()).map(([delta, binary]) => {
@@ -118,12 +162,27 @@ const nearMax = fc.tuple(fc.integer({ min: -256, max: 256 }), fc.boolean()).map(
 
 /** MessagePack headers that declare far more than the frame holds, followed by arbitrary bytes. */
 const hugeDeclared = fc
-  .tuple(fc.constantFrom(0xdc, 0xdd, 0xde, 0xdf, 0xda, 0xdb, 0xc5, 0xc6, 0xc8, 0xc9, 0xd9, 0xc4), fc.uint8Array({ minLength: 4, maxLength: 4 }), fc.uint8Array({ maxLength: 64 }))
+  .tuple(
+    fc.constantFrom(0xdc, 0xdd, 0xde, 0xdf, 0xda, 0xdb, 0xc5, 0xc6, 0xc8, 0xc9, 0xd9, 0xc4),
+    fc.uint8Array({ minLength: 4, maxLength: 4 }),
+    fc.uint8Array({ maxLength: 64 }),
+  )
   .map(([tag, len, rest]) => new Uint8Array([tag, ...len, ...rest]));
 
 /** Valid MessagePack requests carrying types JSON has not: binary, timestamps, 64-bit ints, extensions. */
 const oddMsgpack = fc
-  .tuple(knownMethod, fc.constantFrom<[string, number[]]>(["bin", [0xc4, 0x02, 0x01, 0x02]], ["date", [0xd6, 0xff, 0, 0, 0, 1]], ["u64", [0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]], ["ext", [0xd4, 0x05, 0x01]], ["c1", [0xc1]], ["nil", [0xc0]]), fc.constantFrom("id", "params", "content"))
+  .tuple(
+    knownMethod,
+    fc.constantFrom<[string, number[]]>(
+      ["bin", [0xc4, 0x02, 0x01, 0x02]],
+      ["date", [0xd6, 0xff, 0, 0, 0, 1]],
+      ["u64", [0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]],
+      ["ext", [0xd4, 0x05, 0x01]],
+      ["c1", [0xc1]],
+      ["nil", [0xc0]],
+    ),
+    fc.constantFrom("id", "params", "content"),
+  )
   .map(([method, [, bytes], where]) => {
     // {"jsonrpc":"2.0","method":m,<where>:<odd>} built by hand so the odd value is really on the wire.
     const enc = (s: string) => [...packMsgpack(s)];
@@ -131,7 +190,11 @@ const oddMsgpack = fc
       [...enc("jsonrpc"), ...enc("2.0")],
       [...enc("method"), ...enc(method)],
       where === "id" ? [...enc("id"), ...bytes] : [...enc("id"), 0x07],
-      where === "params" ? [...enc("params"), ...bytes] : where === "content" ? [...enc("params"), 0x81, ...enc("content"), ...bytes] : [],
+      where === "params"
+        ? [...enc("params"), ...bytes]
+        : where === "content"
+          ? [...enc("params"), 0x81, ...enc("content"), ...bytes]
+          : [],
     ].filter((e) => e.length > 0);
     return new Uint8Array([0x80 | entries.length, ...entries.flat()]);
   });
@@ -142,7 +205,13 @@ const textFrame = fc.oneof(
   { weight: 1, arbitrary: overCap.map((b) => JSON.stringify(b)) },
   { weight: 2, arbitrary: anyJson.map((j) => JSON.stringify(j)) },
   { weight: 2, arbitrary: fc.string({ unit: "binary", maxLength: 200 }) },
-  { weight: 1, arbitrary: requestLike.chain((r) => { const s = JSON.stringify(r) ?? ""; return fc.nat({ max: s.length }).map((n) => s.slice(0, n)); }) },
+  {
+    weight: 1,
+    arbitrary: requestLike.chain((r) => {
+      const s = JSON.stringify(r) ?? "";
+      return fc.nat({ max: s.length }).map((n) => s.slice(0, n));
+    }),
+  },
   { weight: 1, arbitrary: deepJson },
 );
 const binaryFrame = fc.oneof(
@@ -162,24 +231,39 @@ const framed = (data: string | Uint8Array): Frame => ({
   data,
   [fc.toStringMethod]: () => {
     const size = typeof data === "string" ? data.length : data.byteLength;
-    const head = typeof data === "string" ? JSON.stringify(data.slice(0, 160)) : `msgpack<${Buffer.from(data.subarray(0, 80)).toString("hex")}>`;
+    const head =
+      typeof data === "string"
+        ? JSON.stringify(data.slice(0, 160))
+        : `msgpack<${Buffer.from(data.subarray(0, 80)).toString("hex")}>`;
     return `${head}${size > 160 ? ` … (${size} ${typeof data === "string" ? "chars" : "bytes"})` : ""}`;
   },
 });
-const anyFrame: fc.Arbitrary<Frame> = fc.oneof({ weight: 5, arbitrary: textFrame }, { weight: 4, arbitrary: binaryFrame }, { weight: 1, arbitrary: nearMax }).map(framed);
+const anyFrame: fc.Arbitrary<Frame> = fc
+  .oneof({ weight: 5, arbitrary: textFrame }, { weight: 4, arbitrary: binaryFrame }, { weight: 1, arbitrary: nearMax })
+  .map(framed);
 
 // --- the oracle: what JSON-RPC 2.0 says the frame must get back ---------------------------------
 
-type Expect = { replies: 0 } | { replies: 1; batch: false; id: unknown } | { replies: 1; batch: true; entries: number } | { replies: "closed" };
+type Expect =
+  | { replies: 0 }
+  | { replies: 1; batch: false; id: unknown }
+  | { replies: 1; batch: true; entries: number }
+  | { replies: "closed" };
 
-const isObj = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array);
-const validId = (id: unknown) => id === null || typeof id === "string" || (typeof id === "number" && Number.isFinite(id));
+const isObj = (x: unknown): x is Record<string, unknown> =>
+  typeof x === "object" && x !== null && !Array.isArray(x) && !(x instanceof Uint8Array);
+const validId = (id: unknown) =>
+  id === null || typeof id === "string" || (typeof id === "number" && Number.isFinite(id));
 /** Whether an entry is answered: invalid ones always (id null unless valid), requests only with an id. */
 function answered(e: unknown): { answered: boolean; id: unknown } {
   if (!isObj(e)) return { answered: true, id: null };
   const hasId = "id" in e && e.id !== undefined;
   if (hasId && !validId(e.id)) return { answered: true, id: null };
-  const valid = e.jsonrpc === "2.0" && typeof e.method === "string" && e.method !== "" && (e.params === undefined || typeof e.params === "object");
+  const valid =
+    e.jsonrpc === "2.0" &&
+    typeof e.method === "string" &&
+    e.method !== "" &&
+    (e.params === undefined || typeof e.params === "object");
   return { answered: !valid || hasId, id: hasId ? e.id : null };
 }
 
@@ -211,7 +295,8 @@ function checkResponse(r: unknown): void {
   expect("id" in m).toBe(true);
   expect("result" in m !== "error" in m).toBe(true);
   if ("error" in m) {
-    if (!ALLOWED_CODES.has(m.error.code)) throw new Error(`unexpected error code ${m.error.code}: ${JSON.stringify(m.error)}`);
+    if (!ALLOWED_CODES.has(m.error.code))
+      throw new Error(`unexpected error code ${m.error.code}: ${JSON.stringify(m.error)}`);
     expect(typeof m.error.message).toBe("string");
     expect(m.error.message).not.toMatch(/\n\s+at |\/src\//);
   }
@@ -236,7 +321,10 @@ async function stillServing(g: TestGateway): Promise<void> {
 /** Internal failures the gateway logged (a handler threw something that was not an ExoError). */
 const internalErrors = (g: TestGateway) => g.logs.filter((l) => /"level":"error"/.test(l));
 
-async function exchange(s: TestSocket, frame: string | Uint8Array): Promise<{ exp: Expect; got: Received[]; close?: number }> {
+async function exchange(
+  s: TestSocket,
+  frame: string | Uint8Array,
+): Promise<{ exp: Expect; got: Received[]; close?: number }> {
   const exp = expected(frame);
   s.ws.send(frame);
   if (exp.replies === "closed") {
@@ -295,13 +383,18 @@ describe("fuzz: JSON-RPC frames over a real WebSocket", () => {
       await using s = await openSocket(gw.wsUrl);
       let id = 0;
       await fc.assert(
-        fc.asyncProperty(knownMethod.chain((m) => paramsFor(m, keysOf(SCHEMAS[m])).map((p) => [m, p] as const)), async ([method, p]) => {
-          const r = (await s.call(method, p, ++id)) as Msg;
-          checkResponse(r);
-          if ("error" in r && r.error.code === -32602) {
-            expect(typeof r.error.data?.field === "string" || r.error.message.startsWith("invalid params")).toBe(true);
-          }
-        }),
+        fc.asyncProperty(
+          knownMethod.chain((m) => paramsFor(m, keysOf(SCHEMAS[m])).map((p) => [m, p] as const)),
+          async ([method, p]) => {
+            const r = (await s.call(method, p, ++id)) as Msg;
+            checkResponse(r);
+            if ("error" in r && r.error.code === -32602) {
+              expect(typeof r.error.data?.field === "string" || r.error.message.startsWith("invalid params")).toBe(
+                true,
+              );
+            }
+          },
+        ),
         params(400),
       );
       expect(internalErrors(gw)).toEqual([]);
@@ -315,7 +408,12 @@ describe("fuzz: frames before authentication", () => {
   test(
     "an unauthenticated socket gets an error and close 4001 for anything but a right connect, and no method runs",
     async () => {
-      await using tgw = await startTestGateway({ token: "fuzz-token-123456", toml: `[gateway]\nmax_payload_bytes = ${MAX_PAYLOAD}\n`, streamFor: () => echo, gateway: { limiter: { maxFailures: 1_000_000, maxGlobalFailures: 1_000_000 } } });
+      await using tgw = await startTestGateway({
+        token: "fuzz-token-123456",
+        toml: `[gateway]\nmax_payload_bytes = ${MAX_PAYLOAD}\n`,
+        streamFor: () => echo,
+        gateway: { limiter: { maxFailures: 1_000_000, maxGlobalFailures: 1_000_000 } },
+      });
       await fc.assert(
         fc.asyncProperty(anyFrame, async ({ data: frame }) => {
           await using s = await openSocket(tgw.wsUrl);

@@ -9,11 +9,19 @@ import { openSocket, tryOpenSocket } from "../helpers/ws.ts";
 import { connect as tcpConnect } from "node:net";
 
 /** GET `path` from a chosen loopback source address (127.0.0.0/8 is all ours on Linux); resolves to the status code. */
-function getFrom(localAddress: string, port: number, path: string, token: string, forwardedFor?: string): Promise<number> {
+function getFrom(
+  localAddress: string,
+  port: number,
+  path: string,
+  token: string,
+  forwardedFor?: string,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const sock = tcpConnect({ host: "127.0.0.1", port, localAddress }, () => {
       const xff = forwardedFor ? `X-Forwarded-For: ${forwardedFor}\r\n` : "";
-      sock.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n${xff}Connection: close\r\n\r\n`);
+      sock.write(
+        `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n${xff}Connection: close\r\n\r\n`,
+      );
     });
     let head = "";
     sock.on("data", (d) => (head += d.toString("latin1")));
@@ -24,7 +32,12 @@ function getFrom(localAddress: string, port: number, path: string, token: string
 
 type Msg = Record<string, any>;
 const TOKEN = "correct-horse-battery-staple";
-const connect = (token: unknown, id = 1) => ({ jsonrpc: "2.0", id, method: "connect", params: { token, client: { name: "t", version: "0" } } });
+const connect = (token: unknown, id = 1) => ({
+  jsonrpc: "2.0",
+  id,
+  method: "connect",
+  params: { token, client: { name: "t", version: "0" } },
+});
 
 describe("auth by token", () => {
   test("a bearer header on the upgrade authenticates the socket", async () => {
@@ -131,9 +144,17 @@ describe("auth by token", () => {
 
   // Found by tests/fuzz/rpc.test.ts (issue 15): these three got their error but left the socket open.
   for (const [name, frame, code] of [
-    ["a frame over max_payload_bytes (under 64 KiB)", JSON.stringify({ ...connect(TOKEN), pad: "x".repeat(20_000) }), -32007],
+    [
+      "a frame over max_payload_bytes (under 64 KiB)",
+      JSON.stringify({ ...connect(TOKEN), pad: "x".repeat(20_000) }),
+      -32007,
+    ],
     ["an empty batch", "[]", -32600],
-    ["a batch over the cap", JSON.stringify(Array.from({ length: 101 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "ping" }))), -32600],
+    [
+      "a batch over the cap",
+      JSON.stringify(Array.from({ length: 101 }, (_, i) => ({ jsonrpc: "2.0", id: i, method: "ping" }))),
+      -32600,
+    ],
   ] as const) {
     test(`${name} before auth gets ${code} and closes the socket`, async () => {
       await using gw = await startTestGateway({ token: TOKEN, toml: "[gateway]\nmax_payload_bytes = 16384\n" });
@@ -153,7 +174,10 @@ describe("auth by token", () => {
   });
 
   test("repeated failures from one address are rate-limited, loopback included", async () => {
-    await using gw = await startTestGateway({ token: TOKEN, gateway: { limiter: { maxFailures: 3, windowMs: 60_000 } } });
+    await using gw = await startTestGateway({
+      token: TOKEN,
+      gateway: { limiter: { maxFailures: 3, windowMs: 60_000 } },
+    });
     for (let i = 0; i < 3; i++) {
       await using s = await openSocket(gw.wsUrl);
       s.sendJson(connect("guess-" + i));
@@ -185,7 +209,8 @@ describe("token guessing from many addresses", () => {
     await using gw = await startTestGateway({ token: TOKEN });
     expect(await getFrom("127.0.0.1", gw.port, "/ready", TOKEN)).toBe(200);
     const statuses: number[] = [];
-    for (let i = 0; i < 200; i++) statuses.push(await getFrom(`127.0.0.${2 + (i % 40)}`, gw.port, "/ready", `guess-${i}`));
+    for (let i = 0; i < 200; i++)
+      statuses.push(await getFrom(`127.0.0.${2 + (i % 40)}`, gw.port, "/ready", `guess-${i}`));
     const wrong = statuses.filter((s) => s === 401).length;
     // Per address 5 guesses would allow all 200; the global limit stops them after 50.
     expect(wrong).toBe(50);
@@ -199,7 +224,8 @@ describe("behind a reverse proxy", () => {
   test("with trusted_proxies, a guesser behind the proxy locks out only itself; X-Forwarded-For from anyone else is ignored", async () => {
     await using gw = await startTestGateway({ token: TOKEN, toml: '[gateway]\ntrusted_proxies = ["127.0.0.5"]\n' });
     // Through the proxy (127.0.0.5): 5 wrong tokens from 203.0.113.9 lock 203.0.113.9 …
-    for (let i = 0; i < 5; i++) expect(await getFrom("127.0.0.5", gw.port, "/ready", `guess-${i}`, "203.0.113.9")).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect(await getFrom("127.0.0.5", gw.port, "/ready", `guess-${i}`, "203.0.113.9")).toBe(401);
     expect(await getFrom("127.0.0.5", gw.port, "/ready", TOKEN, "203.0.113.9")).toBe(429);
     // … not the operator behind the same proxy, and a spoofed left-most entry changes nothing.
     expect(await getFrom("127.0.0.5", gw.port, "/ready", TOKEN, "198.51.100.7")).toBe(200);
@@ -240,7 +266,9 @@ describe("origin and host rules", () => {
 
   test("a DNS-rebinding Host is refused by a gateway without a token", async () => {
     await using gw = await startTestGateway();
-    const res = await fetch(`${gw.url}/ws`, { headers: { host: `evil.example:${gw.port}`, origin: `http://evil.example:${gw.port}` } });
+    const res = await fetch(`${gw.url}/ws`, {
+      headers: { host: `evil.example:${gw.port}`, origin: `http://evil.example:${gw.port}` },
+    });
     expect(res.status).toBe(403);
     // What an operator behind a reverse proxy sees: the reason and the way out.
     const proxied = await fetch(`${gw.url}/ready`, { headers: { host: "bot.example.com" } });
@@ -282,14 +310,26 @@ describe("origin and host rules", () => {
     try {
       await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
       const viaProxy = (path: string, init: RequestInit = {}) =>
-        fetch(`${gw.url}${path}`, { ...init, headers: { host: "bot.example.com", ...(init.headers as Record<string, string>) } });
-      const update = '{"update_id":1,"message":{"message_id":1,"from":{"id":7,"is_bot":false,"first_name":"A"},"chat":{"id":7,"type":"private"},"date":1,"text":"hello"}}';
-      const tg = await viaProxy("/webhook/telegram", { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "proxy-secret-1" }, body: update });
+        fetch(`${gw.url}${path}`, {
+          ...init,
+          headers: { host: "bot.example.com", ...(init.headers as Record<string, string>) },
+        });
+      const update =
+        '{"update_id":1,"message":{"message_id":1,"from":{"id":7,"is_bot":false,"first_name":"A"},"chat":{"id":7,"type":"private"},"date":1,"text":"hello"}}';
+      const tg = await viaProxy("/webhook/telegram", {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "proxy-secret-1" },
+        body: update,
+      });
       expect(tg.status).toBe(200);
       for (let i = 0; i < 200 && sent.length === 0; i++) await Bun.sleep(20);
       expect(sent).toEqual(["hi through the proxy"]);
       // The http channel has no signature: on the public host it is the gateway's own authority, refused.
-      const http = await viaProxy("/webhook/http", { method: "POST", headers: { "content-type": "application/json" }, body: '{"peer":"x","text":"y"}' });
+      const http = await viaProxy("/webhook/http", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: '{"peer":"x","text":"y"}',
+      });
       expect(http.status).toBe(401);
       for (const path of ["/", "/ready", "/ws", "/v1/models"]) {
         const r = await viaProxy(path);
@@ -297,7 +337,10 @@ describe("origin and host rules", () => {
         expect(((await r.json()) as { error: { message: string } }).error.message).toContain("answers only /webhook/");
       }
       // Any other name is still the DNS-rebinding guard's.
-      expect((await fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { host: "evil.example" }, body: update })).status).toBe(403);
+      expect(
+        (await fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { host: "evil.example" }, body: update }))
+          .status,
+      ).toBe(403);
       // Loopback keeps everything.
       expect((await fetch(`${gw.url}/ready`)).status).toBe(200);
     } finally {
@@ -306,10 +349,17 @@ describe("origin and host rules", () => {
   });
 
   test("public_url with a token: the page behind an HTTPS proxy may open /ws from the public origin with no allowed_origins entry", async () => {
-    await using gw = await startTestGateway({ token: TOKEN, toml: '[gateway]\npublic_url = "https://bot.example.com"\n' });
-    await using s = await openSocket(gw.wsUrl, { headers: { host: "bot.example.com", origin: "https://bot.example.com", authorization: `Bearer ${TOKEN}` } });
+    await using gw = await startTestGateway({
+      token: TOKEN,
+      toml: '[gateway]\npublic_url = "https://bot.example.com"\n',
+    });
+    await using s = await openSocket(gw.wsUrl, {
+      headers: { host: "bot.example.com", origin: "https://bot.example.com", authorization: `Bearer ${TOKEN}` },
+    });
     expect((await s.call("ping")).result).toBe("pong");
-    const other = await tryOpenSocket(gw.wsUrl, { headers: { host: "bot.example.com", origin: "https://evil.example", authorization: `Bearer ${TOKEN}` } });
+    const other = await tryOpenSocket(gw.wsUrl, {
+      headers: { host: "bot.example.com", origin: "https://evil.example", authorization: `Bearer ${TOKEN}` },
+    });
     expect(other.ok).toBe(false);
   });
 });
@@ -333,6 +383,8 @@ describe("exposure", () => {
   test("a port in use is a clear error", async () => {
     await using gw = await startTestGateway();
     const config = loadConfig({ EXOCLAW_HOME: "/nonexistent-exoclaw" }, { port: gw.port });
-    await expect(startGateway({ config, log: silentLogger })).rejects.toThrow(`port ${gw.port} on 127.0.0.1 is already in use`);
+    await expect(startGateway({ config, log: silentLogger })).rejects.toThrow(
+      `port ${gw.port} on 127.0.0.1 is already in use`,
+    );
   });
 });

@@ -37,17 +37,25 @@ test("a full queue: chat.send gets -32005 with retry_after_ms, the OpenAI endpoi
   // The OpenAI-compatible endpoint: 429 in OpenAI's error shape with Retry-After, plain and streaming.
   const body = { model: "exoclaw:main", messages: [{ role: "user", content: "hi" }] };
   for (const stream of [false, true]) {
-    const r = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ ...body, stream }) });
+    const r = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ ...body, stream }),
+    });
     expect(r.status).toBe(429);
     expect(Number(r.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(Number(r.headers.get("retry-after-ms"))).toBeGreaterThan(0);
-    expect(await r.json()).toMatchObject({ error: { type: "rate_limit_error", code: "rate_limited", message: expect.stringContaining("busy") } });
+    expect(await r.json()).toMatchObject({
+      error: { type: "rate_limit_error", code: "rate_limited", message: expect.stringContaining("busy") },
+    });
   }
   const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: TOKEN, maxRetries: 0 });
-  const sdkError = await client.chat.completions.create({ model: "exoclaw:main", messages: [{ role: "user", content: "hi" }] }).then(
-    () => null,
-    (e: unknown) => e,
-  );
+  const sdkError = await client.chat.completions
+    .create({ model: "exoclaw:main", messages: [{ role: "user", content: "hi" }] })
+    .then(
+      () => null,
+      (e: unknown) => e,
+    );
   expect(sdkError).toBeInstanceOf(OpenAI.RateLimitError);
   expect((sdkError as InstanceType<typeof OpenAI.RateLimitError>).status).toBe(429);
 
@@ -59,7 +67,10 @@ test("a full queue: chat.send gets -32005 with retry_after_ms, the OpenAI endpoi
   expect(model.seen).toEqual(["from p1", "from p2", "from p3"]);
   // Once the queue has room, the same caller is served.
   const client2 = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: TOKEN, maxRetries: 0 });
-  expect((await client2.chat.completions.create({ model: "exoclaw:main", messages: [{ role: "user", content: "again" }] })).choices[0]!.message.content).toBe("reply:again");
+  expect(
+    (await client2.chat.completions.create({ model: "exoclaw:main", messages: [{ role: "user", content: "again" }] }))
+      .choices[0]!.message.content,
+  ).toBe("reply:again");
   expect(await metric(gw.url, "exoclaw_turn_wait_seconds_count")).toBe(4);
 });
 
@@ -71,13 +82,21 @@ test("queued turns cancelled by chat.cancel or a closed socket leave the queue w
   await waitFor(() => model.waiting.length === 1, "the first turn to run");
   const queued = ws.call("chat.send", { content: "cancel me", peer: "p2" }, 2);
   const other = await openSocket(gw.wsUrl, { headers: { authorization: `Bearer ${TOKEN}` } });
-  other.sendJson({ jsonrpc: "2.0", id: 9, method: "chat.send", params: { content: "gone with the socket", peer: "p3" } });
+  other.sendJson({
+    jsonrpc: "2.0",
+    id: 9,
+    method: "chat.send",
+    params: { content: "gone with the socket", peer: "p3" },
+  });
   await waitFor(async () => (await metric(gw.url, "exoclaw_turns_queued")) === 2, "two turns queued");
 
   expect(((await ws.call("chat.cancel", { id: 2 })) as Msg).result).toEqual({ cancelled: 1 });
   expect(((await queued) as Msg).result).toMatchObject({ stop_reason: "cancelled", text: "" });
   await other[Symbol.asyncDispose]();
-  await waitFor(async () => (await metric(gw.url, "exoclaw_turns_queued")) === 0, "the closed socket's turn to leave the queue");
+  await waitFor(
+    async () => (await metric(gw.url, "exoclaw_turns_queued")) === 0,
+    "the closed socket's turn to leave the queue",
+  );
   // Room again: a new turn queues instead of being refused.
   const later = ws.call("chat.send", { content: "later", peer: "p4" }, 3);
   model.open();
@@ -89,7 +108,10 @@ test("queued turns cancelled by chat.cancel or a closed socket leave the queue w
 
 test("max_concurrent_turns is reloadable: raising it starts the waiting turns", async () => {
   const model = gatedModel();
-  await using gw = await startTestGateway({ toml: "[gateway]\nmax_concurrent_turns = 1\n", streamFor: () => model.stream });
+  await using gw = await startTestGateway({
+    toml: "[gateway]\nmax_concurrent_turns = 1\n",
+    streamFor: () => model.stream,
+  });
   await using ws = await openSocket(gw.wsUrl);
   const turns = [1, 2, 3].map((n) => ws.call("chat.send", { content: `t${n}`, peer: `p${n}` }, n));
   await waitFor(() => model.waiting.length === 1, "one turn running");

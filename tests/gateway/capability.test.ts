@@ -14,7 +14,10 @@ test("a refused check applies nothing; an accepted config reaches every module's
   using home = tempDir();
   const live = new LiveConfig(loadConfig({ EXOCLAW_HOME: home.path }));
   const seen: string[] = [];
-  const a: Capability = { name: "a", reload: (next) => void seen.push(`a:${next.memory.episodic_turns}:${live.current === next}`) };
+  const a: Capability = {
+    name: "a",
+    reload: (next) => void seen.push(`a:${next.memory.episodic_turns}:${live.current === next}`),
+  };
   const b: Capability = {
     name: "b",
     check: (next) => {
@@ -29,7 +32,9 @@ test("a refused check applies nothing; an accepted config reaches every module's
   expect(live.current).toBe(before);
   expect(seen).toEqual([]);
   home.file("config.toml", "[memory]\nepisodic_turns = 3\n");
-  expect(modules.reload(loadConfig({ EXOCLAW_HOME: home.path }), (c) => live.replace(c))).toEqual([{ key: "b.key", reason: "b reads it at start" }]);
+  expect(modules.reload(loadConfig({ EXOCLAW_HOME: home.path }), (c) => live.replace(c))).toEqual([
+    { key: "b.key", reason: "b reads it at start" },
+  ]);
   expect(seen).toEqual(["a:3:true"]);
 });
 

@@ -22,7 +22,10 @@ function model(answer: (req: ChatRequest, n: number) => StreamEvent[], opts: { d
       if (opts.delayMs) await Bun.sleep(opts.delayMs);
       if (signal.aborted) {
         aborted.push(n);
-        yield { type: "error", error: new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }) };
+        yield {
+          type: "error",
+          error: new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }),
+        };
         return;
       }
       yield ev;
@@ -36,15 +39,21 @@ const lastUserText = (req: ChatRequest) => {
   return (m?.parts[0] as { text?: string } | undefined)?.text ?? "";
 };
 const echoModel = (opts = {}) =>
-  model((req) => [
-    { type: "text", text: "you said: " },
-    { type: "text", text: lastUserText(req) },
-    { type: "usage", input_tokens: 7, output_tokens: 3 },
-    { type: "done", stop_reason: "end_turn" },
-  ], opts);
+  model(
+    (req) => [
+      { type: "text", text: "you said: " },
+      { type: "text", text: lastUserText(req) },
+      { type: "usage", input_tokens: 7, output_tokens: 3 },
+      { type: "done", stop_reason: "end_turn" },
+    ],
+    opts,
+  );
 
 const eventsFor = (s: TestSocket, id: unknown) =>
-  s.received.map((r) => r.value as Msg).filter((m) => m.method === "chat.event" && m.params.id === id).map((m) => m.params);
+  s.received
+    .map((r) => r.value as Msg)
+    .filter((m) => m.method === "chat.event" && m.params.id === id)
+    .map((m) => m.params);
 
 describe("chat.send", () => {
   test("streams chat.event notifications with seq, then the result; the turn is stored", async () => {
@@ -61,14 +70,30 @@ describe("chat.send", () => {
       stop_reason: "end_turn",
     });
     const events = eventsFor(ws, 1);
-    expect(events.map((e) => [e.seq, e.event])).toEqual([[1, "text"], [2, "text"], [3, "usage"], [4, "done"]]);
+    expect(events.map((e) => [e.seq, e.event])).toEqual([
+      [1, "text"],
+      [2, "text"],
+      [3, "usage"],
+      [4, "done"],
+    ]);
     expect(events.every((e) => e.session === "main:ws:local:main")).toBe(true);
     const hist = (await ws.call("chat.history", { session: "main:ws:local:main" })) as Msg;
-    expect(hist.result.messages.map((x: Msg) => [x.role, x.parts[0].text])).toEqual([["user", "héllo 🦀"], ["assistant", "you said: héllo 🦀"]]);
+    expect(hist.result.messages.map((x: Msg) => [x.role, x.parts[0].text])).toEqual([
+      ["user", "héllo 🦀"],
+      ["assistant", "you said: héllo 🦀"],
+    ]);
     expect(hist.result.messages[1].meta).toMatchObject({ provider: "anthropic", stop_reason: "end_turn" });
     // Usage is recorded from the provider's counts and shows in status.
-    expect(await gw.store.sumUsage({ session: "main:ws:local:main" })).toMatchObject({ calls: 1, input_tokens: 7, output_tokens: 3 });
-    expect(((await ws.call("status")) as Msg).result.usage_today).toMatchObject({ calls: 1, input_tokens: 7, output_tokens: 3 });
+    expect(await gw.store.sumUsage({ session: "main:ws:local:main" })).toMatchObject({
+      calls: 1,
+      input_tokens: 7,
+      output_tokens: 3,
+    });
+    expect(((await ws.call("status")) as Msg).result.usage_today).toMatchObject({
+      calls: 1,
+      input_tokens: 7,
+      output_tokens: 3,
+    });
   });
 
   test("history is sent back to the model on the next turn", async () => {
@@ -103,7 +128,15 @@ describe("chat.send", () => {
     // then the new message — never the whole history, and nothing recent dropped.
     const sent = m.requests.at(-1)!.messages;
     expect(sent.map((x) => (x.parts[0] as { text: string }).text)).toEqual([
-      "turn 3", "you said: turn 3", "turn 4", "you said: turn 4", "turn 5", "you said: turn 5", "turn 6", "you said: turn 6", "turn 7",
+      "turn 3",
+      "you said: turn 3",
+      "turn 4",
+      "you said: turn 4",
+      "turn 5",
+      "you said: turn 5",
+      "turn 6",
+      "you said: turn 6",
+      "turn 7",
     ]);
     expect(sent[0]!.role).toBe("user");
     expect((sent.at(-1)!.parts[0] as { text: string }).text).toBe("turn 7");
@@ -111,7 +144,10 @@ describe("chat.send", () => {
 
   test("bindings route to agents; an explicit agent wins; an unknown agent is -32006; bad params -32602", async () => {
     using home = tempDir();
-    home.file("config.toml", '[[agents]]\nid = "main"\n[[agents]]\nid = "helper"\nsystem_prompt = "You help."\n[[bindings]]\nagent = "helper"\npeer = "vip"\n');
+    home.file(
+      "config.toml",
+      '[[agents]]\nid = "main"\n[[agents]]\nid = "helper"\nsystem_prompt = "You help."\n[[bindings]]\nagent = "helper"\npeer = "vip"\n',
+    );
     const m = echoModel();
     await using gw = await startTestGateway({ home: home.path, streamFor: () => m.stream });
     await using ws = await openSocket(gw.wsUrl);
@@ -120,16 +156,26 @@ describe("chat.send", () => {
     expect(m.requests[0]!.system).toBe("You help.");
     const explicit = (await ws.call("chat.send", { content: "hi", agent: "main", peer: "vip" })) as Msg;
     expect(explicit.result).toMatchObject({ agent: "main", session: "main:ws:local:vip", matched_by: "explicit" });
-    expect(((await ws.call("chat.send", { content: "hi", agent: "ghost" })) as Msg).error).toMatchObject({ code: -32006 });
-    expect(((await ws.call("chat.send", { content: "" })) as Msg).error).toMatchObject({ code: -32602, data: { field: "content" } });
-    expect(((await ws.call("chat.send", { content: "x", channel: "Bad Channel" })) as Msg).error).toMatchObject({ code: -32602, data: { field: "channel" } });
+    expect(((await ws.call("chat.send", { content: "hi", agent: "ghost" })) as Msg).error).toMatchObject({
+      code: -32006,
+    });
+    expect(((await ws.call("chat.send", { content: "" })) as Msg).error).toMatchObject({
+      code: -32602,
+      data: { field: "content" },
+    });
+    expect(((await ws.call("chat.send", { content: "x", channel: "Bad Channel" })) as Msg).error).toMatchObject({
+      code: -32602,
+      data: { field: "channel" },
+    });
   });
 
   test("turns of one session run one at a time, in arrival order", async () => {
     const m = echoModel({ delayMs: 5 });
     await using gw = await startTestGateway({ streamFor: () => m.stream });
     await using ws = await openSocket(gw.wsUrl);
-    const replies = await Promise.all(["one", "two", "three"].map((c, i) => ws.call("chat.send", { content: c, peer: "same" }, `r${i}`)));
+    const replies = await Promise.all(
+      ["one", "two", "three"].map((c, i) => ws.call("chat.send", { content: c, peer: "same" }, `r${i}`)),
+    );
     expect(replies.map((r) => (r as Msg).result.text)).toEqual(["you said: one", "you said: two", "you said: three"]);
     // Each turn saw every earlier turn: they did not interleave.
     expect(m.requests.map((r) => r.messages.length)).toEqual([1, 3, 5]);
@@ -140,14 +186,29 @@ describe("chat.send", () => {
     await using gw = await startTestGateway({ streamFor: () => m.stream });
     const sockets = await Promise.all(Array.from({ length: 20 }, () => openSocket(gw.wsUrl)));
     try {
-      const results = await Promise.all(sockets.map((s, i) => Promise.all([s.call("chat.send", { content: `s${i}a`, peer: `p${i}` }, "A"), s.call("chat.send", { content: `s${i}b`, peer: `q${i}` }, "B")])));
+      const results = await Promise.all(
+        sockets.map((s, i) =>
+          Promise.all([
+            s.call("chat.send", { content: `s${i}a`, peer: `p${i}` }, "A"),
+            s.call("chat.send", { content: `s${i}b`, peer: `q${i}` }, "B"),
+          ]),
+        ),
+      );
       results.forEach(([a, b], i) => {
         expect((a as Msg).result.text).toBe(`you said: s${i}a`);
         expect((b as Msg).result.text).toBe(`you said: s${i}b`);
-        for (const [id, text] of [["A", `s${i}a`], ["B", `s${i}b`]] as const) {
+        for (const [id, text] of [
+          ["A", `s${i}a`],
+          ["B", `s${i}b`],
+        ] as const) {
           const ev = eventsFor(sockets[i]!, id);
           expect(ev.map((e) => e.seq)).toEqual([1, 2, 3, 4]);
-          expect(ev.filter((e) => e.event === "text").map((e) => e.data).join("")).toBe(`you said: ${text}`);
+          expect(
+            ev
+              .filter((e) => e.event === "text")
+              .map((e) => e.data)
+              .join(""),
+          ).toBe(`you said: ${text}`);
         }
       });
     } finally {
@@ -181,18 +242,34 @@ describe("chat.send", () => {
   });
 
   test("a provider failure is an error event and stop_reason error; the gateway keeps serving", async () => {
-    const m = model(() => [{ type: "error", error: new ProviderError("openai", "openai: authentication failed (401) — check the API key", { status: 401 }) }]);
+    const m = model(() => [
+      {
+        type: "error",
+        error: new ProviderError("openai", "openai: authentication failed (401) — check the API key", { status: 401 }),
+      },
+    ]);
     await using gw = await startTestGateway({ streamFor: () => m.stream });
     await using ws = await openSocket(gw.wsUrl);
     const r = (await ws.call("chat.send", { content: "hi" }, 9)) as Msg;
     expect(r.result.stop_reason).toBe("error");
     expect(eventsFor(ws, 9).map((e) => e.event)).toEqual(["error", "done"]);
-    expect(eventsFor(ws, 9)[0].data).toEqual({ code: -32003, message: "openai: authentication failed (401) — check the API key", provider: "openai" });
+    expect(eventsFor(ws, 9)[0].data).toEqual({
+      code: -32003,
+      message: "openai: authentication failed (401) — check the API key",
+      provider: "openai",
+    });
     expect((await ws.call("ping")).result).toBe("pong");
   });
 
   test("a turn that failed before the model answered leaves no dangling user message; the retry's history is clean", async () => {
-    const m = model((_, n) => (n === 1 ? [{ type: "error", error: new ProviderError("openai", "openai: overloaded (529)", { status: 529 }) }] : [{ type: "text", text: "here now" }, { type: "done", stop_reason: "end_turn" }]));
+    const m = model((_, n) =>
+      n === 1
+        ? [{ type: "error", error: new ProviderError("openai", "openai: overloaded (529)", { status: 529 }) }]
+        : [
+            { type: "text", text: "here now" },
+            { type: "done", stop_reason: "end_turn" },
+          ],
+    );
     await using gw = await startTestGateway({ streamFor: () => m.stream });
     await using ws = await openSocket(gw.wsUrl);
     expect(((await ws.call("chat.send", { content: "hello?", peer: "d" })) as Msg).result.stop_reason).toBe("error");
@@ -211,8 +288,14 @@ describe("chat.send", () => {
     home.file("config.toml", `[[plugins]]\nname = "echo"\npath = "plugins/echo.wasm"\nsha256 = "${pin}"\n`);
     const m = model((req, n) =>
       n === 1
-        ? [{ type: "tool_call", id: "tu1", name: "echo", input: { text: "from wasm ✓" } }, { type: "done", stop_reason: "tool_use" }]
-        : [{ type: "text", text: `tool said: ${(req.messages.at(-1)!.parts[0] as { content: string }).content}` }, { type: "done", stop_reason: "end_turn" }],
+        ? [
+            { type: "tool_call", id: "tu1", name: "echo", input: { text: "from wasm ✓" } },
+            { type: "done", stop_reason: "tool_use" },
+          ]
+        : [
+            { type: "text", text: `tool said: ${(req.messages.at(-1)!.parts[0] as { content: string }).content}` },
+            { type: "done", stop_reason: "end_turn" },
+          ],
     );
     await using gw = await startTestGateway({ home: home.path, streamFor: () => m.stream });
     await using ws = await openSocket(gw.wsUrl);
@@ -227,8 +310,15 @@ describe("chat.send", () => {
 
 describe("budgets and usage", () => {
   test("over budget, the turn stops with stop_reason budget, an error event -32002, and no model call", async () => {
-    const m = model(() => [{ type: "text", text: "ok" }, { type: "usage", input_tokens: 320, output_tokens: 3 }, { type: "done", stop_reason: "end_turn" }]);
-    await using gw = await startTestGateway({ toml: '[[agents]]\nid = "main"\nmax_tokens = 100\n[budgets]\nsession_tokens = 400\n', streamFor: () => m.stream });
+    const m = model(() => [
+      { type: "text", text: "ok" },
+      { type: "usage", input_tokens: 320, output_tokens: 3 },
+      { type: "done", stop_reason: "end_turn" },
+    ]);
+    await using gw = await startTestGateway({
+      toml: '[[agents]]\nid = "main"\nmax_tokens = 100\n[budgets]\nsession_tokens = 400\n',
+      streamFor: () => m.stream,
+    });
     await using ws = await openSocket(gw.wsUrl);
     // The estimate (prompt with the tool schemas + max_tokens, under 400) fits; the call then really uses 323 tokens.
     expect(((await ws.call("chat.send", { content: "hi", peer: "b" })) as Msg).result.stop_reason).toBe("end_turn");

@@ -13,7 +13,11 @@ describe("HTTP surface", () => {
 
   test("unknown routes are 404 JSON", async () => {
     await using gw = await startTestGateway();
-    for (const [method, path] of [["GET", "/nope"], ["POST", "/api/x"], ["DELETE", "/health/x"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/nope"],
+      ["POST", "/api/x"],
+      ["DELETE", "/health/x"],
+    ] as const) {
       const res = await fetch(`${gw.url}${path}`, { method });
       expect(res.status).toBe(404);
       expect(res.headers.get("content-type")).toContain("application/json");
@@ -54,21 +58,51 @@ describe("HTTP surface", () => {
     const auth = { authorization: `Bearer ${token}` };
     const cases: [string, Promise<Response>, number, string][] = [
       ["/ws without an upgrade", fetch(`${gw.url}/ws`, { headers: auth }), 426, "upgrade_required"],
-      ["a foreign Origin", fetch(`${gw.url}/ready`, { headers: { ...auth, origin: "https://evil.example" } }), 403, "forbidden"],
+      [
+        "a foreign Origin",
+        fetch(`${gw.url}/ready`, { headers: { ...auth, origin: "https://evil.example" } }),
+        403,
+        "forbidden",
+      ],
       ["/ready without the token", fetch(`${gw.url}/ready`), 401, "unauthorized"],
-      ["/metrics with a wrong token", fetch(`${gw.url}/metrics`, { headers: { authorization: "Bearer nope" } }), 401, "unauthorized"],
-      ["an unknown channel", fetch(`${gw.url}/webhook/ghost`, { method: "POST", headers: auth, body: "{}" }), 404, "not_found"],
-      ["the http channel without the token", fetch(`${gw.url}/webhook/http`, { method: "POST", body: "{}" }), 401, "unauthorized"],
+      [
+        "/metrics with a wrong token",
+        fetch(`${gw.url}/metrics`, { headers: { authorization: "Bearer nope" } }),
+        401,
+        "unauthorized",
+      ],
+      [
+        "an unknown channel",
+        fetch(`${gw.url}/webhook/ghost`, { method: "POST", headers: auth, body: "{}" }),
+        404,
+        "not_found",
+      ],
+      [
+        "the http channel without the token",
+        fetch(`${gw.url}/webhook/http`, { method: "POST", body: "{}" }),
+        401,
+        "unauthorized",
+      ],
     ];
     for (const [name, res, status, code] of cases) {
       const r = await res;
       const body = (await r.json()) as { error: { code: string; message: string } };
       expect([name, r.status, r.headers.get("content-type")]).toEqual([name, status, "application/json"]);
-      expect([name, Object.keys(body), Object.keys(body.error), body.error.code, typeof body.error.message]).toEqual([name, ["error"], ["code", "message"], code, "string"]);
+      expect([name, Object.keys(body), Object.keys(body.error), body.error.code, typeof body.error.message]).toEqual([
+        name,
+        ["error"],
+        ["code", "message"],
+        code,
+        "string",
+      ]);
     }
     // /mcp speaks JSON-RPC over HTTP: its errors are JSON-RPC error objects, code and status from the same table.
     const mcp = await fetch(`${gw.url}/mcp`, { headers: auth });
     expect([mcp.status, mcp.headers.get("allow")]).toEqual([405, "POST"]);
-    expect(await mcp.json()).toEqual({ jsonrpc: "2.0", error: { code: -32000, message: "method not allowed: this MCP endpoint is stateless (POST only)" }, id: null });
+    expect(await mcp.json()).toEqual({
+      jsonrpc: "2.0",
+      error: { code: -32000, message: "method not allowed: this MCP endpoint is stateless (POST only)" },
+      id: null,
+    });
   });
 });

@@ -46,11 +46,15 @@ describe("chat module: openai_compat and mcp follow a reload", () => {
       home.file("config.toml", "[gateway]\nmcp = true\n");
       expect(((await ws.call("config.reload")) as Msg).error).toBeUndefined();
       // Mounted now: the MCP endpoint's own answer to a request without the Bearer.
-      const r = await fetch(`${gw.url}/mcp`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" });
+      const r = await fetch(`${gw.url}/mcp`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      });
       expect(r.status).toBe(401);
       expect(r.headers.get("www-authenticate")).toBe("Bearer");
     }
-    home.file("config.toml", "[[agents]]\nid = \"main\"\n");
+    home.file("config.toml", '[[agents]]\nid = "main"\n');
     await using gw = await startTestGateway({ home: home.path });
     await using ws = await openSocket(gw.wsUrl);
     home.file("config.toml", '[[agents]]\nid = "main"\n\n[[agents]]\nid = "second"\n\n[gateway]\nmcp = true\n');
@@ -68,21 +72,33 @@ describe("keys only a restart applies are said, not silently kept", () => {
     home.file("config.toml", "");
     await using gw = await startTestGateway({ home: home.path });
     await using ws = await openSocket(gw.wsUrl);
-    home.file("config.toml", '[gateway]\nport = 7777\nmax_concurrent_turns = 4\n\n[store]\nkind = "memory"\n\n[[plugins]]\nname = "echo"\npath = "builtin:echo"\n');
+    home.file(
+      "config.toml",
+      '[gateway]\nport = 7777\nmax_concurrent_turns = 4\n\n[store]\nkind = "memory"\n\n[[plugins]]\nname = "echo"\npath = "builtin:echo"\n',
+    );
     const r = (await ws.call("config.reload")) as Msg;
     // loadConfig's port override (the test's port 0) wins, as a --port flag would: the file's port is not a change.
     expect(r.result.restart_required.map((n: Msg) => n.key).sort()).toEqual(["plugins.echo", "store.kind"]);
-    expect(r.result.restart_required.find((n: Msg) => n.key === "plugins.echo").reason).toContain("exoclaw plugin load echo");
+    expect(r.result.restart_required.find((n: Msg) => n.key === "plugins.echo").reason).toContain(
+      "exoclaw plugin load echo",
+    );
     expect(gw.logs.some((l) => l.includes("config change needs a restart: store.kind"))).toBe(true);
     // Still serving on the same store, with the reloadable part applied.
     expect(((await ws.call("status")) as Msg).result.store.kind).toBe("sqlite");
     home.file("config.toml", '[gateway]\nallowed_origins = ["https://chat.example.com"]\n');
     const again = (await ws.call("config.reload")) as Msg;
     // Back to what runs for store and plugins; one listener key changed.
-    expect(again.result.restart_required).toEqual([{ key: "gateway.allowed_origins", reason: "the listener reads it at start" }]);
+    expect(again.result.restart_required).toEqual([
+      { key: "gateway.allowed_origins", reason: "the listener reads it at start" },
+    ]);
     // `plugin load` applies an entry now: the next reload has nothing to say about it.
     home.file("config.toml", '[[plugins]]\nname = "echo"\npath = "builtin:echo"\n');
-    expect(((await ws.call("config.reload")) as Msg).result.restart_required).toEqual([{ key: "plugins.echo", reason: "[[plugins]] entries are loaded at start; run `exoclaw plugin load echo` to apply it now" }]);
+    expect(((await ws.call("config.reload")) as Msg).result.restart_required).toEqual([
+      {
+        key: "plugins.echo",
+        reason: "[[plugins]] entries are loaded at start; run `exoclaw plugin load echo` to apply it now",
+      },
+    ]);
     expect(((await ws.call("plugin.load", { name: "echo" })) as Msg).error).toBeUndefined();
     expect(((await ws.call("config.reload")) as Msg).result.restart_required).toBeUndefined();
   });
@@ -115,7 +131,10 @@ describe("bus module: [bus] nats_url follows a reload", () => {
         await listener.publish("probe", new Uint8Array([1]));
         if (await Promise.race([probe.next().then(() => true), Bun.sleep(50).then(() => false)])) break;
       }
-      const r = await fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify({ peer: "p1", text: "hi", id: "m1" }) });
+      const r = await fetch(`${gw.url}/webhook/http`, {
+        method: "POST",
+        body: JSON.stringify({ peer: "p1", text: "hi", id: "m1" }),
+      });
       expect(r.status).toBe(200);
       const m = await Promise.race([sub.next(), Bun.sleep(3000).then(() => null)]);
       expect(m?.value?.subject).toBe("exoclaw.http.default.p1");
@@ -138,12 +157,29 @@ describe("channels module: built-in channel plugins load through the plugin regi
     expect((await list()).map((p) => [p.name, p.state, p.kind])).toEqual([["http", "loaded", "channel"]]);
     // The path the channels module takes for a built-in it needs (src/channels/module.ts), with one
     // that cannot load: a refusal is recorded, never thrown.
-    const entry = { name: "ghost", path: "builtin:ghost", allowed_hosts: [], allowed_paths: {}, secrets: [], memory_mb: 32, timeout_ms: 10_000, config: {} };
+    const entry = {
+      name: "ghost",
+      path: "builtin:ghost",
+      allowed_hosts: [],
+      allowed_paths: {},
+      secrets: [],
+      memory_mb: 32,
+      timeout_ms: 10_000,
+      config: {},
+    };
     await gw.plugins.require([entry], gw.home);
-    expect((await list()).find((p) => p.name === "ghost")).toEqual({ name: "ghost", state: "error", error: "plugin ghost: no built-in plugin builtin:ghost" });
+    expect((await list()).find((p) => p.name === "ghost")).toEqual({
+      name: "ghost",
+      state: "error",
+      error: "plugin ghost: no built-in plugin builtin:ghost",
+    });
     const ready = (await (await fetch(`${gw.url}/ready`)).json()) as Msg;
     expect(ready.plugins).toEqual({ loaded: 1, failed: ["ghost"] });
-    expect(((await ws.call("status")) as Msg).result.plugins).toContainEqual({ name: "ghost", state: "error", error: "plugin ghost: no built-in plugin builtin:ghost" });
+    expect(((await ws.call("status")) as Msg).result.plugins).toContainEqual({
+      name: "ghost",
+      state: "error",
+      error: "plugin ghost: no built-in plugin builtin:ghost",
+    });
     expect(gw.logs.some((l) => l.includes('"msg":"channel plugin refused"') && l.includes("ghost"))).toBe(true);
   });
 });

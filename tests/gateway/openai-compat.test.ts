@@ -48,7 +48,12 @@ describe("OpenAI-compatible endpoint", () => {
   test("streaming completion through the official client, with usage", async () => {
     await using gw = await start();
     const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: TOKEN });
-    const chunks = await client.chat.completions.create({ model: "exoclaw:main", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "stream me" }] });
+    const chunks = await client.chat.completions.create({
+      model: "exoclaw:main",
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: "user", content: "stream me" }],
+    });
     let text = "";
     let finish: string | null = null;
     let usage: unknown = null;
@@ -64,10 +69,18 @@ describe("OpenAI-compatible endpoint", () => {
 
   test("x-exoclaw-session continues a stored session", async () => {
     await using gw = await start();
-    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: TOKEN, defaultHeaders: { "x-exoclaw-session": "alice" } });
+    const client = new OpenAI({
+      baseURL: `${gw.url}/v1`,
+      apiKey: TOKEN,
+      defaultHeaders: { "x-exoclaw-session": "alice" },
+    });
     await client.chat.completions.create({ model: "exoclaw:main", messages: [{ role: "user", content: "one" }] });
     await client.chat.completions.create({ model: "exoclaw:main", messages: [{ role: "user", content: "two" }] });
-    expect(requests.at(-1)!.messages.map((m) => (m.parts[0] as { text: string }).text)).toEqual(["one", "Echo: one ✓", "two"]);
+    expect(requests.at(-1)!.messages.map((m) => (m.parts[0] as { text: string }).text)).toEqual([
+      "one",
+      "Echo: one ✓",
+      "two",
+    ]);
     expect((await gw.store.getSession("main:openai:local:alice"))?.message_count).toBe(4);
   });
 
@@ -78,10 +91,20 @@ describe("OpenAI-compatible endpoint", () => {
     expect(models.data.map((m) => m.id)).toEqual(["exoclaw:main"]);
     const wrong = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: "wrong", maxRetries: 0 });
     // The client's promises are thenables, not Promises: settle them explicitly.
-    const settle = (p: PromiseLike<unknown>) => Promise.resolve(p).then(() => null, (e: unknown) => e);
+    const settle = (p: PromiseLike<unknown>) =>
+      Promise.resolve(p).then(
+        () => null,
+        (e: unknown) => e,
+      );
     expect(await settle(wrong.models.list())).toMatchObject({ status: 401 });
-    expect(await settle(client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "x" }] }))).toMatchObject({ status: 404, code: "model_not_found" });
-    const bad = await fetch(`${gw.url}/v1/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}` }, body: "{not json" });
+    expect(
+      await settle(client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "x" }] })),
+    ).toMatchObject({ status: 404, code: "model_not_found" });
+    const bad = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: "{not json",
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { type: string } }).error.type).toBe("invalid_request_error");
   });

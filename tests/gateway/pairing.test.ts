@@ -32,10 +32,26 @@ test("pairing RPCs: list pending and approved, approve by code (any case, dashes
   const list = (await ws.call("pairing.list")) as Msg;
   // The expired code is not listed.
   expect(list.result.pairings).toEqual([
-    { person: "telegram:bot:1", channel: "telegram", status: "pending", code: "ABCD2345", created_at: 1_000, expires_at: later },
-    { person: "slack:A1:U9", channel: "slack", status: "pending", code: "WXYZ6789", created_at: 1_000, expires_at: later },
+    {
+      person: "telegram:bot:1",
+      channel: "telegram",
+      status: "pending",
+      code: "ABCD2345",
+      created_at: 1_000,
+      expires_at: later,
+    },
+    {
+      person: "slack:A1:U9",
+      channel: "slack",
+      status: "pending",
+      code: "WXYZ6789",
+      created_at: 1_000,
+      expires_at: later,
+    },
   ]);
-  expect(((await ws.call("pairing.list", { channel: "slack" })) as Msg).result.pairings.map((p: Msg) => p.person)).toEqual(["slack:A1:U9"]);
+  expect(
+    ((await ws.call("pairing.list", { channel: "slack" })) as Msg).result.pairings.map((p: Msg) => p.person),
+  ).toEqual(["slack:A1:U9"]);
 
   const approved = (await ws.call("pairing.approve", { code: "abcd-2345" })) as Msg;
   expect(approved.result).toMatchObject({ person: "telegram:bot:1", channel: "telegram", status: "approved" });
@@ -43,14 +59,20 @@ test("pairing RPCs: list pending and approved, approve by code (any case, dashes
   expect(await gw.store.getPairing("telegram:bot:1")).toMatchObject({ status: "approved", code: null });
 
   const used = (await ws.call("pairing.approve", { code: "ABCD2345" })) as Msg;
-  expect(used.error).toMatchObject({ code: -32006, message: expect.stringContaining("no pending pairing code ABCD2345") });
+  expect(used.error).toMatchObject({
+    code: -32006,
+    message: expect.stringContaining("no pending pairing code ABCD2345"),
+  });
   expect(((await ws.call("pairing.approve", { code: "EXPD2345" })) as Msg).error.code).toBe(-32006);
   const bad = (await ws.call("pairing.approve", {})) as Msg;
   expect(bad.error.code).toBe(-32602);
   expect(bad.error.message).toContain("code");
   expect(((await ws.call("pairing.approve", { code: "X", extra: 1 })) as Msg).error.code).toBe(-32602);
 
-  expect(((await ws.call("pairing.revoke", { person: "telegram:bot:1" })) as Msg).result).toMatchObject({ person: "telegram:bot:1", status: "approved" });
+  expect(((await ws.call("pairing.revoke", { person: "telegram:bot:1" })) as Msg).result).toMatchObject({
+    person: "telegram:bot:1",
+    status: "approved",
+  });
   expect(((await ws.call("pairing.revoke", { person: "telegram:bot:1" })) as Msg).error.code).toBe(-32006);
   expect(((await ws.call("pairing.revoke", { person: 7 })) as Msg).error.code).toBe(-32602);
   expect(((await ws.call("pairing.list")) as Msg).result.pairings.map((p: Msg) => p.person)).toEqual(["slack:A1:U9"]);

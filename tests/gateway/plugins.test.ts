@@ -29,9 +29,15 @@ describe("plugins in the gateway", () => {
     await using gw = await startTestGateway({ home: home.path });
     await using ws = await openSocket(gw.wsUrl);
     const list = ((await ws.call("plugin.list")) as Msg).result.plugins;
-    expect(list.map((p: Msg) => [p.name, p.state, p.kind])).toEqual([["echo", "loaded", "tool"], ["hostile", "loaded", "tool"]]);
+    expect(list.map((p: Msg) => [p.name, p.state, p.kind])).toEqual([
+      ["echo", "loaded", "tool"],
+      ["hostile", "loaded", "tool"],
+    ]);
     expect(list[0].tools).toEqual(["echo"]);
-    expect(((await ws.call("status")) as Msg).result.plugins).toEqual([{ name: "echo", state: "loaded" }, { name: "hostile", state: "loaded" }]);
+    expect(((await ws.call("status")) as Msg).result.plugins).toEqual([
+      { name: "echo", state: "loaded" },
+      { name: "hostile", state: "loaded" },
+    ]);
   });
 
   test("a plugin that loops forever is stopped while the gateway keeps answering ping", async () => {
@@ -44,7 +50,10 @@ describe("plugins in the gateway", () => {
       await Bun.sleep(50);
     }
     expect(await spinning).toBe("plugin hostile timed out after 1500 ms and was stopped");
-    expect(await gw.plugins.host.callTool("echo", "echo", { text: "after" })).toEqual({ content: "after", is_error: false });
+    expect(await gw.plugins.host.callTool("echo", "echo", { text: "after" })).toEqual({
+      content: "after",
+      is_error: false,
+    });
   });
 
   test("a plugin changed on disk after approval is refused; the gateway and other plugins carry on", async () => {
@@ -73,9 +82,15 @@ describe("plugins in the gateway", () => {
     home.file("config.toml", config);
     const loaded = (await ws.call("plugin.load", { name: "echo" })) as Msg;
     expect(loaded.result).toMatchObject({ name: "echo", state: "loaded", tools: ["echo"] });
-    expect(((await ws.call("plugin.unload", { name: "echo" })) as Msg).result).toEqual({ name: "echo", unloaded: true });
+    expect(((await ws.call("plugin.unload", { name: "echo" })) as Msg).result).toEqual({
+      name: "echo",
+      unloaded: true,
+    });
     expect(((await ws.call("plugin.unload", { name: "echo" })) as Msg).error.code).toBe(-32006);
     expect(((await ws.call("plugin.load", { name: "ghost" })) as Msg).error.code).toBe(-32006);
-    expect(((await ws.call("plugin.load", { name: "../x" })) as Msg).error).toMatchObject({ code: -32602, data: { field: "name" } });
+    expect(((await ws.call("plugin.load", { name: "../x" })) as Msg).error).toMatchObject({
+      code: -32602,
+      data: { field: "name" },
+    });
   });
 });

@@ -19,7 +19,13 @@ describe("/ready and /metrics", () => {
     const auth = { headers: { authorization: `Bearer ${TOKEN}` } };
     const ready = await fetch(`${gw.url}/ready`, auth);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: "ready", ready: true, store: { kind: "sqlite", ok: true }, bus: { mode: "local" }, plugins: { loaded: 0, failed: [] } });
+    expect(await ready.json()).toEqual({
+      status: "ready",
+      ready: true,
+      store: { kind: "sqlite", ok: true },
+      bus: { mode: "local" },
+      plugins: { loaded: 0, failed: [] },
+    });
 
     await using ws = await openSocket(gw.wsUrl, { headers: { authorization: `Bearer ${TOKEN}` } });
     await ws.call("ping");

@@ -18,10 +18,17 @@ describe("reloading bindings without a restart", () => {
     await using ws = await openSocket(gw.wsUrl);
     const r = (await ws.call("config.reload")) as Msg;
     expect(r.result).toEqual({ file: `${home.path}/config.toml`, bindings: 1, agents: ["main", "family"] });
-    expect(gw.app.route(mum)).toEqual({ agent: "family", session: "family:telegram:bot1:1001", matched_by: "binding.peer" });
+    expect(gw.app.route(mum)).toEqual({
+      agent: "family",
+      session: "family:telegram:bot1:1001",
+      matched_by: "binding.peer",
+    });
     expect(((await ws.call("status")) as Msg).result.router).toEqual({ bindings: 1 });
     const agents = ((await ws.call("agent.list")) as Msg).result.agents;
-    expect(agents.map((a: Msg) => [a.id, a.provider, a.default])).toEqual([["main", "anthropic", true], ["family", "ollama", false]]);
+    expect(agents.map((a: Msg) => [a.id, a.provider, a.default])).toEqual([
+      ["main", "anthropic", true],
+      ["family", "ollama", false],
+    ]);
   });
 
   test("an invalid config on reload is refused and the old bindings stay", async () => {
@@ -41,9 +48,13 @@ describe("reloading bindings without a restart", () => {
     home.file("config.toml", AGENTS);
     const env = { EXOCLAW_HOME: home.path };
     await using gw = await spawnGateway(["--port", "0"], env);
-    const bindings = async () => JSON.parse((await runExoclaw(["status", "--json", "--port", String(gw.port)], env)).stdout).router.bindings;
+    const bindings = async () =>
+      JSON.parse((await runExoclaw(["status", "--json", "--port", String(gw.port)], env)).stdout).router.bindings;
     expect(await bindings()).toBe(0);
-    home.file("config.toml", AGENTS + '[[bindings]]\nagent = "family"\nchannel = "discord"\n\n[[bindings]]\nagent = "main"\nguild = "g1"\n');
+    home.file(
+      "config.toml",
+      AGENTS + '[[bindings]]\nagent = "family"\nchannel = "discord"\n\n[[bindings]]\nagent = "main"\nguild = "g1"\n',
+    );
     process.kill(gw.pid, "SIGHUP");
     for (let i = 0; i < 100 && (await bindings()) !== 2; i++) await Bun.sleep(50);
     expect(await bindings()).toBe(2);
@@ -54,8 +65,16 @@ describe("reloading bindings without a restart", () => {
 test("config.reload picks up a newly configured channel, loading its built-in plugin", async () => {
   using home = tempDir();
   home.file("config.toml", AGENTS);
-  await using gw = await startTestGateway({ home: home.path, streamFor: () => (async function* () { yield { type: "text" as const, text: "hi back" }; yield { type: "done" as const, stop_reason: "end_turn" as const }; }) });
-  const post = () => fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify({ peer: "p", text: "hi" }) });
+  await using gw = await startTestGateway({
+    home: home.path,
+    streamFor: () =>
+      async function* () {
+        yield { type: "text" as const, text: "hi back" };
+        yield { type: "done" as const, stop_reason: "end_turn" as const };
+      },
+  });
+  const post = () =>
+    fetch(`${gw.url}/webhook/http`, { method: "POST", body: JSON.stringify({ peer: "p", text: "hi" }) });
   expect((await post()).status).toBe(404);
   home.file("config.toml", AGENTS + "[channels.http]\n");
   await using ws = await openSocket(gw.wsUrl);
@@ -67,7 +86,9 @@ test("config.reload picks up a newly configured channel, loading its built-in pl
 });
 
 describe("a reload whose channel has no secret keeps the running config (SPEC §13)", () => {
-  const BROKEN = AGENTS + '[[bindings]]\nagent = "family"\npeer = "7"\n\n[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n';
+  const BROKEN =
+    AGENTS +
+    '[[bindings]]\nagent = "family"\npeer = "7"\n\n[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n';
 
   test("config.reload is refused with the credential and the fix; bindings and channels stay as they were", async () => {
     using home = tempDir();

@@ -18,7 +18,8 @@ describe("JSON-RPC over WebSocket", () => {
   });
 
   test("status names each agent's provider and model, and whether it has an API key (issue 9)", async () => {
-    const toml = '[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-x"\n\n[[agents]]\nid = "local"\nprovider = "ollama"\nmodel = "qwen3"\n\n[[agents]]\nid = "gpt"\nprovider = "openai"\nmodel = "gpt-4o"\ndefault = true\n';
+    const toml =
+      '[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-x"\n\n[[agents]]\nid = "local"\nprovider = "ollama"\nmodel = "qwen3"\n\n[[agents]]\nid = "gpt"\nprovider = "openai"\nmodel = "gpt-4o"\ndefault = true\n';
     await using gw = await startTestGateway({ toml, env: { OPENAI_API_KEY: "sk-test-present" } });
     await using s = await openSocket(gw.wsUrl);
     const status = (await s.call("status")) as Msg;
@@ -96,10 +97,16 @@ describe("JSON-RPC over WebSocket", () => {
   test("a batch over MessagePack is answered in MessagePack", async () => {
     await using gw = await startTestGateway();
     await using s = await openSocket(gw.wsUrl);
-    s.sendMsgpack([{ jsonrpc: "2.0", id: "a", method: "ping" }, { jsonrpc: "2.0", id: "b", method: "ping" }]);
+    s.sendMsgpack([
+      { jsonrpc: "2.0", id: "a", method: "ping" },
+      { jsonrpc: "2.0", id: "b", method: "ping" },
+    ]);
     const r = await s.next();
     expect(r.binary).toBe(true);
-    expect(r.value).toEqual([{ jsonrpc: "2.0", id: "a", result: "pong" }, { jsonrpc: "2.0", id: "b", result: "pong" }]);
+    expect(r.value).toEqual([
+      { jsonrpc: "2.0", id: "a", result: "pong" },
+      { jsonrpc: "2.0", id: "b", result: "pong" },
+    ]);
   });
 
   test("a notification gets no reply at all", async () => {
@@ -137,7 +144,12 @@ describe("JSON-RPC over WebSocket", () => {
       ["method not a string", (s) => s.sendJson({ jsonrpc: "2.0", id: 8, method: 12 }), -32600, 8],
       ["id of a bad type", (s) => s.sendJson({ jsonrpc: "2.0", id: { x: 1 }, method: "ping" }), -32600, null],
       ["params a scalar", (s) => s.sendJson({ jsonrpc: "2.0", id: 9, method: "ping", params: 3 }), -32600, 9],
-      ["params of the wrong type", (s) => s.sendJson({ jsonrpc: "2.0", id: 10, method: "connect", params: { token: 5 } }), -32602, 10],
+      [
+        "params of the wrong type",
+        (s) => s.sendJson({ jsonrpc: "2.0", id: 10, method: "connect", params: { token: 5 } }),
+        -32602,
+        10,
+      ],
       ["unknown method", (s) => s.sendJson({ jsonrpc: "2.0", id: 11, method: "frobnicate" }), -32601, 11],
     ];
     for (const [name, send, code, id] of cases) {

@@ -32,7 +32,10 @@ describe("session RPCs", () => {
   test("chat.history pages backwards; unknown sessions are -32006", async () => {
     await using gw = await startTestGateway();
     const s = addr("p");
-    await gw.store.appendMessages(s, Array.from({ length: 12 }, (_, i) => say("user", `m${i + 1}`)));
+    await gw.store.appendMessages(
+      s,
+      Array.from({ length: 12 }, (_, i) => say("user", `m${i + 1}`)),
+    );
     await using ws = await openSocket(gw.wsUrl);
     const p1 = (await ws.call("chat.history", { session: s.key, limit: 5 })) as Msg;
     expect(p1.result.messages.map((m: Msg) => m.seq)).toEqual([8, 9, 10, 11, 12]);
@@ -49,7 +52,8 @@ describe("session RPCs", () => {
 
   test("session.list filters and paginates; session.reset forgets", async () => {
     await using gw = await startTestGateway();
-    for (let i = 0; i < 5; i++) await gw.store.appendMessages(addr(`u${i}`, { channel: i < 3 ? "telegram" : "discord" }), [say("user", "hi")]);
+    for (let i = 0; i < 5; i++)
+      await gw.store.appendMessages(addr(`u${i}`, { channel: i < 3 ? "telegram" : "discord" }), [say("user", "hi")]);
     await using ws = await openSocket(gw.wsUrl);
     const all: string[] = [];
     let cursor: string | null = null;
@@ -61,12 +65,20 @@ describe("session RPCs", () => {
     expect(all.sort()).toEqual(["u0", "u1", "u2", "u3", "u4"]);
     const discord = (await ws.call("session.list", { channel: "discord" })) as Msg;
     expect(discord.result.sessions.map((s: Msg) => s.peer).sort()).toEqual(["u3", "u4"]);
-    expect(discord.result.sessions[0]).toMatchObject({ agent: "main", channel: "discord", account: "bot1", message_count: 1 });
+    expect(discord.result.sessions[0]).toMatchObject({
+      agent: "main",
+      channel: "discord",
+      account: "bot1",
+      message_count: 1,
+    });
     const reset = (await ws.call("session.reset", { session: addr("u0").key })) as Msg;
     expect(reset.result).toEqual({ session: addr("u0").key, removed_messages: 1 });
     expect(((await ws.call("session.reset", { session: addr("u0").key })) as Msg).error.code).toBe(-32006);
     expect(((await ws.call("session.list", {})) as Msg).result.sessions).toHaveLength(4);
-    expect(((await ws.call("session.list", { cursor: "nope" })) as Msg).error).toMatchObject({ code: -32602, data: { field: "cursor" } });
+    expect(((await ws.call("session.list", { cursor: "nope" })) as Msg).error).toMatchObject({
+      code: -32602,
+      data: { field: "cursor" },
+    });
   });
 });
 
@@ -74,13 +86,17 @@ describe("store failures at start", () => {
   test("a corrupt database stops the gateway from starting, with the file named", async () => {
     using home = tempDir();
     home.file("exoclaw.db", "garbage".repeat(1000));
-    await expect(startTestGateway({ home: home.path })).rejects.toThrow(`${home.path}/exoclaw.db is not a readable exoclaw database`);
+    await expect(startTestGateway({ home: home.path })).rejects.toThrow(
+      `${home.path}/exoclaw.db is not a readable exoclaw database`,
+    );
   });
 
   test('store.kind = "memory" works and "nats" without servers is refused clearly', async () => {
     await using gw = await startTestGateway({ toml: '[store]\nkind = "memory"\n' });
     await using ws = await openSocket(gw.wsUrl);
     expect(((await ws.call("status")) as Msg).result.store).toMatchObject({ kind: "memory", location: "memory" });
-    await expect(startTestGateway({ toml: '[store]\nkind = "nats"\n' })).rejects.toThrow('store.nats_url: store.kind = "nats" needs the NATS servers: set [store] nats_url (or [bus] nats_url, which it defaults to)');
+    await expect(startTestGateway({ toml: '[store]\nkind = "nats"\n' })).rejects.toThrow(
+      'store.nats_url: store.kind = "nats" needs the NATS servers: set [store] nats_url (or [bus] nats_url, which it defaults to)',
+    );
   });
 });

@@ -29,7 +29,9 @@ describe("TLS", () => {
     const url = `wss://127.0.0.1:${gw.port}/ws`;
     const untrusted = await runExoclaw(["status", "--url", url], { EXOCLAW_HOME: gw.home });
     expect(untrusted.code).toBe(1);
-    expect(untrusted.stderr).toContain(`the gateway at ${url} answered, but its TLS certificate is not trusted (self signed certificate)`);
+    expect(untrusted.stderr).toContain(
+      `the gateway at ${url} answered, but its TLS certificate is not trusted (self signed certificate)`,
+    );
     const trusted = await runExoclaw(["status", "--url", url], { EXOCLAW_HOME: gw.home, NODE_EXTRA_CA_CERTS: cert });
     expect(trusted.stderr).toBe("");
     expect(trusted.code).toBe(0);
@@ -41,6 +43,8 @@ describe("TLS", () => {
   });
 
   test("a missing certificate file is a clear start error", async () => {
-    await expect(startTestGateway({ toml: `[gateway]\ntls_cert = "/nonexistent/cert.pem"\ntls_key = "${key}"\n` })).rejects.toThrow(new Error("gateway.tls_cert: cannot read /nonexistent/cert.pem (ENOENT)"));
+    await expect(
+      startTestGateway({ toml: `[gateway]\ntls_cert = "/nonexistent/cert.pem"\ntls_key = "${key}"\n` }),
+    ).rejects.toThrow(new Error("gateway.tls_cert: cannot read /nonexistent/cert.pem (ENOENT)"));
   });
 });

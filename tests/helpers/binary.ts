@@ -10,7 +10,16 @@
  */
 import type { Subprocess } from "bun";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { build, nativeTarget } from "../../build.ts";
@@ -34,7 +43,10 @@ function files(path: string): string[] {
 /** A hash of every input of the build: names and bytes of the sources, and the Bun that compiles them. */
 export function sourceHash(): string {
   const h = createHash("sha256").update(`bun ${Bun.version}\n`);
-  for (const f of INPUTS.flatMap((p) => files(join(ROOT, p)))) h.update(`${relative(ROOT, f)}\n`).update(readFileSync(f)).update("\n");
+  for (const f of INPUTS.flatMap((p) => files(join(ROOT, p))))
+    h.update(`${relative(ROOT, f)}\n`)
+      .update(readFileSync(f))
+      .update("\n");
   return h.digest("hex");
 }
 
@@ -71,7 +83,8 @@ export function nativeBinary(): Promise<string> {
     const sources = sourceHash();
     const stamp = readStamp();
     const stat = binaryStat(bin);
-    if (stamp && stat && stamp.sources === sources && stamp.size === stat.size && stamp.mtimeMs === stat.mtimeMs) return bin;
+    if (stamp && stat && stamp.sources === sources && stamp.size === stat.size && stamp.mtimeMs === stat.mtimeMs)
+      return bin;
     await build([NATIVE]);
     const built = binaryStat(bin);
     if (!built) throw new Error(`the build wrote no ${bin}`);
@@ -127,7 +140,11 @@ export interface BinaryResult {
 }
 
 /** Runs `exoclaw <args>` (the binary) to completion in `home`'s cwd and bare env. */
-export async function runBinary(home: BinaryHome, args: string[], opts: { env?: Record<string, string>; stdin?: string } = {}): Promise<BinaryResult> {
+export async function runBinary(
+  home: BinaryHome,
+  args: string[],
+  opts: { env?: Record<string, string>; stdin?: string } = {},
+): Promise<BinaryResult> {
   const bin = await nativeBinary();
   const proc = Bun.spawn([bin, ...args], {
     cwd: home.cwd,
@@ -136,7 +153,11 @@ export async function runBinary(home: BinaryHome, args: string[], opts: { env?: 
     stdout: "pipe",
     stderr: "pipe",
   });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
@@ -191,7 +212,13 @@ export interface BinaryGatewayOptions {
 export async function startBinaryGateway(home: BinaryHome, opts: BinaryGatewayOptions = {}): Promise<BinaryGateway> {
   const bin = await nativeBinary();
   if (opts.quiet && !opts.port) throw new Error("a quiet gateway needs an explicit port: freePort()");
-  const proc = Bun.spawn([bin, "gateway", "--port", String(opts.port ?? 0), ...(opts.args ?? [])], { cwd: home.cwd, env: home.env(opts.env), stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([bin, "gateway", "--port", String(opts.port ?? 0), ...(opts.args ?? [])], {
+    cwd: home.cwd,
+    env: home.env(opts.env),
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const logs: LogLine[] = [];
   const waiters = new Set<() => void>();
   let err = "";
@@ -235,7 +262,10 @@ export async function startBinaryGateway(home: BinaryHome, opts: BinaryGatewayOp
         waiters.delete(check);
         clearTimeout(timer);
         if (hit) resolve(hit);
-        else void readErr.then(() => reject(new Error(`the gateway exited (${proc.exitCode}) before the log line; stderr: ${err.trim()}`)));
+        else
+          void readErr.then(() =>
+            reject(new Error(`the gateway exited (${proc.exitCode}) before the log line; stderr: ${err.trim()}`)),
+          );
       };
       timer = setTimeout(() => {
         waiters.delete(check);
@@ -262,11 +292,15 @@ export async function startBinaryGateway(home: BinaryHome, opts: BinaryGatewayOp
   try {
     const port = opts.quiet ? opts.port! : Number((await waitForLog((l) => l.msg === "gateway listening")).port);
     if (opts.quiet) {
-      await until("the quiet gateway's /health", async () => {
-        if (proc.exitCode !== null) throw new Error(`the gateway exited (${proc.exitCode}); stderr: ${err.trim()}`);
-        const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
-        return res?.ok ? true : undefined;
-      }, 15_000);
+      await until(
+        "the quiet gateway's /health",
+        async () => {
+          if (proc.exitCode !== null) throw new Error(`the gateway exited (${proc.exitCode}); stderr: ${err.trim()}`);
+          const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => null);
+          return res?.ok ? true : undefined;
+        },
+        15_000,
+      );
     }
     return {
       proc,
@@ -289,7 +323,11 @@ export async function startBinaryGateway(home: BinaryHome, opts: BinaryGatewayOp
 }
 
 /** Polls `probe` until it returns a value other than undefined; throws after `ms`. No fixed sleeps in the tests. */
-export async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
+export async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  ms = 10_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await probe();

@@ -16,13 +16,24 @@ export async function runExoclaw(args: string[], env: Record<string, string> = {
     stderr: "pipe",
     stdin: "ignore",
   });
-  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
   return { code, stdout, stderr };
 }
 
 /** Starts `exoclaw gateway` as a child process and waits for its "gateway listening" line. */
-export async function spawnGateway(args: string[], env: Record<string, string>): Promise<{ port: number; url: string; pid: number; lines: string[] } & AsyncDisposable> {
-  const proc = Bun.spawn([process.execPath, MAIN, "gateway", ...args], { env: { PATH: process.env.PATH ?? "", ...env }, stdout: "pipe", stderr: "pipe" });
+export async function spawnGateway(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ port: number; url: string; pid: number; lines: string[] } & AsyncDisposable> {
+  const proc = Bun.spawn([process.execPath, MAIN, "gateway", ...args], {
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const lines: string[] = [];
   const reader = proc.stdout.getReader();
   const decoder = new TextDecoder();
@@ -40,7 +51,9 @@ export async function spawnGateway(args: string[], env: Record<string, string>):
       const obj = JSON.parse(line) as { msg?: string; port?: number; url?: string };
       if (obj.msg === "gateway listening" && obj.port && obj.url) {
         reader.releaseLock();
-        const drain = proc.stdout.pipeTo(new WritableStream({ write: (c) => void lines.push(decoder.decode(c)) })).catch(() => {});
+        const drain = proc.stdout
+          .pipeTo(new WritableStream({ write: (c) => void lines.push(decoder.decode(c)) }))
+          .catch(() => {});
         return {
           port: obj.port,
           url: obj.url,

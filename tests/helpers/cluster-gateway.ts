@@ -8,5 +8,9 @@ import { loadConfig } from "../../src/config/index.ts";
 import { createLogger } from "../../src/lib/log.ts";
 
 const env = { EXOCLAW_HOME: process.env.EXOCLAW_HOME ?? "" };
-const app = await startApp({ config: loadConfig(env, { port: 0 }), log: createLogger({ format: "json", level: "warn" }), env });
+const app = await startApp({
+  config: loadConfig(env, { port: 0 }),
+  log: createLogger({ format: "json", level: "warn" }),
+  env,
+});
 console.log(`listening ${app.gateway.port}`);

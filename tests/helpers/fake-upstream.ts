@@ -101,9 +101,19 @@ export function startFakeUpstream(replies: Reply[] | ((req: RecordedRequest, n: 
       } catch {
         // not JSON: keep the raw text
       }
-      const rec: RecordedRequest = { method: req.method, path: u.pathname, search: u.search, headers: Object.fromEntries(req.headers), body, aborted: false };
+      const rec: RecordedRequest = {
+        method: req.method,
+        path: u.pathname,
+        search: u.search,
+        headers: Object.fromEntries(req.headers),
+        body,
+        aborted: false,
+      };
       requests.push(rec);
-      const reply = typeof replies === "function" ? replies(rec, requests.length) : (replies[requests.length - 1] ?? replies.at(-1)!);
+      const reply =
+        typeof replies === "function"
+          ? replies(rec, requests.length)
+          : (replies[requests.length - 1] ?? replies.at(-1)!);
       const chunks = typeof reply.body === "string" ? awkwardChunks(reply.body) : reply.body;
       let finished = false;
       req.signal.addEventListener("abort", () => {
@@ -149,7 +159,10 @@ export function startFakeUpstream(replies: Reply[] | ((req: RecordedRequest, n: 
           controller.close();
         },
       });
-      return new Response(stream, { status: reply.status ?? 200, headers: { "content-type": "text/event-stream", ...reply.headers } });
+      return new Response(stream, {
+        status: reply.status ?? 200,
+        headers: { "content-type": "text/event-stream", ...reply.headers },
+      });
     },
   });
   return {
@@ -183,7 +196,10 @@ export function sse(payloads: unknown[], opts: { named?: boolean; crlf?: boolean
   return payloads
     .map((p) => {
       const data = typeof p === "string" ? p : JSON.stringify(p);
-      const type = opts.named && typeof p === "object" && p !== null && "type" in p ? `event: ${(p as { type: string }).type}${nl}` : "";
+      const type =
+        opts.named && typeof p === "object" && p !== null && "type" in p
+          ? `event: ${(p as { type: string }).type}${nl}`
+          : "";
       return `${type}data: ${data}${nl}${nl}`;
     })
     .join("");
@@ -203,8 +219,14 @@ export function recordingFetch(): { fetch: typeof fetch; reads: Uint8Array[][] }
     if (!res.body) return res;
     const seen: Uint8Array[] = [];
     reads.push(seen);
-    const tap = new TransformStream<Uint8Array, Uint8Array>({ transform: (c, ctl) => (seen.push(c.slice()), ctl.enqueue(c)) });
-    return new Response(res.body.pipeThrough(tap), { status: res.status, statusText: res.statusText, headers: res.headers });
+    const tap = new TransformStream<Uint8Array, Uint8Array>({
+      transform: (c, ctl) => (seen.push(c.slice()), ctl.enqueue(c)),
+    });
+    return new Response(res.body.pipeThrough(tap), {
+      status: res.status,
+      statusText: res.statusText,
+      headers: res.headers,
+    });
   }) as typeof fetch;
   return { fetch: f, reads };
 }

@@ -52,7 +52,10 @@ export function gatedModel(): GatedModel {
         });
       }
       if (signal.aborted) {
-        yield { type: "error", error: new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }) };
+        yield {
+          type: "error",
+          error: new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }),
+        };
         return;
       }
       yield { type: "text", text: `reply:${text}` };

@@ -37,7 +37,12 @@ export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<T
   const env = { EXOCLAW_HOME: home.path, ...opts.env };
   const config = loadConfig(env, { port: 0, ...opts });
   const logs: string[] = [];
-  const log: Logger = createLogger({ format: "json", level: "debug", write: (l) => logs.push(l), secrets: [config.gateway.token] });
+  const log: Logger = createLogger({
+    format: "json",
+    level: "debug",
+    write: (l) => logs.push(l),
+    secrets: [config.gateway.token],
+  });
   try {
     const reloadConfig = () => loadConfig(env, { port: 0, ...opts });
     const app = await startApp({

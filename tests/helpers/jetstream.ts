@@ -26,8 +26,14 @@ export interface JsServers extends AsyncDisposable {
 type Proc = Bun.Subprocess<"ignore", "ignore", "pipe">;
 
 /** Starts a nats-server; resolves once its log says it is ready (and, clustered, listening for routes). */
-async function spawn(args: string[], clustered: boolean): Promise<{ proc: Proc; port: number; routePort: number | null }> {
-  if (!BIN) throw new Error("nats-server not found: install Debian's nats-server (apt-get install nats-server), as .ci/run does");
+async function spawn(
+  args: string[],
+  clustered: boolean,
+): Promise<{ proc: Proc; port: number; routePort: number | null }> {
+  if (!BIN)
+    throw new Error(
+      "nats-server not found: install Debian's nats-server (apt-get install nats-server), as .ci/run does",
+    );
   const proc = Bun.spawn([BIN, ...args], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
   const reader = proc.stderr.getReader();
   const decoder = new TextDecoder();
@@ -102,7 +108,23 @@ export async function startJetStreamCluster(): Promise<JsServers> {
     const dirs = [0, 1, 2].map(() => mkdtempSync(join(tmpdir(), "exoclaw-jsc-")));
     const routePorts = [freePort(), freePort(), freePort()];
     const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
-    const args = (i: number, port: number) => ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dirs[i]!, "-n", `n${i + 1}`, "--cluster_name", "exo", "-cluster", `nats://127.0.0.1:${routePorts[i]}`, "-routes", routes];
+    const args = (i: number, port: number) => [
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-js",
+      "-sd",
+      dirs[i]!,
+      "-n",
+      `n${i + 1}`,
+      "--cluster_name",
+      "exo",
+      "-cluster",
+      `nats://127.0.0.1:${routePorts[i]}`,
+      "-routes",
+      routes,
+    ];
     const nodes: JsNode[] = [];
     try {
       for (const i of [0, 1, 2]) nodes.push(node((p) => args(i, p), await spawn(args(i, -1), true)));

@@ -6,7 +6,12 @@
  */
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import { CallToolRequestSchema, type CallToolResult, ListToolsRequestSchema, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  ListToolsRequestSchema,
+  type Tool,
+} from "@modelcontextprotocol/sdk/types.js";
 
 export interface TestTool {
   name: string;
@@ -73,7 +78,10 @@ export async function startMcpServer(opts: {
         if (!tool) return { content: [{ type: "text", text: `no tool ${r.params.name}` }], isError: true };
         return tool.run(r.params.arguments ?? {}, req.headers);
       });
-      const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: opts.json ?? false });
+      const transport = new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: undefined,
+        enableJsonResponse: opts.json ?? false,
+      });
       await server.connect(transport);
       return transport.handleRequest(req);
     },

@@ -16,8 +16,15 @@ export interface NatsServer extends AsyncDisposable {
 }
 
 /** Starts nats-server on `port` (-1: any free one); resolves with the process and its port once it is ready. */
-async function spawnServer(bin: string, port: number): Promise<{ proc: Bun.Subprocess<"ignore", "ignore", "pipe">; port: number }> {
-  const proc = Bun.spawn([bin, "-a", "127.0.0.1", "-p", String(port)], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+async function spawnServer(
+  bin: string,
+  port: number,
+): Promise<{ proc: Bun.Subprocess<"ignore", "ignore", "pipe">; port: number }> {
+  const proc = Bun.spawn([bin, "-a", "127.0.0.1", "-p", String(port)], {
+    stdin: "ignore",
+    stdout: "ignore",
+    stderr: "pipe",
+  });
   const reader = proc.stderr.getReader();
   const decoder = new TextDecoder();
   let log = "";
@@ -42,7 +49,10 @@ async function spawnServer(bin: string, port: number): Promise<{ proc: Bun.Subpr
 }
 
 export async function startNatsServer(): Promise<NatsServer> {
-  if (!BIN) throw new Error("nats-server not found: install Debian's nats-server (apt-get install nats-server), as .ci/run does");
+  if (!BIN)
+    throw new Error(
+      "nats-server not found: install Debian's nats-server (apt-get install nats-server), as .ci/run does",
+    );
   const first = await spawnServer(BIN, -1);
   let proc: Bun.Subprocess | null = first.proc;
   const server: NatsServer = {

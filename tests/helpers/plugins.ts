@@ -12,7 +12,16 @@ export const fixturePath = (name: string) => join(ROOT, "dist/fixtures", `${name
 export const readWasm = async (path: string) => new Uint8Array(await Bun.file(path).arrayBuffer());
 
 export function grant(name: string, over: Partial<PluginGrant> = {}): PluginGrant {
-  return { name, allowed_hosts: [], allowed_paths: {}, secrets: [], memory_mb: 16, timeout_ms: 3000, config: {}, ...over };
+  return {
+    name,
+    allowed_hosts: [],
+    allowed_paths: {},
+    secrets: [],
+    memory_mb: 16,
+    timeout_ms: 3000,
+    config: {},
+    ...over,
+  };
 }
 
 export interface TestHost extends AsyncDisposable {

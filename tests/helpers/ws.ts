@@ -37,7 +37,9 @@ export function tryOpenSocket(url: string, init?: { headers?: Record<string, str
   const rpc = createRpcClient({ send: (request) => ws.send(JSON.stringify(request)) });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.addEventListener("close", (ev) => {
-      rpc.close(new Error(`socket closed (${ev.code} ${ev.reason}); got ${JSON.stringify(received.map((r) => r.value))}`));
+      rpc.close(
+        new Error(`socket closed (${ev.code} ${ev.reason}); got ${JSON.stringify(received.map((r) => r.value))}`),
+      );
       resolve({ code: ev.code, reason: ev.reason });
     });
   });
@@ -71,7 +73,15 @@ export function tryOpenSocket(url: string, init?: { headers?: Record<string, str
         return Promise.resolve(buffered);
       }
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(received.map((r) => r.value))}`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `no matching message within ${timeoutMs} ms; got ${JSON.stringify(received.map((r) => r.value))}`,
+              ),
+            ),
+          timeoutMs,
+        );
         waiters.push({ match, resolve: (r) => (clearTimeout(timer), resolve(r)) });
       });
     },
@@ -89,7 +99,9 @@ export function tryOpenSocket(url: string, init?: { headers?: Record<string, str
   };
   return new Promise((resolve) => {
     ws.addEventListener("open", () => resolve({ ok: true, socket }), { once: true });
-    ws.addEventListener("error", (ev) => resolve({ ok: false, error: (ev as ErrorEvent).message ?? "error" }), { once: true });
+    ws.addEventListener("error", (ev) => resolve({ ok: false, error: (ev as ErrorEvent).message ?? "error" }), {
+      once: true,
+    });
   });
 }
 

@@ -12,18 +12,32 @@ describe("logger", () => {
 
   test("never writes a secret: registered values are scrubbed, secret-looking keys masked", () => {
     const lines: string[] = [];
-    const log = createLogger({ format: "json", write: (l) => lines.push(l), secrets: ["tok-123456"] }).child({ conn: "c1" });
-    log.warn("bad token tok-123456 seen", { token: "anything", nested: { api_key: "sk-abc", url: "http://x/?t=tok-123456" }, err: new Error("boom tok-123456") });
+    const log = createLogger({ format: "json", write: (l) => lines.push(l), secrets: ["tok-123456"] }).child({
+      conn: "c1",
+    });
+    log.warn("bad token tok-123456 seen", {
+      token: "anything",
+      nested: { api_key: "sk-abc", url: "http://x/?t=tok-123456" },
+      err: new Error("boom tok-123456"),
+    });
     const text = lines.join("\n");
     expect(text).not.toContain("tok-123456");
     expect(text).not.toContain("sk-abc");
     const obj = JSON.parse(lines[0]!);
-    expect(obj).toMatchObject({ level: "warn", conn: "c1", token: "***", nested: { api_key: "***", url: "http://x/?t=***" }, err: "boom ***" });
+    expect(obj).toMatchObject({
+      level: "warn",
+      conn: "c1",
+      token: "***",
+      nested: { api_key: "***", url: "http://x/?t=***" },
+      err: "boom ***",
+    });
   });
 
   test("pretty format is one human line", () => {
     const lines: string[] = [];
-    createLogger({ format: "pretty", write: (l) => lines.push(l), now: () => new Date(0) }).error("failed", { port: 1 });
+    createLogger({ format: "pretty", write: (l) => lines.push(l), now: () => new Date(0) }).error("failed", {
+      port: 1,
+    });
     expect(lines).toEqual(["00:00:00 ERROR failed port=1"]);
   });
 

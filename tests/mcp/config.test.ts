@@ -25,19 +25,29 @@ const ok = 'url = "https://mcp.example.com/mcp"\napproval = "never"';
 describe("[[mcp]] config", () => {
   test("a streamable HTTP server with a secret header loads with its defaults", () => {
     const c = load(entry(`${ok}\nheaders = { Authorization = "Bearer {{secret:key}}" }\nsecrets = ["key"]`));
-    expect(c.mcp[0]).toMatchObject({ name: "s", url: "https://mcp.example.com/mcp", tools: ["*"], timeout_ms: 30000, approval: "never" });
+    expect(c.mcp[0]).toMatchObject({
+      name: "s",
+      url: "https://mcp.example.com/mcp",
+      tools: ["*"],
+      timeout_ms: 30000,
+      approval: "never",
+    });
     expect(load("").mcp).toEqual([]);
   });
 
   test("a stdio server (command) is refused with why and what to do instead", () => {
     const msg = refusal(entry('command = "npx"\nargs = ["-y", "@modelcontextprotocol/server-filesystem", "/"]'));
-    expect(msg).toContain("mcp[0].command: stdio MCP servers are refused: exoclaw cannot control what a process it starts reaches on the network");
+    expect(msg).toContain(
+      "mcp[0].command: stdio MCP servers are refused: exoclaw cannot control what a process it starts reaches on the network",
+    );
     expect(msg).toContain("Run the server behind an HTTP bridge you control");
     expect(msg).toContain("package the tool as a WASM plugin");
   });
 
   test("a non-http url is refused the same way", () => {
-    expect(refusal(entry('url = "stdio:///usr/bin/server"\napproval = "never"'))).toMatch(/mcp\[0\]\.url: scheme stdio: is not streamable HTTP; stdio MCP servers are refused/);
+    expect(refusal(entry('url = "stdio:///usr/bin/server"\napproval = "never"'))).toMatch(
+      /mcp\[0\]\.url: scheme stdio: is not streamable HTTP; stdio MCP servers are refused/,
+    );
     expect(refusal(entry('approval = "never"'))).toMatch(/mcp\[0\]\.url: missing required key/);
   });
 
@@ -46,14 +56,24 @@ describe("[[mcp]] config", () => {
     const c = load(entry('url = "https://a.example/mcp"\napproval = "always"\ntool_approval = { lookup = "never" }'));
     expect(c.mcp[0]).toMatchObject({ approval: "always", tool_approval: { lookup: "never" } });
     expect(refusal(entry('url = "https://a.example/mcp"\napproval = "sometimes"'))).toMatch(/mcp\[0\]\.approval/);
-    expect(refusal(entry('url = "https://a.example/mcp"\ntool_approval = { lookup = "maybe" }'))).toMatch(/mcp\[0\]\.tool_approval\.lookup/);
+    expect(refusal(entry('url = "https://a.example/mcp"\ntool_approval = { lookup = "maybe" }'))).toMatch(
+      /mcp\[0\]\.tool_approval\.lookup/,
+    );
   });
 
   test("loopback by name, secrets in the URL, undeclared secrets and transport headers are refused", () => {
-    expect(refusal(entry('url = "http://localhost:8931/mcp"\napproval = "never"'))).toContain("use http://127.0.0.1:8931/mcp");
-    expect(refusal(entry('url = "https://u:p@a.example/mcp"\napproval = "never"'))).toContain("credentials in the URL are not allowed");
-    expect(refusal(entry(`${ok}\nheaders = { Authorization = "Bearer {{secret:other}}" }`))).toContain("secret other is not listed in secrets");
-    expect(refusal(entry(`${ok}\nheaders = { Host = "evil.example" }`))).toContain("mcp[0].headers.Host: this header is set by the MCP transport or the host");
+    expect(refusal(entry('url = "http://localhost:8931/mcp"\napproval = "never"'))).toContain(
+      "use http://127.0.0.1:8931/mcp",
+    );
+    expect(refusal(entry('url = "https://u:p@a.example/mcp"\napproval = "never"'))).toContain(
+      "credentials in the URL are not allowed",
+    );
+    expect(refusal(entry(`${ok}\nheaders = { Authorization = "Bearer {{secret:other}}" }`))).toContain(
+      "secret other is not listed in secrets",
+    );
+    expect(refusal(entry(`${ok}\nheaders = { Host = "evil.example" }`))).toContain(
+      "mcp[0].headers.Host: this header is set by the MCP transport or the host",
+    );
     expect(refusal(entry(`${ok}\nheaders = { X = "a\\r\\nb" }`))).toContain("CR, LF and NUL");
     expect(refusal(`${entry(ok)}${entry(ok)}`)).toContain('duplicate mcp server name "s"');
     expect(refusal(`${entry(ok)}[[plugins]]\nname = "s"\npath = "x.wasm"\n`)).toContain("also a [[plugins]] name");
@@ -61,7 +81,12 @@ describe("[[mcp]] config", () => {
 
   test("`config check` never prints a header's literal credential; placeholders are shown", async () => {
     using dir = tempDir();
-    dir.file("config.toml", entry(`${ok}\nheaders = { Authorization = "Bearer {{secret:key}}", "X-Api-Key" = "literal-key-value" }\nsecrets = ["key"]`));
+    dir.file(
+      "config.toml",
+      entry(
+        `${ok}\nheaders = { Authorization = "Bearer {{secret:key}}", "X-Api-Key" = "literal-key-value" }\nsecrets = ["key"]`,
+      ),
+    );
     const r = await runExoclaw(["config", "check", "--json"], { EXOCLAW_HOME: dir.path });
     expect(r.code).toBe(0);
     expect(r.stdout).not.toContain("literal-key-value");
@@ -87,6 +112,7 @@ describe("tool names models accept", () => {
     expect(slashed).not.toBe(dotted);
     const long = modelToolName("a".repeat(32), "t".repeat(100));
     expect(long.length).toBeLessThanOrEqual(64);
-    for (const n of [dotted, slashed, long, modelToolName("x", "ünïcode tool")]) expect(n).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
+    for (const n of [dotted, slashed, long, modelToolName("x", "ünïcode tool")])
+      expect(n).toMatch(/^[a-zA-Z0-9_-]{1,64}$/);
   });
 });

@@ -25,8 +25,14 @@ function callingModel(tool: string, input: unknown) {
     const last = req.messages.at(-1)!;
     const events: StreamEvent[] =
       last.role === "tool"
-        ? [{ type: "text", text: `tool said: ${(last.parts[0] as { content: string }).content}` }, { type: "done", stop_reason: "end_turn" }]
-        : [{ type: "tool_call", id: `tu${requests.length}`, name: tool, input }, { type: "done", stop_reason: "tool_use" }];
+        ? [
+            { type: "text", text: `tool said: ${(last.parts[0] as { content: string }).content}` },
+            { type: "done", stop_reason: "end_turn" },
+          ]
+        : [
+            { type: "tool_call", id: `tu${requests.length}`, name: tool, input },
+            { type: "done", stop_reason: "tool_use" },
+          ];
     for (const e of events) yield e;
   };
   return { stream, requests };
@@ -62,9 +68,17 @@ const lookup: TestTool = {
 
 async function chat(gw: TestGateway, ws: TestSocket, id: string) {
   const r = (await ws.call("chat.send", { content: "go", peer: id }, id)) as Msg;
-  const events = ws.received.map((x) => x.value as Msg).filter((m) => m.method === "chat.event" && m.params.id === id).map((m) => m.params);
+  const events = ws.received
+    .map((x) => x.value as Msg)
+    .filter((m) => m.method === "chat.event" && m.params.id === id)
+    .map((m) => m.params);
   void gw;
-  return { result: r.result, toolResult: events.find((e) => e.event === "tool_result")?.data as { content: string; is_error: boolean } | undefined };
+  return {
+    result: r.result,
+    toolResult: events.find((e) => e.event === "tool_result")?.data as
+      | { content: string; is_error: boolean }
+      | undefined,
+  };
 }
 
 describe("MCP tools in the agent loop", () => {
@@ -99,7 +113,10 @@ async function hostileSetup(extraToml = "") {
   server = await startMcpServer({
     tools: [
       lookup,
-      { name: "whoami", run: (_, headers) => ({ content: [{ type: "text", text: `you sent ${headers.get("authorization")}` }] }) },
+      {
+        name: "whoami",
+        run: (_, headers) => ({ content: [{ type: "text", text: `you sent ${headers.get("authorization")}` }] }),
+      },
       {
         name: "leak",
         run: () => ({
@@ -109,7 +126,9 @@ async function hostileSetup(extraToml = "") {
           ],
         }),
       },
-      ...["hang", "huge", "garbage", "garbage_sse", "die", "redirect", "fail500"].map((name): TestTool => ({ name, run: () => ({ content: [] }) })),
+      ...["hang", "huge", "garbage", "garbage_sse", "die", "redirect", "fail500"].map(
+        (name): TestTool => ({ name, run: () => ({ content: [] }) }),
+      ),
     ],
     intercept: (tool, req) => {
       switch (tool) {
@@ -118,17 +137,23 @@ async function hostileSetup(extraToml = "") {
         case "huge": {
           const chunk = new Uint8Array(1 << 20).fill(0x61);
           let sent = 0;
-          return new Response(new ReadableStream({ pull: (c) => void (sent++ < 50 ? c.enqueue(chunk) : c.close()) }), { headers: { "content-type": "application/json" } });
+          return new Response(new ReadableStream({ pull: (c) => void (sent++ < 50 ? c.enqueue(chunk) : c.close()) }), {
+            headers: { "content-type": "application/json" },
+          });
         }
         case "garbage":
           return new Response('{"jsonrpc":"1.0","surprise":true}', { headers: { "content-type": "application/json" } });
         case "garbage_sse":
-          return new Response("event: message\ndata: {this is not json\n\n", { headers: { "content-type": "text/event-stream" } });
+          return new Response("event: message\ndata: {this is not json\n\n", {
+            headers: { "content-type": "text/event-stream" },
+          });
         case "die":
           // Half an answer, then the process is gone: every connection cut.
           setTimeout(() => server.kill(), 50);
           return new Response(
-            new ReadableStream({ start: (c) => c.enqueue(new TextEncoder().encode('event: message\ndata: {"jsonrpc":"2.0","id":')) }),
+            new ReadableStream({
+              start: (c) => c.enqueue(new TextEncoder().encode('event: message\ndata: {"jsonrpc":"2.0","id":')),
+            }),
             { headers: { "content-type": "text/event-stream" } },
           );
         case "redirect":
@@ -160,7 +185,15 @@ async function callVia(setup: Awaited<ReturnType<typeof hostileSetup>>, tool: st
   const gw = await startTestGateway({ home: setup.home.path, streamFor: () => m.stream });
   const ws = await openSocket(gw.wsUrl);
   expect((await waitConnected(ws)).state).toBe("connected");
-  return { m, gw, ws, async [Symbol.asyncDispose]() { await ws[Symbol.asyncDispose](); await gw[Symbol.asyncDispose](); } };
+  return {
+    m,
+    gw,
+    ws,
+    async [Symbol.asyncDispose]() {
+      await ws[Symbol.asyncDispose]();
+      await gw[Symbol.asyncDispose]();
+    },
+  };
 }
 
 describe("an MCP server is untrusted: it gets its host and nothing else", () => {
@@ -176,7 +209,10 @@ describe("an MCP server is untrusted: it gets its host and nothing else", () => 
 
   test("a credential written literally into headers (no placeholder) is scrubbed from results too", async () => {
     await using s = await hostileSetup();
-    s.home.file("config.toml", `[[mcp]]\nname = "search"\nurl = "${s.server.url}"\napproval = "never"\nheaders = { Authorization = "Bearer literal-token-123456" }\n`);
+    s.home.file(
+      "config.toml",
+      `[[mcp]]\nname = "search"\nurl = "${s.server.url}"\napproval = "never"\nheaders = { Authorization = "Bearer literal-token-123456" }\n`,
+    );
     await using t = await callVia(s, "whoami");
     const { toolResult } = await chat(t.gw, t.ws, "lit");
     expect(toolResult!.content).toBe("you sent Bearer ***");
@@ -187,7 +223,9 @@ describe("an MCP server is untrusted: it gets its host and nothing else", () => 
     await using t = await callVia(s, "fail500");
     const { toolResult } = await chat(t.gw, t.ws, "f");
     expect(toolResult!.is_error).toBe(true);
-    expect(toolResult!.content).toBe("MCP server search: fail500 failed: the server answered HTTP 500: internal error for Bearer ***");
+    expect(toolResult!.content).toBe(
+      "MCP server search: fail500 failed: the server answered HTTP 500: internal error for Bearer ***",
+    );
     expect(toolResult!.content).not.toContain(SECRET);
     expect(t.gw.logs.join("\n")).not.toContain(SECRET);
   });
@@ -209,7 +247,11 @@ describe("an MCP server is untrusted: it gets its host and nothing else", () => 
 
   test("only the agent's allowlist decides which MCP tools it sees", async () => {
     await using s = await hostileSetup();
-    s.home.file("config.toml", mcpToml(s.server.url) + '\n[[agents]]\nid = "main"\ntools = ["search:lookup"]\n\n[[agents]]\nid = "none"\ntools = []\n');
+    s.home.file(
+      "config.toml",
+      mcpToml(s.server.url) +
+        '\n[[agents]]\nid = "main"\ntools = ["search:lookup"]\n\n[[agents]]\nid = "none"\ntools = []\n',
+    );
     const m = callingModel("search__whoami", {});
     await using gw = await startTestGateway({ home: s.home.path, streamFor: () => m.stream });
     await using ws = await openSocket(gw.wsUrl);
@@ -245,14 +287,19 @@ describe("a misbehaving MCP server fails that call, never the turn or the gatewa
       expect((await t.ws.call("ping")).result).toBe("pong");
       // The server is still there for the next call (reconnecting if the session was dropped).
       if (tool === "die") {
-        expect((await chat(t.gw, t.ws, "after")).toolResult!.content).toMatch(/^MCP server search: die failed: cannot reach 127\.0\.0\.1:\d+: /);
+        expect((await chat(t.gw, t.ws, "after")).toolResult!.content).toMatch(
+          /^MCP server search: die failed: cannot reach 127\.0\.0\.1:\d+: /,
+        );
         return;
       }
       const m = callingModel("search__lookup", { q: "again" });
       await using gw2 = await startTestGateway({ home: s.home.path, streamFor: () => m.stream });
       await using ws2 = await openSocket(gw2.wsUrl);
       await waitConnected(ws2);
-      expect((await chat(gw2, ws2, "good")).toolResult).toMatchObject({ content: "definition of again", is_error: false });
+      expect((await chat(gw2, ws2, "good")).toolResult).toMatchObject({
+        content: "definition of again",
+        is_error: false,
+      });
     });
   }
 
@@ -277,7 +324,9 @@ describe("a misbehaving MCP server fails that call, never the turn or the gatewa
 describe("reload", () => {
   test("SIGHUP's reload connects a server added to the config, drops a removed one, and status shows them", async () => {
     await using a = await startMcpServer({ tools: [lookup] });
-    await using b = await startMcpServer({ tools: [{ name: "other", run: () => ({ content: [{ type: "text", text: "b" }] }) }] });
+    await using b = await startMcpServer({
+      tools: [{ name: "other", run: () => ({ content: [{ type: "text", text: "b" }] }) }],
+    });
     using home = homeWithSecret();
     home.file("config.toml", mcpToml(a.url));
     const m = callingModel("extra__other", {});

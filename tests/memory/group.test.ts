@@ -14,10 +14,20 @@ const ALICE = 111111;
 const BOB = 222222;
 
 let updateId = 5000;
-const update = (from: number | null, text: string, chat: { id: number; type: string } = { id: GROUP, type: "supergroup" }) =>
+const update = (
+  from: number | null,
+  text: string,
+  chat: { id: number; type: string } = { id: GROUP, type: "supergroup" },
+) =>
   JSON.stringify({
     update_id: ++updateId,
-    message: { message_id: updateId, ...(from !== null && { from: { id: from, is_bot: false, first_name: String(from) } }), chat: { ...chat, title: "Team" }, date: 1636628439, text },
+    message: {
+      message_id: updateId,
+      ...(from !== null && { from: { id: from, is_bot: false, first_name: String(from) } }),
+      chat: { ...chat, title: "Team" },
+      date: 1636628439,
+      text,
+    },
   });
 
 test("telegram group: Alice's fact is recalled for Alice, never put into Bob's prompt; a sender-less group post gets no memory", async () => {
@@ -47,14 +57,25 @@ test("telegram group: Alice's fact is recalled for Alice, never put into Bob's p
     await using gw = await startTestGateway({ home: home.path, streamFor: () => stream });
     const post = async (body: string) => {
       const before = seen.length;
-      const r = await fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" }, body });
+      const r = await fetch(`${gw.url}/webhook/telegram`, {
+        method: "POST",
+        headers: { "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
+        body,
+      });
       expect(r.status).toBe(200);
-      for (let i = 0; i < 250 && (seen.length === before || (await gw.store.pendingInbound(10)).length > 0); i++) await Bun.sleep(20);
+      for (let i = 0; i < 250 && (seen.length === before || (await gw.store.pendingInbound(10)).length > 0); i++)
+        await Bun.sleep(20);
       return seen.slice(before);
     };
     const saved = await post(update(ALICE, "remember: my salary is 93000 euros"));
-    expect(saved[1]!.messages.at(-1)!.parts[0]).toMatchObject({ type: "tool_result", content: "remembered", is_error: false });
-    expect((await gw.store.searchFacts({ agent: "main", query: "salary", limit: 5 })).map((f) => f.person)).toEqual([`telegram:bot:${ALICE}`]);
+    expect(saved[1]!.messages.at(-1)!.parts[0]).toMatchObject({
+      type: "tool_result",
+      content: "remembered",
+      is_error: false,
+    });
+    expect((await gw.store.searchFacts({ agent: "main", query: "salary", limit: 5 })).map((f) => f.person)).toEqual([
+      `telegram:bot:${ALICE}`,
+    ]);
 
     // Bob, same group, same session: the fact is not "about this person" for him.
     const bob = await post(update(BOB, "what is my salary?"));

@@ -11,7 +11,14 @@ import { MemoryModule } from "../../src/memory/index.ts";
 import { openSqliteStore } from "../../src/store/index.ts";
 import { tempDir } from "../helpers/temp.ts";
 
-const session = { key: "main:telegram:bot1:42", agent: "main", channel: "telegram", account: "bot1", peer: "42", thread: null };
+const session = {
+  key: "main:telegram:bot1:42",
+  agent: "main",
+  channel: "telegram",
+  account: "bot1",
+  peer: "42",
+  thread: null,
+};
 
 describe("memory module", () => {
   test("a reload of [memory] applies at the next turn: tools, recall and the history read follow it", async () => {
@@ -26,7 +33,9 @@ describe("memory module", () => {
       const tools = memory.tools(agent, session);
       expect(tools.map((t) => t.spec.name)).toEqual(["memory_save", "memory_search"]);
       expect(await tools[0]!.run({ fact: "likes green tea" })).toEqual({ content: "remembered", is_error: false });
-      expect(await memory.recall(agent, session, "which tea?")).toBe("What you remember about this person:\n- likes green tea");
+      expect(await memory.recall(agent, session, "which tea?")).toBe(
+        "What you remember about this person:\n- likes green tea",
+      );
       expect(memory.historyLimit()).toBe(20);
 
       home.file("config.toml", "[memory]\nsemantic = false\nepisodic_turns = 1\n");

@@ -25,7 +25,11 @@ test("facts saved with memory_save are recalled for the same person only, and fo
   expect(seen.length).toBe(0);
   await ws.call("chat.send", { content: "remember: Ada likes green tea", peer: "ada" });
   expect(seen[0]!.tools.map((t) => t.name)).toEqual(["memory_save", "memory_search"]);
-  expect(seen[1]!.messages.at(-1)!.parts[0]).toMatchObject({ type: "tool_result", content: "remembered", is_error: false });
+  expect(seen[1]!.messages.at(-1)!.parts[0]).toMatchObject({
+    type: "tool_result",
+    content: "remembered",
+    is_error: false,
+  });
 
   // A later conversation with Ada (another thread) recalls it; Grace's does not.
   await ws.call("chat.send", { content: "Which tea should I make?", peer: "ada", thread: "t2" });
@@ -35,7 +39,9 @@ test("facts saved with memory_save are recalled for the same person only, and fo
 
   const found = ((await ws.call("memory.search", { query: "tea" })) as Msg).result.facts;
   expect(found.map((f: Msg) => [f.person, f.text])).toEqual([["ws:local:ada", "Ada likes green tea"]]);
-  expect(((await ws.call("memory.search", { query: "tea", person: "ws:local:grace" })) as Msg).result.facts).toEqual([]);
+  expect(((await ws.call("memory.search", { query: "tea", person: "ws:local:grace" })) as Msg).result.facts).toEqual(
+    [],
+  );
 });
 
 test("with [memory] semantic = false there are no memory tools and nothing is recalled", async () => {

@@ -13,13 +13,32 @@ describe("prices", () => {
     expect(costOf("openai", "unknown", 10, 10)).toBeNull();
   });
   test("periods are UTC day and month", () => {
-    expect(periodStarts(Date.UTC(2026, 10, 28, 23, 59))).toEqual({ day: Date.UTC(2026, 10, 28), month: Date.UTC(2026, 10, 1) });
+    expect(periodStarts(Date.UTC(2026, 10, 28, 23, 59))).toEqual({
+      day: Date.UTC(2026, 10, 28),
+      month: Date.UTC(2026, 10, 1),
+    });
   });
 });
 
 describe("BudgetGuard", () => {
-  const est = (over = {}) => ({ session: "s1", provider: "anthropic", model: "claude-sonnet-4-5", inputTokens: 100, outputTokens: 100, ...over });
-  const usage = (tokens: number, cost: number | null, session = "s1", at = Date.now()) => ({ at, session, agent: "main", provider: "anthropic", model: "claude-sonnet-4-5", input_tokens: tokens, output_tokens: 0, cost_usd: cost });
+  const est = (over = {}) => ({
+    session: "s1",
+    provider: "anthropic",
+    model: "claude-sonnet-4-5",
+    inputTokens: 100,
+    outputTokens: 100,
+    ...over,
+  });
+  const usage = (tokens: number, cost: number | null, session = "s1", at = Date.now()) => ({
+    at,
+    session,
+    agent: "main",
+    provider: "anthropic",
+    model: "claude-sonnet-4-5",
+    input_tokens: tokens,
+    output_tokens: 0,
+    cost_usd: cost,
+  });
 
   test("no budgets: everything passes", async () => {
     const store = createMemoryStore();
@@ -57,7 +76,9 @@ describe("BudgetGuard", () => {
     const g = new BudgetGuard(store, () => ({ daily_usd: 1 }));
     await expect(g.reserve(est({ inputTokens: 100_000 }))).rejects.toThrow(/daily_usd/);
     (await g.reserve(est({ inputTokens: 10, outputTokens: 10 }))).release();
-    await expect(g.reserve(est({ provider: "openai", model: "mystery-model" }))).rejects.toThrow(/has no known price, and a USD budget is set/);
+    await expect(g.reserve(est({ provider: "openai", model: "mystery-model" }))).rejects.toThrow(
+      /has no known price, and a USD budget is set/,
+    );
   });
 
   test("yesterday's usage does not count against today's budget", async () => {
@@ -73,9 +94,15 @@ describe("BudgetGuard", () => {
   test("concurrent reservations under several scopes at once never pass together (finding 4)", async () => {
     const store = createMemoryStore();
     const g = new BudgetGuard(store, () => ({ daily_tokens: 2000, monthly_tokens: 10_000, session_tokens: 100_000 }));
-    const results = await Promise.allSettled(Array.from({ length: 20 }, () => g.reserve(est({ inputTokens: 10, outputTokens: 500 }))));
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, () => g.reserve(est({ inputTokens: 10, outputTokens: 500 }))),
+    );
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(3);
-    expect(results.filter((r) => r.status === "rejected").every((r) => (r as PromiseRejectedResult).reason instanceof BudgetError)).toBe(true);
+    expect(
+      results
+        .filter((r) => r.status === "rejected")
+        .every((r) => (r as PromiseRejectedResult).reason instanceof BudgetError),
+    ).toBe(true);
     expect(await store.sumUsage({})).toMatchObject({ calls: 3, input_tokens: 30, output_tokens: 1500 });
   });
 
@@ -86,16 +113,31 @@ describe("BudgetGuard", () => {
     expect(await store.sumUsage({})).toMatchObject({ calls: 1, input_tokens: 100, output_tokens: 800 });
     await expect(g.reserve(est({ inputTokens: 100, outputTokens: 100 }))).rejects.toBeInstanceOf(BudgetError);
     await r.settle({ input_tokens: 90, output_tokens: 10 }, "final");
-    expect(await store.sumUsage({})).toMatchObject({ calls: 1, input_tokens: 90, output_tokens: 10, cost_usd: (90 * 3 + 10 * 15) / 1e6 });
-    await (await g.reserve(est({ inputTokens: 100, outputTokens: 100 }))).settle({ input_tokens: 1, output_tokens: 1 }, "estimated");
+    expect(await store.sumUsage({})).toMatchObject({
+      calls: 1,
+      input_tokens: 90,
+      output_tokens: 10,
+      cost_usd: (90 * 3 + 10 * 15) / 1e6,
+    });
+    await (await g.reserve(est({ inputTokens: 100, outputTokens: 100 }))).settle(
+      { input_tokens: 1, output_tokens: 1 },
+      "estimated",
+    );
     expect((await store.sumUsage({})).calls).toBe(2);
   });
 
   test("without budgets the row is still written ahead, and a failed write refuses the call", async () => {
     const store = createMemoryStore();
-    await (await new BudgetGuard(store, () => ({})).reserve(est())).settle({ input_tokens: 1, output_tokens: 2 }, "final");
+    await (await new BudgetGuard(store, () => ({})).reserve(est())).settle(
+      { input_tokens: 1, output_tokens: 2 },
+      "final",
+    );
     expect(await store.sumUsage({})).toMatchObject({ calls: 1, input_tokens: 1, output_tokens: 2 });
-    const broken = { ...store, recordUsage: () => Promise.reject(new Error("disk full")), reserveUsage: () => Promise.reject(new Error("disk full")) };
+    const broken = {
+      ...store,
+      recordUsage: () => Promise.reject(new Error("disk full")),
+      reserveUsage: () => Promise.reject(new Error("disk full")),
+    };
     await expect(new BudgetGuard(broken, () => ({})).reserve(est())).rejects.toThrow(/disk full/);
     await expect(new BudgetGuard(broken, () => ({ daily_tokens: 10_000 })).reserve(est())).rejects.toThrow(/disk full/);
   });

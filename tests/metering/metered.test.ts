@@ -10,7 +10,13 @@ import type { ChatRequest, StreamEvent } from "../../src/agent/types.ts";
 import { BudgetError, BudgetGuard, meteredStream } from "../../src/metering/index.ts";
 import { createMemoryStore, type Store } from "../../src/store/index.ts";
 
-const request: ChatRequest = { model: "gpt-4o", system: "", messages: [{ role: "user", parts: [{ type: "text", text: "hello" }] }], tools: [], maxTokens: 100 };
+const request: ChatRequest = {
+  model: "gpt-4o",
+  system: "",
+  messages: [{ role: "user", parts: [{ type: "text", text: "hello" }] }],
+  tools: [],
+  maxTokens: 100,
+};
 const agent = { id: "main", provider: "openai", model: "gpt-4o" };
 
 /** An inner stream that records whether it was pulled and whether it was closed. */
@@ -36,14 +42,25 @@ const collect = async (it: AsyncIterable<StreamEvent>) => {
   for await (const e of it) out.push(e);
   return out;
 };
-const scope = (store: Store, budgets = {}) => ({ guard: new BudgetGuard(store, () => budgets), session: "s1", person: null, agent });
-const ok: StreamEvent[] = [{ type: "text", text: "hi" }, { type: "usage", input_tokens: 3, output_tokens: 1 }, { type: "done", stop_reason: "end_turn" }];
+const scope = (store: Store, budgets = {}) => ({
+  guard: new BudgetGuard(store, () => budgets),
+  session: "s1",
+  person: null,
+  agent,
+});
+const ok: StreamEvent[] = [
+  { type: "text", text: "hi" },
+  { type: "usage", input_tokens: 3, output_tokens: 1 },
+  { type: "done", stop_reason: "end_turn" },
+];
 
 describe("meteredStream", () => {
   test("over budget: one `refused` event with the BudgetError, no request, nothing thrown, nothing left held", async () => {
     const store = createMemoryStore();
     const up = inner(ok);
-    const events = await collect(meteredStream(up.stream, scope(store, { daily_tokens: 10 }))(request, new AbortController().signal));
+    const events = await collect(
+      meteredStream(up.stream, scope(store, { daily_tokens: 10 }))(request, new AbortController().signal),
+    );
     expect(events).toHaveLength(1);
     const ev = events[0]!;
     expect(ev.type).toBe("refused");
@@ -55,7 +72,10 @@ describe("meteredStream", () => {
   });
 
   test("a usage row that cannot be written: `refused` with an internal error, no request", async () => {
-    const store: Store = { ...createMemoryStore(), recordUsage: () => Promise.reject(new Error("disk I/O error: database or disk is full")) };
+    const store: Store = {
+      ...createMemoryStore(),
+      recordUsage: () => Promise.reject(new Error("disk I/O error: database or disk is full")),
+    };
     const up = inner(ok);
     const events = await collect(meteredStream(up.stream, scope(store))(request, new AbortController().signal));
     expect(events.map((e) => e.type)).toEqual(["refused"]);
@@ -86,13 +106,32 @@ describe("meteredStream", () => {
     const store = createMemoryStore();
     const emitted: TurnEvent[] = [];
     const result = await runTurn(
-      { model: "gpt-4o", system: "", maxTokens: 100, maxToolRounds: 1, history: [], user: { role: "user", parts: [{ type: "text", text: "hello" }] } },
-      { stream: meteredStream(inner(ok).stream, scope(store, { session_tokens: 5 })), tools: { specs: () => [], run: async () => ({ content: "", is_error: true }) }, signal: new AbortController().signal, emit: (e) => emitted.push(e) },
+      {
+        model: "gpt-4o",
+        system: "",
+        maxTokens: 100,
+        maxToolRounds: 1,
+        history: [],
+        user: { role: "user", parts: [{ type: "text", text: "hello" }] },
+      },
+      {
+        stream: meteredStream(inner(ok).stream, scope(store, { session_tokens: 5 })),
+        tools: { specs: () => [], run: async () => ({ content: "", is_error: true }) },
+        signal: new AbortController().signal,
+        emit: (e) => emitted.push(e),
+      },
     );
     expect(result.stop_reason).toBe("budget");
     expect(result.messages.map((m) => m.role)).toEqual(["user"]);
     expect(emitted).toEqual([
-      { event: "error", data: { code: -32002, message: expect.stringMatching(/^budget exceeded: session_tokens/), data: { scope: "session_tokens", used: 0, limit: 5 } } },
+      {
+        event: "error",
+        data: {
+          code: -32002,
+          message: expect.stringMatching(/^budget exceeded: session_tokens/),
+          data: { scope: "session_tokens", used: 0, limit: 5 },
+        },
+      },
       { event: "done", data: { stop_reason: "budget" } },
     ]);
   });
@@ -101,10 +140,25 @@ describe("meteredStream", () => {
     const store: Store = { ...createMemoryStore(), recordUsage: () => Promise.reject(new Error("disk full")) };
     const emitted: TurnEvent[] = [];
     const result = await runTurn(
-      { model: "gpt-4o", system: "", maxTokens: 100, maxToolRounds: 1, history: [], user: { role: "user", parts: [{ type: "text", text: "hello" }] } },
-      { stream: meteredStream(inner(ok).stream, scope(store)), tools: { specs: () => [], run: async () => ({ content: "", is_error: true }) }, signal: new AbortController().signal, emit: (e) => emitted.push(e) },
+      {
+        model: "gpt-4o",
+        system: "",
+        maxTokens: 100,
+        maxToolRounds: 1,
+        history: [],
+        user: { role: "user", parts: [{ type: "text", text: "hello" }] },
+      },
+      {
+        stream: meteredStream(inner(ok).stream, scope(store)),
+        tools: { specs: () => [], run: async () => ({ content: "", is_error: true }) },
+        signal: new AbortController().signal,
+        emit: (e) => emitted.push(e),
+      },
     );
     expect(result.stop_reason).toBe("error");
-    expect(emitted).toEqual([{ event: "error", data: { code: -32603, message: "internal error" } }, { event: "done", data: { stop_reason: "error" } }]);
+    expect(emitted).toEqual([
+      { event: "error", data: { code: -32603, message: "internal error" } },
+      { event: "done", data: { stop_reason: "error" } },
+    ]);
   });
 });

@@ -17,9 +17,17 @@ describe("the error table", () => {
       body: { error: { code: "forbidden", message: "origin not allowed" } },
     });
     const busy = toHttpError(new ExoError("rate_limited", "busy", { data: { retry_after_ms: 1200 } }));
-    expect([busy.status, busy.headers["retry-after"], busy.body.error.data]).toEqual([429, "2", { retry_after_ms: 1200 }]);
-    expect(toHttpError(new ExoError("rate_limited", "x", { data: { retry_after_s: 7 } })).headers["retry-after"]).toBe("7");
-    expect(toHttpError(new ParamsError("bad", "name")).body).toEqual({ error: { code: "invalid_params", message: "bad", data: { field: "name" } } });
+    expect([busy.status, busy.headers["retry-after"], busy.body.error.data]).toEqual([
+      429,
+      "2",
+      { retry_after_ms: 1200 },
+    ]);
+    expect(toHttpError(new ExoError("rate_limited", "x", { data: { retry_after_s: 7 } })).headers["retry-after"]).toBe(
+      "7",
+    );
+    expect(toHttpError(new ParamsError("bad", "name")).body).toEqual({
+      error: { code: "invalid_params", message: "bad", data: { field: "name" } },
+    });
   });
 
   test("anything that is not an ExoError is a bare 500 that says nothing of itself", () => {
@@ -37,7 +45,11 @@ describe("the error table", () => {
     expect(kindOfRpc(-32001)).toBe("unauthorized");
     expect(kindOfRpc(-32099)).toBeNull();
     for (const { rpc } of Object.values(ERROR_TABLE)) expect(ERROR_TABLE[kindOfRpc(rpc)!].rpc).toBe(rpc);
-    expect(toErrorResponse(1, new ExoError("upgrade_required", "x"))).toEqual({ jsonrpc: "2.0", id: 1, error: { code: -32600, message: "x" } });
+    expect(toErrorResponse(1, new ExoError("upgrade_required", "x"))).toEqual({
+      jsonrpc: "2.0",
+      id: 1,
+      error: { code: -32600, message: "x" },
+    });
   });
 });
 
@@ -53,8 +65,14 @@ describe("the JSON-RPC client core", () => {
     const ok = client.call("ping");
     const bad = client.call("plugin.load", { name: "../x" });
     const odd = client.call("future.method");
-    expect(sent.map((r) => [r.id, r.method])).toEqual([[1, "ping"], [2, "plugin.load"], [3, "future.method"]]);
-    expect(client.receive({ jsonrpc: "2.0", id: 2, error: { code: -32602, message: "name: bad", data: { field: "name" } } })).toBe(true);
+    expect(sent.map((r) => [r.id, r.method])).toEqual([
+      [1, "ping"],
+      [2, "plugin.load"],
+      [3, "future.method"],
+    ]);
+    expect(
+      client.receive({ jsonrpc: "2.0", id: 2, error: { code: -32602, message: "name: bad", data: { field: "name" } } }),
+    ).toBe(true);
     expect(client.receive({ jsonrpc: "2.0", id: 3, error: { code: -32099, message: "new kind" } })).toBe(true);
     expect(client.receive({ jsonrpc: "2.0", id: 1, result: "pong" })).toBe(true);
     expect(await ok).toBe("pong");
@@ -79,7 +97,9 @@ describe("the JSON-RPC client core", () => {
     const raw = client.request("status", undefined, { id: "s-1" });
     client.receive({ jsonrpc: "2.0", id: "s-1", error: { code: -32001, message: "unauthorized" } });
     expect(await raw).toEqual({ jsonrpc: "2.0", id: "s-1", error: { code: -32001, message: "unauthorized" } });
-    expect(await client.call("slow", undefined, 20).catch((e: Error) => e.message)).toBe("the gateway did not answer slow within 20 ms");
+    expect(await client.call("slow", undefined, 20).catch((e: Error) => e.message)).toBe(
+      "the gateway did not answer slow within 20 ms",
+    );
     const waiting = client.call("ping");
     client.close(new Error("gone"));
     expect(await waiting.catch((e: Error) => e.message)).toBe("gone");

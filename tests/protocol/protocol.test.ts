@@ -29,10 +29,17 @@ describe("codec", () => {
 describe("parseMessage", () => {
   test("keeps params and id; drops null params", () => {
     const r = parseMessage({ jsonrpc: "2.0", id: "x", method: "m", params: null });
-    expect(r).toEqual({ batch: false, entries: [{ kind: "request", request: { jsonrpc: "2.0", id: "x", method: "m" } }] });
+    expect(r).toEqual({
+      batch: false,
+      entries: [{ kind: "request", request: { jsonrpc: "2.0", id: "x", method: "m" } }],
+    });
   });
   test("unknown errors become a bare internal error without details", () => {
-    expect(toErrorResponse(1, new Error("secret internals"))).toEqual({ jsonrpc: "2.0", id: 1, error: { code: -32603, message: "internal error" } });
+    expect(toErrorResponse(1, new Error("secret internals"))).toEqual({
+      jsonrpc: "2.0",
+      id: 1,
+      error: { code: -32603, message: "internal error" },
+    });
     expect(toErrorResponse(2, new ExoError("budget_exceeded", "over", { data: { scope: "daily" } }))).toEqual({
       jsonrpc: "2.0",
       id: 2,

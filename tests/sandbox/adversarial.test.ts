@@ -15,7 +15,8 @@ import { tempDir } from "../helpers/temp.ts";
 const SECRET = "sk-live-4f9a8b7c6d5e";
 const OTHER_SECRET = "sk-other-0011223344";
 const secrets: Record<string, string> = { api_key: SECRET, other_key: OTHER_SECRET };
-const hostile = (input: Record<string, unknown>, tool: string, host: PluginHost) => host.callTool("hostile", tool, input);
+const hostile = (input: Record<string, unknown>, tool: string, host: PluginHost) =>
+  host.callTool("hostile", tool, input);
 
 async function withHostile(over: Parameters<typeof grant>[1] = {}, hostOpts: Parameters<typeof startTestHost>[0] = {}) {
   const t = startTestHost({ secret: (n) => secrets[n] ?? null, ...hostOpts });
@@ -26,7 +27,10 @@ async function withHostile(over: Parameters<typeof grant>[1] = {}, hostOpts: Par
 
 /** The other plugin still answers. */
 async function echoStillWorks(host: PluginHost) {
-  expect(await host.callTool("echo", "echo", { text: "still here" })).toEqual({ content: "still here", is_error: false });
+  expect(await host.callTool("echo", "echo", { text: "still here" })).toEqual({
+    content: "still here",
+    is_error: false,
+  });
 }
 
 async function failure(p: Promise<unknown>): Promise<SandboxError> {
@@ -47,7 +51,14 @@ describe("files", () => {
     await using t = await withHostile({ allowed_paths: { [dir.path]: "/data" } });
     const read = (arg: string) => hostile({ arg }, "read_file", t.host);
     expect(await read("/data/notes.txt")).toEqual({ content: "granted content", is_error: false });
-    for (const path of ["/etc/passwd", "/data/../etc/passwd", "/data/../../etc/passwd", "/data/sub/link", "data/notes.txt", "/datax/notes.txt"]) {
+    for (const path of [
+      "/etc/passwd",
+      "/data/../etc/passwd",
+      "/data/../../etc/passwd",
+      "/data/sub/link",
+      "data/notes.txt",
+      "/datax/notes.txt",
+    ]) {
       const r = await read(path);
       expect(r.is_error).toBe(true);
       expect(r.content).toContain("is not in this plugin's allowed_paths");
@@ -76,7 +87,12 @@ describe("network and secrets", () => {
   test("a host not on the allowlist receives zero requests", async () => {
     await using outside = startOutside();
     await using t = await withHostile({ allowed_hosts: ["api.example.com"] });
-    for (const url of [`${outside.url}/x`, `http://localhost:${outside.port}/x`, `http://[::1]:${outside.port}/x`, `http://api.example.com.evil:${outside.port}/`]) {
+    for (const url of [
+      `${outside.url}/x`,
+      `http://localhost:${outside.port}/x`,
+      `http://[::1]:${outside.port}/x`,
+      `http://api.example.com.evil:${outside.port}/`,
+    ]) {
       const r = await hostile({ arg: url }, "fetch", t.host);
       expect(r.is_error).toBe(true);
       expect(r.content).toMatch(/is not in this plugin's allowed_hosts/);
@@ -88,7 +104,10 @@ describe("network and secrets", () => {
   test("an allowed host is reachable; the port can be pinned", async () => {
     await using outside = startOutside();
     await using t = await withHostile({ allowed_hosts: [`127.0.0.1:${outside.port}`] });
-    expect(await hostile({ arg: `${outside.url}/ok` }, "fetch", t.host)).toEqual({ content: `200 {"path":"/ok","authorization":null}`, is_error: false });
+    expect(await hostile({ arg: `${outside.url}/ok` }, "fetch", t.host)).toEqual({
+      content: `200 {"path":"/ok","authorization":null}`,
+      is_error: false,
+    });
     const other = await hostile({ arg: `http://127.0.0.1:${outside.port + 1}/` }, "fetch", t.host);
     expect(other.content).toMatch(/not in this plugin's allowed_hosts/);
     expect(outside.requests).toHaveLength(1);
@@ -111,7 +130,9 @@ describe("network and secrets", () => {
     // What came back to the plugin (and so to the caller) was scrubbed.
     expect(r.content).not.toContain(SECRET);
     expect(r.content).toContain("Bearer ***");
-    const e = await failure(hostile({ arg: `${outside.url}/echo`, name: "api_key", mode: "error" }, "steal_secret", t.host));
+    const e = await failure(
+      hostile({ arg: `${outside.url}/echo`, name: "api_key", mode: "error" }, "steal_secret", t.host),
+    );
     expect(e.message).not.toContain(SECRET);
     expect(e.message).toContain("leaking:");
     await hostile({ arg: `${outside.url}/echo`, name: "api_key" }, "log_secret", t.host);
@@ -144,15 +165,23 @@ describe("runaways and bad behaviour", () => {
   test("growing memory hits the cap and traps; the instance is replaced", async () => {
     await using t = await withHostile({ memory_mb: 16 });
     // Memory really grows under the cap: 8 MiB, every page touched, is fine in 16 MiB…
-    expect(await t.host.callTool("hostile", "grow_then_return", { n: 8 })).toEqual({ content: "grew 8 MiB", is_error: false });
+    expect(await t.host.callTool("hostile", "grow_then_return", { n: 8 })).toEqual({
+      content: "grew 8 MiB",
+      is_error: false,
+    });
     // …and 32 MiB is not: the call traps at the cap.
-    expect((await failure(t.host.callTool("hostile", "grow_then_return", { n: 32 }))).message).toStartWith("plugin hostile trapped:");
+    expect((await failure(t.host.callTool("hostile", "grow_then_return", { n: 32 }))).message).toStartWith(
+      "plugin hostile trapped:",
+    );
     const e = await failure(hostile({}, "grow", t.host));
     expect(e.message).toStartWith("plugin hostile trapped:");
     expect(await hostile({}, "count", t.host)).toEqual({ content: "1", is_error: false });
     // The cap, not the tool, stopped it: the same 32 MiB under a 64 MiB grant returns.
     await t.host.load(grant("roomy", { memory_mb: 64 }), await readWasm(fixturePath("hostile")));
-    expect(await t.host.callTool("roomy", "grow_then_return", { n: 32 })).toEqual({ content: "grew 32 MiB", is_error: false });
+    expect(await t.host.callTool("roomy", "grow_then_return", { n: 32 })).toEqual({
+      content: "grew 32 MiB",
+      is_error: false,
+    });
     await echoStillWorks(t.host);
   });
 
@@ -162,7 +191,9 @@ describe("runaways and bad behaviour", () => {
     expect(huge.message).toStartWith("plugin hostile trapped:");
     const big = await failure(hostile({ n: 2 * 1024 * 1024 }, "big_output", t.host));
     expect(big.message).toBe(`plugin hostile: output of ${2 * 1024 * 1024} bytes exceeds the limit of ${1024 * 1024}`);
-    expect(await hostile({ n: 10 }, "big_output", t.host).catch((e: Error) => e.message)).toBe("plugin hostile returned invalid JSON");
+    expect(await hostile({ n: 10 }, "big_output", t.host).catch((e: Error) => e.message)).toBe(
+      "plugin hostile returned invalid JSON",
+    );
     await echoStillWorks(t.host);
   });
 
@@ -181,7 +212,9 @@ describe("runaways and bad behaviour", () => {
 
   test("an input over the cap is refused before the plugin sees it", async () => {
     await using t = await withHostile({}, { maxInputBytes: 1000 });
-    expect((await failure(t.host.callTool("echo", "echo", { text: "z".repeat(2000) }))).message).toMatch(/^input of \d+ bytes exceeds the limit of 1000$/);
+    expect((await failure(t.host.callTool("echo", "echo", { text: "z".repeat(2000) }))).message).toMatch(
+      /^input of \d+ bytes exceeds the limit of 1000$/,
+    );
   });
 });
 
@@ -190,8 +223,12 @@ describe("bad modules", () => {
     await using t = startTestHost();
     const text = new TextEncoder().encode("#!/bin/sh\nrm -rf /\n");
     expect((await failure(t.host.load(grant("script"), text))).message).toBe("plugin script: not a wasm module");
-    expect((await failure(t.host.load(grant("no-call"), await readWasm(fixturePath("no-call"))))).message).toBe("plugin no-call: a tool plugin must export call");
-    expect((await failure(t.host.load(grant("abi2"), await readWasm(fixturePath("abi2"))))).message).toBe("plugin abi2: the plugin declares ABI 2; this exoclaw speaks ABI 1");
+    expect((await failure(t.host.load(grant("no-call"), await readWasm(fixturePath("no-call"))))).message).toBe(
+      "plugin no-call: a tool plugin must export call",
+    );
+    expect((await failure(t.host.load(grant("abi2"), await readWasm(fixturePath("abi2"))))).message).toBe(
+      "plugin abi2: the plugin declares ABI 2; this exoclaw speaks ABI 1",
+    );
     await t.host.load(grant("echo"), await readWasm(pluginPath("echo")));
     expect(t.host.list().map((p) => p.name)).toEqual(["echo"]);
     await echoStillWorks(t.host);
@@ -210,7 +247,13 @@ describe("state", () => {
     const db = join(dir.path, "exoclaw.db");
     for (const expected of ["1", "2", "3"]) {
       const store = openSqliteStore(db);
-      const t = startTestHost({ kv: { get: (p, k) => store.kvGet(p, k), set: (p, k, v) => store.kvSet(p, k, v), stats: (p) => store.kvStats(p) } });
+      const t = startTestHost({
+        kv: {
+          get: (p, k) => store.kvGet(p, k),
+          set: (p, k, v) => store.kvSet(p, k, v),
+          stats: (p) => store.kvStats(p),
+        },
+      });
       await t.host.load(grant("hostile"), await readWasm(fixturePath("hostile")));
       expect(await t.host.callTool("hostile", "count", {})).toEqual({ content: expected, is_error: false });
       await t.host.stop();
@@ -233,6 +276,9 @@ describe("floods", () => {
   test("plugin state values over 1 MiB are refused", async () => {
     await using t = await withHostile({ memory_mb: 64 });
     expect(await hostile({ n: 1000 }, "kv_big", t.host)).toEqual({ content: "stored 1000", is_error: false });
-    expect(await hostile({ n: 2 * 1024 * 1024 }, "kv_big", t.host)).toEqual({ content: "stored 1000", is_error: false });
+    expect(await hostile({ n: 2 * 1024 * 1024 }, "kv_big", t.host)).toEqual({
+      content: "stored 1000",
+      is_error: false,
+    });
   });
 });

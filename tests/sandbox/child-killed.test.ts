@@ -11,12 +11,20 @@ import { fixturePath, grant, readWasm, startTestHost } from "../helpers/plugins.
 /** Pids of this process's children (plugin-host processes are the only ones this test starts). */
 function children(): number[] {
   const out: number[] = [];
-  for (const tid of readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) out.push(Number(tid));
+  for (const tid of readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, "utf8")
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean))
+    out.push(Number(tid));
   try {
     // Other threads of this process may be the parent too.
     for (const t of readdirSync(`/proc/${process.pid}/task`)) {
       if (t === String(process.pid)) continue;
-      for (const c of readFileSync(`/proc/${process.pid}/task/${t}/children`, "utf8").trim().split(/\s+/).filter(Boolean)) out.push(Number(c));
+      for (const c of readFileSync(`/proc/${process.pid}/task/${t}/children`, "utf8")
+        .trim()
+        .split(/\s+/)
+        .filter(Boolean))
+        out.push(Number(c));
     }
   } catch {
     // a thread ended while listing

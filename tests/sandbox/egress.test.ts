@@ -129,7 +129,11 @@ function seams(dns: Record<string, string[]>) {
     }) as unknown as typeof fetch,
   };
   const call = async (g: Partial<HttpGrant>, request: Record<string, unknown>) =>
-    JSON.parse(await proxyHttp(JSON.stringify(request), { allowedHosts: [], secrets, ...g }, opts)) as { status: number; error?: string; body?: string };
+    JSON.parse(await proxyHttp(JSON.stringify(request), { allowedHosts: [], secrets, ...g }, opts)) as {
+      status: number;
+      error?: string;
+      body?: string;
+    };
   return { call, fetched, lookups };
 }
 
@@ -171,15 +175,31 @@ describe("addresses", () => {
   });
 
   test("the allowlist grammar: host, host:port, *.host, [v6]:port, scheme prefixes; no port means the default port", () => {
-    expect(parseAllowEntry("API.example.com")).toEqual({ scheme: null, host: "api.example.com", wildcard: false, ip: false, port: null });
+    expect(parseAllowEntry("API.example.com")).toEqual({
+      scheme: null,
+      host: "api.example.com",
+      wildcard: false,
+      ip: false,
+      port: null,
+    });
     expect(parseAllowEntry("api.example.com:8080")).toMatchObject({ host: "api.example.com", port: 8080 });
     expect(parseAllowEntry("*.example.com")).toMatchObject({ host: ".example.com", wildcard: true });
     expect(parseAllowEntry("[::1]:9000")).toMatchObject({ host: "::1", ip: true, port: 9000 });
-    expect(parseAllowEntry("http://127.0.0.1:8080")).toMatchObject({ scheme: "http:", host: "127.0.0.1", ip: true, port: 8080 });
-    expect(parseAllowEntry("https://api.example.com/")).toMatchObject({ scheme: "https:", host: "api.example.com", port: null });
+    expect(parseAllowEntry("http://127.0.0.1:8080")).toMatchObject({
+      scheme: "http:",
+      host: "127.0.0.1",
+      ip: true,
+      port: 8080,
+    });
+    expect(parseAllowEntry("https://api.example.com/")).toMatchObject({
+      scheme: "https:",
+      host: "api.example.com",
+      port: null,
+    });
     // Odd IPv4 spellings are IP literals too, normalised.
     expect(parseAllowEntry("0x7f.1:80")).toMatchObject({ host: "127.0.0.1", ip: true });
-    for (const bad of ["", "user@host", "host/path", "host:99999", "ftp://host"]) expect(parseAllowEntry(bad)).toBeNull();
+    for (const bad of ["", "user@host", "host/path", "host:99999", "ftp://host"])
+      expect(parseAllowEntry(bad)).toBeNull();
   });
 });
 
@@ -198,35 +218,57 @@ describe("egress", () => {
     expect((await s.call({ allowedHosts: ["api.example.com"] }, { url: "http://api.example.com/" })).error).toBe(
       "host api.example.com resolves to a private address (127.0.0.1, loopback); grant the address itself to allow it",
     );
-    expect((await s.call({ allowedHosts: ["*.example.com"] }, { url: "http://rebind.example.com/" })).error).toContain("resolves to a private address");
+    expect((await s.call({ allowedHosts: ["*.example.com"] }, { url: "http://rebind.example.com/" })).error).toContain(
+      "resolves to a private address",
+    );
     expect(s.fetched).toHaveLength(0);
     expect(srv.seen).toHaveLength(0);
     // A resolver that never answers fails the request at the timeout, not never.
     const hang = JSON.parse(
-      await proxyHttp(JSON.stringify({ url: "http://slow.example.com/" }), { allowedHosts: ["slow.example.com"], secrets }, {
-        maxResponseBytes: 1024,
-        timeoutMs: 200,
-        resolve: () => new Promise<string[]>(() => {}),
-      }),
+      await proxyHttp(
+        JSON.stringify({ url: "http://slow.example.com/" }),
+        { allowedHosts: ["slow.example.com"], secrets },
+        {
+          maxResponseBytes: 1024,
+          timeoutMs: 200,
+          resolve: () => new Promise<string[]>(() => {}),
+        },
+      ),
     );
     expect(hang).toEqual({ status: 0, error: "cannot resolve slow.example.com: no answer within 200 ms" });
   });
 
   test("the checked address is the one connected to (no second lookup); the host sets Host and TLS is verified against the name", async () => {
     const s = seams({ "api.example.com": ["93.184.216.34"] });
-    const r = await s.call({ allowedHosts: ["api.example.com"] }, { url: "https://api.example.com/v1?q=1", headers: { Host: "169.254.169.254", "X-Ok": "1" } });
+    const r = await s.call(
+      { allowedHosts: ["api.example.com"] },
+      { url: "https://api.example.com/v1?q=1", headers: { Host: "169.254.169.254", "X-Ok": "1" } },
+    );
     expect(r.status).toBe(200);
     expect(s.lookups).toEqual(["api.example.com"]);
-    expect(s.fetched).toEqual([{ url: "https://93.184.216.34/v1?q=1", headers: { "X-Ok": "1", host: "api.example.com" }, tls: { serverName: "api.example.com" } }]);
+    expect(s.fetched).toEqual([
+      {
+        url: "https://93.184.216.34/v1?q=1",
+        headers: { "X-Ok": "1", host: "api.example.com" },
+        tls: { serverName: "api.example.com" },
+      },
+    ]);
   });
 
   test("an entry without a port allows only the default port; a port-pinned entry only its port", async () => {
     const s = seams({ "api.example.com": ["93.184.216.34"] });
     const g = { allowedHosts: ["api.example.com", "http://plain.example.com"] };
-    for (const url of ["http://api.example.com:8080/", "https://api.example.com:8443/", "http://api.example.com:443/", "https://plain.example.com/"]) {
+    for (const url of [
+      "http://api.example.com:8080/",
+      "https://api.example.com:8443/",
+      "http://api.example.com:443/",
+      "https://plain.example.com/",
+    ]) {
       expect((await s.call(g, { url })).error).toMatch(/is not in this plugin's allowed_hosts$/);
     }
-    expect((await s.call(g, { url: "http://user:pw@api.example.com/" })).error).toBe("credentials in the URL are not allowed; use {{secret:NAME}} in a header");
+    expect((await s.call(g, { url: "http://user:pw@api.example.com/" })).error).toBe(
+      "credentials in the URL are not allowed; use {{secret:NAME}} in a header",
+    );
     expect(s.fetched).toHaveLength(0);
     expect((await s.call(g, { url: "http://api.example.com/" })).status).toBe(200);
     expect((await s.call(g, { url: "https://api.example.com/" })).status).toBe(200);
@@ -239,7 +281,13 @@ describe("egress", () => {
     const r = await raw(t.host, {
       method: "POST",
       url: `http://127.0.0.1:${srv.port}/in`,
-      headers: { Host: "127.0.0.1:7200", Connection: "upgrade", "Proxy-Authorization": "Basic eA==", "Content-Length": "0", "X-Fine": "yes" },
+      headers: {
+        Host: "127.0.0.1:7200",
+        Connection: "upgrade",
+        "Proxy-Authorization": "Basic eA==",
+        "Content-Length": "0",
+        "X-Fine": "yes",
+      },
       body: "hello",
     });
     expect(r.status).toBe(200);
@@ -250,7 +298,9 @@ describe("egress", () => {
     expect(got.headers["x-fine"]).toBe("yes");
     expect(got.headers["content-length"]).toBe("5");
     // CR/LF injection in a header value is refused outright.
-    expect((await raw(t.host, { url: `http://127.0.0.1:${srv.port}/`, headers: { "X-A": "a\r\nHost: evil" } })).error).toContain("CR, LF and NUL");
+    expect(
+      (await raw(t.host, { url: `http://127.0.0.1:${srv.port}/`, headers: { "X-A": "a\r\nHost: evil" } })).error,
+    ).toContain("CR, LF and NUL");
     expect(srv.seen).toHaveLength(1);
   });
 
@@ -273,9 +323,9 @@ describe("egress", () => {
       expect(r.error).toMatch(/is not in this plugin's allowed_hosts|only an explicit IP literal entry/);
     }
     const s = seams({ "metadata.google.internal": ["169.254.169.254"] });
-    expect((await s.call({ allowedHosts: ["metadata.google.internal"] }, { url: "http://metadata.google.internal/" })).error).toContain(
-      "resolves to a private address (169.254.169.254, link-local)",
-    );
+    expect(
+      (await s.call({ allowedHosts: ["metadata.google.internal"] }, { url: "http://metadata.google.internal/" })).error,
+    ).toContain("resolves to a private address (169.254.169.254, link-local)");
     expect(s.fetched).toHaveLength(0);
     expect(srv.seen).toHaveLength(0);
   });
@@ -283,7 +333,10 @@ describe("egress", () => {
   test("the gateway's own port is refused even when 127.0.0.1:<port> is granted, also when it listens on 0.0.0.0", async () => {
     await using gw = startReflector();
     for (const address of ["127.0.0.1", "0.0.0.0", "::"]) {
-      await using t = await withHostile({ allowed_hosts: [`127.0.0.1:${gw.port}`, `[::ffff:127.0.0.1]:${gw.port}`] }, { selfAddresses: () => [{ address, port: gw.port }] });
+      await using t = await withHostile(
+        { allowed_hosts: [`127.0.0.1:${gw.port}`, `[::ffff:127.0.0.1]:${gw.port}`] },
+        { selfAddresses: () => [{ address, port: gw.port }] },
+      );
       for (const url of [`http://127.0.0.1:${gw.port}/rpc`, `http://[::ffff:127.0.0.1]:${gw.port}/rpc`]) {
         const r = await raw(t.host, { url });
         expect(r.error).toBe(`${new URL(url).host} is the gateway itself, which plugins may never reach`);
@@ -291,13 +344,27 @@ describe("egress", () => {
     }
     // The unspecified address is "this machine": never reachable, even granted literally.
     await using t = await withHostile(
-      { allowed_hosts: [`0.0.0.0:${gw.port}`, `[::ffff:0.0.0.0]:${gw.port}`, `[::]:${gw.port}`, `0.0.0.0:${gw.port + 1}`] },
+      {
+        allowed_hosts: [
+          `0.0.0.0:${gw.port}`,
+          `[::ffff:0.0.0.0]:${gw.port}`,
+          `[::]:${gw.port}`,
+          `0.0.0.0:${gw.port + 1}`,
+        ],
+      },
       { selfAddresses: () => [{ address: "127.0.0.1", port: gw.port }] },
     );
-    for (const url of [`http://0.0.0.0:${gw.port}/metrics`, `http://0:${gw.port}/metrics`, `http://[::ffff:0.0.0.0]:${gw.port}/`, `http://[::]:${gw.port}/`]) {
+    for (const url of [
+      `http://0.0.0.0:${gw.port}/metrics`,
+      `http://0:${gw.port}/metrics`,
+      `http://[::ffff:0.0.0.0]:${gw.port}/`,
+      `http://[::]:${gw.port}/`,
+    ]) {
       expect((await raw(t.host, { url })).status).toBe(0);
     }
-    expect((await raw(t.host, { url: `http://0.0.0.0:${gw.port + 1}/` })).error).toBe("address 0.0.0.0 (unspecified) is never reachable from a plugin");
+    expect((await raw(t.host, { url: `http://0.0.0.0:${gw.port + 1}/` })).error).toBe(
+      "address 0.0.0.0 (unspecified) is never reachable from a plugin",
+    );
     expect(gw.seen).toHaveLength(0);
   });
 
@@ -316,8 +383,14 @@ describe("egress", () => {
     await gw.plugins.loadFromConfig("hostile");
     const host = gw.plugins.host;
     const r = await raw(host, { url: `${gw.url}/health` });
-    expect(r).toEqual({ status: 0, error: `127.0.0.1:${gw.port} is the gateway itself, which plugins may never reach` });
-    const s = await raw(host, { url: `http://127.0.0.1:${other.port}/`, headers: { authorization: "<<secret:api_key>>" } });
+    expect(r).toEqual({
+      status: 0,
+      error: `127.0.0.1:${gw.port} is the gateway itself, which plugins may never reach`,
+    });
+    const s = await raw(host, {
+      url: `http://127.0.0.1:${other.port}/`,
+      headers: { authorization: "<<secret:api_key>>" },
+    });
     expect(s.error).toBe(`secret api_key may only be sent to 127.0.0.1:1, not 127.0.0.1:${other.port}`);
     expect(other.seen).toHaveLength(0);
     expect((await raw(host, { url: `http://127.0.0.1:${other.port}/plain` })).status).toBe(200);
@@ -328,13 +401,30 @@ describe("egress", () => {
     await using srv = startReflector({ cert: join(dir, "cert.pem"), key: join(dir, "key.pem") });
     const ca = await Bun.file(join(dir, "cert.pem")).text();
     const dns: Record<string, string[]> = { localhost: ["127.0.0.1"], "evil.test": ["127.0.0.1"] };
-    const opts: HttpProxyOptions = { maxResponseBytes: 1 << 20, timeoutMs: 3000, ca, resolve: async (h) => dns[h] ?? [] };
+    const opts: HttpProxyOptions = {
+      maxResponseBytes: 1 << 20,
+      timeoutMs: 3000,
+      ca,
+      resolve: async (h) => dns[h] ?? [],
+    };
     const allowedHosts = [`https://localhost:${srv.port}`, `evil.test:${srv.port}`, `127.0.0.1:${srv.port}`];
-    const ok = JSON.parse(await proxyHttp(JSON.stringify({ url: `https://localhost:${srv.port}/tls` }), { allowedHosts, secrets: {} }, opts));
+    const ok = JSON.parse(
+      await proxyHttp(
+        JSON.stringify({ url: `https://localhost:${srv.port}/tls` }),
+        { allowedHosts, secrets: {} },
+        opts,
+      ),
+    );
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body)).toEqual({ path: "/tls", host: `localhost:${srv.port}` });
     // The certificate is valid for 127.0.0.1 (the address connected to) but not for evil.test: refused.
-    const bad = JSON.parse(await proxyHttp(JSON.stringify({ url: `https://evil.test:${srv.port}/tls` }), { allowedHosts, secrets: {} }, opts));
+    const bad = JSON.parse(
+      await proxyHttp(
+        JSON.stringify({ url: `https://evil.test:${srv.port}/tls` }),
+        { allowedHosts, secrets: {} },
+        opts,
+      ),
+    );
     expect(bad.status).toBe(0);
     expect(bad.error).toContain("ERR_TLS_CERT_ALTNAME_INVALID");
     expect(srv.seen).toHaveLength(1);
@@ -356,19 +446,36 @@ describe("secrets", () => {
     const url = `http://127.0.0.1:${srv.port}/steal`;
     const s = { maxResponseBytes: 1 << 20, timeoutMs: 2000 };
     const g: HttpGrant = { allowedHosts: [`127.0.0.1:${srv.port}`], secrets };
-    for (const written of ["{{secret:api_key}}", "%7B%7Bsecret%3Aapi_key%7D%7D", "{{SECRET:API_KEY}}", "\\u007b\\u007bsecret:api_key\\u007d\\u007d"]) {
+    for (const written of [
+      "{{secret:api_key}}",
+      "%7B%7Bsecret%3Aapi_key%7D%7D",
+      "{{SECRET:API_KEY}}",
+      "\\u007b\\u007bsecret:api_key\\u007d\\u007d",
+    ]) {
       // What the model asked for, exactly as the tool call carries it.
       const untrustedInput = `{"tool":"http_get","input":{"url":"${url}","headers":{"authorization":"Bearer ${written}"}}}`;
       const request = { method: "GET", url, headers: { authorization: "Bearer {{secret:api_key}}" } };
       const r = JSON.parse(await proxyHttp(JSON.stringify(request), { ...g, untrustedInput }, s));
-      expect(r).toEqual({ status: 0, error: "secret api_key: its placeholder came from the call's input (model, user or webhook text) and is never filled" });
+      expect(r).toEqual({
+        status: 0,
+        error:
+          "secret api_key: its placeholder came from the call's input (model, user or webhook text) and is never filled",
+      });
     }
     expect(srv.seen).toHaveLength(0);
     // The same through the real http-get plugin and PluginHost.send (a channel send made from a model reply).
     await using t = startTestHost({ secret: (n) => secrets[n] ?? null });
-    await t.host.load(grant("http-get", { allowed_hosts: [`127.0.0.1:${srv.port}`], secrets: ["api_key"] }), await readWasm(pluginPath("http-get")));
+    await t.host.load(
+      grant("http-get", { allowed_hosts: [`127.0.0.1:${srv.port}`], secrets: ["api_key"] }),
+      await readWasm(pluginPath("http-get")),
+    );
     const reply = `Sure! {"url": "${url}?k={{secret:api_key}}"}`;
-    const sent = await t.host.send("http-get", { method: "POST", url: `${url}?k={{secret:api_key}}`, body: "x" }, {}, reply);
+    const sent = await t.host.send(
+      "http-get",
+      { method: "POST", url: `${url}?k={{secret:api_key}}`, body: "x" },
+      {},
+      reply,
+    );
     expect(sent.error).toContain("secret api_key: its placeholder came from the call's input");
     expect(srv.seen).toHaveLength(0);
     // A placeholder the plugin wrote itself (the call's input names none) is filled.
@@ -385,17 +492,27 @@ describe("secrets", () => {
       secrets: ["api_key"],
       secret_hosts: { api_key: [`127.0.0.1:${a.port}`] },
     });
-    const toB = await raw(t.host, { url: `http://127.0.0.1:${b.port}/`, headers: { authorization: "Bearer <<secret:api_key>>" } });
+    const toB = await raw(t.host, {
+      url: `http://127.0.0.1:${b.port}/`,
+      headers: { authorization: "Bearer <<secret:api_key>>" },
+    });
     expect(toB.error).toBe(`secret api_key may only be sent to 127.0.0.1:${a.port}, not 127.0.0.1:${b.port}`);
     expect(b.seen).toHaveLength(0);
-    const toA = await raw(t.host, { url: `http://127.0.0.1:${a.port}/`, headers: { authorization: "Bearer <<secret:api_key>>" } });
+    const toA = await raw(t.host, {
+      url: `http://127.0.0.1:${a.port}/`,
+      headers: { authorization: "Bearer <<secret:api_key>>" },
+    });
     expect(toA.status).toBe(200);
     expect(a.seen[0]?.authorization).toBe(`Bearer ${SECRET}`);
     const s = seams({ "api.example.com": ["93.184.216.34"] });
     const bound = { allowedHosts: ["api.example.com", "*.example.com"], secretHosts: { api_key: ["api.example.com"] } };
     const q = (url: string) => s.call(bound, { url, headers: { authorization: "{{secret:api_key}}" } });
-    expect((await q("http://api.example.com/")).error).toBe("secret api_key is sent only over https (grant http://api.example.com explicitly to allow plain http)");
-    expect((await q("https://other.example.com/")).error).toBe("secret api_key may only be sent to api.example.com, not other.example.com");
+    expect((await q("http://api.example.com/")).error).toBe(
+      "secret api_key is sent only over https (grant http://api.example.com explicitly to allow plain http)",
+    );
+    expect((await q("https://other.example.com/")).error).toBe(
+      "secret api_key may only be sent to api.example.com, not other.example.com",
+    );
     expect(s.fetched).toHaveLength(0);
     expect((await q("https://api.example.com/")).status).toBe(200);
     expect(s.fetched[0]?.headers.authorization).toBe(SECRET);
@@ -404,15 +521,24 @@ describe("secrets", () => {
   test("a server reflecting the secret in every encoding, in body and headers (Location too), reflects nothing to the plugin", async () => {
     await using srv = startReflector();
     await using t = await withHostile({ allowed_hosts: [`127.0.0.1:${srv.port}`], secrets: ["api_key"] });
-    const r = await t.host.callTool("hostile", "raw_http", { request: { url: `http://127.0.0.1:${srv.port}/reflect`, headers: { authorization: "Bearer <<secret:api_key>>" } } });
+    const r = await t.host.callTool("hostile", "raw_http", {
+      request: { url: `http://127.0.0.1:${srv.port}/reflect`, headers: { authorization: "Bearer <<secret:api_key>>" } },
+    });
     // The server really got (and reflected) the secret…
     expect(srv.seen[0]?.authorization).toBe(`Bearer ${SECRET}`);
     const answer = JSON.parse(r.content) as { status: number; headers: Record<string, string>; body: string };
     expect(answer.status).toBe(302);
-    expect(Object.keys(answer.headers)).toEqual(expect.arrayContaining(["location", "x-b64", "x-basic", "x-hex", "x-upper", "x-prefix"]));
+    expect(Object.keys(answer.headers)).toEqual(
+      expect.arrayContaining(["location", "x-b64", "x-basic", "x-hex", "x-upper", "x-prefix"]),
+    );
     expect(answer.headers.location).toStartWith("https://evil.example/?k=");
     // Every reflected line was there, masked (not dropped).
-    expect(answer.body.split("\n").slice(1).every((line) => line.includes("***"))).toBe(true);
+    expect(
+      answer.body
+        .split("\n")
+        .slice(1)
+        .every((line) => line.includes("***")),
+    ).toBe(true);
     expect(answer.body.split("\n")).toHaveLength(encodings(SECRET).length + 1);
     // …and none of it, in any spelling, reached the plugin, its result or the log.
     expectNoReflection(r.content);
@@ -428,7 +554,9 @@ describe("secrets", () => {
       expect(out).toContain("***");
       expectNoReflection(out);
     }
-    expect(scrub("an ordinary line about sk- keys and 4f9a", [SECRET])).toBe("an ordinary line about sk- keys and 4f9a");
+    expect(scrub("an ordinary line about sk- keys and 4f9a", [SECRET])).toBe(
+      "an ordinary line about sk- keys and 4f9a",
+    );
   });
 
   test("an error that reflects a secret with quotes and backslashes comes back as valid JSON, masked", async () => {
@@ -440,7 +568,11 @@ describe("secrets", () => {
         throw new Error(`upstream said: ${JSON.stringify(SECRET)} and \\${SECRET}`);
       }) as unknown as typeof fetch,
     };
-    const text = await proxyHttp(JSON.stringify({ url: "https://api.example.com/", headers: { authorization: "{{secret:api_key}}" } }), { allowedHosts: ["api.example.com"], secrets }, opts);
+    const text = await proxyHttp(
+      JSON.stringify({ url: "https://api.example.com/", headers: { authorization: "{{secret:api_key}}" } }),
+      { allowedHosts: ["api.example.com"], secrets },
+      opts,
+    );
     const parsed = JSON.parse(text) as { status: number; error: string };
     expect(parsed.status).toBe(0);
     expect(parsed.error).toStartWith("request failed: upstream said: ");
@@ -449,8 +581,15 @@ describe("secrets", () => {
   });
 
   test("a long secret (a 2.3 KB service-account JSON, an 8 KB PEM) is scrubbed whole, in part and encoded, and scrub never throws", () => {
-    const json = JSON.stringify({ type: "service_account", private_key: `-----BEGIN PRIVATE KEY-----\n${"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC".repeat(72)}\n-----END PRIVATE KEY-----\n`, client_email: "x@y.iam" });
-    const pem = Array.from({ length: 8192 }, (_, i) => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7919) % 64]).join("");
+    const json = JSON.stringify({
+      type: "service_account",
+      private_key: `-----BEGIN PRIVATE KEY-----\n${"MIIEvQIBADANBgkqhkiG9w0BAQEFAASC".repeat(72)}\n-----END PRIVATE KEY-----\n`,
+      client_email: "x@y.iam",
+    });
+    const pem = Array.from(
+      { length: 8192 },
+      (_, i) => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[(i * 7919) % 64],
+    ).join("");
     expect(json.length).toBeGreaterThan(2300);
     for (const secret of [json, pem]) {
       for (const shown of [secret, encodeURIComponent(secret), JSON.stringify(secret), secret.slice(100, 160)]) {

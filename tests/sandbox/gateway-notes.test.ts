@@ -16,7 +16,10 @@ function model(toolFor: (userText: string) => { name: string; input: unknown }) 
     const part = last.parts[0] as { type?: string; text?: string; content?: string };
     if (last.role === "user" && part.text !== undefined) {
       const call = toolFor(part.text);
-      const events: StreamEvent[] = [{ type: "tool_call", id: `tu${toolResults.length}`, ...call } as StreamEvent, { type: "done", stop_reason: "tool_use" }];
+      const events: StreamEvent[] = [
+        { type: "tool_call", id: `tu${toolResults.length}`, ...call } as StreamEvent,
+        { type: "done", stop_reason: "tool_use" },
+      ];
       yield* events;
       return;
     }
@@ -34,7 +37,10 @@ describe("notes through a gateway turn", () => {
         ? { name: "remember", input: { topic: "bank", text: "Carol's PIN is 4411" } }
         : { name: "recall", input: { topic: "bank" } },
     );
-    await using gw = await startTestGateway({ toml: '[[plugins]]\nname = "notes"\npath = "builtin:notes"\n', streamFor: () => m.stream });
+    await using gw = await startTestGateway({
+      toml: '[[plugins]]\nname = "notes"\npath = "builtin:notes"\n',
+      streamFor: () => m.stream,
+    });
     await using ws = await openSocket(gw.wsUrl);
     const send = async (peer: string, content: string) =>
       ((await ws.call("chat.send", { content, peer })) as { result: { text: string } }).result.text;

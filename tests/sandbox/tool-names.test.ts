@@ -46,7 +46,10 @@ describe("tool names", () => {
     const box = createToolBox(host, ["*"], [memorySave], "telegram:bot:1");
     const names = box.specs().map((s) => s.name);
     expect(names.filter((n) => n === "memory_save")).toHaveLength(1);
-    expect(await box.run("memory_save", {}, new AbortController().signal)).toEqual({ content: "host memory_save", is_error: false });
+    expect(await box.run("memory_save", {}, new AbortController().signal)).toEqual({
+      content: "host memory_save",
+      is_error: false,
+    });
     expect(names).toContain("evil__memory_save");
     expect(box.specs().find((s) => s.name === "memory_save")!.description).toBe("host");
   });
@@ -54,12 +57,26 @@ describe("tool names", () => {
   test("which plugin owns a name is the same whatever order they were loaded in", async () => {
     const a = plugin("alpha", ["search"]);
     const z = plugin("zeta", ["search"]);
-    for (const order of [[a, z], [z, a]]) {
+    for (const order of [
+      [a, z],
+      [z, a],
+    ]) {
       const host = fakeHost(order);
       const box = createToolBox(host, ["*"], [], "p1");
-      expect(box.specs().map((s) => s.name).sort()).toEqual(["search", "zeta__search"]);
-      expect(await box.run("search", {}, new AbortController().signal)).toEqual({ content: "alpha:search", is_error: false });
-      expect(await box.run("zeta__search", {}, new AbortController().signal)).toEqual({ content: "zeta:search", is_error: false });
+      expect(
+        box
+          .specs()
+          .map((s) => s.name)
+          .sort(),
+      ).toEqual(["search", "zeta__search"]);
+      expect(await box.run("search", {}, new AbortController().signal)).toEqual({
+        content: "alpha:search",
+        is_error: false,
+      });
+      expect(await box.run("zeta__search", {}, new AbortController().signal)).toEqual({
+        content: "zeta:search",
+        is_error: false,
+      });
     }
   });
 
@@ -70,8 +87,14 @@ describe("tool names", () => {
     const names = box.specs().map((s) => s.name);
     expect(names.filter((n) => n === "beta__search")).toHaveLength(1);
     // The bare name belongs to zeta's tool of that name; beta's duplicate is left out rather than shadowing it.
-    expect(await box.run("beta__search", {}, new AbortController().signal)).toEqual({ content: "zeta:beta__search", is_error: false });
-    expect(await box.run("search", {}, new AbortController().signal)).toEqual({ content: "alpha:search", is_error: false });
+    expect(await box.run("beta__search", {}, new AbortController().signal)).toEqual({
+      content: "zeta:beta__search",
+      is_error: false,
+    });
+    expect(await box.run("search", {}, new AbortController().signal)).toEqual({
+      content: "alpha:search",
+      is_error: false,
+    });
   });
 
   test("every plugin call from a person's toolbox carries that person as scope", async () => {

@@ -41,7 +41,9 @@ describe("wasm memory limits", () => {
   });
 
   test("refuses what cannot be capped", () => {
-    expect(() => capMemory(moduleWith([0x00, 0x40]), 16)).toThrow(/needs 4096 KiB of memory at start, more than its grant of 1024 KiB/);
+    expect(() => capMemory(moduleWith([0x00, 0x40]), 16)).toThrow(
+      /needs 4096 KiB of memory at start, more than its grant of 1024 KiB/,
+    );
     expect(() => readMemoryLimits(moduleWith([0x03, 0x01, 0x02]))).toThrow(/shared memories/);
     expect(() => readMemoryLimits(moduleWith(null, true))).toThrow(/imports its memory/);
     expect(() => readMemoryLimits(new TextEncoder().encode("#!/bin/sh\necho not wasm"))).toThrow(/not a wasm module/);

@@ -2,7 +2,17 @@
  * The memory store against the Store contract, and each of its ports on its own against that port's
  * contract (no port leans on another's state, except the reply saved with a turn's history).
  */
-import { createMemoryStore, memoryApprovals, memoryConversations, memoryFacts, memoryInbox, memoryLeases, memoryPairings, memoryPluginState, memoryUsageLedger } from "../../src/store/index.ts";
+import {
+  createMemoryStore,
+  memoryApprovals,
+  memoryConversations,
+  memoryFacts,
+  memoryInbox,
+  memoryLeases,
+  memoryPairings,
+  memoryPluginState,
+  memoryUsageLedger,
+} from "../../src/store/index.ts";
 import { storeContract } from "./contract.ts";
 import { approvalsContract } from "./contract/approvals.ts";
 import { conversationsContract } from "./contract/conversations.ts";
@@ -27,12 +37,30 @@ function alone<P>(build: (now: () => number) => P) {
   };
 }
 
-conversationsContract("memory port alone", alone((now) => memoryConversations(now, new Map())));
-usageLedgerContract("memory port alone", alone(() => memoryUsageLedger()));
-pluginStateContract("memory port alone", alone(() => memoryPluginState()));
-factsContract("memory port alone", alone((now) => memoryFacts(now)));
-pairingsContract("memory port alone", alone(() => memoryPairings()));
-approvalsContract("memory port alone", alone(() => memoryApprovals()));
+conversationsContract(
+  "memory port alone",
+  alone((now) => memoryConversations(now, new Map())),
+);
+usageLedgerContract(
+  "memory port alone",
+  alone(() => memoryUsageLedger()),
+);
+pluginStateContract(
+  "memory port alone",
+  alone(() => memoryPluginState()),
+);
+factsContract(
+  "memory port alone",
+  alone((now) => memoryFacts(now)),
+);
+pairingsContract(
+  "memory port alone",
+  alone(() => memoryPairings()),
+);
+approvalsContract(
+  "memory port alone",
+  alone(() => memoryApprovals()),
+);
 sessionLeasesContract(
   "memory ports alone",
   alone((now) => {

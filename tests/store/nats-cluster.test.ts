@@ -23,7 +23,13 @@ async function open(namespace: string, replicas = 3): Promise<NatsStore> {
   let last: unknown;
   for (let i = 0; i < 100; i++) {
     try {
-      return await openNatsStore({ servers: cluster.url.split(","), namespace, replicas, reconnectWaitMs: 100, requestTimeoutMs: 2000 });
+      return await openNatsStore({
+        servers: cluster.url.split(","),
+        namespace,
+        replicas,
+        reconnectWaitMs: 100,
+        requestTimeoutMs: 2000,
+      });
     } catch (e) {
       last = e;
       await Bun.sleep(200);
@@ -43,22 +49,43 @@ test("a store begun with replicas 1 is scaled to 3 when reopened so; with one of
     const s = addr("survivor");
     await store.appendMessages(s, [user("before the kill")]);
     await store.kvSet("weather", "city", "Oslo");
-    expect(await store.acceptInbound({ id: "telegram:1", channel: "telegram", payload: "{}", received_at: 1 })).toBe(true);
+    expect(await store.acceptInbound({ id: "telegram:1", channel: "telegram", payload: "{}", received_at: 1 })).toBe(
+      true,
+    );
 
     await cluster.nodes[1]!.stop();
     // While the RAFT groups that had their leader on the killed node elect a new one, a call may
     // time out (a StoreError); each is retried until its group answers, then must give the right answer.
     await eventually(() => store.appendMessages(s, [user("after the kill")]));
-    expect((await eventually(() => store.history(s.key, { limit: 10 }))).map((m) => (m.parts[0] as { text: string }).text)).toEqual(["on one replica", "before the kill", "after the kill"]);
+    expect(
+      (await eventually(() => store.history(s.key, { limit: 10 }))).map((m) => (m.parts[0] as { text: string }).text),
+    ).toEqual(["on one replica", "before the kill", "after the kill"]);
     expect(await eventually(() => store.kvGet("weather", "city"))).toBe("Oslo");
     await eventually(() => store.kvSet("weather", "city", "Bergen"));
     expect(await store.kvGet("weather", "city")).toBe("Bergen");
-    expect(await eventually(() => store.acceptInbound({ id: "telegram:1", channel: "telegram", payload: "{}", received_at: 2 }))).toBe(false);
+    expect(
+      await eventually(() =>
+        store.acceptInbound({ id: "telegram:1", channel: "telegram", payload: "{}", received_at: 2 }),
+      ),
+    ).toBe(false);
     expect(await eventually(() => store.completeInbound("telegram:1"))).toBe(true);
-    await eventually(() => store.recordUsage({ at: 1, session: s.key, agent: "main", provider: "p", model: "m", input_tokens: 3, output_tokens: 4, cost_usd: null }));
+    await eventually(() =>
+      store.recordUsage({
+        at: 1,
+        session: s.key,
+        agent: "main",
+        provider: "p",
+        model: "m",
+        input_tokens: 3,
+        output_tokens: 4,
+        cost_usd: null,
+      }),
+    );
     expect((await store.sumUsage({ session: s.key })).calls).toBe(1);
     await eventually(() => store.addFact("main", "telegram:1", "likes fjords"));
-    expect((await store.searchFacts({ agent: "main", query: "fjords", limit: 3 })).map((f) => f.text)).toEqual(["likes fjords"]);
+    expect((await store.searchFacts({ agent: "main", query: "fjords", limit: 3 })).map((f) => f.text)).toEqual([
+      "likes fjords",
+    ]);
 
     await cluster.nodes[1]!.start();
     await eventually(() => store.appendMessages(s, [user("after the return")]));
@@ -84,6 +111,7 @@ async function eventually<T>(op: () => Promise<T>): Promise<T> {
 /** The store's ten streams and buckets as `describe` lists them; throws while the list is incomplete. */
 async function listed(store: NatsStore) {
   const d = await store.describe();
-  if (d.error !== undefined || d.streams.length !== 10) throw new Error(d.error ?? `${d.streams.length} streams listed`);
+  if (d.error !== undefined || d.streams.length !== 10)
+    throw new Error(d.error ?? `${d.streams.length} streams listed`);
   return d.streams;
 }

@@ -26,7 +26,8 @@ afterAll(async () => {
 });
 
 let n = 0;
-const open = (namespace: string, now?: () => number): Promise<NatsStore> => openNatsStore({ servers: js.url.split(","), namespace, ...(now && { now }), reconnectWaitMs: 100 });
+const open = (namespace: string, now?: () => number): Promise<NatsStore> =>
+  openNatsStore({ servers: js.url.split(","), namespace, ...(now && { now }), reconnectWaitMs: 100 });
 
 storeContract("nats", async () => {
   let t = 1_700_000_000_000;
@@ -36,8 +37,28 @@ storeContract("nats", async () => {
 
 describe("nats subject tokens", () => {
   test("every id becomes one token of letters, digits, _, - and =XX, and back; distinct ids never share one", () => {
-    const ids = ["", "=", "=3D", "a.*", ">", "a b", "main:telegram:bot1:42", "Zürich ✓", "🦀", "a\u0000b", "%2E", "_-", "..", "a=2E"];
-    for (let i = 0; i < 200; i++) ids.push(String.fromCodePoint(...Array.from({ length: i % 9 }, (_, j) => [46, 42, 62, 61, 32, 97, 0x1f980, 0xe9, 58][(i * 7 + j * 3) % 9]!)));
+    const ids = [
+      "",
+      "=",
+      "=3D",
+      "a.*",
+      ">",
+      "a b",
+      "main:telegram:bot1:42",
+      "Zürich ✓",
+      "🦀",
+      "a\u0000b",
+      "%2E",
+      "_-",
+      "..",
+      "a=2E",
+    ];
+    for (let i = 0; i < 200; i++)
+      ids.push(
+        String.fromCodePoint(
+          ...Array.from({ length: i % 9 }, (_, j) => [46, 42, 62, 61, 32, 97, 0x1f980, 0xe9, 58][(i * 7 + j * 3) % 9]!),
+        ),
+      );
     const tokens = new Map<string, string>();
     for (const id of ids) {
       const t = token(id);
@@ -121,13 +142,35 @@ describe("nats store", () => {
       await a.kvSet("weather", "city", "Oslo");
       expect(await b.kvGet("weather", "city")).toBe("Oslo");
       // Usage and facts recorded on one gateway reach the other's view (followed, not polled by the store).
-      await a.recordUsage({ at: 5, session: s.key, agent: "main", provider: "p", model: "m", input_tokens: 7, output_tokens: 1, cost_usd: 0.5 });
+      await a.recordUsage({
+        at: 5,
+        session: s.key,
+        agent: "main",
+        provider: "p",
+        model: "m",
+        input_tokens: 7,
+        output_tokens: 1,
+        cost_usd: 0.5,
+      });
       await waitFor(async () => (await b.sumUsage({ session: s.key })).calls === 1);
       expect(await b.sumUsage({ session: s.key })).toMatchObject({ input_tokens: 7, cost_usd: 0.5 });
       await b.addFact("main", "telegram:1", "Grace sails a catamaran");
       await waitFor(async () => (await a.searchFacts({ agent: "main", query: "catamaran", limit: 5 })).length === 1);
       // Two gateways deciding one approval: one decision wins, the other gets null.
-      await a.addApproval({ id: "ap1", session: s.key, agent: "main", tool: "http_get", input: "{}", why: "always", state: "pending", created_at: 1, expires_at: 9, decided_at: null, decided_by: null, remember: false });
+      await a.addApproval({
+        id: "ap1",
+        session: s.key,
+        agent: "main",
+        tool: "http_get",
+        input: "{}",
+        why: "always",
+        state: "pending",
+        created_at: 1,
+        expires_at: 9,
+        decided_at: null,
+        decided_by: null,
+        remember: false,
+      });
       const decided = await Promise.all([
         a.decideApproval("ap1", { state: "allowed", at: 2, by: "operator", remember: true }),
         b.decideApproval("ap1", { state: "denied", at: 2, by: "owner:x", remember: true }),
@@ -137,7 +180,16 @@ describe("nats store", () => {
       expect((await b.getApproval("ap1"))?.state).toBe(winner.state);
       expect((await a.getApprovalRule("main", "http_get"))?.allow).toBe(winner.state === "allowed");
       // A pairing saved on one is found by its code on the other.
-      await b.savePairing({ person: "slack:A1:U9", channel: "slack", status: "pending", code: "WXYZ6789", created_at: 1, expires_at: 2, notified_at: 1, approved_at: null });
+      await b.savePairing({
+        person: "slack:A1:U9",
+        channel: "slack",
+        status: "pending",
+        code: "WXYZ6789",
+        created_at: 1,
+        expires_at: 2,
+        notified_at: 1,
+        approved_at: null,
+      });
       expect((await a.pairingByCode("WXYZ6789"))?.person).toBe("slack:A1:U9");
     } finally {
       await a.close();
@@ -150,23 +202,65 @@ describe("nats store", () => {
     const a = await open(ns);
     const b = await open(ns);
     try {
-      const row = (i: number) => ({ at: 1000 + i, call: `r${i}`, status: "pending" as const, session: `s${i % 3}`, person: `telegram:${i % 2}`, agent: "main", provider: "p", model: "m", input_tokens: 200, output_tokens: 800, cost_usd: 0.01 });
+      const row = (i: number) => ({
+        at: 1000 + i,
+        call: `r${i}`,
+        status: "pending" as const,
+        session: `s${i % 3}`,
+        person: `telegram:${i % 2}`,
+        agent: "main",
+        provider: "p",
+        model: "m",
+        input_tokens: 200,
+        output_tokens: 800,
+        cost_usd: 0.01,
+      });
       const limits = [
-        { scope: "person_daily_tokens", query: { person: "telegram:0", since: 0 }, measure: "tokens" as const, limit: 1_000_000 },
+        {
+          scope: "person_daily_tokens",
+          query: { person: "telegram:0", since: 0 },
+          measure: "tokens" as const,
+          limit: 1_000_000,
+        },
         { scope: "daily_tokens", query: { since: 0 }, measure: "tokens" as const, limit: 5_000 },
       ];
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).reserveUsage(row(i), limits)));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).reserveUsage(row(i), limits)),
+      );
       expect(results.filter((r) => r === null)).toHaveLength(5);
       for (const r of results) if (r !== null) expect(r).toEqual({ scope: "daily_tokens", used: 5_000, limit: 5_000 });
       for (const g of [a, b]) await waitFor(async () => (await g.sumUsage({})).calls === 5);
       expect(await a.sumUsage({})).toMatchObject({ calls: 5, input_tokens: 1_000, output_tokens: 4_000 });
       // A settle on one gateway frees room for a reservation on the other; a plain row recorded on one counts against the other's next one.
       const ok = results.flatMap((r, i) => (r === null ? [i] : []));
-      await a.updateUsage(`r${ok[0]}`, { provider: "p", model: "m", input_tokens: 0, output_tokens: 0, cost_usd: 0, status: "final" });
+      await a.updateUsage(`r${ok[0]}`, {
+        provider: "p",
+        model: "m",
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: 0,
+        status: "final",
+      });
       expect(await b.reserveUsage(row(100), limits)).toBeNull();
       expect(await a.reserveUsage(row(101), limits)).toEqual({ scope: "daily_tokens", used: 5_000, limit: 5_000 });
-      await b.updateUsage("r100", { provider: "p", model: "m", input_tokens: 0, output_tokens: 0, cost_usd: 0, status: "final" });
-      await b.recordUsage({ at: 5, session: "x", agent: "main", provider: "p", model: "m", input_tokens: 600, output_tokens: 0, cost_usd: null });
+      await b.updateUsage("r100", {
+        provider: "p",
+        model: "m",
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: 0,
+        status: "final",
+      });
+      await b.recordUsage({
+        at: 5,
+        session: "x",
+        agent: "main",
+        provider: "p",
+        model: "m",
+        input_tokens: 600,
+        output_tokens: 0,
+        cost_usd: null,
+      });
       expect(await a.reserveUsage(row(102), limits)).toEqual({ scope: "daily_tokens", used: 4_600, limit: 5_000 });
     } finally {
       await a.close();
@@ -180,13 +274,27 @@ describe("nats store", () => {
     const a = await open(ns, () => t);
     const b = await open(ns, () => t);
     try {
-      const got = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).acquireLease("s", `w${i}`, 10_000)));
+      const got = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 ? a : b).acquireLease("s", `w${i}`, 10_000)),
+      );
       expect(got.filter((x) => x !== null)).toHaveLength(1);
       await a.acceptInbound({ id: "telegram:77", channel: "telegram", payload: "{}", received_at: 1 });
-      const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).claimInbound("telegram:77", `w${i}`, 60_000)));
+      const claims = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).claimInbound("telegram:77", `w${i}`, 60_000)),
+      );
       expect(claims.filter(Boolean)).toHaveLength(1);
       // A claim does not show in what the inbox reports of the message.
-      expect(Object.keys((await b.getInbound("telegram:77"))!).sort()).toEqual(["attempts", "channel", "dead_at", "id", "last_error", "next_at", "payload", "received_at", "reply"]);
+      expect(Object.keys((await b.getInbound("telegram:77"))!).sort()).toEqual([
+        "attempts",
+        "channel",
+        "dead_at",
+        "id",
+        "last_error",
+        "next_at",
+        "payload",
+        "received_at",
+        "reply",
+      ]);
 
       const s = addr("fenced");
       const old = (await a.acquireLease(s.key, "A", 1_000))!;
@@ -199,10 +307,17 @@ describe("nats store", () => {
       const after = await a.sessionVersion(s.key);
       expect(after).toBeGreaterThan(before);
       expect(await a.getSession(s.key)).toMatchObject({ message_count: 1 });
-      await expect(a.appendMessages(s, [user("stale on A")], undefined, { token: old })).rejects.toThrow(/lease on session .* was taken over/);
+      await expect(a.appendMessages(s, [user("stale on A")], undefined, { token: old })).rejects.toThrow(
+        /lease on session .* was taken over/,
+      );
       expect(await a.renewLease(s.key, old, 1_000)).toBe(false);
       await b.appendMessages(s, [user("two on B")], undefined, { token: now });
-      expect((await a.history(s.key, { limit: 10 })).map((m) => [m.seq, (m.parts[0] as { text: string }).text])).toEqual([[1, "one on A"], [2, "two on B"]]);
+      expect(
+        (await a.history(s.key, { limit: 10 })).map((m) => [m.seq, (m.parts[0] as { text: string }).text]),
+      ).toEqual([
+        [1, "one on A"],
+        [2, "two on B"],
+      ]);
       expect((await a.listSessions({ limit: 10 })).sessions.map((x) => [x.key, x.message_count])).toEqual([[s.key, 2]]);
       // A release on B lets A take it at once, with a larger token still.
       await b.releaseLease(s.key, now);
@@ -220,17 +335,51 @@ describe("nats store", () => {
     try {
       await store.appendMessages(addr("o"), [user("before")]);
       await js.nodes[0]!.stop();
-      await waitFor(async () => (await store.countSessions().then(() => false, (e: unknown) => e instanceof StoreError)));
+      await waitFor(
+        async () =>
+          await store.countSessions().then(
+            () => false,
+            (e: unknown) => e instanceof StoreError,
+          ),
+      );
       await expect(store.appendMessages(addr("o"), [user("during")])).rejects.toThrow(/unreachable/);
       await expect(store.kvGet("p", "k")).rejects.toBeInstanceOf(StoreError);
       // A usage row refused during the outage counts nowhere, not even for a moment after.
-      await expect(store.recordUsage({ at: 8, session: "o", agent: "main", provider: "p", model: "m", input_tokens: 50, output_tokens: 50, cost_usd: null })).rejects.toBeInstanceOf(StoreError);
+      await expect(
+        store.recordUsage({
+          at: 8,
+          session: "o",
+          agent: "main",
+          provider: "p",
+          model: "m",
+          input_tokens: 50,
+          output_tokens: 50,
+          cost_usd: null,
+        }),
+      ).rejects.toBeInstanceOf(StoreError);
       await js.nodes[0]!.start();
-      await waitFor(async () => (await store.countSessions().then(() => true, () => false)));
+      await waitFor(
+        async () =>
+          await store.countSessions().then(
+            () => true,
+            () => false,
+          ),
+      );
       await store.appendMessages(addr("o"), [user("after")]);
-      expect((await store.history(addr("o").key, { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text)).toEqual(["before", "after"]);
+      expect(
+        (await store.history(addr("o").key, { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text),
+      ).toEqual(["before", "after"]);
       // The other gateway's views follow again after the outage.
-      await store.recordUsage({ at: 9, session: "o", agent: "main", provider: "p", model: "m", input_tokens: 1, output_tokens: 1, cost_usd: null });
+      await store.recordUsage({
+        at: 9,
+        session: "o",
+        agent: "main",
+        provider: "p",
+        model: "m",
+        input_tokens: 1,
+        output_tokens: 1,
+        cost_usd: null,
+      });
       await waitFor(async () => (await other.sumUsage({ session: "o" }).catch(() => ({ calls: 0 }))).calls === 1);
       expect(await store.sumUsage({ session: "o" })).toMatchObject({ calls: 1, input_tokens: 1 });
     } finally {
@@ -259,7 +408,15 @@ describe("nats store", () => {
         await sqlite.addFact("main", person, text);
         await store.addFact("main", person, text);
       }
-      const queries = ["What tea does she like? green?", "tea", "zurich lake", "engines", "compiler clock", "Byron poems brother", "nothing matches here"];
+      const queries = [
+        "What tea does she like? green?",
+        "tea",
+        "zurich lake",
+        "engines",
+        "compiler clock",
+        "Byron poems brother",
+        "nothing matches here",
+      ];
       for (const query of queries) {
         for (const person of ["telegram:1", "telegram:2", undefined]) {
           const q = { agent: "main", query, limit: 5, ...(person && { person }) };
@@ -280,7 +437,10 @@ describe("nats store", () => {
     try {
       const peers = Array.from({ length: 300 }, (_, i) => `p${i}`);
       await Promise.all(peers.map((p) => store.appendMessages(addr(p), [user(`${p} one`), user(`${p} two`)])));
-      for (const p of peers) expect((await store.history(addr(p).key, { limit: 5 })).map((m) => (m.parts[0] as { text: string }).text)).toEqual([`${p} one`, `${p} two`]);
+      for (const p of peers)
+        expect(
+          (await store.history(addr(p).key, { limit: 5 })).map((m) => (m.parts[0] as { text: string }).text),
+        ).toEqual([`${p} one`, `${p} two`]);
       // p0 was evicted long ago: its next append reads the tail again and goes on at seq 3.
       expect((await store.appendMessages(addr("p0"), [user("p0 three")])).map((m) => m.seq)).toEqual([3]);
       expect((await store.history(addr("p0").key, { limit: 5 })).map((m) => m.seq)).toEqual([1, 2, 3]);
@@ -296,7 +456,9 @@ describe("nats store", () => {
       await store.appendMessages(s, [user("small")]);
       await store.acceptInbound({ id: "telegram:5", channel: "telegram", payload: "{}", received_at: 1 });
       const huge = user("x".repeat(2 * 1024 * 1024));
-      await expect(store.appendMessages(s, [user("question"), huge], { inbound: "telegram:5", text: "the answer" })).rejects.toBeInstanceOf(StoreError);
+      await expect(
+        store.appendMessages(s, [user("question"), huge], { inbound: "telegram:5", text: "the answer" }),
+      ).rejects.toBeInstanceOf(StoreError);
       expect((await store.history(s.key, { limit: 10 })).map((m) => m.seq)).toEqual([1]);
       expect((await store.getSession(s.key))!.message_count).toBe(1);
       expect((await store.getInbound("telegram:5"))!.reply).toBeNull();
@@ -308,21 +470,31 @@ describe("nats store", () => {
   });
 
   test("replicas 3 on a single server is refused at open, saying why", async () => {
-    await expect(openNatsStore({ servers: [js.url], namespace: `r${++n}`, replicas: 3 })).rejects.toThrow(/cannot open the nats store at .*enough servers for 3 replicas/);
+    await expect(openNatsStore({ servers: [js.url], namespace: `r${++n}`, replicas: 3 })).rejects.toThrow(
+      /cannot open the nats store at .*enough servers for 3 replicas/,
+    );
   });
 
   test("credentials in a server URL are masked wherever the store shows its servers", async () => {
     const { shownServers } = await import("../../src/store/nats.ts");
-    expect(shownServers(["nats://bob:s3cret@10.0.0.1:4222", "tls://tok@b:4222", "c:4222"])).toBe("nats://***@10.0.0.1:4222,tls://***@b:4222,c:4222");
-    await expect(openNatsStore({ servers: ["nats://bob:s3cret@127.0.0.1:1"], connectTimeoutMs: 300 })).rejects.toThrow(/cannot reach the nats store at nats:\/\/\*\*\*@127\.0\.0\.1:1/);
+    expect(shownServers(["nats://bob:s3cret@10.0.0.1:4222", "tls://tok@b:4222", "c:4222"])).toBe(
+      "nats://***@10.0.0.1:4222,tls://***@b:4222,c:4222",
+    );
+    await expect(openNatsStore({ servers: ["nats://bob:s3cret@127.0.0.1:1"], connectTimeoutMs: 300 })).rejects.toThrow(
+      /cannot reach the nats store at nats:\/\/\*\*\*@127\.0\.0\.1:1/,
+    );
   });
 
   test("a server without JetStream is refused at open, saying so", async () => {
     await using plain = await startNatsServer();
-    await expect(openNatsStore({ servers: [plain.url] })).rejects.toThrow(/cannot open the nats store at nats:\/\/127\.0\.0\.1:\d+: .*JetStream enabled\?/);
+    await expect(openNatsStore({ servers: [plain.url] })).rejects.toThrow(
+      /cannot open the nats store at nats:\/\/127\.0\.0\.1:\d+: .*JetStream enabled\?/,
+    );
   });
 
   test("a store that cannot be reached at open is a clear StoreError", async () => {
-    await expect(openNatsStore({ servers: ["nats://127.0.0.1:1"], connectTimeoutMs: 500 })).rejects.toThrow(/cannot reach the nats store at nats:\/\/127\.0\.0\.1:1/);
+    await expect(openNatsStore({ servers: ["nats://127.0.0.1:1"], connectTimeoutMs: 500 })).rejects.toThrow(
+      /cannot reach the nats store at nats:\/\/127\.0\.0\.1:1/,
+    );
   });
 });

@@ -43,7 +43,18 @@ describe("sqlite store on disk", () => {
     const path = join(fresh().path, "exoclaw.db");
     const [a, b] = [openSqliteStore(path), openSqliteStore(path)];
     try {
-      const row = (i: number) => ({ at: Date.now(), call: `c${i}`, status: "pending" as const, session: "s", agent: "main", provider: "p", model: "m", input_tokens: 0, output_tokens: 1000, cost_usd: null });
+      const row = (i: number) => ({
+        at: Date.now(),
+        call: `c${i}`,
+        status: "pending" as const,
+        session: "s",
+        agent: "main",
+        provider: "p",
+        model: "m",
+        input_tokens: 0,
+        output_tokens: 1000,
+        cost_usd: null,
+      });
       const limits = [{ scope: "daily_tokens", query: { since: 0 }, measure: "tokens" as const, limit: 5000 }];
       // Each connection has its sum kept in memory first: the other's commits must still count.
       await a.sumUsage({ since: 0 });
@@ -86,7 +97,11 @@ describe("sqlite store on disk", () => {
     await a.decideApproval("a1", { state: "allowed", at: 2000, by: "owner:telegram:bot:7", remember: true });
     await a.close();
     const b = openSqliteStore(path);
-    expect(await b.getApproval("a1")).toMatchObject({ state: "allowed", decided_by: "owner:telegram:bot:7", remember: true });
+    expect(await b.getApproval("a1")).toMatchObject({
+      state: "allowed",
+      decided_by: "owner:telegram:bot:7",
+      remember: true,
+    });
     expect((await b.getApprovalRule("main", "http_get"))?.allow).toBe(true);
     await b.close();
   });
@@ -95,7 +110,9 @@ describe("sqlite store on disk", () => {
     const path = join(fresh().path, "exoclaw.db");
     const junk = "this is not sqlite ".repeat(300);
     writeFileSync(path, junk);
-    expect(() => openSqliteStore(path)).toThrow(new StoreError(`${path} is not a readable exoclaw database (corrupt?): move it aside or restore a backup`));
+    expect(() => openSqliteStore(path)).toThrow(
+      new StoreError(`${path} is not a readable exoclaw database (corrupt?): move it aside or restore a backup`),
+    );
     expect(await Bun.file(path).text()).toBe(junk);
   });
 
@@ -104,30 +121,37 @@ describe("sqlite store on disk", () => {
   // skipped visibly: its name says why, and the run counts it as skipped and says so on stderr.
   const root = process.getuid?.() === 0;
   const noChattr = root ? chattrRefusal(fresh().path) : null;
-  if (noChattr !== null) console.warn(`tests/store/sqlite.test.ts: skipping the read-only database test: chattr +i is not permitted here (${noChattr})`);
-  test.skipIf(noChattr !== null)(`a read-only file is a clear error at open, not a silent read-only store${noChattr === null ? "" : ` [SKIPPED: chattr +i not permitted as root here: ${noChattr}]`}`, async () => {
-    const dir = fresh();
-    const path = join(dir.path, "exoclaw.db");
-    const s = openSqliteStore(path);
-    await s.appendMessages(addr("1"), [text("kept")]);
-    await s.close();
-    if (root) {
-      const r = Bun.spawnSync(["chattr", "+i", path]);
-      if (r.exitCode !== 0) throw new Error(`chattr +i failed (${r.stderr.toString().trim()}) although the probe succeeded`);
-    } else {
-      chmodSync(path, 0o444);
-      chmodSync(dir.path, 0o555);
-    }
-    try {
-      expect(() => openSqliteStore(path)).toThrow(/is read-only: exoclaw needs to write its database/);
-    } finally {
-      if (root) Bun.spawnSync(["chattr", "-i", path]);
-      else chmodSync(dir.path, 0o755), chmodSync(path, 0o644);
-    }
-    const again = openSqliteStore(path);
-    expect((await again.history(addr("1").key, { limit: 5 })).length).toBe(1);
-    await again.close();
-  });
+  if (noChattr !== null)
+    console.warn(
+      `tests/store/sqlite.test.ts: skipping the read-only database test: chattr +i is not permitted here (${noChattr})`,
+    );
+  test.skipIf(noChattr !== null)(
+    `a read-only file is a clear error at open, not a silent read-only store${noChattr === null ? "" : ` [SKIPPED: chattr +i not permitted as root here: ${noChattr}]`}`,
+    async () => {
+      const dir = fresh();
+      const path = join(dir.path, "exoclaw.db");
+      const s = openSqliteStore(path);
+      await s.appendMessages(addr("1"), [text("kept")]);
+      await s.close();
+      if (root) {
+        const r = Bun.spawnSync(["chattr", "+i", path]);
+        if (r.exitCode !== 0)
+          throw new Error(`chattr +i failed (${r.stderr.toString().trim()}) although the probe succeeded`);
+      } else {
+        chmodSync(path, 0o444);
+        chmodSync(dir.path, 0o555);
+      }
+      try {
+        expect(() => openSqliteStore(path)).toThrow(/is read-only: exoclaw needs to write its database/);
+      } finally {
+        if (root) Bun.spawnSync(["chattr", "-i", path]);
+        else chmodSync(dir.path, 0o755), chmodSync(path, 0o644);
+      }
+      const again = openSqliteStore(path);
+      expect((await again.history(addr("1").key, { limit: 5 })).length).toBe(1);
+      await again.close();
+    },
+  );
 
   test("a schema from a newer exoclaw is refused", () => {
     const path = join(fresh().path, "exoclaw.db");
@@ -144,7 +168,9 @@ describe("sqlite store on disk", () => {
     const db = new Database(path);
     for (const m of MIGRATIONS.slice(0, 3)) db.exec(m);
     db.exec("PRAGMA user_version = 3");
-    db.query("INSERT INTO inbound (id, channel, payload, received_at) VALUES ('telegram:1', 'telegram', '{}', 5)").run();
+    db.query(
+      "INSERT INTO inbound (id, channel, payload, received_at) VALUES ('telegram:1', 'telegram', '{}', 5)",
+    ).run();
     db.close();
     const s = openSqliteStore(path);
     expect((await s.pendingInbound(5)).map((p) => [p.id, p.reply])).toEqual([["telegram:1", null]]);
@@ -158,11 +184,18 @@ describe("sqlite store on disk", () => {
     const db = new Database(path);
     for (const m of MIGRATIONS.slice(0, 6)) db.exec(m);
     db.exec("PRAGMA user_version = 6");
-    db.query("INSERT INTO inbound (id, channel, payload, received_at, attempts, last_error, reply) VALUES ('telegram:1', 'telegram', '{}', 5, 5, 'HTTP 403', 'hi')").run();
-    db.query("INSERT INTO inbound (id, channel, payload, received_at, attempts) VALUES ('telegram:2', 'telegram', '{}', 6, 2)").run();
+    db.query(
+      "INSERT INTO inbound (id, channel, payload, received_at, attempts, last_error, reply) VALUES ('telegram:1', 'telegram', '{}', 5, 5, 'HTTP 403', 'hi')",
+    ).run();
+    db.query(
+      "INSERT INTO inbound (id, channel, payload, received_at, attempts) VALUES ('telegram:2', 'telegram', '{}', 6, 2)",
+    ).run();
     db.close();
     const s = openSqliteStore(path);
-    expect((await s.pendingInbound(5)).map((p) => [p.id, p.attempts, p.dead_at, p.next_at, p.reply])).toEqual([["telegram:1", 5, 5, 0, "hi"], ["telegram:2", 2, null, 0, null]]);
+    expect((await s.pendingInbound(5)).map((p) => [p.id, p.attempts, p.dead_at, p.next_at, p.reply])).toEqual([
+      ["telegram:1", 5, 5, 0, "hi"],
+      ["telegram:2", 2, null, 0, null],
+    ]);
     expect((await s.dueInbound(10, 5)).map((p) => p.id)).toEqual(["telegram:2"]);
     expect(await s.countInbound()).toEqual({ pending: 1, dead: 1 });
     await s.close();
@@ -174,14 +207,30 @@ describe("sqlite store on disk", () => {
     db.exec(MIGRATIONS[0]!);
     db.exec("PRAGMA user_version = 1");
     db.query("INSERT INTO sessions VALUES ('main:ws:local:main','main','ws','local',NULL,NULL,1,2,1)").run();
-    db.query(`INSERT INTO messages VALUES ('main:ws:local:main',1,'user','{"parts":[{"type":"text","text":"old"}]}',1)`).run();
+    db.query(
+      `INSERT INTO messages VALUES ('main:ws:local:main',1,'user','{"parts":[{"type":"text","text":"old"}]}',1)`,
+    ).run();
     db.close();
     const s = openSqliteStore(path);
-    expect((new Database(path).query("PRAGMA user_version").get() as { user_version: number }).user_version).toBe(SCHEMA_VERSION);
+    expect((new Database(path).query("PRAGMA user_version").get() as { user_version: number }).user_version).toBe(
+      SCHEMA_VERSION,
+    );
     expect((await s.history("main:ws:local:main", { limit: 5 }))[0]!.parts).toEqual([{ type: "text", text: "old" }]);
-    await s.recordUsage({ at: 1, session: null, agent: "main", provider: "x", model: "y", input_tokens: 1, output_tokens: 1, cost_usd: null });
+    await s.recordUsage({
+      at: 1,
+      session: null,
+      agent: "main",
+      provider: "x",
+      model: "y",
+      input_tokens: 1,
+      output_tokens: 1,
+      cost_usd: null,
+    });
     expect((await s.sumUsage({})).calls).toBe(1);
-    const next = await s.appendMessages({ key: "main:ws:local:main", agent: "main", channel: "ws", account: "local", peer: null, thread: null }, [text("new")]);
+    const next = await s.appendMessages(
+      { key: "main:ws:local:main", agent: "main", channel: "ws", account: "local", peer: null, thread: null },
+      [text("new")],
+    );
     expect(next[0]!.seq).toBe(2);
     await s.close();
   });
@@ -193,7 +242,9 @@ describe("sqlite store on disk", () => {
     const big = "x".repeat(200_000);
     const err = await s.appendMessages(addr("f"), [text("second"), text(big)]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
-    expect((err as Error).message).toMatch(/cannot append messages: the database or disk is full .*; nothing was written/);
+    expect((err as Error).message).toMatch(
+      /cannot append messages: the database or disk is full .*; nothing was written/,
+    );
     // All or nothing: "second" was not half-written, and the session count is unchanged.
     const hist = await s.history(addr("f").key, { limit: 10 });
     expect(hist.map((m) => (m.parts[0] as { text: string }).text)).toEqual(["first"]);
@@ -202,7 +253,9 @@ describe("sqlite store on disk", () => {
     expect((await s.history(addr("f").key, { limit: 10 })).map((m) => m.seq)).toEqual([1, 2]);
     // A turn's reply rides the same transaction: when its history cannot be written, neither is the reply.
     await s.acceptInbound({ id: "telegram:9", channel: "telegram", payload: "{}", received_at: 1 });
-    const failed = await s.appendMessages(addr("f"), [text(big)], { inbound: "telegram:9", text: "the reply" }).catch((e: unknown) => e);
+    const failed = await s
+      .appendMessages(addr("f"), [text(big)], { inbound: "telegram:9", text: "the reply" })
+      .catch((e: unknown) => e);
     expect(failed).toBeInstanceOf(StoreError);
     expect((await s.getInbound("telegram:9"))!.reply).toBeNull();
     expect((await s.history(addr("f").key, { limit: 10 })).map((m) => m.seq)).toEqual([1, 2]);

@@ -13,5 +13,8 @@ process.on("SIGTERM", () => {
   process.exit(0);
 });
 process.on("SIGHUP", () => {});
-link.listening(Number(process.env.EXOCLAW_WORKER_PORT ?? 40_000 + index), { connections: () => 7, turnsRunning: () => 0 });
+link.listening(Number(process.env.EXOCLAW_WORKER_PORT ?? 40_000 + index), {
+  connections: () => 7,
+  turnsRunning: () => 0,
+});
 setInterval(() => {}, 60_000);

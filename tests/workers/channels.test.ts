@@ -6,7 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startFakeUpstream } from "../helpers/fake-upstream.ts";
-import { type BinaryGateway, binaryHome, NATIVE, nativeBinary, runBinary, startBinaryGateway, until } from "../helpers/binary.ts";
+import {
+  type BinaryGateway,
+  binaryHome,
+  NATIVE,
+  nativeBinary,
+  runBinary,
+  startBinaryGateway,
+  until,
+} from "../helpers/binary.ts";
 import { anthropicReply, lastUserText } from "../e2e/binary/_replies.ts";
 
 const TOKEN = "workers-channels-token";
@@ -14,7 +22,13 @@ const SECRETS = { telegram_webhook_secret: "S3cr3t_token-1", telegram_bot_token:
 const update = (n: number) =>
   JSON.stringify({
     update_id: 700_000 + n,
-    message: { message_id: 100 + n, from: { id: 5000 + (n % 4), is_bot: false, first_name: "Ada" }, chat: { id: 5000 + (n % 4), type: "private" }, date: 1636628439, text: `hello ${n}` },
+    message: {
+      message_id: 100 + n,
+      from: { id: 5000 + (n % 4), is_bot: false, first_name: "Ada" },
+      chat: { id: 5000 + (n % 4), type: "private" },
+      date: 1636628439,
+      text: `hello ${n}`,
+    },
   });
 
 describe.if(NATIVE !== undefined)("channel messages on two workers", () => {
@@ -43,7 +57,8 @@ describe.if(NATIVE !== undefined)("channel messages on two workers", () => {
 
   beforeAll(async () => {
     await nativeBinary();
-    for (const [name, value] of Object.entries(SECRETS)) expect((await runBinary(home, ["secret", "set", name], { stdin: value })).stderr).toBe("");
+    for (const [name, value] of Object.entries(SECRETS))
+      expect((await runBinary(home, ["secret", "set", name], { stdin: value })).stderr).toBe("");
     home.file(
       "config.toml",
       `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${model.url}"\n\n` +
@@ -63,22 +78,41 @@ describe.if(NATIVE !== undefined)("channel messages on two workers", () => {
 
   test("each of 12 messages is answered by one turn and its failed reply re-sent exactly once, by one of the workers", async () => {
     const post = (n: number) =>
-      fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": SECRETS.telegram_webhook_secret }, body: update(n) });
+      fetch(`${gw.url}/webhook/telegram`, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "x-telegram-bot-api-secret-token": SECRETS.telegram_webhook_secret,
+        },
+        body: update(n),
+      });
     const posted = await Promise.all(Array.from({ length: 12 }, (_, n) => post(n)));
     expect(posted.map((r) => r.status)).toEqual(Array(12).fill(200));
     // Telegram retried every update (it does when an answer is slow): stored once, so no second turn.
-    expect((await Promise.all(Array.from({ length: 12 }, (_, n) => post(n)))).map((r) => r.status)).toEqual(Array(12).fill(200));
+    expect((await Promise.all(Array.from({ length: 12 }, (_, n) => post(n)))).map((r) => r.status)).toEqual(
+      Array(12).fill(200),
+    );
     const texts = Array.from({ length: 12 }, (_, n) => `echo: hello ${n}`);
     // The first retry is due about 5 s after the failure (±20 %), on both workers' retry loops.
-    await until("every reply sent", () => (texts.every((t) => sends.some((s) => s.ok && s.text === t)) ? true : undefined), 30_000);
+    await until(
+      "every reply sent",
+      () => (texts.every((t) => sends.some((s) => s.ok && s.text === t)) ? true : undefined),
+      30_000,
+    );
     // Both workers' loops wake for the same due messages: give a second sender every chance to show.
     await until("the inbox empty", async () => {
       const r = await runBinary(home, ["status", "--json", "--port", String(gw.port), "--token", TOKEN]);
       const s = JSON.parse(r.stdout) as { inbound: { pending: number; dead: number } };
       return s.inbound.pending === 0 && s.inbound.dead === 0 ? true : undefined;
     });
-    for (const t of texts) expect(sends.filter((s) => s.text === t)).toEqual([{ text: t, ok: false }, { text: t, ok: true }]);
+    for (const t of texts)
+      expect(sends.filter((s) => s.text === t)).toEqual([
+        { text: t, ok: false },
+        { text: t, ok: true },
+      ]);
     // One turn per message: the retries sent the stored reply, and the platform's repeats made none.
-    expect(model.requests.map((r) => lastUserText(r)).sort()).toEqual(Array.from({ length: 12 }, (_, n) => `hello ${n}`).sort());
+    expect(model.requests.map((r) => lastUserText(r)).sort()).toEqual(
+      Array.from({ length: 12 }, (_, n) => `hello ${n}`).sort(),
+    );
   }, 60_000);
 });

@@ -14,7 +14,14 @@ import { openSqliteStore, type Store } from "../../src/store/index.ts";
 import { gatedModel, releaseNext, waitFor } from "../helpers/gated-model.ts";
 import { tempDir } from "../helpers/temp.ts";
 
-const address = (peer: string) => ({ key: `main:ws:local:${peer}`, agent: "main", channel: "ws", account: "local", peer, thread: null });
+const address = (peer: string) => ({
+  key: `main:ws:local:${peer}`,
+  agent: "main",
+  channel: "ws",
+  account: "local",
+  peer,
+  thread: null,
+});
 
 function rig(opts: { leaseMs?: number } = {}) {
   const home = tempDir();
@@ -43,7 +50,10 @@ function rig(opts: { leaseMs?: number } = {}) {
       }),
   );
   const turn = (w: number, peer: string, text: string): Promise<TurnOutcome> =>
-    runners[w]!.run({ agent: "main", address: address(peer), content: text }, { signal: new AbortController().signal, emit: () => {} });
+    runners[w]!.run(
+      { agent: "main", address: address(peer), content: text },
+      { signal: new AbortController().signal, emit: () => {} },
+    );
   return {
     stores,
     clocks,

@@ -21,7 +21,15 @@ function rig(env: Record<string, string> = {}, command = [process.execPath, join
     lines,
     signal: (s: string) => handlers.get(s)!(),
     start: (count: number, over: { stopTimeoutMs?: number } = {}) =>
-      runSupervisor({ count, command, env: { PATH: process.env.PATH, ...env }, log, backoffMs: 20, onSignal: (s, h) => handlers.set(s, h), ...over }),
+      runSupervisor({
+        count,
+        command,
+        env: { PATH: process.env.PATH, ...env },
+        log,
+        backoffMs: 20,
+        onSignal: (s, h) => handlers.set(s, h),
+        ...over,
+      }),
     waitLog: (msg: string) => until(`the log line "${msg}"`, () => lines.find((l) => l.msg === msg), 15_000),
   };
 }
@@ -33,7 +41,12 @@ test("workers start on the first one's port, a killed one is restarted after its
   expect(ready).toMatchObject({ workers: 2, port: 40_000 });
   const [, second] = ready.pids as number[];
   process.kill(second!, "SIGKILL");
-  expect(await r.waitLog("worker exited; restarting it")).toMatchObject({ worker: 1, pid: second, signal: "SIGKILL", restart_in_ms: 20 });
+  expect(await r.waitLog("worker exited; restarting it")).toMatchObject({
+    worker: 1,
+    pid: second,
+    signal: "SIGKILL",
+    restart_in_ms: 20,
+  });
   const back = await r.waitLog("worker restarted");
   expect(back.worker).toBe(1);
   expect(back.pid).not.toBe(second);
@@ -56,7 +69,9 @@ test("a worker that never finishes its drain is killed at the stop timeout, and 
 test("a first worker that cannot start ends the supervisor with its exit code; the others are never started", async () => {
   const r = rig({}, [process.execPath, "-e", "process.exit(3)"]);
   expect(await r.start(3)).toBe(3);
-  expect(r.lines.find((l) => l.msg === "the first worker could not start; not starting the others")).toMatchObject({ exit_code: 3 });
+  expect(r.lines.find((l) => l.msg === "the first worker could not start; not starting the others")).toMatchObject({
+    exit_code: 3,
+  });
 });
 
 test('"auto" is one worker per core', () => {

@@ -33,15 +33,31 @@ function countingModel(opts: { holdMs: number; usage?: { input_tokens: number; o
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
-      const body = (await req.json()) as { messages: { role: string; content: string | { type: string; text?: string }[] }[] };
-      const messages = body.messages.map((m) => ({ role: m.role, text: typeof m.content === "string" ? m.content : m.content.map((p) => p.text ?? "").join("") }));
+      const body = (await req.json()) as {
+        messages: { role: string; content: string | { type: string; text?: string }[] }[];
+      };
+      const messages = body.messages.map((m) => ({
+        role: m.role,
+        text: typeof m.content === "string" ? m.content : m.content.map((p) => p.text ?? "").join(""),
+      }));
       calls.push({ messages });
       inFlight++;
       most = Math.max(most, inFlight);
       const text = `re: ${messages.filter((m) => m.role === "user").at(-1)?.text ?? ""}`;
       const answer = sse(
         [
-          { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], stop_reason: null, usage: { input_tokens: usage.input_tokens, output_tokens: 1 } } },
+          {
+            type: "message_start",
+            message: {
+              id: "m",
+              type: "message",
+              role: "assistant",
+              model: "claude",
+              content: [],
+              stop_reason: null,
+              usage: { input_tokens: usage.input_tokens, output_tokens: 1 },
+            },
+          },
           { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
           { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } },
           { type: "content_block_stop", index: 0 },
@@ -65,7 +81,8 @@ function countingModel(opts: { holdMs: number; usage?: { input_tokens: number; o
   };
 }
 
-const agentConfig = (url: string, extra = "") => `[memory]\nepisodic_turns = 30\n\n[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${url}"\n${extra}`;
+const agentConfig = (url: string, extra = "") =>
+  `[memory]\nepisodic_turns = 30\n\n[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${url}"\n${extra}`;
 
 /** Starts `gateway --workers 2` and waits until both workers listen. */
 async function startWorkers(home: ReturnType<typeof binaryHome>, args: string[] = []): Promise<BinaryGateway> {
@@ -75,7 +92,12 @@ async function startWorkers(home: ReturnType<typeof binaryHome>, args: string[] 
   return gw;
 }
 
-type WorkersStatus = { expected: number; running: number; list: { index: number; pid: number; connections: number }[]; total: { connections: number } };
+type WorkersStatus = {
+  expected: number;
+  running: number;
+  list: { index: number; pid: number; connections: number }[];
+  total: { connections: number };
+};
 
 async function status(gw: BinaryGateway): Promise<{ workers: WorkersStatus }> {
   await using s = await openSocket(`ws://127.0.0.1:${gw.port}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } });
@@ -84,9 +106,13 @@ async function status(gw: BinaryGateway): Promise<{ workers: WorkersStatus }> {
 }
 
 /** Waits until every worker reports sockets (the kernel spreads them; reports are at most a second old). */
-const bothCarry = (gw: BinaryGateway) => until("sockets on both workers", async () => ((await status(gw)).workers.list.every((w) => w.connections > 0) ? true : undefined));
+const bothCarry = (gw: BinaryGateway) =>
+  until("sockets on both workers", async () =>
+    (await status(gw)).workers.list.every((w) => w.connections > 0) ? true : undefined,
+  );
 
-const socket = (gw: BinaryGateway) => openSocket(`ws://127.0.0.1:${gw.port}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } });
+const socket = (gw: BinaryGateway) =>
+  openSocket(`ws://127.0.0.1:${gw.port}/ws`, { headers: { authorization: `Bearer ${TOKEN}` } });
 
 describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
   beforeAll(async () => {
@@ -97,11 +123,25 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
     using home = binaryHome();
     await using gw = await startWorkers(home);
     const swarm = (from: string) =>
-      Bun.spawn([process.execPath, join(ROOT, "bench/_swarm.ts"), "--port", String(gw.port), "--count", "13000", "--from", from, "--token", TOKEN], {
-        stdin: "pipe",
-        stdout: "pipe",
-        stderr: "inherit",
-      });
+      Bun.spawn(
+        [
+          process.execPath,
+          join(ROOT, "bench/_swarm.ts"),
+          "--port",
+          String(gw.port),
+          "--count",
+          "13000",
+          "--from",
+          from,
+          "--token",
+          TOKEN,
+        ],
+        {
+          stdin: "pipe",
+          stdout: "pipe",
+          stderr: "inherit",
+        },
+      );
     const clients = [swarm("127.0.0.2"), swarm("127.0.0.3")];
     try {
       const readers = clients.map((c) => c.stdout.getReader());
@@ -139,7 +179,11 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
       for (const c of clients) c.stdin.write("close\n");
       for (const c of clients) c.stdin.end();
       expect(await Promise.all(clients.map((c) => c.exited))).toEqual([0, 0]);
-      await until("the sockets to be gone from the workers", async () => ((await status(gw)).workers.total.connections <= 1 ? true : undefined), 20_000);
+      await until(
+        "the sockets to be gone from the workers",
+        async () => ((await status(gw)).workers.total.connections <= 1 ? true : undefined),
+        20_000,
+      );
     } finally {
       for (const c of clients) c.kill("SIGKILL");
     }
@@ -164,7 +208,9 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
       try {
         // The kernel spread the sockets over both workers.
         await bothCarry(gw);
-        const results = await Promise.all(sockets.map((s, i) => s.call("chat.send", { content: `m${i}`, peer: "one-session" })));
+        const results = await Promise.all(
+          sockets.map((s, i) => s.call("chat.send", { content: `m${i}`, peer: "one-session" })),
+        );
         for (const r of results) expect(r.result).toMatchObject({ stop_reason: "end_turn" });
         expect(model.calls).toHaveLength(24);
         // Never two calls of the session at once.
@@ -174,7 +220,8 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
         model.calls.forEach((call, k) => {
           expect(call.messages).toHaveLength(2 * k + 1);
           call.messages.forEach((m, j) => expect(m.role).toBe(j % 2 === 0 ? "user" : "assistant"));
-          for (let j = 1; j < call.messages.length; j += 2) expect(call.messages[j]!.text).toBe(`re: ${call.messages[j - 1]!.text}`);
+          for (let j = 1; j < call.messages.length; j += 2)
+            expect(call.messages[j]!.text).toBe(`re: ${call.messages[j - 1]!.text}`);
           if (k > 0) expect(call.messages.slice(0, 2 * k - 1)).toEqual(model.calls[k - 1]!.messages);
         });
         // Every turn's user message is in the history exactly once.
@@ -194,7 +241,9 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
     const sockets = await Promise.all(Array.from({ length: 20 }, () => socket(gw)));
     try {
       await bothCarry(gw);
-      const results = await Promise.all(sockets.map((s, i) => s.call("chat.send", { content: `spend ${i}`, peer: `p${i}` })));
+      const results = await Promise.all(
+        sockets.map((s, i) => s.call("chat.send", { content: `spend ${i}`, peer: `p${i}` })),
+      );
       const stops = results.map((r) => (r.result as { stop_reason: string }).stop_reason);
       expect(model.calls.length).toBeLessThanOrEqual(5);
       expect(model.calls.length).toBeGreaterThan(0);
@@ -246,7 +295,11 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
         return false;
       }
     };
-    await until("both workers to exit after their supervisor died", () => (pids.every((p) => !alive(p)) ? true : undefined), 20_000);
+    await until(
+      "both workers to exit after their supervisor died",
+      () => (pids.every((p) => !alive(p)) ? true : undefined),
+      20_000,
+    );
   }, 60_000);
 
   test("SIGTERM with a turn running: the turn completes and is stored, then exit 0", async () => {
@@ -264,13 +317,18 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
       gw.kill("SIGTERM");
       const res = await answer;
       expect(res.status).toBe(200);
-      expect(await res.json()).toMatchObject({ replies: [{ peer: "drain", text: "re: finish me", stop_reason: "end_turn" }] });
+      expect(await res.json()).toMatchObject({
+        replies: [{ peer: "drain", text: "re: finish me", stop_reason: "end_turn" }],
+      });
       expect(await gw.stop(30_000)).toBe(0);
       expect(gw.logs.some((l) => l.msg === "shutting down" && l.module === "supervisor")).toBe(true);
       expect(gw.logs.some((l) => l.msg === "workers stopped")).toBe(true);
       expect(gw.logs.filter((l) => l.msg === "worker exited; restarting it")).toEqual([]);
       const db = new Database(join(home.path, "exoclaw.db"), { readonly: true });
-      const rows = db.query("SELECT role, content FROM messages ORDER BY seq").all() as { role: string; content: string }[];
+      const rows = db.query("SELECT role, content FROM messages ORDER BY seq").all() as {
+        role: string;
+        content: string;
+      }[];
       db.close();
       expect(rows.map((r) => r.role)).toEqual(["user", "assistant"]);
       expect(rows[1]!.content).toContain("re: finish me");
@@ -289,6 +347,8 @@ describe.if(NATIVE !== undefined)("gateway --workers 2", () => {
       expect(st.workers).toBeUndefined();
       expect(st.pid).toBe(gw.proc.pid);
     }
-    await expect(startBinaryGateway(home, { args: ["--workers", "0"] })).rejects.toThrow(/--workers: expected a number from 1 to 256 or "auto"/);
+    await expect(startBinaryGateway(home, { args: ["--workers", "0"] })).rejects.toThrow(
+      /--workers: expected a number from 1 to 256 or "auto"/,
+    );
   }, 60_000);
 });

@@ -50,7 +50,12 @@ export interface ErrorDialect {
 }
 
 /** An HTTP error response as a ProviderError. */
-export function httpError(id: ProviderId, f: HttpFailure, apiKey: string | null, dialect: ErrorDialect = {}): ProviderError {
+export function httpError(
+  id: ProviderId,
+  f: HttpFailure,
+  apiKey: string | null,
+  dialect: ErrorDialect = {},
+): ProviderError {
   const { status, body } = f;
   if (status === 401 || status === 403 || dialect.isAuthFailure?.(f)) {
     // The body is left out on purpose: some upstreams quote the key they were sent.
@@ -65,11 +70,21 @@ export function httpError(id: ProviderId, f: HttpFailure, apiKey: string | null,
   // request's own fault whatever its text says (a prompt that mentions "overloaded" is not a reason to retry).
   const overloaded = status === 529 || status === 503 || (status >= 500 && /overloaded/i.test(body));
   const retryable = !quota && (status === 408 || status === 409 || status === 429 || status >= 500);
-  const what = status === 429 ? `${quota ? "quota exhausted" : "rate limited"} (429)` : overloaded ? `overloaded (${status})` : `HTTP ${status}`;
-  return new ProviderError(id, `${id}: ${what}${detail ? `: ${detail}` : ""}`, { status, retryable, ...(after !== undefined && { retryAfterMs: after }) });
+  const what =
+    status === 429
+      ? `${quota ? "quota exhausted" : "rate limited"} (429)`
+      : overloaded
+        ? `overloaded (${status})`
+        : `HTTP ${status}`;
+  return new ProviderError(id, `${id}: ${what}${detail ? `: ${detail}` : ""}`, {
+    status,
+    retryable,
+    ...(after !== undefined && { retryAfterMs: after }),
+  });
 }
 
-export const abortedError = (id: ProviderId): ProviderError => new ProviderError(id, `${id}: request aborted`, { reason: "aborted" });
+export const abortedError = (id: ProviderId): ProviderError =>
+  new ProviderError(id, `${id}: request aborted`, { reason: "aborted" });
 
 /** A failure while reading the body: the caller's abort, or a dropped connection (retryable). */
 export function streamError(id: ProviderId, e: unknown, signal?: AbortSignal): ProviderError {
@@ -102,14 +117,21 @@ export interface PostOptions {
  * POSTs a JSON body and, on a 2xx, hands the response to `read`. Every failure becomes the stream's
  * last event; never throws. The signal goes to fetch, so an abort closes the HTTP connection.
  */
-export async function* postAndStream(id: ProviderId, opts: PostOptions, read: (res: Response) => AsyncIterable<StreamEvent>): AsyncGenerator<StreamEvent> {
+export async function* postAndStream(
+  id: ProviderId,
+  opts: PostOptions,
+  read: (res: Response) => AsyncIterable<StreamEvent>,
+): AsyncGenerator<StreamEvent> {
   if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
   let body: string;
   try {
     body = JSON.stringify(opts.body());
   } catch (e) {
     // A tool input holding a BigInt or a cycle: the same request would fail again.
-    return yield { type: "error", error: new ProviderError(id, `${id}: the request cannot be encoded as JSON (${describeError(e)})`, { cause: e }) };
+    return yield {
+      type: "error",
+      error: new ProviderError(id, `${id}: the request cannot be encoded as JSON (${describeError(e)})`, { cause: e }),
+    };
   }
   let res: Response;
   try {
@@ -122,7 +144,10 @@ export async function* postAndStream(id: ProviderId, opts: PostOptions, read: (r
   } catch (e) {
     if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
     const why = withoutKey(describeError(e), opts.apiKey);
-    return yield { type: "error", error: new ProviderError(id, `${id}: cannot reach ${hostOf(opts.url)} (${why})`, { retryable: true, cause: e }) };
+    return yield {
+      type: "error",
+      error: new ProviderError(id, `${id}: cannot reach ${hostOf(opts.url)} (${why})`, { retryable: true, cause: e }),
+    };
   }
   if (!res.ok) {
     let text = "";
@@ -132,7 +157,10 @@ export async function* postAndStream(id: ProviderId, opts: PostOptions, read: (r
       // the status alone is enough to classify the failure
     }
     if (opts.signal?.aborted) return yield { type: "error", error: abortedError(id) };
-    return yield { type: "error", error: httpError(id, { status: res.status, headers: res.headers, body: text }, opts.apiKey, opts.dialect) };
+    return yield {
+      type: "error",
+      error: httpError(id, { status: res.status, headers: res.headers, body: text }, opts.apiKey, opts.dialect),
+    };
   }
   try {
     for await (const ev of read(res)) {
@@ -160,7 +188,11 @@ export function malformedEvent(ev: StreamEvent): string | null {
     case "text":
       return typeof ev.text === "string" ? null : "text that is not a string";
     case "tool_call":
-      return typeof ev.id === "string" && ev.id !== "" && typeof ev.name === "string" && ev.name !== "" && (ev.signature === undefined || typeof ev.signature === "string")
+      return typeof ev.id === "string" &&
+        ev.id !== "" &&
+        typeof ev.name === "string" &&
+        ev.name !== "" &&
+        (ev.signature === undefined || typeof ev.signature === "string")
         ? null
         : "a tool call without a string id and name";
     case "usage":
@@ -179,7 +211,11 @@ function hostOf(url: string): string {
 }
 
 /** Tool-call arguments accumulated as a JSON string; empty means no arguments. */
-export function parseJsonArgs(id: ProviderId, raw: string, name: string): { ok: true; value: unknown } | { ok: false; error: ProviderError } {
+export function parseJsonArgs(
+  id: ProviderId,
+  raw: string,
+  name: string,
+): { ok: true; value: unknown } | { ok: false; error: ProviderError } {
   if (raw.trim() === "") return { ok: true, value: {} };
   try {
     return { ok: true, value: JSON.parse(raw) };
@@ -189,7 +225,10 @@ export function parseJsonArgs(id: ProviderId, raw: string, name: string): { ok: 
 }
 
 /** Parses one stream payload; a malformed one is an error event, not a throw. */
-export function parsePayload<T>(id: ProviderId, raw: string): { ok: true; value: T } | { ok: false; error: ProviderError } {
+export function parsePayload<T>(
+  id: ProviderId,
+  raw: string,
+): { ok: true; value: T } | { ok: false; error: ProviderError } {
   try {
     return { ok: true, value: JSON.parse(raw) as T };
   } catch {
@@ -230,7 +269,15 @@ export function httpProvider(wire: WireApi, opts: ProviderOptions): Provider {
     stream: (req, { signal }) =>
       postAndStream(
         wire.id,
-        { url: wire.url(base, req), headers, body: () => wire.body(req), apiKey: opts.apiKey, fetch: opts.fetch, signal, ...(wire.dialect && { dialect: wire.dialect }) },
+        {
+          url: wire.url(base, req),
+          headers,
+          body: () => wire.body(req),
+          apiKey: opts.apiKey,
+          fetch: opts.fetch,
+          signal,
+          ...(wire.dialect && { dialect: wire.dialect }),
+        },
         wire.read(req),
       ),
   };

@@ -23,7 +23,12 @@ function toBlock(p: ChatMessage["parts"][number]): Block | null {
     case "tool_use":
       return { type: "tool_use", id: p.id, name: p.name, input: p.input ?? {} };
     case "tool_result":
-      return { type: "tool_result", tool_use_id: p.tool_use_id, content: p.content, ...(p.is_error && { is_error: true as const }) };
+      return {
+        type: "tool_result",
+        tool_use_id: p.tool_use_id,
+        content: p.content,
+        ...(p.is_error && { is_error: true as const }),
+      };
     default: {
       const never: never = p;
       return never;
@@ -48,7 +53,9 @@ export function toAnthropicMessages(messages: ChatMessage[]): AnthropicMessage[]
   }
   for (const m of out) m.content.sort((a, b) => Number(b.type === "tool_result") - Number(a.type === "tool_result"));
   // A lone text block goes as a plain string, the common form.
-  return out.map((m) => (m.content.length === 1 && m.content[0]!.type === "text" ? { role: m.role, content: m.content[0]!.text } : m));
+  return out.map((m) =>
+    m.content.length === 1 && m.content[0]!.type === "text" ? { role: m.role, content: m.content[0]!.text } : m,
+  );
 }
 
 /** The native request body (A1.1). */
@@ -58,12 +65,19 @@ export function anthropicRequestBody(req: ChatRequest): Record<string, unknown> 
     max_tokens: req.maxTokens,
     stream: true,
     ...(req.system && { system: req.system }),
-    ...(req.tools.length > 0 && { tools: req.tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.input_schema })) }),
+    ...(req.tools.length > 0 && {
+      tools: req.tools.map((t) => ({ name: t.name, description: t.description, input_schema: t.input_schema })),
+    }),
     messages: toAnthropicMessages(req.messages),
   };
 }
 
-const STOP: Record<string, StopReason> = { end_turn: "end_turn", stop_sequence: "end_turn", tool_use: "tool_use", max_tokens: "max_tokens" };
+const STOP: Record<string, StopReason> = {
+  end_turn: "end_turn",
+  stop_sequence: "end_turn",
+  tool_use: "tool_use",
+  max_tokens: "max_tokens",
+};
 
 interface Usage {
   input_tokens?: number;
@@ -100,7 +114,8 @@ async function* read(res: Response): AsyncGenerator<StreamEvent> {
         take(e.message?.usage);
         break;
       case "content_block_start":
-        if (e.content_block?.type === "tool_use") blocks.set(e.index ?? 0, { id: e.content_block.id ?? "", name: e.content_block.name ?? "", json: "" });
+        if (e.content_block?.type === "tool_use")
+          blocks.set(e.index ?? 0, { id: e.content_block.id ?? "", name: e.content_block.name ?? "", json: "" });
         break;
       case "content_block_delta":
         if (e.delta?.type === "text_delta" && e.delta.text) yield { type: "text", text: e.delta.text };
@@ -127,7 +142,14 @@ async function* read(res: Response): AsyncGenerator<StreamEvent> {
         return yield { type: "done", stop_reason: stop };
       case "error": {
         const kind = e.error?.type ?? "error";
-        return yield { type: "error", error: midStreamError(ID, `${kind === "overloaded_error" ? "overloaded" : kind}: ${e.error?.message ?? ""}`, RETRYABLE_KINDS.has(kind)) };
+        return yield {
+          type: "error",
+          error: midStreamError(
+            ID,
+            `${kind === "overloaded_error" ? "overloaded" : kind}: ${e.error?.message ?? ""}`,
+            RETRYABLE_KINDS.has(kind),
+          ),
+        };
       }
       default:
         break; // ping, and event types added later (the versioning policy allows new ones)

@@ -37,10 +37,19 @@ export function toGeminiContents(messages: ChatMessage[]): Content[] {
           return { text: p.text };
         case "tool_use":
           names.set(p.id, p.name);
-          return { functionCall: { name: p.name, args: p.input ?? {}, ...echoId(p.id) }, ...(p.signature !== undefined && { thoughtSignature: p.signature }) };
+          return {
+            functionCall: { name: p.name, args: p.input ?? {}, ...echoId(p.id) },
+            ...(p.signature !== undefined && { thoughtSignature: p.signature }),
+          };
         case "tool_result":
           // `response` must be an object; the "error" key is how Gemini is told a call failed.
-          return { functionResponse: { name: names.get(p.tool_use_id) ?? "unknown", response: p.is_error ? { error: p.content } : { result: p.content }, ...echoId(p.tool_use_id) } };
+          return {
+            functionResponse: {
+              name: names.get(p.tool_use_id) ?? "unknown",
+              response: p.is_error ? { error: p.content } : { result: p.content },
+              ...echoId(p.tool_use_id),
+            },
+          };
         default: {
           const never: never = p;
           return never;
@@ -60,7 +69,15 @@ export function geminiRequestBody(req: ChatRequest): Record<string, unknown> {
     ...(req.system && { systemInstruction: { parts: [{ text: req.system }] } }),
     contents: toGeminiContents(req.messages),
     ...(req.tools.length > 0 && {
-      tools: [{ functionDeclarations: req.tools.map((t) => ({ name: t.name, description: t.description, parameters: t.input_schema })) }],
+      tools: [
+        {
+          functionDeclarations: req.tools.map((t) => ({
+            name: t.name,
+            description: t.description,
+            parameters: t.input_schema,
+          })),
+        },
+      ],
       toolConfig: { functionCallingConfig: { mode: "AUTO" } },
     }),
     generationConfig: { maxOutputTokens: req.maxTokens },
@@ -70,7 +87,8 @@ export function geminiRequestBody(req: ChatRequest): Record<string, unknown> {
 /** RetryInfo.retryDelay ("34.4s") of a Google RPC error body, in ms. */
 export function geminiRetryDelay(body: string): number | undefined {
   try {
-    const details = (JSON.parse(body) as { error?: { details?: { "@type"?: string; retryDelay?: string }[] } }).error?.details ?? [];
+    const details =
+      (JSON.parse(body) as { error?: { details?: { "@type"?: string; retryDelay?: string }[] } }).error?.details ?? [];
     const delay = details.find((d) => d["@type"]?.endsWith("google.rpc.RetryInfo"))?.retryDelay;
     const m = delay ? /^(\d+(?:\.\d+)?)s$/.exec(delay) : null;
     return m ? Math.round(Number(m[1]) * 1000) : undefined;
@@ -85,7 +103,17 @@ const dialect = {
 };
 
 interface Chunk {
-  candidates?: { content?: { parts?: { text?: string; thought?: boolean; functionCall?: { name: string; args?: unknown; id?: string }; thoughtSignature?: string }[] }; finishReason?: string }[];
+  candidates?: {
+    content?: {
+      parts?: {
+        text?: string;
+        thought?: boolean;
+        functionCall?: { name: string; args?: unknown; id?: string };
+        thoughtSignature?: string;
+      }[];
+    };
+    finishReason?: string;
+  }[];
   usageMetadata?: { promptTokenCount?: number; candidatesTokenCount?: number; thoughtsTokenCount?: number };
   promptFeedback?: { blockReason?: string };
   error?: { code?: number; message?: string; status?: string };
@@ -104,15 +132,27 @@ function reader(priorCalls: number) {
       if (!parsed.ok) return yield { type: "error", error: parsed.error };
       const c = parsed.value;
       if (c.error) {
-        const retryable = [429, 500, 503, 504].includes(c.error.code ?? 0) || /UNAVAILABLE|RESOURCE_EXHAUSTED|INTERNAL/.test(c.error.status ?? "");
-        return yield { type: "error", error: midStreamError(ID, c.error.message ?? c.error.status ?? "unknown", retryable) };
+        const retryable =
+          [429, 500, 503, 504].includes(c.error.code ?? 0) ||
+          /UNAVAILABLE|RESOURCE_EXHAUSTED|INTERNAL/.test(c.error.status ?? "");
+        return yield {
+          type: "error",
+          error: midStreamError(ID, c.error.message ?? c.error.status ?? "unknown", retryable),
+        };
       }
       if (c.promptFeedback?.blockReason && !c.candidates) {
-        return yield { type: "error", error: new ProviderError(ID, `${ID}: the prompt was blocked (${c.promptFeedback.blockReason})`) };
+        return yield {
+          type: "error",
+          error: new ProviderError(ID, `${ID}: the prompt was blocked (${c.promptFeedback.blockReason})`),
+        };
       }
       // Cumulative on every chunk: keep the last. Thinking tokens are billed as output.
       const u = c.usageMetadata;
-      if (u) usage = { input_tokens: u.promptTokenCount ?? 0, output_tokens: (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0) };
+      if (u)
+        usage = {
+          input_tokens: u.promptTokenCount ?? 0,
+          output_tokens: (u.candidatesTokenCount ?? 0) + (u.thoughtsTokenCount ?? 0),
+        };
       const cand = c.candidates?.[0];
       for (const p of cand?.content?.parts ?? []) {
         if (p.text && !p.thought) yield { type: "text", text: p.text };
@@ -130,7 +170,11 @@ function reader(priorCalls: number) {
       if (cand?.finishReason) finish = cand.finishReason;
     }
     // No end marker in this format: the last chunk carries finishReason, so without one it broke.
-    if (!finish) return yield { type: "error", error: new ProviderError(ID, `${ID}: stream ended early (no finishReason)`, { retryable: true }) };
+    if (!finish)
+      return yield {
+        type: "error",
+        error: new ProviderError(ID, `${ID}: stream ended early (no finishReason)`, { retryable: true }),
+      };
     if (usage) yield { type: "usage", ...usage };
     // There is no tool-call finish reason: a tool turn ends with STOP.
     yield { type: "done", stop_reason: calls > 0 ? "tool_use" : (STOP[finish] ?? "other") };
@@ -142,7 +186,8 @@ export const createGeminiProvider = (opts: ProviderOptions): Provider =>
   httpProvider(
     {
       id: ID,
-      url: (base, req) => `${base}/models/${encodeURIComponent(req.model.replace(/^models\//, ""))}:streamGenerateContent?alt=sse`,
+      url: (base, req) =>
+        `${base}/models/${encodeURIComponent(req.model.replace(/^models\//, ""))}:streamGenerateContent?alt=sse`,
       body: geminiRequestBody,
       read: (req) => reader(toolCallsIn(req.messages)),
       dialect,

@@ -12,7 +12,11 @@ const ID = "ollama" as const;
 
 type OllamaMessage =
   | { role: "system" | "user"; content: string }
-  | { role: "assistant"; content: string; tool_calls?: { type: "function"; function: { index: number; name: string; arguments: unknown } }[] }
+  | {
+      role: "assistant";
+      content: string;
+      tool_calls?: { type: "function"; function: { index: number; name: string; arguments: unknown } }[];
+    }
   | { role: "tool"; tool_name: string; content: string };
 
 /** Provider-neutral history → Ollama messages (system first; a result names its call's function). */
@@ -28,10 +32,17 @@ export function toOllamaMessages(system: string, messages: ChatMessage[]): Ollam
       out.push({
         role: "assistant",
         content: text,
-        ...(calls.length > 0 && { tool_calls: calls.map((c, index) => ({ type: "function" as const, function: { index, name: c.name, arguments: c.input ?? {} } })) }),
+        ...(calls.length > 0 && {
+          tool_calls: calls.map((c, index) => ({
+            type: "function" as const,
+            function: { index, name: c.name, arguments: c.input ?? {} },
+          })),
+        }),
       });
     } else {
-      for (const p of m.parts) if (p.type === "tool_result") out.push({ role: "tool", tool_name: names.get(p.tool_use_id) ?? "unknown", content: p.content });
+      for (const p of m.parts)
+        if (p.type === "tool_result")
+          out.push({ role: "tool", tool_name: names.get(p.tool_use_id) ?? "unknown", content: p.content });
     }
   }
   return out;
@@ -44,7 +55,12 @@ export function ollamaRequestBody(req: ChatRequest): Record<string, unknown> {
     stream: true,
     messages: toOllamaMessages(req.system, req.messages),
     options: { num_predict: req.maxTokens },
-    ...(req.tools.length > 0 && { tools: req.tools.map((t) => ({ type: "function", function: { name: t.name, description: t.description, parameters: t.input_schema } })) }),
+    ...(req.tools.length > 0 && {
+      tools: req.tools.map((t) => ({
+        type: "function",
+        function: { name: t.name, description: t.description, parameters: t.input_schema },
+      })),
+    }),
   };
 }
 
@@ -69,7 +85,10 @@ function reader(priorCalls: number) {
       const line = parsed.value;
       if (line.error !== undefined) {
         const message = typeof line.error === "string" ? line.error : JSON.stringify(line.error);
-        return yield { type: "error", error: midStreamError(ID, message, /overload|busy|timeout|try again/i.test(message)) };
+        return yield {
+          type: "error",
+          error: midStreamError(ID, message, /overload|busy|timeout|try again/i.test(message)),
+        };
       }
       if (line.message?.content) yield { type: "text", text: line.message.content };
       for (const tc of line.message?.tool_calls ?? []) {
@@ -83,7 +102,10 @@ function reader(priorCalls: number) {
       }
       if (line.done) {
         yield { type: "usage", input_tokens: line.prompt_eval_count ?? 0, output_tokens: line.eval_count ?? 0 };
-        return yield { type: "done", stop_reason: calls > 0 ? "tool_use" : line.done_reason ? (STOP[line.done_reason] ?? "other") : "end_turn" };
+        return yield {
+          type: "done",
+          stop_reason: calls > 0 ? "tool_use" : line.done_reason ? (STOP[line.done_reason] ?? "other") : "end_turn",
+        };
       }
     }
     yield { type: "error", error: endedEarly(ID, '"done": true line') };
@@ -92,4 +114,12 @@ function reader(priorCalls: number) {
 
 /** Ollama provider (no auth, POST <base>/api/chat, NDJSON). A key configured anyway is never sent, and is kept out of error messages. */
 export const createOllamaProvider = (opts: ProviderOptions): Provider =>
-  httpProvider({ id: ID, url: (base) => `${base}/api/chat`, body: ollamaRequestBody, read: (req) => reader(toolCallsIn(req.messages)) }, opts);
+  httpProvider(
+    {
+      id: ID,
+      url: (base) => `${base}/api/chat`,
+      body: ollamaRequestBody,
+      read: (req) => reader(toolCallsIn(req.messages)),
+    },
+    opts,
+  );

@@ -27,13 +27,23 @@ export function toOpenAIMessages(system: string, messages: ChatMessage[]): OpenA
     for (const p of m.parts) {
       if (p.type === "text") text += p.text;
       // `arguments` is a JSON string on this API, not an object.
-      else if (p.type === "tool_use") (calls ??= []).push({ id: p.id, type: "function", function: { name: p.name, arguments: JSON.stringify(p.input ?? {}) } });
+      else if (p.type === "tool_use")
+        (calls ??= []).push({
+          id: p.id,
+          type: "function",
+          function: { name: p.name, arguments: JSON.stringify(p.input ?? {}) },
+        });
     }
     if (m.role === "user") out.push({ role: "user", content: text });
     else if (m.role === "assistant") {
-      out.push(calls ? { role: "assistant", content: text || null, tool_calls: calls } : { role: "assistant", content: text || null });
+      out.push(
+        calls
+          ? { role: "assistant", content: text || null, tool_calls: calls }
+          : { role: "assistant", content: text || null },
+      );
     } else {
-      for (const p of m.parts) if (p.type === "tool_result") out.push({ role: "tool", tool_call_id: p.tool_use_id, content: p.content });
+      for (const p of m.parts)
+        if (p.type === "tool_result") out.push({ role: "tool", tool_call_id: p.tool_use_id, content: p.content });
     }
   }
   return out;
@@ -48,16 +58,30 @@ export function openAIRequestBody(req: ChatRequest): Record<string, unknown> {
     max_tokens: req.maxTokens,
     messages: toOpenAIMessages(req.system, req.messages),
     ...(req.tools.length > 0 && {
-      tools: req.tools.map((t) => ({ type: "function", function: { name: t.name, description: t.description, parameters: t.input_schema } })),
+      tools: req.tools.map((t) => ({
+        type: "function",
+        function: { name: t.name, description: t.description, parameters: t.input_schema },
+      })),
       tool_choice: "auto",
     }),
   };
 }
 
-const STOP: Record<string, StopReason> = { stop: "end_turn", tool_calls: "tool_use", function_call: "tool_use", length: "max_tokens" };
+const STOP: Record<string, StopReason> = {
+  stop: "end_turn",
+  tool_calls: "tool_use",
+  function_call: "tool_use",
+  length: "max_tokens",
+};
 
 interface Chunk {
-  choices?: { delta?: { content?: string | null; tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[] }; finish_reason?: string | null }[];
+  choices?: {
+    delta?: {
+      content?: string | null;
+      tool_calls?: { index?: number; id?: string; function?: { name?: string; arguments?: string } }[];
+    };
+    finish_reason?: string | null;
+  }[];
   usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
   error?: { message?: string; type?: string; code?: string | null };
 }
@@ -87,9 +111,17 @@ async function* read(res: Response): AsyncGenerator<StreamEvent> {
     const chunk = parsed.value;
     if (chunk.error) {
       const kind = `${chunk.error.type ?? ""} ${chunk.error.code ?? ""}`;
-      return yield { type: "error", error: midStreamError(ID, chunk.error.message ?? "unknown", /overload|server_error|unavailable|slow_down|rate_limit/i.test(kind)) };
+      return yield {
+        type: "error",
+        error: midStreamError(
+          ID,
+          chunk.error.message ?? "unknown",
+          /overload|server_error|unavailable|slow_down|rate_limit/i.test(kind),
+        ),
+      };
     }
-    if (chunk.usage) usage = { input_tokens: chunk.usage.prompt_tokens ?? 0, output_tokens: chunk.usage.completion_tokens ?? 0 };
+    if (chunk.usage)
+      usage = { input_tokens: chunk.usage.prompt_tokens ?? 0, output_tokens: chunk.usage.completion_tokens ?? 0 };
     for (const choice of chunk.choices ?? []) {
       const d = choice.delta;
       if (d?.content) yield { type: "text", text: d.content };
@@ -97,7 +129,11 @@ async function* read(res: Response): AsyncGenerator<StreamEvent> {
         const index = tc.index ?? 0;
         const known = byIndex.get(index);
         if (!known || (tc.id && tc.id !== known.id)) {
-          const call = { id: tc.id ?? `call_${calls.length}`, name: tc.function?.name ?? "", args: tc.function?.arguments ?? "" };
+          const call = {
+            id: tc.id ?? `call_${calls.length}`,
+            name: tc.function?.name ?? "",
+            args: tc.function?.arguments ?? "",
+          };
           calls.push(call);
           byIndex.set(index, call);
         } else {

@@ -59,4 +59,5 @@ export const PAGE_HTML = `<!doctype html>
 export { PAGE_JS } from "./script.ts";
 
 /** Same-origin only: no inline script, no third-party anything. */
-export const PAGE_CSP = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";

@@ -17,7 +17,9 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
   const rules: KV = await ctx.bucket("approval_rules");
   const ruleKey = (agent: string, tool: string) => `${token(agent)}.${token(tool)}`;
   const scan = async <T>(part: string): Promise<T[]> =>
-    (await ctx.scan(`KV_${ctx.name(part)}`, `$KV.${ctx.name(part)}.>`, { lastPerSubject: true })).filter((m) => !isTombstone(m)).map((m) => dec<T>(m.data));
+    (await ctx.scan(`KV_${ctx.name(part)}`, `$KV.${ctx.name(part)}.>`, { lastPerSubject: true }))
+      .filter((m) => !isTombstone(m))
+      .map((m) => dec<T>(m.data));
 
   /** Decides the record `id` if it is still pending; null otherwise. Retries a lost compare-and-set. */
   const decide = async (id: string, d: Decision): Promise<ApprovalRecord | null> => {
@@ -36,7 +38,10 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
     }
   };
   const putRule = (rule: ApprovalRule) =>
-    rules.put(ruleKey(rule.agent, rule.tool), JSON.stringify({ agent: rule.agent, tool: rule.tool, allow: rule.allow, created_at: rule.created_at }));
+    rules.put(
+      ruleKey(rule.agent, rule.tool),
+      JSON.stringify({ agent: rule.agent, tool: rule.tool, allow: rule.allow, created_at: rule.created_at }),
+    );
 
   return {
     addApproval: (r) =>
@@ -46,7 +51,8 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
     decideApproval: (id, d) =>
       ctx.run("store an approval decision", async () => {
         const r = await decide(id, d);
-        if (r && d.remember && d.state !== "timeout") await putRule({ agent: r.agent, tool: r.tool, allow: d.state === "allowed", created_at: d.at });
+        if (r && d.remember && d.state !== "timeout")
+          await putRule({ agent: r.agent, tool: r.tool, allow: d.state === "allowed", created_at: d.at });
         return r;
       }),
     getApproval: (id) =>
@@ -57,7 +63,10 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
     listApprovals: (q) =>
       ctx.read("list approvals", async () =>
         (await scan<ApprovalRecord>("approvals"))
-          .filter((r) => (q.state === undefined || r.state === q.state) && (q.session === undefined || r.session === q.session))
+          .filter(
+            (r) =>
+              (q.state === undefined || r.state === q.state) && (q.session === undefined || r.session === q.session),
+          )
           .sort((a, b) => b.created_at - a.created_at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
           .slice(0, q.limit),
       ),
@@ -72,7 +81,9 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
       }),
     listApprovalRules: () =>
       ctx.read("list approval rules", async () =>
-        (await scan<ApprovalRule>("approval_rules")).sort((a, b) => (a.agent === b.agent ? (a.tool < b.tool ? -1 : a.tool > b.tool ? 1 : 0) : a.agent < b.agent ? -1 : 1)),
+        (await scan<ApprovalRule>("approval_rules")).sort((a, b) =>
+          a.agent === b.agent ? (a.tool < b.tool ? -1 : a.tool > b.tool ? 1 : 0) : a.agent < b.agent ? -1 : 1,
+        ),
       ),
     deleteApprovalRule: (agent, tool) =>
       ctx.run("forget an approval rule", async () => {

@@ -6,7 +6,13 @@
  * ephemeral ordered consumer) and `follow` (a tail that keeps an in-process view current).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { DeliverPolicy, JetStreamApiError, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import {
+  DeliverPolicy,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { describeError, isExoError } from "../../lib/errors.ts";
 import { StoreError } from "../errors.ts";
@@ -41,13 +47,22 @@ export interface NatsContext {
   /** Creates a stream of the store when absent, or scales it to the configured replicas (reads through its leader). */
   ensureStream(cfg: { name: string; subjects: string[]; max_msgs_per_subject?: number }): Promise<void>;
   /** Every message of `stream` on `filter` (the last of each subject with `lastPerSubject`), in stream order. */
-  scan(stream: string, filter: string, opts?: { lastPerSubject?: boolean; headersOnly?: boolean; fromSeq?: number }): Promise<JsMsg[]>;
+  scan(
+    stream: string,
+    filter: string,
+    opts?: { lastPerSubject?: boolean; headersOnly?: boolean; fromSeq?: number },
+  ): Promise<JsMsg[]>;
   /**
    * The messages of one subject from `fromSeq` up to `toSeq`, read one by one from the stream's leader
    * (STREAM.MSG.GET next_by_subj): no consumer is created, so a read needs only the stream's own RAFT
    * group, not the meta leader (whose loss on a 3-node cluster stalls consumer creation 10–20 s on 2.9).
    */
-  subjectMessages(stream: string, subject: string, fromSeq: number, toSeq: number): Promise<{ seq: number; data: Uint8Array }[]>;
+  subjectMessages(
+    stream: string,
+    subject: string,
+    fromSeq: number,
+    toSeq: number,
+  ): Promise<{ seq: number; data: Uint8Array }[]>;
   /** Calls `onMsg` for every message of `stream` from `fromSeq` on, now and as they arrive, until close. */
   follow(stream: string, fromSeq: number, onMsg: (m: JsMsg) => void): Promise<void>;
   /** Stops the tails (before the connection closes). */
@@ -109,7 +124,9 @@ export function unanswered(e: unknown): boolean {
   if (e instanceof JetStreamApiError) return e.code === 503 || /leader|not available|unavailable/i.test(e.message);
   const m = describeError(e);
   // "jetstream is not enabled" is how the client reads a 503 (no responders): nobody got the request.
-  return /timeout|timed out|no responders|503|jetstream is not enabled|unreachable|disconnect|connection closed|reconnect/i.test(m);
+  return /timeout|timed out|no responders|503|jetstream is not enabled|unreachable|disconnect|connection closed|reconnect/i.test(
+    m,
+  );
 }
 
 export function natsContext(o: ContextOptions): NatsContext {
@@ -137,7 +154,10 @@ export function natsContext(o: ContextOptions): NatsContext {
     subject: (part) => `${o.namespace}.${part}`,
     connected: () => connected && !o.nc.isClosed(),
     async run(doing, fn) {
-      if (!ctx.connected()) throw new StoreError(`cannot ${doing}: the nats store is unreachable (${o.servers}); it reconnects when NATS answers`);
+      if (!ctx.connected())
+        throw new StoreError(
+          `cannot ${doing}: the nats store is unreachable (${o.servers}); it reconnects when NATS answers`,
+        );
       try {
         return await fn();
       } catch (e) {
@@ -164,7 +184,8 @@ export function natsContext(o: ContextOptions): NatsContext {
     },
     async scaleTo(stream) {
       const si = await o.jsm.streams.info(stream);
-      if (si.config.num_replicas !== o.replicas) await o.jsm.streams.update(stream, { ...si.config, num_replicas: o.replicas });
+      if (si.config.num_replicas !== o.replicas)
+        await o.jsm.streams.update(stream, { ...si.config, num_replicas: o.replicas });
     },
     async ensureStream(cfg) {
       try {
@@ -194,7 +215,8 @@ export function natsContext(o: ContextOptions): NatsContext {
             if (pending === 0) break;
           }
           // Nothing came: what was pending may have been removed meanwhile (a purge) — or the server is slow.
-          if (out.length === before && (pending = (await c.info()).num_pending) > 0) throw new Error(`reading ${stream} timed out`);
+          if (out.length === before && (pending = (await c.info()).num_pending) > 0)
+            throw new Error(`reading ${stream} timed out`);
         }
       } finally {
         void c.delete().catch(() => {});
@@ -212,7 +234,10 @@ export function natsContext(o: ContextOptions): NatsContext {
       return out;
     },
     async follow(stream, fromSeq, onMsg) {
-      const c = await o.js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq });
+      const c = await o.js.consumers.get(stream, {
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: fromSeq,
+      });
       if (closed) return;
       const msgs = await c.consume({ callback: onMsg });
       stops.push(() => void msgs.stop());

@@ -66,7 +66,11 @@ export type NatsConversations = ConversationStore & {
 };
 
 /** `leaseOf`: the session's current lease token (./leases.ts), for fenced appends. */
-export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leaseOf: (key: string) => Promise<number | null>): Promise<NatsConversations> {
+export async function natsConversations(
+  ctx: NatsContext,
+  inbox: NatsInbox,
+  leaseOf: (key: string) => Promise<number | null>,
+): Promise<NatsConversations> {
   const stream = ctx.name("msgs");
   const prefix = ctx.subject("msgs");
   await ctx.ensureStream({ name: stream, subjects: [`${prefix}.>`] });
@@ -82,7 +86,8 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
   const remember = (key: string, c: Cached) => {
     forget(key);
     if (c.messages.length > CACHE_MESSAGES) return;
-    while (cache.size > 0 && (cache.size >= CACHE_SESSIONS || cachedMessages + c.messages.length > CACHE_MESSAGES)) forget(cache.keys().next().value!);
+    while (cache.size > 0 && (cache.size >= CACHE_SESSIONS || cachedMessages + c.messages.length > CACHE_MESSAGES))
+      forget(cache.keys().next().value!);
     cache.set(key, c);
     cachedMessages += c.messages.length;
   };
@@ -118,7 +123,11 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
       const msgs = await ctx.subjectMessages(stream, subjectOf(key), have.seq + 1, last.seq);
       const next = msgs.map((m) => dec<Append>(m.data));
       if (next.length > 0 && next[0]!.first === have.messages.length + 1 && msgs.at(-1)!.seq === last.seq) {
-        const c: Cached = { seq: last.seq, info: last.a.s, messages: [...have.messages, ...next.flatMap((a) => toStored(a, key))] };
+        const c: Cached = {
+          seq: last.seq,
+          info: last.a.s,
+          messages: [...have.messages, ...next.flatMap((a) => toStored(a, key))],
+        };
         remember(key, c);
         return c;
       }
@@ -149,15 +158,32 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
       const t = ctx.now();
       const count = tail?.info.message_count ?? 0;
       const info: SessionInfo = {
-        key: addr.key, agent: addr.agent, channel: addr.channel, account: addr.account, peer: addr.peer, thread: addr.thread,
-        created_at: tail?.info.created_at ?? t, updated_at: t, message_count: count + msgs.length,
+        key: addr.key,
+        agent: addr.agent,
+        channel: addr.channel,
+        account: addr.account,
+        peer: addr.peer,
+        thread: addr.thread,
+        created_at: tail?.info.created_at ?? t,
+        updated_at: t,
+        message_count: count + msgs.length,
       };
-      const a: Append = { id, s: info, first: count + 1, t, m: structuredClone(msgs).map((m) => (m.meta !== undefined ? { role: m.role, parts: m.parts, meta: m.meta } : { role: m.role, parts: m.parts })) };
+      const a: Append = {
+        id,
+        s: info,
+        first: count + 1,
+        t,
+        m: structuredClone(msgs).map((m) =>
+          m.meta !== undefined ? { role: m.role, parts: m.parts, meta: m.meta } : { role: m.role, parts: m.parts },
+        ),
+      };
       const h = headers();
       h.set(HEADER, Buffer.from(JSON.stringify(info)).toString("base64url"));
       // After the tail was read, before the publish that expects it (see the header).
       if (fence && (await ctx.read("read a session lease", () => leaseOf(addr.key))) !== fence.token) {
-        throw new StoreError(`the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`);
+        throw new StoreError(
+          `the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`,
+        );
       }
       try {
         let ack: { seq: number } | undefined;
@@ -166,7 +192,11 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         const end = Date.now() + 20_000;
         for (let wait = 100; !ack; wait = Math.min(wait * 2, 1000)) {
           try {
-            ack = await ctx.js.publish(subjectOf(addr.key), enc(a), { headers: h, msgID: `${id}:${attempt}`, expect: { lastSubjectSequence: tail?.seq ?? 0, streamName: stream } });
+            ack = await ctx.js.publish(subjectOf(addr.key), enc(a), {
+              headers: h,
+              msgID: `${id}:${attempt}`,
+              expect: { lastSubjectSequence: tail?.seq ?? 0, streamName: stream },
+            });
           } catch (e) {
             // No acknowledgement (a timeout, a leader lost): it may have landed all the same.
             const l = await lastOf(addr.key).catch(() => null);
@@ -181,7 +211,8 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         }
         const stored = toStored(a, addr.key);
         const had = cache.get(addr.key);
-        if (had && tail && had.seq === tail.seq) remember(addr.key, { seq: ack.seq, info: a.s, messages: [...had.messages, ...stored] });
+        if (had && tail && had.seq === tail.seq)
+          remember(addr.key, { seq: ack.seq, info: a.s, messages: [...had.messages, ...stored] });
         else if (!tail) remember(addr.key, { seq: ack.seq, info: a.s, messages: stored });
         else forget(addr.key);
         return structuredClone(stored);
@@ -197,7 +228,12 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
     }
   };
 
-  const append = async (addr: SessionAddress, msgs: NewMessage[], reply?: InboundReply, fence?: LeaseFence): Promise<StoredMessage[]> => {
+  const append = async (
+    addr: SessionAddress,
+    msgs: NewMessage[],
+    reply?: InboundReply,
+    fence?: LeaseFence,
+  ): Promise<StoredMessage[]> => {
     const before = reply ? await inbox.saveReply(reply.inbound, reply.text) : null;
     try {
       return await ctx.run("append messages", () => appendOnce(addr, msgs, fence));
@@ -230,7 +266,10 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         const h = headers();
         h.set(HEADER, Buffer.from(JSON.stringify(l.a.s)).toString("base64url"));
         try {
-          await ctx.js.publish(subjectOf(key), enc(a), { headers: h, expect: { lastSubjectSequence: l.seq, streamName: stream } });
+          await ctx.js.publish(subjectOf(key), enc(a), {
+            headers: h,
+            expect: { lastSubjectSequence: l.seq, streamName: stream },
+          });
         } catch (e) {
           // Something else landed on the subject after the takeover (or a reset): older tails lose already.
           if (!isWrongLastSequence(e)) throw e;
@@ -246,8 +285,13 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
         const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
         const heads = await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true, headersOnly: true });
         const all = heads
-          .map((m) => JSON.parse(Buffer.from(m.headers?.get(HEADER) ?? "", "base64url").toString("utf8")) as SessionInfo)
-          .filter((s) => (q.agent === undefined || s.agent === q.agent) && (q.channel === undefined || s.channel === q.channel))
+          .map(
+            (m) => JSON.parse(Buffer.from(m.headers?.get(HEADER) ?? "", "base64url").toString("utf8")) as SessionInfo,
+          )
+          .filter(
+            (s) =>
+              (q.agent === undefined || s.agent === q.agent) && (q.channel === undefined || s.channel === q.channel),
+          )
           .filter((s) => cursor === null || isAfterCursor(s, cursor))
           .sort((a, b) => b.updated_at - a.updated_at || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
         const page = all.slice(0, q.limit);
@@ -273,7 +317,10 @@ export async function natsConversations(ctx: NatsContext, inbox: NatsInbox, leas
     countSessions: () =>
       ctx.read("count sessions", async () => {
         const si = await ctx.jsm.streams.info(stream);
-        return si.state.num_subjects ?? (await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true, headersOnly: true })).length;
+        return (
+          si.state.num_subjects ??
+          (await ctx.scan(stream, `${prefix}.>`, { lastPerSubject: true, headersOnly: true })).length
+        );
       }),
   };
 }

@@ -73,7 +73,8 @@ export async function natsFacts(ctx: NatsContext): Promise<FactStore> {
   const kv = await ctx.bucket("facts");
   const stream = `KV_${ctx.name("facts")}`;
   const index = new FactIndex();
-  const keyOf = (agent: string, person: string, text: string) => `${token(agent)}.${token(person)}.${createHash("sha256").update(text).digest("base64url").slice(0, 32)}`;
+  const keyOf = (agent: string, person: string, text: string) =>
+    `${token(agent)}.${token(person)}.${createHash("sha256").update(text).digest("base64url").slice(0, 32)}`;
   const take = (m: { seq: number; data: Uint8Array; headers?: { get(k: string): string } | undefined }) => {
     if (isTombstone(m) || m.data.length === 0) return;
     const v = dec<Omit<Fact, "id">>(m.data);

@@ -35,7 +35,10 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
   const subjectOf = (id: string) => `$KV.${ctx.name("inbox")}.${token(id)}`;
 
   /** Reads, changes and writes back one pending record, retrying a lost compare-and-set. null: unknown. "keep": no write. */
-  const mutate = async (id: string, change: (r: Stored) => Stored | "delete" | "keep"): Promise<{ before: Stored } | null> => {
+  const mutate = async (
+    id: string,
+    change: (r: Stored) => Stored | "delete" | "keep",
+  ): Promise<{ before: Stored } | null> => {
     for (let i = 0; ; i++) {
       const e = await kv.get(token(id));
       if (!e || e.operation !== "PUT") return null;
@@ -64,7 +67,17 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
   const inbox: NatsInbox = {
     acceptInbound: (r: InboundRecord) =>
       ctx.run("store an inbound message", async () => {
-        const rec: PendingInbound = { id: r.id, channel: r.channel, payload: r.payload, received_at: r.received_at, attempts: 0, last_error: null, reply: null, next_at: 0, dead_at: null };
+        const rec: PendingInbound = {
+          id: r.id,
+          channel: r.channel,
+          payload: r.payload,
+          received_at: r.received_at,
+          attempts: 0,
+          last_error: null,
+          reply: null,
+          next_at: 0,
+          dead_at: null,
+        };
         let rev: number;
         try {
           rev = await kv.create(token(r.id), JSON.stringify(rec));
@@ -80,7 +93,8 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
         }
         return true;
       }),
-    pendingInbound: (limit) => ctx.read("read pending messages", async () => (await all()).sort(byArrival).slice(0, limit).map(strip)),
+    pendingInbound: (limit) =>
+      ctx.read("read pending messages", async () => (await all()).sort(byArrival).slice(0, limit).map(strip)),
     getInbound: (id) =>
       ctx.read("read a pending message", async () => {
         const e = await kv.get(token(id));
@@ -97,7 +111,8 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
     nextInboundAt: (after) =>
       ctx.read("read the next delivery time", async () => {
         let next: number | null = null;
-        for (const r of await all()) if (retried(r) && r.next_at > after && (next === null || r.next_at < next)) next = r.next_at;
+        for (const r of await all())
+          if (retried(r) && r.next_at > after && (next === null || r.next_at < next)) next = r.next_at;
         return next;
       }),
     countInbound: () =>
@@ -132,7 +147,12 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
       }),
     failInbound: (id, f) =>
       ctx.run("record an inbound failure", async () => {
-        await mutate(id, (r) => ({ ...r, attempts: r.attempts + 1, last_error: f.error, ...(f.retry_at === null ? { dead_at: f.at } : { next_at: f.retry_at, dead_at: null }) }));
+        await mutate(id, (r) => ({
+          ...r,
+          attempts: r.attempts + 1,
+          last_error: f.error,
+          ...(f.retry_at === null ? { dead_at: f.at } : { next_at: f.retry_at, dead_at: null }),
+        }));
       }),
     claimInbound: (id, holder, ttlMs) =>
       ctx.run("claim an inbound message", async () => {
@@ -148,7 +168,11 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
       ctx.run("release an inbound message", async () => {
         await mutate(id, ({ claim: c, ...r }) => (c?.holder === holder ? r : "keep"));
       }),
-    requeueInbound: (id, at) => ctx.run("re-queue an inbound message", async () => (await mutate(id, (r) => ({ ...r, attempts: 0, next_at: at, dead_at: null }))) !== null),
+    requeueInbound: (id, at) =>
+      ctx.run(
+        "re-queue an inbound message",
+        async () => (await mutate(id, (r) => ({ ...r, attempts: 0, next_at: at, dead_at: null }))) !== null,
+      ),
   };
   return inbox;
 }

@@ -37,7 +37,10 @@ export async function natsLeases(ctx: NatsContext, fenceSession: (key: string) =
     return e && e.operation === "PUT" ? { rev: e.revision, l: e.json<Lease>() } : null;
   };
   /** Changes the session's lease if `change` says so (null: leave it), retrying a lost compare-and-set. */
-  const cas = async <T>(session: string, change: (cur: { rev: number; l: Lease } | null) => { next: Lease; out: T } | { out: T }): Promise<T> => {
+  const cas = async <T>(
+    session: string,
+    change: (cur: { rev: number; l: Lease } | null) => { next: Lease; out: T } | { out: T },
+  ): Promise<T> => {
     for (let i = 0; ; i++) {
       const cur = await read(session);
       const c = change(cur);
@@ -69,11 +72,19 @@ export async function natsLeases(ctx: NatsContext, fenceSession: (key: string) =
       }),
     renewLease: (session, tok, ttlMs) =>
       ctx.run("renew a session lease", () =>
-        cas<boolean>(session, (cur) => (cur && cur.l.token === tok ? { next: { ...cur.l, expires_at: ctx.now() + ttlMs }, out: true } : { out: false })),
+        cas<boolean>(session, (cur) =>
+          cur && cur.l.token === tok
+            ? { next: { ...cur.l, expires_at: ctx.now() + ttlMs }, out: true }
+            : { out: false },
+        ),
       ),
     releaseLease: (session, tok) =>
       ctx.run("release a session lease", () =>
-        cas<void>(session, (cur) => (cur && cur.l.token === tok && cur.l.expires_at !== 0 ? { next: { ...cur.l, expires_at: 0 }, out: undefined } : { out: undefined })),
+        cas<void>(session, (cur) =>
+          cur && cur.l.token === tok && cur.l.expires_at !== 0
+            ? { next: { ...cur.l, expires_at: 0 }, out: undefined }
+            : { out: undefined },
+        ),
       ),
   };
 }

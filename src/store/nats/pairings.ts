@@ -10,7 +10,9 @@ export async function natsPairings(ctx: NatsContext): Promise<PairingStore> {
   const kv = await ctx.bucket("pairings");
   const stream = `KV_${ctx.name("pairings")}`;
   const all = async (): Promise<Pairing[]> =>
-    (await ctx.scan(stream, `$KV.${ctx.name("pairings")}.>`, { lastPerSubject: true })).filter((m) => !isTombstone(m)).map((m) => dec<Pairing>(m.data));
+    (await ctx.scan(stream, `$KV.${ctx.name("pairings")}.>`, { lastPerSubject: true }))
+      .filter((m) => !isTombstone(m))
+      .map((m) => dec<Pairing>(m.data));
   return {
     getPairing: (person) =>
       ctx.read("read a pairing", async () => {
@@ -21,12 +23,18 @@ export async function natsPairings(ctx: NatsContext): Promise<PairingStore> {
     savePairing: (p) =>
       ctx.run("save a pairing", async () => {
         const { person, channel, status, code, created_at, expires_at, notified_at, approved_at } = p;
-        await kv.put(token(person), JSON.stringify({ person, channel, status, code, created_at, expires_at, notified_at, approved_at }));
+        await kv.put(
+          token(person),
+          JSON.stringify({ person, channel, status, code, created_at, expires_at, notified_at, approved_at }),
+        );
       }),
     listPairings: (q) =>
       ctx.read("list pairings", async () =>
         (await all())
-          .filter((p) => (q.channel === undefined || p.channel === q.channel) && (q.status === undefined || p.status === q.status))
+          .filter(
+            (p) =>
+              (q.channel === undefined || p.channel === q.channel) && (q.status === undefined || p.status === q.status),
+          )
           .sort((a, b) => a.created_at - b.created_at || (a.person < b.person ? -1 : a.person > b.person ? 1 : 0)),
       ),
     deletePairing: (person) =>

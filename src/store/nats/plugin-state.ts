@@ -29,7 +29,9 @@ export async function natsPluginState(ctx: NatsContext): Promise<PluginStateStor
       }),
     kvStats: (plugin) =>
       ctx.read("read plugin state size", async () => {
-        const msgs = await ctx.scan(stream, `$KV.${ctx.name("plugin_state")}.${token(plugin)}.*`, { lastPerSubject: true });
+        const msgs = await ctx.scan(stream, `$KV.${ctx.name("plugin_state")}.${token(plugin)}.*`, {
+          lastPerSubject: true,
+        });
         let entries = 0;
         let bytes = 0;
         const te = new TextEncoder();

@@ -69,7 +69,11 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
           const w = { seq, done: () => (clearTimeout(timer), resolve()) };
           const timer = setTimeout(() => {
             waiters = waiters.filter((x) => x !== w);
-            reject(new StoreError(`the usage ledger's view on this gateway is behind the stream (at ${through} of ${seq}); try again`));
+            reject(
+              new StoreError(
+                `the usage ledger's view on this gateway is behind the stream (at ${through} of ${seq}); try again`,
+              ),
+            );
           }, 10_000);
           waiters.push(w);
         });
@@ -115,7 +119,12 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
         known = last;
       }
       const expected = known;
-      const over = firstExceeded(r, limits, (q) => sumRecords([...view.values()].map((h) => h.row), q));
+      const over = firstExceeded(r, limits, (q) =>
+        sumRecords(
+          [...view.values()].map((h) => h.row),
+          q,
+        ),
+      );
       if (over) {
         // A refusal is only as good as the view: one not read just now may miss another gateway's settle.
         if (fresh) return over;
@@ -124,16 +133,23 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
       }
       const held: Held = { row: { ...r }, w: me, v: ++version };
       try {
-        const ack = await ctx.js.publish(subject, enc({ ...r, w: me, v: held.v }), { expect: { streamName: stream, lastSequence: expected } });
+        const ack = await ctx.js.publish(subject, enc({ ...r, w: me, v: held.v }), {
+          expect: { streamName: stream, lastSequence: expected },
+        });
         known = ack.seq; // nothing landed between `expected` and this row
       } catch (e) {
         known = null;
         if (isWrongLastSequence(e)) {
-          if (attempt >= 200) throw new StoreError(`cannot reserve usage: the ledger kept changing under ${attempt} attempts (other gateways' writes); try again`);
+          if (attempt >= 200)
+            throw new StoreError(
+              `cannot reserve usage: the ledger kept changing under ${attempt} attempts (other gateways' writes); try again`,
+            );
           continue;
         }
         // No acknowledgement: it may have landed all the same (then it counts, as the follower shows).
-        const sm = await ctx.read("read a usage reservation", () => ctx.jsm.streams.getMessage(stream, { last_by_subj: subject })).catch(() => null);
+        const sm = await ctx
+          .read("read a usage reservation", () => ctx.jsm.streams.getMessage(stream, { last_by_subj: subject }))
+          .catch(() => null);
         const got = sm ? dec<Wire>(sm.data) : null;
         if (!got || got.w !== me || got.v !== held.v) {
           // Not landed (as far as the leader says): NATS did not answer, so the same check and publish again.
@@ -148,7 +164,8 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
     }
   };
   return {
-    recordUsage: (r) => write(r.call !== undefined ? `${prefix}.c.${token(r.call)}` : `${prefix}.r.${nuid.next()}`, { ...r }),
+    recordUsage: (r) =>
+      write(r.call !== undefined ? `${prefix}.c.${token(r.call)}` : `${prefix}.r.${nuid.next()}`, { ...r }),
     updateUsage(call, u) {
       const subject = `${prefix}.c.${token(call)}`;
       const old = view.get(subject);
@@ -160,6 +177,12 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
       reserving = p.catch(() => {});
       return p;
     },
-    sumUsage: (q) => ctx.read("sum usage", async () => sumRecords([...view.values()].map((h) => h.row), q)),
+    sumUsage: (q) =>
+      ctx.read("sum usage", async () =>
+        sumRecords(
+          [...view.values()].map((h) => h.row),
+          q,
+        ),
+      ),
   };
 }

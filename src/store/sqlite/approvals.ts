@@ -17,7 +17,11 @@ interface Row {
   remember: number;
 }
 
-const toRecord = (r: Row): ApprovalRecord => ({ ...r, state: r.state as ApprovalRecord["state"], remember: r.remember === 1 });
+const toRecord = (r: Row): ApprovalRecord => ({
+  ...r,
+  state: r.state as ApprovalRecord["state"],
+  remember: r.remember === 1,
+});
 
 export function sqliteApprovals(ctx: SqliteContext): ApprovalStore {
   const { db, run } = ctx;
@@ -37,7 +41,9 @@ export function sqliteApprovals(ctx: SqliteContext): ApprovalStore {
     "SELECT * FROM approval_rules WHERE agent = ? AND tool = ?",
   );
   const del = db.query("DELETE FROM approval_rules WHERE agent = ? AND tool = ?");
-  const expire = db.query("UPDATE approvals SET state = 'timeout', decided_at = ?, decided_by = ? WHERE state = 'pending'");
+  const expire = db.query(
+    "UPDATE approvals SET state = 'timeout', decided_at = ?, decided_by = ? WHERE state = 'pending'",
+  );
   const decideTx = db.transaction((id: string, d: Parameters<ApprovalStore["decideApproval"]>[1]) => {
     const row = decide.get(d.state, d.at, d.by, d.remember ? 1 : 0, id);
     if (!row) return null;
@@ -47,7 +53,20 @@ export function sqliteApprovals(ctx: SqliteContext): ApprovalStore {
   return {
     addApproval: (r) =>
       run("store an approval", () => {
-        insert.run(r.id, r.session, r.agent, r.tool, r.input, r.why, r.state, r.created_at, r.expires_at, r.decided_at, r.decided_by, r.remember ? 1 : 0);
+        insert.run(
+          r.id,
+          r.session,
+          r.agent,
+          r.tool,
+          r.input,
+          r.why,
+          r.state,
+          r.created_at,
+          r.expires_at,
+          r.decided_at,
+          r.decided_by,
+          r.remember ? 1 : 0,
+        );
       }),
     decideApproval: (id, d) => run("store an approval decision", () => decideTx(id, d)),
     getApproval: (id) =>
@@ -59,10 +78,13 @@ export function sqliteApprovals(ctx: SqliteContext): ApprovalStore {
       run("list approvals", () => {
         const where: string[] = [];
         const args: Bind[] = [];
-        if (q.state !== undefined) (where.push("state = ?"), args.push(q.state));
-        if (q.session !== undefined) (where.push("session = ?"), args.push(q.session));
+        if (q.state !== undefined) where.push("state = ?"), args.push(q.state);
+        if (q.session !== undefined) where.push("session = ?"), args.push(q.session);
         const sql = `SELECT * FROM approvals ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at DESC, id DESC LIMIT ?`;
-        return ctx.q<Row>(sql).all(...args, q.limit).map(toRecord);
+        return ctx
+          .q<Row>(sql)
+          .all(...args, q.limit)
+          .map(toRecord);
       }),
     getApprovalRule: (agent, tool) =>
       run("read an approval rule", (): ApprovalRule | null => {
@@ -76,7 +98,9 @@ export function sqliteApprovals(ctx: SqliteContext): ApprovalStore {
     listApprovalRules: () =>
       run("list approval rules", () =>
         db
-          .query<{ agent: string; tool: string; allow: number; created_at: number }, []>("SELECT * FROM approval_rules ORDER BY agent, tool")
+          .query<{ agent: string; tool: string; allow: number; created_at: number }, []>(
+            "SELECT * FROM approval_rules ORDER BY agent, tool",
+          )
           .all()
           .map((r) => ({ agent: r.agent, tool: r.tool, allow: r.allow === 1, created_at: r.created_at })),
       ),

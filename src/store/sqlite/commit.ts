@@ -13,10 +13,21 @@ import { explain, type SqliteContext } from "./context.ts";
 import type { UsageOp, UsageWriter } from "./usage.ts";
 
 /** Writes one append's rows inside an open transaction (./conversations.ts). */
-export type AppendRows = (addr: SessionAddress, msgs: NewMessage[], t: number, reply?: InboundReply, fence?: LeaseFence) => StoredMessage[];
+export type AppendRows = (
+  addr: SessionAddress,
+  msgs: NewMessage[],
+  t: number,
+  reply?: InboundReply,
+  fence?: LeaseFence,
+) => StoredMessage[];
 
 export interface GroupCommit {
-  append(addr: SessionAddress, msgs: NewMessage[], reply: InboundReply | undefined, fence?: LeaseFence): Promise<StoredMessage[]>;
+  append(
+    addr: SessionAddress,
+    msgs: NewMessage[],
+    reply: InboundReply | undefined,
+    fence?: LeaseFence,
+  ): Promise<StoredMessage[]>;
   usage(op: UsageOp): Promise<void>;
   /** Commits everything queued now (before a read that must see it, and at close). */
   flush(): void;
@@ -25,7 +36,14 @@ export interface GroupCommit {
 }
 
 export function groupCommit(ctx: SqliteContext, appendRows: AppendRows, usage: UsageWriter): GroupCommit {
-  type PendingAppend = { addr: SessionAddress; msgs: NewMessage[]; reply: InboundReply | undefined; fence: LeaseFence | undefined; resolve: (m: StoredMessage[]) => void; reject: (e: unknown) => void };
+  type PendingAppend = {
+    addr: SessionAddress;
+    msgs: NewMessage[];
+    reply: InboundReply | undefined;
+    fence: LeaseFence | undefined;
+    resolve: (m: StoredMessage[]) => void;
+    reject: (e: unknown) => void;
+  };
   type PendingUsage = { op: UsageOp; resolve: () => void; reject: (e: unknown) => void };
   let appendQueue: PendingAppend[] = [];
   let usageQueue: PendingUsage[] = [];

@@ -39,17 +39,25 @@ export function explain(path: string, e: unknown, doing: string): StoreError {
   const code = (e as { code?: string }).code ?? "";
   const msg = describeError(e);
   if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT" || /not a database|malformed/i.test(msg)) {
-    return new StoreError(`${path} is not a readable exoclaw database (corrupt?): move it aside or restore a backup`, { cause: e });
+    return new StoreError(`${path} is not a readable exoclaw database (corrupt?): move it aside or restore a backup`, {
+      cause: e,
+    });
   }
   if (code.startsWith("SQLITE_READONLY") || /readonly|read-only/i.test(msg)) {
-    return new StoreError(`${path} is read-only: exoclaw needs to write its database (check file and directory permissions)`, { cause: e });
+    return new StoreError(
+      `${path} is read-only: exoclaw needs to write its database (check file and directory permissions)`,
+      { cause: e },
+    );
   }
   if (code === "SQLITE_FULL" || /full/i.test(msg)) {
     return new StoreError(`cannot ${doing}: the database or disk is full (${path}); nothing was written`, { cause: e });
   }
   if (code.startsWith("SQLITE_IOERR") || /disk I\/O error/i.test(msg)) {
     // A file made immutable (chattr +i) or a failing disk at run time (tests/faults/store.test.ts).
-    return new StoreError(`cannot ${doing}: writing ${path} failed (disk I/O error: is the file immutable, or the disk read-only or failing?); nothing was written`, { cause: e });
+    return new StoreError(
+      `cannot ${doing}: writing ${path} failed (disk I/O error: is the file immutable, or the disk read-only or failing?); nothing was written`,
+      { cause: e },
+    );
   }
   if (code.startsWith("SQLITE_CANTOPEN")) {
     return new StoreError(`cannot open ${path}: check that the directory exists and is writable`, { cause: e });

@@ -34,12 +34,25 @@ export function appendRows(ctx: SqliteContext): AppendRows {
   const saveReply = ctx.q("UPDATE inbound SET reply = ? WHERE id = ? AND done = 0");
   return (addr, msgs, t, reply, fence) => {
     if (fence && leaseToken.get(addr.key)?.token !== fence.token) {
-      throw new StoreError(`the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`);
+      throw new StoreError(
+        `the turn's lease on session ${addr.key} was taken over by another worker (it ran past its lease); its messages were not stored`,
+      );
     }
     if (reply) saveReply.run(reply.text, reply.inbound);
     // A new session's version starts from the clock (in µs), above any version an earlier session of
     // the same key had (a reset deletes the row), and grows by one per append.
-    const count = upsertSession.get(addr.key, addr.agent, addr.channel, addr.account, addr.peer, addr.thread, t, t, msgs.length, t * 1000)!.message_count;
+    const count = upsertSession.get(
+      addr.key,
+      addr.agent,
+      addr.channel,
+      addr.account,
+      addr.peer,
+      addr.thread,
+      t,
+      t,
+      msgs.length,
+      t * 1000,
+    )!.message_count;
     const first = count - msgs.length + 1;
     return msgs.map((m, i) => {
       const seq = first + i;
@@ -50,9 +63,13 @@ export function appendRows(ctx: SqliteContext): AppendRows {
 }
 
 export function sqliteConversations(ctx: SqliteContext, commit: GroupCommit): ConversationStore {
-  const getSession = ctx.q<SessionInfo>("SELECT key, agent, channel, account, peer, thread, created_at, updated_at, message_count FROM sessions WHERE key = ?");
+  const getSession = ctx.q<SessionInfo>(
+    "SELECT key, agent, channel, account, peer, thread, created_at, updated_at, message_count FROM sessions WHERE key = ?",
+  );
   const version = ctx.q<{ version: number }>("SELECT version FROM sessions WHERE key = ?");
-  const history = ctx.q<MessageRow>("SELECT * FROM (SELECT * FROM messages WHERE session = ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC");
+  const history = ctx.q<MessageRow>(
+    "SELECT * FROM (SELECT * FROM messages WHERE session = ? AND seq < ? ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC",
+  );
   const deleteMessages = ctx.q("DELETE FROM messages WHERE session = ?");
   const deleteSession = ctx.q<{ message_count: number }>("DELETE FROM sessions WHERE key = ? RETURNING message_count");
   const countSessions = ctx.q<{ n: number }>("SELECT count(*) AS n FROM sessions");
@@ -63,7 +80,13 @@ export function sqliteConversations(ctx: SqliteContext, commit: GroupCommit): Co
   });
   const toMessage = (r: MessageRow): StoredMessage => {
     const c = JSON.parse(r.content) as { parts: StoredMessage["parts"]; meta?: Record<string, unknown> };
-    const m: StoredMessage = { session: r.session, seq: r.seq, role: r.role as StoredMessage["role"], parts: c.parts, created_at: r.created_at };
+    const m: StoredMessage = {
+      session: r.session,
+      seq: r.seq,
+      role: r.role as StoredMessage["role"],
+      parts: c.parts,
+      created_at: r.created_at,
+    };
     if (c.meta !== undefined) m.meta = c.meta;
     return m;
   };
@@ -75,8 +98,8 @@ export function sqliteConversations(ctx: SqliteContext, commit: GroupCommit): Co
       ctx.run("list sessions", () => {
         const where: string[] = [];
         const args: Bind[] = [];
-        if (query.agent !== undefined) (where.push("agent = ?"), args.push(query.agent));
-        if (query.channel !== undefined) (where.push("channel = ?"), args.push(query.channel));
+        if (query.agent !== undefined) where.push("agent = ?"), args.push(query.agent);
+        if (query.channel !== undefined) where.push("channel = ?"), args.push(query.channel);
         if (query.cursor !== undefined) {
           const c = decodeCursor(query.cursor);
           where.push("(updated_at < ? OR (updated_at = ? AND key > ?))");
@@ -88,7 +111,10 @@ export function sqliteConversations(ctx: SqliteContext, commit: GroupCommit): Co
         const last = page.at(-1);
         return { sessions: page, next_cursor: rows.length > query.limit && last ? encodeCursor(last) : null };
       }),
-    history: (key, query) => ctx.run("read history", () => history.all(key, query.before ?? Number.MAX_SAFE_INTEGER, query.limit).map(toMessage)),
+    history: (key, query) =>
+      ctx.run("read history", () =>
+        history.all(key, query.before ?? Number.MAX_SAFE_INTEGER, query.limit).map(toMessage),
+      ),
     resetSession: (key) => ctx.run("reset the session", () => reset(key)),
     countSessions: () => ctx.run("count sessions", () => countSessions.get()!.n),
   };

@@ -4,8 +4,12 @@ import { searchWords } from "../words.ts";
 import type { Bind, SqliteContext } from "./context.ts";
 
 export function sqliteFacts(ctx: SqliteContext): FactStore {
-  const add = ctx.q("INSERT INTO facts (agent, person, text, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(agent, person, text) DO NOTHING");
-  const get = ctx.q<Fact>("SELECT id, agent, person, text, created_at FROM facts WHERE agent = ? AND person = ? AND text = ?");
+  const add = ctx.q(
+    "INSERT INTO facts (agent, person, text, created_at) VALUES (?, ?, ?, ?) ON CONFLICT(agent, person, text) DO NOTHING",
+  );
+  const get = ctx.q<Fact>(
+    "SELECT id, agent, person, text, created_at FROM facts WHERE agent = ? AND person = ? AND text = ?",
+  );
   // Most people have no facts: this index probe spares them the full-text query.
   const any = ctx.q<{ x: number }>("SELECT 1 AS x FROM facts WHERE agent = ? AND person = ? LIMIT 1");
   return {

@@ -17,7 +17,9 @@ export const DEDUPE_WINDOW_MS = 7 * 24 * 3600_000;
 const PRUNE_EVERY = 256;
 
 export function sqliteInbox(ctx: SqliteContext): InboxStore {
-  const insert = ctx.q("INSERT INTO inbound (id, channel, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING");
+  const insert = ctx.q(
+    "INSERT INTO inbound (id, channel, payload, received_at) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO NOTHING",
+  );
   const prune = ctx.q("DELETE FROM inbound WHERE done = 1 AND received_at < ?");
   let sincePrune = 0;
   const accept = {
@@ -34,11 +36,19 @@ export function sqliteInbox(ctx: SqliteContext): InboxStore {
       return r;
     },
   };
-  const pending = ctx.q<PendingInbound>(`SELECT ${COLUMNS} FROM inbound WHERE done = 0 ORDER BY received_at, rowid LIMIT ?`);
+  const pending = ctx.q<PendingInbound>(
+    `SELECT ${COLUMNS} FROM inbound WHERE done = 0 ORDER BY received_at, rowid LIMIT ?`,
+  );
   const get = ctx.q<PendingInbound>(`SELECT ${COLUMNS} FROM inbound WHERE id = ? AND done = 0`);
-  const due = ctx.q<PendingInbound>(`SELECT ${COLUMNS} FROM inbound WHERE ${RETRIED} AND next_at <= ? ORDER BY next_at, received_at, rowid LIMIT ?`);
-  const nextAt = ctx.q<{ at: number | null }>(`SELECT min(next_at) AS at FROM inbound WHERE ${RETRIED} AND next_at > ?`);
-  const count = ctx.q<{ pending: number; dead: number }>("SELECT count(*) - count(dead_at) AS pending, count(dead_at) AS dead FROM inbound WHERE done = 0");
+  const due = ctx.q<PendingInbound>(
+    `SELECT ${COLUMNS} FROM inbound WHERE ${RETRIED} AND next_at <= ? ORDER BY next_at, received_at, rowid LIMIT ?`,
+  );
+  const nextAt = ctx.q<{ at: number | null }>(
+    `SELECT min(next_at) AS at FROM inbound WHERE ${RETRIED} AND next_at > ?`,
+  );
+  const count = ctx.q<{ pending: number; dead: number }>(
+    "SELECT count(*) - count(dead_at) AS pending, count(dead_at) AS dead FROM inbound WHERE done = 0",
+  );
   const saveReply = ctx.q("UPDATE inbound SET reply = ? WHERE id = ? AND done = 0");
   const complete = ctx.q("UPDATE inbound SET done = 1, payload = '', reply = NULL WHERE id = ? AND done = 0");
   const fail = ctx.q(
@@ -48,10 +58,13 @@ export function sqliteInbox(ctx: SqliteContext): InboxStore {
   );
   const requeue = ctx.q("UPDATE inbound SET attempts = 0, next_at = ?, dead_at = NULL WHERE id = ? AND done = 0");
   // One UPDATE … WHERE under the write lock: of several workers at most one changes the row.
-  const claim = ctx.q("UPDATE inbound SET claimed_by = ?1, claimed_until = ?2 WHERE id = ?3 AND done = 0 AND (claimed_until <= ?4 OR claimed_by = ?1)");
+  const claim = ctx.q(
+    "UPDATE inbound SET claimed_by = ?1, claimed_until = ?2 WHERE id = ?3 AND done = 0 AND (claimed_until <= ?4 OR claimed_by = ?1)",
+  );
   const release = ctx.q("UPDATE inbound SET claimed_until = 0 WHERE id = ? AND claimed_by = ?");
   return {
-    acceptInbound: (r: InboundRecord) => ctx.run("store an inbound message", () => accept.run(r.id, r.channel, r.payload, r.received_at).changes === 1),
+    acceptInbound: (r: InboundRecord) =>
+      ctx.run("store an inbound message", () => accept.run(r.id, r.channel, r.payload, r.received_at).changes === 1),
     pendingInbound: (limit) => ctx.run("read pending messages", () => pending.all(limit)),
     getInbound: (id) => ctx.run("read a pending message", () => get.get(id) ?? null),
     dueInbound: (now, limit) => ctx.run("read due messages", () => due.all(now, limit)),

@@ -23,7 +23,8 @@ export function sqliteLeases(ctx: SqliteContext): SessionLeases {
         const t = ctx.now();
         return acquire.get(session, holder, t + ttlMs, t)?.token ?? null;
       }),
-    renewLease: (session, token, ttlMs) => ctx.run("renew a session lease", () => renew.run(ctx.now() + ttlMs, session, token).changes === 1),
+    renewLease: (session, token, ttlMs) =>
+      ctx.run("renew a session lease", () => renew.run(ctx.now() + ttlMs, session, token).changes === 1),
     releaseLease: (session, token) =>
       ctx.run("release a session lease", () => {
         release.run(session, token);

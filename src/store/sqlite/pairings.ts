@@ -22,9 +22,13 @@ export function sqlitePairings(ctx: SqliteContext): PairingStore {
       ctx.run("list pairings", () => {
         const where: string[] = [];
         const args: Bind[] = [];
-        if (pq.channel !== undefined) (where.push("channel = ?"), args.push(pq.channel));
-        if (pq.status !== undefined) (where.push("status = ?"), args.push(pq.status));
-        return ctx.q<Pairing>(`SELECT * FROM pairings ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at, rowid`).all(...args);
+        if (pq.channel !== undefined) where.push("channel = ?"), args.push(pq.channel);
+        if (pq.status !== undefined) where.push("status = ?"), args.push(pq.status);
+        return ctx
+          .q<Pairing>(
+            `SELECT * FROM pairings ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at, rowid`,
+          )
+          .all(...args);
       }),
     deletePairing: (person) => ctx.run("delete a pairing", () => del.run(person).changes === 1),
   };

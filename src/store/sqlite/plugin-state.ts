@@ -4,7 +4,9 @@ import type { SqliteContext } from "./context.ts";
 
 export function sqlitePluginState(ctx: SqliteContext): PluginStateStore {
   const get = ctx.q<{ value: string }>("SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?");
-  const set = ctx.q("INSERT INTO plugin_kv (plugin, key, value) VALUES (?, ?, ?) ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value");
+  const set = ctx.q(
+    "INSERT INTO plugin_kv (plugin, key, value) VALUES (?, ?, ?) ON CONFLICT(plugin, key) DO UPDATE SET value = excluded.value",
+  );
   const del = ctx.q("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?");
   // CAST AS BLOB: length() of text counts characters; the quota is in bytes.
   const stats = ctx.q<{ entries: number; bytes: number }>(

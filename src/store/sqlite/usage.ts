@@ -30,9 +30,13 @@ export function usageWriter(ctx: SqliteContext): UsageWriter {
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
   // By rowid (the primary key) when this store inserted the row; `call = ?` still guards it.
-  const updateById = ctx.q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE id = ? AND call = ?");
+  const updateById = ctx.q(
+    "UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE id = ? AND call = ?",
+  );
   // A call this process did not insert (or already settled): a scan, since `call` has no index.
-  const updateByCall = ctx.q("UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE call = ?");
+  const updateByCall = ctx.q(
+    "UPDATE usage SET provider = ?, model = ?, input_tokens = ?, output_tokens = ?, cost_usd = ?, status = ? WHERE call = ?",
+  );
   // The rowid of each committed row that has a call id and is not settled yet, so its settle updates
   // by primary key: no index on `call` to maintain on every insert (a page more per commit). Entries
   // are added only once their transaction committed (a rolled-back rowid is reused by the next insert)
@@ -47,14 +51,28 @@ export function usageWriter(ctx: SqliteContext): UsageWriter {
       for (const op of ops) {
         if ("record" in op) {
           const r = op.record;
-          const res = insert.run(r.at, r.session, r.agent, r.provider, r.model, r.input_tokens, r.output_tokens, r.cost_usd, r.call ?? null, r.person ?? null, r.status ?? "final");
+          const res = insert.run(
+            r.at,
+            r.session,
+            r.agent,
+            r.provider,
+            r.model,
+            r.input_tokens,
+            r.output_tokens,
+            r.cost_usd,
+            r.call ?? null,
+            r.person ?? null,
+            r.status ?? "final",
+          );
           if (r.call !== undefined) ids.added.push([r.call, Number(res.lastInsertRowid)]);
         } else {
           const u = op.update;
           // Inserted earlier in this batch (rare: settled within the tick) or in a committed one.
           let id = callRows.get(op.call);
-          for (let i = ids.added.length - 1; id === undefined && i >= 0; i--) if (ids.added[i]![0] === op.call) id = ids.added[i]![1];
-          if (id !== undefined) updateById.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, id, op.call);
+          for (let i = ids.added.length - 1; id === undefined && i >= 0; i--)
+            if (ids.added[i]![0] === op.call) id = ids.added[i]![1];
+          if (id !== undefined)
+            updateById.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, id, op.call);
           else updateByCall.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, op.call);
           if (u.status !== "pending") ids.settled.push(op.call);
         }
@@ -93,11 +111,11 @@ export function sqliteUsageLedger(ctx: SqliteContext, commit: GroupCommit, write
   const readSum = (query: UsageQuery): UsageTotals => {
     const where: string[] = [];
     const args: Bind[] = [];
-    if (query.session !== undefined) (where.push("session = ?"), args.push(query.session));
-    if (query.agent !== undefined) (where.push("agent = ?"), args.push(query.agent));
-    if (query.person !== undefined) (where.push("person = ?"), args.push(query.person));
-    if (query.since !== undefined) (where.push("at >= ?"), args.push(query.since));
-    if (query.until !== undefined) (where.push("at < ?"), args.push(query.until));
+    if (query.session !== undefined) where.push("session = ?"), args.push(query.session);
+    if (query.agent !== undefined) where.push("agent = ?"), args.push(query.agent);
+    if (query.person !== undefined) where.push("person = ?"), args.push(query.person);
+    if (query.since !== undefined) where.push("at >= ?"), args.push(query.since);
+    if (query.until !== undefined) where.push("at < ?"), args.push(query.until);
     const sql = `SELECT count(*) AS calls, coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens,
       coalesce(sum(cost_usd), 0) AS cost_usd, count(*) - count(cost_usd) AS unpriced_calls
       FROM usage ${where.length ? "WHERE " + where.join(" AND ") : ""}`;
@@ -143,7 +161,14 @@ export function sqliteUsageLedger(ctx: SqliteContext, commit: GroupCommit, write
         }
         // A sum of one session or person that no queued write touches reads the same committed or
         // not: it is read without forcing the queue's commit (a new session's first reservation).
-        if (!(kept === undefined && (query.session !== undefined || query.person !== undefined) && !commit.anyQueuedUsage((op) => touches(op, query)))) commit.flush();
+        if (
+          !(
+            kept === undefined &&
+            (query.session !== undefined || query.person !== undefined) &&
+            !commit.anyQueuedUsage((op) => touches(op, query))
+          )
+        )
+          commit.flush();
         const totals = readSum(query);
         if (kept !== null) sums.load(query, totals); // counts every queued write that bears on it
         return totals;

@@ -6,11 +6,23 @@ import { baseRequest, callsOf, collect, errorOf, fixture, KEY, textOf, wireSuite
 
 const json = { "content-type": "application/json" };
 const usage = { promptTokenCount: 10, candidatesTokenCount: 5, totalTokenCount: 15 };
-const chunk = (parts: unknown[], finishReason?: string) => ({ candidates: [{ content: { parts, role: "model" }, ...(finishReason && { finishReason }), index: 0 }], usageMetadata: usage, modelVersion: "gemini-2.5-flash", responseId: "R1" });
+const chunk = (parts: unknown[], finishReason?: string) => ({
+  candidates: [{ content: { parts, role: "model" }, ...(finishReason && { finishReason }), index: 0 }],
+  usageMetadata: usage,
+  modelVersion: "gemini-2.5-flash",
+  responseId: "R1",
+});
 const text = (t: string) => {
   const cps = [...t];
   // CRLF separators, as production Gemini is said to send (wire-formats §0).
-  return sse([chunk([{ text: cps.slice(0, cps.length / 2).join("") }]), chunk([{ text: cps.slice(cps.length / 2).join("") }]), chunk([{ text: "" }], "STOP")], { crlf: true });
+  return sse(
+    [
+      chunk([{ text: cps.slice(0, cps.length / 2).join("") }]),
+      chunk([{ text: cps.slice(cps.length / 2).join("") }]),
+      chunk([{ text: "" }], "STOP"),
+    ],
+    { crlf: true },
+  );
 };
 const provider = (url: string) => createGeminiProvider({ baseUrl: url, apiKey: KEY });
 
@@ -21,8 +33,16 @@ wireSuite({
   text,
   // No end marker in this format: the chunk with finishReason is the end.
   withoutEndMarker: (body) => body.slice(0, body.lastIndexOf("data: ")),
-  unicode: { body: fixture("gemini/text-unicode.txt"), text: "Grüße aus Zürich! Es schneit ❄️ — 🦀 sagt «hallo», 東京も晴れ。", usage: { input_tokens: 25, output_tokens: 14 } },
-  textThenTool: { body: fixture("gemini/text-tool.txt"), text: "Let me check the weather.", call: { name: "weather", input: { location: "San Francisco" } } },
+  unicode: {
+    body: fixture("gemini/text-unicode.txt"),
+    text: "Grüße aus Zürich! Es schneit ❄️ — 🦀 sagt «hallo», 東京も晴れ。",
+    usage: { input_tokens: 25, output_tokens: 14 },
+  },
+  textThenTool: {
+    body: fixture("gemini/text-tool.txt"),
+    text: "Let me check the weather.",
+    call: { name: "weather", input: { location: "San Francisco" } },
+  },
   twoTools: {
     body: fixture("gemini/two-tools.txt"),
     calls: [
@@ -51,8 +71,16 @@ wireSuite({
     expect(req.body.tools).toEqual([
       {
         functionDeclarations: [
-          { name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
-          { name: "get_time", description: "Time in a zone", parameters: { type: "object", properties: { tz: { type: "string" } } } },
+          {
+            name: "get_weather",
+            description: "Weather for a city",
+            parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+          },
+          {
+            name: "get_time",
+            description: "Time in a zone",
+            parameters: { type: "object", properties: { tz: { type: "string" } } },
+          },
         ],
       },
     ]);
@@ -82,7 +110,13 @@ wireSuite({
     expect(call.id).toBe("call_0");
     return [
       { role: "user", parts: [{ text: "Weather in Oslo?" }] },
-      { role: "model", parts: [{ text: "Let me check the weather." }, { functionCall: { name: "weather", args: { location: "San Francisco" } }, thoughtSignature: "c3luLXNpZw==" }] },
+      {
+        role: "model",
+        parts: [
+          { text: "Let me check the weather." },
+          { functionCall: { name: "weather", args: { location: "San Francisco" } }, thoughtSignature: "c3luLXNpZw==" },
+        ],
+      },
       { role: "user", parts: [{ functionResponse: { name: "weather", response: { result: content } } }] },
     ];
   },
@@ -94,7 +128,10 @@ test("gemini: recorded chunks (CRLF and LF); thinking tokens count as output; th
   const first = await collect(p.stream(baseRequest(), {}));
   const call = callsOf(first)[0]!;
   expect(call).toMatchObject({ name: "weather", input: { location: "San Francisco" }, signature: "EqUCCqICAb4+…" });
-  expect(first.slice(-2)).toEqual([{ type: "usage", input_tokens: 29, output_tokens: 15 + 45 }, { type: "done", stop_reason: "tool_use" }]);
+  expect(first.slice(-2)).toEqual([
+    { type: "usage", input_tokens: 29, output_tokens: 15 + 45 },
+    { type: "done", stop_reason: "tool_use" },
+  ]);
   const { type: _, ...toolUse } = call;
   const history: ChatMessage[] = [
     { role: "user", parts: [{ type: "text", text: "Weather?" }] },
@@ -103,9 +140,17 @@ test("gemini: recorded chunks (CRLF and LF); thinking tokens count as output; th
   ];
   const second = await collect(p.stream(baseRequest({ messages: history }), {}));
   expect(textOf(second)).toBe('There are **3** "r"s in strawberry.\n\nst**r**awbe**rr**y');
-  expect(second.slice(-2)).toEqual([{ type: "usage", input_tokens: 9, output_tokens: 23 + 185 }, { type: "done", stop_reason: "end_turn" }]);
+  expect(second.slice(-2)).toEqual([
+    { type: "usage", input_tokens: 9, output_tokens: 23 + 185 },
+    { type: "done", stop_reason: "end_turn" },
+  ]);
   expect(up.requests[1]!.body.contents.slice(1)).toEqual([
-    { role: "model", parts: [{ functionCall: { name: "weather", args: { location: "San Francisco" } }, thoughtSignature: "EqUCCqICAb4+…" }] },
+    {
+      role: "model",
+      parts: [
+        { functionCall: { name: "weather", args: { location: "San Francisco" } }, thoughtSignature: "EqUCCqICAb4+…" },
+      ],
+    },
     { role: "user", parts: [{ functionResponse: { name: "weather", response: { result: "58F sunny" } } }] },
   ]);
 });
@@ -122,21 +167,34 @@ test("gemini: made-up ids count on from the history, so they stay unique in a se
   expect(callsOf(events).map((c) => c.id)).toEqual(["call_1", "call_2"]);
   expect(callsOf(events)[0]!.signature).toBe("c3luLXNpZy0x");
   expect(callsOf(events)[1]!.signature).toBeUndefined();
-  expect(up.requests[0]!.body.contents[2]).toEqual({ role: "user", parts: [{ functionResponse: { name: "get_time", response: { result: "noon" } } }] });
+  expect(up.requests[0]!.body.contents[2]).toEqual({
+    role: "user",
+    parts: [{ functionResponse: { name: "get_time", response: { result: "noon" } } }],
+  });
   expect(callsOf(await collect(provider(up.url).stream(baseRequest(), {})))[0]!.id).toBe("fc-7");
 });
 
 test("gemini: 403 is an auth failure; a blocked prompt, thought parts and finish reasons", async () => {
   const blocked = sse([{ promptFeedback: { blockReason: "SAFETY" }, usageMetadata: usage }]);
   await using up = startFakeUpstream([
-    { status: 403, headers: json, body: JSON.stringify({ error: { code: 403, message: "Method doesn't allow unregistered callers.", status: "PERMISSION_DENIED" } }) },
+    {
+      status: 403,
+      headers: json,
+      body: JSON.stringify({
+        error: { code: 403, message: "Method doesn't allow unregistered callers.", status: "PERMISSION_DENIED" },
+      }),
+    },
     { body: blocked },
     { body: sse([chunk([{ text: "the user wants…", thought: true }, { text: "lo" }], "MAX_TOKENS")]) },
     { body: sse([chunk([{ text: "" }], "SAFETY")]) },
   ]);
   const p = provider(up.url);
-  expect(errorOf((await collect(p.stream(baseRequest(), {})))[0]).message).toBe("gemini: authentication failed (403) — check the API key");
-  expect(errorOf((await collect(p.stream(baseRequest(), {}))).at(-1)).message).toBe("gemini: the prompt was blocked (SAFETY)");
+  expect(errorOf((await collect(p.stream(baseRequest(), {})))[0]).message).toBe(
+    "gemini: authentication failed (403) — check the API key",
+  );
+  expect(errorOf((await collect(p.stream(baseRequest(), {}))).at(-1)).message).toBe(
+    "gemini: the prompt was blocked (SAFETY)",
+  );
   const truncated = await collect(p.stream(baseRequest(), {}));
   expect(textOf(truncated)).toBe("lo"); // thought summaries are not the answer
   expect(truncated.at(-1)).toEqual({ type: "done", stop_reason: "max_tokens" });

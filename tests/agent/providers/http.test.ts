@@ -40,7 +40,9 @@ describe("postAndStream failures", () => {
 
   test("a request that cannot be encoded fails as an event, not a throw, and is not retryable", async () => {
     await using up = startFakeUpstream([{ body: "" }]);
-    const messages = [{ role: "assistant" as const, parts: [{ type: "tool_use" as const, id: "t1", name: "n", input: { big: 1n } }] }];
+    const messages = [
+      { role: "assistant" as const, parts: [{ type: "tool_use" as const, id: "t1", name: "n", input: { big: 1n } }] },
+    ];
     const e = errorOf((await collect(anthropic(up.url).stream(baseRequest({ messages }), {})))[0]);
     expect(e.message).toStartWith("anthropic: the request cannot be encoded as JSON");
     expect(e.retryable).toBe(false);
@@ -49,11 +51,23 @@ describe("postAndStream failures", () => {
 
   test("a non-JSON error page (a proxy's 413) keeps its status; 400 is final, 408/409 may be retried", async () => {
     await using up = startFakeUpstream([
-      { status: 413, headers: { "content-type": "text/html" }, body: "<html><body>413 Request Entity Too Large</body></html>" },
-      { status: 400, headers: { "content-type": "application/json" }, body: '{"type":"error","error":{"type":"invalid_request_error","message":"messages: at least one message is required"}}' },
+      {
+        status: 413,
+        headers: { "content-type": "text/html" },
+        body: "<html><body>413 Request Entity Too Large</body></html>",
+      },
+      {
+        status: 400,
+        headers: { "content-type": "application/json" },
+        body: '{"type":"error","error":{"type":"invalid_request_error","message":"messages: at least one message is required"}}',
+      },
       { status: 408, body: "" },
       { status: 409, body: "" },
-      { status: 400, headers: { "content-type": "application/json" }, body: '{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: overloaded context"}}' },
+      {
+        status: 400,
+        headers: { "content-type": "application/json" },
+        body: '{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: overloaded context"}}',
+      },
     ]);
     const p = anthropic(up.url);
     const statuses: [string, boolean][] = [];
@@ -72,16 +86,32 @@ describe("postAndStream failures", () => {
   });
 
   test("a malformed payload inside a 200 stream is an error event that names the provider", async () => {
-    await using up = startFakeUpstream([{ body: sse(['{"id":"x","choices":[{"delta":{"content":"ok"}}]}', "{not json"]) }]);
+    await using up = startFakeUpstream([
+      { body: sse(['{"id":"x","choices":[{"delta":{"content":"ok"}}]}', "{not json"]) },
+    ]);
     const events = await collect(createOpenAIChatProvider({ baseUrl: up.url, apiKey: KEY }).stream(baseRequest(), {}));
     expect(events[0]).toEqual({ type: "text", text: "ok" });
     expect(errorOf(events.at(-1)).message).toBe("openai: malformed stream payload: {not json");
   });
   test("an error body that echoes the key, in any spelling, never puts it in the message", async () => {
-    const echoes = [KEY, KEY.toUpperCase(), encodeURIComponent(`${KEY}/`), Buffer.from(KEY).toString("base64"), KEY.slice(2)];
-    await using up = startFakeUpstream(echoes.map((e) => ({ status: 400, headers: { "content-type": "application/json" }, body: JSON.stringify({ error: { message: `bad request for key ${e}` } }) })));
+    const echoes = [
+      KEY,
+      KEY.toUpperCase(),
+      encodeURIComponent(`${KEY}/`),
+      Buffer.from(KEY).toString("base64"),
+      KEY.slice(2),
+    ];
+    await using up = startFakeUpstream(
+      echoes.map((e) => ({
+        status: 400,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ error: { message: `bad request for key ${e}` } }),
+      })),
+    );
     for (const _ of echoes) {
-      const message = errorOf((await collect(createOpenAIChatProvider({ baseUrl: up.url, apiKey: KEY }).stream(baseRequest(), {})))[0]).message;
+      const message = errorOf(
+        (await collect(createOpenAIChatProvider({ baseUrl: up.url, apiKey: KEY }).stream(baseRequest(), {})))[0],
+      ).message;
       expect(message).toStartWith("openai: HTTP 400: bad request for key ");
       expect(message).toContain("***");
       expect(message.toLowerCase()).not.toContain(KEY.slice(4, 14).toLowerCase());

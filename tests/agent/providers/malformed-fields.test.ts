@@ -14,15 +14,33 @@ import { startFakeUpstream } from "../../helpers/fake-upstream.ts";
 import { baseRequest, collect, errorOf, fixture, KEY } from "./suite.ts";
 
 const cases: [string, (o: ProviderOptions) => Provider, string][] = [
-  ["anthropic: a tool_use block whose id is an object", createAnthropicProvider, fixture("anthropic/text-tool.txt").replace('"id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6"', '"id":{}')],
-  ["gemini: a functionCall without a name", createGeminiProvider, fixture("gemini/text-tool.txt").replace('"name":"weather"', '"nome":"weather"')],
-  ["ollama: message content that is an object", createOllamaProvider, fixture("ollama/text.ndjson").replace('"content":"The"', '"content":{}')],
-  ["openai: token counts sent as strings", createOpenAIChatProvider, fixture("openai/text.txt").replace('"prompt_tokens":14', '"prompt_tokens":"14"')],
+  [
+    "anthropic: a tool_use block whose id is an object",
+    createAnthropicProvider,
+    fixture("anthropic/text-tool.txt").replace('"id":"toolu_01T1x1fJ34qAmk2tNTrN7Up6"', '"id":{}'),
+  ],
+  [
+    "gemini: a functionCall without a name",
+    createGeminiProvider,
+    fixture("gemini/text-tool.txt").replace('"name":"weather"', '"nome":"weather"'),
+  ],
+  [
+    "ollama: message content that is an object",
+    createOllamaProvider,
+    fixture("ollama/text.ndjson").replace('"content":"The"', '"content":{}'),
+  ],
+  [
+    "openai: token counts sent as strings",
+    createOpenAIChatProvider,
+    fixture("openai/text.txt").replace('"prompt_tokens":14', '"prompt_tokens":"14"'),
+  ],
 ];
 
 for (const [name, make, body] of cases) {
   test(`${name} ends the stream with a malformed-payload error`, async () => {
-    await using up = startFakeUpstream([{ body, headers: { "content-type": name.startsWith("ollama") ? "application/x-ndjson" : "text/event-stream" } }]);
+    await using up = startFakeUpstream([
+      { body, headers: { "content-type": name.startsWith("ollama") ? "application/x-ndjson" : "text/event-stream" } },
+    ]);
     const events = await collect(make({ baseUrl: up.url, apiKey: KEY }).stream(baseRequest(), {}));
     expect(events.filter((e) => e.type === "done")).toEqual([]);
     expect(errorOf(events.at(-1)).message).toContain("malformed stream payload");

@@ -6,8 +6,22 @@ import { baseRequest, callsOf, collect, errorOf, fixture, textOf, wireSuite } fr
 
 const json = { "content-type": "application/json" };
 const ctype = { "content-type": "application/x-ndjson" };
-const msg = (content: string, extra: Record<string, unknown> = {}) => ({ model: "m", created_at: "2025-05-27T22:54:57.5Z", message: { role: "assistant", content, ...extra }, done: false });
-const final = (done_reason = "stop") => ({ model: "m", created_at: "2025-05-27T22:54:58Z", message: { role: "assistant", content: "" }, done_reason, done: true, total_duration: 1, prompt_eval_count: 10, eval_count: 5 });
+const msg = (content: string, extra: Record<string, unknown> = {}) => ({
+  model: "m",
+  created_at: "2025-05-27T22:54:57.5Z",
+  message: { role: "assistant", content, ...extra },
+  done: false,
+});
+const final = (done_reason = "stop") => ({
+  model: "m",
+  created_at: "2025-05-27T22:54:58Z",
+  message: { role: "assistant", content: "" },
+  done_reason,
+  done: true,
+  total_duration: 1,
+  prompt_eval_count: 10,
+  eval_count: 5,
+});
 const text = (t: string) => {
   const cps = [...t];
   return ndjson([msg(cps.slice(0, cps.length / 2).join("")), msg(cps.slice(cps.length / 2).join("")), final()]);
@@ -21,8 +35,16 @@ wireSuite({
   contentType: "application/x-ndjson",
   text,
   withoutEndMarker: (body) => body.slice(0, body.trimEnd().lastIndexOf("\n") + 1),
-  unicode: { body: fixture("ollama/text-unicode.ndjson"), text: "Grüße aus Zürich! Es schneit ❄️ — 🦀 sagt «hallo», 東京も晴れ。", usage: { input_tokens: 25, output_tokens: 14 } },
-  textThenTool: { body: fixture("ollama/text-tool.ndjson"), text: "Let me check the weather.", call: { name: "get_current_weather", input: { format: "celsius", location: "Toronto" } } },
+  unicode: {
+    body: fixture("ollama/text-unicode.ndjson"),
+    text: "Grüße aus Zürich! Es schneit ❄️ — 🦀 sagt «hallo», 東京も晴れ。",
+    usage: { input_tokens: 25, output_tokens: 14 },
+  },
+  textThenTool: {
+    body: fixture("ollama/text-tool.ndjson"),
+    text: "Let me check the weather.",
+    call: { name: "get_current_weather", input: { format: "celsius", location: "Toronto" } },
+  },
   twoTools: {
     body: fixture("ollama/two-tools.ndjson"),
     calls: [
@@ -33,7 +55,14 @@ wireSuite({
   midStreamError: { body: fixture("ollama/error-mid-stream.ndjson"), retryable: false },
   // Ollama has no auth; a reverse proxy in front of it may.
   authFailure: { status: 401, headers: json, body: JSON.stringify({ error: "unauthorized" }) },
-  rateLimit: { reply: { status: 429, headers: { ...json, "retry-after": "1" }, body: JSON.stringify({ error: "too many requests" }) }, waitMs: 1000 },
+  rateLimit: {
+    reply: {
+      status: 429,
+      headers: { ...json, "retry-after": "1" },
+      body: JSON.stringify({ error: "too many requests" }),
+    },
+    waitMs: 1000,
+  },
   overloaded: { status: 503, headers: json, body: fixture("ollama/error-503.json") },
   errorBody: (message) => JSON.stringify({ error: message }),
   checkAuth: (req) => {
@@ -46,8 +75,22 @@ wireSuite({
     expect(req.body).toMatchObject({ model: "test-model", stream: true, options: { num_predict: 256 } });
     expect(req.body.messages[0]).toEqual({ role: "system", content: "You are terse." });
     expect(req.body.tools).toEqual([
-      { type: "function", function: { name: "get_weather", description: "Weather for a city", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } },
-      { type: "function", function: { name: "get_time", description: "Time in a zone", parameters: { type: "object", properties: { tz: { type: "string" } } } } },
+      {
+        type: "function",
+        function: {
+          name: "get_weather",
+          description: "Weather for a city",
+          parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+        },
+      },
+      {
+        type: "function",
+        function: {
+          name: "get_time",
+          description: "Time in a zone",
+          parameters: { type: "object", properties: { tz: { type: "string" } } },
+        },
+      },
     ]);
   },
   history: (req) => req.body.messages,
@@ -71,7 +114,16 @@ wireSuite({
     return [
       { role: "system", content: "You are terse." },
       { role: "user", content: "Weather in Oslo?" },
-      { role: "assistant", content: "Let me check the weather.", tool_calls: [{ type: "function", function: { index: 0, name: "get_current_weather", arguments: { format: "celsius", location: "Toronto" } } }] },
+      {
+        role: "assistant",
+        content: "Let me check the weather.",
+        tool_calls: [
+          {
+            type: "function",
+            function: { index: 0, name: "get_current_weather", arguments: { format: "celsius", location: "Toronto" } },
+          },
+        ],
+      },
       { role: "tool", tool_name: "get_current_weather", content },
     ];
   },
@@ -81,7 +133,10 @@ test("ollama: the documented text chunks and final chunk (prompt_eval_count / ev
   await using up = startFakeUpstream([{ headers: ctype, body: fixture("ollama/text.ndjson") }]);
   const events = await collect(provider(up.url).stream(baseRequest(), {}));
   expect(textOf(events)).toBe("The sky is blue.");
-  expect(events.slice(-2)).toEqual([{ type: "usage", input_tokens: 122, output_tokens: 33 }, { type: "done", stop_reason: "end_turn" }]);
+  expect(events.slice(-2)).toEqual([
+    { type: "usage", input_tokens: 122, output_tokens: 33 },
+    { type: "done", stop_reason: "end_turn" },
+  ]);
 });
 
 test("ollama: arguments sent as a JSON string are parsed, and invalid ones are an error event", async () => {
@@ -89,7 +144,10 @@ test("ollama: arguments sent as a JSON string are parsed, and invalid ones are a
     { headers: ctype, body: calls({ function: { name: "get_weather", arguments: '{"city":"Oslo"}' } }) },
     { headers: ctype, body: calls({ function: { name: "get_weather", arguments: '{"city":' } }) },
   ]);
-  expect(callsOf(await collect(provider(up.url).stream(baseRequest(), {})))[0]).toMatchObject({ name: "get_weather", input: { city: "Oslo" } });
+  expect(callsOf(await collect(provider(up.url).stream(baseRequest(), {})))[0]).toMatchObject({
+    name: "get_weather",
+    input: { city: "Oslo" },
+  });
   const bad = await collect(provider(up.url).stream(baseRequest(), {}));
   expect(callsOf(bad)).toEqual([]);
   expect(errorOf(bad.at(-1)).message).toBe("ollama: tool call get_weather has invalid JSON arguments");
@@ -106,7 +164,12 @@ test("ollama: made-up ids count on from the history; an id the server sends is k
     { headers: ctype, body: calls({ id: "srv-1", function: { name: "get_time", arguments: {} } }) },
     { headers: ctype, body: ndjson([msg("cut"), final("length")]) },
   ]);
-  expect(callsOf(await collect(provider(up.url).stream(baseRequest({ messages: prior }), {}))).map((c) => c.id)).toEqual(["call_1", "call_2"]);
+  expect(
+    callsOf(await collect(provider(up.url).stream(baseRequest({ messages: prior }), {}))).map((c) => c.id),
+  ).toEqual(["call_1", "call_2"]);
   expect(callsOf(await collect(provider(up.url).stream(baseRequest(), {})))[0]!.id).toBe("srv-1");
-  expect((await collect(provider(up.url).stream(baseRequest(), {}))).at(-1)).toEqual({ type: "done", stop_reason: "max_tokens" });
+  expect((await collect(provider(up.url).stream(baseRequest(), {}))).at(-1)).toEqual({
+    type: "done",
+    stop_reason: "max_tokens",
+  });
 });

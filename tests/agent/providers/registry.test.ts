@@ -29,7 +29,10 @@ describe("the provider registry", () => {
   test("every provider is accepted by the config as an agent's provider and as a fallback; another name is refused", () => {
     using home = tempDir();
     for (const id of PROVIDER_IDS) {
-      home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "${id}"\nmodel = "m"\nfallbacks = [{ provider = "${id}", model = "n" }]\n`);
+      home.file(
+        "config.toml",
+        `[[agents]]\nid = "main"\nprovider = "${id}"\nmodel = "m"\nfallbacks = [{ provider = "${id}", model = "n" }]\n`,
+      );
       expect(loadConfig({ EXOCLAW_HOME: home.path }).agents[0]!.provider).toBe(id);
     }
     home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "mistral"\n`);

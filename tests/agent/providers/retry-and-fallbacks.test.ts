@@ -8,7 +8,10 @@ import { startFakeUpstream } from "../../helpers/fake-upstream.ts";
 import { baseRequest, collect, errorOf, fixture, KEY, textOf } from "./suite.ts";
 
 /** A provider that plays one scripted list of events per call and records the requests. */
-function scripted(id: ProviderId, attempts: (StreamEvent[] | ((req: ChatRequest) => StreamEvent[]))[]): Provider & { seen: ChatRequest[] } {
+function scripted(
+  id: ProviderId,
+  attempts: (StreamEvent[] | ((req: ChatRequest) => StreamEvent[]))[],
+): Provider & { seen: ChatRequest[] } {
   const seen: ChatRequest[] = [];
   return {
     id,
@@ -21,17 +24,28 @@ function scripted(id: ProviderId, attempts: (StreamEvent[] | ((req: ChatRequest)
   };
 }
 const busy = (id: ProviderId = "openai", retryAfterMs?: number) =>
-  new ProviderError(id, `${id}: overloaded (503)`, { status: 503, retryable: true, ...(retryAfterMs !== undefined && { retryAfterMs }) });
-const fatal = (id: ProviderId = "openai") => new ProviderError(id, `${id}: authentication failed (401) — check the API key`, { status: 401 });
+  new ProviderError(id, `${id}: overloaded (503)`, {
+    status: 503,
+    retryable: true,
+    ...(retryAfterMs !== undefined && { retryAfterMs }),
+  });
+const fatal = (id: ProviderId = "openai") =>
+  new ProviderError(id, `${id}: authentication failed (401) — check the API key`, { status: 401 });
 const fail = (e: ProviderError): StreamEvent => ({ type: "error", error: e });
-const ok = (text: string): StreamEvent[] => [{ type: "text", text }, { type: "usage", input_tokens: 1, output_tokens: 1 }, { type: "done", stop_reason: "end_turn" }];
+const ok = (text: string): StreamEvent[] => [
+  { type: "text", text },
+  { type: "usage", input_tokens: 1, output_tokens: 1 },
+  { type: "done", stop_reason: "end_turn" },
+];
 const noSleep = { sleep: async () => {} };
 
 describe("withRetries", () => {
   test("retries a retryable failure with exponential backoff and jitter, then succeeds", async () => {
     const p = scripted("openai", [[fail(busy())], [fail(busy())], ok("third time")]);
     const slept: number[] = [];
-    const events = await collect(withRetries(p, { sleep: async (ms) => void slept.push(ms), baseDelayMs: 100 }).stream(baseRequest(), {}));
+    const events = await collect(
+      withRetries(p, { sleep: async (ms) => void slept.push(ms), baseDelayMs: 100 }).stream(baseRequest(), {}),
+    );
     expect(p.seen).toHaveLength(3);
     expect(events).toEqual(ok("third time"));
     expect(slept[0]).toBeWithin(50, 101);
@@ -56,10 +70,19 @@ describe("withRetries", () => {
 
   test("never retries once text or a tool call was yielded, nor a failure that is not retryable", async () => {
     const afterText = scripted("openai", [[{ type: "text", text: "partial" }, fail(busy())], ok("again")]);
-    expect((await collect(withRetries(afterText, noSleep).stream(baseRequest(), {}))).map((e) => e.type)).toEqual(["text", "error"]);
+    expect((await collect(withRetries(afterText, noSleep).stream(baseRequest(), {}))).map((e) => e.type)).toEqual([
+      "text",
+      "error",
+    ]);
     expect(afterText.seen).toHaveLength(1);
-    const afterCall = scripted("openai", [[{ type: "tool_call", id: "c1", name: "get_time", input: {} }, fail(busy())], ok("again")]);
-    expect((await collect(withRetries(afterCall, noSleep).stream(baseRequest(), {}))).map((e) => e.type)).toEqual(["tool_call", "error"]);
+    const afterCall = scripted("openai", [
+      [{ type: "tool_call", id: "c1", name: "get_time", input: {} }, fail(busy())],
+      ok("again"),
+    ]);
+    expect((await collect(withRetries(afterCall, noSleep).stream(baseRequest(), {}))).map((e) => e.type)).toEqual([
+      "tool_call",
+      "error",
+    ]);
     expect(afterCall.seen).toHaveLength(1);
     const auth = scripted("openai", [[fail(fatal())], ok("again")]);
     expect(await collect(withRetries(auth, noSleep).stream(baseRequest(), {}))).toEqual([fail(fatal())]);
@@ -81,11 +104,17 @@ describe("withRetries", () => {
   test("Retry-After as an HTTP date is honoured", async () => {
     const at = new Date(Date.now() + 5000).toUTCString();
     await using up = startFakeUpstream([
-      { status: 429, headers: { "content-type": "application/json", "retry-after": at }, body: fixture("openai/error-429.json") },
+      {
+        status: 429,
+        headers: { "content-type": "application/json", "retry-after": at },
+        body: fixture("openai/error-429.json"),
+      },
       { body: fixture("openai/text.txt") },
     ]);
     const slept: number[] = [];
-    const p = withRetries(createOpenAIChatProvider({ baseUrl: up.url, apiKey: KEY }), { sleep: async (ms) => void slept.push(ms) });
+    const p = withRetries(createOpenAIChatProvider({ baseUrl: up.url, apiKey: KEY }), {
+      sleep: async (ms) => void slept.push(ms),
+    });
     const events = await collect(p.stream(baseRequest(), {}));
     // HTTP dates have whole seconds: somewhere in (3s, 5s].
     expect(slept).toHaveLength(1);
@@ -106,7 +135,11 @@ describe("withFallbacks", () => {
       { provider: unused, model: "llama-z" },
     ]);
     expect(await collect(p.stream(baseRequest({ model: "claude-w" }), {}))).toEqual(ok("from the third"));
-    expect([...primary.seen, ...second.seen, ...third.seen].map((r) => r.model)).toEqual(["claude-w", "gpt-x", "gemini-y"]);
+    expect([...primary.seen, ...second.seen, ...third.seen].map((r) => r.model)).toEqual([
+      "claude-w",
+      "gpt-x",
+      "gemini-y",
+    ]);
     expect(unused.seen).toHaveLength(0);
     expect(third.seen[0]).toEqual(baseRequest({ model: "gemini-y" }));
   });
@@ -115,19 +148,34 @@ describe("withFallbacks", () => {
     const spare = () => scripted("openai", [ok("fallback")]);
     const partial = scripted("anthropic", [[{ type: "text", text: "half" }, fail(busy("anthropic"))]]);
     const s1 = spare();
-    expect(await collect(withFallbacks(partial, [{ provider: s1, model: "m" }]).stream(baseRequest(), {}))).toEqual([{ type: "text", text: "half" }, fail(busy("anthropic"))]);
+    expect(await collect(withFallbacks(partial, [{ provider: s1, model: "m" }]).stream(baseRequest(), {}))).toEqual([
+      { type: "text", text: "half" },
+      fail(busy("anthropic")),
+    ]);
     const ac = new AbortController();
-    const cancelled = scripted("anthropic", [() => (ac.abort(), [fail(new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }))])]);
+    const cancelled = scripted("anthropic", [
+      () => (ac.abort(), [fail(new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }))]),
+    ]);
     const s2 = spare();
-    const events = await collect(withFallbacks(cancelled, [{ provider: s2, model: "m" }]).stream(baseRequest(), { signal: ac.signal }));
+    const events = await collect(
+      withFallbacks(cancelled, [{ provider: s2, model: "m" }]).stream(baseRequest(), { signal: ac.signal }),
+    );
     expect(errorOf(events.at(-1)).reason).toBe("aborted");
     // An abort the step reports itself (its own signal) is the caller's choice too.
-    const selfAborted = scripted("anthropic", [[fail(new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }))]]);
+    const selfAborted = scripted("anthropic", [
+      [fail(new ProviderError("anthropic", "anthropic: request aborted", { reason: "aborted" }))],
+    ]);
     const s4 = spare();
-    expect(errorOf((await collect(withFallbacks(selfAborted, [{ provider: s4, model: "m" }]).stream(baseRequest(), {}))).at(-1)).reason).toBe("aborted");
+    expect(
+      errorOf(
+        (await collect(withFallbacks(selfAborted, [{ provider: s4, model: "m" }]).stream(baseRequest(), {}))).at(-1),
+      ).reason,
+    ).toBe("aborted");
     const fine = scripted("anthropic", [ok("primary")]);
     const s3 = spare();
-    expect(await collect(withFallbacks(fine, [{ provider: s3, model: "m" }]).stream(baseRequest(), {}))).toEqual(ok("primary"));
+    expect(await collect(withFallbacks(fine, [{ provider: s3, model: "m" }]).stream(baseRequest(), {}))).toEqual(
+      ok("primary"),
+    );
     expect([s1, s2, s3, s4].map((s) => s.seen.length)).toEqual([0, 0, 0, 0]);
   });
 
@@ -136,24 +184,40 @@ describe("withFallbacks", () => {
     const primary = scripted("anthropic", [(req) => [announce("anthropic", req.model), fail(busy("anthropic"))]]);
     const keyless = scripted("gemini", [[fail(new ProviderError("gemini", "gemini: no API key", { status: 401 }))]]);
     const third = scripted("openai", [(req) => [announce("openai", req.model), ...ok("third")]]);
-    const events = await collect(withFallbacks(primary, [{ provider: keyless, model: "g" }, { provider: third, model: "gpt-z" }]).stream(baseRequest({ model: "claude-w" }), {}));
+    const events = await collect(
+      withFallbacks(primary, [
+        { provider: keyless, model: "g" },
+        { provider: third, model: "gpt-z" },
+      ]).stream(baseRequest({ model: "claude-w" }), {}),
+    );
     expect(events).toEqual([announce("anthropic", "claude-w"), announce("openai", "gpt-z"), ...ok("third")]);
   });
 
   test("when every step fails, the last failure ends the stream", async () => {
-    const p = withFallbacks(scripted("anthropic", [[fail(busy("anthropic"))]]), [{ provider: scripted("openai", [[fail(fatal("openai"))]]), model: "m" }]);
+    const p = withFallbacks(scripted("anthropic", [[fail(busy("anthropic"))]]), [
+      { provider: scripted("openai", [[fail(fatal("openai"))]]), model: "m" },
+    ]);
     expect(await collect(p.stream(baseRequest(), {}))).toEqual([fail(fatal("openai"))]);
   });
 
   test("over real upstreams: retries exhausted on a 529, then the fallback answers with its model and key", async () => {
-    await using down = startFakeUpstream([{ status: 529, headers: { "content-type": "application/json" }, body: fixture("anthropic/error-529.json") }]);
+    await using down = startFakeUpstream([
+      { status: 529, headers: { "content-type": "application/json" }, body: fixture("anthropic/error-529.json") },
+    ]);
     await using up = startFakeUpstream([{ body: fixture("openai/text-unicode.txt") }]);
     const primary = withRetries(createAnthropicProvider({ baseUrl: down.url, apiKey: "sk-ant-primary" }), noSleep);
     const fallback = withRetries(createOpenAIChatProvider({ baseUrl: up.url, apiKey: KEY }), noSleep);
-    const events = await collect(withFallbacks(primary, [{ provider: fallback, model: "gpt-fallback" }]).stream(baseRequest({ model: "claude-primary" }), {}));
+    const events = await collect(
+      withFallbacks(primary, [{ provider: fallback, model: "gpt-fallback" }]).stream(
+        baseRequest({ model: "claude-primary" }),
+        {},
+      ),
+    );
     expect(textOf(events)).toBe("Grüße aus Zürich! Es schneit ❄️ — 🦀 sagt «hallo», 東京も晴れ。");
     expect(events.at(-1)).toEqual({ type: "done", stop_reason: "end_turn" });
     expect(down.requests.map((r) => r.body.model)).toEqual(["claude-primary", "claude-primary", "claude-primary"]);
-    expect(up.requests.map((r) => [r.body.model, r.headers.authorization])).toEqual([["gpt-fallback", `Bearer ${KEY}`]]);
+    expect(up.requests.map((r) => [r.body.model, r.headers.authorization])).toEqual([
+      ["gpt-fallback", `Bearer ${KEY}`],
+    ]);
   });
 });

@@ -56,7 +56,9 @@ describe("sseEvents", () => {
       { event: undefined, data: "a" },
       { event: undefined, data: "b" },
     ]);
-    expect(await all(sseEvents(body([enc.encode('data: a\n\ndata: {"cut')])))).toEqual([{ event: undefined, data: "a" }]);
+    expect(await all(sseEvents(body([enc.encode('data: a\n\ndata: {"cut')])))).toEqual([
+      { event: undefined, data: "a" },
+    ]);
   });
 
   test("a body that fails mid-stream rejects (the provider turns that into an error event)", async () => {

@@ -9,13 +9,27 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ProviderError } from "../../../src/agent/provider-error.ts";
 import { withRetries } from "../../../src/agent/retry.ts";
-import type { ChatMessage, ChatRequest, Provider, ProviderId, StreamEvent, ToolSpec } from "../../../src/agent/types.ts";
-import { cutsInsideCharacter, type RecordedRequest, type Reply, recordingFetch, startFakeUpstream } from "../../helpers/fake-upstream.ts";
+import type {
+  ChatMessage,
+  ChatRequest,
+  Provider,
+  ProviderId,
+  StreamEvent,
+  ToolSpec,
+} from "../../../src/agent/types.ts";
+import {
+  cutsInsideCharacter,
+  type RecordedRequest,
+  type Reply,
+  recordingFetch,
+  startFakeUpstream,
+} from "../../helpers/fake-upstream.ts";
 
 export const KEY = "sk-test-9f8e7d6c5b4a";
 
 /** A fixture of `tests/fixtures/providers/`, as exact text. */
-export const fixture = (path: string): string => readFileSync(join(import.meta.dir, "../../fixtures/providers", path), "utf8");
+export const fixture = (path: string): string =>
+  readFileSync(join(import.meta.dir, "../../fixtures/providers", path), "utf8");
 
 type Call = { name: string; input: unknown };
 
@@ -57,7 +71,8 @@ export const collect = async (it: AsyncIterable<StreamEvent>): Promise<StreamEve
   for await (const e of it) out.push(e);
   return out;
 };
-export const textOf = (events: StreamEvent[]): string => events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
+export const textOf = (events: StreamEvent[]): string =>
+  events.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("");
 export const callsOf = (events: StreamEvent[]) => events.flatMap((e) => (e.type === "tool_call" ? [e] : []));
 export const errorOf = (e: StreamEvent | undefined): ProviderError => {
   if (e?.type !== "error") throw new Error(`expected an error event, got ${JSON.stringify(e)}`);
@@ -65,8 +80,16 @@ export const errorOf = (e: StreamEvent | undefined): ProviderError => {
 };
 
 export const tools: ToolSpec[] = [
-  { name: "get_weather", description: "Weather for a city", input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
-  { name: "get_time", description: "Time in a zone", input_schema: { type: "object", properties: { tz: { type: "string" } } } },
+  {
+    name: "get_weather",
+    description: "Weather for a city",
+    input_schema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  },
+  {
+    name: "get_time",
+    description: "Time in a zone",
+    input_schema: { type: "object", properties: { tz: { type: "string" } } },
+  },
 ];
 export const baseRequest = (over: Partial<ChatRequest> = {}): ChatRequest => ({
   model: "test-model",
@@ -92,13 +115,20 @@ export const toolHistory: ChatMessage[] = [
     ],
   },
   { role: "tool", parts: [{ type: "tool_result", tool_use_id: "toolu_A1", content: "-3°C, snow" }] },
-  { role: "tool", parts: [{ type: "tool_result", tool_use_id: "toolu_B2", content: "clock plugin crashed", is_error: true }] },
+  {
+    role: "tool",
+    parts: [{ type: "tool_result", tool_use_id: "toolu_B2", content: "clock plugin crashed", is_error: true }],
+  },
 ];
 
 const bytes = (s: string) => new TextEncoder().encode(s).length;
 
 export function wireSuite(c: WireCase): void {
-  const reply = (body: Reply["body"], more: Partial<Reply> = {}): Reply => ({ body, headers: { "content-type": c.contentType }, ...more });
+  const reply = (body: Reply["body"], more: Partial<Reply> = {}): Reply => ({
+    body,
+    headers: { "content-type": c.contentType },
+    ...more,
+  });
   const provider = (url: string, more: { fetch?: typeof fetch } = {}) => c.make({ baseUrl: url, apiKey: KEY, ...more });
 
   describe(`${c.name} wire format`, () => {
@@ -152,7 +182,13 @@ export function wireSuite(c: WireCase): void {
       const content = "72°F, sunny ☀";
       const messages: ChatMessage[] = [
         ...baseRequest().messages,
-        { role: "assistant", parts: [{ type: "text", text: textOf(first) }, { type: "tool_use", ...toolUse }] },
+        {
+          role: "assistant",
+          parts: [
+            { type: "text", text: textOf(first) },
+            { type: "tool_use", ...toolUse },
+          ],
+        },
         { role: "tool", parts: [{ type: "tool_result", tool_use_id: call.id, content }] },
       ];
       const second = await collect(p.stream(baseRequest({ messages }), {}));
@@ -176,7 +212,13 @@ export function wireSuite(c: WireCase): void {
     });
 
     test("an error body that echoes the key is scrubbed", async () => {
-      await using up = startFakeUpstream([{ status: 500, headers: { "content-type": "application/json" }, body: c.errorBody(`internal error for key ${KEY}`) }]);
+      await using up = startFakeUpstream([
+        {
+          status: 500,
+          headers: { "content-type": "application/json" },
+          body: c.errorBody(`internal error for key ${KEY}`),
+        },
+      ]);
       const e = errorOf((await collect(provider(up.url).stream(baseRequest(), {}))).at(-1));
       expect(e.message).toStartWith(`${c.name}: HTTP 500: internal error for key`);
       expect(e.message).not.toContain(KEY);
@@ -247,7 +289,9 @@ export function wireSuite(c: WireCase): void {
     test("cancellation mid-stream aborts the HTTP request (the upstream sees it) and ends as aborted", async () => {
       // All text in ONE chunk, then a stall: events already decoded must not leak out after the abort.
       const body = c.unicode.body;
-      await using up = startFakeUpstream([reply([new TextEncoder().encode(body)], { hangAfterBytes: bytes(body) - 3 })]);
+      await using up = startFakeUpstream([
+        reply([new TextEncoder().encode(body)], { hangAfterBytes: bytes(body) - 3 }),
+      ]);
       const ac = new AbortController();
       const events: StreamEvent[] = [];
       for await (const e of provider(up.url).stream(baseRequest(), { signal: ac.signal })) {

@@ -3,12 +3,26 @@ import { type RecordedRequest, sse } from "../../helpers/fake-upstream.ts";
 
 /** One streamed Chat Completions answer, as OpenAI sends it (usage chunk, then `[DONE]`). */
 export const openaiReply = (text: string, model = "gpt-4o-mini-2024-07-18") => {
-  const chunk = (delta: unknown, finish: string | null) => ({ id: "chatcmpl-bin", object: "chat.completion.chunk", created: 1727895263, model, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], usage: null });
+  const chunk = (delta: unknown, finish: string | null) => ({
+    id: "chatcmpl-bin",
+    object: "chat.completion.chunk",
+    created: 1727895263,
+    model,
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    usage: null,
+  });
   return sse([
     chunk({ role: "assistant", content: "" }, null),
     chunk({ content: text }, null),
     chunk({}, "stop"),
-    { id: "chatcmpl-bin", object: "chat.completion.chunk", created: 1727895263, model, choices: [], usage: { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 } },
+    {
+      id: "chatcmpl-bin",
+      object: "chat.completion.chunk",
+      created: 1727895263,
+      model,
+      choices: [],
+      usage: { prompt_tokens: 11, completion_tokens: 5, total_tokens: 16 },
+    },
     "[DONE]",
   ]);
 };
@@ -17,7 +31,18 @@ export const openaiReply = (text: string, model = "gpt-4o-mini-2024-07-18") => {
 export const anthropicReply = (text: string) =>
   sse(
     [
-      { type: "message_start", message: { id: "m", type: "message", role: "assistant", model: "claude", content: [], stop_reason: null, usage: { input_tokens: 5, output_tokens: 1 } } },
+      {
+        type: "message_start",
+        message: {
+          id: "m",
+          type: "message",
+          role: "assistant",
+          model: "claude",
+          content: [],
+          stop_reason: null,
+          usage: { input_tokens: 5, output_tokens: 1 },
+        },
+      },
       { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } },
       { type: "content_block_delta", index: 0, delta: { type: "text_delta", text } },
       { type: "content_block_stop", index: 0 },

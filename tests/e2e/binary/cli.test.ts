@@ -9,7 +9,14 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import pkg from "../../../package.json";
 import { startFakeUpstream } from "../../helpers/fake-upstream.ts";
-import { type BinaryGateway, binaryHome, NATIVE, nativeBinary, runBinary, startBinaryGateway } from "../../helpers/binary.ts";
+import {
+  type BinaryGateway,
+  binaryHome,
+  NATIVE,
+  nativeBinary,
+  runBinary,
+  startBinaryGateway,
+} from "../../helpers/binary.ts";
 import { lastUserText, openaiReply } from "./_replies.ts";
 
 const KEY = "sk-binary-onboard-0123456789";
@@ -20,7 +27,11 @@ describe.if(NATIVE !== undefined)("the binary: onboard, config check, gateway, c
   // Answers what it was told; "please fail" gets the 401 of a revoked key (not retried).
   const up = startFakeUpstream((req) =>
     lastUserText(req) === "please fail"
-      ? { status: 401, headers: { "content-type": "application/json" }, body: '{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}' }
+      ? {
+          status: 401,
+          headers: { "content-type": "application/json" },
+          body: '{"error":{"message":"Incorrect API key provided","type":"invalid_request_error","code":"invalid_api_key"}}',
+        }
       : { body: openaiReply(`you said: ${lastUserText(req)}`) },
   );
   let gw: BinaryGateway | undefined;
@@ -58,10 +69,16 @@ describe.if(NATIVE !== undefined)("the binary: onboard, config check, gateway, c
   });
 
   test("scripted onboard writes the config and a mode-600 key; config check accepts it with the key nowhere in sight", async () => {
-    const r = await runBinary(home, ["onboard", "--provider", "openai", "--model", MODEL, "--base-url", `${up.url}/v1`, "--api-key-stdin", "--yes"], { stdin: `${KEY}\n` });
+    const r = await runBinary(
+      home,
+      ["onboard", "--provider", "openai", "--model", MODEL, "--base-url", `${up.url}/v1`, "--api-key-stdin", "--yes"],
+      { stdin: `${KEY}\n` },
+    );
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`wrote ${join(home.path, "config.toml")} (agent "main": openai ${MODEL} at ${up.url}/v1)`);
+    expect(r.stdout).toContain(
+      `wrote ${join(home.path, "config.toml")} (agent "main": openai ${MODEL} at ${up.url}/v1)`,
+    );
     const cfg = await Bun.file(join(home.path, "config.toml")).text();
     expect(cfg).not.toContain(KEY);
     const keyFile = r.stdout.match(/stored the API key in (\S+) \(mode 600\)/)?.[1];
@@ -85,7 +102,12 @@ describe.if(NATIVE !== undefined)("the binary: onboard, config check, gateway, c
     const status = await runBinary(home, ["status", "--json", "--port", String(gw.port)]);
     expect(status.stderr).toBe("");
     expect(status.code).toBe(0);
-    expect(JSON.parse(status.stdout)).toMatchObject({ version: pkg.version, port: gw.port, auth: { token_required: false }, config_file: join(home.path, "config.toml") });
+    expect(JSON.parse(status.stdout)).toMatchObject({
+      version: pkg.version,
+      port: gw.port,
+      auth: { token_required: false },
+      config_file: join(home.path, "config.toml"),
+    });
   });
 
   test("exoclaw chat MESSAGE prints the answer and exits 0; the upstream got the onboarded model and key", async () => {
@@ -104,7 +126,9 @@ describe.if(NATIVE !== undefined)("the binary: onboard, config check, gateway, c
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
     expect(r.stderr).toBe("error: openai: authentication failed (401) — check the API key\n");
-    expect((await runBinary(home, ["chat", "--port", String(gw!.port), "still there?"])).stdout).toBe("you said: still there?\n");
+    expect((await runBinary(home, ["chat", "--port", String(gw!.port), "still there?"])).stdout).toBe(
+      "you said: still there?\n",
+    );
     expect(gw!.logs.map((l) => JSON.stringify(l)).join("\n")).not.toContain(KEY);
   });
 
@@ -115,6 +139,8 @@ describe.if(NATIVE !== undefined)("the binary: onboard, config check, gateway, c
     await free.stop(true);
     const r = await runBinary(home, ["chat", "--port", String(port), "anyone?"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`exoclaw: no gateway is answering at ws://127.0.0.1:${port}/ws (is \`exoclaw gateway\` running?)\n`);
+    expect(r.stderr).toBe(
+      `exoclaw: no gateway is answering at ws://127.0.0.1:${port}/ws (is \`exoclaw gateway\` running?)\n`,
+    );
   });
 });

@@ -8,7 +8,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { sse, startFakeUpstream } from "../../helpers/fake-upstream.ts";
-import { type BinaryGateway, binaryHome, NATIVE, nativeBinary, runBinary, startBinaryGateway } from "../../helpers/binary.ts";
+import {
+  type BinaryGateway,
+  binaryHome,
+  NATIVE,
+  nativeBinary,
+  runBinary,
+  startBinaryGateway,
+} from "../../helpers/binary.ts";
 import { startMcpServer, type TestMcpServer } from "../../helpers/mcp-server.ts";
 import { openaiReply } from "./_replies.ts";
 
@@ -16,8 +23,24 @@ const TOKEN = "binary-mcp-token-0123";
 const SECRET = "mcp-binary-secret-4242";
 
 const toolCall = (name: string, args: unknown) => {
-  const chunk = (delta: unknown, finish: string | null) => ({ id: "c", object: "chat.completion.chunk", created: 1, model: "gpt-4o-mini", choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
-  return sse([chunk({ role: "assistant", tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name, arguments: JSON.stringify(args) } }] }, null), chunk({}, "tool_calls"), "[DONE]"]);
+  const chunk = (delta: unknown, finish: string | null) => ({
+    id: "c",
+    object: "chat.completion.chunk",
+    created: 1,
+    model: "gpt-4o-mini",
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
+  return sse([
+    chunk(
+      {
+        role: "assistant",
+        tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name, arguments: JSON.stringify(args) } }],
+      },
+      null,
+    ),
+    chunk({}, "tool_calls"),
+    "[DONE]",
+  ]);
 };
 
 describe.if(NATIVE !== undefined)("MCP in the binary", () => {
@@ -39,7 +62,9 @@ describe.if(NATIVE !== undefined)("MCP in the binary", () => {
           description: "Looks a word up",
           annotations: { readOnlyHint: true },
           inputSchema: { type: "object", properties: { q: { type: "string" } } },
-          run: (args, headers) => ({ content: [{ type: "text", text: `${String(args.q)} is defined (auth ${headers.get("authorization")})` }] }),
+          run: (args, headers) => ({
+            content: [{ type: "text", text: `${String(args.q)} is defined (auth ${headers.get("authorization")})` }],
+          }),
         },
       ],
     });
@@ -62,10 +87,16 @@ describe.if(NATIVE !== undefined)("MCP in the binary", () => {
 
   test("an MCP client asks the agent, whose model calls the [[mcp]] server's tool; the secret reaches only that server", async () => {
     const client = new Client({ name: "e2e", version: "1" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${gw.url}/mcp`), {
+        requestInit: { headers: { authorization: `Bearer ${TOKEN}` } },
+      }),
+    );
     expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["ask_main"]);
     const r = await client.callTool({ name: "ask_main", arguments: { message: "define binary", session: "e2e" } });
-    expect(r).toMatchObject({ content: [{ type: "text", text: "the tool said: binary is defined (auth Bearer ***)" }] });
+    expect(r).toMatchObject({
+      content: [{ type: "text", text: "the tool said: binary is defined (auth Bearer ***)" }],
+    });
     await client.close();
     expect(server.calls).toEqual([{ name: "lookup", args: { q: "binary" } }]);
     expect(server.requests.every((q) => q.headers.get("authorization") === `Bearer ${SECRET}`)).toBe(true);

@@ -19,7 +19,10 @@ describe.if(NATIVE !== undefined)("the binary's OpenAI-compatible endpoint throu
 
   beforeAll(async () => {
     await nativeBinary();
-    home.file("config.toml", `[gateway]\nopenai_compat = true\n\n[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o-mini"\nbase_url = "${up.url}/v1"\n`);
+    home.file(
+      "config.toml",
+      `[gateway]\nopenai_compat = true\n\n[[agents]]\nid = "main"\nprovider = "openai"\nmodel = "gpt-4o-mini"\nbase_url = "${up.url}/v1"\n`,
+    );
     gw = await startBinaryGateway(home, { env: { EXOCLAW_TOKEN: TOKEN } });
     client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: TOKEN, maxRetries: 0 });
   }, 120_000);
@@ -58,7 +61,12 @@ describe.if(NATIVE !== undefined)("the binary's OpenAI-compatible endpoint throu
   });
 
   test("stream: true — the SDK reads OpenAI's chunk format to the end, with the usage chunk", async () => {
-    const stream = await client.chat.completions.create({ model: "exoclaw:main", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "stream me" }] });
+    const stream = await client.chat.completions.create({
+      model: "exoclaw:main",
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: "user", content: "stream me" }],
+    });
     let text = "";
     let finish: string | null = null;
     let usage: unknown = null;
@@ -75,7 +83,12 @@ describe.if(NATIVE !== undefined)("the binary's OpenAI-compatible endpoint throu
   });
 
   test("x-exoclaw-session keeps the conversation in the gateway: the second turn's model call carries the first", async () => {
-    const session = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: TOKEN, maxRetries: 0, defaultHeaders: { "x-exoclaw-session": "alice" } });
+    const session = new OpenAI({
+      baseURL: `${gw.url}/v1`,
+      apiKey: TOKEN,
+      maxRetries: 0,
+      defaultHeaders: { "x-exoclaw-session": "alice" },
+    });
     await session.chat.completions.create({ model: "exoclaw:main", messages: [{ role: "user", content: "one" }] });
     await session.chat.completions.create({ model: "exoclaw:main", messages: [{ role: "user", content: "two" }] });
     const sent = up.requests.at(-1)!.body as { messages: { role: string; content: string }[] };
@@ -89,10 +102,14 @@ describe.if(NATIVE !== undefined)("the binary's OpenAI-compatible endpoint throu
   test("a wrong token is the SDK's AuthenticationError (401), and no model is asked", async () => {
     const before = up.requests.length;
     const wrong = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: "not-the-token", maxRetries: 0 });
-    const err = await wrong.chat.completions.create({ model: "exoclaw:main", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);
+    const err = await wrong.chat.completions
+      .create({ model: "exoclaw:main", messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
     expect((err as InstanceType<typeof OpenAI.AuthenticationError>).status).toBe(401);
-    const unknown = await client.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] }).catch((e: unknown) => e);
+    const unknown = await client.chat.completions
+      .create({ model: "gpt-4o", messages: [{ role: "user", content: "hi" }] })
+      .catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
     expect(up.requests.length).toBe(before);
   });

@@ -23,13 +23,29 @@ describe.if(NATIVE !== undefined)("plugins through the binary", () => {
     expect(load.code).toBe(0);
     expect(load.stdout).toContain(`loaded echo (tool, built in) into ${join(home.path, "config.toml")}`);
     expect(load.stdout).toContain("no gateway running; it takes effect at the next start");
-    expect(await runBinary(home, ["plugin", "call", "echo", "echo", '{"text":"from the binary ✓"}'])).toEqual({ code: 0, stdout: "from the binary ✓\n", stderr: "" });
+    expect(await runBinary(home, ["plugin", "call", "echo", "echo", '{"text":"from the binary ✓"}'])).toEqual({
+      code: 0,
+      stdout: "from the binary ✓\n",
+      stderr: "",
+    });
   });
 
   test("a tool's own error result exits 1; bad JSON input is a usage error (2); an unknown plugin exits 1", async () => {
-    expect(await runBinary(home, ["plugin", "call", "echo", "echo", '"not an object"'])).toEqual({ code: 1, stdout: "input must be an object\n", stderr: "" });
-    expect(await runBinary(home, ["plugin", "call", "echo", "echo", "{nope"])).toEqual({ code: 2, stdout: "", stderr: "exoclaw: input is not valid JSON: {nope\n" });
-    expect(await runBinary(home, ["plugin", "call", "weather", "now"])).toEqual({ code: 1, stdout: "", stderr: `exoclaw: no [[plugins]] entry named weather in ${join(home.path, "config.toml")}\n` });
+    expect(await runBinary(home, ["plugin", "call", "echo", "echo", '"not an object"'])).toEqual({
+      code: 1,
+      stdout: "input must be an object\n",
+      stderr: "",
+    });
+    expect(await runBinary(home, ["plugin", "call", "echo", "echo", "{nope"])).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: "exoclaw: input is not valid JSON: {nope\n",
+    });
+    expect(await runBinary(home, ["plugin", "call", "weather", "now"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: `exoclaw: no [[plugins]] entry named weather in ${join(home.path, "config.toml")}\n`,
+    });
   });
 
   test("a .wasm file is copied and pinned; what it wants is shown, not granted; a trap and a timeout each exit 1 with one clear line", async () => {
@@ -41,12 +57,26 @@ describe.if(NATIVE !== undefined)("plugins through the binary", () => {
     expect(load.stdout).toContain("wanted but not granted: *");
     expect(existsSync(join(home.path, "plugins/hostile.wasm"))).toBe(true);
     expect(statSync(join(home.path, "plugins/hostile.wasm")).mode & 0o777).toBe(0o600);
-    expect(await Bun.file(join(home.path, "config.toml")).text()).toMatch(/path = "plugins\/hostile.wasm"\nsha256 = "[0-9a-f]{64}"/);
+    expect(await Bun.file(join(home.path, "config.toml")).text()).toMatch(
+      /path = "plugins\/hostile.wasm"\nsha256 = "[0-9a-f]{64}"/,
+    );
 
-    expect(await runBinary(home, ["plugin", "call", "hostile", "count", "{}"])).toEqual({ code: 0, stdout: "1\n", stderr: "" });
-    expect(await runBinary(home, ["plugin", "call", "hostile", "trap", "{}"])).toEqual({ code: 1, stdout: "", stderr: "exoclaw: plugin hostile trapped: Unreachable code should not be executed\n" });
+    expect(await runBinary(home, ["plugin", "call", "hostile", "count", "{}"])).toEqual({
+      code: 0,
+      stdout: "1\n",
+      stderr: "",
+    });
+    expect(await runBinary(home, ["plugin", "call", "hostile", "trap", "{}"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "exoclaw: plugin hostile trapped: Unreachable code should not be executed\n",
+    });
     // An endless loop in wasm: only killing the binary's plugin-host child ends it.
-    expect(await runBinary(home, ["plugin", "call", "hostile", "spin", "{}"])).toEqual({ code: 1, stdout: "", stderr: "exoclaw: plugin hostile timed out after 300 ms and was stopped\n" });
+    expect(await runBinary(home, ["plugin", "call", "hostile", "spin", "{}"])).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "exoclaw: plugin hostile timed out after 300 ms and was stopped\n",
+    });
   });
 
   test("plugin load tells a running gateway, which then lists the plugin as loaded; plugin remove takes it out again", async () => {
@@ -67,7 +97,9 @@ describe.if(NATIVE !== undefined)("plugins through the binary", () => {
     expect(remove.stderr).toBe("");
     expect(remove.stdout).toContain(`the running gateway at ws://127.0.0.1:${port}/ws applied it`);
     expect(existsSync(join(home.path, "plugins/hostile.wasm"))).toBe(false);
-    const after = JSON.parse((await runBinary(home, ["plugin", "list", "--json", "--port", port])).stdout) as { plugins: { name: string }[] };
+    const after = JSON.parse((await runBinary(home, ["plugin", "list", "--json", "--port", port])).stdout) as {
+      plugins: { name: string }[];
+    };
     expect(after.plugins.map((p) => p.name)).toEqual(["echo", "notes"]);
     expect(gw.stderr()).toBe("");
   });

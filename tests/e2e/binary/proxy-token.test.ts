@@ -18,7 +18,9 @@ const PUBLIC = "bot.example.com";
 function readyFrom(localAddress: string, port: number, token: string, forwardedFor: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const sock = tcpConnect({ host: "127.0.0.1", port, localAddress }, () => {
-      sock.write(`GET /ready HTTP/1.1\r\nHost: ${PUBLIC}\r\nAuthorization: Bearer ${token}\r\nX-Forwarded-For: ${forwardedFor}\r\nConnection: close\r\n\r\n`);
+      sock.write(
+        `GET /ready HTTP/1.1\r\nHost: ${PUBLIC}\r\nAuthorization: Bearer ${token}\r\nX-Forwarded-For: ${forwardedFor}\r\nConnection: close\r\n\r\n`,
+      );
     });
     let head = "";
     sock.on("data", (d) => (head += d.toString("latin1")));
@@ -33,7 +35,10 @@ describe.if(NATIVE !== undefined)("the binary behind an HTTPS proxy, with a toke
 
   beforeAll(async () => {
     await nativeBinary();
-    home.file("config.toml", `[gateway]\npublic_url = "https://${PUBLIC}"\ntrusted_proxies = ["${PROXY}"]\n\n[[agents]]\nid = "main"\nprovider = "ollama"\nmodel = "qwen3"\nbase_url = "http://127.0.0.1:9"\n`);
+    home.file(
+      "config.toml",
+      `[gateway]\npublic_url = "https://${PUBLIC}"\ntrusted_proxies = ["${PROXY}"]\n\n[[agents]]\nid = "main"\nprovider = "ollama"\nmodel = "qwen3"\nbase_url = "http://127.0.0.1:9"\n`,
+    );
     gw = await startBinaryGateway(home, { env: { EXOCLAW_TOKEN: TOKEN } });
   }, 120_000);
 
@@ -46,9 +51,13 @@ describe.if(NATIVE !== undefined)("the binary behind an HTTPS proxy, with a toke
     const page = await fetch(`${gw.url}/`, { headers: { host: PUBLIC } });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("<title>exoclaw</title>");
-    await using s = await openSocket(`ws://127.0.0.1:${gw.port}/ws`, { headers: { host: PUBLIC, origin: `https://${PUBLIC}`, authorization: `Bearer ${TOKEN}` } });
+    await using s = await openSocket(`ws://127.0.0.1:${gw.port}/ws`, {
+      headers: { host: PUBLIC, origin: `https://${PUBLIC}`, authorization: `Bearer ${TOKEN}` },
+    });
     expect((await s.call("ping")).result).toBe("pong");
-    const other = await tryOpenSocket(`ws://127.0.0.1:${gw.port}/ws`, { headers: { host: PUBLIC, origin: "https://evil.example", authorization: `Bearer ${TOKEN}` } });
+    const other = await tryOpenSocket(`ws://127.0.0.1:${gw.port}/ws`, {
+      headers: { host: PUBLIC, origin: "https://evil.example", authorization: `Bearer ${TOKEN}` },
+    });
     expect(other.ok).toBe(false);
   });
 

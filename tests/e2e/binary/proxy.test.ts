@@ -6,14 +6,31 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startFakeUpstream } from "../../helpers/fake-upstream.ts";
-import { type BinaryGateway, binaryHome, NATIVE, nativeBinary, runBinary, startBinaryGateway, until } from "../../helpers/binary.ts";
+import {
+  type BinaryGateway,
+  binaryHome,
+  NATIVE,
+  nativeBinary,
+  runBinary,
+  startBinaryGateway,
+  until,
+} from "../../helpers/binary.ts";
 import { anthropicReply, lastUserText } from "./_replies.ts";
 
 const PUBLIC = "bot.example.com";
 const WEBHOOK_SECRET = "proxy-webhook-secret-1";
 const BOT_TOKEN = "123456:AAE-proxy-bot-token";
 const update = (id: number, text: string) =>
-  JSON.stringify({ update_id: id, message: { message_id: id, from: { id: 4242, is_bot: false, first_name: "Ada" }, chat: { id: 4242, first_name: "Ada", type: "private" }, date: 1636628439, text } });
+  JSON.stringify({
+    update_id: id,
+    message: {
+      message_id: id,
+      from: { id: 4242, is_bot: false, first_name: "Ada" },
+      chat: { id: 4242, first_name: "Ada", type: "private" },
+      date: 1636628439,
+      text,
+    },
+  });
 
 describe.if(NATIVE !== undefined)("the binary behind a reverse proxy: [gateway] public_url, no token", () => {
   const home = binaryHome();
@@ -29,13 +46,22 @@ describe.if(NATIVE !== undefined)("the binary behind a reverse proxy: [gateway] 
   });
   let gw: BinaryGateway;
   /** A request as the proxy forwards it: to loopback, with the public Host. */
-  const viaProxy = (path: string, init: RequestInit = {}) => fetch(`${gw.url}${path}`, { ...init, headers: { host: PUBLIC, ...(init.headers as Record<string, string>) } });
+  const viaProxy = (path: string, init: RequestInit = {}) =>
+    fetch(`${gw.url}${path}`, { ...init, headers: { host: PUBLIC, ...(init.headers as Record<string, string>) } });
   const postUpdate = (body: string, secret = WEBHOOK_SECRET, host = PUBLIC) =>
-    fetch(`${gw.url}/webhook/telegram`, { method: "POST", headers: { host, "content-type": "application/json", "x-telegram-bot-api-secret-token": secret }, body });
+    fetch(`${gw.url}/webhook/telegram`, {
+      method: "POST",
+      headers: { host, "content-type": "application/json", "x-telegram-bot-api-secret-token": secret },
+      body,
+    });
 
   beforeAll(async () => {
     await nativeBinary();
-    for (const [name, value] of [["tg_secret", WEBHOOK_SECRET], ["tg_bot", BOT_TOKEN]] as const) expect((await runBinary(home, ["secret", "set", name], { stdin: value })).code).toBe(0);
+    for (const [name, value] of [
+      ["tg_secret", WEBHOOK_SECRET],
+      ["tg_bot", BOT_TOKEN],
+    ] as const)
+      expect((await runBinary(home, ["secret", "set", name], { stdin: value })).code).toBe(0);
     const api = `127.0.0.1:${telegram.port}`;
     home.file(
       "config.toml",
@@ -59,7 +85,9 @@ describe.if(NATIVE !== undefined)("the binary behind a reverse proxy: [gateway] 
     const res = await postUpdate(update(2, "hello through the proxy"));
     expect(res.status).toBe(200);
     await until("the reply at the Bot API", () => (sent.length > 0 ? true : undefined));
-    expect(sent).toEqual([{ path: `/bot${BOT_TOKEN}/sendMessage`, body: { chat_id: 4242, text: "via the proxy: hello through the proxy" } }]);
+    expect(sent).toEqual([
+      { path: `/bot${BOT_TOKEN}/sendMessage`, body: { chat_id: 4242, text: "via the proxy: hello through the proxy" } },
+    ]);
     expect(model.requests.map(lastUserText)).toEqual(["hello through the proxy"]);
   });
 
@@ -72,7 +100,11 @@ describe.if(NATIVE !== undefined)("the binary behind a reverse proxy: [gateway] 
       expect(message).toContain("--token or EXOCLAW_TOKEN");
     }
     const before = model.requests.length;
-    const http = await viaProxy("/webhook/http", { method: "POST", headers: { "content-type": "application/json" }, body: '{"peer":"x","text":"through the proxy"}' });
+    const http = await viaProxy("/webhook/http", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"peer":"x","text":"through the proxy"}',
+    });
     expect(http.status).toBe(401);
     expect(model.requests.length).toBe(before);
   });
@@ -80,9 +112,15 @@ describe.if(NATIVE !== undefined)("the binary behind a reverse proxy: [gateway] 
   test("any other host name is still refused, even for a signed webhook; loopback keeps everything", async () => {
     const other = await postUpdate(update(3, "rebinding"), WEBHOOK_SECRET, "evil.example");
     expect(other.status).toBe(403);
-    expect(((await other.json()) as { error: { message: string } }).error.message).toContain("host evil.example not allowed");
+    expect(((await other.json()) as { error: { message: string } }).error.message).toContain(
+      "host evil.example not allowed",
+    );
     expect((await fetch(`${gw.url}/ready`)).status).toBe(200);
-    const http = await fetch(`${gw.url}/webhook/http`, { method: "POST", headers: { "content-type": "application/json" }, body: '{"peer":"local","text":"from loopback"}' });
+    const http = await fetch(`${gw.url}/webhook/http`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: '{"peer":"local","text":"from loopback"}',
+    });
     expect(http.status).toBe(200);
     expect(await http.json()).toMatchObject({ replies: [{ peer: "local", text: "via the proxy: from loopback" }] });
     expect(gw.stderr()).toBe("");

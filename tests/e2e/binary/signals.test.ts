@@ -5,11 +5,20 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startFakeUpstream } from "../../helpers/fake-upstream.ts";
-import { type BinaryGateway, binaryHome, NATIVE, nativeBinary, runBinary, startBinaryGateway, until } from "../../helpers/binary.ts";
+import {
+  type BinaryGateway,
+  binaryHome,
+  NATIVE,
+  nativeBinary,
+  runBinary,
+  startBinaryGateway,
+  until,
+} from "../../helpers/binary.ts";
 import { anthropicReply, lastUserText } from "./_replies.ts";
 
 const TOKEN = "binary-signals-token";
-const config = (url: string, model: string, extra = "") => `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "${model}"\nbase_url = "${url}"\n${extra}`;
+const config = (url: string, model: string, extra = "") =>
+  `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "${model}"\nbase_url = "${url}"\n${extra}`;
 
 describe.if(NATIVE !== undefined)("SIGHUP: the binary re-reads its config and keeps serving", () => {
   const home = binaryHome();
@@ -17,14 +26,23 @@ describe.if(NATIVE !== undefined)("SIGHUP: the binary re-reads its config and ke
   let gw: BinaryGateway;
   const chat = (text: string) => runBinary(home, ["chat", "--port", String(gw.port), "--token", TOKEN, text]);
   const httpChannel = (text: string) =>
-    fetch(`${gw.url}/webhook/http`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ peer: "hup", text }) });
-  const reloads = () => gw.logs.filter((l) => l.msg === "config reloaded" || l.msg === "config reload failed; keeping the previous bindings").length;
+    fetch(`${gw.url}/webhook/http`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ peer: "hup", text }),
+    });
+  const reloads = () =>
+    gw.logs.filter(
+      (l) => l.msg === "config reloaded" || l.msg === "config reload failed; keeping the previous bindings",
+    ).length;
   /** Sends SIGHUP and resolves with the gateway's log line about it. */
   const hup = async () => {
     const seen = reloads();
     gw.kill("SIGHUP");
     await until("the reload's log line", () => (reloads() > seen ? true : undefined));
-    return gw.logs.filter((l) => l.msg === "config reloaded" || l.msg === "config reload failed; keeping the previous bindings").at(-1)!;
+    return gw.logs
+      .filter((l) => l.msg === "config reloaded" || l.msg === "config reload failed; keeping the previous bindings")
+      .at(-1)!;
   };
 
   beforeAll(async () => {
@@ -56,12 +74,17 @@ describe.if(NATIVE !== undefined)("SIGHUP: the binary re-reads its config and ke
       const res = await httpChannel("hello channel");
       return res.status === 200 ? res : undefined;
     });
-    expect(await res.json()).toMatchObject({ replies: [{ peer: "hup", text: "claude-opus-4-1 heard hello channel", stop_reason: "end_turn" }] });
+    expect(await res.json()).toMatchObject({
+      replies: [{ peer: "hup", text: "claude-opus-4-1 heard hello channel", stop_reason: "end_turn" }],
+    });
   });
 
   test("an invalid config on SIGHUP is refused with the reason logged; the gateway keeps the previous one and keeps serving", async () => {
     const pid = gw.proc.pid;
-    home.file("config.toml", config(up.url, "claude-haiku-4-5", '\n[[agents]]\nid = "second"\nprovider = "nobody"\nmodel = "x"\n'));
+    home.file(
+      "config.toml",
+      config(up.url, "claude-haiku-4-5", '\n[[agents]]\nid = "second"\nprovider = "nobody"\nmodel = "x"\n'),
+    );
     const line = await hup();
     expect(line.msg).toBe("config reload failed; keeping the previous bindings");
     expect(String(line.error)).toContain("agents[1].provider");
@@ -92,7 +115,9 @@ describe.if(NATIVE !== undefined)("SIGTERM during a turn", () => {
     gw.kill("SIGTERM");
     const res = await answer;
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ replies: [{ peer: "bob", text: "answered before shutdown", stop_reason: "end_turn" }] });
+    expect(await res.json()).toMatchObject({
+      replies: [{ peer: "bob", text: "answered before shutdown", stop_reason: "end_turn" }],
+    });
     expect(await gw.stop()).toBe(0);
     expect(gw.logs.some((l) => l.msg === "shutting down" && l.signal === "SIGTERM")).toBe(true);
     expect(gw.stderr()).not.toContain("Database has closed");

@@ -6,7 +6,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import pkg from "../../../package.json";
-import { type BinaryGateway, binaryHome, NATIVE, nativeBinary, runBinary, startBinaryGateway } from "../../helpers/binary.ts";
+import {
+  type BinaryGateway,
+  binaryHome,
+  NATIVE,
+  nativeBinary,
+  runBinary,
+  startBinaryGateway,
+} from "../../helpers/binary.ts";
 
 const FIXTURES = join(import.meta.dir, "../../fixtures/tls");
 const CERT = join(FIXTURES, "cert.pem");
@@ -19,7 +26,10 @@ describe.if(NATIVE !== undefined)("the binary over TLS with a self-signed certif
 
   beforeAll(async () => {
     await nativeBinary();
-    home.file("config.toml", `[gateway]\ntls_cert = "${CERT}"\ntls_key = "${KEY}"\n\n[[agents]]\nid = "main"\nprovider = "ollama"\nmodel = "qwen3"\nbase_url = "http://127.0.0.1:9"\n`);
+    home.file(
+      "config.toml",
+      `[gateway]\ntls_cert = "${CERT}"\ntls_key = "${KEY}"\n\n[[agents]]\nid = "main"\nprovider = "ollama"\nmodel = "qwen3"\nbase_url = "http://127.0.0.1:9"\n`,
+    );
     gw = await startBinaryGateway(home);
     url = `wss://127.0.0.1:${gw.port}/ws`;
   }, 120_000);
@@ -30,8 +40,13 @@ describe.if(NATIVE !== undefined)("the binary over TLS with a self-signed certif
   });
 
   test("the gateway says it serves https, and answers a client that trusts the certificate", async () => {
-    expect(await gw.waitForLog((l) => l.msg === "gateway listening")).toMatchObject({ url: `https://127.0.0.1:${gw.port}`, tls: true });
-    const res = await fetch(`https://127.0.0.1:${gw.port}/health`, { tls: { ca: await Bun.file(CERT).text() } } as RequestInit);
+    expect(await gw.waitForLog((l) => l.msg === "gateway listening")).toMatchObject({
+      url: `https://127.0.0.1:${gw.port}`,
+      tls: true,
+    });
+    const res = await fetch(`https://127.0.0.1:${gw.port}/health`, {
+      tls: { ca: await Bun.file(CERT).text() },
+    } as RequestInit);
     expect(await res.json()).toEqual({ status: "ok", version: pkg.version });
   });
 
@@ -50,7 +65,11 @@ describe.if(NATIVE !== undefined)("the binary over TLS with a self-signed certif
     const r = await runBinary(home, ["status", "--json", "--url", url], { env });
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ version: pkg.version, port: gw.port, auth: { token_required: false, tls: true } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      version: pkg.version,
+      port: gw.port,
+      auth: { token_required: false, tls: true },
+    });
     const sessions = await runBinary(home, ["sessions", "list", "--url", url], { env });
     expect(sessions).toEqual({ code: 0, stdout: "no sessions\n", stderr: "" });
   });

@@ -8,7 +8,15 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startFakeUpstream } from "../../helpers/fake-upstream.ts";
-import { type BinaryGateway, binaryHome, NATIVE, nativeBinary, runBinary, startBinaryGateway, until } from "../../helpers/binary.ts";
+import {
+  type BinaryGateway,
+  binaryHome,
+  NATIVE,
+  nativeBinary,
+  runBinary,
+  startBinaryGateway,
+  until,
+} from "../../helpers/binary.ts";
 import { openSocket } from "../../helpers/ws.ts";
 import { anthropicReply, lastUserText } from "./_replies.ts";
 
@@ -19,7 +27,9 @@ describe.if(NATIVE !== undefined)("the binary's slow, cancelled and interrupted 
   // "a long story" streams its first words, then hangs until the gateway hangs up.
   const story = anthropicReply(PARTIAL);
   const up = startFakeUpstream((req) =>
-    lastUserText(req) === "a long story" ? { body: story, hangAfterBytes: Buffer.byteLength(story.slice(0, story.indexOf("event: content_block_stop"))) } : { body: anthropicReply(`You said: ${lastUserText(req)}`) },
+    lastUserText(req) === "a long story"
+      ? { body: story, hangAfterBytes: Buffer.byteLength(story.slice(0, story.indexOf("event: content_block_stop"))) }
+      : { body: anthropicReply(`You said: ${lastUserText(req)}`) },
   );
   // The "thinker" agent's model answers only once the test has seen the spinner.
   let release = () => {};
@@ -37,7 +47,11 @@ describe.if(NATIVE !== undefined)("the binary's slow, cancelled and interrupted 
 
   beforeAll(async () => {
     await nativeBinary();
-    home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\n\n` + `[[agents]]\nid = "thinker"\nprovider = "anthropic"\nmodel = "claude-opus-4-1"\nbase_url = "http://127.0.0.1:${thinker.port}"\n`);
+    home.file(
+      "config.toml",
+      `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\n\n` +
+        `[[agents]]\nid = "thinker"\nprovider = "anthropic"\nmodel = "claude-opus-4-1"\nbase_url = "http://127.0.0.1:${thinker.port}"\n`,
+    );
     gw = await startBinaryGateway(home, { env: { ANTHROPIC_API_KEY: "sk-ant-binary-turns" } });
   }, 120_000);
 
@@ -54,7 +68,9 @@ describe.if(NATIVE !== undefined)("the binary's slow, cancelled and interrupted 
     const tmux = (...args: string[]) => Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
     const session = `exoclaw-bin-chat-${process.pid}`;
     const screen = () => tmux("capture-pane", "-t", session, "-p").stdout.toString();
-    const env = Object.entries(home.env()).map(([k, v]) => `${k}='${v}'`).join(" ");
+    const env = Object.entries(home.env())
+      .map(([k, v]) => `${k}='${v}'`)
+      .join(" ");
     const cmd = `cd '${home.cwd}' && env -i ${env} '${bin}' chat --agent thinker --port ${port()} 'what is it'; echo "exit=$?"; sleep 30`;
     expect(tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "20", cmd).exitCode).toBe(0);
     try {
@@ -74,8 +90,15 @@ describe.if(NATIVE !== undefined)("the binary's slow, cancelled and interrupted 
 
   test("chat.cancel mid-answer: stop_reason cancelled, the partial answer stored as cancelled, the model call counted", async () => {
     await using ws = await openSocket(`ws://127.0.0.1:${gw.port}/ws`);
-    ws.sendJson({ jsonrpc: "2.0", id: "story", method: "chat.send", params: { content: "a long story", peer: "story" } });
-    await ws.next((m) => (m.value as { method?: string; params?: { id?: string; event?: string } }).params?.event === "text");
+    ws.sendJson({
+      jsonrpc: "2.0",
+      id: "story",
+      method: "chat.send",
+      params: { content: "a long story", peer: "story" },
+    });
+    await ws.next(
+      (m) => (m.value as { method?: string; params?: { id?: string; event?: string } }).params?.event === "text",
+    );
     expect((await ws.call("chat.cancel", { id: "story" })).result).toEqual({ cancelled: 1 });
     const done = await ws.next((m) => (m.value as { id?: unknown }).id === "story");
     expect(done.value).toMatchObject({ result: { stop_reason: "cancelled", text: PARTIAL } });
@@ -83,7 +106,9 @@ describe.if(NATIVE !== undefined)("the binary's slow, cancelled and interrupted 
 
     const show = await runBinary(home, ["sessions", "show", "main:ws:local:story", "--json", "--port", port()]);
     expect(show.code).toBe(0);
-    const { messages } = JSON.parse(show.stdout) as { messages: { role: string; parts: { text?: string }[]; meta?: { stop_reason?: string } }[] };
+    const { messages } = JSON.parse(show.stdout) as {
+      messages: { role: string; parts: { text?: string }[]; meta?: { stop_reason?: string } }[];
+    };
     expect(messages.map((m) => [m.role, m.parts.map((p) => p.text).join(""), m.meta?.stop_reason ?? null])).toEqual([
       ["user", "a long story", null],
       ["assistant", PARTIAL, "cancelled"],
@@ -99,7 +124,13 @@ describe.if(NATIVE !== undefined)("the binary's slow, cancelled and interrupted 
 
   test("interactive chat across a gateway restart: it says so, and sends what was typed meanwhile once the new gateway is up", async () => {
     const bin = await nativeBinary();
-    const chat = Bun.spawn([bin, "chat", "--port", port(), "--peer", "restart"], { cwd: home.cwd, env: home.env(), stdin: "pipe", stdout: "pipe", stderr: "pipe" });
+    const chat = Bun.spawn([bin, "chat", "--port", port(), "--peer", "restart"], {
+      cwd: home.cwd,
+      env: home.env(),
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     let out = "";
     let err = "";
     const read = (s: ReadableStream<Uint8Array>, add: (t: string) => void) =>
@@ -120,7 +151,11 @@ describe.if(NATIVE !== undefined)("the binary's slow, cancelled and interrupted 
       await until("the reconnecting notice", () => (err.includes("gateway gone, reconnecting…\n") ? true : undefined));
       type("while it was down");
       gw = await startBinaryGateway(home, { port: oldPort, env: { ANTHROPIC_API_KEY: "sk-ant-binary-turns" } });
-      await until("the answer to the line typed meanwhile", () => (out.includes("You said: while it was down\n") ? true : undefined), 20_000);
+      await until(
+        "the answer to the line typed meanwhile",
+        () => (out.includes("You said: while it was down\n") ? true : undefined),
+        20_000,
+      );
       chat.stdin.end();
       expect(await chat.exited).toBe(0);
       await reading;

@@ -8,7 +8,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { type Browser, chromium } from "playwright-core";
 import { startFakeUpstream } from "../../helpers/fake-upstream.ts";
-import { type BinaryGateway, binaryHome, NATIVE, nativeBinary, runBinary, startBinaryGateway } from "../../helpers/binary.ts";
+import {
+  type BinaryGateway,
+  binaryHome,
+  NATIVE,
+  nativeBinary,
+  runBinary,
+  startBinaryGateway,
+} from "../../helpers/binary.ts";
 import { anthropicReply, lastUserText } from "./_replies.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -20,13 +27,25 @@ describe.if(NATIVE !== undefined)("the web page served by the binary", () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does`);
     await nativeBinary();
-    home.file("config.toml", `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\n`);
+    home.file(
+      "config.toml",
+      `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\n`,
+    );
     gw = await startBinaryGateway(home, { env: { ANTHROPIC_API_KEY: "sk-ant-binary-web" } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
   }, 120_000);
 
@@ -55,7 +74,9 @@ describe.if(NATIVE !== undefined)("the web page served by the binary", () => {
 
   test("in Chromium: the page connects, names the agent and model, streams an answer, and sends to the session on screen", async () => {
     // A conversation from the CLI, for the page to pick up.
-    expect((await runBinary(home, ["chat", "--port", String(gw.port), "--peer", "other", "from the cli"])).stdout).toBe("You said: from the cli ✓\n");
+    expect((await runBinary(home, ["chat", "--port", String(gw.port), "--peer", "other", "from the cli"])).stdout).toBe(
+      "You said: from the cli ✓\n",
+    );
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on("pageerror", (e) => errors.push(e.message));
@@ -81,7 +102,12 @@ describe.if(NATIVE !== undefined)("the web page served by the binary", () => {
     }
     // What the binary stored: the follow-up in the session that was on screen, the page's own untouched.
     const other = await runBinary(home, ["sessions", "show", "main:ws:local:other", "--port", String(gw.port)]);
-    expect(other.stdout.split("\n").filter(Boolean).map((l) => l.replace(/^#\d+ /, ""))).toEqual([
+    expect(
+      other.stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => l.replace(/^#\d+ /, "")),
+    ).toEqual([
       "user: from the cli",
       "assistant: You said: from the cli ✓",
       "user: follow-up",

@@ -47,13 +47,21 @@ export function approvalsContract(name: string, make: MakeHarness<ApprovalStore>
       await s.addApproval(rec("a2", { tool: "echo" }));
       await s.decideApproval("a1", { state: "denied", at: 2000, by: "operator", remember: true });
       await s.decideApproval("a2", { state: "timeout", at: 2000, by: "timeout", remember: true });
-      expect(await s.getApprovalRule("main", "http_get")).toEqual({ agent: "main", tool: "http_get", allow: false, created_at: 2000 });
+      expect(await s.getApprovalRule("main", "http_get")).toEqual({
+        agent: "main",
+        tool: "http_get",
+        allow: false,
+        created_at: 2000,
+      });
       expect(await s.getApprovalRule("other", "http_get")).toBeNull();
       expect(await s.getApprovalRule("main", "echo")).toBeNull();
       await s.setApprovalRule({ agent: "main", tool: "http_get", allow: true, created_at: 5000 });
       expect((await s.getApprovalRule("main", "http_get"))?.allow).toBe(true);
       await s.setApprovalRule({ agent: "alpha", tool: "zeta", allow: false, created_at: 6000 });
-      expect((await s.listApprovalRules()).map((r) => `${r.agent}/${r.tool}/${r.allow}`)).toEqual(["alpha/zeta/false", "main/http_get/true"]);
+      expect((await s.listApprovalRules()).map((r) => `${r.agent}/${r.tool}/${r.allow}`)).toEqual([
+        "alpha/zeta/false",
+        "main/http_get/true",
+      ]);
       expect(await s.deleteApprovalRule("main", "http_get")).toBe(true);
       expect(await s.deleteApprovalRule("main", "http_get")).toBe(false);
       expect(await s.getApprovalRule("main", "http_get")).toBeNull();

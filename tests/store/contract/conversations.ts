@@ -16,7 +16,14 @@ export function conversationsContract(name: string, make: MakeHarness<Conversati
       const first = await h.store.appendMessages(s, [user("hi ✓ 🦀")]);
       expect(first.map((m) => m.seq)).toEqual([1]);
       const turn: NewMessage[] = [
-        { role: "assistant", parts: [{ type: "text", text: "let me look" }, { type: "tool_use", id: "t1", name: "weather", input: { city: "Paris", n: [1, 2] } }], meta: { provider: "anthropic" } },
+        {
+          role: "assistant",
+          parts: [
+            { type: "text", text: "let me look" },
+            { type: "tool_use", id: "t1", name: "weather", input: { city: "Paris", n: [1, 2] } },
+          ],
+          meta: { provider: "anthropic" },
+        },
         { role: "tool", parts: [{ type: "tool_result", tool_use_id: "t1", content: "sunny", is_error: false }] },
         { role: "assistant", parts: [{ type: "text", text: "It is sunny." }] },
       ];
@@ -25,7 +32,9 @@ export function conversationsContract(name: string, make: MakeHarness<Conversati
       const hist = await h.store.history(s.key, { limit: 10 });
       expect(hist.map((m) => m.seq)).toEqual([1, 2, 3, 4]);
       expect(hist[0]!.parts).toEqual([{ type: "text", text: "hi ✓ 🦀" }]);
-      expect(hist.slice(1).map(({ role, parts, meta }) => (meta ? { role, parts, meta } : { role, parts }))).toEqual(turn);
+      expect(hist.slice(1).map(({ role, parts, meta }) => (meta ? { role, parts, meta } : { role, parts }))).toEqual(
+        turn,
+      );
       expect(hist.every((m) => m.session === s.key && typeof m.created_at === "number")).toBe(true);
     });
 
@@ -34,7 +43,9 @@ export function conversationsContract(name: string, make: MakeHarness<Conversati
       const m = user("original");
       await h.store.appendMessages(addr("1"), [m]);
       (m.parts[0] as { text: string }).text = "mutated";
-      expect((await h.store.history(addr("1").key, { limit: 1 }))[0]!.parts).toEqual([{ type: "text", text: "original" }]);
+      expect((await h.store.history(addr("1").key, { limit: 1 }))[0]!.parts).toEqual([
+        { type: "text", text: "original" },
+      ]);
     });
 
     test("sessions record their address, counts and times", async () => {
@@ -45,7 +56,15 @@ export function conversationsContract(name: string, make: MakeHarness<Conversati
       h.tick();
       await h.store.appendMessages(s, [user("b"), user("c")]);
       const info = await h.store.getSession(s.key);
-      expect(info).toMatchObject({ key: s.key, agent: "main", channel: "telegram", account: "bot1", peer: null, thread: "th9", message_count: 3 });
+      expect(info).toMatchObject({
+        key: s.key,
+        agent: "main",
+        channel: "telegram",
+        account: "bot1",
+        peer: null,
+        thread: "th9",
+        message_count: 3,
+      });
       expect(info!.updated_at).toBeGreaterThan(info!.created_at);
       expect(await h.store.countSessions()).toBe(1);
     });
@@ -53,7 +72,10 @@ export function conversationsContract(name: string, make: MakeHarness<Conversati
     test("history pages backwards from the newest with `before`", async () => {
       await using h = await make();
       const s = addr("p");
-      await h.store.appendMessages(s, Array.from({ length: 25 }, (_, i) => user(`m${i + 1}`)));
+      await h.store.appendMessages(
+        s,
+        Array.from({ length: 25 }, (_, i) => user(`m${i + 1}`)),
+      );
       const last = await h.store.history(s.key, { limit: 10 });
       expect(last.map((m) => m.seq)).toEqual([16, 17, 18, 19, 20, 21, 22, 23, 24, 25]);
       const prev = await h.store.history(s.key, { limit: 10, before: 16 });
@@ -67,7 +89,10 @@ export function conversationsContract(name: string, make: MakeHarness<Conversati
     test("list pages through sessions newest first, filtered by agent and channel, with a stable cursor", async () => {
       await using h = await make();
       for (let i = 0; i < 7; i++) {
-        await h.store.appendMessages(addr(`u${i}`, { channel: i % 2 ? "discord" : "telegram", agent: i < 5 ? "main" : "helper" }), [user("x")]);
+        await h.store.appendMessages(
+          addr(`u${i}`, { channel: i % 2 ? "discord" : "telegram", agent: i < 5 ? "main" : "helper" }),
+          [user("x")],
+        );
         h.tick();
       }
       const p1 = await h.store.listSessions({ limit: 3 });
@@ -78,8 +103,13 @@ export function conversationsContract(name: string, make: MakeHarness<Conversati
       const p3 = await h.store.listSessions({ limit: 3, cursor: p2.next_cursor! });
       expect(p3.sessions.map((s) => s.peer)).toEqual(["u0"]);
       expect(p3.next_cursor).toBeNull();
-      expect((await h.store.listSessions({ limit: 50, agent: "helper" })).sessions.map((s) => s.peer)).toEqual(["u6", "u5"]);
-      expect((await h.store.listSessions({ limit: 50, channel: "discord", agent: "main" })).sessions.map((s) => s.peer)).toEqual(["u3", "u1"]);
+      expect((await h.store.listSessions({ limit: 50, agent: "helper" })).sessions.map((s) => s.peer)).toEqual([
+        "u6",
+        "u5",
+      ]);
+      expect(
+        (await h.store.listSessions({ limit: 50, channel: "discord", agent: "main" })).sessions.map((s) => s.peer),
+      ).toEqual(["u3", "u1"]);
       await expect(h.store.listSessions({ limit: 3, cursor: "garbage" })).rejects.toThrow(/cursor/);
     });
 
@@ -116,7 +146,9 @@ export function conversationsContract(name: string, make: MakeHarness<Conversati
       await Promise.all(Array.from({ length: 1000 }, (_, i) => h.store.appendMessages(s, [user(`n${i}`)])));
       const hist = await h.store.history(s.key, { limit: 2000 });
       expect(hist).toHaveLength(1000);
-      expect(hist.map((m) => (m.parts[0] as { text: string }).text)).toEqual(Array.from({ length: 1000 }, (_, i) => `n${i}`));
+      expect(hist.map((m) => (m.parts[0] as { text: string }).text)).toEqual(
+        Array.from({ length: 1000 }, (_, i) => `n${i}`),
+      );
       expect(hist.map((m) => m.seq)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
       expect((await h.store.getSession(s.key))!.message_count).toBe(1000);
     });

@@ -13,19 +13,30 @@ export function inboxContract(name: string, make: MakeHarness<ConversationStore 
   describe(`Inbox contract: ${name}`, () => {
     test("inbound messages are deduplicated by id and stay pending until completed", async () => {
       await using h = await make();
-      const rec = (id: string, at: number) => ({ id, channel: "telegram", payload: JSON.stringify({ text: id }), received_at: at });
+      const rec = (id: string, at: number) => ({
+        id,
+        channel: "telegram",
+        payload: JSON.stringify({ text: id }),
+        received_at: at,
+      });
       expect(await h.store.acceptInbound(rec("telegram:1", 10))).toBe(true);
       expect(await h.store.acceptInbound(rec("telegram:1", 11))).toBe(false);
       expect(await h.store.acceptInbound(rec("telegram:2", 20))).toBe(true);
       await h.store.failInbound("telegram:1", { error: "provider down", retry_at: 100, at: 50 });
       const pending = await h.store.pendingInbound(10);
-      expect(pending.map((p) => [p.id, p.attempts, p.last_error, p.next_at, p.dead_at])).toEqual([["telegram:1", 1, "provider down", 100, null], ["telegram:2", 0, null, 0, null]]);
+      expect(pending.map((p) => [p.id, p.attempts, p.last_error, p.next_at, p.dead_at])).toEqual([
+        ["telegram:1", 1, "provider down", 100, null],
+        ["telegram:2", 0, null, 0, null],
+      ]);
       expect(pending[0]!.payload).toBe(JSON.stringify({ text: "telegram:1" }));
       expect(pending.map((p) => p.reply)).toEqual([null, null]);
       // The outbox: a finished turn's reply is kept with the pending message until it is sent.
       await h.store.saveInboundReply("telegram:1", "the answer ✓");
       await h.store.failInbound("telegram:1", { error: "HTTP 500", retry_at: 200, at: 150 });
-      expect((await h.store.pendingInbound(10)).map((p) => [p.id, p.attempts, p.reply])).toEqual([["telegram:1", 2, "the answer ✓"], ["telegram:2", 0, null]]);
+      expect((await h.store.pendingInbound(10)).map((p) => [p.id, p.attempts, p.reply])).toEqual([
+        ["telegram:1", 2, "the answer ✓"],
+        ["telegram:2", 0, null],
+      ]);
       expect(await h.store.completeInbound("telegram:1")).toBe(true);
       expect(await h.store.completeInbound("telegram:1")).toBe(false);
       expect(await h.store.completeInbound("telegram:unknown")).toBe(false);
@@ -52,9 +63,15 @@ export function inboxContract(name: string, make: MakeHarness<ConversationStore 
       ]);
       expect([a!.map((m) => m.seq), b!.map((m) => m.seq), c!.map((m) => m.seq)]).toEqual([[1, 2], [1], [1]]);
       expect((await h.store.history(addr("42").key, { limit: 10 })).map((m) => m.role)).toEqual(["user", "assistant"]);
-      expect(await h.store.getInbound("telegram:1")).toMatchObject({ reply: "the answer ✓", attempts: 0, dead_at: null });
+      expect(await h.store.getInbound("telegram:1")).toMatchObject({
+        reply: "the answer ✓",
+        attempts: 0,
+        dead_at: null,
+      });
       // Saved, not sent: the retry loop finds it due with its reply.
-      expect((await h.store.dueInbound(Number.MAX_SAFE_INTEGER, 10)).map((p) => [p.id, p.reply])).toEqual([["telegram:1", "the answer ✓"]]);
+      expect((await h.store.dueInbound(Number.MAX_SAFE_INTEGER, 10)).map((p) => [p.id, p.reply])).toEqual([
+        ["telegram:1", "the answer ✓"],
+      ]);
       expect(await h.store.getInbound("telegram:2")).toBeNull();
       expect(await h.store.getInbound("telegram:unknown")).toBeNull();
     });
@@ -62,7 +79,13 @@ export function inboxContract(name: string, make: MakeHarness<ConversationStore 
     test("inbound backoff: each message is due at its own time; a dead-lettered one waits for a re-queue", async () => {
       await using h = await make();
       const rec = (id: string, at: number) => ({ id, channel: "slack", payload: "{}", received_at: at });
-      for (const [id, at] of [["a", 10], ["b", 20], ["c", 30], ["d", 40]] as const) await h.store.acceptInbound(rec(id, at));
+      for (const [id, at] of [
+        ["a", 10],
+        ["b", 20],
+        ["c", 30],
+        ["d", 40],
+      ] as const)
+        await h.store.acceptInbound(rec(id, at));
       // New messages await their first delivery (the intake's): not due for a retry.
       expect((await h.store.dueInbound(0, 10)).map((p) => p.id)).toEqual([]);
       await h.store.saveInboundReply("d", "answered, not sent yet");
@@ -83,7 +106,11 @@ export function inboxContract(name: string, make: MakeHarness<ConversationStore 
       // The operator re-queues it: pending again, due at once, a fresh series of attempts.
       expect(await h.store.requeueInbound("c", 7_000)).toBe(true);
       // (Re-queued with no stored reply, c is a first delivery again: the intake's.)
-      expect((await h.store.dueInbound(7_000, 10)).map((p) => [p.id, p.attempts, p.dead_at])).toEqual([["d", 0, null], ["b", 1, null], ["a", 1, null]]);
+      expect((await h.store.dueInbound(7_000, 10)).map((p) => [p.id, p.attempts, p.dead_at])).toEqual([
+        ["d", 0, null],
+        ["b", 1, null],
+        ["a", 1, null],
+      ]);
       expect(await h.store.countInbound()).toEqual({ pending: 4, dead: 0 });
       // Dropping one is completing it; a done message cannot be re-queued.
       expect(await h.store.completeInbound("c")).toBe(true);
@@ -97,7 +124,9 @@ export function inboxContract(name: string, make: MakeHarness<ConversationStore 
     test("a stored message is claimed by one worker at a time: concurrent claims, expiry, release; done or unknown: none", async () => {
       await using h = await make();
       await h.store.acceptInbound({ id: "telegram:c1", channel: "telegram", payload: "{}", received_at: 10 });
-      const got = await Promise.all(Array.from({ length: 10 }, (_, i) => h.store.claimInbound("telegram:c1", `w${i}`, 60_000)));
+      const got = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => h.store.claimInbound("telegram:c1", `w${i}`, 60_000)),
+      );
       expect(got.filter(Boolean)).toHaveLength(1);
       const holder = `w${got.indexOf(true)}`;
       const other = holder === "w0" ? "w1" : "w0";

@@ -47,9 +47,14 @@ export function sessionLeasesContract(name: string, make: MakeHarness<SessionLea
       await h.store.appendMessages(s, [user("one")], undefined, { token: old });
       h.tick(1_001);
       const now = (await h.store.acquireLease(s.key, "w2", 1_000))!;
-      await expect(h.store.appendMessages(s, [user("stale")], undefined, { token: old })).rejects.toThrow(/lease on session .* was taken over/);
+      await expect(h.store.appendMessages(s, [user("stale")], undefined, { token: old })).rejects.toThrow(
+        /lease on session .* was taken over/,
+      );
       await h.store.appendMessages(s, [user("two")], undefined, { token: now });
-      expect((await h.store.history(s.key, { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text)).toEqual(["one", "two"]);
+      expect((await h.store.history(s.key, { limit: 10 })).map((m) => (m.parts[0] as { text: string }).text)).toEqual([
+        "one",
+        "two",
+      ]);
     });
 
     test("the session version changes with every append and reset; unknown is 0", async () => {
