@@ -29,7 +29,7 @@ export interface CallLimits {
 
 export type CallOutcome =
   | { ok: true; output: string }
-  | { ok: false; error: SandboxError; /** the process is gone (timeout, memory, crash) */ fatal: boolean };
+  | { ok: false; error: SandboxError /** the process is gone (timeout, memory, crash) */; fatal: boolean };
 
 function rssOf(pid: number): number {
   try {
@@ -121,8 +121,19 @@ export class PluginProcess {
   }
 
   /** Runs one call; the caller guarantees no other call is in flight on this process. */
-  async call(plugin: string, fn: string, input: string, limits: CallLimits, ctx: CallContext = { scope: "", input }): Promise<CallOutcome> {
-    if (!this.alive) return { ok: false, fatal: true, error: new SandboxError(this.deathReason || "plugin host process is not running") };
+  async call(
+    plugin: string,
+    fn: string,
+    input: string,
+    limits: CallLimits,
+    ctx: CallContext = { scope: "", input },
+  ): Promise<CallOutcome> {
+    if (!this.alive)
+      return {
+        ok: false,
+        fatal: true,
+        error: new SandboxError(this.deathReason || "plugin host process is not running"),
+      };
     const id = this.nextId++;
     // Settled by the child's answer or by its exit (the handler in start()). Not Promise.race with
     // `exited`: that hangs a reaction on the child's lifelong promise at every call, keeping each
@@ -138,7 +149,10 @@ export class PluginProcess {
       this.deathReason = why;
       this.proc?.kill("SIGKILL");
     };
-    const deadline = setTimeout(() => kill(`plugin ${plugin} timed out after ${limits.timeoutMs} ms and was stopped`), limits.timeoutMs);
+    const deadline = setTimeout(
+      () => kill(`plugin ${plugin} timed out after ${limits.timeoutMs} ms and was stopped`),
+      limits.timeoutMs,
+    );
     const watchdog = setInterval(() => {
       const rss = rssOf(this.proc?.pid ?? 0);
       if (rss > limits.maxRssBytes) kill(`plugin ${plugin} exceeded its memory limit and was stopped`);
@@ -147,11 +161,20 @@ export class PluginProcess {
       const m = await result;
       if (m === null) {
         // Killed from outside (OOM killer, kill -9): say whose call it was, not only that a process died.
-        return { ok: false, fatal: true, error: new SandboxError(killedFor || `plugin ${plugin}: ${this.deathReason} during the call`) };
+        return {
+          ok: false,
+          fatal: true,
+          error: new SandboxError(killedFor || `plugin ${plugin}: ${this.deathReason} during the call`),
+        };
       }
       this.lastRss = m.rss;
       if (m.ok) return { ok: true, output: m.output };
-      const prefix = m.kind === "trap" ? `plugin ${plugin} trapped: ` : m.kind === "output" ? `plugin ${plugin}: ` : `plugin ${plugin} failed: `;
+      const prefix =
+        m.kind === "trap"
+          ? `plugin ${plugin} trapped: `
+          : m.kind === "output"
+            ? `plugin ${plugin}: `
+            : `plugin ${plugin} failed: `;
       return { ok: false, fatal: false, error: new SandboxError(prefix + m.error) };
     } finally {
       this.current = null;

@@ -20,10 +20,10 @@ describe("plugin process memory", () => {
     // Warm-up: the child is spawned and every lazy path has run once.
     for (let i = 0; i < 50; i++) await t.host.callTool("echo", "echo", { text: `warm ${i}` });
     const before = liveTimeouts();
-    for (let i = 0; i < 2_000; i++) expect((await t.host.callTool("echo", "echo", { text: `n${i}` })).content).toBe(`n${i}`);
+    for (let i = 0; i < 2_000; i++)
+      expect((await t.host.callTool("echo", "echo", { text: `n${i}` })).content).toBe(`n${i}`);
     const after = liveTimeouts();
     // Retained per call, this would be about 4,000 more; a few may be alive for unrelated reasons.
     expect(after - before).toBeLessThan(100);
   });
-
 });
