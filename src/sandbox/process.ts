@@ -43,7 +43,8 @@ function rssOf(pid: number): number {
 export class PluginProcess {
   private proc: Subprocess | null = null;
   private readonly loaded = new Map<string, PluginSpec>();
-  private pending: { id: number; resolve: (m: ChildMessage & { t: "result" }) => void } | null = null;
+  /** The call in flight; resolved with null when the child exits first (never a race on `exited`, see call()). */
+  private pending: { id: number; resolve: (m: (ChildMessage & { t: "result" }) | null) => void } | null = null;
   /** The context of the call in flight; host calls outside a call are refused. */
   private current: CallContext | null = null;
   private nextId = 1;
@@ -92,6 +93,9 @@ export class PluginProcess {
     this.proc = proc;
     this.exited = proc.exited.then((code) => {
       this.deathReason ||= `plugin host process exited (${proc.signalCode ?? `code ${code}`})`;
+      const p = this.pending;
+      this.pending = null;
+      p?.resolve(null);
     });
     const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
     await Promise.race([isReady, this.exited]);
@@ -131,7 +135,10 @@ export class PluginProcess {
         error: new SandboxError(this.deathReason || "plugin host process is not running"),
       };
     const id = this.nextId++;
-    const result = new Promise<ChildMessage & { t: "result" }>((resolve) => (this.pending = { id, resolve }));
+    // Settled by the child's answer or by its exit (the handler in start()). Not Promise.race with
+    // `exited`: that hangs a reaction on the child's lifelong promise at every call, keeping each
+    // call's timers and closures reachable until the child dies (the soak's growing RSS, issue 15).
+    const result = new Promise<(ChildMessage & { t: "result" }) | null>((resolve) => (this.pending = { id, resolve }));
     this.current = ctx;
     this.send({ t: "call", id, plugin, fn, input, scope: ctx.scope });
 
@@ -151,9 +158,8 @@ export class PluginProcess {
       if (rss > limits.maxRssBytes) kill(`plugin ${plugin} exceeded its memory limit and was stopped`);
     }, 50);
     try {
-      const m = await Promise.race([result, this.exited.then(() => null)]);
+      const m = await result;
       if (m === null) {
-        this.pending = null;
         // Killed from outside (OOM killer, kill -9): say whose call it was, not only that a process died.
         return {
           ok: false,
