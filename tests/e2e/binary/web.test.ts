@@ -5,8 +5,8 @@
  * sends to the session on screen. .ci/run installs chromium; without it this file fails and says so.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
+import { launchChromium } from "../../helpers/browser.ts";
 import { startFakeUpstream } from "../../helpers/fake-upstream.ts";
 import {
   type BinaryGateway,
@@ -18,8 +18,6 @@ import {
 } from "../../helpers/binary.ts";
 import { anthropicReply, lastUserText } from "./_replies.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-
 describe.if(NATIVE !== undefined)("the web page served by the binary", () => {
   const home = binaryHome();
   const up = startFakeUpstream((req) => ({ body: anthropicReply(`You said: ${lastUserText(req)} ✓`) }));
@@ -27,26 +25,13 @@ describe.if(NATIVE !== undefined)("the web page served by the binary", () => {
   let browser: Browser;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`${CHROMIUM} not found: install Debian's chromium (apt-get install chromium), as .ci/run does`);
     await nativeBinary();
     home.file(
       "config.toml",
       `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${up.url}"\n`,
     );
     gw = await startBinaryGateway(home, { env: { ANTHROPIC_API_KEY: "sk-ant-binary-web" } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   }, 120_000);
 
   afterAll(async () => {
