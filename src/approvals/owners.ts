@@ -4,7 +4,9 @@
  * (`channel.buttons`; Telegram's inline keyboard), or the CLI commands to answer otherwise. A press
  * arrives as a verified webhook like any other message; it decides the request only when the presser
  * is that channel's configured owner — anyone else's press (a forwarded message, a group) is refused
- * and logged. The owner is told what was decided.
+ * and logged. The press is answered in the webhook's own response at once; the owner is then told what
+ * was decided in a follow-up message that nothing waits for (a slow platform API delays only that; a
+ * lost one is logged).
  */
 import { personKey } from "../core/index.ts";
 import type { ChannelConfig } from "../config/index.ts";
@@ -87,13 +89,29 @@ export class OwnerApprovals {
     }
     const allow = match[1] === "allow";
     const to = { account: m.account, peer: m.peer };
+    let text: string;
     try {
       const r = await this.deps.broker.resolve(match[2]!, allow, {
         by: `owner:${personKey(channel, m.account, presser)}`,
       });
-      await this.deps.send(channel, to, `${r.state === "allowed" ? "Allowed" : "Denied"}: ${r.tool} (${r.id}).`, []);
+      text = `${r.state === "allowed" ? "Allowed" : "Denied"}: ${r.tool} (${r.id}).`;
     } catch (e) {
-      await this.deps.send(channel, to, describeError(e), []).catch(() => {});
+      text = describeError(e);
     }
+    // Not awaited: the press is answered in the webhook's response (Discord wants it within 3 s, Slack
+    // its 2xx within 3 s), so a slow platform API delays only this follow-up message, which is logged if lost.
+    this.tell(channel, to, text, match[2]!);
+  }
+
+  /** Sends the presser what became of their press, in the background; a failure is logged. */
+  private tell(channel: string, to: { account: string; peer: string }, text: string, approval: string): void {
+    const lost = (error: string | undefined) =>
+      this.deps.log.warn("approval decision not delivered to the owner", { channel, approval, error });
+    void Promise.resolve()
+      .then(() => this.deps.send(channel, to, text, []))
+      .then((r) => {
+        if (!r.ok) lost(r.error);
+      })
+      .catch((e: unknown) => lost(describeError(e)));
   }
 }

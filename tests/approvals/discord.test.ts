@@ -6,7 +6,8 @@
  * turn's call of an `approval = "always"` tool waits; the owner is sent a DM with an action row of
  * buttons; an unsigned or wrongly signed press is refused with 401, a stranger's signed press decides
  * nothing and is told so (ephemeral), the owner's press decides (UPDATE_MESSAGE, then the decision in
- * the DM). Without a bot token, or when Discord refuses the DM, the request is only logged and stays
+ * the DM, which the interaction's answer does not wait for: a hanging DM send still lets the press be
+ * answered, and its failure is logged). Without a bot token, or when Discord refuses the DM, the request is only logged and stays
  * answerable on every other surface.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -76,6 +77,8 @@ function press(user: string, customId: string, content: string, inGuild = false)
 /** The fake discord.com: the calls it got, and switches for the errors it answers. */
 const calls: { method: string; path: string; auth: string | null; body: Msg }[] = [];
 let closedDms = false;
+/** Set by a test: the decision DM (`Allowed: …` / `Denied: …`) is held until the test answers it, as a slow Discord would. */
+let holdDecision: ((answer: (r: Response) => void, req: Request) => void) | null = null;
 let api: ReturnType<typeof Bun.serve>;
 beforeAll(() => {
   api = Bun.serve({
@@ -114,6 +117,9 @@ beforeAll(() => {
         if (channel !== DM) return Response.json({ message: "Unknown Channel", code: 10003 }, { status: 404 });
         if (closedDms)
           return Response.json({ message: "Cannot send messages to this user", code: 50007 }, { status: 403 });
+        const hold = holdDecision;
+        if (hold && /^(Allowed|Denied): /.test(String(body.content)))
+          return new Promise<Response>((answer) => hold(answer, req));
         return Response.json({
           id: `11890000000000000${calls.length}`,
           channel_id: DM,
@@ -240,6 +246,52 @@ describe("Discord owner approvals", () => {
     expect(calls.filter((c) => c.path === "/api/v10/users/@me/channels").map((c) => c.body.recipient_id)).not.toContain(
       STRANGER,
     );
+  });
+
+  test("a hanging DM send does not hold up the interaction's answer; the DM's failure is logged", async () => {
+    calls.length = 0;
+    closedDms = false;
+    // The fake keeps the decision DM open until this test has seen the interaction answered.
+    let heldDm: (answer: (r: Response) => void) => void = () => {};
+    const dmArrived = new Promise<(r: Response) => void>((resolve) => (heldDm = resolve));
+    let gaveUp = false;
+    holdDecision = (answer, req) => {
+      req.signal.addEventListener("abort", () => (gaveUp = true));
+      heldDm(answer);
+    };
+    try {
+      await using t = await discordGateway();
+      await using ws = await openSocket(t.gw.wsUrl);
+      const turn = ws.call("chat.send", { content: "echo", peer: "discord-slow" }, "t1");
+      const ask = await until("the owner's DM", () => posted().find((c) => c.body.components));
+      const allow = ask.body.components[0].components[0].custom_id as string;
+      const id = allow.slice("approval:allow:".length);
+      const body = press(OWNER, allow, ask.body.content);
+      // Answered while Discord still sits on the DM (were the answer to wait for it, this would never return).
+      const pressed = await t.post(body, signedHeaders(body));
+      expect(pressed.status).toBe(200);
+      const update = (await pressed.json()) as Msg;
+      expect(update.type).toBe(7);
+      expect(update.data.content).toContain("You pressed Allow.");
+      expect(((await turn) as Msg).result.text).toBe("echo said: @everyone ünïcode");
+      expect((await t.gw.store.getApproval(id))?.state).toBe("allowed");
+      // The DM was asked for; Discord finally refuses it: logged, with Discord's reason.
+      const answer = await dmArrived;
+      // Still held: the gateway did not give up on the DM to get the press answered.
+      expect(gaveUp).toBe(false);
+      expect(posted().some((c) => c.body.content === `Allowed: echo (${id}).`)).toBe(true);
+      answer(Response.json({ message: "Cannot send messages to this user", code: 50007 }, { status: 403 }));
+      await until("the warning", () =>
+        t.gw.logs.find(
+          (l) =>
+            l.includes("approval decision not delivered to the owner") &&
+            l.includes(id) &&
+            l.includes("Cannot send messages to this user"),
+        ),
+      );
+    } finally {
+      holdDecision = null;
+    }
   });
 
   test("the owner's press on Deny refuses the call, and is recorded so", async () => {
