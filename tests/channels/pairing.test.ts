@@ -5,15 +5,14 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 import type { StreamFn } from "../../src/agent/loop.ts";
-import { writeCredential } from "../../src/config/index.ts";
 import { openSqliteStore } from "../../src/store/index.ts";
 import { runExoclaw } from "../helpers/cli.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
-import { tempDir } from "../helpers/temp.ts";
+import type { TempDir } from "../helpers/temp.ts";
+import { fakeBotApi, postUpdate, refusedCount, TELEGRAM_BOT as BOT, telegramHome } from "../helpers/telegram.ts";
 
 const ADA = 1561073042;
 const GROUP = -1001234567890;
-const BOT = { id: 987654321, is_bot: true, first_name: "Exo", username: "exo_bot" };
 
 let updateId = 679892927;
 /** A Telegram Update with a text message (wire-formats B1.2); `chat` defaults to Ada's private chat. */
@@ -46,7 +45,7 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 
 }
 
 interface Harness {
-  home: ReturnType<typeof tempDir>;
+  home: TempDir;
   /** Every sendMessage body the fake Bot API received. */
   sent: { chat_id: number; text: string }[];
   /** Every user message the model was asked about. */
@@ -58,34 +57,9 @@ interface Harness {
 
 /** A state directory with a telegram channel configured with `access` (TOML lines), and a fake Bot API. */
 function harness(access = "", pluginConfig = ""): Harness {
-  const sent: Harness["sent"] = [];
   const asked: string[] = [];
-  const api = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async fetch(req) {
-      const body = (await req.json()) as { chat_id: number; text: string };
-      sent.push(body);
-      return Response.json({
-        ok: true,
-        result: {
-          message_id: 100 + sent.length,
-          from: BOT,
-          chat: { id: body.chat_id, type: "private" },
-          date: 1746268800,
-          text: body.text,
-        },
-      });
-    },
-  });
-  const home = tempDir();
-  writeCredential(home.path, "tg_secret", "S3cr3t_token-1");
-  writeCredential(home.path, "tg_bot", "987654321:AAE-secret-token");
-  home.file(
-    "config.toml",
-    `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}"${pluginConfig} }\n\n` +
-      `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n${access}`,
-  );
+  const api = fakeBotApi();
+  const home = telegramHome(api, access, pluginConfig);
   const stream: StreamFn = async function* (req) {
     const text = (req.messages.at(-1)!.parts[0] as { text: string }).text;
     asked.push(text);
@@ -94,12 +68,12 @@ function harness(access = "", pluginConfig = ""): Harness {
   };
   return {
     home,
-    sent,
+    sent: api.sent,
     asked,
     stream,
     start: () => startTestGateway({ home: home.path, streamFor: () => stream }),
     async [Symbol.asyncDispose]() {
-      await api.stop(true);
+      await api[Symbol.asyncDispose]();
       home[Symbol.dispose]();
     },
   };
@@ -107,11 +81,7 @@ function harness(access = "", pluginConfig = ""): Harness {
 
 /** Posts an Update and waits until the gateway has handled it (answered, or refused and done). */
 async function post(gw: TestGateway, body: string): Promise<void> {
-  const r = await fetch(`${gw.url}/webhook/telegram`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
-    body,
-  });
+  const r = await postUpdate(gw, body);
   expect(r.status).toBe(200);
   await until(async () => (await gw.store.pendingInbound(10)).length === 0, "the message to be handled");
 }
@@ -119,12 +89,6 @@ async function post(gw: TestGateway, body: string): Promise<void> {
 const codeIn = (text: string) => /pairing code: ([A-Z2-9]{8})/.exec(text)?.[1] ?? null;
 const cli = (gw: { port: number; home: string }, ...args: string[]) =>
   runExoclaw([...args, "--port", String(gw.port)], { EXOCLAW_HOME: gw.home });
-const metric = async (gw: TestGateway, reason: string) =>
-  Number(
-    new RegExp(`exoclaw_channel_refused_total\\{channel="telegram",reason="${reason}"\\} (\\d+)`).exec(
-      await (await fetch(`${gw.url}/metrics`)).text(),
-    )?.[1] ?? 0,
-  );
 
 test("pairing: a stranger gets one pairing code and reaches no model; approved they are answered, across a restart; revoked they are refused again", async () => {
   await using h = harness();
@@ -143,7 +107,7 @@ test("pairing: a stranger gets one pairing code and reaches no model; approved t
     // Writing again within minutes sends no second code.
     await post(gw, update("anyone there?"));
     expect(h.sent).toHaveLength(1);
-    expect(await metric(gw, "stranger")).toBe(2);
+    expect(await refusedCount(gw, "stranger")).toBe(2);
 
     const listed = await cli(gw, "pairing", "list");
     expect(listed.code).toBe(0);
@@ -224,8 +188,8 @@ test("groups: answered only in a listed group and only when the bot is mentioned
   await post(gw, update("ask @other_bot instead", { ...mention("ask @other_bot instead", "@other_bot"), from: 111 }));
   expect(h.sent).toEqual([]);
   expect(h.asked).toEqual([]);
-  expect(await metric(gw, "not_mentioned")).toBe(2);
-  expect(await metric(gw, "group_not_listed")).toBe(1);
+  expect(await refusedCount(gw, "not_mentioned")).toBe(2);
+  expect(await refusedCount(gw, "group_not_listed")).toBe(1);
 
   // A mention of this bot, by someone nobody paired: a listed group is open to its members.
   await post(gw, update("hey @exo_bot what's up", { ...mention("hey @exo_bot what's up", "@exo_bot"), from: 111 }));
@@ -253,7 +217,7 @@ test("rate_per_minute: beyond it a person's messages reach no model; one 'slow d
     "answer to: two",
     expect.stringContaining("2 a minute"),
   ]);
-  expect(await metric(gw, "rate_limited")).toBe(2);
+  expect(await refusedCount(gw, "rate_limited")).toBe(2);
   expect(await gw.store.pendingInbound(10)).toEqual([]);
 });
 
@@ -279,7 +243,7 @@ test("allowlist: only allow_from and people approved before are answered; others
     { chat_id: ADA, text: "answer to: from Ada" },
     { chat_id: carol, text: "answer to: from Carol" },
   ]);
-  expect(await metric(gw, "not_allowed")).toBe(1);
+  expect(await refusedCount(gw, "not_allowed")).toBe(1);
   // No code was handed out.
   expect(await gw.store.listPairings({ status: "pending" })).toEqual([]);
 });
@@ -323,7 +287,7 @@ test("a stranger's message left pending by a crash before it was judged is refus
   await until(async () => (await gw.store.pendingInbound(10)).length === 0, "the retry pass");
   expect(h.asked).toEqual([]);
   expect(h.sent).toEqual([]);
-  expect(await metric(gw, "stranger")).toBe(1);
+  expect(await refusedCount(gw, "stranger")).toBe(1);
 });
 
 test('per-person budget: a person over person_daily_tokens gets a short notice — never "(no reply)" — and nothing reaches the model', async () => {

@@ -10,6 +10,7 @@ import { launchChromium } from "../helpers/browser.ts";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { fakeBotApi, postUpdate, telegramHome } from "../helpers/telegram.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { openSocket } from "../helpers/ws.ts";
 
@@ -183,33 +184,9 @@ describe("the web control page", () => {
 
   test("People: a stranger's Telegram message shows up with its pairing code; Approve lets them in, Revoke shuts them out again (issue 10)", async () => {
     // A loopback stand-in for api.telegram.org answering sendMessage in the Bot API's shape (wire-formats B1.3).
-    const sent: { chat_id: number; text: string }[] = [];
-    const api = Bun.serve({
-      hostname: "127.0.0.1",
-      port: 0,
-      async fetch(req) {
-        const body = (await req.json()) as { chat_id: number; text: string };
-        sent.push(body);
-        return Response.json({
-          ok: true,
-          result: {
-            message_id: 100 + sent.length,
-            from: { id: 987654321, is_bot: true, first_name: "Exo" },
-            chat: { id: body.chat_id, type: "private" },
-            date: 1746268800,
-            text: body.text,
-          },
-        });
-      },
-    });
-    using home = tempDir("exoclaw-web-people-");
-    writeCredential(home.path, "tg_secret", "S3cr3t_token-1");
-    writeCredential(home.path, "tg_bot", "987654321:AAE-secret-token");
-    home.file(
-      "config.toml",
-      `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
-        `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\n`,
-    );
+    await using api = fakeBotApi();
+    const { sent } = api;
+    using home = telegramHome(api, "", "", "exoclaw-web-people-");
     await using gw = await startTestGateway({ ...KEYED, home: home.path, streamFor: () => stream });
     let updateId = 5000;
     // A Telegram Update from Ada's private chat (wire-formats B1.2); resolves once the gateway handled it.
@@ -225,12 +202,7 @@ describe("the web control page", () => {
           text,
         },
       });
-      const r = await fetch(`${g.url}/webhook/telegram`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
-        body,
-      });
-      expect(r.status).toBe(200);
+      expect((await postUpdate(g, body)).status).toBe(200);
       const deadline = Date.now() + 15_000;
       while ((await g.store.pendingInbound(10)).length > 0) {
         if (Date.now() > deadline) throw new Error("timed out waiting for the gateway to handle the message");
@@ -273,7 +245,6 @@ describe("the web control page", () => {
       expect(errors).toEqual([]);
     } finally {
       await page.close();
-      await api.stop(true);
     }
   }, 60_000);
 });

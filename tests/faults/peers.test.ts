@@ -9,14 +9,13 @@ import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { join } from "node:path";
 import { formatStatus, type StatusResult } from "../../src/cli/status.ts";
-import { writeCredential } from "../../src/config/index.ts";
 import { openSqliteStore } from "../../src/store/index.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { openSocket } from "../helpers/ws.ts";
 import { tempDir } from "../helpers/temp.ts";
+import { fakeBotApi, postUpdate, refusedCount, telegramHome } from "../helpers/telegram.ts";
 import { eventually } from "../fuzz/_fuzz.ts";
 
-const BOT = { id: 987654321, is_bot: true, first_name: "Exo", username: "exo_bot" };
 let updateId = 1000;
 /** A Telegram Update (wire-formats B1.2) from a private chat with `from`. */
 const update = (from: number) =>
@@ -32,34 +31,10 @@ const update = (from: number) =>
   });
 
 test("a flood of distinct strangers: pending codes stop at max_pending_pairings, the rest get no reply, status and /metrics count them", async () => {
-  const sent: { chat_id: number; text: string }[] = [];
   const asked: string[] = [];
-  await using api = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async fetch(req) {
-      const body = (await req.json()) as { chat_id: number; text: string };
-      sent.push(body);
-      return Response.json({
-        ok: true,
-        result: {
-          message_id: 100 + sent.length,
-          from: BOT,
-          chat: { id: body.chat_id, type: "private" },
-          date: 1746268800,
-          text: body.text,
-        },
-      });
-    },
-  });
-  using home = tempDir();
-  writeCredential(home.path, "tg_secret", "S3cr3t_token-1");
-  writeCredential(home.path, "tg_bot", "987654321:AAE-secret-token");
-  home.file(
-    "config.toml",
-    `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
-      `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\nmax_pending_pairings = 20\n`,
-  );
+  await using api = fakeBotApi();
+  const { sent } = api;
+  using home = telegramHome(api, "max_pending_pairings = 20\n");
   await using gw = await startTestGateway({
     home: home.path,
     streamFor: () =>
@@ -71,21 +46,10 @@ test("a flood of distinct strangers: pending codes stop at max_pending_pairings,
   });
   const strangers = 200;
   for (let i = 0; i < strangers; i += 20) {
-    const batch = Array.from({ length: 20 }, (_, j) =>
-      fetch(`${gw.url}/webhook/telegram`, {
-        method: "POST",
-        headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
-        body: update(5_000_000 + i + j),
-      }),
-    );
+    const batch = Array.from({ length: 20 }, (_, j) => postUpdate(gw, update(5_000_000 + i + j)));
     for (const r of await Promise.all(batch)) expect(r.status).toBe(200);
   }
-  const metric = async (reason: string) =>
-    Number(
-      new RegExp(`exoclaw_channel_refused_total\\{channel="telegram",reason="${reason}"\\} (\\d+)`).exec(
-        await (await fetch(`${gw.url}/metrics`)).text(),
-      )?.[1] ?? 0,
-    );
+  const metric = (reason: string) => refusedCount(gw, reason);
   expect(
     await eventually(async () => (await metric("stranger")) + (await metric("pairing_full")) === strangers, 20_000),
   ).toBe(true);
@@ -165,33 +129,9 @@ test("completed channel messages are forgotten after the dedupe window: the inbo
 });
 
 test('under dm_policy "open", at most max_open_people_per_hour new people are answered; beyond it no reply, no session, counted', async () => {
-  const sent: { chat_id: number; text: string }[] = [];
-  await using api = Bun.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    async fetch(req) {
-      const body = (await req.json()) as { chat_id: number; text: string };
-      sent.push(body);
-      return Response.json({
-        ok: true,
-        result: {
-          message_id: 100 + sent.length,
-          from: BOT,
-          chat: { id: body.chat_id, type: "private" },
-          date: 1746268800,
-          text: body.text,
-        },
-      });
-    },
-  });
-  using home = tempDir();
-  writeCredential(home.path, "tg_secret", "S3cr3t_token-1");
-  writeCredential(home.path, "tg_bot", "987654321:AAE-secret-token");
-  home.file(
-    "config.toml",
-    `[[plugins]]\nname = "telegram"\npath = "builtin:telegram"\nallowed_hosts = ["127.0.0.1:${api.port}"]\nconfig = { api_base = "http://127.0.0.1:${api.port}" }\n\n` +
-      `[channels.telegram]\nsecrets = { webhook_secret = "tg_secret", bot_token = "tg_bot" }\ndm_policy = "open"\nmax_open_people_per_hour = 10\n`,
-  );
+  await using api = fakeBotApi();
+  const { sent } = api;
+  using home = telegramHome(api, 'dm_policy = "open"\nmax_open_people_per_hour = 10\n');
   let asked = 0;
   await using gw = await startTestGateway({
     home: home.path,
@@ -202,12 +142,7 @@ test('under dm_policy "open", at most max_open_people_per_hour new people are an
         yield { type: "done", stop_reason: "end_turn" };
       },
   });
-  const post = (from: number) =>
-    fetch(`${gw.url}/webhook/telegram`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-telegram-bot-api-secret-token": "S3cr3t_token-1" },
-      body: update(from),
-    });
+  const post = (from: number) => postUpdate(gw, update(from));
   // One after another, so which ten come first is known.
   for (let i = 0; i < 30; i++) expect((await post(7_000_000 + i)).status).toBe(200);
   expect(
