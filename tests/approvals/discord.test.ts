@@ -11,10 +11,11 @@
  * answerable on every other surface.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { createPrivateKey, generateKeyPairSync, type KeyObject, sign } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { DISCORD_KEY as KEY, DISCORD_PUBLIC_KEY as PUBLIC_KEY, discordHeaders } from "../helpers/signing.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { openSocket } from "../helpers/ws.ts";
 
@@ -24,25 +25,12 @@ const OWNER = "53908232506183680";
 const STRANGER = "80351110224678912";
 const DM = "1187000000000000001";
 const BOT_TOKEN = "MTE4NjAwMDAwMDAwMDAwMDAwMA.GxYzAb.approvals-bot-token-0123456789";
-const PUBLIC_KEY = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-const KEY = createPrivateKey({
-  key: Buffer.from(
-    "302e020100300506032b6570042204209d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-    "hex",
-  ),
-  format: "der",
-  type: "pkcs8",
-});
 const OTHER_KEY = generateKeyPairSync("ed25519").privateKey;
 
-const signedHeaders = (body: string, key: KeyObject = KEY) => {
-  const ts = String(Math.floor(Date.now() / 1000));
-  return {
-    "content-type": "application/json",
-    "x-signature-timestamp": ts,
-    "x-signature-ed25519": sign(null, Buffer.concat([Buffer.from(ts), Buffer.from(body)]), key).toString("hex"),
-  };
-};
+const signedHeaders = (body: string, key: KeyObject = KEY) => ({
+  "content-type": "application/json",
+  ...discordHeaders(body, key),
+});
 
 let seq = 0;
 /** A MESSAGE_COMPONENT interaction as Discord sends it: in the owner's DM (`user`), or in a guild (`member.user`). */

@@ -6,24 +6,17 @@
  * owner's press (form-encoded `payload`, block_actions) lets the call run.
  */
 import { expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
+import { SLACK_SIGNING_SECRET, slackHeaders } from "../helpers/signing.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { openSocket } from "../helpers/ws.ts";
 
 type Msg = Record<string, any>;
-const SIGNING = "8f742231b10e8888abcd99yyyzzz85a5";
+const SIGNING = SLACK_SIGNING_SECRET;
 const OWNER = "U0OWNER01";
-const sign = (body: string) => {
-  const ts = Math.floor(Date.now() / 1000);
-  return {
-    "x-slack-request-timestamp": String(ts),
-    "x-slack-signature": "v0=" + createHmac("sha256", SIGNING).update(`v0:${ts}:${body}`).digest("hex"),
-    "content-type": "application/x-www-form-urlencoded",
-  };
-};
+const sign = (body: string) => ({ ...slackHeaders(body), "content-type": "application/x-www-form-urlencoded" });
 /** An interactivity request as Slack sends it: `payload=<url-encoded JSON>`. */
 const press = (user: string, value: string) =>
   "payload=" +

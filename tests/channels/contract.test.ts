@@ -14,6 +14,7 @@ import {
   BUILTIN_CHANNEL_OPTIONAL_ROLES,
   BUILTIN_CHANNEL_ROLES,
 } from "../../src/channels/index.ts";
+import { paths, setAt } from "../helpers/payloads.ts";
 import { grant, pluginPath, readWasm, startTestHost, type TestHost } from "../helpers/plugins.ts";
 
 type Body = Record<string, unknown>;
@@ -236,25 +237,6 @@ const format = async (plugin: string, to: object, text: string, inReplyTo: strin
 
 /** Roles the host fills only into verification, never into a request (src/channels/boundary.ts). */
 const VERIFY_ROLES = new Set(["webhook_secret", "public_key", "app_secret", "signing_secret", "verify_token"]);
-
-/** Every path to a value (objects and arrays walked), for the mutations. */
-function paths(v: unknown, at: (string | number)[] = []): (string | number)[][] {
-  const out: (string | number)[][] = [at];
-  if (Array.isArray(v)) v.forEach((x, i) => out.push(...paths(x, [...at, i])));
-  else if (typeof v === "object" && v !== null)
-    for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...at, k]));
-  return out;
-}
-function setAt(v: unknown, path: (string | number)[], value: unknown, remove: boolean): unknown {
-  if (path.length === 0) return value;
-  const [head, ...rest] = path;
-  const copy: any = Array.isArray(v) ? [...v] : { ...(v as object) };
-  if (rest.length === 0 && remove) {
-    if (Array.isArray(copy)) copy.splice(head as number, 1);
-    else delete copy[head!];
-  } else copy[head!] = setAt(copy[head!], rest, value, remove);
-  return copy;
-}
 
 describe.each(NAMES)("channel plugin contract: %s", (name) => {
   const c = CONTRACTS[name]!;

@@ -4,7 +4,6 @@
  * without a bot token. The owner's approval buttons end to end: tests/approvals/discord.test.ts.
  */
 import { describe, expect, test } from "bun:test";
-import { createPrivateKey, sign } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { StreamFn } from "../../src/agent/loop.ts";
@@ -12,21 +11,13 @@ import { chainRequest } from "../../src/channels/boundary.ts";
 import { runDoctor } from "../../src/cli/_doctor.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
+import { discordSignature } from "../helpers/signing.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 const CMD = readFileSync(join(import.meta.dir, "../fixtures/webhooks/discord_cmd_body.json"));
-// RFC 8032 TEST 1: the secret key of the public key below, so requests can be signed with a fresh
-// timestamp (the published vectors are from 2023, outside the 5-minute window).
-const KEY = createPrivateKey({
-  key: Buffer.from(
-    "302e020100300506032b6570042204209d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-    "hex",
-  ),
-  format: "der",
-  type: "pkcs8",
-});
-const signed = (body: string | Uint8Array, ts: string) =>
-  sign(null, Buffer.concat([Buffer.from(ts), Buffer.from(body)]), KEY).toString("hex");
+// Signed with RFC 8032 TEST 1's secret key (tests/helpers/signing.ts) and a fresh timestamp (the
+// published vectors are from 2023, outside the 5-minute window).
+const signed = (body: string | Uint8Array, ts: string) => discordSignature(body, ts);
 
 test("discord: PING gets PONG, a slash command is deferred then answered by editing the original response", async () => {
   const sent: { method: string; path: string; body: any }[] = [];

@@ -6,14 +6,16 @@
  * without a peer to answer, or an update without a chat, is ignored with a warning naming the field.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import {
+  SLACK_SIGNING_SECRET as SLACK_SIGNING,
+  slackHeaders,
+  WHATSAPP_APP_SECRET as WA_SECRET,
+  whatsappSignature,
+} from "../helpers/signing.ts";
 import { tempDir } from "../helpers/temp.ts";
-
-const WA_SECRET = "test_app_secret";
-const SLACK_SIGNING = "8f742231b10e8888abcd99yyyzzz85a5";
 
 let gw: TestGateway;
 let api: ReturnType<typeof Bun.serve>;
@@ -97,18 +99,11 @@ const whatsapp = (id: string, text: string) =>
 const postWhatsapp = (body: string) =>
   fetch(`${gw.url}/webhook/whatsapp`, {
     method: "POST",
-    headers: { "x-hub-signature-256": `sha256=${createHmac("sha256", WA_SECRET).update(body).digest("hex")}` },
+    headers: { "x-hub-signature-256": whatsappSignature(body) },
     body,
   });
-function postSlack(body: string) {
-  const ts = String(Math.floor(Date.now() / 1000));
-  const sig = `v0=${createHmac("sha256", SLACK_SIGNING).update(`v0:${ts}:${body}`).digest("hex")}`;
-  return fetch(`${gw.url}/webhook/slack`, {
-    method: "POST",
-    headers: { "x-slack-request-timestamp": ts, "x-slack-signature": sig },
-    body,
-  });
-}
+const postSlack = (body: string) =>
+  fetch(`${gw.url}/webhook/slack`, { method: "POST", headers: slackHeaders(body), body });
 const postTelegram = (body: string) =>
   fetch(`${gw.url}/webhook/telegram`, {
     method: "POST",

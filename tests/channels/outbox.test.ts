@@ -6,7 +6,6 @@
  * operator (`exoclaw status`, `exoclaw inbox list | retry | drop`, real CLI child processes).
  */
 import { expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { StreamFn } from "../../src/agent/loop.ts";
@@ -14,6 +13,7 @@ import { writeCredential } from "../../src/config/index.ts";
 import { runExoclaw } from "../helpers/cli.ts";
 import { sse, startFakeUpstream } from "../helpers/fake-upstream.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { SLACK_SIGNING_SECRET as SIGNING, slackHeaders } from "../helpers/signing.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
@@ -119,8 +119,6 @@ function harness(kind: Kind, answer: (n: number) => Response | null) {
   };
 }
 
-const SIGNING = "8f742231b10e8888abcd99yyyzzz85a5";
-
 /** Posts a signed webhook with one DM "order one pizza" (update/event `n`); returns the inbox id. */
 async function post(gw: TestGateway, kind: Kind, n: number): Promise<string> {
   let r: Response;
@@ -148,13 +146,7 @@ async function post(gw: TestGateway, kind: Kind, n: number): Promise<string> {
       event_id: `Ev${n}`,
       event: { type: "message", channel: "D1", channel_type: "im", user: "U1", text: "order one pizza" },
     });
-    const ts = Math.floor(Date.now() / 1000);
-    const sig = "v0=" + createHmac("sha256", SIGNING).update(`v0:${ts}:${body}`).digest("hex");
-    r = await fetch(`${gw.url}/webhook/slack`, {
-      method: "POST",
-      headers: { "x-slack-request-timestamp": String(ts), "x-slack-signature": sig },
-      body,
-    });
+    r = await fetch(`${gw.url}/webhook/slack`, { method: "POST", headers: slackHeaders(body), body });
   }
   expect(r.status).toBe(200);
   return kind === "telegram" ? `telegram:${n}` : `slack:Ev${n}`;

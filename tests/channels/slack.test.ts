@@ -1,19 +1,15 @@
 /** The built-in slack channel plugin (wire-formats B4), with requests signed as Slack signs them. */
 import { expect, test } from "bun:test";
-import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
+import { nowS, SLACK_SIGNING_SECRET, slackHeaders } from "../helpers/signing.ts";
 import { tempDir } from "../helpers/temp.ts";
 
-const SIGNING = "8f742231b10e8888abcd99yyyzzz85a5";
-const sign = (body: string, ts = Math.floor(Date.now() / 1000)) => ({
-  "x-slack-request-timestamp": String(ts),
-  "x-slack-signature": "v0=" + createHmac("sha256", SIGNING).update(`v0:${ts}:${body}`).digest("hex"),
-  "content-type": "application/json",
-});
+const SIGNING = SLACK_SIGNING_SECRET;
+const sign = (body: string, ts = nowS()) => ({ ...slackHeaders(body, ts), "content-type": "application/json" });
 const EVENT = readFileSync(join(import.meta.dir, "../fixtures/webhooks/slack_event_body.json"), "utf8");
 
 test("slack: url_verification, a DM answered with chat.postMessage, bot echoes and retries ignored, stale signatures refused", async () => {

@@ -8,53 +8,41 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { createHmac, createPrivateKey, sign } from "node:crypto";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { paths, setAt } from "../helpers/payloads.ts";
+import {
+  DISCORD_PUBLIC_KEY as DISCORD_PUB,
+  discordHeaders,
+  discordSignature,
+  nowS,
+  SLACK_SIGNING_SECRET as SLACK_SIGNING,
+  slackHeaders,
+  slackSignature,
+  WHATSAPP_APP_SECRET as WA_SECRET,
+  whatsappSignature,
+} from "../helpers/signing.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { eventually, params, TIMEOUT } from "./_fuzz.ts";
 
 const TOKEN = "fuzz-gateway-token-1";
 const TG_SECRET = "S3cr3t_token-1";
-const SLACK_SIGNING = "8f742231b10e8888abcd99yyyzzz85a5";
-const WA_SECRET = "test_app_secret";
-// RFC 8032 TEST 1 key pair (as in tests/channels/discord.test.ts).
-const DISCORD_PUB = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-const DISCORD_KEY = createPrivateKey({
-  key: Buffer.from(
-    "302e020100300506032b6570042204209d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
-    "hex",
-  ),
-  format: "der",
-  type: "pkcs8",
-});
 
 type Channel = "telegram" | "slack" | "discord" | "whatsapp" | "http";
 const CHANNELS: Channel[] = ["telegram", "slack", "discord", "whatsapp", "http"];
 
-const nowS = () => Math.floor(Date.now() / 1000);
-const hmac = (key: string, ...parts: (string | Uint8Array)[]) => {
-  const h = createHmac("sha256", key);
-  for (const p of parts) h.update(p);
-  return h.digest("hex");
-};
-
 /** The headers that make `body` genuine for `channel`. */
 function validSignature(channel: Channel, body: Uint8Array): Record<string, string> {
-  const ts = String(nowS());
   switch (channel) {
     case "telegram":
       return { "x-telegram-bot-api-secret-token": TG_SECRET };
     case "slack":
-      return { "x-slack-request-timestamp": ts, "x-slack-signature": `v0=${hmac(SLACK_SIGNING, `v0:${ts}:`, body)}` };
+      return slackHeaders(body);
     case "discord":
-      return {
-        "x-signature-timestamp": ts,
-        "x-signature-ed25519": sign(null, Buffer.concat([Buffer.from(ts), body]), DISCORD_KEY).toString("hex"),
-      };
+      return discordHeaders(body);
     case "whatsapp":
-      return { "x-hub-signature-256": `sha256=${hmac(WA_SECRET, body)}` };
+      return { "x-hub-signature-256": whatsappSignature(body) };
     case "http":
       return { authorization: `Bearer ${TOKEN}` };
   }
@@ -79,13 +67,12 @@ function forgedSignature(channel: Channel, body: Uint8Array, how: number, junk: 
       return [
         {},
         { "x-slack-request-timestamp": ts, "x-slack-signature": `v0=${junk}` },
-        { "x-slack-request-timestamp": ts, "x-slack-signature": `v0=${hmac(SLACK_SIGNING, `v0:${ts}:`, other)}` },
-        { "x-slack-request-timestamp": stale, "x-slack-signature": `v0=${hmac(SLACK_SIGNING, `v0:${stale}:`, body)}` },
-        { "x-slack-request-timestamp": ts, "x-slack-signature": `v0=${hmac(`${SLACK_SIGNING}x`, `v0:${ts}:`, body)}` },
+        slackHeaders(other, ts),
+        slackHeaders(body, stale),
+        slackHeaders(body, ts, `${SLACK_SIGNING}x`),
       ][kind]!;
     case "discord": {
-      const sig = (t: string, b: Uint8Array) =>
-        sign(null, Buffer.concat([Buffer.from(t), b]), DISCORD_KEY).toString("hex");
+      const sig = (t: string, b: Uint8Array) => discordSignature(b, t);
       return [
         {},
         { "x-signature-timestamp": ts, "x-signature-ed25519": junk },
@@ -98,9 +85,9 @@ function forgedSignature(channel: Channel, body: Uint8Array, how: number, junk: 
       return [
         {},
         { "x-hub-signature-256": junk },
-        { "x-hub-signature-256": `sha256=${hmac(WA_SECRET, other)}` },
-        { "x-hub-signature-256": hmac(WA_SECRET, body) },
-        { "x-hub-signature-256": `sha256=${hmac(`${WA_SECRET}x`, body)}` },
+        { "x-hub-signature-256": whatsappSignature(other) },
+        { "x-hub-signature-256": whatsappSignature(body).slice("sha256=".length) },
+        { "x-hub-signature-256": whatsappSignature(body, `${WA_SECRET}x`) },
       ][kind]!;
     case "http":
       return [
@@ -176,25 +163,6 @@ const TEMPLATES: Record<Channel, unknown> = {
   },
   http: { peer: "alice", text: "hello", id: "m1" },
 };
-
-/** Every path to a value in `v` (objects and arrays walked), for mutation. */
-function paths(v: unknown, at: (string | number)[] = []): (string | number)[][] {
-  const out: (string | number)[][] = [at];
-  if (Array.isArray(v)) v.forEach((x, i) => out.push(...paths(x, [...at, i])));
-  else if (typeof v === "object" && v !== null)
-    for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...at, k]));
-  return out;
-}
-function setAt(v: unknown, path: (string | number)[], value: unknown, remove: boolean): unknown {
-  if (path.length === 0) return value;
-  const [head, ...rest] = path;
-  const copy: any = Array.isArray(v) ? [...v] : { ...(v as object) };
-  if (rest.length === 0 && remove) {
-    if (Array.isArray(copy)) copy.splice(head as number, 1);
-    else delete copy[head!];
-  } else copy[head!] = setAt(copy[head!], rest, value, remove);
-  return copy;
-}
 
 const leaf = fc.oneof(
   fc.string({ maxLength: 40 }),
