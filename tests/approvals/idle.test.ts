@@ -5,40 +5,14 @@
  * upstream on loopback) with a 150 ms idle limit; the operator answers well after it.
  */
 import { expect, test } from "bun:test";
-import { sse, startFakeUpstream } from "../helpers/fake-upstream.ts";
+import { startFakeUpstream } from "../helpers/fake-upstream.ts";
 import { startTestGateway } from "../helpers/gateway.ts";
 import { openSocket } from "../helpers/ws.ts";
-import { openaiReply } from "../e2e/binary/_replies.ts";
+import { openaiReply, openaiToolCall } from "../e2e/binary/_replies.ts";
 
 type Msg = Record<string, any>;
 
-const toolCall = () => {
-  const chunk = (delta: unknown, finish: string | null) => ({
-    id: "c",
-    object: "chat.completion.chunk",
-    created: 1,
-    model: "gpt-4o-mini",
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
-  });
-  return sse([
-    chunk(
-      {
-        role: "assistant",
-        tool_calls: [
-          {
-            index: 0,
-            id: "call_1",
-            type: "function",
-            function: { name: "echo", arguments: '{"text":"late but fine"}' },
-          },
-        ],
-      },
-      null,
-    ),
-    chunk({}, "tool_calls"),
-    "[DONE]",
-  ]);
-};
+const toolCall = () => openaiToolCall("echo", { text: "late but fine" });
 
 test("the operator answering after the agent's idle_timeout_ms does not fail the turn", async () => {
   await using up = startFakeUpstream((req) => {

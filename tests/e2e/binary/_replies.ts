@@ -27,6 +27,28 @@ export const openaiReply = (text: string, model = "gpt-4o-mini-2024-07-18") => {
   ]);
 };
 
+/** One streamed Chat Completions answer that calls tool `name` with `args` (finish_reason "tool_calls"). */
+export const openaiToolCall = (name: string, args: unknown, id = "call_1") => {
+  const chunk = (delta: unknown, finish: string | null) => ({
+    id: "c",
+    object: "chat.completion.chunk",
+    created: 1,
+    model: "gpt-4o-mini",
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+  });
+  return sse([
+    chunk(
+      {
+        role: "assistant",
+        tool_calls: [{ index: 0, id, type: "function", function: { name, arguments: JSON.stringify(args) } }],
+      },
+      null,
+    ),
+    chunk({}, "tool_calls"),
+    "[DONE]",
+  ]);
+};
+
 /** One streamed Anthropic Messages answer. */
 export const anthropicReply = (text: string) =>
   sse(
