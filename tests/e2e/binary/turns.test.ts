@@ -17,6 +17,7 @@ import {
   startBinaryGateway,
   until,
 } from "../../helpers/binary.ts";
+import { expectSpinnerUntilAnswer, openTerminal } from "../../helpers/tmux.ts";
 import { openSocket } from "../../helpers/ws.ts";
 import { anthropicReply, lastUserText } from "./_replies.ts";
 
@@ -65,26 +66,15 @@ describe.if(NATIVE !== undefined)("the binary's slow, cancelled and interrupted 
 
   test("at a terminal (tmux), chat shows a spinner until the first text arrives, then erases it", async () => {
     const bin = await nativeBinary();
-    const tmux = (...args: string[]) => Bun.spawnSync(["tmux", ...args], { stdout: "pipe", stderr: "pipe" });
-    const session = `exoclaw-bin-chat-${process.pid}`;
-    const screen = () => tmux("capture-pane", "-t", session, "-p").stdout.toString();
     const env = Object.entries(home.env())
       .map(([k, v]) => `${k}='${v}'`)
       .join(" ");
-    const cmd = `cd '${home.cwd}' && env -i ${env} '${bin}' chat --agent thinker --port ${port()} 'what is it'; echo "exit=$?"; sleep 30`;
-    expect(tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "20", cmd).exitCode).toBe(0);
+    const cmd = `cd '${home.cwd}' && env -i ${env} '${bin}' chat --agent thinker --port ${port()} 'what is it'`;
     try {
-      await until("the spinner", () => (/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] thinking…/.test(screen()) ? true : undefined));
-      release();
-      await until("the command to finish", () => (screen().includes("exit=") ? true : undefined));
-      const final = screen();
-      expect(final).toContain("exit=0");
-      expect(final.split("\n")[0]).toBe("The answer is 42.");
-      expect(final).not.toContain("thinking…");
-      expect(final).not.toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/);
+      using term = openTerminal("bin-chat", cmd);
+      await expectSpinnerUntilAnswer(term, release, "The answer is 42.");
     } finally {
       release();
-      tmux("kill-session", "-t", session);
     }
   });
 
