@@ -14,7 +14,7 @@ import {
   BUILTIN_CHANNEL_OPTIONAL_ROLES,
   BUILTIN_CHANNEL_ROLES,
 } from "../../src/channels/index.ts";
-import { paths, setAt } from "../helpers/payloads.ts";
+import { paths, setAt, whatsappNotification } from "../helpers/payloads.ts";
 import { grant, pluginPath, readWasm, startTestHost, type TestHost } from "../helpers/plugins.ts";
 
 type Body = Record<string, unknown>;
@@ -137,52 +137,19 @@ const CONTRACTS: Record<string, Contract> = {
   whatsapp: {
     verify: "meta-hmac-sha256",
     mustAnswer: false,
-    message: (text, id) => ({
-      object: "whatsapp_business_account",
-      entry: [
-        {
-          id: "1",
-          changes: [
-            {
-              field: "messages",
-              value: {
-                messaging_product: "whatsapp",
-                metadata: { display_phone_number: "15550001111", phone_number_id: "106540352242922" },
-                contacts: [{ wa_id: "16505551234", profile: { name: "Ada" } }],
-                messages: [
-                  {
-                    from: "16505551234",
-                    id: `wamid.${id}`,
-                    timestamp: "1669233778",
-                    type: "text",
-                    text: { body: text },
-                  },
-                ],
-              },
-            },
-          ],
-        },
-      ],
-    }),
+    message: (text, id) =>
+      whatsappNotification({
+        metadata: { display_phone_number: "15550001111", phone_number_id: "106540352242922" },
+        contacts: [{ wa_id: "16505551234", profile: { name: "Ada" } }],
+        messages: [
+          { from: "16505551234", id: `wamid.${id}`, timestamp: "1669233778", type: "text", text: { body: text } },
+        ],
+      }),
     to: { account: "106540352242922", peer: "16505551234" },
-    notAMessage: {
-      object: "whatsapp_business_account",
-      entry: [
-        {
-          id: "1",
-          changes: [
-            {
-              field: "messages",
-              value: {
-                messaging_product: "whatsapp",
-                metadata: { phone_number_id: "106540352242922" },
-                statuses: [{ id: "wamid.X", status: "delivered", timestamp: "1", recipient_id: "16505551234" }],
-              },
-            },
-          ],
-        },
-      ],
-    },
+    notAMessage: whatsappNotification({
+      metadata: { phone_number_id: "106540352242922" },
+      statuses: [{ id: "wamid.X", status: "delivered", timestamp: "1", recipient_id: "16505551234" }],
+    }),
     handshake: null,
     ack: null,
     textOf: (b) => b.text.body,

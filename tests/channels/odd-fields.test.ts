@@ -9,6 +9,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { whatsappNotification } from "../helpers/payloads.ts";
 import {
   SLACK_SIGNING_SECRET as SLACK_SIGNING,
   slackHeaders,
@@ -78,24 +79,12 @@ async function settle(): Promise<void> {
 }
 
 const whatsapp = (id: string, text: string) =>
-  JSON.stringify({
-    object: "whatsapp_business_account",
-    entry: [
-      {
-        id: "1",
-        changes: [
-          {
-            field: "messages",
-            value: {
-              messaging_product: "whatsapp",
-              metadata: { phone_number_id: "106540352242922" },
-              messages: [{ from: "16505551234", id, timestamp: "1669233778", type: "text", text: { body: text } }],
-            },
-          },
-        ],
-      },
-    ],
-  });
+  JSON.stringify(
+    whatsappNotification({
+      metadata: { phone_number_id: "106540352242922" },
+      messages: [{ from: "16505551234", id, timestamp: "1669233778", type: "text", text: { body: text } }],
+    }),
+  );
 const postWhatsapp = (body: string) =>
   fetch(`${gw.url}/webhook/whatsapp`, {
     method: "POST",

@@ -11,7 +11,7 @@ import fc from "fast-check";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
-import { paths, setAt } from "../helpers/payloads.ts";
+import { paths, setAt, whatsappNotification } from "../helpers/payloads.ts";
 import {
   DISCORD_PUBLIC_KEY as DISCORD_PUB,
   discordHeaders,
@@ -140,27 +140,11 @@ const TEMPLATES: Record<Channel, unknown> = {
     member: { user: { id: "53908232506183680", username: "Mason" } },
     data: { name: "ask", options: [{ name: "q", type: 3, value: "hello" }] },
   },
-  whatsapp: {
-    object: "whatsapp_business_account",
-    entry: [
-      {
-        id: "1",
-        changes: [
-          {
-            field: "messages",
-            value: {
-              messaging_product: "whatsapp",
-              metadata: { phone_number_id: "106540352242922" },
-              contacts: [{ wa_id: "16505551234" }],
-              messages: [
-                { from: "16505551234", id: "wamid.ID", timestamp: "1669233778", type: "text", text: { body: "hello" } },
-              ],
-            },
-          },
-        ],
-      },
-    ],
-  },
+  whatsapp: whatsappNotification({
+    metadata: { phone_number_id: "106540352242922" },
+    contacts: [{ wa_id: "16505551234" }],
+    messages: [{ from: "16505551234", id: "wamid.ID", timestamp: "1669233778", type: "text", text: { body: "hello" } }],
+  }),
   http: { peer: "alice", text: "hello", id: "m1" },
 };
 

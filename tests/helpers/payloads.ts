@@ -26,3 +26,12 @@ export function setAt(v: unknown, path: Path, value: unknown, remove: boolean): 
   } else copy[head!] = setAt(copy[head!], rest, value, remove);
   return copy;
 }
+
+/**
+ * A WhatsApp webhook notification (wire-formats B3) carrying one change whose `value` is the given
+ * fields after `messaging_product` (the messages, statuses, metadata of the test).
+ */
+export const whatsappNotification = (value: Record<string, unknown>) => ({
+  object: "whatsapp_business_account",
+  entry: [{ id: "1", changes: [{ field: "messages", value: { messaging_product: "whatsapp", ...value } }] }],
+});
