@@ -171,6 +171,18 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 
 const posted = () => calls.filter((c) => c.path === `/api/v10/channels/${DM}/messages`);
 
+/** Waits for the owner's DM and presses its Allow or Deny button as the owner: the approval's id and the answer. */
+async function ownerPresses(
+  t: { post: (body: string, headers: Record<string, string>) => Promise<Response> },
+  which: "allow" | "deny",
+): Promise<{ id: string; pressed: Response }> {
+  const ask = await until("the owner's DM", () => posted().find((c) => c.body.components));
+  const data = ask.body.components[0].components[which === "allow" ? 0 : 1].custom_id as string;
+  expect(data).toStartWith(`approval:${which}:`);
+  const body = press(OWNER, data, ask.body.content);
+  return { id: data.slice(`approval:${which}:`.length), pressed: await t.post(body, signedHeaders(body)) };
+}
+
 describe("Discord owner approvals", () => {
   test("the owner gets a DM with buttons; forged and stranger presses decide nothing; the owner's press allows", async () => {
     calls.length = 0;
@@ -251,12 +263,8 @@ describe("Discord owner approvals", () => {
       await using t = await discordGateway();
       await using ws = await openSocket(t.gw.wsUrl);
       const turn = ws.call("chat.send", { content: "echo", peer: "discord-slow" }, "t1");
-      const ask = await until("the owner's DM", () => posted().find((c) => c.body.components));
-      const allow = ask.body.components[0].components[0].custom_id as string;
-      const id = allow.slice("approval:allow:".length);
-      const body = press(OWNER, allow, ask.body.content);
       // Answered while Discord still sits on the DM (were the answer to wait for it, this would never return).
-      const pressed = await t.post(body, signedHeaders(body));
+      const { id, pressed } = await ownerPresses(t, "allow");
       expect(pressed.status).toBe(200);
       const update = (await pressed.json()) as Msg;
       expect(update.type).toBe(7);
@@ -288,11 +296,7 @@ describe("Discord owner approvals", () => {
     await using t = await discordGateway();
     await using ws = await openSocket(t.gw.wsUrl);
     const turn = ws.call("chat.send", { content: "echo", peer: "discord-deny" }, "t1");
-    const ask = await until("the owner's DM", () => posted().find((c) => c.body.components));
-    const deny = ask.body.components[0].components[1].custom_id as string;
-    const id = deny.slice("approval:deny:".length);
-    const body = press(OWNER, deny, ask.body.content);
-    const pressed = await t.post(body, signedHeaders(body));
+    const { id, pressed } = await ownerPresses(t, "deny");
     expect(((await pressed.json()) as Msg).data.content).toContain("You pressed Deny.");
     expect(((await turn) as Msg).result.text).toContain("denied");
     expect(await t.gw.store.getApproval(id)).toMatchObject({
