@@ -3,12 +3,13 @@
  * for slack.com, requests signed as Slack signs them (v0). A WebSocket turn's call of an
  * `approval = "always"` tool waits; the channel's owner gets chat.postMessage with Block Kit buttons;
  * an unsigned interactivity request is refused, a stranger's signed press decides nothing, and the
- * owner's press (form-encoded `payload`, block_actions) lets the call run.
+ * owner's press (form-encoded `payload`, block_actions) lets the call run. The press gets its 2xx
+ * while Slack still sits on the decision message (which nothing waits for; its failure is logged).
  */
 import { expect, test } from "bun:test";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
-import { startTestGateway } from "../helpers/gateway.ts";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { SLACK_SIGNING_SECRET, slackHeaders } from "../helpers/signing.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { openSocket } from "../helpers/ws.ts";
@@ -40,16 +41,31 @@ const model: StreamFn = async function* (req) {
   yield { type: "done", stop_reason: last.role === "tool" ? "end_turn" : "tool_use" };
 };
 
-test("slack: the owner gets Block Kit buttons; only the owner's signed press decides", async () => {
+/** Slack's Web API on loopback (every call answered as chat.postMessage) and a gateway with an owner on the slack channel. */
+async function slackOwner(): Promise<
+  {
+    gw: TestGateway;
+    sent: Msg[];
+    /** Set by a test: holds the decision message (`Allowed: …`) until the test answers it, as a slow Slack would. */
+    hold: ((answer: (r: Response) => void, req: Request) => void) | null;
+    post: (body: string, headers: Record<string, string>) => Promise<Response>;
+  } & AsyncDisposable
+> {
   const sent: Msg[] = [];
+  const held: { hold: ((answer: (r: Response) => void, req: Request) => void) | null } = { hold: null };
   const api = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    fetch: async (req) => (
-      sent.push((await req.json()) as Msg), Response.json({ ok: true, channel: "D0OWNERDM", ts: "1.1" })
-    ),
+    async fetch(req) {
+      const body = (await req.json()) as Msg;
+      sent.push(body);
+      const hold = held.hold;
+      if (hold && /^(Allowed|Denied): /.test(String(body.text)))
+        return new Promise<Response>((answer) => hold(answer, req));
+      return Response.json({ ok: true, channel: "D0OWNERDM", ts: "1.1" });
+    },
   });
-  using home = tempDir();
+  const home = tempDir();
   writeCredential(home.path, "slack_signing_secret", SIGNING);
   writeCredential(home.path, "slack_bot_token", "xoxb-approvals-1");
   home.file(
@@ -58,43 +74,96 @@ test("slack: the owner gets Block Kit buttons; only the owner's signed press dec
       `[[plugins]]\nname = "echo"\npath = "builtin:echo"\napproval = "always"\n\n` +
       `[channels.slack]\nsecrets = { signing_secret = "slack_signing_secret", bot_token = "slack_bot_token" }\nowner = "${OWNER}"\n`,
   );
-  try {
-    await using gw = await startTestGateway({ home: home.path, streamFor: () => model });
-    const deadline = Date.now() + 15_000;
-    while (gw.plugins.list().filter((p) => p.state === "loaded").length < 2 && Date.now() < deadline)
-      await Bun.sleep(20);
-    await using ws = await openSocket(gw.wsUrl);
-    const turn = ws.call("chat.send", { content: "echo", peer: "slack-owner" }, "t1");
-    const id = ((await ws.next((r) => (r.value as Msg).params?.event === "approval", 10_000)).value as Msg).params.data
-      .id;
-    for (let i = 0; i < 200 && !sent.some((m) => m.blocks); i++) await Bun.sleep(20);
-    const ask = sent.find((m) => m.blocks)!;
-    expect(ask.channel).toBe(OWNER);
-    expect(ask.text).toContain("Approval needed: agent main wants to call echo (always)");
-    const buttons = ask.blocks[1].elements;
-    expect(buttons.map((b: Msg) => [b.text.text, b.value])).toEqual([
-      ["Allow", `approval:allow:${id}`],
-      ["Deny", `approval:deny:${id}`],
-    ]);
-    const post = (body: string, headers: Record<string, string>) =>
-      fetch(`${gw.url}/webhook/slack`, { method: "POST", headers, body });
-    // Unsigned: refused at the door. Signed but pressed by someone else: nothing decided.
-    expect(
-      (await post(press(OWNER, buttons[0].value), { "content-type": "application/x-www-form-urlencoded" })).status,
-    ).toBe(401);
-    expect(
-      (await post(press("U0STRANGER", buttons[0].value), sign(press("U0STRANGER", buttons[0].value)))).status,
-    ).toBe(200);
-    expect((await gw.store.getApproval(id))?.state).toBe("pending");
-    // The owner's press runs it.
-    const body = press(OWNER, buttons[0].value);
-    expect((await post(body, sign(body))).status).toBe(200);
-    expect(((await turn) as Msg).result.text).toBe("echo said: ünïcode and spaces");
-    expect(await gw.store.getApproval(id)).toMatchObject({
-      state: "allowed",
-      decided_by: `owner:slack:A0PNCHHK2:${OWNER}`,
-    });
-  } finally {
-    await api.stop(true);
-  }
+  const gw = await startTestGateway({ home: home.path, streamFor: () => model });
+  const deadline = Date.now() + 15_000;
+  while (gw.plugins.list().filter((p) => p.state === "loaded").length < 2 && Date.now() < deadline) await Bun.sleep(20);
+  return {
+    gw,
+    sent,
+    get hold() {
+      return held.hold;
+    },
+    set hold(f) {
+      held.hold = f;
+    },
+    post: (body: string, headers: Record<string, string>) =>
+      fetch(`${gw.url}/webhook/slack`, { method: "POST", headers, body }),
+    async [Symbol.asyncDispose]() {
+      await gw[Symbol.asyncDispose]();
+      await api.stop(true);
+      home[Symbol.dispose]();
+    },
+  };
+}
+
+/** The approval request's message to the owner, once it is sent. */
+async function asked(sent: Msg[]): Promise<Msg> {
+  for (let i = 0; i < 500 && !sent.some((m) => m.blocks); i++) await Bun.sleep(20);
+  const ask = sent.find((m) => m.blocks);
+  if (!ask) throw new Error("timed out waiting for the owner's message");
+  return ask;
+}
+
+test("slack: the owner gets Block Kit buttons; only the owner's signed press decides", async () => {
+  await using t = await slackOwner();
+  const { gw, sent, post } = t;
+  await using ws = await openSocket(gw.wsUrl);
+  const turn = ws.call("chat.send", { content: "echo", peer: "slack-owner" }, "t1");
+  const id = ((await ws.next((r) => (r.value as Msg).params?.event === "approval", 10_000)).value as Msg).params.data
+    .id;
+  const ask = await asked(sent);
+  expect(ask.channel).toBe(OWNER);
+  expect(ask.text).toContain("Approval needed: agent main wants to call echo (always)");
+  const buttons = ask.blocks[1].elements;
+  expect(buttons.map((b: Msg) => [b.text.text, b.value])).toEqual([
+    ["Allow", `approval:allow:${id}`],
+    ["Deny", `approval:deny:${id}`],
+  ]);
+  // Unsigned: refused at the door. Signed but pressed by someone else: nothing decided.
+  expect(
+    (await post(press(OWNER, buttons[0].value), { "content-type": "application/x-www-form-urlencoded" })).status,
+  ).toBe(401);
+  expect((await post(press("U0STRANGER", buttons[0].value), sign(press("U0STRANGER", buttons[0].value)))).status).toBe(
+    200,
+  );
+  expect((await gw.store.getApproval(id))?.state).toBe("pending");
+  // The owner's press runs it.
+  const body = press(OWNER, buttons[0].value);
+  expect((await post(body, sign(body))).status).toBe(200);
+  expect(((await turn) as Msg).result.text).toBe("echo said: ünïcode and spaces");
+  expect(await gw.store.getApproval(id)).toMatchObject({
+    state: "allowed",
+    decided_by: `owner:slack:A0PNCHHK2:${OWNER}`,
+  });
+});
+
+test("slack: a hanging chat.postMessage of the decision does not hold up the press's 2xx; its failure is logged", async () => {
+  await using t = await slackOwner();
+  let held: (answer: (r: Response) => void) => void = () => {};
+  const decisionArrived = new Promise<(r: Response) => void>((resolve) => (held = resolve));
+  let gaveUp = false;
+  t.hold = (answer, req) => {
+    req.signal.addEventListener("abort", () => (gaveUp = true));
+    held(answer);
+  };
+  await using ws = await openSocket(t.gw.wsUrl);
+  const turn = ws.call("chat.send", { content: "echo", peer: "slack-slow" }, "t1");
+  const allow = (await asked(t.sent)).blocks[1].elements[0].value as string;
+  const id = allow.slice("approval:allow:".length);
+  // Slack wants the 2xx within 3 s: it comes while the decision message is still held.
+  const body = press(OWNER, allow);
+  expect((await t.post(body, sign(body))).status).toBe(200);
+  expect(((await turn) as Msg).result.text).toBe("echo said: ünïcode and spaces");
+  const answer = await decisionArrived;
+  expect(gaveUp).toBe(false);
+  expect(t.sent.some((m) => m.text === `Allowed: echo (${id}).`)).toBe(true);
+  answer(Response.json({ ok: false, error: "channel_not_found" }));
+  for (let i = 0; i < 500 && !t.gw.logs.some((l) => l.includes("approval decision not delivered")); i++)
+    await Bun.sleep(20);
+  expect(
+    t.gw.logs.some(
+      (l) =>
+        l.includes("approval decision not delivered to the owner") && l.includes(id) && l.includes("channel_not_found"),
+    ),
+  ).toBe(true);
 });
