@@ -3,7 +3,8 @@
  * stand-in for api.telegram.org, real signed webhooks. A message from someone who is not the owner
  * taints the turn, so the agent's egress tool (builtin http-get, approval = "untrusted") waits; the
  * owner is sent an inline keyboard; a forged (unsigned) callback is refused at the door, a stranger's
- * signed press decides nothing, and the owner's press lets the call run. The owner's own messages do
+ * signed press decides nothing, and the owner's press lets the call run (answered at once, while the
+ * decision message to the owner may still hang; its loss is logged). The owner's own messages do
  * not taint.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
@@ -21,13 +22,20 @@ let api: ReturnType<typeof Bun.serve>;
 let web: ReturnType<typeof Bun.serve>;
 const sent: Msg[] = [];
 const hits: string[] = [];
+/** Set by a test: the decision message (`Allowed: …` / `Denied: …`) is held until the test answers it, as a slow Telegram would. */
+let holdDecision: ((answer: (r: Response) => void, req: Request) => void) | null = null;
 beforeAll(() => {
   api = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
-    fetch: async (req) => (
-      sent.push((await req.json()) as Msg), Response.json({ ok: true, result: { message_id: sent.length } })
-    ),
+    async fetch(req) {
+      const body = (await req.json()) as Msg;
+      sent.push(body);
+      const hold = holdDecision;
+      if (hold && /^(Allowed|Denied): /.test(String(body.text)))
+        return new Promise<Response>((answer) => hold(answer, req));
+      return Response.json({ ok: true, result: { message_id: sent.length } });
+    },
   });
   web = Bun.serve({
     hostname: "127.0.0.1",
@@ -162,7 +170,9 @@ describe("Telegram owner approvals", () => {
       sent.find((m) => m.chat_id === STRANGER && String(m.text).startsWith("fetched: HTTP 200")),
     );
     expect(hits).toContain("/from-stranger");
-    expect(sent.some((m) => m.chat_id === OWNER && m.text === `Allowed: http_get (${id}).`)).toBe(true);
+    await until("the owner's confirmation", () =>
+      sent.find((m) => m.chat_id === OWNER && m.text === `Allowed: http_get (${id}).`),
+    );
     const history = await t.gw.store.history("main:telegram:bot:777000111", { limit: 10 });
     expect(history.find((m) => m.role === "tool")?.meta?.approvals).toEqual([
       {
@@ -180,6 +190,50 @@ describe("Telegram owner approvals", () => {
     await until("the owner's notice", () =>
       sent.find((m) => m.chat_id === OWNER && String(m.text).includes("is not waiting any more: it was allowed")),
     );
+  });
+
+  test("a hanging sendMessage of the decision does not hold up the press's answer; its failure is logged", async () => {
+    let held: (answer: (r: Response) => void) => void = () => {};
+    const decisionArrived = new Promise<(r: Response) => void>((resolve) => (held = resolve));
+    let gaveUp = false;
+    holdDecision = (answer, req) => {
+      req.signal.addEventListener("abort", () => (gaveUp = true));
+      held(answer);
+    };
+    try {
+      await using t = await telegramGateway();
+      sent.length = 0;
+      await t.post(textUpdate(3001, STRANGER, "/slow-telegram"));
+      const ask = await until("the owner's request", () => sent.find((m) => m.chat_id === OWNER && m.reply_markup));
+      const allow = ask.reply_markup.inline_keyboard[0][0].callback_data as string;
+      // Answered (answerCallbackQuery) while Telegram still sits on the decision message.
+      const pressed = await t.post(pressUpdate(3002, OWNER, allow));
+      expect(pressed.status).toBe(200);
+      expect(await pressed.json()).toEqual({ method: "answerCallbackQuery", callback_query_id: "cb3002" });
+      const answer = await decisionArrived;
+      expect(gaveUp).toBe(false);
+      const id = allow.slice("approval:allow:".length);
+      expect(sent.some((m) => m.chat_id === OWNER && m.text === `Allowed: http_get (${id}).`)).toBe(true);
+      answer(
+        Response.json(
+          { ok: false, error_code: 403, description: "Forbidden: bot was blocked by the user" },
+          { status: 403 },
+        ),
+      );
+      await until("the warning", () =>
+        t.gw.logs.find(
+          (l) =>
+            l.includes("approval decision not delivered to the owner") &&
+            l.includes(id) &&
+            l.includes("bot was blocked by the user"),
+        ),
+      );
+      await until("the stranger's answer", () =>
+        sent.find((m) => m.chat_id === STRANGER && String(m.text).startsWith("fetched: HTTP 200")),
+      );
+    } finally {
+      holdDecision = null;
+    }
   });
 
   test("the owner's press on Deny refuses the call; the owner's own message does not taint its turn", async () => {
