@@ -15,6 +15,7 @@ import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { type HeldRequest, heldRequest } from "../helpers/held.ts";
 import { DISCORD_KEY as KEY, DISCORD_PUBLIC_KEY as PUBLIC_KEY, discordHeaders } from "../helpers/signing.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { openSocket } from "../helpers/ws.ts";
@@ -66,7 +67,7 @@ function press(user: string, customId: string, content: string, inGuild = false)
 const calls: { method: string; path: string; auth: string | null; body: Msg }[] = [];
 let closedDms = false;
 /** Set by a test: the decision DM (`Allowed: …` / `Denied: …`) is held until the test answers it, as a slow Discord would. */
-let holdDecision: ((answer: (r: Response) => void, req: Request) => void) | null = null;
+let holdDecision: HeldRequest | null = null;
 let api: ReturnType<typeof Bun.serve>;
 beforeAll(() => {
   api = Bun.serve({
@@ -105,9 +106,7 @@ beforeAll(() => {
         if (channel !== DM) return Response.json({ message: "Unknown Channel", code: 10003 }, { status: 404 });
         if (closedDms)
           return Response.json({ message: "Cannot send messages to this user", code: 50007 }, { status: 403 });
-        const hold = holdDecision;
-        if (hold && /^(Allowed|Denied): /.test(String(body.content)))
-          return new Promise<Response>((answer) => hold(answer, req));
+        if (holdDecision && /^(Allowed|Denied): /.test(String(body.content))) return holdDecision.hold(req);
         return Response.json({
           id: `11890000000000000${calls.length}`,
           channel_id: DM,
@@ -252,13 +251,8 @@ describe("Discord owner approvals", () => {
     calls.length = 0;
     closedDms = false;
     // The fake keeps the decision DM open until this test has seen the interaction answered.
-    let heldDm: (answer: (r: Response) => void) => void = () => {};
-    const dmArrived = new Promise<(r: Response) => void>((resolve) => (heldDm = resolve));
-    let gaveUp = false;
-    holdDecision = (answer, req) => {
-      req.signal.addEventListener("abort", () => (gaveUp = true));
-      heldDm(answer);
-    };
+    const held = heldRequest();
+    holdDecision = held;
     try {
       await using t = await discordGateway();
       await using ws = await openSocket(t.gw.wsUrl);
@@ -272,9 +266,9 @@ describe("Discord owner approvals", () => {
       expect(((await turn) as Msg).result.text).toBe("echo said: @everyone ünïcode");
       expect((await t.gw.store.getApproval(id))?.state).toBe("allowed");
       // The DM was asked for; Discord finally refuses it: logged, with Discord's reason.
-      const answer = await dmArrived;
+      const answer = await held.arrived;
       // Still held: the gateway did not give up on the DM to get the press answered.
-      expect(gaveUp).toBe(false);
+      expect(held.abandoned).toBe(false);
       expect(posted().some((c) => c.body.content === `Allowed: echo (${id}).`)).toBe(true);
       answer(Response.json({ message: "Cannot send messages to this user", code: 50007 }, { status: 403 }));
       await until("the warning", () =>

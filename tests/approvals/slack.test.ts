@@ -10,6 +10,7 @@ import { expect, test } from "bun:test";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { type HeldRequest, heldRequest } from "../helpers/held.ts";
 import { SLACK_SIGNING_SECRET, slackHeaders } from "../helpers/signing.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { openSocket } from "../helpers/ws.ts";
@@ -47,21 +48,19 @@ async function slackOwner(): Promise<
     gw: TestGateway;
     sent: Msg[];
     /** Set by a test: holds the decision message (`Allowed: …`) until the test answers it, as a slow Slack would. */
-    hold: ((answer: (r: Response) => void, req: Request) => void) | null;
+    hold: HeldRequest | null;
     post: (body: string, headers: Record<string, string>) => Promise<Response>;
   } & AsyncDisposable
 > {
   const sent: Msg[] = [];
-  const held: { hold: ((answer: (r: Response) => void, req: Request) => void) | null } = { hold: null };
+  const decision: { hold: HeldRequest | null } = { hold: null };
   const api = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
       const body = (await req.json()) as Msg;
       sent.push(body);
-      const hold = held.hold;
-      if (hold && /^(Allowed|Denied): /.test(String(body.text)))
-        return new Promise<Response>((answer) => hold(answer, req));
+      if (decision.hold && /^(Allowed|Denied): /.test(String(body.text))) return decision.hold.hold(req);
       return Response.json({ ok: true, channel: "D0OWNERDM", ts: "1.1" });
     },
   });
@@ -81,10 +80,10 @@ async function slackOwner(): Promise<
     gw,
     sent,
     get hold() {
-      return held.hold;
+      return decision.hold;
     },
     set hold(f) {
-      held.hold = f;
+      decision.hold = f;
     },
     post: (body: string, headers: Record<string, string>) =>
       fetch(`${gw.url}/webhook/slack`, { method: "POST", headers, body }),
@@ -139,13 +138,8 @@ test("slack: the owner gets Block Kit buttons; only the owner's signed press dec
 
 test("slack: a hanging chat.postMessage of the decision does not hold up the press's 2xx; its failure is logged", async () => {
   await using t = await slackOwner();
-  let held: (answer: (r: Response) => void) => void = () => {};
-  const decisionArrived = new Promise<(r: Response) => void>((resolve) => (held = resolve));
-  let gaveUp = false;
-  t.hold = (answer, req) => {
-    req.signal.addEventListener("abort", () => (gaveUp = true));
-    held(answer);
-  };
+  const held = heldRequest();
+  t.hold = held;
   await using ws = await openSocket(t.gw.wsUrl);
   const turn = ws.call("chat.send", { content: "echo", peer: "slack-slow" }, "t1");
   const allow = (await asked(t.sent)).blocks[1].elements[0].value as string;
@@ -154,8 +148,8 @@ test("slack: a hanging chat.postMessage of the decision does not hold up the pre
   const body = press(OWNER, allow);
   expect((await t.post(body, sign(body))).status).toBe(200);
   expect(((await turn) as Msg).result.text).toBe("echo said: ünïcode and spaces");
-  const answer = await decisionArrived;
-  expect(gaveUp).toBe(false);
+  const answer = await held.arrived;
+  expect(held.abandoned).toBe(false);
   expect(t.sent.some((m) => m.text === `Allowed: echo (${id}).`)).toBe(true);
   answer(Response.json({ ok: false, error: "channel_not_found" }));
   for (let i = 0; i < 500 && !t.gw.logs.some((l) => l.includes("approval decision not delivered")); i++)

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { writeCredential } from "../../src/config/index.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { type HeldRequest, heldRequest } from "../helpers/held.ts";
 import { tempDir } from "../helpers/temp.ts";
 
 type Msg = Record<string, any>;
@@ -23,7 +24,7 @@ let web: ReturnType<typeof Bun.serve>;
 const sent: Msg[] = [];
 const hits: string[] = [];
 /** Set by a test: the decision message (`Allowed: …` / `Denied: …`) is held until the test answers it, as a slow Telegram would. */
-let holdDecision: ((answer: (r: Response) => void, req: Request) => void) | null = null;
+let holdDecision: HeldRequest | null = null;
 beforeAll(() => {
   api = Bun.serve({
     hostname: "127.0.0.1",
@@ -31,9 +32,7 @@ beforeAll(() => {
     async fetch(req) {
       const body = (await req.json()) as Msg;
       sent.push(body);
-      const hold = holdDecision;
-      if (hold && /^(Allowed|Denied): /.test(String(body.text)))
-        return new Promise<Response>((answer) => hold(answer, req));
+      if (holdDecision && /^(Allowed|Denied): /.test(String(body.text))) return holdDecision.hold(req);
       return Response.json({ ok: true, result: { message_id: sent.length } });
     },
   });
@@ -193,13 +192,8 @@ describe("Telegram owner approvals", () => {
   });
 
   test("a hanging sendMessage of the decision does not hold up the press's answer; its failure is logged", async () => {
-    let held: (answer: (r: Response) => void) => void = () => {};
-    const decisionArrived = new Promise<(r: Response) => void>((resolve) => (held = resolve));
-    let gaveUp = false;
-    holdDecision = (answer, req) => {
-      req.signal.addEventListener("abort", () => (gaveUp = true));
-      held(answer);
-    };
+    const held = heldRequest();
+    holdDecision = held;
     try {
       await using t = await telegramGateway();
       sent.length = 0;
@@ -210,8 +204,8 @@ describe("Telegram owner approvals", () => {
       const pressed = await t.post(pressUpdate(3002, OWNER, allow));
       expect(pressed.status).toBe(200);
       expect(await pressed.json()).toEqual({ method: "answerCallbackQuery", callback_query_id: "cb3002" });
-      const answer = await decisionArrived;
-      expect(gaveUp).toBe(false);
+      const answer = await held.arrived;
+      expect(held.abandoned).toBe(false);
       const id = allow.slice("approval:allow:".length);
       expect(sent.some((m) => m.chat_id === OWNER && m.text === `Allowed: http_get (${id}).`)).toBe(true);
       answer(
