@@ -5,11 +5,12 @@
  * in the same run, interleaved; and the time from a gateway's SIGKILL mid-turn to its message being
  * answered by the other gateway (JetStream's ack_wait, shortened here to 2 s, dominates it).
  *
- *   bun bench/cluster.ts [--webhooks 200] [--reps 5]
+ *   bun build.ts --native && bun bench/cluster.ts [--webhooks 200] [--reps 5] [--binary PATH | --source] [--smoke]
  *
  * Needs Debian's nats-server (started here, on a free loopback port, with a temporary store dir).
- * The gateways of the throughput sides run in this process (same cost for both); the killed one is
- * a child process (`bun src/main.ts gateway`).
+ * The gateways of the throughput sides run in this process (same cost for both sides); the killed
+ * one is a child process, the compiled binary (`--source`: `bun src/main.ts`). Every reply must be
+ * the model's answer (its turn ended end_turn); anything else sent to the chat fails the run.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,12 +20,14 @@ import { loadConfig, writeCredential } from "../src/config/index.ts";
 import { createLogger } from "../src/lib/log.ts";
 import {
   benchArgs,
+  fail,
   freePort,
   int,
   interleave,
   ms,
   num,
   onCleanup,
+  pairRatios,
   printHeader,
   ratio,
   ROOT,
@@ -37,13 +40,22 @@ import {
   waitHealthy,
 } from "./_lib.ts";
 
-const args = benchArgs("cluster", { webhooks: { type: "string" } }, 600);
+const args = benchArgs(
+  "cluster",
+  { webhooks: { type: "string" }, binary: { type: "string" }, source: { type: "boolean" } },
+  600,
+);
 const W = num(args.values.webhooks, 200, args.smoke, 12);
 const SECRET = "S3cr3t_token-1";
 const BIN = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].find((p) => existsSync(p));
+const BINARY = args.values.binary ?? join(ROOT, "dist/exoclaw-linux-x64");
+/** The gateway that is SIGKILLed: the compiled binary users run, or `bun src/main.ts` with --source. */
+const CHILD = args.values.source === true ? [process.execPath, join(ROOT, "src/main.ts")] : [BINARY];
 
 await runBench("cluster", async () => {
   if (!BIN) throw new Error("nats-server not found (apt-get install nats-server)");
+  if (args.values.source !== true && !existsSync(BINARY))
+    throw new Error(`no binary at ${BINARY}: run \`bun build.ts --native\` first, pass --binary, or --source`);
   process.env.EXOCLAW_WORK_ACK_WAIT_MS = "2000";
   const natsPort = freePort();
   const natsDir = mkdtempSync(join(tmpdir(), "exoclaw-bench-js-"));
@@ -76,6 +88,12 @@ await runBench("cluster", async () => {
     port: 0,
     async fetch(req) {
       const body = (await req.json()) as { chat_id: number; text: string };
+      // Only the model's answer (its turn ended end_turn) may reach the chat: anything else (an
+      // error or budget notice) fails the run at once, naming it.
+      if (typeof body.text !== "string" || !body.text.startsWith("echo: "))
+        void fail(
+          `bench cluster: a turn did not end with the model's answer; Telegram got ${JSON.stringify(body).slice(0, 200)}`,
+        );
       sent.set(body.text, (sent.get(body.text) ?? 0) + 1);
       onSend?.();
       return Response.json({
@@ -199,7 +217,7 @@ await runBench("cluster", async () => {
   printHeader(
     "cluster",
     args,
-    `${W} Telegram webhooks per sample, 32 in flight, 50 chats; model and platform fakes answer at once`,
+    `${W} Telegram webhooks per sample, 32 in flight, 50 chats; model and platform fakes answer at once; throughput gateways in this process, the SIGKILLed one ${CHILD.join(" ")}`,
   );
   const rates = await interleave(args.reps, {
     jetstream: (rep) =>
@@ -227,10 +245,14 @@ await runBench("cluster", async () => {
   const js = summarize(rates.jetstream);
   const sq = summarize(rates.sqlite);
   table(
-    ["store", "webhooks/s end to end", "vs sqlite"],
+    [`store, median (min–max) of ${args.reps}`, "webhooks/s end to end", "vs sqlite, same run"],
     [
-      ["jetstream, 2 gateways on 1 nats-server", spread(js, int), ratio(js.median / sq.median)],
-      ["sqlite, 1 gateway", spread(sq, int), ratio(1)],
+      [
+        "jetstream, 2 gateways on 1 nats-server",
+        spread(js, int),
+        `per-pair ratio ${spread(summarize(pairRatios(rates.jetstream, rates.sqlite)), ratio)}`,
+      ],
+      ["sqlite, 1 gateway", spread(sq, int), ""],
     ],
   );
 
@@ -241,7 +263,7 @@ await runBench("cluster", async () => {
       const store = `[store]\nkind = "nats"\nnats_url = "${natsUrl}"\nnamespace = "fail${rep}"\n`;
       const ha = home(store);
       const port = freePort();
-      const child = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "gateway", "--port", String(port)], {
+      const child = Bun.spawn([...CHILD, "gateway", "--port", String(port)], {
         env: { ...process.env, EXOCLAW_HOME: ha },
         stdout: "ignore",
         stderr: "ignore",
