@@ -181,8 +181,8 @@ await runBench("soak", async () => {
   table(
     ["goal (issue 15): RSS growth after the warm-up, as a share of the RSS at its end", "verdict"],
     [
-      ["gateway", verdict("gateway")],
-      ["plugin-host children", verdict("children")],
+      ["growth of the gateway", verdict("gateway")],
+      ["growth of the plugin-host children", verdict("children")],
     ],
   );
 });
