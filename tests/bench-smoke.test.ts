@@ -4,7 +4,7 @@
  * shared machine. Also the shared harness: statistics, interleaving order, goal verdicts, the hang
  * guard and usage errors.
  *
- * The gateway, soak, connections, webhooks and cluster benches run the compiled binary: it is built
+ * The gateway, chat, soak, connections, webhooks and cluster benches run the compiled binary: it is built
  * here (build.ts's native target) when dist/ has none or one older than the sources. The OpenClaw
  * comparison runs when .cache/peers holds OpenClaw, and is skipped by name when it does not.
  */
@@ -153,7 +153,7 @@ describe("every bench runs with --smoke", () => {
   );
 
   test("chat: paired turns, tool loop, load windows — every turn end_turn", async () => {
-    const out = await smoke("chat");
+    const out = await smoke("chat", ...(binary ? [] : ["--source"]));
     expect(row(out, "gateway overhead per turn: per-pair difference")[1]).toMatch(/ms \/ .* ms \/ .* ms$/);
     row(out, "one turn with a 3-round tool loop");
     expect(row(out, "turns/s, 5 sockets × 4 in flight, a new session each turn")[2]).toStartWith(
