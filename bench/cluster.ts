@@ -8,16 +8,14 @@
  *   bun build.ts --native && bun bench/cluster.ts [--webhooks 200] [--reps 5] [--binary PATH | --source] [--smoke]
  *
  * Needs Debian's nats-server (started here, on a free loopback port, with a temporary store dir).
- * The gateways of the throughput sides run in this process (same cost for both sides); the killed
- * one is a child process, the compiled binary (`--source`: `bun src/main.ts`). Every reply must be
- * the model's answer (its turn ended end_turn); anything else sent to the chat fails the run.
+ * Every gateway is its own process, the compiled binary users run (`--source`: `bun src/main.ts`);
+ * this process is the client and the fakes. Every reply must be the model's answer (its turn ended
+ * end_turn); anything else sent to the chat fails the run.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startApp } from "../src/app.ts";
-import { loadConfig, writeCredential } from "../src/config/index.ts";
-import { createLogger } from "../src/lib/log.ts";
+import { writeCredential } from "../src/config/index.ts";
 import {
   benchArgs,
   fail,
@@ -49,7 +47,7 @@ const W = num(args.values.webhooks, 200, args.smoke, 12);
 const SECRET = "S3cr3t_token-1";
 const BIN = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].find((p) => existsSync(p));
 const BINARY = args.values.binary ?? join(ROOT, "dist/exoclaw-linux-x64");
-/** The gateway that is SIGKILLed: the compiled binary users run, or `bun src/main.ts` with --source. */
+/** Every gateway: the compiled binary users run, or `bun src/main.ts` with --source. */
 const CHILD = args.values.source === true ? [process.execPath, join(ROOT, "src/main.ts")] : [BINARY];
 
 await runBench("cluster", async () => {
@@ -166,10 +164,18 @@ await runBench("cluster", async () => {
     );
     return h;
   };
-  const log = createLogger({ level: "error" });
+  /** A gateway process on the home `h`: the compiled binary (`--source`: bun src/main.ts). */
   const gateway = async (h: string) => {
-    const env = { EXOCLAW_HOME: h };
-    return startApp({ config: loadConfig(env, { port: 0 }), log, env });
+    const port = freePort();
+    const proc = Bun.spawn([...CHILD, "gateway", "--port", String(port)], {
+      env: { ...process.env, EXOCLAW_HOME: h },
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    const stop = () => stopProcess(proc);
+    onCleanup(stop);
+    await waitHealthy(`http://127.0.0.1:${port}/health`, proc);
+    return { url: `http://127.0.0.1:${port}`, proc, stop };
   };
   let next = 1;
   const update = (n: number, text: string) =>
@@ -217,7 +223,7 @@ await runBench("cluster", async () => {
   printHeader(
     "cluster",
     args,
-    `${W} Telegram webhooks per sample, 32 in flight, 50 chats; model and platform fakes answer at once; throughput gateways in this process, the SIGKILLed one ${CHILD.join(" ")}`,
+    `${W} Telegram webhooks per sample, 32 in flight, 50 chats; model and platform fakes answer at once; every gateway its own process: ${CHILD.join(" ")}`,
   );
   const rates = await interleave(args.reps, {
     jetstream: (rep) =>
@@ -226,7 +232,7 @@ await runBench("cluster", async () => {
         const a = await gateway(home(store));
         const b = await gateway(home(store));
         try {
-          return await burst([a.gateway.url, b.gateway.url], `js${rep}`);
+          return await burst([a.url, b.url], `js${rep}`);
         } finally {
           await a.stop();
           await b.stop();
@@ -236,7 +242,7 @@ await runBench("cluster", async () => {
       step(`sqlite rep ${rep}`, 120_000, async () => {
         const a = await gateway(home(""));
         try {
-          return await burst([a.gateway.url], `sq${rep}`);
+          return await burst([a.url], `sq${rep}`);
         } finally {
           await a.stop();
         }
@@ -261,19 +267,11 @@ await runBench("cluster", async () => {
   for (let rep = 0; rep < args.reps; rep++) {
     await step(`failover rep ${rep}`, 60_000, async () => {
       const store = `[store]\nkind = "nats"\nnats_url = "${natsUrl}"\nnamespace = "fail${rep}"\n`;
-      const ha = home(store);
-      const port = freePort();
-      const child = Bun.spawn([...CHILD, "gateway", "--port", String(port)], {
-        env: { ...process.env, EXOCLAW_HOME: ha },
-        stdout: "ignore",
-        stderr: "ignore",
-      });
-      onCleanup(() => stopProcess(child));
-      await waitHealthy(`http://127.0.0.1:${port}/health`, child);
+      const { url, proc: child } = await gateway(home(store));
       const text = `failover ${rep}`;
       holdText = text;
       const arrived = new Promise<void>((r) => (heldArrived = r));
-      const r = await post(`http://127.0.0.1:${port}`, next++, text);
+      const r = await post(url, next++, text);
       if (!r.ok) throw new Error(`webhook answered ${r.status}`);
       await arrived;
       const b = await gateway(home(store));
