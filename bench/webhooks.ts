@@ -3,7 +3,7 @@
  * `parse_incoming` in the sandbox, store, acknowledgement — for Telegram and Slack, and the latency of
  * the acknowledgement (p50 / p99), while a slow model holds every turn slot: the fake upstream never
  * answers during the run, so every turn slot stays taken and every message beyond them waits in the
- * store. Baseline in the same run: a bare Hono POST handler (parse the JSON body, answer 200) in its
+ * store (the bench fills all 32 default turn slots before it measures). Baseline in the same run: a bare Hono POST handler (parse the JSON body, answer 200) in its
  * own process (bench/_hono-webhook.ts), driven by the same client with the same bodies. The four
  * sides (Telegram, its baseline, Slack, its baseline) run `--reps` windows each, interleaved (the
  * order rotating rep by rep); every answer must be a 200 acknowledging one message, anything else
@@ -54,7 +54,15 @@ const args = benchArgs(
 const { smoke, reps } = args;
 const SECONDS = num(args.values.seconds, 5, smoke, 0.2);
 const CONCURRENCY = num(args.values.concurrency, 32, smoke, 4);
-const CHATS = num(args.values.chats, 1000, smoke, 20);
+const CHATS = num(args.values.chats, 1000, smoke, 40);
+/** The gateway's default max_concurrent_turns: the turn slots the slow model must hold. */
+const SLOTS = 32;
+if (2 * CHATS < SLOTS) {
+  console.error(
+    `bench webhooks: --chats must be at least ${SLOTS / 2} (Telegram and Slack chats together fill the ${SLOTS} turn slots)`,
+  );
+  process.exit(2);
+}
 const BINARY = args.values.binary ?? join(ROOT, "dist/exoclaw-linux-x64");
 const useSource = args.values.source === true;
 
@@ -221,6 +229,13 @@ await runBench("webhooks", async () => {
     await load(() => slack(url), smoke ? 0.2 : 1);
     await load(() => telegram(bare), smoke ? 0.2 : 1);
     await load(() => slack(bare), smoke ? 0.2 : 1);
+  });
+  // Every turn slot must be held before anything is measured (one turn per chat at a time).
+  await step(`fill all ${SLOTS} turn slots`, 60_000, async () => {
+    while (held < SLOTS) {
+      await load(() => telegram(url), 0.1);
+      await load(() => slack(url), 0.1);
+    }
   });
   const heldAtStart = held;
   const w = await step("webhook windows, interleaved", 60_000 + reps * 4 * (SECONDS * 1000 + 15_000), () =>

@@ -238,7 +238,8 @@ describe("every bench runs with --smoke", () => {
       expect(row(out, `${channel} (`)[4]).toMatch(/^per-pair ratio .*; ack p50 over the baseline, per pair: median /);
       row(out, `baseline: bare Hono POST handler, ${channel} body`);
     }
-    expect(out).toMatch(/The model held 32 calls after the warm-up/);
+    // The bench fails unless all 32 turn slots are held before it measures.
+    expect(out).toMatch(/The model held \d+ calls after the warm-up/);
   }, 60_000);
 
   // The OpenClaw comparison needs its npm packages in .cache/peers (installed by the bench's first
