@@ -62,6 +62,10 @@ const TOKEN = "bench-connections-token";
 const LOAD_SOCKETS = smoke ? 4 : 32;
 const DEPTH = 4;
 
+if (CLIENTS > 250) {
+  console.error(`bench connections: at most 250 client processes (127.0.<rep>.2 to .251), got ${CLIENTS}`);
+  process.exit(2);
+}
 if (SOCKETS / CLIENTS > 19_000) {
   console.error(
     `bench connections: ${int(SOCKETS)} sockets over ${CLIENTS} client processes is more than 19,000 each; raise --clients`,
@@ -161,8 +165,10 @@ await runBench("connections", async () => {
     const idleKiB = rssOf(tree(gw.proc.pid));
     const per = Math.ceil(SOCKETS / CLIENTS);
     const t0 = performance.now();
+    // Fresh source addresses each run (127.0.<rep>.2 and up): the last run's closed sockets still
+    // hold their ports in TIME_WAIT for a minute.
     const clients = Array.from({ length: CLIENTS }, (_, i) =>
-      swarm(gw.port, Math.min(per, SOCKETS - i * per), `127.0.0.${2 + i}`),
+      swarm(gw.port, Math.min(per, SOCKETS - i * per), `127.0.${rep % 256}.${2 + i}`),
     );
     const opened = await step(`open, authenticate and ping every socket (rep ${rep + 1})`, 600_000, () =>
       Promise.all(clients.map((c) => c.next())),
