@@ -106,11 +106,18 @@ export interface GatewayProcess {
  */
 export async function startGateway(
   cmd: readonly string[],
-  opts: { config?: string; args?: (port: number) => string[]; env?: Record<string, string> } = {},
+  opts: {
+    config?: string;
+    args?: (port: number) => string[];
+    env?: Record<string, string>;
+    /** Runs on the fresh home before the gateway starts (credentials, files). */
+    prepare?: (home: string) => void;
+  } = {},
 ): Promise<GatewayProcess> {
   const port = freePort();
   const home = mkdtempSync(join(tmpdir(), "exoclaw-bench-"));
   if (opts.config !== undefined) writeFileSync(join(home, "config.toml"), opts.config);
+  opts.prepare?.(home);
   const t0 = performance.now();
   const proc = Bun.spawn([...cmd, ...(opts.args ? opts.args(port) : ["gateway", "--port", String(port)])], {
     cwd: home,

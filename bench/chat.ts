@@ -6,12 +6,15 @@
  * upstream; a load window through the gateway with one of direct calls at the same concurrency.
  * Only `end_turn` counts as a turn: any other ending (error, budget, …) fails the run, naming it.
  *
- *   bun scripts/build-plugins.ts && bun bench/chat.ts [--turns 2000] [--seconds 3] [--reps 5] [--smoke]
+ *   bun build.ts --native && bun bench/chat.ts [--turns 2000] [--seconds 3] [--reps 5]
+ *     [--binary dist/exoclaw-linux-x64 | --source] [--smoke]
  *
- * The gateway runs as its own process (`bun src/main.ts gateway`); this process is the fake
- * upstream and the clients, so all three share the machine's cores. `BENCH_PROF=1` writes a CPU
- * profile of the gateway to /tmp/prof.
+ * The gateway runs as its own process: the compiled binary users run (`--source`: `bun src/main.ts
+ * gateway`); this process is the fake upstream and the clients, so all three share the machine's
+ * cores. `BENCH_PROF=1` runs `bun src/main.ts` with a CPU profile of the gateway written to /tmp/prof.
  */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import {
   type Client,
   directCall,
@@ -34,6 +37,7 @@ import {
   pairRatios,
   printHeader,
   ratio,
+  ROOT,
   runBench,
   spread,
   step,
@@ -44,9 +48,18 @@ import {
 
 const args = benchArgs(
   "chat",
-  { turns: { type: "string" }, seconds: { type: "string" }, sockets: { type: "string" } },
+  {
+    turns: { type: "string" },
+    seconds: { type: "string" },
+    sockets: { type: "string" },
+    binary: { type: "string" },
+    source: { type: "boolean" },
+  },
   900,
 );
+const PROF = process.env.BENCH_PROF ? ["--cpu-prof-md", "--cpu-prof-dir=/tmp/prof"] : [];
+const BINARY = args.values.binary ?? join(ROOT, "dist/exoclaw-linux-x64");
+const useSource = args.values.source === true || PROF.length > 0;
 const { smoke, reps } = args;
 const TURNS = num(args.values.turns, 2000, smoke, 20);
 const SECONDS = num(args.values.seconds, 3, smoke, 0.2);
@@ -55,16 +68,17 @@ const DEPTH = 4;
 const TOOL_TURNS = smoke ? 3 : 50;
 
 await runBench("chat", async () => {
+  if (!useSource && !existsSync(BINARY))
+    throw new Error(`no binary at ${BINARY}: run \`bun build.ts --native\` first, pass --binary, or --source`);
   printHeader(
     "chat",
     args,
-    `${TURNS} paired turns, ${TOOL_TURNS} paired tool-loop turns, ${SECONDS} s load windows over ${SOCKETS} sockets × ${DEPTH} in flight`,
+    `${TURNS} paired turns, ${TOOL_TURNS} paired tool-loop turns, ${SECONDS} s load windows over ${SOCKETS} sockets × ${DEPTH} in flight; gateway ${useSource ? "bun src/main.ts" : BINARY}`,
   );
   const upstream = startUpstream();
   const up = upstream.port!;
-  const prof = process.env.BENCH_PROF ? ["--cpu-prof-md", "--cpu-prof-dir=/tmp/prof"] : [];
   const gw = await step("start the gateway", 30_000, () =>
-    startGateway([FROM_SOURCE[0], ...prof, FROM_SOURCE[1]], {
+    startGateway(useSource ? [FROM_SOURCE[0], ...PROF, FROM_SOURCE[1]] : [BINARY], {
       config: `${gatewayConfig(up)}\n[gateway]\n# 50 sockets × 4 in flight is 200 turns at once: above the default queue (32 running + 128 waiting)\nmax_queued_turns = 1024\n`,
     }),
   );

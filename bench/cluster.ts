@@ -5,26 +5,27 @@
  * in the same run, interleaved; and the time from a gateway's SIGKILL mid-turn to its message being
  * answered by the other gateway (JetStream's ack_wait, shortened here to 2 s, dominates it).
  *
- *   bun bench/cluster.ts [--webhooks 200] [--reps 5]
+ *   bun build.ts --native && bun bench/cluster.ts [--webhooks 200] [--reps 5] [--binary PATH | --source] [--smoke]
  *
  * Needs Debian's nats-server (started here, on a free loopback port, with a temporary store dir).
- * The gateways of the throughput sides run in this process (same cost for both); the killed one is
- * a child process (`bun src/main.ts gateway`).
+ * Every gateway is its own process, the compiled binary users run (`--source`: `bun src/main.ts`);
+ * this process is the client and the fakes. Every reply must be the model's answer (its turn ended
+ * end_turn); anything else sent to the chat fails the run.
  */
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startApp } from "../src/app.ts";
-import { loadConfig, writeCredential } from "../src/config/index.ts";
-import { createLogger } from "../src/lib/log.ts";
+import { writeCredential } from "../src/config/index.ts";
 import {
   benchArgs,
+  fail,
   freePort,
   int,
   interleave,
   ms,
   num,
   onCleanup,
+  pairRatios,
   printHeader,
   ratio,
   ROOT,
@@ -37,13 +38,22 @@ import {
   waitHealthy,
 } from "./_lib.ts";
 
-const args = benchArgs("cluster", { webhooks: { type: "string" } }, 600);
+const args = benchArgs(
+  "cluster",
+  { webhooks: { type: "string" }, binary: { type: "string" }, source: { type: "boolean" } },
+  600,
+);
 const W = num(args.values.webhooks, 200, args.smoke, 12);
 const SECRET = "S3cr3t_token-1";
 const BIN = ["/usr/sbin/nats-server", "/usr/bin/nats-server"].find((p) => existsSync(p));
+const BINARY = args.values.binary ?? join(ROOT, "dist/exoclaw-linux-x64");
+/** Every gateway: the compiled binary users run, or `bun src/main.ts` with --source. */
+const CHILD = args.values.source === true ? [process.execPath, join(ROOT, "src/main.ts")] : [BINARY];
 
 await runBench("cluster", async () => {
   if (!BIN) throw new Error("nats-server not found (apt-get install nats-server)");
+  if (args.values.source !== true && !existsSync(BINARY))
+    throw new Error(`no binary at ${BINARY}: run \`bun build.ts --native\` first, pass --binary, or --source`);
   process.env.EXOCLAW_WORK_ACK_WAIT_MS = "2000";
   const natsPort = freePort();
   const natsDir = mkdtempSync(join(tmpdir(), "exoclaw-bench-js-"));
@@ -76,6 +86,12 @@ await runBench("cluster", async () => {
     port: 0,
     async fetch(req) {
       const body = (await req.json()) as { chat_id: number; text: string };
+      // Only the model's answer (its turn ended end_turn) may reach the chat: anything else (an
+      // error or budget notice) fails the run at once, naming it.
+      if (typeof body.text !== "string" || !body.text.startsWith("echo: "))
+        void fail(
+          `bench cluster: a turn did not end with the model's answer; Telegram got ${JSON.stringify(body).slice(0, 200)}`,
+        );
       sent.set(body.text, (sent.get(body.text) ?? 0) + 1);
       onSend?.();
       return Response.json({
@@ -148,10 +164,18 @@ await runBench("cluster", async () => {
     );
     return h;
   };
-  const log = createLogger({ level: "error" });
+  /** A gateway process on the home `h`: the compiled binary (`--source`: bun src/main.ts). */
   const gateway = async (h: string) => {
-    const env = { EXOCLAW_HOME: h };
-    return startApp({ config: loadConfig(env, { port: 0 }), log, env });
+    const port = freePort();
+    const proc = Bun.spawn([...CHILD, "gateway", "--port", String(port)], {
+      env: { ...process.env, EXOCLAW_HOME: h },
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    const stop = () => stopProcess(proc);
+    onCleanup(stop);
+    await waitHealthy(`http://127.0.0.1:${port}/health`, proc);
+    return { url: `http://127.0.0.1:${port}`, proc, stop };
   };
   let next = 1;
   const update = (n: number, text: string) =>
@@ -199,7 +223,7 @@ await runBench("cluster", async () => {
   printHeader(
     "cluster",
     args,
-    `${W} Telegram webhooks per sample, 32 in flight, 50 chats; model and platform fakes answer at once`,
+    `${W} Telegram webhooks per sample, 32 in flight, 50 chats; model and platform fakes answer at once; every gateway its own process: ${CHILD.join(" ")}`,
   );
   const rates = await interleave(args.reps, {
     jetstream: (rep) =>
@@ -208,7 +232,7 @@ await runBench("cluster", async () => {
         const a = await gateway(home(store));
         const b = await gateway(home(store));
         try {
-          return await burst([a.gateway.url, b.gateway.url], `js${rep}`);
+          return await burst([a.url, b.url], `js${rep}`);
         } finally {
           await a.stop();
           await b.stop();
@@ -218,7 +242,7 @@ await runBench("cluster", async () => {
       step(`sqlite rep ${rep}`, 120_000, async () => {
         const a = await gateway(home(""));
         try {
-          return await burst([a.gateway.url], `sq${rep}`);
+          return await burst([a.url], `sq${rep}`);
         } finally {
           await a.stop();
         }
@@ -227,10 +251,14 @@ await runBench("cluster", async () => {
   const js = summarize(rates.jetstream);
   const sq = summarize(rates.sqlite);
   table(
-    ["store", "webhooks/s end to end", "vs sqlite"],
+    [`store, median (min–max) of ${args.reps}`, "webhooks/s end to end", "vs sqlite, same run"],
     [
-      ["jetstream, 2 gateways on 1 nats-server", spread(js, int), ratio(js.median / sq.median)],
-      ["sqlite, 1 gateway", spread(sq, int), ratio(1)],
+      [
+        "jetstream, 2 gateways on 1 nats-server",
+        spread(js, int),
+        `per-pair ratio ${spread(summarize(pairRatios(rates.jetstream, rates.sqlite)), ratio)}`,
+      ],
+      ["sqlite, 1 gateway", spread(sq, int), ""],
     ],
   );
 
@@ -239,19 +267,11 @@ await runBench("cluster", async () => {
   for (let rep = 0; rep < args.reps; rep++) {
     await step(`failover rep ${rep}`, 60_000, async () => {
       const store = `[store]\nkind = "nats"\nnats_url = "${natsUrl}"\nnamespace = "fail${rep}"\n`;
-      const ha = home(store);
-      const port = freePort();
-      const child = Bun.spawn([process.execPath, join(ROOT, "src/main.ts"), "gateway", "--port", String(port)], {
-        env: { ...process.env, EXOCLAW_HOME: ha },
-        stdout: "ignore",
-        stderr: "ignore",
-      });
-      onCleanup(() => stopProcess(child));
-      await waitHealthy(`http://127.0.0.1:${port}/health`, child);
+      const { url, proc: child } = await gateway(home(store));
       const text = `failover ${rep}`;
       holdText = text;
       const arrived = new Promise<void>((r) => (heldArrived = r));
-      const r = await post(`http://127.0.0.1:${port}`, next++, text);
+      const r = await post(url, next++, text);
       if (!r.ok) throw new Error(`webhook answered ${r.status}`);
       await arrived;
       const b = await gateway(home(store));

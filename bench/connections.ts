@@ -3,8 +3,9 @@
  * - 100,000 concurrent WebSocket sessions on one box: `exoclaw gateway --workers W` (W = as many as
  *   the 20,000-open-files limit per process needs), clients in several processes (bench/_swarm.ts)
  *   from loopback source addresses 127.0.0.2 and up; every socket authenticated (Bearer) and
- *   pinged. Reported: time to establish all, RSS per socket above the idle baseline (all workers
- *   summed; goal ≤ 3 KiB), and ping p50/p99 over a sample while all are open.
+ *   pinged, `--reps` times on a fresh gateway. Reported: time to establish all and RSS per socket
+ *   above the idle baseline (all workers summed; goal ≤ 3 KiB), median and spread over the runs,
+ *   and ping p50/p99 over a sample while all are open (pooled over the runs).
  * - Turns per second with 1 and 2 workers in the same run, interleaved, against the fake upstream,
  *   and the gateway CPU per turn (supervisor + workers + their children). Client, fake upstream and
  *   gateway share this machine's cores: a second worker can only show what the cores left over allow.
@@ -25,6 +26,7 @@ import {
   ms,
   num,
   onCleanup,
+  pairRatios,
   printHeader,
   ratio,
   ROOT,
@@ -60,6 +62,10 @@ const TOKEN = "bench-connections-token";
 const LOAD_SOCKETS = smoke ? 4 : 32;
 const DEPTH = 4;
 
+if (CLIENTS > 250) {
+  console.error(`bench connections: at most 250 client processes (127.0.<rep>.2 to .251), got ${CLIENTS}`);
+  process.exit(2);
+}
 if (SOCKETS / CLIENTS > 19_000) {
   console.error(
     `bench connections: ${int(SOCKETS)} sockets over ${CLIENTS} client processes is more than 19,000 each; raise --clients`,
@@ -147,46 +153,60 @@ await runBench("connections", async () => {
     `${int(SOCKETS)} sockets over ${WORKERS} workers from ${CLIENTS} client processes; turns/s with 1 vs 2 workers over ${LOAD_SOCKETS} sockets × ${DEPTH} in flight, ${SECONDS} s windows`,
   );
 
-  // ---- 1. many sockets ----
-  const gw = await step("start the gateway workers", 60_000, () =>
-    startGateway([BINARY], {
-      args: (port) => ["gateway", "--port", String(port), "--workers", String(WORKERS)],
-      env: { EXOCLAW_TOKEN: TOKEN },
-    }),
-  );
-  await step("wait for every worker", 60_000, () => workersUp(gw.port, WORKERS));
-  const idleKiB = rssOf(tree(gw.proc.pid));
-  const per = Math.ceil(SOCKETS / CLIENTS);
-  const t0 = performance.now();
-  const clients = Array.from({ length: CLIENTS }, (_, i) =>
-    swarm(gw.port, Math.min(per, SOCKETS - i * per), `127.0.0.${2 + i}`),
-  );
-  const opened = await step("open, authenticate and ping every socket", 600_000, () =>
-    Promise.all(clients.map((c) => c.next())),
-  );
-  const establishMs = performance.now() - t0;
-  const open = opened.reduce((n, o) => n + Number(o.open), 0);
-  const failed = opened.reduce((n, o) => n + Number(o.failed), 0);
-  if (failed > 0)
-    throw new Error(`${failed} of ${SOCKETS} sockets failed: ${JSON.stringify(opened.map((o) => o.errors))}`);
-  // Let the workers settle (GC after the burst) before RSS is read.
-  await Bun.sleep(smoke ? 100 : 2000);
-  const openKiB = rssOf(tree(gw.proc.pid));
-  const samples = await step("ping a sample while all are open", 120_000, async () => {
-    for (const c of clients) c.proc.stdin.write(`sample ${Math.ceil(SAMPLE / CLIENTS)}\n`);
-    const got = await Promise.all(clients.map((c) => c.next()));
-    return got.flatMap((g) => g.ms as number[]);
-  });
-  if (samples.some((x) => x < 0)) throw new Error(`${samples.filter((x) => x < 0).length} sampled pings got no pong`);
-  await step("close every socket", 60_000, async () => {
-    for (const c of clients) {
-      c.proc.stdin.write("close\n");
-      c.proc.stdin.end();
-    }
-    await Promise.all(clients.map((c) => c.proc.exited));
-  });
-  await gw.stop();
-  const perSocket = (openKiB - idleKiB) / open;
+  // ---- 1. many sockets, `reps` times (a fresh gateway each time) ----
+  const manySockets = async (rep: number) => {
+    const gw = await step(`start the gateway workers (rep ${rep + 1})`, 60_000, () =>
+      startGateway([BINARY], {
+        args: (port) => ["gateway", "--port", String(port), "--workers", String(WORKERS)],
+        env: { EXOCLAW_TOKEN: TOKEN },
+      }),
+    );
+    await step("wait for every worker", 60_000, () => workersUp(gw.port, WORKERS));
+    const idleKiB = rssOf(tree(gw.proc.pid));
+    const per = Math.ceil(SOCKETS / CLIENTS);
+    const t0 = performance.now();
+    // Fresh source addresses each run (127.0.<rep>.2 and up): the last run's closed sockets still
+    // hold their ports in TIME_WAIT for a minute.
+    const clients = Array.from({ length: CLIENTS }, (_, i) =>
+      swarm(gw.port, Math.min(per, SOCKETS - i * per), `127.0.${rep % 256}.${2 + i}`),
+    );
+    const opened = await step(`open, authenticate and ping every socket (rep ${rep + 1})`, 600_000, () =>
+      Promise.all(clients.map((c) => c.next())),
+    );
+    const establishMs = performance.now() - t0;
+    const open = opened.reduce((n, o) => n + Number(o.open), 0);
+    const failed = opened.reduce((n, o) => n + Number(o.failed), 0);
+    if (failed > 0 || open !== SOCKETS)
+      throw new Error(
+        `${failed} of ${SOCKETS} sockets failed (${open} open): ${JSON.stringify(opened.map((o) => o.errors))}`,
+      );
+    // Let the workers settle (GC after the burst) before RSS is read.
+    await Bun.sleep(smoke ? 100 : 2000);
+    const openKiB = rssOf(tree(gw.proc.pid));
+    const samples = await step("ping a sample while all are open", 120_000, async () => {
+      for (const c of clients) c.proc.stdin.write(`sample ${Math.ceil(SAMPLE / CLIENTS)}\n`);
+      const got = await Promise.all(clients.map((c) => c.next()));
+      return got.flatMap((g) => g.ms as number[]);
+    });
+    if (samples.some((x) => x < 0)) throw new Error(`${samples.filter((x) => x < 0).length} sampled pings got no pong`);
+    await step("close every socket", 60_000, async () => {
+      for (const c of clients) {
+        c.proc.stdin.write("close\n");
+        c.proc.stdin.end();
+      }
+      await Promise.all(clients.map((c) => c.proc.exited));
+    });
+    await gw.stop();
+    return { establishMs, open, idleKiB, openKiB, perSocket: (openKiB - idleKiB) / open, samples };
+  };
+  const many: Awaited<ReturnType<typeof manySockets>>[] = [];
+  for (let rep = 0; rep < reps; rep++) many.push(await manySockets(rep));
+  const open = Math.min(...many.map((m) => m.open));
+  const establish = summarize(many.map((m) => m.establishMs));
+  const perSocket = summarize(many.map((m) => m.perSocket));
+  const idle = summarize(many.map((m) => m.idleKiB));
+  const opened = summarize(many.map((m) => m.openKiB));
+  const samples = many.flatMap((m) => m.samples);
   const ping = summarize(samples);
 
   // ---- 2. turns/s, 1 vs 2 workers ----
@@ -236,30 +256,42 @@ await runBench("connections", async () => {
     ["measure", "value", "reference / goal"],
     [
       [
-        `sockets open at once (${WORKERS} workers, ${CLIENTS} client processes)`,
+        `sockets open at once (${WORKERS} workers, ${CLIENTS} client processes), in each of ${reps} runs`,
         `${int(open)} of ${int(SOCKETS)}, every one authenticated and pinged`,
         "100,000",
       ],
       [
-        "time to establish all (connect, upgrade, Bearer, first ping)",
-        ms(establishMs),
-        `${int(open / (establishMs / 1000))} sockets/s`,
+        `time to establish all (connect, upgrade, Bearer, first ping), median (min–max) of ${reps}`,
+        spread(establish, ms),
+        `${int(SOCKETS / (establish.median / 1000))} sockets/s`,
       ],
       [
-        "RSS per socket above the idle baseline (all workers)",
-        `${f1(perSocket)} KiB (${mib(idleKiB)} idle → ${mib(openKiB)})`,
-        goal(perSocket, "≤", 3, (n) => `${f1(n)} KiB`),
+        `RSS per socket above the idle baseline (all workers), median (min–max) of ${reps}`,
+        `${spread(perSocket, (n) => `${f1(n)} KiB`)} (${mib(idle.median)} idle → ${mib(opened.median)})`,
+        goal(perSocket.median, "≤", 3, (n) => `${f1(n)} KiB`),
       ],
       [
-        `ping round trip while all are open (${samples.length} sampled, one at a time)`,
+        `ping round trip while all are open (${samples.length} sampled over ${reps} runs, one at a time)`,
         `p50 ${ms(ping.median)} · p99 ${ms(ping.p99)}`,
         `max ${ms(ping.max)}`,
       ],
-      ["turns/s, --workers 1", spread(rate(turns.one), f1), `gateway CPU per turn ${spread(cpu(turns.one), ms)}`],
       [
-        "turns/s, --workers 2",
+        `turns/s, --workers 1, median (min–max) of ${reps}`,
+        spread(rate(turns.one), f1),
+        `gateway CPU per turn ${spread(cpu(turns.one), ms)}`,
+      ],
+      [
+        `turns/s, --workers 2, median (min–max) of ${reps}`,
         spread(rate(turns.two), f1),
-        `gateway CPU per turn ${spread(cpu(turns.two), ms)}; per-pair ratio ${ratio(summarize(turns.two.map((x, i) => x.rate / turns.one[i]!.rate)).median)}`,
+        `gateway CPU per turn ${spread(cpu(turns.two), ms)}; per-pair ratio ${spread(
+          summarize(
+            pairRatios(
+              turns.two.map((x) => x.rate),
+              turns.one.map((x) => x.rate),
+            ),
+          ),
+          ratio,
+        )}`,
       ],
     ],
   );

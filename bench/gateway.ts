@@ -352,7 +352,7 @@ await runBench("gateway", async () => {
       [
         `idle RSS, compiled, built-in plugins loaded (echo, notes, http-get, http channel), median (min–max) of ${reps}`,
         spread(idleX, mib),
-        `compiled bare Bun.serve: ${spread(summarize(idle.bare), mib)}`,
+        `compiled bare Bun.serve: ${spread(summarize(idle.bare), mib)}; per-pair difference ${spread(summarize(pairDiffs(idle.exoclaw, idle.bare)), mib)}`,
         goal((idleX.median * 1024) / 1e6, "≤", 60, (n) => `${n.toFixed(1)} MB`),
       ],
       ["plugin-host children alive at idle (one per loaded plugin)", spread(counts, (n) => n.toFixed(0)), "", ""],
@@ -372,7 +372,7 @@ await runBench("gateway", async () => {
       ...sockets.map((s) => [
         `RSS per idle WebSocket at ${int(s.n)} sockets, median (min–max)`,
         spread(summarize(s.exoclaw), kib),
-        `bare: ${spread(summarize(s.bare), kib)}`,
+        `bare: ${spread(summarize(s.bare), kib)}; per-pair difference ${spread(summarize(pairDiffs(s.exoclaw, s.bare)), kib)}`,
         "",
       ]),
       ...pings.map((p) => [

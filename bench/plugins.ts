@@ -23,6 +23,7 @@ import {
   num,
   onCleanup,
   pairDiffs,
+  pairRatios,
   printHeader,
   ratio,
   ROOT,
@@ -96,22 +97,32 @@ await runBench("plugins", async () => {
   const instantiate = () =>
     createPlugin({ wasm: [{ module }] } as never, { useWasi: false, functions: { ...userFns, ...shims } } as never);
 
+  // Every call must answer the echo; an error or anything else fails the run.
+  const viaChild = async (h: ReturnType<typeof newHost>) => {
+    const r = await h.callTool("echo", "echo", input);
+    if (r.is_error || !r.content.includes(input.text))
+      throw new Error(`a call through the child answered ${JSON.stringify(r).slice(0, 200)}`);
+  };
+  const viaInProcess = async (p: Awaited<ReturnType<typeof instantiate>>) => {
+    const out = (await p.call("call", payload))?.text() ?? "";
+    if (!out.includes(input.text)) throw new Error(`an in-process call answered ${JSON.stringify(out.slice(0, 200))}`);
+  };
+
   // 1. Warm call: through the child process vs in-process, paired call by call.
   const host = newHost(1);
   const inproc = await instantiate();
   const warm = await step("paired warm calls", 120_000, async () => {
     await host.load(grant("echo"), wasm);
-    for (let i = 0; i < (smoke ? 10 : 500); i++)
-      await host.callTool("echo", "echo", input), await inproc.call("call", payload);
+    for (let i = 0; i < (smoke ? 10 : 500); i++) await viaChild(host), await viaInProcess(inproc);
     return interleave(CALLS, {
       child: async () => {
         const t0 = performance.now();
-        await host.callTool("echo", "echo", input);
+        await viaChild(host);
         return performance.now() - t0;
       },
       inProcess: async () => {
         const t0 = performance.now();
-        await inproc.call("call", payload);
+        await viaInProcess(inproc);
         return performance.now() - t0;
       },
     });
@@ -145,7 +156,7 @@ await runBench("plugins", async () => {
   // 3. Throughput: 8 callers over 2 plugin processes vs 8 callers on one in-process instance.
   const pool = newHost(2);
   await pool.load(grant("echo"), wasm);
-  await Promise.all([pool.callTool("echo", "echo", input), pool.callTool("echo", "echo", input)]);
+  await Promise.all([viaChild(pool), viaChild(pool)]);
   const windowOf = (call: () => Promise<unknown>) => async () => {
     let calls = 0;
     const end = performance.now() + SECONDS * 1000;
@@ -162,8 +173,8 @@ await runBench("plugins", async () => {
   };
   const rates = await step("throughput windows", 60_000 + reps * SECONDS * 2 * 3000, () =>
     interleave(reps, {
-      pool: windowOf(() => pool.callTool("echo", "echo", input)),
-      inProcess: windowOf(() => inproc.call("call", payload)),
+      pool: windowOf(() => viaChild(pool)),
+      inProcess: windowOf(() => viaInProcess(inproc)),
     }),
   );
   await pool.stop();
@@ -222,7 +233,7 @@ await runBench("plugins", async () => {
       [
         `calls/s, 2 plugin processes, 8 callers, median (min–max) of ${reps}`,
         spread(summarize(rates.pool), int),
-        `in-process, 8 callers: ${spread(summarize(rates.inProcess), int)}`,
+        `in-process, 8 callers: ${spread(summarize(rates.inProcess), int)}; per-pair ratio ${spread(summarize(pairRatios(rates.pool, rates.inProcess)), ratio)}`,
         "",
       ],
       [

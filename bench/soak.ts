@@ -169,4 +169,20 @@ await runBench("soak", async () => {
       ["plugin-host children RSS growth after the warm-up", growth("children")],
     ],
   );
+  // The goal (issue 15): RSS growth after the warm-up ≤ 5% of the RSS at the warm-up's end, computed here.
+  const verdict = (k: "gateway" | "children") => {
+    const grew = last[k] - first[k];
+    const share = (100 * grew) / first[k];
+    const allowed = first[k] * 0.05;
+    return share <= 5
+      ? `${share.toFixed(1)}% ≤ 5% ✓`
+      : `${share.toFixed(1)}% > 5% ✗ over by ${(share - 5).toFixed(1)} points (grew ${mib(grew)}; 5% of ${mib(first[k])} is ${mib(allowed)})`;
+  };
+  table(
+    ["goal (issue 15): RSS growth after the warm-up, as a share of the RSS at its end", "verdict"],
+    [
+      ["growth of the gateway", verdict("gateway")],
+      ["growth of the plugin-host children", verdict("children")],
+    ],
+  );
 });

@@ -7,7 +7,7 @@
  * each); OpenClaw with the plugins it loads by default. Not part of
  * `npm test`: it installs from the npm registry.
  *
- *   bun bench/peers/openclaw.ts [--reps 3] [--turns 20] [--requests 500] [--binary dist/exoclaw-linux-x64]
+ *   bun bench/peers/openclaw.ts [--reps 5] [--turns 20] [--requests 500] [--binary dist/exoclaw-linux-x64] [--smoke]
  *
  * OpenClaw needs Node >= 24.16: the npm package `node` (which carries the Node binary) and
  * `openclaw`, both pinned below, are installed with npm into .cache/peers/ the first time (node
@@ -29,6 +29,7 @@ import {
   ms,
   num,
   onCleanup,
+  pairRatios,
   printHeader,
   ratio,
   ROOT,
@@ -52,10 +53,10 @@ const args = benchArgs(
   { turns: { type: "string" }, requests: { type: "string" }, binary: { type: "string" } },
   3600,
 );
-const reps = args.values.reps === undefined ? (args.smoke ? 1 : 3) : args.reps;
+const { reps } = args;
 const TURNS = num(args.values.turns, 20, args.smoke, 2);
 const REQUESTS = num(args.values.requests, 500, args.smoke, 20);
-const SETTLE_MS = 5000;
+const SETTLE_MS = args.smoke ? 500 : 5000;
 const binary = args.values.binary ?? join(ROOT, "dist/exoclaw-linux-x64");
 
 async function sh(cmd: string[], cwd: string, env: Record<string, string> = {}): Promise<void> {
@@ -180,7 +181,7 @@ async function startExoclaw(upstreamPort: number): Promise<Running> {
   return { pid: g.proc.pid, port: g.port, startMs: g.startMs, stop: g.stop };
 }
 
-/** One non-streamed turn through /v1/chat/completions; throws unless the fake upstream's text came back. */
+/** One non-streamed turn through /v1/chat/completions; throws unless the fake upstream's whole text came back. */
 async function turn(port: number, model: string, auth: boolean): Promise<number> {
   const t0 = performance.now();
   const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
@@ -190,8 +191,14 @@ async function turn(port: number, model: string, auth: boolean): Promise<number>
   });
   const body = await res.text();
   const t = performance.now() - t0;
-  const text = (JSON.parse(body) as { choices?: { message?: { content?: string } }[] }).choices?.[0]?.message?.content;
-  if (res.status !== 200 || text !== "Hello from the bench.")
+  let choice: { message?: { content?: string }; finish_reason?: string } | undefined;
+  try {
+    choice = (JSON.parse(body) as { choices?: (typeof choice)[] }).choices?.[0];
+  } catch {
+    // not JSON: reported below
+  }
+  // Only a whole answer counts: the fake upstream's text, finished with "stop" (OpenAI's end_turn).
+  if (res.status !== 200 || choice?.message?.content !== "Hello from the bench." || choice.finish_reason !== "stop")
     throw new Error(`a turn through ${model} answered ${res.status}: ${body.slice(0, 300)}`);
   return t;
 }
@@ -266,7 +273,7 @@ await runBench("peers/openclaw", async () => {
   await step("install node and openclaw into .cache/peers", 900_000, install);
   printHeader(
     "peers/openclaw",
-    { smoke: args.smoke, reps },
+    args,
     `openclaw@${OPENCLAW} on node@${NODE} vs exoclaw ${existsSync(binary) ? binary : "bun src/main.ts"}; ${TURNS} turns and ${REQUESTS} WebSocket requests per side per rep, idle RSS ${SETTLE_MS / 1000} s after the first health answer`,
   );
   const upstream = startUpstream();
@@ -323,6 +330,10 @@ await runBench("peers/openclaw", async () => {
       ),
     }),
   );
+  /** Per-pair ratios OpenClaw / exoclaw of a per-rep figure, median (min–max). */
+  const pr = (k: (x: Result) => number) => spread(summarize(pairRatios(r.openclaw.map(k), r.exoclaw.map(k))), ratio);
+  const p50 = (xs: number[]) => summarize(xs).median;
+  const p99 = (xs: number[]) => summarize(xs).p99;
   const side = (xs: Result[]) => ({
     start: summarize(xs.map((x) => x.startMs)),
     idle: summarize(xs.map((x) => x.idle.kib)),
@@ -335,37 +346,37 @@ await runBench("peers/openclaw", async () => {
   const o = side(r.openclaw);
   const f = (n: number) => `${n.toFixed(0)} ms`;
   table(
-    ["measure", "exoclaw", "OpenClaw", "OpenClaw / exoclaw"],
+    ["measure", "exoclaw", "OpenClaw", `OpenClaw / exoclaw: per-pair ratio, median (min–max) of ${reps}`],
     [
       [
         `cold start to the first 200 from /health, median (min–max) of ${reps}`,
         spread(e.start, f),
         spread(o.start, f),
-        ratio(o.start.median / e.start.median),
+        pr((x) => x.startMs),
       ],
       [
         `idle RSS of the process tree, ${SETTLE_MS / 1000} s after start, median (min–max)`,
         `${spread(e.idle, mib)} (${e.processes.median} processes)`,
         `${spread(o.idle, mib)} (${o.processes.median} processes)`,
-        ratio(o.idle.median / e.idle.median),
+        pr((x) => x.idle.kib),
       ],
       [
         `WebSocket request round trip (exoclaw ping / OpenClaw last-heartbeat), p50 / p99 of ${e.ws.n}`,
         `${ms(e.ws.median)} / ${ms(e.ws.p99)}`,
         `${ms(o.ws.median)} / ${ms(o.ws.p99)}`,
-        `${ratio(o.ws.median / e.ws.median)} / ${ratio(o.ws.p99 / e.ws.p99)}`,
+        `${pr((x) => p50(x.ws))} / ${pr((x) => p99(x.ws))}`,
       ],
       [
-        "first chat turn after start (POST /v1/chat/completions), median",
-        ms(e.first.median),
-        ms(o.first.median),
-        ratio(o.first.median / e.first.median),
+        "first chat turn after start (POST /v1/chat/completions), median (min–max)",
+        spread(e.first, ms),
+        spread(o.first, ms),
+        pr((x) => x.firstTurn),
       ],
       [
         `chat turn, warm (POST /v1/chat/completions, same fake upstream), p50 / p99 of ${e.turn.n}`,
         `${ms(e.turn.median)} / ${ms(e.turn.p99)}`,
         `${ms(o.turn.median)} / ${ms(o.turn.p99)}`,
-        `${ratio(o.turn.median / e.turn.median)} / ${ratio(o.turn.p99 / e.turn.p99)}`,
+        `${pr((x) => p50(x.turns))} / ${pr((x) => p99(x.turns))}`,
       ],
     ],
   );
