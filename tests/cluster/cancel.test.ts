@@ -7,6 +7,7 @@
  * never run again.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { connect } from "@nats-io/transport-node";
 import { writeCredential } from "../../src/config/index.ts";
 import { anthropicReply, lastUserText } from "../e2e/binary/_replies.ts";
 import { type FakeUpstream, startFakeUpstream } from "../helpers/fake-upstream.ts";
@@ -147,6 +148,16 @@ test("a hostile session id (`>`, `*`, `a.*` against `a.b`) cancels no other sess
       session,
       { cancelled: 0 },
     ]);
+  // A message forged on NATS itself, naming a.b in its body on another session's subject, is not acted
+  // on (a.b is cancelled by the last call below, so it was still running); it is published before the
+  // chat.cancel below on the same server, so it reached the gateways first.
+  const nc = await connect({ servers: js.url });
+  nc.publish(
+    "cxhostile.cancel.main=3Aws=3Alocal=3Ax",
+    JSON.stringify({ session: "main:ws:local:a.b", reply: "cxhostile.cancelled.forged" }),
+  );
+  await nc.flush();
+  await nc.close();
   expect(((await c.wsA.call("chat.cancel", { session: "main:ws:local:a.*" })) as Msg).result).toEqual({ cancelled: 1 });
   expect((await starred.done).result.stop_reason).toBe("cancelled");
   await waitFor(async () => requestFor("hold h2")!.aborted);
