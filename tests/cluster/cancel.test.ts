@@ -215,3 +215,28 @@ test("a channel message's turn cancelled from a gateway is done: stored once as 
   ]);
   expect(hist.find((m) => m.role === "assistant")!.meta?.stop_reason).toBe("cancelled");
 }, 60_000);
+
+test("with `[bus] nats_url` and another store (no work queue), a cancel sent to A still reaches B's turn", async () => {
+  const config = (h: ReturnType<typeof tempDir>) => {
+    writeCredential(h.path, "agent-main", "sk-ant-test");
+    h.file(
+      "config.toml",
+      `[[agents]]\nid = "main"\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\nbase_url = "${upstream.url}"\n\n` +
+        `[bus]\nnats_url = "${js.url}"\n\n[store]\nkind = "memory"\nnamespace = "cxbus"\n`,
+    );
+    return h;
+  };
+  using ha = config(tempDir("exoclaw-cancel-"));
+  using hb = config(tempDir("exoclaw-cancel-"));
+  await using a = await startTestGateway({ home: ha.path });
+  await using b = await startTestGateway({ home: hb.path });
+  await using wsA = await openSocket(a.wsUrl);
+  await using wsB = await openSocket(b.wsUrl);
+  // Both buses are on NATS (they connect in the background).
+  for (const ws of [wsA, wsB])
+    await waitFor(async () => ((await ws.call("status", {})) as Msg).result.bus.mode === "nats");
+  const turn = await holdTurn(wsB, "bus1", "cy");
+  expect(((await wsA.call("chat.cancel", { session: "main:ws:local:cy" })) as Msg).result).toEqual({ cancelled: 1 });
+  expect((await turn.done).result.stop_reason).toBe("cancelled");
+  await waitFor(async () => requestFor("hold bus1")!.aborted);
+}, 60_000);
