@@ -99,7 +99,6 @@ export class SessionCancel {
     const reply = `${this.opts.namespace}.cancelled.${randomUUID().replaceAll("-", "")}`;
     const answers = bus.subscribe(reply);
     const counts = new Map<string, number>();
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const collected = (async () => {
       for await (const m of answers) {
         try {
@@ -112,7 +111,7 @@ export class SessionCancel {
         if (known && [...expected].every((g) => counts.has(g))) break;
       }
     })();
-    timer = setTimeout(() => answers.close(), this.timeoutMs);
+    const timer = setTimeout(() => answers.close(), this.timeoutMs);
     try {
       await bus.publish(this.subject(session), enc({ session, reply } satisfies CancelRequest));
       await collected;
