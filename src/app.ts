@@ -4,6 +4,8 @@
  * policy: routes, timers, reload rules and status belong to the modules; every module reads the one
  * live config (src/config/live.ts), and a reload is every module's `check`, then its `reload`.
  */
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { type AgentConfig, type Config, LiveConfig, readCredential } from "./config/index.ts";
 import { ConfigError } from "./lib/errors.ts";
@@ -27,7 +29,8 @@ import {
 import { type Gateway, type GatewayOptions, startGateway } from "./gateway/server.ts";
 import { PluginHost, pluginHostCommand, PluginRegistry } from "./sandbox/index.ts";
 import { ChannelsModule, checkChannelSecrets } from "./channels/index.ts";
-import { type Bus, createReloadableBus } from "./bus/index.ts";
+import { type Bus, createNatsBus, createReloadableBus } from "./bus/index.ts";
+import { SessionCancel } from "./gateway/cancel.ts";
 import type { InboundAddress } from "./core/index.ts";
 import type { Route } from "./router/index.ts";
 import { createMemoryStore, openNatsStore, openSqliteStore, type PluginStateStore, type Store } from "./store/index.ts";
@@ -193,6 +196,19 @@ export async function startApp(opts: AppOptions): Promise<App> {
     log,
     ...(opts.worker && { shared: opts.worker.shared }),
   });
+  // chat.cancel {session} reaches every gateway: on the store's NATS when the store is shared (the
+  // cluster is the gateways on that store), else on the bus (NATS with `[bus] nats_url`, or in-process).
+  const control: Bus = work
+    ? createNatsBus({ url: config.store.nats_url || config.bus.nats_url, log: log.child({ module: "cancel" }) })
+    : bus;
+  const cancel = new SessionCancel({
+    bus: control,
+    namespace: config.store.namespace,
+    id: work?.id ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`,
+    cancelLocal: (session) => runner.cancelSession(session),
+    ...(work && { peers: () => work.peers(), ownsBus: true }),
+    log: log.child({ module: "cancel" }),
+  });
   const routing = new RoutingModule(
     live,
     () => reload(),
@@ -222,7 +238,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
       mcpModule(mcp),
       approvalsModule(approvals, store),
       routing,
-      chatModule({ live, runner, store, host, route, log }),
+      chatModule({ live, runner, store, host, route, log, cancel }),
       channelsModule(channels),
       ...(work
         ? [
@@ -277,6 +293,7 @@ export async function startApp(opts: AppOptions): Promise<App> {
     });
   } catch (e) {
     await host.stop();
+    await cancel.stop();
     await bus.close();
     await work?.stop();
     await store.close();

@@ -112,6 +112,11 @@ export interface TurnRequest {
 export interface TurnOutcome extends TurnResult {
   session: string;
   agent: string;
+  /**
+   * With stop_reason `cancelled`, what cut it: `request` (the caller's signal, or `cancelSession` —
+   * a `chat.cancel {session}` from any gateway) or `shutdown` (the drain ran out; nothing was stored).
+   */
+  cancelled_by?: "request" | "shutdown";
 }
 
 /** Where a history window may start: the first user message with text (tool results cut off from their call cannot), or -1. */
@@ -139,6 +144,8 @@ export class AgentRunner {
   private readonly slots: TurnQueue;
   private readonly shutdown = new AbortController();
   private statelessSeq = 0;
+  /** The stored turns queued or running, by session key (cancelSession); stateless turns are not here. */
+  private readonly bySession = new Map<string, Set<AbortController>>();
   /**
    * Recent history of active sessions, so a turn does not re-read and re-parse it from the store.
    * The runner is the only writer of a session's messages while the gateway runs (turns of a session
@@ -213,7 +220,16 @@ export class AgentRunner {
     const agent = this.deps.live.current.agents.find((a) => a.id === req.agent);
     if (!agent)
       return Promise.reject(new ExoError("not_found", `no agent ${req.agent}`, { data: { agent: req.agent } }));
-    const signal = AbortSignal.any([opts.signal, this.shutdown.signal]);
+    // A stored turn can also be cancelled by its session (chat.cancel {session}, from any gateway).
+    const own = req.history ? null : new AbortController();
+    const signal = AbortSignal.any([opts.signal, this.shutdown.signal, ...(own ? [own.signal] : [])]);
+    const key = req.address.key;
+    const untrack = () => {
+      const set = own && this.bySession.get(key);
+      if (!set) return;
+      set.delete(own);
+      if (set.size === 0) this.bySession.delete(key);
+    };
     let waiting: Promise<(() => void) | null>;
     try {
       // A turn that brings its own history (stateless OpenAI requests) stores nothing and needs no
@@ -227,20 +243,32 @@ export class AgentRunner {
       this.deps.metrics?.inc("exoclaw_turns_busy_total");
       return Promise.reject(e);
     }
-    const turn = waiting.then(async (release) => {
-      if (!release) return this.unstarted(agent, req, opts);
-      let lease: Lease | null = null;
-      try {
-        if (this.deps.shared && !req.history) {
-          lease = await this.lease(req.address.key, this.deps.shared, signal);
-          if (!lease) return this.unstarted(agent, req, opts);
+    if (own) {
+      const set = this.bySession.get(key) ?? new Set<AbortController>();
+      set.add(own);
+      this.bySession.set(key, set);
+    }
+    const turn = waiting
+      .then(async (release) => {
+        if (!release) return this.unstarted(agent, req, opts);
+        let lease: Lease | null = null;
+        try {
+          if (this.deps.shared && !req.history) {
+            lease = await this.lease(req.address.key, this.deps.shared, signal);
+            if (!lease) return this.unstarted(agent, req, opts);
+          }
+          return await this.turn(agent, req, { signal, emit: opts.emit }, lease);
+        } finally {
+          lease?.release();
+          release();
         }
-        return await this.turn(agent, req, { signal, emit: opts.emit }, lease);
-      } finally {
-        lease?.release();
-        release();
-      }
-    });
+      })
+      .then((out) =>
+        out.stop_reason === "cancelled"
+          ? { ...out, cancelled_by: this.shutdown.signal.aborted ? ("shutdown" as const) : ("request" as const) }
+          : out,
+      )
+      .finally(untrack);
     this.inFlight.add(turn);
     void turn.finally(() => this.inFlight.delete(turn)).catch(() => {});
     return turn;
@@ -409,6 +437,22 @@ export class AgentRunner {
       this.deps.log.warn("turn failed", { session: req.address.key, agent: agent.id, error: result.error.message });
     }
     return { ...result, session: req.address.key, agent: agent.id };
+  }
+
+  /**
+   * Cancels this process's stored turns of `session`, running or queued (queued ones leave without
+   * running); returns how many. Stateless turns (no session header on /v1) have no session to name.
+   */
+  cancelSession(session: string): number {
+    const set = this.bySession.get(session);
+    if (!set) return 0;
+    let n = 0;
+    for (const c of set) {
+      if (c.signal.aborted) continue;
+      c.abort();
+      n++;
+    }
+    return n;
   }
 
   /** Cancels every turn running or queued (shutdown after the drain time): queued ones leave without running. */

@@ -165,6 +165,8 @@ export interface PipelineDeps {
 export type DeliveryOutcome =
   | { state: "sent" }
   | { state: "refused" }
+  /** Its turn was cancelled (chat.cancel): done, nothing sent. */
+  | { state: "cancelled" }
   | { state: "busy" }
   | { state: "pending"; error: string; next_at: number }
   | { state: "dead"; error: string };
@@ -776,9 +778,15 @@ export class ChannelPipeline {
           }
           if (prior.fresh) this.announce(channel, m);
           const out = await this.turn(channel, m);
-          // A cancelled turn (shutdown) has no answer to send: the message stays as it was — not a failed
+          // A turn cut by shutdown has no answer to send: the message stays as it was — not a failed
           // attempt — so the next start runs it before its session's later messages.
-          if (out.stop_reason === "cancelled") return { state: "busy" };
+          if (out.stop_reason === "cancelled" && out.cancelled_by === "shutdown") return { state: "busy" };
+          // Cancelled on purpose (chat.cancel {session}, on any gateway): the message is done, nothing is
+          // sent, and it is never run again; the history keeps what the turn said, marked `cancelled`.
+          if (out.stop_reason === "cancelled") {
+            await store.completeInbound(id);
+            return { state: "cancelled" };
+          }
           // A failed turn stored no answer: it runs again.
           if (out.stop_reason === "error") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
           // Saved by the runner with the turn's history, in one transaction, before the send: from here

@@ -66,6 +66,8 @@ function describeRetry(r: RetryResult): string {
       return `${r.id}: its sender may no longer talk on this channel (pairing, allowlist): done, nothing sent`;
     case "busy":
       return `${r.id} is being delivered right now`;
+    case "cancelled":
+      return `${r.id}: its turn was cancelled (chat.cancel): done, nothing sent`;
     case "queued":
       return `re-queued ${r.id}: no gateway is running; it is delivered when \`exoclaw gateway\` starts`;
     case "pending":

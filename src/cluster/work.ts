@@ -368,6 +368,20 @@ export class ClusterWork {
     return out;
   }
 
+  /** The gateways whose heartbeat is fresh (seen within three intervals), this one included. */
+  async peers(): Promise<string[]> {
+    const now = Date.now();
+    const fresh = 3 * (this.opts.heartbeatMs ?? 2000);
+    const out: string[] = [];
+    for await (const k of await this.gateways.keys()) {
+      const e = await this.gateways.get(k);
+      if (!e || e.operation !== "PUT") continue;
+      const hb = dec<{ id: string; at: number }>(e.value);
+      if (now - hb.at <= fresh) out.push(hb.id);
+    }
+    return out;
+  }
+
   /** The cluster as `status` shows it: gateways seen, NATS servers, the queue and its consumers, dead letters. */
   async status(): Promise<Record<string, unknown>> {
     const now = Date.now();

@@ -2,6 +2,13 @@
  * `chat.send` and `chat.cancel` (SPEC §5). chat.send streams `chat.event` notifications (with a
  * per-request seq) on the calling socket, then answers with the turn's result. A client that
  * disconnects, or a chat.cancel naming the request, aborts the upstream HTTP request.
+ *
+ * Who may cancel what: `{id}` names a chat.send of the calling connection only (request ids are the
+ * client's own numbering). `{session}` cancels every turn of that session, whoever started it (a
+ * WebSocket, /v1/chat/completions, a channel message) and on every gateway of the cluster
+ * (./cancel.ts), for any authenticated connection — the same rule as chat.history and session.reset,
+ * which take any session key: every authenticated connection is the operator (tokens have no scopes
+ * yet), and an unauthenticated one gets -32001 before any method runs.
  */
 import { type InboundAddress, sessionKey } from "../core/index.ts";
 import * as v from "valibot";
@@ -25,13 +32,15 @@ export const ChatSendParams = v.strictObject({
 export const ChatCancelParams = v.strictObject({
   /** The id of a chat.send request on this connection. */
   id: v.optional(v.union([v.string(), v.number()])),
-  /** Or: cancel this connection's running turn in that session. */
+  /** Or: every turn of that session, running or queued, on every gateway (any authenticated caller). */
   session: opt,
 });
 
 export interface ChatDeps {
   runner: AgentRunner;
   route: (addr: InboundAddress) => Route;
+  /** Cancels a session's turns everywhere; resolves with how many. Default: this process's (runner.cancelSession). */
+  cancelSession?: (session: string) => Promise<number>;
 }
 
 interface Running {
@@ -42,6 +51,7 @@ interface Running {
 export function chatMethods(deps: ChatDeps): Map<string, Method<never>> {
   // Keyed by connection, then request id: a socket can only cancel its own requests.
   const running = new Map<string, Map<string | number | null, Running>>();
+  const cancelSession = deps.cancelSession ?? (async (session: string) => deps.runner.cancelSession(session));
 
   return new Map([
     [
@@ -115,15 +125,15 @@ export function chatMethods(deps: ChatDeps): Map<string, Method<never>> {
       "chat.cancel",
       defineMethod({
         params: ChatCancelParams,
-        handle(p, ctx) {
-          const mine = running.get(ctx.connectionId);
+        async handle(p, ctx) {
           let cancelled = 0;
-          for (const [id, r] of mine ?? []) {
-            if ((p.id !== undefined && id === p.id) || (p.session !== undefined && r.session === p.session)) {
-              r.controller.abort();
-              cancelled++;
-            }
+          // A request of this connection in another session than the one named (the session's are counted there).
+          const r = p.id !== undefined ? running.get(ctx.connectionId)?.get(p.id) : undefined;
+          if (r && r.session !== p.session && !r.controller.signal.aborted) {
+            r.controller.abort();
+            cancelled++;
           }
+          if (p.session !== undefined) cancelled += await cancelSession(p.session);
           return { cancelled };
         },
       }),

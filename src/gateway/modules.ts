@@ -29,6 +29,7 @@ import type { PluginHost, PluginRegistry } from "../sandbox/index.ts";
 import type { Store } from "../store/index.ts";
 import { approvalMethods } from "./approval-methods.ts";
 import { type Capability, frozenKeys, type RestartNote } from "./capability.ts";
+import type { SessionCancel } from "./cancel.ts";
 import { chatMethods } from "./chat-methods.ts";
 import { configMethods } from "./config-methods.ts";
 import { inboxMethods } from "./inbox-methods.ts";
@@ -253,6 +254,8 @@ export interface ChatModuleDeps {
   host: PluginHost;
   route: (addr: InboundAddress) => Route;
   log: Logger;
+  /** chat.cancel {session} on every gateway (./cancel.ts); absent: this process's turns only. */
+  cancel?: SessionCancel;
 }
 
 /**
@@ -266,7 +269,11 @@ export function chatModule(deps: ChatModuleDeps): Capability {
     name: "chat",
     methods: () => [
       ...sessionMethods(deps.store, (key) => runner.forget(key)),
-      ...chatMethods({ runner, route: deps.route }),
+      ...chatMethods({
+        runner,
+        route: deps.route,
+        ...(deps.cancel && { cancelSession: (session: string) => deps.cancel!.cancel(session) }),
+      }),
     ],
     routes: (app, auth) => {
       app.use("/v1/*", async (c, next) => {
@@ -304,6 +311,7 @@ export function chatModule(deps: ChatModuleDeps): Capability {
     },
     idle: () => runner.idle(),
     cancel: () => runner.cancelAll(),
+    stop: async () => await deps.cancel?.stop(),
   };
 }
 

@@ -35,6 +35,8 @@ export interface FakeUpstream extends AsyncDisposable {
   requests: RecordedRequest[];
   /** How many requests the client aborted while their response was still streaming. */
   readonly aborted: number;
+  /** How many responses were stalled at `hangAfterBytes` so far (their bytes up to there written and flushed). */
+  readonly stalled: number;
   /** Resolves true once a client abort has been seen, false after `timeoutMs`. */
   waitForAbort(timeoutMs?: number): Promise<boolean>;
 }
@@ -87,6 +89,7 @@ export function startFakeUpstream(replies: Reply[] | ((req: RecordedRequest, n: 
   const abortWaiters = new Set<() => void>();
   const hanging = new Set<() => void>();
   let aborted = 0;
+  let stalled = 0;
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -144,6 +147,7 @@ export function startFakeUpstream(replies: Reply[] | ((req: RecordedRequest, n: 
               throw new Error("fake upstream: connection dropped on purpose");
             }
             if (hang) {
+              stalled++;
               // Until the client goes away or the fake is disposed.
               await new Promise<void>((resolve) => {
                 hanging.add(resolve);
@@ -170,6 +174,9 @@ export function startFakeUpstream(replies: Reply[] | ((req: RecordedRequest, n: 
     requests,
     get aborted() {
       return aborted;
+    },
+    get stalled() {
+      return stalled;
     },
     waitForAbort(timeoutMs = 2000) {
       if (aborted > 0) return Promise.resolve(true);
