@@ -76,7 +76,7 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
         return e && e.operation === "PUT" ? e.json<ApprovalRule>() : null;
       }),
     setApprovalRule: (rule) =>
-      ctx.run("store an approval rule", async () => {
+      ctx.write("store an approval rule", async () => {
         await putRule(rule);
       }),
     listApprovalRules: () =>
@@ -86,7 +86,7 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
         ),
       ),
     deleteApprovalRule: (agent, tool) =>
-      ctx.run("forget an approval rule", async () => {
+      ctx.write("forget an approval rule", async () => {
         const e = await rules.get(ruleKey(agent, tool));
         if (!e || e.operation !== "PUT") return false;
         await rules.delete(ruleKey(agent, tool));

@@ -40,6 +40,18 @@ export interface NatsContext {
    * out may have landed.
    */
   read<T>(doing: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs one write that is safe to repeat (a put of a whole value, a delete, a purge, a publish under
+   * a fixed Nats-Msg-Id): as `run`, but tried again while NATS does not answer it, as `read` does.
+   */
+  write<T>(doing: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * One step of an operation already under way: `fn` again while NATS does not answer it (a timeout,
+   * no responders, a leader being elected, the connection dropped and coming back) for up to the
+   * retry time; any other failure, or the time spent, throws. `fn` must be safe to repeat, or
+   * `landed` must tell whether a try whose answer was lost took effect (then its value is returned).
+   */
+  again<T>(fn: () => Promise<T>, landed?: () => Promise<{ value: T } | null>): Promise<T>;
   /** A KV bucket of the store, created when absent (replicas, no direct get: reads go to the leader). */
   bucket(part: string): Promise<KV>;
   /** Gives an existing stream the configured replicas (a changed `[store] replicas` applies at start). */
@@ -174,6 +186,22 @@ export function natsContext(o: ContextOptions): NatsContext {
           // Unreachable fails at once (so `/ready` is 503 at once); only a connected client waits for a leader.
           if (closed || o.nc.isClosed() || !ctx.connected() || Date.now() + wait > end || !unanswered(cause)) throw e;
           await Bun.sleep(wait);
+        }
+      }
+    },
+    write: (doing, fn) => ctx.run(doing, () => ctx.again(fn)),
+    async again(fn, landed) {
+      const end = Date.now() + (o.readRetryMs ?? 20_000);
+      for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+        try {
+          return await fn();
+        } catch (e) {
+          // Started while connected: a dropped connection is waited for too (the client reconnects to
+          // another node within a second or two); a closed client or the time spent is not.
+          if (closed || o.nc.isClosed() || Date.now() + wait > end || !unanswered(e)) throw e;
+          await Bun.sleep(wait);
+          const got = landed ? await ctx.again(landed).catch(() => null) : null;
+          if (got) return got.value;
         }
       }
     },

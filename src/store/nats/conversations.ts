@@ -259,7 +259,7 @@ export async function natsConversations(
     },
     sessionVersion: (key) => ctx.read("read a session version", async () => (await lastOf(key))?.seq ?? 0),
     fenceSession: (key) =>
-      ctx.run("fence a session", async () => {
+      ctx.write("fence a session", async () => {
         const l = await lastOf(key);
         if (!l) return;
         const a: Append = { id: nuid.next(), s: l.a.s, first: l.a.s.message_count + 1, t: ctx.now(), m: [] };
@@ -308,10 +308,10 @@ export async function natsConversations(
       }),
     resetSession: (key) =>
       ctx.run("reset the session", async () => {
-        const l = await lastOf(key);
+        const l = await ctx.again(() => lastOf(key));
         forget(key);
         if (!l) return null;
-        await ctx.jsm.streams.purge(stream, { filter: subjectOf(key) });
+        await ctx.again(() => ctx.jsm.streams.purge(stream, { filter: subjectOf(key) }));
         return l.a.s.message_count;
       }),
     countSessions: () =>
