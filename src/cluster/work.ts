@@ -142,7 +142,18 @@ export class ClusterWork {
     }
     try {
       const js = jetstream(nc, { timeout: 5000 });
-      const jsm = await jetstreamManager(nc, { timeout: 5000 });
+      // On a cluster just started the first API request can go unanswered (sent before the meta
+      // leader is elected): asked again with a short timeout, growing, for up to 15 s.
+      const end = Date.now() + 15_000;
+      for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+        try {
+          await jetstreamManager(nc, { timeout: wait });
+          break;
+        } catch (e) {
+          if (Date.now() + wait > end || !/timeout|timed out/i.test(describeError(e))) throw e;
+        }
+      }
+      const jsm = await jetstreamManager(nc, { timeout: 5000, checkAPI: false });
       const ns = opts.namespace ?? "exoclaw";
       const replicas = opts.replicas ?? 1;
       const kvm = new Kvm(js);
@@ -188,7 +199,9 @@ export class ClusterWork {
       storage: StorageType.File,
       num_replicas: replicas,
     });
-    for (let p = 0; p < this.n; p++) {
+    // All at once: each consumer is its own RAFT group, elected in about half a second on a cluster,
+    // so creating sixteen one after the other made a first start wait eight seconds.
+    const part = async (p: number) => {
       const name = `part-${p}`;
       try {
         await this.jsm.consumers.info(this.stream, name);
@@ -208,7 +221,8 @@ export class ClusterWork {
             if (!/already in use|exists/i.test(describeError(e))) throw e;
           });
       }
-    }
+    };
+    await Promise.all(Array.from({ length: this.n }, (_, p) => part(p)));
   }
 
   /** Puts a stored message on the queue; resolves after JetStream holds it. Throws unavailable. */

@@ -8,8 +8,9 @@
  * While NATS is unreachable every call fails at once with a StoreError (so `/ready` is 503) and the
  * client reconnects for ever; calls work again as soon as it is back.
  */
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { describeError } from "../lib/errors.ts";
 import { StoreError } from "./errors.ts";
 import { natsApprovals } from "./nats/approvals.ts";
@@ -74,7 +75,7 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
   try {
     const timeout = opts.requestTimeoutMs ?? 5000;
     const js = jetstream(nc, { timeout });
-    const jsm = await jetstreamManager(nc, { timeout });
+    const jsm = await jetstreamReady(nc, timeout, 3 * timeout);
     const ctx = natsContext({
       nc,
       js,
@@ -157,3 +158,24 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
         );
   }
 }
+
+/**
+ * The JetStream manager once JetStream answers. On a cluster just started, the first API request
+ * can be sent before the meta leader is elected and is then never answered (measured: lost at
+ * 0.5 s, the next one answered at once); waiting the whole request timeout for it made a first open
+ * take 5 s per try. So the account check is asked with a short timeout, growing, until one is
+ * answered or `waitMs` has passed; a refusal (JetStream not enabled) fails at once.
+ */
+async function jetstreamReady(nc: NatsConnection, timeoutMs: number, waitMs: number): Promise<JetStreamManager> {
+  const end = Date.now() + waitMs;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+    const left = end - Date.now();
+    try {
+      await jetstreamManager(nc, { timeout: Math.max(100, Math.min(wait, left)) });
+      return await jetstreamManager(nc, { timeout: timeoutMs, checkAPI: false });
+    } catch (e) {
+      if (Date.now() >= end || !/timeout|timed out/i.test(describeError(e))) throw e;
+    }
+  }
+}
+

@@ -2,6 +2,8 @@
  * Two gateways on a real 3-node NATS cluster with `replicas = 3` (issue 14): one NATS node is killed
  * during a burst of Telegram webhooks; a webhook refused meanwhile (503) is sent again, as Telegram
  * does, and in the end every message is answered exactly once — none lost, none answered twice.
+ * Before that, a gateway started on the cluster just born is ready and answers (its first open
+ * creates every stream and bucket while JetStream elects its leaders).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { writeCredential } from "../../src/config/index.ts";
@@ -93,25 +95,27 @@ async function deliver(url: string, n: number): Promise<number> {
   }
 }
 
-/** Starts a gateway once the cluster has a JetStream leader (creating R3 streams needs one). */
-async function start(h: { path: string }) {
-  for (let i = 0; ; i++) {
-    try {
-      return await startTestGateway({ home: h.path });
-    } catch (e) {
-      if (i >= 60) throw e;
-      await Bun.sleep(250);
-    }
-  }
-}
+// First on the cluster just started (its meta leader being elected): the gateway's first open
+// creates every stream, bucket and consumer with three replicas, and must not fail or need a retry.
+test("a gateway started on a fresh 3-node cluster is ready at once and answers a webhook", async () => {
+  const h = home();
+  await using g = await startTestGateway({ home: h.path });
+  const ready = await fetch(`${g.url}/ready`);
+  expect(ready.status).toBe(200);
+  expect(await deliver(g.url, 1000)).toBe(1);
+  await waitFor(async () => sends.includes("echo: burst 1000"));
+  expect(sends).toEqual(["echo: burst 1000"]);
+  h[Symbol.dispose]();
+}, 60_000);
 
 test(
   "a NATS node killed during a burst of webhooks on two gateways (replicas 3): none lost, none answered twice",
   async () => {
+    sends.length = 0;
     const ha = home();
     const hb = home();
-    await using a = await start(ha);
-    await using b = await start(hb);
+    await using a = await startTestGateway({ home: ha.path });
+    await using b = await startTestGateway({ home: hb.path });
     const N = 40;
     const burst = Array.from({ length: N }, (_, n) => deliver((n % 2 ? a : b).url, n));
     // Mid-burst: the node whose loss hurts most is whichever leads; any one of three must be survivable.

@@ -30,8 +30,7 @@ export interface NatsInbox extends InboxStore {
 const strip = ({ order: _o, claim: _c, w: _w, ...r }: Stored): PendingInbound => r;
 
 export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
-  const kv: KV = await ctx.bucket("inbox");
-  const seen: KV = await ctx.bucket("seen");
+  const [kv, seen]: [KV, KV] = await Promise.all([ctx.bucket("inbox"), ctx.bucket("seen")]);
   const stream = `KV_${ctx.name("inbox")}`;
   const subjectOf = (id: string) => `$KV.${ctx.name("inbox")}.${token(id)}`;
 
