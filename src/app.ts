@@ -4,6 +4,7 @@
  * policy: routes, timers, reload rules and status belong to the modules; every module reads the one
  * live config (src/config/live.ts), and a reload is every module's `check`, then its `reload`.
  */
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { type AgentConfig, type Config, LiveConfig, readCredential } from "./config/index.ts";
 import { ConfigError } from "./lib/errors.ts";
@@ -108,6 +109,7 @@ export async function openStore(config: Config): Promise<Store> {
         servers: (config.store.nats_url || config.bus.nats_url).split(","),
         replicas: config.store.replicas,
         namespace: config.store.namespace,
+        owner: `${hostname()}:${config.home}`,
       });
     default: {
       const never: never = config.store.kind;

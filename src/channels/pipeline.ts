@@ -831,9 +831,11 @@ export class ChannelPipeline {
           await q?.releaseReply(id).catch(() => {});
           return this.failed(channel.name, id, prior.attempts, sent);
         }
-        await q?.markReplySent?.(id).catch((e: unknown) =>
-          this.deps.log.warn("could not mark a sent reply as sent", { message: id, error: describeError(e) }),
-        );
+        await q
+          ?.markReplySent?.(id)
+          .catch((e: unknown) =>
+            this.deps.log.warn("could not mark a sent reply as sent", { message: id, error: describeError(e) }),
+          );
         await store.completeInbound(id);
         this.deps.metrics?.inc("exoclaw_channel_deliveries_total", { channel: channel.name, result: "sent" });
         return { state: "sent" };

@@ -91,7 +91,8 @@ export function partitionOf(session: string, n: number): number {
 const backoff = (delivery: number) => Math.min(1000 * 2 ** Math.max(0, delivery - 1), 30_000);
 
 /** A failure where NATS did not answer (a timeout, no responders, a leader being elected, the connection dropped). */
-const UNANSWERED = /timeout|timed out|no responders|503|jetstream is not enabled|disconnect|reconnect|leader|not available/i;
+const UNANSWERED =
+  /timeout|timed out|no responders|503|jetstream is not enabled|disconnect|reconnect|leader|not available/i;
 
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 const dec = <T>(d: Uint8Array): T => JSON.parse(new TextDecoder().decode(d)) as T;

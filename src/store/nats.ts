@@ -38,6 +38,13 @@ export interface NatsStoreOptions {
   reconnectWaitMs?: number;
   /** How long one JetStream request waits (default 5 s). */
   requestTimeoutMs?: number;
+  /**
+   * This gateway's stable name among the gateways on the store (host and state directory), kept on
+   * its pending approvals: at start-up only its own, a stopped gateway's and overdue ones are expired.
+   */
+  owner?: string;
+  /** Approval owners' heartbeats (tests shorten them). */
+  approvalHeartbeatMs?: number;
 }
 
 /** A store's streams and buckets, briefly, for `status`. */
@@ -95,12 +102,16 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
       natsPluginState(ctx),
       natsPairings(ctx),
       natsFacts(ctx),
-      natsApprovals(ctx),
+      natsApprovals(ctx, {
+        ...(opts.owner !== undefined && { owner: opts.owner }),
+        ...(opts.approvalHeartbeatMs !== undefined && { heartbeatMs: opts.approvalHeartbeatMs }),
+      }),
     ]);
     const { fenceSession, ...conversationsPort } = conversations;
     leases = await natsLeases(ctx, fenceSession);
     const { tokenOf: _token, ...leasesPort } = leases;
     const { saveReply: _internal, ...inboxPort } = inbox;
+    const { stopHeartbeat, ...approvalsPort } = approvals;
     return {
       kind: "nats",
       location: `${servers}, namespace ${namespace}, ${replicas} replica${replicas === 1 ? "" : "s"}`,
@@ -111,7 +122,7 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
       ...inboxPort,
       ...pairings,
       ...facts,
-      ...approvals,
+      ...approvalsPort,
       describe: async () => {
         const streams: NatsStoreInfo["streams"] = [];
         let error: string | undefined;
@@ -142,6 +153,7 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
         };
       },
       async close() {
+        stopHeartbeat();
         ctx.stopFollowing();
         // Nothing to drain into a NATS that is gone: close at once rather than wait for it.
         if (ctx.connected()) await nc.drain().catch(() => nc.close());
@@ -178,4 +190,3 @@ async function jetstreamReady(nc: NatsConnection, timeoutMs: number, waitMs: num
     }
   }
 }
-

@@ -108,40 +108,35 @@ test("a gateway started on a fresh 3-node cluster is ready at once and answers a
   h[Symbol.dispose]();
 }, 60_000);
 
-test(
-  "a NATS node killed during a burst of webhooks on two gateways (replicas 3): none lost, none answered twice",
-  async () => {
-    sends.length = 0;
-    const ha = home();
-    const hb = home();
-    await using a = await startTestGateway({ home: ha.path });
-    await using b = await startTestGateway({ home: hb.path });
-    const N = 40;
-    const burst = Array.from({ length: N }, (_, n) => deliver((n % 2 ? a : b).url, n));
-    // Mid-burst: the node whose loss hurts most is whichever leads; any one of three must be survivable.
-    await waitFor(async () => sends.length >= 5, 20_000);
-    await js.nodes[1]!.stop();
-    await Promise.all(burst);
-    // What the gateways logged, when a wait fails (which message, which store call).
-    const diag = (e: unknown) => {
-      console.error(
-        "answered",
-        new Set(sends).size,
-        "of",
-        N,
-        [...a.logs, ...b.logs].filter((l) => /"level":"(warn|error)"/.test(l)).join("\n"),
-      );
-      throw e;
-    };
-    await waitFor(async () => new Set(sends).size >= N, 40_000).catch(diag);
-    await waitFor(
-      async () => (await a.store.countInbound().catch(() => ({ pending: -1 }))).pending === 0,
-      20_000,
-    ).catch(diag);
-    for (let n = 0; n < N; n++) expect(sends.filter((s) => s === `echo: burst ${n}`)).toHaveLength(1);
-    expect(sends).toHaveLength(N);
-    ha[Symbol.dispose]();
-    hb[Symbol.dispose]();
-  },
-  90_000,
-);
+test("a NATS node killed during a burst of webhooks on two gateways (replicas 3): none lost, none answered twice", async () => {
+  sends.length = 0;
+  const ha = home();
+  const hb = home();
+  await using a = await startTestGateway({ home: ha.path });
+  await using b = await startTestGateway({ home: hb.path });
+  const N = 40;
+  const burst = Array.from({ length: N }, (_, n) => deliver((n % 2 ? a : b).url, n));
+  // Mid-burst: the node whose loss hurts most is whichever leads; any one of three must be survivable.
+  await waitFor(async () => sends.length >= 5, 20_000);
+  await js.nodes[1]!.stop();
+  await Promise.all(burst);
+  // What the gateways logged, when a wait fails (which message, which store call).
+  const diag = (e: unknown) => {
+    console.error(
+      "answered",
+      new Set(sends).size,
+      "of",
+      N,
+      [...a.logs, ...b.logs].filter((l) => /"level":"(warn|error)"/.test(l)).join("\n"),
+    );
+    throw e;
+  };
+  await waitFor(async () => new Set(sends).size >= N, 40_000).catch(diag);
+  await waitFor(async () => (await a.store.countInbound().catch(() => ({ pending: -1 }))).pending === 0, 20_000).catch(
+    diag,
+  );
+  for (let n = 0; n < N; n++) expect(sends.filter((s) => s === `echo: burst ${n}`)).toHaveLength(1);
+  expect(sends).toHaveLength(N);
+  ha[Symbol.dispose]();
+  hb[Symbol.dispose]();
+}, 90_000);
