@@ -33,6 +33,13 @@ export interface NatsContext {
   /** Runs one store operation: StoreError when NATS is unreachable or the operation fails. */
   run<T>(doing: string, fn: () => Promise<T>): Promise<T>;
   /**
+   * As `run`, for a step of a delivery already under way (completing, failing, replying, leases):
+   * a connection that just dropped is waited for, up to 5 s (the client reconnects to another node
+   * of a cluster within a second or two), rather than failing the delivery at once. `fn` handles
+   * unanswered tries itself (`again`).
+   */
+  settle<T>(doing: string, fn: () => Promise<T>): Promise<T>;
+  /**
    * Runs one read: as `run`, but a read that NATS did not answer (a timeout, no responders, the
    * connection down) is tried again for up to `readRetryMs` — a stream's leader lost with its node
    * is re-elected in 5–10 s on 2.9, and a request sent as the connection dropped is lost with it —
@@ -175,6 +182,11 @@ export function natsContext(o: ContextOptions): NatsContext {
       } catch (e) {
         throw explain(doing, e);
       }
+    },
+    async settle(doing, fn) {
+      const end = Date.now() + Math.min(5000, o.readRetryMs ?? 20_000);
+      while (!ctx.connected() && !closed && !o.nc.isClosed() && Date.now() < end) await Bun.sleep(100);
+      return ctx.run(doing, fn);
     },
     async read(doing, fn) {
       const end = Date.now() + (o.readRetryMs ?? 20_000);

@@ -147,7 +147,7 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
       await inbox.saveReply(id, reply);
     },
     saveReply: (id, reply, onlyIf) =>
-      ctx.run("save an inbound reply", async () => {
+      ctx.settle("save an inbound reply", async () => {
         let kept = true;
         const r = await mutate(id, (x) => {
           kept = onlyIf ? onlyIf(x) : true;
@@ -156,7 +156,7 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
         return r && kept ? strip(r.before) : null;
       }),
     completeInbound: (id) =>
-      ctx.run("complete an inbound message", async () => {
+      ctx.settle("complete an inbound message", async () => {
         const e = await ctx.again(() => kv.get(token(id)));
         if (!e || e.operation !== "PUT") return false;
         // The marker first: a retry accepted between the two writes still sees it and backs out.
@@ -167,7 +167,7 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
         return true;
       }),
     failInbound: (id, f) =>
-      ctx.run("record an inbound failure", async () => {
+      ctx.settle("record an inbound failure", async () => {
         await mutate(id, (r) => ({
           ...r,
           attempts: r.attempts + 1,
@@ -176,7 +176,7 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
         }));
       }),
     claimInbound: (id, holder, ttlMs) =>
-      ctx.run("claim an inbound message", async () => {
+      ctx.settle("claim an inbound message", async () => {
         let got = false;
         await mutate(id, (r) => {
           const t = ctx.now();
@@ -186,11 +186,11 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
         return got;
       }),
     releaseInbound: (id, holder) =>
-      ctx.run("release an inbound message", async () => {
+      ctx.settle("release an inbound message", async () => {
         await mutate(id, ({ claim: c, ...r }) => (c?.holder === holder ? r : "keep"));
       }),
     requeueInbound: (id, at) =>
-      ctx.run(
+      ctx.settle(
         "re-queue an inbound message",
         async () => (await mutate(id, (r) => ({ ...r, attempts: 0, next_at: at, dead_at: null }))) !== null,
       ),

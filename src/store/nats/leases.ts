@@ -70,7 +70,7 @@ export async function natsLeases(ctx: NatsContext, fenceSession: (key: string) =
   return {
     tokenOf: async (session) => (await read(session))?.l.token ?? null,
     acquireLease: (session, holder, ttlMs) =>
-      ctx.run("take a session lease", async () => {
+      ctx.settle("take a session lease", async () => {
         let takeover = false;
         const got = await cas<number | null>(session, (cur) => {
           const t = ctx.now();
@@ -84,7 +84,7 @@ export async function natsLeases(ctx: NatsContext, fenceSession: (key: string) =
         return got;
       }),
     renewLease: (session, tok, ttlMs) =>
-      ctx.run("renew a session lease", () =>
+      ctx.settle("renew a session lease", () =>
         cas<boolean>(session, (cur) =>
           cur && cur.l.token === tok
             ? { next: { ...cur.l, expires_at: ctx.now() + ttlMs }, out: true }
@@ -92,7 +92,7 @@ export async function natsLeases(ctx: NatsContext, fenceSession: (key: string) =
         ),
       ),
     releaseLease: (session, tok) =>
-      ctx.run("release a session lease", () =>
+      ctx.settle("release a session lease", () =>
         cas<void>(session, (cur) =>
           cur && cur.l.token === tok && cur.l.expires_at !== 0
             ? { next: { ...cur.l, expires_at: 0 }, out: undefined }
