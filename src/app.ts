@@ -111,6 +111,7 @@ export async function openStore(config: Config): Promise<Store> {
         servers: (config.store.nats_url || config.bus.nats_url).split(","),
         replicas: config.store.replicas,
         namespace: config.store.namespace,
+        owner: `${hostname()}:${config.home}`,
       });
     default: {
       const never: never = config.store.kind;
@@ -149,13 +150,17 @@ export async function startApp(opts: AppOptions): Promise<App> {
   const live = new LiveConfig(config);
   checkChannelSecrets(config, (name) => readCredential(config.home, name));
   if (!opts.streamFor) warnMissingKeys(config, env, log);
-  const opened = await openStore(config);
+  // Several gateways on NATS: the inbound work queue (src/cluster/), opened with the store, at the
+  // same time (each creates its streams and buckets on a first start: seconds on a fresh cluster).
+  const [storeOpen, workOpen] = await Promise.allSettled([openStore(config), openClusterWork(config, log)]);
+  if (storeOpen.status === "rejected" || workOpen.status === "rejected") {
+    if (storeOpen.status === "fulfilled") await storeOpen.value.close();
+    if (workOpen.status === "fulfilled") await workOpen.value?.stop();
+    throw storeOpen.status === "rejected" ? storeOpen.reason : (workOpen as PromiseRejectedResult).reason;
+  }
+  const opened = storeOpen.value;
   const store = opts.wrapStore ? opts.wrapStore(opened) : opened;
-  // Several gateways on NATS: the inbound work queue (src/cluster/), opened with the store.
-  const work = await openClusterWork(config, log).catch(async (e: unknown) => {
-    await store.close();
-    throw e;
-  });
+  const work = workOpen.value;
   const bus = createReloadableBus(config.bus.nats_url, log.child({ module: "bus" }));
   // The gateway's own listener (its real port once bound): never a plugin's destination.
   let listening = [{ address: config.gateway.bind, port: config.gateway.port }];

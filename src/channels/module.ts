@@ -88,7 +88,10 @@ export class ChannelsModule {
       store: deps.store,
       log: deps.log,
       isBusy: (id) => this.pipeline?.isDelivering(id) ?? false,
-      deliver: (rec) => (deps.work && rec.attempts === 0 ? this.requeue(rec) : this.deliverStored(rec)),
+      // One with a reply saved (its turn ran; recording the failure may have failed too) is delivered
+      // here: the queue already took its copy, so a publish again would be a duplicate it drops.
+      deliver: (rec) =>
+        deps.work && rec.attempts === 0 && rec.reply === null ? this.requeue(rec) : this.deliverStored(rec),
     });
     this.inbox = new Inbox(deps.store, {
       deliverNow: (rec) => this.deliverStored(rec),

@@ -154,6 +154,10 @@ export interface PipelineDeps {
     publish(id: string, session: string): Promise<void>;
     claimReply(id: string): Promise<boolean>;
     releaseReply(id: string): Promise<void>;
+    /** After a send: the claim says the reply went out (a later delivery completes instead of waiting). */
+    markReplySent?(id: string): Promise<void>;
+    /** Whether the reply was claimed and marked sent. */
+    replySent?(id: string): Promise<boolean>;
   };
 }
 
@@ -591,9 +595,11 @@ export class ChannelPipeline {
     this.intake.close();
   }
 
-  private turn(channel: ChannelSpec, m: InboundMessage) {
+  /** Runs the message's turn; `said` is the last error the turn reported (a store refusal has no provider error). */
+  private async turn(channel: ChannelSpec, m: InboundMessage) {
     const route = this.deps.route(addressOf(channel.name, m));
-    return this.deps.runner.run(
+    let said: string | undefined;
+    const out = await this.deps.runner.run(
       {
         agent: route.agent,
         content: m.text,
@@ -609,8 +615,15 @@ export class ChannelPipeline {
         },
       },
       // Bounded by the intake (and the http channel's check before it stores), so never refused here.
-      { signal: new AbortController().signal, emit: () => {}, busy: "wait" },
+      {
+        signal: new AbortController().signal,
+        emit: (e) => {
+          if (e.event === "error") said = e.data.message;
+        },
+        busy: "wait",
+      },
     );
+    return { ...out, said };
   }
 
   /**
@@ -788,7 +801,8 @@ export class ChannelPipeline {
             return { state: "cancelled" };
           }
           // A failed turn stored no answer: it runs again.
-          if (out.stop_reason === "error") throw new Error(out.error?.message ?? `the turn ended: ${out.stop_reason}`);
+          if (out.stop_reason === "error")
+            throw new Error(out.error?.message ?? `the turn ended: error${out.said ? ` (${out.said})` : ""}`);
           // Saved by the runner with the turn's history, in one transaction, before the send: from here
           // on a failure (or a crash) re-sends this text, it does not ask the model again.
           text = out.text;
@@ -809,7 +823,14 @@ export class ChannelPipeline {
         }
         // Cluster-wide once: a gateway that raced this one (a redelivery) finds the reply claimed.
         const q = this.deps.workQueue;
-        if (q && !(await q.claimReply(id))) return { state: "busy" };
+        if (q && !(await q.claimReply(id))) {
+          // Sent already, but its completion failed after the send (the store lost a leader): done now.
+          if (await q.replySent?.(id)) {
+            await store.completeInbound(id);
+            return { state: "sent" };
+          }
+          return { state: "busy" };
+        }
         const sent = await this.send(channel, m, text).catch(async (e: unknown) => {
           await q?.releaseReply(id).catch(() => {});
           throw e;
@@ -818,6 +839,11 @@ export class ChannelPipeline {
           await q?.releaseReply(id).catch(() => {});
           return this.failed(channel.name, id, prior.attempts, sent);
         }
+        await q
+          ?.markReplySent?.(id)
+          .catch((e: unknown) =>
+            this.deps.log.warn("could not mark a sent reply as sent", { message: id, error: describeError(e) }),
+          );
         await store.completeInbound(id);
         this.deps.metrics?.inc("exoclaw_channel_deliveries_total", { channel: channel.name, result: "sent" });
         return { state: "sent" };

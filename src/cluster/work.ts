@@ -90,6 +90,10 @@ export function partitionOf(session: string, n: number): number {
 /** The wait before the next delivery of a message given back: 1 s, doubling, at most 30 s. */
 const backoff = (delivery: number) => Math.min(1000 * 2 ** Math.max(0, delivery - 1), 30_000);
 
+/** A failure where NATS did not answer (a timeout, no responders, a leader being elected, the connection dropped). */
+const UNANSWERED =
+  /timeout|timed out|no responders|503|jetstream is not enabled|disconnect|reconnect|leader|not available/i;
+
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 const dec = <T>(d: Uint8Array): T => JSON.parse(new TextDecoder().decode(d)) as T;
 
@@ -139,7 +143,18 @@ export class ClusterWork {
     }
     try {
       const js = jetstream(nc, { timeout: 5000 });
-      const jsm = await jetstreamManager(nc, { timeout: 5000 });
+      // On a cluster just started the first API request can go unanswered (sent before the meta
+      // leader is elected): asked again with a short timeout, growing, for up to 15 s.
+      const end = Date.now() + 15_000;
+      for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+        try {
+          await jetstreamManager(nc, { timeout: wait });
+          break;
+        } catch (e) {
+          if (Date.now() + wait > end || !/timeout|timed out/i.test(describeError(e))) throw e;
+        }
+      }
+      const jsm = await jetstreamManager(nc, { timeout: 5000, checkAPI: false });
       const ns = opts.namespace ?? "exoclaw";
       const replicas = opts.replicas ?? 1;
       const kvm = new Kvm(js);
@@ -185,7 +200,9 @@ export class ClusterWork {
       storage: StorageType.File,
       num_replicas: replicas,
     });
-    for (let p = 0; p < this.n; p++) {
+    // All at once: each consumer is its own RAFT group, elected in about half a second on a cluster,
+    // so creating sixteen one after the other made a first start wait eight seconds.
+    const part = async (p: number) => {
       const name = `part-${p}`;
       try {
         await this.jsm.consumers.info(this.stream, name);
@@ -205,7 +222,8 @@ export class ClusterWork {
             if (!/already in use|exists/i.test(describeError(e))) throw e;
           });
       }
-    }
+    };
+    await Promise.all(Array.from({ length: this.n }, (_, p) => part(p)));
   }
 
   /** Puts a stored message on the queue; resolves after JetStream holds it. Throws unavailable. */
@@ -248,11 +266,7 @@ export class ClusterWork {
           return held?.operation === "PUT" && dec<{ nonce?: string }>(held.value).nonce === nonce;
         }
       } catch (e) {
-        if (
-          this.nc.isClosed() ||
-          Date.now() + wait > end ||
-          !/timeout|timed out|no responders|503|jetstream is not enabled|disconnect|reconnect/i.test(describeError(e))
-        ) {
+        if (this.nc.isClosed() || Date.now() + wait > end || !UNANSWERED.test(describeError(e))) {
           throw new ExoError("unavailable", `cannot claim the reply of ${id}: ${describeError(e)}`, { cause: e });
         }
         await Bun.sleep(wait);
@@ -262,7 +276,39 @@ export class ClusterWork {
 
   /** Gives the claim back after a failed send, so a retry may send. */
   async releaseReply(id: string): Promise<void> {
-    await this.replied.delete(subjectToken(id));
+    await this.retrying(() => this.replied.delete(subjectToken(id)));
+  }
+
+  /**
+   * Marks a claimed reply as sent (after the platform took it): a delivery that finds the claim held
+   * and sent knows the message is answered — its completion in the store failed after the send —
+   * and completes it instead of waiting for a claim that never comes back.
+   */
+  async markReplySent(id: string): Promise<void> {
+    await this.retrying(async () => {
+      const held = await this.replied.get(subjectToken(id));
+      if (held?.operation !== "PUT") return;
+      await this.replied.put(subjectToken(id), enc({ ...dec<object>(held.value), sent: true }));
+    });
+  }
+
+  /** Whether the reply of `id` was claimed and marked sent (by any gateway). */
+  async replySent(id: string): Promise<boolean> {
+    const held = await this.retrying(() => this.replied.get(subjectToken(id)));
+    return held?.operation === "PUT" && dec<{ sent?: boolean }>(held.value).sent === true;
+  }
+
+  /** `fn` again while NATS does not answer it (a leader being elected), for up to 20 s; `fn` must be safe to repeat. */
+  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
+    const end = Date.now() + 20_000;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+      try {
+        return await fn();
+      } catch (e) {
+        if (this.nc.isClosed() || Date.now() + wait > end || !UNANSWERED.test(describeError(e))) throw e;
+        await Bun.sleep(wait);
+      }
+    }
   }
 
   /**

@@ -8,8 +8,9 @@
  * While NATS is unreachable every call fails at once with a StoreError (so `/ready` is 503) and the
  * client reconnects for ever; calls work again as soon as it is back.
  */
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { describeError } from "../lib/errors.ts";
 import { StoreError } from "./errors.ts";
 import { natsApprovals } from "./nats/approvals.ts";
@@ -37,6 +38,13 @@ export interface NatsStoreOptions {
   reconnectWaitMs?: number;
   /** How long one JetStream request waits (default 5 s). */
   requestTimeoutMs?: number;
+  /**
+   * This gateway's stable name among the gateways on the store (host and state directory), kept on
+   * its pending approvals: at start-up only its own, a stopped gateway's and overdue ones are expired.
+   */
+  owner?: string;
+  /** Approval owners' heartbeats (tests shorten them). */
+  approvalHeartbeatMs?: number;
 }
 
 /** A store's streams and buckets, briefly, for `status`. */
@@ -74,7 +82,7 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
   try {
     const timeout = opts.requestTimeoutMs ?? 5000;
     const js = jetstream(nc, { timeout });
-    const jsm = await jetstreamManager(nc, { timeout });
+    const jsm = await jetstreamReady(nc, timeout, 3 * timeout);
     const ctx = natsContext({
       nc,
       js,
@@ -94,12 +102,16 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
       natsPluginState(ctx),
       natsPairings(ctx),
       natsFacts(ctx),
-      natsApprovals(ctx),
+      natsApprovals(ctx, {
+        ...(opts.owner !== undefined && { owner: opts.owner }),
+        ...(opts.approvalHeartbeatMs !== undefined && { heartbeatMs: opts.approvalHeartbeatMs }),
+      }),
     ]);
     const { fenceSession, ...conversationsPort } = conversations;
     leases = await natsLeases(ctx, fenceSession);
     const { tokenOf: _token, ...leasesPort } = leases;
     const { saveReply: _internal, ...inboxPort } = inbox;
+    const { stopHeartbeat, ...approvalsPort } = approvals;
     return {
       kind: "nats",
       location: `${servers}, namespace ${namespace}, ${replicas} replica${replicas === 1 ? "" : "s"}`,
@@ -110,7 +122,7 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
       ...inboxPort,
       ...pairings,
       ...facts,
-      ...approvals,
+      ...approvalsPort,
       describe: async () => {
         const streams: NatsStoreInfo["streams"] = [];
         let error: string | undefined;
@@ -141,6 +153,7 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
         };
       },
       async close() {
+        stopHeartbeat();
         ctx.stopFollowing();
         // Nothing to drain into a NATS that is gone: close at once rather than wait for it.
         if (ctx.connected()) await nc.drain().catch(() => nc.close());
@@ -155,5 +168,25 @@ export async function openNatsStore(opts: NatsStoreOptions): Promise<NatsStore> 
           `cannot open the nats store at ${servers}: ${describeError(e)} (JetStream enabled? enough servers for ${replicas} replicas?)`,
           { cause: e },
         );
+  }
+}
+
+/**
+ * The JetStream manager once JetStream answers. On a cluster just started, the first API request
+ * can be sent before the meta leader is elected and is then never answered (measured: lost at
+ * 0.5 s, the next one answered at once); waiting the whole request timeout for it made a first open
+ * take 5 s per try. So the account check is asked with a short timeout, growing, until one is
+ * answered or `waitMs` has passed; a refusal (JetStream not enabled) fails at once.
+ */
+async function jetstreamReady(nc: NatsConnection, timeoutMs: number, waitMs: number): Promise<JetStreamManager> {
+  const end = Date.now() + waitMs;
+  for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+    const left = end - Date.now();
+    try {
+      await jetstreamManager(nc, { timeout: Math.max(100, Math.min(wait, left)) });
+      return await jetstreamManager(nc, { timeout: timeoutMs, checkAPI: false });
+    } catch (e) {
+      if (Date.now() >= end || !/timeout|timed out/i.test(describeError(e))) throw e;
+    }
   }
 }

@@ -428,3 +428,25 @@ test("a turn that fails after the model said something is retried: the reply is 
     ["assistant", "One pizza is on its way."],
   ]);
 });
+
+test("a turn refused by the store (no provider error) is retried, and the inbox and log say why", async () => {
+  await using h = harness("telegram", () => null);
+  const { StoreError } = await import("../../src/store/index.ts");
+  let calls = 0;
+  // What the metering decorator yields when the usage ledger cannot be written.
+  const refusing: StreamFn = async function* () {
+    calls++;
+    if (calls === 1) {
+      yield { type: "refused", error: new StoreError("cannot reserve usage on the nats store: no leader") };
+      return;
+    }
+    yield { type: "text", text: "One pizza is on its way." };
+    yield { type: "done", stop_reason: "end_turn" };
+  };
+  await using gw = await startTestGateway({ home: h.home.path, streamFor: () => refusing, retryIntervalMs: 60_000 });
+  const id = await post(gw, "telegram", 901);
+  await until(async () => (await gw.store.getInbound(id))?.attempts === 1, "the failed attempt");
+  expect((await gw.store.getInbound(id))!.last_error).toContain("cannot reserve usage on the nats store: no leader");
+  expect(gw.logs.some((l) => l.includes("the turn ended: error (cannot reserve usage"))).toBe(true);
+  expect(h.sends).toEqual([]);
+});

@@ -41,10 +41,10 @@ async function open(namespace: string, replicas = 3): Promise<NatsStore> {
 test("a store begun with replicas 1 is scaled to 3 when reopened so; with one of three nodes killed it reads what it had and keeps writing; the node rejoins", async () => {
   const single = await open("failover", 1);
   await single.appendMessages(addr("survivor"), [user("on one replica")]);
-  expect((await eventually(() => listed(single))).map((x) => x.replicas)).toEqual(Array(10).fill(1));
+  expect((await eventually(() => listed(single))).map((x) => x.replicas)).toEqual(Array(11).fill(1));
   await single.close();
   const store = await open("failover");
-  expect((await eventually(() => listed(store))).map((x) => x.replicas)).toEqual(Array(10).fill(3));
+  expect((await eventually(() => listed(store))).map((x) => x.replicas)).toEqual(Array(11).fill(3));
   try {
     const s = addr("survivor");
     await store.appendMessages(s, [user("before the kill")]);
@@ -108,10 +108,10 @@ async function eventually<T>(op: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The store's ten streams and buckets as `describe` lists them; throws while the list is incomplete. */
+/** The store's eleven streams and buckets as `describe` lists them; throws while the list is incomplete. */
 async function listed(store: NatsStore) {
   const d = await store.describe();
-  if (d.error !== undefined || d.streams.length !== 10)
+  if (d.error !== undefined || d.streams.length !== 11)
     throw new Error(d.error ?? `${d.streams.length} streams listed`);
   return d.streams;
 }

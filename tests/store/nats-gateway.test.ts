@@ -43,6 +43,7 @@ test("a gateway on the nats store: status lists its streams and buckets; /ready 
       "KV_gwtest_facts",
       "KV_gwtest_approvals",
       "KV_gwtest_approval_rules",
+      "KV_gwtest_approval_owners",
       "KV_gwtest_leases",
     ]),
   );

@@ -469,6 +469,52 @@ describe("nats store", () => {
     }
   });
 
+  test("two gateways on one store: a start-up expires only approvals nobody can answer (its own last run's, a stopped gateway's, overdue ones), never a running gateway's", async () => {
+    const namespace = `ap${++n}`;
+    const gateway = (owner: string) =>
+      openNatsStore({ servers: js.url.split(","), namespace, owner, approvalHeartbeatMs: 100, reconnectWaitMs: 100 });
+    const rec = (id: string, expires_at = Date.now() + 600_000) => ({
+      id,
+      session: "s1",
+      agent: "main",
+      tool: "http_get",
+      input: "{}",
+      why: "always",
+      state: "pending" as const,
+      created_at: Date.now(),
+      expires_at,
+      decided_at: null,
+      decided_by: null,
+      remember: false,
+    });
+    const stateOf = async (s: NatsStore, id: string) => (await s.getApproval(id))?.state;
+    const a = await gateway("box:/srv/a");
+    let b = await gateway("box:/srv/b");
+    await a.addApproval(rec("on-a"));
+    await a.addApproval(rec("on-a-overdue", Date.now() - 1));
+    await b.addApproval(rec("on-b"));
+    // The owner is the store's own bookkeeping, not part of the record.
+    expect(Object.keys((await a.getApproval("on-a"))!)).not.toContain("owner");
+    // B restarts: its own orphan is expired, and A's overdue one; A's waiting request is left to A.
+    await b.close();
+    b = await gateway("box:/srv/b");
+    expect(await b.expirePendingApprovals(Date.now(), "restart")).toBe(2);
+    expect(await stateOf(b, "on-b")).toBe("timeout");
+    expect(await stateOf(b, "on-a-overdue")).toBe("timeout");
+    expect(await stateOf(b, "on-a")).toBe("pending");
+    // A is still running: a third gateway starting leaves its request alone too.
+    const c = await gateway("box:/srv/c");
+    expect(await c.expirePendingApprovals(Date.now(), "restart")).toBe(0);
+    expect(await stateOf(c, "on-a")).toBe("pending");
+    // A stops: once its heartbeat is missed, the next start-up expires what A left waiting.
+    await a.close();
+    await waitFor(async () => (await c.expirePendingApprovals(Date.now(), "restart")) === 1);
+    expect(await stateOf(c, "on-a")).toBe("timeout");
+    expect((await c.getApproval("on-a"))?.decided_by).toBe("restart");
+    await b.close();
+    await c.close();
+  });
+
   test("replicas 3 on a single server is refused at open, saying why", async () => {
     await expect(openNatsStore({ servers: [js.url], namespace: `r${++n}`, replicas: 3 })).rejects.toThrow(
       /cannot open the nats store at .*enough servers for 3 replicas/,

@@ -4,17 +4,56 @@
  * of two gateways deciding one request only one wins (the other gets null, as the port says). A
  * remembered rule is written after the decision it comes with: a crash between the two leaves the
  * decision without its rule, and the tool is asked again next time — never a rule nobody decided.
+ *
+ * Several gateways share the bucket, so a pending request records its owner (`owner`, the gateway's
+ * stable name: host and state directory) and each owner with requests keeps a heartbeat in the
+ * `approval_owners` bucket. At start-up a gateway expires only what can never be answered: its own
+ * (a previous run's orphans), those of an owner whose heartbeat stopped, and those past their own
+ * deadline — never another running gateway's requests, which its turns still wait on.
  */
 import type { KV } from "@nats-io/kv";
+import { randomUUID } from "node:crypto";
 import type { ApprovalRecord, ApprovalRule, ApprovalStore } from "../approvals.ts";
 import { dec, isWrongLastSequence, type NatsContext, token } from "./context.ts";
 import { isTombstone } from "./plugin-state.ts";
 
 type Decision = Parameters<ApprovalStore["decideApproval"]>[1];
 
-export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
-  const records: KV = await ctx.bucket("approvals");
-  const rules: KV = await ctx.bucket("approval_rules");
+/** A record as stored: its owner gateway (absent on records written before owners were kept). */
+type Stored = ApprovalRecord & { owner?: string };
+
+export interface ApprovalOwnership {
+  /** This gateway's stable name (default: a random one, so nothing is taken for this gateway's own). */
+  owner?: string;
+  /** Between heartbeats of an owner with requests (default 2 s). */
+  heartbeatMs?: number;
+  /** An owner not heard of for this long is gone (default 5 heartbeats). */
+  goneAfterMs?: number;
+}
+
+const strip = ({ owner: _o, ...r }: Stored): ApprovalRecord => r;
+
+export async function natsApprovals(
+  ctx: NatsContext,
+  own: ApprovalOwnership = {},
+): Promise<ApprovalStore & { stopHeartbeat(): void }> {
+  const [records, rules, owners]: [KV, KV, KV] = await Promise.all([
+    ctx.bucket("approvals"),
+    ctx.bucket("approval_rules"),
+    ctx.bucket("approval_owners"),
+  ]);
+  const me = own.owner ?? `anonymous:${randomUUID()}`;
+  const every = own.heartbeatMs ?? 2000;
+  const goneAfter = own.goneAfterMs ?? 5 * every;
+  let heartbeat: ReturnType<typeof setInterval> | undefined;
+  const beat = () => owners.put(token(me), JSON.stringify({ owner: me, at: ctx.now() }));
+  /** Heartbeats from this gateway's first request (or start-up check) on, until the store closes. */
+  const beating = async () => {
+    if (heartbeat) return;
+    heartbeat = setInterval(() => void beat().catch(() => {}), every);
+    heartbeat.unref?.();
+    await ctx.again(beat);
+  };
   const ruleKey = (agent: string, tool: string) => `${token(agent)}.${token(tool)}`;
   const scan = async <T>(part: string): Promise<T[]> =>
     (await ctx.scan(`KV_${ctx.name(part)}`, `$KV.${ctx.name(part)}.>`, { lastPerSubject: true }))
@@ -26,7 +65,7 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
     for (let i = 0; ; i++) {
       const e = await records.get(token(id));
       if (!e || e.operation !== "PUT") return null;
-      const r = e.json<ApprovalRecord>();
+      const r = strip(e.json<Stored>());
       if (r.state !== "pending") return null;
       const next: ApprovalRecord = { ...r, state: d.state, decided_at: d.at, decided_by: d.by, remember: d.remember };
       try {
@@ -46,7 +85,13 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
   return {
     addApproval: (r) =>
       ctx.run("store an approval", async () => {
-        await records.create(token(r.id), JSON.stringify(r));
+        await beating();
+        const stored: Stored = { ...r, owner: me };
+        const mine = async () => {
+          const e = await records.get(token(r.id));
+          return e?.operation === "PUT" ? { value: 0 } : null;
+        };
+        await ctx.again(() => records.create(token(r.id), JSON.stringify(stored)), mine);
       }),
     decideApproval: (id, d) =>
       ctx.run("store an approval decision", async () => {
@@ -58,11 +103,12 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
     getApproval: (id) =>
       ctx.read("read an approval", async () => {
         const e = await records.get(token(id));
-        return e && e.operation === "PUT" ? e.json<ApprovalRecord>() : null;
+        return e && e.operation === "PUT" ? strip(e.json<Stored>()) : null;
       }),
     listApprovals: (q) =>
       ctx.read("list approvals", async () =>
-        (await scan<ApprovalRecord>("approvals"))
+        (await scan<Stored>("approvals"))
+          .map(strip)
           .filter(
             (r) =>
               (q.state === undefined || r.state === q.state) && (q.session === undefined || r.session === q.session),
@@ -76,7 +122,7 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
         return e && e.operation === "PUT" ? e.json<ApprovalRule>() : null;
       }),
     setApprovalRule: (rule) =>
-      ctx.run("store an approval rule", async () => {
+      ctx.write("store an approval rule", async () => {
         await putRule(rule);
       }),
     listApprovalRules: () =>
@@ -86,7 +132,7 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
         ),
       ),
     deleteApprovalRule: (agent, tool) =>
-      ctx.run("forget an approval rule", async () => {
+      ctx.write("forget an approval rule", async () => {
         const e = await rules.get(ruleKey(agent, tool));
         if (!e || e.operation !== "PUT") return false;
         await rules.delete(ruleKey(agent, tool));
@@ -94,11 +140,29 @@ export async function natsApprovals(ctx: NatsContext): Promise<ApprovalStore> {
       }),
     expirePendingApprovals: (at, by) =>
       ctx.run("expire pending approvals", async () => {
+        await beating();
+        const alive = new Map<string, number>();
+        for (const m of await ctx.scan(`KV_${ctx.name("approval_owners")}`, `$KV.${ctx.name("approval_owners")}.>`, {
+          lastPerSubject: true,
+        }))
+          if (!isTombstone(m)) {
+            const hb = dec<{ owner: string; at: number }>(m.data);
+            alive.set(hb.owner, hb.at);
+          }
+        const now = ctx.now();
+        // Another running gateway's request is still waited on by its turn: left to it.
+        const orphan = (r: Stored) =>
+          r.owner === undefined ||
+          r.owner === me ||
+          r.expires_at <= at ||
+          now - (alive.get(r.owner) ?? Number.NEGATIVE_INFINITY) > goneAfter;
         let n = 0;
-        for (const r of await scan<ApprovalRecord>("approvals")) {
-          if (r.state === "pending" && (await decide(r.id, { state: "timeout", at, by, remember: false }))) n++;
+        for (const r of await scan<Stored>("approvals")) {
+          if (r.state === "pending" && orphan(r) && (await decide(r.id, { state: "timeout", at, by, remember: false })))
+            n++;
         }
         return n;
       }),
+    stopHeartbeat: () => clearInterval(heartbeat),
   };
 }

@@ -33,6 +33,13 @@ export interface NatsContext {
   /** Runs one store operation: StoreError when NATS is unreachable or the operation fails. */
   run<T>(doing: string, fn: () => Promise<T>): Promise<T>;
   /**
+   * As `run`, for a step of a delivery already under way (completing, failing, replying, leases):
+   * a connection that just dropped is waited for, up to 5 s (the client reconnects to another node
+   * of a cluster within a second or two), rather than failing the delivery at once. `fn` handles
+   * unanswered tries itself (`again`).
+   */
+  settle<T>(doing: string, fn: () => Promise<T>): Promise<T>;
+  /**
    * Runs one read: as `run`, but a read that NATS did not answer (a timeout, no responders, the
    * connection down) is tried again for up to `readRetryMs` — a stream's leader lost with its node
    * is re-elected in 5–10 s on 2.9, and a request sent as the connection dropped is lost with it —
@@ -40,6 +47,18 @@ export interface NatsContext {
    * out may have landed.
    */
   read<T>(doing: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs one write that is safe to repeat (a put of a whole value, a delete, a purge, a publish under
+   * a fixed Nats-Msg-Id): as `run`, but tried again while NATS does not answer it, as `read` does.
+   */
+  write<T>(doing: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * One step of an operation already under way: `fn` again while NATS does not answer it (a timeout,
+   * no responders, a leader being elected, the connection dropped and coming back) for up to the
+   * retry time; any other failure, or the time spent, throws. `fn` must be safe to repeat, or
+   * `landed` must tell whether a try whose answer was lost took effect (then its value is returned).
+   */
+  again<T>(fn: () => Promise<T>, landed?: () => Promise<{ value: T } | null>): Promise<T>;
   /** A KV bucket of the store, created when absent (replicas, no direct get: reads go to the leader). */
   bucket(part: string): Promise<KV>;
   /** Gives an existing stream the configured replicas (a changed `[store] replicas` applies at start). */
@@ -164,6 +183,11 @@ export function natsContext(o: ContextOptions): NatsContext {
         throw explain(doing, e);
       }
     },
+    async settle(doing, fn) {
+      const end = Date.now() + Math.min(5000, o.readRetryMs ?? 20_000);
+      while (!ctx.connected() && !closed && !o.nc.isClosed() && Date.now() < end) await Bun.sleep(100);
+      return ctx.run(doing, fn);
+    },
     async read(doing, fn) {
       const end = Date.now() + (o.readRetryMs ?? 20_000);
       for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
@@ -174,6 +198,22 @@ export function natsContext(o: ContextOptions): NatsContext {
           // Unreachable fails at once (so `/ready` is 503 at once); only a connected client waits for a leader.
           if (closed || o.nc.isClosed() || !ctx.connected() || Date.now() + wait > end || !unanswered(cause)) throw e;
           await Bun.sleep(wait);
+        }
+      }
+    },
+    write: (doing, fn) => ctx.run(doing, () => ctx.again(fn)),
+    async again(fn, landed) {
+      const end = Date.now() + (o.readRetryMs ?? 20_000);
+      for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
+        try {
+          return await fn();
+        } catch (e) {
+          // Started while connected: a dropped connection is waited for too (the client reconnects to
+          // another node within a second or two); a closed client or the time spent is not.
+          if (closed || o.nc.isClosed() || Date.now() + wait > end || !unanswered(e)) throw e;
+          await Bun.sleep(wait);
+          const got = landed ? await ctx.again(landed).catch(() => null) : null;
+          if (got) return got.value;
         }
       }
     },

@@ -259,22 +259,24 @@ export async function natsConversations(
     },
     sessionVersion: (key) => ctx.read("read a session version", async () => (await lastOf(key))?.seq ?? 0),
     fenceSession: (key) =>
-      ctx.run("fence a session", async () => {
-        const l = await lastOf(key);
-        if (!l) return;
-        const a: Append = { id: nuid.next(), s: l.a.s, first: l.a.s.message_count + 1, t: ctx.now(), m: [] };
-        const h = headers();
-        h.set(HEADER, Buffer.from(JSON.stringify(l.a.s)).toString("base64url"));
-        try {
-          await ctx.js.publish(subjectOf(key), enc(a), {
-            headers: h,
-            expect: { lastSubjectSequence: l.seq, streamName: stream },
-          });
-        } catch (e) {
-          // Something else landed on the subject after the takeover (or a reset): older tails lose already.
-          if (!isWrongLastSequence(e)) throw e;
-        }
-      }),
+      ctx.settle("fence a session", () =>
+        ctx.again(async () => {
+          const l = await lastOf(key);
+          if (!l) return;
+          const a: Append = { id: nuid.next(), s: l.a.s, first: l.a.s.message_count + 1, t: ctx.now(), m: [] };
+          const h = headers();
+          h.set(HEADER, Buffer.from(JSON.stringify(l.a.s)).toString("base64url"));
+          try {
+            await ctx.js.publish(subjectOf(key), enc(a), {
+              headers: h,
+              expect: { lastSubjectSequence: l.seq, streamName: stream },
+            });
+          } catch (e) {
+            // Something else landed on the subject after the takeover (or a reset): older tails lose already.
+            if (!isWrongLastSequence(e)) throw e;
+          }
+        }),
+      ),
     getSession: (key) =>
       ctx.read("read a session", async () => {
         const l = await lastOf(key);
@@ -308,10 +310,10 @@ export async function natsConversations(
       }),
     resetSession: (key) =>
       ctx.run("reset the session", async () => {
-        const l = await lastOf(key);
+        const l = await ctx.again(() => lastOf(key));
         forget(key);
         if (!l) return null;
-        await ctx.jsm.streams.purge(stream, { filter: subjectOf(key) });
+        await ctx.again(() => ctx.jsm.streams.purge(stream, { filter: subjectOf(key) }));
         return l.a.s.message_count;
       }),
     countSessions: () =>

@@ -89,13 +89,14 @@ export async function natsFacts(ctx: NatsContext): Promise<FactStore> {
         const key = keyOf(agent, person, text);
         const value = { agent, person, text, created_at: ctx.now() };
         try {
-          const id = await kv.create(key, JSON.stringify(value));
+          // Tried again while unanswered: a landed first try makes the next one find the same fact.
+          const id = await ctx.again(() => kv.create(key, JSON.stringify(value)));
           const fact = { id, ...value };
           index.add(fact);
           return { ...fact };
         } catch (e) {
           if (!isWrongLastSequence(e)) throw e;
-          const got = await kv.get(key);
+          const got = await ctx.again(() => kv.get(key));
           if (!got || got.operation !== "PUT") throw e;
           const v = got.json<Omit<Fact, "id">>();
           const fact = { id: got.revision, agent: v.agent, person: v.person, text: v.text, created_at: v.created_at };

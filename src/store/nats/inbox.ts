@@ -14,42 +14,55 @@
  * so it cannot be claimed.
  */
 import type { KV } from "@nats-io/kv";
+import { randomUUID } from "node:crypto";
 import type { InboxStore, InboundRecord, PendingInbound } from "../inbox.ts";
 import { dec, isWrongLastSequence, type NatsContext, token } from "./context.ts";
 import { isTombstone } from "./plugin-state.ts";
 
 /** A pending record as stored: `order` is its key's first revision (arrival order of equal times); `claim` its delivery's holder. */
-type Stored = PendingInbound & { order?: number; claim?: { holder: string; until: number } };
+type Stored = PendingInbound & { order?: number; claim?: { holder: string; until: number }; w?: string };
 
 export interface NatsInbox extends InboxStore {
   /** Saves a reply on a pending message (the outbox write of an append); false when unknown or done. */
   saveReply(id: string, reply: string | null, onlyIf?: (r: PendingInbound) => boolean): Promise<PendingInbound | null>;
 }
 
-const strip = ({ order: _o, claim: _c, ...r }: Stored): PendingInbound => r;
+const strip = ({ order: _o, claim: _c, w: _w, ...r }: Stored): PendingInbound => r;
 
 export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
-  const kv: KV = await ctx.bucket("inbox");
-  const seen: KV = await ctx.bucket("seen");
+  const [kv, seen]: [KV, KV] = await Promise.all([ctx.bucket("inbox"), ctx.bucket("seen")]);
   const stream = `KV_${ctx.name("inbox")}`;
   const subjectOf = (id: string) => `$KV.${ctx.name("inbox")}.${token(id)}`;
 
-  /** Reads, changes and writes back one pending record, retrying a lost compare-and-set. null: unknown. "keep": no write. */
+  /**
+   * Reads, changes and writes back one pending record, retrying a lost compare-and-set. null: unknown.
+   * "keep": no write. A step NATS did not answer (a leader being elected) is tried again; every write
+   * of one call carries one nonce (`w`), so a write that landed while its answer was lost is
+   * recognised on the record (a delete by the key being gone) and never applied twice.
+   */
   const mutate = async (
     id: string,
     change: (r: Stored) => Stored | "delete" | "keep",
   ): Promise<{ before: Stored } | null> => {
+    const w = randomUUID();
+    let last: { before: Stored; deleting: boolean } | null = null;
     for (let i = 0; ; i++) {
-      const e = await kv.get(token(id));
-      if (!e || e.operation !== "PUT") return null;
-      const before = { ...e.json<Stored>(), order: e.json<Stored>().order ?? e.revision };
+      const e = await ctx.again(() => kv.get(token(id)));
+      if (!e || e.operation !== "PUT") return last?.deleting ? { before: last.before } : null;
+      const stored = e.json<Stored>();
+      if (last && stored.w === w) return { before: last.before };
+      const before = { ...stored, order: stored.order ?? e.revision };
       const next = change({ ...before });
       if (next === "keep") return { before };
+      last = { before, deleting: next === "delete" };
       try {
-        if (next === "delete") await kv.delete(token(id), { previousSeq: e.revision });
-        else await kv.update(token(id), JSON.stringify(next), e.revision);
+        await ctx.again(async () => {
+          if (next === "delete") await kv.delete(token(id), { previousSeq: e.revision });
+          else await kv.update(token(id), JSON.stringify({ ...next, w }), e.revision);
+        });
         return { before };
       } catch (err) {
+        // A lost race — or our own unanswered try that landed late: the next read tells.
         if (!isWrongLastSequence(err) || i >= 20) throw err;
       }
     }
@@ -78,14 +91,22 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
           next_at: 0,
           dead_at: null,
         };
+        // A nonce: a create that landed while its answer was lost is recognised as this one.
+        const w = randomUUID();
+        const mine = async () => {
+          const e = await kv.get(token(r.id));
+          return e && e.operation === "PUT" && e.json<Stored>().w === w ? { value: e.revision } : null;
+        };
         let rev: number;
         try {
-          rev = await kv.create(token(r.id), JSON.stringify(rec));
+          rev = await ctx.again(() => kv.create(token(r.id), JSON.stringify({ ...rec, w })), mine);
         } catch (e) {
-          if (isWrongLastSequence(e)) return false;
-          throw e;
+          if (!isWrongLastSequence(e)) throw e;
+          const landed = await ctx.again(mine);
+          if (!landed) return false;
+          rev = landed.value;
         }
-        const done = await seen.get(token(r.id));
+        const done = await ctx.again(() => seen.get(token(r.id)));
         if (done && done.operation === "PUT") {
           await kv.delete(token(r.id), { previousSeq: rev }).catch(() => {});
           await ctx.jsm.streams.purge(stream, { filter: subjectOf(r.id) }).catch(() => {});
@@ -126,7 +147,7 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
       await inbox.saveReply(id, reply);
     },
     saveReply: (id, reply, onlyIf) =>
-      ctx.run("save an inbound reply", async () => {
+      ctx.settle("save an inbound reply", async () => {
         let kept = true;
         const r = await mutate(id, (x) => {
           kept = onlyIf ? onlyIf(x) : true;
@@ -135,18 +156,18 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
         return r && kept ? strip(r.before) : null;
       }),
     completeInbound: (id) =>
-      ctx.run("complete an inbound message", async () => {
-        const e = await kv.get(token(id));
+      ctx.settle("complete an inbound message", async () => {
+        const e = await ctx.again(() => kv.get(token(id)));
         if (!e || e.operation !== "PUT") return false;
         // The marker first: a retry accepted between the two writes still sees it and backs out.
-        await seen.put(token(id), "");
+        await ctx.again(() => seen.put(token(id), ""));
         const r = await mutate(id, () => "delete");
         if (r === null) return false;
-        await ctx.jsm.streams.purge(stream, { filter: subjectOf(id) }).catch(() => {});
+        await ctx.again(() => ctx.jsm.streams.purge(stream, { filter: subjectOf(id) })).catch(() => {});
         return true;
       }),
     failInbound: (id, f) =>
-      ctx.run("record an inbound failure", async () => {
+      ctx.settle("record an inbound failure", async () => {
         await mutate(id, (r) => ({
           ...r,
           attempts: r.attempts + 1,
@@ -155,7 +176,7 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
         }));
       }),
     claimInbound: (id, holder, ttlMs) =>
-      ctx.run("claim an inbound message", async () => {
+      ctx.settle("claim an inbound message", async () => {
         let got = false;
         await mutate(id, (r) => {
           const t = ctx.now();
@@ -165,11 +186,11 @@ export async function natsInbox(ctx: NatsContext): Promise<NatsInbox> {
         return got;
       }),
     releaseInbound: (id, holder) =>
-      ctx.run("release an inbound message", async () => {
+      ctx.settle("release an inbound message", async () => {
         await mutate(id, ({ claim: c, ...r }) => (c?.holder === holder ? r : "keep"));
       }),
     requeueInbound: (id, at) =>
-      ctx.run(
+      ctx.settle(
         "re-queue an inbound message",
         async () => (await mutate(id, (r) => ({ ...r, attempts: 0, next_at: at, dead_at: null }))) !== null,
       ),

@@ -13,6 +13,7 @@
  * the storage, not only at the old holder's last look (see ./conversations.ts).
  */
 import type { KV } from "@nats-io/kv";
+import { randomUUID } from "node:crypto";
 import type { SessionLeases } from "../session-leases.ts";
 import { isWrongLastSequence, type NatsContext, token } from "./context.ts";
 
@@ -20,6 +21,8 @@ interface Lease {
   holder: string;
   token: number;
   expires_at: number;
+  /** The nonce of the call that wrote it. */
+  w?: string;
 }
 
 export interface NatsLeases extends SessionLeases {
@@ -33,21 +36,31 @@ const ATTEMPTS = 50;
 export async function natsLeases(ctx: NatsContext, fenceSession: (key: string) => Promise<void>): Promise<NatsLeases> {
   const kv: KV = await ctx.bucket("leases");
   const read = async (session: string): Promise<{ rev: number; l: Lease } | null> => {
-    const e = await kv.get(token(session));
+    const e = await ctx.again(() => kv.get(token(session)));
     return e && e.operation === "PUT" ? { rev: e.revision, l: e.json<Lease>() } : null;
   };
-  /** Changes the session's lease if `change` says so (null: leave it), retrying a lost compare-and-set. */
+  /**
+   * Changes the session's lease if `change` says so (null: leave it), retrying a lost compare-and-set.
+   * A write NATS did not answer is tried again; the writes of one call carry one nonce (`w`), so one
+   * that landed while its answer was lost is recognised as this call's, not taken for a lost race.
+   */
   const cas = async <T>(
     session: string,
     change: (cur: { rev: number; l: Lease } | null) => { next: Lease; out: T } | { out: T },
   ): Promise<T> => {
+    const w = randomUUID();
+    let wrote: { out: T } | null = null;
     for (let i = 0; ; i++) {
       const cur = await read(session);
+      if (wrote && cur?.l.w === w) return wrote.out;
       const c = change(cur);
       if (!("next" in c)) return c.out;
+      wrote = { out: c.out };
+      const value = JSON.stringify({ ...c.next, w });
       try {
-        if (cur === null) await kv.create(token(session), JSON.stringify(c.next));
-        else await kv.update(token(session), JSON.stringify(c.next), cur.rev);
+        await ctx.again(() =>
+          cur === null ? kv.create(token(session), value) : kv.update(token(session), value, cur.rev),
+        );
         return c.out;
       } catch (e) {
         if (!isWrongLastSequence(e) || i >= ATTEMPTS) throw e;
@@ -57,13 +70,13 @@ export async function natsLeases(ctx: NatsContext, fenceSession: (key: string) =
   return {
     tokenOf: async (session) => (await read(session))?.l.token ?? null,
     acquireLease: (session, holder, ttlMs) =>
-      ctx.run("take a session lease", async () => {
+      ctx.settle("take a session lease", async () => {
         let takeover = false;
         const got = await cas<number | null>(session, (cur) => {
           const t = ctx.now();
           if (cur && cur.l.expires_at > t) return { out: null };
           takeover = cur !== null && cur.l.expires_at > 0;
-          const next = { holder, token: (cur?.l.token ?? 0) + 1, expires_at: t + ttlMs };
+          const next: Lease = { holder, token: (cur?.l.token ?? 0) + 1, expires_at: t + ttlMs };
           return { next, out: next.token };
         });
         // The old holder may still be writing: its append must lose against the session's subject.
@@ -71,7 +84,7 @@ export async function natsLeases(ctx: NatsContext, fenceSession: (key: string) =
         return got;
       }),
     renewLease: (session, tok, ttlMs) =>
-      ctx.run("renew a session lease", () =>
+      ctx.settle("renew a session lease", () =>
         cas<boolean>(session, (cur) =>
           cur && cur.l.token === tok
             ? { next: { ...cur.l, expires_at: ctx.now() + ttlMs }, out: true }
@@ -79,7 +92,7 @@ export async function natsLeases(ctx: NatsContext, fenceSession: (key: string) =
         ),
       ),
     releaseLease: (session, tok) =>
-      ctx.run("release a session lease", () =>
+      ctx.settle("release a session lease", () =>
         cas<void>(session, (cur) =>
           cur && cur.l.token === tok && cur.l.expires_at !== 0
             ? { next: { ...cur.l, expires_at: 0 }, out: undefined }

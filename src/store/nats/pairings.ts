@@ -21,7 +21,7 @@ export async function natsPairings(ctx: NatsContext): Promise<PairingStore> {
       }),
     pairingByCode: (code) => ctx.read("read a pairing", async () => (await all()).find((p) => p.code === code) ?? null),
     savePairing: (p) =>
-      ctx.run("save a pairing", async () => {
+      ctx.write("save a pairing", async () => {
         const { person, channel, status, code, created_at, expires_at, notified_at, approved_at } = p;
         await kv.put(
           token(person),
@@ -38,7 +38,7 @@ export async function natsPairings(ctx: NatsContext): Promise<PairingStore> {
           .sort((a, b) => a.created_at - b.created_at || (a.person < b.person ? -1 : a.person > b.person ? 1 : 0)),
       ),
     deletePairing: (person) =>
-      ctx.run("delete a pairing", async () => {
+      ctx.write("delete a pairing", async () => {
         const e = await kv.get(token(person));
         if (!e || e.operation !== "PUT") return false;
         await kv.delete(token(person));

@@ -23,7 +23,7 @@ export async function natsPluginState(ctx: NatsContext): Promise<PluginStateStor
         return e && e.operation === "PUT" ? e.string() : null;
       }),
     kvSet: (plugin, k, value) =>
-      ctx.run("write plugin state", async () => {
+      ctx.write("write plugin state", async () => {
         if (value === null) await kv.delete(key(plugin, k));
         else await kv.put(key(plugin, k), value);
       }),

@@ -90,8 +90,12 @@ export async function natsUsageLedger(ctx: NatsContext): Promise<UsageLedger> {
     const held: Held = { row, w: me, v: ++version };
     view.set(subject, held);
     const p = ctx
-      .run("record usage", async () => {
-        await ctx.js.publish(subject, enc({ ...row, w: me, v: held.v }), { expect: { streamName: stream } });
+      .write("record usage", async () => {
+        // Tried again while unanswered: the Nats-Msg-Id makes a landed first try a duplicate.
+        await ctx.js.publish(subject, enc({ ...row, w: me, v: held.v }), {
+          msgID: `${me}:${held.v}`,
+          expect: { streamName: stream },
+        });
       })
       .catch((e: unknown) => {
         if (view.get(subject) === held) before === undefined ? view.delete(subject) : view.set(subject, before);
