@@ -345,7 +345,10 @@ export class AgentRunner {
       // The cache is good only while the session is at the version it was read or written at: another
       // worker (or anything else) that wrote the session since changed it.
       const cached = this.recent.get(key);
-      if (cached && cached.version === (await store.sessionVersion(key))) history = cached.messages;
+      const version = await store.sessionVersion(key);
+      if (cached && cached.version === version) history = cached.messages;
+      // 0 is an unknown session (the store's contract): nothing to read (a new session's first turn).
+      else if (version === 0) history = [];
       else history = trimToUserStart(await store.history(key, { limit }));
     }
     const remembered = !req.history

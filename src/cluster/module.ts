@@ -7,9 +7,9 @@
  */
 import type { Config } from "../config/index.ts";
 import type { Logger } from "../lib/log.ts";
-import { ClusterWork, type DeadLetter, type WorkItem, type WorkVerdict } from "./work.ts";
+import type { ClusterWork, DeadLetter, WorkItem, WorkVerdict } from "./work.ts";
 
-export { ClusterWork } from "./work.ts";
+export type { ClusterWork } from "./work.ts";
 
 /**
  * The work queue for this config: null unless the store is the nats store. Throws unavailable when
@@ -24,6 +24,8 @@ export async function openClusterWork(
   if (config.store.kind !== "nats") return null;
   const servers = (config.store.nats_url || config.bus.nats_url).split(",");
   const ackWait = Number(env.EXOCLAW_WORK_ACK_WAIT_MS);
+  // Loaded here, not at start: the NATS client is only for this store (start-up time and memory).
+  const { ClusterWork } = await import("./work.ts");
   return ClusterWork.open({
     servers,
     replicas: config.store.replicas,

@@ -7,9 +7,8 @@
  * GET and DELETE are 405: there is no session and no server-initiated stream.
  */
 import { sessionKey } from "../core/index.ts";
-import { Server } from "@modelcontextprotocol/sdk/server/index.js";
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import { CallToolRequestSchema, type CallToolResult, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { Hono } from "hono";
 import type { AgentRunner } from "../agent/runner.ts";
 import type { ToolBox } from "../agent/loop.ts";
@@ -29,6 +28,26 @@ export interface McpServerDeps {
   /** Exempts an authenticated request from the idle timeout (RouteAuth.holdOpen): a turn may wait for an approval. */
   holdOpen?: (req: Request) => void;
   log: Logger;
+}
+
+/**
+ * The SDK (zod, ajv and their schemas) is loaded by the first POST /mcp, not when the gateway starts:
+ * it costs start-up time and memory that a gateway with `mcp` off (the default) never needs.
+ */
+let sdk: Promise<Sdk> | undefined;
+type Sdk = Awaited<ReturnType<typeof importSdk>>;
+async function importSdk() {
+  const [server, http, types] = await Promise.all([
+    import("@modelcontextprotocol/sdk/server/index.js"),
+    import("@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js"),
+    import("@modelcontextprotocol/sdk/types.js"),
+  ]);
+  return {
+    Server: server.Server,
+    Transport: http.WebStandardStreamableHTTPServerTransport,
+    CallToolRequestSchema: types.CallToolRequestSchema,
+    ListToolsRequestSchema: types.ListToolsRequestSchema,
+  };
 }
 
 const ASK = "ask_";
@@ -64,8 +83,9 @@ export function mountMcpServer(app: Hono, deps: McpServerDeps): void {
     if (verdict !== "ok")
       return rpcError(refusalOf(verdict), verdict === "limited" ? {} : { "www-authenticate": "Bearer" });
     deps.holdOpen?.(c.req.raw);
-    const server = buildServer(deps);
-    const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+    const mcp = await (sdk ??= importSdk());
+    const server = buildServer(mcp, deps);
+    const transport = new mcp.Transport({ sessionIdGenerator: undefined });
     await server.connect(transport);
     // The request's end (client gone, answer sent) ends the server and any turn it still runs.
     c.req.raw.signal.addEventListener("abort", () => void server.close().catch(() => {}), { once: true });
@@ -73,7 +93,7 @@ export function mountMcpServer(app: Hono, deps: McpServerDeps): void {
   });
 }
 
-function buildServer(deps: McpServerDeps): Server {
+function buildServer({ Server, ListToolsRequestSchema, CallToolRequestSchema }: Sdk, deps: McpServerDeps): Server {
   const server = new Server({ name: "exoclaw", version: VERSION }, { capabilities: { tools: {} } });
   const agentTools = () =>
     deps.agents().map((a) => ({

@@ -6,9 +6,8 @@
  * Every string that leaves this module — results, errors, descriptions — is scrubbed of the server's
  * secret values.
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { type CallToolResult, ErrorCode, McpError, type Tool } from "@modelcontextprotocol/sdk/types.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { CallToolResult, McpError, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { McpConfig } from "../config/index.ts";
 import { describeError } from "../lib/errors.ts";
 import type { Logger } from "../lib/log.ts";
@@ -26,6 +25,29 @@ const MAX_DESCRIPTION = 2048;
 const MAX_SCHEMA_BYTES = 64 << 10;
 const RETRY_MIN_MS = 2_000;
 const RETRY_MAX_MS = 60_000;
+
+/**
+ * The SDK (with zod and its schemas) is loaded at the first connect, not when the gateway starts: a
+ * config without `[[mcp]]` servers never pays for it. Only the SDK throws its errors, so before it is
+ * loaded no error is one of them.
+ */
+let sdk: Awaited<ReturnType<typeof importSdk>> | undefined;
+async function importSdk() {
+  const [client, http, types] = await Promise.all([
+    import("@modelcontextprotocol/sdk/client/index.js"),
+    import("@modelcontextprotocol/sdk/client/streamableHttp.js"),
+    import("@modelcontextprotocol/sdk/types.js"),
+  ]);
+  return {
+    Client: client.Client,
+    StreamableHTTPClientTransport: http.StreamableHTTPClientTransport,
+    StreamableHTTPError: http.StreamableHTTPError,
+    McpError: types.McpError,
+    ErrorCode: types.ErrorCode,
+  };
+}
+const loadSdk = async () => (sdk ??= await importSdk());
+const isMcpError = (e: unknown): e is McpError => sdk !== undefined && e instanceof sdk.McpError;
 
 export type McpState = "connecting" | "connected" | "error" | "stopped";
 
@@ -167,6 +189,7 @@ export class McpConnection {
       .filter(([k, v]) => SECRET_HEADER.test(k) && v.length >= 8)
       .map(([, v]) => v.replace(/^(Bearer|Basic|Token)\s+/i, ""));
     this.secretValues = [...values, ...literal];
+    const { Client, StreamableHTTPClientTransport } = await loadSdk();
     const url = new URL(e.url!);
     const transport = new StreamableHTTPClientTransport(url, {
       fetch: createMcpFetch({
@@ -293,7 +316,7 @@ export class McpConnection {
     } catch (e) {
       if (signal?.aborted) return fail("cancelled");
       // A JSON-RPC error answer means the server is there and talking; anything else, reconnect first next time.
-      if (!(e instanceof McpError) || e.code === ErrorCode.RequestTimeout || e.code === ErrorCode.ConnectionClosed)
+      if (!isMcpError(e) || e.code === sdk!.ErrorCode.RequestTimeout || e.code === sdk!.ErrorCode.ConnectionClosed)
         this.drop(e);
       return fail(this.describe(e));
     } finally {
@@ -305,14 +328,12 @@ export class McpConnection {
   /** A one-line, scrubbed reason for a failure. */
   describe(e: unknown): string {
     let why: string;
-    if (e instanceof McpError && e.code === ErrorCode.RequestTimeout)
-      why = `no answer within ${this.entry.timeout_ms} ms`;
-    else if (e instanceof McpError)
-      why = `the server answered error ${e.code}: ${e.message.replace(/^MCP error -?\d+: /, "")}`;
+    if (isMcpError(e) && e.code === sdk!.ErrorCode.RequestTimeout) why = `no answer within ${this.entry.timeout_ms} ms`;
+    else if (isMcpError(e)) why = `the server answered error ${e.code}: ${e.message.replace(/^MCP error -?\d+: /, "")}`;
     else if (e instanceof McpTransportError) why = e.message;
     else if (e instanceof Error && (e.name === "ZodError" || "issues" in e))
       why = "the server's answer is not valid MCP (wrong shape)";
-    else if (e instanceof StreamableHTTPError) {
+    else if (sdk !== undefined && e instanceof sdk.StreamableHTTPError) {
       const detail = e.message
         .replace(/^Streamable HTTP error: (Error POSTing to endpoint: )?/, "")
         .trim()

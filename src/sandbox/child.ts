@@ -10,7 +10,9 @@ import { describeError } from "../lib/errors.ts";
 
 interface Loaded {
   spec: PluginSpec;
-  module: WebAssembly.Module;
+  /** null when the module did not compile (`invalid` says why); the gateway checks only its structure. */
+  module: WebAssembly.Module | null;
+  invalid?: string;
   instance: Plugin | null;
   /** The scope of the instance's previous call. */
   scope: string;
@@ -62,10 +64,10 @@ export async function runChild(): Promise<void> {
 
   const text = (cp: CallContext, off: bigint): string | null => (off === 0n ? null : (cp.read(off)?.text() ?? null));
 
-  const instantiate = async (l: Loaded): Promise<Plugin> => {
+  const instantiate = async (l: Loaded, module: WebAssembly.Module): Promise<Plugin> => {
     const name = l.spec.name;
     return createPlugin(
-      { wasm: [{ module: l.module }] } as never,
+      { wasm: [{ module }] } as never,
       {
         useWasi: false,
         runInWorker: false,
@@ -126,6 +128,9 @@ export async function runChild(): Promise<void> {
         error: `plugin ${pluginName} is not loaded`,
         rss: rss(),
       });
+    if (!l.module)
+      return send({ t: "result", id, ok: false, kind: "error", error: `not a wasm module: ${l.invalid}`, rss: rss() });
+    const module = l.module;
     try {
       // Same-scope calls stay warm; a call for someone else gets a fresh instance (fresh globals).
       if (l.instance && l.scope !== scope) {
@@ -134,7 +139,7 @@ export async function runChild(): Promise<void> {
         await old.close().catch(() => {});
       }
       l.scope = scope;
-      l.instance ??= await instantiate(l);
+      l.instance ??= await instantiate(l, module);
       const out = await l.instance.call(fn, input);
       const bytes = out?.bytes() ?? new Uint8Array();
       if (bytes.byteLength > l.spec.maxOutputBytes) {
@@ -179,9 +184,17 @@ export async function runChild(): Promise<void> {
           m.spec.wasm instanceof Uint8Array
             ? m.spec.wasm
             : new Uint8Array(Object.values(m.spec.wasm as object) as number[]);
+        let module: WebAssembly.Module | null = null;
+        let invalid: string | undefined;
+        try {
+          module = new WebAssembly.Module(wasm);
+        } catch (e) {
+          invalid = describeError(e);
+        }
         plugins.set(m.spec.name, {
           spec: { ...m.spec, wasm },
-          module: new WebAssembly.Module(wasm),
+          module,
+          ...(invalid !== undefined && { invalid }),
           instance: null,
           scope: "",
         });

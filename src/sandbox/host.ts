@@ -20,7 +20,7 @@ import { fsRead, fsWrite } from "./fs-grant.ts";
 import { proxyHttp } from "./http-proxy.ts";
 import { Lane } from "./lane.ts";
 import type { CallContext, CallOutcome } from "./process.ts";
-import { capMemory } from "./wasm-memory.ts";
+import { capMemory, readInterface } from "./wasm-memory.ts";
 
 /** The operator's grants for one plugin (a `[[plugins]]` entry, path already resolved). */
 export interface PluginGrant {
@@ -147,16 +147,22 @@ export class PluginHost {
    */
   async load(grant: PluginGrant, bytes: Uint8Array): Promise<LoadedPlugin> {
     const sha256 = sha256Hex(bytes);
-    if (!WebAssembly.validate(bytes)) throw new SandboxError(`plugin ${grant.name}: not a wasm module`);
+    // The module's structure is read here; its code is compiled (and checked) only in the plugin-host
+    // child, which compiles it anyway: compiling or validating it in the gateway too cost ~2 MiB RSS.
+    let iface: ReturnType<typeof readInterface>;
+    try {
+      iface = readInterface(bytes);
+    } catch {
+      throw new SandboxError(`plugin ${grant.name}: not a wasm module`);
+    }
     const capped = capMemory(bytes, grant.memory_mb * 16).bytes;
-    const mod = new WebAssembly.Module(capped);
-    const foreign = WebAssembly.Module.imports(mod).find((i) => !ALLOWED_IMPORTS.has(i.module));
+    const { imports, exports } = iface;
+    const foreign = imports.find((i) => !ALLOWED_IMPORTS.has(i.module));
     if (foreign) {
       throw new SandboxError(
         `plugin ${grant.name}: imports ${foreign.module}.${foreign.name}, which exoclaw does not provide (no WASI: files go through exo_fs_read, network through exo_http)`,
       );
     }
-    const exports = WebAssembly.Module.exports(mod).map((e) => e.name);
     if (!exports.includes("describe"))
       throw new SandboxError(`plugin ${grant.name}: missing the describe export (ABI ${1})`);
     grant = { ...grant, timeout_ms: Math.min(grant.timeout_ms, MAX_TIMEOUT_MS) };

@@ -132,3 +132,50 @@ export function capMemory(bytes: Uint8Array, maxPages: number): { bytes: Uint8Ar
   out.set(bytes.subarray(mem.end), mem.start + section.length);
   return { bytes: out, limits: { min: limits.min, max: maxPages } };
 }
+
+/**
+ * The module's imports (module and field names) and export names, in section order, read from the
+ * binary: the same lists `WebAssembly.Module.imports/exports` give, without compiling the module in
+ * the gateway (the plugin-host child compiles it; compiling here too cost the gateway ~4 MiB RSS).
+ */
+export function readInterface(bytes: Uint8Array): { imports: { module: string; name: string }[]; exports: string[] } {
+  const text = new TextDecoder("utf-8", { fatal: true });
+  const name = (c: Cursor): string => {
+    const len = readU32(bytes, c);
+    if (c.pos + len > bytes.length) throw new SandboxError("not a wasm module: name runs past the end");
+    const s = text.decode(bytes.subarray(c.pos, c.pos + len));
+    c.pos += len;
+    return s;
+  };
+  const secs = sections(bytes);
+  const imports: { module: string; name: string }[] = [];
+  const exports: string[] = [];
+  const imp = secs.find((s) => s.id === 2);
+  if (imp) {
+    const c = { pos: imp.contentStart };
+    const n = readU32(bytes, c);
+    for (let i = 0; i < n; i++) {
+      const module = name(c);
+      const field = name(c);
+      const kind = bytes[c.pos++]!;
+      if (kind === 0x00) readU32(bytes, c);
+      else if (kind === 0x01) c.pos++, readLimits(bytes, c);
+      else if (kind === 0x02) readLimits(bytes, c);
+      else if (kind === 0x03) c.pos += 2;
+      else if (kind === 0x04) c.pos++, readU32(bytes, c);
+      else throw new SandboxError(`not a wasm module: unknown import kind ${kind}`);
+      imports.push({ module, name: field });
+    }
+  }
+  const exp = secs.find((s) => s.id === 7);
+  if (exp) {
+    const c = { pos: exp.contentStart };
+    const n = readU32(bytes, c);
+    for (let i = 0; i < n; i++) {
+      exports.push(name(c));
+      c.pos++; // kind
+      readU32(bytes, c); // index
+    }
+  }
+  return { imports, exports };
+}

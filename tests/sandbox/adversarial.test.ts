@@ -218,6 +218,25 @@ describe("runaways and bad behaviour", () => {
   });
 });
 
+/** Where the content of the module's section `id` starts (LEB128 sizes, as in the wasm binary format). */
+function sectionContent(b: Uint8Array, id: number): number {
+  let pos = 8;
+  while (pos < b.length) {
+    const sid = b[pos++];
+    let size = 0;
+    let shift = 0;
+    let byte: number;
+    do {
+      byte = b[pos++]!;
+      size |= (byte & 0x7f) << shift;
+      shift += 7;
+    } while (byte & 0x80);
+    if (sid === id) return pos;
+    pos += size;
+  }
+  throw new Error(`no section ${id}`);
+}
+
 describe("bad modules", () => {
   test("not a wasm module, a missing export, ABI 2: each refused with a clear error", async () => {
     await using t = startTestHost();
@@ -228,6 +247,14 @@ describe("bad modules", () => {
     );
     expect((await failure(t.host.load(grant("abi2"), await readWasm(fixturePath("abi2"))))).message).toBe(
       "plugin abi2: the plugin declares ABI 2; this exoclaw speaks ABI 1",
+    );
+    // Well-formed sections around code that does not compile: the gateway reads only the structure,
+    // the plugin-host child's compiler refuses the code, and the load fails naming why.
+    const broken = new Uint8Array(await readWasm(pluginPath("echo")));
+    const code = sectionContent(broken, 10);
+    broken.fill(0xfe, code + 40, code + 60);
+    expect((await failure(t.host.load(grant("broken"), broken))).message).toMatch(
+      /^plugin broken: failed: not a wasm module: WebAssembly\.Module doesn't parse at byte \d+/,
     );
     await t.host.load(grant("echo"), await readWasm(pluginPath("echo")));
     expect(t.host.list().map((p) => p.name)).toEqual(["echo"]);

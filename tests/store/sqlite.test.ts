@@ -90,6 +90,51 @@ describe("sqlite store on disk", () => {
     await b.close();
   });
 
+  test("a call recorded and settled in the same tick is stored settled; a later settle of it still applies", async () => {
+    const path = join(fresh().path, "exoclaw.db");
+    const a = openSqliteStore(path);
+    const row = { at: 1000, session: "s1", agent: "main", provider: "p", model: "m", cost_usd: 0.5 };
+    const settle = (input_tokens: number, status: "pending" | "final") =>
+      a.updateUsage("c1", { provider: "q", model: "n", input_tokens, output_tokens: 2, cost_usd: 0.01, status });
+    // Neither awaited before the next: they share one commit, as a fast model call's reservation and settle do.
+    const writes = [
+      a.recordUsage({ ...row, call: "c1", status: "pending", input_tokens: 10, output_tokens: 100 }),
+      settle(5, "pending"),
+      settle(7, "final"),
+      a.recordUsage({ ...row, call: "c2", status: "pending", input_tokens: 1, output_tokens: 1 }),
+    ];
+    await Promise.all(writes);
+    await a.close();
+    const rows = () =>
+      new Database(path)
+        .query("SELECT call, provider, model, input_tokens, output_tokens, cost_usd, status FROM usage ORDER BY id")
+        .all();
+    expect(rows()).toEqual([
+      { call: "c1", provider: "q", model: "n", input_tokens: 7, output_tokens: 2, cost_usd: 0.01, status: "final" },
+      { call: "c2", provider: "p", model: "m", input_tokens: 1, output_tokens: 1, cost_usd: 0.5, status: "pending" },
+    ]);
+    const b = openSqliteStore(path);
+    await b.updateUsage("c1", {
+      provider: "q",
+      model: "n",
+      input_tokens: 9,
+      output_tokens: 2,
+      cost_usd: 0.02,
+      status: "final",
+    });
+    await b.updateUsage("c2", {
+      provider: "p",
+      model: "m",
+      input_tokens: 3,
+      output_tokens: 4,
+      cost_usd: 0.03,
+      status: "final",
+    });
+    expect(await b.sumUsage({})).toMatchObject({ calls: 2, input_tokens: 12, output_tokens: 6 });
+    await b.close();
+    expect(rows().map((r) => (r as { status: string }).status)).toEqual(["final", "final"]);
+  });
+
   test("keeps approval requests, decisions and remembered rules across a reopen", async () => {
     const path = join(fresh().path, "exoclaw.db");
     const a = openSqliteStore(path);

@@ -48,9 +48,30 @@ export function usageWriter(ctx: SqliteContext): UsageWriter {
     sums,
     write(ops) {
       const ids: CallIds = { added: [], settled: [] };
-      for (const op of ops) {
+      // A call recorded and settled in the same batch (a fast answer: its reservation and its settle
+      // share the tick) is inserted once, already settled: the same row as an insert then an update,
+      // one statement fewer per model call.
+      let folded: Map<number, UsageRecord> | undefined;
+      let skip: Set<number> | undefined;
+      const inserted = new Map<string, number>();
+      ops.forEach((op, i) => {
         if ("record" in op) {
-          const r = op.record;
+          if (op.record.call !== undefined) inserted.set(op.record.call, i);
+          return;
+        }
+        const at = inserted.get(op.call);
+        if (at === undefined) return;
+        folded ??= new Map();
+        skip ??= new Set();
+        folded.set(at, { ...(folded.get(at) ?? (ops[at] as { record: UsageRecord }).record), ...op.update });
+        skip.add(i);
+        if (op.update.status !== "pending") ids.settled.push(op.call);
+      });
+      for (let k = 0; k < ops.length; k++) {
+        const op = ops[k]!;
+        if (skip?.has(k)) continue;
+        if ("record" in op) {
+          const r = folded?.get(k) ?? op.record;
           const res = insert.run(
             r.at,
             r.session,
@@ -67,10 +88,8 @@ export function usageWriter(ctx: SqliteContext): UsageWriter {
           if (r.call !== undefined) ids.added.push([r.call, Number(res.lastInsertRowid)]);
         } else {
           const u = op.update;
-          // Inserted earlier in this batch (rare: settled within the tick) or in a committed one.
-          let id = callRows.get(op.call);
-          for (let i = ids.added.length - 1; id === undefined && i >= 0; i--)
-            if (ids.added[i]![0] === op.call) id = ids.added[i]![1];
+          // Inserted in a committed batch (one inserted in this batch was folded into its insert above).
+          const id = callRows.get(op.call);
           if (id !== undefined)
             updateById.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, id, op.call);
           else updateByCall.run(u.provider, u.model, u.input_tokens, u.output_tokens, u.cost_usd, u.status, op.call);
