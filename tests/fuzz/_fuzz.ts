@@ -4,6 +4,7 @@
  *   FC_SEED=<n>     replay a run (the run prints the seed it used, once; a failure prints seed and path)
  *   FUZZ_RUNS=<n>   cases per property instead of the bounded default of `npm test` (e.g. 10000)
  */
+import { heapStats } from "bun:jsc";
 import fc from "fast-check";
 
 const seedEnv = process.env.FC_SEED;
@@ -35,4 +36,13 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 5
     if (Date.now() > deadline) return false;
     await Bun.sleep(10);
   }
+}
+
+/**
+ * The JS heap in bytes after a full collection: for "memory back near its baseline" (measure once
+ * after a warm-up, again after the fuzz; what a case leaves reachable shows up as growth).
+ */
+export function heapBytes(): number {
+  Bun.gc(true);
+  return heapStats().heapSize;
 }
