@@ -14,7 +14,7 @@ import fc from "fast-check";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { openSocket } from "../helpers/ws.ts";
-import { heapBytes, params, TIMEOUT } from "./_fuzz.ts";
+import { heapSnapshot, nearBaseline, params, TIMEOUT } from "./_fuzz.ts";
 
 type Msg = Record<string, any>;
 const TOKEN = "fuzz-mcp-token-0123456789";
@@ -282,7 +282,7 @@ describe("fuzz: POST /mcp", () => {
     async () => {
       await fc.assert(fc.asyncProperty(anyCase, check), { ...params(20), seed: 1 });
       gw.logs.length = 0;
-      const baseline = heapBytes();
+      const baseline = heapSnapshot();
       await fc.assert(fc.asyncProperty(anyCase, check), params(250));
       expect(internalErrors()).toEqual([]);
       expect(unhandled).toEqual([]);
@@ -290,7 +290,7 @@ describe("fuzz: POST /mcp", () => {
       expect((await s.call("ping", undefined, "after")).result).toBe("pong");
       expect((await fetch(`${gw.url}/health`)).status).toBe(200);
       gw.logs.length = 0;
-      expect(heapBytes()).toBeLessThan(baseline * 1.2 + 16 * 1024 * 1024);
+      expect(nearBaseline(baseline, heapSnapshot())).toBeNull();
     },
     TIMEOUT,
   );

@@ -13,7 +13,7 @@ import fc from "fast-check";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { openSocket } from "../helpers/ws.ts";
-import { heapBytes, params, TIMEOUT } from "./_fuzz.ts";
+import { heapSnapshot, nearBaseline, params, TIMEOUT } from "./_fuzz.ts";
 
 type Msg = Record<string, any>;
 const TOKEN = "fuzz-compat-token-0123456";
@@ -253,13 +253,13 @@ describe("fuzz: POST /v1/chat/completions", () => {
       // Warm-up, then the baseline: the heap after the fuzz must be back near it.
       await fc.assert(fc.asyncProperty(anyCase, check), { ...params(20), seed: 1 });
       gw.logs.length = 0;
-      const baseline = heapBytes();
+      const baseline = heapSnapshot();
       await fc.assert(fc.asyncProperty(anyCase, check), params(300));
       expect(internalErrors()).toEqual([]);
       expect(unhandled).toEqual([]);
       await stillServing();
       gw.logs.length = 0;
-      expect(heapBytes()).toBeLessThan(baseline * 1.2 + 16 * 1024 * 1024);
+      expect(nearBaseline(baseline, heapSnapshot())).toBeNull();
     },
     TIMEOUT,
   );
