@@ -66,3 +66,8 @@ export function nearBaseline(before: HeapSnapshot, after: HeapSnapshot): string 
   if (after.bytes > bytes) return `heap bytes ${before.bytes} -> ${after.bytes} (limit ${Math.round(bytes)})`;
   return null;
 }
+
+/** fast-check parameters for a warm-up before a heap baseline: a fixed seed and case count, long run or not. */
+export function warmUp<T>(numRuns: number): fc.Parameters<T> {
+  return { seed: 1, numRuns };
+}

@@ -14,7 +14,7 @@ import fc from "fast-check";
 import type { StreamFn } from "../../src/agent/loop.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { openSocket } from "../helpers/ws.ts";
-import { heapSnapshot, nearBaseline, params, TIMEOUT } from "./_fuzz.ts";
+import { heapSnapshot, nearBaseline, params, TIMEOUT, warmUp } from "./_fuzz.ts";
 
 type Msg = Record<string, any>;
 const TOKEN = "fuzz-mcp-token-0123456789";
@@ -280,7 +280,7 @@ describe("fuzz: POST /mcp", () => {
   test(
     "every message mix gets well-formed answers, never a 5xx; a turn runs exactly for a valid ask_main call with the token",
     async () => {
-      await fc.assert(fc.asyncProperty(anyCase, check), { ...params(20), seed: 1 });
+      await fc.assert(fc.asyncProperty(anyCase, check), warmUp(60));
       gw.logs.length = 0;
       const baseline = heapSnapshot();
       await fc.assert(fc.asyncProperty(anyCase, check), params(250));

@@ -19,7 +19,7 @@ import { createLogger } from "../../src/lib/log.ts";
 import { type FakeUpstream, type Reply, startFakeUpstream } from "../helpers/fake-upstream.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { openSocket, type TestSocket } from "../helpers/ws.ts";
-import { heapSnapshot, nearBaseline, params, TIMEOUT } from "./_fuzz.ts";
+import { heapSnapshot, nearBaseline, params, TIMEOUT, warmUp } from "./_fuzz.ts";
 
 type Msg = Record<string, any>;
 const KEY = "sk-fuzz-gw-0123456789abcdef";
@@ -169,7 +169,7 @@ describe("fuzz: provider streams through a real gateway", () => {
   test(
     "every turn on a mangled stream of each wire API ends with a result or a clear error; history and ledger stay whole",
     async () => {
-      await fc.assert(fc.asyncProperty(anyCase, check), { ...params(12), seed: 1 });
+      await fc.assert(fc.asyncProperty(anyCase, check), warmUp(30));
       gw.logs.length = 0;
       const baseline = heapSnapshot();
       await fc.assert(fc.asyncProperty(anyCase, check), params(120));
