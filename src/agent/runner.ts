@@ -72,6 +72,8 @@ export interface SharedTurns {
 interface CachedHistory {
   messages: ChatMessage[];
   version: number;
+  /** The window's size in JSON characters (what the byte bound counts). */
+  chars: number;
 }
 
 /** How a turn is run: its cancellation, where its events go, and what happens when the gateway is full. */
@@ -126,6 +128,11 @@ export function trimToUserStart(messages: StoredMessage[]): ChatMessage[] {
 
 /** Sessions whose recent history stays in memory between turns (least recently used evicted). */
 const CACHED_SESSIONS = 1000;
+/**
+ * And at most this much of it, in JSON characters: a window can hold tool results of up to 1 MiB
+ * each, so 1,000 sessions alone would not bound the bytes (1,000 MCP results of 1 MiB kept 1 GB).
+ */
+export const CACHED_CHARS = 32 * 1024 * 1024;
 
 /** A session lease this turn holds (SharedTurns): its fencing token, and how to give it back. */
 interface Lease {
@@ -145,6 +152,8 @@ export class AgentRunner {
    * are serialized here); `forget` drops an entry when something else changes the session.
    */
   private readonly recent = new Map<string, CachedHistory>();
+  /** The sum of the cached windows' `chars`. */
+  private cachedChars = 0;
   /** Checks the live budgets before every model call and writes the usage ledger ahead. */
   private readonly budget: BudgetGuard;
 
@@ -390,7 +399,7 @@ export class AgentRunner {
           lease ? { token: lease.token } : undefined,
         )
         .catch((e: unknown) => {
-          this.recent.delete(key);
+          this.forget(key);
           throw e;
         });
       // Under the lease (or alone) nobody else appends to the session, so this is the append's version.
@@ -423,15 +432,30 @@ export class AgentRunner {
 
   /** Drops a session's cached history (after a reset, or a write the runner did not make). */
   forget(key: string): void {
+    const old = this.recent.get(key);
+    if (old) this.cachedChars -= old.chars;
     this.recent.delete(key);
+  }
+
+  /** What the history cache holds now: sessions, messages and JSON characters. */
+  cacheStats(): { sessions: number; messages: number; chars: number } {
+    let messages = 0;
+    for (const c of this.recent.values()) messages += c.messages.length;
+    return { sessions: this.recent.size, messages, chars: this.cachedChars };
   }
 
   private remember(key: string, messages: ChatMessage[], limit: number, version: number): void {
     // Same window as a store read: the last `limit` messages, starting at a user message.
     const window = messages.length > limit ? messages.slice(messages.length - limit) : messages;
     const start = conversationStart(window);
-    this.recent.delete(key);
-    this.recent.set(key, { messages: start <= 0 ? window : window.slice(start), version });
-    if (this.recent.size > CACHED_SESSIONS) this.recent.delete(this.recent.keys().next().value!);
+    const kept = start <= 0 ? window : window.slice(start);
+    this.forget(key);
+    const chars = kept.reduce((n, m) => n + JSON.stringify(m.parts).length, 0);
+    // A window bigger than the whole bound is read from the store next time instead.
+    if (chars > CACHED_CHARS) return;
+    this.recent.set(key, { messages: kept, version, chars });
+    this.cachedChars += chars;
+    while (this.recent.size > CACHED_SESSIONS || this.cachedChars > CACHED_CHARS)
+      this.forget(this.recent.keys().next().value!);
   }
 }
