@@ -222,7 +222,23 @@ export class AgentRunner {
     const agent = this.deps.live.current.agents.find((a) => a.id === req.agent);
     if (!agent)
       return Promise.reject(new ExoError("not_found", `no agent ${req.agent}`, { data: { agent: req.agent } }));
-    const signal = AbortSignal.any([opts.signal, this.shutdown.signal]);
+    // Not AbortSignal.any([opts.signal, shutdown]): a signal that depends on the runner's lifelong
+    // shutdown signal is kept alive, with every abort listener on it, for as long as it has one
+    // (the DOM rule) — the MCP client's per-request listener kept each turn's signal, closures and
+    // errors forever (found by the MCP fuzz's heap check). This one is the turn's own, and the
+    // links to its sources are removed when the turn ends.
+    const own = new AbortController();
+    const abort = () => own.abort(opts.signal.aborted ? opts.signal.reason : this.shutdown.signal.reason);
+    const unlink = () => {
+      opts.signal.removeEventListener("abort", abort);
+      this.shutdown.signal.removeEventListener("abort", abort);
+    };
+    if (opts.signal.aborted || this.shutdown.signal.aborted) abort();
+    else {
+      opts.signal.addEventListener("abort", abort, { once: true });
+      this.shutdown.signal.addEventListener("abort", abort, { once: true });
+    }
+    const signal = own.signal;
     let waiting: Promise<(() => void) | null>;
     try {
       // A turn that brings its own history (stateless OpenAI requests) stores nothing and needs no
@@ -233,6 +249,7 @@ export class AgentRunner {
         opts.busy ?? "refuse",
       );
     } catch (e) {
+      unlink();
       this.deps.metrics?.inc("exoclaw_turns_busy_total");
       return Promise.reject(e);
     }
@@ -251,7 +268,12 @@ export class AgentRunner {
       }
     });
     this.inFlight.add(turn);
-    void turn.finally(() => this.inFlight.delete(turn)).catch(() => {});
+    void turn
+      .finally(() => {
+        unlink();
+        this.inFlight.delete(turn);
+      })
+      .catch(() => {});
     return turn;
   }
 
