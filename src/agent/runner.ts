@@ -72,6 +72,8 @@ export interface SharedTurns {
 interface CachedHistory {
   messages: ChatMessage[];
   version: number;
+  /** The window's size in JSON characters (what the byte bound counts). */
+  chars: number;
 }
 
 /** How a turn is run: its cancellation, where its events go, and what happens when the gateway is full. */
@@ -131,6 +133,11 @@ export function trimToUserStart(messages: StoredMessage[]): ChatMessage[] {
 
 /** Sessions whose recent history stays in memory between turns (least recently used evicted). */
 const CACHED_SESSIONS = 1000;
+/**
+ * And at most this much of it, in JSON characters: a window can hold tool results of up to 1 MiB
+ * each, so 1,000 sessions alone would not bound the bytes (1,000 MCP results of 1 MiB kept 1 GB).
+ */
+export const CACHED_CHARS = 32 * 1024 * 1024;
 
 /** A session lease this turn holds (SharedTurns): its fencing token, and how to give it back. */
 interface Lease {
@@ -152,6 +159,8 @@ export class AgentRunner {
    * are serialized here); `forget` drops an entry when something else changes the session.
    */
   private readonly recent = new Map<string, CachedHistory>();
+  /** The sum of the cached windows' `chars`. */
+  private cachedChars = 0;
   /** Checks the live budgets before every model call and writes the usage ledger ahead. */
   private readonly budget: BudgetGuard;
 
@@ -220,12 +229,28 @@ export class AgentRunner {
     const agent = this.deps.live.current.agents.find((a) => a.id === req.agent);
     if (!agent)
       return Promise.reject(new ExoError("not_found", `no agent ${req.agent}`, { data: { agent: req.agent } }));
+    // Not AbortSignal.any([opts.signal, shutdown]): a signal that depends on the runner's lifelong
+    // shutdown signal is kept alive, with every abort listener on it, for as long as it has one
+    // (the DOM rule) — the MCP client's per-request listener kept each turn's signal, closures and
+    // errors forever (found by the MCP fuzz's heap check). This one is the turn's own, and the
+    // links to its sources are removed when the turn ends.
+    const own = new AbortController();
+    const abort = () => own.abort(opts.signal.aborted ? opts.signal.reason : this.shutdown.signal.reason);
+    const unlink = () => {
+      opts.signal.removeEventListener("abort", abort);
+      this.shutdown.signal.removeEventListener("abort", abort);
+    };
+    if (opts.signal.aborted || this.shutdown.signal.aborted) abort();
+    else {
+      opts.signal.addEventListener("abort", abort, { once: true });
+      this.shutdown.signal.addEventListener("abort", abort, { once: true });
+    }
+    const signal = own.signal;
     // A stored turn can also be cancelled by its session (chat.cancel {session}, from any gateway).
-    const own = req.history ? null : new AbortController();
-    const signal = AbortSignal.any([opts.signal, this.shutdown.signal, ...(own ? [own.signal] : [])]);
+    const tracked = !req.history;
     const key = req.address.key;
     const untrack = () => {
-      const set = own && this.bySession.get(key);
+      const set = tracked && this.bySession.get(key);
       if (!set) return;
       set.delete(own);
       if (set.size === 0) this.bySession.delete(key);
@@ -240,10 +265,11 @@ export class AgentRunner {
         opts.busy ?? "refuse",
       );
     } catch (e) {
+      unlink();
       this.deps.metrics?.inc("exoclaw_turns_busy_total");
       return Promise.reject(e);
     }
-    if (own) {
+    if (tracked) {
       const set = this.bySession.get(key) ?? new Set<AbortController>();
       set.add(own);
       this.bySession.set(key, set);
@@ -270,7 +296,12 @@ export class AgentRunner {
       )
       .finally(untrack);
     this.inFlight.add(turn);
-    void turn.finally(() => this.inFlight.delete(turn)).catch(() => {});
+    void turn
+      .finally(() => {
+        unlink();
+        this.inFlight.delete(turn);
+      })
+      .catch(() => {});
     return turn;
   }
 
@@ -421,7 +452,7 @@ export class AgentRunner {
           lease ? { token: lease.token } : undefined,
         )
         .catch((e: unknown) => {
-          this.recent.delete(key);
+          this.forget(key);
           throw e;
         });
       // Under the lease (or alone) nobody else appends to the session, so this is the append's version.
@@ -470,15 +501,30 @@ export class AgentRunner {
 
   /** Drops a session's cached history (after a reset, or a write the runner did not make). */
   forget(key: string): void {
+    const old = this.recent.get(key);
+    if (old) this.cachedChars -= old.chars;
     this.recent.delete(key);
+  }
+
+  /** What the history cache holds now: sessions, messages and JSON characters. */
+  cacheStats(): { sessions: number; messages: number; chars: number } {
+    let messages = 0;
+    for (const c of this.recent.values()) messages += c.messages.length;
+    return { sessions: this.recent.size, messages, chars: this.cachedChars };
   }
 
   private remember(key: string, messages: ChatMessage[], limit: number, version: number): void {
     // Same window as a store read: the last `limit` messages, starting at a user message.
     const window = messages.length > limit ? messages.slice(messages.length - limit) : messages;
     const start = conversationStart(window);
-    this.recent.delete(key);
-    this.recent.set(key, { messages: start <= 0 ? window : window.slice(start), version });
-    if (this.recent.size > CACHED_SESSIONS) this.recent.delete(this.recent.keys().next().value!);
+    const kept = start <= 0 ? window : window.slice(start);
+    this.forget(key);
+    const chars = kept.reduce((n, m) => n + JSON.stringify(m.parts).length, 0);
+    // A window bigger than the whole bound is read from the store next time instead.
+    if (chars > CACHED_CHARS) return;
+    this.recent.set(key, { messages: kept, version, chars });
+    this.cachedChars += chars;
+    while (this.recent.size > CACHED_SESSIONS || this.cachedChars > CACHED_CHARS)
+      this.forget(this.recent.keys().next().value!);
   }
 }

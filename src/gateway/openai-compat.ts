@@ -53,6 +53,17 @@ const oaiError = (kind: ErrorCode, message: string, code: string | null = null) 
 const answer = (c: Context, e: ReturnType<typeof oaiError>) => c.json(e.body, e.status);
 
 /**
+ * An error the gateway's own middleware answered for a /v1 path (a body over max_payload_bytes, a
+ * trickled body, a foreign Origin, an internal failure), re-shaped into OpenAI's error body with the
+ * same status and headers, so a client of /v1 reads every error the same way.
+ */
+export async function asOpenAIError(res: Response): Promise<Response> {
+  const body = (await res.json()) as { error: { code: ErrorCode; message: string } };
+  const e = oaiError(body.error.code, body.error.message, body.error.code);
+  return Response.json(e.body, { status: res.status, headers: res.headers });
+}
+
+/**
  * The gateway's turn queue is full: 429 in OpenAI's own shape, with `Retry-After` (seconds) and
  * `retry-after-ms` (which the official SDKs honour) — a client retries after the hint.
  */

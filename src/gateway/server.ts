@@ -25,6 +25,7 @@ import type { Logger } from "../lib/log.ts";
 import { createMetrics, type Metrics } from "../lib/metrics.ts";
 import { VERSION } from "../lib/version.ts";
 import { httpErrorResponse } from "../protocol/error-codes.ts";
+import { asOpenAIError } from "./openai-compat.ts";
 import type { Method } from "../protocol/methods.ts";
 import { CLOSE_TRY_AGAIN_LATER, RpcConnection } from "./connection.ts";
 import { PAGE_CSP, PAGE_HTML, PAGE_JS } from "./web/page.ts";
@@ -307,12 +308,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // request's end (client gone) still cancels it.
   const holdOpen = (req: Request) => server?.timeout(originals.get(req) ?? req, 0);
   opts.routes?.(app as unknown as Hono, { checkBearer: verifyBearer, checkRequest, remoteOf, holdOpen });
-  app.notFound((c) => httpErrorResponse(new ExoError("not_found", `no route for ${c.req.method} ${c.req.path}`)));
+  // Under /v1 (OpenAI's API) every error is in OpenAI's body shape, the rest in the gateway's own.
+  const shaped = (c: { req: { path: string } }, r: Response) => (c.req.path.startsWith("/v1/") ? asOpenAIError(r) : r);
+  app.notFound((c) =>
+    shaped(c, httpErrorResponse(new ExoError("not_found", `no route for ${c.req.method} ${c.req.path}`))),
+  );
   // The one HTTP error path: whatever a route or middleware throws is answered from the error table.
   app.onError((e, c) => {
     const answer = httpErrorResponse(e);
     if (answer.status >= 500) log.error("http handler failed", { path: c.req.path, error: e });
-    return answer;
+    return shaped(c, answer);
   });
 
   const tlsFiles = tls ? readTls(gw.tls_cert, gw.tls_key) : null;

@@ -312,7 +312,12 @@ export class McpConnection {
       // An error with no words (found by tests/fuzz/mcp.test.ts) would reach the model as an empty
       // string: say whose error it is.
       if (result.isError === true && text.trim() === "") return fail("the server reported an error without a message");
-      return { content: this.clean(text), is_error: result.isError === true };
+      // Scrubbing can lengthen the text (a masked value's marker is longer than it): the cap holds
+      // for what the model gets (found by tests/fuzz/mcp.test.ts: 1,025 characters over).
+      const content = this.clean(text);
+      if (Buffer.byteLength(content) > MAX_RESULT_BYTES)
+        return fail(`the result is larger than ${MAX_RESULT_BYTES} bytes; refused`);
+      return { content, is_error: result.isError === true };
     } catch (e) {
       if (signal?.aborted) return fail("cancelled");
       // A JSON-RPC error answer means the server is there and talking; anything else, reconnect first next time.
@@ -329,8 +334,12 @@ export class McpConnection {
   describe(e: unknown): string {
     let why: string;
     if (isMcpError(e) && e.code === sdk!.ErrorCode.RequestTimeout) why = `no answer within ${this.entry.timeout_ms} ms`;
-    else if (isMcpError(e)) why = `the server answered error ${e.code}: ${e.message.replace(/^MCP error -?\d+: /, "")}`;
-    else if (e instanceof McpTransportError) why = e.message;
+    else if (isMcpError(e)) {
+      // A server's own words, cut: an error message of a whole MiB went to the model as it was
+      // (found by tests/fuzz/mcp.test.ts), past the 1 MiB cap on what a call returns.
+      const words = e.message.replace(/^MCP error -?\d+: /, "");
+      why = `the server answered error ${e.code}: ${words.length > 2000 ? `${words.slice(0, 2000)}… (cut at 2000 characters)` : words}`;
+    } else if (e instanceof McpTransportError) why = e.message;
     else if (e instanceof Error && (e.name === "ZodError" || "issues" in e))
       why = "the server's answer is not valid MCP (wrong shape)";
     else if (sdk !== undefined && e instanceof sdk.StreamableHTTPError) {

@@ -69,42 +69,57 @@ export function createMcpFetch(opts: McpFetchOptions): FetchLike {
     const headers = new Headers(init.headers);
     for (const k of [...headers.keys()]) if (HOST_ONLY_HEADER.test(k)) headers.delete(k);
     for (const [k, v] of Object.entries(opts.headers())) headers.set(k, v);
-    const signals = [AbortSignal.timeout(opts.timeoutMs), ...(init.signal ? [init.signal] : [])];
-    let res: Response;
-    try {
-      res = await fetchPinned(url, checked.address, {
-        method,
-        headers: Object.fromEntries(headers),
-        body: init.body,
-        signal: AbortSignal.any(signals),
-        ca: opts.ca,
-        fetch: opts.fetch,
+    const send = async (signal: AbortSignal): Promise<Response> => {
+      let res: Response;
+      try {
+        res = await fetchPinned(url, checked.address, {
+          method,
+          headers: Object.fromEntries(headers),
+          body: init.body,
+          signal,
+          ca: opts.ca,
+          fetch: opts.fetch,
+        });
+      } catch (e) {
+        throw failure(e, opts.timeoutMs, connectHost, url.host);
+      }
+      const outHeaders = new Headers(res.headers);
+      outHeaders.delete("content-length");
+      outHeaders.delete("content-encoding");
+      if (res.status >= 300 && res.status < 400) {
+        // Handed back unfollowed: the SDK follows a same-origin redirect by calling this function again.
+        await res.body?.cancel().catch(() => {});
+        return new Response(null, { status: res.status, statusText: res.statusText, headers: outHeaders });
+      }
+      let body: Uint8Array | null;
+      try {
+        body = await readCapped(res, opts.maxBodyBytes);
+      } catch (e) {
+        throw failure(e, opts.timeoutMs, connectHost, url.host, true);
+      }
+      if (!body) throw new McpTransportError(`the server's answer is larger than ${opts.maxBodyBytes} bytes; refused`);
+      if (method === "POST" && res.ok)
+        checkAnswer(typeof init.body === "string" ? init.body : "", res.headers.get("content-type"), body);
+      return new Response(body.byteLength > 0 ? body : null, {
+        status: res.status,
+        statusText: res.statusText,
+        headers: outHeaders,
       });
-    } catch (e) {
-      throw failure(e, opts.timeoutMs, connectHost, url.host);
-    }
-    const outHeaders = new Headers(res.headers);
-    outHeaders.delete("content-length");
-    outHeaders.delete("content-encoding");
-    if (res.status >= 300 && res.status < 400) {
-      // Handed back unfollowed: the SDK follows a same-origin redirect by calling this function again.
-      await res.body?.cancel().catch(() => {});
-      return new Response(null, { status: res.status, statusText: res.statusText, headers: outHeaders });
-    }
-    let body: Uint8Array | null;
+    };
+    // The request's own signal, not AbortSignal.any([timeout, init.signal]): one that depends on the
+    // transport's lifelong signal is kept alive with its listeners (the DOM rule), one per request.
+    const own = new AbortController();
+    const outer = init.signal ?? null;
+    const onOuter = () => own.abort(outer?.reason);
+    const timer = setTimeout(() => own.abort(new DOMException("timed out", "TimeoutError")), opts.timeoutMs);
+    if (outer?.aborted) onOuter();
+    else outer?.addEventListener("abort", onOuter, { once: true });
     try {
-      body = await readCapped(res, opts.maxBodyBytes);
-    } catch (e) {
-      throw failure(e, opts.timeoutMs, connectHost, url.host, true);
+      return await send(own.signal);
+    } finally {
+      clearTimeout(timer);
+      outer?.removeEventListener("abort", onOuter);
     }
-    if (!body) throw new McpTransportError(`the server's answer is larger than ${opts.maxBodyBytes} bytes; refused`);
-    if (method === "POST" && res.ok)
-      checkAnswer(typeof init.body === "string" ? init.body : "", res.headers.get("content-type"), body);
-    return new Response(body.byteLength > 0 ? body : null, {
-      status: res.status,
-      statusText: res.statusText,
-      headers: outHeaders,
-    });
   };
 }
 

@@ -4,6 +4,7 @@
  *   FC_SEED=<n>     replay a run (the run prints the seed it used, once; a failure prints seed and path)
  *   FUZZ_RUNS=<n>   cases per property instead of the bounded default of `npm test` (e.g. 10000)
  */
+import { heapStats } from "bun:jsc";
 import fc from "fast-check";
 
 const seedEnv = process.env.FC_SEED;
@@ -35,4 +36,38 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 5
     if (Date.now() > deadline) return false;
     await Bun.sleep(10);
   }
+}
+
+/** The JS heap after a full collection: its size and its count of live objects. */
+export interface HeapSnapshot {
+  bytes: number;
+  objects: number;
+}
+export function heapSnapshot(): HeapSnapshot {
+  Bun.gc(true);
+  const h = heapStats();
+  return { bytes: h.heapSize, objects: h.objectCount };
+}
+
+/**
+ * "Memory back near its baseline": `after` (taken after the fuzz) against `before` (taken after a
+ * warm-up). What a case left reachable shows as live objects, the steady measure: a run moves them
+ * by about 2,500 (modules and caches filling on first use), so 6,000 more fail it — 120 cases that
+ * each keep 50 objects (a call's timers, closures and promises), or any case count in a long
+ * FUZZ_RUNS run keeping a few each. The byte size moves with the collector's timing (20 MB seen), so
+ * it gets a wide margin and catches only bulk retention (a body or stream kept per case).
+ */
+export function nearBaseline(before: HeapSnapshot, after: HeapSnapshot): string | null {
+  if (process.env.FUZZ_DEBUG) console.log(`heap: ${JSON.stringify(before)} -> ${JSON.stringify(after)}`);
+  const objects = before.objects + 6000;
+  const bytes = before.bytes * 1.5 + 32 * 1024 * 1024;
+  if (after.objects > objects)
+    return `live objects ${before.objects} -> ${after.objects} (limit ${Math.round(objects)})`;
+  if (after.bytes > bytes) return `heap bytes ${before.bytes} -> ${after.bytes} (limit ${Math.round(bytes)})`;
+  return null;
+}
+
+/** fast-check parameters for a warm-up before a heap baseline: a fixed seed and case count, long run or not. */
+export function warmUp<T>(numRuns: number): fc.Parameters<T> {
+  return { seed: 1, numRuns };
 }

@@ -5,7 +5,9 @@
  * (JSON-RPC envelopes with wrong ids, versions, error objects, non-JSON, SSE framing of garbage).
  * Properties: the turn finishes; the model gets a tool result that is a string of at most the cap
  * (1 MiB) or a tool error that says something (exoclaw's own name the server); no crash, no unhandled rejection; the gateway
- * still answers `ping` and `/health`, and a well-behaved call afterwards still works.
+ * still answers `ping` and `/health`, a well-behaved call afterwards still works, and the heap is back
+ * near its baseline (eight people with a one-turn window, so the history cache is full after the
+ * warm-up).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import fc from "fast-check";
@@ -14,7 +16,7 @@ import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { rpcIdOf, startMcpServer, type TestMcpServer } from "../helpers/mcp-server.ts";
 import { tempDir } from "../helpers/temp.ts";
 import { openSocket, type TestSocket } from "../helpers/ws.ts";
-import { params, TIMEOUT } from "./_fuzz.ts";
+import { type HeapSnapshot, heapSnapshot, nearBaseline, params, TIMEOUT, warmUp } from "./_fuzz.ts";
 
 type Msg = Record<string, any>;
 const CAP = 1024 * 1024;
@@ -57,7 +59,10 @@ beforeAll(async () => {
     },
   });
   home = tempDir();
-  home.file("config.toml", `[[mcp]]\nname = "search"\nurl = "${server.url}"\napproval = "never"\ntimeout_ms = 500\n`);
+  home.file(
+    "config.toml",
+    `[[mcp]]\nname = "search"\nurl = "${server.url}"\napproval = "never"\ntimeout_ms = 500\n\n[memory]\nepisodic_turns = 1\n`,
+  );
   gw = await startTestGateway({ home: home.path, streamFor: () => stream });
   ws = await openSocket(gw.wsUrl);
   const deadline = Date.now() + 15_000;
@@ -151,11 +156,15 @@ const httpAnswer = fc.oneof(
 );
 
 async function callOnce(id: number) {
-  const r = (await ws.call("chat.send", { content: "go", peer: `f${id}` }, id)) as Msg;
+  const r = (await ws.call("chat.send", { content: "go", peer: `f${id % 8}` }, id)) as Msg;
   const events = ws.received
     .map((x) => x.value as Msg)
     .filter((m) => m.method === "chat.event" && m.params.id === id)
     .map((m) => m.params);
+  // The test's own copies of every event and request: forgotten, so only the gateway's memory is measured.
+  ws.received.length = 0;
+  server.requests.length = 0;
+  server.calls.length = 0;
   return {
     stop: r.result?.stop_reason,
     toolResult: events.find((e) => e.event === "tool_result")?.data as
@@ -165,6 +174,7 @@ async function callOnce(id: number) {
 }
 
 let n = 0;
+let baseline: HeapSnapshot;
 const check = async () => {
   const { stop, toolResult } = await callOnce(++n);
   expect(stop).toBe("end_turn");
@@ -179,6 +189,17 @@ const check = async () => {
 test(
   "tool results of any shape (through the SDK): a capped string result or a tool error naming the server",
   async () => {
+    // A warm-up of both kinds of answer, then the baseline the heap must be back near at the end.
+    await fc.assert(
+      fc.asyncProperty(sdkResult, async (r) => ((next = { sdk: r }), check())),
+      warmUp(15),
+    );
+    await fc.assert(
+      fc.asyncProperty(httpAnswer, async (h) => ((next = { http: h }), check())),
+      warmUp(15),
+    );
+    gw.logs.length = 0;
+    baseline = heapSnapshot();
     await fc.assert(
       fc.asyncProperty(sdkResult, async (r) => ((next = { sdk: r }), check())),
       params(30),
@@ -205,4 +226,7 @@ test("afterwards: ping, /health and a well-behaved tool call all still work", as
   const { toolResult } = await callOnce(++n);
   expect(toolResult as unknown).toEqual({ tool_use_id: "tu1", content: "a real answer", is_error: false });
   expect(unhandled).toEqual([]);
+  // Each MCP call used to leave its turn's abort signal, listeners and errors behind (found here).
+  gw.logs.length = 0;
+  expect(nearBaseline(baseline, heapSnapshot())).toBeNull();
 });

@@ -13,7 +13,7 @@ import { SandboxError } from "../../src/sandbox/errors.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { fixturePath, grant, readWasm, startTestHost, type TestHost } from "../helpers/plugins.ts";
 import { openSocket, type TestSocket } from "../helpers/ws.ts";
-import { eventually, params, TIMEOUT } from "./_fuzz.ts";
+import { eventually, heapSnapshot, nearBaseline, params, TIMEOUT, warmUp } from "./_fuzz.ts";
 
 const TOOL_DESCRIBE = {
   abi: 1,
@@ -171,7 +171,7 @@ describe("over a gateway", () => {
     const toml =
       `[[plugins]]\nname = "mirror"\npath = "${fixturePath("mirror")}"\nsha256 = "${pin}"\n\n` +
       `[[plugins]]\nname = "mirrorch"\npath = "${fixturePath("mirror")}"\nsha256 = "${pin}"\nconfig = { describe = ${JSON.stringify(JSON.stringify({ ...CHANNEL_DESCRIBE, name: "mirrorch" }))} }\n\n` +
-      `[channels.mirror]\nplugin = "mirrorch"\ndm_policy = "open"\nrate_per_minute = 0\n`;
+      `[channels.mirror]\nplugin = "mirrorch"\ndm_policy = "open"\nrate_per_minute = 0\n\n[memory]\nepisodic_turns = 1\n`;
     gw = await startTestGateway({ toml, streamFor: () => stream, retryIntervalMs: 60_000 });
     ws = await openSocket(gw.wsUrl);
     // Both real: a vacuous pass (the tool unknown, the channel unloaded) would prove nothing.
@@ -184,6 +184,9 @@ describe("over a gateway", () => {
     await ws[Symbol.asyncDispose]();
     await gw[Symbol.asyncDispose]();
   });
+  /** No channel message still queued or being answered. */
+  const settled = () =>
+    eventually(async () => (await gw.store.pendingInbound(1000)).every((m) => m.attempts > 0), 10_000);
   const alive = async () => {
     expect((await ws.call("ping")).result).toBe("pong");
     expect((await fetch(`${gw.url}/health`)).status).toBe(200);
@@ -220,52 +223,56 @@ describe("over a gateway", () => {
   test(
     "parse_incoming answering garbage: the webhook gets a 2xx/4xx or the documented 502 naming the plugin, never another 5xx",
     async () => {
-      await fc.assert(
-        fc.asyncProperty(
-          fc.oneof(
-            outputText({ messages: [{ id: "m1", account: "a", peer: "p", text: "hi" }] }),
-            fc
-              .record(
-                {
-                  messages: fc.array(
-                    fc.record(
-                      { id: fc.string(), account: fc.string(), peer: fc.string(), text: anyJson },
-                      { requiredKeys: [] },
-                    ),
-                    { maxLength: 3 },
+      const property = fc.asyncProperty(
+        fc.oneof(
+          outputText({ messages: [{ id: "m1", account: "a", peer: "p", text: "hi" }] }),
+          fc
+            .record(
+              {
+                messages: fc.array(
+                  fc.record(
+                    { id: fc.string(), account: fc.string(), peer: fc.string(), text: anyJson },
+                    { requiredKeys: [] },
                   ),
-                  reply: anyJson,
-                },
-                { requiredKeys: ["messages"] },
-              )
-              .map((o) => JSON.stringify(o)),
-          ),
-          async (body) => {
-            const r = await fetch(`${gw.url}/webhook/mirror`, {
-              method: "POST",
-              headers: { "content-type": "application/json" },
-              body,
-            });
-            const text = await r.text();
-            let own: unknown;
-            try {
-              own = (JSON.parse(body) as { reply?: { status?: unknown } })?.reply?.status;
-            } catch {
-              own = undefined;
-            }
-            if (r.status >= 500 && r.status !== own) {
-              // The outside is told which channel failed, not the plugin's words; the log names the plugin.
-              expect(r.status).toBe(502);
-              expect(text).toContain("channel mirror: the plugin could not read this request");
-              expect(gw.logs.some((l) => l.includes('"plugin":"mirrorch"') || l.includes("plugin mirrorch"))).toBe(
-                true,
-              );
-            }
-          },
+                  { maxLength: 3 },
+                ),
+                reply: anyJson,
+              },
+              { requiredKeys: ["messages"] },
+            )
+            .map((o) => JSON.stringify(o)),
         ),
-        params(40),
+        async (body) => {
+          const r = await fetch(`${gw.url}/webhook/mirror`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body,
+          });
+          const text = await r.text();
+          let own: unknown;
+          try {
+            own = (JSON.parse(body) as { reply?: { status?: unknown } })?.reply?.status;
+          } catch {
+            own = undefined;
+          }
+          if (r.status >= 500 && r.status !== own) {
+            // The outside is told which channel failed, not the plugin's words; the log names the plugin.
+            expect(r.status).toBe(502);
+            expect(text).toContain("channel mirror: the plugin could not read this request");
+            expect(gw.logs.some((l) => l.includes('"plugin":"mirrorch"') || l.includes("plugin mirrorch"))).toBe(true);
+          }
+        },
       );
+      // A warm-up, then the baseline the heap must be back near after the fuzz.
+      await fc.assert(property, warmUp(20));
+      await settled();
+      gw.logs.length = 0;
+      const baseline = heapSnapshot();
+      await fc.assert(property, params(40));
+      await settled();
       await alive();
+      gw.logs.length = 0;
+      expect(nearBaseline(baseline, heapSnapshot())).toBeNull();
     },
     TIMEOUT,
   );

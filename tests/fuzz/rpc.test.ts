@@ -5,7 +5,8 @@
  * sent over a real socket to a real gateway. Properties: each frame gets exactly the replies JSON-RPC
  * says (one per request with an id, one per invalid entry, none for notifications), each a valid
  * response whose error code is one of SPEC §5's (never -32603 for bad input), in the frame's
- * encoding; nothing is logged as an internal failure; `ping` and GET /health still answer.
+ * encoding; nothing is logged as an internal failure, no unhandled rejection; `ping` and GET /health
+ * still answer, and the heap is back near its baseline.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import fc from "fast-check";
@@ -22,7 +23,7 @@ import { decodeFrame, packMsgpack } from "../../src/protocol/codec.ts";
 import { MAX_BATCH_ENTRIES } from "../../src/protocol/jsonrpc.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { openSocket, type Received, type TestSocket } from "../helpers/ws.ts";
-import { params, TIMEOUT } from "./_fuzz.ts";
+import { heapSnapshot, nearBaseline, params, TIMEOUT, warmUp } from "./_fuzz.ts";
 
 type Msg = Record<string, any>;
 
@@ -304,11 +305,15 @@ function checkResponse(r: unknown): void {
 
 // --- the properties ---------------------------------------------------------------------------
 
+const unhandled: unknown[] = [];
+const onUnhandled = (e: unknown) => void unhandled.push(e);
 let gw: TestGateway;
 beforeAll(async () => {
+  process.on("unhandledRejection", onUnhandled);
   gw = await startTestGateway({ toml: `[gateway]\nmax_payload_bytes = ${MAX_PAYLOAD}\n`, streamFor: () => echo });
 });
 afterAll(async () => {
+  process.off("unhandledRejection", onUnhandled);
   await gw?.[Symbol.asyncDispose]();
 });
 
@@ -346,33 +351,37 @@ describe("fuzz: JSON-RPC frames over a real WebSocket", () => {
   test(
     "every frame gets exactly the replies JSON-RPC owes it, each with a SPEC error code, in its own encoding",
     async () => {
-      await fc.assert(
-        fc.asyncProperty(anyFrame, async ({ data: frame }) => {
-          await using s = await openSocket(gw.wsUrl);
-          const { exp, got, close } = await exchange(s, frame);
-          const binary = typeof frame !== "string";
-          if (exp.replies === "closed") {
-            if (close !== undefined) expect(close).toBe(1009);
-            else expect((got[0]!.value as Msg).error.code).toBe(-32007);
-            return;
-          }
-          expect(got.length).toBe(exp.replies);
-          for (const r of got) expect(r.binary).toBe(binary);
-          if (exp.replies === 0) return;
-          const reply = got[0]!.value;
-          if (exp.batch) {
-            expect(Array.isArray(reply)).toBe(true);
-            expect((reply as unknown[]).length).toBe(exp.entries);
-            for (const r of reply as unknown[]) checkResponse(r);
-          } else {
-            checkResponse(reply);
-            expect((reply as Msg).id).toEqual(exp.id);
-          }
-        }),
-        params(300),
-      );
+      const property = fc.asyncProperty(anyFrame, async ({ data: frame }) => {
+        await using s = await openSocket(gw.wsUrl);
+        const { exp, got, close } = await exchange(s, frame);
+        const binary = typeof frame !== "string";
+        if (exp.replies === "closed") {
+          if (close !== undefined) expect(close).toBe(1009);
+          else expect((got[0]!.value as Msg).error.code).toBe(-32007);
+          return;
+        }
+        expect(got.length).toBe(exp.replies);
+        for (const r of got) expect(r.binary).toBe(binary);
+        if (exp.replies === 0) return;
+        const reply = got[0]!.value;
+        if (exp.batch) {
+          expect(Array.isArray(reply)).toBe(true);
+          expect((reply as unknown[]).length).toBe(exp.entries);
+          for (const r of reply as unknown[]) checkResponse(r);
+        } else {
+          checkResponse(reply);
+          expect((reply as Msg).id).toEqual(exp.id);
+        }
+      });
+      // A warm-up, then the baseline the heap must be back near after the fuzz.
+      await fc.assert(property, warmUp(60));
+      const baseline = heapSnapshot();
+      await fc.assert(property, params(300));
       expect(internalErrors(gw)).toEqual([]);
+      expect(unhandled).toEqual([]);
       await stillServing(gw);
+      gw.logs.length = 0;
+      expect(nearBaseline(baseline, heapSnapshot())).toBeNull();
     },
     TIMEOUT,
   );

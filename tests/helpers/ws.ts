@@ -33,7 +33,8 @@ export function tryOpenSocket(url: string, init?: { headers?: Record<string, str
   ws.binaryType = "arraybuffer";
   const received: Received[] = [];
   const waiters: { match: (r: Received) => boolean; resolve: (r: Received) => void }[] = [];
-  let taken = new Set<Received>();
+  // Weak: a message the test dropped from `received` is not kept alive by having been taken.
+  let taken = new WeakSet<Received>();
   const rpc = createRpcClient({ send: (request) => ws.send(JSON.stringify(request)) });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.addEventListener("close", (ev) => {
@@ -94,7 +95,7 @@ export function tryOpenSocket(url: string, init?: { headers?: Record<string, str
     async [Symbol.asyncDispose]() {
       if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close();
       await Promise.race([closed, Bun.sleep(1000)]);
-      taken = new Set();
+      taken = new WeakSet();
     },
   };
   return new Promise((resolve) => {
