@@ -19,6 +19,7 @@ import {
   REPLY,
   startGateway,
   startUpstream,
+  upstreamCalls,
   webhookTurn,
 } from "./_gateway.ts";
 import {
@@ -300,6 +301,10 @@ await runBench("soak", async () => {
       [
         "traffic",
         `${int(counts.turns)} tool-loop turns + ${int(counts.webhooks)} webhook turns in ${elapsed.toFixed(0)} s (${((counts.turns + counts.webhooks) / elapsed).toFixed(1)}/s), every one end_turn`,
+      ],
+      [
+        "model calls answered by the fake upstream (a tool-loop turn makes 4, 3 of them tool calls; a webhook turn 1)",
+        `${int(upstreamCalls.total)}, ${int(upstreamCalls.toolCalls)} of them tool calls`,
       ],
       [
         "fill (before the clock): every session's history window",
