@@ -216,6 +216,8 @@ describe("every bench runs with --smoke", () => {
       );
       expect(row(out, "gateway RSS growth after the")[1]).toMatch(/MiB \(.* MiB → .* MiB; max/);
       row(out, "plugin-host children RSS growth");
+      expect(row(out, "history cache at the warm-up's end")[1]).toMatch(/^[\d,]+ sessions, [\d,]+ messages → /);
+      expect(row(out, "goal (issue 15): gateway RSS growth after the warm-up")[1]).toMatch(/≤ 5\.0% (✓|✗ over by)/);
     },
   );
 });
