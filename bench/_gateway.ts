@@ -4,7 +4,8 @@
  * and a JSON-RPC client for /ws whose turns fail loudly on anything but `end_turn`.
  *
  * What the fake upstream answers, by the last user message:
- * - `tools …`: three rounds of `echo` tool calls, then text;
+ * - `tools …`: three rounds of `echo` tool calls, then text (in every turn of a session: the rounds
+ *   are counted after the last user message);
  * - `tool:<name>`: one round calling that tool (echo, remember, http_get), then text;
  * - anything else: text at once ("Hello from the bench.").
  */
@@ -42,15 +43,22 @@ const toolCall = (name: string, n: number) =>
   USAGE +
   "data: [DONE]\n\n";
 
+/** Model calls the fake upstream answered in this process (a soak checks its tool loops ran). */
+export const upstreamCalls = { total: 0, toolCalls: 0 };
+
 /** The fake upstream; stopped by the bench's cleanup. */
 export function startUpstream(): Bun.Server<undefined> {
   const server = Bun.serve({
     hostname: "127.0.0.1",
     port: 0,
     async fetch(req) {
+      upstreamCalls.total++;
       const body = (await req.json()) as { messages: { role: string; content?: unknown }[] };
       const last = body.messages.at(-1);
-      const rounds = body.messages.filter((m) => m.role === "tool").length;
+      // Tool rounds of this turn only: the results after the last user message, not the history's.
+      const rounds = body.messages
+        .slice(body.messages.findLastIndex((m) => m.role === "user"))
+        .filter((m) => m.role === "tool").length;
       const user = String(body.messages.findLast((m) => m.role === "user")?.content ?? "");
       const named = /^tool:(\w+)/.exec(user)?.[1];
       const wanted =
@@ -59,10 +67,9 @@ export function startUpstream(): Bun.Server<undefined> {
           : user.startsWith("tools")
             ? { name: "echo", rounds: 3 }
             : null;
-      const text =
-        wanted && rounds < wanted.rounds && (last?.role === "user" || last?.role === "tool")
-          ? toolCall(wanted.name, rounds + 1)
-          : TEXT;
+      const calling = wanted !== null && rounds < wanted.rounds && (last?.role === "user" || last?.role === "tool");
+      if (calling) upstreamCalls.toolCalls++;
+      const text = calling ? toolCall(wanted.name, rounds + 1) : TEXT;
       return new Response(text, { headers: { "content-type": "text/event-stream" } });
     },
   });

@@ -193,6 +193,21 @@ export class AgentRunner {
       "Time a turn waited for a turn slot before it started.",
       DEFAULT_BUCKETS,
     );
+    // Bounded (CACHED_SESSIONS × historyLimit); a soak reads them to end its warm-up once it is full.
+    metrics?.gauge(
+      "exoclaw_history_cache_sessions",
+      "Sessions whose recent history is kept in memory (at most 1,000).",
+      () => this.recent.size,
+    );
+    metrics?.gauge(
+      "exoclaw_history_cache_messages",
+      "Messages in the in-memory history cache (at most 1,000 × [memory] episodic_turns × 4).",
+      () => {
+        let n = 0;
+        for (const c of this.recent.values()) n += c.messages.length;
+        return n;
+      },
+    );
     metrics?.help(
       "exoclaw_idle_timeouts_total",
       "Chat turns ended because the model sent nothing for idle_timeout_ms.",
