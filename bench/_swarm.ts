@@ -5,10 +5,10 @@
  * authenticated with `--token` (Bearer on the upgrade) and answering one JSON-RPC `ping` with `pong`.
  *
  * node:net sockets (they take a local address; WebSocket does not) with a minimal RFC 6455 client:
- * the upgrade, masked text frames out, unmasked frames in. Talks to its parent in JSON lines:
+ * the upgrade, masked text frames out, unmasked frames in, pings answered with pongs. Talks to its parent in JSON lines:
  * stdout `{"t":"open", open, failed, ms, errors}` once every socket is open and pinged (or failed);
  * then on stdin `sample N` pings N sockets spread over the swarm, one at a time, and answers
- * `{"t":"sample", ms: [...]}`; `close` closes every socket and answers `{"t":"closed"}`, then exits.
+ * `{"t":"sample", ms: [...], closed}` (closed: sockets that closed since they opened); `close` closes every socket and answers `{"t":"closed"}`, then exits.
  */
 import net from "node:net";
 import { parseArgs } from "node:util";
@@ -35,17 +35,22 @@ interface Client {
   /** Resolves the ping in flight with its round trip, or null. */
   waiting: ((ok: boolean) => void) | null;
   nextId: number;
+  /** Set when the socket closed after it was open: a ping on it fails at once. */
+  closed: boolean;
 }
 
 const clients: Client[] = [];
 const errors = new Map<string, number>();
 const say = (v: unknown) => process.stdout.write(JSON.stringify(v) + "\n");
 
-/** One masked text frame (client frames must be masked). */
-function frame(text: string): Buffer {
-  const payload = Buffer.from(text);
+/** One masked frame (client frames must be masked): text (opcode 1) unless told, e.g. pong (0xa). */
+function frame(text: string | Buffer, opcode = 0x1): Buffer {
+  const payload = typeof text === "string" ? Buffer.from(text) : text;
   const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x81, 0x80 | len]) : Buffer.from([0x81, 0x80 | 126, len >> 8, len & 0xff]);
+  const head =
+    len < 126
+      ? Buffer.from([0x80 | opcode, 0x80 | len])
+      : Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff]);
   const mask = Buffer.from([1, 2, 3, 4]);
   const out = Buffer.alloc(payload.length);
   for (let i = 0; i < payload.length; i++) out[i] = payload[i]! ^ mask[i & 3]!;
@@ -70,6 +75,10 @@ function readFrames(c: Client): void {
     if (c.buf.length < off + len) return;
     const opcode = c.buf[0]! & 0x0f;
     const text = opcode === 1 ? c.buf.subarray(off, off + len).toString() : "";
+    // A ping is answered with a pong carrying its payload (RFC 6455 5.5.2), as every real client
+    // does: the gateway closes a socket that stays silent past its idle timeout (Bun's 120 s), and a
+    // 100,000-socket run keeps its first sockets open longer than that.
+    if (opcode === 0x9) c.sock.write(frame(Buffer.from(c.buf.subarray(off, off + len)), 0xa));
     c.buf = c.buf.subarray(off + len);
     if (text.includes('"pong"') && c.waiting) {
       const w = c.waiting;
@@ -80,6 +89,7 @@ function readFrames(c: Client): void {
 }
 
 function ping(c: Client): Promise<boolean> {
+  if (c.closed) return Promise.resolve(false);
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       c.waiting = null;
@@ -96,7 +106,7 @@ function ping(c: Client): Promise<boolean> {
 function open(): Promise<Client | null> {
   return new Promise((resolve) => {
     const sock = net.connect({ host: values.host, port, localAddress: values.from });
-    const c: Client = { sock, buf: Buffer.alloc(0), upgraded: false, waiting: null, nextId: 1 };
+    const c: Client = { sock, buf: Buffer.alloc(0), upgraded: false, waiting: null, nextId: 1, closed: false };
     let settled = false;
     const fail = (why: string) => {
       if (settled) return;
@@ -130,7 +140,11 @@ function open(): Promise<Client | null> {
       readFrames(c);
     });
     sock.on("error", (e: NodeJS.ErrnoException) => fail(e.code ?? e.message));
-    sock.on("close", () => fail("closed"));
+    sock.on("close", () => {
+      c.closed = true;
+      c.waiting?.(false);
+      fail("closed");
+    });
   });
 }
 
@@ -171,7 +185,7 @@ for await (const chunk of process.stdin) {
         const t = performance.now();
         ms.push((await ping(c)) ? performance.now() - t : -1);
       }
-      say({ t: "sample", ms });
+      say({ t: "sample", ms, closed: clients.filter((c) => c.closed).length });
     } else if (line === "close") {
       for (const c of clients) c.sock.destroy();
       say({ t: "closed" });

@@ -186,6 +186,8 @@ await runBench("connections", async () => {
     const samples = await step("ping a sample while all are open", 120_000, async () => {
       for (const c of clients) c.proc.stdin.write(`sample ${Math.ceil(SAMPLE / CLIENTS)}\n`);
       const got = await Promise.all(clients.map((c) => c.next()));
+      const closed = got.reduce((n, g) => n + Number(g.closed), 0);
+      if (closed > 0) throw new Error(`${closed} of ${SOCKETS} sockets were closed while all should be open`);
       return got.flatMap((g) => g.ms as number[]);
     });
     if (samples.some((x) => x < 0)) throw new Error(`${samples.filter((x) => x < 0).length} sampled pings got no pong`);
