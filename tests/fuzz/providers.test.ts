@@ -18,6 +18,7 @@ import { createOllamaProvider } from "../../src/agent/providers/ollama.ts";
 import { createOpenAIChatProvider } from "../../src/agent/providers/openai-chat.ts";
 import type { Provider, ProviderOptions, StreamEvent } from "../../src/agent/types.ts";
 import { type FakeUpstream, type Reply, startFakeUpstream } from "../helpers/fake-upstream.ts";
+import { paths, setAt } from "../helpers/payloads.ts";
 import { params, TIMEOUT } from "./_fuzz.ts";
 
 const KEY = "sk-fuzz-0123456789abcdef";
@@ -69,25 +70,6 @@ const INVALID_UTF8 = [
   [0x80],
   [0xf8, 0x88, 0x80, 0x80, 0x80],
 ];
-
-/** Every path to a value in `v`, for mutation. */
-function paths(v: unknown, at: (string | number)[] = []): (string | number)[][] {
-  const out: (string | number)[][] = [at];
-  if (Array.isArray(v)) v.forEach((x, i) => out.push(...paths(x, [...at, i])));
-  else if (typeof v === "object" && v !== null)
-    for (const [k, x] of Object.entries(v)) out.push(...paths(x, [...at, k]));
-  return out;
-}
-function setAt(v: unknown, path: (string | number)[], value: unknown, remove: boolean): unknown {
-  if (path.length === 0) return value;
-  const [head, ...rest] = path;
-  const copy: any = Array.isArray(v) ? [...v] : { ...(v as object) };
-  if (rest.length === 0 && remove) {
-    if (Array.isArray(copy)) copy.splice(head as number, 1);
-    else delete copy[head!];
-  } else copy[head!] = setAt(copy[head!], rest, value, remove);
-  return copy;
-}
 
 interface Case {
   wire: number;
