@@ -104,6 +104,8 @@ export interface GatewayProcess {
   home: string;
   /** ms from spawn to the first 200 from /health */
   startMs: number;
+  /** The last 4,000 characters the gateway wrote to stderr. */
+  stderr(): string;
   stop(): Promise<void>;
 }
 
@@ -152,7 +154,7 @@ export async function startGateway(
       `${cmd.join(" ")}: ${e instanceof Error ? e.message : String(e)}${stderr.trim() ? `; its stderr: ${stderr.trim().split("\n").slice(-3).join(" / ")}` : ""}`,
     );
   }
-  return { proc, port, home, startMs: performance.now() - t0, stop };
+  return { proc, port, home, startMs: performance.now() - t0, stderr: () => stderr, stop };
 }
 
 /** `bun src/main.ts`, this process's own Bun. */

@@ -14,7 +14,7 @@
  *     [--sockets 100000] [--workers W] [--clients C] [--seconds 3] [--reps 5] [--smoke]
  */
 import { join } from "node:path";
-import { type Client, openClient, startGateway, startUpstream } from "./_gateway.ts";
+import { type Client, type GatewayProcess, openClient, startGateway, startUpstream } from "./_gateway.ts";
 import {
   benchArgs,
   childrenOf,
@@ -89,16 +89,28 @@ const cpuOf = (pids: number[]) =>
     }
   }, 0);
 
-/** Polls /ready until it reports `n` workers running. */
-async function workersUp(port: number, n: number): Promise<void> {
-  const deadline = Date.now() + 60_000;
+/** Polls /ready until it reports `n` workers running; past 50 s fails with the last answer and the gateway's stderr. */
+async function workersUp(gw: GatewayProcess, n: number): Promise<void> {
+  const deadline = Date.now() + 50_000;
+  let last = "no answer";
   for (;;) {
-    const res = await fetch(`http://127.0.0.1:${port}/ready`, { headers: { authorization: `Bearer ${TOKEN}` } }).catch(
-      () => null,
-    );
-    const body = (await res?.json().catch(() => null)) as { workers?: { running: number } } | null;
-    if ((body?.workers?.running ?? 1) >= n) return;
-    if (Date.now() > deadline) throw new Error(`/ready did not report ${n} workers within 60 s`);
+    const res = await fetch(`http://127.0.0.1:${gw.port}/ready`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    }).catch((e: unknown) => String(e));
+    const text = typeof res === "string" ? res : `${res.status} ${await res.text().catch(() => "")}`;
+    last = text.slice(0, 600);
+    const body = (() => {
+      try {
+        return JSON.parse(text.slice(text.indexOf(" ") + 1)) as { workers?: { running: number } };
+      } catch {
+        return null;
+      }
+    })();
+    if (body && (body.workers?.running ?? 1) >= n) return;
+    if (Date.now() > deadline)
+      throw new Error(
+        `/ready did not report ${n} workers within 50 s; its last answer: ${last}; the gateway's stderr: ${gw.stderr().trim().split("\n").slice(-5).join(" / ")}`,
+      );
     await Bun.sleep(50);
   }
 }
@@ -161,7 +173,7 @@ await runBench("connections", async () => {
         env: { EXOCLAW_TOKEN: TOKEN },
       }),
     );
-    await step("wait for every worker", 60_000, () => workersUp(gw.port, WORKERS));
+    await step(`wait for every worker (rep ${rep + 1})`, 60_000, () => workersUp(gw, WORKERS));
     const idleKiB = rssOf(tree(gw.proc.pid));
     const per = Math.ceil(SOCKETS / CLIENTS);
     const t0 = performance.now();
@@ -220,7 +232,7 @@ await runBench("connections", async () => {
     );
   const one = await start(1);
   const two = await start(2);
-  await step("wait for the 2 workers", 60_000, () => workersUp(two.port, 2));
+  await step("wait for the 2 workers", 60_000, () => workersUp(two, 2));
   const socketsOf = async (port: number) => Promise.all(Array.from({ length: LOAD_SOCKETS }, () => openClient(port)));
   const load: Record<"one" | "two", Client[]> = { one: await socketsOf(one.port), two: await socketsOf(two.port) };
   let fresh = 0;
