@@ -96,16 +96,13 @@ async function workersUp(gw: GatewayProcess, n: number): Promise<void> {
   for (;;) {
     const res = await fetch(`http://127.0.0.1:${gw.port}/ready`, {
       headers: { authorization: `Bearer ${TOKEN}` },
-    }).catch((e: unknown) => String(e));
-    const text = typeof res === "string" ? res : `${res.status} ${await res.text().catch(() => "")}`;
-    last = text.slice(0, 600);
-    const body = (() => {
-      try {
-        return JSON.parse(text.slice(text.indexOf(" ") + 1)) as { workers?: { running: number } };
-      } catch {
-        return null;
-      }
-    })();
+    }).catch((e: unknown) => e);
+    const text = res instanceof Response ? await res.text().catch(() => "") : String(res);
+    last = res instanceof Response ? `${res.status} ${text.slice(0, 600)}` : text;
+    let body: { workers?: { running: number } } | null = null;
+    try {
+      body = JSON.parse(text);
+    } catch {}
     if (body && (body.workers?.running ?? 1) >= n) return;
     if (Date.now() > deadline)
       throw new Error(
